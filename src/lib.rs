@@ -1,0 +1,11 @@
+//! orgform: a declarative reconciler for SaaS and CRM organizations kept as code.
+//!
+//! Reading order: `model` (the vocabulary), `spec` (TOML to a validated `Spec`), `state` (what
+//! was created), `plan` (the pure core: specs + state + remote reality -> `Plan`), `providers`
+//! (the five APIs), `apply` (executes a plan), `sandbox` (emulators of the five APIs), `output`
+//! (the only place that prints), `commands` (one per subcommand) and `cli` (the flags).
+
+pub mod model;
+pub mod plan;
+pub mod spec;
+pub mod state;

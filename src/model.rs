@@ -1,0 +1,305 @@
+//! The domain vocabulary shared by every layer: provider types and their capabilities, addresses,
+//! natural keys, declared values, secret references and what a provider reported.
+//!
+//! Everything here is plain data with no I/O, so the pure planner and the I/O edges can both
+//! depend on it without depending on each other.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The five provider APIs orgform drives. Closed on purpose: adding a sixth makes the compiler
+/// list every place that must learn about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderType {
+    CommvaultSalesforce,
+    SalesforceSignup,
+    OracleCommerce,
+    Heron,
+    Neoncrm,
+}
+
+impl ProviderType {
+    pub const ALL: [ProviderType; 5] = [
+        ProviderType::CommvaultSalesforce,
+        ProviderType::SalesforceSignup,
+        ProviderType::OracleCommerce,
+        ProviderType::Heron,
+        ProviderType::Neoncrm,
+    ];
+
+    /// The name used in specs (`type = "heron"`), state and plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderType::CommvaultSalesforce => "commvault_salesforce",
+            ProviderType::SalesforceSignup => "salesforce_signup",
+            ProviderType::OracleCommerce => "oracle_commerce",
+            ProviderType::Heron => "heron",
+            ProviderType::Neoncrm => "neoncrm",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ProviderType> {
+        ProviderType::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// What the pure planner may know about a provider without talking to it.
+    pub fn capabilities(self) -> Capabilities {
+        match self {
+            ProviderType::CommvaultSalesforce => Capabilities {
+                asynchronous: false,
+                daily_quota: None,
+                reads: Reads::ListAll,
+                key_case_insensitive: true,
+                allows_duplicates: false,
+            },
+            ProviderType::SalesforceSignup => Capabilities {
+                asynchronous: true,
+                daily_quota: Some(20),
+                reads: Reads::ByKeys { page_size: 2000 },
+                key_case_insensitive: true,
+                allows_duplicates: false,
+            },
+            ProviderType::OracleCommerce => Capabilities {
+                asynchronous: true,
+                daily_quota: None,
+                reads: Reads::ByKeys { page_size: 250 },
+                key_case_insensitive: false,
+                allows_duplicates: true,
+            },
+            ProviderType::Heron => Capabilities {
+                asynchronous: false,
+                daily_quota: None,
+                reads: Reads::ListAll,
+                key_case_insensitive: false,
+                allows_duplicates: true,
+            },
+            ProviderType::Neoncrm => Capabilities {
+                asynchronous: false,
+                daily_quota: None,
+                reads: Reads::ByKeys { page_size: 200 },
+                key_case_insensitive: false,
+                allows_duplicates: true,
+            },
+        }
+    }
+}
+
+impl fmt::Display for ProviderType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Capabilities as data (dnscontrol's capability flags): none of the five APIs has an update
+/// call orgform may use, so every provider is create-only and a changed declaration is `blocked`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Creates finish later and must be settled by polling (Salesforce sign-ups, Oracle requests).
+    pub asynchronous: bool,
+    /// Documented creates per rolling 24 hours, when the provider has such a quota.
+    pub daily_quota: Option<u32>,
+    /// How remote reality is read.
+    pub reads: Reads,
+    /// Whether the natural key matches regardless of case (Commvault names, Salesforce usernames).
+    pub key_case_insensitive: bool,
+    /// Whether the provider itself lets two organizations share a natural key, so that orgform's
+    /// look-up before create is the only thing standing between a retry and a duplicate.
+    pub allows_duplicates: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// One call returns every organization (Commvault, Heron).
+    ListAll,
+    /// Look-ups by natural key, many keys per request, in pages of at most `page_size`.
+    ByKeys { page_size: u32 },
+}
+
+/// The address of a declared organization: the `NAME` of `[org.NAME]`, unique across the specs.
+pub type Address = String;
+
+/// The name of a provider instance: the `NAME` of `[provider.NAME]`.
+pub type InstanceName = String;
+
+/// The value an organization is matched by at its provider (a username, an organization name,
+/// a provider and instance URL pair), already normalised for comparison.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NaturalKey(pub String);
+
+impl NaturalKey {
+    /// Builds a key from its parts, folding case where the provider compares without it.
+    pub fn new(parts: &[&str], case_insensitive: bool) -> NaturalKey {
+        let joined = parts.join(" | ");
+        NaturalKey(if case_insensitive {
+            joined.to_lowercase()
+        } else {
+            joined
+        })
+    }
+}
+
+impl fmt::Display for NaturalKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a secret comes from. The value itself never enters the model: it is read at the edge,
+/// just before a request needs it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SecretRef {
+    Env(String),
+    File(String),
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env(name) => write!(f, "{{ env = \"{name}\" }}"),
+            SecretRef::File(path) => write!(f, "{{ file = \"{path}\" }}"),
+        }
+    }
+}
+
+/// A declared value after validation. Tables are ordered so that digests and output are stable.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    Array(Vec<Value>),
+    Table(BTreeMap<String, Value>),
+    Secret(SecretRef),
+}
+
+impl Value {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_table(&self) -> Option<&BTreeMap<String, Value>> {
+        match self {
+            Value::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Follows a dotted path of table keys (`profile.email`).
+    pub fn get_path(&self, path: &str) -> Option<&Value> {
+        path.split('.')
+            .try_fold(self, |value, key| value.as_table()?.get(key))
+    }
+
+    /// The value as JSON with every secret left out: what is digested, stored in state and shown
+    /// in plans. A table left empty by the removal is kept, so the shape stays recognisable.
+    pub fn public_json(&self) -> Option<serde_json::Value> {
+        Some(match self {
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(x) => serde_json::Number::from_f64(*x)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::Array(items) => {
+                serde_json::Value::Array(items.iter().filter_map(Value::public_json).collect())
+            }
+            Value::Table(table) => serde_json::Value::Object(
+                table
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.public_json()?)))
+                    .collect(),
+            ),
+            Value::Secret(_) => return None,
+        })
+    }
+
+    /// The value as JSON with secrets shown by reference (`{ env = "NAME" }`), for display.
+    pub fn display_json(&self) -> serde_json::Value {
+        match self {
+            Value::Secret(r) => serde_json::Value::String(format!("(secret) {r}")),
+            Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(Value::display_json).collect())
+            }
+            Value::Table(table) => serde_json::Value::Object(
+                table
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.display_json()))
+                    .collect(),
+            ),
+            other => other.public_json().unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// What a provider reported about one organization it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteOrg {
+    /// The provider's id for it (Heron's `heron_id`, Commvault's `clientId`, ...).
+    pub remote_id: String,
+    pub natural_key: NaturalKey,
+    pub status: RemoteStatus,
+    /// Provider-specific facts worth recording (Salesforce's `CreatedOrgId`, Oracle's
+    /// organization id once a request is approved). Never a secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub detail: BTreeMap<String, String>,
+}
+
+/// Where an organization stands at its provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RemoteStatus {
+    /// It exists and is usable.
+    Ready,
+    /// An asynchronous create that has not finished (Salesforce `New`/`In Progress`, Oracle
+    /// `new`/`review`).
+    InProgress { phase: String },
+    /// An asynchronous create that ended in failure (Salesforce `Error`, Oracle `rejected`).
+    Failed { code: String, message: String },
+}
+
+/// What was read from one provider instance: every organization found, by natural key.
+/// Providers that allow duplicates may report several for one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceReality {
+    pub orgs: BTreeMap<NaturalKey, Vec<RemoteOrg>>,
+}
+
+impl InstanceReality {
+    pub fn insert(&mut self, org: RemoteOrg) {
+        self.orgs
+            .entry(org.natural_key.clone())
+            .or_default()
+            .push(org);
+    }
+
+    pub fn find(&self, key: &NaturalKey) -> &[RemoteOrg] {
+        self.orgs.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn len(&self) -> usize {
+        self.orgs.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.orgs.is_empty()
+    }
+}
+
+/// What the providers reported, per instance. An instance missing from the map was not read
+/// (`--refresh=false`), which the planner treats as "unknown", never as "absent".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reality {
+    pub instances: BTreeMap<InstanceName, InstanceReality>,
+}
+
+/// Seconds since the Unix epoch. The planner takes the time as an input instead of reading a
+/// clock, so that plans are reproducible.
+pub type Timestamp = u64;

@@ -1,0 +1,450 @@
+//! THE PURE CORE: (specs, state, what the providers reported) -> [`Plan`].
+//!
+//! No I/O, no clock, no async: the time comes in as a value, so the same inputs always give the
+//! same plan, in the same order. A plan is data: rendered as text, JSON or markdown from one
+//! value, saved to a file, and checked for staleness before it is applied.
+
+mod diff;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use diff::{AttributeChange, attribute_changes};
+
+use crate::model::{
+    Address, InstanceName, InstanceReality, NaturalKey, ProviderType, Reality, RemoteOrg,
+    RemoteStatus, Timestamp,
+};
+use crate::spec::{OrgSpec, Spec};
+use crate::state::{Record, State, Status};
+
+/// The plan format this version writes and reads.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// Digest of the specs the plan was made from.
+    pub specs_digest: String,
+    /// The state it was made from; `apply PLANFILE` refuses the plan if either moved on.
+    pub state_lineage: Option<String>,
+    pub state_serial: u64,
+    /// Whether remote reality was read (`--refresh=false` plans from specs and state alone).
+    pub refreshed: bool,
+    #[serde(with = "crate::state::time::rfc3339")]
+    pub made_at: Timestamp,
+    /// One entry per address, sorted by address.
+    pub changes: Vec<Change>,
+    /// Quota use, for provider instances that have a daily quota and creates in this plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quotas: Vec<QuotaUse>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Declared, not in state, not found at the provider.
+    Create,
+    /// Declared, not in state (or pending), found at the provider: recorded, not created again.
+    Adopt,
+    /// Declared, in state, present at the provider, same digest.
+    Unchanged,
+    /// In state but gone at the provider: created again, flagged.
+    Recreate,
+    /// Declared attributes changed since creation, and the provider has no update call.
+    Blocked,
+    /// In state, no longer declared: left at the provider, reported.
+    Orphan,
+    /// A create whose outcome is not known yet: settled by a look-up.
+    Pending,
+}
+
+impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::Create,
+        Action::Adopt,
+        Action::Unchanged,
+        Action::Recreate,
+        Action::Blocked,
+        Action::Orphan,
+        Action::Pending,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Adopt => "adopt",
+            Action::Unchanged => "unchanged",
+            Action::Recreate => "recreate",
+            Action::Blocked => "blocked",
+            Action::Orphan => "orphan",
+            Action::Pending => "pending",
+        }
+    }
+
+    /// Whether `apply` sends a create for it.
+    pub fn creates(self) -> bool {
+        matches!(self, Action::Create | Action::Recreate)
+    }
+}
+
+/// What happens to one address.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: Address,
+    pub provider: InstanceName,
+    pub provider_type: ProviderType,
+    pub action: Action,
+    pub natural_key: NaturalKey,
+    /// The provider's id where known (from state or from the provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+    /// Digest of the declared attributes (absent for orphans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Why this action, in one line.
+    pub reason: String,
+    /// A create that the provider's daily quota can't take now: it waits for a later apply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deferred: bool,
+    /// The declared attributes, secrets shown by reference only.
+    #[serde(default)]
+    pub attributes: serde_json::Value,
+    /// For `blocked`: what changed since creation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<AttributeChange>,
+    /// What the provider reported (for adopt and pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteOrg>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaUse {
+    pub provider: InstanceName,
+    /// Creates allowed in any rolling 24 hours.
+    pub limit: u32,
+    /// Creates already sent in the last 24 hours.
+    pub used: u32,
+    /// Creates this plan sends now.
+    pub planned: u32,
+    /// Creates that wait for a later apply.
+    pub deferred: u32,
+}
+
+/// Counts per action, plus deferred creates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub adopt: usize,
+    pub unchanged: usize,
+    pub recreate: usize,
+    pub blocked: usize,
+    pub orphan: usize,
+    pub pending: usize,
+    pub deferred: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            *match c.action {
+                Action::Create => &mut s.create,
+                Action::Adopt => &mut s.adopt,
+                Action::Unchanged => &mut s.unchanged,
+                Action::Recreate => &mut s.recreate,
+                Action::Blocked => &mut s.blocked,
+                Action::Orphan => &mut s.orphan,
+                Action::Pending => &mut s.pending,
+            } += 1;
+            if c.deferred {
+                s.deferred += 1;
+            }
+        }
+        s
+    }
+
+    /// Whether anything differs from what is declared (the `--detailed-exitcode` question).
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::Unchanged)
+    }
+
+    /// Whether `apply` would do anything: send a create, record an adoption, settle a pending.
+    pub fn has_work(&self) -> bool {
+        self.changes.iter().any(|c| {
+            matches!(c.action, Action::Adopt | Action::Pending)
+                || (c.action.creates() && !c.deferred)
+        })
+    }
+}
+
+/// Inputs besides specs, state and reality.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanContext {
+    /// The time the plan is made at, for rolling quotas.
+    pub now: Timestamp,
+}
+
+/// Makes the plan. `reality` is `None` when remote reality was not read; an instance missing
+/// from it was not read either. Unread reality is "unknown", never "absent".
+pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: PlanContext) -> Plan {
+    let read = |instance: &str| reality.and_then(|r| r.instances.get(instance));
+    let mut changes = Vec::with_capacity(spec.orgs.len() + state.orgs.len());
+
+    for org in spec.orgs.values() {
+        let record = state.orgs.get(&org.address);
+        changes.push(plan_declared(org, record, read(&org.instance)));
+    }
+    for (address, record) in &state.orgs {
+        if !spec.orgs.contains_key(address) {
+            changes.push(orphan(address, record));
+        }
+    }
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+
+    let quotas = apply_quotas(spec, state, &mut changes, context.now);
+
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        specs_digest: spec.digest(),
+        state_lineage: (state.serial > 0).then(|| state.lineage.clone()),
+        state_serial: state.serial,
+        refreshed: reality.is_some(),
+        made_at: context.now,
+        changes,
+        quotas,
+    }
+}
+
+fn change(org: &OrgSpec, action: Action, reason: impl Into<String>) -> Change {
+    Change {
+        address: org.address.clone(),
+        provider: org.instance.clone(),
+        provider_type: org.provider_type,
+        action,
+        natural_key: org.natural_key.clone(),
+        remote_id: None,
+        digest: Some(org.digest.clone()),
+        reason: reason.into(),
+        deferred: false,
+        attributes: org.display_attributes(),
+        diff: Vec::new(),
+        remote: None,
+    }
+}
+
+/// Picks the remote organization that stands for a record or a declaration: the one with the
+/// recorded id if there is one, else the first found by natural key.
+fn matching<'a>(found: &'a [RemoteOrg], remote_id: Option<&str>) -> Option<&'a RemoteOrg> {
+    match remote_id {
+        Some(id) => found
+            .iter()
+            .find(|o| o.remote_id == id)
+            .or_else(|| found.first()),
+        None => found.first(),
+    }
+}
+
+fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceReality>) -> Change {
+    let found = |key: &NaturalKey| read.map(|r| r.find(key));
+
+    let Some(record) = record else {
+        return match found(&org.natural_key).and_then(|f| matching(f, None)) {
+            None if read.is_none() => change(org, Action::Create, "not in state (remote not read)"),
+            None => change(
+                org,
+                Action::Create,
+                "not in state, not found at the provider",
+            ),
+            Some(remote) => from_remote(org, remote, "not in state"),
+        };
+    };
+
+    // Moved to another provider instance, or re-keyed: a different organization altogether,
+    // which orgform can't make from this one without an update call.
+    if record.provider != org.instance || record.natural_key != org.natural_key {
+        let mut c = change(org, Action::Blocked, blocked_identity_reason(org, record));
+        c.remote_id.clone_from(&record.remote_id);
+        c.diff = attribute_changes(&record.attributes, &org.public_attributes());
+        return c;
+    }
+
+    match record.status {
+        Status::Pending => {
+            let Some(found) = found(&org.natural_key) else {
+                let mut c = change(
+                    org,
+                    Action::Pending,
+                    "create outcome not known yet (remote not read)",
+                );
+                c.remote_id.clone_from(&record.remote_id);
+                return c;
+            };
+            match matching(found, record.remote_id.as_deref()) {
+                Some(remote) => from_remote(org, remote, "pending in state"),
+                None => change(
+                    org,
+                    Action::Create,
+                    "pending in state, not found at the provider: the create never happened",
+                ),
+            }
+        }
+        Status::Failed => {
+            if record.digest == org.digest {
+                let mut c = change(org, Action::Blocked, failed_reason(record));
+                c.remote_id.clone_from(&record.remote_id);
+                c
+            } else {
+                change(
+                    org,
+                    Action::Create,
+                    "the last create failed and the declaration changed since: trying again",
+                )
+            }
+        }
+        Status::Created => {
+            let present = match found(&org.natural_key) {
+                None => None,
+                Some(found) => Some(matching(found, record.remote_id.as_deref()).cloned()),
+            };
+            match present {
+                Some(None) => {
+                    let mut c = change(
+                        org,
+                        Action::Recreate,
+                        "in state but gone at the provider (drift): it will be created again",
+                    );
+                    c.remote_id.clone_from(&record.remote_id);
+                    c
+                }
+                Some(Some(_)) | None if record.digest != org.digest => {
+                    let mut c = change(
+                        org,
+                        Action::Blocked,
+                        format!(
+                            "declared attributes changed since creation and {} has no update call",
+                            org.provider_type
+                        ),
+                    );
+                    c.remote_id.clone_from(&record.remote_id);
+                    c.diff = attribute_changes(&record.attributes, &org.public_attributes());
+                    c
+                }
+                Some(Some(_)) => {
+                    let mut c = change(org, Action::Unchanged, "in state, present at the provider");
+                    c.remote_id.clone_from(&record.remote_id);
+                    c
+                }
+                None => {
+                    let mut c = change(org, Action::Unchanged, "in state (remote not read)");
+                    c.remote_id.clone_from(&record.remote_id);
+                    c
+                }
+            }
+        }
+    }
+}
+
+/// An organization found at the provider for an address without a settled record.
+fn from_remote(org: &OrgSpec, remote: &RemoteOrg, why: &str) -> Change {
+    let (action, reason) = match &remote.status {
+        RemoteStatus::Ready => (
+            Action::Adopt,
+            format!("{why}, found at the provider by its natural key: recorded, not created again"),
+        ),
+        RemoteStatus::InProgress { phase } => (
+            Action::Pending,
+            format!("{why}, found at the provider still in progress ({phase})"),
+        ),
+        RemoteStatus::Failed { code, message } => (
+            Action::Create,
+            format!(
+                "{why}; an earlier create failed at the provider ({code}: {message}): creating again"
+            ),
+        ),
+    };
+    let mut c = change(org, action, reason);
+    c.remote_id = Some(remote.remote_id.clone());
+    c.remote = Some(remote.clone());
+    c
+}
+
+fn blocked_identity_reason(org: &OrgSpec, record: &Record) -> String {
+    if record.provider == org.instance {
+        format!(
+            "its natural key changed from `{}` to `{}`: that is another organization; `orgform forget {}` first to create it",
+            record.natural_key, org.natural_key, org.address
+        )
+    } else {
+        format!(
+            "it moved from provider `{}` to `{}`: `orgform forget {}` first to create it there",
+            record.provider, org.instance, org.address
+        )
+    }
+}
+
+fn failed_reason(record: &Record) -> String {
+    match &record.error {
+        Some(e) => format!(
+            "the create failed at the provider ({}: {}); change the declaration to try again",
+            e.code, e.message
+        ),
+        None => "the create failed at the provider; change the declaration to try again".into(),
+    }
+}
+
+fn orphan(address: &Address, record: &Record) -> Change {
+    Change {
+        address: address.clone(),
+        provider: record.provider.clone(),
+        provider_type: record.provider_type,
+        action: Action::Orphan,
+        natural_key: record.natural_key.clone(),
+        remote_id: record.remote_id.clone(),
+        digest: None,
+        reason: format!(
+            "in state, no longer declared: left at the provider; `orgform forget {address}` drops it from state"
+        ),
+        deferred: false,
+        attributes: record.attributes.clone(),
+        diff: Vec::new(),
+        remote: None,
+    }
+}
+
+/// Marks creates beyond each instance's rolling daily quota as deferred, in address order.
+fn apply_quotas(
+    spec: &Spec,
+    state: &State,
+    changes: &mut [Change],
+    now: Timestamp,
+) -> Vec<QuotaUse> {
+    let mut quotas: BTreeMap<&str, QuotaUse> = BTreeMap::new();
+    for change in changes.iter_mut().filter(|c| c.action.creates()) {
+        let Some(instance) = spec.providers.get(&change.provider) else {
+            continue;
+        };
+        let Some(limit) = instance.limits.creates_per_day else {
+            continue;
+        };
+        let quota = quotas.entry(&instance.name).or_insert_with(|| QuotaUse {
+            provider: instance.name.clone(),
+            limit,
+            used: state.creates_in_last_day(&instance.name, now),
+            planned: 0,
+            deferred: 0,
+        });
+        if quota.used + quota.planned < quota.limit {
+            quota.planned += 1;
+        } else {
+            quota.deferred += 1;
+            change.deferred = true;
+            change.reason = format!(
+                "{}; waits: the daily quota of {} creates is used up for now",
+                change.reason, quota.limit
+            );
+        }
+    }
+    quotas.into_values().collect()
+}

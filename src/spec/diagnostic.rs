@@ -1,0 +1,118 @@
+//! Spec problems with their place: file, line and column, a label under the offending text and a
+//! hint where one helps. Rendered as `file:line:col: message` in plain output and as an annotated
+//! snippet by miette on a terminal.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+
+/// One spec file's text, kept so that errors can quote it.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    /// The path as the user would write it (relative to where orgform runs).
+    pub path: String,
+    pub text: Arc<str>,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..floor_char_boundary(&self.text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        (line, column)
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// A problem in the specs, at a place in one file.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{path}:{line}:{column}: {message}")]
+pub struct SpecError {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    #[source_code]
+    source_code: NamedSource<Arc<str>>,
+    #[label("{label}")]
+    span: SourceSpan,
+    label: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+impl SpecError {
+    pub fn new(
+        file: &SourceFile,
+        span: Range<usize>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> SpecError {
+        let (line, column) = file.line_col(span.start);
+        let len = span.end.saturating_sub(span.start);
+        SpecError {
+            path: file.path.clone(),
+            line,
+            column,
+            message: message.into(),
+            source_code: NamedSource::new(file.path.clone(), file.text.clone()),
+            span: SourceSpan::new(span.start.into(), len),
+            label: label.into(),
+            help: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_help(mut self, help: impl Into<String>) -> SpecError {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Every problem found in the specs, in file order. Validation collects them all so that a user
+/// fixes the specs in one pass.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{} in the specs", plural(.errors.len(), "problem"))]
+pub struct SpecErrors {
+    #[related]
+    pub errors: Vec<SpecError>,
+}
+
+/// `1 problem`, `3 problems`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The closest known name to an unknown one, for "did you mean" hints.
+pub fn did_you_mean<'a>(
+    unknown: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(unknown, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}

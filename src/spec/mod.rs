@@ -1,0 +1,182 @@
+//! Specs: the TOML files a team commits, turned into a validated [`Spec`].
+//!
+//! Pure: the caller reads the files and hands over their text, so this layer never touches the
+//! disk or the network. Every problem is collected with its file, line and column, and a spec
+//! with any problem yields no `Spec` at all, so nothing downstream ever sees half-valid input.
+
+pub mod diagnostic;
+pub mod schema;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest as _, Sha256};
+
+pub use diagnostic::{SourceFile, SpecError, SpecErrors};
+
+use crate::model::{Address, InstanceName, NaturalKey, ProviderType, SecretRef, Value};
+
+/// The validated specs: provider instances, organizations and the optional `[state]` settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    pub providers: BTreeMap<InstanceName, ProviderInstance>,
+    pub orgs: BTreeMap<Address, OrgSpec>,
+    pub state: StateSettings,
+}
+
+/// Where a table was declared, for messages that point back at the specs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub path: String,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.path, self.line)
+    }
+}
+
+/// One `[provider.NAME]` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderInstance {
+    pub name: InstanceName,
+    pub provider_type: ProviderType,
+    /// `base_url`, or the vendor's public endpoint.
+    pub base_url: String,
+    /// The provider-specific keys (credentials by reference, modes), validated.
+    pub settings: BTreeMap<String, Value>,
+    pub limits: Limits,
+    pub origin: Origin,
+}
+
+impl ProviderInstance {
+    /// A credential or other secret setting, by reference.
+    pub fn secret(&self, key: &str) -> Option<&SecretRef> {
+        match self.settings.get(key) {
+            Some(Value::Secret(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// A plain string setting (`mode`, `auth`).
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).and_then(Value::as_str)
+    }
+}
+
+/// How hard orgform may drive one provider instance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    pub max_concurrency: u32,
+    pub requests_per_second: Option<f64>,
+    /// Creates allowed in any rolling 24 hours; `None` means no quota.
+    pub creates_per_day: Option<u32>,
+}
+
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 4;
+
+/// One `[org.NAME]` table: an organization orgform keeps in existence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrgSpec {
+    pub address: Address,
+    pub instance: InstanceName,
+    pub provider_type: ProviderType,
+    /// The declared fields, by their spec names, validated against the provider's schema.
+    pub attrs: BTreeMap<String, Value>,
+    pub natural_key: NaturalKey,
+    /// SHA-256 of the declared non-secret attributes: what "changed since creation" compares.
+    pub digest: String,
+    pub origin: Origin,
+}
+
+impl OrgSpec {
+    /// The declared non-secret attributes as JSON: stored in state and shown in plans.
+    pub fn public_attributes(&self) -> serde_json::Value {
+        Value::Table(self.attrs.clone())
+            .public_json()
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The declared attributes with secrets shown by reference, for display.
+    pub fn display_attributes(&self) -> serde_json::Value {
+        Value::Table(self.attrs.clone()).display_json()
+    }
+}
+
+/// The `[state]` table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateSettings {
+    pub backend: Option<String>,
+    pub path: Option<String>,
+    pub url: Option<SecretRef>,
+    pub workspace: Option<String>,
+}
+
+impl Spec {
+    /// Validates spec files read together. Addresses and instance names are unique across all of
+    /// them. Returns every problem found, or the whole validated spec.
+    pub fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
+        validate::load(files)
+    }
+
+    /// A digest of everything a plan depends on in the specs, so that `apply PLANFILE` can
+    /// refuse a plan made from other specs. Formatting and comments don't count.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for (name, instance) in &self.providers {
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            hasher.update(instance.provider_type.name());
+            hasher.update([0]);
+            hasher.update(instance.base_url.as_bytes());
+            hasher.update([0]);
+            let settings = Value::Table(instance.settings.clone()).display_json();
+            hasher.update(settings.to_string().as_bytes());
+            hasher.update(format!("{:?}", instance.limits).as_bytes());
+            hasher.update([0xff]);
+        }
+        for (address, org) in &self.orgs {
+            hasher.update(address.as_bytes());
+            hasher.update([0]);
+            hasher.update(org.instance.as_bytes());
+            hasher.update([0]);
+            hasher.update(org.digest.as_bytes());
+            // Secret references are not in the org digest; a plan still depends on them.
+            hasher.update(org.display_attributes().to_string().as_bytes());
+            hasher.update([0xff]);
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// SHA-256 of declared attributes with secrets left out, over canonical JSON (sorted keys).
+pub fn attributes_digest(attrs: &BTreeMap<String, Value>) -> String {
+    let json = Value::Table(attrs.clone())
+        .public_json()
+        .unwrap_or(serde_json::Value::Null);
+    hex::encode(Sha256::digest(canonical_json(&json).as_bytes()))
+}
+
+/// JSON with object keys sorted at every level, whatever the map's own order.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    fn sorted(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                serde_json::Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sorted(v)))
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(sorted).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}

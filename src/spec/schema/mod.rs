@@ -1,0 +1,326 @@
+//! The spec format as data: for each provider type, the keys a `[provider.NAME]` table takes and
+//! the fields an `[org.NAME]` table takes, with their kinds, rules, API names and documentation.
+//!
+//! One description serves four readers: the validator (`spec::validate`), the provider clients
+//! (which map snake_case keys to the API's own names with `wire`), `orgform schema` (JSON Schema
+//! for editors) and the docs. Keeping it as data is what keeps the four in step.
+
+mod heron;
+
+use std::collections::BTreeMap;
+
+use crate::model::{NaturalKey, ProviderType, Value};
+
+/// One declarable key.
+#[derive(Debug)]
+pub struct Field {
+    /// The key in specs: the API's name in snake_case.
+    pub name: &'static str,
+    /// The API's own name for it, used on the wire.
+    pub wire: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    /// One line from the vendor's document.
+    pub doc: &'static str,
+}
+
+impl Field {
+    pub const fn new(name: &'static str, wire: &'static str, kind: Kind) -> Field {
+        Field {
+            name,
+            wire,
+            kind,
+            required: false,
+            doc: "",
+        }
+    }
+
+    pub const fn required(mut self) -> Field {
+        self.required = true;
+        self
+    }
+
+    pub const fn doc(mut self, doc: &'static str) -> Field {
+        self.doc = doc;
+        self
+    }
+}
+
+/// What a value must look like.
+#[derive(Debug)]
+pub enum Kind {
+    String(Text),
+    Integer {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    /// A number; integers are accepted too.
+    Float,
+    Bool,
+    /// One of a fixed set of strings.
+    Enum(&'static [&'static str]),
+    /// One of a fixed set of integers (Commvault's `environment_type` 0 or 1).
+    IntEnum(&'static [i64]),
+    /// A secret: only `{ env = "NAME" }` or `{ file = "PATH" }`.
+    Secret,
+    Object(&'static [Field]),
+    Array(&'static Kind),
+    /// A table with free keys whose values are all of one kind.
+    Map(&'static Kind),
+    /// Any TOML value (Heron's `static_data.value`).
+    Any,
+}
+
+/// Rules on a string.
+#[derive(Debug, Clone, Copy)]
+pub struct Text {
+    pub min_len: Option<usize>,
+    pub max_len: Option<usize>,
+    pub format: Option<Format>,
+}
+
+impl Text {
+    pub const ANY: Text = Text {
+        min_len: None,
+        max_len: None,
+        format: None,
+    };
+
+    pub const fn format(format: Format) -> Text {
+        Text {
+            min_len: None,
+            max_len: None,
+            format: Some(format),
+        }
+    }
+
+    pub const fn max(max_len: usize) -> Text {
+        Text {
+            min_len: None,
+            max_len: Some(max_len),
+            format: None,
+        }
+    }
+
+    pub const fn non_empty() -> Text {
+        Text {
+            min_len: Some(1),
+            max_len: None,
+            format: None,
+        }
+    }
+}
+
+/// String formats the seed documents name. Checked by hand: each is simple enough that a regex
+/// engine would cost more than it saves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// An absolute `http` or `https` URL.
+    Url,
+    /// An e-mail address in RFC 822 form (`name@domain.tld`).
+    Email,
+    /// A calendar date `YYYY-MM-DD`; a TOML date is accepted too.
+    Date,
+    /// Exactly this many ASCII digits (Oracle's nine-digit DUNS number).
+    Digits(usize),
+    /// Only ASCII digits, of any length (ids sent as strings, ports).
+    Numeric,
+    /// A two-letter upper-case ISO 3166 country code.
+    CountryCode,
+    /// A Salesforce Trialforce template id: `0TT` followed by 12 letters or digits.
+    TemplateId,
+}
+
+impl Format {
+    /// Checks `value`, returning what is wrong in words a user can act on.
+    pub fn check(self, value: &str) -> Result<(), String> {
+        let ok = match self {
+            Format::Url => is_url(value),
+            Format::Email => is_email(value),
+            Format::Date => is_date(value),
+            Format::Digits(n) => value.len() == n && value.bytes().all(|b| b.is_ascii_digit()),
+            Format::Numeric => !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()),
+            Format::CountryCode => {
+                value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase())
+            }
+            Format::TemplateId => {
+                value.len() == 15
+                    && value.starts_with("0TT")
+                    && value.bytes().all(|b| b.is_ascii_alphanumeric())
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("expected {}", self.describe()))
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Format::Url => "an absolute http(s) URL, like \"https://example.com\"".into(),
+            Format::Email => "an e-mail address, like \"admin@example.com\"".into(),
+            Format::Date => "a date in the form YYYY-MM-DD".into(),
+            Format::Digits(n) => format!("exactly {n} digits"),
+            Format::Numeric => "digits only".into(),
+            Format::CountryCode => "a two-letter upper-case country code, like \"US\"".into(),
+            Format::TemplateId => "a template id: \"0TT\" followed by 12 letters or digits".into(),
+        }
+    }
+
+    /// The same rule as a JSON Schema (ECMA 262) pattern, for editors.
+    pub fn pattern(self) -> Option<String> {
+        match self {
+            Format::Url => Some("^https?://[^\\s/]+".into()),
+            Format::Email => Some("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$".into()),
+            Format::Date => Some("^[0-9]{4}-[0-9]{2}-[0-9]{2}$".into()),
+            Format::Digits(n) => Some(format!("^[0-9]{{{n}}}$")),
+            Format::Numeric => Some("^[0-9]+$".into()),
+            Format::CountryCode => Some("^[A-Z]{2}$".into()),
+            Format::TemplateId => Some("^0TT[0-9A-Za-z]{12}$".into()),
+        }
+    }
+}
+
+fn is_url(value: &str) -> bool {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !host.contains(char::is_whitespace)
+    }) && !value.contains(char::is_whitespace)
+}
+
+fn is_email(value: &str) -> bool {
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !value.contains(char::is_whitespace)
+}
+
+fn is_date(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> { value.get(r)?.parse::<u32>().ok() };
+    matches!((digits(0..4), digits(5..7), digits(8..10)), (Some(_), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=31).contains(&d))
+}
+
+/// A rule across fields, checked after each field is valid on its own.
+#[derive(Debug)]
+pub enum Rule {
+    /// Both or neither (Salesforce's connected-app consumer key and callback URL).
+    Pair(&'static str, &'static str),
+    /// At least one of these must be set (a template id or an edition).
+    AnyOf(&'static [&'static str]),
+    /// A check no simpler rule expresses; returns (dotted path, message) for each problem.
+    Check(fn(&BTreeMap<String, Value>) -> Vec<(String, String)>),
+}
+
+/// Everything the spec layer knows about one provider type.
+#[derive(Debug)]
+pub struct ProviderSchema {
+    pub provider_type: ProviderType,
+    /// One line on what the provider creates.
+    pub doc: &'static str,
+    /// Where the real API lives; `base_url` may override it.
+    pub default_base_url: &'static str,
+    /// Keys of `[provider.NAME]` beyond the common ones (`type`, `base_url`, limits).
+    pub instance: &'static [Field],
+    pub instance_rules: &'static [Rule],
+    /// Keys of `[org.NAME]` beyond `provider`.
+    pub org: &'static [Field],
+    pub org_rules: &'static [Rule],
+    /// The natural key of a validated organization, given its provider instance's settings.
+    pub natural_key: fn(&BTreeMap<String, Value>, &BTreeMap<String, Value>) -> NaturalKey,
+}
+
+/// The schema of one provider type, or `None` for a type not carried through yet (validation
+/// refuses it with a clear message rather than half-supporting it).
+pub fn provider_schema(provider_type: ProviderType) -> Option<&'static ProviderSchema> {
+    match provider_type {
+        ProviderType::Heron => Some(&heron::SCHEMA),
+        ProviderType::CommvaultSalesforce
+        | ProviderType::SalesforceSignup
+        | ProviderType::OracleCommerce
+        | ProviderType::Neoncrm => None,
+    }
+}
+
+/// Keys every `[provider.NAME]` table may carry, whatever its type.
+pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
+    Field::new(
+        "type",
+        "type",
+        Kind::Enum(&[
+            "commvault_salesforce",
+            "salesforce_signup",
+            "oracle_commerce",
+            "heron",
+            "neoncrm",
+        ]),
+    )
+    .required()
+    .doc("Which API this instance talks to"),
+    Field::new(
+        "base_url",
+        "base_url",
+        Kind::String(Text::format(Format::Url)),
+    )
+    .doc("Root URL of the API; defaults to the vendor's public endpoint"),
+    Field::new(
+        "max_concurrency",
+        "max_concurrency",
+        Kind::Integer {
+            min: Some(1),
+            max: Some(256),
+        },
+    )
+    .doc("Most requests in flight at once to this instance (default 4)"),
+    Field::new("requests_per_second", "requests_per_second", Kind::Float)
+        .doc("Most requests started per second to this instance (default: no limit)"),
+    Field::new(
+        "creates_per_day",
+        "creates_per_day",
+        Kind::Integer {
+            min: Some(0),
+            max: None,
+        },
+    )
+    .doc("Most creates in any rolling 24 hours (Salesforce defaults to its documented 20)"),
+];
+
+/// Keys of the optional `[state]` table.
+pub static STATE_FIELDS: &[Field] = &[
+    Field::new("backend", "backend", Kind::Enum(&["local", "postgres"]))
+        .doc("Where state lives: a local JSON file (default) or PostgreSQL"),
+    Field::new("path", "path", Kind::String(Text::non_empty()))
+        .doc("The local state file (default state/orgform.state.json)"),
+    Field::new("url", "url", Kind::Secret)
+        .doc("PostgreSQL connection URL, by reference: { env = \"NAME\" }"),
+    Field::new("workspace", "workspace", Kind::String(Text::non_empty()))
+        .doc("Named workspace within the PostgreSQL database (default \"default\")"),
+];
+
+/// Walks `fields` for the field at a dotted path (`config.default_id.alias`).
+pub fn field_at<'a>(fields: &'a [Field], path: &str) -> Option<&'a Field> {
+    let mut fields = fields;
+    let mut found = None;
+    for part in path.split('.') {
+        let field = fields.iter().find(|f| f.name == part)?;
+        fields = match &field.kind {
+            Kind::Object(inner) => inner,
+            Kind::Array(Kind::Object(inner)) => inner,
+            _ => &[],
+        };
+        found = Some(field);
+    }
+    found
+}

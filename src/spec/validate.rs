@@ -1,0 +1,905 @@
+//! The walk from parsed TOML (with byte spans) to validated values, driven by the schema.
+//!
+//! Errors are collected, never returned early: one run shows every problem. A value that fails
+//! its own check is left out, and rules across fields only run on tables whose fields all passed,
+//! so one mistake yields one message rather than a cascade.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diagnostic::{SourceFile, SpecError, SpecErrors, did_you_mean};
+use super::schema::{
+    COMMON_INSTANCE_FIELDS, Field, Format, Kind, ProviderSchema, Rule, STATE_FIELDS,
+    provider_schema,
+};
+use super::{
+    DEFAULT_MAX_CONCURRENCY, Limits, OrgSpec, Origin, ProviderInstance, Spec, StateSettings,
+    attributes_digest,
+};
+use crate::model::{ProviderType, SecretRef, Value};
+
+type Table<'i> = DeTable<'i>;
+
+/// A table found in some file, with the span of its header key for messages about it as a whole.
+struct Found<'a, 'i> {
+    file: &'a SourceFile,
+    name: String,
+    key_span: Range<usize>,
+    value: &'a Spanned<DeValue<'i>>,
+}
+
+#[derive(Default)]
+struct Errors(Vec<SpecError>);
+
+impl Errors {
+    fn push(&mut self, e: SpecError) {
+        self.0.push(e);
+    }
+}
+
+pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
+    let mut errors = Errors::default();
+    let mut docs = Vec::with_capacity(files.len());
+    for file in files {
+        match DeTable::parse(&file.text) {
+            Ok(doc) => docs.push((file, doc)),
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                errors.push(SpecError::new(
+                    file,
+                    span,
+                    format!("invalid TOML: {}", e.message().trim_end()),
+                    "here",
+                ));
+            }
+        }
+    }
+
+    let mut instances: BTreeMap<String, Found<'_, '_>> = BTreeMap::new();
+    let mut orgs: BTreeMap<String, Found<'_, '_>> = BTreeMap::new();
+    let mut state: Option<Found<'_, '_>> = None;
+
+    for (file, doc) in &docs {
+        for (key, value) in doc.get_ref() {
+            let name = key.get_ref().as_ref();
+            match name {
+                "provider" | "org" => {
+                    let Some(tables) = expect_table(&mut errors, file, name, value) else {
+                        continue;
+                    };
+                    let seen = if name == "provider" {
+                        &mut instances
+                    } else {
+                        &mut orgs
+                    };
+                    for (sub_key, sub_value) in tables {
+                        let sub_name = sub_key.get_ref().to_string();
+                        let what = if name == "provider" {
+                            "provider"
+                        } else {
+                            "organization"
+                        };
+                        if !valid_name(&sub_name) {
+                            errors.push(
+                                SpecError::new(
+                                    file,
+                                    sub_key.span(),
+                                    format!("`{sub_name}` is not a valid {what} name"),
+                                    "this name",
+                                )
+                                .with_help("use letters, digits, `_` and `-` only"),
+                            );
+                            continue;
+                        }
+                        if let Some(first) = seen.get(&sub_name) {
+                            let (line, _) = first.file.line_col(first.key_span.start);
+                            errors.push(
+                                SpecError::new(
+                                    file,
+                                    sub_key.span(),
+                                    format!("{what} `{sub_name}` is declared twice"),
+                                    "declared again here",
+                                )
+                                .with_help(format!(
+                                    "it is first declared at {}:{line}; {what} names must be unique across the specs",
+                                    first.file.path
+                                )),
+                            );
+                            continue;
+                        }
+                        seen.insert(
+                            sub_name.clone(),
+                            Found {
+                                file,
+                                name: sub_name,
+                                key_span: sub_key.span(),
+                                value: sub_value,
+                            },
+                        );
+                    }
+                }
+                "state" => {
+                    if let Some(first) = &state {
+                        let (line, _) = first.file.line_col(first.key_span.start);
+                        errors.push(
+                            SpecError::new(
+                                file,
+                                key.span(),
+                                "`[state]` is declared twice",
+                                "again here",
+                            )
+                            .with_help(format!(
+                                "it is first declared at {}:{line}",
+                                first.file.path
+                            )),
+                        );
+                    } else {
+                        state = Some(Found {
+                            file,
+                            name: "state".into(),
+                            key_span: key.span(),
+                            value,
+                        });
+                    }
+                }
+                other => {
+                    let mut e = SpecError::new(
+                        file,
+                        key.span(),
+                        format!("unknown table `{other}`"),
+                        "not a spec table",
+                    );
+                    e = match did_you_mean(other, ["provider", "org", "state"]) {
+                        Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                        None => e.with_help(
+                            "specs hold `[provider.NAME]`, `[org.NAME]` and `[state]` tables",
+                        ),
+                    };
+                    errors.push(e);
+                }
+            }
+        }
+    }
+
+    let mut providers = BTreeMap::new();
+    for found in instances.values() {
+        if let Some(instance) = check_instance(&mut errors, found) {
+            providers.insert(instance.name.clone(), instance);
+        }
+    }
+
+    let mut checked_orgs = BTreeMap::new();
+    for found in orgs.values() {
+        if let Some(org) = check_org(&mut errors, found, &instances, &providers) {
+            checked_orgs.insert(org.address.clone(), org);
+        }
+    }
+
+    let state = state
+        .map(|found| check_state(&mut errors, &found))
+        .unwrap_or_default();
+
+    if errors.0.is_empty() {
+        Ok(Spec {
+            providers,
+            orgs: checked_orgs,
+            state,
+        })
+    } else {
+        // Stable order: by file, then position.
+        errors
+            .0
+            .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+        Err(SpecErrors { errors: errors.0 })
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn expect_table<'a, 'i>(
+    errors: &mut Errors,
+    file: &SourceFile,
+    path: &str,
+    value: &'a Spanned<DeValue<'i>>,
+) -> Option<&'a Table<'i>> {
+    match value.get_ref() {
+        DeValue::Table(t) => Some(t),
+        other => {
+            errors.push(SpecError::new(
+                file,
+                value.span(),
+                format!("`{path}` must be a table, found {}", type_name(other)),
+                "expected a table",
+            ));
+            None
+        }
+    }
+}
+
+fn type_name(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<ProviderInstance> {
+    let file = found.file;
+    let path = format!("provider.{}", found.name);
+    let table = expect_table(errors, file, &path, found.value)?;
+
+    let type_entry = table.iter().find(|(k, _)| k.get_ref() == "type");
+    let Some((_, type_value)) = type_entry else {
+        errors.push(
+            SpecError::new(
+                file,
+                found.key_span.clone(),
+                format!("provider `{}` has no `type`", found.name),
+                "this provider",
+            )
+            .with_help(format!("add `type = \"...\"`, one of: {}", type_names())),
+        );
+        return None;
+    };
+    let provider_type = match type_value.get_ref().as_str() {
+        Some(name) => match ProviderType::from_name(name) {
+            Some(t) => t,
+            None => {
+                let mut e = SpecError::new(
+                    file,
+                    type_value.span(),
+                    format!("unknown provider type `{name}`"),
+                    "not a provider type",
+                );
+                e = match did_you_mean(name, ProviderType::ALL.iter().map(|t| t.name())) {
+                    Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                    None => e.with_help(format!("the types are: {}", type_names())),
+                };
+                errors.push(e);
+                return None;
+            }
+        },
+        None => {
+            errors.push(SpecError::new(
+                file,
+                type_value.span(),
+                format!(
+                    "`{path}.type` must be a string, found {}",
+                    type_name(type_value.get_ref())
+                ),
+                "expected a string",
+            ));
+            return None;
+        }
+    };
+    let Some(schema) = provider_schema(provider_type) else {
+        errors.push(
+            SpecError::new(
+                file,
+                type_value.span(),
+                format!(
+                    "provider type `{provider_type}` is not supported by this version of orgform"
+                ),
+                "not supported yet",
+            )
+            .with_help("supported now: heron"),
+        );
+        return None;
+    };
+
+    let before = errors.0.len();
+    let checked = check_table(
+        errors,
+        file,
+        &path,
+        &[COMMON_INSTANCE_FIELDS, schema.instance],
+        table,
+        found.key_span.clone(),
+    );
+    if errors.0.len() == before {
+        check_rules(
+            errors,
+            file,
+            &path,
+            schema.instance_rules,
+            &checked,
+            found.key_span.clone(),
+        );
+    }
+    if errors.0.len() != before {
+        return None;
+    }
+
+    let int = |key: &str| match checked.get(key) {
+        Some(Value::Int(i)) => u32::try_from(*i).ok(),
+        _ => None,
+    };
+    let requests_per_second = match checked.get("requests_per_second") {
+        Some(Value::Float(x)) if *x > 0.0 && x.is_finite() => Some(*x),
+        Some(_) => {
+            let span = table
+                .iter()
+                .find(|(k, _)| k.get_ref() == "requests_per_second")
+                .map_or(found.key_span.clone(), |(_, v)| v.span());
+            errors.push(SpecError::new(
+                file,
+                span,
+                format!("`{path}.requests_per_second` must be a positive number"),
+                "not positive",
+            ));
+            return None;
+        }
+        None => None,
+    };
+    let limits = Limits {
+        max_concurrency: int("max_concurrency").unwrap_or(DEFAULT_MAX_CONCURRENCY),
+        requests_per_second,
+        creates_per_day: int("creates_per_day").or(provider_type.capabilities().daily_quota),
+    };
+    let base_url = checked
+        .get("base_url")
+        .and_then(Value::as_str)
+        .unwrap_or(schema.default_base_url)
+        .trim_end_matches('/')
+        .to_string();
+    let settings = checked
+        .into_iter()
+        .filter(|(k, _)| !COMMON_INSTANCE_FIELDS.iter().any(|f| f.name == k))
+        .collect();
+    Some(ProviderInstance {
+        name: found.name.clone(),
+        provider_type,
+        base_url,
+        settings,
+        limits,
+        origin: origin(file, &found.key_span),
+    })
+}
+
+fn type_names() -> String {
+    ProviderType::ALL
+        .iter()
+        .map(|t| format!("`{t}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn origin(file: &SourceFile, span: &Range<usize>) -> Origin {
+    Origin {
+        path: file.path.clone(),
+        line: file.line_col(span.start).0,
+    }
+}
+
+fn check_org(
+    errors: &mut Errors,
+    found: &Found<'_, '_>,
+    declared: &BTreeMap<String, Found<'_, '_>>,
+    providers: &BTreeMap<String, ProviderInstance>,
+) -> Option<OrgSpec> {
+    let file = found.file;
+    let path = format!("org.{}", found.name);
+    let table = expect_table(errors, file, &path, found.value)?;
+
+    let Some((_, provider_value)) = table.iter().find(|(k, _)| k.get_ref() == "provider") else {
+        errors.push(
+            SpecError::new(
+                file,
+                found.key_span.clone(),
+                format!("organization `{}` has no `provider`", found.name),
+                "this organization",
+            )
+            .with_help("add `provider = \"NAME\"`, naming a `[provider.NAME]` table"),
+        );
+        return None;
+    };
+    let Some(instance_name) = provider_value.get_ref().as_str() else {
+        errors.push(SpecError::new(
+            file,
+            provider_value.span(),
+            format!("`{path}.provider` must be a string naming a `[provider.NAME]` table"),
+            "expected a string",
+        ));
+        return None;
+    };
+    let Some(instance) = providers.get(instance_name) else {
+        if !declared.contains_key(instance_name) {
+            let mut e = SpecError::new(
+                file,
+                provider_value.span(),
+                format!(
+                    "organization `{}` names provider `{instance_name}`, which is not declared",
+                    found.name
+                ),
+                "no such provider",
+            );
+            e = match did_you_mean(instance_name, declared.keys().map(String::as_str)) {
+                Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                None => e.with_help(format!("declare it with `[provider.{instance_name}]`")),
+            };
+            errors.push(e);
+        }
+        // A declared but invalid provider has its own errors already.
+        return None;
+    };
+    let schema = provider_schema(instance.provider_type)?;
+
+    let body: Table<'_> = table
+        .iter()
+        .filter(|(k, _)| k.get_ref() != "provider")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let before = errors.0.len();
+    let attrs = check_table(
+        errors,
+        file,
+        &path,
+        &[schema.org],
+        &body,
+        found.key_span.clone(),
+    );
+    if errors.0.len() == before {
+        check_rules(
+            errors,
+            file,
+            &path,
+            schema.org_rules,
+            &attrs,
+            found.key_span.clone(),
+        );
+    }
+    if errors.0.len() != before {
+        return None;
+    }
+    Some(org_spec(schema, instance, found, file, attrs))
+}
+
+fn org_spec(
+    schema: &ProviderSchema,
+    instance: &ProviderInstance,
+    found: &Found<'_, '_>,
+    file: &SourceFile,
+    attrs: BTreeMap<String, Value>,
+) -> OrgSpec {
+    OrgSpec {
+        address: found.name.clone(),
+        instance: instance.name.clone(),
+        provider_type: instance.provider_type,
+        natural_key: (schema.natural_key)(&attrs, &instance.settings),
+        digest: attributes_digest(&attrs),
+        attrs,
+        origin: origin(file, &found.key_span),
+    }
+}
+
+fn check_state(errors: &mut Errors, found: &Found<'_, '_>) -> StateSettings {
+    let Some(table) = expect_table(errors, found.file, "state", found.value) else {
+        return StateSettings::default();
+    };
+    let checked = check_table(
+        errors,
+        found.file,
+        "state",
+        &[STATE_FIELDS],
+        table,
+        found.key_span.clone(),
+    );
+    let text = |k: &str| checked.get(k).and_then(Value::as_str).map(str::to_string);
+    StateSettings {
+        backend: text("backend"),
+        path: text("path"),
+        url: match checked.get("url") {
+            Some(Value::Secret(r)) => Some(r.clone()),
+            _ => None,
+        },
+        workspace: text("workspace"),
+    }
+}
+
+/// Checks a table's keys against `fields` (several slices, searched in order).
+fn check_table(
+    errors: &mut Errors,
+    file: &SourceFile,
+    path: &str,
+    fields: &[&'static [Field]],
+    table: &Table<'_>,
+    table_span: Range<usize>,
+) -> BTreeMap<String, Value> {
+    let all = || fields.iter().flat_map(|f| f.iter());
+    let mut out = BTreeMap::new();
+    for (key, value) in table {
+        let name = key.get_ref().as_ref();
+        let Some(field) = all().find(|f| f.name == name) else {
+            let mut e = SpecError::new(
+                file,
+                key.span(),
+                format!("unknown key `{name}` in `{path}`"),
+                "unknown key",
+            );
+            e = match did_you_mean(name, all().map(|f| f.name)) {
+                Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                None => e.with_help(format!(
+                    "the keys here are: {}",
+                    all()
+                        .map(|f| format!("`{}`", f.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            };
+            errors.push(e);
+            continue;
+        };
+        let field_path = format!("{path}.{name}");
+        if let Some(v) = check_value(errors, file, &field_path, &field.kind, value) {
+            out.insert(name.to_string(), v);
+        }
+    }
+    for field in all().filter(|f| f.required) {
+        if !table.iter().any(|(k, _)| k.get_ref() == field.name) {
+            let mut e = SpecError::new(
+                file,
+                table_span.clone(),
+                format!("missing required field `{path}.{}`", field.name),
+                format!("`{}` is required here", field.name),
+            );
+            if !field.doc.is_empty() {
+                e = e.with_help(field.doc);
+            }
+            errors.push(e);
+        }
+    }
+    out
+}
+
+fn check_value(
+    errors: &mut Errors,
+    file: &SourceFile,
+    path: &str,
+    kind: &Kind,
+    value: &Spanned<DeValue<'_>>,
+) -> Option<Value> {
+    let span = value.span();
+    let wrong_type = |errors: &mut Errors, expected: &str| {
+        errors.push(SpecError::new(
+            file,
+            span.clone(),
+            format!(
+                "`{path}` must be {expected}, found {}",
+                type_name(value.get_ref())
+            ),
+            format!("expected {expected}"),
+        ));
+        None
+    };
+    match (kind, value.get_ref()) {
+        (Kind::String(text), DeValue::String(s)) => {
+            let s: &str = s;
+            let mut problem = None;
+            if let Some(min) = text.min_len
+                && s.chars().count() < min
+            {
+                problem = Some(if min == 1 {
+                    "must not be empty".to_string()
+                } else {
+                    format!("must be at least {min} characters long")
+                });
+            }
+            if let Some(max) = text.max_len
+                && s.chars().count() > max
+            {
+                problem = Some(format!(
+                    "must be at most {max} characters long (it is {})",
+                    s.chars().count()
+                ));
+            }
+            if problem.is_none()
+                && let Some(format) = text.format
+                && let Err(expected) = format.check(s)
+            {
+                problem = Some(expected);
+            }
+            match problem {
+                Some(p) => {
+                    errors.push(SpecError::new(
+                        file,
+                        span,
+                        format!("`{path}` {p}"),
+                        "invalid value",
+                    ));
+                    None
+                }
+                None => Some(Value::String(s.to_string())),
+            }
+        }
+        (Kind::String(text), DeValue::Datetime(d)) if text.format == Some(Format::Date) => {
+            let s = d.to_string();
+            match Format::Date.check(&s) {
+                Ok(()) => Some(Value::String(s)),
+                Err(expected) => {
+                    errors.push(SpecError::new(
+                        file,
+                        span,
+                        format!("`{path}`: {expected}"),
+                        "not a date",
+                    ));
+                    None
+                }
+            }
+        }
+        (Kind::String(_), _) => wrong_type(errors, "a string"),
+        (Kind::Integer { min, max }, DeValue::Integer(i)) => {
+            let Ok(n) = i64::from_str_radix(i.as_str(), i.radix()) else {
+                errors.push(SpecError::new(
+                    file,
+                    span,
+                    format!("`{path}` is out of range"),
+                    "too large",
+                ));
+                return None;
+            };
+            let below = min.is_some_and(|m| n < m);
+            let above = max.is_some_and(|m| n > m);
+            if below || above {
+                let range = match (min, max) {
+                    (Some(a), Some(b)) => format!("between {a} and {b}"),
+                    (Some(a), None) => format!("at least {a}"),
+                    (None, Some(b)) => format!("at most {b}"),
+                    (None, None) => String::new(),
+                };
+                errors.push(SpecError::new(
+                    file,
+                    span,
+                    format!("`{path}` must be {range}, found {n}"),
+                    "out of range",
+                ));
+                return None;
+            }
+            Some(Value::Int(n))
+        }
+        (Kind::Integer { .. }, _) => wrong_type(errors, "an integer"),
+        (Kind::Float, DeValue::Float(x)) => match x.as_str().replace('_', "").parse::<f64>() {
+            Ok(x) => Some(Value::Float(x)),
+            Err(_) => wrong_type(errors, "a number"),
+        },
+        (Kind::Float, DeValue::Integer(i)) => match i64::from_str_radix(i.as_str(), i.radix()) {
+            #[allow(clippy::cast_precision_loss)] // limits are small numbers
+            Ok(n) => Some(Value::Float(n as f64)),
+            Err(_) => wrong_type(errors, "a number"),
+        },
+        (Kind::Float, _) => wrong_type(errors, "a number"),
+        (Kind::Bool, DeValue::Boolean(b)) => Some(Value::Bool(*b)),
+        (Kind::Bool, _) => wrong_type(errors, "a boolean (true or false)"),
+        (Kind::Enum(allowed), DeValue::String(s)) => {
+            let s: &str = s;
+            if allowed.contains(&s) {
+                Some(Value::String(s.to_string()))
+            } else {
+                let list = allowed
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut e = SpecError::new(
+                    file,
+                    span,
+                    format!("`{path}` must be one of {list}, found `{s}`"),
+                    "not an allowed value",
+                );
+                if let Some(m) = did_you_mean(s, allowed.iter().copied()) {
+                    e = e.with_help(format!("did you mean `{m}`?"));
+                }
+                errors.push(e);
+                None
+            }
+        }
+        (Kind::Enum(_), _) => wrong_type(errors, "a string"),
+        (Kind::IntEnum(allowed), DeValue::Integer(i)) => {
+            match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) if allowed.contains(&n) => Some(Value::Int(n)),
+                _ => {
+                    let list = allowed
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    errors.push(SpecError::new(
+                        file,
+                        span,
+                        format!("`{path}` must be {list}, found {}", i.as_str()),
+                        "not an allowed value",
+                    ));
+                    None
+                }
+            }
+        }
+        (Kind::IntEnum(_), _) => wrong_type(errors, "an integer"),
+        (Kind::Secret, DeValue::Table(t)) => check_secret(errors, file, path, t, span),
+        (Kind::Secret, DeValue::String(_) | DeValue::Integer(_)) => {
+            errors.push(
+                SpecError::new(
+                    file,
+                    span,
+                    format!("`{path}` is a secret and must not be written in the specs"),
+                    "literal secret",
+                )
+                .with_help("refer to it instead: `{ env = \"NAME\" }` or `{ file = \"PATH\" }`"),
+            );
+            None
+        }
+        (Kind::Secret, _) => wrong_type(errors, "a secret reference like `{ env = \"NAME\" }`"),
+        (Kind::Object(fields), DeValue::Table(t)) => Some(Value::Table(check_table(
+            errors,
+            file,
+            path,
+            &[fields],
+            t,
+            span,
+        ))),
+        (Kind::Object(_), _) => wrong_type(errors, "a table"),
+        (Kind::Array(inner), DeValue::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            let mut ok = true;
+            for (i, item) in items.iter().enumerate() {
+                match check_value(errors, file, &format!("{path}[{i}]"), inner, item) {
+                    Some(v) => out.push(v),
+                    None => ok = false,
+                }
+            }
+            ok.then_some(Value::Array(out))
+        }
+        (Kind::Array(_), _) => wrong_type(errors, "an array"),
+        (Kind::Map(inner), DeValue::Table(t)) => {
+            let mut out = BTreeMap::new();
+            let mut ok = true;
+            for (k, v) in t {
+                match check_value(errors, file, &format!("{path}.{}", k.get_ref()), inner, v) {
+                    Some(v) => {
+                        out.insert(k.get_ref().to_string(), v);
+                    }
+                    None => ok = false,
+                }
+            }
+            ok.then_some(Value::Table(out))
+        }
+        (Kind::Map(_), _) => wrong_type(errors, "a table"),
+        (Kind::Any, v) => Some(any_value(v)),
+    }
+}
+
+fn check_secret(
+    errors: &mut Errors,
+    file: &SourceFile,
+    path: &str,
+    table: &Table<'_>,
+    span: Range<usize>,
+) -> Option<Value> {
+    let mut entries = table.iter();
+    let (Some((key, value)), None) = (entries.next(), entries.next()) else {
+        errors.push(
+            SpecError::new(
+                file,
+                span,
+                format!("`{path}` must be exactly one of `env` or `file`"),
+                "not a secret reference",
+            )
+            .with_help("write `{ env = \"NAME\" }` or `{ file = \"PATH\" }`"),
+        );
+        return None;
+    };
+    let Some(target) = value.get_ref().as_str().filter(|s| !s.is_empty()) else {
+        errors.push(SpecError::new(
+            file,
+            value.span(),
+            format!("`{path}.{}` must be a non-empty string", key.get_ref()),
+            "expected a name or path",
+        ));
+        return None;
+    };
+    match key.get_ref().as_ref() {
+        "env" => Some(Value::Secret(SecretRef::Env(target.to_string()))),
+        "file" => Some(Value::Secret(SecretRef::File(target.to_string()))),
+        other => {
+            let mut e = SpecError::new(
+                file,
+                key.span(),
+                format!("`{path}` has unknown key `{other}`: a secret is `env` or `file`"),
+                "unknown key",
+            );
+            if let Some(m) = did_you_mean(other, ["env", "file"]) {
+                e = e.with_help(format!("did you mean `{m}`?"));
+            }
+            errors.push(e);
+            None
+        }
+    }
+}
+
+fn any_value(value: &DeValue<'_>) -> Value {
+    match value {
+        DeValue::String(s) => Value::String(s.to_string()),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .map_or_else(|_| Value::String(i.as_str().to_string()), Value::Int),
+        DeValue::Float(x) => x
+            .as_str()
+            .replace('_', "")
+            .parse()
+            .map_or_else(|_| Value::String(x.as_str().to_string()), Value::Float),
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(d) => Value::String(d.to_string()),
+        DeValue::Array(items) => {
+            Value::Array(items.iter().map(|v| any_value(v.get_ref())).collect())
+        }
+        DeValue::Table(t) => Value::Table(
+            t.iter()
+                .map(|(k, v)| (k.get_ref().to_string(), any_value(v.get_ref())))
+                .collect(),
+        ),
+    }
+}
+
+fn check_rules(
+    errors: &mut Errors,
+    file: &SourceFile,
+    path: &str,
+    rules: &[Rule],
+    values: &BTreeMap<String, Value>,
+    span: Range<usize>,
+) {
+    let has = |p: &str| Value::Table(values.clone()).get_path(p).is_some();
+    for rule in rules {
+        match rule {
+            Rule::Pair(a, b) => {
+                if has(a) != has(b) {
+                    let (set, missing) = if has(a) { (a, b) } else { (b, a) };
+                    errors.push(
+                        SpecError::new(
+                            file,
+                            span.clone(),
+                            format!("`{path}.{set}` is set but `{path}.{missing}` is not"),
+                            "in this table",
+                        )
+                        .with_help(format!("`{a}` and `{b}` go together: set both or neither")),
+                    );
+                }
+            }
+            Rule::AnyOf(keys) => {
+                if !keys.iter().any(|k| has(k)) {
+                    let list = keys
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    errors.push(SpecError::new(
+                        file,
+                        span.clone(),
+                        format!("`{path}` needs {list}"),
+                        "in this table",
+                    ));
+                }
+            }
+            Rule::Check(check) => {
+                for (field, message) in check(values) {
+                    errors.push(SpecError::new(
+                        file,
+                        span.clone(),
+                        format!("`{path}.{field}` {message}"),
+                        "in this table",
+                    ));
+                }
+            }
+        }
+    }
+}

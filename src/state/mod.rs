@@ -1,0 +1,225 @@
+//! State: what orgform created or adopted, per address, with a lineage and a serial.
+//!
+//! The data types are plain and pure (the planner reads them); the [`StateBackend`] trait is the
+//! I/O edge, with the local file store beside it. A state never holds a secret: records carry
+//! the natural key, the remote id and a digest of the non-secret declaration only.
+
+pub mod file;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Address, InstanceName, NaturalKey, ProviderType, Timestamp};
+
+/// The state format this version writes. A newer one is refused, never half-read.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// Format version of this document.
+    pub version: u32,
+    /// Identifies one line of history: two states with different lineages are unrelated.
+    pub lineage: String,
+    /// Grows by one with every write.
+    pub serial: u64,
+    #[serde(default)]
+    pub orgs: BTreeMap<Address, Record>,
+    /// When creates were sent, per provider instance, for rolling daily quotas. Pruned to the
+    /// last 24 hours on each write.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub creates_sent: BTreeMap<InstanceName, Vec<Timestamp>>,
+}
+
+/// One organization orgform knows about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The provider instance (`[provider.NAME]`) it lives on.
+    pub provider: InstanceName,
+    pub provider_type: ProviderType,
+    /// The provider's id, once known. For an asynchronous create, the id of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+    pub natural_key: NaturalKey,
+    /// SHA-256 of the declared non-secret attributes when it was created or adopted.
+    pub digest: String,
+    pub status: Status,
+    /// The declared non-secret attributes it was created with, to show what changed since.
+    #[serde(default)]
+    pub attributes: serde_json::Value,
+    /// When orgform sent the create (or last tried to), for quotas and for "pending since".
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::opt_rfc3339"
+    )]
+    pub attempted_at: Option<Timestamp>,
+    #[serde(with = "time::rfc3339")]
+    pub updated_at: Timestamp,
+    /// Why an asynchronous create failed at the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RecordError>,
+    /// Provider facts worth keeping (Salesforce's `CreatedOrgId`, Oracle's organization id).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub detail: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A create was (or was about to be) sent and its outcome is not recorded yet.
+    Pending,
+    Created,
+    /// The provider accepted the create and later reported it failed.
+    Failed,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Created => "created",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordError {
+    pub code: String,
+    pub message: String,
+}
+
+impl State {
+    /// A new, empty state with a fresh lineage.
+    pub fn new(lineage: String) -> State {
+        State {
+            version: STATE_FORMAT_VERSION,
+            lineage,
+            serial: 0,
+            orgs: BTreeMap::new(),
+            creates_sent: BTreeMap::new(),
+        }
+    }
+
+    /// Creates sent to `instance` in the 24 hours before `now`.
+    pub fn creates_in_last_day(&self, instance: &str, now: Timestamp) -> u32 {
+        self.creates_sent.get(instance).map_or(0, |times| {
+            let n = times
+                .iter()
+                .filter(|t| now.saturating_sub(**t) < DAY.as_secs())
+                .count();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// Records a create sent now, dropping entries older than a day.
+    pub fn note_create_sent(&mut self, instance: &str, now: Timestamp) {
+        let times = self.creates_sent.entry(instance.to_string()).or_default();
+        times.retain(|t| now.saturating_sub(*t) < DAY.as_secs());
+        times.push(now);
+    }
+}
+
+pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Who holds a lock, recorded so that a waiting run can say whom it waits for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    #[serde(with = "time::rfc3339")]
+    pub since: Timestamp,
+}
+
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` (pid {} on {}, since {}, lock id {})",
+            self.command,
+            self.pid,
+            self.host,
+            time::format(self.since),
+            self.id
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state is locked by {holder}; waited {waited}")]
+    Locked { holder: String, waited: String },
+    #[error("cannot read state at {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state at {path} is not valid: {message}")]
+    Corrupt { path: String, message: String },
+    #[error(
+        "state at {path} was written by a newer orgform (format {found}, this one reads up to {STATE_FORMAT_VERSION}); upgrade orgform"
+    )]
+    TooNew { path: String, found: u64 },
+    #[error("cannot write state at {path}: {source}; the previous state is intact")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "state at {path} changed under this run (expected serial {expected}, found {found}); rerun"
+    )]
+    Conflict {
+        path: String,
+        expected: u64,
+        found: u64,
+    },
+}
+
+/// Where state lives. A backend holds its lock from `open` until it is dropped.
+pub trait StateBackend {
+    /// The current state, or `None` if none was ever written.
+    fn load(&mut self) -> Result<Option<State>, StateError>;
+    /// Writes `state` as the next version: bumps its serial, and refuses to overwrite a version
+    /// other than the one this run read.
+    fn write(&mut self, state: &mut State) -> Result<(), StateError>;
+    /// Where this state lives, for messages.
+    fn describe(&self) -> String;
+}
+
+/// Parses a state document, refusing newer formats with a message that says so.
+pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
+        path: path.to_string(),
+        message: format!("{e} (a backup of the previous version is kept beside it)"),
+    })?;
+    let version = value.get("version").and_then(serde_json::Value::as_u64);
+    match version {
+        Some(v) if v > u64::from(STATE_FORMAT_VERSION) => {
+            return Err(StateError::TooNew {
+                path: path.to_string(),
+                found: v,
+            });
+        }
+        Some(_) => {}
+        None => {
+            return Err(StateError::Corrupt {
+                path: path.to_string(),
+                message: "it has no format `version`".into(),
+            });
+        }
+    }
+    serde_json::from_value(value).map_err(|e| StateError::Corrupt {
+        path: path.to_string(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,58 @@
+//! Timestamps in state and plans: seconds since the epoch in memory, RFC 3339 in files, so that
+//! a person reading a state file sees dates.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::model::Timestamp;
+
+pub fn now() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn format(t: Timestamp) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
+}
+
+pub fn parse(s: &str) -> Option<Timestamp> {
+    let t = humantime::parse_rfc3339_weak(s).ok()?;
+    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+pub mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::model::Timestamp;
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid time `{s}`")))
+    }
+}
+
+pub mod opt_rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::model::Timestamp;
+
+    #[allow(clippy::ref_option)] // serde's `with` passes a reference
+    pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&super::format(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| {
+            super::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid time `{s}`")))
+        })
+        .transpose()
+    }
+}

@@ -5,7 +5,15 @@
 //! (the five APIs), `apply` (executes a plan), `sandbox` (emulators of the five APIs), `output`
 //! (the only place that prints), `commands` (one per subcommand) and `cli` (the flags).
 
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod logging;
 pub mod model;
+pub mod output;
 pub mod plan;
+pub mod providers;
+pub mod sandbox;
+pub mod secrets;
 pub mod spec;
 pub mod state;

@@ -1,1 +1,18 @@
-fn main() {}
+//! The `orgform` binary: parse the command line, run, print the error chain, exit with a code
+//! that means something (0 nothing to do or done, 1 error, 2 changes present).
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = orgform::cli::Cli::parse();
+    orgform::logging::init(cli.global.verbose);
+    match orgform::commands::run(cli) {
+        Ok(code) => code,
+        Err(report) => {
+            orgform::output::error(&report);
+            ExitCode::from(1)
+        }
+    }
+}

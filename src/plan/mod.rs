@@ -291,7 +291,15 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
             }
         }
         Status::Failed => {
-            if record.digest == org.digest {
+            // A failed create may have been made good since (by hand, or by another run):
+            // whatever the provider holds now wins over creating again.
+            let live = found(&org.natural_key).and_then(|f| {
+                f.iter()
+                    .find(|o| !matches!(o.status, RemoteStatus::Failed { .. }))
+            });
+            if let Some(remote) = live {
+                from_remote(org, remote, "failed in state")
+            } else if record.digest == org.digest {
                 let mut c = change(org, Action::Blocked, failed_reason(record));
                 c.remote_id.clone_from(&record.remote_id);
                 c
@@ -447,4 +455,29 @@ fn apply_quotas(
         }
     }
     quotas.into_values().collect()
+}
+
+/// Re-checks the creates of a plan made earlier (a saved plan, or one made without remote
+/// reads) against reality read just before applying: a create whose organization exists by now
+/// becomes an adoption (or a pending settlement), so a stale view never makes a duplicate.
+pub fn recheck_creates(plan: &mut Plan, reality: &Reality) {
+    for c in plan.changes.iter_mut().filter(|c| c.action.creates()) {
+        let Some(read) = reality.instances.get(&c.provider) else {
+            continue;
+        };
+        let Some(remote) = matching(read.find(&c.natural_key), None) else {
+            continue;
+        };
+        let action = match remote.status {
+            RemoteStatus::Ready => Action::Adopt,
+            RemoteStatus::InProgress { .. } => Action::Pending,
+            RemoteStatus::Failed { .. } => continue,
+        };
+        c.action = action;
+        c.deferred = false;
+        c.reason =
+            "found at the provider when apply checked again: recorded, not created again".into();
+        c.remote_id = Some(remote.remote_id.clone());
+        c.remote = Some(remote.clone());
+    }
 }

@@ -111,7 +111,12 @@ pub fn did_you_mean<'a>(
 ) -> Option<&'a str> {
     known
         .into_iter()
-        .map(|k| (strsim::jaro_winkler(unknown, k), k))
+        .map(|k| {
+            (
+                strsim::jaro_winkler(&unknown.to_lowercase(), &k.to_lowercase()),
+                k,
+            )
+        })
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k)

@@ -415,7 +415,18 @@ fn check_org(
         ));
         return None;
     };
-    let Some(instance) = providers.get(instance_name) else {
+    let instance = providers.get(instance_name);
+    // The type of the named provider, even if that table has problems of its own: the
+    // organization's fields are still checked, so one pass shows every mistake.
+    let provider_type = instance.map(|i| i.provider_type).or_else(|| {
+        let found = declared.get(instance_name)?;
+        let DeValue::Table(t) = found.value.get_ref() else {
+            return None;
+        };
+        let (_, v) = t.iter().find(|(k, _)| k.get_ref() == "type")?;
+        ProviderType::from_name(v.get_ref().as_str()?)
+    });
+    let Some(provider_type) = provider_type else {
         if !declared.contains_key(instance_name) {
             let mut e = SpecError::new(
                 file,
@@ -432,10 +443,10 @@ fn check_org(
             };
             errors.push(e);
         }
-        // A declared but invalid provider has its own errors already.
+        // A declared provider without a usable type has its own errors already.
         return None;
     };
-    let schema = provider_schema(instance.provider_type)?;
+    let schema = provider_schema(provider_type)?;
 
     let body: Table<'_> = table
         .iter()
@@ -464,7 +475,7 @@ fn check_org(
     if errors.0.len() != before {
         return None;
     }
-    Some(org_spec(schema, instance, found, file, attrs))
+    Some(org_spec(schema, instance?, found, file, attrs))
 }
 
 fn org_spec(
@@ -609,7 +620,7 @@ fn check_value(
                 && let Some(format) = text.format
                 && let Err(expected) = format.check(s)
             {
-                problem = Some(expected);
+                problem = Some(format!("must be {expected}"));
             }
             match problem {
                 Some(p) => {

@@ -30,7 +30,11 @@ pub struct State {
     pub orgs: BTreeMap<Address, Record>,
     /// When creates were sent, per provider instance, for rolling daily quotas. Pruned to the
     /// last 24 hours on each write.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "time::rfc3339_lists"
+    )]
     pub creates_sent: BTreeMap<InstanceName, Vec<Timestamp>>,
 }
 
@@ -153,9 +157,12 @@ impl std::fmt::Display for LockInfo {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum StateError {
     #[error("state is locked by {holder}; waited {waited}")]
+    #[diagnostic(help(
+        "wait for that run to finish, or pass a longer --lock-timeout; if its holder is gone, the operating system has already freed the lock"
+    ))]
     Locked { holder: String, waited: String },
     #[error("cannot read state at {path}: {source}")]
     Read {

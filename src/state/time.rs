@@ -56,3 +56,41 @@ pub mod opt_rfc3339 {
         .transpose()
     }
 }
+
+/// A map of lists of times (`creates_sent`), each time as RFC 3339.
+pub mod rfc3339_lists {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::model::Timestamp;
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Vec<Timestamp>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let shown: BTreeMap<&String, Vec<String>> = map
+            .iter()
+            .map(|(k, v)| (k, v.iter().map(|t| super::format(*t)).collect()))
+            .collect();
+        shown.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Vec<Timestamp>>, D::Error> {
+        let raw = BTreeMap::<String, Vec<String>>::deserialize(d)?;
+        raw.into_iter()
+            .map(|(k, v)| {
+                let times = v
+                    .iter()
+                    .map(|s| {
+                        super::parse(s)
+                            .ok_or_else(|| serde::de::Error::custom(format!("invalid time `{s}`")))
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok((k, times))
+            })
+            .collect()
+    }
+}

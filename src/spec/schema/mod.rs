@@ -6,6 +6,9 @@
 //! for editors) and the docs. Keeping it as data is what keeps the four in step.
 
 mod heron;
+mod json_schema;
+
+pub use json_schema::json_schema;
 
 use std::collections::BTreeMap;
 
@@ -132,7 +135,7 @@ pub enum Format {
 }
 
 impl Format {
-    /// Checks `value`, returning what is wrong in words a user can act on.
+    /// Checks `value`; on failure, returns what was expected, in words a user can act on.
     pub fn check(self, value: &str) -> Result<(), String> {
         let ok = match self {
             Format::Url => is_url(value),
@@ -149,11 +152,7 @@ impl Format {
                     && value.bytes().all(|b| b.is_ascii_alphanumeric())
             }
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("expected {}", self.describe()))
-        }
+        if ok { Ok(()) } else { Err(self.describe()) }
     }
 
     pub fn describe(self) -> String {

@@ -1,0 +1,541 @@
+//! Executes a [`Plan`]: provider calls and state writes, nothing decided here.
+//!
+//! The invariant that makes it exactly-once: **a create is recorded as `pending` in durable state
+//! before its request leaves, and its outcome is recorded as soon as it is known.** A create
+//! whose answer was lost is settled by looking its natural key up, never by sending it again
+//! blind; only a look-up that says "absent" lets a create be sent again. If state can't be
+//! written, no further create is sent.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::model::{InstanceName, RemoteOrg, RemoteStatus};
+use crate::plan::{Action, Change, Plan};
+use crate::providers::http::backoff;
+use crate::providers::{AnyProvider, Provider, ProviderError, RetryPolicy};
+use crate::spec::{OrgSpec, Spec};
+use crate::state::{Record, RecordError, State, StateBackend, StateError, Status, time};
+
+/// How apply behaves beyond the plan itself.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    /// How often to poll an asynchronous create.
+    pub poll_interval: Duration,
+    /// How long to wait for an asynchronous create before leaving it `pending` for a later run.
+    pub settle_timeout: Duration,
+    /// Attempts for one create, counting resends after a look-up found nothing.
+    pub retry: RetryPolicy,
+    /// Whether a pending create found absent may be sent again (`refresh` says no: it drops
+    /// the record instead, and the next apply creates it).
+    pub allow_creates: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> ApplyOptions {
+        ApplyOptions {
+            poll_interval: Duration::from_secs(10),
+            settle_timeout: Duration::from_secs(15 * 60),
+            retry: RetryPolicy::default(),
+            allow_creates: true,
+        }
+    }
+}
+
+/// What happened to one address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Created {
+        remote_id: String,
+    },
+    Adopted {
+        remote_id: String,
+    },
+    /// Sent and accepted, not finished yet (or its outcome could not be settled): the next
+    /// run settles it.
+    StillPending {
+        why: String,
+    },
+    /// The provider reported the asynchronous create failed.
+    FailedAtProvider {
+        code: String,
+        message: String,
+    },
+    /// Nothing was created; the error says why.
+    Error {
+        message: String,
+    },
+    /// Not attempted: an interrupt, a state that can't be written, or a quota.
+    NotStarted {
+        why: String,
+    },
+}
+
+/// A progress event, for the progress bar or the CI log.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub address: String,
+    pub action: Action,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ApplyReport {
+    pub outcomes: BTreeMap<String, (Action, Outcome)>,
+    /// Set when apply stopped early, with why.
+    pub stopped: Option<String>,
+}
+
+impl ApplyReport {
+    pub fn errors(&self) -> usize {
+        self.outcomes
+            .values()
+            .filter(|(_, o)| matches!(o, Outcome::Error { .. }))
+            .count()
+    }
+}
+
+/// State and its backend behind one lock: every change is written before it counts.
+pub struct StateWriter {
+    inner: Mutex<WriterInner>,
+}
+
+struct WriterInner {
+    state: State,
+    backend: Box<dyn StateBackend + Send>,
+    /// Why state can no longer be written; once set, no create is started.
+    broken: Option<String>,
+}
+
+impl StateWriter {
+    pub fn new(state: State, backend: Box<dyn StateBackend + Send>) -> StateWriter {
+        StateWriter {
+            inner: Mutex::new(WriterInner {
+                state,
+                backend,
+                broken: None,
+            }),
+        }
+    }
+
+    /// Applies `change` and writes the state durably. On failure the writer is broken for good.
+    pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), String> {
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| "state writer poisoned".to_string())?;
+        if let Some(why) = &inner.broken {
+            return Err(why.clone());
+        }
+        let WriterInner {
+            state,
+            backend,
+            broken,
+        } = &mut *inner;
+        change(state);
+        if let Err(e) = backend.write(state) {
+            let why = e.to_string();
+            *broken = Some(why.clone());
+            return Err(why);
+        }
+        Ok(())
+    }
+
+    pub fn broken(&self) -> Option<String> {
+        self.inner.lock().ok().and_then(|i| i.broken.clone())
+    }
+
+    /// The state as last written, and its backend.
+    pub fn into_inner(self) -> (State, Box<dyn StateBackend + Send>) {
+        let inner = self
+            .inner
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (inner.state, inner.backend)
+    }
+
+    pub fn snapshot(&self) -> Option<State> {
+        self.inner.lock().ok().map(|i| i.state.clone())
+    }
+}
+
+/// Everything an apply task needs, shared.
+struct Context {
+    spec: Arc<Spec>,
+    providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
+    writer: Arc<StateWriter>,
+    options: ApplyOptions,
+    stop: Arc<AtomicBool>,
+}
+
+/// Applies `plan`. `stop` is raised by an interrupt: no new create starts after it, those in
+/// flight finish (or time out) and are recorded.
+pub async fn apply(
+    plan: &Plan,
+    spec: Arc<Spec>,
+    providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
+    writer: Arc<StateWriter>,
+    options: ApplyOptions,
+    stop: Arc<AtomicBool>,
+    on_event: Arc<dyn Fn(&Event) + Send + Sync>,
+) -> ApplyReport {
+    let cx = Arc::new(Context {
+        spec,
+        providers,
+        writer,
+        options,
+        stop,
+    });
+    // One gate per provider instance, so that a create's intent is recorded just before its
+    // request can actually leave, not long before while it queues.
+    let gates: BTreeMap<&str, Arc<Semaphore>> = cx
+        .spec
+        .providers
+        .values()
+        .map(|p| {
+            let permits = usize::try_from(p.limits.max_concurrency.max(1)).unwrap_or(1);
+            (p.name.as_str(), Arc::new(Semaphore::new(permits)))
+        })
+        .collect();
+
+    let mut report = ApplyReport::default();
+    let mut tasks = JoinSet::new();
+    for change in plan.changes.iter().filter(|c| does_work(c)) {
+        let Some(org) = cx.spec.orgs.get(&change.address).cloned() else {
+            continue;
+        };
+        let Some(gate) = gates.get(change.provider.as_str()).cloned() else {
+            continue;
+        };
+        let cx = cx.clone();
+        let change = change.clone();
+        let on_event = on_event.clone();
+        tasks.spawn(async move {
+            let Ok(_permit) = gate.acquire_owned().await else {
+                return (
+                    change.address.clone(),
+                    change.action,
+                    not_started("the run is ending"),
+                );
+            };
+            let outcome = execute(&cx, &change, &org).await;
+            on_event(&Event {
+                address: change.address.clone(),
+                action: change.action,
+                outcome: outcome.clone(),
+            });
+            (change.address, change.action, outcome)
+        });
+    }
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.action.creates() && c.deferred)
+    {
+        report.outcomes.insert(
+            change.address.clone(),
+            (
+                change.action,
+                not_started("waits for the provider's daily quota"),
+            ),
+        );
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((address, action, outcome)) => {
+                report.outcomes.insert(address, (action, outcome));
+            }
+            Err(e) => {
+                report.stopped = Some(format!("an apply task failed: {e}"));
+            }
+        }
+    }
+    if let Some(why) = cx.writer.broken() {
+        report.stopped = Some(format!("state could not be written: {why}"));
+    } else if cx.stop.load(Ordering::SeqCst) {
+        report.stopped = Some("interrupted: no new create was started after the signal".into());
+    }
+    report
+}
+
+fn does_work(change: &Change) -> bool {
+    match change.action {
+        Action::Create | Action::Recreate => !change.deferred,
+        Action::Adopt | Action::Pending => true,
+        Action::Unchanged | Action::Blocked | Action::Orphan => false,
+    }
+}
+
+fn not_started(why: &str) -> Outcome {
+    Outcome::NotStarted {
+        why: why.to_string(),
+    }
+}
+
+async fn execute(cx: &Context, change: &Change, org: &OrgSpec) -> Outcome {
+    let Some(provider) = cx.providers.get(&change.provider) else {
+        return Outcome::Error {
+            message: format!("provider `{}` is not connected", change.provider),
+        };
+    };
+    match change.action {
+        Action::Adopt => match &change.remote {
+            Some(remote) => record_remote(cx, org, remote, true),
+            None => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
+        },
+        Action::Pending => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
+        Action::Create | Action::Recreate => create(cx, provider, org).await,
+        Action::Unchanged | Action::Blocked | Action::Orphan => not_started("nothing to do"),
+    }
+}
+
+/// A pending create: look it up; found is recorded (and polled if still in progress), absent is
+/// created again.
+async fn settle_or_create(
+    cx: &Context,
+    provider: &AnyProvider,
+    org: &OrgSpec,
+    remote_id: Option<&str>,
+) -> Outcome {
+    let retry = cx.options.retry;
+    match crate::providers::http::retrying(retry, || provider.settle(org, remote_id)).await {
+        Ok(Some(remote)) => follow(cx, provider, org, remote).await,
+        Ok(None) if cx.options.allow_creates => create(cx, provider, org).await,
+        Ok(None) => match cx.writer.update(|state| {
+            state.orgs.remove(&org.address);
+        }) {
+            Ok(()) => {
+                not_started("absent at the provider: dropped from state; the next apply creates it")
+            }
+            Err(why) => not_started(&format!(
+                "absent at the provider; state could not be written: {why}"
+            )),
+        },
+        Err(e) => Outcome::StillPending {
+            why: format!("the look-up that would settle it failed: {e}"),
+        },
+    }
+}
+
+/// Sends one create, with the intent recorded first.
+async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome {
+    let policy = cx.options.retry;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if cx.stop.load(Ordering::SeqCst) {
+            return not_started("interrupted before its create was sent");
+        }
+        let now = time::now();
+        let intent = cx.writer.update(|state| {
+            let record = state
+                .orgs
+                .entry(org.address.clone())
+                .or_insert_with(|| pending_record(org, now));
+            *record = Record {
+                attempted_at: Some(now),
+                updated_at: now,
+                status: Status::Pending,
+                ..pending_record(org, now)
+            };
+            state.note_create_sent(&org.instance, now);
+        });
+        if let Err(why) = intent {
+            return not_started(&format!(
+                "state could not be written, so the create was not sent: {why}"
+            ));
+        }
+        match provider.create(org).await {
+            Ok(remote) => return follow(cx, provider, org, remote).await,
+            Err(e) if e.is_retryable() && attempt < policy.attempts => {
+                // Refused before any work (429, connection refused, 503 on a read path): safe.
+                tokio::time::sleep(backoff(policy, attempt, e.retry_after())).await;
+            }
+            Err(ProviderError::OutcomeUnknown { message }) => {
+                // The create may have happened. Look before sending anything again.
+                match crate::providers::http::retrying(policy, || provider.settle(org, None)).await
+                {
+                    Ok(Some(remote)) => return follow(cx, provider, org, remote).await,
+                    Ok(None) if attempt < policy.attempts => {
+                        tracing::info!(address = %org.address, "create answer lost and not found by look-up: sending again");
+                        tokio::time::sleep(backoff(policy, attempt, None)).await;
+                    }
+                    Ok(None) => {
+                        return Outcome::StillPending {
+                            why: format!(
+                                "the answer was lost ({message}) and attempts ran out; the next run looks it up"
+                            ),
+                        };
+                    }
+                    Err(e) => {
+                        return Outcome::StillPending {
+                            why: format!(
+                                "the answer was lost ({message}) and the look-up failed ({e}); the next run settles it"
+                            ),
+                        };
+                    }
+                }
+            }
+            Err(ProviderError::AlreadyExists { message }) => {
+                return match crate::providers::http::retrying(policy, || provider.settle(org, None))
+                    .await
+                {
+                    Ok(Some(remote)) => record_remote(cx, org, &remote, true),
+                    Ok(None) => Outcome::Error {
+                        message: format!(
+                            "the provider says it exists ({message}), but the look-up does not find it"
+                        ),
+                    },
+                    Err(e) => Outcome::StillPending {
+                        why: format!(
+                            "the provider says it exists ({message}); the look-up failed ({e})"
+                        ),
+                    },
+                };
+            }
+            Err(e) => {
+                // Nothing was created: drop the intent so the next plan proposes it again.
+                let dropped = cx.writer.update(|state| {
+                    state.orgs.remove(&org.address);
+                });
+                let mut message = e.to_string();
+                if let Err(why) = dropped {
+                    message.push_str(&format!(" (and state could not be written: {why})"));
+                }
+                return Outcome::Error { message };
+            }
+        }
+    }
+}
+
+/// Records what the provider reported; polls an asynchronous create until it finishes or the
+/// settle timeout passes.
+async fn follow(
+    cx: &Context,
+    provider: &AnyProvider,
+    org: &OrgSpec,
+    mut remote: RemoteOrg,
+) -> Outcome {
+    let started = tokio::time::Instant::now();
+    loop {
+        let outcome = record_remote(cx, org, &remote, false);
+        let in_progress = matches!(remote.status, RemoteStatus::InProgress { .. });
+        if !in_progress || started.elapsed() >= cx.options.settle_timeout {
+            return outcome;
+        }
+        if cx.stop.load(Ordering::SeqCst) {
+            return outcome;
+        }
+        tokio::time::sleep(cx.options.poll_interval).await;
+        match provider.settle(org, Some(&remote.remote_id)).await {
+            Ok(Some(next)) => remote = next,
+            Ok(None) | Err(_) => return outcome,
+        }
+    }
+}
+
+fn pending_record(org: &OrgSpec, now: u64) -> Record {
+    Record {
+        provider: org.instance.clone(),
+        provider_type: org.provider_type,
+        remote_id: None,
+        natural_key: org.natural_key.clone(),
+        digest: org.digest.clone(),
+        status: Status::Pending,
+        attributes: org.public_attributes(),
+        attempted_at: Some(now),
+        updated_at: now,
+        error: None,
+        detail: BTreeMap::new(),
+    }
+}
+
+fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted: bool) -> Outcome {
+    let now = time::now();
+    let (status, error, outcome) = match &remote.status {
+        RemoteStatus::Ready if adopted => (
+            Status::Created,
+            None,
+            Outcome::Adopted {
+                remote_id: remote.remote_id.clone(),
+            },
+        ),
+        RemoteStatus::Ready => (
+            Status::Created,
+            None,
+            Outcome::Created {
+                remote_id: remote.remote_id.clone(),
+            },
+        ),
+        RemoteStatus::InProgress { phase } => (
+            Status::Pending,
+            None,
+            Outcome::StillPending {
+                why: format!("accepted, still {phase} at the provider"),
+            },
+        ),
+        RemoteStatus::Failed { code, message } => (
+            Status::Failed,
+            Some(RecordError {
+                code: code.clone(),
+                message: message.clone(),
+            }),
+            Outcome::FailedAtProvider {
+                code: code.clone(),
+                message: message.clone(),
+            },
+        ),
+    };
+    let written = cx.writer.update(|state| {
+        let attempted_at = state.orgs.get(&org.address).and_then(|r| r.attempted_at);
+        state.orgs.insert(
+            org.address.clone(),
+            Record {
+                remote_id: Some(remote.remote_id.clone()),
+                status,
+                error,
+                detail: remote.detail.clone(),
+                attempted_at,
+                updated_at: now,
+                ..pending_record(org, now)
+            },
+        );
+    });
+    match written {
+        Ok(()) => outcome,
+        Err(why) => Outcome::StillPending {
+            why: format!(
+                "done at the provider, but state could not be written ({why}); the next run adopts it"
+            ),
+        },
+    }
+}
+
+/// Loads the state through `backend`, or starts a new one.
+pub fn load_or_new(backend: &mut dyn StateBackend) -> Result<State, StateError> {
+    Ok(backend.load()?.unwrap_or_else(|| State::new(new_lineage())))
+}
+
+/// A random lineage id.
+pub fn new_lineage() -> String {
+    let mut bytes = [0u8; 16];
+    for b in &mut bytes {
+        *b = fastrand::u8(..);
+    }
+    // Version 4 layout, so it reads as a UUID.
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let h = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

@@ -1,0 +1,202 @@
+//! The command line, as clap structs only: what each command accepts. The commands themselves
+//! live in `commands/`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orgform",
+    version,
+    about = "Keep SaaS and CRM organizations as code: plan, review, apply",
+    long_about = "orgform reads TOML specs of the organizations you want on five SaaS and CRM \
+                  providers, compares them with its state and with what exists at each provider, \
+                  and creates only what is missing: never a duplicate, never a lost record, never \
+                  a leaked secret."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Folder of spec files (every *.toml under it)
+    #[arg(long, global = true, default_value = "specs", value_name = "DIR")]
+    pub specs: PathBuf,
+    /// State file (default: state/orgform.state.json, or [state] path in the specs)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub state: Option<String>,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// How long to wait for the state lock, like 30s or 5m
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+    /// Give up on a provider request after this long, like 30s
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub http_timeout: Duration,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the specs without calling any provider
+    Validate,
+    /// Show what apply would do
+    Plan(PlanArgs),
+    /// Create what the plan says, and record it in state
+    Apply(ApplyArgs),
+    /// Show the state
+    Show,
+    /// Record an existing organization in state under an address
+    Import(ImportArgs),
+    /// Drop an address from state, leaving the organization at its provider
+    Forget(ForgetArgs),
+    /// Settle state against the providers without creating anything
+    Refresh(RefreshArgs),
+    /// Print the JSON Schema of the spec format, for editors
+    Schema,
+    /// Serve emulators of the five provider APIs
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// Read what exists at the providers (--refresh=false plans from specs and state alone)
+    #[arg(
+        long,
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub refresh: bool,
+    /// Run against an embedded sandbox instead of the real providers (no account needed); its
+    /// data and state are kept under state/sandbox/
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Save the plan to FILE, for `orgform apply FILE`
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `orgform plan --out FILE`; applied exactly, or refused if stale
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Apply without asking
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How long to wait for an asynchronous create before leaving it pending, like 15m
+    #[arg(long, value_parser = parse_duration, default_value = "15m", value_name = "DURATION")]
+    pub settle_timeout: Duration,
+    /// How often to poll an asynchronous create, like 10s
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The address of a declared organization
+    pub address: String,
+    /// The provider's id for it
+    pub remote_id: String,
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The address to drop from state
+    pub address: String,
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = SANDBOX_HELP)]
+pub struct SandboxArgs {
+    /// Address to listen on, like 127.0.0.1:8080 (port 0 picks a free one)
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Delay added to every request, in milliseconds
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub latency_ms: u64,
+    /// Chance (0 to 1) that a request to a provider path gets an injected fault
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_rate: f64,
+    /// Which faults to inject, comma-separated: 429, 429-retry-after, 500, 503, reset, timeout
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "429,429-retry-after,500,503,reset,timeout",
+        value_name = "LIST"
+    )]
+    pub faults: Vec<String>,
+    /// How long a `timeout` fault holds its answer, in milliseconds
+    #[arg(long, default_value_t = 30_000, value_name = "N")]
+    pub timeout_hang_ms: u64,
+    /// Keep the emulators' data in FILE, so that it survives restarts
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Seed for fault picks and ids, for reproducible runs
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Heron's rate limit: requests per minute per API key (0 for none)
+    #[arg(long, default_value_t = 600, value_name = "N")]
+    pub heron_rate_limit: u32,
+}
+
+const SANDBOX_HELP: &str = "\
+Faults (--fault-rate P picks one of --faults for that share of provider requests):
+  429              Too Many Requests, no Retry-After; nothing done
+  429-retry-after  Too Many Requests with Retry-After: 1; nothing done
+  500, 503         server error; nothing done
+  reset            the connection drops before a full answer; nothing done
+  timeout          the work IS done (a create is committed), then the answer is held back
+                   for --timeout-hang-ms, so the client times out not knowing
+
+Credentials the emulators accept:
+  heron            x-api-key: sandbox-heron-key
+
+GET /_sandbox/stats reports requests per provider and endpoint, faults injected and the
+organizations each emulator holds.";
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 30s or 5m: {e}"))
+}

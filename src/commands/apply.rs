@@ -1,0 +1,244 @@
+//! `orgform apply` (plan, approve, execute) and `orgform refresh` (settle state, create nothing).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use std::io::IsTerminal as _;
+
+use miette::{Result, miette};
+
+use super::plan::{load_plan, plan_digest};
+use super::{
+    EmbeddedSandbox, connect, connect_options, load_specs, open_state_locked, read_reality,
+    state_path,
+};
+use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
+use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
+use crate::output;
+use crate::plan::{Action, Plan, PlanContext, plan, recheck_creates};
+use crate::spec::Spec;
+use crate::state::{State, time};
+
+pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
+    let spec = Arc::new(load_specs(&g.specs)?);
+    let path = state_path(g, Some(&spec), args.remote.sandbox)?;
+    let (backend, state) = open_state_locked(&path, g)?;
+    let sandbox = if args.remote.sandbox {
+        Some(EmbeddedSandbox::start(&spec, &path).await?)
+    } else {
+        None
+    };
+    let result = run_locked(g, args, spec, backend, state, sandbox.as_ref()).await;
+    if let Some(sandbox) = sandbox {
+        sandbox.stop().await?;
+    }
+    result
+}
+
+async fn run_locked(
+    g: &GlobalArgs,
+    args: &ApplyArgs,
+    spec: Arc<Spec>,
+    backend: crate::state::file::FileBackend,
+    state: State,
+    sandbox: Option<&EmbeddedSandbox>,
+) -> Result<ExitCode> {
+    let mut options = connect_options(g, sandbox);
+    options.base_url_override = sandbox.map(EmbeddedSandbox::base_url);
+
+    // One login per provider for the whole run: the plan's reads and the creates share it.
+    let connected = connect(&spec, &state, &options).await?;
+    let mut plan = match &args.plan_file {
+        Some(file) => {
+            let saved = load_plan(file)?;
+            check_fresh(&saved, &spec, &state)?;
+            output::message(&format!(
+                "Applying the saved plan {} (digest {}).",
+                file.display(),
+                plan_digest(&saved)
+            ));
+            saved
+        }
+        None => {
+            let reality = if args.remote.refresh {
+                Some(read_reality(&spec, &state, &connected).await?)
+            } else {
+                None
+            };
+            let fresh = plan(
+                &spec,
+                &state,
+                reality.as_ref(),
+                PlanContext { now: time::now() },
+            );
+            output::data(&output::plan(&fresh, g.format));
+            fresh
+        }
+    };
+    if !plan.has_work() {
+        output::message("Nothing to apply.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.auto_approve && !approved()? {
+        output::message("Apply cancelled; nothing was changed.");
+        return Ok(ExitCode::from(1));
+    }
+    if args.plan_file.is_some() || !plan.refreshed {
+        // The plan's view of the providers may be old or absent: look again, in bulk, so that
+        // nothing that exists by now is created twice.
+        let reality = read_reality(&spec, &state, &connected).await?;
+        recheck_creates(&mut plan, &reality);
+    }
+    let apply_options = ApplyOptions {
+        settle_timeout: args.settle_timeout,
+        poll_interval: args.poll_interval,
+        ..ApplyOptions::default()
+    };
+    let report = execute(g, &plan, spec, connected, state, backend, apply_options).await;
+    finish(g, &report)
+}
+
+/// Runs the plan with signals handled: the first interrupt stops new creates, the second exits.
+async fn execute(
+    g: &GlobalArgs,
+    plan: &Plan,
+    spec: Arc<Spec>,
+    connected: super::Connected,
+    state: State,
+    backend: crate::state::file::FileBackend,
+    options: ApplyOptions,
+) -> ApplyReport {
+    let writer = Arc::new(StateWriter::new(state, Box::new(backend)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn(watch_signals(stop.clone()));
+    let json = g.format == Format::Json;
+    let on_event = Arc::new(move |event: &crate::apply::Event| {
+        if !json {
+            output::message(&output::event_line(event));
+        }
+    });
+    let report = apply(
+        plan,
+        spec,
+        connected.providers,
+        writer.clone(),
+        options,
+        stop,
+        on_event,
+    )
+    .await;
+    watcher.abort();
+    report
+}
+
+async fn watch_signals(stop: Arc<AtomicBool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
+    };
+    let mut interrupts = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        interrupts += 1;
+        stop.store(true, Ordering::SeqCst);
+        if interrupts == 1 {
+            output::message(
+                "Interrupted: no new creates will start; finishing and recording those in flight. Interrupt again to exit at once (state stays safe).",
+            );
+        } else {
+            output::message(
+                "Exiting now. Creates in flight stay `pending` in state; the next run settles them.",
+            );
+            std::process::exit(130);
+        }
+    }
+}
+
+fn finish(g: &GlobalArgs, report: &ApplyReport) -> Result<ExitCode> {
+    if g.format == Format::Json {
+        output::data(&output::apply_json(report));
+    }
+    output::message(&output::apply_summary(report));
+    if report.errors() > 0 || report.stopped.is_some() {
+        Ok(ExitCode::from(1))
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Refuses a saved plan made from other specs or another state, naming what moved.
+fn check_fresh(saved: &Plan, spec: &Spec, state: &State) -> Result<()> {
+    if saved.specs_digest != spec.digest() {
+        return Err(miette!(
+            help = "make a new plan with `orgform plan --out FILE` and review it",
+            "the saved plan is stale: the specs changed since it was made"
+        ));
+    }
+    let lineage = (state.serial > 0).then(|| state.lineage.clone());
+    if saved.state_lineage != lineage || saved.state_serial != state.serial {
+        return Err(miette!(
+            help = "make a new plan with `orgform plan --out FILE` and review it",
+            "the saved plan is stale: the state changed since it was made (plan at serial {}, state now at serial {})",
+            saved.state_serial,
+            state.serial
+        ));
+    }
+    Ok(())
+}
+
+/// Asks for approval on a terminal; refuses without one.
+fn approved() -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            help = "pass --auto-approve to apply without asking (as CI jobs do)",
+            "apply needs approval, and there is no terminal to ask on"
+        ));
+    }
+    let answer = output::ask("Apply these changes? Only 'yes' is accepted:").unwrap_or_default();
+    Ok(answer == "yes")
+}
+
+/// `orgform refresh`: adopt what exists and settle pending creates; never create.
+pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
+    let spec = Arc::new(load_specs(&g.specs)?);
+    let path = state_path(g, Some(&spec), args.sandbox)?;
+    let (backend, state) = open_state_locked(&path, g)?;
+    let sandbox = if args.sandbox {
+        Some(EmbeddedSandbox::start(&spec, &path).await?)
+    } else {
+        None
+    };
+    let result = async {
+        let mut options = connect_options(g, sandbox.as_ref());
+        options.base_url_override = sandbox.as_ref().map(EmbeddedSandbox::base_url);
+        let connected = connect(&spec, &state, &options).await?;
+        let reality = read_reality(&spec, &state, &connected).await?;
+        let mut full = plan(
+            &spec,
+            &state,
+            Some(&reality),
+            PlanContext { now: time::now() },
+        );
+        full.changes
+            .retain(|c| matches!(c.action, Action::Adopt | Action::Pending));
+        if full.changes.is_empty() {
+            output::message("State agrees with the providers: nothing to settle.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let options = ApplyOptions {
+            allow_creates: false,
+            ..ApplyOptions::default()
+        };
+        let report = execute(g, &full, spec.clone(), connected, state, backend, options).await;
+        finish(g, &report)
+    }
+    .await;
+    if let Some(sandbox) = sandbox {
+        sandbox.stop().await?;
+    }
+    result
+}

@@ -1,0 +1,131 @@
+//! `orgform import ADDRESS REMOTE_ID` and `orgform forget ADDRESS`: edit state by hand, under
+//! the lock, with the provider consulted for imports.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use miette::{Result, miette};
+
+use super::{EmbeddedSandbox, connect_options, load_specs, open_state_locked, state_path};
+use crate::cli::{ForgetArgs, GlobalArgs, ImportArgs};
+use crate::output;
+use crate::providers::{AnyProvider, Provider};
+use crate::state::{Record, StateBackend, Status, time};
+
+pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
+    let spec = load_specs(&g.specs)?;
+    let Some(org) = spec.orgs.get(&args.address) else {
+        return Err(miette!(
+            help = "declare it in the specs first, then import it",
+            "`{}` is not declared in the specs",
+            args.address
+        ));
+    };
+    let path = state_path(g, Some(&spec), args.sandbox)?;
+    let (mut backend, mut state) = open_state_locked(&path, g)?;
+    if let Some(existing) = state.orgs.get(&args.address) {
+        return Err(miette!(
+            help = format!("`orgform forget {}` first to replace it", args.address),
+            "`{}` is already in state ({}, remote id {})",
+            args.address,
+            existing.status.name(),
+            existing.remote_id.as_deref().unwrap_or("none")
+        ));
+    }
+    let instance = spec
+        .providers
+        .get(&org.instance)
+        .ok_or_else(|| miette!("provider `{}` is not declared", org.instance))?;
+    let sandbox = if args.sandbox {
+        Some(EmbeddedSandbox::start(&spec, &path).await?)
+    } else {
+        None
+    };
+    let found = async {
+        let mut options = connect_options(g, sandbox.as_ref());
+        options.base_url_override = sandbox.as_ref().map(EmbeddedSandbox::base_url);
+        let provider = AnyProvider::connect(instance, &options)
+            .map_err(|e| miette!("provider `{}`: {e}", instance.name))?;
+        provider
+            .login()
+            .await
+            .map_err(|e| miette!("provider `{}`: {e}", instance.name))?;
+        let reality = provider
+            .read(std::slice::from_ref(&org.natural_key))
+            .await
+            .map_err(|e| miette!("reading provider `{}`: {e}", instance.name))?;
+        Ok::<_, miette::Report>(
+            reality
+                .orgs
+                .into_values()
+                .flatten()
+                .find(|o| o.remote_id == args.remote_id),
+        )
+    }
+    .await;
+    if let Some(sandbox) = sandbox {
+        sandbox.stop().await?;
+    }
+    let Some(remote) = found? else {
+        return Err(miette!(
+            "provider `{}` has no organization with id `{}` under the natural key `{}`",
+            instance.name,
+            args.remote_id,
+            org.natural_key
+        ));
+    };
+    if remote.natural_key != org.natural_key {
+        return Err(miette!(
+            "`{}` at `{}` is `{}`, but `{}` declares `{}`",
+            args.remote_id,
+            instance.name,
+            remote.natural_key,
+            args.address,
+            org.natural_key
+        ));
+    }
+    let now = time::now();
+    state.orgs.insert(
+        args.address.clone(),
+        Record {
+            provider: org.instance.clone(),
+            provider_type: org.provider_type,
+            remote_id: Some(remote.remote_id.clone()),
+            natural_key: org.natural_key.clone(),
+            digest: org.digest.clone(),
+            status: Status::Created,
+            attributes: org.public_attributes(),
+            attempted_at: None,
+            updated_at: now,
+            error: None,
+            detail: BTreeMap::new(),
+        },
+    );
+    backend.write(&mut state)?;
+    output::message(&format!(
+        "Imported `{}` as {} on `{}`.",
+        args.address, remote.remote_id, instance.name
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
+    let spec = load_specs(&g.specs).ok();
+    let path = state_path(g, spec.as_ref(), args.sandbox)?;
+    let (mut backend, mut state) = open_state_locked(&path, g)?;
+    let Some(record) = state.orgs.remove(&args.address) else {
+        return Err(miette!(
+            "`{}` is not in state ({})",
+            args.address,
+            backend.describe()
+        ));
+    };
+    backend.write(&mut state)?;
+    output::message(&format!(
+        "Forgot `{}` ({} on `{}`); it was left at the provider.",
+        args.address,
+        record.remote_id.as_deref().unwrap_or("no remote id"),
+        record.provider
+    ));
+    Ok(ExitCode::SUCCESS)
+}

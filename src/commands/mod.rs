@@ -1,0 +1,227 @@
+//! One thin file per subcommand, each orchestrating the layers: read specs and state at the
+//! edge, call the pure planner, drive providers and the state store, hand results to `output`.
+//! This module holds what several commands share.
+
+mod apply;
+mod import;
+mod plan;
+mod sandbox;
+mod schema;
+mod show;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::model::{InstanceName, NaturalKey, Reality};
+use crate::providers::{AnyProvider, ConnectOptions, HttpOptions, Provider};
+use crate::spec::{SourceFile, Spec};
+use crate::state::file::{FileBackend, LockRequest};
+use crate::state::{LockInfo, State, time};
+
+pub use sandbox::EmbeddedSandbox;
+
+/// Runs the command and says how the process should exit.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .into_diagnostic()
+        .wrap_err("cannot start the async runtime")?;
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate => validate::run(g),
+        Command::Plan(args) => plan::run(g, &args).await,
+        Command::Apply(args) => apply::run(g, &args).await,
+        Command::Show => show::run(g),
+        Command::Import(args) => import::import(g, &args).await,
+        Command::Forget(args) => import::forget(g, &args),
+        Command::Refresh(args) => apply::refresh(g, &args).await,
+        Command::Schema => schema::run(),
+        Command::Sandbox(args) => sandbox::serve(&args).await,
+    }
+}
+
+/// Reads every `*.toml` under `dir`, in path order, and validates them together.
+pub fn load_specs(dir: &Path) -> Result<Spec> {
+    let mut paths = Vec::new();
+    collect_toml(dir, &mut paths)
+        .map_err(|e| miette!("cannot read the specs folder {}: {e}", dir.display()))
+        .map_err(|e| e.wrap_err("pass --specs DIR to point at your specs"))?;
+    paths.sort();
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read {}", path.display()))?;
+        files.push(SourceFile::new(path.display().to_string(), text));
+    }
+    Ok(Spec::load(&files)?)
+}
+
+fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_toml(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Where state lives for this run.
+pub fn state_path(g: &GlobalArgs, spec: Option<&Spec>, sandbox: bool) -> Result<PathBuf> {
+    if let Some(explicit) = &g.state {
+        if explicit.starts_with("postgres://") || explicit.starts_with("postgresql://") {
+            return Err(miette!(
+                "the PostgreSQL state backend is not available in this version; use a state file path"
+            ));
+        }
+        return Ok(PathBuf::from(explicit));
+    }
+    if sandbox {
+        return Ok(PathBuf::from("state/sandbox/orgform.state.json"));
+    }
+    if let Some(settings) = spec.map(|s| &s.state) {
+        if settings.backend.as_deref() == Some("postgres") {
+            return Err(miette!(
+                "[state] backend = \"postgres\" is not available in this version; use the local backend"
+            ));
+        }
+        if let Some(path) = &settings.path {
+            return Ok(PathBuf::from(path));
+        }
+    }
+    Ok(PathBuf::from("state/orgform.state.json"))
+}
+
+/// Who this run is, for the lock file.
+pub fn lock_request(g: &GlobalArgs) -> LockRequest {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown host".into());
+    let command = std::env::args()
+        .map(|a| {
+            if a.contains(char::is_whitespace) {
+                format!("{a:?}")
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    LockRequest {
+        info: LockInfo {
+            id: crate::apply::new_lineage(),
+            host,
+            pid: std::process::id(),
+            command,
+            since: time::now(),
+        },
+        timeout: g.lock_timeout,
+    }
+}
+
+/// Opens the state with its lock held, and loads it (or starts a new one).
+pub fn open_state_locked(path: &Path, g: &GlobalArgs) -> Result<(FileBackend, State)> {
+    let mut backend = FileBackend::open_locked(path, &lock_request(g))?;
+    let state = crate::apply::load_or_new(&mut backend)?;
+    Ok((backend, state))
+}
+
+/// Loads the state without locking it, for commands that only read.
+pub fn read_state(path: &Path) -> Result<State> {
+    let mut backend = FileBackend::open_read_only(path);
+    Ok(crate::apply::load_or_new(&mut backend)?)
+}
+
+/// Connected providers for every instance that declared organizations or state use.
+pub struct Connected {
+    pub providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
+}
+
+/// Connects to each provider instance the specs or state need, logging in once each.
+pub async fn connect(spec: &Spec, state: &State, options: &ConnectOptions) -> Result<Connected> {
+    let mut needed: std::collections::BTreeSet<&str> =
+        spec.orgs.values().map(|o| o.instance.as_str()).collect();
+    needed.extend(state.orgs.values().map(|r| r.provider.as_str()));
+    let mut providers = BTreeMap::new();
+    let mut logins = tokio::task::JoinSet::new();
+    for name in needed {
+        let Some(instance) = spec.providers.get(name) else {
+            continue; // only orphans use it; nothing to read or create there
+        };
+        let provider = Arc::new(
+            AnyProvider::connect(instance, options)
+                .map_err(|e| miette!("provider `{name}` ({}): {e}", instance.origin))?,
+        );
+        providers.insert(name.to_string(), provider.clone());
+        let name = name.to_string();
+        logins.spawn(async move { (name, provider.login().await) });
+    }
+    while let Some(joined) = logins.join_next().await {
+        let (name, result) = joined.into_diagnostic()?;
+        result.map_err(|e| miette!("provider `{name}`: {e}"))?;
+    }
+    Ok(Connected { providers })
+}
+
+/// Reads remote reality from every connected instance at once, each in as few requests as its
+/// API allows.
+pub async fn read_reality(spec: &Spec, state: &State, connected: &Connected) -> Result<Reality> {
+    let mut keys: BTreeMap<&str, Vec<NaturalKey>> = BTreeMap::new();
+    for org in spec.orgs.values() {
+        keys.entry(&org.instance)
+            .or_default()
+            .push(org.natural_key.clone());
+    }
+    for record in state.orgs.values() {
+        keys.entry(&record.provider)
+            .or_default()
+            .push(record.natural_key.clone());
+    }
+    let mut reads = tokio::task::JoinSet::new();
+    for (name, provider) in &connected.providers {
+        let mut wanted = keys.remove(name.as_str()).unwrap_or_default();
+        wanted.sort();
+        wanted.dedup();
+        let provider = provider.clone();
+        let name = name.clone();
+        reads.spawn(async move { (name, provider.read(&wanted).await) });
+    }
+    let mut reality = Reality::default();
+    while let Some(joined) = reads.join_next().await {
+        let (name, result) = joined.into_diagnostic()?;
+        let found = result.map_err(|e| miette!("reading provider `{name}`: {e}"))?;
+        reality.instances.insert(name, found);
+    }
+    Ok(reality)
+}
+
+/// Connection options for this run; in sandbox mode, credentials come from the sandbox.
+pub fn connect_options(g: &GlobalArgs, sandbox: Option<&EmbeddedSandbox>) -> ConnectOptions {
+    let mut options = ConnectOptions {
+        http: HttpOptions {
+            timeout: g.http_timeout,
+            ..HttpOptions::default()
+        },
+        ..ConnectOptions::default()
+    };
+    if let Some(sandbox) = sandbox {
+        options.secrets = sandbox.secrets.clone();
+    }
+    options
+}

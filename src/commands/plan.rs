@@ -1,0 +1,117 @@
+//! `orgform plan`: specs + state + remote reality -> a plan, printed and optionally saved.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use super::{
+    EmbeddedSandbox, connect, connect_options, load_specs, read_reality, read_state, state_path,
+};
+use crate::cli::{GlobalArgs, PlanArgs};
+use crate::output;
+use crate::plan::{PLAN_FORMAT_VERSION, Plan, PlanContext, plan};
+use crate::spec::Spec;
+use crate::state::file::write_atomically;
+use crate::state::{State, time};
+
+pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
+    let spec = load_specs(&g.specs)?;
+    let path = state_path(g, Some(&spec), args.remote.sandbox)?;
+    let state = read_state(&path)?;
+    let sandbox = if args.remote.sandbox {
+        Some(EmbeddedSandbox::start(&spec, &path).await?)
+    } else {
+        None
+    };
+    let made = make_plan(g, &spec, &state, args.remote.refresh, sandbox.as_ref()).await;
+    if let Some(sandbox) = sandbox {
+        sandbox.stop().await?;
+    }
+    let plan = made?;
+    output::data(&output::plan(&plan, g.format));
+    if let Some(out) = &args.out {
+        save_plan(out, &plan)?;
+        output::message(&format!(
+            "Saved the plan to {} (digest {}). Apply exactly this plan with `orgform apply {}`.",
+            out.display(),
+            plan_digest(&plan),
+            out.display()
+        ));
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Plans, reading remote reality unless `refresh` is off.
+pub async fn make_plan(
+    g: &GlobalArgs,
+    spec: &Spec,
+    state: &State,
+    refresh: bool,
+    sandbox: Option<&EmbeddedSandbox>,
+) -> Result<Plan> {
+    let reality = if refresh {
+        let mut options = connect_options(g, sandbox);
+        options.base_url_override = sandbox.map(EmbeddedSandbox::base_url);
+        let connected = connect(spec, state, &options).await?;
+        Some(read_reality(spec, state, &connected).await?)
+    } else {
+        None
+    };
+    Ok(plan(
+        spec,
+        state,
+        reality.as_ref(),
+        PlanContext { now: time::now() },
+    ))
+}
+
+/// Writes a plan file: JSON, 0600, atomically.
+pub fn save_plan(path: &Path, plan: &Plan) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(plan).into_diagnostic()?;
+    bytes.push(b'\n');
+    write_atomically(path, &bytes, false)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot write the plan to {}", path.display()))
+}
+
+/// Reads a plan file, refusing anything malformed or from a newer orgform.
+pub fn load_plan(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read the plan {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| miette!("{} is not a plan file: {e}", path.display()))?;
+    match value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+    {
+        Some(v) if v == u64::from(PLAN_FORMAT_VERSION) => {}
+        Some(v) => {
+            return Err(miette!(
+                "{} is a plan of format {v}; this orgform reads format {PLAN_FORMAT_VERSION}. Make the plan again with this version",
+                path.display()
+            ));
+        }
+        None => {
+            return Err(miette!(
+                "{} is not a plan file: it has no format_version",
+                path.display()
+            ));
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| miette!("{} is not a valid plan: {e}", path.display()))
+}
+
+/// A short digest of a plan file's content, printed when it is saved and when it is applied so
+/// that a reviewer can match the two.
+pub fn plan_digest(plan: &Plan) -> String {
+    use sha2::{Digest as _, Sha256};
+    let bytes = serde_json::to_vec(plan).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))[..16].to_string()
+}

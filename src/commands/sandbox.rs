@@ -1,0 +1,112 @@
+//! `orgform sandbox` (serve the emulators) and the embedded sandbox behind `--sandbox`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use crate::cli::SandboxArgs;
+use crate::model::ProviderType;
+use crate::output;
+use crate::sandbox::{Fault, Sandbox, SandboxConfig};
+use crate::secrets::{SecretResolver, SecretString};
+use crate::spec::Spec;
+
+/// The credentials each emulator accepts, by the provider instance key that carries them.
+pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static str, &'static str)] {
+    match provider_type {
+        ProviderType::Heron => &[("api_key", crate::sandbox::HERON_API_KEY)],
+        ProviderType::CommvaultSalesforce
+        | ProviderType::SalesforceSignup
+        | ProviderType::OracleCommerce
+        | ProviderType::Neoncrm => &[],
+    }
+}
+
+/// A sandbox started inside this process for a `--sandbox` run, with its data kept beside the
+/// state so that the next run finds what this one created.
+pub struct EmbeddedSandbox {
+    pub running: Sandbox,
+    pub secrets: SecretResolver,
+}
+
+impl EmbeddedSandbox {
+    pub async fn start(spec: &Spec, state_path: &Path) -> Result<EmbeddedSandbox> {
+        let data_file = state_path.with_file_name("sandbox-data.json");
+        let config = SandboxConfig {
+            data_file: Some(data_file),
+            ..SandboxConfig::default()
+        };
+        let listen = "127.0.0.1:0".parse().into_diagnostic()?;
+        let running = Sandbox::start(listen, config)
+            .await
+            .map_err(|e| miette!("cannot start the embedded sandbox: {e}"))?;
+        let mut secrets = SecretResolver {
+            sandbox_placeholders: true,
+            ..SecretResolver::default()
+        };
+        for instance in spec.providers.values() {
+            for (key, value) in sandbox_credentials(instance.provider_type) {
+                if let Some(reference) = instance.secret(key) {
+                    secrets
+                        .overrides
+                        .insert(reference.clone(), SecretString::new(*value));
+                }
+            }
+        }
+        Ok(EmbeddedSandbox { running, secrets })
+    }
+
+    pub fn base_url(&self) -> String {
+        self.running.base_url()
+    }
+
+    pub async fn stop(self) -> Result<()> {
+        self.running
+            .shutdown()
+            .await
+            .map_err(|e| miette!("the embedded sandbox did not stop cleanly: {e}"))
+    }
+}
+
+/// `orgform sandbox`: serve until interrupted.
+pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.fault_rate) {
+        return Err(miette!(
+            "--fault-rate must be between 0 and 1, got {}",
+            args.fault_rate
+        ));
+    }
+    let faults = args
+        .faults
+        .iter()
+        .filter(|f| !f.is_empty())
+        .map(|f| f.parse::<Fault>().map_err(|e| miette!("--faults: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let config = SandboxConfig {
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        fault_rate: args.fault_rate,
+        faults,
+        timeout_hang: std::time::Duration::from_millis(args.timeout_hang_ms),
+        data_file: args.data.clone(),
+        seed: args.seed,
+        heron_rate_limit: args.heron_rate_limit,
+    };
+    let sandbox = Sandbox::start(args.listen, config)
+        .await
+        .map_err(|e| miette!("cannot start the sandbox on {}: {e}", args.listen))?;
+    output::message(&format!(
+        "orgform sandbox listening on {} (stats at {}/_sandbox/stats); Ctrl-C stops it",
+        sandbox.base_url(),
+        sandbox.base_url()
+    ));
+    tokio::signal::ctrl_c()
+        .await
+        .into_diagnostic()
+        .wrap_err("cannot wait for Ctrl-C")?;
+    sandbox
+        .shutdown()
+        .await
+        .map_err(|e| miette!("the sandbox did not stop cleanly: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}

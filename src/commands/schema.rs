@@ -1,0 +1,13 @@
+//! `orgform schema`: the JSON Schema of the spec format, for editors.
+
+use std::process::ExitCode;
+
+use miette::{IntoDiagnostic, Result};
+
+use crate::output;
+use crate::spec::schema::json_schema;
+
+pub fn run() -> Result<ExitCode> {
+    output::data(&serde_json::to_string_pretty(&json_schema()).into_diagnostic()?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,29 @@
+//! `orgform validate`: check the specs without calling any provider.
+
+use std::process::ExitCode;
+
+use miette::Result;
+
+use crate::cli::{Format, GlobalArgs};
+use crate::output;
+use crate::spec::diagnostic::plural;
+
+pub fn run(g: &GlobalArgs) -> Result<ExitCode> {
+    let spec = super::load_specs(&g.specs)?;
+    match g.format {
+        Format::Json => output::data(
+            &serde_json::json!({
+                "valid": true,
+                "providers": spec.providers.len(),
+                "organizations": spec.orgs.len(),
+            })
+            .to_string(),
+        ),
+        Format::Text | Format::Markdown => output::data(&format!(
+            "The specs are valid: {} on {}.",
+            plural(spec.orgs.len(), "organization"),
+            plural(spec.providers.len(), "provider instance")
+        )),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,322 @@
+//! The only place that prints. stdout carries data (plans, JSON, state); stderr carries
+//! messages, prompts and progress, so that `orgform plan --format json > plan.json` stays clean.
+//!
+//! Renderers are pure functions from values to strings, so golden tests compare them whole.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use crate::apply::{ApplyReport, Event, Outcome};
+use crate::plan::{Action, Change, Plan};
+use crate::spec::diagnostic::plural;
+use crate::state::{State, time};
+
+/// Writes data to stdout.
+pub fn data(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = out.write_all(b"\n");
+    }
+    let _ = out.flush();
+}
+
+/// Writes a message line to stderr.
+pub fn message(text: &str) {
+    eprintln!("{text}");
+}
+
+/// Asks on stderr and reads one line from stdin.
+pub fn ask(question: &str) -> Option<String> {
+    eprint!("{question} ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).ok()?;
+    Some(answer.trim().to_string())
+}
+
+fn sign(action: Action) -> &'static str {
+    match action {
+        Action::Create => "+",
+        Action::Adopt => ">",
+        Action::Unchanged => "=",
+        Action::Recreate => "!",
+        Action::Blocked => "x",
+        Action::Orphan => "-",
+        Action::Pending => "?",
+    }
+}
+
+/// The one-line summary: `2 to create, 1 to adopt, 3 unchanged`.
+pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    let mut parts = Vec::new();
+    let mut push = |n: usize, text: &str| {
+        if n > 0 {
+            parts.push(format!("{n} {text}"));
+        }
+    };
+    push(s.create, "to create");
+    push(s.recreate, "to recreate");
+    push(s.adopt, "to adopt");
+    push(s.pending, "pending");
+    push(s.blocked, "blocked");
+    push(s.orphan, if s.orphan == 1 { "orphan" } else { "orphans" });
+    push(s.deferred, "deferred by quota");
+    push(s.unchanged, "unchanged");
+    if parts.is_empty() {
+        "nothing declared and nothing in state".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Plan as text for a terminal or a CI log. Unchanged addresses are counted, not listed.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.refreshed {
+        out.push_str("Note: remote reality was not read (--refresh=false); the plan rests on specs and state alone.\n\n");
+    }
+    let shown: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+        .collect();
+    if shown.is_empty() {
+        let _ = writeln!(out, "No changes. {}.", capitalise(&summary_line(plan)));
+        return out;
+    }
+    let width = shown.iter().map(|c| c.address.len()).max().unwrap_or(0);
+    let pwidth = shown.iter().map(|c| c.provider.len()).max().unwrap_or(0);
+    for c in &shown {
+        let deferred = if c.deferred { " (deferred)" } else { "" };
+        let _ = writeln!(
+            out,
+            "  {} {:<9} {:<width$}  {:<pwidth$}  {}{deferred}",
+            sign(c.action),
+            c.action.name(),
+            c.address,
+            c.provider,
+            c.natural_key,
+        );
+        let _ = writeln!(out, "      {}", c.reason);
+        if let Some(id) = &c.remote_id {
+            let _ = writeln!(out, "      remote id: {id}");
+        }
+        for d in &c.diff {
+            let show = |v: &Option<serde_json::Value>| {
+                v.as_ref()
+                    .map_or("(absent)".to_string(), ToString::to_string)
+            };
+            let _ = writeln!(
+                out,
+                "      ~ {}: {} -> {}",
+                d.path,
+                show(&d.before),
+                show(&d.after)
+            );
+        }
+    }
+    for q in &plan.quotas {
+        let _ = writeln!(
+            out,
+            "\nQuota {}: {} of {} creates used in the last 24 hours; {} now, {} wait for a later apply.",
+            q.provider, q.used, q.limit, q.planned, q.deferred
+        );
+    }
+    let _ = writeln!(out, "\nPlan: {}.", summary_line(plan));
+    out
+}
+
+/// Plan as JSON: the plan itself plus its summary, stable and versioned.
+pub fn plan_json(plan: &Plan) -> String {
+    let mut value = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert(
+            "summary".into(),
+            serde_json::to_value(plan.summary()).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+/// Plan as markdown for a pull-request comment.
+pub fn plan_markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### orgform plan\n\n**{}**\n",
+        capitalise(&summary_line(plan))
+    );
+    let mut by_provider: std::collections::BTreeMap<&str, Vec<&Change>> =
+        std::collections::BTreeMap::new();
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+    {
+        by_provider.entry(&c.provider).or_default().push(c);
+    }
+    for (provider, changes) in by_provider {
+        let _ = writeln!(out, "#### `{provider}` ({})\n", changes[0].provider_type);
+        out.push_str("| action | address | natural key | why |\n|---|---|---|---|\n");
+        for c in &changes {
+            let _ = writeln!(
+                out,
+                "| {}{} | `{}` | `{}` | {} |",
+                c.action.name(),
+                if c.deferred { " (deferred)" } else { "" },
+                c.address,
+                c.natural_key.0.replace('|', "\\|"),
+                c.reason.replace('|', "\\|")
+            );
+        }
+        out.push('\n');
+        for c in &changes {
+            let attrs = serde_json::to_string_pretty(&c.attributes).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "<details><summary><code>{}</code> attributes</summary>\n\n```json\n{attrs}\n```\n</details>\n",
+                c.address
+            );
+        }
+    }
+    out
+}
+
+pub fn plan(plan: &Plan, format: crate::cli::Format) -> String {
+    match format {
+        crate::cli::Format::Text => plan_text(plan),
+        crate::cli::Format::Json => plan_json(plan),
+        crate::cli::Format::Markdown => plan_markdown(plan),
+    }
+}
+
+/// One line per finished address, for the CI log.
+pub fn event_line(event: &Event) -> String {
+    let what = match &event.outcome {
+        Outcome::Created { remote_id } => format!("created ({remote_id})"),
+        Outcome::Adopted { remote_id } => format!("adopted ({remote_id})"),
+        Outcome::StillPending { why } => format!("pending: {why}"),
+        Outcome::FailedAtProvider { code, message } => {
+            format!("failed at the provider: {code}: {message}")
+        }
+        Outcome::Error { message } => format!("error: {message}"),
+        Outcome::NotStarted { why } => format!("not started: {why}"),
+    };
+    format!("{}: {what}", event.address)
+}
+
+/// The end-of-apply summary.
+pub fn apply_summary(report: &ApplyReport) -> String {
+    let mut created = 0;
+    let mut adopted = 0;
+    let mut pending = 0;
+    let mut failed = 0;
+    let mut not_started = 0;
+    for (_, outcome) in report.outcomes.values() {
+        match outcome {
+            Outcome::Created { .. } => created += 1,
+            Outcome::Adopted { .. } => adopted += 1,
+            Outcome::StillPending { .. } => pending += 1,
+            Outcome::FailedAtProvider { .. } | Outcome::Error { .. } => failed += 1,
+            Outcome::NotStarted { .. } => not_started += 1,
+        }
+    }
+    let mut line = format!(
+        "Apply complete: {created} created, {adopted} adopted, {pending} pending, {failed} failed"
+    );
+    if not_started > 0 {
+        let _ = write!(line, ", {not_started} not started");
+    }
+    line.push('.');
+    if let Some(why) = &report.stopped {
+        let _ = write!(line, "\nStopped early: {why}");
+    }
+    line
+}
+
+pub fn apply_json(report: &ApplyReport) -> String {
+    let outcomes: serde_json::Map<String, serde_json::Value> = report
+        .outcomes
+        .iter()
+        .map(|(address, (action, outcome))| {
+            let (result, detail) = match outcome {
+                Outcome::Created { remote_id } => ("created", remote_id.clone()),
+                Outcome::Adopted { remote_id } => ("adopted", remote_id.clone()),
+                Outcome::StillPending { why } => ("pending", why.clone()),
+                Outcome::FailedAtProvider { code, message } => {
+                    ("failed", format!("{code}: {message}"))
+                }
+                Outcome::Error { message } => ("error", message.clone()),
+                Outcome::NotStarted { why } => ("not_started", why.clone()),
+            };
+            (
+                address.clone(),
+                serde_json::json!({"action": action.name(), "result": result, "detail": detail}),
+            )
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "format_version": 1,
+        "outcomes": outcomes,
+        "stopped": report.stopped,
+    }))
+    .unwrap_or_default()
+}
+
+/// State as a table.
+pub fn state_text(state: &State) -> String {
+    if state.orgs.is_empty() {
+        return format!(
+            "State is empty (lineage {}, serial {}).\n",
+            state.lineage, state.serial
+        );
+    }
+    let mut out = format!(
+        "State: {} (lineage {}, serial {})\n\n",
+        plural(state.orgs.len(), "organization"),
+        state.lineage,
+        state.serial
+    );
+    let width = state.orgs.keys().map(String::len).max().unwrap_or(0);
+    for (address, r) in &state.orgs {
+        let _ = writeln!(
+            out,
+            "  {address:<width$}  {:<8} {:<20} {:<24} {}",
+            r.status.name(),
+            r.provider,
+            r.remote_id.as_deref().unwrap_or("-"),
+            r.natural_key
+        );
+        if let Some(e) = &r.error {
+            let _ = writeln!(out, "  {:width$}  error {}: {}", "", e.code, e.message);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nLast written {}.",
+        state
+            .orgs
+            .values()
+            .map(|r| r.updated_at)
+            .max()
+            .map_or_else(String::new, time::format)
+    );
+    out
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Prints an error with its chain (and, for spec problems, annotated snippets) on stderr.
+pub fn error(report: &miette::Report) {
+    eprintln!("{report:?}");
+}

@@ -1,0 +1,195 @@
+//! Heron Data: CRM integrations (providers.md §4).
+//!
+//! A static `x-api-key`, so login only checks the key. One `GET /api/crm_integrations` lists
+//! everything (no paging); the natural key is (`provider`, `instance_url`). Create answers 201
+//! with the object wrapped in `crm_integration` (PATCH answers unwrapped; orgform doesn't patch,
+//! but the reader accepts both). Heron allows duplicates, so orgform's look-up is the guard.
+
+use std::collections::BTreeMap;
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+
+use super::http::{Effect, Http, short};
+use super::wire::{SecretEncoding, to_json};
+use super::{ConnectOptions, Provider, ProviderError};
+use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
+use crate::secrets::{SecretResolver, SecretString};
+use crate::spec::schema::provider_schema;
+use crate::spec::{OrgSpec, ProviderInstance};
+
+const PATH: &str = "/api/crm_integrations";
+
+pub struct Heron {
+    http: Http,
+    api_key: SecretString,
+    secrets: SecretResolver,
+}
+
+/// A CRM integration as Heron returns it; only what orgform reads.
+#[derive(Debug, Deserialize)]
+struct Integration {
+    heron_id: String,
+    provider: String,
+    instance_url: String,
+    #[serde(default)]
+    is_enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct List {
+    crm_integrations: Vec<Integration>,
+}
+
+/// Create's answer is wrapped; PATCH's is not. Accept either.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Created {
+    Wrapped { crm_integration: Integration },
+    Bare(Integration),
+}
+
+impl Heron {
+    pub fn connect(
+        instance: &ProviderInstance,
+        options: &ConnectOptions,
+    ) -> Result<Heron, ProviderError> {
+        let key_ref = instance
+            .secret("api_key")
+            .ok_or_else(|| ProviderError::Config {
+                message: format!("provider `{}` has no `api_key`", instance.name),
+            })?;
+        Ok(Heron {
+            http: Http::new(options.base_url(instance), &instance.limits, &options.http)?,
+            api_key: options.secrets.resolve(key_ref)?,
+            secrets: options.secrets.clone(),
+        })
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, path)
+            .header("x-api-key", self.api_key.expose())
+            .header("accept", "application/json")
+    }
+
+    fn to_remote(integration: Integration) -> RemoteOrg {
+        let mut detail = BTreeMap::new();
+        if let Some(enabled) = integration.is_enabled {
+            detail.insert("is_enabled".to_string(), enabled.to_string());
+        }
+        RemoteOrg {
+            remote_id: integration.heron_id,
+            natural_key: NaturalKey::new(
+                &[&integration.provider, &integration.instance_url],
+                false,
+            ),
+            status: RemoteStatus::Ready,
+            detail,
+        }
+    }
+}
+
+/// Heron's error envelope: `{"code", "description", "name"}`, description a string or an object.
+fn describe_error(status: StatusCode, body: &str) -> String {
+    #[derive(Deserialize)]
+    struct Envelope {
+        description: serde_json::Value,
+    }
+    match serde_json::from_str::<Envelope>(body) {
+        Ok(Envelope {
+            description: serde_json::Value::String(s),
+        }) => s,
+        Ok(Envelope { description }) => description.to_string(),
+        Err(_) => format!("HTTP {status}: {}", short(body)),
+    }
+}
+
+impl Provider for Heron {
+    async fn login(&self) -> Result<(), ProviderError> {
+        // No token exchange: the list call proves the key, and costs one request.
+        self.read(&[]).await.map(|_| ())
+    }
+
+    async fn read(&self, _keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
+        let response = self
+            .http
+            .send_retrying(|| self.request(Method::GET, PATH))
+            .await?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| ProviderError::Unavailable {
+                message: format!("reading the list failed: {}", e.without_url()),
+                retry_after: None,
+            })?;
+        match status {
+            StatusCode::OK => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(ProviderError::Unauthorized {
+                    message: describe_error(status, &body),
+                });
+            }
+            _ => {
+                return Err(ProviderError::Protocol {
+                    message: format!("listing integrations: {}", describe_error(status, &body)),
+                });
+            }
+        }
+        let list: List = serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
+            message: format!("the integration list is not what Heron documents: {e}"),
+        })?;
+        let mut reality = InstanceReality::default();
+        for integration in list.crm_integrations {
+            reality.insert(Heron::to_remote(integration));
+        }
+        Ok(reality)
+    }
+
+    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+        let schema = provider_schema(ProviderType::Heron).ok_or_else(|| ProviderError::Config {
+            message: "the Heron schema is missing".into(),
+        })?;
+        let body = to_json(schema.org, &org.attrs, &self.secrets, SecretEncoding::Plain)?;
+        let response = self
+            .http
+            .send(
+                self.request(Method::POST, PATH).json(&body),
+                Effect::Creates,
+            )
+            .await?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ProviderError::OutcomeUnknown {
+                message: format!("reading the create answer failed: {}", e.without_url()),
+            })?;
+        match status {
+            StatusCode::CREATED | StatusCode::OK => {
+                let created: Created = serde_json::from_str(&text).map_err(|e| {
+                    // It was created, but we can't read its id: the look-up will find it.
+                    ProviderError::OutcomeUnknown {
+                        message: format!("the create answer could not be read: {e}"),
+                    }
+                })?;
+                let integration = match created {
+                    Created::Wrapped { crm_integration } => crm_integration,
+                    Created::Bare(i) => i,
+                };
+                Ok(Heron::to_remote(integration))
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProviderError::Unauthorized {
+                message: describe_error(status, &text),
+            }),
+            s if s.is_client_error() => Err(ProviderError::Rejected {
+                status: s.as_u16(),
+                message: describe_error(status, &text),
+            }),
+            s => Err(ProviderError::OutcomeUnknown {
+                message: format!("unexpected HTTP {s}: {}", describe_error(status, &text)),
+            }),
+        }
+    }
+}

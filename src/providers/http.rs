@@ -1,0 +1,349 @@
+//! The one HTTP client every provider uses: TLS by rustls with certificates always verified,
+//! plain HTTP only to loopback (the sandbox), per-instance concurrency and request-rate limits,
+//! error classification, and retries with exponential backoff and jitter.
+//!
+//! Classification is what keeps apply exactly-once: a request that provably never reached the
+//! provider (connection refused, 429) may be sent again; a create whose answer was lost (timeout,
+//! reset, 5xx) is `OutcomeUnknown` and is never resent blind: the caller looks the key up first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+
+use super::ProviderError;
+use crate::spec::Limits;
+
+/// Whether a request creates something: decides what a lost answer means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads and logins: safe to send again.
+    Safe,
+    /// Creates: a lost answer may hide a created organization.
+    Creates,
+}
+
+/// How hard and how often to retry.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 6,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+/// An HTTP client bound to one provider instance.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    base_url: String,
+    concurrency: Arc<Semaphore>,
+    pacer: Option<Arc<Pacer>>,
+    pub retry: RetryPolicy,
+}
+
+/// Spaces request starts at least `interval` apart.
+struct Pacer {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let start = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let start = (*next).max(now);
+            *next = start + self.interval;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+}
+
+/// Options that hold for every provider in a run.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// The longest a request may take before its answer is given up as lost.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for HttpOptions {
+    fn default() -> HttpOptions {
+        HttpOptions {
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl Http {
+    /// A client for `base_url`, which must be HTTPS unless it points at a loopback address.
+    pub fn new(
+        base_url: &str,
+        limits: &Limits,
+        options: &HttpOptions,
+    ) -> Result<Http, ProviderError> {
+        check_transport(base_url)?;
+        // The process may have installed it already; either way ring is the provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("orgform/", env!("CARGO_PKG_VERSION")))
+            .https_only(!is_loopback_url(base_url))
+            .pool_max_idle_per_host(usize::try_from(limits.max_concurrency).unwrap_or(16))
+            .build()
+            .map_err(|e| ProviderError::Config {
+                message: format!("cannot build the HTTP client: {}", e.without_url()),
+            })?;
+        let pacer = limits.requests_per_second.map(|rps| {
+            Arc::new(Pacer {
+                interval: Duration::from_secs_f64(1.0 / rps),
+                next: Mutex::new(Instant::now()),
+            })
+        });
+        Ok(Http {
+            client,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            concurrency: Arc::new(Semaphore::new(
+                usize::try_from(limits.max_concurrency.max(1)).unwrap_or(1),
+            )),
+            pacer,
+            retry: options.retry,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// A request to `path` under the base URL (or to an absolute URL the provider handed out).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.base_url, path)
+        };
+        self.client.request(method, url)
+    }
+
+    /// Sends once, within the instance's limits, and classifies the outcome. Non-success
+    /// statuses come back as `Ok(response)` except 429 and 5xx, which are errors here.
+    pub async fn send(
+        &self,
+        request: RequestBuilder,
+        effect: Effect,
+    ) -> Result<Response, ProviderError> {
+        let _permit = self
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| ProviderError::Config {
+                message: "the request limiter was closed".into(),
+            })?;
+        if let Some(pacer) = &self.pacer {
+            pacer.wait().await;
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| classify_transport(&e, effect))?;
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after = retry_after(&response);
+            let body = response.text().await.unwrap_or_default();
+            return Err(ProviderError::RateLimited {
+                retry_after,
+                message: short(&body),
+            });
+        }
+        if status.is_server_error() {
+            let retry_after = retry_after(&response);
+            let body = response.text().await.unwrap_or_default();
+            let message = format!("HTTP {status}: {}", short(&body));
+            return Err(match effect {
+                Effect::Safe => ProviderError::Unavailable {
+                    message,
+                    retry_after,
+                },
+                Effect::Creates => ProviderError::OutcomeUnknown { message },
+            });
+        }
+        Ok(response)
+    }
+
+    /// Sends a request that is safe to repeat, retrying transient failures.
+    pub async fn send_retrying<F>(&self, make: F) -> Result<Response, ProviderError>
+    where
+        F: Fn() -> RequestBuilder,
+    {
+        retrying(self.retry, || self.send(make(), Effect::Safe)).await
+    }
+}
+
+/// Runs `op` until it succeeds, fails for good, or runs out of attempts. Only errors that
+/// [`ProviderError::is_retryable`] are retried; a `Retry-After` is always waited out.
+pub async fn retrying<T, F, Fut>(policy: RetryPolicy, mut op: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retryable() && attempt < policy.attempts => {
+                let delay = backoff(policy, attempt, e.retry_after());
+                tracing::debug!(attempt, delay_ms = delay.as_millis(), error = %e, "retrying");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Exponential backoff with full jitter, never shorter than the server's `Retry-After`.
+pub fn backoff(policy: RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let exp = policy
+        .base_delay
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(policy.max_delay);
+    let jittered = exp.mul_f64(0.5 + fastrand::f64() * 0.5);
+    match retry_after {
+        // A little past the server's time, so that a clock tick doesn't make us early.
+        Some(after) => after.max(jittered) + Duration::from_millis(50),
+        None => jittered,
+    }
+}
+
+fn classify_transport(e: &reqwest::Error, effect: Effect) -> ProviderError {
+    let what = describe_transport(e);
+    if e.is_connect() {
+        // The request never left: always safe to send again.
+        return ProviderError::Unavailable {
+            message: what,
+            retry_after: None,
+        };
+    }
+    match effect {
+        Effect::Safe => ProviderError::Unavailable {
+            message: what,
+            retry_after: None,
+        },
+        Effect::Creates => ProviderError::OutcomeUnknown { message: what },
+    }
+}
+
+/// A transport error in words, without the URL (it may carry a session id).
+fn describe_transport(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the connection broke while reading the answer"
+    } else {
+        "the request failed"
+    };
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {}", redact(&detail))
+    }
+}
+
+/// Seconds from `Retry-After`, or until `x-ratelimit-reset` (a Unix time) when only that is given.
+fn retry_after(response: &Response) -> Option<Duration> {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    if let Some(secs) = header("retry-after") {
+        return Some(Duration::from_secs(secs));
+    }
+    let reset = header("x-ratelimit-reset")?;
+    let now = crate::state::time::now();
+    Some(Duration::from_secs(reset.saturating_sub(now)))
+}
+
+/// The first part of an error body, for messages.
+pub fn short(body: &str) -> String {
+    let body = body.trim();
+    let cut: String = body.chars().take(300).collect();
+    let cut = redact(&cut);
+    if cut.len() < body.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+/// Removes query strings from anything that looks like a URL: they may carry session ids.
+pub fn redact(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|word| {
+            if (word.contains("http://") || word.contains("https://")) && word.contains('?') {
+                let trailing: String = word
+                    .chars()
+                    .rev()
+                    .take_while(|c| c.is_whitespace())
+                    .collect();
+                let cut = word.split('?').next().unwrap_or("");
+                format!("{cut}?…{trailing}")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect()
+}
+
+/// HTTPS everywhere, plain HTTP only to loopback (the sandbox).
+pub fn check_transport(base_url: &str) -> Result<(), ProviderError> {
+    let url = url::Url::parse(base_url).map_err(|e| ProviderError::Config {
+        message: format!("`{base_url}` is not a valid URL: {e}"),
+    })?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_url(base_url) => Ok(()),
+        _ => Err(ProviderError::Config {
+            message: format!(
+                "`{base_url}` is not HTTPS; orgform sends credentials over HTTPS only (plain HTTP is allowed to loopback addresses)"
+            ),
+        }),
+    }
+}
+
+fn is_loopback_url(base_url: &str) -> bool {
+    let Ok(url) = url::Url::parse(base_url) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}

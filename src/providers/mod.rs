@@ -1,0 +1,184 @@
+//! The I/O edge to the five provider APIs.
+//!
+//! One small trait, [`Provider`], with the verbs of the domain: log in once, read remote reality
+//! for many organizations at once, create, and settle a create whose outcome is not known.
+//! [`AnyProvider`] is the closed set of implementations, one file each; the planner never sees
+//! a client, only the [`InstanceReality`] they report.
+
+pub mod heron;
+pub mod http;
+pub mod wire;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg};
+use crate::secrets::{SecretError, SecretResolver};
+use crate::spec::{OrgSpec, ProviderInstance};
+
+pub use http::{Http, HttpOptions, RetryPolicy};
+
+/// What can go wrong talking to a provider, sorted by what the caller may do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("login failed: {message}")]
+    Login { message: String },
+    #[error("the provider refused the credentials: {message}")]
+    Unauthorized { message: String },
+    #[error("rate limited{}: {message}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    #[error("the provider is unavailable: {message}")]
+    Unavailable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The create may or may not have happened: the answer was lost. Never resent blind.
+    #[error("the answer to a create was lost ({message}); it may or may not have been created")]
+    OutcomeUnknown { message: String },
+    /// The provider says an organization with this natural key exists already (Commvault's 409):
+    /// apply looks it up and adopts it.
+    #[error("it exists at the provider already: {message}")]
+    AlreadyExists { message: String },
+    /// The provider refused the create: nothing was created.
+    #[error("the provider rejected it (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("the provider answered in an unexpected way: {message}")]
+    Protocol { message: String },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("{message}")]
+    Config { message: String },
+}
+
+impl ProviderError {
+    /// Whether sending the same request again is safe and may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::RateLimited { .. } | ProviderError::Unavailable { .. }
+        )
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::RateLimited { retry_after, .. }
+            | ProviderError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// The verbs orgform needs from a provider. Implementations log in lazily and renew a lapsed
+/// session by themselves; `login` exists so that a run fails early on bad credentials.
+pub trait Provider: Send + Sync {
+    /// Logs in (once per run) and checks the credentials.
+    fn login(&self) -> impl Future<Output = Result<(), ProviderError>> + Send;
+
+    /// Reads what exists for these natural keys, in as few requests as the API allows.
+    /// Providers that list everything in one call may report more than was asked.
+    fn read(
+        &self,
+        keys: &[NaturalKey],
+    ) -> impl Future<Output = Result<InstanceReality, ProviderError>> + Send;
+
+    /// Sends one create. Returns what was created (or, for an asynchronous create, the request
+    /// that stands for it, `InProgress`).
+    fn create(
+        &self,
+        org: &OrgSpec,
+    ) -> impl Future<Output = Result<RemoteOrg, ProviderError>> + Send;
+
+    /// Looks one organization up by its natural key: how a create of unknown outcome (or an
+    /// asynchronous one) is settled. `None` means the provider has no such organization.
+    fn settle(
+        &self,
+        org: &OrgSpec,
+        remote_id: Option<&str>,
+    ) -> impl Future<Output = Result<Option<RemoteOrg>, ProviderError>> + Send {
+        async move {
+            let reality = self.read(std::slice::from_ref(&org.natural_key)).await?;
+            let found = reality.find(&org.natural_key);
+            Ok(remote_id
+                .and_then(|id| found.iter().find(|o| o.remote_id == id))
+                .or_else(|| found.first())
+                .cloned())
+        }
+    }
+}
+
+/// The five providers, closed: a sixth makes the compiler list every place to touch.
+pub enum AnyProvider {
+    Heron(heron::Heron),
+}
+
+/// How to reach providers in this run.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    pub secrets: SecretResolver,
+    pub http: HttpOptions,
+    /// Sends every instance's requests here instead of its `base_url` (the embedded sandbox).
+    /// Kept out of the specs, so a plan made against the sandbox still matches its specs.
+    pub base_url_override: Option<String>,
+}
+
+impl ConnectOptions {
+    /// The base URL to use for `instance`.
+    pub fn base_url<'a>(&'a self, instance: &'a ProviderInstance) -> &'a str {
+        self.base_url_override
+            .as_deref()
+            .unwrap_or(&instance.base_url)
+    }
+}
+
+impl AnyProvider {
+    /// A client for one provider instance. Credentials are read here, so a missing secret fails
+    /// before any request is sent.
+    pub fn connect(
+        instance: &ProviderInstance,
+        options: &ConnectOptions,
+    ) -> Result<AnyProvider, ProviderError> {
+        match instance.provider_type {
+            ProviderType::Heron => Ok(AnyProvider::Heron(heron::Heron::connect(
+                instance, options,
+            )?)),
+            other => Err(ProviderError::Config {
+                message: format!(
+                    "provider type `{other}` is not supported by this version of orgform"
+                ),
+            }),
+        }
+    }
+}
+
+impl Provider for AnyProvider {
+    async fn login(&self) -> Result<(), ProviderError> {
+        match self {
+            AnyProvider::Heron(p) => p.login().await,
+        }
+    }
+
+    async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
+        match self {
+            AnyProvider::Heron(p) => p.read(keys).await,
+        }
+    }
+
+    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+        match self {
+            AnyProvider::Heron(p) => p.create(org).await,
+        }
+    }
+
+    async fn settle(
+        &self,
+        org: &OrgSpec,
+        remote_id: Option<&str>,
+    ) -> Result<Option<RemoteOrg>, ProviderError> {
+        match self {
+            AnyProvider::Heron(p) => p.settle(org, remote_id).await,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The spec format as JSON Schema (draft 2020-12), generated from the same schema data the
+//! validator uses, so editors and `orgform validate` agree.
+
+use serde_json::{Map, Value, json};
+
+use super::{COMMON_INSTANCE_FIELDS, Field, Kind, STATE_FIELDS, provider_schema};
+use crate::model::ProviderType;
+
+pub fn json_schema() -> Value {
+    let mut instances = Vec::new();
+    let mut orgs = Vec::new();
+    for provider_type in ProviderType::ALL {
+        let Some(schema) = provider_schema(provider_type) else {
+            continue;
+        };
+        let mut instance = object(&[COMMON_INSTANCE_FIELDS, schema.instance]);
+        instance["properties"]["type"] =
+            json!({"const": provider_type.name(), "description": schema.doc});
+        instance["title"] = json!(format!("{provider_type} provider"));
+        instances.push(instance);
+
+        let mut org = object(&[schema.org]);
+        org["properties"]["provider"] = json!({
+            "type": "string",
+            "description": format!("Name of a [provider.NAME] table of type {provider_type}"),
+        });
+        add_required(&mut org, "provider");
+        org["title"] = json!(format!("{provider_type} organization"));
+        org["description"] = json!(schema.doc);
+        orgs.push(org);
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://orgform.dev/schema/spec.json",
+        "title": "orgform spec",
+        "description": "A file of orgform specs: provider instances, organizations and state settings",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "provider": {
+                "type": "object",
+                "description": "Provider instances, by name",
+                "additionalProperties": {"oneOf": instances},
+            },
+            "org": {
+                "type": "object",
+                "description": "Organizations, by address",
+                "additionalProperties": {"anyOf": orgs},
+            },
+            "state": object(&[STATE_FIELDS]),
+        },
+    })
+}
+
+fn add_required(schema: &mut Value, name: &str) {
+    if let Some(list) = schema.get_mut("required").and_then(Value::as_array_mut) {
+        list.push(json!(name));
+    } else {
+        schema["required"] = json!([name]);
+    }
+}
+
+fn object(field_sets: &[&[Field]]) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for field in field_sets.iter().flat_map(|f| f.iter()) {
+        let mut schema = kind_schema(&field.kind);
+        if !field.doc.is_empty() {
+            schema["description"] = json!(field.doc);
+        }
+        properties.insert(field.name.to_string(), schema);
+        if field.required {
+            required.push(json!(field.name));
+        }
+    }
+    let mut out =
+        json!({"type": "object", "additionalProperties": false, "properties": properties});
+    if !required.is_empty() {
+        out["required"] = Value::Array(required);
+    }
+    out
+}
+
+fn kind_schema(kind: &Kind) -> Value {
+    match kind {
+        Kind::String(text) => {
+            let mut s = json!({"type": "string"});
+            if let Some(min) = text.min_len {
+                s["minLength"] = json!(min);
+            }
+            if let Some(max) = text.max_len {
+                s["maxLength"] = json!(max);
+            }
+            if let Some(pattern) = text.format.and_then(super::Format::pattern) {
+                s["pattern"] = json!(pattern);
+            }
+            s
+        }
+        Kind::Integer { min, max } => {
+            let mut s = json!({"type": "integer"});
+            if let Some(min) = min {
+                s["minimum"] = json!(min);
+            }
+            if let Some(max) = max {
+                s["maximum"] = json!(max);
+            }
+            s
+        }
+        Kind::Float => json!({"type": "number"}),
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::Enum(values) => json!({"type": "string", "enum": values}),
+        Kind::IntEnum(values) => json!({"type": "integer", "enum": values}),
+        Kind::Secret => json!({
+            "description": "A secret, by reference only",
+            "oneOf": [
+                {"type": "object", "additionalProperties": false, "required": ["env"], "properties": {"env": {"type": "string", "minLength": 1}}},
+                {"type": "object", "additionalProperties": false, "required": ["file"], "properties": {"file": {"type": "string", "minLength": 1}}},
+            ],
+        }),
+        Kind::Object(fields) => object(&[fields]),
+        Kind::Array(inner) => json!({"type": "array", "items": kind_schema(inner)}),
+        Kind::Map(inner) => json!({"type": "object", "additionalProperties": kind_schema(inner)}),
+        Kind::Any => json!({}),
+    }
+}

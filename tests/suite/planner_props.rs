@@ -1,0 +1,177 @@
+//! Property tests for the pure planner, over random mixes of declarations, state records and
+//! remote reality: determinism, one entry per address, never a create for something the
+//! provider already holds, and "apply, then plan again" converging to no work.
+
+use std::collections::BTreeMap;
+
+use orgform::model::{InstanceReality, NaturalKey, Reality, RemoteOrg, RemoteStatus};
+use orgform::plan::{Action, PlanContext, plan};
+use orgform::spec::{SourceFile, Spec};
+use orgform::state::{Record, State, Status};
+use proptest::prelude::*;
+
+const NOW: u64 = 1_790_024_000;
+
+#[derive(Clone, Debug)]
+struct Case {
+    declared: bool,
+    /// None: not in state; Some((status, same_digest))
+    in_state: Option<(Status, bool)>,
+    /// None: absent; Some(true) ready; Some(false) in progress
+    remote: Option<bool>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        any::<bool>(),
+        prop::option::of((
+            prop::sample::select(vec![Status::Pending, Status::Created, Status::Failed]),
+            any::<bool>(),
+        )),
+        prop::option::of(any::<bool>()),
+    )
+        .prop_map(|(declared, in_state, remote)| Case {
+            declared,
+            in_state,
+            remote,
+        })
+}
+
+fn url(i: usize) -> String {
+    format!("https://org{i}.example.com")
+}
+
+fn key(i: usize) -> NaturalKey {
+    NaturalKey::new(&["salesforce", &url(i)], false)
+}
+
+fn build(cases: &[Case]) -> (Spec, State, Reality) {
+    let mut text = String::from("[provider.h]\ntype = \"heron\"\napi_key = { env = \"K\" }\n");
+    for (i, c) in cases.iter().enumerate().filter(|(_, c)| c.declared) {
+        text.push_str(&format!(
+            "[org.o{i}]\nprovider = \"h\"\ncrm_provider = \"salesforce\"\ninstance_url = \"{}\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n",
+            url(i)
+        ));
+    }
+    let spec = Spec::load(&[SourceFile::new("p.toml", text)]).expect("generated specs are valid");
+    let mut state = State::new("lineage".into());
+    state.serial = 1;
+    let mut read = InstanceReality::default();
+    for (i, c) in cases.iter().enumerate() {
+        let address = format!("o{i}");
+        if let Some((status, same)) = c.in_state {
+            let digest = match spec.orgs.get(&address) {
+                Some(org) if same => org.digest.clone(),
+                _ => "0".repeat(64),
+            };
+            state.orgs.insert(
+                address.clone(),
+                Record {
+                    provider: "h".into(),
+                    provider_type: orgform::model::ProviderType::Heron,
+                    remote_id: Some(format!("id{i}")),
+                    natural_key: key(i),
+                    digest,
+                    status,
+                    attributes: serde_json::json!({}),
+                    attempted_at: None,
+                    updated_at: NOW - 60,
+                    error: None,
+                    detail: BTreeMap::new(),
+                },
+            );
+        }
+        if let Some(ready) = c.remote {
+            read.insert(RemoteOrg {
+                remote_id: format!("id{i}"),
+                natural_key: key(i),
+                status: if ready {
+                    RemoteStatus::Ready
+                } else {
+                    RemoteStatus::InProgress {
+                        phase: "New".into(),
+                    }
+                },
+                detail: BTreeMap::new(),
+            });
+        }
+    }
+    let mut reality = Reality::default();
+    reality.instances.insert("h".into(), read);
+    (spec, state, reality)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn plans_are_deterministic_complete_and_never_duplicate(cases in prop::collection::vec(case(), 0..24)) {
+        let (spec, state, reality) = build(&cases);
+        let ctx = PlanContext { now: NOW };
+        let made = plan(&spec, &state, Some(&reality), ctx);
+        prop_assert_eq!(&made, &plan(&spec, &state, Some(&reality), ctx));
+
+        // One entry per declared or recorded address, in address order.
+        let mut expected: Vec<String> = spec.orgs.keys().cloned().collect();
+        expected.extend(state.orgs.keys().filter(|a| !spec.orgs.contains_key(*a)).cloned());
+        expected.sort();
+        let got: Vec<String> = made.changes.iter().map(|c| c.address.clone()).collect();
+        prop_assert_eq!(got, expected);
+
+        for change in &made.changes {
+            let i: usize = change.address[1..].parse().unwrap();
+            // Never a create for an organization the provider holds and reports ready.
+            if change.action.creates() {
+                prop_assert!(cases[i].remote != Some(true), "create for an existing org: {:?}", change);
+            }
+            // Orphans exactly for recorded, undeclared addresses.
+            prop_assert_eq!(change.action == Action::Orphan, !cases[i].declared);
+        }
+    }
+
+    #[test]
+    fn without_remote_reads_nothing_is_adopted_or_recreated(cases in prop::collection::vec(case(), 0..24)) {
+        let (spec, state, _) = build(&cases);
+        let made = plan(&spec, &state, None, PlanContext { now: NOW });
+        prop_assert!(!made.refreshed);
+        for change in &made.changes {
+            prop_assert!(!matches!(change.action, Action::Adopt | Action::Recreate), "{:?}", change);
+        }
+    }
+
+    #[test]
+    fn apply_then_plan_has_no_work(cases in prop::collection::vec(case(), 0..24)) {
+        let (spec, mut state, mut reality) = build(&cases);
+        let first = plan(&spec, &state, Some(&reality), PlanContext { now: NOW });
+        // What a successful apply leaves: every create, recreate, adoption and pending recorded
+        // as created, and present at the provider.
+        let read = reality.instances.get_mut("h").unwrap();
+        for change in &first.changes {
+            if matches!(change.action, Action::Create | Action::Recreate | Action::Adopt | Action::Pending) {
+                let org = &spec.orgs[&change.address];
+                let id = change.remote_id.clone().unwrap_or_else(|| format!("new-{}", change.address));
+                read.orgs.insert(org.natural_key.clone(), vec![RemoteOrg {
+                    remote_id: id.clone(),
+                    natural_key: org.natural_key.clone(),
+                    status: RemoteStatus::Ready,
+                    detail: BTreeMap::new(),
+                }]);
+                state.orgs.insert(change.address.clone(), Record {
+                    provider: "h".into(),
+                    provider_type: orgform::model::ProviderType::Heron,
+                    remote_id: Some(id),
+                    natural_key: org.natural_key.clone(),
+                    digest: org.digest.clone(),
+                    status: Status::Created,
+                    attributes: org.public_attributes(),
+                    attempted_at: Some(NOW),
+                    updated_at: NOW,
+                    error: None,
+                    detail: BTreeMap::new(),
+                });
+            }
+        }
+        let second = plan(&spec, &state, Some(&reality), PlanContext { now: NOW });
+        prop_assert!(!second.has_work(), "work left after apply: {:#?}", second.changes);
+    }
+}

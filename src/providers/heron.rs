@@ -60,7 +60,7 @@ impl Heron {
                 message: format!("provider `{}` has no `api_key`", instance.name),
             })?;
         Ok(Heron {
-            http: Http::new(options.base_url(instance), &instance.limits, &options.http)?,
+            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
             api_key: options.secrets.resolve(key_ref)?,
             secrets: options.secrets.clone(),
         })

@@ -119,17 +119,22 @@ pub enum AnyProvider {
 pub struct ConnectOptions {
     pub secrets: SecretResolver,
     pub http: HttpOptions,
-    /// Sends every instance's requests here instead of its `base_url` (the embedded sandbox).
-    /// Kept out of the specs, so a plan made against the sandbox still matches its specs.
+    /// Sends every instance's requests to this scheme, host and port instead, keeping the path
+    /// of its `base_url` (the embedded sandbox serves each API at its real paths). Kept out of
+    /// the specs, so a plan made against the sandbox still matches its specs.
     pub base_url_override: Option<String>,
 }
 
 impl ConnectOptions {
     /// The base URL to use for `instance`.
-    pub fn base_url<'a>(&'a self, instance: &'a ProviderInstance) -> &'a str {
-        self.base_url_override
-            .as_deref()
-            .unwrap_or(&instance.base_url)
+    pub fn base_url(&self, instance: &ProviderInstance) -> String {
+        let Some(root) = &self.base_url_override else {
+            return instance.base_url.clone();
+        };
+        let path = url::Url::parse(&instance.base_url)
+            .map(|u| u.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        format!("{}{path}", root.trim_end_matches('/'))
     }
 }
 

@@ -312,10 +312,8 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
             }
         }
         Status::Created => {
-            let present = match found(&org.natural_key) {
-                None => None,
-                Some(found) => Some(matching(found, record.remote_id.as_deref()).cloned()),
-            };
+            let present = found(&org.natural_key)
+                .map(|found| matching(found, record.remote_id.as_deref()).cloned());
             match present {
                 Some(None) => {
                     let mut c = change(

@@ -7,11 +7,11 @@
 //! written, no further create is sent.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::model::{InstanceName, RemoteOrg, RemoteStatus};
@@ -19,7 +19,7 @@ use crate::plan::{Action, Change, Plan};
 use crate::providers::http::backoff;
 use crate::providers::{AnyProvider, Provider, ProviderError, RetryPolicy};
 use crate::spec::{OrgSpec, Spec};
-use crate::state::{Record, RecordError, State, StateBackend, StateError, Status, time};
+use crate::state::{Record, RecordError, State, StateBackend, StateError, Status, Store, time};
 
 /// How apply behaves beyond the plan itself.
 #[derive(Clone, Debug)]
@@ -99,45 +99,42 @@ impl ApplyReport {
     }
 }
 
-/// State and its backend behind one lock: every change is written before it counts.
+/// State and its store behind one lock: every change is written before it counts.
 pub struct StateWriter {
     inner: Mutex<WriterInner>,
 }
 
 struct WriterInner {
     state: State,
-    backend: Box<dyn StateBackend + Send>,
+    store: Store,
     /// Why state can no longer be written; once set, no create is started.
     broken: Option<String>,
 }
 
 impl StateWriter {
-    pub fn new(state: State, backend: Box<dyn StateBackend + Send>) -> StateWriter {
+    pub fn new(state: State, store: Store) -> StateWriter {
         StateWriter {
             inner: Mutex::new(WriterInner {
                 state,
-                backend,
+                store,
                 broken: None,
             }),
         }
     }
 
     /// Applies `change` and writes the state durably. On failure the writer is broken for good.
-    pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), String> {
-        let mut inner = self
-            .inner
-            .lock()
-            .map_err(|_| "state writer poisoned".to_string())?;
+    pub async fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), String> {
+        let mut inner = self.inner.lock().await;
         if let Some(why) = &inner.broken {
             return Err(why.clone());
         }
         let WriterInner {
             state,
-            backend,
+            store,
             broken,
         } = &mut *inner;
         change(state);
-        if let Err(e) = backend.write(state) {
+        if let Err(e) = store.write(state).await {
             let why = e.to_string();
             *broken = Some(why.clone());
             return Err(why);
@@ -145,21 +142,18 @@ impl StateWriter {
         Ok(())
     }
 
-    pub fn broken(&self) -> Option<String> {
-        self.inner.lock().ok().and_then(|i| i.broken.clone())
+    pub async fn broken(&self) -> Option<String> {
+        self.inner.lock().await.broken.clone()
     }
 
-    /// The state as last written, and its backend.
-    pub fn into_inner(self) -> (State, Box<dyn StateBackend + Send>) {
-        let inner = self
-            .inner
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (inner.state, inner.backend)
+    /// The state as last written, and its store.
+    pub fn into_inner(self) -> (State, Store) {
+        let inner = self.inner.into_inner();
+        (inner.state, inner.store)
     }
 
-    pub fn snapshot(&self) -> Option<State> {
-        self.inner.lock().ok().map(|i| i.state.clone())
+    pub async fn snapshot(&self) -> State {
+        self.inner.lock().await.state.clone()
     }
 }
 
@@ -254,7 +248,7 @@ pub async fn apply(
             }
         }
     }
-    if let Some(why) = cx.writer.broken() {
+    if let Some(why) = cx.writer.broken().await {
         report.stopped = Some(format!("state could not be written: {why}"));
     } else if cx.stop.load(Ordering::SeqCst) {
         report.stopped = Some("interrupted: no new create was started after the signal".into());
@@ -284,7 +278,7 @@ async fn execute(cx: &Context, change: &Change, org: &OrgSpec) -> Outcome {
     };
     match change.action {
         Action::Adopt => match &change.remote {
-            Some(remote) => record_remote(cx, org, remote, true),
+            Some(remote) => record_remote(cx, org, remote, true).await,
             None => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
         },
         Action::Pending => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
@@ -305,9 +299,13 @@ async fn settle_or_create(
     match crate::providers::http::retrying(retry, || provider.settle(org, remote_id)).await {
         Ok(Some(remote)) => follow(cx, provider, org, remote).await,
         Ok(None) if cx.options.allow_creates => create(cx, provider, org).await,
-        Ok(None) => match cx.writer.update(|state| {
-            state.orgs.remove(&org.address);
-        }) {
+        Ok(None) => match cx
+            .writer
+            .update(|state| {
+                state.orgs.remove(&org.address);
+            })
+            .await
+        {
             Ok(()) => {
                 not_started("absent at the provider: dropped from state; the next apply creates it")
             }
@@ -331,19 +329,15 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
             return not_started("interrupted before its create was sent");
         }
         let now = time::now();
-        let intent = cx.writer.update(|state| {
-            let record = state
-                .orgs
-                .entry(org.address.clone())
-                .or_insert_with(|| pending_record(org, now));
-            *record = Record {
-                attempted_at: Some(now),
-                updated_at: now,
-                status: Status::Pending,
-                ..pending_record(org, now)
-            };
-            state.note_create_sent(&org.instance, now);
-        });
+        let intent = cx
+            .writer
+            .update(|state| {
+                state
+                    .orgs
+                    .insert(org.address.clone(), pending_record(org, now));
+                state.note_create_sent(&org.instance, now);
+            })
+            .await;
         if let Err(why) = intent {
             return not_started(&format!(
                 "state could not be written, so the create was not sent: {why}"
@@ -384,7 +378,7 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                 return match crate::providers::http::retrying(policy, || provider.settle(org, None))
                     .await
                 {
-                    Ok(Some(remote)) => record_remote(cx, org, &remote, true),
+                    Ok(Some(remote)) => record_remote(cx, org, &remote, true).await,
                     Ok(None) => Outcome::Error {
                         message: format!(
                             "the provider says it exists ({message}), but the look-up does not find it"
@@ -399,9 +393,12 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
             }
             Err(e) => {
                 // Nothing was created: drop the intent so the next plan proposes it again.
-                let dropped = cx.writer.update(|state| {
-                    state.orgs.remove(&org.address);
-                });
+                let dropped = cx
+                    .writer
+                    .update(|state| {
+                        state.orgs.remove(&org.address);
+                    })
+                    .await;
                 let mut message = e.to_string();
                 if let Err(why) = dropped {
                     message.push_str(&format!(" (and state could not be written: {why})"));
@@ -422,7 +419,7 @@ async fn follow(
 ) -> Outcome {
     let started = tokio::time::Instant::now();
     loop {
-        let outcome = record_remote(cx, org, &remote, false);
+        let outcome = record_remote(cx, org, &remote, false).await;
         let in_progress = matches!(remote.status, RemoteStatus::InProgress { .. });
         if !in_progress || started.elapsed() >= cx.options.settle_timeout {
             return outcome;
@@ -454,7 +451,7 @@ fn pending_record(org: &OrgSpec, now: u64) -> Record {
     }
 }
 
-fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted: bool) -> Outcome {
+async fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted: bool) -> Outcome {
     let now = time::now();
     let (status, error, outcome) = match &remote.status {
         RemoteStatus::Ready if adopted => (
@@ -490,21 +487,24 @@ fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted: bool)
             },
         ),
     };
-    let written = cx.writer.update(|state| {
-        let attempted_at = state.orgs.get(&org.address).and_then(|r| r.attempted_at);
-        state.orgs.insert(
-            org.address.clone(),
-            Record {
-                remote_id: Some(remote.remote_id.clone()),
-                status,
-                error,
-                detail: remote.detail.clone(),
-                attempted_at,
-                updated_at: now,
-                ..pending_record(org, now)
-            },
-        );
-    });
+    let written = cx
+        .writer
+        .update(|state| {
+            let attempted_at = state.orgs.get(&org.address).and_then(|r| r.attempted_at);
+            state.orgs.insert(
+                org.address.clone(),
+                Record {
+                    remote_id: Some(remote.remote_id.clone()),
+                    status,
+                    error,
+                    detail: remote.detail.clone(),
+                    attempted_at,
+                    updated_at: now,
+                    ..pending_record(org, now)
+                },
+            );
+        })
+        .await;
     match written {
         Ok(()) => outcome,
         Err(why) => Outcome::StillPending {
@@ -516,8 +516,11 @@ fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted: bool)
 }
 
 /// Loads the state through `backend`, or starts a new one.
-pub fn load_or_new(backend: &mut dyn StateBackend) -> Result<State, StateError> {
-    Ok(backend.load()?.unwrap_or_else(|| State::new(new_lineage())))
+pub async fn load_or_new(store: &mut Store) -> Result<State, StateError> {
+    Ok(store
+        .load()
+        .await?
+        .unwrap_or_else(|| State::new(new_lineage())))
 }
 
 /// A random lineage id.

@@ -23,7 +23,7 @@ use crate::state::{State, time};
 pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     let spec = Arc::new(load_specs(&g.specs)?);
     let path = state_path(g, Some(&spec), args.remote.sandbox)?;
-    let (backend, state) = open_state_locked(&path, g)?;
+    let (backend, state) = open_state_locked(&path, g).await?;
     let sandbox = if args.remote.sandbox {
         Some(EmbeddedSandbox::start(&spec, &path).await?)
     } else {
@@ -40,7 +40,7 @@ async fn run_locked(
     g: &GlobalArgs,
     args: &ApplyArgs,
     spec: Arc<Spec>,
-    backend: crate::state::file::FileBackend,
+    backend: crate::state::Store,
     state: State,
     sandbox: Option<&EmbeddedSandbox>,
 ) -> Result<ExitCode> {
@@ -106,10 +106,10 @@ async fn execute(
     spec: Arc<Spec>,
     connected: super::Connected,
     state: State,
-    backend: crate::state::file::FileBackend,
+    backend: crate::state::Store,
     options: ApplyOptions,
 ) -> ApplyReport {
-    let writer = Arc::new(StateWriter::new(state, Box::new(backend)));
+    let writer = Arc::new(StateWriter::new(state, backend));
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(watch_signals(stop.clone()));
     let json = g.format == Format::Json;
@@ -206,7 +206,7 @@ fn approved() -> Result<bool> {
 pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
     let spec = Arc::new(load_specs(&g.specs)?);
     let path = state_path(g, Some(&spec), args.sandbox)?;
-    let (backend, state) = open_state_locked(&path, g)?;
+    let (backend, state) = open_state_locked(&path, g).await?;
     let sandbox = if args.sandbox {
         Some(EmbeddedSandbox::start(&spec, &path).await?)
     } else {

@@ -22,7 +22,7 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
         ));
     };
     let path = state_path(g, Some(&spec), args.sandbox)?;
-    let (mut backend, mut state) = open_state_locked(&path, g)?;
+    let (mut backend, mut state) = open_state_locked(&path, g).await?;
     if let Some(existing) = state.orgs.get(&args.address) {
         return Err(miette!(
             help = format!("`orgform forget {}` first to replace it", args.address),
@@ -101,7 +101,7 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
             detail: BTreeMap::new(),
         },
     );
-    backend.write(&mut state)?;
+    backend.write(&mut state).await?;
     output::message(&format!(
         "Imported `{}` as {} on `{}`.",
         args.address, remote.remote_id, instance.name
@@ -109,10 +109,10 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
+pub async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
     let spec = load_specs(&g.specs).ok();
     let path = state_path(g, spec.as_ref(), args.sandbox)?;
-    let (mut backend, mut state) = open_state_locked(&path, g)?;
+    let (mut backend, mut state) = open_state_locked(&path, g).await?;
     let Some(record) = state.orgs.remove(&args.address) else {
         return Err(miette!(
             "`{}` is not in state ({})",
@@ -120,7 +120,7 @@ pub fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
             backend.describe()
         ));
     };
-    backend.write(&mut state)?;
+    backend.write(&mut state).await?;
     output::message(&format!(
         "Forgot `{}` ({} on `{}`); it was left at the provider.",
         args.address,

@@ -22,7 +22,7 @@ use crate::model::{InstanceName, NaturalKey, Reality};
 use crate::providers::{AnyProvider, ConnectOptions, HttpOptions, Provider};
 use crate::spec::{SourceFile, Spec};
 use crate::state::file::{FileBackend, LockRequest};
-use crate::state::{LockInfo, State, time};
+use crate::state::{LockInfo, State, Store, time};
 
 pub use sandbox::EmbeddedSandbox;
 
@@ -42,9 +42,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Validate => validate::run(g),
         Command::Plan(args) => plan::run(g, &args).await,
         Command::Apply(args) => apply::run(g, &args).await,
-        Command::Show => show::run(g),
+        Command::Show => show::run(g).await,
         Command::Import(args) => import::import(g, &args).await,
-        Command::Forget(args) => import::forget(g, &args),
+        Command::Forget(args) => import::forget(g, &args).await,
         Command::Refresh(args) => apply::refresh(g, &args).await,
         Command::Schema => schema::run(),
         Command::Sandbox(args) => sandbox::serve(&args).await,
@@ -136,16 +136,22 @@ pub fn lock_request(g: &GlobalArgs) -> LockRequest {
 }
 
 /// Opens the state with its lock held, and loads it (or starts a new one).
-pub fn open_state_locked(path: &Path, g: &GlobalArgs) -> Result<(FileBackend, State)> {
-    let mut backend = FileBackend::open_locked(path, &lock_request(g))?;
-    let state = crate::apply::load_or_new(&mut backend)?;
-    Ok((backend, state))
+pub async fn open_state_locked(path: &Path, g: &GlobalArgs) -> Result<(Store, State)> {
+    let request = lock_request(g);
+    let path = path.to_path_buf();
+    // Waiting for a lock blocks; keep it off the async workers.
+    let backend = tokio::task::spawn_blocking(move || FileBackend::open_locked(&path, &request))
+        .await
+        .into_diagnostic()??;
+    let mut store = Store::File(backend);
+    let state = crate::apply::load_or_new(&mut store).await?;
+    Ok((store, state))
 }
 
 /// Loads the state without locking it, for commands that only read.
-pub fn read_state(path: &Path) -> Result<State> {
-    let mut backend = FileBackend::open_read_only(path);
-    Ok(crate::apply::load_or_new(&mut backend)?)
+pub async fn read_state(path: &Path) -> Result<State> {
+    let mut store = Store::File(FileBackend::open_read_only(path));
+    Ok(crate::apply::load_or_new(&mut store).await?)
 }
 
 /// Connected providers for every instance that declared organizations or state use.

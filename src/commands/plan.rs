@@ -18,7 +18,7 @@ use crate::state::{State, time};
 pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
     let spec = load_specs(&g.specs)?;
     let path = state_path(g, Some(&spec), args.remote.sandbox)?;
-    let state = read_state(&path)?;
+    let state = read_state(&path).await?;
     let sandbox = if args.remote.sandbox {
         Some(EmbeddedSandbox::start(&spec, &path).await?)
     } else {

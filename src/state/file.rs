@@ -124,7 +124,7 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 impl StateBackend for FileBackend {
-    fn load(&mut self) -> Result<Option<State>, StateError> {
+    async fn load(&mut self) -> Result<Option<State>, StateError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -143,7 +143,7 @@ impl StateBackend for FileBackend {
         Ok(Some(state))
     }
 
-    fn write(&mut self, state: &mut State) -> Result<(), StateError> {
+    async fn write(&mut self, state: &mut State) -> Result<(), StateError> {
         debug_assert!(self.lock.is_some(), "writes need the lock");
         if let Some(on_disk) = self.serial_on_disk
             && on_disk != state.serial

@@ -8,6 +8,7 @@ pub mod file;
 pub mod time;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -193,14 +194,40 @@ pub enum StateError {
 }
 
 /// Where state lives. A backend holds its lock from `open` until it is dropped.
-pub trait StateBackend {
+pub trait StateBackend: Send {
     /// The current state, or `None` if none was ever written.
-    fn load(&mut self) -> Result<Option<State>, StateError>;
+    fn load(&mut self) -> impl Future<Output = Result<Option<State>, StateError>> + Send;
     /// Writes `state` as the next version: bumps its serial, and refuses to overwrite a version
     /// other than the one this run read.
-    fn write(&mut self, state: &mut State) -> Result<(), StateError>;
+    fn write(&mut self, state: &mut State) -> impl Future<Output = Result<(), StateError>> + Send;
     /// Where this state lives, for messages.
     fn describe(&self) -> String;
+}
+
+/// The state stores, closed like the providers: a new one makes the compiler list every place
+/// that must learn about it.
+pub enum Store {
+    File(file::FileBackend),
+}
+
+impl StateBackend for Store {
+    async fn load(&mut self) -> Result<Option<State>, StateError> {
+        match self {
+            Store::File(b) => b.load().await,
+        }
+    }
+
+    async fn write(&mut self, state: &mut State) -> Result<(), StateError> {
+        match self {
+            Store::File(b) => b.write(state).await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Store::File(b) => b.describe(),
+        }
+    }
 }
 
 /// Parses a state document, refusing newer formats with a message that says so.

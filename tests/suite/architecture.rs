@@ -48,5 +48,9 @@ fn planner_and_spec_layer_do_no_io() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut found = check_pure(&root.join("plan"));
     found.extend(check_pure(&root.join("spec")));
-    assert!(found.is_empty(), "the pure core reaches for I/O:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "the pure core reaches for I/O:\n{}",
+        found.join("\n")
+    );
 }

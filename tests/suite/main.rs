@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 mod architecture;
+mod e2e;
 mod golden;
 mod planner_props;
 mod plans;

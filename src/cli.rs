@@ -71,6 +71,8 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Print the JSON Schema of the spec format, for editors
     Schema,
+    /// Release a state lock whose holder is gone
+    ForceUnlock(ForceUnlockArgs),
     /// Serve emulators of the five provider APIs
     Sandbox(SandboxArgs),
 }
@@ -138,6 +140,14 @@ pub struct ImportArgs {
 pub struct ForgetArgs {
     /// The address to drop from state
     pub address: String,
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    /// The lock id, as printed by the run that waited for the lock
+    pub lock_id: String,
     #[arg(long)]
     pub sandbox: bool,
 }

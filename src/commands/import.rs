@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use miette::{Result, miette};
 
 use super::{EmbeddedSandbox, connect_options, load_specs, open_state_locked, state_path};
-use crate::cli::{ForgetArgs, GlobalArgs, ImportArgs};
+use crate::cli::{ForceUnlockArgs, ForgetArgs, GlobalArgs, ImportArgs};
 use crate::output;
 use crate::providers::{AnyProvider, Provider};
 use crate::state::{Record, StateBackend, Status, time};
@@ -127,5 +127,19 @@ pub async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
         record.remote_id.as_deref().unwrap_or("no remote id"),
         record.provider
     ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orgform force-unlock LOCK_ID`: clear the lock record of a holder that is gone.
+pub async fn force_unlock(g: &GlobalArgs, args: &ForceUnlockArgs) -> Result<ExitCode> {
+    use crate::state::file::{Unlocked, force_unlock};
+    let spec = load_specs(&g.specs).ok();
+    let path = state_path(g, spec.as_ref(), args.sandbox)?;
+    match force_unlock(&path, &args.lock_id)? {
+        Unlocked::Cleared(holder) => output::message(&format!(
+            "Released the lock held by {holder}. (A local lock is an OS lock: it was already free once that process ended.)"
+        )),
+        Unlocked::WasFree => output::message("The state was not locked; nothing to do."),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -47,6 +47,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Forget(args) => import::forget(g, &args).await,
         Command::Refresh(args) => apply::refresh(g, &args).await,
         Command::Schema => schema::run(),
+        Command::ForceUnlock(args) => import::force_unlock(g, &args).await,
         Command::Sandbox(args) => sandbox::serve(&args).await,
     }
 }

@@ -185,6 +185,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io
     };
     fs::create_dir_all(&dir)?;
     let tmp = sibling(path, &format!("tmp-{}", std::process::id()));
+    let backup_tmp = sibling(path, &format!("backup-tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
@@ -199,7 +200,6 @@ pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io
         drop(file);
         if keep_backup && path.exists() {
             let backup = sibling(path, "backup");
-            let backup_tmp = sibling(path, &format!("backup-tmp-{}", std::process::id()));
             let _ = fs::remove_file(&backup_tmp);
             fs::hard_link(path, &backup_tmp)?;
             fs::rename(&backup_tmp, &backup)?;
@@ -209,6 +209,59 @@ pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(&backup_tmp);
     }
     result
+}
+
+/// What `force-unlock` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unlocked {
+    /// The holder was gone; its record is cleared.
+    Cleared(LockInfo),
+    /// Nobody held the lock.
+    WasFree,
+}
+
+/// Releases the lock on the state at `path` if its holder is gone and its id is `lock_id`.
+/// The lock is an OS lock, so a dead holder has already lost it; what remains is the record
+/// naming it, cleared here. A live holder is never overridden: it is named instead.
+pub fn force_unlock(path: &Path, lock_id: &str) -> Result<Unlocked, StateError> {
+    let lock_path = sibling(path, "lock");
+    let err = |source| StateError::Write {
+        path: lock_path.display().to_string(),
+        source,
+    };
+    let mut file = match OpenOptions::new().read(true).write(true).open(&lock_path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Unlocked::WasFree),
+        Err(e) => return Err(err(e)),
+    };
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(err)?;
+    let holder = serde_json::from_str::<LockInfo>(&text).ok();
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            return Err(StateError::Locked {
+                holder: holder.map_or_else(|| "a running orgform".to_string(), |h| h.to_string()),
+                waited: "0s (force-unlock never overrides a live holder: stop it first)".into(),
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(err(e)),
+    }
+    match holder {
+        None => Ok(Unlocked::WasFree),
+        Some(h) if h.id != lock_id => Err(StateError::Corrupt {
+            path: lock_path.display().to_string(),
+            message: format!(
+                "the lock record is `{}`, not `{lock_id}`; nothing was changed",
+                h.id
+            ),
+        }),
+        Some(h) => {
+            file.set_len(0).map_err(err)?;
+            Ok(Unlocked::Cleared(h))
+        }
+    }
 }

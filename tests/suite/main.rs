@@ -5,6 +5,7 @@
 
 mod architecture;
 mod e2e;
+mod exactly_once;
 mod golden;
 mod planner_props;
 mod plans;

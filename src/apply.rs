@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::model::{InstanceName, RemoteOrg, RemoteStatus};
@@ -19,7 +19,9 @@ use crate::plan::{Action, Change, Plan};
 use crate::providers::http::backoff;
 use crate::providers::{AnyProvider, Provider, ProviderError, RetryPolicy};
 use crate::spec::{OrgSpec, Spec};
-use crate::state::{Record, RecordError, State, StateBackend, StateError, Status, Store, time};
+use crate::state::{
+    Record, RecordError, State, StateBackend, StateError, StateOp, Status, Store, time,
+};
 
 /// How apply behaves beyond the plan itself.
 #[derive(Clone, Debug)]
@@ -99,61 +101,109 @@ impl ApplyReport {
     }
 }
 
-/// State and its store behind one lock: every change is written before it counts.
+/// The one writer of state during apply. Tasks send it changes; it makes each batch durable
+/// with one flush (group commit) before any sender goes on, so concurrency doesn't multiply
+/// flushes, and once a write fails it refuses every later change.
 pub struct StateWriter {
-    inner: Mutex<WriterInner>,
+    sender: mpsc::Sender<Batch>,
+    task: tokio::task::JoinHandle<Finished>,
 }
 
-struct WriterInner {
-    state: State,
-    store: Store,
-    /// Why state can no longer be written; once set, no create is started.
-    broken: Option<String>,
+struct Batch {
+    ops: Vec<StateOp>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// What the writer leaves when apply ends.
+pub struct Finished {
+    pub state: State,
+    pub store: Store,
+    /// Why state could not be written, if it could not.
+    pub broken: Option<String>,
 }
 
 impl StateWriter {
-    pub fn new(state: State, store: Store) -> StateWriter {
-        StateWriter {
-            inner: Mutex::new(WriterInner {
-                state,
-                store,
-                broken: None,
-            }),
+    pub fn start(state: State, store: Store) -> StateWriter {
+        let (sender, receiver) = mpsc::channel(4096);
+        let task = tokio::spawn(write_loop(state, store, receiver));
+        StateWriter { sender, task }
+    }
+
+    /// Makes `ops` durable; returns once they are, or why they could not be.
+    pub async fn update(&self, ops: Vec<StateOp>) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.sender
+            .send(Batch { ops, done })
+            .await
+            .map_err(|_| "the state writer has stopped".to_string())?;
+        wait.await
+            .map_err(|_| "the state writer has stopped".to_string())?
+    }
+
+    /// Stops taking changes, folds what was recorded into a new state version, and hands back
+    /// the state and its store.
+    pub async fn finish(self) -> Result<Finished, String> {
+        drop(self.sender);
+        self.task
+            .await
+            .map_err(|e| format!("the state writer task failed: {e}"))
+    }
+}
+
+async fn write_loop(
+    mut state: State,
+    mut store: Store,
+    mut receiver: mpsc::Receiver<Batch>,
+) -> Finished {
+    let mut broken: Option<String> = None;
+    let mut written_any = false;
+    while let Some(first) = receiver.recv().await {
+        let mut batches = vec![first];
+        while batches.len() < 4096 {
+            match receiver.try_recv() {
+                Ok(more) => batches.push(more),
+                Err(_) => break,
+            }
+        }
+        let result = match &broken {
+            Some(why) => Err(why.clone()),
+            None => {
+                let ops: Vec<StateOp> =
+                    batches.iter().flat_map(|b| b.ops.iter().cloned()).collect();
+                let mut next = state.clone();
+                for op in &ops {
+                    next.apply(op);
+                }
+                match store.append(&mut next, &ops).await {
+                    Ok(()) => {
+                        state = next;
+                        written_any = true;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        broken = Some(why.clone());
+                        Err(why)
+                    }
+                }
+            }
+        };
+        for batch in batches {
+            let _ = batch.done.send(result.clone());
         }
     }
-
-    /// Applies `change` and writes the state durably. On failure the writer is broken for good.
-    pub async fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), String> {
-        let mut inner = self.inner.lock().await;
-        if let Some(why) = &inner.broken {
-            return Err(why.clone());
-        }
-        let WriterInner {
-            state,
-            store,
-            broken,
-        } = &mut *inner;
-        change(state);
-        if let Err(e) = store.write(state).await {
-            let why = e.to_string();
-            *broken = Some(why.clone());
-            return Err(why);
-        }
-        Ok(())
+    if broken.is_none()
+        && written_any
+        && let Err(e) = store.compact(&mut state).await
+    {
+        broken = Some(format!(
+            "{e}; the changes are safe in the journal and the next run folds them in"
+        ));
     }
-
-    pub async fn broken(&self) -> Option<String> {
-        self.inner.lock().await.broken.clone()
-    }
-
-    /// The state as last written, and its store.
-    pub fn into_inner(self) -> (State, Store) {
-        let inner = self.inner.into_inner();
-        (inner.state, inner.store)
-    }
-
-    pub async fn snapshot(&self) -> State {
-        self.inner.lock().await.state.clone()
+    Finished {
+        state,
+        store,
+        broken,
     }
 }
 
@@ -161,7 +211,7 @@ impl StateWriter {
 struct Context {
     spec: Arc<Spec>,
     providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
-    writer: Arc<StateWriter>,
+    writer: StateWriter,
     options: ApplyOptions,
     stop: Arc<AtomicBool>,
 }
@@ -172,7 +222,7 @@ pub async fn apply(
     plan: &Plan,
     spec: Arc<Spec>,
     providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
-    writer: Arc<StateWriter>,
+    writer: StateWriter,
     options: ApplyOptions,
     stop: Arc<AtomicBool>,
     on_event: Arc<dyn Fn(&Event) + Send + Sync>,
@@ -248,10 +298,20 @@ pub async fn apply(
             }
         }
     }
-    if let Some(why) = cx.writer.broken().await {
-        report.stopped = Some(format!("state could not be written: {why}"));
-    } else if cx.stop.load(Ordering::SeqCst) {
-        report.stopped = Some("interrupted: no new create was started after the signal".into());
+    let interrupted = cx.stop.load(Ordering::SeqCst);
+    let finished = match Arc::try_unwrap(cx) {
+        Ok(cx) => cx.writer.finish().await,
+        Err(_) => Err("apply tasks outlived the run".to_string()),
+    };
+    match finished {
+        Ok(Finished {
+            broken: Some(why), ..
+        })
+        | Err(why) => report.stopped = Some(format!("state could not be written: {why}")),
+        Ok(_) if interrupted => {
+            report.stopped = Some("interrupted: no new create was started after the signal".into());
+        }
+        Ok(_) => {}
     }
     report
 }
@@ -301,9 +361,9 @@ async fn settle_or_create(
         Ok(None) if cx.options.allow_creates => create(cx, provider, org).await,
         Ok(None) => match cx
             .writer
-            .update(|state| {
-                state.orgs.remove(&org.address);
-            })
+            .update(vec![StateOp::Remove {
+                address: org.address.clone(),
+            }])
             .await
         {
             Ok(()) => {
@@ -331,12 +391,16 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
         let now = time::now();
         let intent = cx
             .writer
-            .update(|state| {
-                state
-                    .orgs
-                    .insert(org.address.clone(), pending_record(org, now));
-                state.note_create_sent(&org.instance, now);
-            })
+            .update(vec![
+                StateOp::Put {
+                    address: org.address.clone(),
+                    record: Box::new(pending_record(org, now)),
+                },
+                StateOp::CreateSent {
+                    provider: org.instance.clone(),
+                    at: now,
+                },
+            ])
             .await;
         if let Err(why) = intent {
             return not_started(&format!(
@@ -395,9 +459,9 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                 // Nothing was created: drop the intent so the next plan proposes it again.
                 let dropped = cx
                     .writer
-                    .update(|state| {
-                        state.orgs.remove(&org.address);
-                    })
+                    .update(vec![StateOp::Remove {
+                        address: org.address.clone(),
+                    }])
                     .await;
                 let mut message = e.to_string();
                 if let Err(why) = dropped {
@@ -489,21 +553,19 @@ async fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted:
     };
     let written = cx
         .writer
-        .update(|state| {
-            let attempted_at = state.orgs.get(&org.address).and_then(|r| r.attempted_at);
-            state.orgs.insert(
-                org.address.clone(),
-                Record {
-                    remote_id: Some(remote.remote_id.clone()),
-                    status,
-                    error,
-                    detail: remote.detail.clone(),
-                    attempted_at,
-                    updated_at: now,
-                    ..pending_record(org, now)
-                },
-            );
-        })
+        .update(vec![StateOp::Put {
+            address: org.address.clone(),
+            record: Box::new(Record {
+                remote_id: Some(remote.remote_id.clone()),
+                status,
+                error,
+                detail: remote.detail.clone(),
+                // Kept from the intent by `State::apply` when this is the create's outcome.
+                attempted_at: None,
+                updated_at: now,
+                ..pending_record(org, now)
+            }),
+        }])
         .await;
     match written {
         Ok(()) => outcome,

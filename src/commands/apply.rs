@@ -109,7 +109,7 @@ async fn execute(
     backend: crate::state::Store,
     options: ApplyOptions,
 ) -> ApplyReport {
-    let writer = Arc::new(StateWriter::new(state, backend));
+    let writer = StateWriter::start(state, backend);
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(watch_signals(stop.clone()));
     let json = g.format == Format::Json;
@@ -122,7 +122,7 @@ async fn execute(
         plan,
         spec,
         connected.providers,
-        writer.clone(),
+        writer,
         options,
         stop,
         on_event,

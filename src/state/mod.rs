@@ -133,6 +133,47 @@ impl State {
 
 pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// One change to state as apply records it: small, so that making it durable costs the same
+/// whether the state holds ten organizations or a hundred thousand (the file store appends it
+/// to a journal; the whole state is rewritten once, at the end of the run).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StateOp {
+    /// Sets an address's record. An `attempted_at` left empty keeps the one recorded before:
+    /// adopting or settling a create doesn't forget when it was sent.
+    Put {
+        address: Address,
+        record: Box<Record>,
+    },
+    Remove {
+        address: Address,
+    },
+    /// A create was sent to `provider` at `at`, for rolling quotas.
+    CreateSent {
+        provider: InstanceName,
+        #[serde(with = "time::rfc3339")]
+        at: Timestamp,
+    },
+}
+
+impl State {
+    pub fn apply(&mut self, op: &StateOp) {
+        match op {
+            StateOp::Put { address, record } => {
+                let mut record = (**record).clone();
+                if record.attempted_at.is_none() {
+                    record.attempted_at = self.orgs.get(address).and_then(|r| r.attempted_at);
+                }
+                self.orgs.insert(address.clone(), record);
+            }
+            StateOp::Remove { address } => {
+                self.orgs.remove(address);
+            }
+            StateOp::CreateSent { provider, at } => self.note_create_sent(provider, *at),
+        }
+    }
+}
+
 /// Who holds a lock, recorded so that a waiting run can say whom it waits for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -197,9 +238,29 @@ pub enum StateError {
 pub trait StateBackend: Send {
     /// The current state, or `None` if none was ever written.
     fn load(&mut self) -> impl Future<Output = Result<Option<State>, StateError>> + Send;
-    /// Writes `state` as the next version: bumps its serial, and refuses to overwrite a version
-    /// other than the one this run read.
+
+    /// Writes `state` whole as the next version: bumps its serial, and refuses to overwrite a
+    /// version other than the one this run read.
     fn write(&mut self, state: &mut State) -> impl Future<Output = Result<(), StateError>> + Send;
+
+    /// Makes `ops` durable; `state` already has them applied. The default writes the whole
+    /// state; a store with a journal appends the ops instead.
+    fn append(
+        &mut self,
+        state: &mut State,
+        _ops: &[StateOp],
+    ) -> impl Future<Output = Result<(), StateError>> + Send {
+        self.write(state)
+    }
+
+    /// Folds what `append` made durable into a new version. Nothing to do by default.
+    fn compact(
+        &mut self,
+        _state: &mut State,
+    ) -> impl Future<Output = Result<(), StateError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// Where this state lives, for messages.
     fn describe(&self) -> String;
 }
@@ -220,6 +281,18 @@ impl StateBackend for Store {
     async fn write(&mut self, state: &mut State) -> Result<(), StateError> {
         match self {
             Store::File(b) => b.write(state).await,
+        }
+    }
+
+    async fn append(&mut self, state: &mut State, ops: &[StateOp]) -> Result<(), StateError> {
+        match self {
+            Store::File(b) => b.append(state, ops).await,
+        }
+    }
+
+    async fn compact(&mut self, state: &mut State) -> Result<(), StateError> {
+        match self {
+            Store::File(b) => b.compact(state).await,
         }
     }
 

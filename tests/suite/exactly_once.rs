@@ -151,13 +151,18 @@ async fn unwritable_state_stops_apply_before_any_create() {
     let before =
         std::fs::read_to_string(dir.path().join("state/orgform.state.json")).expect("state");
 
-    // The backup's place is taken by a folder, so the next write fails (even as root).
-    let backup = dir.path().join("state/orgform.state.json.backup");
-    std::fs::remove_file(&backup).expect("remove backup");
-    std::fs::create_dir(&backup).expect("folder in its place");
+    // The disk is full: the journal where apply records each create goes to /dev/full, where
+    // every write fails with ENOSPC (even for root).
+    let journal = dir.path().join("state/orgform.state.json.journal");
+    std::os::unix::fs::symlink("/dev/full", &journal).expect("symlink");
     specs(dir.path(), &sandbox.base_url(), 5);
     let run = orgform(dir.path(), &["apply", "--auto-approve"]).expect(1);
     assert!(run.stderr.contains("cannot write state"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("No space left on device"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         served(&sandbox, "heron", "POST /api/crm_integrations").await,
         1,
@@ -167,13 +172,45 @@ async fn unwritable_state_stops_apply_before_any_create() {
         std::fs::read_to_string(dir.path().join("state/orgform.state.json")).expect("state");
     assert_eq!(before, after, "state intact");
 
-    std::fs::remove_dir(&backup).expect("clear");
+    std::fs::remove_file(&journal).expect("free the disk");
     orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
     assert_eq!(
         served(&sandbox, "heron", "POST /api/crm_integrations").await,
         5
     );
     sandbox.shutdown().await.expect("shutdown");
+}
+
+#[test]
+fn a_journal_left_by_a_killed_run_is_replayed_and_a_torn_line_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("state")).expect("mkdir");
+    let record = |id: &str, status: &str| {
+        format!(
+            r#"{{"provider":"heron","provider_type":"heron","remote_id":"{id}","natural_key":"salesforce | https://{id}.example.com","digest":"00","status":"{status}","attributes":{{}},"updated_at":"2026-09-21T10:00:00Z"}}"#
+        )
+    };
+    let journal = format!(
+        "{}\n{}\n{}\n{}",
+        r#"{"journal":1,"lineage":"11111111-2222-4333-8444-555555555555","base_serial":0}"#,
+        format!(
+            r#"{{"op":"put","address":"a","record":{}}}"#,
+            record("a", "pending")
+        ),
+        format!(
+            r#"{{"op":"put","address":"a","record":{}}}"#,
+            record("a", "created")
+        ),
+        // Killed in the middle of this line: never acknowledged, never counted.
+        r#"{"op":"put","address":"b","record":{"provider":"he"#,
+    );
+    std::fs::write(dir.path().join("state/orgform.state.json.journal"), journal).expect("write");
+    let show = orgform(dir.path(), &["show", "--format", "json"]).expect(0);
+    let state: serde_json::Value = serde_json::from_str(&show.stdout).expect("json");
+    assert_eq!(state["lineage"], "11111111-2222-4333-8444-555555555555");
+    assert_eq!(state["orgs"]["a"]["status"], "created");
+    assert!(state["orgs"].get("b").is_none(), "torn line ignored");
 }
 
 #[test]

@@ -29,7 +29,15 @@ pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
         sandbox.stop().await?;
     }
     let plan = made?;
-    output::data(&output::plan(&plan, g.format));
+    let rendered = match (g.format, &args.out) {
+        (crate::cli::Format::Markdown, Some(out)) => output::plan_markdown_within(
+            &plan,
+            output::MARKDOWN_BUDGET,
+            &format!("the saved plan `{}`", out.display()),
+        ),
+        (format, _) => output::plan(&plan, format),
+    };
+    output::data(&rendered);
     if let Some(out) = &args.out {
         save_plan(out, &plan)?;
         output::message(&format!(

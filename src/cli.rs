@@ -106,6 +106,9 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Warn when the plan creates more than N organizations (apply refuses it)
+    #[arg(long, value_name = "N")]
+    pub max_creates: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +121,9 @@ pub struct ApplyArgs {
     /// Apply without asking
     #[arg(long)]
     pub auto_approve: bool,
+    /// Refuse a plan that creates more than N organizations (see also `max_creates` per provider)
+    #[arg(long, value_name = "N")]
+    pub max_creates: Option<u32>,
     /// How long to wait for an asynchronous create before leaving it pending, like 15m
     #[arg(long, value_parser = parse_duration, default_value = "15m", value_name = "DURATION")]
     pub settle_timeout: Duration,

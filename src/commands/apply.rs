@@ -16,7 +16,7 @@ use super::{
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
-use crate::plan::{Action, Plan, PlanContext, plan, recheck_creates};
+use crate::plan::{Action, Plan, PlanContext, check_limits, plan, recheck_creates};
 use crate::spec::Spec;
 use crate::state::{State, time};
 
@@ -79,6 +79,14 @@ async fn run_locked(
     if !plan.has_work() {
         output::message("Nothing to apply.");
         return Ok(ExitCode::SUCCESS);
+    }
+    let broken = check_limits(&plan, &spec, args.max_creates);
+    if !broken.is_empty() {
+        return Err(miette!(
+            help = "raise the limit if this is intended, or fix the specs",
+            "refusing to apply: {}; nothing was created",
+            broken.join("; ")
+        ));
     }
     if !args.auto_approve && !approved()? {
         output::message("Apply cancelled; nothing was changed.");

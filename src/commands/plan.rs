@@ -38,6 +38,9 @@ pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
         (format, _) => output::plan(&plan, format),
     };
     output::data(&rendered);
+    for broken in crate::plan::check_limits(&plan, &spec, args.max_creates) {
+        output::message(&format!("Warning: {broken}; apply will refuse this plan."));
+    }
     if let Some(out) = &args.out {
         save_plan(out, &plan)?;
         output::message(&format!(

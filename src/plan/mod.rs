@@ -479,3 +479,36 @@ pub fn recheck_creates(plan: &mut Plan, reality: &Reality) {
         c.remote = Some(remote.clone());
     }
 }
+
+/// The safety rails a plan must pass before apply sends anything: at most `max_creates` creates
+/// in all (when given), and at most each provider instance's `max_creates`. Returns one line
+/// per rail broken.
+pub fn check_limits(plan: &Plan, spec: &Spec, max_creates: Option<u32>) -> Vec<String> {
+    let mut per_instance: BTreeMap<&str, u32> = BTreeMap::new();
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| c.action.creates() && !c.deferred)
+    {
+        *per_instance.entry(&c.provider).or_default() += 1;
+    }
+    let total: u32 = per_instance.values().sum();
+    let mut broken = Vec::new();
+    if let Some(max) = max_creates
+        && total > max
+    {
+        broken.push(format!(
+            "the plan creates {total} organizations, more than --max-creates {max}"
+        ));
+    }
+    for (name, n) in per_instance {
+        if let Some(max) = spec.providers.get(name).and_then(|p| p.limits.max_creates)
+            && n > max
+        {
+            broken.push(format!(
+                "the plan creates {n} organizations on `{name}`, more than its max_creates = {max}"
+            ));
+        }
+    }
+    broken
+}

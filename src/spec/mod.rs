@@ -72,6 +72,9 @@ pub struct Limits {
     pub requests_per_second: Option<f64>,
     /// Creates allowed in any rolling 24 hours; `None` means no quota.
     pub creates_per_day: Option<u32>,
+    /// Creates one apply may send; a plan with more is refused (a safety rail for unattended
+    /// applies, so a bad merge can't open a thousand organizations).
+    pub max_creates: Option<u32>,
 }
 
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 4;

@@ -348,6 +348,7 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
         max_concurrency: int("max_concurrency").unwrap_or(DEFAULT_MAX_CONCURRENCY),
         requests_per_second,
         creates_per_day: int("creates_per_day").or(provider_type.capabilities().daily_quota),
+        max_creates: int("max_creates"),
     };
     let base_url = checked
         .get("base_url")

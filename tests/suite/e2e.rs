@@ -452,3 +452,41 @@ fn readme_main_command_creates_then_finds_nothing_to_do() {
         "sandbox runs keep out of real state"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_creates_refuses_a_bigger_plan() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(dir.path(), &sandbox.base_url(), THREE);
+    let run = orgform(
+        dir.path(),
+        &["apply", "--auto-approve", "--max-creates", "2"],
+    )
+    .expect(1);
+    assert!(
+        run.stderr.contains("more than --max-creates 2"),
+        "{}",
+        run.stderr
+    );
+    let plan = orgform(dir.path(), &["plan", "--max-creates", "2"]).expect(0);
+    assert!(plan.stderr.contains("apply will refuse"), "{}", plan.stderr);
+
+    // The same rail per provider instance, in the specs.
+    let specs = dir.path().join("specs/heron.toml");
+    let text = std::fs::read_to_string(&specs).expect("read");
+    std::fs::write(
+        &specs,
+        text.replace(
+            "max_concurrency = 4",
+            "max_concurrency = 4\nmax_creates = 1",
+        ),
+    )
+    .expect("write");
+    let run = orgform(dir.path(), &["apply", "--auto-approve"]).expect(1);
+    assert!(run.stderr.contains("max_creates = 1"), "{}", run.stderr);
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        0
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}

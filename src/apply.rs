@@ -248,7 +248,7 @@ pub async fn apply(
 
     let mut report = ApplyReport::default();
     let mut tasks = JoinSet::new();
-    for change in plan.changes.iter().filter(|c| does_work(c)) {
+    for change in plan.changes.iter().filter(|c| c.is_work()) {
         let Some(org) = cx.spec.orgs.get(&change.address).cloned() else {
             continue;
         };
@@ -314,14 +314,6 @@ pub async fn apply(
         Ok(_) => {}
     }
     report
-}
-
-fn does_work(change: &Change) -> bool {
-    match change.action {
-        Action::Create | Action::Recreate => !change.deferred,
-        Action::Adopt | Action::Pending => true,
-        Action::Unchanged | Action::Blocked | Action::Orphan => false,
-    }
 }
 
 fn not_started(why: &str) -> Outcome {

@@ -44,6 +44,15 @@ pub struct GlobalArgs {
     /// More log output (-v info, -vv debug); RUST_LOG overrides
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+    /// Log format on stderr: human lines, or JSON objects for CI log collectors
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -75,6 +84,13 @@ pub enum Command {
     ForceUnlock(ForceUnlockArgs),
     /// Serve emulators of the five provider APIs
     Sandbox(SandboxArgs),
+    /// Print shell completions, like `orgform completions bash > /etc/bash_completion.d/orgform`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), like `orgform man > orgform.1`
+    Man,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = orgform::cli::Cli::parse();
-    orgform::logging::init(cli.global.verbose);
+    orgform::logging::init(cli.global.verbose, cli.global.log_format);
     match orgform::commands::run(cli) {
         Ok(code) => code,
         Err(report) => {

@@ -412,3 +412,47 @@ fn capitalise(s: &str) -> String {
 pub fn error(report: &miette::Report) {
     eprintln!("{report:?}");
 }
+
+/// Progress of an apply on stderr: a bar on a terminal, with each finished address printed
+/// above it; plain lines, one per address, anywhere else (CI logs).
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl Progress {
+    /// `quiet` prints nothing per address (for `--format json`, whose report goes to stdout).
+    pub fn new(total: usize, quiet: bool) -> Progress {
+        use std::io::IsTerminal as _;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} {pos}/{len} organizations [{elapsed_precise}] {wide_bar} {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress { bar, quiet }
+    }
+
+    pub fn event(&self, event: &Event) {
+        if self.quiet {
+            return;
+        }
+        let line = event_line(event);
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.inc(1);
+            }
+            None => message(&line),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

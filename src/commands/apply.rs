@@ -120,12 +120,10 @@ async fn execute(
     let writer = StateWriter::start(state, backend);
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(watch_signals(stop.clone()));
-    let json = g.format == Format::Json;
-    let on_event = Arc::new(move |event: &crate::apply::Event| {
-        if !json {
-            output::message(&output::event_line(event));
-        }
-    });
+    let work = plan.changes.iter().filter(|c| c.is_work()).count();
+    let progress = Arc::new(output::Progress::new(work, g.format == Format::Json));
+    let events = progress.clone();
+    let on_event = Arc::new(move |event: &crate::apply::Event| events.event(event));
     let report = apply(
         plan,
         spec,
@@ -136,6 +134,7 @@ async fn execute(
         on_event,
     )
     .await;
+    progress.finish();
     watcher.abort();
     report
 }

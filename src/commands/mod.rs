@@ -49,6 +49,25 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Schema => schema::run(),
         Command::ForceUnlock(args) => import::force_unlock(g, &args).await,
         Command::Sandbox(args) => sandbox::serve(&args).await,
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "orgform",
+                &mut out,
+            );
+            crate::output::data(&String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .into_diagnostic()?;
+            crate::output::data(&String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -119,6 +119,18 @@ pub struct Change {
     pub remote: Option<RemoteOrg>,
 }
 
+impl Change {
+    /// Whether apply does something for it: a create not waiting for quota, an adoption to
+    /// record, a pending create to settle.
+    pub fn is_work(&self) -> bool {
+        match self.action {
+            Action::Create | Action::Recreate => !self.deferred,
+            Action::Adopt | Action::Pending => true,
+            Action::Unchanged | Action::Blocked | Action::Orphan => false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaUse {
     pub provider: InstanceName,
@@ -172,10 +184,7 @@ impl Plan {
 
     /// Whether `apply` would do anything: send a create, record an adoption, settle a pending.
     pub fn has_work(&self) -> bool {
-        self.changes.iter().any(|c| {
-            matches!(c.action, Action::Adopt | Action::Pending)
-                || (c.action.creates() && !c.deferred)
-        })
+        self.changes.iter().any(Change::is_work)
     }
 }
 

@@ -490,3 +490,52 @@ async fn max_creates_refuses_a_bigger_plan() {
     );
     sandbox.shutdown().await.expect("shutdown");
 }
+
+/// The CI examples' shell steps, run as the workflows run them, against the sandbox.
+#[test]
+fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&root.join("specs"), &dir.path().join("specs"));
+    for workflow in ["github-actions.yml", "gitlab-ci.yml"] {
+        let text =
+            std::fs::read_to_string(root.join("examples/ci").join(workflow)).expect("workflow");
+        assert!(
+            text.contains("examples/ci/plan.sh") && text.contains("examples/ci/apply.sh"),
+            "{workflow} runs the tested steps"
+        );
+    }
+    let step = |script: &str| {
+        let out = Command::new("bash")
+            .arg(root.join("examples/ci").join(script))
+            .arg("--sandbox")
+            .current_dir(dir.path())
+            .env("ORGFORM", env!("CARGO_BIN_EXE_orgform"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run step");
+        Run::from(out)
+    };
+    let plan = step("plan.sh").expect(0);
+    assert!(plan.stdout.contains("Changes present"), "{}", plan.stdout);
+    let digest = plan
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("plan digest: "))
+        .expect("digest")
+        .to_string();
+    let comment = std::fs::read_to_string(dir.path().join("plan.md")).expect("plan.md");
+    assert!(comment.starts_with("### orgform plan"), "{comment}");
+    assert!(comment.contains(&digest));
+    let apply = step("apply.sh").expect(0);
+    assert!(
+        apply.stdout.contains(&format!("plan digest: {digest}")),
+        "same plan applied: {}",
+        apply.stdout
+    );
+    // The plan applied once is stale now: applying it again is refused.
+    step("apply.sh").expect(1);
+    let again = step("plan.sh").expect(0);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+}

@@ -9,4 +9,5 @@ mod exactly_once;
 mod golden;
 mod planner_props;
 mod plans;
+mod schema;
 mod specs;

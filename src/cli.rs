@@ -80,6 +80,8 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Print the JSON Schema of the spec format, for editors
     Schema,
+    /// Rewrite the specs with keys in canonical order, keeping comments
+    Fmt(FmtArgs),
     /// Release a state lock whose holder is gone
     ForceUnlock(ForceUnlockArgs),
     /// Serve emulators of the five provider APIs
@@ -164,6 +166,13 @@ pub struct ForgetArgs {
     pub address: String,
     #[arg(long)]
     pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Change nothing; exit 1 and list the files that are not in canonical form (for CI)
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! This module holds what several commands share.
 
 mod apply;
+mod fmt;
 mod import;
 mod plan;
 mod sandbox;
@@ -47,6 +48,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Forget(args) => import::forget(g, &args).await,
         Command::Refresh(args) => apply::refresh(g, &args).await,
         Command::Schema => schema::run(),
+        Command::Fmt(args) => fmt::run(g, &args),
         Command::ForceUnlock(args) => import::force_unlock(g, &args).await,
         Command::Sandbox(args) => sandbox::serve(&args).await,
         Command::Completions { shell } => {
@@ -71,13 +73,19 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Reads every `*.toml` under `dir`, in path order, and validates them together.
-pub fn load_specs(dir: &Path) -> Result<Spec> {
+/// Every `*.toml` under `dir`, in path order.
+pub fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     collect_toml(dir, &mut paths)
         .map_err(|e| miette!("cannot read the specs folder {}: {e}", dir.display()))
         .map_err(|e| e.wrap_err("pass --specs DIR to point at your specs"))?;
     paths.sort();
+    Ok(paths)
+}
+
+/// Reads every `*.toml` under `dir`, in path order, and validates them together.
+pub fn load_specs(dir: &Path) -> Result<Spec> {
+    let paths = spec_paths(dir)?;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
         let text = std::fs::read_to_string(&path)

@@ -5,6 +5,7 @@
 //! with any problem yields no `Spec` at all, so nothing downstream ever sees half-valid input.
 
 pub mod diagnostic;
+pub mod format;
 pub mod schema;
 mod validate;
 

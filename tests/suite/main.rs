@@ -6,6 +6,7 @@
 mod architecture;
 mod e2e;
 mod exactly_once;
+mod fmt;
 mod golden;
 mod planner_props;
 mod plans;

@@ -50,9 +50,11 @@ pub fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<Stri
                 .and_then(Item::as_str)
                 .and_then(ProviderType::from_name)
                 .and_then(provider_schema);
+            // `type` and `base_url`, then the credentials, then the limits.
+            let (head, limits) = COMMON_INSTANCE_FIELDS.split_at(2);
             match schema {
-                Some(s) => sort_table(table, &[COMMON_INSTANCE_FIELDS, s.instance]),
-                None => sort_table(table, &[COMMON_INSTANCE_FIELDS]),
+                Some(s) => sort_table(table, &[head, s.instance, limits]),
+                None => sort_table(table, &[head, limits]),
             }
         }
     }

@@ -574,25 +574,5 @@ pub async fn load_or_new(store: &mut Store) -> Result<State, StateError> {
     Ok(store
         .load()
         .await?
-        .unwrap_or_else(|| State::new(new_lineage())))
-}
-
-/// A random lineage id.
-pub fn new_lineage() -> String {
-    let mut bytes = [0u8; 16];
-    for b in &mut bytes {
-        *b = fastrand::u8(..);
-    }
-    // Version 4 layout, so it reads as a UUID.
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let h = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+        .unwrap_or_else(|| State::new(crate::state::new_lineage())))
 }

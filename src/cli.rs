@@ -29,9 +29,13 @@ pub struct GlobalArgs {
     /// Folder of spec files (every *.toml under it)
     #[arg(long, global = true, default_value = "specs", value_name = "DIR")]
     pub specs: PathBuf,
-    /// State file (default: state/orgform.state.json, or [state] path in the specs)
-    #[arg(long, global = true, value_name = "PATH")]
+    /// State file, or postgres://user@host:port/db (password from PGPASSWORD); default:
+    /// [state] in the specs, else state/orgform.state.json
+    #[arg(long, global = true, value_name = "PATH|URL")]
     pub state: Option<String>,
+    /// Named workspace in a PostgreSQL state database (default: [state] workspace, else "default")
+    #[arg(long, global = true, value_name = "NAME")]
+    pub workspace: Option<String>,
     /// Output format
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -84,6 +88,9 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Release a state lock whose holder is gone
     ForceUnlock(ForceUnlockArgs),
+    /// Inspect or move the state
+    #[command(subcommand)]
+    State(StateCommand),
     /// Serve emulators of the five provider APIs
     Sandbox(SandboxArgs),
     /// Print shell completions, like `orgform completions bash > /etc/bash_completion.d/orgform`
@@ -166,6 +173,18 @@ pub struct ForgetArgs {
     pub address: String,
     #[arg(long)]
     pub sandbox: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List every kept version of the state (PostgreSQL keeps them all)
+    History,
+    /// Move the state to another backend, keeping its lineage
+    Migrate {
+        /// Where to: a postgres:// URL (password from PGPASSWORD) or a file path
+        #[arg(long, value_name = "URL|PATH")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]

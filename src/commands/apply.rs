@@ -11,7 +11,7 @@ use miette::{Result, miette};
 use super::plan::{load_plan, plan_digest};
 use super::{
     EmbeddedSandbox, connect, connect_options, load_specs, open_state_locked, read_reality,
-    state_path,
+    state_location,
 };
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
@@ -22,10 +22,10 @@ use crate::state::{State, time};
 
 pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     let spec = Arc::new(load_specs(&g.specs)?);
-    let path = state_path(g, Some(&spec), args.remote.sandbox)?;
-    let (backend, state) = open_state_locked(&path, g).await?;
+    let location = state_location(g, Some(&spec), args.remote.sandbox)?;
+    let (backend, state) = open_state_locked(&location, g).await?;
     let sandbox = if args.remote.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &path).await?)
+        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
     } else {
         None
     };
@@ -212,10 +212,10 @@ fn approved() -> Result<bool> {
 /// `orgform refresh`: adopt what exists and settle pending creates; never create.
 pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
     let spec = Arc::new(load_specs(&g.specs)?);
-    let path = state_path(g, Some(&spec), args.sandbox)?;
-    let (backend, state) = open_state_locked(&path, g).await?;
+    let location = state_location(g, Some(&spec), args.sandbox)?;
+    let (backend, state) = open_state_locked(&location, g).await?;
     let sandbox = if args.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &path).await?)
+        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
     } else {
         None
     };

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use miette::{Result, miette};
 
-use super::{EmbeddedSandbox, connect_options, load_specs, open_state_locked, state_path};
+use super::{
+    EmbeddedSandbox, StateLocation, connect_options, load_specs, open_state_locked, state_location,
+};
 use crate::cli::{ForceUnlockArgs, ForgetArgs, GlobalArgs, ImportArgs};
 use crate::output;
 use crate::providers::{AnyProvider, Provider};
@@ -21,8 +23,8 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
             args.address
         ));
     };
-    let path = state_path(g, Some(&spec), args.sandbox)?;
-    let (mut backend, mut state) = open_state_locked(&path, g).await?;
+    let location = state_location(g, Some(&spec), args.sandbox)?;
+    let (mut backend, mut state) = open_state_locked(&location, g).await?;
     if let Some(existing) = state.orgs.get(&args.address) {
         return Err(miette!(
             help = format!("`orgform forget {}` first to replace it", args.address),
@@ -37,7 +39,7 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
         .get(&org.instance)
         .ok_or_else(|| miette!("provider `{}` is not declared", org.instance))?;
     let sandbox = if args.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &path).await?)
+        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
     } else {
         None
     };
@@ -111,8 +113,8 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
 
 pub async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
     let spec = load_specs(&g.specs).ok();
-    let path = state_path(g, spec.as_ref(), args.sandbox)?;
-    let (mut backend, mut state) = open_state_locked(&path, g).await?;
+    let location = state_location(g, spec.as_ref(), args.sandbox)?;
+    let (mut backend, mut state) = open_state_locked(&location, g).await?;
     let Some(record) = state.orgs.remove(&args.address) else {
         return Err(miette!(
             "`{}` is not in state ({})",
@@ -130,16 +132,29 @@ pub async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `orgform force-unlock LOCK_ID`: clear the lock record of a holder that is gone.
+/// `orgform force-unlock LOCK_ID`: free a lock whose holder is gone.
 pub async fn force_unlock(g: &GlobalArgs, args: &ForceUnlockArgs) -> Result<ExitCode> {
     use crate::state::file::{Unlocked, force_unlock};
     let spec = load_specs(&g.specs).ok();
-    let path = state_path(g, spec.as_ref(), args.sandbox)?;
-    match force_unlock(&path, &args.lock_id)? {
-        Unlocked::Cleared(holder) => output::message(&format!(
-            "Released the lock held by {holder}. (A local lock is an OS lock: it was already free once that process ended.)"
-        )),
-        Unlocked::WasFree => output::message("The state was not locked; nothing to do."),
+    match state_location(g, spec.as_ref(), args.sandbox)? {
+        StateLocation::File(path) => match force_unlock(&path, &args.lock_id)? {
+            Unlocked::Cleared(holder) => output::message(&format!(
+                "Released the lock held by {holder}. (A local lock is an OS lock: it was already free once that process ended.)"
+            )),
+            Unlocked::WasFree => output::message("The state was not locked; nothing to do."),
+        },
+        StateLocation::Postgres { url, workspace } => {
+            let mut backend = crate::state::postgres::PostgresBackend::connect(
+                &url,
+                &workspace,
+                super::lock_request(g).info,
+            )
+            .await?;
+            match backend.force_unlock(&args.lock_id).await? {
+                Some(holder) => output::message(&format!("Released the lock held by {holder}.")),
+                None => output::message("The workspace was not locked; nothing to do."),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

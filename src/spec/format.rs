@@ -35,7 +35,9 @@ pub fn instance_types(texts: &[&str]) -> BTreeMap<String, ProviderType> {
 
 /// The canonical text of one spec file. Errors are TOML syntax errors; `validate` says more.
 pub fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<String, String> {
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.to_string())?;
     let root = doc.as_table_mut();
     if let Some(state) = root.get_mut("state").and_then(Item::as_table_mut) {
         sort_table(state, &[STATE_FIELDS]);

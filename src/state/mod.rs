@@ -5,6 +5,7 @@
 //! the natural key, the remote id and a digest of the non-secret declaration only.
 
 pub mod file;
+pub mod postgres;
 pub mod time;
 
 use std::collections::BTreeMap;
@@ -224,6 +225,8 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{target}: {message}")]
+    Database { target: String, message: String },
     #[error(
         "state at {path} changed under this run (expected serial {expected}, found {found}); rerun"
     )]
@@ -269,36 +272,42 @@ pub trait StateBackend: Send {
 /// that must learn about it.
 pub enum Store {
     File(file::FileBackend),
+    Postgres(Box<postgres::PostgresBackend>),
 }
 
 impl StateBackend for Store {
     async fn load(&mut self) -> Result<Option<State>, StateError> {
         match self {
             Store::File(b) => b.load().await,
+            Store::Postgres(b) => b.load().await,
         }
     }
 
     async fn write(&mut self, state: &mut State) -> Result<(), StateError> {
         match self {
             Store::File(b) => b.write(state).await,
+            Store::Postgres(b) => b.write(state).await,
         }
     }
 
     async fn append(&mut self, state: &mut State, ops: &[StateOp]) -> Result<(), StateError> {
         match self {
             Store::File(b) => b.append(state, ops).await,
+            Store::Postgres(b) => b.append(state, ops).await,
         }
     }
 
     async fn compact(&mut self, state: &mut State) -> Result<(), StateError> {
         match self {
             Store::File(b) => b.compact(state).await,
+            Store::Postgres(b) => b.compact(state).await,
         }
     }
 
     fn describe(&self) -> String {
         match self {
             Store::File(b) => b.describe(),
+            Store::Postgres(b) => b.describe(),
         }
     }
 }
@@ -329,4 +338,23 @@ pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
         path: path.to_string(),
         message: e.to_string(),
     })
+}
+
+/// A random lineage id, in UUID version 4 layout.
+pub fn new_lineage() -> String {
+    let mut bytes = [0u8; 16];
+    for b in &mut bytes {
+        *b = fastrand::u8(..);
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let h = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }

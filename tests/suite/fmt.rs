@@ -14,13 +14,21 @@ fn fmt_orders_keys_and_keeps_comments() {
     std::fs::copy(root.join("tests/fmt/input.toml"), &spec).expect("copy");
 
     let check_run = orgform(dir.path(), &["fmt", "--check"]).expect(1);
-    assert!(check_run.stderr.contains("specs/a.toml"), "{}", check_run.stderr);
+    assert!(
+        check_run.stderr.contains("specs/a.toml"),
+        "{}",
+        check_run.stderr
+    );
     orgform(dir.path(), &["fmt"]).expect(0);
     let formatted = std::fs::read_to_string(&spec).expect("read");
     check(&root.join("tests/fmt/expected.toml"), &formatted);
     orgform(dir.path(), &["fmt", "--check"]).expect(0);
     orgform(dir.path(), &["fmt"]).expect(0);
-    assert_eq!(std::fs::read_to_string(&spec).expect("read"), formatted, "idempotent");
+    assert_eq!(
+        std::fs::read_to_string(&spec).expect("read"),
+        formatted,
+        "idempotent"
+    );
     orgform(dir.path(), &["validate"]).expect(0);
 }
 

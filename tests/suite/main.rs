@@ -12,3 +12,4 @@ mod planner_props;
 mod plans;
 mod schema;
 mod specs;
+mod state_stores;

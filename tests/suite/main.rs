@@ -13,3 +13,4 @@ mod plans;
 mod schema;
 mod specs;
 mod state_stores;
+mod team_state;

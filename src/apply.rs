@@ -499,7 +499,7 @@ fn pending_record(org: &OrgSpec, now: u64) -> Record {
         natural_key: org.natural_key.clone(),
         digest: org.digest.clone(),
         status: Status::Pending,
-        attributes: org.public_attributes(),
+        attributes: org.public_attributes_text(),
         attempted_at: Some(now),
         updated_at: now,
         error: None,

@@ -96,7 +96,7 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
             natural_key: org.natural_key.clone(),
             digest: org.digest.clone(),
             status: Status::Created,
-            attributes: org.public_attributes(),
+            attributes: org.public_attributes_text(),
             attempted_at: None,
             updated_at: now,
             error: None,

@@ -237,7 +237,13 @@ fn change(org: &OrgSpec, action: Action, reason: impl Into<String>) -> Change {
         digest: Some(org.digest.clone()),
         reason: reason.into(),
         deferred: false,
-        attributes: org.display_attributes(),
+        // Unchanged entries carry their digest only: at a hundred thousand organizations the
+        // attributes of everything would dominate the plan, and nobody reviews them.
+        attributes: if action == Action::Unchanged {
+            serde_json::Value::Null
+        } else {
+            org.display_attributes()
+        },
         diff: Vec::new(),
         remote: None,
     }
@@ -275,7 +281,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
     if record.provider != org.instance || record.natural_key != org.natural_key {
         let mut c = change(org, Action::Blocked, blocked_identity_reason(org, record));
         c.remote_id.clone_from(&record.remote_id);
-        c.diff = attribute_changes(&record.attributes, &org.public_attributes());
+        c.diff = attribute_changes(&record.attributes.to_value(), &org.public_attributes());
         return c;
     }
 
@@ -343,7 +349,8 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                         ),
                     );
                     c.remote_id.clone_from(&record.remote_id);
-                    c.diff = attribute_changes(&record.attributes, &org.public_attributes());
+                    c.diff =
+                        attribute_changes(&record.attributes.to_value(), &org.public_attributes());
                     c
                 }
                 Some(Some(_)) => {
@@ -422,7 +429,7 @@ fn orphan(address: &Address, record: &Record) -> Change {
             "in state, no longer declared: left at the provider; `orgform forget {address}` drops it from state"
         ),
         deferred: false,
-        attributes: record.attributes.clone(),
+        attributes: record.attributes.to_value(),
         diff: Vec::new(),
         remote: None,
     }

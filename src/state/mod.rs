@@ -56,7 +56,7 @@ pub struct Record {
     pub status: Status,
     /// The declared non-secret attributes it was created with, to show what changed since.
     #[serde(default)]
-    pub attributes: serde_json::Value,
+    pub attributes: Attributes,
     /// When orgform sent the create (or last tried to), for quotas and for "pending since".
     #[serde(
         default,
@@ -72,6 +72,41 @@ pub struct Record {
     /// Provider facts worth keeping (Salesforce's `CreatedOrgId`, Oracle's organization id).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub detail: BTreeMap<String, String>,
+}
+
+/// Declared non-secret attributes as compact JSON text. Kept as text: only a `blocked` diff
+/// reads them, and a hundred thousand parsed trees would cost far more memory than the text.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Attributes(Box<serde_json::value::RawValue>);
+
+impl Attributes {
+    pub fn from_serialize(value: &impl Serialize) -> Attributes {
+        serde_json::value::to_raw_value(value).map_or_else(|_| Attributes::default(), Attributes)
+    }
+
+    pub fn from_value(value: &serde_json::Value) -> Attributes {
+        Attributes::from_serialize(value)
+    }
+
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Default for Attributes {
+    fn default() -> Attributes {
+        Attributes(
+            serde_json::value::RawValue::from_string("{}".to_string())
+                .expect("an empty object is JSON"),
+        )
+    }
+}
+
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Attributes) -> bool {
+        self.0.get() == other.0.get() || self.to_value() == other.to_value()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,7 +173,9 @@ pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// whether the state holds ten organizations or a hundred thousand (the file store appends it
 /// to a journal; the whole state is rewritten once, at the end of the run).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+// Externally tagged (`{"put": {...}}`): an internally tagged enum would buffer its fields,
+// which raw JSON attributes can't survive.
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StateOp {
     /// Sets an address's record. An `attempted_at` left empty keeps the one recorded before:
     /// adopting or settling a create doesn't forget when it was sent.
@@ -314,12 +351,27 @@ impl StateBackend for Store {
 
 /// Parses a state document, refusing newer formats with a message that says so.
 pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
+    /// Only the format version, read first so that a newer format is named as such rather
+    /// than reported as a field this version doesn't know.
+    #[derive(Deserialize)]
+    struct Header {
+        version: Option<serde_json::Value>,
+    }
+    let corrupt = |e: serde_json::Error| StateError::Corrupt {
         path: path.to_string(),
         message: format!("{e} (a backup of the previous version is kept beside it)"),
-    })?;
-    let version = value.get("version").and_then(serde_json::Value::as_u64);
-    match version {
+    };
+    let header: Header = match serde_json::from_str(text) {
+        Ok(h) => h,
+        Err(e) if e.is_data() => {
+            return Err(StateError::Corrupt {
+                path: path.to_string(),
+                message: "it has no format `version`".into(),
+            });
+        }
+        Err(e) => return Err(corrupt(e)),
+    };
+    match header.version.as_ref().and_then(serde_json::Value::as_u64) {
         Some(v) if v > u64::from(STATE_FORMAT_VERSION) => {
             return Err(StateError::TooNew {
                 path: path.to_string(),
@@ -334,7 +386,7 @@ pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
             });
         }
     }
-    serde_json::from_value(value).map_err(|e| StateError::Corrupt {
+    serde_json::from_str(text).map_err(|e| StateError::Corrupt {
         path: path.to_string(),
         message: e.to_string(),
     })

@@ -36,7 +36,7 @@ fn record(n: u32) -> Record {
         natural_key: NaturalKey(format!("salesforce | https://o{n}.example.com")),
         digest: "ab".repeat(32),
         status: Status::Created,
-        attributes: serde_json::json!({"n": n}),
+        attributes: orgform::state::Attributes::from_value(&serde_json::json!({"n": n})),
         attempted_at: Some(1_790_000_000),
         updated_at: 1_790_000_001,
         error: None,

@@ -7,5 +7,6 @@
 
 pub mod model;
 pub mod plan;
+pub mod sandbox;
 pub mod spec;
 pub mod state;

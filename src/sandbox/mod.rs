@@ -12,11 +12,20 @@
 //! - **The data file is replaced atomically** after every mutation and at shutdown, and keeps
 //!   the sections of emulators this build does not know.
 //!
-//! Adding an emulator (`commvault.rs`, `salesforce.rs`, ...): a variant of [`Api`] with its name,
-//! path prefixes, routes, error shape and organization count; a section in [`SandboxData`] with
-//! its `reset`. Everything else (faults, latency, stats, persistence, shutdown) is shared.
+//! Adding an emulator, say `commvault.rs` (`heron.rs` is the model):
+//! 1. The file exposes `PREFIXES` (the paths it owns, as at the real host), `routes(&state) ->
+//!    Router<SandboxState>` with full real paths (no `nest`: stats use the route patterns), its
+//!    auth as a `route_layer` there, `status_error(&state, status)` in the provider's error
+//!    shape, and its data type (serde, `Default`) with `organizations()` and `reset()`.
+//! 2. Here: `mod commvault;`, a variant of `Api` with an arm in each of its matches, and a
+//!    `#[serde(default)]` field of `SandboxData` reset in `SandboxData::reset`.
+//! 3. Handlers change data through `SandboxState::mutate` (saved) or `touch` (transient, such as
+//!    sessions or rate-limit windows that need not survive a restart).
+//!
+//! Everything else (faults, latency, stats, logs, persistence, shutdown) is shared.
 
 mod conn;
+mod heron;
 mod layers;
 mod state;
 
@@ -38,6 +47,9 @@ use tokio::task::JoinHandle;
 
 use conn::{Connection, SandboxListener};
 use state::SandboxState;
+
+/// The one API key the Heron emulator accepts, besides any listed in the data file.
+pub const HERON_API_KEY: &str = "sandbox-heron-key";
 
 /// How long `shutdown` waits for open requests before it drops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -202,21 +214,25 @@ pub struct Stats {
 /// The emulated APIs: the one place that lists them, so that adding one is a new variant and
 /// the compiler names every match to extend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Api {}
+enum Api {
+    Heron,
+}
 
-// Until the first emulator lands, the matches below are empty and their arguments unused.
-#[allow(unused_variables)]
 impl Api {
-    const ALL: [Api; 0] = [];
+    const ALL: [Api; 1] = [Api::Heron];
 
     /// The name in stats and in the data file.
     fn name(self) -> &'static str {
-        match self {}
+        match self {
+            Api::Heron => "heron",
+        }
     }
 
     /// The path prefixes this API owns at its real host.
     fn prefixes(self) -> &'static [&'static str] {
-        match self {}
+        match self {
+            Api::Heron => heron::PREFIXES,
+        }
     }
 
     /// The API that owns `path`, if any.
@@ -230,22 +246,30 @@ impl Api {
     }
 
     fn routes(self, state: &SandboxState) -> Router<SandboxState> {
-        match self {}
+        match self {
+            Api::Heron => heron::routes(state),
+        }
     }
 
     /// An error in this API's own shape, for injected faults and unknown routes.
     fn error(self, state: &SandboxState, status: StatusCode) -> Response {
-        match self {}
+        match self {
+            Api::Heron => heron::status_error(state, status),
+        }
     }
 
     fn organizations(self, data: &SandboxData) -> usize {
-        match self {}
+        match self {
+            Api::Heron => data.heron.organizations(),
+        }
     }
 }
 
 /// Everything the emulators hold, one section per API; this is the data file's shape.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct SandboxData {
+    #[serde(default)]
+    heron: heron::HeronData,
     /// Sections this build does not know (a newer sandbox wrote them): kept, so that saving
     /// never drops another emulator's data.
     #[serde(flatten)]
@@ -254,7 +278,9 @@ struct SandboxData {
 
 impl SandboxData {
     /// Forgets organizations and transient state; keeps configuration such as extra API keys.
-    fn reset(&mut self) {}
+    fn reset(&mut self) {
+        self.heron.reset();
+    }
 }
 
 /// A running sandbox server. Dropping it stops the server without saving; prefer `shutdown`.

@@ -72,7 +72,6 @@ impl SandboxState {
     }
 
     /// Changes transient data that is not saved (rate-limit windows).
-    #[allow(dead_code)] // Used by the first emulator to land.
     pub(super) fn touch<R>(&self, f: impl FnOnce(&mut SandboxData) -> R) -> R {
         f(&mut lock(&self.inner.data))
     }
@@ -123,7 +122,6 @@ impl SandboxState {
     }
 
     /// A random number from the sandbox's (possibly seeded) source.
-    #[allow(dead_code)] // Used by the first emulator to land.
     pub(super) fn random(&self) -> u64 {
         lock(&self.inner.rng).u64(..)
     }

@@ -256,9 +256,9 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
         if rows_cut > 0 {
             let _ = write!(note, "{rows_cut} table rows and ");
         }
-        let _ = write!(
+        let _ = writeln!(
             note,
-            "the attributes of {details_cut} of {total} organizations are not shown. The full plan is in {json_hint}.\n"
+            "the attributes of {details_cut} of {total} organizations are not shown. The full plan is in {json_hint}."
         );
         out.push_str(&note);
     }
@@ -406,6 +406,24 @@ fn capitalise(s: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// Sets how errors look: annotated snippets everywhere, but wrapped to the width of a terminal
+/// only on one (a CI log keeps each message on one line, so it can be searched), in colour only
+/// on a terminal and without `NO_COLOR`.
+pub fn init_errors() {
+    use std::io::IsTerminal as _;
+    let terminal = std::io::stderr().is_terminal();
+    let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .wrap_lines(terminal)
+                .color(color)
+                .unicode(terminal)
+                .build(),
+        )
+    }));
 }
 
 /// Prints an error with its chain (and, for spec problems, annotated snippets) on stderr.

@@ -220,15 +220,19 @@ impl FileBackend {
             let path = self.journal_path();
             let base = self.serial_on_disk.unwrap_or(0);
             let reuse = self.journal_base == Some(base);
-            let mut file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| self.write_error(e))?;
+            // A journal that applies to this version is appended to; any other is replaced.
+            let opened = if reuse {
+                OpenOptions::new().append(true).open(&path)
+            } else {
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&path)
+            };
+            let mut file = opened.map_err(|e| self.write_error(e))?;
             if !reuse {
-                file.set_len(0).map_err(|e| self.write_error(e))?;
                 let mut header = serde_json::to_vec(&JournalHeader {
                     journal: 1,
                     lineage: state.lineage.clone(),

@@ -361,6 +361,13 @@ pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
         path: path.to_string(),
         message: format!("{e} (a backup of the previous version is kept beside it)"),
     };
+    if !text.trim_start().starts_with('{') {
+        return Err(StateError::Corrupt {
+            path: path.to_string(),
+            message: "it is not a JSON object (a backup of the previous version is kept beside it)"
+                .into(),
+        });
+    }
     let header: Header = match serde_json::from_str(text) {
         Ok(h) => h,
         Err(e) if e.is_data() => {

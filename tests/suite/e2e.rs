@@ -58,6 +58,8 @@ pub fn orgform(dir: &Path, args: &[&str]) -> Run {
 }
 
 pub async fn start(config: SandboxConfig) -> Sandbox {
+    // The tests' own HTTP client needs a TLS provider chosen, as orgform's does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Sandbox::start("127.0.0.1:0".parse().expect("addr"), config)
         .await
         .expect("sandbox starts")
@@ -150,12 +152,12 @@ async fn heron_plan_apply_then_no_changes() {
     let state = state_text(dir.path());
     assert_no_secrets("state", &state);
     use std::os::unix::fs::PermissionsExt as _;
-    for file in ["orgform.state.json", "orgform.state.json.backup"] {
-        let mode = std::fs::metadata(dir.path().join("state").join(file))
-            .expect("state file")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "{file} mode");
+    for entry in std::fs::read_dir(dir.path().join("state"))
+        .expect("state dir")
+        .flatten()
+    {
+        let mode = entry.metadata().expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{} mode", entry.path().display());
     }
     let state: serde_json::Value = serde_json::from_str(&state).expect("state json");
     assert_eq!(state["orgs"].as_object().map(|o| o.len()), Some(3));

@@ -191,20 +191,19 @@ fn a_journal_left_by_a_killed_run_is_replayed_and_a_torn_line_ignored() {
             r#"{{"provider":"heron","provider_type":"heron","remote_id":"{id}","natural_key":"salesforce | https://{id}.example.com","digest":"00","status":"{status}","attributes":{{}},"updated_at":"2026-09-21T10:00:00Z"}}"#
         )
     };
-    let journal = format!(
-        "{}\n{}\n{}\n{}",
-        r#"{"journal":1,"lineage":"11111111-2222-4333-8444-555555555555","base_serial":0}"#,
-        format!(
-            r#"{{"op":"put","address":"a","record":{}}}"#,
-            record("a", "pending")
-        ),
-        format!(
-            r#"{{"op":"put","address":"a","record":{}}}"#,
-            record("a", "created")
-        ),
-        // Killed in the middle of this line: never acknowledged, never counted.
-        r#"{"op":"put","address":"b","record":{"provider":"he"#,
+    let header =
+        r#"{"journal":1,"lineage":"11111111-2222-4333-8444-555555555555","base_serial":0}"#;
+    let pending = format!(
+        r#"{{"put":{{"address":"a","record":{}}}}}"#,
+        record("a", "pending")
     );
+    let created = format!(
+        r#"{{"put":{{"address":"a","record":{}}}}}"#,
+        record("a", "created")
+    );
+    // Killed in the middle of the last line: never acknowledged, never counted.
+    let torn = r#"{"put":{"address":"b","record":{"provider":"he"#;
+    let journal = format!("{header}\n{pending}\n{created}\n{torn}");
     std::fs::write(dir.path().join("state/orgform.state.json.journal"), journal).expect("write");
     let show = orgform(dir.path(), &["show", "--format", "json"]).expect(0);
     let state: serde_json::Value = serde_json::from_str(&show.stdout).expect("json");
@@ -222,7 +221,7 @@ fn hostile_state_files_are_refused_clearly() {
     let cases: &[(&str, &str)] = &[
         ("{\"version\": 1, \"lineage\": \"x\", \"ser", "not valid"),
         ("", "not valid"),
-        ("[1, 2, 3]", "no format `version`"),
+        ("[1, 2, 3]", "not a JSON object"),
         (
             "{\"version\": 9, \"lineage\": \"x\", \"serial\": 1}",
             "newer orgform",

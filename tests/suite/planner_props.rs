@@ -47,7 +47,7 @@ fn key(i: usize) -> NaturalKey {
 
 fn build(cases: &[Case]) -> (Spec, State, Reality) {
     let mut text = String::from("[provider.h]\ntype = \"heron\"\napi_key = { env = \"K\" }\n");
-    for (i, c) in cases.iter().enumerate().filter(|(_, c)| c.declared) {
+    for (i, _) in cases.iter().enumerate().filter(|(_, c)| c.declared) {
         text.push_str(&format!(
             "[org.o{i}]\nprovider = \"h\"\ncrm_provider = \"salesforce\"\ninstance_url = \"{}\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n",
             url(i)

@@ -1,0 +1,791 @@
+//! NeonCRM: the client's wire encoding and answer parsing, the v1 emulator's logic, and the
+//! real client against the emulator served on loopback.
+
+// TEMPORARY until the sandbox framework lands: the emulator's logic compiled into the suite.
+#[path = "../../src/sandbox/neoncrm.rs"]
+#[allow(dead_code)]
+mod emulator;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use orgform::model::{NaturalKey, SecretRef};
+use orgform::providers::neoncrm::{
+    ListAnswer, Params, batches, describe_errors, encode_create, list_params,
+};
+use orgform::providers::{AnyProvider, ConnectOptions, Provider, ProviderError};
+use orgform::secrets::{SecretResolver, SecretString};
+use orgform::spec::schema::provider_schema;
+use orgform::spec::{SourceFile, Spec};
+use serde_json::{Value, json};
+
+use emulator::{Endpoint, NeonConfig, NeonData, NeonEmulator};
+
+const LOGIN_PASSWORD: &str = "s3cret-neon-login-password";
+
+fn spec(orgs: &str, base_url: &str) -> Spec {
+    let text = format!(
+        "[provider.neon]\ntype = \"neoncrm\"\nbase_url = \"{base_url}\"\norg_id = {{ env = \"NEON_ORG_ID\" }}\napi_key = {{ env = \"NEON_API_KEY\" }}\n\n{orgs}"
+    );
+    Spec::load(&[SourceFile::new("neon.toml", text)]).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn secrets() -> SecretResolver {
+    let mut overrides = BTreeMap::new();
+    for (name, value) in [
+        ("NEON_ORG_ID", emulator::ORG_ID),
+        ("NEON_API_KEY", emulator::API_KEY),
+        ("NEON_LOGIN_PASSWORD", LOGIN_PASSWORD),
+    ] {
+        overrides.insert(SecretRef::Env(name.into()), SecretString::new(value));
+    }
+    SecretResolver {
+        overrides,
+        ..SecretResolver::default()
+    }
+}
+
+fn pairs(params: &Params) -> Vec<(&str, &str)> {
+    params
+        .0
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
+#[test]
+fn create_parameters_follow_the_seed_names_and_order() {
+    let spec = spec(
+        r#"
+[org.acme]
+provider = "neon"
+organization_name = "Acme Corp"
+origin_detail = "app-42"
+send_acknowledge_email = false
+login = { username = "acme", password = { env = "NEON_LOGIN_PASSWORD" } }
+organization_types = [{ name = "Church" }, { id = 2 }]
+consent_information = { email_consent_status = "GIVEN" }
+
+[[org.acme.custom_field_data_list]]
+field_id = 22
+field_value = "EXAMPLETEXT"
+
+[[org.acme.custom_field_data_list]]
+field_id = 45
+field_option_id = 47
+
+[org.acme.primary_contact]
+first_name = "Jane"
+dob = 1985-10-13
+
+[[org.acme.primary_contact.addresses]]
+is_primary_address = true
+city = "Tulsa"
+state = { code = "OK" }
+
+[[org.acme.primary_contact.addresses]]
+address_line1 = "1 Main St"
+country = { id = 1 }
+"#,
+        "https://api.neoncrm.com/neonws/services/api",
+    );
+    let schema = provider_schema(orgform::model::ProviderType::Neoncrm).expect("schema");
+    let params = encode_create(schema.org, &spec.orgs["acme"].attrs, &secrets()).expect("encode");
+    let a = "organizationAccount";
+    let contact = "organizationAccount.primaryContact";
+    let address = "organizationAccount.primaryContact.addresses.address";
+    let custom = "organizationAccount.customFieldDataList.customFieldData";
+    let types = "organizationAccount.organizationTypes.organizationType";
+    let want: Vec<(String, &str)> = vec![
+        (format!("{a}.organizationName"), "Acme Corp"),
+        ("originDetail".into(), "app-42"),
+        (format!("{contact}.firstName"), "Jane"),
+        (format!("{contact}.dob"), "1985-10-13"),
+        // Every address sends the parameters any address sets, blank where it has none, so
+        // that NeonCRM pairs them by position.
+        (format!("{address}.isPrimaryAddress"), "true"),
+        (format!("{address}.addressLine1"), ""),
+        (format!("{address}.city"), "Tulsa"),
+        (format!("{address}.state.code"), "OK"),
+        (format!("{address}.country.id"), ""),
+        (format!("{address}.isPrimaryAddress"), ""),
+        (format!("{address}.addressLine1"), "1 Main St"),
+        (format!("{address}.city"), ""),
+        (format!("{address}.state.code"), ""),
+        (format!("{address}.country.id"), "1"),
+        (format!("{a}.login.username"), "acme"),
+        (format!("{a}.login.password"), LOGIN_PASSWORD),
+        // The seed: the whole triplet, always, blanks allowed.
+        (format!("{custom}.fieldId"), "22"),
+        (format!("{custom}.fieldOptionId"), ""),
+        (format!("{custom}.fieldValue"), "EXAMPLETEXT"),
+        (format!("{custom}.fieldId"), "45"),
+        (format!("{custom}.fieldOptionId"), "47"),
+        (format!("{custom}.fieldValue"), ""),
+        (format!("{types}.id"), ""),
+        (format!("{types}.name"), "Church"),
+        (format!("{types}.id"), "2"),
+        (format!("{types}.name"), ""),
+        ("sendAcknowledgeEmail".into(), "false"),
+        ("consentInformation.emailConsentStatus".into(), "GIVEN"),
+    ];
+    let want: Vec<(&str, &str)> = want.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    assert_eq!(pairs(&params), want);
+    // The parameters' Debug never shows a value: the password is among them.
+    assert!(!format!("{params:?}").contains(LOGIN_PASSWORD));
+}
+
+#[test]
+fn list_parameters_search_many_names_per_request() {
+    let one = list_params(&["Acme Corp"], 1);
+    assert_eq!(one.get("searches.search.searchOperator"), Some("EQUAL"));
+    assert_eq!(one.get("searches.search.value"), Some("Acme Corp"));
+    assert_eq!(one.get("page.pageSize"), Some("200"));
+    assert_eq!(one.get("page.currentPage"), Some("1"));
+    let many = list_params(&["Acme", "Beta, Inc."], 3);
+    assert_eq!(many.get("searches.search.searchOperator"), Some("IN_RANGE"));
+    assert_eq!(
+        many.get("searches.search.value"),
+        Some("(\"Acme\",\"Beta, Inc.\")")
+    );
+    assert_eq!(many.get("page.currentPage"), Some("3"));
+    let columns: Vec<_> = many
+        .0
+        .iter()
+        .filter(|(n, _)| n == "outputfields.idnamepair.name")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(columns, ["Account ID", "Organization Name"]);
+
+    // A page's worth of names per search; a name with a double quote goes alone.
+    let names: Vec<String> = (0..450).map(|i| format!("Org {i}")).collect();
+    let mut refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    refs.push("The \"Quoted\" Club");
+    let split = batches(&refs);
+    assert_eq!(
+        split.iter().map(Vec::len).collect::<Vec<_>>(),
+        [200, 200, 1, 50]
+    );
+    assert_eq!(split[2], ["The \"Quoted\" Club"]);
+    // Long names are cut by the request line's length instead.
+    let long: Vec<String> = (0..40).map(|i| format!("{i:0>200}")).collect();
+    let long: Vec<&str> = long.iter().map(String::as_str).collect();
+    assert!(batches(&long).len() > 1);
+}
+
+#[test]
+fn answers_accept_one_element_lists_as_objects() {
+    let one = json!({
+        "operationResult": "SUCCESS",
+        "page": {"currentPage": 1, "pageSize": 200, "totalPage": 1, "totalResults": 1},
+        "searchResults": {"nameValuePairs": {"nameValuePair": [
+            {"name": "Account ID", "value": 123937},
+            {"name": "Organization Name", "value": "Acme Corp"}
+        ]}}
+    });
+    let answer = ListAnswer::parse(&one).expect("parse");
+    assert_eq!(answer.accounts(), [("123937".into(), "Acme Corp".into())]);
+    assert_eq!(answer.total_pages(), 1);
+
+    let many = json!({
+        "page": {"totalPage": "3"},
+        "searchResults": {"nameValuePairs": [
+            {"nameValuePair": [{"name": "Account ID", "value": "1"}, {"name": "Company Name", "value": "A"}]},
+            {"nameValuePair": [{"name": "Account ID", "value": 2}, {"name": "Organization Name", "value": "B"}]}
+        ]}
+    });
+    let answer = ListAnswer::parse(&many).expect("parse");
+    assert_eq!(
+        answer.accounts(),
+        [("1".into(), "A".into()), ("2".into(), "B".into())]
+    );
+    assert_eq!(answer.total_pages(), 3);
+
+    for empty in [
+        json!({"searchResults": ""}),
+        json!({"searchResults": {}}),
+        json!({"searchResults": {"nameValuePairs": []}}),
+        json!({}),
+    ] {
+        let answer = ListAnswer::parse(&empty).expect("parse");
+        assert!(answer.accounts().is_empty());
+    }
+}
+
+#[test]
+fn fail_codes_are_explained() {
+    let errors: Vec<orgform::providers::neoncrm::ApiError> = serde_json::from_value(json!([
+        {"errorCode": "10058", "errorMessage": "Organization type name is invalid."},
+        {"errorCode": 10050}
+    ]))
+    .expect("errors");
+    let text = describe_errors(&errors);
+    assert_eq!(
+        text,
+        "10058 Organization type name is invalid. (check `organization_types[].name` against the List Organization Types request); \
+         10050 Organization name is required. (set `organization_name`)"
+    );
+}
+
+// The emulator's logic, without HTTP.
+
+fn call<N: AsRef<str>, V: AsRef<str>>(
+    emu: &mut NeonEmulator,
+    endpoint: Endpoint,
+    params: &[(N, V)],
+) -> Value {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(n, v)| (n.as_ref().to_string(), v.as_ref().to_string()))
+        .collect();
+    let body = emu.handle(endpoint, &params, Instant::now(), SystemTime::now());
+    body.as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .expect("wrapped answer")
+}
+
+fn session(emu: &mut NeonEmulator) -> String {
+    let answer = call(
+        emu,
+        Endpoint::Login,
+        &[
+            ("login.apiKey", emulator::API_KEY),
+            ("login.orgid", emulator::ORG_ID),
+        ],
+    );
+    assert_eq!(answer["operationResult"], "SUCCESS", "{answer}");
+    answer["userSessionId"]
+        .as_str()
+        .expect("session")
+        .to_string()
+}
+
+fn codes(answer: &Value) -> Vec<String> {
+    assert_eq!(answer["operationResult"], "FAIL", "{answer}");
+    let error = &answer["errors"]["error"];
+    let list = match error {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    list.iter()
+        .map(|e| e["errorCode"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn emulator_checks_create_like_the_seed() {
+    let mut emu = NeonEmulator::new(NeonConfig::default(), NeonData::default(), Some(7));
+    let sid = session(&mut emu);
+    let create = |emu: &mut NeonEmulator, extra: &[(&str, &str)]| {
+        let mut params = vec![("userSessionId", sid.as_str())];
+        params.extend_from_slice(extra);
+        call(emu, Endpoint::CreateOrganizationAccount, &params)
+    };
+    let types = "organizationAccount.organizationTypes.organizationType";
+    let custom = "organizationAccount.customFieldDataList.customFieldData";
+    let cases: Vec<(Vec<(String, &str)>, &[&str])> = vec![
+        (vec![], &["10050"]),
+        (
+            vec![("organizationAccount.login.username".into(), "u")],
+            &["10050", "10062"],
+        ),
+        (
+            vec![
+                ("organizationAccount.organizationName".into(), "X"),
+                // Two types, paired by position: a bad name, then a bad id.
+                (format!("{types}.name"), "Nope"),
+                (format!("{types}.id"), ""),
+                (format!("{types}.name"), ""),
+                (format!("{types}.id"), "99"),
+            ],
+            &["10058", "10053"],
+        ),
+        (
+            vec![
+                ("organizationAccount.organizationName".into(), "X"),
+                (format!("{types}.name"), "Church"),
+                (format!("{types}.id"), "1"),
+            ],
+            // Pairs by position: one type, named by id and name at once, agreeing.
+            &[],
+        ),
+        (
+            vec![
+                ("organizationAccount.organizationName".into(), "X"),
+                (format!("{types}.id"), "1"),
+                (format!("{types}.id"), "1"),
+            ],
+            &["10070"],
+        ),
+        (
+            vec![
+                ("organizationAccount.organizationName".into(), "X"),
+                (format!("{custom}.fieldId"), "22"),
+                (format!("{custom}.fieldValue"), "text"),
+            ],
+            &["10068"],
+        ),
+        (
+            vec![
+                ("organizationAccount.organizationName".into(), "X"),
+                (format!("{custom}.fieldId"), ""),
+                (format!("{custom}.fieldOptionId"), "x"),
+                (format!("{custom}.fieldValue"), ""),
+            ],
+            &["10064", "10071"],
+        ),
+        (
+            vec![
+                ("organizationAccount.organizationName".into(), "X"),
+                ("organizationAccount.source.name".into(), "Nowhere"),
+                (
+                    "organizationAccount.primaryContact.addresses.address.state.code".into(),
+                    "ZZ",
+                ),
+                (
+                    "organizationAccount.primaryContact.addresses.address.country.name".into(),
+                    "Atlantis",
+                ),
+            ],
+            &["10063", "10056", "10057"],
+        ),
+    ];
+    for (params, want) in cases {
+        let params: Vec<(&str, &str)> = params.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        let answer = create(&mut emu, &params);
+        if want.is_empty() {
+            assert_eq!(answer["operationResult"], "SUCCESS", "{answer}");
+        } else {
+            assert_eq!(codes(&answer), want, "{params:?}");
+        }
+    }
+
+    // Duplicates are allowed, as at the real API.
+    let first = create(
+        &mut emu,
+        &[("organizationAccount.organizationName", "Twice")],
+    );
+    let second = create(
+        &mut emu,
+        &[("organizationAccount.organizationName", "Twice")],
+    );
+    assert_ne!(first["accountId"], second["accountId"]);
+
+    // A login username can't be taken twice; the password is never kept or shown.
+    let with_login = [
+        ("organizationAccount.organizationName", "Logged"),
+        ("organizationAccount.login.username", "logged"),
+        ("organizationAccount.login.password", "pw-never-kept"),
+    ];
+    let created = create(&mut emu, &with_login);
+    assert_eq!(created["operationResult"], "SUCCESS");
+    assert_eq!(codes(&create(&mut emu, &with_login)), ["10061"]);
+    let id = created["accountId"].to_string();
+    let retrieved = call(
+        &mut emu,
+        Endpoint::RetrieveOrganizationAccount,
+        &[("userSessionId", sid.as_str()), ("accountId", &id)],
+    );
+    assert_eq!(
+        retrieved["organizationAccount"]["login"],
+        json!({"username": "logged"})
+    );
+    assert!(
+        !serde_json::to_string(emu.data())
+            .expect("data")
+            .contains("pw-never-kept")
+    );
+}
+
+#[test]
+fn emulator_renders_one_element_lists_as_objects() {
+    let mut emu = NeonEmulator::new(NeonConfig::default(), NeonData::default(), Some(1));
+    let sid = session(&mut emu);
+    let address = "organizationAccount.primaryContact.addresses.address";
+    let created = call(
+        &mut emu,
+        Endpoint::CreateOrganizationAccount,
+        &[
+            ("userSessionId", sid.as_str()),
+            ("organizationAccount.organizationName", "Solo"),
+            (format!("{address}.city").as_str(), "Tulsa"),
+            (format!("{address}.isPrimaryAddress").as_str(), "true"),
+            (
+                "organizationAccount.organizationTypes.organizationType.name",
+                "Church",
+            ),
+        ],
+    );
+    let id = created["accountId"].to_string();
+    let retrieved = call(
+        &mut emu,
+        Endpoint::RetrieveOrganizationAccount,
+        &[("userSessionId", sid.as_str()), ("accountId", &id)],
+    );
+    let account = &retrieved["organizationAccount"];
+    assert_eq!(
+        account["primaryContact"]["addresses"]["address"],
+        json!({"city": "Tulsa", "isPrimaryAddress": true})
+    );
+    assert_eq!(
+        account["organizationTypes"]["organizationType"],
+        json!({"name": "Church"})
+    );
+
+    let listed = call(&mut emu, Endpoint::ListAccounts, &list(&sid, &["Solo"], 1));
+    let row = &listed["searchResults"]["nameValuePairs"];
+    assert!(row.is_object(), "{listed}");
+    assert_eq!(row["nameValuePair"][0]["value"], created["accountId"]);
+    // One error is an object too.
+    let fail = call(
+        &mut emu,
+        Endpoint::CreateOrganizationAccount,
+        &[("userSessionId", sid.as_str())],
+    );
+    assert!(fail["errors"]["error"].is_object(), "{fail}");
+}
+
+fn list(sid: &str, names: &[&str], page: u32) -> Vec<(String, String)> {
+    let mut params = vec![("userSessionId".to_string(), sid.to_string())];
+    params.extend(list_params(names, page).0);
+    params
+}
+
+#[test]
+fn emulator_searches_and_pages_from_one() {
+    let mut emu = NeonEmulator::new(NeonConfig::default(), NeonData::default(), Some(3));
+    let sid = session(&mut emu);
+    for i in 0..250 {
+        let name = if i % 2 == 0 { "Even" } else { "Odd" };
+        call(
+            &mut emu,
+            Endpoint::CreateOrganizationAccount,
+            &[
+                ("userSessionId", sid.as_str()),
+                ("organizationAccount.organizationName", name),
+            ],
+        );
+    }
+    call(
+        &mut emu,
+        Endpoint::CreateOrganizationAccount,
+        &[
+            ("userSessionId", sid.as_str()),
+            ("organizationAccount.organizationName", "Acme, \"the\" Corp"),
+        ],
+    );
+    let page1 = call(
+        &mut emu,
+        Endpoint::ListAccounts,
+        &list(&sid, &["Even", "odd"], 1),
+    );
+    assert_eq!(page1["page"]["totalResults"], 250);
+    assert_eq!(page1["page"]["totalPage"], 2);
+    assert_eq!(
+        page1["searchResults"]["nameValuePairs"]
+            .as_array()
+            .map(Vec::len),
+        Some(200)
+    );
+    let page2 = call(
+        &mut emu,
+        Endpoint::ListAccounts,
+        &list(&sid, &["Even", "odd"], 2),
+    );
+    assert_eq!(
+        page2["searchResults"]["nameValuePairs"]
+            .as_array()
+            .map(Vec::len),
+        Some(50)
+    );
+    let quoted = call(
+        &mut emu,
+        Endpoint::ListAccounts,
+        &list(&sid, &["Acme, \"the\" Corp"], 1),
+    );
+    assert_eq!(quoted["page"]["totalResults"], 1);
+    let none = call(
+        &mut emu,
+        Endpoint::ListAccounts,
+        &list(&sid, &["Nobody"], 1),
+    );
+    assert_eq!(none["page"]["totalResults"], 0);
+    assert_eq!(none["searchResults"], json!({}));
+    // 1-based: page 0 is a mistake, not the first page.
+    let mut zero = list(&sid, &["Even"], 1);
+    for (n, v) in &mut zero {
+        if *n == "page.currentPage" {
+            *v = "0".into();
+        }
+    }
+    assert_eq!(
+        codes(&call(&mut emu, Endpoint::ListAccounts, &zero)),
+        ["29"]
+    );
+}
+
+#[test]
+fn emulator_sessions_lapse() {
+    let config = NeonConfig {
+        session_idle: Duration::from_secs(60),
+        ..NeonConfig::default()
+    };
+    let mut emu = NeonEmulator::new(config, NeonData::default(), Some(5));
+    let sid = session(&mut emu);
+    let params = vec![
+        ("userSessionId".to_string(), sid.clone()),
+        ("accountId".to_string(), "1".to_string()),
+    ];
+    let start = Instant::now();
+    let within = emu.handle(
+        Endpoint::RetrieveOrganizationAccount,
+        &params,
+        start + Duration::from_secs(30),
+        SystemTime::now(),
+    );
+    // Unknown account, but the session was fine.
+    assert_ne!(
+        within["retrieveOrganizationAccountResponse"]["errors"]["error"]["errorCode"],
+        "4"
+    );
+    let lapsed = emu.handle(
+        Endpoint::RetrieveOrganizationAccount,
+        &params,
+        start + Duration::from_secs(200),
+        SystemTime::now(),
+    );
+    assert_eq!(
+        lapsed["retrieveOrganizationAccountResponse"]["errors"]["error"]["errorCode"],
+        "4"
+    );
+    let missing = call::<&str, &str>(&mut emu, Endpoint::ListAccounts, &[]);
+    assert_eq!(codes(&missing), ["3"]);
+    let bad_login = call(
+        &mut emu,
+        Endpoint::Login,
+        &[("login.apiKey", "wrong"), ("login.orgid", emulator::ORG_ID)],
+    );
+    assert_eq!(bad_login["operationResult"], "FAIL");
+}
+
+// The real client against the emulator on loopback.
+
+struct Served {
+    base_url: String,
+    emu: Arc<Mutex<NeonEmulator>>,
+    hits: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl Served {
+    fn hits(&self, path: &str) -> u64 {
+        self.hits
+            .lock()
+            .expect("hits")
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+async fn serve(config: NeonConfig, data: NeonData) -> Served {
+    use axum::extract::{RawQuery, State};
+    use axum::routing::get;
+
+    type Shared = (Arc<Mutex<NeonEmulator>>, Arc<Mutex<BTreeMap<String, u64>>>);
+    async fn handler(
+        State((emu, hits)): State<Shared>,
+        axum::extract::Path(rest): axum::extract::Path<String>,
+        RawQuery(query): RawQuery,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let Some(endpoint) = Endpoint::from_path(&rest) else {
+            return axum::http::StatusCode::NOT_FOUND.into_response();
+        };
+        *hits
+            .lock()
+            .expect("hits")
+            .entry(endpoint.path().to_string())
+            .or_default() += 1;
+        let params: Vec<(String, String)> =
+            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let body = emu.lock().expect("emulator").handle(
+            endpoint,
+            &params,
+            Instant::now(),
+            SystemTime::now(),
+        );
+        axum::Json(body).into_response()
+    }
+
+    let emu = Arc::new(Mutex::new(NeonEmulator::new(config, data, Some(11))));
+    let hits = Arc::new(Mutex::new(BTreeMap::new()));
+    let app = axum::Router::new()
+        .route("/neonws/services/api/{*rest}", get(handler))
+        .with_state((emu.clone(), hits.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Served {
+        base_url: format!("http://{addr}/neonws/services/api"),
+        emu,
+        hits,
+    }
+}
+
+fn connect(spec: &Spec) -> AnyProvider {
+    let options = ConnectOptions {
+        secrets: secrets(),
+        ..ConnectOptions::default()
+    };
+    AnyProvider::connect(&spec.providers["neon"], &options).expect("connect")
+}
+
+#[tokio::test]
+async fn client_creates_once_and_refuses_a_duplicate() {
+    let served = serve(NeonConfig::default(), NeonData::default()).await;
+    let spec = spec(
+        r#"
+[org.acme]
+provider = "neon"
+organization_name = "Acme Corp"
+login = { username = "acme", password = { env = "NEON_LOGIN_PASSWORD" } }
+organization_types = [{ name = "Church" }]
+custom_field_data_list = [{ field_id = 22, field_value = "hello" }]
+
+[org.beta]
+provider = "neon"
+organization_name = "Beta"
+
+[org.bad]
+provider = "neon"
+organization_name = "Bad Types"
+organization_types = [{ name = "Church" }, { name = "Guild" }]
+"#,
+        &served.base_url,
+    );
+    let neon = connect(&spec);
+    neon.login().await.expect("login");
+    let keys: Vec<NaturalKey> = spec.orgs.values().map(|o| o.natural_key.clone()).collect();
+    assert!(neon.read(&keys).await.expect("read").is_empty());
+    // Three names, one search.
+    assert_eq!(served.hits("account/listAccounts"), 1);
+
+    let created = neon.create(&spec.orgs["acme"]).await.expect("create");
+    assert_eq!(created.natural_key.0, "Acme Corp");
+    assert_eq!(served.hits("account/createOrganizationAccount"), 1);
+    // The create looked the name up first.
+    assert_eq!(served.hits("account/listAccounts"), 2);
+
+    match neon.create(&spec.orgs["acme"]).await {
+        Err(ProviderError::AlreadyExists { message }) => {
+            assert!(message.contains(&created.remote_id), "{message}");
+        }
+        other => panic!("wanted AlreadyExists, got {other:?}"),
+    }
+    assert_eq!(served.hits("account/createOrganizationAccount"), 1);
+
+    match neon.create(&spec.orgs["bad"]).await {
+        Err(ProviderError::Rejected { message, .. }) => {
+            assert!(
+                message.starts_with("10058 Organization type name is invalid."),
+                "{message}"
+            );
+        }
+        other => panic!("wanted Rejected, got {other:?}"),
+    }
+
+    neon.create(&spec.orgs["beta"]).await.expect("create beta");
+    let reality = neon.read(&keys).await.expect("read");
+    assert_eq!(reality.len(), 2);
+    let found = neon
+        .settle(&spec.orgs["acme"], Some(&created.remote_id))
+        .await
+        .expect("settle")
+        .expect("found");
+    assert_eq!(found.remote_id, created.remote_id);
+
+    // The password was sent (the emulator kept its username) and never stored.
+    let emu = served.emu.lock().expect("emulator");
+    let data = serde_json::to_string(emu.data()).expect("data");
+    assert!(data.contains("\"acme\""));
+    assert!(!data.contains(LOGIN_PASSWORD));
+}
+
+#[tokio::test]
+async fn client_renews_a_lapsed_session_and_pages_through_duplicates() {
+    // 201 accounts share one name, as NeonCRM allows.
+    let data = NeonData {
+        accounts: (0..201)
+            .map(|i| emulator::Account {
+                account_id: 500 + i,
+                organization_name: "Many".into(),
+                login_username: None,
+                organization_account: json!({"accountId": 500 + i, "organizationName": "Many"}),
+            })
+            .collect(),
+        next_account_id: 1000,
+    };
+    let config = NeonConfig {
+        session_max_uses: Some(2),
+        ..NeonConfig::default()
+    };
+    let served = serve(config, data).await;
+    let spec = spec(
+        "[org.many]\nprovider = \"neon\"\norganization_name = \"Many\"\n\n[org.other]\nprovider = \"neon\"\norganization_name = \"Other\"\n",
+        &served.base_url,
+    );
+    let neon = connect(&spec);
+    neon.login().await.expect("login");
+    let keys: Vec<NaturalKey> = spec.orgs.values().map(|o| o.natural_key.clone()).collect();
+    let reality = neon.read(&keys).await.expect("read");
+    // 201 accounts share the name: two pages, every one reported.
+    assert_eq!(reality.find(&keys[0]).len(), 201);
+    assert_eq!(served.hits("account/listAccounts"), 2);
+    // The third call lapses the session (two uses each): the client logs in again, once.
+    let logins = served.hits("common/login");
+    let created = neon.create(&spec.orgs["other"]).await.expect("create");
+    assert!(!created.remote_id.is_empty());
+    assert_eq!(served.hits("common/login"), logins + 1);
+}
+
+#[tokio::test]
+async fn client_reports_a_refused_login_without_secrets() {
+    let served = serve(NeonConfig::default(), NeonData::default()).await;
+    let spec = spec(
+        "[org.a]\nprovider = \"neon\"\norganization_name = \"A\"\n",
+        &served.base_url,
+    );
+    let mut overrides = BTreeMap::new();
+    overrides.insert(
+        SecretRef::Env("NEON_ORG_ID".into()),
+        SecretString::new(emulator::ORG_ID),
+    );
+    overrides.insert(
+        SecretRef::Env("NEON_API_KEY".into()),
+        SecretString::new("s3cret-wrong-api-key"),
+    );
+    let options = ConnectOptions {
+        secrets: SecretResolver {
+            overrides,
+            ..SecretResolver::default()
+        },
+        ..ConnectOptions::default()
+    };
+    let neon = AnyProvider::connect(&spec.providers["neon"], &options).expect("connect");
+    let error = neon.login().await.expect_err("refused");
+    let text = error.to_string();
+    assert!(
+        matches!(error, ProviderError::Unauthorized { .. }),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret-wrong-api-key"), "{text}");
+    assert!(!text.contains(emulator::ORG_ID), "{text}");
+}

@@ -219,6 +219,7 @@ static INSTANCE: &[Field] = &[
 
 static ORG_RULES: &[Rule] = &[
     Rule::Pair("login.username", "login.password"),
+    Rule::Check(check_name),
     Rule::Check(check_contact),
     Rule::Check(check_custom_fields),
     Rule::Check(check_id_or_name),
@@ -241,6 +242,19 @@ fn tables<'a>(values: &'a Table, key: &str) -> Vec<&'a Table> {
 
 fn text<'a>(values: &'a Table, key: &str) -> Option<&'a str> {
     values.get(key).and_then(Value::as_str)
+}
+
+/// The name is the natural key, compared exactly; NeonCRM keeps names without surrounding
+/// blanks, so a name declared with them would never be found again, and would be created on
+/// every run.
+fn check_name(values: &Table) -> Problems {
+    match text(values, "organization_name") {
+        Some(name) if name.trim() != name => vec![(
+            "organization_name".into(),
+            "starts or ends with blanks, which NeonCRM drops: orgform would never find the account again by this name; remove them".into(),
+        )],
+        _ => Vec::new(),
+    }
 }
 
 /// Phone types without their phone, and the address rules of the seed: `province` is ignored

@@ -1,7 +1,7 @@
 //! The NeonCRM API v1 emulator (providers.md §5.1, seed 004): what `orgform`'s NeonCRM client
 //! calls, served under `/neonws/services/api` with v1's own wire contract.
 //!
-//! This file is the emulator's logic as plain Rust, with no HTTP in it: [`NeonEmulator::handle`]
+//! This file is the emulator's logic as plain Rust, with no HTTP in it: [`NeonData::handle`]
 //! takes an endpoint, its parameters in order (query string or form body) and the time, and
 //! returns the JSON body. v1 answers everything with HTTP 200, failures included, so the body
 //! is the whole answer. What it reproduces:
@@ -52,6 +52,10 @@ pub struct NeonConfig {
     /// Answer 10051 to a create without organization types, as an organization configured to
     /// require them does.
     pub require_organization_type: bool,
+    /// The first this many creates are committed, then answered with HTTP 502 instead of their
+    /// account id, as a proxy that lost the upstream answer: the client cannot know whether
+    /// they happened, and must look before it creates again.
+    pub lose_create_answers: u32,
 }
 
 impl Default for NeonConfig {
@@ -60,17 +64,24 @@ impl Default for NeonConfig {
             session_idle: Duration::from_secs(10 * 60),
             session_max_uses: None,
             require_organization_type: false,
+            lose_create_answers: 0,
         }
     }
 }
 
 /// What the emulator keeps across restarts: its accounts and the next account id. Sessions
 /// are not kept, as a restarted server would forget them too.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NeonData {
     pub accounts: Vec<Account>,
     pub next_account_id: u64,
+    /// Live sessions by id; transient, never saved.
+    #[serde(skip)]
+    sessions: HashMap<String, Session>,
+    /// How many create answers [`NeonConfig::lose_create_answers`] has lost so far; transient.
+    #[serde(skip)]
+    lost_answers: u32,
 }
 
 impl Default for NeonData {
@@ -78,6 +89,8 @@ impl Default for NeonData {
         NeonData {
             accounts: Vec::new(),
             next_account_id: 10_001,
+            sessions: HashMap::new(),
+            lost_answers: 0,
         }
     }
 }
@@ -297,17 +310,17 @@ const PAGE_INVALID: ApiError = ("29", "Page number is invalid.");
 // [I] No code is documented for an unknown account id.
 const ACCOUNT_ID_INVALID: ApiError = ("10010", "Account id is invalid.");
 
+#[derive(Clone, Debug)]
 struct Session {
     last_used: Instant,
     uses: u32,
 }
 
-/// The emulator's state: accounts (kept in the data file) and live sessions.
-pub struct NeonEmulator {
-    config: NeonConfig,
-    data: NeonData,
-    sessions: HashMap<String, Session>,
-    rng: fastrand::Rng,
+/// One call being served: the knobs, the data, and a random number for a new session id.
+struct Emulator<'a> {
+    config: &'a NeonConfig,
+    data: &'a mut NeonData,
+    random: u64,
 }
 
 /// Parameters in the order they came, as v1 pairs repeated groups by position.
@@ -335,24 +348,15 @@ impl Params<'_> {
     }
 }
 
-impl NeonEmulator {
-    pub fn new(config: NeonConfig, data: NeonData, seed: Option<u64>) -> NeonEmulator {
-        NeonEmulator {
-            config,
-            data,
-            sessions: HashMap::new(),
-            rng: seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
-        }
-    }
-
-    /// What the data file keeps.
-    pub fn data(&self) -> &NeonData {
-        &self.data
-    }
-
+impl NeonData {
     /// How many organization accounts it holds (for `/_sandbox/stats`).
     pub fn organizations(&self) -> usize {
-        self.data.accounts.len()
+        self.accounts.len()
+    }
+
+    /// Forgets every account and session (`POST /_sandbox/reset`).
+    pub fn reset(&mut self) {
+        *self = NeonData::default();
     }
 
     /// Ends every session at once, as a server restart or a long pause would.
@@ -360,8 +364,39 @@ impl NeonEmulator {
         self.sessions.clear();
     }
 
-    /// Serves one call. Always HTTP 200: the body says whether it succeeded.
+    /// Serves one call; `random` seeds a new session id. Always HTTP 200 at the real API: the
+    /// body says whether it succeeded.
     pub fn handle(
+        &mut self,
+        config: &NeonConfig,
+        endpoint: Endpoint,
+        params: &[(String, String)],
+        now: Instant,
+        wall: SystemTime,
+        random: u64,
+    ) -> Value {
+        Emulator {
+            config,
+            data: self,
+            random,
+        }
+        .handle(endpoint, params, now, wall)
+    }
+
+    /// Whether the answer to the create just made is to be lost
+    /// ([`NeonConfig::lose_create_answers`]); counts it when so.
+    pub fn lose_this_answer(&mut self, config: &NeonConfig) -> bool {
+        if self.lost_answers < config.lose_create_answers {
+            self.lost_answers += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Emulator<'_> {
+    fn handle(
         &mut self,
         endpoint: Endpoint,
         params: &[(String, String)],
@@ -376,7 +411,7 @@ impl NeonEmulator {
                 Err(e) => Err(vec![e]),
                 Ok(session) => match endpoint {
                     Endpoint::Logout => {
-                        self.sessions.remove(&session);
+                        self.data.sessions.remove(&session);
                         Ok(json!({"responseMessage": "User logged out."}))
                     }
                     Endpoint::CreateOrganizationAccount => self.create(&params),
@@ -396,8 +431,8 @@ impl NeonEmulator {
             return Err(vec![LOGIN_INVALID]);
         }
         // Like the documented `T1356492402097`: a T and thirteen digits.
-        let id = format!("T{}", self.rng.u64(1_000_000_000_000..10_000_000_000_000));
-        self.sessions.insert(
+        let id = format!("T{}", 1_000_000_000_000 + self.random % 9_000_000_000_000);
+        self.data.sessions.insert(
             id.clone(),
             Session {
                 last_used: now,
@@ -412,7 +447,7 @@ impl NeonEmulator {
         let Some(id) = params.value("userSessionId") else {
             return Err(SESSION_REQUIRED);
         };
-        let Some(session) = self.sessions.get_mut(id) else {
+        let Some(session) = self.data.sessions.get_mut(id) else {
             return Err(SESSION_INVALID);
         };
         let idle = now.saturating_duration_since(session.last_used);
@@ -421,7 +456,7 @@ impl NeonEmulator {
             .session_max_uses
             .is_some_and(|max| session.uses >= max);
         if idle > self.config.session_idle || used_up {
-            self.sessions.remove(id);
+            self.data.sessions.remove(id);
             return Err(SESSION_INVALID);
         }
         session.last_used = now;

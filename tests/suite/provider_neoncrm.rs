@@ -20,7 +20,40 @@ use orgform::spec::schema::provider_schema;
 use orgform::spec::{SourceFile, Spec};
 use serde_json::{Value, json};
 
-use emulator::{Endpoint, NeonConfig, NeonData, NeonEmulator};
+use emulator::{Endpoint, NeonConfig, NeonData};
+
+/// The emulator with its knobs and a seeded random source, as the sandbox holds it.
+struct NeonEmulator {
+    config: NeonConfig,
+    data: NeonData,
+    rng: fastrand::Rng,
+}
+
+impl NeonEmulator {
+    fn new(config: NeonConfig, data: NeonData, seed: Option<u64>) -> NeonEmulator {
+        NeonEmulator {
+            config,
+            data,
+            rng: seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
+        }
+    }
+
+    fn handle(
+        &mut self,
+        endpoint: Endpoint,
+        params: &[(String, String)],
+        now: Instant,
+        wall: SystemTime,
+    ) -> Value {
+        let random = self.rng.u64(..);
+        self.data
+            .handle(&self.config, endpoint, params, now, wall, random)
+    }
+
+    fn data(&self) -> &NeonData {
+        &self.data
+    }
+}
 
 const LOGIN_PASSWORD: &str = "s3cret-neon-login-password";
 
@@ -722,17 +755,15 @@ organization_types = [{ name = "Church" }, { name = "Guild" }]
 #[tokio::test]
 async fn client_renews_a_lapsed_session_and_pages_through_duplicates() {
     // 201 accounts share one name, as NeonCRM allows.
-    let data = NeonData {
-        accounts: (0..201)
-            .map(|i| emulator::Account {
-                account_id: 500 + i,
-                organization_name: "Many".into(),
-                login_username: None,
-                organization_account: json!({"accountId": 500 + i, "organizationName": "Many"}),
-            })
-            .collect(),
-        next_account_id: 1000,
-    };
+    let mut data = NeonData::default();
+    data.accounts = (0..201)
+        .map(|i| emulator::Account {
+            account_id: 500 + i,
+            organization_name: "Many".into(),
+            login_username: None,
+            organization_account: json!({"accountId": 500 + i, "organizationName": "Many"}),
+        })
+        .collect();
     let config = NeonConfig {
         session_max_uses: Some(2),
         ..NeonConfig::default()

@@ -32,6 +32,9 @@ use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::schema::{Field, Kind, provider_schema};
 use crate::spec::{OrgSpec, ProviderInstance};
 
+/// How many times one call may log in again after NeonCRM says its session lapsed.
+const MAX_RENEWALS: u32 = 3;
+
 /// Results per `listAccounts` page: the documented maximum.
 pub const PAGE_SIZE: usize = 200;
 
@@ -666,7 +669,7 @@ impl Neon {
         call: Call,
     ) -> Result<serde_json::Value, ProviderError> {
         let mut session = self.session().await?;
-        let mut renewed = false;
+        let mut renewals = 0;
         loop {
             let request = || {
                 self.http
@@ -683,10 +686,21 @@ impl Neon {
             };
             match read_answer(response, wrapper, call).await? {
                 Answer::Success(inner) => return Ok(inner),
-                Answer::Fail(errors) if !renewed && session_lapsed(&errors) => {
-                    // Nothing was done: the request was refused before its work.
+                Answer::Fail(errors) if session_lapsed(&errors) => {
+                    // Nothing was done: the request was refused before its work. Concurrent
+                    // calls share the session, so the one another caller renewed may lapse in
+                    // turn; a few renewals, never an endless loop.
+                    if renewals == MAX_RENEWALS {
+                        return Err(ProviderError::Unauthorized {
+                            message: format!(
+                                "NeonCRM refused {} sessions in a row, fresh ones included: {}",
+                                MAX_RENEWALS + 1,
+                                describe_errors(&errors)
+                            ),
+                        });
+                    }
                     session = self.renew(&session).await?;
-                    renewed = true;
+                    renewals += 1;
                 }
                 Answer::Fail(errors) => return Err(fail_error(&errors, call)),
             }

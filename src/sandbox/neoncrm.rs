@@ -1,10 +1,10 @@
 //! The NeonCRM API v1 emulator (providers.md §5.1, seed 004): what `orgform`'s NeonCRM client
 //! calls, served under `/neonws/services/api` with v1's own wire contract.
 //!
-//! This file is the emulator's logic as plain Rust, with no HTTP in it: [`NeonData::handle`]
-//! takes an endpoint, its parameters in order (query string or form body) and the time, and
-//! returns the JSON body. v1 answers everything with HTTP 200, failures included, so the body
-//! is the whole answer. What it reproduces:
+//! The logic is plain Rust with no HTTP in it: [`NeonData::handle`] takes an endpoint, its
+//! parameters in order (query string, then a form body) and the time, and returns the JSON body.
+//! v1 answers everything with HTTP 200, failures included, so the body is the whole answer; the
+//! routes at the end of this file only carry it. What it reproduces:
 //!
 //! - `common/login` with the sandbox's org id and API key ([`ORG_ID`], [`API_KEY`]) gives a
 //!   `userSessionId`; a session lapses after [`NeonConfig::session_idle`] without use (10
@@ -24,11 +24,22 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::state::SandboxState;
+
 /// Where the real API lives under its host; the sandbox serves it at the same path.
 pub const PATH_PREFIX: &str = "/neonws/services/api";
+
+/// The paths this emulator owns at the sandbox.
+pub const PREFIXES: &[&str] = &[PATH_PREFIX];
 
 /// The organization id the emulator's `common/login` accepts.
 pub const ORG_ID: &str = "sandbox-neon-org";
@@ -1001,4 +1012,84 @@ fn envelope(endpoint: Endpoint, result: Result<Value, Vec<ApiError>>, wall: Syst
         }
     }
     json!({ endpoint.wrapper(): body })
+}
+
+/// Every v1 method at its real path, by GET (as documented) and by form POST [I].
+pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
+    Endpoint::ALL
+        .into_iter()
+        .fold(Router::new(), |router, endpoint| {
+            let serve =
+                move |State(state): State<SandboxState>,
+                      RawQuery(query): RawQuery,
+                      headers: HeaderMap,
+                      body: Bytes| { serve(state, endpoint, query, headers, body) };
+            router.route(
+                &format!("{PATH_PREFIX}/{}", endpoint.path()),
+                get(serve).post(serve),
+            )
+        })
+}
+
+/// One call: parameters from the query string and a form body, in that order, then the logic.
+/// A create changes the data (saved); everything else only touches sessions (not saved).
+async fn serve(
+    state: SandboxState,
+    endpoint: Endpoint,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut params: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        params.extend(url::form_urlencoded::parse(&body).into_owned());
+    }
+    let config = &state.config().neoncrm;
+    let random = state.random();
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    if endpoint.creates() {
+        let (answer, lost) = state
+            .mutate(|data| {
+                let answer = data
+                    .neoncrm
+                    .handle(config, endpoint, &params, now, wall, random);
+                let created = answer[endpoint.wrapper()]["operationResult"] == "SUCCESS";
+                let lost = created && data.neoncrm.lose_this_answer(config);
+                (answer, lost)
+            })
+            .await;
+        if lost {
+            return status_error(&state, StatusCode::BAD_GATEWAY);
+        }
+        return Json(answer).into_response();
+    }
+    let answer = state.touch(|data| {
+        data.neoncrm
+            .handle(config, endpoint, &params, now, wall, random)
+    });
+    Json(answer).into_response()
+}
+
+/// A bare HTTP error (injected faults, unknown paths) as NeonCRM's servlet container shows it:
+/// an HTML page, not v1's JSON [I].
+pub fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
+    let code = status.as_u16();
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><title>HTTP Status {code} \u{2013} {reason}</title></head>\
+         <body><h1>HTTP Status {code} \u{2013} {reason}</h1></body></html>"
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html;charset=utf-8")],
+        page,
+    )
+        .into_response()
 }

@@ -1,13 +1,10 @@
-//! NeonCRM: the client's wire encoding and answer parsing, the v1 emulator's logic, and the
-//! real client against the emulator served on loopback.
-
-// TEMPORARY until the sandbox framework lands: the emulator's logic compiled into the suite.
-#[path = "../../src/sandbox/neoncrm.rs"]
-#[allow(dead_code)]
-mod emulator;
+//! NeonCRM: the client's wire encoding and answer parsing, the v1 emulator's logic, the real
+//! client against the sandbox, and the real binary end to end: plan, apply, plan again; names
+//! already taken; a session that lapses mid-run; create answers lost; injected faults.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use orgform::model::{NaturalKey, SecretRef};
@@ -15,12 +12,13 @@ use orgform::providers::neoncrm::{
     ListAnswer, Params, batches, describe_errors, encode_create, list_params,
 };
 use orgform::providers::{AnyProvider, ConnectOptions, Provider, ProviderError};
+use orgform::sandbox::neoncrm::{self as neon_sandbox};
+use orgform::sandbox::neoncrm::{self as emulator, Endpoint, NeonConfig, NeonData};
+use orgform::sandbox::{Fault, Sandbox, SandboxConfig};
 use orgform::secrets::{SecretResolver, SecretString};
 use orgform::spec::schema::provider_schema;
 use orgform::spec::{SourceFile, Spec};
 use serde_json::{Value, json};
-
-use emulator::{Endpoint, NeonConfig, NeonData};
 
 /// The emulator with its knobs and a seeded random source, as the sandbox holds it.
 struct NeonEmulator {
@@ -318,7 +316,9 @@ fn emulator_checks_create_like_the_seed() {
     };
     let types = "organizationAccount.organizationTypes.organizationType";
     let custom = "organizationAccount.customFieldDataList.customFieldData";
-    let cases: Vec<(Vec<(String, &str)>, &[&str])> = vec![
+    // Parameters of a create, and the error codes it must get (none: it succeeds).
+    type Case<'a> = (Vec<(String, &'a str)>, &'a [&'a str]);
+    let cases: Vec<Case<'_>> = vec![
         (vec![], &["10050"]),
         (
             vec![("organizationAccount.login.username".into(), "u")],
@@ -603,74 +603,32 @@ fn emulator_sessions_lapse() {
     assert_eq!(bad_login["operationResult"], "FAIL");
 }
 
-// The real client against the emulator on loopback.
+// The real client against the sandbox on loopback.
 
-struct Served {
-    base_url: String,
-    emu: Arc<Mutex<NeonEmulator>>,
-    hits: Arc<Mutex<BTreeMap<String, u64>>>,
+/// A sandbox whose NeonCRM emulator has these knobs and starts from this data.
+async fn sandbox_with(config: NeonConfig, data: Option<&NeonData>) -> (Sandbox, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_file = dir.path().join("sandbox-data.json");
+    if let Some(data) = data {
+        let text = json!({ "neoncrm": data }).to_string();
+        std::fs::write(&data_file, text).expect("write sandbox data");
+    }
+    let sandbox = Sandbox::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        SandboxConfig {
+            neoncrm: config,
+            data_file: Some(data_file),
+            seed: Some(42),
+            ..SandboxConfig::default()
+        },
+    )
+    .await
+    .expect("sandbox starts");
+    (sandbox, dir)
 }
 
-impl Served {
-    fn hits(&self, path: &str) -> u64 {
-        self.hits
-            .lock()
-            .expect("hits")
-            .get(path)
-            .copied()
-            .unwrap_or(0)
-    }
-}
-
-async fn serve(config: NeonConfig, data: NeonData) -> Served {
-    use axum::extract::{RawQuery, State};
-    use axum::routing::get;
-
-    type Shared = (Arc<Mutex<NeonEmulator>>, Arc<Mutex<BTreeMap<String, u64>>>);
-    async fn handler(
-        State((emu, hits)): State<Shared>,
-        axum::extract::Path(rest): axum::extract::Path<String>,
-        RawQuery(query): RawQuery,
-    ) -> axum::response::Response {
-        use axum::response::IntoResponse;
-        let Some(endpoint) = Endpoint::from_path(&rest) else {
-            return axum::http::StatusCode::NOT_FOUND.into_response();
-        };
-        *hits
-            .lock()
-            .expect("hits")
-            .entry(endpoint.path().to_string())
-            .or_default() += 1;
-        let params: Vec<(String, String)> =
-            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
-        let body = emu.lock().expect("emulator").handle(
-            endpoint,
-            &params,
-            Instant::now(),
-            SystemTime::now(),
-        );
-        axum::Json(body).into_response()
-    }
-
-    let emu = Arc::new(Mutex::new(NeonEmulator::new(config, data, Some(11))));
-    let hits = Arc::new(Mutex::new(BTreeMap::new()));
-    let app = axum::Router::new()
-        .route("/neonws/services/api/{*rest}", get(handler))
-        .with_state((emu.clone(), hits.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Served {
-        base_url: format!("http://{addr}/neonws/services/api"),
-        emu,
-        hits,
-    }
+fn neon_url(sandbox: &Sandbox) -> String {
+    format!("{}/neonws/services/api", sandbox.base_url())
 }
 
 fn connect(spec: &Spec) -> AnyProvider {
@@ -681,9 +639,14 @@ fn connect(spec: &Spec) -> AnyProvider {
     AnyProvider::connect(&spec.providers["neon"], &options).expect("connect")
 }
 
-#[tokio::test]
+/// Requests the sandbox served for one NeonCRM method, like `account/listAccounts`.
+fn hits(sandbox: &Sandbox, method: &str) -> u64 {
+    served(sandbox, &format!("GET /neonws/services/api/{method}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn client_creates_once_and_refuses_a_duplicate() {
-    let served = serve(NeonConfig::default(), NeonData::default()).await;
+    let (sandbox, files) = sandbox_with(NeonConfig::default(), None).await;
     let spec = spec(
         r#"
 [org.acme]
@@ -702,20 +665,20 @@ provider = "neon"
 organization_name = "Bad Types"
 organization_types = [{ name = "Church" }, { name = "Guild" }]
 "#,
-        &served.base_url,
+        &neon_url(&sandbox),
     );
     let neon = connect(&spec);
     neon.login().await.expect("login");
     let keys: Vec<NaturalKey> = spec.orgs.values().map(|o| o.natural_key.clone()).collect();
     assert!(neon.read(&keys).await.expect("read").is_empty());
     // Three names, one search.
-    assert_eq!(served.hits("account/listAccounts"), 1);
+    assert_eq!(hits(&sandbox, "account/listAccounts"), 1);
 
     let created = neon.create(&spec.orgs["acme"]).await.expect("create");
     assert_eq!(created.natural_key.0, "Acme Corp");
-    assert_eq!(served.hits("account/createOrganizationAccount"), 1);
+    assert_eq!(hits(&sandbox, "account/createOrganizationAccount"), 1);
     // The create looked the name up first.
-    assert_eq!(served.hits("account/listAccounts"), 2);
+    assert_eq!(hits(&sandbox, "account/listAccounts"), 2);
 
     match neon.create(&spec.orgs["acme"]).await {
         Err(ProviderError::AlreadyExists { message }) => {
@@ -723,7 +686,7 @@ organization_types = [{ name = "Church" }, { name = "Guild" }]
         }
         other => panic!("wanted AlreadyExists, got {other:?}"),
     }
-    assert_eq!(served.hits("account/createOrganizationAccount"), 1);
+    assert_eq!(hits(&sandbox, "account/createOrganizationAccount"), 1);
 
     match neon.create(&spec.orgs["bad"]).await {
         Err(ProviderError::Rejected { message, .. }) => {
@@ -746,13 +709,13 @@ organization_types = [{ name = "Church" }, { name = "Guild" }]
     assert_eq!(found.remote_id, created.remote_id);
 
     // The password was sent (the emulator kept its username) and never stored.
-    let emu = served.emu.lock().expect("emulator");
-    let data = serde_json::to_string(emu.data()).expect("data");
-    assert!(data.contains("\"acme\""));
+    let data = std::fs::read_to_string(files.path().join("sandbox-data.json")).expect("data");
+    assert!(data.contains("\"loginUsername\": \"acme\""), "{data}");
     assert!(!data.contains(LOGIN_PASSWORD));
+    sandbox.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn client_renews_a_lapsed_session_and_pages_through_duplicates() {
     // 201 accounts share one name, as NeonCRM allows.
     let mut data = NeonData::default();
@@ -768,10 +731,10 @@ async fn client_renews_a_lapsed_session_and_pages_through_duplicates() {
         session_max_uses: Some(2),
         ..NeonConfig::default()
     };
-    let served = serve(config, data).await;
+    let (sandbox, _files) = sandbox_with(config, Some(&data)).await;
     let spec = spec(
         "[org.many]\nprovider = \"neon\"\norganization_name = \"Many\"\n\n[org.other]\nprovider = \"neon\"\norganization_name = \"Other\"\n",
-        &served.base_url,
+        &neon_url(&sandbox),
     );
     let neon = connect(&spec);
     neon.login().await.expect("login");
@@ -779,20 +742,21 @@ async fn client_renews_a_lapsed_session_and_pages_through_duplicates() {
     let reality = neon.read(&keys).await.expect("read");
     // 201 accounts share the name: two pages, every one reported.
     assert_eq!(reality.find(&keys[0]).len(), 201);
-    assert_eq!(served.hits("account/listAccounts"), 2);
+    assert_eq!(hits(&sandbox, "account/listAccounts"), 2);
     // The third call lapses the session (two uses each): the client logs in again, once.
-    let logins = served.hits("common/login");
+    let logins = hits(&sandbox, "common/login");
     let created = neon.create(&spec.orgs["other"]).await.expect("create");
     assert!(!created.remote_id.is_empty());
-    assert_eq!(served.hits("common/login"), logins + 1);
+    assert_eq!(hits(&sandbox, "common/login"), logins + 1);
+    sandbox.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn client_reports_a_refused_login_without_secrets() {
-    let served = serve(NeonConfig::default(), NeonData::default()).await;
+    let (sandbox, _files) = sandbox_with(NeonConfig::default(), None).await;
     let spec = spec(
         "[org.a]\nprovider = \"neon\"\norganization_name = \"A\"\n",
-        &served.base_url,
+        &neon_url(&sandbox),
     );
     let mut overrides = BTreeMap::new();
     overrides.insert(
@@ -819,4 +783,386 @@ async fn client_reports_a_refused_login_without_secrets() {
     );
     assert!(!text.contains("s3cret-wrong-api-key"), "{text}");
     assert!(!text.contains(emulator::ORG_ID), "{text}");
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+// End to end: the real binary against the sandbox on loopback.
+
+/// Values of the secrets these runs export: none may appear in output, logs or state.
+const E2E_SECRETS: &[(&str, &str)] = &[
+    ("NEON_ORG_ID", neon_sandbox::ORG_ID),
+    ("NEON_API_KEY", neon_sandbox::API_KEY),
+    ("NEON_LOGIN_PASSWORD", LOGIN_PASSWORD),
+];
+
+const CREATE: &str = "GET /neonws/services/api/account/createOrganizationAccount";
+const LIST: &str = "GET /neonws/services/api/account/listAccounts";
+const LOGIN: &str = "GET /neonws/services/api/common/login";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (wanted {code})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs the binary on `dir`'s specs and state, with the test secrets exported.
+fn orgform(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
+    cmd.current_dir(dir)
+        .args(args)
+        .arg("--specs")
+        .arg(dir.join("specs"))
+        .arg("--state")
+        .arg(dir.join("state.json"))
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (k, v) in E2E_SECRETS {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().expect("run orgform");
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert_clean("stdout", &run.stdout);
+    assert_clean("stderr", &run.stderr);
+    run
+}
+
+/// No secret value, and nothing shaped like a NeonCRM session id (`T` and 13 digits).
+fn assert_clean(what: &str, text: &str) {
+    for (name, value) in E2E_SECRETS {
+        assert!(
+            !text.contains(value),
+            "{what} leaks the value of {name}:\n{text}"
+        );
+    }
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices('T') {
+        let digits = bytes[i + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        assert!(digits != 13, "{what} shows a session id:\n{text}");
+    }
+}
+
+async fn start(neoncrm: NeonConfig, tweak: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
+    let mut config = SandboxConfig {
+        neoncrm,
+        seed: Some(20_261_123),
+        ..SandboxConfig::default()
+    };
+    tweak(&mut config);
+    Sandbox::start("127.0.0.1:0".parse().expect("addr"), config)
+        .await
+        .expect("sandbox starts")
+}
+
+fn served(sandbox: &Sandbox, endpoint: &str) -> u64 {
+    sandbox
+        .stats()
+        .requests
+        .get("neoncrm")
+        .and_then(|e| e.get(endpoint))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn held(sandbox: &Sandbox) -> u64 {
+    sandbox
+        .stats()
+        .organizations
+        .get("neoncrm")
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The stats as `GET /_sandbox/stats` serves them, to check the route too.
+async fn stats_json(sandbox: &Sandbox) -> Value {
+    reqwest::get(format!("{}/_sandbox/stats", sandbox.base_url()))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats json")
+}
+
+const THREE_ORGS: &str = r#"
+[org.grace]
+provider = "neon"
+organization_name = "Grace Community Church"
+organization_types = [{ name = "Church" }]
+primary_contact = { first_name = "Ruth", last_name = "Okafor", email1 = "office@grace.example.org" }
+custom_field_data_list = [{ field_id = 22, field_value = "Sundays" }]
+
+[org.riverside]
+provider = "neon"
+organization_name = "Riverside Arts Foundation"
+login = { username = "riverside", password = { env = "NEON_LOGIN_PASSWORD" } }
+
+[[org.riverside.primary_contact.addresses]]
+is_primary_address = true
+city = "Tulsa"
+state = { code = "OK" }
+country = { id = 1 }
+
+[org.harbour]
+provider = "neon"
+organization_name = "Harbour Bridge School"
+organization_types = [{ name = "School" }]
+"#;
+
+fn write_specs(dir: &Path, sandbox: &Sandbox, orgs: &str) {
+    write_specs_with(dir, sandbox, orgs, 3);
+}
+
+fn write_specs_with(dir: &Path, sandbox: &Sandbox, orgs: &str, max_concurrency: u32) {
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    let text = format!(
+        "[provider.neon]\ntype = \"neoncrm\"\nbase_url = \"{}/neonws/services/api\"\norg_id = {{ env = \"NEON_ORG_ID\" }}\napi_key = {{ env = \"NEON_API_KEY\" }}\nmax_concurrency = {max_concurrency}\n{orgs}",
+        sandbox.base_url()
+    );
+    std::fs::write(specs.join("neon.toml"), text).expect("write specs");
+}
+
+fn state_of(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("state.json")).expect("state written");
+    assert_clean("state", &text);
+    serde_json::from_str(&text).expect("state json")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_plan_apply_then_no_changes() {
+    let sandbox = start(NeonConfig::default(), |_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &sandbox, THREE_ORGS);
+
+    let plan = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(
+        plan.stdout.contains("Plan: 3 to create."),
+        "{}",
+        plan.stdout
+    );
+    // One login, one search for the three names, nothing created.
+    assert_eq!(served(&sandbox, LOGIN), 1);
+    assert_eq!(served(&sandbox, LIST), 1);
+    assert_eq!(served(&sandbox, CREATE), 0);
+
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 3);
+    // Apply's own read, then one look-up before each create.
+    assert_eq!(served(&sandbox, LIST), 1 + 1 + 3);
+    assert_eq!(served(&sandbox, LOGIN), 2);
+    assert_eq!(held(&sandbox), 3);
+    let stats = stats_json(&sandbox).await;
+    assert_eq!(stats["requests"]["neoncrm"][CREATE], 3);
+    assert_eq!(stats["organizations"]["neoncrm"], 3);
+
+    let state = state_of(dir.path());
+    for address in ["grace", "riverside", "harbour"] {
+        assert_eq!(state["orgs"][address]["status"], "created", "{state}");
+        assert!(state["orgs"][address]["remote_id"].is_string(), "{state}");
+    }
+
+    let again = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 3);
+    // Debug logs carry no secret either (checked by `orgform` itself).
+    orgform(dir.path(), &["plan", "-vv"]).expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// Logs in and creates an account straight through the API, as someone else would have.
+async fn create_directly(sandbox: &Sandbox, name: &str) -> String {
+    let base = format!("{}/neonws/services/api", sandbox.base_url());
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .get(format!("{base}/common/login"))
+        .query(&[
+            ("login.apiKey", neon_sandbox::API_KEY),
+            ("login.orgid", neon_sandbox::ORG_ID),
+        ])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    let session = login["loginResponse"]["userSessionId"]
+        .as_str()
+        .expect("session");
+    let created: Value = client
+        .get(format!("{base}/account/createOrganizationAccount"))
+        .query(&[
+            ("userSessionId", session),
+            ("organizationAccount.organizationName", name),
+        ])
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("create json");
+    created["createOrganizationAccountResponse"]["accountId"].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_an_existing_name_is_adopted_never_duplicated() {
+    let sandbox = start(NeonConfig::default(), |_| {}).await;
+    let id = create_directly(&sandbox, "Grace Community Church").await;
+    // NeonCRM allows duplicates; only orgform's look-up stands between a rerun and a second one.
+    create_directly(&sandbox, "Riverside Arts Foundation").await;
+    create_directly(&sandbox, "Riverside Arts Foundation").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &sandbox, THREE_ORGS);
+
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(
+        plan.stdout.contains("Plan: 1 to create, 2 to adopt."),
+        "{}",
+        plan.stdout
+    );
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 3 + 1);
+    assert_eq!(held(&sandbox), 4);
+    assert_eq!(state_of(dir.path())["orgs"]["grace"]["remote_id"], id);
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_lapsed_session_is_renewed_mid_run() {
+    // Each session serves two calls. One create at a time: apply's read and the first
+    // look-up use the first session, so every create finds its session lapsed (FAIL, code
+    // 4), logs in again and is sent again on the new one, whose second use is the next
+    // look-up.
+    let config = NeonConfig {
+        session_max_uses: Some(2),
+        ..NeonConfig::default()
+    };
+    let sandbox = start(config, |_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs_with(dir.path(), &sandbox, THREE_ORGS, 1);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(held(&sandbox), 3);
+    // Three refused (nothing created), three accepted.
+    assert_eq!(served(&sandbox, CREATE), 6);
+    assert_eq!(served(&sandbox, LOGIN), 4);
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_lost_create_answers_are_settled_by_look_up() {
+    // Every create is committed, then its answer is lost (HTTP 502): orgform must look each
+    // name up and record what it finds, never send the create again.
+    let config = NeonConfig {
+        lose_create_answers: 3,
+        ..NeonConfig::default()
+    };
+    let sandbox = start(config, |_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &sandbox, THREE_ORGS);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 3);
+    assert_eq!(held(&sandbox), 3);
+    let state = state_of(dir.path());
+    for address in ["grace", "riverside", "harbour"] {
+        assert_eq!(state["orgs"][address]["status"], "created", "{state}");
+    }
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_injected_faults_never_duplicate() {
+    let sandbox = start(NeonConfig::default(), |c| {
+        c.fault_rate = 0.3;
+        c.faults = vec![
+            Fault::TooManyRequests,
+            Fault::TooManyRequestsRetryAfter,
+            Fault::InternalError,
+            Fault::Unavailable,
+            Fault::Reset,
+        ];
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &sandbox, THREE_ORGS);
+    // A run may leave a create pending when its look-ups keep failing; the next run settles it.
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let run = orgform(dir.path(), &["apply", "--auto-approve"]);
+        if run.code == 0 || runs == 4 {
+            run.expect(0);
+            break;
+        }
+    }
+    assert_eq!(held(&sandbox), 3, "{:?}", sandbox.stats());
+    let faults: u64 = sandbox
+        .stats()
+        .faults
+        .get("neoncrm")
+        .map_or(0, |f| f.values().sum());
+    assert!(faults > 0, "faults were injected");
+    // Still under fire, the next plan finds everything in place.
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    assert_eq!(held(&sandbox), 3);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_refused_create_is_explained_and_not_recorded() {
+    let sandbox = start(NeonConfig::default(), |_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(
+        dir.path(),
+        &sandbox,
+        "[org.guild]\nprovider = \"neon\"\norganization_name = \"Weavers Guild\"\norganization_types = [{ name = \"Guild\" }]\n",
+    );
+    let run = orgform(dir.path(), &["apply", "--auto-approve"]).expect(1);
+    assert!(run.stderr.contains("10058"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("List Organization Types"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(held(&sandbox), 0);
+    let state = state_of(dir.path());
+    assert!(state["orgs"].get("guild").is_none(), "{state}");
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_embedded_sandbox_needs_no_credentials() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let specs = dir.path().join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    std::fs::write(
+        specs.join("neon.toml"),
+        format!(
+            "[provider.neon]\ntype = \"neoncrm\"\norg_id = {{ env = \"NEON_ORG_ID_UNSET\" }}\napi_key = {{ env = \"NEON_API_KEY_UNSET\" }}\n{THREE_ORGS}"
+        ),
+    )
+    .expect("write");
+    orgform(dir.path(), &["apply", "--sandbox", "--auto-approve"]).expect(0);
+    orgform(dir.path(), &["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
 }

@@ -19,9 +19,9 @@ use super::{
     DEFAULT_MAX_CONCURRENCY, Limits, OrgSpec, Origin, ProviderInstance, Spec, StateSettings,
     attributes_digest,
 };
-use crate::model::{ProviderType, SecretRef, Value};
+use crate::model::{ProviderType, SecretRef, Table, Value};
 
-type Table<'i> = DeTable<'i>;
+type TomlTable<'i> = DeTable<'i>;
 
 /// A table found in some file, with the span of its header key for messages about it as a whole.
 struct Found<'a, 'i> {
@@ -354,7 +354,7 @@ fn expect_table<'a, 'i>(
     file: &SourceFile,
     path: &str,
     value: &'a Spanned<DeValue<'i>>,
-) -> Option<&'a Table<'i>> {
+) -> Option<&'a TomlTable<'i>> {
     match value.get_ref() {
         DeValue::Table(t) => Some(t),
         other => {
@@ -591,7 +591,7 @@ fn check_org(
     };
     let schema = provider_schema(provider_type)?;
 
-    let body: Table<'_> = table
+    let body: TomlTable<'_> = table
         .iter()
         .filter(|(k, _)| k.get_ref() != "provider")
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -626,7 +626,7 @@ fn org_spec(
     instance: &ProviderInstance,
     found: &Found<'_, '_>,
     file: &SourceFile,
-    attrs: BTreeMap<String, Value>,
+    attrs: Table,
 ) -> OrgSpec {
     OrgSpec {
         address: found.name.clone(),
@@ -669,11 +669,11 @@ fn check_table(
     file: &SourceFile,
     path: &str,
     fields: &[&'static [Field]],
-    table: &Table<'_>,
+    table: &TomlTable<'_>,
     table_span: Range<usize>,
-) -> BTreeMap<String, Value> {
+) -> Table {
     let all = || fields.iter().flat_map(|f| f.iter());
-    let mut out = BTreeMap::new();
+    let mut out = Table::with_capacity(table.len());
     for (key, value) in table {
         let name = key.get_ref().as_ref();
         let Some(field) = all().find(|f| f.name == name) else {
@@ -916,7 +916,7 @@ fn check_value(
         }
         (Kind::Array(_), _) => wrong_type(errors, "an array"),
         (Kind::Map(inner), DeValue::Table(t)) => {
-            let mut out = BTreeMap::new();
+            let mut out = Table::with_capacity(t.len());
             let mut ok = true;
             for (k, v) in t {
                 match check_value(errors, file, &format!("{path}.{}", k.get_ref()), inner, v) {
@@ -937,7 +937,7 @@ fn check_secret(
     errors: &mut Errors,
     file: &SourceFile,
     path: &str,
-    table: &Table<'_>,
+    table: &TomlTable<'_>,
     span: Range<usize>,
 ) -> Option<Value> {
     let mut entries = table.iter();
@@ -1009,7 +1009,7 @@ fn check_rules(
     file: &SourceFile,
     path: &str,
     rules: &[Rule],
-    values: &BTreeMap<String, Value>,
+    values: &Table,
     span: Range<usize>,
 ) {
     let has = |p: &str| Value::Table(values.clone()).get_path(p).is_some();

@@ -11,9 +11,7 @@ mod neoncrm;
 
 pub use json_schema::json_schema;
 
-use std::collections::BTreeMap;
-
-use crate::model::{NaturalKey, ProviderType, Value};
+use crate::model::{NaturalKey, ProviderType, Table};
 
 /// One declarable key.
 #[derive(Debug)]
@@ -214,7 +212,7 @@ fn is_date(value: &str) -> bool {
 }
 
 /// A check across fields: given a table's validated values, (dotted path, message) per problem.
-pub type CheckFn = fn(&BTreeMap<String, Value>) -> Vec<(String, String)>;
+pub type CheckFn = fn(&Table) -> Vec<(String, String)>;
 
 /// A rule across fields, checked after each field is valid on its own.
 #[derive(Debug)]
@@ -242,7 +240,7 @@ pub struct ProviderSchema {
     pub org: &'static [Field],
     pub org_rules: &'static [Rule],
     /// The natural key of a validated organization, given its provider instance's settings.
-    pub natural_key: fn(&BTreeMap<String, Value>, &BTreeMap<String, Value>) -> NaturalKey,
+    pub natural_key: fn(&Table, &Table) -> NaturalKey,
 }
 
 /// The schema of one provider type, or `None` for a type not carried through yet (validation

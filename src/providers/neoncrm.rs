@@ -27,7 +27,9 @@ use tokio::sync::Mutex;
 
 use super::http::{Effect, Http, short};
 use super::{ConnectOptions, Provider, ProviderError};
-use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Value};
+use crate::model::{
+    InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Table, Value,
+};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::schema::{Field, Kind, provider_schema};
 use crate::spec::{OrgSpec, ProviderInstance};
@@ -370,7 +372,7 @@ impl fmt::Debug for Params {
 /// triplet, as the seed requires.
 pub fn encode_create(
     fields: &[Field],
-    attrs: &BTreeMap<String, Value>,
+    attrs: &Table,
     secrets: &SecretResolver,
 ) -> Result<Params, ProviderError> {
     let mut out = Params::default();
@@ -390,7 +392,7 @@ fn push_fields(
     out: &mut Params,
     prefix: &str,
     fields: &[Field],
-    attrs: &BTreeMap<String, Value>,
+    attrs: &Table,
     secrets: &SecretResolver,
 ) -> Result<(), ProviderError> {
     for field in fields {

@@ -15,10 +15,8 @@
 //! The natural key is `organization_name`, compared exactly: NeonCRM allows two accounts with
 //! one name, so orgform's look-up before every create is what stops a duplicate.
 
-use std::collections::BTreeMap;
-
 use super::{Field, Format, Kind, ProviderSchema, Rule, Text};
-use crate::model::{NaturalKey, ProviderType, Value};
+use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 const S: Kind = Kind::String(Text::ANY);
 const ID: Kind = Kind::Integer {
@@ -226,7 +224,6 @@ static ORG_RULES: &[Rule] = &[
     Rule::Check(check_organization_types),
 ];
 
-type Table = BTreeMap<String, Value>;
 type Problems = Vec<(String, String)>;
 
 fn table<'a>(values: &'a Table, key: &str) -> Option<&'a Table> {
@@ -348,7 +345,7 @@ fn check_id_or_name(values: &Table) -> Problems {
     let mut problems = Vec::new();
     let mut need = |at: String, object: Option<&Table>, keys: [&str; 2]| {
         if let Some(object) = object
-            && !keys.iter().any(|k| object.contains_key(*k))
+            && !keys.iter().any(|k| object.contains_key(k))
         {
             problems.push((at, format!("needs `{}` or `{}`", keys[0], keys[1])));
         }

@@ -253,6 +253,7 @@ Faults (--fault-rate P picks one of --faults for that share of provider requests
 
 Credentials the emulators accept:
   heron            x-api-key: sandbox-heron-key
+  neoncrm          login.orgid=sandbox-neon-org, login.apiKey=sandbox-neon-api-key
 
 GET /_sandbox/stats reports requests per provider and endpoint, faults injected and the
 organizations each emulator holds.";

@@ -16,10 +16,13 @@ use crate::spec::Spec;
 pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static str, &'static str)] {
     match provider_type {
         ProviderType::Heron => &[("api_key", crate::sandbox::HERON_API_KEY)],
+        ProviderType::Neoncrm => &[
+            ("org_id", crate::sandbox::neoncrm::ORG_ID),
+            ("api_key", crate::sandbox::neoncrm::API_KEY),
+        ],
         ProviderType::CommvaultSalesforce
         | ProviderType::SalesforceSignup
-        | ProviderType::OracleCommerce
-        | ProviderType::Neoncrm => &[],
+        | ProviderType::OracleCommerce => &[],
     }
 }
 
@@ -91,6 +94,7 @@ pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         data_file: args.data.clone(),
         seed: args.seed,
         heron_rate_limit: args.heron_rate_limit,
+        neoncrm: crate::sandbox::neoncrm::NeonConfig::default(),
     };
     let sandbox = Sandbox::start(args.listen, config)
         .await

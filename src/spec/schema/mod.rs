@@ -7,6 +7,7 @@
 
 mod heron;
 mod json_schema;
+mod neoncrm;
 
 pub use json_schema::json_schema;
 
@@ -247,10 +248,10 @@ pub struct ProviderSchema {
 pub fn provider_schema(provider_type: ProviderType) -> Option<&'static ProviderSchema> {
     match provider_type {
         ProviderType::Heron => Some(&heron::SCHEMA),
+        ProviderType::Neoncrm => Some(&neoncrm::SCHEMA),
         ProviderType::CommvaultSalesforce
         | ProviderType::SalesforceSignup
-        | ProviderType::OracleCommerce
-        | ProviderType::Neoncrm => None,
+        | ProviderType::OracleCommerce => None,
     }
 }
 

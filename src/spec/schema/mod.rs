@@ -298,6 +298,14 @@ pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
     .doc("Most creates in any rolling 24 hours (Salesforce defaults to its documented 20)"),
 ];
 
+/// orgform's own key in every `[org.NAME]` table: the provider instance it lives on.
+pub static ORG_KEYS: &[Field] =
+    &[
+        Field::new("provider", "provider", Kind::String(Text::non_empty()))
+            .required()
+            .doc("The `[provider.NAME]` this organization lives on"),
+    ];
+
 /// Keys of the optional `[state]` table.
 pub static STATE_FIELDS: &[Field] = &[
     Field::new("backend", "backend", Kind::Enum(&["local", "postgres"]))

@@ -295,7 +295,7 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
                 ),
                 "not supported yet",
             )
-            .with_help("supported now: heron"),
+            .with_help("supported now: heron, salesforce_signup"),
         );
         return None;
     };

@@ -7,6 +7,7 @@
 
 pub mod heron;
 pub mod http;
+pub mod salesforce;
 pub mod wire;
 
 use std::future::Future;
@@ -112,6 +113,7 @@ pub trait Provider: Send + Sync {
 /// The five providers, closed: a sixth makes the compiler list every place to touch.
 pub enum AnyProvider {
     Heron(heron::Heron),
+    Salesforce(salesforce::Salesforce),
 }
 
 /// How to reach providers in this run.
@@ -149,6 +151,9 @@ impl AnyProvider {
             ProviderType::Heron => Ok(AnyProvider::Heron(heron::Heron::connect(
                 instance, options,
             )?)),
+            ProviderType::SalesforceSignup => Ok(AnyProvider::Salesforce(
+                salesforce::Salesforce::connect(instance, options)?,
+            )),
             other => Err(ProviderError::Config {
                 message: format!(
                     "provider type `{other}` is not supported by this version of orgform"
@@ -162,18 +167,21 @@ impl Provider for AnyProvider {
     async fn login(&self) -> Result<(), ProviderError> {
         match self {
             AnyProvider::Heron(p) => p.login().await,
+            AnyProvider::Salesforce(p) => p.login().await,
         }
     }
 
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
         match self {
             AnyProvider::Heron(p) => p.read(keys).await,
+            AnyProvider::Salesforce(p) => p.read(keys).await,
         }
     }
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         match self {
             AnyProvider::Heron(p) => p.create(org).await,
+            AnyProvider::Salesforce(p) => p.create(org).await,
         }
     }
 
@@ -184,6 +192,7 @@ impl Provider for AnyProvider {
     ) -> Result<Option<RemoteOrg>, ProviderError> {
         match self {
             AnyProvider::Heron(p) => p.settle(org, remote_id).await,
+            AnyProvider::Salesforce(p) => p.settle(org, remote_id).await,
         }
     }
 }

@@ -4,4 +4,5 @@
 mod golden;
 mod planner_props;
 mod plans;
+mod provider_salesforce;
 mod specs;

@@ -7,11 +7,11 @@
 //! written, no further create is sent.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::model::{InstanceName, RemoteOrg, RemoteStatus};
@@ -19,7 +19,9 @@ use crate::plan::{Action, Change, Plan};
 use crate::providers::http::backoff;
 use crate::providers::{AnyProvider, Provider, ProviderError, RetryPolicy};
 use crate::spec::{OrgSpec, Spec};
-use crate::state::{Record, RecordError, State, StateBackend, StateError, Status, time};
+use crate::state::{
+    Record, RecordError, State, StateBackend, StateError, StateOp, Status, Store, time,
+};
 
 /// How apply behaves beyond the plan itself.
 #[derive(Clone, Debug)]
@@ -99,67 +101,109 @@ impl ApplyReport {
     }
 }
 
-/// State and its backend behind one lock: every change is written before it counts.
+/// The one writer of state during apply. Tasks send it changes; it makes each batch durable
+/// with one flush (group commit) before any sender goes on, so concurrency doesn't multiply
+/// flushes, and once a write fails it refuses every later change.
 pub struct StateWriter {
-    inner: Mutex<WriterInner>,
+    sender: mpsc::Sender<Batch>,
+    task: tokio::task::JoinHandle<Finished>,
 }
 
-struct WriterInner {
-    state: State,
-    backend: Box<dyn StateBackend + Send>,
-    /// Why state can no longer be written; once set, no create is started.
-    broken: Option<String>,
+struct Batch {
+    ops: Vec<StateOp>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// What the writer leaves when apply ends.
+pub struct Finished {
+    pub state: State,
+    pub store: Store,
+    /// Why state could not be written, if it could not.
+    pub broken: Option<String>,
 }
 
 impl StateWriter {
-    pub fn new(state: State, backend: Box<dyn StateBackend + Send>) -> StateWriter {
-        StateWriter {
-            inner: Mutex::new(WriterInner {
-                state,
-                backend,
-                broken: None,
-            }),
+    pub fn start(state: State, store: Store) -> StateWriter {
+        let (sender, receiver) = mpsc::channel(4096);
+        let task = tokio::spawn(write_loop(state, store, receiver));
+        StateWriter { sender, task }
+    }
+
+    /// Makes `ops` durable; returns once they are, or why they could not be.
+    pub async fn update(&self, ops: Vec<StateOp>) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.sender
+            .send(Batch { ops, done })
+            .await
+            .map_err(|_| "the state writer has stopped".to_string())?;
+        wait.await
+            .map_err(|_| "the state writer has stopped".to_string())?
+    }
+
+    /// Stops taking changes, folds what was recorded into a new state version, and hands back
+    /// the state and its store.
+    pub async fn finish(self) -> Result<Finished, String> {
+        drop(self.sender);
+        self.task
+            .await
+            .map_err(|e| format!("the state writer task failed: {e}"))
+    }
+}
+
+async fn write_loop(
+    mut state: State,
+    mut store: Store,
+    mut receiver: mpsc::Receiver<Batch>,
+) -> Finished {
+    let mut broken: Option<String> = None;
+    let mut written_any = false;
+    while let Some(first) = receiver.recv().await {
+        let mut batches = vec![first];
+        while batches.len() < 4096 {
+            match receiver.try_recv() {
+                Ok(more) => batches.push(more),
+                Err(_) => break,
+            }
+        }
+        let result = match &broken {
+            Some(why) => Err(why.clone()),
+            None => {
+                let ops: Vec<StateOp> =
+                    batches.iter().flat_map(|b| b.ops.iter().cloned()).collect();
+                let mut next = state.clone();
+                for op in &ops {
+                    next.apply(op);
+                }
+                match store.append(&mut next, &ops).await {
+                    Ok(()) => {
+                        state = next;
+                        written_any = true;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        broken = Some(why.clone());
+                        Err(why)
+                    }
+                }
+            }
+        };
+        for batch in batches {
+            let _ = batch.done.send(result.clone());
         }
     }
-
-    /// Applies `change` and writes the state durably. On failure the writer is broken for good.
-    pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), String> {
-        let mut inner = self
-            .inner
-            .lock()
-            .map_err(|_| "state writer poisoned".to_string())?;
-        if let Some(why) = &inner.broken {
-            return Err(why.clone());
-        }
-        let WriterInner {
-            state,
-            backend,
-            broken,
-        } = &mut *inner;
-        change(state);
-        if let Err(e) = backend.write(state) {
-            let why = e.to_string();
-            *broken = Some(why.clone());
-            return Err(why);
-        }
-        Ok(())
+    if broken.is_none()
+        && written_any
+        && let Err(e) = store.compact(&mut state).await
+    {
+        broken = Some(format!(
+            "{e}; the changes are safe in the journal and the next run folds them in"
+        ));
     }
-
-    pub fn broken(&self) -> Option<String> {
-        self.inner.lock().ok().and_then(|i| i.broken.clone())
-    }
-
-    /// The state as last written, and its backend.
-    pub fn into_inner(self) -> (State, Box<dyn StateBackend + Send>) {
-        let inner = self
-            .inner
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (inner.state, inner.backend)
-    }
-
-    pub fn snapshot(&self) -> Option<State> {
-        self.inner.lock().ok().map(|i| i.state.clone())
+    Finished {
+        state,
+        store,
+        broken,
     }
 }
 
@@ -167,7 +211,7 @@ impl StateWriter {
 struct Context {
     spec: Arc<Spec>,
     providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
-    writer: Arc<StateWriter>,
+    writer: StateWriter,
     options: ApplyOptions,
     stop: Arc<AtomicBool>,
 }
@@ -178,7 +222,7 @@ pub async fn apply(
     plan: &Plan,
     spec: Arc<Spec>,
     providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
-    writer: Arc<StateWriter>,
+    writer: StateWriter,
     options: ApplyOptions,
     stop: Arc<AtomicBool>,
     on_event: Arc<dyn Fn(&Event) + Send + Sync>,
@@ -204,7 +248,7 @@ pub async fn apply(
 
     let mut report = ApplyReport::default();
     let mut tasks = JoinSet::new();
-    for change in plan.changes.iter().filter(|c| does_work(c)) {
+    for change in plan.changes.iter().filter(|c| c.is_work()) {
         let Some(org) = cx.spec.orgs.get(&change.address).cloned() else {
             continue;
         };
@@ -254,20 +298,22 @@ pub async fn apply(
             }
         }
     }
-    if let Some(why) = cx.writer.broken() {
-        report.stopped = Some(format!("state could not be written: {why}"));
-    } else if cx.stop.load(Ordering::SeqCst) {
-        report.stopped = Some("interrupted: no new create was started after the signal".into());
+    let interrupted = cx.stop.load(Ordering::SeqCst);
+    let finished = match Arc::try_unwrap(cx) {
+        Ok(cx) => cx.writer.finish().await,
+        Err(_) => Err("apply tasks outlived the run".to_string()),
+    };
+    match finished {
+        Ok(Finished {
+            broken: Some(why), ..
+        })
+        | Err(why) => report.stopped = Some(format!("state could not be written: {why}")),
+        Ok(_) if interrupted => {
+            report.stopped = Some("interrupted: no new create was started after the signal".into());
+        }
+        Ok(_) => {}
     }
     report
-}
-
-fn does_work(change: &Change) -> bool {
-    match change.action {
-        Action::Create | Action::Recreate => !change.deferred,
-        Action::Adopt | Action::Pending => true,
-        Action::Unchanged | Action::Blocked | Action::Orphan => false,
-    }
 }
 
 fn not_started(why: &str) -> Outcome {
@@ -284,7 +330,7 @@ async fn execute(cx: &Context, change: &Change, org: &OrgSpec) -> Outcome {
     };
     match change.action {
         Action::Adopt => match &change.remote {
-            Some(remote) => record_remote(cx, org, remote, true),
+            Some(remote) => record_remote(cx, org, remote, true).await,
             None => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
         },
         Action::Pending => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
@@ -305,9 +351,13 @@ async fn settle_or_create(
     match crate::providers::http::retrying(retry, || provider.settle(org, remote_id)).await {
         Ok(Some(remote)) => follow(cx, provider, org, remote).await,
         Ok(None) if cx.options.allow_creates => create(cx, provider, org).await,
-        Ok(None) => match cx.writer.update(|state| {
-            state.orgs.remove(&org.address);
-        }) {
+        Ok(None) => match cx
+            .writer
+            .update(vec![StateOp::Remove {
+                address: org.address.clone(),
+            }])
+            .await
+        {
             Ok(()) => {
                 not_started("absent at the provider: dropped from state; the next apply creates it")
             }
@@ -331,19 +381,19 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
             return not_started("interrupted before its create was sent");
         }
         let now = time::now();
-        let intent = cx.writer.update(|state| {
-            let record = state
-                .orgs
-                .entry(org.address.clone())
-                .or_insert_with(|| pending_record(org, now));
-            *record = Record {
-                attempted_at: Some(now),
-                updated_at: now,
-                status: Status::Pending,
-                ..pending_record(org, now)
-            };
-            state.note_create_sent(&org.instance, now);
-        });
+        let intent = cx
+            .writer
+            .update(vec![
+                StateOp::Put {
+                    address: org.address.clone(),
+                    record: Box::new(pending_record(org, now)),
+                },
+                StateOp::CreateSent {
+                    provider: org.instance.clone(),
+                    at: now,
+                },
+            ])
+            .await;
         if let Err(why) = intent {
             return not_started(&format!(
                 "state could not be written, so the create was not sent: {why}"
@@ -384,7 +434,7 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                 return match crate::providers::http::retrying(policy, || provider.settle(org, None))
                     .await
                 {
-                    Ok(Some(remote)) => record_remote(cx, org, &remote, true),
+                    Ok(Some(remote)) => record_remote(cx, org, &remote, true).await,
                     Ok(None) => Outcome::Error {
                         message: format!(
                             "the provider says it exists ({message}), but the look-up does not find it"
@@ -399,9 +449,12 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
             }
             Err(e) => {
                 // Nothing was created: drop the intent so the next plan proposes it again.
-                let dropped = cx.writer.update(|state| {
-                    state.orgs.remove(&org.address);
-                });
+                let dropped = cx
+                    .writer
+                    .update(vec![StateOp::Remove {
+                        address: org.address.clone(),
+                    }])
+                    .await;
                 let mut message = e.to_string();
                 if let Err(why) = dropped {
                     message.push_str(&format!(" (and state could not be written: {why})"));
@@ -422,7 +475,7 @@ async fn follow(
 ) -> Outcome {
     let started = tokio::time::Instant::now();
     loop {
-        let outcome = record_remote(cx, org, &remote, false);
+        let outcome = record_remote(cx, org, &remote, false).await;
         let in_progress = matches!(remote.status, RemoteStatus::InProgress { .. });
         if !in_progress || started.elapsed() >= cx.options.settle_timeout {
             return outcome;
@@ -446,7 +499,7 @@ fn pending_record(org: &OrgSpec, now: u64) -> Record {
         natural_key: org.natural_key.clone(),
         digest: org.digest.clone(),
         status: Status::Pending,
-        attributes: org.public_attributes(),
+        attributes: org.public_attributes_text(),
         attempted_at: Some(now),
         updated_at: now,
         error: None,
@@ -454,7 +507,7 @@ fn pending_record(org: &OrgSpec, now: u64) -> Record {
     }
 }
 
-fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted: bool) -> Outcome {
+async fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted: bool) -> Outcome {
     let now = time::now();
     let (status, error, outcome) = match &remote.status {
         RemoteStatus::Ready if adopted => (
@@ -490,21 +543,22 @@ fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted: bool)
             },
         ),
     };
-    let written = cx.writer.update(|state| {
-        let attempted_at = state.orgs.get(&org.address).and_then(|r| r.attempted_at);
-        state.orgs.insert(
-            org.address.clone(),
-            Record {
+    let written = cx
+        .writer
+        .update(vec![StateOp::Put {
+            address: org.address.clone(),
+            record: Box::new(Record {
                 remote_id: Some(remote.remote_id.clone()),
                 status,
                 error,
                 detail: remote.detail.clone(),
-                attempted_at,
+                // Kept from the intent by `State::apply` when this is the create's outcome.
+                attempted_at: None,
                 updated_at: now,
                 ..pending_record(org, now)
-            },
-        );
-    });
+            }),
+        }])
+        .await;
     match written {
         Ok(()) => outcome,
         Err(why) => Outcome::StillPending {
@@ -516,26 +570,9 @@ fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted: bool)
 }
 
 /// Loads the state through `backend`, or starts a new one.
-pub fn load_or_new(backend: &mut dyn StateBackend) -> Result<State, StateError> {
-    Ok(backend.load()?.unwrap_or_else(|| State::new(new_lineage())))
-}
-
-/// A random lineage id.
-pub fn new_lineage() -> String {
-    let mut bytes = [0u8; 16];
-    for b in &mut bytes {
-        *b = fastrand::u8(..);
-    }
-    // Version 4 layout, so it reads as a UUID.
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let h = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+pub async fn load_or_new(store: &mut Store) -> Result<State, StateError> {
+    Ok(store
+        .load()
+        .await?
+        .unwrap_or_else(|| State::new(crate::state::new_lineage())))
 }

@@ -29,9 +29,13 @@ pub struct GlobalArgs {
     /// Folder of spec files (every *.toml under it)
     #[arg(long, global = true, default_value = "specs", value_name = "DIR")]
     pub specs: PathBuf,
-    /// State file (default: state/orgform.state.json, or [state] path in the specs)
-    #[arg(long, global = true, value_name = "PATH")]
+    /// State file, or postgres://user@host:port/db (password from PGPASSWORD); default:
+    /// [state] in the specs, else state/orgform.state.json
+    #[arg(long, global = true, value_name = "PATH|URL")]
     pub state: Option<String>,
+    /// Named workspace in a PostgreSQL state database (default: [state] workspace, else "default")
+    #[arg(long, global = true, value_name = "NAME")]
+    pub workspace: Option<String>,
     /// Output format
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -44,6 +48,15 @@ pub struct GlobalArgs {
     /// More log output (-v info, -vv debug); RUST_LOG overrides
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+    /// Log format on stderr: human lines, or JSON objects for CI log collectors
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -71,8 +84,22 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Print the JSON Schema of the spec format, for editors
     Schema,
+    /// Rewrite the specs with keys in canonical order, keeping comments
+    Fmt(FmtArgs),
+    /// Release a state lock whose holder is gone
+    ForceUnlock(ForceUnlockArgs),
+    /// Inspect or move the state
+    #[command(subcommand)]
+    State(StateCommand),
     /// Serve emulators of the five provider APIs
     Sandbox(SandboxArgs),
+    /// Print shell completions, like `orgform completions bash > /etc/bash_completion.d/orgform`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), like `orgform man > orgform.1`
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +131,9 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Warn when the plan creates more than N organizations (apply refuses it)
+    #[arg(long, value_name = "N")]
+    pub max_creates: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +146,9 @@ pub struct ApplyArgs {
     /// Apply without asking
     #[arg(long)]
     pub auto_approve: bool,
+    /// Refuse a plan that creates more than N organizations (see also `max_creates` per provider)
+    #[arg(long, value_name = "N")]
+    pub max_creates: Option<u32>,
     /// How long to wait for an asynchronous create before leaving it pending, like 15m
     #[arg(long, value_parser = parse_duration, default_value = "15m", value_name = "DURATION")]
     pub settle_timeout: Duration,
@@ -138,6 +171,33 @@ pub struct ImportArgs {
 pub struct ForgetArgs {
     /// The address to drop from state
     pub address: String,
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List every kept version of the state (PostgreSQL keeps them all)
+    History,
+    /// Move the state to another backend, keeping its lineage
+    Migrate {
+        /// Where to: a postgres:// URL (password from PGPASSWORD) or a file path
+        #[arg(long, value_name = "URL|PATH")]
+        to: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Change nothing; exit 1 and list the files that are not in canonical form (for CI)
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    /// The lock id, as printed by the run that waited for the lock
+    pub lock_id: String,
     #[arg(long)]
     pub sandbox: bool,
 }

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    orgform::output::init_errors();
     let cli = orgform::cli::Cli::parse();
-    orgform::logging::init(cli.global.verbose);
+    orgform::logging::init(cli.global.verbose, cli.global.log_format);
     match orgform::commands::run(cli) {
         Ok(code) => code,
         Err(report) => {

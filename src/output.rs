@@ -142,14 +142,28 @@ pub fn plan_json(plan: &Plan) -> String {
     serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
-/// Plan as markdown for a pull-request comment.
-pub fn plan_markdown(plan: &Plan) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "### orgform plan\n\n**{}**\n",
-        capitalise(&summary_line(plan))
-    );
+/// GitHub refuses comments over 65,536 characters; stay under with room for a wrapper.
+pub const MARKDOWN_BUDGET: usize = 65_000;
+
+/// Plan as markdown for a pull-request comment: the summary, a table per provider, each
+/// organization's attributes in a collapsed block, secrets by reference only. Never longer
+/// than `budget` characters: past it, details and then table rows are cut, with a note that
+/// points at the full JSON plan. The summary is never cut.
+pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> String {
+    let mut head = String::new();
+    let _ = writeln!(head, "### orgform plan\n");
+    let _ = writeln!(head, "**{}**\n", capitalise(&summary_line(plan)));
+    if !plan.refreshed {
+        head.push_str("> Remote reality was not read (`--refresh=false`): this plan rests on specs and state alone.\n\n");
+    }
+    for q in &plan.quotas {
+        let _ = writeln!(
+            head,
+            "> Quota `{}`: {} of {} creates used in the last 24 hours; {} now, {} wait for a later apply.\n",
+            q.provider, q.used, q.limit, q.planned, q.deferred
+        );
+    }
+
     let mut by_provider: std::collections::BTreeMap<&str, Vec<&Change>> =
         std::collections::BTreeMap::new();
     for c in plan
@@ -159,31 +173,109 @@ pub fn plan_markdown(plan: &Plan) -> String {
     {
         by_provider.entry(&c.provider).or_default().push(c);
     }
-    for (provider, changes) in by_provider {
-        let _ = writeln!(out, "#### `{provider}` ({})\n", changes[0].provider_type);
-        out.push_str("| action | address | natural key | why |\n|---|---|---|---|\n");
-        for c in &changes {
-            let _ = writeln!(
-                out,
-                "| {}{} | `{}` | `{}` | {} |",
+    if by_provider.is_empty() {
+        head.push_str("No changes.\n");
+        return head;
+    }
+
+    // Tables first: they are what a reviewer reads. Details only with what room is left.
+    let note_room = 400;
+    let mut tables = String::new();
+    let mut rows_cut = 0usize;
+    for (provider, changes) in &by_provider {
+        let mut table = format!(
+            "#### `{provider}` ({})\n\n| action | address | natural key | why |\n|---|---|---|---|\n",
+            changes[0].provider_type
+        );
+        for (i, c) in changes.iter().enumerate() {
+            let row = format!(
+                "| {} {}{} | `{}` | `{}` | {} |\n",
+                sign(c.action),
                 c.action.name(),
                 if c.deferred { " (deferred)" } else { "" },
                 c.address,
-                c.natural_key.0.replace('|', "\\|"),
-                c.reason.replace('|', "\\|")
+                escape_cell(&c.natural_key.0),
+                escape_cell(&c.reason)
             );
+            if head.len() + tables.len() + table.len() + row.len() + note_room > budget {
+                rows_cut += changes.len() - i;
+                break;
+            }
+            table.push_str(&row);
         }
-        out.push('\n');
-        for c in &changes {
-            let attrs = serde_json::to_string_pretty(&c.attributes).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "<details><summary><code>{}</code> attributes</summary>\n\n```json\n{attrs}\n```\n</details>\n",
-                c.address
-            );
+        table.push('\n');
+        if head.len() + tables.len() + table.len() + note_room <= budget {
+            tables.push_str(&table);
         }
     }
+
+    let mut details = String::new();
+    let mut details_cut = 0usize;
+    let total: usize = by_provider.values().map(Vec::len).sum();
+    if rows_cut == 0 {
+        for changes in by_provider.values() {
+            for c in changes {
+                let attrs = serde_json::to_string_pretty(&c.attributes).unwrap_or_default();
+                let mut block = format!(
+                    "<details><summary><code>{}</code>: {}</summary>\n\n```json\n{attrs}\n```\n",
+                    c.address,
+                    c.action.name()
+                );
+                for d in &c.diff {
+                    let show = |v: &Option<serde_json::Value>| {
+                        v.as_ref()
+                            .map_or("(absent)".to_string(), ToString::to_string)
+                    };
+                    let _ = writeln!(
+                        block,
+                        "- `{}`: `{}` → `{}`",
+                        d.path,
+                        show(&d.before),
+                        show(&d.after)
+                    );
+                }
+                block.push_str("</details>\n\n");
+                if details_cut > 0
+                    || head.len() + tables.len() + details.len() + block.len() + note_room > budget
+                {
+                    details_cut += 1;
+                } else {
+                    details.push_str(&block);
+                }
+            }
+        }
+    } else {
+        details_cut = total;
+    }
+
+    let mut out = head;
+    out.push_str(&tables);
+    out.push_str(&details);
+    if rows_cut > 0 || details_cut > 0 {
+        let mut note = String::from("> **Cut to fit a pull-request comment:** ");
+        if rows_cut > 0 {
+            let _ = write!(note, "{rows_cut} table rows and ");
+        }
+        let _ = writeln!(
+            note,
+            "the attributes of {details_cut} of {total} organizations are not shown. The full plan is in {json_hint}."
+        );
+        out.push_str(&note);
+    }
     out
+}
+
+/// Plan as markdown within the pull-request comment budget.
+pub fn plan_markdown(plan: &Plan) -> String {
+    plan_markdown_within(
+        plan,
+        MARKDOWN_BUDGET,
+        "the JSON plan (`orgform plan --format json`)",
+    )
+}
+
+fn escape_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
 }
 
 pub fn plan(plan: &Plan, format: crate::cli::Format) -> String {
@@ -316,7 +408,69 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+/// Sets how errors look: annotated snippets everywhere, but wrapped to the width of a terminal
+/// only on one (a CI log keeps each message on one line, so it can be searched), in colour only
+/// on a terminal and without `NO_COLOR`.
+pub fn init_errors() {
+    use std::io::IsTerminal as _;
+    let terminal = std::io::stderr().is_terminal();
+    let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .wrap_lines(terminal)
+                .color(color)
+                .unicode(terminal)
+                .build(),
+        )
+    }));
+}
+
 /// Prints an error with its chain (and, for spec problems, annotated snippets) on stderr.
 pub fn error(report: &miette::Report) {
     eprintln!("{report:?}");
+}
+
+/// Progress of an apply on stderr: a bar on a terminal, with each finished address printed
+/// above it; plain lines, one per address, anywhere else (CI logs).
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl Progress {
+    /// `quiet` prints nothing per address (for `--format json`, whose report goes to stdout).
+    pub fn new(total: usize, quiet: bool) -> Progress {
+        use std::io::IsTerminal as _;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} {pos}/{len} organizations [{elapsed_precise}] {wide_bar} {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress { bar, quiet }
+    }
+
+    pub fn event(&self, event: &Event) {
+        if self.quiet {
+            return;
+        }
+        let line = event_line(event);
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.inc(1);
+            }
+            None => message(&line),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -11,21 +11,21 @@ use miette::{Result, miette};
 use super::plan::{load_plan, plan_digest};
 use super::{
     EmbeddedSandbox, connect, connect_options, load_specs, open_state_locked, read_reality,
-    state_path,
+    state_location,
 };
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
-use crate::plan::{Action, Plan, PlanContext, plan, recheck_creates};
+use crate::plan::{Action, Plan, PlanContext, check_limits, plan, recheck_creates};
 use crate::spec::Spec;
 use crate::state::{State, time};
 
 pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     let spec = Arc::new(load_specs(&g.specs)?);
-    let path = state_path(g, Some(&spec), args.remote.sandbox)?;
-    let (backend, state) = open_state_locked(&path, g)?;
+    let location = state_location(g, Some(&spec), args.remote.sandbox)?;
+    let (backend, state) = open_state_locked(&location, g).await?;
     let sandbox = if args.remote.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &path).await?)
+        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
     } else {
         None
     };
@@ -40,7 +40,7 @@ async fn run_locked(
     g: &GlobalArgs,
     args: &ApplyArgs,
     spec: Arc<Spec>,
-    backend: crate::state::file::FileBackend,
+    backend: crate::state::Store,
     state: State,
     sandbox: Option<&EmbeddedSandbox>,
 ) -> Result<ExitCode> {
@@ -80,6 +80,14 @@ async fn run_locked(
         output::message("Nothing to apply.");
         return Ok(ExitCode::SUCCESS);
     }
+    let broken = check_limits(&plan, &spec, args.max_creates);
+    if !broken.is_empty() {
+        return Err(miette!(
+            help = "raise the limit if this is intended, or fix the specs",
+            "refusing to apply: {}; nothing was created",
+            broken.join("; ")
+        ));
+    }
     if !args.auto_approve && !approved()? {
         output::message("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
@@ -106,28 +114,27 @@ async fn execute(
     spec: Arc<Spec>,
     connected: super::Connected,
     state: State,
-    backend: crate::state::file::FileBackend,
+    backend: crate::state::Store,
     options: ApplyOptions,
 ) -> ApplyReport {
-    let writer = Arc::new(StateWriter::new(state, Box::new(backend)));
+    let writer = StateWriter::start(state, backend);
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(watch_signals(stop.clone()));
-    let json = g.format == Format::Json;
-    let on_event = Arc::new(move |event: &crate::apply::Event| {
-        if !json {
-            output::message(&output::event_line(event));
-        }
-    });
+    let work = plan.changes.iter().filter(|c| c.is_work()).count();
+    let progress = Arc::new(output::Progress::new(work, g.format == Format::Json));
+    let events = progress.clone();
+    let on_event = Arc::new(move |event: &crate::apply::Event| events.event(event));
     let report = apply(
         plan,
         spec,
         connected.providers,
-        writer.clone(),
+        writer,
         options,
         stop,
         on_event,
     )
     .await;
+    progress.finish();
     watcher.abort();
     report
 }
@@ -205,10 +212,10 @@ fn approved() -> Result<bool> {
 /// `orgform refresh`: adopt what exists and settle pending creates; never create.
 pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
     let spec = Arc::new(load_specs(&g.specs)?);
-    let path = state_path(g, Some(&spec), args.sandbox)?;
-    let (backend, state) = open_state_locked(&path, g)?;
+    let location = state_location(g, Some(&spec), args.sandbox)?;
+    let (backend, state) = open_state_locked(&location, g).await?;
     let sandbox = if args.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &path).await?)
+        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
     } else {
         None
     };

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use miette::{Result, miette};
 
-use super::{EmbeddedSandbox, connect_options, load_specs, open_state_locked, state_path};
-use crate::cli::{ForgetArgs, GlobalArgs, ImportArgs};
+use super::{
+    EmbeddedSandbox, StateLocation, connect_options, load_specs, open_state_locked, state_location,
+};
+use crate::cli::{ForceUnlockArgs, ForgetArgs, GlobalArgs, ImportArgs};
 use crate::output;
 use crate::providers::{AnyProvider, Provider};
 use crate::state::{Record, StateBackend, Status, time};
@@ -21,8 +23,8 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
             args.address
         ));
     };
-    let path = state_path(g, Some(&spec), args.sandbox)?;
-    let (mut backend, mut state) = open_state_locked(&path, g)?;
+    let location = state_location(g, Some(&spec), args.sandbox)?;
+    let (mut backend, mut state) = open_state_locked(&location, g).await?;
     if let Some(existing) = state.orgs.get(&args.address) {
         return Err(miette!(
             help = format!("`orgform forget {}` first to replace it", args.address),
@@ -37,7 +39,7 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
         .get(&org.instance)
         .ok_or_else(|| miette!("provider `{}` is not declared", org.instance))?;
     let sandbox = if args.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &path).await?)
+        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
     } else {
         None
     };
@@ -94,14 +96,14 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
             natural_key: org.natural_key.clone(),
             digest: org.digest.clone(),
             status: Status::Created,
-            attributes: org.public_attributes(),
+            attributes: org.public_attributes_text(),
             attempted_at: None,
             updated_at: now,
             error: None,
             detail: BTreeMap::new(),
         },
     );
-    backend.write(&mut state)?;
+    backend.write(&mut state).await?;
     output::message(&format!(
         "Imported `{}` as {} on `{}`.",
         args.address, remote.remote_id, instance.name
@@ -109,10 +111,10 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
+pub async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
     let spec = load_specs(&g.specs).ok();
-    let path = state_path(g, spec.as_ref(), args.sandbox)?;
-    let (mut backend, mut state) = open_state_locked(&path, g)?;
+    let location = state_location(g, spec.as_ref(), args.sandbox)?;
+    let (mut backend, mut state) = open_state_locked(&location, g).await?;
     let Some(record) = state.orgs.remove(&args.address) else {
         return Err(miette!(
             "`{}` is not in state ({})",
@@ -120,12 +122,39 @@ pub fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
             backend.describe()
         ));
     };
-    backend.write(&mut state)?;
+    backend.write(&mut state).await?;
     output::message(&format!(
         "Forgot `{}` ({} on `{}`); it was left at the provider.",
         args.address,
         record.remote_id.as_deref().unwrap_or("no remote id"),
         record.provider
     ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orgform force-unlock LOCK_ID`: free a lock whose holder is gone.
+pub async fn force_unlock(g: &GlobalArgs, args: &ForceUnlockArgs) -> Result<ExitCode> {
+    use crate::state::file::{Unlocked, force_unlock};
+    let spec = load_specs(&g.specs).ok();
+    match state_location(g, spec.as_ref(), args.sandbox)? {
+        StateLocation::File(path) => match force_unlock(&path, &args.lock_id)? {
+            Unlocked::Cleared(holder) => output::message(&format!(
+                "Released the lock held by {holder}. (A local lock is an OS lock: it was already free once that process ended.)"
+            )),
+            Unlocked::WasFree => output::message("The state was not locked; nothing to do."),
+        },
+        StateLocation::Postgres { url, workspace } => {
+            let mut backend = crate::state::postgres::PostgresBackend::connect(
+                &url,
+                &workspace,
+                super::lock_request(g).info,
+            )
+            .await?;
+            match backend.force_unlock(&args.lock_id).await? {
+                Some(holder) => output::message(&format!("Released the lock held by {holder}.")),
+                None => output::message("The workspace was not locked; nothing to do."),
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

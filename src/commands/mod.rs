@@ -3,11 +3,13 @@
 //! This module holds what several commands share.
 
 mod apply;
+mod fmt;
 mod import;
 mod plan;
 mod sandbox;
 mod schema;
 mod show;
+mod state;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -22,7 +24,8 @@ use crate::model::{InstanceName, NaturalKey, Reality};
 use crate::providers::{AnyProvider, ConnectOptions, HttpOptions, Provider};
 use crate::spec::{SourceFile, Spec};
 use crate::state::file::{FileBackend, LockRequest};
-use crate::state::{LockInfo, State, time};
+use crate::state::postgres::PostgresBackend;
+use crate::state::{LockInfo, State, Store, time};
 
 pub use sandbox::EmbeddedSandbox;
 
@@ -42,22 +45,50 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Validate => validate::run(g),
         Command::Plan(args) => plan::run(g, &args).await,
         Command::Apply(args) => apply::run(g, &args).await,
-        Command::Show => show::run(g),
+        Command::Show => show::run(g).await,
         Command::Import(args) => import::import(g, &args).await,
-        Command::Forget(args) => import::forget(g, &args),
+        Command::Forget(args) => import::forget(g, &args).await,
         Command::Refresh(args) => apply::refresh(g, &args).await,
         Command::Schema => schema::run(),
+        Command::Fmt(args) => fmt::run(g, &args),
+        Command::ForceUnlock(args) => import::force_unlock(g, &args).await,
+        Command::State(command) => state::run(g, &command).await,
         Command::Sandbox(args) => sandbox::serve(&args).await,
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "orgform",
+                &mut out,
+            );
+            crate::output::data(&String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .into_diagnostic()?;
+            crate::output::data(&String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
-/// Reads every `*.toml` under `dir`, in path order, and validates them together.
-pub fn load_specs(dir: &Path) -> Result<Spec> {
+/// Every `*.toml` under `dir`, in path order.
+pub fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     collect_toml(dir, &mut paths)
         .map_err(|e| miette!("cannot read the specs folder {}: {e}", dir.display()))
         .map_err(|e| e.wrap_err("pass --specs DIR to point at your specs"))?;
     paths.sort();
+    Ok(paths)
+}
+
+/// Reads every `*.toml` under `dir`, in path order, and validates them together.
+pub fn load_specs(dir: &Path) -> Result<Spec> {
+    let paths = spec_paths(dir)?;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
         let text = std::fs::read_to_string(&path)
@@ -83,29 +114,94 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Where state lives for this run.
-pub fn state_path(g: &GlobalArgs, spec: Option<&Spec>, sandbox: bool) -> Result<PathBuf> {
-    if let Some(explicit) = &g.state {
-        if explicit.starts_with("postgres://") || explicit.starts_with("postgresql://") {
-            return Err(miette!(
-                "the PostgreSQL state backend is not available in this version; use a state file path"
-            ));
+#[derive(Clone, Debug)]
+pub enum StateLocation {
+    File(PathBuf),
+    Postgres { url: String, workspace: String },
+}
+
+impl StateLocation {
+    /// Parses a `--state` or `--to` value: a PostgreSQL URL or a file path.
+    pub fn parse(value: &str, workspace: &str) -> Result<StateLocation> {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            let parsed =
+                url::Url::parse(value).map_err(|e| miette!("`{value}` is not a valid URL: {e}"))?;
+            if parsed.password().is_some() {
+                return Err(miette!(
+                    help = "export PGPASSWORD instead, or use [state] url = { env = \"NAME\" } in the specs",
+                    "a password on the command line can be read by other users of this machine; refusing it"
+                ));
+            }
+            return Ok(StateLocation::Postgres {
+                url: value.to_string(),
+                workspace: workspace.to_string(),
+            });
         }
-        return Ok(PathBuf::from(explicit));
+        Ok(StateLocation::File(PathBuf::from(value)))
+    }
+
+    /// Where an embedded sandbox keeps its data: beside a state file, or under state/sandbox/.
+    pub fn sandbox_data_file(&self) -> PathBuf {
+        match self {
+            StateLocation::File(path) => path.with_file_name("sandbox-data.json"),
+            StateLocation::Postgres { .. } => PathBuf::from("state/sandbox/sandbox-data.json"),
+        }
+    }
+}
+
+impl std::fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateLocation::File(path) => write!(f, "{}", path.display()),
+            StateLocation::Postgres { url, workspace } => write!(
+                f,
+                "{} (workspace `{workspace}`)",
+                crate::state::postgres::redact_url(url)
+            ),
+        }
+    }
+}
+
+/// Where state lives: `--state`, else the specs' `[state]` table, else the default file. Sandbox
+/// runs keep their own state under `state/sandbox/` unless `--state` says otherwise.
+pub fn state_location(g: &GlobalArgs, spec: Option<&Spec>, sandbox: bool) -> Result<StateLocation> {
+    let settings = spec.map(|s| &s.state);
+    let workspace = g
+        .workspace
+        .clone()
+        .or_else(|| settings.and_then(|s| s.workspace.clone()))
+        .unwrap_or_else(|| "default".to_string());
+    if let Some(explicit) = &g.state {
+        return StateLocation::parse(explicit, &workspace);
     }
     if sandbox {
-        return Ok(PathBuf::from("state/sandbox/orgform.state.json"));
+        return Ok(StateLocation::File(PathBuf::from(
+            "state/sandbox/orgform.state.json",
+        )));
     }
-    if let Some(settings) = spec.map(|s| &s.state) {
+    if let Some(settings) = settings {
         if settings.backend.as_deref() == Some("postgres") {
-            return Err(miette!(
-                "[state] backend = \"postgres\" is not available in this version; use the local backend"
-            ));
+            let Some(reference) = &settings.url else {
+                return Err(miette!(
+                    help = "add `url = { env = \"NAME\" }` to the [state] table",
+                    "[state] backend = \"postgres\" needs a `url`"
+                ));
+            };
+            let url = crate::secrets::SecretResolver::default()
+                .resolve(reference)
+                .map_err(|e| miette!("[state] url: {e}"))?;
+            return Ok(StateLocation::Postgres {
+                url: url.expose().to_string(),
+                workspace,
+            });
         }
         if let Some(path) = &settings.path {
-            return Ok(PathBuf::from(path));
+            return Ok(StateLocation::File(PathBuf::from(path)));
         }
     }
-    Ok(PathBuf::from("state/orgform.state.json"))
+    Ok(StateLocation::File(PathBuf::from(
+        "state/orgform.state.json",
+    )))
 }
 
 /// Who this run is, for the lock file.
@@ -125,7 +221,7 @@ pub fn lock_request(g: &GlobalArgs) -> LockRequest {
         .join(" ");
     LockRequest {
         info: LockInfo {
-            id: crate::apply::new_lineage(),
+            id: crate::state::new_lineage(),
             host,
             pid: std::process::id(),
             command,
@@ -135,17 +231,39 @@ pub fn lock_request(g: &GlobalArgs) -> LockRequest {
     }
 }
 
-/// Opens the state with its lock held, and loads it (or starts a new one).
-pub fn open_state_locked(path: &Path, g: &GlobalArgs) -> Result<(FileBackend, State)> {
-    let mut backend = FileBackend::open_locked(path, &lock_request(g))?;
-    let state = crate::apply::load_or_new(&mut backend)?;
-    Ok((backend, state))
+/// Opens the state with its lock held for the whole run, and loads it (or starts a new one).
+pub async fn open_state_locked(location: &StateLocation, g: &GlobalArgs) -> Result<(Store, State)> {
+    let request = lock_request(g);
+    let mut store = match location {
+        StateLocation::File(path) => {
+            let path = path.clone();
+            // Waiting for a lock blocks; keep it off the async workers.
+            let backend =
+                tokio::task::spawn_blocking(move || FileBackend::open_locked(&path, &request))
+                    .await
+                    .into_diagnostic()??;
+            Store::File(backend)
+        }
+        StateLocation::Postgres { url, workspace } => {
+            let mut backend =
+                PostgresBackend::connect(url, workspace, request.info.clone()).await?;
+            backend.lock(request.timeout).await?;
+            Store::Postgres(Box::new(backend))
+        }
+    };
+    let state = crate::apply::load_or_new(&mut store).await?;
+    Ok((store, state))
 }
 
 /// Loads the state without locking it, for commands that only read.
-pub fn read_state(path: &Path) -> Result<State> {
-    let mut backend = FileBackend::open_read_only(path);
-    Ok(crate::apply::load_or_new(&mut backend)?)
+pub async fn read_state(location: &StateLocation, g: &GlobalArgs) -> Result<State> {
+    let mut store = match location {
+        StateLocation::File(path) => Store::File(FileBackend::open_read_only(path)),
+        StateLocation::Postgres { url, workspace } => Store::Postgres(Box::new(
+            PostgresBackend::connect(url, workspace, lock_request(g).info).await?,
+        )),
+    };
+    Ok(crate::apply::load_or_new(&mut store).await?)
 }
 
 /// Connected providers for every instance that declared organizations or state use.

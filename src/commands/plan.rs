@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use super::{
-    EmbeddedSandbox, connect, connect_options, load_specs, read_reality, read_state, state_path,
+    EmbeddedSandbox, connect, connect_options, load_specs, read_reality, read_state, state_location,
 };
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::output;
@@ -17,10 +17,10 @@ use crate::state::{State, time};
 
 pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
     let spec = load_specs(&g.specs)?;
-    let path = state_path(g, Some(&spec), args.remote.sandbox)?;
-    let state = read_state(&path)?;
+    let location = state_location(g, Some(&spec), args.remote.sandbox)?;
+    let state = read_state(&location, g).await?;
     let sandbox = if args.remote.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &path).await?)
+        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
     } else {
         None
     };
@@ -29,7 +29,18 @@ pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
         sandbox.stop().await?;
     }
     let plan = made?;
-    output::data(&output::plan(&plan, g.format));
+    let rendered = match (g.format, &args.out) {
+        (crate::cli::Format::Markdown, Some(out)) => output::plan_markdown_within(
+            &plan,
+            output::MARKDOWN_BUDGET,
+            &format!("the saved plan `{}`", out.display()),
+        ),
+        (format, _) => output::plan(&plan, format),
+    };
+    output::data(&rendered);
+    for broken in crate::plan::check_limits(&plan, &spec, args.max_creates) {
+        output::message(&format!("Warning: {broken}; apply will refuse this plan."));
+    }
     if let Some(out) = &args.out {
         save_plan(out, &plan)?;
         output::message(&format!(

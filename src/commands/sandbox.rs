@@ -31,8 +31,8 @@ pub struct EmbeddedSandbox {
 }
 
 impl EmbeddedSandbox {
-    pub async fn start(spec: &Spec, state_path: &Path) -> Result<EmbeddedSandbox> {
-        let data_file = state_path.with_file_name("sandbox-data.json");
+    pub async fn start(spec: &Spec, data_file: &Path) -> Result<EmbeddedSandbox> {
+        let data_file = data_file.to_path_buf();
         let config = SandboxConfig {
             data_file: Some(data_file),
             ..SandboxConfig::default()

@@ -7,11 +7,11 @@ use miette::{IntoDiagnostic, Result};
 use crate::cli::{Format, GlobalArgs};
 use crate::output;
 
-pub fn run(g: &GlobalArgs) -> Result<ExitCode> {
+pub async fn run(g: &GlobalArgs) -> Result<ExitCode> {
     // The specs only matter for a `[state] path`; show works without valid specs.
     let spec = super::load_specs(&g.specs).ok();
-    let path = super::state_path(g, spec.as_ref(), false)?;
-    let state = super::read_state(&path)?;
+    let location = super::state_location(g, spec.as_ref(), false)?;
+    let state = super::read_state(&location, g).await?;
     match g.format {
         Format::Json => output::data(&serde_json::to_string_pretty(&state).into_diagnostic()?),
         Format::Text | Format::Markdown => output::data(&output::state_text(&state)),

@@ -119,6 +119,18 @@ pub struct Change {
     pub remote: Option<RemoteOrg>,
 }
 
+impl Change {
+    /// Whether apply does something for it: a create not waiting for quota, an adoption to
+    /// record, a pending create to settle.
+    pub fn is_work(&self) -> bool {
+        match self.action {
+            Action::Create | Action::Recreate => !self.deferred,
+            Action::Adopt | Action::Pending => true,
+            Action::Unchanged | Action::Blocked | Action::Orphan => false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaUse {
     pub provider: InstanceName,
@@ -172,10 +184,7 @@ impl Plan {
 
     /// Whether `apply` would do anything: send a create, record an adoption, settle a pending.
     pub fn has_work(&self) -> bool {
-        self.changes.iter().any(|c| {
-            matches!(c.action, Action::Adopt | Action::Pending)
-                || (c.action.creates() && !c.deferred)
-        })
+        self.changes.iter().any(Change::is_work)
     }
 }
 
@@ -228,7 +237,13 @@ fn change(org: &OrgSpec, action: Action, reason: impl Into<String>) -> Change {
         digest: Some(org.digest.clone()),
         reason: reason.into(),
         deferred: false,
-        attributes: org.display_attributes(),
+        // Unchanged entries carry their digest only: at a hundred thousand organizations the
+        // attributes of everything would dominate the plan, and nobody reviews them.
+        attributes: if action == Action::Unchanged {
+            serde_json::Value::Null
+        } else {
+            org.display_attributes()
+        },
         diff: Vec::new(),
         remote: None,
     }
@@ -266,7 +281,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
     if record.provider != org.instance || record.natural_key != org.natural_key {
         let mut c = change(org, Action::Blocked, blocked_identity_reason(org, record));
         c.remote_id.clone_from(&record.remote_id);
-        c.diff = attribute_changes(&record.attributes, &org.public_attributes());
+        c.diff = attribute_changes(&record.attributes.to_value(), &org.public_attributes());
         return c;
     }
 
@@ -312,10 +327,8 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
             }
         }
         Status::Created => {
-            let present = match found(&org.natural_key) {
-                None => None,
-                Some(found) => Some(matching(found, record.remote_id.as_deref()).cloned()),
-            };
+            let present = found(&org.natural_key)
+                .map(|found| matching(found, record.remote_id.as_deref()).cloned());
             match present {
                 Some(None) => {
                     let mut c = change(
@@ -336,7 +349,8 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                         ),
                     );
                     c.remote_id.clone_from(&record.remote_id);
-                    c.diff = attribute_changes(&record.attributes, &org.public_attributes());
+                    c.diff =
+                        attribute_changes(&record.attributes.to_value(), &org.public_attributes());
                     c
                 }
                 Some(Some(_)) => {
@@ -415,7 +429,7 @@ fn orphan(address: &Address, record: &Record) -> Change {
             "in state, no longer declared: left at the provider; `orgform forget {address}` drops it from state"
         ),
         deferred: false,
-        attributes: record.attributes.clone(),
+        attributes: record.attributes.to_value(),
         diff: Vec::new(),
         remote: None,
     }
@@ -480,4 +494,37 @@ pub fn recheck_creates(plan: &mut Plan, reality: &Reality) {
         c.remote_id = Some(remote.remote_id.clone());
         c.remote = Some(remote.clone());
     }
+}
+
+/// The safety rails a plan must pass before apply sends anything: at most `max_creates` creates
+/// in all (when given), and at most each provider instance's `max_creates`. Returns one line
+/// per rail broken.
+pub fn check_limits(plan: &Plan, spec: &Spec, max_creates: Option<u32>) -> Vec<String> {
+    let mut per_instance: BTreeMap<&str, u32> = BTreeMap::new();
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| c.action.creates() && !c.deferred)
+    {
+        *per_instance.entry(&c.provider).or_default() += 1;
+    }
+    let total: u32 = per_instance.values().sum();
+    let mut broken = Vec::new();
+    if let Some(max) = max_creates
+        && total > max
+    {
+        broken.push(format!(
+            "the plan creates {total} organizations, more than --max-creates {max}"
+        ));
+    }
+    for (name, n) in per_instance {
+        if let Some(max) = spec.providers.get(name).and_then(|p| p.limits.max_creates)
+            && n > max
+        {
+            broken.push(format!(
+                "the plan creates {n} organizations on `{name}`, more than its max_creates = {max}"
+            ));
+        }
+    }
+    broken
 }

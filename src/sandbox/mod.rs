@@ -1,45 +1,373 @@
-//! TEMPORARY local stand-in for type-checking; never committed.
-#![allow(dead_code, unused_variables)]
+//! The sandbox: emulators of the provider APIs, served by one real HTTP server on loopback.
+//!
+//! Each emulator speaks its provider's wire contract from `providers.md` (auth, bodies, errors,
+//! limits, quirks), so that orgform's real clients work against it by swapping the host of their
+//! `base_url` and nothing else. The sandbox is for tests, demos and benchmarks; it is never a
+//! substitute for the real clients.
+//!
+//! Invariants:
+//! - **Injected faults and request counting touch provider paths only, never `/_sandbox/*`.**
+//! - **Nothing secret a client sends (API keys, passwords, write-only fields) is logged or
+//!   stored**: logs carry the method, the path without its query, the status and the time.
+//! - **The data file is replaced atomically** after every mutation and at shutdown, and keeps
+//!   the sections of emulators this build does not know.
+//!
+//! Adding an emulator, say `commvault.rs` (`heron.rs` is the model):
+//! 1. The file exposes `PREFIXES` (the paths it owns, as at the real host), `routes(&state) ->
+//!    Router<SandboxState>` with full real paths (no `nest`: stats use the route patterns), its
+//!    auth as a `route_layer` there, `status_error(&state, status)` in the provider's error
+//!    shape, and its data type (serde, `Default`) with `organizations()` and `reset()`.
+//! 2. Here: `mod commvault;`, a variant of `Api` with an arm in each of its matches, and a
+//!    `#[serde(default)]` field of `SandboxData` reset in `SandboxData::reset`.
+//! 3. Handlers change data through `SandboxState::mutate` (saved) or `touch` (transient, such as
+//!    sessions or rate-limit windows that need not survive a restart).
+//!
+//! Everything else (faults, latency, stats, logs, persistence, shutdown) is shared.
+
+mod conn;
+mod heron;
+mod layers;
+mod state;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use conn::{Connection, SandboxListener};
+use state::SandboxState;
+
+/// The one API key the Heron emulator accepts, besides any listed in the data file.
+pub const HERON_API_KEY: &str = "sandbox-heron-key";
+
+/// How long `shutdown` waits for open requests before it drops them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How the sandbox behaves: latency, injected faults, persistence and limits.
+#[derive(Clone, Debug)]
 pub struct SandboxConfig {
-    pub latency: std::time::Duration,
+    /// Added to every request (zero for none).
+    pub latency: Duration,
+    /// The chance, from 0.0 to 1.0, that a request on a provider path gets a fault.
     pub fault_rate: f64,
+    /// The faults to pick from, uniformly, when one fires.
     pub faults: Vec<Fault>,
-    pub timeout_hang: std::time::Duration,
-    pub data_file: Option<std::path::PathBuf>,
+    /// How long a [`Fault::TimeoutAfterCommit`] holds its answer back.
+    pub timeout_hang: Duration,
+    /// Loaded at start if it exists; saved after each mutation and at shutdown.
+    pub data_file: Option<PathBuf>,
+    /// Makes fault picks and ids reproducible.
     pub seed: Option<u64>,
+    /// Heron requests per fixed 60-second window per API key; 0 for no limit.
     pub heron_rate_limit: u32,
 }
+
 impl Default for SandboxConfig {
     fn default() -> Self {
-        todo!()
+        SandboxConfig {
+            latency: Duration::ZERO,
+            fault_rate: 0.0,
+            faults: Fault::ALL.to_vec(),
+            timeout_hang: Duration::from_secs(30),
+            data_file: None,
+            seed: None,
+            heron_rate_limit: 600,
+        }
     }
 }
+
+impl SandboxConfig {
+    fn check(&self) -> Result<(), SandboxError> {
+        if !(0.0..=1.0).contains(&self.fault_rate) {
+            return Err(SandboxError::FaultRate(self.fault_rate));
+        }
+        if self.fault_rate > 0.0 && self.faults.is_empty() {
+            return Err(SandboxError::NoFaultKinds);
+        }
+        Ok(())
+    }
+}
+
+/// A fault the sandbox can inject into a provider request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fault {
-    A,
+    /// 429 without `Retry-After`; the request is not handled.
+    TooManyRequests,
+    /// 429 with `Retry-After: 1`; the request is not handled.
+    TooManyRequestsRetryAfter,
+    /// 500; the request is not handled.
+    InternalError,
+    /// 503; the request is not handled.
+    Unavailable,
+    /// The connection is closed without a response; the request is not handled.
+    Reset,
+    /// The request IS handled (a create is committed), then the answer is held back for
+    /// `timeout_hang`: the case where a client cannot know whether its create happened.
+    TimeoutAfterCommit,
 }
-impl std::str::FromStr for Fault {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        todo!()
+
+impl Fault {
+    pub const ALL: [Fault; 6] = [
+        Fault::TooManyRequests,
+        Fault::TooManyRequestsRetryAfter,
+        Fault::InternalError,
+        Fault::Unavailable,
+        Fault::Reset,
+        Fault::TimeoutAfterCommit,
+    ];
+
+    /// The name used on the command line and in stats.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::TooManyRequests => "429",
+            Fault::TooManyRequestsRetryAfter => "429-retry-after",
+            Fault::InternalError => "500",
+            Fault::Unavailable => "503",
+            Fault::Reset => "reset",
+            Fault::TimeoutAfterCommit => "timeout",
+        }
     }
 }
-pub struct Sandbox;
-#[derive(Debug)]
-pub struct SandboxError;
-impl std::fmt::Display for SandboxError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        todo!()
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
+
+impl FromStr for Fault {
+    type Err = UnknownFault;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Fault::ALL
+            .into_iter()
+            .find(|fault| fault.name() == s)
+            .ok_or_else(|| UnknownFault(s.to_owned()))
+    }
+}
+
+/// A fault name that is not one of [`Fault::ALL`]'s.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown fault {0:?}: expected one of 429, 429-retry-after, 500, 503, reset, timeout")]
+pub struct UnknownFault(pub String);
+
+/// Why the sandbox could not start, save or stop.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("fault rate {0} is not between 0 and 1")]
+    FaultRate(f64),
+    #[error("a fault rate above 0 needs at least one fault kind")]
+    NoFaultKinds,
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read the sandbox data file {}", path.display())]
+    ReadData {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the sandbox data file {} is not valid", path.display())]
+    ParseData {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the sandbox data file {}", path.display())]
+    WriteData {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the sandbox server failed")]
+    Serve(#[source] io::Error),
+    #[error("the sandbox server task ended abnormally")]
+    ServerTask(#[source] tokio::task::JoinError),
+}
+
+/// What `GET /_sandbox/stats` reports. Keys are API names (`heron`), endpoints
+/// (`POST /api/crm_integrations`, the route pattern rather than the raw path) and fault names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Requests per API and endpoint, including those that got a fault.
+    pub requests: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Injected faults per API and fault name.
+    pub faults: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Organizations each emulator holds.
+    pub organizations: BTreeMap<String, u64>,
+}
+
+/// The emulated APIs: the one place that lists them, so that adding one is a new variant and
+/// the compiler names every match to extend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Api {
+    Heron,
+}
+
+impl Api {
+    const ALL: [Api; 1] = [Api::Heron];
+
+    /// The name in stats and in the data file.
+    fn name(self) -> &'static str {
+        match self {
+            Api::Heron => "heron",
+        }
+    }
+
+    /// The path prefixes this API owns at its real host.
+    fn prefixes(self) -> &'static [&'static str] {
+        match self {
+            Api::Heron => heron::PREFIXES,
+        }
+    }
+
+    /// The API that owns `path`, if any.
+    fn from_path(path: &str) -> Option<Api> {
+        Api::ALL.into_iter().find(|api| {
+            api.prefixes().iter().any(|prefix| {
+                path.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+        })
+    }
+
+    fn routes(self, state: &SandboxState) -> Router<SandboxState> {
+        match self {
+            Api::Heron => heron::routes(state),
+        }
+    }
+
+    /// An error in this API's own shape, for injected faults and unknown routes.
+    fn error(self, state: &SandboxState, status: StatusCode) -> Response {
+        match self {
+            Api::Heron => heron::status_error(state, status),
+        }
+    }
+
+    fn organizations(self, data: &SandboxData) -> usize {
+        match self {
+            Api::Heron => data.heron.organizations(),
+        }
+    }
+}
+
+/// Everything the emulators hold, one section per API; this is the data file's shape.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SandboxData {
+    #[serde(default)]
+    heron: heron::HeronData,
+    /// Sections this build does not know (a newer sandbox wrote them): kept, so that saving
+    /// never drops another emulator's data.
+    #[serde(flatten)]
+    other: Map<String, Value>,
+}
+
+impl SandboxData {
+    /// Forgets organizations and transient state; keeps configuration such as extra API keys.
+    fn reset(&mut self) {
+        self.heron.reset();
+    }
+}
+
+/// A running sandbox server. Dropping it stops the server without saving; prefer `shutdown`.
+pub struct Sandbox {
+    addr: SocketAddr,
+    state: SandboxState,
+    server: Option<JoinHandle<io::Result<()>>>,
+}
+
 impl Sandbox {
-    pub async fn start(l: std::net::SocketAddr, c: SandboxConfig) -> Result<Sandbox, SandboxError> {
-        todo!()
+    /// Loads the data file, binds `listen` (port 0 picks a free port) and serves in a spawned
+    /// task; returns once the socket is listening.
+    ///
+    /// # Errors
+    /// Bad fault settings, an unreadable or invalid data file, or an address it cannot bind.
+    pub async fn start(listen: SocketAddr, config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        config.check()?;
+        let data = match &config.data_file {
+            Some(path) => state::load(path)?,
+            None => SandboxData::default(),
+        };
+        let bind_error = |source| SandboxError::Bind {
+            addr: listen,
+            source,
+        };
+        let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let state = SandboxState::new(config, data);
+        let app = layers::router(&state);
+        let stopped = state.stopped();
+        let server = tokio::spawn(async move {
+            axum::serve(
+                SandboxListener::new(listener),
+                app.into_make_service_with_connect_info::<Connection>(),
+            )
+            .with_graceful_shutdown(stopped)
+            .await
+        });
+        tracing::info!(%addr, "sandbox listening");
+        Ok(Sandbox {
+            addr,
+            state,
+            server: Some(server),
+        })
     }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: what a provider's `base_url` becomes.
     pub fn base_url(&self) -> String {
-        todo!()
+        format!("http://{}", self.addr)
     }
-    pub async fn shutdown(self) -> Result<(), SandboxError> {
-        todo!()
+
+    /// The same data as `GET /_sandbox/stats`.
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    /// Stops accepting, lets open requests finish (held answers are released at once), then
+    /// saves the data file.
+    ///
+    /// # Errors
+    /// The server failed, or the data file could not be written (saving is tried either way).
+    pub async fn shutdown(mut self) -> Result<(), SandboxError> {
+        self.state.stop();
+        let served = match self.server.take() {
+            Some(mut server) => match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(Ok(result)) => result.map_err(SandboxError::Serve),
+                Ok(Err(join)) => Err(SandboxError::ServerTask(join)),
+                Err(_elapsed) => {
+                    tracing::warn!("sandbox requests still open after the grace period: dropped");
+                    server.abort();
+                    Ok(())
+                }
+            },
+            None => Ok(()),
+        };
+        // Save even when the server failed: the data in memory is still the truth.
+        let saved = self.state.save().await;
+        served.and(saved)
     }
 }
-pub const HERON_API_KEY: &str = "sandbox-heron-key";
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.state.stop();
+    }
+}

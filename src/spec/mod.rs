@@ -5,6 +5,7 @@
 //! with any problem yields no `Spec` at all, so nothing downstream ever sees half-valid input.
 
 pub mod diagnostic;
+pub mod format;
 pub mod schema;
 mod validate;
 
@@ -72,6 +73,9 @@ pub struct Limits {
     pub requests_per_second: Option<f64>,
     /// Creates allowed in any rolling 24 hours; `None` means no quota.
     pub creates_per_day: Option<u32>,
+    /// Creates one apply may send; a plan with more is refused (a safety rail for unattended
+    /// applies, so a bad merge can't open a thousand organizations).
+    pub max_creates: Option<u32>,
 }
 
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 4;
@@ -93,9 +97,43 @@ pub struct OrgSpec {
 impl OrgSpec {
     /// The declared non-secret attributes as JSON: stored in state and shown in plans.
     pub fn public_attributes(&self) -> serde_json::Value {
-        Value::Table(self.attrs.clone())
-            .public_json()
-            .unwrap_or(serde_json::Value::Null)
+        serde_json::to_value(TablePublicView(&self.attrs)).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The same, as compact JSON text, the form state keeps.
+    pub fn public_attributes_text(&self) -> crate::state::Attributes {
+        crate::state::Attributes::from_serialize(&TablePublicView(&self.attrs))
+    }
+
+    /// The secret references it declares, by path: part of what a plan depends on, though not
+    /// of the digest (secrets rotate without making an organization different).
+    pub fn secret_references(&self) -> String {
+        fn walk(path: &str, value: &Value, out: &mut String) {
+            match value {
+                Value::Secret(r) => {
+                    out.push_str(path);
+                    out.push('=');
+                    out.push_str(&r.to_string());
+                    out.push(';');
+                }
+                Value::Table(t) => {
+                    for (k, v) in t {
+                        walk(&format!("{path}.{k}"), v, out);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(&format!("{path}[{i}]"), v, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = String::new();
+        for (k, v) in &self.attrs {
+            walk(k, v, &mut out);
+        }
+        out
     }
 
     /// The declared attributes with secrets shown by reference, for display.
@@ -143,19 +181,48 @@ impl Spec {
             hasher.update([0]);
             hasher.update(org.digest.as_bytes());
             // Secret references are not in the org digest; a plan still depends on them.
-            hasher.update(org.display_attributes().to_string().as_bytes());
+            hasher.update(org.secret_references().as_bytes());
             hasher.update([0xff]);
         }
         hex::encode(hasher.finalize())
     }
 }
 
-/// SHA-256 of declared attributes with secrets left out, over canonical JSON (sorted keys).
+/// SHA-256 of declared attributes with secrets left out, over canonical JSON: compact, keys
+/// sorted (tables are ordered maps), streamed into the hash without building a JSON tree.
 pub fn attributes_digest(attrs: &BTreeMap<String, Value>) -> String {
-    let json = Value::Table(attrs.clone())
-        .public_json()
-        .unwrap_or(serde_json::Value::Null);
-    hex::encode(Sha256::digest(canonical_json(&json).as_bytes()))
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut writer = HashWriter(Sha256::new());
+    // Writing into a hash can't fail, and every value serializes.
+    let _ = serde_json::to_writer(&mut writer, &TablePublicView(attrs));
+    hex::encode(writer.0.finalize())
+}
+
+/// A table of declared values, serialized with secrets left out.
+struct TablePublicView<'a>(&'a BTreeMap<String, Value>);
+
+impl serde::Serialize for TablePublicView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self
+            .0
+            .iter()
+            .filter(|(_, v)| !matches!(v, Value::Secret(_)))
+        {
+            map.serialize_entry(k, &v.public_view())?;
+        }
+        map.end()
+    }
 }
 
 /// JSON with object keys sorted at every level, whatever the map's own order.

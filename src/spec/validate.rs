@@ -40,147 +40,149 @@ impl Errors {
     }
 }
 
+/// A table declared under `[provider]`, `[org]` or `[state]`, by name and place.
+struct Declared<'a> {
+    file_index: usize,
+    file: &'a SourceFile,
+    key_span: Range<usize>,
+}
+
+/// What the first pass keeps of one file: its provider and state tables (small, kept whole) and
+/// only the names and places of its organizations, so that the parse tree of a file holding
+/// thousands of organizations is dropped as soon as the file is read.
+#[derive(Default)]
+struct Outline<'a> {
+    errors: Vec<SpecError>,
+    providers: Vec<(String, Range<usize>, Spanned<DeValue<'a>>)>,
+    state: Option<(Range<usize>, Spanned<DeValue<'a>>)>,
+    orgs: Vec<(String, Range<usize>)>,
+}
+
 pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
     let mut errors = Errors::default();
-    let mut docs = Vec::with_capacity(files.len());
-    for file in files {
-        match DeTable::parse(&file.text) {
-            Ok(doc) => docs.push((file, doc)),
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                errors.push(SpecError::new(
-                    file,
-                    span,
-                    format!("invalid TOML: {}", e.message().trim_end()),
-                    "here",
-                ));
+
+    // Pass 1: every file's outline, in parallel.
+    let outlines = in_parallel(files, |_, file| outline(file));
+
+    // Names are unique across the directory: the first declaration (in file order) wins.
+    let mut instances: BTreeMap<String, (Declared<'_>, Spanned<DeValue<'_>>)> = BTreeMap::new();
+    let mut org_names: BTreeMap<String, Declared<'_>> = BTreeMap::new();
+    let mut state: Option<(Declared<'_>, Spanned<DeValue<'_>>)> = None;
+    for (file_index, (file, outline)) in files.iter().zip(outlines).enumerate() {
+        errors.0.extend(outline.errors);
+        for (name, key_span, value) in outline.providers {
+            if let Some((first, _)) = instances.get(&name) {
+                errors.push(declared_twice(file, key_span, "provider", &name, first));
+                continue;
             }
+            let declared = Declared {
+                file_index,
+                file,
+                key_span,
+            };
+            instances.insert(name, (declared, value));
         }
-    }
-
-    let mut instances: BTreeMap<String, Found<'_, '_>> = BTreeMap::new();
-    let mut orgs: BTreeMap<String, Found<'_, '_>> = BTreeMap::new();
-    let mut state: Option<Found<'_, '_>> = None;
-
-    for (file, doc) in &docs {
-        for (key, value) in doc.get_ref() {
-            let name = key.get_ref().as_ref();
-            match name {
-                "provider" | "org" => {
-                    let Some(tables) = expect_table(&mut errors, file, name, value) else {
-                        continue;
-                    };
-                    let seen = if name == "provider" {
-                        &mut instances
-                    } else {
-                        &mut orgs
-                    };
-                    for (sub_key, sub_value) in tables {
-                        let sub_name = sub_key.get_ref().to_string();
-                        let what = if name == "provider" {
-                            "provider"
-                        } else {
-                            "organization"
-                        };
-                        if !valid_name(&sub_name) {
-                            errors.push(
-                                SpecError::new(
-                                    file,
-                                    sub_key.span(),
-                                    format!("`{sub_name}` is not a valid {what} name"),
-                                    "this name",
-                                )
-                                .with_help("use letters, digits, `_` and `-` only"),
-                            );
-                            continue;
-                        }
-                        if let Some(first) = seen.get(&sub_name) {
-                            let (line, _) = first.file.line_col(first.key_span.start);
-                            errors.push(
-                                SpecError::new(
-                                    file,
-                                    sub_key.span(),
-                                    format!("{what} `{sub_name}` is declared twice"),
-                                    "declared again here",
-                                )
-                                .with_help(format!(
-                                    "it is first declared at {}:{line}; {what} names must be unique across the specs",
-                                    first.file.path
-                                )),
-                            );
-                            continue;
-                        }
-                        seen.insert(
-                            sub_name.clone(),
-                            Found {
-                                file,
-                                name: sub_name,
-                                key_span: sub_key.span(),
-                                value: sub_value,
-                            },
-                        );
-                    }
-                }
-                "state" => {
-                    if let Some(first) = &state {
-                        let (line, _) = first.file.line_col(first.key_span.start);
-                        errors.push(
-                            SpecError::new(
-                                file,
-                                key.span(),
-                                "`[state]` is declared twice",
-                                "again here",
-                            )
-                            .with_help(format!(
-                                "it is first declared at {}:{line}",
-                                first.file.path
-                            )),
-                        );
-                    } else {
-                        state = Some(Found {
-                            file,
-                            name: "state".into(),
-                            key_span: key.span(),
-                            value,
-                        });
-                    }
-                }
-                other => {
-                    let mut e = SpecError::new(
-                        file,
-                        key.span(),
-                        format!("unknown table `{other}`"),
-                        "not a spec table",
-                    );
-                    e = match did_you_mean(other, ["provider", "org", "state"]) {
-                        Some(s) => e.with_help(format!("did you mean `{s}`?")),
-                        None => e.with_help(
-                            "specs hold `[provider.NAME]`, `[org.NAME]` and `[state]` tables",
-                        ),
-                    };
-                    errors.push(e);
-                }
+        for (name, key_span) in outline.orgs {
+            if let Some(first) = org_names.get(&name) {
+                errors.push(declared_twice(file, key_span, "organization", &name, first));
+                continue;
+            }
+            let declared = Declared {
+                file_index,
+                file,
+                key_span,
+            };
+            org_names.insert(name, declared);
+        }
+        if let Some((key_span, value)) = outline.state {
+            if let Some((first, _)) = &state {
+                let (line, _) = first.file.line_col(first.key_span.start);
+                errors.push(
+                    SpecError::new(file, key_span, "`[state]` is declared twice", "again here")
+                        .with_help(format!(
+                            "it is first declared at {}:{line}",
+                            first.file.path
+                        )),
+                );
+            } else {
+                let declared = Declared {
+                    file_index,
+                    file,
+                    key_span,
+                };
+                state = Some((declared, value));
             }
         }
     }
 
     let mut providers = BTreeMap::new();
-    for found in instances.values() {
-        if let Some(instance) = check_instance(&mut errors, found) {
+    let mut declared_types: BTreeMap<String, Option<ProviderType>> = BTreeMap::new();
+    for (name, (declared, value)) in &instances {
+        let found = Found {
+            file: declared.file,
+            name: name.clone(),
+            key_span: declared.key_span.clone(),
+            value,
+        };
+        declared_types.insert(name.clone(), declared_type(value));
+        if let Some(instance) = check_instance(&mut errors, &found) {
             providers.insert(instance.name.clone(), instance);
         }
     }
+    let state = state
+        .map(|(declared, value)| {
+            let found = Found {
+                file: declared.file,
+                name: "state".into(),
+                key_span: declared.key_span.clone(),
+                value: &value,
+            };
+            check_state(&mut errors, &found)
+        })
+        .unwrap_or_default();
 
+    // Pass 2: parse each file again and check its organizations, in parallel; keep only the
+    // first declaration of each name.
+    let context = OrgContext {
+        declared_types: &declared_types,
+        providers: &providers,
+    };
+    let checked = in_parallel(files, |file_index, file| {
+        let mut errors = Errors::default();
+        let mut orgs = Vec::new();
+        let Ok(doc) = DeTable::parse(&file.text) else {
+            return (errors, orgs); // reported in pass 1
+        };
+        let Some(DeValue::Table(tables)) = doc.get_ref().get("org").map(Spanned::get_ref) else {
+            return (errors, orgs);
+        };
+        for (key, value) in tables {
+            let name = key.get_ref().as_ref();
+            let first = org_names
+                .get(name)
+                .is_some_and(|d| d.file_index == file_index && d.key_span == key.span());
+            if !first {
+                continue;
+            }
+            let found = Found {
+                file,
+                name: name.to_string(),
+                key_span: key.span(),
+                value,
+            };
+            if let Some(org) = check_org(&mut errors, &found, &context) {
+                orgs.push(org);
+            }
+        }
+        (errors, orgs)
+    });
     let mut checked_orgs = BTreeMap::new();
-    for found in orgs.values() {
-        if let Some(org) = check_org(&mut errors, found, &instances, &providers) {
+    for (file_errors, orgs) in checked {
+        errors.0.extend(file_errors.0);
+        for org in orgs {
             checked_orgs.insert(org.address.clone(), org);
         }
     }
-
-    let state = state
-        .map(|found| check_state(&mut errors, &found))
-        .unwrap_or_default();
 
     if errors.0.is_empty() {
         Ok(Spec {
@@ -195,6 +197,149 @@ pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
             .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
         Err(SpecErrors { errors: errors.0 })
     }
+}
+
+/// Runs `work` on every file on all cores, returning results in file order.
+fn in_parallel<'a, R, F>(files: &'a [SourceFile], work: F) -> Vec<R>
+where
+    R: Send,
+    F: Fn(usize, &'a SourceFile) -> R + Sync,
+{
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads <= 1 || files.len() <= 1 {
+        return files.iter().enumerate().map(|(i, f)| work(i, f)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(files.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        done.push((i, work(i, file)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Pass 1 for one file.
+fn outline(file: &SourceFile) -> Outline<'_> {
+    let mut out = Outline::default();
+    let mut errors = Errors::default();
+    let doc = match DeTable::parse(&file.text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            out.errors.push(SpecError::new(
+                file,
+                span,
+                format!("invalid TOML: {}", e.message().trim_end()),
+                "here",
+            ));
+            return out;
+        }
+    };
+    for (key, value) in doc.get_ref() {
+        let name = key.get_ref().as_ref();
+        match name {
+            "provider" | "org" => {
+                let Some(tables) = expect_table(&mut errors, file, name, value) else {
+                    continue;
+                };
+                let what = if name == "provider" {
+                    "provider"
+                } else {
+                    "organization"
+                };
+                for (sub_key, sub_value) in tables {
+                    let sub_name = sub_key.get_ref().to_string();
+                    if !valid_name(&sub_name) {
+                        errors.push(
+                            SpecError::new(
+                                file,
+                                sub_key.span(),
+                                format!("`{sub_name}` is not a valid {what} name"),
+                                "this name",
+                            )
+                            .with_help("use letters, digits, `_` and `-` only"),
+                        );
+                        continue;
+                    }
+                    if name == "provider" {
+                        out.providers
+                            .push((sub_name, sub_key.span(), sub_value.clone()));
+                    } else {
+                        out.orgs.push((sub_name, sub_key.span()));
+                    }
+                }
+            }
+            "state" => out.state = Some((key.span(), value.clone())),
+            other => {
+                let mut e = SpecError::new(
+                    file,
+                    key.span(),
+                    format!("unknown table `{other}`"),
+                    "not a spec table",
+                );
+                e = match did_you_mean(other, ["provider", "org", "state"]) {
+                    Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                    None => e.with_help(
+                        "specs hold `[provider.NAME]`, `[org.NAME]` and `[state]` tables",
+                    ),
+                };
+                errors.push(e);
+            }
+        }
+    }
+    out.errors.extend(errors.0);
+    out
+}
+
+fn declared_twice(
+    file: &SourceFile,
+    span: Range<usize>,
+    what: &str,
+    name: &str,
+    first: &Declared<'_>,
+) -> SpecError {
+    let (line, _) = first.file.line_col(first.key_span.start);
+    SpecError::new(
+        file,
+        span,
+        format!("{what} `{name}` is declared twice"),
+        "declared again here",
+    )
+    .with_help(format!(
+        "it is first declared at {}:{line}; {what} names must be unique across the specs",
+        first.file.path
+    ))
+}
+
+/// The type a provider table names, if it names a known one (even if the table has other
+/// problems), so that its organizations can still be checked.
+fn declared_type(value: &Spanned<DeValue<'_>>) -> Option<ProviderType> {
+    let DeValue::Table(t) = value.get_ref() else {
+        return None;
+    };
+    let (_, v) = t.iter().find(|(k, _)| k.get_ref() == "type")?;
+    ProviderType::from_name(v.get_ref().as_str()?)
+}
+
+/// What checking an organization needs to know about the provider instances.
+struct OrgContext<'a> {
+    declared_types: &'a BTreeMap<String, Option<ProviderType>>,
+    providers: &'a BTreeMap<String, ProviderInstance>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -348,6 +493,7 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
         max_concurrency: int("max_concurrency").unwrap_or(DEFAULT_MAX_CONCURRENCY),
         requests_per_second,
         creates_per_day: int("creates_per_day").or(provider_type.capabilities().daily_quota),
+        max_creates: int("max_creates"),
     };
     let base_url = checked
         .get("base_url")
@@ -387,8 +533,7 @@ fn origin(file: &SourceFile, span: &Range<usize>) -> Origin {
 fn check_org(
     errors: &mut Errors,
     found: &Found<'_, '_>,
-    declared: &BTreeMap<String, Found<'_, '_>>,
-    providers: &BTreeMap<String, ProviderInstance>,
+    context: &OrgContext<'_>,
 ) -> Option<OrgSpec> {
     let file = found.file;
     let path = format!("org.{}", found.name);
@@ -415,19 +560,14 @@ fn check_org(
         ));
         return None;
     };
-    let instance = providers.get(instance_name);
+    let instance = context.providers.get(instance_name);
     // The type of the named provider, even if that table has problems of its own: the
     // organization's fields are still checked, so one pass shows every mistake.
-    let provider_type = instance.map(|i| i.provider_type).or_else(|| {
-        let found = declared.get(instance_name)?;
-        let DeValue::Table(t) = found.value.get_ref() else {
-            return None;
-        };
-        let (_, v) = t.iter().find(|(k, _)| k.get_ref() == "type")?;
-        ProviderType::from_name(v.get_ref().as_str()?)
-    });
+    let provider_type = instance
+        .map(|i| i.provider_type)
+        .or_else(|| context.declared_types.get(instance_name).copied().flatten());
     let Some(provider_type) = provider_type else {
-        if !declared.contains_key(instance_name) {
+        if !context.declared_types.contains_key(instance_name) {
             let mut e = SpecError::new(
                 file,
                 provider_value.span(),
@@ -437,7 +577,10 @@ fn check_org(
                 ),
                 "no such provider",
             );
-            e = match did_you_mean(instance_name, declared.keys().map(String::as_str)) {
+            e = match did_you_mean(
+                instance_name,
+                context.declared_types.keys().map(String::as_str),
+            ) {
                 Some(s) => e.with_help(format!("did you mean `{s}`?")),
                 None => e.with_help(format!("declare it with `[provider.{instance_name}]`")),
             };

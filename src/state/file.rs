@@ -2,7 +2,13 @@
 //!
 //! A write goes to a temporary file in the same folder, is flushed to disk, and replaces the
 //! state by rename; the folder is flushed too, so a crash leaves either the old or the new state,
-//! never a torn one. The version being replaced is kept as `<state>.backup`. The lock is an
+//! never a torn one. The version being replaced is kept as `<state>.backup`.
+//!
+//! During apply, changes go to `<state>.journal` instead: a header naming the lineage and serial
+//! it applies to, then one JSON line per change, flushed to disk before the change counts. Its
+//! cost doesn't grow with the state. The journal is folded into a new version at the end of the
+//! run; a run killed before that leaves it for the next load to replay (a torn last line, from
+//! a kill mid-write, is ignored: its change never counted). The lock is an
 //! OS file lock on `<state>.lock`, so a holder killed with SIGKILL frees it at once; the lock
 //! file's text names the holder for the message a waiting run prints.
 
@@ -12,7 +18,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{LockInfo, State, StateBackend, StateError, parse};
+use super::{LockInfo, State, StateBackend, StateError, StateOp, parse};
 
 /// The state file and, while this value lives, its lock.
 pub struct FileBackend {
@@ -20,6 +26,20 @@ pub struct FileBackend {
     lock: Option<File>,
     /// The serial on disk when this run last read or wrote it.
     serial_on_disk: Option<u64>,
+    /// The journal, open for appending, once this run has appended to it.
+    journal: Option<File>,
+    /// The base serial of a valid journal found on disk (replayed by `load`).
+    journal_base: Option<u64>,
+    /// Whether the journal holds changes not folded into the state file yet.
+    dirty: bool,
+}
+
+/// The first line of a journal.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JournalHeader {
+    journal: u32,
+    lineage: String,
+    base_serial: u64,
 }
 
 /// How to wait for the lock.
@@ -36,6 +56,9 @@ impl FileBackend {
             path: path.to_path_buf(),
             lock: None,
             serial_on_disk: None,
+            journal: None,
+            journal_base: None,
+            dirty: false,
         }
     }
 
@@ -94,6 +117,9 @@ impl FileBackend {
             path: path.to_path_buf(),
             lock: Some(file),
             serial_on_disk: None,
+            journal: None,
+            journal_base: None,
+            dirty: false,
         })
     }
 
@@ -123,14 +149,125 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-impl StateBackend for FileBackend {
-    fn load(&mut self) -> Result<Option<State>, StateError> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                self.serial_on_disk = None;
-                return Ok(None);
+impl FileBackend {
+    fn journal_path(&self) -> PathBuf {
+        sibling(&self.path, "journal")
+    }
+
+    fn write_error(&self, source: std::io::Error) -> StateError {
+        StateError::Write {
+            path: self.path_str(),
+            source,
+        }
+    }
+
+    /// Replays a journal left by an earlier run onto `state`, if it applies to this version.
+    fn replay_journal(&mut self, state: &mut Option<State>) -> Result<(), StateError> {
+        let path = self.journal_path();
+        // Only a regular file is a journal (a device or folder in its place is not read).
+        if !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            return Ok(());
+        }
+        let text = fs::read_to_string(&path).map_err(|source| StateError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut lines = text.split_inclusive('\n');
+        let Some(header) = lines
+            .next()
+            .and_then(|l| serde_json::from_str::<JournalHeader>(l).ok())
+        else {
+            return Ok(()); // torn before its header was durable: nothing in it counted
+        };
+        let applies = match state {
+            Some(s) => s.lineage == header.lineage && s.serial == header.base_serial,
+            None => header.base_serial == 0,
+        };
+        if !applies || header.journal != 1 {
+            return Ok(()); // folded already, or from another lineage: stale
+        }
+        let state = state.get_or_insert_with(|| State::new(header.lineage.clone()));
+        let mut replayed = 0usize;
+        let lines: Vec<&str> = lines.collect();
+        for (i, line) in lines.iter().enumerate() {
+            let last = i + 1 == lines.len();
+            if !line.ends_with('\n') {
+                break; // torn by a kill mid-write: that change was never acknowledged
             }
+            match serde_json::from_str::<StateOp>(line) {
+                Ok(op) => {
+                    state.apply(&op);
+                    replayed += 1;
+                }
+                Err(_) if last => break,
+                Err(e) => {
+                    return Err(StateError::Corrupt {
+                        path: path.display().to_string(),
+                        message: format!("journal line {}: {e}", i + 2),
+                    });
+                }
+            }
+        }
+        self.journal_base = Some(header.base_serial);
+        self.dirty = replayed > 0;
+        Ok(())
+    }
+
+    /// Opens the journal for appending: the one on disk if it applies to this version, else a
+    /// fresh one with its header made durable.
+    fn open_journal(&mut self, state: &State) -> Result<&mut File, StateError> {
+        if self.journal.is_none() {
+            let path = self.journal_path();
+            let base = self.serial_on_disk.unwrap_or(0);
+            let reuse = self.journal_base == Some(base);
+            // A journal that applies to this version is appended to; any other is replaced.
+            let opened = if reuse {
+                OpenOptions::new().append(true).open(&path)
+            } else {
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&path)
+            };
+            let mut file = opened.map_err(|e| self.write_error(e))?;
+            if !reuse {
+                let mut header = serde_json::to_vec(&JournalHeader {
+                    journal: 1,
+                    lineage: state.lineage.clone(),
+                    base_serial: base,
+                })
+                .map_err(|e| self.write_error(std::io::Error::other(e)))?;
+                header.push(b'\n');
+                file.write_all(&header).map_err(|e| self.write_error(e))?;
+                file.sync_all().map_err(|e| self.write_error(e))?;
+                if let Some(dir) = path.parent() {
+                    let _ = File::open(dir).and_then(|d| d.sync_all());
+                }
+                self.journal_base = Some(base);
+            }
+            self.journal = Some(file);
+        }
+        self.journal.as_mut().ok_or_else(|| StateError::Write {
+            path: self.path.display().to_string(),
+            source: std::io::Error::other("journal not open"),
+        })
+    }
+
+    fn remove_journal(&mut self) {
+        self.journal = None;
+        self.journal_base = None;
+        self.dirty = false;
+        let _ = fs::remove_file(self.journal_path());
+    }
+}
+
+impl StateBackend for FileBackend {
+    async fn load(&mut self) -> Result<Option<State>, StateError> {
+        let mut state = match fs::read_to_string(&self.path) {
+            Ok(text) => Some(parse(&self.path_str(), &text)?),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(source) => {
                 return Err(StateError::Read {
                     path: self.path_str(),
@@ -138,12 +275,12 @@ impl StateBackend for FileBackend {
                 });
             }
         };
-        let state = parse(&self.path_str(), &text)?;
-        self.serial_on_disk = Some(state.serial);
-        Ok(Some(state))
+        self.serial_on_disk = state.as_ref().map(|s| s.serial);
+        self.replay_journal(&mut state)?;
+        Ok(state)
     }
 
-    fn write(&mut self, state: &mut State) -> Result<(), StateError> {
+    async fn write(&mut self, state: &mut State) -> Result<(), StateError> {
         debug_assert!(self.lock.is_some(), "writes need the lock");
         if let Some(on_disk) = self.serial_on_disk
             && on_disk != state.serial
@@ -156,17 +293,40 @@ impl StateBackend for FileBackend {
         }
         let mut next = state.clone();
         next.serial += 1;
-        let mut text = serde_json::to_vec_pretty(&next).map_err(|e| StateError::Write {
-            path: self.path_str(),
-            source: std::io::Error::other(e),
-        })?;
+        let mut text = serde_json::to_vec_pretty(&next)
+            .map_err(|e| self.write_error(std::io::Error::other(e)))?;
         text.push(b'\n');
-        write_atomically(&self.path, &text, true).map_err(|source| StateError::Write {
-            path: self.path_str(),
-            source,
-        })?;
+        write_atomically(&self.path, &text, true).map_err(|e| self.write_error(e))?;
         state.serial = next.serial;
         self.serial_on_disk = Some(next.serial);
+        // The whole state is on disk now: a journal for the previous version is folded in.
+        self.remove_journal();
+        Ok(())
+    }
+
+    async fn append(&mut self, state: &mut State, ops: &[StateOp]) -> Result<(), StateError> {
+        let mut lines = Vec::with_capacity(ops.len() * 256);
+        for op in ops {
+            serde_json::to_writer(&mut lines, op)
+                .map_err(|e| self.write_error(std::io::Error::other(e)))?;
+            lines.push(b'\n');
+        }
+        let file = self.open_journal(state)?;
+        let written = file.write_all(&lines).and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            // A partial line may be on disk; the next load ignores a torn last line, and this
+            // run writes nothing more.
+            self.journal = None;
+            return Err(self.write_error(e));
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    async fn compact(&mut self, state: &mut State) -> Result<(), StateError> {
+        if self.dirty {
+            self.write(state).await?;
+        }
         Ok(())
     }
 
@@ -185,6 +345,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io
     };
     fs::create_dir_all(&dir)?;
     let tmp = sibling(path, &format!("tmp-{}", std::process::id()));
+    let backup_tmp = sibling(path, &format!("backup-tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
@@ -199,7 +360,6 @@ pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io
         drop(file);
         if keep_backup && path.exists() {
             let backup = sibling(path, "backup");
-            let backup_tmp = sibling(path, &format!("backup-tmp-{}", std::process::id()));
             let _ = fs::remove_file(&backup_tmp);
             fs::hard_link(path, &backup_tmp)?;
             fs::rename(&backup_tmp, &backup)?;
@@ -209,6 +369,59 @@ pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(&backup_tmp);
     }
     result
+}
+
+/// What `force-unlock` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unlocked {
+    /// The holder was gone; its record is cleared.
+    Cleared(LockInfo),
+    /// Nobody held the lock.
+    WasFree,
+}
+
+/// Releases the lock on the state at `path` if its holder is gone and its id is `lock_id`.
+/// The lock is an OS lock, so a dead holder has already lost it; what remains is the record
+/// naming it, cleared here. A live holder is never overridden: it is named instead.
+pub fn force_unlock(path: &Path, lock_id: &str) -> Result<Unlocked, StateError> {
+    let lock_path = sibling(path, "lock");
+    let err = |source| StateError::Write {
+        path: lock_path.display().to_string(),
+        source,
+    };
+    let mut file = match OpenOptions::new().read(true).write(true).open(&lock_path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Unlocked::WasFree),
+        Err(e) => return Err(err(e)),
+    };
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(err)?;
+    let holder = serde_json::from_str::<LockInfo>(&text).ok();
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            return Err(StateError::Locked {
+                holder: holder.map_or_else(|| "a running orgform".to_string(), |h| h.to_string()),
+                waited: "0s (force-unlock never overrides a live holder: stop it first)".into(),
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(err(e)),
+    }
+    match holder {
+        None => Ok(Unlocked::WasFree),
+        Some(h) if h.id != lock_id => Err(StateError::Corrupt {
+            path: lock_path.display().to_string(),
+            message: format!(
+                "the lock record is `{}`, not `{lock_id}`; nothing was changed",
+                h.id
+            ),
+        }),
+        Some(h) => {
+            file.set_len(0).map_err(err)?;
+            Ok(Unlocked::Cleared(h))
+        }
+    }
 }

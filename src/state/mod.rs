@@ -5,9 +5,11 @@
 //! the natural key, the remote id and a digest of the non-secret declaration only.
 
 pub mod file;
+pub mod postgres;
 pub mod time;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -54,7 +56,7 @@ pub struct Record {
     pub status: Status,
     /// The declared non-secret attributes it was created with, to show what changed since.
     #[serde(default)]
-    pub attributes: serde_json::Value,
+    pub attributes: Attributes,
     /// When orgform sent the create (or last tried to), for quotas and for "pending since".
     #[serde(
         default,
@@ -70,6 +72,41 @@ pub struct Record {
     /// Provider facts worth keeping (Salesforce's `CreatedOrgId`, Oracle's organization id).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub detail: BTreeMap<String, String>,
+}
+
+/// Declared non-secret attributes as compact JSON text. Kept as text: only a `blocked` diff
+/// reads them, and a hundred thousand parsed trees would cost far more memory than the text.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Attributes(Box<serde_json::value::RawValue>);
+
+impl Attributes {
+    pub fn from_serialize(value: &impl Serialize) -> Attributes {
+        serde_json::value::to_raw_value(value).map_or_else(|_| Attributes::default(), Attributes)
+    }
+
+    pub fn from_value(value: &serde_json::Value) -> Attributes {
+        Attributes::from_serialize(value)
+    }
+
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Default for Attributes {
+    fn default() -> Attributes {
+        Attributes(
+            serde_json::value::RawValue::from_string("{}".to_string())
+                .expect("an empty object is JSON"),
+        )
+    }
+}
+
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Attributes) -> bool {
+        self.0.get() == other.0.get() || self.to_value() == other.to_value()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +169,49 @@ impl State {
 
 pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// One change to state as apply records it: small, so that making it durable costs the same
+/// whether the state holds ten organizations or a hundred thousand (the file store appends it
+/// to a journal; the whole state is rewritten once, at the end of the run).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Externally tagged (`{"put": {...}}`): an internally tagged enum would buffer its fields,
+// which raw JSON attributes can't survive.
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StateOp {
+    /// Sets an address's record. An `attempted_at` left empty keeps the one recorded before:
+    /// adopting or settling a create doesn't forget when it was sent.
+    Put {
+        address: Address,
+        record: Box<Record>,
+    },
+    Remove {
+        address: Address,
+    },
+    /// A create was sent to `provider` at `at`, for rolling quotas.
+    CreateSent {
+        provider: InstanceName,
+        #[serde(with = "time::rfc3339")]
+        at: Timestamp,
+    },
+}
+
+impl State {
+    pub fn apply(&mut self, op: &StateOp) {
+        match op {
+            StateOp::Put { address, record } => {
+                let mut record = (**record).clone();
+                if record.attempted_at.is_none() {
+                    record.attempted_at = self.orgs.get(address).and_then(|r| r.attempted_at);
+                }
+                self.orgs.insert(address.clone(), record);
+            }
+            StateOp::Remove { address } => {
+                self.orgs.remove(address);
+            }
+            StateOp::CreateSent { provider, at } => self.note_create_sent(provider, *at),
+        }
+    }
+}
+
 /// Who holds a lock, recorded so that a waiting run can say whom it waits for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -182,6 +262,8 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{target}: {message}")]
+    Database { target: String, message: String },
     #[error(
         "state at {path} changed under this run (expected serial {expected}, found {found}); rerun"
     )]
@@ -193,24 +275,110 @@ pub enum StateError {
 }
 
 /// Where state lives. A backend holds its lock from `open` until it is dropped.
-pub trait StateBackend {
+pub trait StateBackend: Send {
     /// The current state, or `None` if none was ever written.
-    fn load(&mut self) -> Result<Option<State>, StateError>;
-    /// Writes `state` as the next version: bumps its serial, and refuses to overwrite a version
-    /// other than the one this run read.
-    fn write(&mut self, state: &mut State) -> Result<(), StateError>;
+    fn load(&mut self) -> impl Future<Output = Result<Option<State>, StateError>> + Send;
+
+    /// Writes `state` whole as the next version: bumps its serial, and refuses to overwrite a
+    /// version other than the one this run read.
+    fn write(&mut self, state: &mut State) -> impl Future<Output = Result<(), StateError>> + Send;
+
+    /// Makes `ops` durable; `state` already has them applied. The default writes the whole
+    /// state; a store with a journal appends the ops instead.
+    fn append(
+        &mut self,
+        state: &mut State,
+        _ops: &[StateOp],
+    ) -> impl Future<Output = Result<(), StateError>> + Send {
+        self.write(state)
+    }
+
+    /// Folds what `append` made durable into a new version. Nothing to do by default.
+    fn compact(
+        &mut self,
+        _state: &mut State,
+    ) -> impl Future<Output = Result<(), StateError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// Where this state lives, for messages.
     fn describe(&self) -> String;
 }
 
+/// The state stores, closed like the providers: a new one makes the compiler list every place
+/// that must learn about it.
+pub enum Store {
+    File(file::FileBackend),
+    Postgres(Box<postgres::PostgresBackend>),
+}
+
+impl StateBackend for Store {
+    async fn load(&mut self) -> Result<Option<State>, StateError> {
+        match self {
+            Store::File(b) => b.load().await,
+            Store::Postgres(b) => b.load().await,
+        }
+    }
+
+    async fn write(&mut self, state: &mut State) -> Result<(), StateError> {
+        match self {
+            Store::File(b) => b.write(state).await,
+            Store::Postgres(b) => b.write(state).await,
+        }
+    }
+
+    async fn append(&mut self, state: &mut State, ops: &[StateOp]) -> Result<(), StateError> {
+        match self {
+            Store::File(b) => b.append(state, ops).await,
+            Store::Postgres(b) => b.append(state, ops).await,
+        }
+    }
+
+    async fn compact(&mut self, state: &mut State) -> Result<(), StateError> {
+        match self {
+            Store::File(b) => b.compact(state).await,
+            Store::Postgres(b) => b.compact(state).await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Store::File(b) => b.describe(),
+            Store::Postgres(b) => b.describe(),
+        }
+    }
+}
+
 /// Parses a state document, refusing newer formats with a message that says so.
 pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
+    /// Only the format version, read first so that a newer format is named as such rather
+    /// than reported as a field this version doesn't know.
+    #[derive(Deserialize)]
+    struct Header {
+        version: Option<serde_json::Value>,
+    }
+    let corrupt = |e: serde_json::Error| StateError::Corrupt {
         path: path.to_string(),
         message: format!("{e} (a backup of the previous version is kept beside it)"),
-    })?;
-    let version = value.get("version").and_then(serde_json::Value::as_u64);
-    match version {
+    };
+    if !text.trim_start().starts_with('{') {
+        return Err(StateError::Corrupt {
+            path: path.to_string(),
+            message: "it is not a JSON object (a backup of the previous version is kept beside it)"
+                .into(),
+        });
+    }
+    let header: Header = match serde_json::from_str(text) {
+        Ok(h) => h,
+        Err(e) if e.is_data() => {
+            return Err(StateError::Corrupt {
+                path: path.to_string(),
+                message: "it has no format `version`".into(),
+            });
+        }
+        Err(e) => return Err(corrupt(e)),
+    };
+    match header.version.as_ref().and_then(serde_json::Value::as_u64) {
         Some(v) if v > u64::from(STATE_FORMAT_VERSION) => {
             return Err(StateError::TooNew {
                 path: path.to_string(),
@@ -225,8 +393,27 @@ pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
             });
         }
     }
-    serde_json::from_value(value).map_err(|e| StateError::Corrupt {
+    serde_json::from_str(text).map_err(|e| StateError::Corrupt {
         path: path.to_string(),
         message: e.to_string(),
     })
+}
+
+/// A random lineage id, in UUID version 4 layout.
+pub fn new_lineage() -> String {
+    let mut bytes = [0u8; 16];
+    for b in &mut bytes {
+        *b = fastrand::u8(..);
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let h = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }

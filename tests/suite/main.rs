@@ -1,8 +1,18 @@
 //! The one integration test binary (every extra one re-links tokio and reqwest): modules by
 //! area, all through orgform's public surface.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
+mod architecture;
+mod e2e;
+mod exactly_once;
+mod fmt;
 mod golden;
 mod planner_props;
 mod plans;
 mod provider_salesforce;
+mod sandbox;
+mod schema;
 mod specs;
+mod state_stores;
+mod team_state;

@@ -47,7 +47,7 @@ fn key(i: usize) -> NaturalKey {
 
 fn build(cases: &[Case]) -> (Spec, State, Reality) {
     let mut text = String::from("[provider.h]\ntype = \"heron\"\napi_key = { env = \"K\" }\n");
-    for (i, c) in cases.iter().enumerate().filter(|(_, c)| c.declared) {
+    for (i, _) in cases.iter().enumerate().filter(|(_, c)| c.declared) {
         text.push_str(&format!(
             "[org.o{i}]\nprovider = \"h\"\ncrm_provider = \"salesforce\"\ninstance_url = \"{}\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n",
             url(i)
@@ -73,7 +73,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     natural_key: key(i),
                     digest,
                     status,
-                    attributes: serde_json::json!({}),
+                    attributes: orgform::state::Attributes::default(),
                     attempted_at: None,
                     updated_at: NOW - 60,
                     error: None,
@@ -163,7 +163,7 @@ proptest! {
                     natural_key: org.natural_key.clone(),
                     digest: org.digest.clone(),
                     status: Status::Created,
-                    attributes: org.public_attributes(),
+                    attributes: org.public_attributes_text(),
                     attempted_at: Some(NOW),
                     updated_at: NOW,
                     error: None,

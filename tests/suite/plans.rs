@@ -91,3 +91,36 @@ fn golden_plans() {
         );
     }
 }
+
+#[test]
+fn a_huge_plan_fits_a_pull_request_comment_with_its_summary() {
+    let mut text = String::from("[provider.h]\ntype = \"heron\"\napi_key = { env = \"K\" }\n");
+    for i in 0..5000 {
+        text.push_str(&format!(
+            "[org.org{i:05}]\nprovider = \"h\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://org{i:05}.my.salesforce.com\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{ default_id = {{ external_name = \"Account\" }} }}\n"
+        ));
+    }
+    let spec = Spec::load(&[orgform::spec::SourceFile::new("big.toml", text)]).expect("valid");
+    let state = State::new("l".into());
+    let made = plan(&spec, &state, None, PlanContext { now: NOW });
+    let md = orgform::output::plan_markdown(&made);
+    assert!(
+        md.len() <= orgform::output::MARKDOWN_BUDGET,
+        "{} characters",
+        md.len()
+    );
+    assert!(
+        md.contains("**5000 to create.**") || md.contains("**5000 to create**"),
+        "{}",
+        &md[..300]
+    );
+    assert!(md.contains("Cut to fit a pull-request comment"));
+    assert!(md.contains("JSON plan"));
+    // Deterministic: the same plan renders the same comment.
+    assert_eq!(md, orgform::output::plan_markdown(&made));
+    // A small plan is not cut.
+    let small = plan(&spec, &state, None, PlanContext { now: NOW });
+    let mut small = small;
+    small.changes.truncate(3);
+    assert!(!orgform::output::plan_markdown(&small).contains("Cut to fit"));
+}

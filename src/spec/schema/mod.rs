@@ -222,6 +222,9 @@ fn is_date(value: &str) -> bool {
     matches!((digits(0..4), digits(5..7), digits(8..10)), (Some(_), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=31).contains(&d))
 }
 
+/// A check across fields: given a table's validated values, (dotted path, message) per problem.
+pub type CheckFn = fn(&BTreeMap<String, Value>) -> Vec<(String, String)>;
+
 /// A rule across fields, checked after each field is valid on its own.
 #[derive(Debug)]
 pub enum Rule {
@@ -230,7 +233,7 @@ pub enum Rule {
     /// At least one of these must be set (a template id or an edition).
     AnyOf(&'static [&'static str]),
     /// A check no simpler rule expresses; returns (dotted path, message) for each problem.
-    Check(fn(&BTreeMap<String, Value>) -> Vec<(String, String)>),
+    Check(CheckFn),
 }
 
 /// Everything the spec layer knows about one provider type.

@@ -1,0 +1,56 @@
+//! `orgform fmt`: canonical key order in every spec file, comments kept; `--check` for CI.
+
+use std::process::ExitCode;
+
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use crate::cli::{FmtArgs, GlobalArgs};
+use crate::output;
+use crate::spec::format::{format, instance_types};
+use crate::state::file::write_atomically;
+
+pub fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
+    let paths = super::spec_paths(&g.specs)?;
+    let mut texts = Vec::with_capacity(paths.len());
+    for path in &paths {
+        texts.push(
+            std::fs::read_to_string(path)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot read {}", path.display()))?,
+        );
+    }
+    let types = instance_types(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut changed = Vec::new();
+    for (path, text) in paths.iter().zip(&texts) {
+        let formatted = format(text, &types).map_err(|e| miette!("{}: {e}", path.display()))?;
+        if &formatted != text {
+            changed.push(path.display().to_string());
+            if !args.check {
+                // Keep the file's permissions: specs are not secret, but the user chose them.
+                let mode = std::fs::metadata(path).ok().map(|m| m.permissions());
+                write_atomically(path, formatted.as_bytes(), false)
+                    .into_diagnostic()
+                    .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+                if let Some(mode) = mode {
+                    let _ = std::fs::set_permissions(path, mode);
+                }
+            }
+        }
+    }
+    if args.check {
+        if changed.is_empty() {
+            output::message("All specs are in canonical form.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        for path in &changed {
+            output::message(&format!("not in canonical form: {path}"));
+        }
+        output::message("Run `orgform fmt` to fix them.");
+        return Ok(ExitCode::from(1));
+    }
+    match changed.len() {
+        0 => output::message("All specs were in canonical form already."),
+        n => output::message(&format!("Formatted {n} of {} spec files.", paths.len())),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,133 @@
+//! The router around the emulators: latency and logging on every request; counting and fault
+//! injection on provider routes; provider-shaped 404 and 405 answers; the `/_sandbox` control
+//! routes (`GET /_sandbox/stats`, `POST /_sandbox/reset`), which no fault ever touches.
+
+use std::time::Instant;
+
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::conn::Connection;
+use super::state::SandboxState;
+use super::{Api, Fault, Stats};
+
+/// The whole application: every emulator's routes, then the control routes.
+pub fn router(state: &SandboxState) -> Router {
+    let mut providers = Api::ALL
+        .into_iter()
+        .fold(Router::new(), |router, api| router.merge(api.routes(state)))
+        .method_not_allowed_fallback(method_not_allowed);
+    // After the merge, so it wraps every provider route, outside the providers' own layers
+    // (axum refuses a route layer on a router without routes).
+    if providers.has_routes() {
+        providers = providers.route_layer(middleware::from_fn_with_state(state.clone(), endpoint));
+    }
+    providers
+        .route("/_sandbox/stats", get(stats))
+        .route("/_sandbox/reset", post(reset))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state.clone())
+}
+
+/// Every request: the configured latency first, then one debug line. Only the method, the path
+/// (never the query, which carries session ids at some providers), the status and the time.
+async fn observe(State(state): State<SandboxState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    state.sleep(state.config().latency).await;
+    let response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis(),
+        "sandbox request"
+    );
+    response
+}
+
+/// Provider routes: count the request under its route pattern, then maybe inject a fault.
+async fn endpoint(State(state): State<SandboxState>, request: Request, next: Next) -> Response {
+    let Some(api) = Api::from_path(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let pattern = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_owned(),
+        |m| m.as_str().to_owned(),
+    );
+    state.count_request(api, format!("{} {pattern}", request.method()));
+    let Some(fault) = state.pick_fault() else {
+        return next.run(request).await;
+    };
+    state.count_fault(api, fault);
+    tracing::debug!(api = api.name(), %fault, "injecting a fault");
+    match fault {
+        Fault::TooManyRequests => api.error(&state, StatusCode::TOO_MANY_REQUESTS),
+        Fault::TooManyRequestsRetryAfter => {
+            let mut response = api.error(&state, StatusCode::TOO_MANY_REQUESTS);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+        Fault::InternalError => api.error(&state, StatusCode::INTERNAL_SERVER_ERROR),
+        Fault::Unavailable => api.error(&state, StatusCode::SERVICE_UNAVAILABLE),
+        Fault::Reset => match request.extensions().get::<ConnectInfo<Connection>>() {
+            Some(ConnectInfo(connection)) => {
+                connection.reset();
+                // Never written: the connection fails before hyper can send it.
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+            // Only when served without the sandbox's listener, which `Sandbox::start` never does.
+            None => api.error(&state, StatusCode::BAD_GATEWAY),
+        },
+        Fault::TimeoutAfterCommit => {
+            let response = next.run(request).await;
+            state.sleep(state.config().timeout_hang).await;
+            response
+        }
+    }
+}
+
+/// A known path with a method it does not serve, in the provider's error shape.
+async fn method_not_allowed(
+    State(state): State<SandboxState>,
+    method: Method,
+    uri: Uri,
+    matched: Option<MatchedPath>,
+) -> Response {
+    let Some(api) = Api::from_path(uri.path()) else {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    };
+    let pattern = matched.map_or_else(|| uri.path().to_owned(), |m| m.as_str().to_owned());
+    state.count_request(api, format!("{method} {pattern}"));
+    api.error(&state, StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// An unknown path: in the provider's error shape under a provider's prefix, counted there
+/// under `METHOD (unmatched)` so that raw paths do not grow the stats without bound.
+async fn not_found(State(state): State<SandboxState>, method: Method, uri: Uri) -> Response {
+    match Api::from_path(uri.path()) {
+        Some(api) => {
+            state.count_request(api, format!("{method} (unmatched)"));
+            api.error(&state, StatusCode::NOT_FOUND)
+        }
+        None => (StatusCode::NOT_FOUND, "no such sandbox path\n").into_response(),
+    }
+}
+
+async fn stats(State(state): State<SandboxState>) -> Json<Stats> {
+    Json(state.stats())
+}
+
+async fn reset(State(state): State<SandboxState>) -> StatusCode {
+    state.reset().await;
+    StatusCode::NO_CONTENT
+}

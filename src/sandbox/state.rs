@@ -1,0 +1,289 @@
+//! The sandbox's shared state: configuration, the emulators' data, counters, the random source
+//! and the stop signal, plus the data file's load and atomic save.
+//!
+//! Emulators change data through [`SandboxState::mutate`], which saves the data file after the
+//! change; saves are serialized so the file on disk always follows the order of mutations.
+//! Transient data (rate-limit windows) changes through [`SandboxState::touch`], which does not.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{Api, Fault, SandboxConfig, SandboxData, SandboxError, Stats};
+
+/// Handed to every handler and middleware; cheap to clone.
+#[derive(Clone)]
+pub struct SandboxState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SandboxConfig,
+    data: Mutex<SandboxData>,
+    counters: Mutex<Counters>,
+    rng: Mutex<fastrand::Rng>,
+    /// Held across a mutation and its save, so saves reach the disk in mutation order.
+    save_lock: tokio::sync::Mutex<()>,
+    stopping: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    faults: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+}
+
+/// Locks a mutex, carrying on after a panic elsewhere: the data stays usable for a test tool.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SandboxState {
+    pub(super) fn new(config: SandboxConfig, data: SandboxData) -> SandboxState {
+        let rng = match config.seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        SandboxState {
+            inner: Arc::new(Inner {
+                config,
+                data: Mutex::new(data),
+                counters: Mutex::new(Counters::default()),
+                rng: Mutex::new(rng),
+                save_lock: tokio::sync::Mutex::new(()),
+                stopping: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    pub(super) fn config(&self) -> &SandboxConfig {
+        &self.inner.config
+    }
+
+    /// Reads the data.
+    pub(super) fn read<R>(&self, f: impl FnOnce(&SandboxData) -> R) -> R {
+        f(&lock(&self.inner.data))
+    }
+
+    /// Changes transient data that is not saved (rate-limit windows).
+    pub(super) fn touch<R>(&self, f: impl FnOnce(&mut SandboxData) -> R) -> R {
+        f(&mut lock(&self.inner.data))
+    }
+
+    /// Changes the data, then saves the data file if there is one. A failed save is logged,
+    /// not returned: the change is made, and the emulator answers as the provider would.
+    pub(super) async fn mutate<R>(&self, f: impl FnOnce(&mut SandboxData) -> R) -> R {
+        let _saving = self.inner.save_lock.lock().await;
+        let (result, snapshot) = {
+            let mut data = lock(&self.inner.data);
+            let result = f(&mut data);
+            (result, self.snapshot(&data))
+        };
+        if let Err(error) = self.write(snapshot).await {
+            tracing::error!(error = %error_chain(&error), "sandbox data not saved");
+        }
+        result
+    }
+
+    /// Saves the data file, if there is one.
+    pub(super) async fn save(&self) -> Result<(), SandboxError> {
+        let _saving = self.inner.save_lock.lock().await;
+        let snapshot = self.snapshot(&lock(&self.inner.data));
+        self.write(snapshot).await
+    }
+
+    fn snapshot(&self, data: &SandboxData) -> Option<(PathBuf, Vec<u8>)> {
+        let path = self.inner.config.data_file.clone()?;
+        match serde_json::to_vec_pretty(data) {
+            Ok(bytes) => Some((path, bytes)),
+            // Plain maps of JSON values always serialize; this only guards the impossible.
+            Err(error) => {
+                tracing::error!(%error, "sandbox data not serializable");
+                None
+            }
+        }
+    }
+
+    async fn write(&self, snapshot: Option<(PathBuf, Vec<u8>)>) -> Result<(), SandboxError> {
+        let Some((path, bytes)) = snapshot else {
+            return Ok(());
+        };
+        let target = path.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&target, &bytes))
+            .await
+            .unwrap_or_else(|join| Err(std::io::Error::other(join)))
+            .map_err(|source| SandboxError::WriteData { path, source })
+    }
+
+    /// A random number from the sandbox's (possibly seeded) source.
+    pub(super) fn random(&self) -> u64 {
+        lock(&self.inner.rng).u64(..)
+    }
+
+    /// Decides whether this request gets a fault, and which.
+    pub(super) fn pick_fault(&self) -> Option<Fault> {
+        let config = &self.inner.config;
+        if config.fault_rate <= 0.0 || config.faults.is_empty() {
+            return None;
+        }
+        let mut rng = lock(&self.inner.rng);
+        if rng.f64() >= config.fault_rate {
+            return None;
+        }
+        config.faults.get(rng.usize(..config.faults.len())).copied()
+    }
+
+    pub(super) fn count_request(&self, api: Api, endpoint: String) {
+        let mut counters = lock(&self.inner.counters);
+        *counters
+            .requests
+            .entry(api.name())
+            .or_default()
+            .entry(endpoint)
+            .or_default() += 1;
+    }
+
+    pub(super) fn count_fault(&self, api: Api, fault: Fault) {
+        let mut counters = lock(&self.inner.counters);
+        *counters
+            .faults
+            .entry(api.name())
+            .or_default()
+            .entry(fault.name())
+            .or_default() += 1;
+    }
+
+    pub(super) fn stats(&self) -> Stats {
+        let (requests, faults) = {
+            let counters = lock(&self.inner.counters);
+            let requests = counters
+                .requests
+                .iter()
+                .map(|(api, endpoints)| (api.to_string(), endpoints.clone()))
+                .collect();
+            let faults = counters
+                .faults
+                .iter()
+                .map(|(api, faults)| {
+                    let faults = faults.iter().map(|(f, n)| (f.to_string(), *n)).collect();
+                    (api.to_string(), faults)
+                })
+                .collect();
+            (requests, faults)
+        };
+        let organizations = self.read(|data| {
+            Api::ALL
+                .into_iter()
+                .map(|api| {
+                    (
+                        api.name().to_owned(),
+                        u64::try_from(api.organizations(data)).unwrap_or(u64::MAX),
+                    )
+                })
+                .collect()
+        });
+        Stats {
+            requests,
+            faults,
+            organizations,
+        }
+    }
+
+    /// Forgets every organization and counter (`POST /_sandbox/reset`), and saves.
+    pub(super) async fn reset(&self) {
+        *lock(&self.inner.counters) = Counters::default();
+        self.mutate(SandboxData::reset).await;
+    }
+
+    /// Sleeps, but wakes at once when the sandbox stops: held answers must not hold up shutdown.
+    pub(super) async fn sleep(&self, duration: Duration) {
+        if duration.is_zero() {
+            return;
+        }
+        let mut stopping = self.inner.stopping.subscribe();
+        tokio::select! {
+            () = tokio::time::sleep(duration) => {}
+            _ = stopping.wait_for(|stop| *stop) => {}
+        }
+    }
+
+    pub(super) fn stop(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Resolves when [`SandboxState::stop`] is called.
+    pub(super) fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopping = self.inner.stopping.subscribe();
+        async move {
+            // An error means the sender is gone, which also means stop.
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
+    }
+}
+
+/// Loads the data file; a missing file is an empty sandbox.
+pub(super) fn load(path: &Path) -> Result<SandboxData, SandboxError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(SandboxData::default()),
+        Err(source) => {
+            return Err(SandboxError::ReadData {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|source| SandboxError::ParseData {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes a temporary file beside `path`, flushes it and renames it over `path`, so a crash
+/// leaves the old file or the new one, never a torn one. Mode 0600: the file may hold API keys.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let name = path.file_name().map_or_else(
+        || "sandbox".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        // Best effort: the temporary file is garbage either way.
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
+/// An error and its sources on one line, for logs.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,141 @@
+//! `orgform fmt`: rewrites spec text with every table's keys in canonical order (the order of
+//! the schema: `type` or `provider` first, then the fields as the vendor documents list them),
+//! keeping comments, blank lines and the order of the tables themselves. Pure: text in, text out.
+
+use std::collections::BTreeMap;
+
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+use super::schema::{COMMON_INSTANCE_FIELDS, Field, Kind, STATE_FIELDS, provider_schema};
+use crate::model::ProviderType;
+
+/// The provider type of each instance, by name, across all spec files (an organization's
+/// fields depend on the type of the instance it names, which may be declared in another file).
+pub fn instance_types(texts: &[&str]) -> BTreeMap<String, ProviderType> {
+    let mut types = BTreeMap::new();
+    for text in texts {
+        let Ok(doc) = text.parse::<toml::Table>() else {
+            continue;
+        };
+        let Some(providers) = doc.get("provider").and_then(toml::Value::as_table) else {
+            continue;
+        };
+        for (name, table) in providers {
+            if let Some(t) = table
+                .get("type")
+                .and_then(toml::Value::as_str)
+                .and_then(ProviderType::from_name)
+            {
+                types.insert(name.clone(), t);
+            }
+        }
+    }
+    types
+}
+
+/// The canonical text of one spec file. Errors are TOML syntax errors; `validate` says more.
+pub fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<String, String> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.to_string())?;
+    let root = doc.as_table_mut();
+    if let Some(state) = root.get_mut("state").and_then(Item::as_table_mut) {
+        sort_table(state, &[STATE_FIELDS]);
+    }
+    if let Some(providers) = root.get_mut("provider").and_then(Item::as_table_mut) {
+        for (_, item) in providers.iter_mut() {
+            let Some(table) = item.as_table_mut() else {
+                continue;
+            };
+            let schema = table
+                .get("type")
+                .and_then(Item::as_str)
+                .and_then(ProviderType::from_name)
+                .and_then(provider_schema);
+            // `type` and `base_url`, then the credentials, then the limits.
+            let (head, limits) = COMMON_INSTANCE_FIELDS.split_at(2);
+            match schema {
+                Some(s) => sort_table(table, &[head, s.instance, limits]),
+                None => sort_table(table, &[head, limits]),
+            }
+        }
+    }
+    if let Some(orgs) = root.get_mut("org").and_then(Item::as_table_mut) {
+        for (_, item) in orgs.iter_mut() {
+            let Some(table) = item.as_table_mut() else {
+                continue;
+            };
+            let schema = table
+                .get("provider")
+                .and_then(Item::as_str)
+                .and_then(|name| types.get(name))
+                .and_then(|t| provider_schema(*t));
+            match schema {
+                Some(s) => sort_table(table, &[ORG_KEYS, s.org]),
+                None => sort_table(table, &[ORG_KEYS]),
+            }
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// orgform's own key in an organization table, always first.
+static ORG_KEYS: &[Field] = &[Field::new("provider", "provider", Kind::Any)];
+
+fn rank(fields: &[&[Field]], key: &str) -> usize {
+    fields
+        .iter()
+        .flat_map(|f| f.iter())
+        .position(|f| f.name == key)
+        .unwrap_or(usize::MAX)
+}
+
+fn find<'a>(fields: &'a [&'a [Field]], key: &str) -> Option<&'a Field> {
+    fields.iter().flat_map(|f| f.iter()).find(|f| f.name == key)
+}
+
+fn sort_table(table: &mut Table, fields: &[&[Field]]) {
+    // A stable sort: keys the schema doesn't know keep their order, after the known ones.
+    table.sort_values_by(|a, _, b, _| rank(fields, a.get()).cmp(&rank(fields, b.get())));
+    for (key, item) in table.iter_mut() {
+        let Some(field) = find(fields, key.get()) else {
+            continue;
+        };
+        sort_item(item, &field.kind);
+    }
+}
+
+fn sort_item(item: &mut Item, kind: &Kind) {
+    match (item, kind) {
+        (Item::Table(t), Kind::Object(inner)) => sort_table(t, &[inner]),
+        (Item::ArrayOfTables(tables), Kind::Array(Kind::Object(inner))) => {
+            for t in tables.iter_mut() {
+                sort_table(t, &[inner]);
+            }
+        }
+        (Item::Value(v), kind) => sort_value(v, kind),
+        _ => {}
+    }
+}
+
+fn sort_value(value: &mut Value, kind: &Kind) {
+    match (value, kind) {
+        (Value::InlineTable(t), Kind::Object(inner)) => {
+            let fields: &[&[Field]] = &[inner];
+            t.sort_values_by(|a, _, b, _| rank(fields, a.get()).cmp(&rank(fields, b.get())));
+            // Moved pairs keep their old spacing; lay the table out afresh.
+            t.fmt();
+            for (key, v) in t.iter_mut() {
+                if let Some(field) = find(fields, key.get()) {
+                    sort_value(v, &field.kind);
+                }
+            }
+        }
+        (Value::Array(items), Kind::Array(inner)) => {
+            for v in items.iter_mut() {
+                sort_value(v, inner);
+            }
+        }
+        _ => {}
+    }
+}

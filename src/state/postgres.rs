@@ -1,0 +1,499 @@
+//! The team state store: PostgreSQL. Many CI jobs, one truth.
+//!
+//! - One dedicated connection per run holds a **session-level advisory lock** for the whole run
+//!   (never a pool, which could hand the lock's session to someone else). If the connection is
+//!   lost, PostgreSQL frees the lock, and this run's next write fails, so it stops before its
+//!   next create.
+//! - Every version is kept (`orgform_states`, one row per serial, with who wrote it and with
+//!   which command). A write is **compare-and-swap on (lineage, serial)** inside a transaction,
+//!   with the primary key as the last guard: a writer that lost its lock can never overwrite a
+//!   newer state.
+//! - Apply's per-create records go to `orgform_journal` (one INSERT per group commit, committed
+//!   before the request leaves) and are folded into a new version at the end of the run.
+//! - The schema is created on first use and versioned in `orgform_schema`.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_postgres::{Client, NoTls};
+
+use super::{LockInfo, State, StateBackend, StateError, StateOp, parse};
+
+/// Advisory-lock class for orgform, so its locks never collide with an application's own.
+const LOCK_CLASS: i32 = 0x6f72_6766; // "orgf"
+
+/// Schema migrations, applied in order, each once.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE orgform_states (
+    workspace  text        NOT NULL,
+    serial     bigint      NOT NULL,
+    lineage    text        NOT NULL,
+    state      jsonb       NOT NULL,
+    written_at timestamptz NOT NULL DEFAULT now(),
+    written_by text        NOT NULL,
+    command    text        NOT NULL,
+    PRIMARY KEY (workspace, serial)
+);
+CREATE TABLE orgform_journal (
+    workspace   text   NOT NULL,
+    base_serial bigint NOT NULL,
+    seq         bigserial,
+    op          jsonb  NOT NULL,
+    PRIMARY KEY (workspace, seq)
+);
+CREATE TABLE orgform_locks (
+    workspace   text        PRIMARY KEY,
+    lock_id     text        NOT NULL,
+    holder      jsonb       NOT NULL,
+    backend_pid integer     NOT NULL,
+    since       timestamptz NOT NULL DEFAULT now()
+);
+"];
+
+/// A PostgreSQL workspace, connected.
+pub struct PostgresBackend {
+    client: Client,
+    connection: JoinHandle<()>,
+    workspace: String,
+    shown: String,
+    who: LockInfo,
+    locked: bool,
+    serial_on_disk: Option<u64>,
+    lineage_on_disk: Option<String>,
+    journal_base: Option<u64>,
+    dirty: bool,
+}
+
+/// One kept version, for `orgform state history`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Version {
+    pub serial: u64,
+    pub lineage: String,
+    pub written_at: String,
+    pub written_by: String,
+    pub command: String,
+    pub organizations: u64,
+}
+
+fn db(target: &str, e: &tokio_postgres::Error) -> StateError {
+    // The driver's messages never carry the password; the URL is shown redacted.
+    let detail = e.as_db_error().map_or_else(
+        || e.to_string(),
+        |d| format!("{}: {}", d.code().code(), d.message()),
+    );
+    StateError::Database {
+        target: target.to_string(),
+        message: detail,
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "postgres://(unparsable URL)".into(),
+    }
+}
+
+impl PostgresBackend {
+    /// Connects to `url` (its password, if it has none, from `PGPASSWORD`) for `workspace`, and
+    /// creates or upgrades the schema.
+    pub async fn connect(
+        url: &str,
+        workspace: &str,
+        who: LockInfo,
+    ) -> Result<PostgresBackend, StateError> {
+        let shown = format!("{} (workspace `{workspace}`)", redact_url(url));
+        let mut config: tokio_postgres::Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| StateError::Database {
+                    target: shown.clone(),
+                    message: format!("not a PostgreSQL URL: {e}"),
+                })?;
+        if config.get_password().is_none()
+            && let Ok(password) = std::env::var("PGPASSWORD")
+        {
+            config.password(password);
+        }
+        config.application_name("orgform");
+        config.connect_timeout(Duration::from_secs(10));
+        // TCP keepalives, so a holder whose machine vanished loses its lock in bounded time.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| db(&shown, &e))?;
+        let connection = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "the PostgreSQL state connection ended");
+            }
+        });
+        let mut backend = PostgresBackend {
+            client,
+            connection,
+            workspace: workspace.to_string(),
+            shown,
+            who,
+            locked: false,
+            serial_on_disk: None,
+            lineage_on_disk: None,
+            journal_base: None,
+            dirty: false,
+        };
+        backend.migrate().await?;
+        Ok(backend)
+    }
+
+    async fn migrate(&mut self) -> Result<(), StateError> {
+        let shown = self.shown.clone();
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(|e| db(&shown, &e))?;
+        // Two runs starting at once on an empty database must not both create the schema.
+        tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_CLASS])
+            .await
+            .map_err(|e| db(&shown, &e))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS orgform_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(|e| db(&shown, &e))?;
+        let row = tx
+            .query_one("SELECT coalesce(max(version), 0) FROM orgform_schema", &[])
+            .await
+            .map_err(|e| db(&shown, &e))?;
+        let current: i32 = row.get(0);
+        let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+        if current > known {
+            return Err(StateError::Database {
+                target: shown,
+                message: format!(
+                    "the database schema is version {current}, newer than this orgform knows ({known}); upgrade orgform"
+                ),
+            });
+        }
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(current).unwrap_or(0))
+        {
+            let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            tx.batch_execute(sql).await.map_err(|e| db(&shown, &e))?;
+            tx.execute(
+                "INSERT INTO orgform_schema (version) VALUES ($1)",
+                &[&version],
+            )
+            .await
+            .map_err(|e| db(&shown, &e))?;
+        }
+        tx.commit().await.map_err(|e| db(&shown, &e))
+    }
+
+    /// Takes the workspace's lock for this session, waiting up to `timeout`.
+    pub async fn lock(&mut self, timeout: Duration) -> Result<(), StateError> {
+        let started = Instant::now();
+        loop {
+            let row = self
+                .client
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                    &[&LOCK_CLASS, &self.workspace],
+                )
+                .await
+                .map_err(|e| db(&self.shown, &e))?;
+            if row.get::<_, bool>(0) {
+                break;
+            }
+            if started.elapsed() >= timeout {
+                let holder = self.holder().await?;
+                return Err(StateError::Locked {
+                    holder: holder
+                        .map_or_else(|| "another orgform run".to_string(), |h| h.to_string()),
+                    waited: humantime::format_duration(timeout).to_string(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let holder = serde_json::to_value(&self.who).unwrap_or_default();
+        self.client
+            .execute(
+                "INSERT INTO orgform_locks (workspace, lock_id, holder, backend_pid) VALUES ($1, $2, $3, pg_backend_pid())
+                 ON CONFLICT (workspace) DO UPDATE SET lock_id = $2, holder = $3, backend_pid = pg_backend_pid(), since = now()",
+                &[&self.workspace, &self.who.id, &holder],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        self.locked = true;
+        Ok(())
+    }
+
+    async fn holder(&self) -> Result<Option<LockInfo>, StateError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT holder FROM orgform_locks WHERE workspace = $1",
+                &[&self.workspace],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        Ok(row.and_then(|r| serde_json::from_value(r.get::<_, serde_json::Value>(0)).ok()))
+    }
+
+    /// Releases the lock and forgets the holder record.
+    pub async fn unlock(&mut self) -> Result<(), StateError> {
+        if !self.locked {
+            return Ok(());
+        }
+        self.client
+            .execute(
+                "DELETE FROM orgform_locks WHERE workspace = $1 AND lock_id = $2",
+                &[&self.workspace, &self.who.id],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        self.client
+            .query_one(
+                "SELECT pg_advisory_unlock($1, hashtext($2))",
+                &[&LOCK_CLASS, &self.workspace],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        self.locked = false;
+        Ok(())
+    }
+
+    /// Frees the lock of a holder that is gone or hung: ends the database session that holds it,
+    /// if the recorded lock id is `lock_id`. Returns the holder it freed.
+    pub async fn force_unlock(&mut self, lock_id: &str) -> Result<Option<LockInfo>, StateError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT lock_id, holder, backend_pid FROM orgform_locks WHERE workspace = $1",
+                &[&self.workspace],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let recorded: String = row.get(0);
+        if recorded != lock_id {
+            return Err(StateError::Database {
+                target: self.shown.clone(),
+                message: format!(
+                    "the lock is recorded as `{recorded}`, not `{lock_id}`; nothing was changed"
+                ),
+            });
+        }
+        let holder: Option<LockInfo> =
+            serde_json::from_value(row.get::<_, serde_json::Value>(1)).ok();
+        let pid: i32 = row.get(2);
+        // Only a session that still holds this workspace's advisory lock is ended.
+        self.client
+            .execute(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+                 WHERE l.locktype = 'advisory' AND l.pid = $1 AND l.classid::int = $2 AND l.objid::int = hashtext($3) AND l.granted",
+                &[&pid, &LOCK_CLASS, &self.workspace],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        self.client
+            .execute(
+                "DELETE FROM orgform_locks WHERE workspace = $1 AND lock_id = $2",
+                &[&self.workspace, &lock_id],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        Ok(holder)
+    }
+
+    /// Every kept version of this workspace, oldest first.
+    pub async fn history(&self) -> Result<Vec<Version>, StateError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT serial, lineage, to_char(written_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), written_by, command,
+                        (SELECT count(*) FROM jsonb_object_keys(coalesce(state->'orgs', '{}'::jsonb)))
+                 FROM orgform_states WHERE workspace = $1 ORDER BY serial",
+                &[&self.workspace],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        Ok(rows
+            .iter()
+            .map(|r| Version {
+                serial: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+                lineage: r.get(1),
+                written_at: r.get(2),
+                written_by: r.get(3),
+                command: r.get(4),
+                organizations: u64::try_from(r.get::<_, i64>(5)).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    fn serial(value: u64) -> i64 {
+        i64::try_from(value).unwrap_or(i64::MAX)
+    }
+}
+
+impl Drop for PostgresBackend {
+    fn drop(&mut self) {
+        // Closing the session frees its advisory lock.
+        self.connection.abort();
+    }
+}
+
+impl StateBackend for PostgresBackend {
+    async fn load(&mut self) -> Result<Option<State>, StateError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT state::text FROM orgform_states WHERE workspace = $1 ORDER BY serial DESC LIMIT 1",
+                &[&self.workspace],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        let mut state = match row {
+            Some(r) => Some(parse(&self.shown, r.get::<_, &str>(0))?),
+            None => None,
+        };
+        self.serial_on_disk = state.as_ref().map(|s| s.serial);
+        self.lineage_on_disk = state.as_ref().map(|s| s.lineage.clone());
+        let base = self.serial_on_disk.unwrap_or(0);
+        let ops = self
+            .client
+            .query(
+                "SELECT op::text FROM orgform_journal WHERE workspace = $1 AND base_serial = $2 ORDER BY seq",
+                &[&self.workspace, &Self::serial(base)],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        if !ops.is_empty() {
+            let state = state.get_or_insert_with(|| State::new(super::new_lineage()));
+            for row in &ops {
+                let op: StateOp = serde_json::from_str(row.get::<_, &str>(0)).map_err(|e| {
+                    StateError::Corrupt {
+                        path: self.shown.clone(),
+                        message: format!("journal entry: {e}"),
+                    }
+                })?;
+                state.apply(&op);
+            }
+            self.journal_base = Some(base);
+            self.dirty = true;
+        }
+        Ok(state)
+    }
+
+    async fn write(&mut self, state: &mut State) -> Result<(), StateError> {
+        let shown = self.shown.clone();
+        let mut next = state.clone();
+        next.serial = state.serial + 1;
+        let json = serde_json::to_value(&next).map_err(|e| StateError::Corrupt {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
+        let written_by = format!("{} pid {}", self.who.host, self.who.pid);
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(|e| db(&shown, &e))?;
+        let latest = tx
+            .query_opt(
+                "SELECT serial, lineage FROM orgform_states WHERE workspace = $1 ORDER BY serial DESC LIMIT 1",
+                &[&self.workspace],
+            )
+            .await
+            .map_err(|e| db(&shown, &e))?;
+        let found = latest.map(|r| {
+            (
+                u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+                r.get::<_, String>(1),
+            )
+        });
+        let expected = self.serial_on_disk.zip(self.lineage_on_disk.clone());
+        if found != expected {
+            return Err(StateError::Conflict {
+                path: shown,
+                expected: state.serial,
+                found: found.map_or(0, |f| f.0),
+            });
+        }
+        let inserted = tx
+            .execute(
+                "INSERT INTO orgform_states (workspace, serial, lineage, state, written_by, command) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&self.workspace, &Self::serial(next.serial), &next.lineage, &json, &written_by, &self.who.command],
+            )
+            .await;
+        if let Err(e) = inserted {
+            // Someone wrote this serial first: never overwrite it.
+            return Err(
+                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                    StateError::Conflict {
+                        path: shown,
+                        expected: state.serial,
+                        found: next.serial,
+                    }
+                } else {
+                    db(&shown, &e)
+                },
+            );
+        }
+        tx.execute(
+            "DELETE FROM orgform_journal WHERE workspace = $1",
+            &[&self.workspace],
+        )
+        .await
+        .map_err(|e| db(&shown, &e))?;
+        tx.commit().await.map_err(|e| db(&shown, &e))?;
+        state.serial = next.serial;
+        self.serial_on_disk = Some(next.serial);
+        self.lineage_on_disk = Some(next.lineage);
+        self.journal_base = None;
+        self.dirty = false;
+        Ok(())
+    }
+
+    async fn append(&mut self, state: &mut State, ops: &[StateOp]) -> Result<(), StateError> {
+        if self.journal_base.is_none() && self.serial_on_disk.is_none() {
+            // Nothing written yet: a first version anchors the lineage the journal applies to.
+            let mut empty = state.clone();
+            empty.orgs.clear();
+            empty.creates_sent.clear();
+            self.write(&mut empty).await?;
+            state.serial = empty.serial;
+        }
+        let base = self.serial_on_disk.unwrap_or(0);
+        let values: Vec<serde_json::Value> = ops
+            .iter()
+            .map(|op| serde_json::to_value(op).unwrap_or_default())
+            .collect();
+        self.client
+            .execute(
+                "INSERT INTO orgform_journal (workspace, base_serial, op) SELECT $1, $2, unnest($3::jsonb[])",
+                &[&self.workspace, &Self::serial(base), &values],
+            )
+            .await
+            .map_err(|e| db(&self.shown, &e))?;
+        self.journal_base = Some(base);
+        self.dirty = true;
+        Ok(())
+    }
+
+    async fn compact(&mut self, state: &mut State) -> Result<(), StateError> {
+        if self.dirty {
+            self.write(state).await?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+}

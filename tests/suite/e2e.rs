@@ -1,0 +1,543 @@
+//! End to end: the real `orgform` binary against the sandbox emulators on loopback. Plan,
+//! apply, plan again and expect no changes; plus approval, saved plans, locks, bad input,
+//! injected faults and the README's main command. Creates are counted on the sandbox side.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use orgform::sandbox::{Fault, Sandbox, SandboxConfig};
+
+/// Values of the secrets the tests export: none may appear in output or state.
+const SECRETS: &[(&str, &str)] = &[
+    ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
+    ("ACME_SECRET", "s3cret-acme-webhook-value"),
+    ("ACME_CLIENT_SECRET", "s3cret-acme-client-value"),
+    ("BETA_SECRET", "s3cret-beta-webhook-value"),
+    ("GAMMA_SECRET", "s3cret-gamma-webhook-value"),
+];
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (wanted {code})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs the binary in `dir` with the test secrets exported and stdin closed.
+pub fn orgform(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (k, v) in SECRETS {
+        cmd.env(k, v);
+    }
+    Run::from(cmd.output().expect("run orgform"))
+}
+
+pub async fn start(config: SandboxConfig) -> Sandbox {
+    // The tests' own HTTP client needs a TLS provider chosen, as orgform's does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Sandbox::start("127.0.0.1:0".parse().expect("addr"), config)
+        .await
+        .expect("sandbox starts")
+}
+
+pub async fn stats(sandbox: &Sandbox) -> serde_json::Value {
+    reqwest::get(format!("{}/_sandbox/stats", sandbox.base_url()))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats json")
+}
+
+/// Requests the sandbox served for one provider endpoint, like `POST /api/crm_integrations`.
+pub async fn served(sandbox: &Sandbox, provider: &str, endpoint: &str) -> u64 {
+    stats(sandbox).await["requests"][provider][endpoint]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn heron_specs(dir: &Path, base_url: &str, orgs: &[(&str, &str)]) {
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    let mut text = format!(
+        "[provider.heron]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\nmax_concurrency = 4\n"
+    );
+    for (address, secret_env) in orgs {
+        text.push_str(&format!(
+            "\n[org.{address}]\nprovider = \"heron\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://{address}.my.salesforce.com\"\nauth = {{ client_secret = {{ env = \"ACME_CLIENT_SECRET\" }} }}\nsecret = {{ env = \"{secret_env}\" }}\nconfig = {{ default_id = {{ external_name = \"Account\", alias = \"Company\" }} }}\n"
+        ));
+    }
+    std::fs::write(specs.join("heron.toml"), text).expect("write specs");
+}
+
+const THREE: &[(&str, &str)] = &[
+    ("acme", "ACME_SECRET"),
+    ("beta", "BETA_SECRET"),
+    ("gamma", "GAMMA_SECRET"),
+];
+
+fn assert_no_secrets(what: &str, text: &str) {
+    for (name, value) in SECRETS {
+        assert!(!text.contains(value), "{what} leaks the value of {name}");
+    }
+}
+
+fn state_text(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("state/orgform.state.json")).expect("state written")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heron_plan_apply_then_no_changes() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(dir.path(), &sandbox.base_url(), THREE);
+
+    let plan = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(
+        plan.stdout.contains("Plan: 3 to create."),
+        "{}",
+        plan.stdout
+    );
+
+    let apply = orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert!(apply.stderr.contains("3 created"), "{}", apply.stderr);
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        3
+    );
+
+    let again = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    let apply_again = orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert!(
+        apply_again.stderr.contains("Nothing to apply"),
+        "{}",
+        apply_again.stderr
+    );
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        3
+    );
+
+    // Nothing secret anywhere; state and its backup are private to the user.
+    for run in [&plan, &apply, &again, &apply_again] {
+        assert_no_secrets("output", &run.stdout);
+        assert_no_secrets("messages", &run.stderr);
+    }
+    let state = state_text(dir.path());
+    assert_no_secrets("state", &state);
+    use std::os::unix::fs::PermissionsExt as _;
+    for entry in std::fs::read_dir(dir.path().join("state"))
+        .expect("state dir")
+        .flatten()
+    {
+        let mode = entry.metadata().expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{} mode", entry.path().display());
+    }
+    let state: serde_json::Value = serde_json::from_str(&state).expect("state json");
+    assert_eq!(state["orgs"].as_object().map(|o| o.len()), Some(3));
+    assert!(state["orgs"]["acme"]["remote_id"].is_string());
+    assert_eq!(state["orgs"]["acme"]["status"], "created");
+
+    // Verbose logs don't leak either.
+    let loud = orgform(dir.path(), &["plan", "-vv"]).expect(0);
+    assert_no_secrets("debug logs", &loud.stderr);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_without_approval_creates_nothing() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(dir.path(), &sandbox.base_url(), THREE);
+    let run = orgform(dir.path(), &["apply"]).expect(1);
+    assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        0
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_plan_is_applied_exactly_and_refused_when_stale() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(dir.path(), &sandbox.base_url(), &THREE[..2]);
+
+    let saved = orgform(dir.path(), &["plan", "--out", "plan.json"]).expect(0);
+    let digest_line = saved
+        .stderr
+        .lines()
+        .find(|l| l.contains("digest"))
+        .expect("digest printed");
+    let digest = digest_line
+        .split("digest ")
+        .nth(1)
+        .expect("digest")
+        .split(')')
+        .next()
+        .expect("digest");
+    let apply = orgform(dir.path(), &["apply", "plan.json", "--auto-approve"]).expect(0);
+    assert!(
+        apply.stderr.contains(digest),
+        "apply names the same digest: {}",
+        apply.stderr
+    );
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        2
+    );
+
+    // Applied once, the same plan is stale: state moved on.
+    let again = orgform(dir.path(), &["apply", "plan.json", "--auto-approve"]).expect(1);
+    assert!(again.stderr.contains("state changed"), "{}", again.stderr);
+
+    // A plan made before the specs changed is refused too.
+    heron_specs(dir.path(), &sandbox.base_url(), &THREE[..2]);
+    orgform(dir.path(), &["plan", "--out", "plan2.json"]).expect(0);
+    heron_specs(dir.path(), &sandbox.base_url(), THREE);
+    let stale = orgform(dir.path(), &["apply", "plan2.json", "--auto-approve"]).expect(1);
+    assert!(stale.stderr.contains("specs changed"), "{}", stale.stderr);
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        2
+    );
+
+    // A plan file that is not a plan is refused with a clear message.
+    std::fs::write(dir.path().join("junk.json"), "{\"format_version\": 99}").expect("write");
+    let junk = orgform(dir.path(), &["apply", "junk.json", "--auto-approve"]).expect(1);
+    assert!(junk.stderr.contains("format 99"), "{}", junk.stderr);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_spec_changes_nothing() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(dir.path(), &sandbox.base_url(), THREE);
+    let specs = dir.path().join("specs/heron.toml");
+    let text = std::fs::read_to_string(&specs).expect("read");
+    std::fs::write(
+        &specs,
+        text.replace(
+            "api_key = { env = \"HERON_API_KEY\" }",
+            "api_key = \"literal\"",
+        ),
+    )
+    .expect("write");
+    for args in [&["validate"][..], &["plan"], &["apply", "--auto-approve"]] {
+        let run = orgform(dir.path(), args).expect(1);
+        assert!(
+            run.stderr.contains("specs/heron.toml:4:11"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("must not be written in the specs"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(!dir.path().join("state").exists(), "nothing written");
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        0
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_lock_makes_apply_wait_then_name_the_holder() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(dir.path(), &sandbox.base_url(), THREE);
+    std::fs::create_dir_all(dir.path().join("state")).expect("mkdir");
+    let lock_path = dir.path().join("state/orgform.state.json.lock");
+    let lock = std::fs::File::create(&lock_path).expect("lock file");
+    lock.lock().expect("take the lock");
+    std::fs::write(
+        &lock_path,
+        r#"{"id":"abc","host":"ci-runner-7","pid":4242,"command":"orgform apply --auto-approve","since":"2026-09-21T10:00:00Z"}"#,
+    )
+    .expect("holder");
+    let run = orgform(
+        dir.path(),
+        &["apply", "--auto-approve", "--lock-timeout", "1s"],
+    )
+    .expect(1);
+    assert!(run.stderr.contains("locked by"), "{}", run.stderr);
+    assert!(run.stderr.contains("ci-runner-7"), "{}", run.stderr);
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        0
+    );
+    drop(lock);
+    orgform(
+        dir.path(),
+        &["apply", "--auto-approve", "--lock-timeout", "1s"],
+    )
+    .expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_then_forget() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(dir.path(), &sandbox.base_url(), &THREE[..1]);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    let state: serde_json::Value = serde_json::from_str(&state_text(dir.path())).expect("json");
+    let id = state["orgs"]["acme"]["remote_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    orgform(dir.path(), &["forget", "acme"]).expect(0);
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(
+        plan.stdout.contains("adopt"),
+        "forgotten but existing is adopted: {}",
+        plan.stdout
+    );
+
+    orgform(dir.path(), &["import", "acme", "crm_does_not_exist"]).expect(1);
+    orgform(dir.path(), &["import", "acme", &id]).expect(0);
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    let show = orgform(dir.path(), &["show"]).expect(0);
+    assert!(show.stdout.contains(&id), "{}", show.stdout);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_faults_never_duplicate() {
+    let sandbox = start(SandboxConfig {
+        fault_rate: 0.4,
+        faults: vec![
+            Fault::TooManyRequestsRetryAfter,
+            Fault::InternalError,
+            Fault::Unavailable,
+            Fault::Reset,
+            Fault::TimeoutAfterCommit,
+        ],
+        timeout_hang: Duration::from_secs(3),
+        seed: Some(7),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let orgs: Vec<(String, &str)> = (0..12)
+        .map(|i| (format!("org{i}"), "ACME_SECRET"))
+        .collect();
+    let refs: Vec<(&str, &str)> = orgs.iter().map(|(a, s)| (a.as_str(), *s)).collect();
+    heron_specs(dir.path(), &sandbox.base_url(), &refs);
+
+    let mut converged = false;
+    for _ in 0..3 {
+        let run = orgform(
+            dir.path(),
+            &["apply", "--auto-approve", "--http-timeout", "1s"],
+        );
+        if run.code == 0 && run.stderr.contains("Nothing to apply") {
+            converged = true;
+            break;
+        }
+    }
+    if !converged {
+        converged = orgform(
+            dir.path(),
+            &["plan", "--detailed-exitcode", "--http-timeout", "1s"],
+        )
+        .code
+            == 0;
+    }
+    assert!(converged, "apply converges within three runs");
+
+    // Exactly one integration per natural key at the provider.
+    let client = reqwest::Client::new();
+    let mut list = None;
+    for _ in 0..20 {
+        let response = client
+            .get(format!("{}/api/crm_integrations", sandbox.base_url()))
+            .header("x-api-key", orgform::sandbox::HERON_API_KEY)
+            .send()
+            .await;
+        if let Ok(r) = response
+            && r.status().is_success()
+            && let Ok(json) = r.json::<serde_json::Value>().await
+        {
+            list = Some(json);
+            break;
+        }
+    }
+    let list = list.expect("the list eventually answers");
+    let mut urls: Vec<String> = list["crm_integrations"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|i| i["instance_url"].as_str().unwrap_or("").to_string())
+        .collect();
+    urls.sort();
+    let total = urls.len();
+    urls.dedup();
+    assert_eq!(total, urls.len(), "duplicates at the provider: {urls:?}");
+    assert_eq!(total, 12, "every organization created");
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read").flatten() {
+        let path = entry.path();
+        let target: PathBuf = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}
+
+/// README's main command, as a new user runs it: twice, then a plan with nothing to do.
+#[test]
+fn readme_main_command_creates_then_finds_nothing_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("specs"),
+        &dir.path().join("specs"),
+    );
+    // A new user has none of the specs' environment variables set.
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
+        cmd.current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .args(args);
+        Run::from(cmd.output().expect("run"))
+    };
+    let first = run(&["apply", "--sandbox", "--auto-approve"]).expect(0);
+    assert!(first.stderr.contains("created"), "{}", first.stderr);
+    assert!(!first.stderr.contains("0 created"), "{}", first.stderr);
+    let second = run(&["apply", "--sandbox", "--auto-approve"]).expect(0);
+    assert!(second.stdout.contains("No changes"), "{}", second.stdout);
+    run(&["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
+    assert!(dir.path().join("state/sandbox/orgform.state.json").exists());
+    assert!(
+        !dir.path().join("state/orgform.state.json").exists(),
+        "sandbox runs keep out of real state"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_creates_refuses_a_bigger_plan() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(dir.path(), &sandbox.base_url(), THREE);
+    let run = orgform(
+        dir.path(),
+        &["apply", "--auto-approve", "--max-creates", "2"],
+    )
+    .expect(1);
+    assert!(
+        run.stderr.contains("more than --max-creates 2"),
+        "{}",
+        run.stderr
+    );
+    let plan = orgform(dir.path(), &["plan", "--max-creates", "2"]).expect(0);
+    assert!(plan.stderr.contains("apply will refuse"), "{}", plan.stderr);
+
+    // The same rail per provider instance, in the specs.
+    let specs = dir.path().join("specs/heron.toml");
+    let text = std::fs::read_to_string(&specs).expect("read");
+    std::fs::write(
+        &specs,
+        text.replace(
+            "max_concurrency = 4",
+            "max_concurrency = 4\nmax_creates = 1",
+        ),
+    )
+    .expect("write");
+    let run = orgform(dir.path(), &["apply", "--auto-approve"]).expect(1);
+    assert!(run.stderr.contains("max_creates = 1"), "{}", run.stderr);
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        0
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// The CI examples' shell steps, run as the workflows run them, against the sandbox.
+#[test]
+fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&root.join("specs"), &dir.path().join("specs"));
+    for workflow in ["github-actions.yml", "gitlab-ci.yml"] {
+        let text =
+            std::fs::read_to_string(root.join("examples/ci").join(workflow)).expect("workflow");
+        assert!(
+            text.contains("examples/ci/plan.sh") && text.contains("examples/ci/apply.sh"),
+            "{workflow} runs the tested steps"
+        );
+    }
+    let step = |script: &str| {
+        let out = Command::new("bash")
+            .arg(root.join("examples/ci").join(script))
+            .arg("--sandbox")
+            .current_dir(dir.path())
+            .env("ORGFORM", env!("CARGO_BIN_EXE_orgform"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run step");
+        Run::from(out)
+    };
+    let plan = step("plan.sh").expect(0);
+    assert!(plan.stdout.contains("Changes present"), "{}", plan.stdout);
+    let digest = plan
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("plan digest: "))
+        .expect("digest")
+        .to_string();
+    let comment = std::fs::read_to_string(dir.path().join("plan.md")).expect("plan.md");
+    assert!(comment.starts_with("### orgform plan"), "{comment}");
+    assert!(comment.contains(&digest));
+    let apply = step("apply.sh").expect(0);
+    assert!(
+        apply.stdout.contains(&format!("plan digest: {digest}")),
+        "same plan applied: {}",
+        apply.stdout
+    );
+    // The plan applied once is stale now: applying it again is refused.
+    step("apply.sh").expect(1);
+    let again = step("plan.sh").expect(0);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+}

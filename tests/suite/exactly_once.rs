@@ -1,0 +1,255 @@
+//! Exactly-once apply, proven against the sandbox with creates counted on its side: an apply
+//! killed with SIGKILL at random instants converges with no duplicate and no lost organization;
+//! concurrent applies on one state wait for the lock; a state that can't be written stops apply
+//! before any create.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use orgform::sandbox::SandboxConfig;
+
+use crate::e2e::{orgform, served, start};
+
+/// Specs for `n` Heron organizations at `base_url`.
+fn specs(dir: &Path, base_url: &str, n: usize) {
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    let mut text = format!(
+        "[provider.heron]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\nmax_concurrency = 8\n"
+    );
+    for i in 0..n {
+        text.push_str(&format!(
+            "\n[org.o{i:03}]\nprovider = \"heron\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://o{i:03}.example.com\"\nauth = {{}}\nsecret = {{ env = \"ACME_SECRET\" }}\nconfig = {{}}\n"
+        ));
+    }
+    std::fs::write(specs.join("orgs.toml"), text).expect("write specs");
+}
+
+/// Instance URLs of every integration the sandbox holds.
+async fn held(base_url: &str) -> Vec<String> {
+    let list: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base_url}/api/crm_integrations"))
+        .header("x-api-key", orgform::sandbox::HERON_API_KEY)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    list["crm_integrations"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["instance_url"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn trials() -> usize {
+    std::env::var("ORGFORM_KILL_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_any_instant_never_duplicates_or_loses() {
+    const ORGS: usize = 50;
+    let mut rng = fastrand::Rng::with_seed(
+        std::env::var("ORGFORM_KILL_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20_261_123),
+    );
+    for trial in 0..trials() {
+        let sandbox = start(SandboxConfig::default()).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        specs(dir.path(), &sandbox.base_url(), ORGS);
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orgform"))
+            .current_dir(dir.path())
+            .args(["apply", "--auto-approve"])
+            .env("HERON_API_KEY", orgform::sandbox::HERON_API_KEY)
+            .env("ACME_SECRET", "x")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..300))).await;
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+
+        // Rerun until it converges; state must load every time.
+        let mut converged = false;
+        for _ in 0..4 {
+            orgform(dir.path(), &["show"]).expect(0);
+            let run = orgform(dir.path(), &["apply", "--auto-approve"]);
+            if run.code == 0 && run.stderr.contains("Nothing to apply") {
+                converged = true;
+                break;
+            }
+        }
+        assert!(converged, "trial {trial}: apply did not converge");
+        let mut urls = held(&sandbox.base_url()).await;
+        let total = urls.len();
+        urls.sort();
+        urls.dedup();
+        assert_eq!(total, urls.len(), "trial {trial}: duplicates");
+        assert_eq!(total, ORGS, "trial {trial}: lost organizations");
+        sandbox.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_applies_take_turns_on_the_lock() {
+    const ORGS: usize = 20;
+    let sandbox = start(SandboxConfig {
+        latency: Duration::from_millis(5),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    specs(dir.path(), &sandbox.base_url(), ORGS);
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_orgform"))
+                .current_dir(dir.path())
+                .args(["apply", "--auto-approve", "--lock-timeout", "60s"])
+                .env("HERON_API_KEY", orgform::sandbox::HERON_API_KEY)
+                .env("ACME_SECRET", "x")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        ORGS as u64
+    );
+    assert_eq!(held(&sandbox.base_url()).await.len(), ORGS);
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unwritable_state_stops_apply_before_any_create() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    specs(dir.path(), &sandbox.base_url(), 1);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    let before =
+        std::fs::read_to_string(dir.path().join("state/orgform.state.json")).expect("state");
+
+    // The disk is full: the journal where apply records each create goes to /dev/full, where
+    // every write fails with ENOSPC (even for root).
+    let journal = dir.path().join("state/orgform.state.json.journal");
+    std::os::unix::fs::symlink("/dev/full", &journal).expect("symlink");
+    specs(dir.path(), &sandbox.base_url(), 5);
+    let run = orgform(dir.path(), &["apply", "--auto-approve"]).expect(1);
+    assert!(run.stderr.contains("cannot write state"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("No space left on device"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        1,
+        "no create sent"
+    );
+    let after =
+        std::fs::read_to_string(dir.path().join("state/orgform.state.json")).expect("state");
+    assert_eq!(before, after, "state intact");
+
+    std::fs::remove_file(&journal).expect("free the disk");
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        5
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[test]
+fn a_journal_left_by_a_killed_run_is_replayed_and_a_torn_line_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("state")).expect("mkdir");
+    let record = |id: &str, status: &str| {
+        format!(
+            r#"{{"provider":"heron","provider_type":"heron","remote_id":"{id}","natural_key":"salesforce | https://{id}.example.com","digest":"00","status":"{status}","attributes":{{}},"updated_at":"2026-09-21T10:00:00Z"}}"#
+        )
+    };
+    let header =
+        r#"{"journal":1,"lineage":"11111111-2222-4333-8444-555555555555","base_serial":0}"#;
+    let pending = format!(
+        r#"{{"put":{{"address":"a","record":{}}}}}"#,
+        record("a", "pending")
+    );
+    let created = format!(
+        r#"{{"put":{{"address":"a","record":{}}}}}"#,
+        record("a", "created")
+    );
+    // Killed in the middle of the last line: never acknowledged, never counted.
+    let torn = r#"{"put":{"address":"b","record":{"provider":"he"#;
+    let journal = format!("{header}\n{pending}\n{created}\n{torn}");
+    std::fs::write(dir.path().join("state/orgform.state.json.journal"), journal).expect("write");
+    let show = orgform(dir.path(), &["show", "--format", "json"]).expect(0);
+    let state: serde_json::Value = serde_json::from_str(&show.stdout).expect("json");
+    assert_eq!(state["lineage"], "11111111-2222-4333-8444-555555555555");
+    assert_eq!(state["orgs"]["a"]["status"], "created");
+    assert!(state["orgs"].get("b").is_none(), "torn line ignored");
+}
+
+#[test]
+fn hostile_state_files_are_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("state")).expect("mkdir");
+    let state = dir.path().join("state/orgform.state.json");
+    let cases: &[(&str, &str)] = &[
+        ("{\"version\": 1, \"lineage\": \"x\", \"ser", "not valid"),
+        ("", "not valid"),
+        ("[1, 2, 3]", "not a JSON object"),
+        (
+            "{\"version\": 9, \"lineage\": \"x\", \"serial\": 1}",
+            "newer orgform",
+        ),
+        (
+            "{\"version\": 1, \"lineage\": \"x\", \"serial\": 1, \"orgs\": {\"a\": {\"status\": \"weird\"}}}",
+            "not valid",
+        ),
+        ("\u{0}\u{1}binary", "not valid"),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&state, text).expect("write");
+        for args in [
+            &["show"][..],
+            &["plan", "--refresh=false"],
+            &["apply", "--auto-approve"],
+        ] {
+            let run = orgform(dir.path(), args).expect(1);
+            assert!(
+                run.stderr.contains(expected),
+                "{args:?} on {text:?}: {}",
+                run.stderr
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(&state).expect("read"),
+            *text,
+            "state untouched"
+        );
+    }
+}

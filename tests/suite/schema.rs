@@ -1,0 +1,79 @@
+//! `orgform schema` against the spec corpus: every valid spec validates, and every invalid case
+//! a JSON Schema can express is rejected. Cases a schema can't express (cross-file rules, TOML
+//! syntax, rules across fields) carry a `schema-cannot-express` file saying why.
+
+use std::path::Path;
+
+use crate::golden::cases;
+
+fn validator() -> jsonschema::Validator {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgform"))
+        .arg("schema")
+        .output()
+        .expect("run orgform schema");
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("schema is JSON");
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+/// Each TOML file of a folder as JSON, as an editor's TOML support would see it.
+fn documents(dir: &Path) -> Vec<(String, Option<serde_json::Value>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("read")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("read");
+            let json = toml::from_str::<toml::Value>(&text)
+                .ok()
+                .and_then(|v| serde_json::to_value(v).ok());
+            (p.display().to_string(), json)
+        })
+        .collect()
+}
+
+#[test]
+fn schema_accepts_every_valid_spec() {
+    let validator = validator();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = cases(&root.join("tests/specs/valid"));
+    dirs.push(root.join("specs"));
+    for dir in dirs {
+        for (file, json) in documents(&dir) {
+            let json = json.unwrap_or_else(|| panic!("{file} is not TOML"));
+            let errors: Vec<String> = validator
+                .iter_errors(&json)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{file} is valid but the schema rejects it:\n{}",
+                errors.join("\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn schema_rejects_what_it_can_express() {
+    let validator = validator();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for case in cases(&root.join("tests/specs/invalid")) {
+        if case.join("schema-cannot-express").exists() {
+            continue;
+        }
+        let rejected = documents(&case)
+            .into_iter()
+            .any(|(_, json)| json.is_none_or(|j| !validator.is_valid(&j)));
+        assert!(
+            rejected,
+            "{}: invalid, but the schema accepts it",
+            case.display()
+        );
+    }
+}

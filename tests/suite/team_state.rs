@@ -1,0 +1,275 @@
+//! Team state on PostgreSQL, end to end with the real binary: many concurrent applies on one
+//! workspace, a lock holder killed with SIGKILL, and a state migrated between backends.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use orgform::sandbox::SandboxConfig;
+use orgform::state::LockInfo;
+use orgform::state::postgres::PostgresBackend;
+
+use crate::e2e::{orgform, served, start};
+use crate::state_stores::pg_url;
+
+fn specs(dir: &Path, base_url: &str, n: usize) {
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    let mut text = format!(
+        "[provider.heron]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\n"
+    );
+    for i in 0..n {
+        text.push_str(&format!(
+            "\n[org.t{i:03}]\nprovider = \"heron\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://t{i:03}.example.com\"\nauth = {{}}\nsecret = {{ env = \"ACME_SECRET\" }}\nconfig = {{}}\n"
+        ));
+    }
+    std::fs::write(specs.join("orgs.toml"), text).expect("write specs");
+}
+
+fn spawn_apply(dir: &Path, workspace: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_orgform"))
+        .current_dir(dir)
+        .args([
+            "apply",
+            "--auto-approve",
+            "--lock-timeout",
+            "120s",
+            "--state",
+            &pg_url(),
+            "--workspace",
+            workspace,
+        ])
+        .env("HERON_API_KEY", orgform::sandbox::HERON_API_KEY)
+        .env("ACME_SECRET", "x")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+async fn history(workspace: &str) -> Vec<orgform::state::postgres::Version> {
+    let who = LockInfo {
+        id: "reader".into(),
+        host: "test".into(),
+        pid: 1,
+        command: "test".into(),
+        since: 0,
+    };
+    PostgresBackend::connect(&pg_url(), workspace, who)
+        .await
+        .expect("connect")
+        .history()
+        .await
+        .expect("history")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixteen_applies_on_one_workspace_take_turns() {
+    const ORGS: usize = 24;
+    let sandbox = start(SandboxConfig {
+        latency: Duration::from_millis(5),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    specs(dir.path(), &sandbox.base_url(), ORGS);
+    let workspace = format!("sixteen-{}", fastrand::u64(..));
+    let children: Vec<_> = (0..16)
+        .map(|_| spawn_apply(dir.path(), &workspace))
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        ORGS as u64,
+        "each org created once"
+    );
+    let versions = history(&workspace).await;
+    let serials: Vec<u64> = versions.iter().map(|v| v.serial).collect();
+    assert!(
+        serials.windows(2).all(|w| w[1] == w[0] + 1),
+        "serials strictly increase: {serials:?}"
+    );
+    assert!(
+        versions.iter().all(|v| v.command.contains("apply")),
+        "history names each writer's command"
+    );
+    assert_eq!(versions.last().map(|v| v.organizations), Some(ORGS as u64));
+    orgform(
+        dir.path(),
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--state",
+            &pg_url(),
+            "--workspace",
+            &workspace,
+        ],
+    )
+    .expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_holder_killed_with_sigkill_frees_the_lock() {
+    // Slow enough that the holder is still working when it is killed.
+    let sandbox = start(SandboxConfig {
+        latency: Duration::from_millis(200),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    specs(dir.path(), &sandbox.base_url(), 40);
+    let workspace = format!("kill-{}", fastrand::u64(..));
+    let mut holder = spawn_apply(dir.path(), &workspace);
+
+    // Wait until it holds the lock.
+    let who = LockInfo {
+        id: "waiter".into(),
+        host: "test".into(),
+        pid: 2,
+        command: "test".into(),
+        since: 0,
+    };
+    let mut probe = PostgresBackend::connect(&pg_url(), &workspace, who.clone())
+        .await
+        .expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match probe.lock(Duration::from_millis(10)).await {
+            Err(_) => break, // held by the apply
+            Ok(()) => {
+                probe.unlock().await.expect("unlock");
+                assert!(Instant::now() < deadline, "the apply never took the lock");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let _ = holder.kill(); // SIGKILL
+    let killed = Instant::now();
+    let _ = holder.wait();
+    probe
+        .lock(Duration::from_secs(30))
+        .await
+        .expect("the lock is free again");
+    let freed_after = killed.elapsed();
+    println!(
+        "lock freed {} ms after SIGKILL of its holder",
+        freed_after.as_millis()
+    );
+    probe.unlock().await.expect("unlock");
+    drop(probe);
+
+    // And the next run converges: nothing lost, nothing twice.
+    orgform(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--state",
+            &pg_url(),
+            "--workspace",
+            &workspace,
+        ],
+    )
+    .expect(0);
+    let list: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/crm_integrations", sandbox.base_url()))
+        .header("x-api-key", orgform::sandbox::HERON_API_KEY)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["crm_integrations"].as_array().map(Vec::len), Some(40));
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_migrated_state_plans_no_changes_on_its_new_backend() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    specs(dir.path(), &sandbox.base_url(), 5);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    let file_state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state/orgform.state.json")).expect("state"),
+    )
+    .expect("json");
+
+    let workspace = format!("migrated-{}", fastrand::u64(..));
+    let url = pg_url();
+    orgform(
+        dir.path(),
+        &["state", "migrate", "--to", &url, "--workspace", &workspace],
+    )
+    .expect(0);
+    orgform(
+        dir.path(),
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--state",
+            &url,
+            "--workspace",
+            &workspace,
+        ],
+    )
+    .expect(0);
+    let shown = orgform(
+        dir.path(),
+        &[
+            "show",
+            "--format",
+            "json",
+            "--state",
+            &url,
+            "--workspace",
+            &workspace,
+        ],
+    )
+    .expect(0);
+    let pg_state: serde_json::Value = serde_json::from_str(&shown.stdout).expect("json");
+    assert_eq!(pg_state["lineage"], file_state["lineage"], "lineage kept");
+    assert_eq!(pg_state["orgs"], file_state["orgs"]);
+
+    // And back to a file.
+    orgform(
+        dir.path(),
+        &[
+            "state",
+            "migrate",
+            "--state",
+            &url,
+            "--workspace",
+            &workspace,
+            "--to",
+            "back/orgform.state.json",
+        ],
+    )
+    .expect(0);
+    orgform(
+        dir.path(),
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--state",
+            "back/orgform.state.json",
+        ],
+    )
+    .expect(0);
+    // A migration never overwrites a state that exists.
+    orgform(
+        dir.path(),
+        &["state", "migrate", "--to", "back/orgform.state.json"],
+    )
+    .expect(1);
+    sandbox.shutdown().await.expect("shutdown");
+}

@@ -16,8 +16,8 @@ use crate::spec::Spec;
 pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static str, &'static str)] {
     match provider_type {
         ProviderType::Heron => &[("api_key", crate::sandbox::HERON_API_KEY)],
+        ProviderType::SalesforceSignup => crate::sandbox::salesforce::CREDENTIALS,
         ProviderType::CommvaultSalesforce
-        | ProviderType::SalesforceSignup
         | ProviderType::OracleCommerce
         | ProviderType::Neoncrm => &[],
     }
@@ -91,6 +91,7 @@ pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         data_file: args.data.clone(),
         seed: args.seed,
         heron_rate_limit: args.heron_rate_limit,
+        salesforce: crate::sandbox::salesforce::SalesforceConfig::default(),
     };
     let sandbox = Sandbox::start(args.listen, config)
         .await

@@ -27,6 +27,7 @@
 mod conn;
 mod heron;
 mod layers;
+pub mod salesforce;
 mod state;
 
 use std::collections::BTreeMap;
@@ -71,6 +72,7 @@ pub struct SandboxConfig {
     pub seed: Option<u64>,
     /// Heron requests per fixed 60-second window per API key; 0 for no limit.
     pub heron_rate_limit: u32,
+    pub salesforce: salesforce::SalesforceConfig,
 }
 
 impl Default for SandboxConfig {
@@ -83,6 +85,7 @@ impl Default for SandboxConfig {
             data_file: None,
             seed: None,
             heron_rate_limit: 600,
+            salesforce: salesforce::SalesforceConfig::default(),
         }
     }
 }
@@ -216,15 +219,17 @@ pub struct Stats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Api {
     Heron,
+    Salesforce,
 }
 
 impl Api {
-    const ALL: [Api; 1] = [Api::Heron];
+    const ALL: [Api; 2] = [Api::Heron, Api::Salesforce];
 
     /// The name in stats and in the data file.
     fn name(self) -> &'static str {
         match self {
             Api::Heron => "heron",
+            Api::Salesforce => "salesforce",
         }
     }
 
@@ -232,6 +237,7 @@ impl Api {
     fn prefixes(self) -> &'static [&'static str] {
         match self {
             Api::Heron => heron::PREFIXES,
+            Api::Salesforce => salesforce::PREFIXES,
         }
     }
 
@@ -248,6 +254,7 @@ impl Api {
     fn routes(self, state: &SandboxState) -> Router<SandboxState> {
         match self {
             Api::Heron => heron::routes(state),
+            Api::Salesforce => salesforce::routes(state),
         }
     }
 
@@ -255,12 +262,14 @@ impl Api {
     fn error(self, state: &SandboxState, status: StatusCode) -> Response {
         match self {
             Api::Heron => heron::status_error(state, status),
+            Api::Salesforce => salesforce::status_error(state, status),
         }
     }
 
     fn organizations(self, data: &SandboxData) -> usize {
         match self {
             Api::Heron => data.heron.organizations(),
+            Api::Salesforce => data.salesforce.organizations(),
         }
     }
 }
@@ -270,6 +279,8 @@ impl Api {
 struct SandboxData {
     #[serde(default)]
     heron: heron::HeronData,
+    #[serde(default)]
+    salesforce: salesforce::SalesforceData,
     /// Sections this build does not know (a newer sandbox wrote them): kept, so that saving
     /// never drops another emulator's data.
     #[serde(flatten)]
@@ -280,6 +291,7 @@ impl SandboxData {
     /// Forgets organizations and transient state; keeps configuration such as extra API keys.
     fn reset(&mut self) {
         self.heron.reset();
+        self.salesforce.reset();
     }
 }
 

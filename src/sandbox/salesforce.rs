@@ -1,8 +1,9 @@
 //! Emulator of Salesforce's Trialforce sign-up API (providers.md §2): the OAuth token endpoint
 //! and the slice of the REST API orgform's client uses, speaking the real wire contract.
 //!
-//! Plain, synchronous Rust with the clock passed in (`now_ms`), so every rule is testable without
-//! a server; the sandbox framework only turns HTTP into a [`Request`] and a [`Reply`] back.
+//! The rules are plain, synchronous Rust with the clock passed in (`now_ms`), so every one is
+//! testable without a server ([`SalesforceData::handle`]); the routes at the end only turn HTTP
+//! into a [`Request`] and a [`Reply`] back, through the sandbox's shared state.
 //!
 //! What it serves:
 //! - `POST /services/oauth2/token`: the username-password grant with the sandbox credentials
@@ -39,20 +40,41 @@
 //! [`OverQuota::FailLater`] accepts it and lets it end in `Error` with `C-9999`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::state::SandboxState;
+
+/// The paths this emulator owns at Salesforce's hosts.
+pub const PREFIXES: &[&str] = &["/services/oauth2", "/services/data"];
+
 /// The Trialforce Management Organization's admin, as the sandbox knows it.
-pub const USERNAME: &str = "tmo-admin@sandbox.orgform.example";
+pub const USERNAME: &str = "tmo@sandbox.example";
 /// Its password followed by its security token, as the password grant sends them.
-pub const PASSWORD: &str = "sandbox-sf-password-and-token";
+pub const PASSWORD: &str = "sandbox-sf-password";
 /// The connected app's consumer key.
-pub const CLIENT_ID: &str = "sandbox-sf-consumer-key";
+pub const CLIENT_ID: &str = "sandbox-sf-client-id";
 /// The connected app's consumer secret.
-pub const CLIENT_SECRET: &str = "sandbox-sf-consumer-secret";
+pub const CLIENT_SECRET: &str = "sandbox-sf-client-secret";
+
+/// The sandbox credentials by the provider instance key that carries them, for `--sandbox`
+/// runs. A JWT instance gets the username and client id; its `private_key` must still be a
+/// real key file, since the sandbox only checks that the assertion is well signed.
+pub const CREDENTIALS: &[(&str, &str)] = &[
+    ("username", USERNAME),
+    ("password", PASSWORD),
+    ("client_id", CLIENT_ID),
+    ("client_secret", CLIENT_SECRET),
+];
 
 /// The sandbox TMO's organization and user ids, for tokens and identity URLs.
 const TMO_ORG_ID: &str = "00DSB0000000001";
@@ -129,13 +151,75 @@ impl std::str::FromStr for OverQuota {
     }
 }
 
-/// What survives a restart: the sign-up requests. Sessions and query locators don't, as at
-/// Salesforce after a session lapses.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Salesforce's section of the sandbox data file: the sign-up requests. Sessions, query
+/// locators and API usage are transient (never saved), so a restarted sandbox answers an old
+/// token with 401, as Salesforce does once a session lapses.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct SalesforceData {
+    #[serde(default)]
     pub signups: Vec<Signup>,
     /// The last number used in an id.
+    #[serde(default)]
     pub last_id: u64,
+    #[serde(skip)]
+    sessions: HashMap<String, Session>,
+    #[serde(skip)]
+    cursors: HashMap<String, Cursor>,
+    /// REST API requests on one UTC day: (day number, count).
+    #[serde(skip)]
+    api_usage: (u64, u32),
+    /// Access tokens handed out since start.
+    #[serde(skip)]
+    tokens_issued: u64,
+}
+
+impl SalesforceData {
+    /// Answers one request. `base_url` is where this sandbox is reached (the `instance_url`
+    /// handed out), `now_ms` the time in milliseconds since the Unix epoch, `random` a seed for
+    /// the tokens and locators it makes.
+    pub fn handle(
+        &mut self,
+        config: &SalesforceConfig,
+        request: &Request<'_>,
+        base_url: &str,
+        now_ms: u64,
+        random: u64,
+    ) -> Reply {
+        Emulator {
+            config,
+            data: self,
+            rng: fastrand::Rng::with_seed(random),
+        }
+        .handle(request, base_url, now_ms)
+    }
+
+    /// Trial organizations made or being made: sign-ups whose outcome is a success. Deleting
+    /// a request record leaves its organization, so deleted ones count too.
+    pub fn organizations(&self) -> usize {
+        self.signups
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Success { .. }))
+            .count()
+    }
+
+    /// Forgets every sign-up, session and locator.
+    pub fn reset(&mut self) {
+        *self = SalesforceData::default();
+    }
+
+    /// Sign-ups by their status now, the quota used and the tokens handed out.
+    pub fn summary(&self, config: &SalesforceConfig, now_ms: u64) -> Value {
+        let mut by_status: BTreeMap<&str, u32> = BTreeMap::new();
+        for s in self.signups.iter().filter(|s| !s.deleted) {
+            *by_status.entry(status(config, s, now_ms)).or_default() += 1;
+        }
+        json!({
+            "signup_requests": self.signups.iter().filter(|s| !s.deleted).count(),
+            "by_status": by_status,
+            "signups_last_24h": signups_in_last_day(&self.signups, now_ms),
+            "tokens_issued": self.tokens_issued,
+        })
+    }
 }
 
 /// One SignupRequest.
@@ -298,12 +382,14 @@ fn canonical(name: &str) -> Option<&'static str> {
         .find(|n| n.eq_ignore_ascii_case(name))
 }
 
+#[derive(Debug)]
 struct Session {
     last_used_ms: u64,
     requests: u32,
 }
 
 /// The rows of a query, served page by page through its locator.
+#[derive(Debug)]
 struct Cursor {
     rows: Vec<Value>,
     batch: usize,
@@ -311,89 +397,15 @@ struct Cursor {
     last_used_ms: u64,
 }
 
-/// The emulator: its data, live sessions and query locators.
-pub struct SalesforceEmulator {
-    config: SalesforceConfig,
-    data: SalesforceData,
-    sessions: HashMap<String, Session>,
-    cursors: HashMap<String, Cursor>,
-    /// REST API requests per UTC day number.
-    api_usage: (u64, u32),
-    /// Access tokens handed out since start.
-    tokens_issued: u64,
+/// One request's view of the emulator: the knobs, the data and a random source.
+struct Emulator<'a> {
+    config: &'a SalesforceConfig,
+    data: &'a mut SalesforceData,
     rng: fastrand::Rng,
 }
 
-impl SalesforceEmulator {
-    pub fn new(config: SalesforceConfig, data: SalesforceData, seed: Option<u64>) -> Self {
-        SalesforceEmulator {
-            config,
-            data,
-            sessions: HashMap::new(),
-            cursors: HashMap::new(),
-            api_usage: (0, 0),
-            tokens_issued: 0,
-            rng: seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
-        }
-    }
-
-    pub fn data(&self) -> &SalesforceData {
-        &self.data
-    }
-
-    pub fn config_mut(&mut self) -> &mut SalesforceConfig {
-        &mut self.config
-    }
-
-    /// Whether `path` belongs to this emulator.
-    pub fn serves(path: &str) -> bool {
-        path.starts_with("/services/oauth2/") || path.starts_with("/services/data/")
-    }
-
-    /// A stable name for the endpoint a request hits, for stats: ids, versions and locators
-    /// folded, so that counts add up per endpoint.
-    pub fn endpoint(method: &str, path: &str) -> String {
-        let Some(rest) = path.strip_prefix("/services/data/") else {
-            return format!("{method} {path}");
-        };
-        let rest = rest.split_once('/').map_or("", |(_, r)| r);
-        let rest = rest.trim_end_matches('/');
-        let shape = match rest.split('/').collect::<Vec<_>>().as_slice() {
-            ["query" | "queryAll"] => rest.to_string(),
-            [q @ ("query" | "queryAll"), _] => format!("{q}/{{locator}}"),
-            ["sobjects", "SignupRequest"] => "sobjects/SignupRequest".to_string(),
-            ["sobjects", "SignupRequest", _] => "sobjects/SignupRequest/{id}".to_string(),
-            _ => rest.to_string(),
-        };
-        format!("{method} /services/data/vXX.X/{shape}")
-    }
-
-    /// Sign-ups by their status now, for the sandbox's stats.
-    pub fn summary(&self, now_ms: u64) -> Value {
-        let mut by_status: BTreeMap<&str, u32> = BTreeMap::new();
-        for s in self.data.signups.iter().filter(|s| !s.deleted) {
-            *by_status.entry(self.status(s, now_ms)).or_default() += 1;
-        }
-        json!({
-            "signup_requests": self.data.signups.iter().filter(|s| !s.deleted).count(),
-            "by_status": by_status,
-            "signups_last_24h": self.signups_in_last_day(now_ms),
-            "tokens_issued": self.tokens_issued,
-        })
-    }
-
-    /// Trial organizations that exist now: sign-ups that ended in success.
-    pub fn orgs_held(&self, now_ms: u64) -> usize {
-        self.data
-            .signups
-            .iter()
-            .filter(|s| self.status(s, now_ms) == "Success")
-            .count()
-    }
-
-    /// Answers one request. `base_url` is where this sandbox is reached (the `instance_url`
-    /// handed out); `now_ms` is the time in milliseconds since the Unix epoch.
-    pub fn handle(&mut self, request: &Request<'_>, base_url: &str, now_ms: u64) -> Reply {
+impl Emulator<'_> {
+    fn handle(&mut self, request: &Request<'_>, base_url: &str, now_ms: u64) -> Reply {
         if request.path == "/services/oauth2/token" {
             return if request.method == "POST" {
                 self.token(request.body, base_url, now_ms)
@@ -428,7 +440,7 @@ impl SalesforceEmulator {
             "Sforce-Limit-Info",
             format!(
                 "api-usage={}/{}",
-                self.api_usage.1, self.config.api_requests_per_day
+                self.data.api_usage.1, self.config.api_requests_per_day
             ),
         ));
         reply
@@ -520,8 +532,8 @@ impl SalesforceEmulator {
             Some(_) => return Reply::oauth("unsupported_grant_type", "grant type not supported"),
         };
         let token = format!("{TMO_ORG_ID}!{}", self.random_text(48));
-        self.tokens_issued += 1;
-        self.sessions.insert(
+        self.data.tokens_issued += 1;
+        self.data.sessions.insert(
             token.clone(),
             Session {
                 last_used_ms: now_ms,
@@ -647,13 +659,13 @@ impl SalesforceEmulator {
             .ok_or_else(expired)?;
         let ttl = u64::try_from(self.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
         let max = self.config.session_max_requests;
-        let Some(session) = self.sessions.get_mut(token) else {
+        let Some(session) = self.data.sessions.get_mut(token) else {
             return Err(expired());
         };
         let lapsed = now_ms.saturating_sub(session.last_used_ms) > ttl
             || max.is_some_and(|m| session.requests >= m);
         if lapsed {
-            self.sessions.remove(token);
+            self.data.sessions.remove(token);
             return Err(expired());
         }
         session.last_used_ms = now_ms;
@@ -663,10 +675,10 @@ impl SalesforceEmulator {
 
     fn count_api_request(&mut self, now_ms: u64) -> Result<(), Reply> {
         let day = now_ms / DAY_MS;
-        if self.api_usage.0 != day {
-            self.api_usage = (day, 0);
+        if self.data.api_usage.0 != day {
+            self.data.api_usage = (day, 0);
         }
-        if self.api_usage.1 >= self.config.api_requests_per_day {
+        if self.data.api_usage.1 >= self.config.api_requests_per_day {
             return Err(Reply::error(
                 403,
                 "REQUEST_LIMIT_EXCEEDED",
@@ -674,7 +686,7 @@ impl SalesforceEmulator {
                 &[],
             ));
         }
-        self.api_usage.1 += 1;
+        self.data.api_usage.1 += 1;
         Ok(())
     }
 
@@ -767,7 +779,7 @@ impl SalesforceEmulator {
         }
 
         let over_quota = self.config.signups_per_day > 0
-            && self.signups_in_last_day(now_ms) >= self.config.signups_per_day;
+            && signups_in_last_day(&self.data.signups, now_ms) >= self.config.signups_per_day;
         if over_quota && self.config.over_quota == OverQuota::Reject {
             return Reply::error(400, "LIMIT_EXCEEDED", "Sign-up limit exceeded", &[]);
         }
@@ -865,29 +877,8 @@ impl SalesforceEmulator {
         over_quota.then_some("C-9999")
     }
 
-    fn signups_in_last_day(&self, now_ms: u64) -> u32 {
-        let n = self
-            .data
-            .signups
-            .iter()
-            .filter(|s| now_ms.saturating_sub(s.created_ms) < DAY_MS)
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
-    }
-
-    /// `New`, `In Progress`, then how it ended, on the clock.
     fn status(&self, signup: &Signup, now_ms: u64) -> &'static str {
-        let age = Duration::from_millis(now_ms.saturating_sub(signup.created_ms));
-        if age < self.config.new_for {
-            "New"
-        } else if age < self.config.new_for + self.config.in_progress_for {
-            "In Progress"
-        } else {
-            match signup.outcome {
-                Outcome::Success { .. } => "Success",
-                Outcome::Error { .. } => "Error",
-            }
-        }
+        status(self.config, signup, now_ms)
     }
 
     /// Every field of a sign-up as it stands now, by canonical name.
@@ -1070,7 +1061,8 @@ impl SalesforceEmulator {
                 Value::Object(object)
             })
             .collect();
-        self.cursors
+        self.data
+            .cursors
             .retain(|_, c| now_ms.saturating_sub(c.last_used_ms) < CURSOR_TTL_MS);
         if rendered.len() <= batch {
             return Reply::json(
@@ -1080,7 +1072,7 @@ impl SalesforceEmulator {
         }
         let locator = format!("01gSB{}", self.random_text(13));
         let first: Vec<Value> = rendered[..batch].to_vec();
-        self.cursors.insert(
+        self.data.cursors.insert(
             locator.clone(),
             Cursor {
                 rows: rendered,
@@ -1108,12 +1100,12 @@ impl SalesforceEmulator {
         let Ok(offset) = offset.parse::<usize>() else {
             return invalid();
         };
-        let Some(cursor) = self.cursors.get_mut(id) else {
+        let Some(cursor) = self.data.cursors.get_mut(id) else {
             return invalid();
         };
         if now_ms.saturating_sub(cursor.last_used_ms) >= CURSOR_TTL_MS || offset > cursor.rows.len()
         {
-            self.cursors.remove(id);
+            self.data.cursors.remove(id);
             return invalid();
         }
         cursor.last_used_ms = now_ms;
@@ -1127,7 +1119,7 @@ impl SalesforceEmulator {
                 cursor.version
             ));
         } else {
-            self.cursors.remove(id);
+            self.data.cursors.remove(id);
         }
         Reply::json(200, answer)
     }
@@ -1137,6 +1129,30 @@ impl SalesforceEmulator {
         (0..len)
             .map(|_| char::from(ALPHABET[self.rng.usize(..ALPHABET.len())]))
             .collect()
+    }
+}
+
+/// Sign-ups sent in the 24 hours before `now_ms`: what the daily quota counts.
+fn signups_in_last_day(signups: &[Signup], now_ms: u64) -> u32 {
+    let n = signups
+        .iter()
+        .filter(|s| now_ms.saturating_sub(s.created_ms) < DAY_MS)
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// `New`, `In Progress`, then how it ended, on the clock.
+fn status(config: &SalesforceConfig, signup: &Signup, now_ms: u64) -> &'static str {
+    let age = Duration::from_millis(now_ms.saturating_sub(signup.created_ms));
+    if age < config.new_for {
+        "New"
+    } else if age < config.new_for + config.in_progress_for {
+        "In Progress"
+    } else {
+        match signup.outcome {
+            Outcome::Success { .. } => "Success",
+            Outcome::Error { .. } => "Error",
+        }
     }
 }
 
@@ -1828,4 +1844,98 @@ fn parse_soql(soql: &str) -> Result<Query, Reply> {
         order_by,
         limit,
     })
+}
+
+// ---- HTTP ----
+
+/// The routes orgform's client uses, at their real paths. Everything goes through [`serve`],
+/// which hands the request to the emulator's rules.
+pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
+    const SIGNUP: &str = "/services/data/{version}/sobjects/SignupRequest";
+    Router::new()
+        .route("/services/oauth2/token", post(serve))
+        .route("/services/data/{version}/query", get(serve))
+        .route("/services/data/{version}/query/{locator}", get(serve))
+        .route("/services/data/{version}/queryAll", get(serve))
+        .route("/services/data/{version}/queryAll/{locator}", get(serve))
+        .route(SIGNUP, post(serve))
+        // Salesforce's own examples post to `.../SignupRequest/`, with the slash.
+        .route(&format!("{SIGNUP}/"), post(serve))
+        .route(
+            &format!("{SIGNUP}/{{id}}"),
+            get(serve).delete(serve).patch(serve),
+        )
+}
+
+/// An error for a bare status (injected faults, unknown routes), as a REST error array.
+pub fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
+    let (code, message) = match status {
+        StatusCode::TOO_MANY_REQUESTS => {
+            ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        }
+        StatusCode::NOT_FOUND => ("NOT_FOUND", "The requested resource does not exist"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "HTTP Method not allowed for this resource",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "SERVER_UNAVAILABLE",
+            "Server temporarily unavailable; try again later",
+        ),
+        _ => (
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred. Please include this ErrorId if you contact support: 1000000000-1 (-1)",
+        ),
+    };
+    (status, axum::Json(json!([api_error(code, message, &[])]))).into_response()
+}
+
+/// Every Salesforce route: the request to the rules, under the data lock. Creates and deletes
+/// change what the data file keeps, so they go through `mutate` (saved); logins and queries
+/// only change sessions and locators, through `touch`.
+async fn serve(
+    State(state): State<SandboxState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // The instance URL handed out is wherever the client reached this sandbox.
+    let base_url = format!("http://{}", header_text("host").unwrap_or("127.0.0.1"));
+    let request = Request {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query(),
+        authorization: header_text("authorization"),
+        query_options: header_text("sforce-query-options"),
+        body: &body,
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let random = state.random();
+    let config = &state.config().salesforce;
+    let saved =
+        matches!(method, Method::POST | Method::DELETE) && uri.path().contains("/sobjects/");
+    let handle = |data: &mut super::SandboxData| {
+        data.salesforce
+            .handle(config, &request, &base_url, now_ms, random)
+    };
+    let reply = if saved {
+        state.mutate(handle).await
+    } else {
+        state.touch(handle)
+    };
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match reply.body {
+        Some(body) => (status, axum::Json(body)).into_response(),
+        None => status.into_response(),
+    };
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }

@@ -210,18 +210,18 @@ impl Salesforce {
     }
 
     /// A new session in place of `stale`, unless another task renewed it already: concurrent
-    /// calls that all saw the lapse log in once between them.
-    async fn renew(&self, stale: &Arc<Session>) -> Result<Arc<Session>, ProviderError> {
+    /// calls that all saw the lapse log in once between them. Says whether this call logged in.
+    async fn renew(&self, stale: &Arc<Session>) -> Result<(Arc<Session>, bool), ProviderError> {
         let mut current = self.session.lock().await;
         if let Some(session) = &*current
             && !Arc::ptr_eq(session, stale)
         {
-            return Ok(session.clone());
+            return Ok((session.clone(), false));
         }
         tracing::debug!(provider = %self.instance_name, "Salesforce session lapsed: logging in again");
         let session = Arc::new(self.log_in().await?);
         *current = Some(session.clone());
-        Ok(session)
+        Ok((session, true))
     }
 
     async fn log_in(&self) -> Result<Session, ProviderError> {
@@ -314,16 +314,21 @@ impl Salesforce {
             .header(ACCEPT, "application/json")
     }
 
-    /// Sends a request built for the current session. A 401 renews the session once and sends
-    /// again (the request was refused, so nothing happened). Reads are retried on transient
-    /// failures; creates are sent once, and what a lost answer means is the caller's concern.
+    /// Sends a request built for the current session. A 401 renews the session and sends again
+    /// (the request was refused, so nothing happened): this call logs in at most once, and may
+    /// also take up a session another call renewed meanwhile, a few times at most. Reads are
+    /// retried on transient failures; creates are sent once per session, and what a lost answer
+    /// means is the caller's concern.
     async fn call<F>(&self, effect: Effect, build: F) -> Result<(StatusCode, String), ProviderError>
     where
         F: Fn(&Session) -> RequestBuilder,
     {
+        const MAX_SESSIONS: usize = 4;
         let mut session = self.session().await?;
-        let mut renewed = false;
+        let mut logged_in = false;
+        let mut tried = 0;
         loop {
+            tried += 1;
             let current = session.clone();
             let (status, body) = match effect {
                 Effect::Safe => {
@@ -334,13 +339,14 @@ impl Salesforce {
             if status != StatusCode::UNAUTHORIZED {
                 return Ok((status, body));
             }
-            if renewed {
+            if logged_in || tried >= MAX_SESSIONS {
                 return Err(ProviderError::Unauthorized {
                     message: describe_errors(status, &body),
                 });
             }
-            session = self.renew(&current).await?;
-            renewed = true;
+            let (next, fresh) = self.renew(&current).await?;
+            session = next;
+            logged_in = fresh;
         }
     }
 

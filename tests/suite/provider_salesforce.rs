@@ -4,7 +4,8 @@
 //! client against the emulator served on loopback.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use orgform::model::{NaturalKey, RemoteStatus, SecretRef};
@@ -17,14 +18,11 @@ use orgform::secrets::{SecretResolver, SecretString};
 use orgform::spec::{SourceFile, Spec};
 use serde_json::{Value, json};
 
-#[allow(dead_code)]
-#[path = "../../src/sandbox/salesforce.rs"]
-mod emulator;
-
-use emulator::{
-    CLIENT_ID, CLIENT_SECRET, OverQuota, PASSWORD, Reply, Request, SalesforceConfig,
-    SalesforceData, SalesforceEmulator, USERNAME,
+use orgform::sandbox::salesforce::{
+    self as emulator, CLIENT_ID, CLIENT_SECRET, OverQuota, PASSWORD, Reply, Request,
+    SalesforceConfig, SalesforceData, USERNAME,
 };
+use orgform::sandbox::{Fault, Sandbox, SandboxConfig};
 
 const T0: u64 = 1_790_024_000_000;
 const BASE: &str = "http://127.0.0.1:9";
@@ -236,15 +234,34 @@ fn unusable_private_keys_say_why_without_quoting_the_key() {
 
 // ---- the emulator's rules, on a clock ----
 
-fn emulator_with(config: SalesforceConfig) -> SalesforceEmulator {
-    SalesforceEmulator::new(config, SalesforceData::default(), Some(7))
+/// The emulator's rules without a server: its knobs, its data, and a seed per request.
+struct Emu {
+    config: SalesforceConfig,
+    data: SalesforceData,
+    requests: u64,
 }
 
-fn token(emu: &mut SalesforceEmulator) -> String {
+impl Emu {
+    fn handle(&mut self, request: &Request<'_>, base_url: &str, now: u64) -> Reply {
+        self.requests += 1;
+        self.data
+            .handle(&self.config, request, base_url, now, self.requests)
+    }
+}
+
+fn emulator_with(config: SalesforceConfig) -> Emu {
+    Emu {
+        config,
+        data: SalesforceData::default(),
+        requests: 0,
+    }
+}
+
+fn token(emu: &mut Emu) -> String {
     token_at(emu, T0)
 }
 
-fn token_at(emu: &mut SalesforceEmulator, now: u64) -> String {
+fn token_at(emu: &mut Emu, now: u64) -> String {
     let form = format!(
         "grant_type=password&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}&username={}&password={PASSWORD}",
         url::form_urlencoded::byte_serialize(USERNAME.as_bytes()).collect::<String>()
@@ -266,7 +283,7 @@ fn token_at(emu: &mut SalesforceEmulator, now: u64) -> String {
 }
 
 fn call(
-    emu: &mut SalesforceEmulator,
+    emu: &mut Emu,
     token: &str,
     method: &'static str,
     path_and_query: &str,
@@ -300,7 +317,7 @@ fn signup(username: &str) -> Value {
     })
 }
 
-fn soql(emu: &mut SalesforceEmulator, token: &str, q: &str, now: u64) -> Reply {
+fn soql(emu: &mut Emu, token: &str, q: &str, now: u64) -> Reply {
     let path = format!(
         "/services/data/v60.0/query?q={}",
         url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
@@ -361,7 +378,7 @@ fn create_validates_like_salesforce_and_answers_error_arrays() {
         picklists,
         [json!(["Edition"]), json!(["PreferredLanguage"])]
     );
-    assert!(emu.data().signups.is_empty(), "nothing created");
+    assert!(emu.data.signups.is_empty(), "nothing created");
 
     // The official sample's lower camel case names are accepted: names match without case.
     let sample = json!({
@@ -402,7 +419,7 @@ fn signups_move_from_new_through_in_progress_to_their_outcome_on_the_clock() {
         .as_str()
         .expect("id")
         .to_string();
-    let status_at = |emu: &mut SalesforceEmulator, now: u64| {
+    let status_at = |emu: &mut Emu, now: u64| {
         let reply = call(
             emu,
             &t,
@@ -426,7 +443,7 @@ fn signups_move_from_new_through_in_progress_to_their_outcome_on_the_clock() {
     );
     assert_eq!(done["ErrorCode"], Value::Null);
     assert_eq!(done["CreatedDate"], "2026-09-21T20:53:20.000+0000");
-    assert_eq!(emu.orgs_held(T0 + 5_000), 1);
+    assert_eq!(emu.data.organizations(), 1);
 }
 
 #[test]
@@ -672,11 +689,7 @@ fn the_daily_quota_rejects_or_fails_later_as_configured() {
         reply.body.expect("body"),
         json!([{"message": "Sign-up limit exceeded", "errorCode": "LIMIT_EXCEEDED"}])
     );
-    assert_eq!(
-        emu.data().signups.len(),
-        2,
-        "nothing created over the quota"
-    );
+    assert_eq!(emu.data.signups.len(), 2, "nothing created over the quota");
     // 24 hours after the first sign-ups, the quota has room again.
     let day = 24 * 60 * 60 * 1000;
     // (The session lapsed in the meantime: 2 hours unused.)
@@ -705,7 +718,7 @@ fn the_daily_quota_rejects_or_fails_later_as_configured() {
     );
     assert_eq!(reply.status, 201);
 
-    emu.config_mut().over_quota = OverQuota::FailLater;
+    emu.config.over_quota = OverQuota::FailLater;
     let reply = call(
         &mut emu,
         &t,
@@ -733,7 +746,7 @@ fn tokens_are_checked_and_sessions_lapse() {
         session_max_requests: Some(2),
         ..SalesforceConfig::default()
     });
-    let login = |emu: &mut SalesforceEmulator, form: &str| {
+    let login = |emu: &mut Emu, form: &str| {
         emu.handle(
             &Request {
                 method: "POST",
@@ -793,68 +806,29 @@ fn tokens_are_checked_and_sessions_lapse() {
     assert_eq!(old.status, 404, "SignupRequest needs API 27.0");
 }
 
-// ---- the real client against the emulator on loopback ----
+// ---- the real client against the emulator in the sandbox, on loopback ----
 
-/// Serves `emu` on 127.0.0.1:0 (a stand-in for the sandbox framework): its base URL.
-async fn serve(emu: Arc<Mutex<SalesforceEmulator>>) -> String {
-    use axum::body::Bytes;
-    use axum::http::{HeaderMap, Method, StatusCode, Uri};
-    use axum::response::IntoResponse;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let base_for_app = base.clone();
-    let app = axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let emu = emu.clone();
-            let base = base_for_app.clone();
-            async move {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
-                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-                let reply = emu.lock().expect("emulator lock").handle(
-                    &Request {
-                        method: method.as_str(),
-                        path: uri.path(),
-                        query: uri.query(),
-                        authorization: header("authorization"),
-                        query_options: header("sforce-query-options"),
-                        body: &body,
-                    },
-                    &base,
-                    now,
-                );
-                let status = StatusCode::from_u16(reply.status).expect("status");
-                let mut response = match reply.body {
-                    Some(b) => (status, axum::Json(b)).into_response(),
-                    None => status.into_response(),
-                };
-                for (k, v) in reply.headers {
-                    if let Ok(v) = v.parse() {
-                        response.headers_mut().insert(k, v);
-                    }
-                }
-                response
-            }
-        },
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    base
+fn only_salesforce(config: SalesforceConfig) -> SandboxConfig {
+    SandboxConfig {
+        salesforce: config,
+        ..SandboxConfig::default()
+    }
 }
+
+/// Requests the sandbox served at one Salesforce endpoint (its route pattern).
+async fn served(sandbox: &Sandbox, endpoint: &str) -> u64 {
+    crate::e2e::served(sandbox, "salesforce", endpoint).await
+}
+
+const TOKEN: &str = "POST /services/oauth2/token";
+const CREATES: &str = "POST /services/data/{version}/sobjects/SignupRequest/";
+const QUERIES: &str = "GET /services/data/{version}/query";
+const NEXT_PAGES: &str = "GET /services/data/{version}/query/{locator}";
 
 fn credentials() -> SecretResolver {
     let mut overrides = BTreeMap::new();
-    for (name, value) in [
-        ("SF_USERNAME", USERNAME),
-        ("SF_PASSWORD", PASSWORD),
-        ("SF_CLIENT_ID", CLIENT_ID),
-        ("SF_CLIENT_SECRET", CLIENT_SECRET),
-    ] {
-        overrides.insert(SecretRef::Env(name.into()), SecretString::new(value));
+    for (name, value) in ENV {
+        overrides.insert(SecretRef::Env((*name).into()), SecretString::new(*value));
     }
     SecretResolver {
         overrides,
@@ -862,24 +836,40 @@ fn credentials() -> SecretResolver {
     }
 }
 
-fn specs(base_url: &str, orgs: &[&str], extra_provider: &str) -> Spec {
+/// The sandbox credentials, as the environment variables the specs refer to.
+const ENV: &[(&str, &str)] = &[
+    ("SF_USERNAME", USERNAME),
+    ("SF_PASSWORD", PASSWORD),
+    ("SF_CLIENT_ID", CLIENT_ID),
+    ("SF_CLIENT_SECRET", CLIENT_SECRET),
+];
+
+/// A provider `sf` at `base_url` (password flow unless `extra` says `auth = "jwt"`) and one
+/// Enterprise-edition organization per username, `o0`, `o1`, ...
+fn specs_text(base_url: &str, usernames: &[&str], extra: &str) -> String {
     let mut text = format!(
-        "[provider.sf]\ntype = \"salesforce_signup\"\nbase_url = \"{base_url}\"\nusername = {{ env = \"SF_USERNAME\" }}\nclient_id = {{ env = \"SF_CLIENT_ID\" }}\n{extra_provider}\n"
+        "[provider.sf]\ntype = \"salesforce_signup\"\nbase_url = \"{base_url}\"\nusername = {{ env = \"SF_USERNAME\" }}\nclient_id = {{ env = \"SF_CLIENT_ID\" }}\n{extra}\n"
     );
-    if !extra_provider.contains("auth = \"jwt\"") {
-        text.push_str("password = { env = \"SF_PASSWORD\" }\nclient_secret = { env = \"SF_CLIENT_SECRET\" }\n");
+    if !extra.contains("auth = \"jwt\"") {
+        text.push_str(
+            "password = { env = \"SF_PASSWORD\" }\nclient_secret = { env = \"SF_CLIENT_SECRET\" }\n",
+        );
     }
-    for (i, username) in orgs.iter().enumerate() {
+    for (i, username) in usernames.iter().enumerate() {
         text.push_str(&format!(
-            "[org.o{i}]\nprovider = \"sf\"\ncompany = \"Acme {i}\"\ncountry = \"US\"\nlast_name = \"Doe\"\nsignup_email = \"admin@acme.example\"\nusername = {}\nedition = \"Enterprise\"\n",
-            toml_string(username)
+            "\n[org.o{i}]\nprovider = \"sf\"\ncompany = \"Acme {i}\"\ncountry = \"US\"\nlast_name = \"Doe\"\nsignup_email = \"admin@acme.example\"\nusername = {}\nedition = \"Enterprise\"\n",
+            serde_json::to_string(username).expect("a JSON string is a TOML basic string")
         ));
     }
-    Spec::load(&[SourceFile::new("sf.toml", text)]).expect("valid specs")
+    text
 }
 
-fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).expect("json string is a TOML basic string")
+fn specs(base_url: &str, usernames: &[&str], extra: &str) -> Spec {
+    Spec::load(&[SourceFile::new(
+        "sf.toml",
+        specs_text(base_url, usernames, extra),
+    )])
+    .expect("valid specs")
 }
 
 fn connect(spec: &Spec, secrets: SecretResolver) -> salesforce::Salesforce {
@@ -891,14 +881,14 @@ fn connect(spec: &Spec, secrets: SecretResolver) -> salesforce::Salesforce {
 }
 
 #[tokio::test]
-async fn the_client_signs_up_reads_in_bulk_across_pages_and_renews_a_lapsed_session() {
-    let emu = Arc::new(Mutex::new(emulator_with(SalesforceConfig {
+async fn the_client_signs_up_reads_in_bulk_across_pages_and_renews_lapsed_sessions() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
         batch_size: 2,
         in_progress_for: Duration::from_millis(300),
         session_max_requests: Some(4),
         ..SalesforceConfig::default()
-    })));
-    let base = serve(emu.clone()).await;
+    }))
+    .await;
     let usernames = [
         "a@trial.example",
         "O'Brien@trial.example",
@@ -906,7 +896,7 @@ async fn the_client_signs_up_reads_in_bulk_across_pages_and_renews_a_lapsed_sess
         "d@trial.example",
         "e@trial.example",
     ];
-    let spec = specs(&base, &usernames, "");
+    let spec = specs(&sandbox.base_url(), &usernames, "");
     let client = connect(&spec, credentials());
     client.login().await.expect("logs in");
 
@@ -928,6 +918,9 @@ async fn the_client_signs_up_reads_in_bulk_across_pages_and_renews_a_lapsed_sess
         reality.find(&obrien)[0].status,
         RemoteStatus::InProgress { .. }
     ));
+    // One query for the five usernames, its rows in pages of two.
+    assert_eq!(served(&sandbox, QUERIES).await, 1);
+    assert_eq!(served(&sandbox, NEXT_PAGES).await, 2);
 
     tokio::time::sleep(Duration::from_millis(350)).await;
     let reality = client.read(&keys).await.expect("reads");
@@ -937,33 +930,33 @@ async fn the_client_signs_up_reads_in_bulk_across_pages_and_renews_a_lapsed_sess
         assert_eq!(found[0].status, RemoteStatus::Ready, "{key}");
         assert!(found[0].detail["created_org_id"].starts_with("00D"));
     }
-    // Settling by key finds the same.
-    let org = &spec.orgs["o1"];
     let settled = client
-        .settle(org, None)
+        .settle(&spec.orgs["o1"], None)
         .await
         .expect("settles")
         .expect("found");
     assert_eq!(settled.natural_key, obrien);
-    // Sessions lapsed every 4 requests, and the client logged in again each time.
-    let emu = emu.lock().expect("lock");
+
+    // Sessions lapsed every 4 requests; the client logged in again each time, and sent each
+    // sign-up once (a 401 is refused before any work, so resending it is safe).
+    assert!(served(&sandbox, TOKEN).await >= 3);
+    let creates = served(&sandbox, CREATES).await;
+    assert!((5..=7).contains(&creates), "{creates}");
     assert_eq!(
-        emu.data().signups.len(),
-        5,
-        "one sign-up each, none sent twice"
+        crate::e2e::stats(&sandbox).await["organizations"]["salesforce"],
+        5
     );
-    let logins = emu.summary(0)["tokens_issued"].as_u64().expect("count");
-    assert!(logins >= 3, "{logins} logins");
+    sandbox.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test]
 async fn a_session_refused_right_after_login_is_renewed_once_then_reported() {
-    let emu = Arc::new(Mutex::new(emulator_with(SalesforceConfig {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
         session_max_requests: Some(0),
         ..SalesforceConfig::default()
-    })));
-    let base = serve(emu.clone()).await;
-    let spec = specs(&base, &["a@trial.example"], "");
+    }))
+    .await;
+    let spec = specs(&sandbox.base_url(), &["a@trial.example"], "");
     let client = connect(&spec, credentials());
     let err = client.create(&spec.orgs["o0"]).await.expect_err("refused");
     assert!(matches!(err, ProviderError::Unauthorized { .. }), "{err:?}");
@@ -971,19 +964,27 @@ async fn a_session_refused_right_after_login_is_renewed_once_then_reported() {
         err.to_string(),
         "the provider refused the credentials: INVALID_SESSION_ID: Session expired or invalid"
     );
-    let emu = emu.lock().expect("lock");
-    assert_eq!(emu.summary(0)["tokens_issued"], 2, "one login, one renewal");
-    assert!(emu.data().signups.is_empty());
+    assert_eq!(served(&sandbox, TOKEN).await, 2, "one login, one renewal");
+    assert_eq!(served(&sandbox, CREATES).await, 2);
+    assert_eq!(
+        crate::e2e::stats(&sandbox).await["organizations"]["salesforce"],
+        0
+    );
+    sandbox.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test]
 async fn refusals_are_classified_and_carry_salesforces_words_but_no_secret() {
-    let emu = Arc::new(Mutex::new(emulator_with(SalesforceConfig {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
         signups_per_day: 1,
         ..SalesforceConfig::default()
-    })));
-    let base = serve(emu.clone()).await;
-    let spec = specs(&base, &["a@trial.example", "b@trial.example"], "");
+    }))
+    .await;
+    let spec = specs(
+        &sandbox.base_url(),
+        &["a@trial.example", "b@trial.example"],
+        "",
+    );
 
     // Wrong password: a login error naming Salesforce's code, not the password.
     let mut wrong = credentials();
@@ -993,14 +994,16 @@ async fn refusals_are_classified_and_carry_salesforces_words_but_no_secret() {
     );
     let err = connect(&spec, wrong).login().await.expect_err("refused");
     assert!(matches!(err, ProviderError::Login { .. }), "{err:?}");
-    let text = err.to_string();
-    assert_eq!(text, "login failed: invalid_grant: authentication failure");
+    assert_eq!(
+        err.to_string(),
+        "login failed: invalid_grant: authentication failure"
+    );
 
     let client = connect(&spec, credentials());
     client
         .create(&spec.orgs["o0"])
         .await
-        .expect("first fits the quota");
+        .expect("the first fits the quota");
     let err = client
         .create(&spec.orgs["o1"])
         .await
@@ -1009,37 +1012,36 @@ async fn refusals_are_classified_and_carry_salesforces_words_but_no_secret() {
         ProviderError::Rejected {
             status: 400,
             message,
-        } => {
-            assert_eq!(message, "LIMIT_EXCEEDED: Sign-up limit exceeded");
-        }
+        } => assert_eq!(message, "LIMIT_EXCEEDED: Sign-up limit exceeded"),
         other => panic!("{other:?}"),
     }
     let all = format!("{err} {err:?}");
-    for secret in [PASSWORD, CLIENT_SECRET] {
+    for (_, secret) in ENV {
         assert!(!all.contains(secret));
     }
+    sandbox.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test]
 async fn jwt_bearer_login_is_signed_with_the_key_file_and_verified() {
     let (private, public) = rsa_key();
-    let emu = Arc::new(Mutex::new(emulator_with(SalesforceConfig {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
         jwt_public_key: Some(public.clone()),
         ..SalesforceConfig::default()
-    })));
-    let base = serve(emu.clone()).await;
+    }))
+    .await;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("tmo.pem"), private).expect("key file");
     let spec = specs(
-        &base,
+        &sandbox.base_url(),
         &["jwt@trial.example"],
         "auth = \"jwt\"\nprivate_key = { file = \"tmo.pem\" }",
     );
-    let secrets = SecretResolver {
+    let with_key_dir = || SecretResolver {
         base_dir: Some(dir.path().to_path_buf()),
         ..credentials()
     };
-    let client = connect(&spec, secrets);
+    let client = connect(&spec, with_key_dir());
     client.login().await.expect("JWT login");
     client
         .create(&spec.orgs["o0"])
@@ -1058,13 +1060,450 @@ async fn jwt_bearer_login_is_signed_with_the_key_file_and_verified() {
         .output()
         .expect("openssl");
     std::fs::write(dir.path().join("tmo.pem"), &other.stdout).expect("key file");
-    let secrets = SecretResolver {
-        base_dir: Some(dir.path().to_path_buf()),
-        ..credentials()
-    };
-    let err = connect(&spec, secrets).login().await.expect_err("refused");
+    let err = connect(&spec, with_key_dir())
+        .login()
+        .await
+        .expect_err("refused");
     assert_eq!(
         err.to_string(),
         "login failed: invalid_grant: invalid assertion: bad signature"
     );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+// ---- end to end: the orgform binary against the sandbox ----
+
+/// Runs the binary in `dir` with `--specs DIR/specs --state DIR/state.json` and the sandbox
+/// credentials exported.
+fn orgform(dir: &Path, args: &[&str]) -> crate::e2e::Run {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orgform"))
+        .current_dir(dir)
+        .args(args)
+        .arg("--specs")
+        .arg(dir.join("specs"))
+        .arg("--state")
+        .arg(dir.join("state.json"))
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .envs(ENV.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run orgform");
+    crate::e2e::Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn write_specs(dir: &Path, text: &str) {
+    std::fs::create_dir_all(dir.join("specs")).expect("mkdir");
+    std::fs::write(dir.join("specs/sf.toml"), text).expect("write specs");
+}
+
+/// No credential, and no access token (they start with the sandbox TMO's org id), in `text`.
+fn assert_no_secrets(what: &str, text: &str) {
+    for (name, value) in ENV {
+        assert!(!text.contains(value), "{what} leaks the value of {name}");
+    }
+    assert!(!text.contains("00DSB0000000001!"), "{what} leaks a token");
+}
+
+fn state(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("state.json")).expect("state written");
+    assert_no_secrets("state", &text);
+    serde_json::from_str(&text).expect("state json")
+}
+
+const APPLY: &[&str] = &["apply", "--auto-approve", "--poll-interval", "50ms"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn salesforce_plan_apply_poll_then_no_changes() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::from_millis(300),
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let usernames = [
+        "admin@acme-trial.example",
+        "O'Brien@OBrien-Trial.example",
+        "x@globex.example",
+    ];
+    write_specs(dir.path(), &specs_text(&sandbox.base_url(), &usernames, ""));
+
+    let plan = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(
+        plan.stdout.contains("Plan: 3 to create."),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("20"),
+        "the daily quota is shown: {}",
+        plan.stdout
+    );
+
+    let apply = orgform(dir.path(), APPLY).expect(0);
+    assert!(apply.stderr.contains("3 created"), "{}", apply.stderr);
+    assert_eq!(served(&sandbox, CREATES).await, 3);
+
+    let recorded = state(dir.path());
+    for address in ["o0", "o1", "o2"] {
+        let record = &recorded["orgs"][address];
+        assert_eq!(record["status"], "created", "{record}");
+        assert!(
+            record["remote_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("0TR"))
+        );
+        assert!(
+            record["detail"]["created_org_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("00D"))
+        );
+    }
+    assert_eq!(
+        recorded["orgs"]["o1"]["natural_key"],
+        "o'brien@obrien-trial.example"
+    );
+
+    let again = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    assert_eq!(served(&sandbox, CREATES).await, 3);
+    // One login per run, reused by every read and create of that run.
+    assert_eq!(served(&sandbox, TOKEN).await, 3);
+    let loud = orgform(dir.path(), &["plan", "-vv"]).expect(0);
+    for run in [&plan, &apply, &again, &loud] {
+        assert_no_secrets("output", &run.stdout);
+        assert_no_secrets("messages", &run.stderr);
+    }
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// Logs in to the sandbox as a client would and signs `username` up directly.
+async fn sign_up_directly(sandbox: &Sandbox, username: &str) {
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/services/oauth2/token", sandbox.base_url()))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("username", USERNAME),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    let created = http
+        .post(format!(
+            "{}/services/data/v60.0/sobjects/SignupRequest/",
+            token["instance_url"].as_str().expect("instance_url")
+        ))
+        .bearer_auth(token["access_token"].as_str().expect("token"))
+        .json(&signup(username))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn existing_signups_are_adopted_by_username_in_any_case_and_failures_are_reported() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::ZERO,
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    sign_up_directly(&sandbox, "Admin@Initech-Trial.example").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = specs_text(&sandbox.base_url(), &["admin@initech-trial.example"], "");
+    text.push_str("\n[org.no_template]\nprovider = \"sf\"\ncompany = \"Hooli\"\ncountry = \"US\"\nlast_name = \"Belson\"\nsignup_email = \"gavin@hooli.example\"\nusername = \"gavin@hooli-trial.example\"\ntemplate_id = \"0TT000000000404\"\n");
+    write_specs(dir.path(), &text);
+
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(plan.stdout.contains("1 to create"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("1 to adopt"), "{}", plan.stdout);
+
+    let apply = orgform(dir.path(), APPLY).expect(0);
+    assert!(apply.stderr.contains("T-0002"), "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("template not found"),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(
+        served(&sandbox, CREATES).await,
+        2,
+        "one by hand, one by orgform"
+    );
+    let recorded = state(dir.path());
+    assert_eq!(recorded["orgs"]["o0"]["status"], "created");
+    assert_eq!(recorded["orgs"]["no_template"]["status"], "failed");
+    assert_eq!(recorded["orgs"]["no_template"]["error"]["code"], "T-0002");
+
+    // The failure is shown, not retried blindly: the declaration must change first.
+    let again = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(again.stdout.contains("T-0002"), "{}", again.stdout);
+    orgform(dir.path(), APPLY).expect(0);
+    assert_eq!(served(&sandbox, CREATES).await, 2);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_sign_ups_a_day_the_rest_wait_for_tomorrow() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::ZERO,
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let names: Vec<String> = (0..22)
+        .map(|i| format!("trial{i:02}@quota.example"))
+        .collect();
+    let usernames: Vec<&str> = names.iter().map(String::as_str).collect();
+    write_specs(dir.path(), &specs_text(&sandbox.base_url(), &usernames, ""));
+
+    let plan = orgform(dir.path(), &["plan", "--format", "json"]).expect(0);
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("plan json");
+    assert_eq!(
+        plan["quotas"],
+        json!([{"provider": "sf", "limit": 20, "used": 0, "planned": 20, "deferred": 2}])
+    );
+    let apply = orgform(dir.path(), APPLY).expect(0);
+    assert!(apply.stderr.contains("20 created"), "{}", apply.stderr);
+    assert_eq!(served(&sandbox, CREATES).await, 20);
+
+    // The same day: the last two still wait, and nothing more is sent.
+    let again = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(again.stdout.contains("2 to create"), "{}", again.stdout);
+    orgform(dir.path(), APPLY).expect(0);
+    assert_eq!(served(&sandbox, CREATES).await, 20);
+    assert_eq!(
+        crate::e2e::stats(&sandbox).await["organizations"]["salesforce"],
+        20
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_up_salesforce_refuses_over_its_quota_is_an_error_not_a_retry() {
+    // The emulator allows fewer sign-ups than orgform expects: the third is refused with 400.
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        signups_per_day: 2,
+        in_progress_for: Duration::ZERO,
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let usernames = ["a@q.example", "b@q.example", "c@q.example"];
+    let text = specs_text(&sandbox.base_url(), &usernames, "max_concurrency = 1");
+    write_specs(dir.path(), &text);
+    let apply = orgform(dir.path(), APPLY).expect(1);
+    assert!(
+        apply
+            .stderr
+            .contains("LIMIT_EXCEEDED: Sign-up limit exceeded"),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(
+        served(&sandbox, CREATES).await,
+        3,
+        "sent once each, the refused one not resent"
+    );
+    assert_eq!(
+        crate::e2e::stats(&sandbox).await["organizations"]["salesforce"],
+        2
+    );
+    let recorded = state(dir.path());
+    assert_eq!(
+        recorded["orgs"].as_object().map(serde_json::Map::len),
+        Some(2)
+    );
+    let again = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(again.stdout.contains("1 to create"), "{}", again.stdout);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// The usernames of every SignupRequest the sandbox kept in its data file.
+fn signed_up(data_file: &Path) -> Vec<String> {
+    let data: Value = serde_json::from_str(&std::fs::read_to_string(data_file).expect("data file"))
+        .expect("json");
+    let mut usernames: Vec<String> = data["salesforce"]["signups"]
+        .as_array()
+        .expect("signups")
+        .iter()
+        .map(|s| {
+            s["fields"]["Username"]
+                .as_str()
+                .expect("username")
+                .to_lowercase()
+        })
+        .collect();
+    usernames.sort();
+    usernames
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_lapsing_after_every_request_never_duplicate_a_sign_up() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_file = data.path().join("sandbox.json");
+    let sandbox = crate::e2e::start(SandboxConfig {
+        data_file: Some(data_file.clone()),
+        ..only_salesforce(SalesforceConfig {
+            session_max_requests: Some(1),
+            in_progress_for: Duration::ZERO,
+            ..SalesforceConfig::default()
+        })
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let usernames = [
+        "a@lapse.example",
+        "b@lapse.example",
+        "c@lapse.example",
+        "d@lapse.example",
+    ];
+    // One create at a time: with a session good for one request, concurrent creates would
+    // only keep taking each other's fresh sessions.
+    write_specs(
+        dir.path(),
+        &specs_text(&sandbox.base_url(), &usernames, "max_concurrency = 1"),
+    );
+    orgform(dir.path(), APPLY).expect(0);
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    // Each create met a lapsed session at least once and was sent again after a new login.
+    assert!(served(&sandbox, CREATES).await > 4);
+    assert!(served(&sandbox, TOKEN).await > 4);
+    sandbox.shutdown().await.expect("shutdown");
+    assert_eq!(
+        signed_up(&data_file),
+        usernames,
+        "each username signed up exactly once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_faults_and_lost_answers_never_duplicate_a_sign_up() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_file = data.path().join("sandbox.json");
+    let sandbox = crate::e2e::start(SandboxConfig {
+        fault_rate: 0.3,
+        faults: vec![
+            Fault::TooManyRequestsRetryAfter,
+            Fault::InternalError,
+            Fault::Unavailable,
+            Fault::Reset,
+            Fault::TimeoutAfterCommit,
+        ],
+        timeout_hang: Duration::from_millis(1500),
+        seed: Some(11),
+        data_file: Some(data_file.clone()),
+        ..only_salesforce(SalesforceConfig {
+            in_progress_for: Duration::ZERO,
+            ..SalesforceConfig::default()
+        })
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let usernames = [
+        "a@fault.example",
+        "b@fault.example",
+        "c@fault.example",
+        "d@fault.example",
+    ];
+    write_specs(dir.path(), &specs_text(&sandbox.base_url(), &usernames, ""));
+    let mut settled = false;
+    for _ in 0..6 {
+        // A run may end early on a fault; the next one settles what it left pending.
+        let _ = orgform(dir.path(), &[APPLY, &["--http-timeout", "1s"]].concat());
+        let plan = orgform(
+            dir.path(),
+            &["plan", "--detailed-exitcode", "--http-timeout", "1s"],
+        );
+        if plan.code == 0 {
+            settled = true;
+            break;
+        }
+    }
+    assert!(settled, "apply converges despite the faults");
+    let stats = crate::e2e::stats(&sandbox).await;
+    let faults: u64 = stats["faults"]["salesforce"]
+        .as_object()
+        .map_or(0, |f| f.values().filter_map(Value::as_u64).sum());
+    assert!(faults > 0, "faults were injected: {stats}");
+    sandbox.shutdown().await.expect("shutdown");
+    assert_eq!(
+        signed_up(&data_file),
+        usernames,
+        "each username signed up exactly once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jwt_bearer_end_to_end() {
+    let (private, public) = rsa_key();
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        jwt_public_key: Some(public.clone()),
+        in_progress_for: Duration::ZERO,
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("tmo.pem"), private).expect("key");
+    write_specs(
+        dir.path(),
+        &specs_text(
+            &sandbox.base_url(),
+            &["jwt@trial.example"],
+            "auth = \"jwt\"\nprivate_key = { file = \"tmo.pem\" }",
+        ),
+    );
+    let apply = orgform(dir.path(), APPLY).expect(0);
+    assert!(apply.stderr.contains("1 created"), "{}", apply.stderr);
+    assert!(!apply.stderr.contains("BEGIN") && !apply.stdout.contains("BEGIN"));
+    assert!(!state(dir.path()).to_string().contains("PRIVATE KEY"));
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[test]
+fn the_example_specs_run_against_the_embedded_sandbox() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/salesforce.toml");
+    std::fs::copy(example, dir.path().join("specs/salesforce.toml")).expect("copy example");
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_orgform"))
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run orgform");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("Plan: 3 to create."), "{stdout}");
+    let (code, _, stderr) = run(&[
+        "apply",
+        "--sandbox",
+        "--auto-approve",
+        "--poll-interval",
+        "200ms",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("3 created"), "{stderr}");
+    let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
 }

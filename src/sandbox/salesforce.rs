@@ -38,6 +38,10 @@
 //! last 24 hours. How the real API refuses the 21st is not documented, so it is a flag:
 //! [`OverQuota::Reject`] (the default) answers 400 `LIMIT_EXCEEDED` and creates nothing;
 //! [`OverQuota::FailLater`] accepts it and lets it end in `Error` with `C-9999`.
+//!
+//! Sign-ups are kept in the data file under `salesforce`; sessions, query locators and API
+//! usage are transient. Invariant: **no credential a client sends is stored or echoed**: the
+//! password, consumer secret and assertion are compared and dropped, and tokens are random.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -174,8 +174,114 @@ pub enum Value {
     Float(f64),
     String(String),
     Array(Vec<Value>),
-    Table(BTreeMap<String, Value>),
+    Table(Table),
     Secret(SecretRef),
+}
+
+/// A table of declared values, ordered by key: a vector kept sorted, because specs hold many
+/// small tables (a hundred thousand organizations with a handful of keys each) and a `BTreeMap`
+/// allocates a node of eleven slots for even one key.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Table(Vec<(String, Value)>);
+
+impl Table {
+    pub fn new() -> Table {
+        Table(Vec::new())
+    }
+
+    pub fn with_capacity(n: usize) -> Table {
+        Table(Vec::with_capacity(n))
+    }
+
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.position(key).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets `key`, returning the value it replaces.
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        match self.position(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.position(key).ok().map(|i| self.0.remove(i).1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Entries in key order.
+    pub fn iter(&self) -> TableIter<'_> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+/// Iterator over a [`Table`]'s entries, in key order.
+pub type TableIter<'a> = std::iter::Map<
+    std::slice::Iter<'a, (String, Value)>,
+    fn(&'a (String, Value)) -> (&'a String, &'a Value),
+>;
+
+impl<'a> IntoIterator for &'a Table {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = TableIter<'a>;
+
+    fn into_iter(self) -> TableIter<'a> {
+        self.iter()
+    }
+}
+
+impl IntoIterator for Table {
+    type Item = (String, Value);
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl FromIterator<(String, Value)> for Table {
+    /// Later entries win over earlier ones with the same key, as in a map.
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Table {
+        let mut entries: Vec<(String, Value)> = iter.into_iter().collect();
+        // Stable, so that among equal keys the last one stays last, then keep only it.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = v,
+                _ => out.push((k, v)),
+            }
+        }
+        out.shrink_to_fit();
+        Table(out)
+    }
 }
 
 impl Value {
@@ -186,7 +292,7 @@ impl Value {
         }
     }
 
-    pub fn as_table(&self) -> Option<&BTreeMap<String, Value>> {
+    pub fn as_table(&self) -> Option<&Table> {
         match self {
             Value::Table(t) => Some(t),
             _ => None,

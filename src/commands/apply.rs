@@ -53,10 +53,11 @@ async fn run_locked(
         Some(file) => {
             let saved = load_plan(file)?;
             check_fresh(&saved, &spec, &state)?;
+            let digest =
+                std::fs::read(file).map_or_else(|_| "unreadable".into(), |b| plan_digest(&b));
             output::message(&format!(
-                "Applying the saved plan {} (digest {}).",
-                file.display(),
-                plan_digest(&saved)
+                "Applying the saved plan {} (digest {digest}).",
+                file.display()
             ));
             saved
         }

@@ -42,11 +42,10 @@ pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
         output::message(&format!("Warning: {broken}; apply will refuse this plan."));
     }
     if let Some(out) = &args.out {
-        save_plan(out, &plan)?;
+        let digest = save_plan(out, &plan)?;
         output::message(&format!(
-            "Saved the plan to {} (digest {}). Apply exactly this plan with `orgform apply {}`.",
+            "Saved the plan to {} (digest {digest}). Apply exactly this plan with `orgform apply {}`.",
             out.display(),
-            plan_digest(&plan),
             out.display()
         ));
     }
@@ -81,13 +80,14 @@ pub async fn make_plan(
     ))
 }
 
-/// Writes a plan file: JSON, 0600, atomically.
-pub fn save_plan(path: &Path, plan: &Plan) -> Result<()> {
+/// Writes a plan file (JSON, 0600, atomically) and returns its digest.
+pub fn save_plan(path: &Path, plan: &Plan) -> Result<String> {
     let mut bytes = serde_json::to_vec_pretty(plan).into_diagnostic()?;
     bytes.push(b'\n');
     write_atomically(path, &bytes, false)
         .into_diagnostic()
-        .wrap_err_with(|| format!("cannot write the plan to {}", path.display()))
+        .wrap_err_with(|| format!("cannot write the plan to {}", path.display()))?;
+    Ok(plan_digest(&bytes))
 }
 
 /// Reads a plan file, refusing anything malformed or from a newer orgform.
@@ -119,10 +119,10 @@ pub fn load_plan(path: &Path) -> Result<Plan> {
         .map_err(|e| miette!("{} is not a valid plan: {e}", path.display()))
 }
 
-/// A short digest of a plan file's content, printed when it is saved and when it is applied so
-/// that a reviewer can match the two.
-pub fn plan_digest(plan: &Plan) -> String {
+/// A short digest of a plan file's bytes (the first 16 hex digits of its SHA-256, as
+/// `sha256sum plan.json | cut -c1-16` prints them), printed when it is saved and when it is
+/// applied, so that a reviewer can match what was reviewed with what was applied.
+pub fn plan_digest(bytes: &[u8]) -> String {
     use sha2::{Digest as _, Sha256};
-    let bytes = serde_json::to_vec(plan).unwrap_or_default();
-    hex::encode(Sha256::digest(&bytes))[..16].to_string()
+    hex::encode(Sha256::digest(bytes))[..16].to_string()
 }

@@ -17,9 +17,11 @@ pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static s
     match provider_type {
         ProviderType::Heron => &[("api_key", crate::sandbox::HERON_API_KEY)],
         ProviderType::SalesforceSignup => crate::sandbox::salesforce::CREDENTIALS,
-        ProviderType::CommvaultSalesforce
-        | ProviderType::OracleCommerce
-        | ProviderType::Neoncrm => &[],
+        ProviderType::Neoncrm => &[
+            ("org_id", crate::sandbox::neoncrm::ORG_ID),
+            ("api_key", crate::sandbox::neoncrm::API_KEY),
+        ],
+        ProviderType::CommvaultSalesforce | ProviderType::OracleCommerce => &[],
     }
 }
 
@@ -92,6 +94,7 @@ pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         seed: args.seed,
         heron_rate_limit: args.heron_rate_limit,
         salesforce: crate::sandbox::salesforce::SalesforceConfig::default(),
+        neoncrm: crate::sandbox::neoncrm::NeonConfig::default(),
     };
     let sandbox = Sandbox::start(args.listen, config)
         .await

@@ -7,6 +7,7 @@
 
 pub mod heron;
 pub mod http;
+pub mod neoncrm;
 pub mod salesforce;
 pub mod wire;
 
@@ -114,6 +115,7 @@ pub trait Provider: Send + Sync {
 pub enum AnyProvider {
     Heron(heron::Heron),
     Salesforce(salesforce::Salesforce),
+    Neoncrm(neoncrm::Neon),
 }
 
 /// How to reach providers in this run.
@@ -154,6 +156,9 @@ impl AnyProvider {
             ProviderType::SalesforceSignup => Ok(AnyProvider::Salesforce(
                 salesforce::Salesforce::connect(instance, options)?,
             )),
+            ProviderType::Neoncrm => Ok(AnyProvider::Neoncrm(neoncrm::Neon::connect(
+                instance, options,
+            )?)),
             other => Err(ProviderError::Config {
                 message: format!(
                     "provider type `{other}` is not supported by this version of orgform"
@@ -168,6 +173,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Heron(p) => p.login().await,
             AnyProvider::Salesforce(p) => p.login().await,
+            AnyProvider::Neoncrm(p) => p.login().await,
         }
     }
 
@@ -175,6 +181,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Heron(p) => p.read(keys).await,
             AnyProvider::Salesforce(p) => p.read(keys).await,
+            AnyProvider::Neoncrm(p) => p.read(keys).await,
         }
     }
 
@@ -182,6 +189,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Heron(p) => p.create(org).await,
             AnyProvider::Salesforce(p) => p.create(org).await,
+            AnyProvider::Neoncrm(p) => p.create(org).await,
         }
     }
 
@@ -193,6 +201,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Heron(p) => p.settle(org, remote_id).await,
             AnyProvider::Salesforce(p) => p.settle(org, remote_id).await,
+            AnyProvider::Neoncrm(p) => p.settle(org, remote_id).await,
         }
     }
 }

@@ -1,9 +1,7 @@
 //! From declared attributes (spec names) to the API's JSON (its own names), driven by the same
 //! schema the validator uses, with secrets resolved at the last moment.
 
-use std::collections::BTreeMap;
-
-use crate::model::Value;
+use crate::model::{Table, Value};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::schema::{Field, Kind};
 
@@ -20,7 +18,7 @@ pub enum SecretEncoding {
 /// Builds the JSON object for `attrs`, renaming each field to its `wire` name.
 pub fn to_json(
     fields: &[Field],
-    attrs: &BTreeMap<String, Value>,
+    attrs: &Table,
     secrets: &SecretResolver,
     encoding: SecretEncoding,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ProviderError> {

@@ -27,6 +27,7 @@
 mod conn;
 mod heron;
 mod layers;
+pub mod neoncrm;
 pub mod salesforce;
 mod state;
 
@@ -73,6 +74,7 @@ pub struct SandboxConfig {
     /// Heron requests per fixed 60-second window per API key; 0 for no limit.
     pub heron_rate_limit: u32,
     pub salesforce: salesforce::SalesforceConfig,
+    pub neoncrm: neoncrm::NeonConfig,
 }
 
 impl Default for SandboxConfig {
@@ -86,6 +88,7 @@ impl Default for SandboxConfig {
             seed: None,
             heron_rate_limit: 600,
             salesforce: salesforce::SalesforceConfig::default(),
+            neoncrm: neoncrm::NeonConfig::default(),
         }
     }
 }
@@ -220,16 +223,18 @@ pub struct Stats {
 enum Api {
     Heron,
     Salesforce,
+    Neoncrm,
 }
 
 impl Api {
-    const ALL: [Api; 2] = [Api::Heron, Api::Salesforce];
+    const ALL: [Api; 3] = [Api::Heron, Api::Salesforce, Api::Neoncrm];
 
     /// The name in stats and in the data file.
     fn name(self) -> &'static str {
         match self {
             Api::Heron => "heron",
             Api::Salesforce => "salesforce",
+            Api::Neoncrm => "neoncrm",
         }
     }
 
@@ -238,6 +243,7 @@ impl Api {
         match self {
             Api::Heron => heron::PREFIXES,
             Api::Salesforce => salesforce::PREFIXES,
+            Api::Neoncrm => neoncrm::PREFIXES,
         }
     }
 
@@ -255,6 +261,7 @@ impl Api {
         match self {
             Api::Heron => heron::routes(state),
             Api::Salesforce => salesforce::routes(state),
+            Api::Neoncrm => neoncrm::routes(state),
         }
     }
 
@@ -263,6 +270,7 @@ impl Api {
         match self {
             Api::Heron => heron::status_error(state, status),
             Api::Salesforce => salesforce::status_error(state, status),
+            Api::Neoncrm => neoncrm::status_error(state, status),
         }
     }
 
@@ -270,6 +278,7 @@ impl Api {
         match self {
             Api::Heron => data.heron.organizations(),
             Api::Salesforce => data.salesforce.organizations(),
+            Api::Neoncrm => data.neoncrm.organizations(),
         }
     }
 }
@@ -281,6 +290,8 @@ struct SandboxData {
     heron: heron::HeronData,
     #[serde(default)]
     salesforce: salesforce::SalesforceData,
+    #[serde(default)]
+    neoncrm: neoncrm::NeonData,
     /// Sections this build does not know (a newer sandbox wrote them): kept, so that saving
     /// never drops another emulator's data.
     #[serde(flatten)]
@@ -292,6 +303,7 @@ impl SandboxData {
     fn reset(&mut self) {
         self.heron.reset();
         self.salesforce.reset();
+        self.neoncrm.reset();
     }
 }
 

@@ -15,7 +15,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use diagnostic::{SourceFile, SpecError, SpecErrors};
 
-use crate::model::{Address, InstanceName, NaturalKey, ProviderType, SecretRef, Value};
+use crate::model::{Address, InstanceName, NaturalKey, ProviderType, SecretRef, Table, Value};
 
 /// The validated specs: provider instances, organizations and the optional `[state]` settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,7 +46,7 @@ pub struct ProviderInstance {
     /// `base_url`, or the vendor's public endpoint.
     pub base_url: String,
     /// The provider-specific keys (credentials by reference, modes), validated.
-    pub settings: BTreeMap<String, Value>,
+    pub settings: Table,
     pub limits: Limits,
     pub origin: Origin,
 }
@@ -87,7 +87,7 @@ pub struct OrgSpec {
     pub instance: InstanceName,
     pub provider_type: ProviderType,
     /// The declared fields, by their spec names, validated against the provider's schema.
-    pub attrs: BTreeMap<String, Value>,
+    pub attrs: Table,
     pub natural_key: NaturalKey,
     /// SHA-256 of the declared non-secret attributes: what "changed since creation" compares.
     pub digest: String,
@@ -190,7 +190,7 @@ impl Spec {
 
 /// SHA-256 of declared attributes with secrets left out, over canonical JSON: compact, keys
 /// sorted (tables are ordered maps), streamed into the hash without building a JSON tree.
-pub fn attributes_digest(attrs: &BTreeMap<String, Value>) -> String {
+pub fn attributes_digest(attrs: &Table) -> String {
     struct HashWriter(Sha256);
     impl std::io::Write for HashWriter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -208,7 +208,7 @@ pub fn attributes_digest(attrs: &BTreeMap<String, Value>) -> String {
 }
 
 /// A table of declared values, serialized with secrets left out.
-struct TablePublicView<'a>(&'a BTreeMap<String, Value>);
+struct TablePublicView<'a>(&'a Table);
 
 impl serde::Serialize for TablePublicView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -223,27 +223,4 @@ impl serde::Serialize for TablePublicView<'_> {
         }
         map.end()
     }
-}
-
-/// JSON with object keys sorted at every level, whatever the map's own order.
-pub fn canonical_json(value: &serde_json::Value) -> String {
-    fn sorted(value: &serde_json::Value) -> serde_json::Value {
-        match value {
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<_> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                serde_json::Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), sorted(v)))
-                        .collect(),
-                )
-            }
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.iter().map(sorted).collect())
-            }
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
 }

@@ -19,9 +19,9 @@ use super::{
     DEFAULT_MAX_CONCURRENCY, Limits, OrgSpec, Origin, ProviderInstance, Spec, StateSettings,
     attributes_digest,
 };
-use crate::model::{ProviderType, SecretRef, Value};
+use crate::model::{ProviderType, SecretRef, Table, Value};
 
-type Table<'i> = DeTable<'i>;
+type TomlTable<'i> = DeTable<'i>;
 
 /// A table found in some file, with the span of its header key for messages about it as a whole.
 struct Found<'a, 'i> {
@@ -42,7 +42,6 @@ impl Errors {
 
 /// A table declared under `[provider]`, `[org]` or `[state]`, by name and place.
 struct Declared<'a> {
-    file_index: usize,
     file: &'a SourceFile,
     key_span: Range<usize>,
 }
@@ -59,40 +58,70 @@ struct Outline<'a> {
 }
 
 pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
+    // Most spec files hold organizations only. A look at their text says which may also declare
+    // providers or `[state]`; only those are read ahead, so every other file is parsed once. If
+    // a file turns out to declare a provider after all, load again, reading every file ahead.
+    let ahead: Vec<bool> = files
+        .iter()
+        .map(|f| may_declare_providers(&f.text))
+        .collect();
+    match load_with(files, &ahead) {
+        Some(loaded) => loaded,
+        None => load_with(files, &vec![true; files.len()])
+            .unwrap_or_else(|| Err(SpecErrors { errors: Vec::new() })),
+    }
+}
+
+/// Whether a file's text may declare `[provider.*]` or `[state]` tables: a quick line scan that
+/// may say yes wrongly (costing one more parse) but whose "no" is checked in pass 2.
+fn may_declare_providers(text: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.trim_start();
+        let (rest, header) = match line.strip_prefix('[') {
+            Some(r) => (r.trim_start_matches(['[', ' ', '\t']), true),
+            None => (line, false),
+        };
+        let rest = rest.trim_start_matches(['"', '\'']);
+        ["provider", "state"].iter().any(|word| {
+            rest.strip_prefix(word).is_some_and(|after| {
+                let after = after.trim_start_matches(['"', '\'']).trim_start();
+                header
+                    || after.starts_with('.')
+                    || (after.starts_with('=') && after[1..].trim_start().starts_with('{'))
+            })
+        })
+    })
+}
+
+/// One organization table as pass 2 found and checked it.
+struct CheckedOrg {
+    name: String,
+    key_span: Range<usize>,
+    errors: Vec<SpecError>,
+    org: Option<OrgSpec>,
+}
+
+/// Loads with the files marked in `ahead` read in a first pass. `None` if a file not read
+/// ahead declares a provider or `[state]` after all.
+fn load_with(files: &[SourceFile], ahead: &[bool]) -> Option<Result<Spec, SpecErrors>> {
     let mut errors = Errors::default();
 
-    // Pass 1: every file's outline, in parallel.
-    let outlines = in_parallel(files, |_, file| outline(file));
+    // Pass 1: the outlines of the files read ahead, in parallel.
+    let outlines = in_parallel(files, |i, file| ahead[i].then(|| outline(file)));
 
     // Names are unique across the directory: the first declaration (in file order) wins.
     let mut instances: BTreeMap<String, (Declared<'_>, Spanned<DeValue<'_>>)> = BTreeMap::new();
-    let mut org_names: BTreeMap<String, Declared<'_>> = BTreeMap::new();
     let mut state: Option<(Declared<'_>, Spanned<DeValue<'_>>)> = None;
-    for (file_index, (file, outline)) in files.iter().zip(outlines).enumerate() {
+    for (file, outline) in files.iter().zip(outlines) {
+        let Some(outline) = outline else { continue };
         errors.0.extend(outline.errors);
         for (name, key_span, value) in outline.providers {
             if let Some((first, _)) = instances.get(&name) {
                 errors.push(declared_twice(file, key_span, "provider", &name, first));
                 continue;
             }
-            let declared = Declared {
-                file_index,
-                file,
-                key_span,
-            };
+            let declared = Declared { file, key_span };
             instances.insert(name, (declared, value));
-        }
-        for (name, key_span) in outline.orgs {
-            if let Some(first) = org_names.get(&name) {
-                errors.push(declared_twice(file, key_span, "organization", &name, first));
-                continue;
-            }
-            let declared = Declared {
-                file_index,
-                file,
-                key_span,
-            };
-            org_names.insert(name, declared);
         }
         if let Some((key_span, value)) = outline.state {
             if let Some((first, _)) = &state {
@@ -105,11 +134,7 @@ pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
                         )),
                 );
             } else {
-                let declared = Declared {
-                    file_index,
-                    file,
-                    key_span,
-                };
+                let declared = Declared { file, key_span };
                 state = Some((declared, value));
             }
         }
@@ -141,50 +166,84 @@ pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
         })
         .unwrap_or_default();
 
-    // Pass 2: parse each file again and check its organizations, in parallel; keep only the
-    // first declaration of each name.
+    // Pass 2: parse each file (again, if it was read ahead) and check its organizations, in
+    // parallel. A file not read ahead is outlined here, from the same parse.
     let context = OrgContext {
         declared_types: &declared_types,
         providers: &providers,
     };
     let checked = in_parallel(files, |file_index, file| {
-        let mut errors = Errors::default();
-        let mut orgs = Vec::new();
-        let Ok(doc) = DeTable::parse(&file.text) else {
-            return (errors, orgs); // reported in pass 1
+        let doc = match DeTable::parse(&file.text) {
+            Ok(doc) => doc,
+            // Reported by the outline, in either pass.
+            Err(_) if ahead[file_index] => return Some((Vec::new(), Vec::new())),
+            Err(_) => return Some((outline(file).errors, Vec::new())),
+        };
+        let outline = outline_doc(file, &doc);
+        if !ahead[file_index] && (!outline.providers.is_empty() || outline.state.is_some()) {
+            return None;
+        }
+        let file_errors = if ahead[file_index] {
+            Vec::new()
+        } else {
+            outline.errors
         };
         let Some(DeValue::Table(tables)) = doc.get_ref().get("org").map(Spanned::get_ref) else {
-            return (errors, orgs);
+            return Some((file_errors, Vec::new()));
         };
+        let mut orgs = Vec::with_capacity(outline.orgs.len());
         for (key, value) in tables {
             let name = key.get_ref().as_ref();
-            let first = org_names
-                .get(name)
-                .is_some_and(|d| d.file_index == file_index && d.key_span == key.span());
-            if !first {
-                continue;
+            if !valid_name(name) {
+                continue; // reported by the outline
             }
+            let mut org_errors = Errors::default();
             let found = Found {
                 file,
                 name: name.to_string(),
                 key_span: key.span(),
                 value,
             };
-            if let Some(org) = check_org(&mut errors, &found, &context) {
-                orgs.push(org);
-            }
+            let org = check_org(&mut org_errors, &found, &context);
+            orgs.push(CheckedOrg {
+                name: name.to_string(),
+                key_span: key.span(),
+                errors: org_errors.0,
+                org,
+            });
         }
-        (errors, orgs)
+        Some((file_errors, orgs))
     });
+
+    let mut first: BTreeMap<String, Declared<'_>> = BTreeMap::new();
     let mut checked_orgs = BTreeMap::new();
-    for (file_errors, orgs) in checked {
-        errors.0.extend(file_errors.0);
-        for org in orgs {
-            checked_orgs.insert(org.address.clone(), org);
+    for (file, result) in files.iter().zip(checked) {
+        let (file_errors, orgs) = result?;
+        errors.0.extend(file_errors);
+        for checked in orgs {
+            if let Some(earlier) = first.get(&checked.name) {
+                errors.push(declared_twice(
+                    file,
+                    checked.key_span,
+                    "organization",
+                    &checked.name,
+                    earlier,
+                ));
+                continue;
+            }
+            errors.0.extend(checked.errors);
+            if let Some(org) = checked.org {
+                checked_orgs.insert(org.address.clone(), org);
+            }
+            let declared = Declared {
+                file,
+                key_span: checked.key_span,
+            };
+            first.insert(checked.name, declared);
         }
     }
 
-    if errors.0.is_empty() {
+    Some(if errors.0.is_empty() {
         Ok(Spec {
             providers,
             orgs: checked_orgs,
@@ -196,7 +255,7 @@ pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
             .0
             .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
         Err(SpecErrors { errors: errors.0 })
-    }
+    })
 }
 
 /// Runs `work` on every file on all cores, returning results in file order.
@@ -233,23 +292,29 @@ where
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Pass 1 for one file.
+/// Pass 1 for one file: parse it and outline it.
 fn outline(file: &SourceFile) -> Outline<'_> {
-    let mut out = Outline::default();
-    let mut errors = Errors::default();
-    let doc = match DeTable::parse(&file.text) {
-        Ok(doc) => doc,
+    match DeTable::parse(&file.text) {
+        Ok(doc) => outline_doc(file, &doc),
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
+            let mut out = Outline::default();
             out.errors.push(SpecError::new(
                 file,
                 span,
                 format!("invalid TOML: {}", e.message().trim_end()),
                 "here",
             ));
-            return out;
+            out
         }
-    };
+    }
+}
+
+/// The outline of a parsed file: its provider and state tables, its organizations' names and
+/// the problems with its top-level layout.
+fn outline_doc<'a>(file: &SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outline<'a> {
+    let mut out = Outline::default();
+    let mut errors = Errors::default();
     for (key, value) in doc.get_ref() {
         let name = key.get_ref().as_ref();
         match name {
@@ -354,7 +419,7 @@ fn expect_table<'a, 'i>(
     file: &SourceFile,
     path: &str,
     value: &'a Spanned<DeValue<'i>>,
-) -> Option<&'a Table<'i>> {
+) -> Option<&'a TomlTable<'i>> {
     match value.get_ref() {
         DeValue::Table(t) => Some(t),
         other => {
@@ -440,7 +505,7 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
                 ),
                 "not supported yet",
             )
-            .with_help("supported now: heron, salesforce_signup"),
+            .with_help("supported now: heron, neoncrm, salesforce_signup"),
         );
         return None;
     };
@@ -591,7 +656,7 @@ fn check_org(
     };
     let schema = provider_schema(provider_type)?;
 
-    let body: Table<'_> = table
+    let body: TomlTable<'_> = table
         .iter()
         .filter(|(k, _)| k.get_ref() != "provider")
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -626,7 +691,7 @@ fn org_spec(
     instance: &ProviderInstance,
     found: &Found<'_, '_>,
     file: &SourceFile,
-    attrs: BTreeMap<String, Value>,
+    attrs: Table,
 ) -> OrgSpec {
     OrgSpec {
         address: found.name.clone(),
@@ -669,11 +734,11 @@ fn check_table(
     file: &SourceFile,
     path: &str,
     fields: &[&'static [Field]],
-    table: &Table<'_>,
+    table: &TomlTable<'_>,
     table_span: Range<usize>,
-) -> BTreeMap<String, Value> {
+) -> Table {
     let all = || fields.iter().flat_map(|f| f.iter());
-    let mut out = BTreeMap::new();
+    let mut out = Table::with_capacity(table.len());
     for (key, value) in table {
         let name = key.get_ref().as_ref();
         let Some(field) = all().find(|f| f.name == name) else {
@@ -916,7 +981,7 @@ fn check_value(
         }
         (Kind::Array(_), _) => wrong_type(errors, "an array"),
         (Kind::Map(inner), DeValue::Table(t)) => {
-            let mut out = BTreeMap::new();
+            let mut out = Table::with_capacity(t.len());
             let mut ok = true;
             for (k, v) in t {
                 match check_value(errors, file, &format!("{path}.{}", k.get_ref()), inner, v) {
@@ -937,7 +1002,7 @@ fn check_secret(
     errors: &mut Errors,
     file: &SourceFile,
     path: &str,
-    table: &Table<'_>,
+    table: &TomlTable<'_>,
     span: Range<usize>,
 ) -> Option<Value> {
     let mut entries = table.iter();
@@ -1009,7 +1074,7 @@ fn check_rules(
     file: &SourceFile,
     path: &str,
     rules: &[Rule],
-    values: &BTreeMap<String, Value>,
+    values: &Table,
     span: Range<usize>,
 ) {
     let has = |p: &str| Value::Table(values.clone()).get_path(p).is_some();

@@ -527,6 +527,12 @@ fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
         .find_map(|l| l.strip_prefix("plan digest: "))
         .expect("digest")
         .to_string();
+    // orgform itself names the same digest as sha256sum does.
+    assert!(
+        plan.stderr.contains(&format!("digest {digest}")),
+        "{}",
+        plan.stderr
+    );
     let comment = std::fs::read_to_string(dir.path().join("plan.md")).expect("plan.md");
     assert!(comment.starts_with("### orgform plan"), "{comment}");
     assert!(comment.contains(&digest));

@@ -3,10 +3,8 @@
 //! Heron's own `provider` field clashes with orgform's `provider` key, so it is `crm_provider`
 //! in specs. `auth` and `secret` are write-only at Heron and secrets here: by reference only.
 
-use std::collections::BTreeMap;
-
 use super::{Field, Format, Kind, ProviderSchema, Text};
-use crate::model::{NaturalKey, ProviderType, Value};
+use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 const S: Kind = Kind::String(Text::ANY);
 
@@ -217,7 +215,7 @@ static INSTANCE: &[Field] = &[Field::new("api_key", "x-api-key", Kind::Secret)
     .required()
     .doc("Heron API key, sent as the x-api-key header")];
 
-fn natural_key(org: &BTreeMap<String, Value>, _instance: &BTreeMap<String, Value>) -> NaturalKey {
+fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
     let part = |k: &str| org.get(k).and_then(Value::as_str).unwrap_or("");
     NaturalKey::new(&[part("crm_provider"), part("instance_url")], false)
 }

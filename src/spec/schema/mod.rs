@@ -7,13 +7,12 @@
 
 mod heron;
 mod json_schema;
+mod neoncrm;
 mod salesforce;
 
 pub use json_schema::json_schema;
 
-use std::collections::BTreeMap;
-
-use crate::model::{NaturalKey, ProviderType, Value};
+use crate::model::{NaturalKey, ProviderType, Table};
 
 /// One declarable key.
 #[derive(Debug)]
@@ -223,7 +222,7 @@ fn is_date(value: &str) -> bool {
 }
 
 /// A check across fields: given a table's validated values, (dotted path, message) per problem.
-pub type CheckFn = fn(&BTreeMap<String, Value>) -> Vec<(String, String)>;
+pub type CheckFn = fn(&Table) -> Vec<(String, String)>;
 
 /// A rule across fields, checked after each field is valid on its own.
 #[derive(Debug)]
@@ -251,7 +250,7 @@ pub struct ProviderSchema {
     pub org: &'static [Field],
     pub org_rules: &'static [Rule],
     /// The natural key of a validated organization, given its provider instance's settings.
-    pub natural_key: fn(&BTreeMap<String, Value>, &BTreeMap<String, Value>) -> NaturalKey,
+    pub natural_key: fn(&Table, &Table) -> NaturalKey,
 }
 
 /// The schema of one provider type, or `None` for a type not carried through yet (validation
@@ -260,9 +259,8 @@ pub fn provider_schema(provider_type: ProviderType) -> Option<&'static ProviderS
     match provider_type {
         ProviderType::Heron => Some(&heron::SCHEMA),
         ProviderType::SalesforceSignup => Some(&salesforce::SCHEMA),
-        ProviderType::CommvaultSalesforce
-        | ProviderType::OracleCommerce
-        | ProviderType::Neoncrm => None,
+        ProviderType::Neoncrm => Some(&neoncrm::SCHEMA),
+        ProviderType::CommvaultSalesforce | ProviderType::OracleCommerce => None,
     }
 }
 

@@ -15,10 +15,8 @@
 //! API versions default it to the requesting organization's country, but relying on that would
 //! make the trial's language depend on where the Trialforce Management Organization lives).
 
-use std::collections::BTreeMap;
-
 use super::{Field, Format, Kind, ProviderSchema, Rule, Text};
-use crate::model::{NaturalKey, ProviderType, Value};
+use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 /// The `Edition` restricted picklist, as the seed lists it.
 pub const EDITIONS: &[&str] = &[
@@ -148,7 +146,7 @@ static ORG_RULES: &[Rule] = &[
 
 /// Developer editions append a suffix to the My Domain, so their subdomain has 33 characters,
 /// not 40. With a template and no edition the edition is not known here: 40 is checked.
-fn subdomain_fits_edition(org: &BTreeMap<String, Value>) -> Vec<(String, String)> {
+fn subdomain_fits_edition(org: &Table) -> Vec<(String, String)> {
     let edition = org.get("edition").and_then(Value::as_str);
     let subdomain = org.get("subdomain").and_then(Value::as_str);
     match (edition, subdomain) {
@@ -201,7 +199,7 @@ static INSTANCE_RULES: &[Rule] = &[Rule::Check(credentials_fit_auth), Rule::Chec
 /// Each login flow takes its own credentials: the password flow a password and the consumer
 /// secret, the JWT bearer flow a private key. A credential the flow doesn't use is refused
 /// rather than ignored, so a half-migrated provider table is noticed.
-fn credentials_fit_auth(instance: &BTreeMap<String, Value>) -> Vec<(String, String)> {
+fn credentials_fit_auth(instance: &Table) -> Vec<(String, String)> {
     let jwt = instance.get("auth").and_then(Value::as_str) == Some("jwt");
     let (flow, needed, unused): (&str, &[&str], &[&str]) = if jwt {
         (
@@ -217,7 +215,7 @@ fn credentials_fit_auth(instance: &BTreeMap<String, Value>) -> Vec<(String, Stri
         )
     };
     let mut problems = Vec::new();
-    for key in needed.iter().filter(|k| !instance.contains_key(**k)) {
+    for key in needed.iter().filter(|k| !instance.contains_key(k)) {
         // A PEM key is a file on disk far more often than an environment variable.
         let example = if *key == "private_key" {
             "{ file = \"PATH\" }"
@@ -229,7 +227,7 @@ fn credentials_fit_auth(instance: &BTreeMap<String, Value>) -> Vec<(String, Stri
             format!("is required with {flow}: add `{key} = {example}`"),
         ));
     }
-    for key in unused.iter().filter(|k| instance.contains_key(**k)) {
+    for key in unused.iter().filter(|k| instance.contains_key(k)) {
         problems.push((
             (*key).to_string(),
             format!("is not used with {flow}: remove it, or choose the other `auth`"),
@@ -238,7 +236,7 @@ fn credentials_fit_auth(instance: &BTreeMap<String, Value>) -> Vec<(String, Stri
     problems
 }
 
-fn api_version(instance: &BTreeMap<String, Value>) -> Vec<(String, String)> {
+fn api_version(instance: &Table) -> Vec<(String, String)> {
     let Some(version) = instance.get("api_version").and_then(Value::as_str) else {
         return Vec::new();
     };
@@ -257,7 +255,7 @@ fn api_version(instance: &BTreeMap<String, Value>) -> Vec<(String, String)> {
     }
 }
 
-fn natural_key(org: &BTreeMap<String, Value>, _instance: &BTreeMap<String, Value>) -> NaturalKey {
+fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
     let username = org.get("username").and_then(Value::as_str).unwrap_or("");
     NaturalKey::new(&[username], true)
 }

@@ -1,0 +1,479 @@
+//! The benchmark of orgform's speed and memory, against the sandbox, with the targets beside
+//! each figure. Run it with `./scripts/bench` (a release build first); `--quick` skips the
+//! slowest workloads (the 100-second sequential baseline and the 100,000-create apply).
+//!
+//! Every figure is measured on the real binary as a separate process: wall time by the clock,
+//! peak memory from the kernel's high-water mark (`VmHWM`), CPU time from the shell's `times`,
+//! and request counts from the sandbox's own `/_sandbox/stats`, so they are exact.
+
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use orgform::model::Table;
+use orgform::sandbox::{Sandbox, SandboxConfig};
+use orgform::spec::{SourceFile, Spec};
+use orgform::state::{Record, State, Status};
+
+/// One row of the result table.
+struct Row {
+    name: String,
+    measured: String,
+    target: String,
+    met: Option<bool>,
+}
+
+/// What one run of the binary cost.
+struct Measured {
+    wall: Duration,
+    peak_kib: u64,
+    cpu: Duration,
+    code: i32,
+    stderr: String,
+}
+
+fn orgform_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("ORGFORM_BIN") {
+        return PathBuf::from(path);
+    }
+    // target/release/examples/bench -> target/release/orgform
+    let exe = std::env::current_exe().expect("own path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("orgform")
+}
+
+/// Runs the binary in `dir`, measuring wall time, peak memory and CPU time.
+fn measure(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Measured {
+    // The shell's `times` reports the CPU its child used, once the child has been waited for.
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(r#""$0" "$@"; rc=$?; times >&2; exit $rc"#)
+        .arg(orgform_bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("spawn");
+    let shell = child.id();
+    let mut peak_kib = 0;
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut s = String::new();
+        let _ = pipe.read_to_string(&mut s);
+        s
+    });
+    loop {
+        // The high-water mark of orgform itself: the shell's only child.
+        if let Some(kib) = child_of(shell).and_then(peak_of) {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let wall = started.elapsed();
+    let status = child.wait().expect("wait");
+    stderr.push_str(&reader.join().unwrap_or_default());
+    let cpu = children_cpu(&stderr);
+    Measured {
+        wall,
+        peak_kib,
+        cpu,
+        code: status.code().unwrap_or(-1),
+        stderr,
+    }
+}
+
+fn child_of(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+fn peak_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The second line of `times`: the user and system CPU of the shell's children.
+fn children_cpu(stderr: &str) -> Duration {
+    let line = stderr.lines().next_back().unwrap_or("");
+    line.split_whitespace()
+        .filter_map(|t| {
+            let (m, s) = t.trim_end_matches('s').split_once('m')?;
+            Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+        })
+        .map(Duration::from_secs_f64)
+        .sum()
+}
+
+const HERON_ORG: &str = r#"
+[org.{address}]
+provider = "heron"
+crm_provider = "salesforce"
+instance_url = "https://{address}.my.salesforce.com"
+auth = { client_secret = { env = "CS" } }
+secret = { env = "WS" }
+config = { default_id = { external_name = "Account", alias = "Company" } }
+"#;
+
+/// Writes `n` Heron organizations in `files` spec files, with the provider at `base_url`.
+fn heron_specs(dir: &Path, base_url: &str, n: usize, files: usize, limits: &str) {
+    let specs = dir.join("specs");
+    let _ = std::fs::remove_dir_all(&specs);
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    std::fs::write(
+        specs.join("providers.toml"),
+        format!("[provider.heron]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\n{limits}\n"),
+    )
+    .expect("write");
+    let per_file = n.div_ceil(files);
+    for f in 0..files {
+        let mut text = String::new();
+        for i in (f * per_file)..((f + 1) * per_file).min(n) {
+            text.push_str(&HERON_ORG.replace("{address}", &format!("o{i:06}")));
+        }
+        std::fs::write(specs.join(format!("orgs{f:03}.toml")), text).expect("write");
+    }
+}
+
+/// A state in which every declared organization exists: what an "all unchanged" plan reads.
+fn state_for(dir: &Path) {
+    let paths: Vec<PathBuf> = {
+        let mut p: Vec<_> = std::fs::read_dir(dir.join("specs"))
+            .expect("specs")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        p.sort();
+        p
+    };
+    let files: Vec<SourceFile> = paths
+        .iter()
+        .map(|p| {
+            SourceFile::new(
+                p.display().to_string(),
+                std::fs::read_to_string(p).expect("read"),
+            )
+        })
+        .collect();
+    let spec = Spec::load(&files).expect("valid specs");
+    let mut state = State::new("bench-0000-4000-8000-000000000000".into());
+    state.serial = 1;
+    for org in spec.orgs.values() {
+        state.orgs.insert(
+            org.address.clone(),
+            Record {
+                provider: org.instance.clone(),
+                provider_type: org.provider_type,
+                remote_id: Some(format!("id-{}", org.address)),
+                natural_key: org.natural_key.clone(),
+                digest: org.digest.clone(),
+                status: Status::Created,
+                attributes: org.public_attributes_text(),
+                attempted_at: Some(1_790_000_000),
+                updated_at: 1_790_000_000,
+                error: None,
+                detail: std::collections::BTreeMap::new(),
+            },
+        );
+    }
+    let _ = Table::new();
+    std::fs::create_dir_all(dir.join("state")).expect("mkdir");
+    std::fs::write(
+        dir.join("state/orgform.state.json"),
+        serde_json::to_vec(&state).expect("json"),
+    )
+    .expect("write state");
+}
+
+const ENV: &[(&str, &str)] = &[
+    ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
+    ("CS", "x"),
+    ("WS", "y"),
+];
+
+async fn requests(sandbox: &Sandbox, provider: &str) -> u64 {
+    sandbox
+        .stats()
+        .requests
+        .get(provider)
+        .map_or(0, |m| m.values().sum())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Plan with `--refresh=false`, all unchanged, at 10,000 and 100,000 organizations.
+fn plan_without_reads(rows: &mut Vec<Row>) {
+    let mut walls = Vec::new();
+    for (n, wall_target, mem_target) in [(10_000usize, 0.15, None), (100_000, 1.0, Some(400u64))] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        heron_specs(dir.path(), "https://app.herondata.io", n, 100, "");
+        state_for(dir.path());
+        // Best of three: the first run also warms the page cache.
+        let m = (0..3)
+            .map(|_| measure(dir.path(), &["plan", "--refresh=false"], ENV))
+            .min_by_key(|m| m.wall)
+            .expect("runs");
+        assert_eq!(m.code, 0, "{}", m.stderr);
+        walls.push(m.wall.as_secs_f64());
+        rows.push(Row {
+            name: format!("plan --refresh=false, {n} unchanged in 100 files: wall"),
+            measured: ms(m.wall),
+            target: format!("< {} ms", wall_target * 1000.0),
+            met: Some(m.wall.as_secs_f64() < wall_target),
+        });
+        rows.push(Row {
+            name: format!("plan --refresh=false, {n} unchanged: peak memory"),
+            measured: format!("{} MiB", m.peak_kib / 1024),
+            target: mem_target.map_or("-".into(), |t| format!("< {t} MiB")),
+            met: mem_target.map(|t| m.peak_kib / 1024 < t),
+        });
+    }
+    let growth = walls[1] / walls[0];
+    rows.push(Row {
+        name: "plan --refresh=false: growth from 10,000 to 100,000".into(),
+        measured: format!("{growth:.1}x"),
+        target: "<= 10x (linear)".into(),
+        met: Some(growth <= 10.0),
+    });
+}
+
+/// Requests a plan sends to read remote reality: exact counts from the sandbox.
+async fn remote_read_requests(rows: &mut Vec<Row>) {
+    let n = 10_000;
+    let sandbox = Sandbox::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        SandboxConfig {
+            heron_rate_limit: 0,
+            ..SandboxConfig::default()
+        },
+    )
+    .await
+    .expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(
+        dir.path(),
+        &sandbox.base_url(),
+        n,
+        100,
+        "max_concurrency = 64",
+    );
+    let m = measure(dir.path(), &["apply", "--auto-approve"], ENV);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    let before = requests(&sandbox, "heron").await;
+    let m = measure(dir.path(), &["plan"], ENV);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    let sent = requests(&sandbox, "heron").await - before;
+    rows.push(Row {
+        name: format!("plan with reads, heron, {n} orgs: requests"),
+        measured: sent.to_string(),
+        target: "<= 1 (one list call)".into(),
+        met: Some(sent <= 1),
+    });
+    let _ = sandbox.shutdown().await;
+}
+
+/// Apply of 1,000 creates at 50 ms per request with 16 in flight, against the physical limit,
+/// and the same creates done the way the seed's sample driver does them: one after another.
+async fn apply_near_the_limit(rows: &mut Vec<Row>, quick: bool) {
+    let n = 1000;
+    let latency = Duration::from_millis(50);
+    let config = SandboxConfig {
+        latency,
+        heron_rate_limit: 0,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), config.clone())
+        .await
+        .expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(
+        dir.path(),
+        &sandbox.base_url(),
+        n,
+        10,
+        "max_concurrency = 16",
+    );
+    let m = measure(dir.path(), &["apply", "--auto-approve"], ENV);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    let limit = latency.as_secs_f64() * n as f64 / 16.0;
+    rows.push(Row {
+        name: format!("apply {n} creates, 50 ms latency, max_concurrency 16: wall"),
+        measured: ms(m.wall),
+        target: format!(
+            "<= {:.0} ms (1.2 x {:.0} ms)",
+            limit * 1200.0,
+            limit * 1000.0
+        ),
+        met: Some(m.wall.as_secs_f64() <= 1.2 * limit),
+    });
+    let per_create = m.cpu.as_secs_f64() * 1000.0 / n as f64;
+    rows.push(Row {
+        name: "apply: orgform's own CPU per create".into(),
+        measured: format!("{per_create:.3} ms"),
+        target: "< 0.5 ms".into(),
+        met: Some(per_create < 0.5),
+    });
+    let _ = sandbox.shutdown().await;
+
+    if quick {
+        return;
+    }
+    // The sample driver: log in, then for each organization look it up and create it, one
+    // after another (the look-up is what keeps a rerun from duplicating).
+    let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), config)
+        .await
+        .expect("sandbox");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let base = sandbox.base_url();
+    let started = Instant::now();
+    for i in 0..n {
+        let _ = client
+            .get(format!("{base}/api/crm_integrations"))
+            .header("x-api-key", orgform::sandbox::HERON_API_KEY)
+            .send()
+            .await
+            .expect("list");
+        let body = serde_json::json!({
+            "provider": "salesforce",
+            "instance_url": format!("https://seq{i:05}.my.salesforce.com"),
+            "auth": {"client_secret": "x"},
+            "secret": "y",
+            "config": {"default_id": {"external_name": "Account", "alias": "Company"}},
+        });
+        let _ = client
+            .post(format!("{base}/api/crm_integrations"))
+            .header("x-api-key", orgform::sandbox::HERON_API_KEY)
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
+    }
+    let sequential = started.elapsed();
+    rows.push(Row {
+        name: format!("baseline: the sample driver's way, {n} creates one after another"),
+        measured: ms(sequential),
+        target: ">= 100000 ms".into(),
+        met: Some(sequential.as_secs_f64() >= 100.0),
+    });
+    let speedup = sequential.as_secs_f64() / m.wall.as_secs_f64();
+    rows.push(Row {
+        name: "orgform apply against the baseline, same sandbox".into(),
+        measured: format!("{speedup:.1}x faster"),
+        target: ">= 25x".into(),
+        met: Some(speedup >= 25.0),
+    });
+    let _ = sandbox.shutdown().await;
+}
+
+/// Apply of 100,000 creates with no added latency: every create still made durable as pending
+/// before its request leaves.
+async fn apply_at_scale(rows: &mut Vec<Row>) {
+    let n = 100_000;
+    let sandbox = Sandbox::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        SandboxConfig {
+            heron_rate_limit: 0,
+            ..SandboxConfig::default()
+        },
+    )
+    .await
+    .expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(
+        dir.path(),
+        &sandbox.base_url(),
+        n,
+        100,
+        "max_concurrency = 64",
+    );
+    let m = measure(dir.path(), &["apply", "--auto-approve"], ENV);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    let creates = sandbox.stats().requests["heron"]
+        .get("POST /api/crm_integrations")
+        .copied()
+        .unwrap_or(0);
+    rows.push(Row {
+        name: format!("apply {n} creates, no latency: wall ({creates} creates sent)"),
+        measured: ms(m.wall),
+        target: "< 60000 ms".into(),
+        met: Some(m.wall.as_secs_f64() < 60.0 && creates == n as u64),
+    });
+    rows.push(Row {
+        name: "apply 100,000 creates: peak memory".into(),
+        measured: format!("{} MiB", m.peak_kib / 1024),
+        target: "-".into(),
+        met: None,
+    });
+    let _ = sandbox.shutdown().await;
+}
+
+fn print(rows: &[Row]) -> bool {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    println!("| {:width$} | measured | target | met |", "workload");
+    println!("|{}|---|---|---|", "-".repeat(width + 2));
+    for r in rows {
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        println!(
+            "| {:width$} | {} | {} | {} |",
+            r.name, r.measured, r.target, met
+        );
+    }
+    rows.iter().all(|r| r.met != Some(false))
+}
+
+fn main() -> ExitCode {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let bin = orgform_bin();
+    if !bin.exists() {
+        eprintln!(
+            "{} is missing: build it with `cargo build --release` (./scripts/bench does)",
+            bin.display()
+        );
+        return ExitCode::from(2);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut rows = Vec::new();
+    eprintln!("plan without remote reads ...");
+    plan_without_reads(&mut rows);
+    eprintln!("remote reads ...");
+    runtime.block_on(remote_read_requests(&mut rows));
+    eprintln!(
+        "apply near the physical limit{} ...",
+        if quick {
+            ""
+        } else {
+            ", and the sequential baseline (about 100 s)"
+        }
+    );
+    runtime.block_on(apply_near_the_limit(&mut rows, quick));
+    if !quick {
+        eprintln!("apply of 100,000 creates ...");
+        runtime.block_on(apply_at_scale(&mut rows));
+    }
+    if print(&rows) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,911 @@
+//! NeonCRM API v1: organization accounts (providers.md §5.1, seed 004).
+//!
+//! v1 is RPC over query strings: every call is a GET of `{base}/{service}/{method}` with
+//! `responseType=json` and, once logged in, `userSessionId`. Three quirks shape this client:
+//!
+//! - **Failure is HTTP 200.** A refusal arrives as `operationResult = FAIL` with
+//!   `errors.error[]`; [`ERRORS`] maps the documented codes to what they mean for the user.
+//! - **One-element lists are objects.** v1's JSON is rendered from XML, so a list of one
+//!   (`errors.error`, `nameValuePairs`, `addresses.address`) comes as a bare object;
+//!   [`one_or_many`] reads both shapes everywhere a list is expected.
+//! - **Sessions lapse.** `common/login` gives a `userSessionId` that expires after some idle
+//!   minutes; a FAIL with code 3 or 4 logs in again, once, and resends (nothing was done).
+//!
+//! Secrets (API key, org id, session id, an account's login password) only ever travel in the
+//! query string of the request sent; no URL of this client is ever shown, and transport errors
+//! are stripped of theirs. NeonCRM allows two accounts with one name, so [`Neon::create`] looks
+//! the name up itself (one `listAccounts` request) and answers `AlreadyExists` when it is
+//! taken: no path through apply can create a duplicate.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use reqwest::{Method, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use tokio::sync::Mutex;
+
+use super::http::{Effect, Http, short};
+use super::{ConnectOptions, Provider, ProviderError};
+use crate::model::{
+    InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Table, Value,
+};
+use crate::secrets::{SecretResolver, SecretString};
+use crate::spec::schema::{Field, Kind, provider_schema};
+use crate::spec::{OrgSpec, ProviderInstance};
+
+/// How many times one call may log in again after NeonCRM says its session lapsed.
+const MAX_RENEWALS: u32 = 3;
+
+/// Results per `listAccounts` page: the documented maximum.
+pub const PAGE_SIZE: usize = 200;
+
+/// How much of a query string one batch of names may take. Servers commonly refuse request
+/// lines over 8 KiB; this leaves room for the session id and the other parameters.
+const MAX_NAMES_BYTES: usize = 4_000;
+
+/// The output column and search key of an account's id and of an organization's name. Which
+/// name NeonCRM uses for the latter is not documented for sure (providers.md: "Organization
+/// Name" or "Company Name"), so answers are read under either.
+const ACCOUNT_ID: &str = "Account ID";
+const ORGANIZATION_NAME: &str = "Organization Name";
+const COMPANY_NAME: &str = "Company Name";
+
+/// Every error code the v1 documents name for the calls orgform makes: code, NeonCRM's text,
+/// and what the user can do about it.
+pub const ERRORS: &[(&str, &str, &str)] = &[
+    (
+        "1",
+        "Unexpected System error occured.",
+        "NeonCRM failed internally",
+    ),
+    ("2", "Service is not available.", "try again later"),
+    (
+        "3",
+        "User session ID is required.",
+        "orgform logs in again by itself",
+    ),
+    (
+        "4",
+        "User session id is invalid.",
+        "the session lapsed; orgform logs in again by itself",
+    ),
+    (
+        "5",
+        "Permission denied.",
+        "the API key's user lacks permission for this call",
+    ),
+    (
+        "10050",
+        "Organization name is required.",
+        "set `organization_name`",
+    ),
+    (
+        "10051",
+        "Organization type is required.",
+        "this NeonCRM organization requires `organization_types`",
+    ),
+    (
+        "10052",
+        "Available organization types cannot be found.",
+        "no organization types are configured in NeonCRM",
+    ),
+    (
+        "10053",
+        "OrganizationType id is invalid.",
+        "check `organization_types[].id` against the List Organization Types request",
+    ),
+    (
+        "10054",
+        "Company contact id is invalid.",
+        "the primary contact refers to a contact NeonCRM does not know",
+    ),
+    (
+        "10055",
+        "Address type is invalid.",
+        "check `primary_contact.addresses[].address_type` against the List Address Types request",
+    ),
+    (
+        "10056",
+        "Address state is invalid.",
+        "check `primary_contact.addresses[].state` against the List States request",
+    ),
+    (
+        "10057",
+        "Address country is invalid.",
+        "check `primary_contact.addresses[].country` against the List Countries request",
+    ),
+    (
+        "10058",
+        "Organization type name is invalid.",
+        "check `organization_types[].name` against the List Organization Types request",
+    ),
+    (
+        "10059",
+        "Organization type is invalid",
+        "each of `organization_types` needs an `id` or a `name`",
+    ),
+    (
+        "10060",
+        "Login username is required.",
+        "`login.password` needs `login.username`",
+    ),
+    (
+        "10061",
+        "Login username is already exist.",
+        "choose another `login.username`",
+    ),
+    (
+        "10062",
+        "Login password is required.",
+        "`login.username` needs `login.password`",
+    ),
+    (
+        "10063",
+        "Source is invalid.",
+        "check `source` against the List Sources request",
+    ),
+    (
+        "10064",
+        "CustomField id is required.",
+        "each of `custom_field_data_list` needs `field_id`",
+    ),
+    (
+        "10065",
+        "CustomField id is invalid.",
+        "check `custom_field_data_list[].field_id` against the List Custom Fields request",
+    ),
+    (
+        "10067",
+        "CustomField option value is required.",
+        "a text custom field needs `field_value`",
+    ),
+    (
+        "10068",
+        "CustomField optionId is required.",
+        "a select or radio custom field needs `field_option_id`",
+    ),
+    (
+        "10070",
+        "Organizaiton type is duplicated.",
+        "list each of `organization_types` once",
+    ),
+    (
+        "10071",
+        "CustomField optionId is invalid.",
+        "check `custom_field_data_list[].field_option_id` against the List Custom Fields request",
+    ),
+];
+
+/// Reads a list that v1 may render as an array, as a bare object (one element), or as nothing
+/// at all (`null`, `""`, `{}`: XML's empty element).
+pub fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    let items = match value {
+        serde_json::Value::Null => Vec::new(),
+        serde_json::Value::String(s) if s.trim().is_empty() => Vec::new(),
+        serde_json::Value::Object(ref map) if map.is_empty() => Vec::new(),
+        serde_json::Value::Array(items) => items,
+        other => vec![other],
+    };
+    items
+        .into_iter()
+        .map(|item| serde_json::from_value(item).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// Reads an object that v1 may leave out or render empty (`""`, `null`) as its default.
+fn object_or_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Object(map) => {
+            serde_json::from_value(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)
+        }
+        _ => Ok(T::default()),
+    }
+}
+
+/// A scalar that v1 sends as a number or as a string (`accountId`, `errorCode`, `value`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
+        Ok(Text(match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        }))
+    }
+}
+
+/// The fields every v1 answer carries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Common {
+    operation_result: Option<String>,
+    response_message: Option<String>,
+    #[serde(deserialize_with = "object_or_empty")]
+    errors: Errors,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Errors {
+    #[serde(deserialize_with = "one_or_many")]
+    error: Vec<ApiError>,
+}
+
+/// One entry of `errors.error`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApiError {
+    pub error_code: Text,
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginAnswer {
+    user_session_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateAnswer {
+    account_id: Option<Text>,
+}
+
+/// What `listAccounts` answers: a page of rows, each a list of name/value pairs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListAnswer {
+    #[serde(deserialize_with = "object_or_empty")]
+    pub page: Page,
+    #[serde(deserialize_with = "object_or_empty")]
+    pub search_results: SearchResults,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Page {
+    pub current_page: Option<Text>,
+    pub total_page: Option<Text>,
+    pub total_results: Option<Text>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SearchResults {
+    #[serde(deserialize_with = "one_or_many")]
+    pub name_value_pairs: Vec<Row>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Row {
+    #[serde(deserialize_with = "one_or_many")]
+    pub name_value_pair: Vec<Pair>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Pair {
+    pub name: String,
+    pub value: Text,
+}
+
+impl ListAnswer {
+    /// Parses the inside of `listAccountsResponse`.
+    pub fn parse(inner: &serde_json::Value) -> Result<ListAnswer, String> {
+        ListAnswer::deserialize(inner).map_err(|e| e.to_string())
+    }
+
+    /// The organizations on this page, as (account id, organization name).
+    pub fn accounts(&self) -> Vec<(String, String)> {
+        self.search_results
+            .name_value_pairs
+            .iter()
+            .filter_map(|row| {
+                let get = |names: &[&str]| {
+                    row.name_value_pair
+                        .iter()
+                        .find(|p| names.contains(&p.name.as_str()))
+                        .map(|p| p.value.0.clone())
+                };
+                let id = get(&[ACCOUNT_ID]).filter(|id| !id.is_empty())?;
+                let name = get(&[ORGANIZATION_NAME, COMPANY_NAME])?;
+                Some((id, name))
+            })
+            .collect()
+    }
+
+    /// How many pages the search has; a missing or unreadable count means this one.
+    pub fn total_pages(&self) -> u32 {
+        self.page
+            .total_page
+            .as_ref()
+            .and_then(|t| t.0.trim().parse().ok())
+            .unwrap_or(1)
+    }
+}
+
+/// Request parameters in order. Values may hold secrets (the session id, a login password), so
+/// `Debug` shows the names only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.push((name.into(), value.into()));
+    }
+
+    /// The value of the first parameter called `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| n))
+            .finish()
+    }
+}
+
+/// The query parameters of `createOrganizationAccount` for declared attributes, in schema
+/// order, with secrets resolved. Nested tables join their wire names with dots; arrays of
+/// tables (v1's repeated groups) repeat their parameters element by element, every element
+/// sending the same parameters (blank where it has no value) so that NeonCRM pairs them by
+/// position. Custom fields always send the whole `fieldId`/`fieldOptionId`/`fieldValue`
+/// triplet, as the seed requires.
+pub fn encode_create(
+    fields: &[Field],
+    attrs: &Table,
+    secrets: &SecretResolver,
+) -> Result<Params, ProviderError> {
+    let mut out = Params::default();
+    push_fields(&mut out, "", fields, attrs, secrets)?;
+    Ok(out)
+}
+
+fn join(prefix: &str, wire: &str) -> String {
+    if prefix.is_empty() {
+        wire.to_string()
+    } else {
+        format!("{prefix}.{wire}")
+    }
+}
+
+fn push_fields(
+    out: &mut Params,
+    prefix: &str,
+    fields: &[Field],
+    attrs: &Table,
+    secrets: &SecretResolver,
+) -> Result<(), ProviderError> {
+    for field in fields {
+        let Some(value) = attrs.get(field.name) else {
+            continue;
+        };
+        let name = join(prefix, field.wire);
+        match (&field.kind, value) {
+            (Kind::Object(inner), Value::Table(table)) => {
+                push_fields(out, &name, inner, table, secrets)?;
+            }
+            (Kind::Array(Kind::Object(inner)), Value::Array(items)) => {
+                let whole = field.name == "custom_field_data_list";
+                push_group(out, &name, inner, items, whole, secrets)?;
+            }
+            (_, scalar) => out.push(name, scalar_text(scalar, secrets)?),
+        }
+    }
+    Ok(())
+}
+
+/// One repeated group: the parameters any element sets, sent for every element.
+fn push_group(
+    out: &mut Params,
+    group: &str,
+    fields: &[Field],
+    items: &[Value],
+    whole: bool,
+    secrets: &SecretResolver,
+) -> Result<(), ProviderError> {
+    let mut flat = Vec::with_capacity(items.len());
+    for item in items {
+        let mut params = Params::default();
+        if let Value::Table(table) = item {
+            push_fields(&mut params, "", fields, table, secrets)?;
+        }
+        flat.push(params);
+    }
+    let mut leaves = Vec::new();
+    leaf_names(fields, "", &mut leaves);
+    let used: Vec<&String> = leaves
+        .iter()
+        .filter(|leaf| whole || flat.iter().any(|p| p.get(leaf).is_some()))
+        .collect();
+    for params in &flat {
+        for leaf in &used {
+            out.push(join(group, leaf), params.get(leaf).unwrap_or(""));
+        }
+    }
+    Ok(())
+}
+
+/// Every scalar parameter name under `fields`, in schema order.
+fn leaf_names(fields: &[Field], prefix: &str, out: &mut Vec<String>) {
+    for field in fields {
+        let name = join(prefix, field.wire);
+        match &field.kind {
+            Kind::Object(inner) => leaf_names(inner, &name, out),
+            _ => out.push(name),
+        }
+    }
+}
+
+fn scalar_text(value: &Value, secrets: &SecretResolver) -> Result<String, ProviderError> {
+    Ok(match value {
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(x) => x.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Secret(r) => secrets.resolve(r)?.expose().to_string(),
+        Value::Array(_) | Value::Table(_) => {
+            return Err(ProviderError::Config {
+                message: "a nested value has no NeonCRM parameter".into(),
+            });
+        }
+    })
+}
+
+/// The `listAccounts` parameters of one page of a search for `names` (without the session).
+/// One name is an `EQUAL` search; several are one `IN_RANGE` search, `("a","b")`.
+pub fn list_params(names: &[&str], page: u32) -> Params {
+    let mut p = Params::default();
+    for column in [ACCOUNT_ID, ORGANIZATION_NAME] {
+        p.push("outputfields.idnamepair.id", "");
+        p.push("outputfields.idnamepair.name", column);
+    }
+    p.push("searches.search.key", ORGANIZATION_NAME);
+    match names {
+        [one] => {
+            p.push("searches.search.searchOperator", "EQUAL");
+            p.push("searches.search.value", *one);
+        }
+        many => {
+            let list = many
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(",");
+            p.push("searches.search.searchOperator", "IN_RANGE");
+            p.push("searches.search.value", format!("({list})"));
+        }
+    }
+    p.push("page.currentPage", page.to_string());
+    p.push("page.pageSize", PAGE_SIZE.to_string());
+    p.push("page.sortColumn", ACCOUNT_ID);
+    p.push("page.sortDirection", "ASC");
+    p
+}
+
+/// Splits names into searches: as many per `IN_RANGE` as fit in a request line, at most a
+/// page's worth; a name with a double quote can't be quoted in `IN_RANGE`, so it is searched
+/// alone with `EQUAL`.
+pub fn batches<'a>(names: &[&'a str]) -> Vec<Vec<&'a str>> {
+    let mut out: Vec<Vec<&str>> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let mut bytes = 0;
+    for name in names {
+        if name.contains('"') {
+            out.push(vec![name]);
+            continue;
+        }
+        // As it will travel: quoted, comma-separated, percent-encoded.
+        let cost = url::form_urlencoded::byte_serialize(format!("\"{name}\",").as_bytes())
+            .map(str::len)
+            .sum::<usize>();
+        if !current.is_empty() && (bytes + cost > MAX_NAMES_BYTES || current.len() >= PAGE_SIZE) {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += cost;
+        current.push(name);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// What a FAIL means, in words: each error's code and text, and what to do when known.
+pub fn describe_errors(errors: &[ApiError]) -> String {
+    if errors.is_empty() {
+        return "NeonCRM answered FAIL without saying why".into();
+    }
+    errors
+        .iter()
+        .map(|e| {
+            let code = e.error_code.0.trim();
+            let known = ERRORS.iter().find(|(c, _, _)| *c == code);
+            let text = e
+                .error_message
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .or(known.map(|(_, t, _)| *t))
+                .unwrap_or("no message");
+            let text = short(text);
+            match known {
+                Some((_, _, hint)) => format!("{code} {text} ({hint})"),
+                None => format!("{code} {text}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Whether a call is a read (safe to resend) or the create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Call {
+    Read,
+    Create,
+}
+
+/// How one v1 call ended, before session renewal is decided.
+enum Answer {
+    Success(serde_json::Value),
+    Fail(Vec<ApiError>),
+}
+
+pub struct Neon {
+    http: Http,
+    org_id: SecretString,
+    api_key: SecretString,
+    secrets: SecretResolver,
+    /// The current `userSessionId`; a secret. Held across the login so that concurrent callers
+    /// that find it lapsed log in once between them.
+    session: Mutex<Option<SecretString>>,
+}
+
+impl Neon {
+    pub fn connect(
+        instance: &ProviderInstance,
+        options: &ConnectOptions,
+    ) -> Result<Neon, ProviderError> {
+        let secret = |key: &str| {
+            let reference = instance.secret(key).ok_or_else(|| ProviderError::Config {
+                message: format!("provider `{}` has no `{key}`", instance.name),
+            })?;
+            options
+                .secrets
+                .resolve(reference)
+                .map_err(ProviderError::from)
+        };
+        Ok(Neon {
+            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
+            org_id: secret("org_id")?,
+            api_key: secret("api_key")?,
+            secrets: options.secrets.clone(),
+            session: Mutex::new(None),
+        })
+    }
+
+    /// The session id, logging in first if there is none.
+    async fn session(&self) -> Result<SecretString, ProviderError> {
+        let mut session = self.session.lock().await;
+        if let Some(id) = &*session {
+            return Ok(id.clone());
+        }
+        let id = self.log_in().await?;
+        *session = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Replaces a lapsed session, unless another caller has replaced it already.
+    async fn renew(&self, lapsed: &SecretString) -> Result<SecretString, ProviderError> {
+        let mut session = self.session.lock().await;
+        if let Some(id) = &*session
+            && id != lapsed
+        {
+            return Ok(id.clone());
+        }
+        tracing::debug!("NeonCRM session lapsed: logging in again");
+        let id = self.log_in().await?;
+        *session = Some(id.clone());
+        Ok(id)
+    }
+
+    /// `common/login`: the API key and org id in, a `userSessionId` out.
+    async fn log_in(&self) -> Result<SecretString, ProviderError> {
+        let response = self
+            .http
+            .send_retrying(|| {
+                self.http.request(Method::GET, "/common/login").query(&[
+                    ("login.apiKey", self.api_key.expose()),
+                    ("login.orgid", self.org_id.expose()),
+                    ("responseType", "json"),
+                ])
+            })
+            .await?;
+        let login_failed = |message: String| ProviderError::Login { message };
+        match read_answer(response, "loginResponse", Call::Read).await {
+            Ok(Answer::Success(inner)) => {
+                let answer = LoginAnswer::deserialize(&inner)
+                    .map_err(|e| login_failed(format!("the login answer is unreadable: {e}")))?;
+                answer
+                    .user_session_id
+                    .filter(|id| !id.trim().is_empty())
+                    .map(SecretString::new)
+                    .ok_or_else(|| login_failed("the login answer has no userSessionId".into()))
+            }
+            Ok(Answer::Fail(errors)) => Err(ProviderError::Unauthorized {
+                message: format!(
+                    "NeonCRM refused the login with this org_id and api_key: {}",
+                    describe_errors(&errors)
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One v1 call with the session, renewed once if NeonCRM says it lapsed.
+    async fn call(
+        &self,
+        path: &str,
+        wrapper: &str,
+        params: &Params,
+        call: Call,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let mut session = self.session().await?;
+        let mut renewals = 0;
+        loop {
+            let request = || {
+                self.http
+                    .request(Method::GET, path)
+                    .query(&[
+                        ("responseType", "json"),
+                        ("userSessionId", session.expose()),
+                    ])
+                    .query(&params.0)
+            };
+            let response = match call {
+                Call::Read => self.http.send_retrying(request).await?,
+                Call::Create => self.http.send(request(), Effect::Creates).await?,
+            };
+            match read_answer(response, wrapper, call).await? {
+                Answer::Success(inner) => return Ok(inner),
+                Answer::Fail(errors) if session_lapsed(&errors) => {
+                    // Nothing was done: the request was refused before its work. Concurrent
+                    // calls share the session, so the one another caller renewed may lapse in
+                    // turn; a few renewals, never an endless loop.
+                    if renewals == MAX_RENEWALS {
+                        return Err(ProviderError::Unauthorized {
+                            message: format!(
+                                "NeonCRM refused {} sessions in a row, fresh ones included: {}",
+                                MAX_RENEWALS + 1,
+                                describe_errors(&errors)
+                            ),
+                        });
+                    }
+                    session = self.renew(&session).await?;
+                    renewals += 1;
+                }
+                Answer::Fail(errors) => return Err(fail_error(&errors, call)),
+            }
+        }
+    }
+
+    /// Every account whose organization name matches one of `names`, in as few requests as the
+    /// API allows: batches of names, each followed through all of its pages.
+    async fn search(&self, names: &[&str]) -> Result<InstanceReality, ProviderError> {
+        let mut reality = InstanceReality::default();
+        for batch in batches(names) {
+            let mut page = 1;
+            loop {
+                let inner = self
+                    .call(
+                        "/account/listAccounts",
+                        "listAccountsResponse",
+                        &list_params(&batch, page),
+                        Call::Read,
+                    )
+                    .await?;
+                let answer = ListAnswer::parse(&inner).map_err(|e| ProviderError::Protocol {
+                    message: format!("the listAccounts answer is not what NeonCRM documents: {e}"),
+                })?;
+                for (id, name) in answer.accounts() {
+                    reality.insert(RemoteOrg {
+                        remote_id: id,
+                        natural_key: NaturalKey::new(&[&name], false),
+                        status: RemoteStatus::Ready,
+                        detail: BTreeMap::new(),
+                    });
+                }
+                if page >= answer.total_pages() {
+                    break;
+                }
+                page += 1;
+            }
+        }
+        Ok(reality)
+    }
+}
+
+fn session_lapsed(errors: &[ApiError]) -> bool {
+    errors
+        .iter()
+        .any(|e| matches!(e.error_code.0.trim(), "3" | "4"))
+}
+
+/// A FAIL as an error the caller can act on. A create refused for a documented reason created
+/// nothing (`Rejected`); an unexpected system error during a create may hide one.
+fn fail_error(errors: &[ApiError], call: Call) -> ProviderError {
+    let message = describe_errors(errors);
+    let has = |code: &str| errors.iter().any(|e| e.error_code.0.trim() == code);
+    if has("3") || has("4") || has("5") {
+        return ProviderError::Unauthorized { message };
+    }
+    match call {
+        Call::Read if has("1") || has("2") => ProviderError::Unavailable {
+            message,
+            retry_after: None,
+        },
+        Call::Read => ProviderError::Protocol { message },
+        Call::Create if has("2") => ProviderError::Unavailable {
+            message,
+            retry_after: None,
+        },
+        Call::Create if has("1") => ProviderError::OutcomeUnknown { message },
+        Call::Create => ProviderError::Rejected {
+            status: StatusCode::OK.as_u16(),
+            message,
+        },
+    }
+}
+
+/// Reads one v1 answer: HTTP status, the `wrapper` object, and `operationResult`.
+async fn read_answer(
+    response: Response,
+    wrapper: &str,
+    call: Call,
+) -> Result<Answer, ProviderError> {
+    let status = response.status();
+    let lost = |message: String| match call {
+        Call::Read => ProviderError::Unavailable {
+            message,
+            retry_after: None,
+        },
+        Call::Create => ProviderError::OutcomeUnknown { message },
+    };
+    let body = response
+        .text()
+        .await
+        .map_err(|e| lost(format!("reading the answer failed: {}", e.without_url())))?;
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return Err(ProviderError::Unauthorized {
+            message: format!("HTTP {status}: {}", short(&body)),
+        });
+    }
+    if !status.is_success() {
+        let message = format!("HTTP {status}: {}", short(&body));
+        return Err(match call {
+            // A 4xx is a refusal before any work: nothing was created.
+            Call::Create if status.is_client_error() => ProviderError::Rejected {
+                status: status.as_u16(),
+                message,
+            },
+            Call::Create => ProviderError::OutcomeUnknown { message },
+            Call::Read => ProviderError::Protocol { message },
+        });
+    }
+    let unreadable = |why: String| match call {
+        // Answered but unreadable: it may have been created, and the look-up will tell.
+        Call::Create => ProviderError::OutcomeUnknown {
+            message: format!("the create answer could not be read: {why}"),
+        },
+        Call::Read => ProviderError::Protocol {
+            message: format!("the answer is not NeonCRM's JSON: {why}"),
+        },
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| unreadable(format!("{e} in {}", short(&body))))?;
+    let inner = match json.get(wrapper) {
+        Some(inner) => inner.clone(),
+        // Some failures come wrapped under another name; accept a lone wrapper of any name.
+        None => match json.as_object().map(|o| o.values().collect::<Vec<_>>()) {
+            Some(values) if values.len() == 1 && values[0].is_object() => values[0].clone(),
+            _ => return Err(unreadable(format!("no `{wrapper}` in {}", short(&body)))),
+        },
+    };
+    let common = Common::deserialize(&inner).map_err(|e| unreadable(e.to_string()))?;
+    match common.operation_result.as_deref().map(str::trim) {
+        Some("SUCCESS") => Ok(Answer::Success(inner)),
+        Some("FAIL") => {
+            let mut errors = common.errors.error;
+            if errors.is_empty()
+                && let Some(m) = common.response_message
+            {
+                errors.push(ApiError {
+                    error_code: Text::default(),
+                    error_message: Some(m),
+                });
+            }
+            Ok(Answer::Fail(errors))
+        }
+        other => Err(unreadable(format!(
+            "operationResult is {}",
+            other.map_or_else(|| "missing".to_string(), |o| format!("`{}`", short(o)))
+        ))),
+    }
+}
+
+impl Provider for Neon {
+    async fn login(&self) -> Result<(), ProviderError> {
+        self.session().await.map(|_| ())
+    }
+
+    async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
+        let mut names: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        self.search(&names).await
+    }
+
+    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+        let schema =
+            provider_schema(ProviderType::Neoncrm).ok_or_else(|| ProviderError::Config {
+                message: "the NeonCRM schema is missing".into(),
+            })?;
+        let name = org.natural_key.0.as_str();
+        // NeonCRM would happily create a second account with this name: look first, always.
+        let existing = self.search(&[name]).await?;
+        if let Some(found) = existing.find(&org.natural_key).first() {
+            return Err(ProviderError::AlreadyExists {
+                message: format!(
+                    "NeonCRM account {} is already named `{name}`",
+                    found.remote_id
+                ),
+            });
+        }
+        let params = encode_create(schema.org, &org.attrs, &self.secrets)?;
+        let inner = self
+            .call(
+                "/account/createOrganizationAccount",
+                "createOrganizationAccountResponse",
+                &params,
+                Call::Create,
+            )
+            .await?;
+        let answer =
+            CreateAnswer::deserialize(&inner).map_err(|e| ProviderError::OutcomeUnknown {
+                message: format!("the create answer could not be read: {e}"),
+            })?;
+        let id = answer
+            .account_id
+            .map(|t| t.0)
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| ProviderError::OutcomeUnknown {
+                message: "NeonCRM said SUCCESS without an accountId".into(),
+            })?;
+        Ok(RemoteOrg {
+            remote_id: id,
+            natural_key: org.natural_key.clone(),
+            status: RemoteStatus::Ready,
+            detail: BTreeMap::new(),
+        })
+    }
+}

@@ -16,13 +16,12 @@ use crate::spec::Spec;
 pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static str, &'static str)] {
     match provider_type {
         ProviderType::Heron => &[("api_key", crate::sandbox::HERON_API_KEY)],
+        ProviderType::SalesforceSignup => crate::sandbox::salesforce::CREDENTIALS,
         ProviderType::Neoncrm => &[
             ("org_id", crate::sandbox::neoncrm::ORG_ID),
             ("api_key", crate::sandbox::neoncrm::API_KEY),
         ],
-        ProviderType::CommvaultSalesforce
-        | ProviderType::SalesforceSignup
-        | ProviderType::OracleCommerce => &[],
+        ProviderType::CommvaultSalesforce | ProviderType::OracleCommerce => &[],
     }
 }
 
@@ -94,6 +93,7 @@ pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         data_file: args.data.clone(),
         seed: args.seed,
         heron_rate_limit: args.heron_rate_limit,
+        salesforce: crate::sandbox::salesforce::SalesforceConfig::default(),
         neoncrm: crate::sandbox::neoncrm::NeonConfig::default(),
     };
     let sandbox = Sandbox::start(args.listen, config)

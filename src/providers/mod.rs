@@ -8,6 +8,7 @@
 pub mod heron;
 pub mod http;
 pub mod neoncrm;
+pub mod salesforce;
 pub mod wire;
 
 use std::future::Future;
@@ -113,6 +114,7 @@ pub trait Provider: Send + Sync {
 /// The five providers, closed: a sixth makes the compiler list every place to touch.
 pub enum AnyProvider {
     Heron(heron::Heron),
+    Salesforce(salesforce::Salesforce),
     Neoncrm(neoncrm::Neon),
 }
 
@@ -151,6 +153,9 @@ impl AnyProvider {
             ProviderType::Heron => Ok(AnyProvider::Heron(heron::Heron::connect(
                 instance, options,
             )?)),
+            ProviderType::SalesforceSignup => Ok(AnyProvider::Salesforce(
+                salesforce::Salesforce::connect(instance, options)?,
+            )),
             ProviderType::Neoncrm => Ok(AnyProvider::Neoncrm(neoncrm::Neon::connect(
                 instance, options,
             )?)),
@@ -167,6 +172,7 @@ impl Provider for AnyProvider {
     async fn login(&self) -> Result<(), ProviderError> {
         match self {
             AnyProvider::Heron(p) => p.login().await,
+            AnyProvider::Salesforce(p) => p.login().await,
             AnyProvider::Neoncrm(p) => p.login().await,
         }
     }
@@ -174,6 +180,7 @@ impl Provider for AnyProvider {
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
         match self {
             AnyProvider::Heron(p) => p.read(keys).await,
+            AnyProvider::Salesforce(p) => p.read(keys).await,
             AnyProvider::Neoncrm(p) => p.read(keys).await,
         }
     }
@@ -181,6 +188,7 @@ impl Provider for AnyProvider {
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         match self {
             AnyProvider::Heron(p) => p.create(org).await,
+            AnyProvider::Salesforce(p) => p.create(org).await,
             AnyProvider::Neoncrm(p) => p.create(org).await,
         }
     }
@@ -192,6 +200,7 @@ impl Provider for AnyProvider {
     ) -> Result<Option<RemoteOrg>, ProviderError> {
         match self {
             AnyProvider::Heron(p) => p.settle(org, remote_id).await,
+            AnyProvider::Salesforce(p) => p.settle(org, remote_id).await,
             AnyProvider::Neoncrm(p) => p.settle(org, remote_id).await,
         }
     }

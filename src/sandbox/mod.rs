@@ -28,6 +28,7 @@ mod conn;
 mod heron;
 mod layers;
 pub mod neoncrm;
+pub mod salesforce;
 mod state;
 
 use std::collections::BTreeMap;
@@ -72,6 +73,7 @@ pub struct SandboxConfig {
     pub seed: Option<u64>,
     /// Heron requests per fixed 60-second window per API key; 0 for no limit.
     pub heron_rate_limit: u32,
+    pub salesforce: salesforce::SalesforceConfig,
     pub neoncrm: neoncrm::NeonConfig,
 }
 
@@ -85,6 +87,7 @@ impl Default for SandboxConfig {
             data_file: None,
             seed: None,
             heron_rate_limit: 600,
+            salesforce: salesforce::SalesforceConfig::default(),
             neoncrm: neoncrm::NeonConfig::default(),
         }
     }
@@ -219,16 +222,18 @@ pub struct Stats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Api {
     Heron,
+    Salesforce,
     Neoncrm,
 }
 
 impl Api {
-    const ALL: [Api; 2] = [Api::Heron, Api::Neoncrm];
+    const ALL: [Api; 3] = [Api::Heron, Api::Salesforce, Api::Neoncrm];
 
     /// The name in stats and in the data file.
     fn name(self) -> &'static str {
         match self {
             Api::Heron => "heron",
+            Api::Salesforce => "salesforce",
             Api::Neoncrm => "neoncrm",
         }
     }
@@ -237,6 +242,7 @@ impl Api {
     fn prefixes(self) -> &'static [&'static str] {
         match self {
             Api::Heron => heron::PREFIXES,
+            Api::Salesforce => salesforce::PREFIXES,
             Api::Neoncrm => neoncrm::PREFIXES,
         }
     }
@@ -254,6 +260,7 @@ impl Api {
     fn routes(self, state: &SandboxState) -> Router<SandboxState> {
         match self {
             Api::Heron => heron::routes(state),
+            Api::Salesforce => salesforce::routes(state),
             Api::Neoncrm => neoncrm::routes(state),
         }
     }
@@ -262,6 +269,7 @@ impl Api {
     fn error(self, state: &SandboxState, status: StatusCode) -> Response {
         match self {
             Api::Heron => heron::status_error(state, status),
+            Api::Salesforce => salesforce::status_error(state, status),
             Api::Neoncrm => neoncrm::status_error(state, status),
         }
     }
@@ -269,6 +277,7 @@ impl Api {
     fn organizations(self, data: &SandboxData) -> usize {
         match self {
             Api::Heron => data.heron.organizations(),
+            Api::Salesforce => data.salesforce.organizations(),
             Api::Neoncrm => data.neoncrm.organizations(),
         }
     }
@@ -279,6 +288,8 @@ impl Api {
 struct SandboxData {
     #[serde(default)]
     heron: heron::HeronData,
+    #[serde(default)]
+    salesforce: salesforce::SalesforceData,
     #[serde(default)]
     neoncrm: neoncrm::NeonData,
     /// Sections this build does not know (a newer sandbox wrote them): kept, so that saving
@@ -291,6 +302,7 @@ impl SandboxData {
     /// Forgets organizations and transient state; keeps configuration such as extra API keys.
     fn reset(&mut self) {
         self.heron.reset();
+        self.salesforce.reset();
         self.neoncrm.reset();
     }
 }

@@ -8,6 +8,7 @@
 mod heron;
 mod json_schema;
 mod neoncrm;
+mod salesforce;
 
 pub use json_schema::json_schema;
 
@@ -131,6 +132,8 @@ pub enum Format {
     CountryCode,
     /// A Salesforce Trialforce template id: `0TT` followed by 12 letters or digits.
     TemplateId,
+    /// A Salesforce REST API version: digits, a dot, digits (`60.0`).
+    ApiVersion,
 }
 
 impl Format {
@@ -150,6 +153,11 @@ impl Format {
                     && value.starts_with("0TT")
                     && value.bytes().all(|b| b.is_ascii_alphanumeric())
             }
+            Format::ApiVersion => value.split_once('.').is_some_and(|(major, minor)| {
+                [major, minor]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            }),
         };
         if ok { Ok(()) } else { Err(self.describe()) }
     }
@@ -163,6 +171,7 @@ impl Format {
             Format::Numeric => "digits only".into(),
             Format::CountryCode => "a two-letter upper-case country code, like \"US\"".into(),
             Format::TemplateId => "a template id: \"0TT\" followed by 12 letters or digits".into(),
+            Format::ApiVersion => "an API version like \"60.0\"".into(),
         }
     }
 
@@ -176,6 +185,7 @@ impl Format {
             Format::Numeric => Some("^[0-9]+$".into()),
             Format::CountryCode => Some("^[A-Z]{2}$".into()),
             Format::TemplateId => Some("^0TT[0-9A-Za-z]{12}$".into()),
+            Format::ApiVersion => Some("^[0-9]+\\.[0-9]+$".into()),
         }
     }
 }
@@ -248,10 +258,9 @@ pub struct ProviderSchema {
 pub fn provider_schema(provider_type: ProviderType) -> Option<&'static ProviderSchema> {
     match provider_type {
         ProviderType::Heron => Some(&heron::SCHEMA),
+        ProviderType::SalesforceSignup => Some(&salesforce::SCHEMA),
         ProviderType::Neoncrm => Some(&neoncrm::SCHEMA),
-        ProviderType::CommvaultSalesforce
-        | ProviderType::SalesforceSignup
-        | ProviderType::OracleCommerce => None,
+        ProviderType::CommvaultSalesforce | ProviderType::OracleCommerce => None,
     }
 }
 

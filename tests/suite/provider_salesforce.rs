@@ -1507,3 +1507,101 @@ fn the_example_specs_run_against_the_embedded_sandbox() {
     let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
 }
+
+/// The daily quota, as the exactly-once issue states it: ten applies in a row, each wanting five
+/// more sign-ups, never send more than 20 in 24 hours; the rest wait, shown as deferred.
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_applies_wanting_five_more_each_never_send_more_than_twenty_a_day() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::ZERO,
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut usernames: Vec<String> = Vec::new();
+    for round in 0..10 {
+        for i in 0..5 {
+            usernames.push(format!("admin{round}-{i}@quota.example"));
+        }
+        let refs: Vec<&str> = usernames.iter().map(String::as_str).collect();
+        write_specs(dir.path(), &specs_text(&sandbox.base_url(), &refs, ""));
+        let run = orgform(dir.path(), APPLY);
+        assert!(run.code == 0, "round {round}: {}", run.stderr);
+        let sent = served(&sandbox, CREATES).await;
+        assert!(sent <= 20, "round {round}: {sent} sign-ups sent in a day");
+        assert_eq!(
+            sent,
+            (5 * (round + 1)).min(20),
+            "round {round}: every sign-up the quota allows is sent"
+        );
+    }
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(
+        plan.stdout.contains("30 deferred by quota"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("20 of 20 creates used in the last 24 hours"),
+        "{}",
+        plan.stdout
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// No path sends a sign-up over the quota: a pending create that a plan without remote reads
+/// leaves to apply, and that apply finds absent, still waits when the day's 20 are spent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_create_found_absent_still_respects_the_quota() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::ZERO,
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(
+        dir.path(),
+        &specs_text(&sandbox.base_url(), &["late@quota.example"], ""),
+    );
+    let spec = Spec::load(&[SourceFile::new(
+        "sf.toml",
+        specs_text(&sandbox.base_url(), &["late@quota.example"], ""),
+    )])
+    .expect("valid");
+    let org = &spec.orgs["o0"];
+    let hour_ago = orgform::state::time::format(orgform::state::time::now() - 3600);
+    let state = json!({
+        "version": 1,
+        "lineage": "11111111-2222-4333-8444-555555555555",
+        "serial": 4,
+        "orgs": {"o0": {
+            "provider": "sf", "provider_type": "salesforce_signup",
+            "natural_key": org.natural_key.0, "digest": org.digest, "status": "pending",
+            "attributes": {}, "attempted_at": hour_ago, "updated_at": hour_ago,
+        }},
+        "creates_sent": {"sf": vec![hour_ago.clone(); 20]},
+    });
+    std::fs::write(dir.path().join("state.json"), state.to_string()).expect("write state");
+    let run = orgform(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--poll-interval",
+            "50ms",
+        ],
+    );
+    assert!(
+        run.stderr.contains("daily quota of 20 creates"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        served(&sandbox, CREATES).await,
+        0,
+        "nothing sent over the quota"
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}

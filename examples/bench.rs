@@ -40,7 +40,10 @@ fn orgform_bin() -> PathBuf {
     }
     // target/release/examples/bench -> target/release/orgform
     let exe = std::env::current_exe().expect("own path");
-    exe.parent().and_then(Path::parent).expect("target dir").join("orgform")
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("orgform")
 }
 
 /// Runs the binary in `dir`, measuring wall time, peak memory and CPU time.
@@ -159,7 +162,12 @@ fn state_for(dir: &Path) {
     };
     let files: Vec<SourceFile> = paths
         .iter()
-        .map(|p| SourceFile::new(p.display().to_string(), std::fs::read_to_string(p).expect("read")))
+        .map(|p| {
+            SourceFile::new(
+                p.display().to_string(),
+                std::fs::read_to_string(p).expect("read"),
+            )
+        })
         .collect();
     let spec = Spec::load(&files).expect("valid specs");
     let mut state = State::new("bench-0000-4000-8000-000000000000".into());
@@ -191,10 +199,18 @@ fn state_for(dir: &Path) {
     .expect("write state");
 }
 
-const ENV: &[(&str, &str)] = &[("HERON_API_KEY", orgform::sandbox::HERON_API_KEY), ("CS", "x"), ("WS", "y")];
+const ENV: &[(&str, &str)] = &[
+    ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
+    ("CS", "x"),
+    ("WS", "y"),
+];
 
 async fn requests(sandbox: &Sandbox, provider: &str) -> u64 {
-    sandbox.stats().requests.get(provider).map_or(0, |m| m.values().sum())
+    sandbox
+        .stats()
+        .requests
+        .get(provider)
+        .map_or(0, |m| m.values().sum())
 }
 
 fn ms(d: Duration) -> String {
@@ -240,11 +256,23 @@ fn plan_without_reads(rows: &mut Vec<Row>) {
 /// Requests a plan sends to read remote reality: exact counts from the sandbox.
 async fn remote_read_requests(rows: &mut Vec<Row>) {
     let n = 10_000;
-    let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), SandboxConfig { heron_rate_limit: 0, ..SandboxConfig::default() })
-        .await
-        .expect("sandbox");
+    let sandbox = Sandbox::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        SandboxConfig {
+            heron_rate_limit: 0,
+            ..SandboxConfig::default()
+        },
+    )
+    .await
+    .expect("sandbox");
     let dir = tempfile::tempdir().expect("tempdir");
-    heron_specs(dir.path(), &sandbox.base_url(), n, 100, "max_concurrency = 64");
+    heron_specs(
+        dir.path(),
+        &sandbox.base_url(),
+        n,
+        100,
+        "max_concurrency = 64",
+    );
     let m = measure(dir.path(), &["apply", "--auto-approve"], ENV);
     assert_eq!(m.code, 0, "{}", m.stderr);
     let before = requests(&sandbox, "heron").await;
@@ -265,17 +293,33 @@ async fn remote_read_requests(rows: &mut Vec<Row>) {
 async fn apply_near_the_limit(rows: &mut Vec<Row>, quick: bool) {
     let n = 1000;
     let latency = Duration::from_millis(50);
-    let config = SandboxConfig { latency, heron_rate_limit: 0, ..SandboxConfig::default() };
-    let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), config.clone()).await.expect("sandbox");
+    let config = SandboxConfig {
+        latency,
+        heron_rate_limit: 0,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), config.clone())
+        .await
+        .expect("sandbox");
     let dir = tempfile::tempdir().expect("tempdir");
-    heron_specs(dir.path(), &sandbox.base_url(), n, 10, "max_concurrency = 16");
+    heron_specs(
+        dir.path(),
+        &sandbox.base_url(),
+        n,
+        10,
+        "max_concurrency = 16",
+    );
     let m = measure(dir.path(), &["apply", "--auto-approve"], ENV);
     assert_eq!(m.code, 0, "{}", m.stderr);
     let limit = latency.as_secs_f64() * n as f64 / 16.0;
     rows.push(Row {
         name: format!("apply {n} creates, 50 ms latency, max_concurrency 16: wall"),
         measured: ms(m.wall),
-        target: format!("<= {:.0} ms (1.2 x {:.0} ms)", limit * 1200.0, limit * 1000.0),
+        target: format!(
+            "<= {:.0} ms (1.2 x {:.0} ms)",
+            limit * 1200.0,
+            limit * 1000.0
+        ),
         met: Some(m.wall.as_secs_f64() <= 1.2 * limit),
     });
     let per_create = m.cpu.as_secs_f64() * 1000.0 / n as f64;
@@ -292,7 +336,9 @@ async fn apply_near_the_limit(rows: &mut Vec<Row>, quick: bool) {
     }
     // The sample driver: log in, then for each organization look it up and create it, one
     // after another (the look-up is what keeps a rerun from duplicating).
-    let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), config).await.expect("sandbox");
+    let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), config)
+        .await
+        .expect("sandbox");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let base = sandbox.base_url();
@@ -340,14 +386,29 @@ async fn apply_near_the_limit(rows: &mut Vec<Row>, quick: bool) {
 /// before its request leaves.
 async fn apply_at_scale(rows: &mut Vec<Row>) {
     let n = 100_000;
-    let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), SandboxConfig { heron_rate_limit: 0, ..SandboxConfig::default() })
-        .await
-        .expect("sandbox");
+    let sandbox = Sandbox::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        SandboxConfig {
+            heron_rate_limit: 0,
+            ..SandboxConfig::default()
+        },
+    )
+    .await
+    .expect("sandbox");
     let dir = tempfile::tempdir().expect("tempdir");
-    heron_specs(dir.path(), &sandbox.base_url(), n, 100, "max_concurrency = 64");
+    heron_specs(
+        dir.path(),
+        &sandbox.base_url(),
+        n,
+        100,
+        "max_concurrency = 64",
+    );
     let m = measure(dir.path(), &["apply", "--auto-approve"], ENV);
     assert_eq!(m.code, 0, "{}", m.stderr);
-    let creates = sandbox.stats().requests["heron"].get("POST /api/crm_integrations").copied().unwrap_or(0);
+    let creates = sandbox.stats().requests["heron"]
+        .get("POST /api/crm_integrations")
+        .copied()
+        .unwrap_or(0);
     rows.push(Row {
         name: format!("apply {n} creates, no latency: wall ({creates} creates sent)"),
         measured: ms(m.wall),
@@ -373,7 +434,10 @@ fn print(rows: &[Row]) -> bool {
             Some(false) => "NO",
             None => "-",
         };
-        println!("| {:width$} | {} | {} | {} |", r.name, r.measured, r.target, met);
+        println!(
+            "| {:width$} | {} | {} | {} |",
+            r.name, r.measured, r.target, met
+        );
     }
     rows.iter().all(|r| r.met != Some(false))
 }
@@ -382,7 +446,10 @@ fn main() -> ExitCode {
     let quick = std::env::args().any(|a| a == "--quick");
     let bin = orgform_bin();
     if !bin.exists() {
-        eprintln!("{} is missing: build it with `cargo build --release` (./scripts/bench does)", bin.display());
+        eprintln!(
+            "{} is missing: build it with `cargo build --release` (./scripts/bench does)",
+            bin.display()
+        );
         return ExitCode::from(2);
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -391,11 +458,22 @@ fn main() -> ExitCode {
     plan_without_reads(&mut rows);
     eprintln!("remote reads ...");
     runtime.block_on(remote_read_requests(&mut rows));
-    eprintln!("apply near the physical limit{} ...", if quick { "" } else { ", and the sequential baseline (about 100 s)" });
+    eprintln!(
+        "apply near the physical limit{} ...",
+        if quick {
+            ""
+        } else {
+            ", and the sequential baseline (about 100 s)"
+        }
+    );
     runtime.block_on(apply_near_the_limit(&mut rows, quick));
     if !quick {
         eprintln!("apply of 100,000 creates ...");
         runtime.block_on(apply_at_scale(&mut rows));
     }
-    if print(&rows) { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if print(&rows) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

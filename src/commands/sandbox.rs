@@ -20,9 +20,11 @@ pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static s
             ("org_id", crate::sandbox::neoncrm::ORG_ID),
             ("api_key", crate::sandbox::neoncrm::API_KEY),
         ],
-        ProviderType::CommvaultSalesforce
-        | ProviderType::SalesforceSignup
-        | ProviderType::OracleCommerce => &[],
+        ProviderType::CommvaultSalesforce => &[
+            ("username", crate::sandbox::commvault::USERNAME),
+            ("password", crate::sandbox::commvault::PASSWORD),
+        ],
+        ProviderType::SalesforceSignup | ProviderType::OracleCommerce => &[],
     }
 }
 
@@ -95,6 +97,7 @@ pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         seed: args.seed,
         heron_rate_limit: args.heron_rate_limit,
         neoncrm: crate::sandbox::neoncrm::NeonConfig::default(),
+        commvault: crate::sandbox::commvault::CommvaultConfig::default(),
     };
     let sandbox = Sandbox::start(args.listen, config)
         .await

@@ -24,6 +24,7 @@
 //!
 //! Everything else (faults, latency, stats, logs, persistence, shutdown) is shared.
 
+pub mod commvault;
 mod conn;
 mod heron;
 mod layers;
@@ -73,6 +74,7 @@ pub struct SandboxConfig {
     /// Heron requests per fixed 60-second window per API key; 0 for no limit.
     pub heron_rate_limit: u32,
     pub neoncrm: neoncrm::NeonConfig,
+    pub commvault: commvault::CommvaultConfig,
 }
 
 impl Default for SandboxConfig {
@@ -86,6 +88,7 @@ impl Default for SandboxConfig {
             seed: None,
             heron_rate_limit: 600,
             neoncrm: neoncrm::NeonConfig::default(),
+            commvault: commvault::CommvaultConfig::default(),
         }
     }
 }
@@ -218,16 +221,18 @@ pub struct Stats {
 /// the compiler names every match to extend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Api {
+    CommvaultSalesforce,
     Heron,
     Neoncrm,
 }
 
 impl Api {
-    const ALL: [Api; 2] = [Api::Heron, Api::Neoncrm];
+    const ALL: [Api; 3] = [Api::CommvaultSalesforce, Api::Heron, Api::Neoncrm];
 
     /// The name in stats and in the data file.
     fn name(self) -> &'static str {
         match self {
+            Api::CommvaultSalesforce => "commvault_salesforce",
             Api::Heron => "heron",
             Api::Neoncrm => "neoncrm",
         }
@@ -236,6 +241,7 @@ impl Api {
     /// The path prefixes this API owns at its real host.
     fn prefixes(self) -> &'static [&'static str] {
         match self {
+            Api::CommvaultSalesforce => commvault::PREFIXES,
             Api::Heron => heron::PREFIXES,
             Api::Neoncrm => neoncrm::PREFIXES,
         }
@@ -253,6 +259,7 @@ impl Api {
 
     fn routes(self, state: &SandboxState) -> Router<SandboxState> {
         match self {
+            Api::CommvaultSalesforce => commvault::routes(state),
             Api::Heron => heron::routes(state),
             Api::Neoncrm => neoncrm::routes(state),
         }
@@ -261,6 +268,7 @@ impl Api {
     /// An error in this API's own shape, for injected faults and unknown routes.
     fn error(self, state: &SandboxState, status: StatusCode) -> Response {
         match self {
+            Api::CommvaultSalesforce => commvault::status_error(state, status),
             Api::Heron => heron::status_error(state, status),
             Api::Neoncrm => neoncrm::status_error(state, status),
         }
@@ -268,6 +276,7 @@ impl Api {
 
     fn organizations(self, data: &SandboxData) -> usize {
         match self {
+            Api::CommvaultSalesforce => data.commvault_salesforce.organizations(),
             Api::Heron => data.heron.organizations(),
             Api::Neoncrm => data.neoncrm.organizations(),
         }
@@ -277,6 +286,8 @@ impl Api {
 /// Everything the emulators hold, one section per API; this is the data file's shape.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct SandboxData {
+    #[serde(default)]
+    commvault_salesforce: commvault::CommvaultData,
     #[serde(default)]
     heron: heron::HeronData,
     #[serde(default)]
@@ -290,6 +301,7 @@ struct SandboxData {
 impl SandboxData {
     /// Forgets organizations and transient state; keeps configuration such as extra API keys.
     fn reset(&mut self) {
+        self.commvault_salesforce.reset();
         self.heron.reset();
         self.neoncrm.reset();
     }

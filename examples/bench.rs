@@ -109,7 +109,7 @@ fn peak_of(pid: u32) -> Option<u64> {
 
 /// The second line of `times`: the user and system CPU of the shell's children.
 fn children_cpu(stderr: &str) -> Duration {
-    let line = stderr.lines().rev().next().unwrap_or("");
+    let line = stderr.lines().next_back().unwrap_or("");
     line.split_whitespace()
         .filter_map(|t| {
             let (m, s) = t.trim_end_matches('s').split_once('m')?;

@@ -111,7 +111,35 @@ pub struct StateWriter {
 
 struct Batch {
     ops: Vec<StateOp>,
-    done: oneshot::Sender<Result<(), String>>,
+    /// A daily quota the batch must fit in, checked against the state as it stands when the
+    /// batch is written, so that no path (a settled pending create included) sends one over.
+    quota: Option<Quota>,
+    done: oneshot::Sender<Result<(), Refused>>,
+}
+
+/// Why the state writer did not take a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The batch would break its daily quota: nothing was written, nothing may be sent.
+    Quota(String),
+    /// State can't be written (for this batch and every later one).
+    Broken(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Quota(why) | Refused::Broken(why) => f.write_str(why),
+        }
+    }
+}
+
+/// A rolling daily quota on one provider instance.
+#[derive(Clone, Debug)]
+pub struct Quota {
+    pub instance: String,
+    pub per_day: u32,
+    pub now: crate::model::Timestamp,
 }
 
 /// What the writer leaves when apply ends.
@@ -131,13 +159,24 @@ impl StateWriter {
 
     /// Makes `ops` durable; returns once they are, or why they could not be.
     pub async fn update(&self, ops: Vec<StateOp>) -> Result<(), String> {
+        self.update_within(ops, None)
+            .await
+            .map_err(|r| r.to_string())
+    }
+
+    /// Like `update`, but refuses the ops (writing nothing) if `quota` is used up.
+    pub async fn update_within(
+        &self,
+        ops: Vec<StateOp>,
+        quota: Option<Quota>,
+    ) -> Result<(), Refused> {
         let (done, wait) = oneshot::channel();
         self.sender
-            .send(Batch { ops, done })
+            .send(Batch { ops, quota, done })
             .await
-            .map_err(|_| "the state writer has stopped".to_string())?;
+            .map_err(|_| Refused::Broken("the state writer has stopped".to_string()))?;
         wait.await
-            .map_err(|_| "the state writer has stopped".to_string())?
+            .map_err(|_| Refused::Broken("the state writer has stopped".to_string()))?
     }
 
     /// Stops taking changes, folds what was recorded into a new state version, and hands back
@@ -165,31 +204,52 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let result = match &broken {
-            Some(why) => Err(why.clone()),
-            None => {
-                let ops: Vec<StateOp> =
-                    batches.iter().flat_map(|b| b.ops.iter().cloned()).collect();
-                let mut next = state.clone();
-                for op in &ops {
-                    next.apply(op);
-                }
-                match store.append(&mut next, &ops).await {
-                    Ok(()) => {
-                        state = next;
-                        written_any = true;
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let why = e.to_string();
-                        broken = Some(why.clone());
-                        Err(why)
-                    }
+        if let Some(why) = &broken {
+            for batch in batches {
+                let _ = batch.done.send(Err(Refused::Broken(why.clone())));
+            }
+            continue;
+        }
+        // Apply the batches in order to a copy, refusing any that would break its quota.
+        let mut next = state.clone();
+        let mut ops: Vec<StateOp> = Vec::new();
+        let mut verdicts: Vec<Result<(), Refused>> = Vec::with_capacity(batches.len());
+        for batch in &batches {
+            if let Some(q) = &batch.quota
+                && next.creates_in_last_day(&q.instance, q.now) >= q.per_day
+            {
+                verdicts.push(Err(Refused::Quota(format!(
+                    "the daily quota of {} creates on `{}` is used up; it waits for a later apply",
+                    q.per_day, q.instance
+                ))));
+                continue;
+            }
+            for op in &batch.ops {
+                next.apply(op);
+            }
+            ops.extend(batch.ops.iter().cloned());
+            verdicts.push(Ok(()));
+        }
+        let written = if ops.is_empty() {
+            Ok(())
+        } else {
+            store.append(&mut next, &ops).await
+        };
+        match written {
+            Ok(()) => {
+                state = next;
+                written_any |= !ops.is_empty();
+                for (batch, verdict) in batches.into_iter().zip(verdicts) {
+                    let _ = batch.done.send(verdict);
                 }
             }
-        };
-        for batch in batches {
-            let _ = batch.done.send(result.clone());
+            Err(e) => {
+                let why = e.to_string();
+                broken = Some(why.clone());
+                for batch in batches {
+                    let _ = batch.done.send(Err(Refused::Broken(why.clone())));
+                }
+            }
         }
     }
     if broken.is_none()
@@ -381,23 +441,40 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
             return not_started("interrupted before its create was sent");
         }
         let now = time::now();
+        let quota = cx
+            .spec
+            .providers
+            .get(&org.instance)
+            .and_then(|p| p.limits.creates_per_day)
+            .map(|per_day| Quota {
+                instance: org.instance.clone(),
+                per_day,
+                now,
+            });
         let intent = cx
             .writer
-            .update(vec![
-                StateOp::Put {
-                    address: org.address.clone(),
-                    record: Box::new(pending_record(org, now)),
-                },
-                StateOp::CreateSent {
-                    provider: org.instance.clone(),
-                    at: now,
-                },
-            ])
+            .update_within(
+                vec![
+                    StateOp::Put {
+                        address: org.address.clone(),
+                        record: Box::new(pending_record(org, now)),
+                    },
+                    StateOp::CreateSent {
+                        provider: org.instance.clone(),
+                        at: now,
+                    },
+                ],
+                quota,
+            )
             .await;
-        if let Err(why) = intent {
-            return not_started(&format!(
-                "state could not be written, so the create was not sent: {why}"
-            ));
+        match intent {
+            Ok(()) => {}
+            Err(Refused::Quota(why)) => return not_started(&why),
+            Err(Refused::Broken(why)) => {
+                return not_started(&format!(
+                    "state could not be written, so the create was not sent: {why}"
+                ));
+            }
         }
         match provider.create(org).await {
             Ok(remote) => return follow(cx, provider, org, remote).await,

@@ -255,6 +255,8 @@ Credentials the emulators accept:
   commvault_salesforce  POST /Login: username sandbox-admin, password sandbox-password
   heron            x-api-key: sandbox-heron-key
   neoncrm          login.orgid=sandbox-neon-org, login.apiKey=sandbox-neon-api-key
+  salesforce_signup username tmo@sandbox.example, password sandbox-sf-password, client_id
+                   sandbox-sf-client-id, client_secret sandbox-sf-client-secret (JWT: any RS256 key)
 
 GET /_sandbox/stats reports requests per provider and endpoint, faults injected and the
 organizations each emulator holds.";

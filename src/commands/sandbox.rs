@@ -16,6 +16,7 @@ use crate::spec::Spec;
 pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static str, &'static str)] {
     match provider_type {
         ProviderType::Heron => &[("api_key", crate::sandbox::HERON_API_KEY)],
+        ProviderType::SalesforceSignup => crate::sandbox::salesforce::CREDENTIALS,
         ProviderType::Neoncrm => &[
             ("org_id", crate::sandbox::neoncrm::ORG_ID),
             ("api_key", crate::sandbox::neoncrm::API_KEY),
@@ -24,7 +25,7 @@ pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static s
             ("username", crate::sandbox::commvault::USERNAME),
             ("password", crate::sandbox::commvault::PASSWORD),
         ],
-        ProviderType::SalesforceSignup | ProviderType::OracleCommerce => &[],
+        ProviderType::OracleCommerce => &[],
     }
 }
 
@@ -96,6 +97,7 @@ pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         data_file: args.data.clone(),
         seed: args.seed,
         heron_rate_limit: args.heron_rate_limit,
+        salesforce: crate::sandbox::salesforce::SalesforceConfig::default(),
         neoncrm: crate::sandbox::neoncrm::NeonConfig::default(),
         commvault: crate::sandbox::commvault::CommvaultConfig::default(),
     };

@@ -9,6 +9,7 @@ pub mod commvault;
 pub mod heron;
 pub mod http;
 pub mod neoncrm;
+pub mod salesforce;
 pub mod wire;
 
 use std::future::Future;
@@ -115,6 +116,7 @@ pub trait Provider: Send + Sync {
 pub enum AnyProvider {
     Commvault(commvault::Commvault),
     Heron(heron::Heron),
+    Salesforce(salesforce::Salesforce),
     Neoncrm(neoncrm::Neon),
 }
 
@@ -156,6 +158,9 @@ impl AnyProvider {
             ProviderType::Heron => Ok(AnyProvider::Heron(heron::Heron::connect(
                 instance, options,
             )?)),
+            ProviderType::SalesforceSignup => Ok(AnyProvider::Salesforce(
+                salesforce::Salesforce::connect(instance, options)?,
+            )),
             ProviderType::Neoncrm => Ok(AnyProvider::Neoncrm(neoncrm::Neon::connect(
                 instance, options,
             )?)),
@@ -173,6 +178,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Commvault(p) => p.login().await,
             AnyProvider::Heron(p) => p.login().await,
+            AnyProvider::Salesforce(p) => p.login().await,
             AnyProvider::Neoncrm(p) => p.login().await,
         }
     }
@@ -181,6 +187,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Commvault(p) => p.read(keys).await,
             AnyProvider::Heron(p) => p.read(keys).await,
+            AnyProvider::Salesforce(p) => p.read(keys).await,
             AnyProvider::Neoncrm(p) => p.read(keys).await,
         }
     }
@@ -189,6 +196,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Commvault(p) => p.create(org).await,
             AnyProvider::Heron(p) => p.create(org).await,
+            AnyProvider::Salesforce(p) => p.create(org).await,
             AnyProvider::Neoncrm(p) => p.create(org).await,
         }
     }
@@ -201,6 +209,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Commvault(p) => p.settle(org, remote_id).await,
             AnyProvider::Heron(p) => p.settle(org, remote_id).await,
+            AnyProvider::Salesforce(p) => p.settle(org, remote_id).await,
             AnyProvider::Neoncrm(p) => p.settle(org, remote_id).await,
         }
     }

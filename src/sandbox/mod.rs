@@ -29,6 +29,7 @@ mod conn;
 mod heron;
 mod layers;
 pub mod neoncrm;
+pub mod salesforce;
 mod state;
 
 use std::collections::BTreeMap;
@@ -73,6 +74,7 @@ pub struct SandboxConfig {
     pub seed: Option<u64>,
     /// Heron requests per fixed 60-second window per API key; 0 for no limit.
     pub heron_rate_limit: u32,
+    pub salesforce: salesforce::SalesforceConfig,
     pub neoncrm: neoncrm::NeonConfig,
     pub commvault: commvault::CommvaultConfig,
 }
@@ -87,6 +89,7 @@ impl Default for SandboxConfig {
             data_file: None,
             seed: None,
             heron_rate_limit: 600,
+            salesforce: salesforce::SalesforceConfig::default(),
             neoncrm: neoncrm::NeonConfig::default(),
             commvault: commvault::CommvaultConfig::default(),
         }
@@ -223,17 +226,24 @@ pub struct Stats {
 enum Api {
     CommvaultSalesforce,
     Heron,
+    Salesforce,
     Neoncrm,
 }
 
 impl Api {
-    const ALL: [Api; 3] = [Api::CommvaultSalesforce, Api::Heron, Api::Neoncrm];
+    const ALL: [Api; 4] = [
+        Api::CommvaultSalesforce,
+        Api::Heron,
+        Api::Salesforce,
+        Api::Neoncrm,
+    ];
 
     /// The name in stats and in the data file.
     fn name(self) -> &'static str {
         match self {
             Api::CommvaultSalesforce => "commvault_salesforce",
             Api::Heron => "heron",
+            Api::Salesforce => "salesforce",
             Api::Neoncrm => "neoncrm",
         }
     }
@@ -243,6 +253,7 @@ impl Api {
         match self {
             Api::CommvaultSalesforce => commvault::PREFIXES,
             Api::Heron => heron::PREFIXES,
+            Api::Salesforce => salesforce::PREFIXES,
             Api::Neoncrm => neoncrm::PREFIXES,
         }
     }
@@ -261,6 +272,7 @@ impl Api {
         match self {
             Api::CommvaultSalesforce => commvault::routes(state),
             Api::Heron => heron::routes(state),
+            Api::Salesforce => salesforce::routes(state),
             Api::Neoncrm => neoncrm::routes(state),
         }
     }
@@ -270,6 +282,7 @@ impl Api {
         match self {
             Api::CommvaultSalesforce => commvault::status_error(state, status),
             Api::Heron => heron::status_error(state, status),
+            Api::Salesforce => salesforce::status_error(state, status),
             Api::Neoncrm => neoncrm::status_error(state, status),
         }
     }
@@ -278,6 +291,7 @@ impl Api {
         match self {
             Api::CommvaultSalesforce => data.commvault_salesforce.organizations(),
             Api::Heron => data.heron.organizations(),
+            Api::Salesforce => data.salesforce.organizations(),
             Api::Neoncrm => data.neoncrm.organizations(),
         }
     }
@@ -291,6 +305,8 @@ struct SandboxData {
     #[serde(default)]
     heron: heron::HeronData,
     #[serde(default)]
+    salesforce: salesforce::SalesforceData,
+    #[serde(default)]
     neoncrm: neoncrm::NeonData,
     /// Sections this build does not know (a newer sandbox wrote them): kept, so that saving
     /// never drops another emulator's data.
@@ -303,6 +319,7 @@ impl SandboxData {
     fn reset(&mut self) {
         self.commvault_salesforce.reset();
         self.heron.reset();
+        self.salesforce.reset();
         self.neoncrm.reset();
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
-use super::schema::{COMMON_INSTANCE_FIELDS, Field, Kind, STATE_FIELDS, provider_schema};
+use super::schema::{COMMON_INSTANCE_FIELDS, Field, Kind, ORG_KEYS, STATE_FIELDS, provider_schema};
 use crate::model::ProviderType;
 
 /// The provider type of each instance, by name, across all spec files (an organization's
@@ -78,9 +78,6 @@ pub fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<Stri
     }
     Ok(doc.to_string())
 }
-
-/// orgform's own key in an organization table, always first.
-static ORG_KEYS: &[Field] = &[Field::new("provider", "provider", Kind::Any)];
 
 fn rank(fields: &[&[Field]], key: &str) -> usize {
     fields

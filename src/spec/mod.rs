@@ -105,35 +105,45 @@ impl OrgSpec {
         crate::state::Attributes::from_serialize(&TablePublicView(&self.attrs))
     }
 
-    /// The secret references it declares, by path: part of what a plan depends on, though not
-    /// of the digest (secrets rotate without making an organization different).
-    pub fn secret_references(&self) -> String {
-        fn walk(path: &str, value: &Value, out: &mut String) {
+    /// Feeds the secret references it declares, with their paths, to `hasher`: part of what a
+    /// plan depends on, though not of the digest (secrets rotate without making an
+    /// organization different).
+    pub fn hash_secret_references(&self, hasher: &mut Sha256) {
+        fn walk(path: &mut Vec<u8>, value: &Value, hasher: &mut Sha256) {
             match value {
                 Value::Secret(r) => {
-                    out.push_str(path);
-                    out.push('=');
-                    out.push_str(&r.to_string());
-                    out.push(';');
+                    hasher.update(&path[..]);
+                    match r {
+                        SecretRef::Env(name) => hasher.update(format!("=env:{name};")),
+                        SecretRef::File(file) => hasher.update(format!("=file:{file};")),
+                    }
                 }
                 Value::Table(t) => {
                     for (k, v) in t {
-                        walk(&format!("{path}.{k}"), v, out);
+                        let len = path.len();
+                        path.push(b'.');
+                        path.extend_from_slice(k.as_bytes());
+                        walk(path, v, hasher);
+                        path.truncate(len);
                     }
                 }
                 Value::Array(items) => {
                     for (i, v) in items.iter().enumerate() {
-                        walk(&format!("{path}[{i}]"), v, out);
+                        let len = path.len();
+                        path.extend_from_slice(format!("[{i}]").as_bytes());
+                        walk(path, v, hasher);
+                        path.truncate(len);
                     }
                 }
                 _ => {}
             }
         }
-        let mut out = String::new();
+        let mut path = Vec::with_capacity(64);
         for (k, v) in &self.attrs {
-            walk(k, v, &mut out);
+            path.clear();
+            path.extend_from_slice(k.as_bytes());
+            walk(&mut path, v, hasher);
         }
-        out
     }
 
     /// The declared attributes with secrets shown by reference, for display.
@@ -181,7 +191,7 @@ impl Spec {
             hasher.update([0]);
             hasher.update(org.digest.as_bytes());
             // Secret references are not in the org digest; a plan still depends on them.
-            hasher.update(org.secret_references().as_bytes());
+            org.hash_secret_references(&mut hasher);
             hasher.update([0xff]);
         }
         hex::encode(hasher.finalize())

@@ -12,7 +12,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{SourceFile, SpecError, SpecErrors, did_you_mean};
 use super::schema::{
-    COMMON_INSTANCE_FIELDS, Field, Format, Kind, ProviderSchema, Rule, STATE_FIELDS,
+    COMMON_INSTANCE_FIELDS, Field, Format, Kind, ORG_KEYS, ProviderSchema, Rule, STATE_FIELDS,
     provider_schema,
 };
 use super::{
@@ -505,7 +505,7 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
                 ),
                 "not supported yet",
             )
-            .with_help("supported now: commvault_salesforce, heron, neoncrm"),
+            .with_help("supported now: commvault_salesforce, heron, neoncrm, salesforce_signup"),
         );
         return None;
     };
@@ -656,20 +656,17 @@ fn check_org(
     };
     let schema = provider_schema(provider_type)?;
 
-    let body: TomlTable<'_> = table
-        .iter()
-        .filter(|(k, _)| k.get_ref() != "provider")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
     let before = errors.0.len();
-    let attrs = check_table(
+    let mut attrs = check_table(
         errors,
         file,
         &path,
-        &[schema.org],
-        &body,
+        &[ORG_KEYS, schema.org],
+        table,
         found.key_span.clone(),
     );
+    // orgform's own key, checked above; what remains is the organization's declaration.
+    attrs.remove("provider");
     if errors.0.len() == before {
         check_rules(
             errors,

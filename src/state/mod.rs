@@ -351,16 +351,6 @@ impl StateBackend for Store {
 
 /// Parses a state document, refusing newer formats with a message that says so.
 pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
-    /// Only the format version, read first so that a newer format is named as such rather
-    /// than reported as a field this version doesn't know.
-    #[derive(Deserialize)]
-    struct Header {
-        version: Option<serde_json::Value>,
-    }
-    let corrupt = |e: serde_json::Error| StateError::Corrupt {
-        path: path.to_string(),
-        message: format!("{e} (a backup of the previous version is kept beside it)"),
-    };
     if !text.trim_start().starts_with('{') {
         return Err(StateError::Corrupt {
             path: path.to_string(),
@@ -368,35 +358,48 @@ pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
                 .into(),
         });
     }
-    let header: Header = match serde_json::from_str(text) {
-        Ok(h) => h,
-        Err(e) if e.is_data() => {
-            return Err(StateError::Corrupt {
-                path: path.to_string(),
-                message: "it has no format `version`".into(),
-            });
-        }
-        Err(e) => return Err(corrupt(e)),
-    };
-    match header.version.as_ref().and_then(serde_json::Value::as_u64) {
-        Some(v) if v > u64::from(STATE_FORMAT_VERSION) => {
-            return Err(StateError::TooNew {
-                path: path.to_string(),
-                found: v,
-            });
-        }
-        Some(_) => {}
-        None => {
-            return Err(StateError::Corrupt {
-                path: path.to_string(),
-                message: "it has no format `version`".into(),
-            });
-        }
+    // One pass in the common case; the format version is only looked at on its own to explain
+    // a document this version can't read.
+    match serde_json::from_str::<State>(text) {
+        Ok(state) if state.version > STATE_FORMAT_VERSION => Err(StateError::TooNew {
+            path: path.to_string(),
+            found: u64::from(state.version),
+        }),
+        Ok(state) => Ok(state),
+        Err(e) => Err(explain(path, text, &e)),
     }
-    serde_json::from_str(text).map_err(|e| StateError::Corrupt {
-        path: path.to_string(),
-        message: e.to_string(),
-    })
+}
+
+/// Why a state document didn't parse: a newer format, no format at all, or broken JSON.
+fn explain(path: &str, text: &str, error: &serde_json::Error) -> StateError {
+    #[derive(Deserialize)]
+    struct Header {
+        version: Option<serde_json::Value>,
+    }
+    match serde_json::from_str::<Header>(text) {
+        Ok(Header { version: Some(v) }) => match v.as_u64() {
+            Some(found) if found > u64::from(STATE_FORMAT_VERSION) => StateError::TooNew {
+                path: path.to_string(),
+                found,
+            },
+            Some(_) => StateError::Corrupt {
+                path: path.to_string(),
+                message: error.to_string(),
+            },
+            None => StateError::Corrupt {
+                path: path.to_string(),
+                message: "its format `version` is not a number".into(),
+            },
+        },
+        Ok(Header { version: None }) => StateError::Corrupt {
+            path: path.to_string(),
+            message: "it has no format `version`".into(),
+        },
+        Err(_) => StateError::Corrupt {
+            path: path.to_string(),
+            message: format!("{error} (a backup of the previous version is kept beside it)"),
+        },
+    }
 }
 
 /// A random lineage id, in UUID version 4 layout.

@@ -12,6 +12,7 @@ mod planner_props;
 mod plans;
 mod provider_commvault;
 mod provider_neoncrm;
+mod provider_salesforce;
 mod sandbox;
 mod schema;
 mod specs;

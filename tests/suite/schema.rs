@@ -31,10 +31,25 @@ fn documents(dir: &Path) -> Vec<(String, Option<serde_json::Value>)> {
             let text = std::fs::read_to_string(&p).expect("read");
             let json = toml::from_str::<toml::Value>(&text)
                 .ok()
-                .and_then(|v| serde_json::to_value(v).ok());
+                .map(|v| to_json(&v));
             (p.display().to_string(), json)
         })
         .collect()
+}
+
+/// TOML as JSON the way editors' TOML support sees it: dates and times as strings.
+fn to_json(value: &toml::Value) -> serde_json::Value {
+    match value {
+        toml::Value::String(s) => serde_json::Value::String(s.clone()),
+        toml::Value::Integer(i) => serde_json::Value::from(*i),
+        toml::Value::Float(f) => serde_json::json!(f),
+        toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
+        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::Array(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
+        toml::Value::Table(t) => {
+            serde_json::Value::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod commvault;
 mod heron;
 mod json_schema;
 mod neoncrm;
+mod salesforce;
 
 pub use json_schema::json_schema;
 
@@ -132,6 +133,8 @@ pub enum Format {
     CountryCode,
     /// A Salesforce Trialforce template id: `0TT` followed by 12 letters or digits.
     TemplateId,
+    /// A Salesforce REST API version: digits, a dot, digits (`60.0`).
+    ApiVersion,
 }
 
 impl Format {
@@ -151,6 +154,11 @@ impl Format {
                     && value.starts_with("0TT")
                     && value.bytes().all(|b| b.is_ascii_alphanumeric())
             }
+            Format::ApiVersion => value.split_once('.').is_some_and(|(major, minor)| {
+                [major, minor]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            }),
         };
         if ok { Ok(()) } else { Err(self.describe()) }
     }
@@ -164,6 +172,7 @@ impl Format {
             Format::Numeric => "digits only".into(),
             Format::CountryCode => "a two-letter upper-case country code, like \"US\"".into(),
             Format::TemplateId => "a template id: \"0TT\" followed by 12 letters or digits".into(),
+            Format::ApiVersion => "an API version like \"60.0\"".into(),
         }
     }
 
@@ -177,6 +186,7 @@ impl Format {
             Format::Numeric => Some("^[0-9]+$".into()),
             Format::CountryCode => Some("^[A-Z]{2}$".into()),
             Format::TemplateId => Some("^0TT[0-9A-Za-z]{12}$".into()),
+            Format::ApiVersion => Some("^[0-9]+\\.[0-9]+$".into()),
         }
     }
 }
@@ -249,9 +259,10 @@ pub struct ProviderSchema {
 pub fn provider_schema(provider_type: ProviderType) -> Option<&'static ProviderSchema> {
     match provider_type {
         ProviderType::Heron => Some(&heron::SCHEMA),
+        ProviderType::SalesforceSignup => Some(&salesforce::SCHEMA),
         ProviderType::Neoncrm => Some(&neoncrm::SCHEMA),
         ProviderType::CommvaultSalesforce => Some(&commvault::SCHEMA),
-        ProviderType::SalesforceSignup | ProviderType::OracleCommerce => None,
+        ProviderType::OracleCommerce => None,
     }
 }
 
@@ -297,6 +308,14 @@ pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
     )
     .doc("Most creates in any rolling 24 hours (Salesforce defaults to its documented 20)"),
 ];
+
+/// orgform's own key in every `[org.NAME]` table: the provider instance it lives on.
+pub static ORG_KEYS: &[Field] =
+    &[
+        Field::new("provider", "provider", Kind::String(Text::non_empty()))
+            .required()
+            .doc("The `[provider.NAME]` this organization lives on"),
+    ];
 
 /// Keys of the optional `[state]` table.
 pub static STATE_FIELDS: &[Field] = &[

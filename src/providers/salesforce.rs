@@ -1,0 +1,753 @@
+//! Salesforce Trialforce sign-ups: `SignupRequest` records (seed 001, providers.md §2).
+//!
+//! - Login: `POST {base}/services/oauth2/token`, form-encoded, with the username-password grant
+//!   or the JWT bearer grant (an RS256 assertion signed with the connected app's key). The answer
+//!   names the `instance_url` every later call goes to, with `Authorization: Bearer`. A session
+//!   that lapses (401 `INVALID_SESSION_ID`) is renewed once per call, then the call is resent.
+//! - Remote reality: SOQL over `GET /services/data/vXX.X/query`, many usernames per query
+//!   (`Username IN (...)`), chunked so URLs stay short, following `nextRecordsUrl` to the end.
+//! - Create: `POST /services/data/vXX.X/sobjects/SignupRequest/` answers 201 `{id, success,
+//!   errors}` at once; the sign-up itself runs asynchronously (`New` → `In Progress` → `Success`
+//!   or `Error`), and apply polls it through the default `settle` (a look-up by username).
+//!   Validation errors are a top-level JSON array `[{message, errorCode, fields}]`; business
+//!   errors (duplicate username, bad template, ...) only show later as `Status = Error` with an
+//!   `ErrorCode`, whose meanings are in [`error_meaning`].
+//!
+//! The natural key is the username, lower-cased: SOQL compares strings without case, so the
+//! lower-cased keys find every spelling. The access token only ever sits in a [`SecretString`]
+//! and a header; errors carry Salesforce's messages and codes, never a credential.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use reqwest::header::ACCEPT;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use ring::signature::RsaKeyPair;
+use serde::Deserialize;
+
+use super::http::{Effect, Http, check_transport, retrying, short};
+use super::wire::{SecretEncoding, to_json};
+use super::{ConnectOptions, Provider, ProviderError};
+use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
+use crate::secrets::{SecretResolver, SecretString};
+use crate::spec::schema::provider_schema;
+use crate::spec::{OrgSpec, ProviderInstance};
+
+/// The API version used when the provider table names none.
+pub const DEFAULT_API_VERSION: &str = "60.0";
+
+const TOKEN_PATH: &str = "/services/oauth2/token";
+
+/// What a look-up selects: enough to settle a sign-up, and `CreatedDate` to pick the newest of
+/// several failed attempts.
+pub const SELECT: &str = "SELECT Id, Username, Status, CreatedOrgId, CreatedOrgInstance, ErrorCode, CreatedDate FROM SignupRequest";
+
+/// Longest URL-encoded SOQL statement per request. Salesforce refuses request lines over about
+/// 16 KB; this leaves room for the host, the path and proxies that are stricter still.
+pub const MAX_ENCODED_QUERY: usize = 8_000;
+
+/// Pages followed for one query before giving up: a guard against a `nextRecordsUrl` loop
+/// (a million records at Salesforce's smallest batch size of 200).
+const MAX_PAGES: usize = 5_000;
+
+/// How long a JWT assertion is valid: Salesforce wants `exp` within a few minutes.
+const JWT_LIFETIME_SECS: u64 = 300;
+
+pub struct Salesforce {
+    http: Http,
+    credentials: Box<Credentials>,
+    /// The JWT `aud`: the login host as the specs declare it (`https://login.salesforce.com`,
+    /// `https://test.salesforce.com`), even when requests go to the sandbox instead.
+    audience: String,
+    api_version: String,
+    session: tokio::sync::Mutex<Option<Arc<Session>>>,
+    secrets: SecretResolver,
+    instance_name: String,
+}
+
+enum Credentials {
+    Password {
+        username: SecretString,
+        password: SecretString,
+        client_id: SecretString,
+        client_secret: SecretString,
+    },
+    Jwt {
+        username: SecretString,
+        client_id: SecretString,
+        key: RsaKeyPair,
+    },
+}
+
+/// A logged-in session: where the organization's API lives and the token for it.
+struct Session {
+    access_token: SecretString,
+    /// `https://acme.my.salesforce.com`, without a trailing slash.
+    instance_url: String,
+}
+
+/// The token endpoint's answer; only what orgform uses.
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    instance_url: String,
+}
+
+/// The token endpoint's error: `{"error": "invalid_grant", "error_description": "..."}`.
+#[derive(Deserialize)]
+struct OAuthError {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// One element of a REST error array.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiError {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    error_code: String,
+    #[serde(default)]
+    fields: Vec<String>,
+}
+
+/// `POST .../sobjects/SignupRequest/` → 201 `{"id": "...", "success": true, "errors": []}`.
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+    #[serde(default = "yes")]
+    success: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One page of a SOQL query.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryPage {
+    done: bool,
+    #[serde(default)]
+    next_records_url: Option<String>,
+    records: Vec<SignupRecord>,
+}
+
+/// A SignupRequest as the query returns it; the fields of [`SELECT`].
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignupRecord {
+    pub id: String,
+    pub username: String,
+    pub status: String,
+    #[serde(default)]
+    pub created_org_id: Option<String>,
+    #[serde(default)]
+    pub created_org_instance: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    /// `2024-06-10T12:00:00.000+0000`: always UTC, so it sorts as text.
+    #[serde(default)]
+    pub created_date: Option<String>,
+}
+
+impl Salesforce {
+    pub fn connect(
+        instance: &ProviderInstance,
+        options: &ConnectOptions,
+    ) -> Result<Salesforce, ProviderError> {
+        let secrets = &options.secrets;
+        let secret = |key: &str| -> Result<SecretString, ProviderError> {
+            let reference = instance.secret(key).ok_or_else(|| ProviderError::Config {
+                message: format!("provider `{}` has no `{key}`", instance.name),
+            })?;
+            Ok(secrets.resolve(reference)?)
+        };
+        let credentials = match instance.setting("auth").unwrap_or("password") {
+            "jwt" => Credentials::Jwt {
+                username: secret("username")?,
+                client_id: secret("client_id")?,
+                key: rsa_key_from_pem(secret("private_key")?.expose()).map_err(|why| {
+                    ProviderError::Config {
+                        message: format!("provider `{}`: `private_key` {why}", instance.name),
+                    }
+                })?,
+            },
+            _ => Credentials::Password {
+                username: secret("username")?,
+                password: secret("password")?,
+                client_id: secret("client_id")?,
+                client_secret: secret("client_secret")?,
+            },
+        };
+        Ok(Salesforce {
+            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
+            // Boxed: an RSA key pair is large, and AnyProvider holds every client inline.
+            credentials: Box::new(credentials),
+            audience: origin(&instance.base_url),
+            api_version: instance
+                .setting("api_version")
+                .unwrap_or(DEFAULT_API_VERSION)
+                .to_string(),
+            session: tokio::sync::Mutex::new(None),
+            secrets: options.secrets.clone(),
+            instance_name: instance.name.clone(),
+        })
+    }
+
+    /// The current session, logging in first if there is none.
+    async fn session(&self) -> Result<Arc<Session>, ProviderError> {
+        let mut current = self.session.lock().await;
+        if let Some(session) = &*current {
+            return Ok(session.clone());
+        }
+        let session = Arc::new(self.log_in().await?);
+        *current = Some(session.clone());
+        Ok(session)
+    }
+
+    /// A new session in place of `stale`, unless another task renewed it already: concurrent
+    /// calls that all saw the lapse log in once between them. Says whether this call logged in.
+    async fn renew(&self, stale: &Arc<Session>) -> Result<(Arc<Session>, bool), ProviderError> {
+        let mut current = self.session.lock().await;
+        if let Some(session) = &*current
+            && !Arc::ptr_eq(session, stale)
+        {
+            return Ok((session.clone(), false));
+        }
+        tracing::debug!(provider = %self.instance_name, "Salesforce session lapsed: logging in again");
+        let session = Arc::new(self.log_in().await?);
+        *current = Some(session.clone());
+        Ok((session, true))
+    }
+
+    async fn log_in(&self) -> Result<Session, ProviderError> {
+        let form: Vec<(&str, String)> = match self.credentials.as_ref() {
+            Credentials::Password {
+                username,
+                password,
+                client_id,
+                client_secret,
+            } => vec![
+                ("grant_type", "password".into()),
+                ("client_id", client_id.expose().into()),
+                ("client_secret", client_secret.expose().into()),
+                ("username", username.expose().into()),
+                ("password", password.expose().into()),
+            ],
+            Credentials::Jwt {
+                username,
+                client_id,
+                key,
+            } => {
+                let assertion = jwt_assertion(
+                    client_id.expose(),
+                    username.expose(),
+                    &self.audience,
+                    key,
+                    crate::state::time::now(),
+                )?;
+                vec![
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+                    ),
+                    ("assertion", assertion),
+                ]
+            }
+        };
+        let response = self
+            .http
+            .send_retrying(|| {
+                self.http
+                    .request(Method::POST, TOKEN_PATH)
+                    .header(ACCEPT, "application/json")
+                    .form(&form)
+            })
+            .await?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| ProviderError::Unavailable {
+                message: format!("reading the login answer failed: {}", e.without_url()),
+                retry_after: None,
+            })?;
+        if status != StatusCode::OK {
+            let message = match serde_json::from_str::<OAuthError>(&body) {
+                Ok(OAuthError {
+                    error,
+                    error_description: Some(d),
+                }) => format!("{error}: {d}"),
+                Ok(OAuthError { error, .. }) => error,
+                Err(_) => format!("HTTP {status}: {}", short(&body)),
+            };
+            return Err(ProviderError::Login { message });
+        }
+        // Not serde's message: on a malformed answer it could quote the token.
+        let answer: TokenAnswer =
+            serde_json::from_str(&body).map_err(|_| ProviderError::Protocol {
+                message: "the login answer has no access_token and instance_url".into(),
+            })?;
+        let instance_url = answer.instance_url.trim_end_matches('/').to_string();
+        // The token goes wherever instance_url says: only over HTTPS (or to loopback).
+        check_transport(&instance_url)?;
+        tracing::debug!(provider = %self.instance_name, instance_url = %instance_url, "logged in to Salesforce");
+        Ok(Session {
+            access_token: SecretString::new(answer.access_token),
+            instance_url,
+        })
+    }
+
+    fn data_path(&self, rest: &str) -> String {
+        format!("/services/data/v{}{rest}", self.api_version)
+    }
+
+    /// A request to `path_and_query` on the session's instance, with its token.
+    fn api(&self, session: &Session, method: Method, path_and_query: &str) -> RequestBuilder {
+        self.http
+            .request(method, &format!("{}{path_and_query}", session.instance_url))
+            .bearer_auth(session.access_token.expose())
+            .header(ACCEPT, "application/json")
+    }
+
+    /// Sends a request built for the current session. A 401 renews the session and sends again
+    /// (the request was refused, so nothing happened): this call logs in at most once, and may
+    /// also take up a session another call renewed meanwhile, a few times at most. Reads are
+    /// retried on transient failures; creates are sent once per session, and what a lost answer
+    /// means is the caller's concern.
+    async fn call<F>(&self, effect: Effect, build: F) -> Result<(StatusCode, String), ProviderError>
+    where
+        F: Fn(&Session) -> RequestBuilder,
+    {
+        const MAX_SESSIONS: usize = 4;
+        let mut session = self.session().await?;
+        let mut logged_in = false;
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let current = session.clone();
+            let (status, body) = match effect {
+                Effect::Safe => {
+                    retrying(self.http.retry, || self.send_once(build(&current), effect)).await?
+                }
+                Effect::Creates => self.send_once(build(&current), effect).await?,
+            };
+            if status != StatusCode::UNAUTHORIZED {
+                return Ok((status, body));
+            }
+            if logged_in || tried >= MAX_SESSIONS {
+                return Err(ProviderError::Unauthorized {
+                    message: describe_errors(status, &body),
+                });
+            }
+            let (next, fresh) = self.renew(&current).await?;
+            session = next;
+            logged_in = fresh;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        request: RequestBuilder,
+        effect: Effect,
+    ) -> Result<(StatusCode, String), ProviderError> {
+        let response = self.http.send(request, effect).await?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| {
+            let message = format!("reading the answer failed: {}", e.without_url());
+            match effect {
+                Effect::Safe => ProviderError::Unavailable {
+                    message,
+                    retry_after: None,
+                },
+                Effect::Creates => ProviderError::OutcomeUnknown { message },
+            }
+        })?;
+        // The org's daily API quota: refused before any work, so sending again later is safe.
+        if status == StatusCode::FORBIDDEN
+            && error_codes(&body).any(|c| c == "REQUEST_LIMIT_EXCEEDED")
+        {
+            return Err(ProviderError::RateLimited {
+                retry_after: None,
+                message: describe_errors(status, &body),
+            });
+        }
+        Ok((status, body))
+    }
+
+    /// Runs one SOQL query to the end, following `nextRecordsUrl`.
+    async fn query_all(&self, soql: &str) -> Result<Vec<SignupRecord>, ProviderError> {
+        let first = format!(
+            "{}?q={}",
+            self.data_path("/query"),
+            url::form_urlencoded::byte_serialize(soql.as_bytes()).collect::<String>()
+        );
+        let mut records = Vec::new();
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(ProviderError::Protocol {
+                    message: format!("the query did not finish after {MAX_PAGES} pages"),
+                });
+            }
+            let (status, body) = self
+                .call(Effect::Safe, |s| self.api(s, Method::GET, &path))
+                .await?;
+            if status != StatusCode::OK {
+                return Err(read_error(status, &body));
+            }
+            let page: QueryPage =
+                serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
+                    message: format!("the query answer is not what Salesforce documents: {e}"),
+                })?;
+            records.extend(page.records);
+            if !page.done {
+                let url = page
+                    .next_records_url
+                    .ok_or_else(|| ProviderError::Protocol {
+                        message: "the query answer says it is not done but has no nextRecordsUrl"
+                            .into(),
+                    })?;
+                next = Some(next_page_path(&url)?);
+            }
+        }
+        Ok(records)
+    }
+}
+
+impl Provider for Salesforce {
+    async fn login(&self) -> Result<(), ProviderError> {
+        self.session().await.map(|_| ())
+    }
+
+    async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
+        let usernames: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let mut by_username: BTreeMap<String, Vec<SignupRecord>> = BTreeMap::new();
+        for soql in username_queries(&usernames, MAX_ENCODED_QUERY) {
+            for record in self.query_all(&soql).await? {
+                by_username
+                    .entry(record.username.to_lowercase())
+                    .or_default()
+                    .push(record);
+            }
+        }
+        let mut reality = InstanceReality::default();
+        for records in by_username.into_values() {
+            if let Some(best) = preferred(&records) {
+                reality.insert(to_remote(best));
+            }
+        }
+        Ok(reality)
+    }
+
+    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+        let schema = provider_schema(ProviderType::SalesforceSignup).ok_or_else(|| {
+            ProviderError::Config {
+                message: "the Salesforce schema is missing".into(),
+            }
+        })?;
+        let body = to_json(schema.org, &org.attrs, &self.secrets, SecretEncoding::Plain)?;
+        let path = self.data_path("/sobjects/SignupRequest/");
+        let (status, text) = self
+            .call(Effect::Creates, |s| {
+                self.api(s, Method::POST, &path).json(&body)
+            })
+            .await?;
+        match status {
+            StatusCode::CREATED | StatusCode::OK => {
+                // Created, whatever else the answer says; if its id can't be read, the look-up
+                // by username finds it.
+                let created: Created =
+                    serde_json::from_str(&text).map_err(|e| ProviderError::OutcomeUnknown {
+                        message: format!("the create answer could not be read: {e}"),
+                    })?;
+                if !created.success {
+                    return Err(ProviderError::OutcomeUnknown {
+                        message: format!(
+                            "the create answer says success = false: {}",
+                            short(&text)
+                        ),
+                    });
+                }
+                Ok(RemoteOrg {
+                    remote_id: created.id,
+                    natural_key: org.natural_key.clone(),
+                    status: RemoteStatus::InProgress {
+                        phase: "New".into(),
+                    },
+                    detail: BTreeMap::new(),
+                })
+            }
+            // Refused before anything was created: validation (400), permissions (403), a
+            // wrong API version or path (404), method or media type (405, 415).
+            s if s.is_client_error() => Err(ProviderError::Rejected {
+                status: s.as_u16(),
+                message: describe_errors(s, &text),
+            }),
+            s => Err(ProviderError::OutcomeUnknown {
+                message: format!("unexpected HTTP {s}: {}", describe_errors(s, &text)),
+            }),
+        }
+    }
+}
+
+/// A read that did not answer 200.
+fn read_error(status: StatusCode, body: &str) -> ProviderError {
+    let message = format!("querying SignupRequest: {}", describe_errors(status, body));
+    match status {
+        StatusCode::FORBIDDEN => ProviderError::Unauthorized { message },
+        _ => ProviderError::Protocol { message },
+    }
+}
+
+/// The codes in a REST error array, if the body is one.
+fn error_codes(body: &str) -> impl Iterator<Item = String> {
+    serde_json::from_str::<Vec<ApiError>>(body)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.error_code)
+}
+
+/// A REST error array in words: `REQUIRED_FIELD_MISSING: Required fields are missing:
+/// [LastName] (LastName)`, one per element; anything else as its status and first characters.
+pub fn describe_errors(status: StatusCode, body: &str) -> String {
+    match serde_json::from_str::<Vec<ApiError>>(body) {
+        Ok(errors) if !errors.is_empty() => errors
+            .iter()
+            .map(|e| {
+                let mut line = format!("{}: {}", e.error_code, e.message.trim());
+                if !e.fields.is_empty() {
+                    line.push_str(&format!(" ({})", e.fields.join(", ")));
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => format!("HTTP {status}: {}", short(body)),
+    }
+}
+
+/// The path of the next page. Salesforce hands out a path on the same instance; an absolute
+/// URL elsewhere would take the bearer token with it, so it is refused.
+fn next_page_path(url: &str) -> Result<String, ProviderError> {
+    if url.starts_with('/') && !url.starts_with("//") {
+        Ok(url.to_string())
+    } else {
+        Err(ProviderError::Protocol {
+            message: "the query answer's nextRecordsUrl is not a path on this instance".into(),
+        })
+    }
+}
+
+/// The scheme, host and port of a URL: the JWT audience.
+fn origin(base_url: &str) -> String {
+    url::Url::parse(base_url).map_or_else(
+        |_| base_url.trim_end_matches('/').to_string(),
+        |u| u.origin().ascii_serialization(),
+    )
+}
+
+/// A string literal in SOQL: quoted, with backslash escapes for the quote, the backslash and
+/// the control characters SOQL names. `%` and `_` only mean something after LIKE, never here.
+pub fn soql_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// The SOQL statements that look `usernames` up: as many per statement as fit in `budget`
+/// URL-encoded bytes (one per statement if a single username is longer), in the given order,
+/// without repeats. No usernames, no statements.
+pub fn username_queries(usernames: &[&str], budget: usize) -> Vec<String> {
+    let encoded = |s: &str| {
+        url::form_urlencoded::byte_serialize(s.as_bytes())
+            .map(str::len)
+            .sum::<usize>()
+    };
+    let prefix = format!("{SELECT} WHERE Username IN (");
+    let fixed = encoded(&prefix) + encoded(")");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut statements = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut size = fixed;
+    for username in usernames {
+        if !seen.insert(username.to_lowercase()) {
+            continue;
+        }
+        let literal = soql_quote(username);
+        // A separator ", " in front of every literal but the first.
+        let cost = encoded(&literal) + if current.is_empty() { 0 } else { encoded(", ") };
+        if !current.is_empty() && size + cost > budget {
+            statements.push(format!("{prefix}{})", current.join(", ")));
+            current.clear();
+            size = fixed;
+        }
+        size += if current.is_empty() {
+            encoded(&literal)
+        } else {
+            cost
+        };
+        current.push(literal);
+    }
+    if !current.is_empty() {
+        statements.push(format!("{prefix}{})", current.join(", ")));
+    }
+    statements
+}
+
+/// Of several sign-ups for one username (a failed one, then another try), the one that stands
+/// for it: a success, else one still in progress, else the newest failure.
+pub fn preferred(records: &[SignupRecord]) -> Option<&SignupRecord> {
+    let rank = |r: &SignupRecord| match r.status.as_str() {
+        "Success" => 0,
+        "Error" => 2,
+        // New, In Progress, or a status this version doesn't know: not finished.
+        _ => 1,
+    };
+    records.iter().min_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            // Newest first within a rank: compare b to a.
+            .then_with(|| b.created_date.cmp(&a.created_date))
+            .then_with(|| b.id.cmp(&a.id))
+    })
+}
+
+/// A SignupRequest as orgform's model sees it.
+pub fn to_remote(record: &SignupRecord) -> RemoteOrg {
+    let mut detail = BTreeMap::new();
+    let status = match record.status.as_str() {
+        "Success" => {
+            if let Some(id) = &record.created_org_id {
+                detail.insert("created_org_id".to_string(), id.clone());
+            }
+            if let Some(instance) = &record.created_org_instance {
+                detail.insert("created_org_instance".to_string(), instance.clone());
+            }
+            RemoteStatus::Ready
+        }
+        "Error" => {
+            let code = record
+                .error_code
+                .clone()
+                .unwrap_or_else(|| "unknown".to_string());
+            let message = error_meaning(&code).to_string();
+            RemoteStatus::Failed { code, message }
+        }
+        // `New`, `In Progress`; an unknown status is treated as not finished, so that orgform
+        // waits rather than signing the username up again.
+        phase => RemoteStatus::InProgress {
+            phase: phase.to_string(),
+        },
+    };
+    RemoteOrg {
+        remote_id: record.id.clone(),
+        natural_key: NaturalKey::new(&[&record.username], true),
+        status,
+        detail,
+    }
+}
+
+/// What a sign-up `ErrorCode` means: the seed's table of the most important codes.
+pub fn error_meaning(code: &str) -> &'static str {
+    match code {
+        "C-1007" => "duplicate username",
+        "C-1015" => {
+            "error while establishing the new organization's My Domain settings; contact Salesforce support"
+        }
+        "C-1016" => {
+            "error while configuring the OAuth connected app for Proxy Signup; check the connected app's consumer key, callback URL and certificate"
+        }
+        "C-1018" => "invalid subdomain value",
+        "C-1019" => "subdomain in use; choose another subdomain",
+        "C-9999" => "generic fatal error; contact Salesforce support",
+        "S-1006" => "invalid e-mail address",
+        "S-2006" => "invalid country code",
+        "T-0001" => "template id not valid (not in the format 0TTxxxxxxxxxxxx)",
+        "T-0002" => {
+            "template not found: it doesn't exist (it may have been deleted) or not at the appropriate version"
+        }
+        "T-0003" => "template not approved for use by Salesforce",
+        _ => "an error code Salesforce does not document; contact Salesforce support",
+    }
+}
+
+/// The DER of a PEM `PRIVATE KEY` (PKCS#8), as an RSA key pair ring can sign with. The error
+/// says what is wrong with the key without quoting any of it.
+pub fn rsa_key_from_pem(pem: &str) -> Result<RsaKeyPair, String> {
+    const BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+    const END: &str = "-----END PRIVATE KEY-----";
+    if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+        return Err("is a PKCS#1 key (BEGIN RSA PRIVATE KEY); convert it to PKCS#8 with `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pk8`".into());
+    }
+    if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return Err("is encrypted; orgform needs an unencrypted PKCS#8 key (`openssl pkcs8 -topk8 -nocrypt`)".into());
+    }
+    let body = pem
+        .split_once(BEGIN)
+        .and_then(|(_, rest)| rest.split_once(END))
+        .map(|(body, _)| body)
+        .ok_or(
+            "is not a PEM private key (-----BEGIN PRIVATE KEY----- ... -----END PRIVATE KEY-----)",
+        )?;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "is not valid base64 between its PEM lines".to_string())?;
+    RsaKeyPair::from_pkcs8(&der).map_err(|e| format!("is not a usable RSA key: {e}"))
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The JWT bearer assertion: `{"alg":"RS256"}` and the claims Salesforce checks (`iss` the
+/// consumer key, `sub` the username, `aud` the login host, `exp` a few minutes ahead), signed
+/// with RSASSA-PKCS1-v1_5 and SHA-256.
+pub fn jwt_assertion(
+    client_id: &str,
+    username: &str,
+    audience: &str,
+    key: &RsaKeyPair,
+    now: u64,
+) -> Result<String, ProviderError> {
+    let header = b64url(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let claims = serde_json::json!({
+        "iss": client_id,
+        "sub": username,
+        "aud": audience,
+        "exp": now + JWT_LIFETIME_SECS,
+    });
+    let signing_input = format!("{header}.{}", b64url(claims.to_string().as_bytes()));
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| ProviderError::Config {
+        message: "signing the JWT bearer assertion failed".into(),
+    })?;
+    Ok(format!("{signing_input}.{}", b64url(&signature)))
+}

@@ -1,0 +1,272 @@
+//! Salesforce Trialforce sign-ups: `POST /services/data/vXX.X/sobjects/SignupRequest/` (seed 001,
+//! providers.md §2), one trial organization per `[org.NAME]`.
+//!
+//! Every field the seed marks `Create` is declarable under the snake_case of its API name, plus
+//! `SuppressSignupEmails` (see its doc below). The read-only fields (`CreatedOrgId`,
+//! `CreatedOrgInstance`, `ErrorCode`, `ResolvedTemplateId`, `TrialSourceOrgId`, `Status`) and
+//! `AuthCode` (marked `Create` in the seed but described as "a read-only field provided by the
+//! system") are what Salesforce reports, never what a spec declares.
+//!
+//! The natural key is `username`, compared without case: Salesforce usernames are globally
+//! unique (a second sign-up with one fails with `C-1007`), and SOQL compares strings without
+//! case, so two spellings of one username are one organization.
+//!
+//! `country` is required: the seed's `Country` is neither Nillable nor Defaulted on create (newer
+//! API versions default it to the requesting organization's country, but relying on that would
+//! make the trial's language depend on where the Trialforce Management Organization lives).
+
+use super::{Field, Format, Kind, ProviderSchema, Rule, Text};
+use crate::model::{NaturalKey, ProviderType, Table, Value};
+
+/// The `Edition` restricted picklist, as the seed lists it.
+pub const EDITIONS: &[&str] = &[
+    "Partner Group",
+    "Professional",
+    "Partner Professional",
+    "Sales Professional",
+    "Professional TSO",
+    "Enterprise",
+    "Partner Enterprise",
+    "Service Enterprise",
+    "Enterprise TSO",
+    "Developer",
+    "Partner Developer",
+];
+
+/// Editions whose organizations get a suffix appended to their My Domain, which leaves 33
+/// characters for the subdomain instead of 40.
+pub const DEVELOPER_EDITIONS: &[&str] = &["Developer", "Partner Developer"];
+
+/// The longest subdomain for Developer editions, and for all others.
+pub const SUBDOMAIN_MAX_DEVELOPER: usize = 33;
+pub const SUBDOMAIN_MAX: usize = 40;
+
+/// The `PreferredLanguage` codes: the seed says to use a code from Salesforce's "Fully Supported
+/// Languages" (Metadata API guide, Translations), which are these eighteen.
+pub const LANGUAGES: &[&str] = &[
+    "zh_CN", "zh_TW", "da", "nl_NL", "en_US", "fi", "fr", "de", "it", "ja", "ko", "no", "pt_BR",
+    "ru", "es", "es_MX", "sv", "th",
+];
+
+static ORG: &[Field] = &[
+    Field::new("company", "Company", Kind::String(Text::non_empty()))
+        .required()
+        .doc("The name of the company requesting the trial sign-up"),
+    Field::new(
+        "connected_app_callback_url",
+        "ConnectedAppCallbackUrl",
+        Kind::String(Text::format(Format::Url)),
+    )
+    .doc("With connected_app_consumer_key: a connected app approved during the sign-up"),
+    Field::new(
+        "connected_app_consumer_key",
+        "ConnectedAppConsumerKey",
+        Kind::String(Text::non_empty()),
+    )
+    .doc("With connected_app_callback_url: a connected app approved during the sign-up"),
+    Field::new(
+        "country",
+        "Country",
+        Kind::String(Text::format(Format::CountryCode)),
+    )
+    .required()
+    .doc("Two-letter upper-case ISO 3166 country code, like \"US\"; sets the trial's language"),
+    Field::new("edition", "Edition", Kind::Enum(EDITIONS))
+        .doc("The Salesforce template for the trial; without it, template_id is required"),
+    Field::new("first_name", "FirstName", Kind::String(Text::non_empty()))
+        .doc("First name of the trial's admin user"),
+    Field::new("last_name", "LastName", Kind::String(Text::non_empty()))
+        .required()
+        .doc("Last name of the trial's admin user"),
+    Field::new("preferred_language", "PreferredLanguage", Kind::Enum(LANGUAGES))
+        .doc("Language of the trial organization, a fully supported language code like \"en_US\""),
+    Field::new(
+        "should_connect_to_env_hub",
+        "ShouldConnectToEnvHub",
+        Kind::Bool,
+    )
+    .doc("Connect the trial to the Environment Hub (sign up from the hub or a spoke); default false"),
+    Field::new(
+        "signup_email",
+        "SignupEmail",
+        Kind::String(Text::format(Format::Email)),
+    )
+    .required()
+    .doc("E-mail address of the trial's admin user"),
+    Field::new("signup_source", "SignupSource", Kind::String(Text::max(60)))
+        .doc("Your description of the sign-up, up to 60 characters"),
+    Field::new(
+        "subdomain",
+        "Subdomain",
+        Kind::String(Text {
+            min_len: Some(1),
+            max_len: Some(SUBDOMAIN_MAX),
+            format: None,
+        }),
+    )
+    .doc("My Domain subdomain of the trial: at most 33 characters for Developer editions, 40 otherwise"),
+    // Marked Filter/Group/Nillable/Sort only in the seed's (v36-era) page, but the Proxy Signup
+    // feature it serves only works if it is set when the request is created, and Salesforce's
+    // own create example sends it (providers.md §2.2): declarable, sent on create.
+    Field::new(
+        "suppress_signup_emails",
+        "SuppressSignupEmails",
+        Kind::Bool,
+    )
+    .doc("Send no sign-up e-mails when the trial is created (Proxy Signup)"),
+    Field::new(
+        "template_id",
+        "TemplateId",
+        Kind::String(Text::format(Format::TemplateId)),
+    )
+    .doc("15-character id of an approved Trialforce template, \"0TT\" + 12; or set edition"),
+    Field::new(
+        "trial_days",
+        "TrialDays",
+        Kind::Integer {
+            min: Some(1),
+            max: None,
+        },
+    )
+    .doc("Length of the trial in days, at most the template's; defaults to the template's"),
+    Field::new(
+        "username",
+        "Username",
+        Kind::String(Text::format(Format::Email)),
+    )
+    .required()
+    .doc("Username of the trial's admin user, in RFC 822 form; unique across all of Salesforce"),
+];
+
+static ORG_RULES: &[Rule] = &[
+    Rule::Pair("connected_app_consumer_key", "connected_app_callback_url"),
+    Rule::AnyOf(&["template_id", "edition"]),
+    Rule::Check(subdomain_fits_edition),
+];
+
+/// Developer editions append a suffix to the My Domain, so their subdomain has 33 characters,
+/// not 40. With a template and no edition the edition is not known here: 40 is checked.
+fn subdomain_fits_edition(org: &Table) -> Vec<(String, String)> {
+    let edition = org.get("edition").and_then(Value::as_str);
+    let subdomain = org.get("subdomain").and_then(Value::as_str);
+    match (edition, subdomain) {
+        (Some(edition), Some(subdomain))
+            if DEVELOPER_EDITIONS.contains(&edition)
+                && subdomain.chars().count() > SUBDOMAIN_MAX_DEVELOPER =>
+        {
+            vec![(
+                "subdomain".into(),
+                format!(
+                    "must be at most {SUBDOMAIN_MAX_DEVELOPER} characters long for edition \"{edition}\" (it is {}): Salesforce appends a suffix to Developer Edition domains",
+                    subdomain.chars().count()
+                ),
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+static INSTANCE: &[Field] = &[
+    Field::new("auth", "auth", Kind::Enum(&["password", "jwt"])).doc(
+        "How orgform logs in: \"password\" (OAuth username-password flow, the default) or \"jwt\" (JWT bearer flow)",
+    ),
+    Field::new("username", "username", Kind::Secret)
+        .required()
+        .doc("Username of the Trialforce Management Organization's admin, by reference"),
+    Field::new("password", "password", Kind::Secret)
+        .doc("With auth = \"password\": the password followed by the security token, by reference"),
+    Field::new("client_id", "client_id", Kind::Secret)
+        .required()
+        .doc("Consumer key of the connected app, by reference"),
+    Field::new("client_secret", "client_secret", Kind::Secret)
+        .doc("With auth = \"password\": consumer secret of the connected app, by reference"),
+    Field::new("private_key", "private_key", Kind::Secret).doc(
+        "With auth = \"jwt\": the connected app's RSA private key, PEM PKCS#8, like { file = \"keys/tmo.pem\" }",
+    ),
+    Field::new(
+        "api_version",
+        "api_version",
+        Kind::String(Text::format(Format::ApiVersion)),
+    )
+    .doc("REST API version, like \"60.0\" (default); SignupRequest needs 27.0 or later"),
+];
+
+/// The oldest API version with SignupRequest (seed 001).
+pub const MIN_API_VERSION: u32 = 27;
+
+static INSTANCE_RULES: &[Rule] = &[Rule::Check(credentials_fit_auth), Rule::Check(api_version)];
+
+/// Each login flow takes its own credentials: the password flow a password and the consumer
+/// secret, the JWT bearer flow a private key. A credential the flow doesn't use is refused
+/// rather than ignored, so a half-migrated provider table is noticed.
+fn credentials_fit_auth(instance: &Table) -> Vec<(String, String)> {
+    let jwt = instance.get("auth").and_then(Value::as_str) == Some("jwt");
+    let (flow, needed, unused): (&str, &[&str], &[&str]) = if jwt {
+        (
+            "`auth = \"jwt\"`",
+            &["private_key"],
+            &["password", "client_secret"],
+        )
+    } else {
+        (
+            "`auth = \"password\"` (the default)",
+            &["password", "client_secret"],
+            &["private_key"],
+        )
+    };
+    let mut problems = Vec::new();
+    for key in needed.iter().filter(|k| !instance.contains_key(k)) {
+        // A PEM key is a file on disk far more often than an environment variable.
+        let example = if *key == "private_key" {
+            "{ file = \"PATH\" }"
+        } else {
+            "{ env = \"NAME\" }"
+        };
+        problems.push((
+            (*key).to_string(),
+            format!("is required with {flow}: add `{key} = {example}`"),
+        ));
+    }
+    for key in unused.iter().filter(|k| instance.contains_key(k)) {
+        problems.push((
+            (*key).to_string(),
+            format!("is not used with {flow}: remove it, or choose the other `auth`"),
+        ));
+    }
+    problems
+}
+
+fn api_version(instance: &Table) -> Vec<(String, String)> {
+    let Some(version) = instance.get("api_version").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    match major {
+        Some(m) if m >= MIN_API_VERSION => Vec::new(),
+        _ => vec![(
+            "api_version".into(),
+            format!(
+                "is {version}, but SignupRequest exists from API version {MIN_API_VERSION}.0 on (Edition and PreferredLanguage from 35.0, SignupSource from 36.0)"
+            ),
+        )],
+    }
+}
+
+fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
+    let username = org.get("username").and_then(Value::as_str).unwrap_or("");
+    NaturalKey::new(&[username], true)
+}
+
+pub static SCHEMA: ProviderSchema = ProviderSchema {
+    provider_type: ProviderType::SalesforceSignup,
+    doc: "Salesforce Trialforce sign-up (POST /services/data/vXX.X/sobjects/SignupRequest/)",
+    default_base_url: "https://login.salesforce.com",
+    instance: INSTANCE,
+    instance_rules: INSTANCE_RULES,
+    org: ORG,
+    org_rules: ORG_RULES,
+    natural_key,
+};

@@ -252,6 +252,7 @@ Faults (--fault-rate P picks one of --faults for that share of provider requests
                    for --timeout-hang-ms, so the client times out not knowing
 
 Credentials the emulators accept:
+  commvault_salesforce username sandbox-admin, password sandbox-password (POST /Login)
   heron            x-api-key: sandbox-heron-key
   neoncrm          login.orgid=sandbox-neon-org, login.apiKey=sandbox-neon-api-key
   salesforce_signup username tmo@sandbox.example, password sandbox-sf-password, client_id

@@ -5,6 +5,7 @@
 //! [`AnyProvider`] is the closed set of implementations, one file each; the planner never sees
 //! a client, only the [`InstanceReality`] they report.
 
+pub mod commvault;
 pub mod heron;
 pub mod http;
 pub mod neoncrm;
@@ -113,6 +114,7 @@ pub trait Provider: Send + Sync {
 
 /// The five providers, closed: a sixth makes the compiler list every place to touch.
 pub enum AnyProvider {
+    Commvault(commvault::Commvault),
     Heron(heron::Heron),
     Salesforce(salesforce::Salesforce),
     Neoncrm(neoncrm::Neon),
@@ -150,6 +152,9 @@ impl AnyProvider {
         options: &ConnectOptions,
     ) -> Result<AnyProvider, ProviderError> {
         match instance.provider_type {
+            ProviderType::CommvaultSalesforce => Ok(AnyProvider::Commvault(
+                commvault::Commvault::connect(instance, options)?,
+            )),
             ProviderType::Heron => Ok(AnyProvider::Heron(heron::Heron::connect(
                 instance, options,
             )?)),
@@ -171,6 +176,7 @@ impl AnyProvider {
 impl Provider for AnyProvider {
     async fn login(&self) -> Result<(), ProviderError> {
         match self {
+            AnyProvider::Commvault(p) => p.login().await,
             AnyProvider::Heron(p) => p.login().await,
             AnyProvider::Salesforce(p) => p.login().await,
             AnyProvider::Neoncrm(p) => p.login().await,
@@ -179,6 +185,7 @@ impl Provider for AnyProvider {
 
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
         match self {
+            AnyProvider::Commvault(p) => p.read(keys).await,
             AnyProvider::Heron(p) => p.read(keys).await,
             AnyProvider::Salesforce(p) => p.read(keys).await,
             AnyProvider::Neoncrm(p) => p.read(keys).await,
@@ -187,6 +194,7 @@ impl Provider for AnyProvider {
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         match self {
+            AnyProvider::Commvault(p) => p.create(org).await,
             AnyProvider::Heron(p) => p.create(org).await,
             AnyProvider::Salesforce(p) => p.create(org).await,
             AnyProvider::Neoncrm(p) => p.create(org).await,
@@ -199,6 +207,7 @@ impl Provider for AnyProvider {
         remote_id: Option<&str>,
     ) -> Result<Option<RemoteOrg>, ProviderError> {
         match self {
+            AnyProvider::Commvault(p) => p.settle(org, remote_id).await,
             AnyProvider::Heron(p) => p.settle(org, remote_id).await,
             AnyProvider::Salesforce(p) => p.settle(org, remote_id).await,
             AnyProvider::Neoncrm(p) => p.settle(org, remote_id).await,

@@ -24,6 +24,7 @@
 //!
 //! Everything else (faults, latency, stats, logs, persistence, shutdown) is shared.
 
+pub mod commvault;
 mod conn;
 mod heron;
 mod layers;
@@ -75,6 +76,7 @@ pub struct SandboxConfig {
     pub heron_rate_limit: u32,
     pub salesforce: salesforce::SalesforceConfig,
     pub neoncrm: neoncrm::NeonConfig,
+    pub commvault: commvault::CommvaultConfig,
 }
 
 impl Default for SandboxConfig {
@@ -89,6 +91,7 @@ impl Default for SandboxConfig {
             heron_rate_limit: 600,
             salesforce: salesforce::SalesforceConfig::default(),
             neoncrm: neoncrm::NeonConfig::default(),
+            commvault: commvault::CommvaultConfig::default(),
         }
     }
 }
@@ -221,17 +224,24 @@ pub struct Stats {
 /// the compiler names every match to extend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Api {
+    CommvaultSalesforce,
     Heron,
     Salesforce,
     Neoncrm,
 }
 
 impl Api {
-    const ALL: [Api; 3] = [Api::Heron, Api::Salesforce, Api::Neoncrm];
+    const ALL: [Api; 4] = [
+        Api::CommvaultSalesforce,
+        Api::Heron,
+        Api::Salesforce,
+        Api::Neoncrm,
+    ];
 
     /// The name in stats and in the data file.
     fn name(self) -> &'static str {
         match self {
+            Api::CommvaultSalesforce => "commvault_salesforce",
             Api::Heron => "heron",
             Api::Salesforce => "salesforce",
             Api::Neoncrm => "neoncrm",
@@ -241,6 +251,7 @@ impl Api {
     /// The path prefixes this API owns at its real host.
     fn prefixes(self) -> &'static [&'static str] {
         match self {
+            Api::CommvaultSalesforce => commvault::PREFIXES,
             Api::Heron => heron::PREFIXES,
             Api::Salesforce => salesforce::PREFIXES,
             Api::Neoncrm => neoncrm::PREFIXES,
@@ -259,6 +270,7 @@ impl Api {
 
     fn routes(self, state: &SandboxState) -> Router<SandboxState> {
         match self {
+            Api::CommvaultSalesforce => commvault::routes(state),
             Api::Heron => heron::routes(state),
             Api::Salesforce => salesforce::routes(state),
             Api::Neoncrm => neoncrm::routes(state),
@@ -268,6 +280,7 @@ impl Api {
     /// An error in this API's own shape, for injected faults and unknown routes.
     fn error(self, state: &SandboxState, status: StatusCode) -> Response {
         match self {
+            Api::CommvaultSalesforce => commvault::status_error(state, status),
             Api::Heron => heron::status_error(state, status),
             Api::Salesforce => salesforce::status_error(state, status),
             Api::Neoncrm => neoncrm::status_error(state, status),
@@ -276,6 +289,7 @@ impl Api {
 
     fn organizations(self, data: &SandboxData) -> usize {
         match self {
+            Api::CommvaultSalesforce => data.commvault_salesforce.organizations(),
             Api::Heron => data.heron.organizations(),
             Api::Salesforce => data.salesforce.organizations(),
             Api::Neoncrm => data.neoncrm.organizations(),
@@ -286,6 +300,8 @@ impl Api {
 /// Everything the emulators hold, one section per API; this is the data file's shape.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct SandboxData {
+    #[serde(default)]
+    commvault_salesforce: commvault::CommvaultData,
     #[serde(default)]
     heron: heron::HeronData,
     #[serde(default)]
@@ -301,6 +317,7 @@ struct SandboxData {
 impl SandboxData {
     /// Forgets organizations and transient state; keeps configuration such as extra API keys.
     fn reset(&mut self) {
+        self.commvault_salesforce.reset();
         self.heron.reset();
         self.salesforce.reset();
         self.neoncrm.reset();

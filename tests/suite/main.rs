@@ -10,6 +10,7 @@ mod fmt;
 mod golden;
 mod planner_props;
 mod plans;
+mod provider_commvault;
 mod provider_neoncrm;
 mod provider_salesforce;
 mod sandbox;

@@ -5,6 +5,7 @@
 //! (which map snake_case keys to the API's own names with `wire`), `orgform schema` (JSON Schema
 //! for editors) and the docs. Keeping it as data is what keeps the four in step.
 
+mod commvault;
 mod heron;
 mod json_schema;
 mod neoncrm;
@@ -260,7 +261,8 @@ pub fn provider_schema(provider_type: ProviderType) -> Option<&'static ProviderS
         ProviderType::Heron => Some(&heron::SCHEMA),
         ProviderType::SalesforceSignup => Some(&salesforce::SCHEMA),
         ProviderType::Neoncrm => Some(&neoncrm::SCHEMA),
-        ProviderType::CommvaultSalesforce | ProviderType::OracleCommerce => None,
+        ProviderType::CommvaultSalesforce => Some(&commvault::SCHEMA),
+        ProviderType::OracleCommerce => None,
     }
 }
 

@@ -1,0 +1,600 @@
+//! Commvault: protect a Salesforce organization (providers.md §1, seed 000).
+//!
+//! Three calls, all under the instance's `base_url` (the customer's own Command Center, like
+//! `https://cc.example.com/commandcenter/api`):
+//!
+//! - `POST /Login` with the user name and the base64 of the password gives a `token`, sent
+//!   as the `Authtoken` header on every later call. **A refused login is HTTP 200** with
+//!   `errList[].errLogMessage` and no token; it becomes [`ProviderError::Login`].
+//! - `GET /Salesforce/Organization` lists every protected organization at once (`orgs[]`, or
+//!   `{}` when there is none): the remote reality of a plan and the look-up that settles a
+//!   create. Names match without case, as Commvault's client names do.
+//! - `POST /Salesforce/Organization` creates. 200 with `response.errorCode = 0` and the new
+//!   `entity.clientId` is success; **200 with a non-zero `response.errorCode` is a refusal**;
+//!   409 means the name is taken ([`ProviderError::AlreadyExists`], which apply adopts); 400 is
+//!   a refusal of the body.
+//!
+//! Tokens lapse after 30 idle minutes: a 401 on any call logs in again once and resends that
+//! call once (a 401 is a refusal before any work, so resending a create is safe); a second 401
+//! is [`ProviderError::Unauthorized`].
+//!
+//! Secrets: the Commcell password, the Salesforce password, the consumer secret and the sync
+//! database password are base64-encoded on the wire, as the seed says; the Salesforce API
+//! `token` is sent as it is. The token of the session is a secret too. None of them is ever put
+//! in an error: text that comes back from Commvault is scrubbed of every credential first.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::http::{Effect, Http, short};
+use super::wire::{SecretEncoding, to_json};
+use super::{ConnectOptions, Provider, ProviderError};
+use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
+use crate::secrets::{SecretResolver, SecretString};
+use crate::spec::schema::provider_schema;
+use crate::spec::{OrgSpec, ProviderInstance};
+
+/// `POST {base}/Login`.
+pub const LOGIN_PATH: &str = "/Login";
+/// `GET` lists, `POST` creates.
+pub const ORGANIZATIONS_PATH: &str = "/Salesforce/Organization";
+
+/// The header that carries the session token.
+pub const AUTH_HEADER: &str = "Authtoken";
+
+/// The one secret of a create body that Commvault takes as it is, not base64-encoded: the
+/// Salesforce user's API token (the seed documents base64 for passwords and the consumer
+/// secret only).
+const PLAIN_SECRETS: &[(&str, &str)] = &[("salesforce_account", "token")];
+
+pub struct Commvault {
+    http: Http,
+    username: SecretString,
+    password: SecretString,
+    secrets: SecretResolver,
+    /// The current `Authtoken`; a secret. Held across the login so that concurrent callers that
+    /// find it lapsed log in once between them.
+    token: Mutex<Option<SecretString>>,
+}
+
+/// Whether a call is a read (safe to resend) or the create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Call {
+    Read,
+    Create,
+}
+
+impl Call {
+    /// What losing this call's answer means.
+    fn lost(self, message: String) -> ProviderError {
+        match self {
+            Call::Read => ProviderError::Unavailable {
+                message,
+                retry_after: None,
+            },
+            Call::Create => ProviderError::OutcomeUnknown { message },
+        }
+    }
+}
+
+/// One organization as `GET /Salesforce/Organization` reports it: what orgform reads of
+/// `orgs[]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub client_id: String,
+    pub client_name: String,
+    /// Facts worth recording: the Salesforce org id, and the instance and backup set ids that
+    /// Commvault's modify call would need.
+    pub detail: BTreeMap<String, String>,
+}
+
+/// A number or a string that holds one (ids arrive both ways across Commvault's APIs).
+fn id_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    }
+}
+
+/// Reads the body of `GET /Salesforce/Organization`. `{}` (no `orgs`) and `"orgs": null` are an
+/// empty Commcell, as cvpysdk reads them. An entry without a client id or name can't be
+/// matched to anything and is skipped.
+pub fn parse_list(body: &str) -> Result<Vec<Listed>, String> {
+    let json: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    let Some(object) = json.as_object() else {
+        return Err("not a JSON object".into());
+    };
+    if let Some(message) = embedded_error(&json) {
+        return Err(message);
+    }
+    let orgs = match object.get("orgs") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(orgs)) => orgs,
+        Some(_) => return Err("`orgs` is not a list".into()),
+    };
+    let mut out = Vec::with_capacity(orgs.len());
+    for org in orgs {
+        let sub = &org["sfSubclient"];
+        let (Some(client_id), Some(client_name)) = (
+            id_text(sub.get("clientId")),
+            sub.get("clientName").and_then(Value::as_str),
+        ) else {
+            tracing::debug!("skipping a listed organization without a client id and name");
+            continue;
+        };
+        let mut detail = BTreeMap::new();
+        for (key, value) in [
+            ("sf_org_id", org.get("sfOrgId")),
+            ("instance_id", sub.get("instanceId")),
+            ("backupset_id", sub.get("backupsetId")),
+        ] {
+            if let Some(text) = id_text(value) {
+                detail.insert(key.to_string(), text);
+            }
+        }
+        out.push(Listed {
+            client_id,
+            client_name: client_name.to_string(),
+            detail,
+        });
+    }
+    Ok(out)
+}
+
+/// A top-level `{"errorCode": n, "errorMessage": "..."}` with a non-zero code, which some
+/// Commvault endpoints send with HTTP 200.
+fn embedded_error(json: &Value) -> Option<String> {
+    let code = json.get("errorCode").and_then(Value::as_i64)?;
+    (code != 0).then(|| {
+        let message = json
+            .get("errorMessage")
+            .or_else(|| json.get("errorString"))
+            .and_then(Value::as_str)
+            .unwrap_or("no message");
+        format!("error {code}: {message}")
+    })
+}
+
+/// What a create's HTTP 200 says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateAnswer {
+    /// `response.errorCode` 0 and the new client.
+    Created {
+        client_id: String,
+        client_name: Option<String>,
+    },
+    /// A non-zero `response.errorCode`: refused, nothing created.
+    Refused { code: i64, message: String },
+    /// Success without an id, or a body that can't be read: it may exist, only a look-up can
+    /// tell.
+    Unclear(String),
+}
+
+/// Reads the body of a create's HTTP 200. `response` is an object on create (and an array on
+/// Commvault's modify call; the first element is read if one comes here).
+pub fn parse_create(body: &str) -> CreateAnswer {
+    let json: Value = match serde_json::from_str(body) {
+        Ok(json) => json,
+        Err(e) => return CreateAnswer::Unclear(format!("the answer is not JSON: {e}")),
+    };
+    if let Some(code) = json.get("errorCode").and_then(Value::as_i64)
+        && code != 0
+        && json.get("response").is_none()
+    {
+        return CreateAnswer::Refused {
+            code,
+            message: error_text(&json),
+        };
+    }
+    let response = match &json["response"] {
+        Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
+        other => other.clone(),
+    };
+    let code = response
+        .get("errorCode")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if code != 0 {
+        return CreateAnswer::Refused {
+            code,
+            message: error_text(&response),
+        };
+    }
+    let entity = &response["entity"];
+    match id_text(entity.get("clientId")) {
+        Some(client_id) => CreateAnswer::Created {
+            client_id,
+            client_name: entity
+                .get("clientName")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        },
+        None => CreateAnswer::Unclear(format!(
+            "the answer has no response.entity.clientId: {}",
+            short(body)
+        )),
+    }
+}
+
+/// The message of a Commvault error object, under whichever name it uses.
+fn error_text(object: &Value) -> String {
+    [
+        "errorMessage",
+        "errorString",
+        "errLogMessage",
+        "warningMessage",
+    ]
+    .iter()
+    .find_map(|k| object.get(*k).and_then(Value::as_str))
+    .map(str::trim)
+    .filter(|m| !m.is_empty())
+    .map_or_else(|| "no message".to_string(), short)
+}
+
+/// An error answer (`{"errorMessage","errorCode"}` on 4xx) in words.
+pub fn describe_error(status: StatusCode, body: &str) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(json) if json.is_object() => {
+            let text = error_text(&json);
+            match json.get("errorCode").and_then(Value::as_i64) {
+                Some(code) if text != "no message" => {
+                    format!("HTTP {}: {text} (error {code})", status.as_u16())
+                }
+                _ if text != "no message" => format!("HTTP {}: {text}", status.as_u16()),
+                _ => format!("HTTP {}: {}", status.as_u16(), short(body)),
+            }
+        }
+        _ => format!("HTTP {}: {}", status.as_u16(), short(body)),
+    }
+}
+
+/// What a refused login says: `errList[].errLogMessage`, and a lock when there is one.
+pub fn describe_login_failure(json: &Value) -> String {
+    let mut parts: Vec<String> = json["errList"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let text = error_text(e);
+            match e.get("errorCode").and_then(Value::as_i64) {
+                Some(code) => format!("{text} (error {code})"),
+                None => text,
+            }
+        })
+        .collect();
+    if parts.is_empty()
+        && let Some(message) = json["error"]["errLogMessage"].as_str()
+    {
+        parts.push(short(message));
+    }
+    if parts.is_empty() {
+        parts.push("Commvault answered without a token and without saying why".into());
+    }
+    if json["isAccountLocked"].as_bool() == Some(true) {
+        let wait = json["remainingLockTime"].as_i64().unwrap_or(0);
+        parts.push(format!("the account is locked for {wait} more seconds"));
+    }
+    parts.join("; ")
+}
+
+/// The token a login answer carries: `token` (`QSDK ...`, used as it is, as cvpysdk does), or the
+/// SaaS variant's `data.authToken`, which is a bearer token.
+pub fn login_token(json: &Value) -> Option<String> {
+    if let Some(token) = json["token"].as_str().map(str::trim)
+        && !token.is_empty()
+    {
+        return Some(token.to_string());
+    }
+    let token = json["data"]["authToken"].as_str().map(str::trim)?;
+    if token.is_empty() {
+        None
+    } else if token.starts_with("Bearer ") {
+        Some(token.to_string())
+    } else {
+        Some(format!("Bearer {token}"))
+    }
+}
+
+fn base64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+}
+
+impl Commvault {
+    pub fn connect(
+        instance: &ProviderInstance,
+        options: &ConnectOptions,
+    ) -> Result<Commvault, ProviderError> {
+        let secret = |key: &str| {
+            let reference = instance.secret(key).ok_or_else(|| ProviderError::Config {
+                message: format!("provider `{}` has no `{key}`", instance.name),
+            })?;
+            options
+                .secrets
+                .resolve(reference)
+                .map_err(ProviderError::from)
+        };
+        Ok(Commvault {
+            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
+            username: secret("username")?,
+            password: secret("password")?,
+            secrets: options.secrets.clone(),
+            token: Mutex::new(None),
+        })
+    }
+
+    /// The body of a create for declared attributes, with secrets resolved: every password and
+    /// the consumer secret base64-encoded, the API token as it is.
+    pub fn create_body(
+        org: &OrgSpec,
+        secrets: &SecretResolver,
+    ) -> Result<serde_json::Map<String, Value>, ProviderError> {
+        let schema = provider_schema(ProviderType::CommvaultSalesforce).ok_or_else(|| {
+            ProviderError::Config {
+                message: "the Commvault schema is missing".into(),
+            }
+        })?;
+        let mut body = to_json(schema.org, &org.attrs, secrets, SecretEncoding::Base64)?;
+        // `wire` encodes every secret of a body one way; the few Commvault takes plain are put
+        // back as they are.
+        for (object, key) in PLAIN_SECRETS {
+            let declared = org
+                .attrs
+                .get(object)
+                .and_then(crate::model::Value::as_table)
+                .and_then(|t| t.get(key));
+            let Some(crate::model::Value::Secret(reference)) = declared else {
+                continue;
+            };
+            let field = schema.org.iter().find(|f| f.name == *object);
+            let inner = match field.map(|f| &f.kind) {
+                Some(crate::spec::schema::Kind::Object(fields)) => fields,
+                _ => continue,
+            };
+            let (Some(outer), Some(wire)) = (
+                field.map(|f| f.wire),
+                inner.iter().find(|f| f.name == *key).map(|f| f.wire),
+            ) else {
+                continue;
+            };
+            if let Some(Value::Object(target)) = body.get_mut(outer) {
+                let plain = secrets.resolve(reference)?;
+                target.insert(wire.to_string(), Value::String(plain.expose().to_string()));
+            }
+        }
+        Ok(body)
+    }
+
+    /// Text from Commvault, with every credential this client holds taken out: a server may echo
+    /// what it was sent.
+    fn scrub(&self, text: String) -> String {
+        let mut text = text;
+        let password = self.password.expose();
+        for secret in [self.username.expose(), password, base64(password).as_str()] {
+            if secret.len() >= 3 && text.contains(secret) {
+                text = text.replace(secret, "***");
+            }
+        }
+        text
+    }
+
+    /// The session token, logging in first if there is none.
+    async fn token(&self) -> Result<SecretString, ProviderError> {
+        let mut token = self.token.lock().await;
+        if let Some(t) = &*token {
+            return Ok(t.clone());
+        }
+        let fresh = self.log_in().await?;
+        *token = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Replaces a lapsed token, unless another caller has replaced it already.
+    async fn renew(&self, lapsed: &SecretString) -> Result<SecretString, ProviderError> {
+        let mut token = self.token.lock().await;
+        if let Some(t) = &*token
+            && t != lapsed
+        {
+            return Ok(t.clone());
+        }
+        tracing::debug!("Commvault token refused (HTTP 401): logging in again");
+        let fresh = self.log_in().await?;
+        *token = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// `POST /Login`: the user name and the base64 of the password in, a token out.
+    async fn log_in(&self) -> Result<SecretString, ProviderError> {
+        let body = json!({
+            "username": self.username.expose(),
+            "password": base64(self.password.expose()),
+        });
+        let response = self
+            .http
+            .send_retrying(|| {
+                self.http
+                    .request(Method::POST, LOGIN_PATH)
+                    .header("accept", "application/json")
+                    .json(&body)
+            })
+            .await?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ProviderError::Unavailable {
+                message: format!("reading the login answer failed: {}", e.without_url()),
+                retry_after: None,
+            })?;
+        let failed = |message: String| ProviderError::Login {
+            message: self.scrub(message),
+        };
+        if !status.is_success() {
+            return Err(failed(format!(
+                "Commvault refused the login: {}",
+                describe_error(status, &text)
+            )));
+        }
+        let json: Value = serde_json::from_str(&text).map_err(|e| {
+            failed(format!(
+                "the login answer is not JSON ({e}); is `base_url` Commvault's API root, like https://HOST/commandcenter/api?"
+            ))
+        })?;
+        match login_token(&json) {
+            Some(token) => Ok(SecretString::new(token)),
+            // The documented quirk: a refused login is HTTP 200 with `errList` and no token.
+            None => Err(failed(format!(
+                "Commvault refused this username and password: {}",
+                describe_login_failure(&json)
+            ))),
+        }
+    }
+
+    fn request(&self, method: Method, path: &str, token: &SecretString) -> RequestBuilder {
+        self.http
+            .request(method, path)
+            .header(AUTH_HEADER, token.expose())
+            .header("accept", "application/json")
+    }
+
+    /// Sends one call with the token, logging in again once if Commvault answers 401. Returns
+    /// the status and body of any other answer.
+    async fn send(
+        &self,
+        call: Call,
+        make: impl Fn(&SecretString) -> RequestBuilder,
+    ) -> Result<(StatusCode, String), ProviderError> {
+        let mut token = self.token().await?;
+        let mut renewed = false;
+        loop {
+            let response: Response = match call {
+                Call::Read => self.http.send_retrying(|| make(&token)).await?,
+                Call::Create => self.http.send(make(&token), Effect::Creates).await?,
+            };
+            let status = response.status();
+            let body = response.text().await.map_err(|e| {
+                call.lost(format!("reading the answer failed: {}", e.without_url()))
+            })?;
+            if status != StatusCode::UNAUTHORIZED {
+                return Ok((status, body));
+            }
+            if renewed {
+                return Err(ProviderError::Unauthorized {
+                    message: self.scrub(format!(
+                        "Commvault refused a fresh token too: {}",
+                        describe_error(status, &body)
+                    )),
+                });
+            }
+            // A 401 is a refusal before any work, so even a create may be sent again.
+            token = self.renew(&token).await?;
+            renewed = true;
+        }
+    }
+
+    /// Every Salesforce organization the Commcell protects, in one request.
+    async fn list(&self) -> Result<Vec<Listed>, ProviderError> {
+        let (status, body) = self
+            .send(Call::Read, |token| {
+                self.request(Method::GET, ORGANIZATIONS_PATH, token)
+            })
+            .await?;
+        match status {
+            StatusCode::OK => {}
+            StatusCode::FORBIDDEN => {
+                return Err(ProviderError::Unauthorized {
+                    message: self.scrub(format!(
+                        "this Commcell user may not list Salesforce organizations: {}",
+                        describe_error(status, &body)
+                    )),
+                });
+            }
+            _ => {
+                return Err(ProviderError::Protocol {
+                    message: self.scrub(format!(
+                        "listing Salesforce organizations: {}",
+                        describe_error(status, &body)
+                    )),
+                });
+            }
+        }
+        parse_list(&body).map_err(|why| ProviderError::Protocol {
+            message: self.scrub(format!(
+                "the Salesforce organization list is not what Commvault documents: {why}"
+            )),
+        })
+    }
+}
+
+fn to_remote(listed: Listed) -> RemoteOrg {
+    RemoteOrg {
+        natural_key: NaturalKey::new(&[&listed.client_name], true),
+        remote_id: listed.client_id,
+        status: RemoteStatus::Ready,
+        detail: listed.detail,
+    }
+}
+
+impl Provider for Commvault {
+    async fn login(&self) -> Result<(), ProviderError> {
+        self.token().await.map(|_| ())
+    }
+
+    async fn read(&self, _keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
+        let mut reality = InstanceReality::default();
+        for listed in self.list().await? {
+            reality.insert(to_remote(listed));
+        }
+        Ok(reality)
+    }
+
+    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+        let body = Commvault::create_body(org, &self.secrets)?;
+        let (status, text) = self
+            .send(Call::Create, |token| {
+                self.request(Method::POST, ORGANIZATIONS_PATH, token)
+                    .json(&body)
+            })
+            .await?;
+        let scrubbed = |message: String| self.scrub(message);
+        match status {
+            StatusCode::OK | StatusCode::CREATED => match parse_create(&text) {
+                CreateAnswer::Created { client_id, .. } => Ok(RemoteOrg {
+                    remote_id: client_id,
+                    // The declared name is what the next plan looks for; Commvault keeps it.
+                    natural_key: org.natural_key.clone(),
+                    status: RemoteStatus::Ready,
+                    detail: BTreeMap::new(),
+                }),
+                CreateAnswer::Refused { code, message } => Err(ProviderError::Rejected {
+                    status: status.as_u16(),
+                    message: scrubbed(format!("Commvault answered error {code}: {message}")),
+                }),
+                CreateAnswer::Unclear(why) => Err(ProviderError::OutcomeUnknown {
+                    message: scrubbed(why),
+                }),
+            },
+            StatusCode::CONFLICT => Err(ProviderError::AlreadyExists {
+                message: scrubbed(describe_error(status, &text)),
+            }),
+            StatusCode::FORBIDDEN => Err(ProviderError::Unauthorized {
+                message: scrubbed(format!(
+                    "this Commcell user may not create Salesforce organizations: {}",
+                    describe_error(status, &text)
+                )),
+            }),
+            // Refused before any work: nothing was created.
+            s if s.is_client_error() => Err(ProviderError::Rejected {
+                status: s.as_u16(),
+                message: scrubbed(describe_error(status, &text)),
+            }),
+            s => Err(ProviderError::OutcomeUnknown {
+                message: scrubbed(format!("unexpected answer: {}", describe_error(s, &text))),
+            }),
+        }
+    }
+}

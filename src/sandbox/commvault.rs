@@ -1,0 +1,891 @@
+//! The Commvault emulator: "Create Salesforce Organization" and what orgform's client needs
+//! around it (providers.md §1, seed 000), served under `/commandcenter/api` (and the older
+//! `/webconsole/api`), with paths matched without case as Commvault's are.
+//!
+//! The logic is plain Rust with no HTTP in it: [`CommvaultData::handle`] takes an [`Endpoint`],
+//! the `Authtoken` header, the body and the time, and returns an [`Answer`] (status and body);
+//! the routes at the end of this file only carry it. What it reproduces:
+//!
+//! - `POST /Login` with [`USERNAME`] and the base64 of [`PASSWORD`] (unknown fields ignored)
+//!   gives `token: "QSDK <hex>"`. **A refused login is HTTP 200** with `errList` and no token.
+//! - Every other call needs `Authtoken`. A token lapses after [`CommvaultConfig::token_idle`]
+//!   without use (30 minutes, or the login's `timeout` in minutes), or after
+//!   [`CommvaultConfig::token_max_uses`] calls when that knob is set; then the call answers
+//!   401 `{"errorCode":401,"errorMessage":"Unauthorized"}`. `POST /RenewLoginToken` and
+//!   `POST /Logout` work as cvpysdk uses them.
+//! - `POST /Salesforce/Organization` checks the seed's required fields and types and that every
+//!   password and the consumer secret are base64 (400 `Invalid password encoding`), answers 409
+//!   for a name already taken (without case), and 200 with `response.entity.clientId`. With
+//!   [`CommvaultConfig::known_plans`] set, an unknown plan is refused the Commvault way: HTTP
+//!   200 with a non-zero `response.errorCode`.
+//! - `GET /Salesforce/Organization` lists everything (`{}` when there is nothing), and the
+//!   generic client views `GET /Client` and `GET /Client/{id}` (or `byName(clientName='x')`)
+//!   show the same clients.
+//!
+//! Invariant: **no secret a client sends is kept**: passwords, the consumer secret and the API
+//! token are checked, then dropped from what is stored. Choices the sources leave open are
+//! marked [I] (inferred).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::state::SandboxState;
+
+/// Where Command Center serves the API; what the sandbox serves too.
+pub const PATH_PREFIX: &str = "/commandcenter/api";
+
+/// The paths this emulator owns: Command Center's API root and the older web console's.
+pub const PREFIXES: &[&str] = &[PATH_PREFIX, "/webconsole/api"];
+
+/// The Commcell user the emulator's `POST /Login` accepts (compared without case [I]).
+pub const USERNAME: &str = "sandbox-admin";
+/// That user's password; it is sent base64-encoded.
+pub const PASSWORD: &str = "sandbox-password";
+
+/// The emulator's knobs.
+#[derive(Clone, Debug)]
+pub struct CommvaultConfig {
+    /// How long a token lives without use (default 30 minutes, as documented); a login's own
+    /// `timeout` (minutes) overrides it for that token.
+    pub token_idle: Duration,
+    /// When set, a token lapses after this many calls, whatever the time: a deterministic way
+    /// to make a token lapse in the middle of a run, to exercise renewal.
+    pub token_max_uses: Option<u32>,
+    /// When set, the only plans (id, name) the Commcell has: a create naming another plan is
+    /// refused with HTTP 200 and a non-zero `response.errorCode`. `None` accepts any plan.
+    pub known_plans: Option<Vec<(i64, String)>>,
+    /// The first this many creates are committed, then answered with HTTP 502 instead of their
+    /// client id, as a proxy that lost the upstream answer: the client cannot know whether they
+    /// happened, and must look before it creates again.
+    pub lose_create_answers: u32,
+}
+
+impl Default for CommvaultConfig {
+    fn default() -> CommvaultConfig {
+        CommvaultConfig {
+            token_idle: Duration::from_secs(30 * 60),
+            token_max_uses: None,
+            known_plans: None,
+            lose_create_answers: 0,
+        }
+    }
+}
+
+/// What the emulator keeps across restarts: its organizations and the next id. Tokens are not
+/// kept, as a restarted Commcell would not know them either [I].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CommvaultData {
+    pub organizations: Vec<Organization>,
+    /// The next client id; ids grow monotonically and are never reused.
+    pub next_client_id: u64,
+    /// Live tokens by their hex part; transient, never saved.
+    #[serde(skip)]
+    tokens: HashMap<String, Token>,
+    /// How many tokens were ever issued: part of new tokens, so they never repeat.
+    #[serde(skip)]
+    issued: u64,
+    /// How many create answers [`CommvaultConfig::lose_create_answers`] has lost; transient.
+    #[serde(skip)]
+    lost_answers: u32,
+}
+
+impl Default for CommvaultData {
+    fn default() -> CommvaultData {
+        CommvaultData {
+            organizations: Vec::new(),
+            next_client_id: 1001,
+            tokens: HashMap::new(),
+            issued: 0,
+            lost_answers: 0,
+        }
+    }
+}
+
+/// One protected Salesforce organization: a Commvault client with its instance, backup set
+/// and subclient.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    pub client_id: u64,
+    pub client_name: String,
+    pub sf_org_id: String,
+    pub endpoint: String,
+    pub instance_id: u64,
+    pub backupset_id: u64,
+    pub subclient_id: u64,
+    /// The create body as received, with every secret removed.
+    pub request: Value,
+}
+
+#[derive(Clone, Debug)]
+struct Token {
+    last_used: Instant,
+    idle: Duration,
+    uses: u32,
+}
+
+/// The calls the emulator serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Login,
+    Logout,
+    RenewLoginToken,
+    ListOrganizations,
+    CreateOrganization,
+    ListClients,
+    /// `GET /Client/{id}` or `GET /Client/byName(clientName='x')`: the segment after `Client/`.
+    GetClient(String),
+}
+
+impl Endpoint {
+    /// The endpoint for a method and a path after the prefix, matched without case, as
+    /// Commvault's own docs mix `/salesforce/organization` and `/Salesforce/Organization`.
+    ///
+    /// # Errors
+    /// The HTTP status for a path it does not serve (404) or a method that path does not
+    /// take (405).
+    pub fn route(method: &str, rest: &str) -> Result<Endpoint, StatusCode> {
+        let path = rest.trim_matches('/');
+        let lower = path.to_ascii_lowercase();
+        let (endpoint, method_ok) = match lower.as_str() {
+            "login" => (Endpoint::Login, method == "POST"),
+            "logout" => (Endpoint::Logout, method == "POST"),
+            "renewlogintoken" => (Endpoint::RenewLoginToken, method == "POST"),
+            "salesforce/organization" => match method {
+                "POST" => (Endpoint::CreateOrganization, true),
+                _ => (Endpoint::ListOrganizations, method == "GET"),
+            },
+            "client" => (Endpoint::ListClients, method == "GET"),
+            _ => match lower.strip_prefix("client/") {
+                Some(id) if !id.is_empty() && !id.contains('/') => (
+                    // The original case: a client name inside `byName(...)` keeps its own.
+                    Endpoint::GetClient(path["client/".len()..].to_string()),
+                    method == "GET",
+                ),
+                _ => return Err(StatusCode::NOT_FOUND),
+            },
+        };
+        if method_ok {
+            Ok(endpoint)
+        } else {
+            Err(StatusCode::METHOD_NOT_ALLOWED)
+        }
+    }
+
+    /// Whether this call changes what is saved.
+    pub fn creates(&self) -> bool {
+        *self == Endpoint::CreateOrganization
+    }
+}
+
+/// One answer: an HTTP status and its body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Body,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    Json(Value),
+    /// `POST /Logout` answers plain text [S: cvpysdk].
+    Text(String),
+}
+
+impl Answer {
+    fn json(status: StatusCode, body: Value) -> Answer {
+        Answer {
+            status,
+            body: Body::Json(body),
+        }
+    }
+
+    fn ok(body: Value) -> Answer {
+        Answer::json(StatusCode::OK, body)
+    }
+
+    /// Commvault's 4xx shape, `{"errorMessage","errorCode"}`, with the HTTP status as the code
+    /// [I: the documented example shows only `0`].
+    fn error(status: StatusCode, message: impl Into<String>) -> Answer {
+        Answer::json(
+            status,
+            json!({"errorMessage": message.into(), "errorCode": status.as_u16()}),
+        )
+    }
+
+    /// The JSON body, if it is one (for tests).
+    pub fn json_body(&self) -> Option<&Value> {
+        match &self.body {
+            Body::Json(v) => Some(v),
+            Body::Text(_) => None,
+        }
+    }
+}
+
+/// [I] The code and text of a refused login, from a third-party fixture.
+const LOGIN_REFUSED: (i64, &str) = (1116, "Invalid Username or Password");
+
+/// [I] The code of a create refused for an unknown plan.
+const PLAN_NOT_FOUND: i64 = 2;
+
+/// Removes the prefix from `path`, if it is one of [`PREFIXES`].
+pub fn strip_prefix(path: &str) -> Option<&str> {
+    PREFIXES.iter().find_map(|prefix| {
+        path.strip_prefix(prefix)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+impl CommvaultData {
+    /// How many organizations it holds (for `/_sandbox/stats`).
+    pub fn organizations(&self) -> usize {
+        self.organizations.len()
+    }
+
+    /// Forgets every organization and token (`POST /_sandbox/reset`).
+    pub fn reset(&mut self) {
+        *self = CommvaultData::default();
+    }
+
+    /// Ends every token at once, as a Commcell restart would.
+    pub fn expire_tokens(&mut self) {
+        self.tokens.clear();
+    }
+
+    /// Serves one call. `authtoken` is the header as sent; `random` seeds a new token or
+    /// Salesforce org id.
+    pub fn handle(
+        &mut self,
+        config: &CommvaultConfig,
+        endpoint: &Endpoint,
+        authtoken: Option<&str>,
+        body: &[u8],
+        now: Instant,
+        random: u64,
+    ) -> Answer {
+        match endpoint {
+            Endpoint::Login => return self.login(config, body, now, random),
+            Endpoint::RenewLoginToken => return self.renew(body, now, random),
+            _ => {}
+        }
+        let Some(token) = self.authorize(config, authtoken, now) else {
+            return Answer::error(StatusCode::UNAUTHORIZED, "Unauthorized");
+        };
+        match endpoint {
+            Endpoint::Logout => {
+                self.tokens.remove(&token);
+                Answer {
+                    status: StatusCode::OK,
+                    body: Body::Text("User logged out".into()),
+                }
+            }
+            Endpoint::ListOrganizations => self.list(),
+            Endpoint::CreateOrganization => self.create(config, body, random),
+            Endpoint::ListClients => self.clients(None),
+            Endpoint::GetClient(which) => self.clients(Some(which)),
+            Endpoint::Login | Endpoint::RenewLoginToken => {
+                Answer::error(StatusCode::NOT_FOUND, "Not found")
+            }
+        }
+    }
+
+    /// Whether the creates's answer just committed is to be lost
+    /// ([`CommvaultConfig::lose_create_answers`]); counts it when so.
+    pub fn lose_this_answer(&mut self, config: &CommvaultConfig) -> bool {
+        if self.lost_answers < config.lose_create_answers {
+            self.lost_answers += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The live token named by the header (`QSDK <hex>`, or the bare hex), counting this use;
+    /// `None` if there is none or it lapsed (and is then forgotten).
+    fn authorize(
+        &mut self,
+        config: &CommvaultConfig,
+        header: Option<&str>,
+        now: Instant,
+    ) -> Option<String> {
+        let key = token_key(header?)?;
+        let token = self.tokens.get_mut(&key)?;
+        let idle = now.saturating_duration_since(token.last_used) > token.idle;
+        let used_up = config.token_max_uses.is_some_and(|max| token.uses >= max);
+        if idle || used_up {
+            self.tokens.remove(&key);
+            return None;
+        }
+        token.last_used = now;
+        token.uses += 1;
+        Some(key)
+    }
+
+    fn issue(&mut self, idle: Duration, now: Instant, random: u64) -> String {
+        self.issued += 1;
+        let key = format!("{random:016x}{:08x}", self.issued);
+        self.tokens.insert(
+            key.clone(),
+            Token {
+                last_used: now,
+                idle,
+                uses: 0,
+            },
+        );
+        format!("QSDK {key}")
+    }
+
+    fn login(
+        &mut self,
+        config: &CommvaultConfig,
+        body: &[u8],
+        now: Instant,
+        random: u64,
+    ) -> Answer {
+        let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
+            return Answer::error(
+                StatusCode::BAD_REQUEST,
+                "The request body is not valid JSON",
+            );
+        };
+        let username = request
+            .get("username")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let password = request
+            .get("password")
+            .and_then(Value::as_str)
+            .and_then(decode_base64);
+        if !username.eq_ignore_ascii_case(USERNAME) || password.as_deref() != Some(PASSWORD) {
+            // The documented quirk: refused, with HTTP 200.
+            return Answer::ok(json!({
+                "errList": [{"errorCode": LOGIN_REFUSED.0, "errLogMessage": LOGIN_REFUSED.1}],
+                "isAccountLocked": false,
+                "remainingLockTime": 0,
+            }));
+        }
+        let idle = match request.get("timeout").and_then(Value::as_u64) {
+            Some(minutes) if minutes > 0 => Duration::from_secs(minutes.saturating_mul(60)),
+            _ => config.token_idle,
+        };
+        let token = self.issue(idle, now, random);
+        Answer::ok(json!({
+            "aliasName": "1",
+            "userGUID": format!("{:032X}", u128::from(random)),
+            "loginAttempts": 0,
+            "remainingLockTime": 0,
+            "smtpAddress": "sandbox-admin@commvault.sandbox.invalid",
+            "userName": USERNAME,
+            "providerType": 1,
+            "ccn": 0,
+            "token": token,
+            "capability": 4_328_650_366_975_u64,
+            "forcePasswordChange": false,
+            "isAccountLocked": false,
+            "ownerOrganization": {"GUID": "", "providerId": 0, "providerDomainName": "Commcell"},
+            "additionalResp": {"nameValues": [{"name": "USERNAME", "value": USERNAME}]},
+            "providerOrganization": {"GUID": "", "providerId": 0, "providerDomainName": "Commcell"},
+            "errList": [],
+        }))
+    }
+
+    /// cvpysdk's `POST /RenewLoginToken` with `{"sessionId": "<Authtoken>"}`: a new token for a
+    /// live one, which ends.
+    fn renew(&mut self, body: &[u8], now: Instant, random: u64) -> Answer {
+        let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let old = request
+            .get("sessionId")
+            .and_then(Value::as_str)
+            .and_then(token_key);
+        let live = old.and_then(|key| self.tokens.remove(&key).map(|t| (key, t)));
+        match live {
+            Some((_, token)) if now.saturating_duration_since(token.last_used) <= token.idle => {
+                let fresh = self.issue(token.idle, now, random);
+                Answer::ok(json!({ "token": fresh }))
+            }
+            _ => Answer::ok(json!({"error": {"errLogMessage": "Invalid or expired session"}})),
+        }
+    }
+
+    fn list(&self) -> Answer {
+        if self.organizations.is_empty() {
+            // cvpysdk copes with an empty Commcell answering `{}`.
+            return Answer::ok(json!({}));
+        }
+        let orgs: Vec<Value> = self
+            .organizations
+            .iter()
+            .map(|o| {
+                json!({
+                    "sfOrgId": o.sf_org_id,
+                    "endPoint": o.endpoint,
+                    "backupTime": 0,
+                    "sfSubclient": {
+                        "clientId": o.client_id,
+                        "clientName": o.client_name,
+                        "backupsetId": o.backupset_id,
+                        "backupsetName": o.client_name,
+                        "instanceId": o.instance_id,
+                        "subclientId": o.subclient_id,
+                        "appName": "Salesforce",
+                    },
+                })
+            })
+            .collect();
+        Answer::ok(json!({ "orgs": orgs }))
+    }
+
+    /// `GET /Client` (every client) or one client by id or `byName(clientName='x')`.
+    fn clients(&self, which: Option<&str>) -> Answer {
+        let view = |o: &Organization| {
+            json!({
+                "client": {"clientEntity": {
+                    "clientId": o.client_id,
+                    "clientName": o.client_name,
+                    "displayName": o.client_name,
+                    "hostName": o.client_name,
+                    "clientGUID": format!("{:08X}-SBX-{:012X}", o.client_id, o.instance_id),
+                    "_type_": 3,
+                }},
+                "clientProps": {"IsDeletedClient": false},
+            })
+        };
+        let Some(which) = which else {
+            let all: Vec<Value> = self.organizations.iter().map(view).collect();
+            return Answer::ok(json!({ "clientProperties": all }));
+        };
+        let found = match by_name(which) {
+            Some(name) => self
+                .organizations
+                .iter()
+                .find(|o| o.client_name.eq_ignore_ascii_case(&name)),
+            None => which
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| self.organizations.iter().find(|o| o.client_id == id)),
+        };
+        match found {
+            Some(o) => Answer::ok(json!({ "clientProperties": [view(o)] })),
+            None => Answer::error(StatusCode::NOT_FOUND, format!("Client [{which}] not found")),
+        }
+    }
+
+    fn create(&mut self, config: &CommvaultConfig, body: &[u8], random: u64) -> Answer {
+        let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
+            return Answer::error(
+                StatusCode::BAD_REQUEST,
+                "The request body is not valid JSON",
+            );
+        };
+        if let Err(answer) = check_create(&request) {
+            return answer;
+        }
+        let name = request["organizationName"].as_str().unwrap_or("").trim();
+        if let Some(known) = &config.known_plans {
+            let id = request["plan"]["planId"].as_i64().unwrap_or(0);
+            let plan_name = request["plan"]["planName"].as_str().unwrap_or("");
+            if !known
+                .iter()
+                .any(|(i, n)| *i == id && n.eq_ignore_ascii_case(plan_name))
+            {
+                return Answer::ok(json!({
+                    "processinginstructioninfo": {"attributes": [{"name": "exitval", "value": PLAN_NOT_FOUND.to_string()}]},
+                    "response": {
+                        "errorCode": PLAN_NOT_FOUND,
+                        "errorString": format!("Plan [{plan_name}] with id [{id}] does not exist"),
+                    },
+                }));
+            }
+        }
+        if self
+            .organizations
+            .iter()
+            .any(|o| o.client_name.trim().eq_ignore_ascii_case(name))
+        {
+            return Answer::error(
+                StatusCode::CONFLICT,
+                format!("Client with name [{name}] already exists"),
+            );
+        }
+        let client_id = self.next_client_id;
+        self.next_client_id += 1;
+        let endpoint = request["salesforceAccount"]["endpoint"]
+            .as_str()
+            .unwrap_or("https://login.salesforce.com")
+            .to_string();
+        self.organizations.push(Organization {
+            client_id,
+            client_name: name.to_string(),
+            sf_org_id: format!("00D{:012X}", random & 0xffff_ffff_ffff),
+            endpoint,
+            instance_id: client_id + 50_000,
+            backupset_id: client_id + 60_000,
+            subclient_id: client_id + 70_000,
+            request: without_secrets(Value::Object(request.clone())),
+        });
+        Answer::ok(json!({
+            "processinginstructioninfo": {"attributes": [{"name": "exitval", "value": "0"}]},
+            "response": {
+                "errorCode": 0,
+                "entity": {"clientId": client_id, "clientName": name, "_type_": 3},
+            },
+        }))
+    }
+}
+
+/// The hex part of a token as sent in `Authtoken` (`QSDK <hex>`) or in a renewal body.
+fn token_key(header: &str) -> Option<String> {
+    let header = header.trim();
+    let key = header.strip_prefix("QSDK ").unwrap_or(header).trim();
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+/// The name in `byName(clientName='x')`, if that is the form.
+fn by_name(which: &str) -> Option<String> {
+    let inner = which
+        .strip_prefix("byName(")
+        .or_else(|| which.strip_prefix("byname("))?
+        .strip_suffix(')')?;
+    let (key, value) = inner.split_once('=')?;
+    if !key.trim().eq_ignore_ascii_case("clientName") {
+        return None;
+    }
+    Some(value.trim().trim_matches('\'').to_string())
+}
+
+fn decode_base64(text: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The secrets of a create body, by path: never stored.
+const SECRETS: &[&[&str]] = &[
+    &["salesforceAccount", "userCredentials", "password"],
+    &["salesforceAccount", "consumerSecret"],
+    &["salesforceAccount", "token"],
+    &["syncDatabase", "dbUserPassword", "password"],
+];
+
+fn without_secrets(mut body: Value) -> Value {
+    for path in SECRETS {
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let parent = parents
+            .iter()
+            .try_fold(&mut body, |at, part| at.get_mut(*part));
+        if let Some(Value::Object(object)) = parent {
+            object.remove(*last);
+        }
+    }
+    body
+}
+
+/// What a field must be.
+#[derive(Clone, Copy)]
+enum Want {
+    /// A string that is not blank.
+    Text,
+    /// A string, possibly empty.
+    AnyText,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Bool,
+    /// A non-blank string that decodes as base64.
+    Base64,
+    Object,
+    Array,
+}
+
+/// Checks one field of `object`, at `path` for messages.
+fn check_field(
+    object: &Map<String, Value>,
+    parent: &str,
+    key: &str,
+    want: Want,
+    required: bool,
+) -> Result<(), Answer> {
+    let path = if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    };
+    let bad = |what: &str| {
+        Answer::error(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid value for {path}: {what}"),
+        )
+    };
+    let Some(value) = object.get(key).filter(|v| !v.is_null()) else {
+        return if required {
+            Err(Answer::error(
+                StatusCode::BAD_REQUEST,
+                format!("Missing required field {path}"),
+            ))
+        } else {
+            Ok(())
+        };
+    };
+    match want {
+        Want::Text => match value.as_str() {
+            Some(s) if !s.trim().is_empty() => Ok(()),
+            Some(_) if required => Err(Answer::error(
+                StatusCode::BAD_REQUEST,
+                format!("Missing required field {path}"),
+            )),
+            Some(_) => Ok(()),
+            None => Err(bad("expected a string")),
+        },
+        Want::AnyText if value.is_string() => Ok(()),
+        Want::AnyText => Err(bad("expected a string")),
+        Want::Int { min, max } => match value.as_i64() {
+            Some(n) if (min..=max).contains(&n) => Ok(()),
+            Some(n) => Err(bad(&format!("{n} is not between {min} and {max}"))),
+            None => Err(bad("expected an integer")),
+        },
+        Want::Bool if value.is_boolean() => Ok(()),
+        Want::Bool => Err(bad("expected true or false")),
+        Want::Base64 => match value.as_str() {
+            Some(s) if !s.trim().is_empty() && decode_base64(s).is_some() => Ok(()),
+            Some(s) if s.trim().is_empty() && required => Err(Answer::error(
+                StatusCode::BAD_REQUEST,
+                format!("Missing required field {path}"),
+            )),
+            Some(_) => Err(Answer::error(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid password encoding: {path} must be base64-encoded"),
+            )),
+            None => Err(bad("expected a base64-encoded string")),
+        },
+        Want::Object if value.is_object() => Ok(()),
+        Want::Object => Err(bad("expected an object")),
+        Want::Array if value.is_array() => Ok(()),
+        Want::Array => Err(bad("expected a list")),
+    }
+}
+
+/// The seed's rules for a create body, first problem first, as a 400.
+fn check_create(request: &Map<String, Value>) -> Result<(), Answer> {
+    const ID: Want = Want::Int {
+        min: 1,
+        max: i64::MAX,
+    };
+    const ID0: Want = Want::Int {
+        min: 0,
+        max: i64::MAX,
+    };
+    let object = |parent: &Map<String, Value>, key: &str| -> Map<String, Value> {
+        parent
+            .get(key)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    check_field(request, "", "organizationName", Want::Text, true)?;
+
+    // A plan is what makes the organization protected; the seed requires its name and id.
+    check_field(request, "", "plan", Want::Object, true)?;
+    let plan = object(request, "plan");
+    check_field(&plan, "plan", "planName", Want::Text, true)?;
+    check_field(&plan, "plan", "planId", ID, true)?;
+    check_field(&plan, "plan", "entityInfo", Want::Object, false)?;
+    if plan.contains_key("entityInfo") {
+        let entity = object(&plan, "entityInfo");
+        check_field(&entity, "plan.entityInfo", "companyId", ID0, true)?;
+        check_field(
+            &entity,
+            "plan.entityInfo",
+            "companyName",
+            Want::AnyText,
+            false,
+        )?;
+        check_field(&entity, "plan.entityInfo", "multiCommcellId", ID0, false)?;
+    }
+
+    check_field(request, "", "accessNodes", Want::Array, false)?;
+    let nodes = request
+        .get("accessNodes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, node) in nodes.iter().enumerate() {
+        let at = format!("accessNodes[{i}]");
+        let Some(node) = node.as_object() else {
+            return Err(Answer::error(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid value for {at}: expected an object"),
+            ));
+        };
+        check_field(node, &at, "client", Want::Object, false)?;
+        if node.contains_key("client") {
+            let client = object(node, "client");
+            let at = format!("{at}.client");
+            check_field(&client, &at, "clientId", ID, true)?;
+            check_field(&client, &at, "clientName", Want::Text, true)?;
+            check_field(&client, &at, "_type_", ID0, false)?;
+        }
+        check_field(node, &at, "clientGroupName", Want::AnyText, false)?;
+        check_field(node, &at, "clientGroupId", ID, false)?;
+    }
+
+    check_field(request, "", "salesforceAccount", Want::Object, true)?;
+    let account = object(request, "salesforceAccount");
+    let at = "salesforceAccount";
+    check_field(
+        &account,
+        at,
+        "environmentType",
+        Want::Int { min: 0, max: 1 },
+        false,
+    )?;
+    check_field(
+        &account,
+        at,
+        "authenticationType",
+        Want::Int { min: 1, max: 2 },
+        true,
+    )?;
+    check_field(&account, at, "userCredentials", Want::Object, true)?;
+    let credentials = object(&account, "userCredentials");
+    let creds_at = "salesforceAccount.userCredentials";
+    check_field(&credentials, creds_at, "userName", Want::Text, true)?;
+    check_field(&credentials, creds_at, "password", Want::Base64, true)?;
+    check_field(&account, at, "consumerId", Want::Text, true)?;
+    check_field(&account, at, "consumerSecret", Want::Base64, true)?;
+    check_field(&account, at, "endpoint", Want::AnyText, false)?;
+    check_field(&account, at, "token", Want::AnyText, false)?;
+
+    check_field(request, "", "downloadCachePath", Want::Text, true)?;
+
+    check_field(request, "", "syncDatabase", Want::Object, false)?;
+    if request.contains_key("syncDatabase") {
+        let db = object(request, "syncDatabase");
+        let at = "syncDatabase";
+        check_field(&db, at, "dbEnabled", Want::Bool, true)?;
+        for key in ["dbType", "dbHost", "dbPort", "dbName"] {
+            check_field(&db, at, key, Want::Text, true)?;
+        }
+        check_field(&db, at, "dbUserPassword", Want::Object, false)?;
+        if db.contains_key("dbUserPassword") {
+            let user = object(&db, "dbUserPassword");
+            let at = "syncDatabase.dbUserPassword";
+            check_field(&user, at, "userName", Want::Text, true)?;
+            check_field(&user, at, "password", Want::Base64, true)?;
+        }
+        check_field(&db, at, "dbInstance", Want::AnyText, false)?;
+    }
+    check_field(request, "", "useResourcePoolInfo", Want::Bool, false)?;
+    Ok(())
+}
+
+/// Every path under both prefixes. The documented spellings are routes of their own, so that
+/// stats name them; any other spelling reaches the catch-all and is matched without case.
+pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
+    PREFIXES.iter().fold(Router::new(), |router, prefix| {
+        [
+            "Login",
+            "Logout",
+            "RenewLoginToken",
+            "Salesforce/Organization",
+            "Client",
+            "Client/{client}",
+            "{*path}",
+        ]
+        .iter()
+        .fold(router, |router, path| {
+            router.route(&format!("{prefix}/{path}"), any(serve))
+        })
+    })
+}
+
+/// One call: route it without case, then run the logic. A create changes the data (saved);
+/// everything else only touches tokens (not saved).
+async fn serve(
+    State(state): State<SandboxState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(rest) = strip_prefix(uri.path()) else {
+        return status_error(&state, StatusCode::NOT_FOUND);
+    };
+    let endpoint = match Endpoint::route(method.as_str(), rest) {
+        Ok(endpoint) => endpoint,
+        Err(status) => return status_error(&state, status),
+    };
+    let token = headers
+        .get("authtoken")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let config = &state.config().commvault;
+    let random = state.random();
+    let now = Instant::now();
+    if endpoint.creates() {
+        let (answer, lost) = state
+            .mutate(|data| {
+                let answer = data.commvault_salesforce.handle(
+                    config,
+                    &endpoint,
+                    token.as_deref(),
+                    &body,
+                    now,
+                    random,
+                );
+                let created = answer.status == StatusCode::OK
+                    && answer
+                        .json_body()
+                        .is_some_and(|b| b["response"]["errorCode"] == 0);
+                let lost = created && data.commvault_salesforce.lose_this_answer(config);
+                (answer, lost)
+            })
+            .await;
+        if lost {
+            return status_error(&state, StatusCode::BAD_GATEWAY);
+        }
+        return respond(answer);
+    }
+    let answer = state.touch(|data| {
+        data.commvault_salesforce
+            .handle(config, &endpoint, token.as_deref(), &body, now, random)
+    });
+    respond(answer)
+}
+
+fn respond(answer: Answer) -> Response {
+    match answer.body {
+        Body::Json(body) => (answer.status, axum::Json(body)).into_response(),
+        Body::Text(text) => (
+            answer.status,
+            [(header::CONTENT_TYPE, "text/plain;charset=utf-8")],
+            text,
+        )
+            .into_response(),
+    }
+}
+
+/// A bare HTTP error (injected faults, unknown paths) in Commvault's `{"errorMessage",
+/// "errorCode"}` shape [I].
+pub fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
+    let message = status.canonical_reason().unwrap_or("Error");
+    (
+        status,
+        axum::Json(json!({"errorMessage": message, "errorCode": status.as_u16()})),
+    )
+        .into_response()
+}

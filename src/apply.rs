@@ -210,13 +210,15 @@ async fn write_loop(
             }
             continue;
         }
-        // Apply the batches in order to a copy, refusing any that would break its quota.
-        let mut next = state.clone();
+        // Apply the batches in order, refusing any that would break its quota. In place: a
+        // copy of a large state per group commit would make apply quadratic, and if the write
+        // fails the writer is broken for good, so the unwritten changes are never written
+        // or folded in.
         let mut ops: Vec<StateOp> = Vec::new();
         let mut verdicts: Vec<Result<(), Refused>> = Vec::with_capacity(batches.len());
         for batch in &batches {
             if let Some(q) = &batch.quota
-                && next.creates_in_last_day(&q.instance, q.now) >= q.per_day
+                && state.creates_in_last_day(&q.instance, q.now) >= q.per_day
             {
                 verdicts.push(Err(Refused::Quota(format!(
                     "the daily quota of {} creates on `{}` is used up; it waits for a later apply",
@@ -225,7 +227,7 @@ async fn write_loop(
                 continue;
             }
             for op in &batch.ops {
-                next.apply(op);
+                state.apply(op);
             }
             ops.extend(batch.ops.iter().cloned());
             verdicts.push(Ok(()));
@@ -233,11 +235,10 @@ async fn write_loop(
         let written = if ops.is_empty() {
             Ok(())
         } else {
-            store.append(&mut next, &ops).await
+            store.append(&mut state, &ops).await
         };
         match written {
             Ok(()) => {
-                state = next;
                 written_any |= !ops.is_empty();
                 for (batch, verdict) in batches.into_iter().zip(verdicts) {
                     let _ = batch.done.send(verdict);
@@ -274,6 +275,110 @@ struct Context {
     writer: StateWriter,
     options: ApplyOptions,
     stop: Arc<AtomicBool>,
+    lookups: BTreeMap<InstanceName, Lookups>,
+}
+
+impl Context {
+    /// Looks one organization up, batched with the other look-ups of its provider instance.
+    async fn look_up(
+        &self,
+        provider: &AnyProvider,
+        org: &OrgSpec,
+        remote_id: Option<&str>,
+    ) -> Result<Option<RemoteOrg>, ProviderError> {
+        match self.lookups.get(&org.instance) {
+            Some(lookups) => {
+                lookups
+                    .look_up(provider, org, remote_id, self.options.retry)
+                    .await
+            }
+            None => provider.settle(org, remote_id).await,
+        }
+    }
+}
+
+/// Look-ups of one provider instance, gathered into one read: a thousand sign-ups polled at
+/// once cost a page of a query, not a thousand queries. The first caller in a window leads:
+/// it waits briefly for others to join, reads for all of them, and hands each its answer.
+struct Lookups {
+    waiting: std::sync::Mutex<Vec<Waiter>>,
+    window: Duration,
+}
+
+struct Waiter {
+    key: crate::model::NaturalKey,
+    remote_id: Option<String>,
+    reply: oneshot::Sender<Result<Option<RemoteOrg>, String>>,
+}
+
+impl Lookups {
+    fn new(window: Duration) -> Lookups {
+        Lookups {
+            waiting: std::sync::Mutex::new(Vec::new()),
+            window,
+        }
+    }
+
+    async fn look_up(
+        &self,
+        provider: &AnyProvider,
+        org: &OrgSpec,
+        remote_id: Option<&str>,
+        retry: RetryPolicy,
+    ) -> Result<Option<RemoteOrg>, ProviderError> {
+        let (reply, answer) = oneshot::channel();
+        let leads = {
+            let mut waiting = self
+                .waiting
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            waiting.push(Waiter {
+                key: org.natural_key.clone(),
+                remote_id: remote_id.map(str::to_string),
+                reply,
+            });
+            waiting.len() == 1
+        };
+        if leads {
+            tokio::time::sleep(self.window).await;
+            let batch = std::mem::take(
+                &mut *self
+                    .waiting
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            let mut keys: Vec<_> = batch.iter().map(|w| w.key.clone()).collect();
+            keys.sort();
+            keys.dedup();
+            let read = crate::providers::http::retrying(retry, || provider.read(&keys)).await;
+            for waiter in batch {
+                let answer = match &read {
+                    Ok(reality) => {
+                        let found = reality.find(&waiter.key);
+                        Ok(waiter
+                            .remote_id
+                            .as_deref()
+                            .and_then(|id| found.iter().find(|o| o.remote_id == id))
+                            .or_else(|| found.first())
+                            .cloned())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = waiter.reply.send(answer);
+            }
+        }
+        match answer.await {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(message)) => Err(ProviderError::Unavailable {
+                message,
+                retry_after: None,
+            }),
+            Err(_) => Err(ProviderError::Unavailable {
+                message: "the look-up was abandoned".into(),
+                retry_after: None,
+            }),
+        }
+    }
 }
 
 /// Applies `plan`. `stop` is raised by an interrupt: no new create starts after it, those in
@@ -287,12 +392,18 @@ pub async fn apply(
     stop: Arc<AtomicBool>,
     on_event: Arc<dyn Fn(&Event) + Send + Sync>,
 ) -> ApplyReport {
+    let window = options.poll_interval.min(Duration::from_millis(50));
+    let lookups = providers
+        .keys()
+        .map(|name| (name.clone(), Lookups::new(window)))
+        .collect();
     let cx = Arc::new(Context {
         spec,
         providers,
         writer,
         options,
         stop,
+        lookups,
     });
     // One gate per provider instance, so that a create's intent is recorded just before its
     // request can actually leave, not long before while it queues.
@@ -407,8 +518,7 @@ async fn settle_or_create(
     org: &OrgSpec,
     remote_id: Option<&str>,
 ) -> Outcome {
-    let retry = cx.options.retry;
-    match crate::providers::http::retrying(retry, || provider.settle(org, remote_id)).await {
+    match cx.look_up(provider, org, remote_id).await {
         Ok(Some(remote)) => follow(cx, provider, org, remote).await,
         Ok(None) if cx.options.allow_creates => create(cx, provider, org).await,
         Ok(None) => match cx
@@ -451,22 +561,18 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                 per_day,
                 now,
             });
-        let intent = cx
-            .writer
-            .update_within(
-                vec![
-                    StateOp::Put {
-                        address: org.address.clone(),
-                        record: Box::new(pending_record(org, now)),
-                    },
-                    StateOp::CreateSent {
-                        provider: org.instance.clone(),
-                        at: now,
-                    },
-                ],
-                quota,
-            )
-            .await;
+        // When creates were sent only matters where a daily quota counts them.
+        let mut intent_ops = vec![StateOp::Put {
+            address: org.address.clone(),
+            record: Box::new(pending_record(org, now)),
+        }];
+        if quota.is_some() {
+            intent_ops.push(StateOp::CreateSent {
+                provider: org.instance.clone(),
+                at: now,
+            });
+        }
+        let intent = cx.writer.update_within(intent_ops, quota).await;
         match intent {
             Ok(()) => {}
             Err(Refused::Quota(why)) => return not_started(&why),
@@ -484,8 +590,7 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
             }
             Err(ProviderError::OutcomeUnknown { message }) => {
                 // The create may have happened. Look before sending anything again.
-                match crate::providers::http::retrying(policy, || provider.settle(org, None)).await
-                {
+                match cx.look_up(provider, org, None).await {
                     Ok(Some(remote)) => return follow(cx, provider, org, remote).await,
                     Ok(None) if attempt < policy.attempts => {
                         tracing::info!(address = %org.address, "create answer lost and not found by look-up: sending again");
@@ -508,9 +613,7 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                 }
             }
             Err(ProviderError::AlreadyExists { message }) => {
-                return match crate::providers::http::retrying(policy, || provider.settle(org, None))
-                    .await
-                {
+                return match cx.look_up(provider, org, None).await {
                     Ok(Some(remote)) => record_remote(cx, org, &remote, true).await,
                     Ok(None) => Outcome::Error {
                         message: format!(
@@ -561,7 +664,7 @@ async fn follow(
             return outcome;
         }
         tokio::time::sleep(cx.options.poll_interval).await;
-        match provider.settle(org, Some(&remote.remote_id)).await {
+        match cx.look_up(provider, org, Some(&remote.remote_id)).await {
             Ok(Some(next)) => remote = next,
             Ok(None) | Err(_) => return outcome,
         }

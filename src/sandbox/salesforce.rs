@@ -1427,7 +1427,11 @@ impl Condition {
 /// SOQL compares text without case.
 fn values_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::String(x), Value::String(y)) => x.to_lowercase() == y.to_lowercase(),
+        // Compared without allocating: this runs for every record of every query.
+        (Value::String(x), Value::String(y)) => x
+            .chars()
+            .flat_map(char::to_lowercase)
+            .eq(y.chars().flat_map(char::to_lowercase)),
         (Value::Number(x), Value::String(y)) | (Value::String(y), Value::Number(x)) => {
             x.to_string() == *y
         }

@@ -474,27 +474,34 @@ fn scalar_text(value: &Value, secrets: &SecretResolver) -> Result<String, Provid
 /// The `listAccounts` parameters of one page of a search for `names` (without the session).
 /// One name is an `EQUAL` search; several are one `IN_RANGE` search, `("a","b")`.
 pub fn list_params(names: &[&str], page: u32) -> Params {
-    let mut p = Params::default();
-    for column in [ACCOUNT_ID, ORGANIZATION_NAME] {
-        p.push("outputfields.idnamepair.id", "");
-        p.push("outputfields.idnamepair.name", column);
-    }
-    p.push("searches.search.key", ORGANIZATION_NAME);
     match names {
-        [one] => {
-            p.push("searches.search.searchOperator", "EQUAL");
-            p.push("searches.search.value", *one);
-        }
+        [one] => search_params("EQUAL", one, page),
         many => {
             let list = many
                 .iter()
                 .map(|n| format!("\"{n}\""))
                 .collect::<Vec<_>>()
                 .join(",");
-            p.push("searches.search.searchOperator", "IN_RANGE");
-            p.push("searches.search.value", format!("({list})"));
+            search_params("IN_RANGE", &format!("({list})"), page)
         }
     }
+}
+
+/// The parameters of a search for every organization account (a name that is not blank).
+pub fn list_all_params(page: u32) -> Params {
+    search_params("NOT_BLANK", "", page)
+}
+
+/// One page of a search on the organization name, with the two columns orgform reads.
+fn search_params(operator: &str, value: &str, page: u32) -> Params {
+    let mut p = Params::default();
+    for column in [ACCOUNT_ID, ORGANIZATION_NAME] {
+        p.push("outputfields.idnamepair.id", "");
+        p.push("outputfields.idnamepair.name", column);
+    }
+    p.push("searches.search.key", ORGANIZATION_NAME);
+    p.push("searches.search.searchOperator", operator);
+    p.push("searches.search.value", value);
     p.push("page.currentPage", page.to_string());
     p.push("page.pageSize", PAGE_SIZE.to_string());
     p.push("page.sortColumn", ACCOUNT_ID);
@@ -714,13 +721,33 @@ impl Neon {
     async fn search(&self, names: &[&str]) -> Result<InstanceReality, ProviderError> {
         let mut reality = InstanceReality::default();
         for batch in batches(names) {
+            self.search_pages(|page| list_params(&batch, page), &mut reality)
+                .await?;
+        }
+        Ok(reality)
+    }
+
+    /// Every organization account: a search for a name that is not blank.
+    async fn search_all(&self) -> Result<InstanceReality, ProviderError> {
+        let mut reality = InstanceReality::default();
+        self.search_pages(list_all_params, &mut reality).await?;
+        Ok(reality)
+    }
+
+    /// One search, page after page, into `reality`.
+    async fn search_pages(
+        &self,
+        params: impl Fn(u32) -> Params,
+        reality: &mut InstanceReality,
+    ) -> Result<(), ProviderError> {
+        {
             let mut page = 1;
             loop {
                 let inner = self
                     .call(
                         "/account/listAccounts",
                         "listAccountsResponse",
-                        &list_params(&batch, page),
+                        &params(page),
                         Call::Read,
                     )
                     .await?;
@@ -741,7 +768,7 @@ impl Neon {
                 page += 1;
             }
         }
-        Ok(reality)
+        Ok(())
     }
 }
 
@@ -862,6 +889,12 @@ impl Provider for Neon {
         let mut names: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
         names.sort_unstable();
         names.dedup();
+        if names.len() > PAGE_SIZE {
+            // Names in IN_RANGE searches cost a request per request line (a hundred names or
+            // so); past a page's worth, reading every organization account in pages of 200
+            // takes fewer, for as long as most accounts are the ones orgform manages.
+            return self.search_all().await;
+        }
         self.search(&names).await
     }
 

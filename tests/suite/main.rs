@@ -13,6 +13,7 @@ mod plans;
 mod provider_commvault;
 mod provider_neoncrm;
 mod provider_salesforce;
+mod request_counts;
 mod sandbox;
 mod schema;
 mod specs;

@@ -1,0 +1,145 @@
+//! Remote reads in as few requests as each API allows, counted exactly on the sandbox side: a
+//! plan sends at most the login plus one request per page of the largest page the API serves.
+
+use std::path::Path;
+use std::time::Duration;
+
+use orgform::sandbox::salesforce::SalesforceConfig;
+use orgform::sandbox::{Sandbox, SandboxConfig};
+
+use crate::e2e::{Run, start};
+
+const ENV: &[(&str, &str)] = &[
+    ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
+    ("SF_USERNAME", orgform::sandbox::salesforce::USERNAME),
+    ("SF_PASSWORD", orgform::sandbox::salesforce::PASSWORD),
+    ("SF_CLIENT_ID", orgform::sandbox::salesforce::CLIENT_ID),
+    (
+        "SF_CLIENT_SECRET",
+        orgform::sandbox::salesforce::CLIENT_SECRET,
+    ),
+    ("NEON_ORG_ID", orgform::sandbox::neoncrm::ORG_ID),
+    ("NEON_API_KEY", orgform::sandbox::neoncrm::API_KEY),
+    ("S", "x"),
+];
+
+fn run(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_orgform"));
+    cmd.current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in ENV {
+        cmd.env(k, v);
+    }
+    Run::from_output(cmd.output().expect("run"))
+}
+
+fn write(dir: &Path, provider: &str, org: impl Fn(usize) -> String, n: usize) {
+    std::fs::create_dir_all(dir.join("specs")).expect("mkdir");
+    let mut text = provider.to_string();
+    for i in 0..n {
+        text.push_str(&org(i));
+    }
+    std::fs::write(dir.join("specs/all.toml"), text).expect("write");
+}
+
+/// Requests the sandbox served for `provider`, all endpoints together.
+fn served(sandbox: &Sandbox, provider: &str) -> u64 {
+    sandbox
+        .stats()
+        .requests
+        .get(provider)
+        .map_or(0, |m| m.values().sum())
+}
+
+/// Applies, then counts what a plan alone sends.
+fn plan_requests(sandbox: &Sandbox, dir: &Path, provider: &str) -> u64 {
+    run(dir, &["apply", "--auto-approve", "--poll-interval", "10ms"]).expect(0);
+    let before = served(sandbox, provider);
+    run(dir, &["plan", "--detailed-exitcode"]).expect(0);
+    served(sandbox, provider) - before
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heron_reads_everything_in_one_call() {
+    let sandbox = start(SandboxConfig {
+        heron_rate_limit: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = format!(
+        "[provider.h]\ntype = \"heron\"\nbase_url = \"{}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\nmax_concurrency = 16\n",
+        sandbox.base_url()
+    );
+    write(
+        dir.path(),
+        &provider,
+        |i| {
+            format!(
+                "[org.o{i}]\nprovider = \"h\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://o{i}.example.com\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n"
+            )
+        },
+        300,
+    );
+    assert_eq!(plan_requests(&sandbox, dir.path(), "heron"), 1);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn neoncrm_reads_pages_of_two_hundred_after_one_login() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = format!(
+        "[provider.n]\ntype = \"neoncrm\"\nbase_url = \"{}/neonws/services/api\"\norg_id = {{ env = \"NEON_ORG_ID\" }}\napi_key = {{ env = \"NEON_API_KEY\" }}\nmax_concurrency = 16\n",
+        sandbox.base_url()
+    );
+    let n = 450;
+    write(
+        dir.path(),
+        &provider,
+        |i| {
+            format!(
+                "[org.o{i}]\nprovider = \"n\"\norganization_name = \"Organization number {i}\"\n"
+            )
+        },
+        n,
+    );
+    // One login, then ceil(450 / 200) = 3 pages.
+    assert_eq!(plan_requests(&sandbox, dir.path(), "neoncrm"), 1 + 3);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn salesforce_reads_pages_of_two_thousand_after_one_login() {
+    let sandbox = start(SandboxConfig {
+        salesforce: SalesforceConfig {
+            new_for: Duration::ZERO,
+            in_progress_for: Duration::ZERO,
+            signups_per_day: u32::MAX,
+            api_requests_per_day: u32::MAX,
+            ..SalesforceConfig::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = format!(
+        "[provider.s]\ntype = \"salesforce_signup\"\nbase_url = \"{}\"\nusername = {{ env = \"SF_USERNAME\" }}\npassword = {{ env = \"SF_PASSWORD\" }}\nclient_id = {{ env = \"SF_CLIENT_ID\" }}\nclient_secret = {{ env = \"SF_CLIENT_SECRET\" }}\nmax_concurrency = 32\ncreates_per_day = 100000\n",
+        sandbox.base_url()
+    );
+    let n = 2100;
+    write(
+        dir.path(),
+        &provider,
+        |i| {
+            format!(
+                "[org.o{i}]\nprovider = \"s\"\ncompany = \"Acme\"\ncountry = \"US\"\nlast_name = \"Doe\"\nsignup_email = \"a@acme.example\"\nusername = \"admin{i}@acme.example\"\nedition = \"Enterprise\"\n"
+            )
+        },
+        n,
+    );
+    // One login, then ceil(2100 / 2000) = 2 pages.
+    assert_eq!(plan_requests(&sandbox, dir.path(), "salesforce"), 1 + 2);
+    sandbox.shutdown().await.expect("shutdown");
+}

@@ -210,6 +210,8 @@ const ENV: &[(&str, &str)] = &[
     ),
     ("NEON_ORG_ID", orgform::sandbox::neoncrm::ORG_ID),
     ("NEON_API_KEY", orgform::sandbox::neoncrm::API_KEY),
+    ("CV_USERNAME", orgform::sandbox::commvault::USERNAME),
+    ("CV_PASSWORD", orgform::sandbox::commvault::PASSWORD),
 ];
 
 /// What the benchmark needs to know about one provider: its spec, its credentials and what its
@@ -286,6 +288,27 @@ organization_name = "Organization {address}"
 "#,
         logins: 1,
         page: Some(200),
+    },
+    Kit {
+        name: "commvault_salesforce",
+        provider: r#"[provider.p_commvault]
+type = "commvault_salesforce"
+base_url = "{base_url}/commandcenter/api"
+username = { env = "CV_USERNAME" }
+password = { env = "CV_PASSWORD" }
+max_concurrency = 32
+"#,
+        org: r#"[org.{address}]
+provider = "p_commvault"
+organization_name = "{address}"
+download_cache_path = "/opt/cache"
+plan = { plan_name = "Gold", plan_id = 12, entity_info = { company_id = 0 } }
+access_nodes = [{ client = { client_id = 7, client_name = "node01" } }]
+salesforce_account = { authentication_type = 2, user_credentials = { user_name = "b@acme.example", password = { env = "CS" } }, consumer_id = "3MVG9", consumer_secret = { env = "WS" } }
+sync_database = { db_enabled = true, db_type = "3", db_host = "db", db_port = "5432", db_name = "sync", db_user_password = { user_name = "u", password = { env = "CS" } } }
+"#,
+        logins: 1,
+        page: None,
     },
 ];
 

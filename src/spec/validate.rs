@@ -505,7 +505,7 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
                 ),
                 "not supported yet",
             )
-            .with_help("supported now: heron, neoncrm, salesforce_signup"),
+            .with_help("supported now: heron, neoncrm, oracle_commerce, salesforce_signup"),
         );
         return None;
     };

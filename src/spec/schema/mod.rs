@@ -8,6 +8,7 @@
 mod heron;
 mod json_schema;
 mod neoncrm;
+mod oracle;
 mod salesforce;
 
 pub use json_schema::json_schema;
@@ -260,7 +261,8 @@ pub fn provider_schema(provider_type: ProviderType) -> Option<&'static ProviderS
         ProviderType::Heron => Some(&heron::SCHEMA),
         ProviderType::SalesforceSignup => Some(&salesforce::SCHEMA),
         ProviderType::Neoncrm => Some(&neoncrm::SCHEMA),
-        ProviderType::CommvaultSalesforce | ProviderType::OracleCommerce => None,
+        ProviderType::OracleCommerce => Some(&oracle::SCHEMA),
+        ProviderType::CommvaultSalesforce => None,
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod heron;
 pub mod http;
 pub mod neoncrm;
+pub mod oracle;
 pub mod salesforce;
 pub mod wire;
 
@@ -116,6 +117,7 @@ pub enum AnyProvider {
     Heron(heron::Heron),
     Salesforce(salesforce::Salesforce),
     Neoncrm(neoncrm::Neon),
+    Oracle(oracle::Oracle),
 }
 
 /// How to reach providers in this run.
@@ -159,6 +161,9 @@ impl AnyProvider {
             ProviderType::Neoncrm => Ok(AnyProvider::Neoncrm(neoncrm::Neon::connect(
                 instance, options,
             )?)),
+            ProviderType::OracleCommerce => Ok(AnyProvider::Oracle(oracle::Oracle::connect(
+                instance, options,
+            )?)),
             other => Err(ProviderError::Config {
                 message: format!(
                     "provider type `{other}` is not supported by this version of orgform"
@@ -174,6 +179,7 @@ impl Provider for AnyProvider {
             AnyProvider::Heron(p) => p.login().await,
             AnyProvider::Salesforce(p) => p.login().await,
             AnyProvider::Neoncrm(p) => p.login().await,
+            AnyProvider::Oracle(p) => p.login().await,
         }
     }
 
@@ -182,6 +188,7 @@ impl Provider for AnyProvider {
             AnyProvider::Heron(p) => p.read(keys).await,
             AnyProvider::Salesforce(p) => p.read(keys).await,
             AnyProvider::Neoncrm(p) => p.read(keys).await,
+            AnyProvider::Oracle(p) => p.read(keys).await,
         }
     }
 
@@ -190,6 +197,7 @@ impl Provider for AnyProvider {
             AnyProvider::Heron(p) => p.create(org).await,
             AnyProvider::Salesforce(p) => p.create(org).await,
             AnyProvider::Neoncrm(p) => p.create(org).await,
+            AnyProvider::Oracle(p) => p.create(org).await,
         }
     }
 
@@ -202,6 +210,7 @@ impl Provider for AnyProvider {
             AnyProvider::Heron(p) => p.settle(org, remote_id).await,
             AnyProvider::Salesforce(p) => p.settle(org, remote_id).await,
             AnyProvider::Neoncrm(p) => p.settle(org, remote_id).await,
+            AnyProvider::Oracle(p) => p.settle(org, remote_id).await,
         }
     }
 }

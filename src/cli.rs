@@ -254,6 +254,7 @@ Faults (--fault-rate P picks one of --faults for that share of provider requests
 Credentials the emulators accept:
   heron            x-api-key: sandbox-heron-key
   neoncrm          login.orgid=sandbox-neon-org, login.apiKey=sandbox-neon-api-key
+  oracle_commerce  app_key sandbox-occ-app-key (requests approved in 1.5 s; named *reject*: rejected)
   salesforce_signup username tmo@sandbox.example, password sandbox-sf-password, client_id
                    sandbox-sf-client-id, client_secret sandbox-sf-client-secret (JWT: any RS256 key)
 

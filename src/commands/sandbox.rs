@@ -21,7 +21,8 @@ pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static s
             ("org_id", crate::sandbox::neoncrm::ORG_ID),
             ("api_key", crate::sandbox::neoncrm::API_KEY),
         ],
-        ProviderType::CommvaultSalesforce | ProviderType::OracleCommerce => &[],
+        ProviderType::OracleCommerce => crate::sandbox::oracle::CREDENTIALS,
+        ProviderType::CommvaultSalesforce => &[],
     }
 }
 
@@ -95,6 +96,7 @@ pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         heron_rate_limit: args.heron_rate_limit,
         salesforce: crate::sandbox::salesforce::SalesforceConfig::default(),
         neoncrm: crate::sandbox::neoncrm::NeonConfig::default(),
+        oracle: crate::sandbox::oracle::OracleConfig::default(),
     };
     let sandbox = Sandbox::start(args.listen, config)
         .await

@@ -28,6 +28,7 @@ mod conn;
 mod heron;
 mod layers;
 pub mod neoncrm;
+pub mod oracle;
 pub mod salesforce;
 mod state;
 
@@ -75,6 +76,7 @@ pub struct SandboxConfig {
     pub heron_rate_limit: u32,
     pub salesforce: salesforce::SalesforceConfig,
     pub neoncrm: neoncrm::NeonConfig,
+    pub oracle: oracle::OracleConfig,
 }
 
 impl Default for SandboxConfig {
@@ -89,6 +91,7 @@ impl Default for SandboxConfig {
             heron_rate_limit: 600,
             salesforce: salesforce::SalesforceConfig::default(),
             neoncrm: neoncrm::NeonConfig::default(),
+            oracle: oracle::OracleConfig::default(),
         }
     }
 }
@@ -224,10 +227,11 @@ enum Api {
     Heron,
     Salesforce,
     Neoncrm,
+    Oracle,
 }
 
 impl Api {
-    const ALL: [Api; 3] = [Api::Heron, Api::Salesforce, Api::Neoncrm];
+    const ALL: [Api; 4] = [Api::Heron, Api::Salesforce, Api::Neoncrm, Api::Oracle];
 
     /// The name in stats and in the data file.
     fn name(self) -> &'static str {
@@ -235,6 +239,7 @@ impl Api {
             Api::Heron => "heron",
             Api::Salesforce => "salesforce",
             Api::Neoncrm => "neoncrm",
+            Api::Oracle => "oracle_commerce",
         }
     }
 
@@ -244,6 +249,7 @@ impl Api {
             Api::Heron => heron::PREFIXES,
             Api::Salesforce => salesforce::PREFIXES,
             Api::Neoncrm => neoncrm::PREFIXES,
+            Api::Oracle => oracle::PREFIXES,
         }
     }
 
@@ -262,6 +268,7 @@ impl Api {
             Api::Heron => heron::routes(state),
             Api::Salesforce => salesforce::routes(state),
             Api::Neoncrm => neoncrm::routes(state),
+            Api::Oracle => oracle::routes(state),
         }
     }
 
@@ -271,6 +278,7 @@ impl Api {
             Api::Heron => heron::status_error(state, status),
             Api::Salesforce => salesforce::status_error(state, status),
             Api::Neoncrm => neoncrm::status_error(state, status),
+            Api::Oracle => oracle::status_error(state, status),
         }
     }
 
@@ -279,6 +287,7 @@ impl Api {
             Api::Heron => data.heron.organizations(),
             Api::Salesforce => data.salesforce.organizations(),
             Api::Neoncrm => data.neoncrm.organizations(),
+            Api::Oracle => data.oracle.organizations(),
         }
     }
 }
@@ -292,6 +301,8 @@ struct SandboxData {
     salesforce: salesforce::SalesforceData,
     #[serde(default)]
     neoncrm: neoncrm::NeonData,
+    #[serde(default, rename = "oracle_commerce")]
+    oracle: oracle::OracleData,
     /// Sections this build does not know (a newer sandbox wrote them): kept, so that saving
     /// never drops another emulator's data.
     #[serde(flatten)]
@@ -304,6 +315,7 @@ impl SandboxData {
         self.heron.reset();
         self.salesforce.reset();
         self.neoncrm.reset();
+        self.oracle.reset();
     }
 }
 

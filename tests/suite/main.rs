@@ -11,6 +11,7 @@ mod golden;
 mod planner_props;
 mod plans;
 mod provider_neoncrm;
+mod provider_oracle;
 mod provider_salesforce;
 mod sandbox;
 mod schema;

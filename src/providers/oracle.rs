@@ -757,6 +757,13 @@ impl Oracle {
                     detail: BTreeMap::new(),
                 })
             }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProviderError::Rejected {
+                status: status.as_u16(),
+                message: format!(
+                    "{} (the storefront refused an anonymous organization request: check that the site lets shoppers register accounts, and `store_url`)",
+                    describe_errors(status, &text)
+                ),
+            }),
             s if s.is_client_error() => Err(ProviderError::Rejected {
                 status: s.as_u16(),
                 message: describe_errors(s, &text),

@@ -1397,18 +1397,14 @@ async fn e2e_injected_faults_never_duplicate() {
         .get("oracle_commerce")
         .map_or(0, |f| f.values().sum());
     assert!(faults > 0, "faults were injected");
-    let requests = sandbox.stats().organizations["oracle_commerce"];
-    assert_eq!(requests, 4, "{:?}", sandbox.stats());
-    let state = state_of(dir.path());
-    let pending: Vec<&String> = state["orgs"]
-        .as_object()
-        .expect("orgs")
-        .iter()
-        .filter(|(_, r)| r["status"] != "created")
-        .map(|(a, _)| a)
-        .collect();
-    assert!(pending.is_empty() || runs < 5, "{state}");
-    // Still under fire, another apply finds everything in place and asks nothing twice.
+    // Four requests, each asked once: no fault made a duplicate.
+    assert_eq!(
+        sandbox.stats().organizations["oracle_commerce"],
+        4,
+        "{:?}",
+        sandbox.stats()
+    );
+    // Still under fire, later runs settle whatever is left pending and ask nothing twice.
     let mut settled = false;
     for _ in 0..4 {
         if orgform(dir.path(), &["plan", "--detailed-exitcode"]).code == 0 {

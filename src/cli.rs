@@ -255,6 +255,7 @@ Credentials the emulators accept:
   commvault_salesforce username sandbox-admin, password sandbox-password (POST /Login)
   heron            x-api-key: sandbox-heron-key
   neoncrm          login.orgid=sandbox-neon-org, login.apiKey=sandbox-neon-api-key
+  oracle_commerce  app_key sandbox-occ-app-key (requests approved in 1.5 s; named *reject*: rejected)
   salesforce_signup username tmo@sandbox.example, password sandbox-sf-password, client_id
                    sandbox-sf-client-id, client_secret sandbox-sf-client-secret (JWT: any RS256 key)
 

@@ -25,7 +25,7 @@ pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static s
             ("username", crate::sandbox::commvault::USERNAME),
             ("password", crate::sandbox::commvault::PASSWORD),
         ],
-        ProviderType::OracleCommerce => &[],
+        ProviderType::OracleCommerce => crate::sandbox::oracle::CREDENTIALS,
     }
 }
 
@@ -100,6 +100,7 @@ pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         salesforce: crate::sandbox::salesforce::SalesforceConfig::default(),
         neoncrm: crate::sandbox::neoncrm::NeonConfig::default(),
         commvault: crate::sandbox::commvault::CommvaultConfig::default(),
+        oracle: crate::sandbox::oracle::OracleConfig::default(),
     };
     let sandbox = Sandbox::start(args.listen, config)
         .await

@@ -333,11 +333,7 @@ impl Commvault {
         org: &OrgSpec,
         secrets: &SecretResolver,
     ) -> Result<serde_json::Map<String, Value>, ProviderError> {
-        let schema = provider_schema(ProviderType::CommvaultSalesforce).ok_or_else(|| {
-            ProviderError::Config {
-                message: "the Commvault schema is missing".into(),
-            }
-        })?;
+        let schema = provider_schema(ProviderType::CommvaultSalesforce);
         let mut body = to_json(schema.org, &org.attrs, secrets, SecretEncoding::Base64)?;
         // `wire` encodes every secret of a body one way; the few Commvault takes plain are put
         // back as they are.

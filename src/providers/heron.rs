@@ -149,9 +149,7 @@ impl Provider for Heron {
     }
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
-        let schema = provider_schema(ProviderType::Heron).ok_or_else(|| ProviderError::Config {
-            message: "the Heron schema is missing".into(),
-        })?;
+        let schema = provider_schema(ProviderType::Heron);
         let body = to_json(schema.org, &org.attrs, &self.secrets, SecretEncoding::Plain)?;
         let response = self
             .http

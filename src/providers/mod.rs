@@ -9,6 +9,7 @@ pub mod commvault;
 pub mod heron;
 pub mod http;
 pub mod neoncrm;
+pub mod oracle;
 pub mod salesforce;
 pub mod wire;
 
@@ -118,6 +119,7 @@ pub enum AnyProvider {
     Heron(heron::Heron),
     Salesforce(salesforce::Salesforce),
     Neoncrm(neoncrm::Neon),
+    Oracle(oracle::Oracle),
 }
 
 /// How to reach providers in this run.
@@ -164,11 +166,9 @@ impl AnyProvider {
             ProviderType::Neoncrm => Ok(AnyProvider::Neoncrm(neoncrm::Neon::connect(
                 instance, options,
             )?)),
-            other => Err(ProviderError::Config {
-                message: format!(
-                    "provider type `{other}` is not supported by this version of orgform"
-                ),
-            }),
+            ProviderType::OracleCommerce => Ok(AnyProvider::Oracle(oracle::Oracle::connect(
+                instance, options,
+            )?)),
         }
     }
 }
@@ -180,6 +180,7 @@ impl Provider for AnyProvider {
             AnyProvider::Heron(p) => p.login().await,
             AnyProvider::Salesforce(p) => p.login().await,
             AnyProvider::Neoncrm(p) => p.login().await,
+            AnyProvider::Oracle(p) => p.login().await,
         }
     }
 
@@ -189,6 +190,7 @@ impl Provider for AnyProvider {
             AnyProvider::Heron(p) => p.read(keys).await,
             AnyProvider::Salesforce(p) => p.read(keys).await,
             AnyProvider::Neoncrm(p) => p.read(keys).await,
+            AnyProvider::Oracle(p) => p.read(keys).await,
         }
     }
 
@@ -198,6 +200,7 @@ impl Provider for AnyProvider {
             AnyProvider::Heron(p) => p.create(org).await,
             AnyProvider::Salesforce(p) => p.create(org).await,
             AnyProvider::Neoncrm(p) => p.create(org).await,
+            AnyProvider::Oracle(p) => p.create(org).await,
         }
     }
 
@@ -211,6 +214,7 @@ impl Provider for AnyProvider {
             AnyProvider::Heron(p) => p.settle(org, remote_id).await,
             AnyProvider::Salesforce(p) => p.settle(org, remote_id).await,
             AnyProvider::Neoncrm(p) => p.settle(org, remote_id).await,
+            AnyProvider::Oracle(p) => p.settle(org, remote_id).await,
         }
     }
 }

@@ -899,10 +899,7 @@ impl Provider for Neon {
     }
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
-        let schema =
-            provider_schema(ProviderType::Neoncrm).ok_or_else(|| ProviderError::Config {
-                message: "the NeonCRM schema is missing".into(),
-            })?;
+        let schema = provider_schema(ProviderType::Neoncrm);
         let name = org.natural_key.0.as_str();
         // NeonCRM would happily create a second account with this name: look first, always.
         let existing = self.search(&[name]).await?;

@@ -459,11 +459,7 @@ impl Provider for Salesforce {
     }
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
-        let schema = provider_schema(ProviderType::SalesforceSignup).ok_or_else(|| {
-            ProviderError::Config {
-                message: "the Salesforce schema is missing".into(),
-            }
-        })?;
+        let schema = provider_schema(ProviderType::SalesforceSignup);
         let body = to_json(schema.org, &org.attrs, &self.secrets, SecretEncoding::Plain)?;
         let path = self.data_path("/sobjects/SignupRequest/");
         let (status, text) = self

@@ -29,6 +29,7 @@ mod conn;
 mod heron;
 mod layers;
 pub mod neoncrm;
+pub mod oracle;
 pub mod salesforce;
 mod state;
 
@@ -77,6 +78,7 @@ pub struct SandboxConfig {
     pub salesforce: salesforce::SalesforceConfig,
     pub neoncrm: neoncrm::NeonConfig,
     pub commvault: commvault::CommvaultConfig,
+    pub oracle: oracle::OracleConfig,
 }
 
 impl Default for SandboxConfig {
@@ -92,6 +94,7 @@ impl Default for SandboxConfig {
             salesforce: salesforce::SalesforceConfig::default(),
             neoncrm: neoncrm::NeonConfig::default(),
             commvault: commvault::CommvaultConfig::default(),
+            oracle: oracle::OracleConfig::default(),
         }
     }
 }
@@ -228,14 +231,16 @@ enum Api {
     Heron,
     Salesforce,
     Neoncrm,
+    Oracle,
 }
 
 impl Api {
-    const ALL: [Api; 4] = [
+    const ALL: [Api; 5] = [
         Api::CommvaultSalesforce,
         Api::Heron,
         Api::Salesforce,
         Api::Neoncrm,
+        Api::Oracle,
     ];
 
     /// The name in stats and in the data file.
@@ -245,6 +250,7 @@ impl Api {
             Api::Heron => "heron",
             Api::Salesforce => "salesforce",
             Api::Neoncrm => "neoncrm",
+            Api::Oracle => "oracle_commerce",
         }
     }
 
@@ -255,6 +261,7 @@ impl Api {
             Api::Heron => heron::PREFIXES,
             Api::Salesforce => salesforce::PREFIXES,
             Api::Neoncrm => neoncrm::PREFIXES,
+            Api::Oracle => oracle::PREFIXES,
         }
     }
 
@@ -274,6 +281,7 @@ impl Api {
             Api::Heron => heron::routes(state),
             Api::Salesforce => salesforce::routes(state),
             Api::Neoncrm => neoncrm::routes(state),
+            Api::Oracle => oracle::routes(state),
         }
     }
 
@@ -284,6 +292,7 @@ impl Api {
             Api::Heron => heron::status_error(state, status),
             Api::Salesforce => salesforce::status_error(state, status),
             Api::Neoncrm => neoncrm::status_error(state, status),
+            Api::Oracle => oracle::status_error(state, status),
         }
     }
 
@@ -293,6 +302,7 @@ impl Api {
             Api::Heron => data.heron.organizations(),
             Api::Salesforce => data.salesforce.organizations(),
             Api::Neoncrm => data.neoncrm.organizations(),
+            Api::Oracle => data.oracle.organizations(),
         }
     }
 }
@@ -308,6 +318,8 @@ struct SandboxData {
     salesforce: salesforce::SalesforceData,
     #[serde(default)]
     neoncrm: neoncrm::NeonData,
+    #[serde(default, rename = "oracle_commerce")]
+    oracle: oracle::OracleData,
     /// Sections this build does not know (a newer sandbox wrote them): kept, so that saving
     /// never drops another emulator's data.
     #[serde(flatten)]
@@ -321,6 +333,7 @@ impl SandboxData {
         self.heron.reset();
         self.salesforce.reset();
         self.neoncrm.reset();
+        self.oracle.reset();
     }
 }
 

@@ -51,7 +51,7 @@ pub fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<Stri
                 .get("type")
                 .and_then(Item::as_str)
                 .and_then(ProviderType::from_name)
-                .and_then(provider_schema);
+                .map(provider_schema);
             // `type` and `base_url`, then the credentials, then the limits.
             let (head, limits) = COMMON_INSTANCE_FIELDS.split_at(2);
             match schema {
@@ -69,7 +69,7 @@ pub fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<Stri
                 .get("provider")
                 .and_then(Item::as_str)
                 .and_then(|name| types.get(name))
-                .and_then(|t| provider_schema(*t));
+                .map(|t| provider_schema(*t));
             match schema {
                 Some(s) => sort_table(table, &[ORG_KEYS, s.org]),
                 None => sort_table(table, &[ORG_KEYS]),

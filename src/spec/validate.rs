@@ -495,20 +495,7 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
             return None;
         }
     };
-    let Some(schema) = provider_schema(provider_type) else {
-        errors.push(
-            SpecError::new(
-                file,
-                type_value.span(),
-                format!(
-                    "provider type `{provider_type}` is not supported by this version of orgform"
-                ),
-                "not supported yet",
-            )
-            .with_help("supported now: commvault_salesforce, heron, neoncrm, salesforce_signup"),
-        );
-        return None;
-    };
+    let schema = provider_schema(provider_type);
 
     let before = errors.0.len();
     let checked = check_table(
@@ -654,7 +641,7 @@ fn check_org(
         // A declared provider without a usable type has its own errors already.
         return None;
     };
-    let schema = provider_schema(provider_type)?;
+    let schema = provider_schema(provider_type);
 
     let before = errors.0.len();
     let mut attrs = check_table(

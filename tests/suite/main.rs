@@ -12,6 +12,7 @@ mod planner_props;
 mod plans;
 mod provider_commvault;
 mod provider_neoncrm;
+mod provider_oracle;
 mod provider_salesforce;
 mod request_counts;
 mod sandbox;

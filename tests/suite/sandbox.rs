@@ -527,7 +527,7 @@ async fn stats_count_requests_per_endpoint_and_reset_clears_everything() {
             "GET (unmatched)": 1
         }},
         "faults": {},
-        "organizations": {"commvault_salesforce": 0, "heron": 1, "neoncrm": 0, "salesforce": 0}
+        "organizations": {"commvault_salesforce": 0, "heron": 1, "neoncrm": 0, "oracle_commerce": 0, "salesforce": 0}
     }))
     .expect("Stats");
     assert_eq!(stats, expected);

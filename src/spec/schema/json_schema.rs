@@ -10,9 +10,7 @@ pub fn json_schema() -> Value {
     let mut instances = Vec::new();
     let mut orgs = Vec::new();
     for provider_type in ProviderType::ALL {
-        let Some(schema) = provider_schema(provider_type) else {
-            continue;
-        };
+        let schema = provider_schema(provider_type);
         let mut instance = object(&[COMMON_INSTANCE_FIELDS, schema.instance]);
         instance["properties"]["type"] =
             json!({"const": provider_type.name(), "description": schema.doc});

@@ -9,6 +9,7 @@ mod commvault;
 mod heron;
 mod json_schema;
 mod neoncrm;
+mod oracle;
 mod salesforce;
 
 pub use json_schema::json_schema;
@@ -254,15 +255,14 @@ pub struct ProviderSchema {
     pub natural_key: fn(&Table, &Table) -> NaturalKey,
 }
 
-/// The schema of one provider type, or `None` for a type not carried through yet (validation
-/// refuses it with a clear message rather than half-supporting it).
-pub fn provider_schema(provider_type: ProviderType) -> Option<&'static ProviderSchema> {
+/// The schema of one provider type.
+pub fn provider_schema(provider_type: ProviderType) -> &'static ProviderSchema {
     match provider_type {
-        ProviderType::Heron => Some(&heron::SCHEMA),
-        ProviderType::SalesforceSignup => Some(&salesforce::SCHEMA),
-        ProviderType::Neoncrm => Some(&neoncrm::SCHEMA),
-        ProviderType::CommvaultSalesforce => Some(&commvault::SCHEMA),
-        ProviderType::OracleCommerce => None,
+        ProviderType::CommvaultSalesforce => &commvault::SCHEMA,
+        ProviderType::SalesforceSignup => &salesforce::SCHEMA,
+        ProviderType::OracleCommerce => &oracle::SCHEMA,
+        ProviderType::Heron => &heron::SCHEMA,
+        ProviderType::Neoncrm => &neoncrm::SCHEMA,
     }
 }
 

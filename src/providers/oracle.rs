@@ -1,0 +1,858 @@
+//! Oracle Commerce Cloud (OCC): organization requests and organizations (seed 002, providers.md
+//! §3).
+//!
+//! - Login: `POST {base}/ccadmin/v1/login`, form `grant_type=client_credentials`, with the
+//!   application key as `Authorization: Bearer`; the answer's `access_token` is the bearer of
+//!   every admin call. Tokens from an application key last five minutes (`expires_in` when the
+//!   server says, else 300 s), so the client refreshes one (`POST /ccadmin/v1/refresh` with the
+//!   current token) once three quarters of its life are gone, logs in again when it has lapsed or
+//!   a refresh is refused, and answers a 401 by logging in again once and resending (a refused
+//!   request did nothing). The token lives behind a mutex with its issue time, so concurrent
+//!   calls that find it stale renew it once between them.
+//! - `mode = "request"` (the default): the declaration is the seed's payload, sent to
+//!   `POST /ccstore/v1/organizationRequests` on the storefront (`store_url`, default `base_url`).
+//!   That endpoint is the shopper's self-registration, so it is called without the admin token:
+//!   each OCC API issues its own tokens, and an admin token means nothing to the store. The
+//!   answer `{id, links}` stands for a request an administrator approves or rejects later:
+//!   `new` and `review` are in progress, `approved` is ready (the new organization's id is kept
+//!   as `organization_id`), `rejected` failed with the approver's comments. Apply polls it.
+//! - `mode = "direct"`: only the `organization` table goes to `POST /ccadmin/v1/organizations`,
+//!   which answers the organization at once.
+//! - Remote reality: `GET /ccadmin/v1/organizationRequests` (or `/organizations`) with a SCIM
+//!   filter naming many names at once (`q=name eq "A" or name eq "B"`, chunked so URLs stay
+//!   short), paged by `offset` and `limit` (250) until `offset` reaches `totalResults`. OCC
+//!   documents those counts as strings and shows them as numbers; ids come both ways too: every
+//!   number is read from either ([`count`], [`Id`]).
+//! - Errors are `{errorCode, message, status}` with string codes, sometimes with `errors[]`;
+//!   [`describe_errors`] reads both. A 4xx on a create created nothing (`Rejected`).
+//!
+//! OCC lets two requests or organizations share a name, so [`Oracle::create`] looks the name up
+//! first and answers `AlreadyExists` for a live one (a rejected request may be asked again). The
+//! application key and tokens only ever sit in a [`SecretString`] and a header; no message
+//! quotes one, and serde's messages are never shown for the token answers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::ACCEPT;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::{Deserialize, Deserializer};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::http::{Effect, Http, check_transport, retrying, short};
+use super::wire::{SecretEncoding, to_json};
+use super::{ConnectOptions, Provider, ProviderError};
+use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Value};
+use crate::secrets::{SecretResolver, SecretString};
+use crate::spec::schema::{Kind, field_at, provider_schema};
+use crate::spec::{OrgSpec, ProviderInstance};
+
+pub const LOGIN_PATH: &str = "/ccadmin/v1/login";
+pub const REFRESH_PATH: &str = "/ccadmin/v1/refresh";
+/// Where an administrator lists and decides organization requests.
+pub const REQUESTS_PATH: &str = "/ccadmin/v1/organizationRequests";
+/// Where a shopper sends an organization request.
+pub const STORE_REQUESTS_PATH: &str = "/ccstore/v1/organizationRequests";
+pub const ORGANIZATIONS_PATH: &str = "/ccadmin/v1/organizations";
+
+/// Items per list page: the most the sandbox serves (OCC documents no maximum).
+pub const PAGE_LIMIT: u64 = 250;
+
+/// Longest URL-encoded `q` per request: servers commonly refuse request lines over 8 KiB.
+pub const MAX_ENCODED_FILTER: usize = 4_000;
+
+/// How long a token lives when the login answer does not say: OCC's five minutes for tokens
+/// from an application key.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Pages followed for one filter before giving up: a guard against a server whose counts never
+/// add up.
+const MAX_PAGES: usize = 10_000;
+
+/// How many sessions one call may go through when each is refused.
+const MAX_SESSIONS: usize = 3;
+
+/// The instance's mode: what a declaration creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Organization requests, approved later by an administrator.
+    Request,
+    /// Organizations, created at once.
+    Direct,
+}
+
+pub struct Oracle {
+    http: Http,
+    /// The storefront's root, where requests are sent; the admin host unless `store_url` says.
+    store_url: String,
+    app_key: SecretString,
+    mode: Mode,
+    token: Mutex<Option<Arc<Token>>>,
+    secrets: SecretResolver,
+    instance_name: String,
+}
+
+/// An access token and when it was issued.
+struct Token {
+    access: SecretString,
+    issued: Instant,
+    lifetime: Duration,
+}
+
+impl Token {
+    fn age(&self) -> Duration {
+        self.issued.elapsed()
+    }
+
+    /// Old enough to refresh: three quarters of its life are gone.
+    fn due(&self) -> bool {
+        self.age() >= self.lifetime.mul_f64(0.75)
+    }
+
+    fn lapsed(&self) -> bool {
+        self.age() >= self.lifetime
+    }
+}
+
+/// The login and refresh answers; only what orgform reads. Not `Debug`: it holds the token.
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default, deserialize_with = "count")]
+    expires_in: Option<u64>,
+}
+
+/// An id OCC sends as a number (`"id": 100001`) or a string (`"id": "or-100002"`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Id(pub String);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Id, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(s) => Ok(Id(s)),
+            serde_json::Value::Number(n) => Ok(Id(n.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "an id must be a string or a number, found {other}"
+            ))),
+        }
+    }
+}
+
+/// A count OCC may send as a number or as a string of digits (`"totalResults": "3"`); absent,
+/// null or empty is `None`.
+pub fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(deserializer)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a count"))),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(serde_json::Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("\"{s}\" is not a count"))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "a count must be a number or a string, found {other}"
+        ))),
+    }
+}
+
+/// One page of a list: `{total, totalResults, offset, limit, links, items}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    #[serde(default, deserialize_with = "count")]
+    pub total_results: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    pub total: Option<u64>,
+    #[serde(default = "Vec::new")]
+    pub items: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// How many items the filter matches in all.
+    pub fn matching(&self) -> Option<u64> {
+        self.total_results.or(self.total)
+    }
+}
+
+/// A reference to another object: `{"id": "150002"}`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Ref {
+    #[serde(default)]
+    pub id: Option<Id>,
+}
+
+/// An organization request as the admin list returns it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestItem {
+    pub id: Id,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub organization: Option<Ref>,
+    #[serde(default)]
+    pub approver_comments: Option<String>,
+}
+
+/// An organization as the admin list returns it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationItem {
+    pub id: Id,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// `POST /ccstore/v1/organizationRequests` → `{"id": "100001", "links": [...]}`, or a `message`
+/// in place of the id when the site checks registration e-mails.
+#[derive(Deserialize)]
+struct RequestCreated {
+    #[serde(default)]
+    id: Option<Id>,
+}
+
+/// OCC's error body: `{"errorCode": "...", "message": "...", "status": "400", "errors": [...]}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiError {
+    #[serde(default)]
+    error_code: Option<Id>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    errors: Vec<ApiError>,
+}
+
+/// OCC's error body in words: `100000: Invalid input (20031: ...)`; anything else as its status
+/// and first characters.
+pub fn describe_errors(status: StatusCode, body: &str) -> String {
+    fn one(e: &ApiError) -> Option<String> {
+        let message = e.message.as_deref().map(str::trim).unwrap_or("");
+        match (&e.error_code, message) {
+            (Some(code), "") => Some(code.0.clone()),
+            (Some(code), m) => Some(format!("{}: {m}", code.0)),
+            (None, "") => None,
+            (None, m) => Some(m.to_string()),
+        }
+    }
+    match serde_json::from_str::<ApiError>(body) {
+        Ok(error) => {
+            let inner: Vec<String> = error.errors.iter().filter_map(one).collect();
+            match (one(&error), inner.is_empty()) {
+                (Some(top), true) => top,
+                (Some(top), false) => format!("{top} ({})", inner.join("; ")),
+                (None, false) => inner.join("; "),
+                (None, true) => format!("HTTP {status}: {}", short(body)),
+            }
+        }
+        Err(_) => format!("HTTP {status}: {}", short(body)),
+    }
+}
+
+/// A string literal in a SCIM filter: JSON's quoting, as SCIM specifies.
+pub fn scim_quote(value: &str) -> String {
+    serde_json::Value::String(value.to_string()).to_string()
+}
+
+/// The SCIM filters that look `names` up: `name eq "A" or name eq "B" ...`, as many names per
+/// filter as fit in `budget` URL-encoded bytes (one per filter if a name alone is longer), in
+/// the given order, without repeats or empty names.
+pub fn name_filters(names: &[&str], budget: usize) -> Vec<String> {
+    let encoded = |s: &str| {
+        url::form_urlencoded::byte_serialize(s.as_bytes())
+            .map(str::len)
+            .sum::<usize>()
+    };
+    let separator = encoded(" or ");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut filters = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut size = 0;
+    for name in names {
+        if name.is_empty() || !seen.insert(*name) {
+            continue;
+        }
+        let term = format!("name eq {}", scim_quote(name));
+        let cost = encoded(&term);
+        if !current.is_empty() && size + separator + cost > budget {
+            filters.push(current.join(" or "));
+            current.clear();
+            size = 0;
+        }
+        size += if current.is_empty() {
+            cost
+        } else {
+            separator + cost
+        };
+        current.push(term);
+    }
+    if !current.is_empty() {
+        filters.push(current.join(" or "));
+    }
+    filters
+}
+
+/// Of several requests with one name (a rejected one, then another), the order they stand for
+/// it in: approved first, then those still in progress, then rejected; newest first within each.
+pub fn preference(items: &mut [RequestItem]) {
+    let rank = |r: &RequestItem| match r.status.as_str() {
+        "approved" => 0,
+        "rejected" => 2,
+        // `new`, `review`, or a status this version doesn't know: not finished.
+        _ => 1,
+    };
+    // Ids are numbers in every example; newest is the largest. Text sorts the rest.
+    let newest = |r: &RequestItem| (r.id.0.parse::<u64>().ok(), r.id.0.clone());
+    items.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| newest(b).cmp(&newest(a)))
+    });
+}
+
+/// A request as orgform's model sees it.
+pub fn request_to_remote(item: &RequestItem) -> RemoteOrg {
+    let mut detail = BTreeMap::new();
+    let status = match item.status.as_str() {
+        "approved" => {
+            if let Some(Id(id)) = item.organization.as_ref().and_then(|o| o.id.clone()) {
+                detail.insert("organization_id".to_string(), id);
+            }
+            RemoteStatus::Ready
+        }
+        "rejected" => RemoteStatus::Failed {
+            code: "rejected".into(),
+            message: item
+                .approver_comments
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map_or_else(
+                    || "an administrator rejected the organization request".to_string(),
+                    |c| format!("an administrator rejected the organization request: {c}"),
+                ),
+        },
+        // Unknown statuses wait rather than ask again.
+        phase => RemoteStatus::InProgress {
+            phase: if phase.is_empty() { "new" } else { phase }.to_string(),
+        },
+    };
+    RemoteOrg {
+        remote_id: item.id.0.clone(),
+        natural_key: NaturalKey::new(&[&item.name], false),
+        status,
+        detail,
+    }
+}
+
+/// An organization as orgform's model sees it.
+pub fn organization_to_remote(item: &OrganizationItem) -> RemoteOrg {
+    let mut detail = BTreeMap::new();
+    if let Some(active) = item.active {
+        detail.insert("active".to_string(), active.to_string());
+    }
+    RemoteOrg {
+        remote_id: item.id.0.clone(),
+        natural_key: NaturalKey::new(&[&item.name], false),
+        status: RemoteStatus::Ready,
+        detail,
+    }
+}
+
+/// The storefront root: `store_url` if declared, else the admin `base_url`; moved to the
+/// override's host like `base_url` is (the sandbox serves both APIs on one address).
+fn store_url(instance: &ProviderInstance, options: &ConnectOptions) -> String {
+    let declared = instance
+        .setting("store_url")
+        .unwrap_or(&instance.base_url)
+        .trim_end_matches('/')
+        .to_string();
+    match &options.base_url_override {
+        None => declared,
+        Some(root) => {
+            let path = url::Url::parse(&declared)
+                .map(|u| u.path().trim_end_matches('/').to_string())
+                .unwrap_or_default();
+            format!("{}{path}", root.trim_end_matches('/'))
+        }
+    }
+}
+
+/// Reads a body, classifying a broken read by what the request does.
+async fn body_of(response: reqwest::Response, effect: Effect) -> Result<String, ProviderError> {
+    response.text().await.map_err(|e| {
+        let message = format!("reading the answer failed: {}", e.without_url());
+        match effect {
+            Effect::Safe => ProviderError::Unavailable {
+                message,
+                retry_after: None,
+            },
+            Effect::Creates => ProviderError::OutcomeUnknown { message },
+        }
+    })
+}
+
+impl Oracle {
+    pub fn connect(
+        instance: &ProviderInstance,
+        options: &ConnectOptions,
+    ) -> Result<Oracle, ProviderError> {
+        let reference = instance
+            .secret("app_key")
+            .ok_or_else(|| ProviderError::Config {
+                message: format!("provider `{}` has no `app_key`", instance.name),
+            })?;
+        let store_url = store_url(instance, options);
+        check_transport(&store_url)?;
+        Ok(Oracle {
+            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
+            store_url,
+            app_key: options.secrets.resolve(reference)?,
+            mode: match instance.setting("mode") {
+                Some("direct") => Mode::Direct,
+                _ => Mode::Request,
+            },
+            token: Mutex::new(None),
+            secrets: options.secrets.clone(),
+            instance_name: instance.name.clone(),
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// A usable token: the current one, refreshed when it is due, or a new login when there is
+    /// none or it has lapsed. Held under the lock, so concurrent callers renew once.
+    async fn token(&self) -> Result<Arc<Token>, ProviderError> {
+        let mut current = self.token.lock().await;
+        if let Some(token) = &*current {
+            if !token.due() {
+                return Ok(token.clone());
+            }
+            if !token.lapsed() {
+                match self.refresh(token).await {
+                    Ok(fresh) => {
+                        let fresh = Arc::new(fresh);
+                        *current = Some(fresh.clone());
+                        return Ok(fresh);
+                    }
+                    Err(e) => {
+                        tracing::debug!(provider = %self.instance_name, error = %e, "OCC token refresh refused: logging in again");
+                    }
+                }
+            }
+        }
+        let fresh = Arc::new(self.log_in().await?);
+        *current = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// A new token in place of `refused`, unless another call replaced it already. Says whether
+    /// this call logged in.
+    async fn renew(&self, refused: &Arc<Token>) -> Result<(Arc<Token>, bool), ProviderError> {
+        let mut current = self.token.lock().await;
+        if let Some(token) = &*current
+            && !Arc::ptr_eq(token, refused)
+        {
+            return Ok((token.clone(), false));
+        }
+        tracing::debug!(provider = %self.instance_name, "OCC refused the token: logging in again");
+        let fresh = Arc::new(self.log_in().await?);
+        *current = Some(fresh.clone());
+        Ok((fresh, true))
+    }
+
+    /// `POST /ccadmin/v1/login` with the application key.
+    async fn log_in(&self) -> Result<Token, ProviderError> {
+        let response = self
+            .http
+            .send_retrying(|| {
+                self.http
+                    .request(Method::POST, LOGIN_PATH)
+                    .bearer_auth(self.app_key.expose())
+                    .header(ACCEPT, "application/json")
+                    .form(&[("grant_type", "client_credentials")])
+            })
+            .await?;
+        let status = response.status();
+        let body = body_of(response, Effect::Safe).await?;
+        match status {
+            StatusCode::OK => self.token_from(&body, "login"),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProviderError::Unauthorized {
+                message: format!(
+                    "Oracle Commerce refused the application key of `{}`: {}",
+                    self.instance_name,
+                    describe_errors(status, &body)
+                ),
+            }),
+            _ => Err(ProviderError::Login {
+                message: describe_errors(status, &body),
+            }),
+        }
+    }
+
+    /// `POST /ccadmin/v1/refresh` with the current token: a new token, the clock restarted.
+    async fn refresh(&self, token: &Token) -> Result<Token, ProviderError> {
+        let response = self
+            .http
+            .send_retrying(|| {
+                self.http
+                    .request(Method::POST, REFRESH_PATH)
+                    .bearer_auth(token.access.expose())
+                    .header(ACCEPT, "application/json")
+            })
+            .await?;
+        let status = response.status();
+        let body = body_of(response, Effect::Safe).await?;
+        if status == StatusCode::OK {
+            self.token_from(&body, "refresh")
+        } else {
+            Err(ProviderError::Unauthorized {
+                message: describe_errors(status, &body),
+            })
+        }
+    }
+
+    fn token_from(&self, body: &str, what: &str) -> Result<Token, ProviderError> {
+        // Not serde's message: on a malformed answer it could quote the token.
+        let answer: TokenAnswer =
+            serde_json::from_str(body).map_err(|_| ProviderError::Protocol {
+                message: format!("the {what} answer has no access_token"),
+            })?;
+        if answer.access_token.trim().is_empty() {
+            return Err(ProviderError::Protocol {
+                message: format!("the {what} answer has an empty access_token"),
+            });
+        }
+        let lifetime = answer
+            .expires_in
+            .filter(|s| *s > 0)
+            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+        tracing::debug!(provider = %self.instance_name, lifetime_s = lifetime.as_secs(), "OCC token issued ({what})");
+        Ok(Token {
+            access: SecretString::new(answer.access_token),
+            issued: Instant::now(),
+            lifetime,
+        })
+    }
+
+    /// A request to the admin API with the token.
+    fn admin(&self, token: &Token, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, path)
+            .bearer_auth(token.access.expose())
+            .header(ACCEPT, "application/json")
+    }
+
+    /// Sends an admin request built for the current token. A 401 means the token was refused
+    /// before any work: log in again (once per call) and send again. Reads are retried on
+    /// transient failures; creates are sent once per token.
+    async fn call<F>(&self, effect: Effect, build: F) -> Result<(StatusCode, String), ProviderError>
+    where
+        F: Fn(&Token) -> RequestBuilder,
+    {
+        let mut token = self.token().await?;
+        let mut logged_in = false;
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let current = token.clone();
+            let send = || async {
+                let response = self.http.send(build(&current), effect).await?;
+                let status = response.status();
+                Ok((status, body_of(response, effect).await?))
+            };
+            let (status, body) = match effect {
+                Effect::Safe => retrying(self.http.retry, send).await?,
+                Effect::Creates => send().await?,
+            };
+            if status != StatusCode::UNAUTHORIZED {
+                return Ok((status, body));
+            }
+            if logged_in || tried >= MAX_SESSIONS {
+                return Err(ProviderError::Unauthorized {
+                    message: describe_errors(status, &body),
+                });
+            }
+            let (next, fresh) = self.renew(&current).await?;
+            token = next;
+            logged_in = fresh;
+        }
+    }
+
+    /// Every item of `path` matching `filter`, page by page.
+    async fn list_all<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        filter: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<Vec<T>, ProviderError> {
+        let mut items = Vec::new();
+        let mut offset: u64 = 0;
+        for _ in 0..MAX_PAGES {
+            let offset_text = offset.to_string();
+            let limit_text = PAGE_LIMIT.to_string();
+            let (status, body) = self
+                .call(Effect::Safe, |t| {
+                    self.admin(t, Method::GET, path)
+                        .query(&[
+                            ("q", filter),
+                            ("offset", offset_text.as_str()),
+                            ("limit", limit_text.as_str()),
+                        ])
+                        .query(extra)
+                })
+                .await?;
+            if status != StatusCode::OK {
+                let message = format!("listing {path}: {}", describe_errors(status, &body));
+                return Err(match status {
+                    StatusCode::FORBIDDEN => ProviderError::Unauthorized { message },
+                    _ => ProviderError::Protocol { message },
+                });
+            }
+            let page: Page<T> =
+                serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
+                    message: format!("the {path} list is not what OCC documents: {e}"),
+                })?;
+            let got = page.items.len() as u64;
+            let matching = page.matching();
+            items.extend(page.items);
+            offset += got;
+            let more = match matching {
+                Some(total) => offset < total && got > 0,
+                // No count: a full page may have a successor.
+                None => got >= PAGE_LIMIT,
+            };
+            if !more {
+                return Ok(items);
+            }
+        }
+        Err(ProviderError::Protocol {
+            message: format!("listing {path} did not finish after {MAX_PAGES} pages"),
+        })
+    }
+
+    /// The requests (request mode) or organizations (direct mode) with these names, exactly.
+    async fn search(&self, names: &[&str]) -> Result<InstanceReality, ProviderError> {
+        let asked: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        let mut reality = InstanceReality::default();
+        match self.mode {
+            Mode::Request => {
+                let mut by_name: BTreeMap<String, Vec<RequestItem>> = BTreeMap::new();
+                for filter in name_filters(names, MAX_ENCODED_FILTER) {
+                    for item in self
+                        .list_all::<RequestItem>(REQUESTS_PATH, &filter, &[])
+                        .await?
+                    {
+                        // SCIM may compare without case; orgform's keys are exact.
+                        if asked.contains(item.name.as_str()) {
+                            by_name.entry(item.name.clone()).or_default().push(item);
+                        }
+                    }
+                }
+                for mut items in by_name.into_values() {
+                    preference(&mut items);
+                    for item in &items {
+                        reality.insert(request_to_remote(item));
+                    }
+                }
+            }
+            Mode::Direct => {
+                for filter in name_filters(names, MAX_ENCODED_FILTER) {
+                    for item in self
+                        .list_all::<OrganizationItem>(
+                            ORGANIZATIONS_PATH,
+                            &filter,
+                            &[("useAdvancedQParser", "true")],
+                        )
+                        .await?
+                    {
+                        if asked.contains(item.name.as_str()) {
+                            reality.insert(organization_to_remote(&item));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(reality)
+    }
+
+    /// Refuses a declaration that does not fit the instance's mode, before anything is sent:
+    /// the spec's rules can't see the mode (they see one organization's table).
+    fn check_mode(&self, org: &OrgSpec) -> Result<(), ProviderError> {
+        let wrong = |why: &str| {
+            Err(ProviderError::Config {
+                message: format!(
+                    "organization `{}` does not fit provider `{}`: {why}",
+                    org.address, self.instance_name
+                ),
+            })
+        };
+        let organization_name = org
+            .attrs
+            .get("organization")
+            .and_then(Value::as_table)
+            .and_then(|t| t.get("name"))
+            .is_some();
+        match self.mode {
+            Mode::Request if !org.attrs.contains_key("name") => wrong(
+                "mode = \"request\" sends an organization request, which needs `name` and `profile`; add them, or set `mode = \"direct\"` on the provider",
+            ),
+            Mode::Direct if !organization_name => wrong(
+                "mode = \"direct\" creates the `organization` table, which needs `organization.name`",
+            ),
+            Mode::Direct if org.attrs.contains_key("name") => wrong(
+                "it declares an organization request (`name`), but mode = \"direct\" sends only `organization`; remove `name`, `profile`, `requester_comments` and `related_organization_name`, or set `mode = \"request\"`",
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    async fn create_request(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+        let schema = schema()?;
+        let body = to_json(schema.org, &org.attrs, &self.secrets, SecretEncoding::Plain)?;
+        let url = format!("{}{STORE_REQUESTS_PATH}", self.store_url);
+        // The storefront's self-registration: no admin token (see the module docs).
+        let request = self
+            .http
+            .request(Method::POST, &url)
+            .header(ACCEPT, "application/json")
+            .json(&body);
+        let response = self.http.send(request, Effect::Creates).await?;
+        let status = response.status();
+        let text = body_of(response, Effect::Creates).await?;
+        match status {
+            StatusCode::OK | StatusCode::CREATED => {
+                let created: RequestCreated =
+                    serde_json::from_str(&text).map_err(|e| ProviderError::OutcomeUnknown {
+                        message: format!("the request's create answer could not be read: {e}"),
+                    })?;
+                let Some(Id(id)) = created.id.filter(|i| !i.0.trim().is_empty()) else {
+                    // Sites that check registration e-mails answer a message, not the id; the
+                    // look-up by name finds the request.
+                    return Err(ProviderError::OutcomeUnknown {
+                        message: format!(
+                            "OCC accepted the request without saying its id: {}",
+                            short(&text)
+                        ),
+                    });
+                };
+                Ok(RemoteOrg {
+                    remote_id: id,
+                    natural_key: org.natural_key.clone(),
+                    status: RemoteStatus::InProgress {
+                        phase: "new".into(),
+                    },
+                    detail: BTreeMap::new(),
+                })
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProviderError::Rejected {
+                status: status.as_u16(),
+                message: format!(
+                    "{} (the storefront refused an anonymous organization request: check that the site lets shoppers register accounts, and `store_url`)",
+                    describe_errors(status, &text)
+                ),
+            }),
+            s if s.is_client_error() => Err(ProviderError::Rejected {
+                status: s.as_u16(),
+                message: describe_errors(s, &text),
+            }),
+            s => Err(ProviderError::OutcomeUnknown {
+                message: format!("unexpected HTTP {s}: {}", describe_errors(s, &text)),
+            }),
+        }
+    }
+
+    async fn create_organization(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+        let schema = schema()?;
+        let fields = match field_at(schema.org, "organization").map(|f| &f.kind) {
+            Some(Kind::Object(fields)) => *fields,
+            _ => {
+                return Err(ProviderError::Config {
+                    message: "the OCC schema has no `organization` table".into(),
+                });
+            }
+        };
+        let organization = org
+            .attrs
+            .get("organization")
+            .and_then(Value::as_table)
+            .cloned()
+            .unwrap_or_default();
+        let body = to_json(fields, &organization, &self.secrets, SecretEncoding::Plain)?;
+        let (status, text) = self
+            .call(Effect::Creates, |t| {
+                self.admin(t, Method::POST, ORGANIZATIONS_PATH).json(&body)
+            })
+            .await?;
+        match status {
+            StatusCode::OK | StatusCode::CREATED => {
+                let created: OrganizationItem =
+                    serde_json::from_str(&text).map_err(|e| ProviderError::OutcomeUnknown {
+                        message: format!("the organization's create answer could not be read: {e}"),
+                    })?;
+                let mut remote = organization_to_remote(&created);
+                remote.natural_key = org.natural_key.clone();
+                Ok(remote)
+            }
+            s if s.is_client_error() => Err(ProviderError::Rejected {
+                status: s.as_u16(),
+                message: describe_errors(s, &text),
+            }),
+            s => Err(ProviderError::OutcomeUnknown {
+                message: format!("unexpected HTTP {s}: {}", describe_errors(s, &text)),
+            }),
+        }
+    }
+}
+
+fn schema() -> Result<&'static crate::spec::schema::ProviderSchema, ProviderError> {
+    Ok(provider_schema(ProviderType::OracleCommerce))
+}
+
+impl Provider for Oracle {
+    async fn login(&self) -> Result<(), ProviderError> {
+        self.token().await.map(|_| ())
+    }
+
+    async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
+        let names: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        self.search(&names).await
+    }
+
+    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+        self.check_mode(org)?;
+        let name = org.natural_key.0.as_str();
+        // OCC would accept a second request or organization with this name: look first. A
+        // rejected request does not stand in the way of asking again.
+        let existing = self.search(&[name]).await?;
+        if let Some(found) = existing
+            .find(&org.natural_key)
+            .iter()
+            .find(|o| !matches!(o.status, RemoteStatus::Failed { .. }))
+        {
+            let what = match self.mode {
+                Mode::Request => "organization request",
+                Mode::Direct => "organization",
+            };
+            return Err(ProviderError::AlreadyExists {
+                message: format!("OCC {what} {} is already named `{name}`", found.remote_id),
+            });
+        }
+        match self.mode {
+            Mode::Request => self.create_request(org).await,
+            Mode::Direct => self.create_organization(org).await,
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Oracle Commerce Cloud (OCC): organization requests and organizations (seed 002, providers.md
+//! §3).
+//!
+//! Every field of the seed's organization request is declarable under the snake_case of its API
+//! name, nested objects as nested tables (`organization.customerType` is
+//! `organization.customer_type`) and `secondaryAddresses` as an array of tables.
+//!
+//! One declaration serves both of the instance's modes:
+//! - `mode = "request"` (the default) sends the whole table to `POST /ccstore/v1/organizationRequests`
+//!   and waits for an administrator's approval. The request's `name` is the natural key, and a
+//!   request needs `profile` (its contact's e-mail, first and last name, as the seed requires).
+//! - `mode = "direct"` sends only the `organization` table to `POST /ccadmin/v1/organizations`.
+//!   `organization.name` is then the natural key; the request-only fields (`name`, `profile`,
+//!   `requester_comments`, `related_organization_name`) have no place in it.
+//!
+//! The rules across fields only see an organization's own table, never its instance's `mode`, so
+//! the checks here hold in both modes: a declaration names a request (`name`, with `profile`) or
+//! an organization (`organization.name`, without request fields). Whether that fits the
+//! instance's mode is checked by the client before anything is sent.
+
+use super::{Field, Format, Kind, ProviderSchema, Rule, Text};
+use crate::model::{NaturalKey, ProviderType, Table, Value};
+
+const S: Kind = Kind::String(Text::ANY);
+const NAME: Kind = Kind::String(Text::non_empty());
+const PARTY_ID: Kind = Kind::Integer {
+    min: Some(1),
+    max: None,
+};
+
+/// `organization.customerType`, as the seed lists it.
+pub const CUSTOMER_TYPES: &[&str] = &[
+    "Standard",
+    "Preferred",
+    "Enterprise",
+    "OEM",
+    "Distributor",
+    "Supplier",
+];
+
+/// `organization.type`, as the seed lists it.
+pub const ORGANIZATION_TYPES: &[&str] = &["none", "company", "division", "department", "group"];
+
+/// The instance's `mode` values; the first is the default.
+pub const MODES: &[&str] = &["request", "direct"];
+
+/// Fields that only mean something in an organization request.
+pub const REQUEST_ONLY: &[&str] = &[
+    "name",
+    "profile",
+    "requester_comments",
+    "related_organization_name",
+];
+
+static ADDRESS: &[Field] = &[
+    Field::new("address1", "address1", S).doc("First line of the secondary address"),
+    Field::new("address2", "address2", S).doc("Second line of the secondary address"),
+    Field::new("city", "city", S).doc("City of the secondary address"),
+    Field::new("company_name", "companyName", S).doc("Company name of the secondary address"),
+    Field::new("country", "country", S).doc("Country of the address, like \"US\""),
+    Field::new("external_address_id", "externalAddressId", S).doc("External address id"),
+    Field::new("phone_number", "phoneNumber", S).doc("Phone number of the address"),
+    Field::new("postal_code", "postalCode", S).doc("Postal code of the address"),
+    Field::new("state", "state", S).doc("State of the address, like \"AL\""),
+    Field::new("types", "types", Kind::Array(&S)).doc("The types of the address"),
+];
+
+static SECONDARY_ADDRESS: &[Field] = &[
+    Field::new("address", "address", Kind::Object(ADDRESS))
+        .doc("Address created for the organization"),
+    Field::new("address_type", "addressType", S)
+        .doc("Nickname of the address, like \"Office Address\""),
+];
+
+static ORGANIZATION: &[Field] = &[
+    Field::new("customer_type", "customerType", Kind::Enum(CUSTOMER_TYPES))
+        .doc("Customer type: Standard, Preferred, Enterprise, OEM, Distributor or Supplier"),
+    Field::new("description", "description", S).doc("Description of the organization"),
+    Field::new(
+        "duns_number",
+        "dunsNumber",
+        Kind::String(Text::format(Format::Digits(9))),
+    )
+    .doc("DUNS number of the organization: 9 digits"),
+    Field::new("external_organization_id", "externalOrganizationId", S)
+        .doc("External organization id"),
+    Field::new("name", "name", NAME)
+        .doc("Name of the organization; required with mode = \"direct\""),
+    Field::new("party_id", "partyId", PARTY_ID).doc("Party id of the organization"),
+    Field::new("party_number", "partyNumber", S)
+        .doc("Party number, linking the organization to a CDM account"),
+    Field::new(
+        "secondary_addresses",
+        "secondaryAddresses",
+        Kind::Array(&Kind::Object(SECONDARY_ADDRESS)),
+    )
+    .doc("Addresses of the organization, as [[org.NAME.organization.secondary_addresses]]"),
+    Field::new("tax_reference_number", "taxReferenceNumber", S)
+        .doc("Tax reference number of the organization"),
+    Field::new("type", "type", Kind::Enum(ORGANIZATION_TYPES))
+        .doc("Type: none, company, division, department or group"),
+    Field::new("unique_id", "uniqueId", S).doc("Unique id of the organization"),
+    Field::new("vat_reference_number", "vatReferenceNumber", S)
+        .doc("VAT reference number of the organization"),
+];
+
+static PROFILE: &[Field] = &[
+    Field::new("customer_contact_id", "customerContactId", S)
+        .doc("The external customer contact id"),
+    Field::new("email", "email", Kind::String(Text::format(Format::Email)))
+        .required()
+        .doc("E-mail address of the contact"),
+    Field::new("first_name", "firstName", NAME)
+        .required()
+        .doc("First name of the contact"),
+    Field::new("last_name", "lastName", NAME)
+        .required()
+        .doc("Last name of the contact"),
+    Field::new("party_id", "partyId", PARTY_ID).doc("Party id of the contact"),
+    Field::new("party_number", "partyNumber", S).doc("Party number of the contact"),
+    Field::new("receive_email", "receiveEmail", Kind::Enum(&["yes", "no"]))
+        .doc("Whether the contact receives e-mail newsletters: \"yes\" or \"no\""),
+];
+
+static ORG: &[Field] = &[
+    Field::new("name", "name", NAME)
+        .doc("Name of the organization request (request mode): what orgform matches it by"),
+    Field::new("organization", "organization", Kind::Object(ORGANIZATION))
+        .doc("The organization to create; all that is sent with mode = \"direct\""),
+    Field::new("profile", "profile", Kind::Object(PROFILE))
+        .doc("The requester's contact, required in a request: email, first_name, last_name"),
+    Field::new("related_organization_name", "relatedOrganizationName", S)
+        .doc("Name of an existing organization the request relates to"),
+    Field::new("requester_comments", "requesterComments", S)
+        .doc("Requester comments given when the request is created"),
+];
+
+static ORG_RULES: &[Rule] = &[
+    Rule::Check(request_or_organization),
+    Rule::Check(request_has_profile),
+];
+
+/// A declaration is a request (`name`) or an organization (`organization.name`): without either,
+/// neither mode can match it, nor create it.
+fn request_or_organization(org: &Table) -> Vec<(String, String)> {
+    let has_name = org.contains_key("name");
+    let organization_name = organization_name(org).is_some();
+    let mut problems = Vec::new();
+    if !has_name && !organization_name {
+        problems.push((
+            "name".into(),
+            "is missing: set `name` (the organization request's name, mode = \"request\") or `organization.name` (mode = \"direct\")".into(),
+        ));
+        return problems;
+    }
+    if !has_name {
+        // An organization on its own (direct mode): request fields would be silently dropped.
+        for key in REQUEST_ONLY
+            .iter()
+            .filter(|k| **k != "name" && org.contains_key(k))
+        {
+            problems.push((
+                (*key).to_string(),
+                "belongs to an organization request, which needs `name`: set `name` (mode = \"request\"), or remove it (mode = \"direct\" sends only `organization`)".into(),
+            ));
+        }
+    }
+    problems
+}
+
+/// The seed requires the requester's e-mail, first and last name in every request.
+fn request_has_profile(org: &Table) -> Vec<(String, String)> {
+    if org.contains_key("name") && !org.contains_key("profile") {
+        vec![(
+            "profile".into(),
+            "is required in an organization request: add `profile = { email = \"...\", first_name = \"...\", last_name = \"...\" }`".into(),
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+static INSTANCE: &[Field] = &[
+    Field::new("app_key", "app_key", Kind::Secret)
+        .required()
+        .doc("The application key (a JWT from Settings > Web APIs > Registered Applications), by reference"),
+    Field::new("mode", "mode", Kind::Enum(MODES)).doc(
+        "\"request\" (default): organization requests, approved by an administrator; \"direct\": organizations created at once",
+    ),
+    Field::new(
+        "store_url",
+        "store_url",
+        Kind::String(Text::format(Format::Url)),
+    )
+    .doc("Root URL of the storefront, where requests are sent (/ccstore/v1); defaults to base_url"),
+];
+
+static INSTANCE_RULES: &[Rule] = &[Rule::Check(base_url_required)];
+
+/// Every Commerce Cloud instance has its own administration host: there is no public default.
+fn base_url_required(instance: &Table) -> Vec<(String, String)> {
+    if instance.contains_key("base_url") {
+        Vec::new()
+    } else {
+        vec![(
+            "base_url".into(),
+            "is required for oracle_commerce: each Commerce Cloud instance has its own administration host, like \"https://p1234567c1dev-admin.occa.ocs.oraclecloud.com\"".into(),
+        )]
+    }
+}
+
+/// Whether an instance's settings choose direct mode.
+pub fn is_direct(instance: &Table) -> bool {
+    instance.get("mode").and_then(Value::as_str) == Some("direct")
+}
+
+/// The request's `name` in request mode, the organization's name in direct mode; compared
+/// exactly, since OCC lets two requests or organizations share a name.
+fn natural_key(org: &Table, instance: &Table) -> NaturalKey {
+    let name = if is_direct(instance) {
+        organization_name(org)
+    } else {
+        org.get("name").and_then(Value::as_str)
+    };
+    NaturalKey::new(&[name.unwrap_or("")], false)
+}
+
+/// `organization.name`, without copying the table (specs may hold a hundred thousand).
+fn organization_name(org: &Table) -> Option<&str> {
+    org.get("organization")
+        .and_then(Value::as_table)
+        .and_then(|o| o.get("name"))
+        .and_then(Value::as_str)
+}
+
+pub static SCHEMA: ProviderSchema = ProviderSchema {
+    provider_type: ProviderType::OracleCommerce,
+    doc: "Oracle Commerce Cloud organization request (POST /ccstore/v1/organizationRequests) or organization (POST /ccadmin/v1/organizations)",
+    // Never used: `base_url` is required for this type (see `base_url_required`).
+    default_base_url: "",
+    instance: INSTANCE,
+    instance_rules: INSTANCE_RULES,
+    org: ORG,
+    org_rules: ORG_RULES,
+    natural_key,
+};

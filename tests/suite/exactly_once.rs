@@ -52,51 +52,196 @@ fn trials() -> usize {
         .unwrap_or(100)
 }
 
+/// The credentials of every emulator, as the environment variables `five_provider_specs` uses.
+const FIVE_ENV: &[(&str, &str)] = &[
+    ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
+    ("CV_USERNAME", orgform::sandbox::commvault::USERNAME),
+    ("CV_PASSWORD", orgform::sandbox::commvault::PASSWORD),
+    ("SF_USERNAME", orgform::sandbox::salesforce::USERNAME),
+    ("SF_PASSWORD", orgform::sandbox::salesforce::PASSWORD),
+    ("SF_CLIENT_ID", orgform::sandbox::salesforce::CLIENT_ID),
+    (
+        "SF_CLIENT_SECRET",
+        orgform::sandbox::salesforce::CLIENT_SECRET,
+    ),
+    ("NEON_ORG_ID", orgform::sandbox::neoncrm::ORG_ID),
+    ("NEON_API_KEY", orgform::sandbox::neoncrm::API_KEY),
+    ("OCC_APP_KEY", orgform::sandbox::oracle::APP_KEY),
+    ("S", "x"),
+];
+
+/// The provider names in `/_sandbox/stats`.
+const FIVE: [&str; 5] = [
+    "heron",
+    "commvault_salesforce",
+    "salesforce",
+    "neoncrm",
+    "oracle_commerce",
+];
+
+/// `per_provider` organizations on each of the five providers at `base`.
+fn five_provider_specs(dir: &Path, base: &str, per_provider: usize) {
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    let mut text = format!(
+        r#"[provider.heron]
+type = "heron"
+base_url = "{base}"
+api_key = {{ env = "HERON_API_KEY" }}
+
+[provider.commvault]
+type = "commvault_salesforce"
+base_url = "{base}/commandcenter/api"
+username = {{ env = "CV_USERNAME" }}
+password = {{ env = "CV_PASSWORD" }}
+
+[provider.salesforce]
+type = "salesforce_signup"
+base_url = "{base}"
+username = {{ env = "SF_USERNAME" }}
+password = {{ env = "SF_PASSWORD" }}
+client_id = {{ env = "SF_CLIENT_ID" }}
+client_secret = {{ env = "SF_CLIENT_SECRET" }}
+
+[provider.neoncrm]
+type = "neoncrm"
+base_url = "{base}/neonws/services/api"
+org_id = {{ env = "NEON_ORG_ID" }}
+api_key = {{ env = "NEON_API_KEY" }}
+
+[provider.oracle]
+type = "oracle_commerce"
+base_url = "{base}"
+app_key = {{ env = "OCC_APP_KEY" }}
+"#
+    );
+    for i in 0..per_provider {
+        text.push_str(&format!(
+            r#"
+[org.heron_{i}]
+provider = "heron"
+crm_provider = "salesforce"
+instance_url = "https://h{i}.example.com"
+auth = {{}}
+secret = {{ env = "S" }}
+config = {{}}
+
+[org.commvault_{i}]
+provider = "commvault"
+organization_name = "cv-{i}"
+download_cache_path = "/opt/cache"
+plan = {{ plan_name = "Gold", plan_id = 12, entity_info = {{ company_id = 0 }} }}
+access_nodes = [{{ client = {{ client_id = 7, client_name = "node01" }} }}]
+salesforce_account = {{ authentication_type = 2, user_credentials = {{ user_name = "b@acme.example", password = {{ env = "S" }} }}, consumer_id = "3MVG9", consumer_secret = {{ env = "S" }} }}
+sync_database = {{ db_enabled = true, db_type = "3", db_host = "db", db_port = "5432", db_name = "sync", db_user_password = {{ user_name = "u", password = {{ env = "S" }} }} }}
+
+[org.salesforce_{i}]
+provider = "salesforce"
+company = "Acme {i}"
+country = "US"
+last_name = "Doe"
+signup_email = "admin@acme.example"
+username = "admin{i}@kill.example"
+edition = "Enterprise"
+
+[org.neoncrm_{i}]
+provider = "neoncrm"
+organization_name = "Organization {i}"
+
+[org.oracle_{i}]
+provider = "oracle"
+name = "Registration {i}"
+profile = {{ email = "buyer{i}@acme.example", first_name = "Dana", last_name = "Reyes" }}
+"#
+        ));
+    }
+    std::fs::write(specs.join("orgs.toml"), text).expect("write specs");
+}
+
+fn five_provider_sandbox() -> SandboxConfig {
+    SandboxConfig {
+        heron_rate_limit: 0,
+        salesforce: orgform::sandbox::salesforce::SalesforceConfig {
+            in_progress_for: Duration::from_millis(100),
+            ..Default::default()
+        },
+        oracle: orgform::sandbox::oracle::OracleConfig {
+            new_for: Duration::from_millis(50),
+            review_for: Some(Duration::from_millis(100)),
+            ..Default::default()
+        },
+        ..SandboxConfig::default()
+    }
+}
+
+fn run_five(dir: &Path, args: &[&str]) -> crate::e2e::Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
+    cmd.current_dir(dir).args(args).stdin(Stdio::null());
+    for (k, v) in FIVE_ENV {
+        cmd.env(k, v);
+    }
+    crate::e2e::Run::from_output(cmd.output().expect("run"))
+}
+
+/// The issue's kill test: an apply of 50 organizations across the five providers, killed with
+/// SIGKILL at a random instant, rerun until it converges, `ORGFORM_KILL_TRIALS` times (100 by
+/// default): no duplicate and no lost organization at any provider, and state always loads.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_any_instant_never_duplicates_or_loses() {
-    const ORGS: usize = 50;
+    const PER_PROVIDER: usize = 10;
     let mut rng = fastrand::Rng::with_seed(
         std::env::var("ORGFORM_KILL_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(20_261_123),
     );
+    let apply = [
+        "apply",
+        "--auto-approve",
+        "--poll-interval",
+        "20ms",
+        "--settle-timeout",
+        "10s",
+    ];
     for trial in 0..trials() {
-        let sandbox = start(SandboxConfig::default()).await;
+        let sandbox = start(five_provider_sandbox()).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        specs(dir.path(), &sandbox.base_url(), ORGS);
+        five_provider_specs(dir.path(), &sandbox.base_url(), PER_PROVIDER);
 
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orgform"))
-            .current_dir(dir.path())
-            .args(["apply", "--auto-approve"])
-            .env("HERON_API_KEY", orgform::sandbox::HERON_API_KEY)
-            .env("ACME_SECRET", "x")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
+        cmd.current_dir(dir.path())
+            .args(apply)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        tokio::time::sleep(Duration::from_millis(rng.u64(0..300))).await;
+            .stderr(Stdio::null());
+        for (k, v) in FIVE_ENV {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn");
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
 
         // Rerun until it converges; state must load every time.
         let mut converged = false;
-        for _ in 0..4 {
-            orgform(dir.path(), &["show"]).expect(0);
-            let run = orgform(dir.path(), &["apply", "--auto-approve"]);
+        for _ in 0..5 {
+            run_five(dir.path(), &["show"]).expect(0);
+            let run = run_five(dir.path(), &apply);
             if run.code == 0 && run.stderr.contains("Nothing to apply") {
                 converged = true;
                 break;
             }
         }
         assert!(converged, "trial {trial}: apply did not converge");
-        let mut urls = held(&sandbox.base_url()).await;
-        let total = urls.len();
-        urls.sort();
-        urls.dedup();
-        assert_eq!(total, urls.len(), "trial {trial}: duplicates");
-        assert_eq!(total, ORGS, "trial {trial}: lost organizations");
+        let held = crate::e2e::stats(&sandbox).await;
+        for provider in FIVE {
+            assert_eq!(
+                held["organizations"][provider].as_u64(),
+                Some(PER_PROVIDER as u64),
+                "trial {trial}: {provider} holds a duplicate or lost one: {}",
+                held["organizations"]
+            );
+        }
         sandbox.shutdown().await.expect("shutdown");
     }
 }

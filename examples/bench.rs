@@ -212,6 +212,7 @@ const ENV: &[(&str, &str)] = &[
     ("NEON_API_KEY", orgform::sandbox::neoncrm::API_KEY),
     ("CV_USERNAME", orgform::sandbox::commvault::USERNAME),
     ("CV_PASSWORD", orgform::sandbox::commvault::PASSWORD),
+    ("OCC_APP_KEY", orgform::sandbox::oracle::APP_KEY),
 ];
 
 /// What the benchmark needs to know about one provider: its spec, its credentials and what its
@@ -310,6 +311,22 @@ sync_database = { db_enabled = true, db_type = "3", db_host = "db", db_port = "5
         logins: 1,
         page: None,
     },
+    Kit {
+        name: "oracle_commerce",
+        provider: r#"[provider.p_oracle]
+type = "oracle_commerce"
+base_url = "{base_url}"
+app_key = { env = "OCC_APP_KEY" }
+max_concurrency = 32
+"#,
+        org: r#"[org.{address}]
+provider = "p_oracle"
+name = "Registration {address}"
+profile = { email = "{address}@acme.example", first_name = "Dana", last_name = "Reyes" }
+"#,
+        logins: 1,
+        page: Some(250),
+    },
 ];
 
 /// Writes specs for `per_kit` organizations on each kit's provider, in 100 files.
@@ -348,6 +365,11 @@ async fn bench_sandbox(latency: Duration, data_file: Option<PathBuf>) -> Sandbox
             in_progress_for: Duration::ZERO,
             signups_per_day: u32::MAX,
             api_requests_per_day: u32::MAX,
+            ..Default::default()
+        },
+        oracle: orgform::sandbox::oracle::OracleConfig {
+            new_for: Duration::ZERO,
+            review_for: Some(Duration::ZERO),
             ..Default::default()
         },
         ..SandboxConfig::default()

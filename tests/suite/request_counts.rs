@@ -20,6 +20,7 @@ const ENV: &[(&str, &str)] = &[
     ),
     ("NEON_ORG_ID", orgform::sandbox::neoncrm::ORG_ID),
     ("NEON_API_KEY", orgform::sandbox::neoncrm::API_KEY),
+    ("OCC_APP_KEY", orgform::sandbox::oracle::APP_KEY),
     ("S", "x"),
 ];
 
@@ -141,5 +142,40 @@ async fn salesforce_reads_pages_of_two_thousand_after_one_login() {
     );
     // One login, then ceil(2100 / 2000) = 2 pages.
     assert_eq!(plan_requests(&sandbox, dir.path(), "salesforce"), 1 + 2);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oracle_reads_pages_of_two_hundred_fifty_after_one_login() {
+    let sandbox = start(SandboxConfig {
+        oracle: orgform::sandbox::oracle::OracleConfig {
+            new_for: Duration::ZERO,
+            review_for: Some(Duration::ZERO),
+            ..Default::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = format!(
+        "[provider.o]\ntype = \"oracle_commerce\"\nbase_url = \"{}\"\napp_key = {{ env = \"OCC_APP_KEY\" }}\nmax_concurrency = 16\n",
+        sandbox.base_url()
+    );
+    let n = 300;
+    write(
+        dir.path(),
+        &provider,
+        |i| {
+            format!(
+                "[org.o{i}]\nprovider = \"o\"\nname = \"Registration {i}\"\nprofile = {{ email = \"buyer{i}@acme.example\", first_name = \"Dana\", last_name = \"Reyes\" }}\n"
+            )
+        },
+        n,
+    );
+    // One login, then ceil(300 / 250) = 2 pages.
+    assert_eq!(
+        plan_requests(&sandbox, dir.path(), "oracle_commerce"),
+        1 + 2
+    );
     sandbox.shutdown().await.expect("shutdown");
 }

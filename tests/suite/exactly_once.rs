@@ -398,3 +398,135 @@ fn hostile_state_files_are_refused_clearly() {
         );
     }
 }
+
+/// Records in a state file, by status.
+fn statuses(dir: &Path) -> std::collections::BTreeMap<String, usize> {
+    let shown = orgform(dir, &["show", "--format", "json"]).expect(0);
+    let state: serde_json::Value = serde_json::from_str(&shown.stdout).expect("state json");
+    let mut counts = std::collections::BTreeMap::new();
+    for record in state["orgs"].as_object().expect("orgs").values() {
+        *counts
+            .entry(record["status"].as_str().unwrap_or("?").to_string())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+fn spawn_slow_apply(dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_orgform"))
+        .current_dir(dir)
+        .args(["apply", "--auto-approve"])
+        .env("HERON_API_KEY", orgform::sandbox::HERON_API_KEY)
+        .env("ACME_SECRET", "x")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// SIGTERM in the middle of an apply: no new create starts, those in flight finish and are
+/// recorded, the lock is released, and the run exits 1 saying so; the next apply converges.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_new_creates_and_records_those_in_flight() {
+    const ORGS: usize = 30;
+    let sandbox = start(SandboxConfig {
+        latency: Duration::from_millis(150),
+        heron_rate_limit: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    specs(dir.path(), &sandbox.base_url(), ORGS);
+    let text = std::fs::read_to_string(dir.path().join("specs/orgs.toml")).expect("read");
+    std::fs::write(
+        dir.path().join("specs/orgs.toml"),
+        text.replace("max_concurrency = 8", "max_concurrency = 2"),
+    )
+    .expect("write");
+
+    let child = spawn_slow_apply(dir.path());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    signal(&child, "TERM");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("not started"),
+        "the rest was not started: {stderr}"
+    );
+
+    // Nothing was sent without a record: every create the sandbox saw is in state.
+    let sent = served(&sandbox, "heron", "POST /api/crm_integrations").await;
+    let recorded: usize = statuses(dir.path()).values().sum();
+    assert!(
+        sent > 0 && (sent as usize) < ORGS,
+        "stopped part-way: {sent} sent"
+    );
+    assert_eq!(sent as usize, recorded, "every create sent is recorded");
+
+    // The lock was released, and the next apply finishes the job without a duplicate.
+    orgform(
+        dir.path(),
+        &["apply", "--auto-approve", "--lock-timeout", "1s"],
+    )
+    .expect(0);
+    let mut urls = held(&sandbox.base_url()).await;
+    urls.sort();
+    urls.dedup();
+    assert_eq!(urls.len(), ORGS);
+    assert_eq!(held(&sandbox.base_url()).await.len(), ORGS, "no duplicates");
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// A second signal exits at once; state still loads and the next apply converges.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sigterm_exits_at_once_and_stays_safe() {
+    const ORGS: usize = 30;
+    let sandbox = start(SandboxConfig {
+        latency: Duration::from_millis(300),
+        heron_rate_limit: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    specs(dir.path(), &sandbox.base_url(), ORGS);
+    let child = spawn_slow_apply(dir.path());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    signal(&child, "TERM");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    signal(&child, "TERM");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    statuses(dir.path()); // state loads
+    orgform(
+        dir.path(),
+        &["apply", "--auto-approve", "--lock-timeout", "1s"],
+    )
+    .expect(0);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    let all = held(&sandbox.base_url()).await;
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        (all.len(), unique.len()),
+        (ORGS, ORGS),
+        "no duplicate, none lost"
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}

@@ -63,6 +63,43 @@ async fn endpoint(State(state): State<SandboxState>, request: Request, next: Nex
         |m| m.as_str().to_owned(),
     );
     state.count_request(api, format!("{} {pattern}", request.method()));
+    // The same request sent again (same method, route, query and body) is a retry: was it
+    // told to wait longer?
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return api.error(&state, StatusCode::PAYLOAD_TOO_LARGE);
+    };
+    let digest = {
+        use sha2::{Digest as _, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(parts.method.as_str());
+        hasher.update(pattern.as_bytes());
+        hasher.update(parts.uri.query().unwrap_or("").as_bytes());
+        hasher.update(&bytes);
+        <[u8; 32]>::from(hasher.finalize())
+    };
+    state.check_retry(api, digest);
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let response = answer(&state, api, request, next).await;
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if response.status() == StatusCode::TOO_MANY_REQUESTS
+        && let Some(seconds) = retry_after
+    {
+        state.told_to_wait(
+            digest,
+            Instant::now() + std::time::Duration::from_secs(seconds),
+        );
+    }
+    response
+}
+
+/// The answer to a provider request: the emulator's, or an injected fault.
+async fn answer(state: &SandboxState, api: Api, request: Request, next: Next) -> Response {
+    let state = state.clone();
     let Some(fault) = state.pick_fault() else {
         return next.run(request).await;
     };

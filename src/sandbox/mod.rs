@@ -221,6 +221,10 @@ pub struct Stats {
     pub faults: BTreeMap<String, BTreeMap<String, u64>>,
     /// Organizations each emulator holds.
     pub organizations: BTreeMap<String, u64>,
+    /// Requests sent again before the `Retry-After` their first answer gave (per API): a
+    /// client that honours Retry-After keeps this at zero.
+    #[serde(default)]
+    pub early_retries: BTreeMap<String, u64>,
 }
 
 /// The emulated APIs: the one place that lists them, so that adding one is a new variant and

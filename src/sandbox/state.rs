@@ -37,6 +37,10 @@ struct Inner {
 struct Counters {
     requests: BTreeMap<&'static str, BTreeMap<String, u64>>,
     faults: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    /// For each request answered 429 with a `Retry-After` (by its digest): the instant before
+    /// which the same request again is too early.
+    not_before: std::collections::HashMap<[u8; 32], std::time::Instant>,
+    early_retries: BTreeMap<&'static str, u64>,
 }
 
 /// Locks a mutex, carrying on after a panic elsewhere: the data stays usable for a test tool.
@@ -149,6 +153,23 @@ impl SandboxState {
             .or_default() += 1;
     }
 
+    /// Remembers that `request` (a digest) was told to wait until `until`.
+    pub(super) fn told_to_wait(&self, request: [u8; 32], until: std::time::Instant) {
+        lock(&self.inner.counters).not_before.insert(request, until);
+    }
+
+    /// Counts `request` as an early retry if it comes back before it was told to.
+    pub(super) fn check_retry(&self, api: Api, request: [u8; 32]) {
+        let mut counters = lock(&self.inner.counters);
+        let early = counters
+            .not_before
+            .get(&request)
+            .is_some_and(|until| std::time::Instant::now() < *until);
+        if early {
+            *counters.early_retries.entry(api.name()).or_default() += 1;
+        }
+    }
+
     pub(super) fn count_fault(&self, api: Api, fault: Fault) {
         let mut counters = lock(&self.inner.counters);
         *counters
@@ -160,8 +181,13 @@ impl SandboxState {
     }
 
     pub(super) fn stats(&self) -> Stats {
-        let (requests, faults) = {
+        let (requests, faults, early_retries) = {
             let counters = lock(&self.inner.counters);
+            let early_retries = counters
+                .early_retries
+                .iter()
+                .map(|(api, n)| (api.to_string(), *n))
+                .collect();
             let requests = counters
                 .requests
                 .iter()
@@ -175,7 +201,7 @@ impl SandboxState {
                     (api.to_string(), faults)
                 })
                 .collect();
-            (requests, faults)
+            (requests, faults, early_retries)
         };
         let organizations = self.read(|data| {
             Api::ALL
@@ -192,6 +218,7 @@ impl SandboxState {
             requests,
             faults,
             organizations,
+            early_retries,
         }
     }
 

@@ -411,6 +411,13 @@ async fn injected_faults_never_duplicate() {
     urls.dedup();
     assert_eq!(total, urls.len(), "duplicates at the provider: {urls:?}");
     assert_eq!(total, 12, "every organization created");
+    assert_eq!(
+        stats(&sandbox).await["early_retries"]["heron"]
+            .as_u64()
+            .unwrap_or(0),
+        0,
+        "no request sent again before its Retry-After"
+    );
     sandbox.shutdown().await.expect("shutdown");
 }
 
@@ -550,4 +557,79 @@ fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
     step("apply.sh").expect(1);
     let again = step("plan.sh").expect(0);
     assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+}
+
+/// The fault test: 30% of requests get 429 (with and without Retry-After), 500/503,
+/// resets, or timeouts after the create was committed. Every apply converges within three
+/// runs, with no duplicate and no request sent again before its Retry-After.
+#[tokio::test(flavor = "multi_thread")]
+async fn thirty_percent_faults_converge_within_three_applies() {
+    for seed in [1, 2, 3] {
+        let sandbox = start(SandboxConfig {
+            fault_rate: 0.3,
+            faults: Fault::ALL.to_vec(),
+            timeout_hang: Duration::from_secs(2),
+            heron_rate_limit: 0,
+            seed: Some(seed),
+            ..SandboxConfig::default()
+        })
+        .await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let orgs: Vec<(String, &str)> = (0..15).map(|i| (format!("f{i}"), "ACME_SECRET")).collect();
+        let refs: Vec<(&str, &str)> = orgs.iter().map(|(a, s)| (a.as_str(), *s)).collect();
+        heron_specs(dir.path(), &sandbox.base_url(), &refs);
+        let mut runs = 0;
+        let converged = loop {
+            runs += 1;
+            let run = orgform(
+                dir.path(),
+                &["apply", "--auto-approve", "--http-timeout", "1s"],
+            );
+            if run.code == 0 && !run.stderr.contains("pending") && !run.stderr.contains("error") {
+                break true;
+            }
+            if runs == 3 {
+                break false;
+            }
+        };
+        assert!(converged, "seed {seed}: not converged in three applies");
+        let held = stats(&sandbox).await;
+        assert_eq!(
+            held["organizations"]["heron"].as_u64(),
+            Some(15),
+            "seed {seed}: {held}"
+        );
+        assert_eq!(
+            held["early_retries"]["heron"].as_u64().unwrap_or(0),
+            0,
+            "seed {seed}: {held}"
+        );
+        sandbox.shutdown().await.expect("shutdown");
+    }
+}
+
+/// The sandbox's early-retry count can fail: a client that ignores Retry-After is counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_impatient_client_is_counted_as_retrying_early() {
+    let sandbox = start(SandboxConfig {
+        fault_rate: 1.0,
+        faults: vec![Fault::TooManyRequestsRetryAfter],
+        ..SandboxConfig::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let answer = client
+            .get(format!("{}/api/crm_integrations", sandbox.base_url()))
+            .header("x-api-key", orgform::sandbox::HERON_API_KEY)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(answer.status(), 429);
+    }
+    assert_eq!(
+        stats(&sandbox).await["early_retries"]["heron"].as_u64(),
+        Some(2)
+    );
+    sandbox.shutdown().await.expect("shutdown");
 }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::output;
-use crate::plan::{PLAN_FORMAT_VERSION, Plan, PlanContext, plan};
+use crate::plan::{Plan, PlanContext, plan};
 use crate::spec::Spec;
 use crate::state::file::write_atomically;
 use crate::state::{State, time};
@@ -90,33 +90,12 @@ pub fn save_plan(path: &Path, plan: &Plan) -> Result<String> {
     Ok(plan_digest(&bytes))
 }
 
-/// Reads a plan file, refusing anything malformed or from a newer orgform.
+/// Reads a plan file, refusing anything malformed or from another orgform.
 pub fn load_plan(path: &Path) -> Result<Plan> {
     let text = std::fs::read_to_string(path)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read the plan {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| miette!("{} is not a plan file: {e}", path.display()))?;
-    match value
-        .get("format_version")
-        .and_then(serde_json::Value::as_u64)
-    {
-        Some(v) if v == u64::from(PLAN_FORMAT_VERSION) => {}
-        Some(v) => {
-            return Err(miette!(
-                "{} is a plan of format {v}; this orgform reads format {PLAN_FORMAT_VERSION}. Make the plan again with this version",
-                path.display()
-            ));
-        }
-        None => {
-            return Err(miette!(
-                "{} is not a plan file: it has no format_version",
-                path.display()
-            ));
-        }
-    }
-    serde_json::from_value(value)
-        .map_err(|e| miette!("{} is not a valid plan: {e}", path.display()))
+    crate::plan::parse_saved(&text).map_err(|e| miette!("{}: {e}", path.display()))
 }
 
 /// A short digest of a plan file's bytes (the first 16 hex digits of its SHA-256, as

@@ -528,3 +528,33 @@ pub fn check_limits(plan: &Plan, spec: &Spec, max_creates: Option<u32>) -> Vec<S
     }
     broken
 }
+
+/// Why a saved plan file can't be applied as it is.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SavedPlanError {
+    #[error("it is not a plan file: {0}")]
+    NotJson(String),
+    #[error("it is not a plan file: it has no format_version")]
+    NoVersion,
+    #[error(
+        "it is a plan of format {0}; this orgform reads format {PLAN_FORMAT_VERSION}. Make the plan again with this version"
+    )]
+    OtherVersion(u64),
+    #[error("it is not a valid plan: {0}")]
+    Invalid(String),
+}
+
+/// Reads a saved plan (`plan --out`), refusing anything malformed or of another format.
+pub fn parse_saved(text: &str) -> Result<Plan, SavedPlanError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| SavedPlanError::NotJson(e.to_string()))?;
+    match value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+    {
+        Some(v) if v == u64::from(PLAN_FORMAT_VERSION) => {}
+        Some(v) => return Err(SavedPlanError::OtherVersion(v)),
+        None => return Err(SavedPlanError::NoVersion),
+    }
+    serde_json::from_value(value).map_err(|e| SavedPlanError::Invalid(e.to_string()))
+}

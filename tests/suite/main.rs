@@ -7,6 +7,7 @@ mod architecture;
 mod e2e;
 mod exactly_once;
 mod fmt;
+mod fuzz_regressions;
 mod golden;
 mod planner_props;
 mod plans;

@@ -1,6 +1,7 @@
 //! The benchmark of orgform's speed and memory, against the sandbox, with the targets beside
 //! each figure. Run it with `./scripts/bench` (a release build first); `--quick` skips the
-//! slowest workloads (the 100-second sequential baseline and the 100,000-create apply).
+//! slowest workloads (the 100-second sequential baseline and the 100,000-create apply), and
+//! naming workloads runs only those: `./scripts/bench plan reads plan-reads apply scale`.
 //!
 //! Every figure is measured on the real binary as a separate process: wall time by the clock,
 //! peak memory from the kernel's high-water mark (`VmHWM`), CPU time from the shell's `times`,
@@ -440,6 +441,7 @@ async fn remote_read_requests(rows: &mut Vec<Row>) {
             ENV,
         );
         assert_eq!(m.code, 0, "{}", m.stderr);
+        eprintln!("  {}: {n} created in {}", kit.name, ms(m.wall));
         let before = requests(&sandbox, kit.name).await;
         let m = measure(dir.path(), &["plan", "--detailed-exitcode"], ENV);
         assert_eq!(
@@ -650,8 +652,25 @@ fn print(rows: &[Row]) -> bool {
     rows.iter().all(|r| r.met != Some(false))
 }
 
+/// The workloads, by the names `./scripts/bench ONLY...` takes.
+const SECTIONS: &[&str] = &["plan", "reads", "plan-reads", "apply", "scale"];
+
 fn main() -> ExitCode {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if let Some(unknown) = only.iter().find(|a| !SECTIONS.contains(a)) {
+        eprintln!(
+            "unknown workload {unknown}: the workloads are {}",
+            SECTIONS.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let runs = |section: &str| only.is_empty() || only.contains(&section);
     let bin = orgform_bin();
     if !bin.exists() {
         eprintln!(
@@ -662,21 +681,30 @@ fn main() -> ExitCode {
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut rows = Vec::new();
-    eprintln!("plan without remote reads ...");
-    plan_without_reads(&mut rows);
-    eprintln!("remote reads ...");
-    runtime.block_on(remote_read_requests(&mut rows));
-    runtime.block_on(plan_with_reads(&mut rows));
-    eprintln!(
-        "apply near the physical limit{} ...",
-        if quick {
-            ""
-        } else {
-            ", and the sequential baseline (about 100 s)"
-        }
-    );
-    runtime.block_on(apply_near_the_limit(&mut rows, quick));
-    if !quick {
+    if runs("plan") {
+        eprintln!("plan without remote reads ...");
+        plan_without_reads(&mut rows);
+    }
+    if runs("reads") {
+        eprintln!("requests to read remote reality, per provider ...");
+        runtime.block_on(remote_read_requests(&mut rows));
+    }
+    if runs("plan-reads") {
+        eprintln!("plan with remote reads over every provider ...");
+        runtime.block_on(plan_with_reads(&mut rows));
+    }
+    if runs("apply") {
+        eprintln!(
+            "apply near the physical limit{} ...",
+            if quick {
+                ""
+            } else {
+                ", and the sequential baseline (about 100 s)"
+            }
+        );
+        runtime.block_on(apply_near_the_limit(&mut rows, quick));
+    }
+    if runs("scale") && !quick {
         eprintln!("apply of 100,000 creates ...");
         runtime.block_on(apply_at_scale(&mut rows));
     }

@@ -37,7 +37,7 @@
 //! transient. Invariant: **the application key and tokens are never stored or echoed**: the key
 //! is compared and dropped, and tokens are random.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -718,22 +718,32 @@ impl Emulator<'_> {
 
     /// Every organization as the admin API shows it now: created directly, or by an approval.
     fn all_organizations(&self) -> Vec<Value> {
+        self.organizations_named(None)
+    }
+
+    /// The organizations, or only those whose name may be one of `names` (lower-cased).
+    fn organizations_named(&self, names: Option<&HashSet<String>>) -> Vec<Value> {
+        let may_match = |name: Option<&Value>| match (names, name) {
+            (Some(names), Some(Value::String(name))) => names.contains(&name.to_lowercase()),
+            _ => true,
+        };
         let mut out: Vec<(u64, Value)> = self
             .data
             .organizations
             .iter()
+            .filter(|o| may_match(o.fields.get("name")))
             .map(|o| (o.created_ms, render_organization(&o.id, &o.fields)))
             .collect();
         for r in &self.data.requests {
             if status(self.config, r, self.now_ms) != "approved" {
                 continue;
             }
-            let mut fields = r
-                .fields
-                .get("organization")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
+            let organization = r.fields.get("organization").and_then(Value::as_object);
+            let name = organization.and_then(|o| o.get("name"));
+            if !may_match(name.or(Some(&json!(r.name)))) {
+                continue;
+            }
+            let mut fields = organization.cloned().unwrap_or_default();
             fields
                 .entry("name")
                 .or_insert_with(|| json!(r.name.clone()));
@@ -790,14 +800,21 @@ impl Emulator<'_> {
                 }
             },
         };
+        // Only the items the filter may match are rendered (rendering is what costs).
+        let names = filter.as_ref().and_then(Filter::only_names);
         let mut items: Vec<Value> = match collection {
             Collection::Requests => self
                 .data
                 .requests
                 .iter()
+                .filter(|r| {
+                    names
+                        .as_ref()
+                        .is_none_or(|n| n.contains(&r.name.to_lowercase()))
+                })
                 .map(|r| self.render_request(r))
                 .collect(),
-            Collection::Organizations => self.all_organizations(),
+            Collection::Organizations => self.organizations_named(names.as_ref()),
         };
         items.retain(|item| filter.as_ref().is_none_or(|f| f.matches(item)));
         let mut sort_echo = Vec::new();
@@ -1152,6 +1169,25 @@ impl Filter {
             return Err(format!("unexpected {:?}", parser.tokens[parser.at]));
         }
         Ok(filter)
+    }
+
+    /// The names (lower-cased) that a filter of the shape `name eq "..." or name eq "..."`
+    /// can only match; `None` for any other shape. orgform's look-ups are this shape, and
+    /// knowing it lets a list skip rendering items that can't match.
+    pub fn only_names(&self) -> Option<HashSet<String>> {
+        match self {
+            Filter::Compare {
+                path,
+                op: Op::Eq,
+                value: Value::String(name),
+            } if path == "name" => Some(std::iter::once(name.to_lowercase()).collect()),
+            Filter::Or(a, b) => {
+                let mut names = a.only_names()?;
+                names.extend(b.only_names()?);
+                Some(names)
+            }
+            _ => None,
+        }
     }
 
     /// Whether `item` matches.

@@ -672,6 +672,14 @@ fn emulator_filters_with_scim_and_pages_by_offset() {
     assert_eq!(count(&mut emu, "id eq 100001 or id eq \"100002\""), "2");
     assert_eq!(count(&mut emu, "organization.id pr"), "261");
     assert_eq!(count(&mut emu, "NAME EQ \"odd\""), "130");
+    // Approved requests are organizations, found by the organization's name, in any case.
+    let approved = emu.list(
+        "/ccadmin/v1/organizations",
+        &q("name eq \"EVEN INC\" or name eq \"nobody\""),
+        &token,
+        T0 + 1,
+    );
+    assert_eq!(approved.body["totalResults"], "130", "{}", approved.body);
 
     for bad in [
         "name eq",

@@ -24,13 +24,14 @@
 //! in an error: text that comes back from Commvault is scrubbed of every credential first.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
 
 use super::http::{Effect, Http, short};
+use super::login::LoginCell;
 use super::wire::{SecretEncoding, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
@@ -58,7 +59,7 @@ pub struct Commvault {
     secrets: SecretResolver,
     /// The current `Authtoken`; a secret. Held across the login so that concurrent callers that
     /// find it lapsed log in once between them.
-    token: Mutex<Option<SecretString>>,
+    token: LoginCell<SecretString>,
 }
 
 /// Whether a call is a read (safe to resend) or the create.
@@ -323,7 +324,7 @@ impl Commvault {
             username: secret("username")?,
             password: secret("password")?,
             secrets: options.secrets.clone(),
-            token: Mutex::new(None),
+            token: LoginCell::default(),
         })
     }
 
@@ -379,28 +380,8 @@ impl Commvault {
     }
 
     /// The session token, logging in first if there is none.
-    async fn token(&self) -> Result<SecretString, ProviderError> {
-        let mut token = self.token.lock().await;
-        if let Some(t) = &*token {
-            return Ok(t.clone());
-        }
-        let fresh = self.log_in().await?;
-        *token = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    /// Replaces a lapsed token, unless another caller has replaced it already.
-    async fn renew(&self, lapsed: &SecretString) -> Result<SecretString, ProviderError> {
-        let mut token = self.token.lock().await;
-        if let Some(t) = &*token
-            && t != lapsed
-        {
-            return Ok(t.clone());
-        }
-        tracing::debug!("Commvault token refused (HTTP 401): logging in again");
-        let fresh = self.log_in().await?;
-        *token = Some(fresh.clone());
-        Ok(fresh)
+    async fn token(&self) -> Result<Arc<SecretString>, ProviderError> {
+        self.token.get(|| self.log_in()).await
     }
 
     /// `POST /Login`: the user name and the base64 of the password in, a token out.
@@ -487,7 +468,8 @@ impl Commvault {
                 });
             }
             // A 401 is a refusal before any work, so even a create may be sent again.
-            token = self.renew(&token).await?;
+            tracing::debug!("Commvault token refused (HTTP 401): logging in again");
+            (token, _) = self.token.renew(&token, || self.log_in()).await?;
             renewed = true;
         }
     }

@@ -8,6 +8,7 @@
 pub mod commvault;
 pub mod heron;
 pub mod http;
+pub mod login;
 pub mod neoncrm;
 pub mod oracle;
 pub mod salesforce;

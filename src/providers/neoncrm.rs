@@ -19,13 +19,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use reqwest::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use tokio::sync::Mutex;
 
 use super::http::{Effect, Http, short};
+use super::login::LoginCell;
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{
     InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Table, Value,
@@ -585,7 +586,7 @@ pub struct Neon {
     secrets: SecretResolver,
     /// The current `userSessionId`; a secret. Held across the login so that concurrent callers
     /// that find it lapsed log in once between them.
-    session: Mutex<Option<SecretString>>,
+    session: LoginCell<SecretString>,
 }
 
 impl Neon {
@@ -607,33 +608,13 @@ impl Neon {
             org_id: secret("org_id")?,
             api_key: secret("api_key")?,
             secrets: options.secrets.clone(),
-            session: Mutex::new(None),
+            session: LoginCell::default(),
         })
     }
 
     /// The session id, logging in first if there is none.
-    async fn session(&self) -> Result<SecretString, ProviderError> {
-        let mut session = self.session.lock().await;
-        if let Some(id) = &*session {
-            return Ok(id.clone());
-        }
-        let id = self.log_in().await?;
-        *session = Some(id.clone());
-        Ok(id)
-    }
-
-    /// Replaces a lapsed session, unless another caller has replaced it already.
-    async fn renew(&self, lapsed: &SecretString) -> Result<SecretString, ProviderError> {
-        let mut session = self.session.lock().await;
-        if let Some(id) = &*session
-            && id != lapsed
-        {
-            return Ok(id.clone());
-        }
-        tracing::debug!("NeonCRM session lapsed: logging in again");
-        let id = self.log_in().await?;
-        *session = Some(id.clone());
-        Ok(id)
+    async fn session(&self) -> Result<Arc<SecretString>, ProviderError> {
+        self.session.get(|| self.log_in()).await
     }
 
     /// `common/login`: the API key and org id in, a `userSessionId` out.
@@ -708,7 +689,8 @@ impl Neon {
                             ),
                         });
                     }
-                    session = self.renew(&session).await?;
+                    tracing::debug!("NeonCRM session lapsed: logging in again");
+                    (session, _) = self.session.renew(&session, || self.log_in()).await?;
                     renewals += 1;
                 }
                 Answer::Fail(errors) => return Err(fail_error(&errors, call)),

@@ -38,10 +38,10 @@ use std::time::Duration;
 use reqwest::header::ACCEPT;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::{Deserialize, Deserializer};
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::http::{Effect, Http, check_transport, retrying, short};
+use super::login::LoginCell;
 use super::wire::{SecretEncoding, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Value};
@@ -89,7 +89,7 @@ pub struct Oracle {
     store_url: String,
     app_key: SecretString,
     mode: Mode,
-    token: Mutex<Option<Arc<Token>>>,
+    token: LoginCell<Token>,
     secrets: SecretResolver,
     instance_name: String,
 }
@@ -422,7 +422,7 @@ impl Oracle {
                 Some("direct") => Mode::Direct,
                 _ => Mode::Request,
             },
-            token: Mutex::new(None),
+            token: LoginCell::default(),
             secrets: options.secrets.clone(),
             instance_name: instance.name.clone(),
         })
@@ -453,24 +453,7 @@ impl Oracle {
                 }
             }
         }
-        let fresh = Arc::new(self.log_in().await?);
-        *current = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    /// A new token in place of `refused`, unless another call replaced it already. Says whether
-    /// this call logged in.
-    async fn renew(&self, refused: &Arc<Token>) -> Result<(Arc<Token>, bool), ProviderError> {
-        let mut current = self.token.lock().await;
-        if let Some(token) = &*current
-            && !Arc::ptr_eq(token, refused)
-        {
-            return Ok((token.clone(), false));
-        }
-        tracing::debug!(provider = %self.instance_name, "OCC refused the token: logging in again");
-        let fresh = Arc::new(self.log_in().await?);
-        *current = Some(fresh.clone());
-        Ok((fresh, true))
+        LoginCell::replace(&mut current, || self.log_in()).await
     }
 
     /// `POST /ccadmin/v1/login` with the application key.
@@ -585,7 +568,8 @@ impl Oracle {
                     message: describe_errors(status, &body),
                 });
             }
-            let (next, fresh) = self.renew(&current).await?;
+            tracing::debug!(provider = %self.instance_name, "OCC refused the token: logging in again");
+            let (next, fresh) = self.token.renew(&current, || self.log_in()).await?;
             token = next;
             logged_in = fresh;
         }

@@ -27,6 +27,7 @@ use ring::signature::RsaKeyPair;
 use serde::Deserialize;
 
 use super::http::{Effect, Http, check_transport, retrying, short};
+use super::login::LoginCell;
 use super::wire::{SecretEncoding, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
@@ -65,7 +66,7 @@ pub struct Salesforce {
     /// `https://test.salesforce.com`), even when requests go to the sandbox instead.
     audience: String,
     api_version: String,
-    session: tokio::sync::Mutex<Option<Arc<Session>>>,
+    session: LoginCell<Session>,
     secrets: SecretResolver,
     instance_name: String,
 }
@@ -196,7 +197,7 @@ impl Salesforce {
                 .setting("api_version")
                 .unwrap_or(DEFAULT_API_VERSION)
                 .to_string(),
-            session: tokio::sync::Mutex::new(None),
+            session: LoginCell::default(),
             secrets: options.secrets.clone(),
             instance_name: instance.name.clone(),
         })
@@ -204,28 +205,7 @@ impl Salesforce {
 
     /// The current session, logging in first if there is none.
     async fn session(&self) -> Result<Arc<Session>, ProviderError> {
-        let mut current = self.session.lock().await;
-        if let Some(session) = &*current {
-            return Ok(session.clone());
-        }
-        let session = Arc::new(self.log_in().await?);
-        *current = Some(session.clone());
-        Ok(session)
-    }
-
-    /// A new session in place of `stale`, unless another task renewed it already: concurrent
-    /// calls that all saw the lapse log in once between them. Says whether this call logged in.
-    async fn renew(&self, stale: &Arc<Session>) -> Result<(Arc<Session>, bool), ProviderError> {
-        let mut current = self.session.lock().await;
-        if let Some(session) = &*current
-            && !Arc::ptr_eq(session, stale)
-        {
-            return Ok((session.clone(), false));
-        }
-        tracing::debug!(provider = %self.instance_name, "Salesforce session lapsed: logging in again");
-        let session = Arc::new(self.log_in().await?);
-        *current = Some(session.clone());
-        Ok((session, true))
+        self.session.get(|| self.log_in()).await
     }
 
     async fn log_in(&self) -> Result<Session, ProviderError> {
@@ -348,7 +328,8 @@ impl Salesforce {
                     message: describe_errors(status, &body),
                 });
             }
-            let (next, fresh) = self.renew(&current).await?;
+            tracing::debug!(provider = %self.instance_name, "Salesforce session lapsed: logging in again");
+            let (next, fresh) = self.session.renew(&current, || self.log_in()).await?;
             session = next;
             logged_in = fresh;
         }

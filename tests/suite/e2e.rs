@@ -3,7 +3,7 @@
 //! injected faults and the README's main command. Creates are counted on the sandbox side.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use orgform::sandbox::{Fault, Sandbox, SandboxConfig};
@@ -17,48 +17,11 @@ const SECRETS: &[(&str, &str)] = &[
     ("GAMMA_SECRET", "s3cret-gamma-webhook-value"),
 ];
 
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn from_output(output: Output) -> Run {
-        Run::from(output)
-    }
-
-    fn from(output: Output) -> Run {
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    #[track_caller]
-    pub fn expect(self, code: i32) -> Run {
-        assert_eq!(
-            self.code, code,
-            "exit code {} (wanted {code})\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        );
-        self
-    }
-}
+pub use crate::harness::Run;
 
 /// Runs the binary in `dir` with the test secrets exported and stdin closed.
 pub fn orgform(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
-    cmd.current_dir(dir)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (k, v) in SECRETS {
-        cmd.env(k, v);
-    }
-    Run::from(cmd.output().expect("run orgform"))
+    crate::harness::run(dir, args, SECRETS)
 }
 
 pub async fn start(config: SandboxConfig) -> Sandbox {

@@ -174,13 +174,8 @@ fn five_provider_sandbox() -> SandboxConfig {
     }
 }
 
-fn run_five(dir: &Path, args: &[&str]) -> crate::e2e::Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
-    cmd.current_dir(dir).args(args).stdin(Stdio::null());
-    for (k, v) in FIVE_ENV {
-        cmd.env(k, v);
-    }
-    crate::e2e::Run::from_output(cmd.output().expect("run"))
+fn run_five(dir: &Path, args: &[&str]) -> crate::harness::Run {
+    crate::harness::run(dir, args, FIVE_ENV)
 }
 
 /// The kill test: an apply of 50 organizations across the five providers, killed with

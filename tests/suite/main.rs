@@ -9,6 +9,7 @@ mod exactly_once;
 mod fmt;
 mod fuzz_regressions;
 mod golden;
+mod harness;
 mod planner_props;
 mod plans;
 mod provider_commvault;

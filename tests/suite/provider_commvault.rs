@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -771,45 +771,12 @@ async fn client_reports_a_refused_login_without_secrets() {
 
 // End to end: the real binary against the sandbox on loopback.
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use crate::harness::Run;
 
-impl Run {
-    #[track_caller]
-    fn expect(self, code: i32) -> Run {
-        assert_eq!(
-            self.code, code,
-            "exit code {} (wanted {code})\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-/// Runs the binary on `dir`'s specs and state, with the test secrets exported.
+/// Runs the binary on `dir`'s specs and state, with the test secrets exported; nothing secret
+/// may show in what it prints.
 fn orgform(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
-    cmd.current_dir(dir)
-        .args(args)
-        .arg("--specs")
-        .arg(dir.join("specs"))
-        .arg("--state")
-        .arg(dir.join("state.json"))
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (k, v) in SECRETS {
-        cmd.env(k, v);
-    }
-    let output = cmd.output().expect("run orgform");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let run = crate::harness::run_on(dir, args, SECRETS);
     assert_clean("stdout", &run.stdout);
     assert_clean("stderr", &run.stderr);
     run

@@ -1075,25 +1075,8 @@ async fn jwt_bearer_login_is_signed_with_the_key_file_and_verified() {
 
 /// Runs the binary in `dir` with `--specs DIR/specs --state DIR/state.json` and the sandbox
 /// credentials exported.
-fn orgform(dir: &Path, args: &[&str]) -> crate::e2e::Run {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orgform"))
-        .current_dir(dir)
-        .args(args)
-        .arg("--specs")
-        .arg(dir.join("specs"))
-        .arg("--state")
-        .arg(dir.join("state.json"))
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .envs(ENV.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run orgform");
-    crate::e2e::Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+fn orgform(dir: &Path, args: &[&str]) -> crate::harness::Run {
+    crate::harness::run_on(dir, args, ENV)
 }
 
 fn write_specs(dir: &Path, text: &str) {

@@ -25,14 +25,7 @@ const ENV: &[(&str, &str)] = &[
 ];
 
 fn run(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_orgform"));
-    cmd.current_dir(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null());
-    for (k, v) in ENV {
-        cmd.env(k, v);
-    }
-    Run::from_output(cmd.output().expect("run"))
+    crate::harness::run(dir, args, ENV)
 }
 
 fn write(dir: &Path, provider: &str, org: impl Fn(usize) -> String, n: usize) {

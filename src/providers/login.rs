@@ -1,0 +1,77 @@
+//! A provider's login for one run, shared by every request the run makes.
+//!
+//! The first caller logs in while the others wait for it, so a run logs in once however many
+//! requests start together; a login the provider stops accepting is replaced once, however many
+//! requests saw it refused at the same moment. Commvault's token, Salesforce's session, OCC's
+//! token and NeonCRM's session id all live in one of these.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::ProviderError;
+
+/// The current login, if any; see the module docs.
+pub struct LoginCell<T> {
+    current: Mutex<Option<Arc<T>>>,
+}
+
+impl<T> Default for LoginCell<T> {
+    fn default() -> Self {
+        LoginCell {
+            current: Mutex::new(None),
+        }
+    }
+}
+
+impl<T> LoginCell<T> {
+    /// The current login, or a new one from `log_in` if there is none yet.
+    pub async fn get<F>(&self, log_in: impl FnOnce() -> F) -> Result<Arc<T>, ProviderError>
+    where
+        F: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut current = self.current.lock().await;
+        if let Some(login) = &*current {
+            return Ok(login.clone());
+        }
+        Self::replace(&mut current, log_in).await
+    }
+
+    /// A new login in place of `refused`, unless another caller has replaced it already. Says
+    /// whether this call logged in (a caller that did, and is refused again, should give up).
+    pub async fn renew<F>(
+        &self,
+        refused: &Arc<T>,
+        log_in: impl FnOnce() -> F,
+    ) -> Result<(Arc<T>, bool), ProviderError>
+    where
+        F: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut current = self.current.lock().await;
+        if let Some(login) = &*current
+            && !Arc::ptr_eq(login, refused)
+        {
+            return Ok((login.clone(), false));
+        }
+        Ok((Self::replace(&mut current, log_in).await?, true))
+    }
+
+    /// The cell held, for a provider that renews a login before it lapses (OCC's refresh).
+    pub async fn lock(&self) -> MutexGuard<'_, Option<Arc<T>>> {
+        self.current.lock().await
+    }
+
+    /// Logs in and keeps the result, in the held cell.
+    pub async fn replace<F>(
+        current: &mut Option<Arc<T>>,
+        log_in: impl FnOnce() -> F,
+    ) -> Result<Arc<T>, ProviderError>
+    where
+        F: Future<Output = Result<T, ProviderError>>,
+    {
+        let login = Arc::new(log_in().await?);
+        *current = Some(login.clone());
+        Ok(login)
+    }
+}

@@ -25,6 +25,10 @@ pub enum Effect {
     Creates,
 }
 
+/// The longest `Retry-After` orgform waits out; past it, the request fails and says when to
+/// try again, rather than holding a CI job for hours.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
 /// How hard and how often to retry.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
@@ -50,6 +54,9 @@ pub struct Http {
     base_url: String,
     concurrency: Arc<Semaphore>,
     pacer: Option<Arc<Pacer>>,
+    /// No request starts before this: the latest `Retry-After` the provider gave any request.
+    /// A rate limit is the account's, not one request's, so every request waits it out.
+    held_until: Arc<std::sync::Mutex<Option<Instant>>>,
     pub retry: RetryPolicy,
 }
 
@@ -122,6 +129,7 @@ impl Http {
                 usize::try_from(limits.max_concurrency.max(1)).unwrap_or(1),
             )),
             pacer,
+            held_until: Arc::default(),
             retry: options.retry,
         })
     }
@@ -157,6 +165,7 @@ impl Http {
         if let Some(pacer) = &self.pacer {
             pacer.wait().await;
         }
+        self.wait_out_holds().await;
         let response = request
             .send()
             .await
@@ -164,6 +173,7 @@ impl Http {
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
             let retry_after = retry_after(&response);
+            self.hold_for(retry_after);
             let body = response.text().await.unwrap_or_default();
             return Err(ProviderError::RateLimited {
                 retry_after,
@@ -172,6 +182,7 @@ impl Http {
         }
         if status.is_server_error() {
             let retry_after = retry_after(&response);
+            self.hold_for(retry_after);
             let body = response.text().await.unwrap_or_default();
             let message = format!("HTTP {status}: {}", short(&body));
             return Err(match effect {
@@ -183,6 +194,34 @@ impl Http {
             });
         }
         Ok(response)
+    }
+
+    /// Waits until no `Retry-After` the provider gave holds (it may be extended while waiting).
+    async fn wait_out_holds(&self) {
+        loop {
+            let until = *self
+                .held_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match until {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => return,
+            }
+        }
+    }
+
+    /// Holds every request to this instance for a `Retry-After` (and a little past it, so
+    /// that a clock tick doesn't make one early).
+    fn hold_for(&self, retry_after: Option<Duration>) {
+        let Some(after) = retry_after.filter(|a| *a <= MAX_RETRY_AFTER) else {
+            return;
+        };
+        let until = Instant::now() + after + Duration::from_millis(50);
+        let mut held = self
+            .held_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *held = Some(held.map_or(until, |h| h.max(until)));
     }
 
     /// Sends a request that is safe to repeat, retrying transient failures.

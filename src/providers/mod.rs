@@ -59,12 +59,15 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    /// Whether sending the same request again is safe and may help.
+    /// Whether sending the same request again is safe and may help within this run: not when
+    /// the provider asks for a wait longer than [`http::MAX_RETRY_AFTER`].
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             ProviderError::RateLimited { .. } | ProviderError::Unavailable { .. }
-        )
+        ) && self
+            .retry_after()
+            .is_none_or(|after| after <= http::MAX_RETRY_AFTER)
     }
 
     pub fn retry_after(&self) -> Option<Duration> {

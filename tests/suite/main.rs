@@ -10,6 +10,7 @@ mod fmt;
 mod fuzz_regressions;
 mod golden;
 mod harness;
+mod http_client;
 mod planner_props;
 mod plans;
 mod provider_commvault;

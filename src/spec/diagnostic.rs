@@ -63,6 +63,9 @@ pub struct SpecError {
     label: String,
     #[help]
     pub help: Option<String>,
+    /// The file's text, and whether the span is a secret written out (never to be quoted).
+    text: Arc<str>,
+    secret: bool,
 }
 
 impl SpecError {
@@ -83,6 +86,21 @@ impl SpecError {
             span: SourceSpan::new(span.start.into(), len),
             label: label.into(),
             help: None,
+            text: file.text.clone(),
+            secret: false,
+        }
+    }
+
+    /// A secret written out in the specs at `span`: the error points at it, and no snippet of
+    /// the file (this one's or another error's) quotes it.
+    pub fn literal_secret(
+        file: &SourceFile,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> SpecError {
+        SpecError {
+            secret: true,
+            ..SpecError::new(file, span, message, "literal secret")
         }
     }
 
@@ -100,6 +118,59 @@ impl SpecError {
 pub struct SpecErrors {
     #[related]
     pub errors: Vec<SpecError>,
+}
+
+impl SpecErrors {
+    /// The errors in a stable order (by file, then position), with every secret written out in
+    /// a file masked in all the snippets that quote that file: the message names the key, and
+    /// the value stays out of terminals and CI logs.
+    pub fn new(mut errors: Vec<SpecError>) -> SpecErrors {
+        errors.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+        let mut secrets: std::collections::BTreeMap<String, Vec<Range<usize>>> =
+            std::collections::BTreeMap::new();
+        for e in errors.iter().filter(|e| e.secret) {
+            let start = e.span.offset();
+            secrets
+                .entry(e.path.clone())
+                .or_default()
+                .push(start..start + e.span.len());
+        }
+        let mut masked: std::collections::BTreeMap<String, Arc<str>> =
+            std::collections::BTreeMap::new();
+        for e in &mut errors {
+            let Some(spans) = secrets.get(&e.path) else {
+                continue;
+            };
+            let text = masked
+                .entry(e.path.clone())
+                .or_insert_with(|| mask(&e.text, spans).into())
+                .clone();
+            e.source_code = NamedSource::new(e.path.clone(), text.clone());
+            e.text = text;
+        }
+        SpecErrors { errors }
+    }
+}
+
+/// `text` with each span's characters replaced by `*`, byte for byte, so that every other
+/// span still points where it did.
+fn mask(text: &str, spans: &[Range<usize>]) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for span in spans {
+        let end = span.end.min(bytes.len());
+        let start = span.start.min(end);
+        let last = end.saturating_sub(1);
+        for (i, byte) in bytes.iter_mut().enumerate().take(end).skip(start) {
+            // Quotes and line breaks stay, so the snippet keeps its shape.
+            let quote = matches!(*byte, b'"' | b'\'') && (i == start || i == last);
+            if !quote && !matches!(*byte, b'\n' | b'\r') {
+                *byte = b'*';
+            }
+        }
+    }
+    // Whole characters were replaced by ASCII bytes, so this is UTF-8 still; if a span ever
+    // cut a character, the lossy form keeps it readable and still masked.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// `1 problem`, `3 problems`.

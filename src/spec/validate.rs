@@ -250,11 +250,7 @@ fn load_with(files: &[SourceFile], ahead: &[bool]) -> Option<Result<Spec, SpecEr
             state,
         })
     } else {
-        // Stable order: by file, then position.
-        errors
-            .0
-            .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
-        Err(SpecErrors { errors: errors.0 })
+        Err(SpecErrors::new(errors.0))
     })
 }
 
@@ -932,11 +928,10 @@ fn check_value(
         (Kind::Secret, DeValue::Table(t)) => check_secret(errors, file, path, t, span),
         (Kind::Secret, DeValue::String(_) | DeValue::Integer(_)) => {
             errors.push(
-                SpecError::new(
+                SpecError::literal_secret(
                     file,
                     span,
                     format!("`{path}` is a secret and must not be written in the specs"),
-                    "literal secret",
                 )
                 .with_help("refer to it instead: `{ env = \"NAME\" }` or `{ file = \"PATH\" }`"),
             );

@@ -384,7 +384,7 @@ async fn injected_faults_never_duplicate() {
     sandbox.shutdown().await.expect("shutdown");
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read").flatten() {
         let path = entry.path();

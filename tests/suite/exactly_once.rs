@@ -53,7 +53,7 @@ fn trials() -> usize {
 }
 
 /// The credentials of every emulator, as the environment variables `five_provider_specs` uses.
-const FIVE_ENV: &[(&str, &str)] = &[
+pub const FIVE_ENV: &[(&str, &str)] = &[
     ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
     ("CV_USERNAME", orgform::sandbox::commvault::USERNAME),
     ("CV_PASSWORD", orgform::sandbox::commvault::PASSWORD),
@@ -80,7 +80,7 @@ const FIVE: [&str; 5] = [
 ];
 
 /// `per_provider` organizations on each of the five providers at `base`.
-fn five_provider_specs(dir: &Path, base: &str, per_provider: usize) {
+pub fn five_provider_specs(dir: &Path, base: &str, per_provider: usize) {
     let specs = dir.join("specs");
     std::fs::create_dir_all(&specs).expect("mkdir");
     let mut text = format!(
@@ -158,7 +158,7 @@ profile = {{ email = "buyer{i}@acme.example", first_name = "Dana", last_name = "
     std::fs::write(specs.join("orgs.toml"), text).expect("write specs");
 }
 
-fn five_provider_sandbox() -> SandboxConfig {
+pub fn five_provider_sandbox() -> SandboxConfig {
     SandboxConfig {
         heron_rate_limit: 0,
         salesforce: orgform::sandbox::salesforce::SalesforceConfig {

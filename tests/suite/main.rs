@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 mod architecture;
+mod canary;
 mod e2e;
 mod exactly_once;
 mod fmt;

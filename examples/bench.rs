@@ -356,11 +356,10 @@ fn kit_specs(dir: &Path, base_url: &str, kits: &[&Kit], per_kit: usize) {
 }
 
 /// A sandbox for the benchmark: no rate limit, sign-ups that finish at once and no quota.
-async fn bench_sandbox(latency: Duration, data_file: Option<PathBuf>) -> Sandbox {
+async fn bench_sandbox(latency: Duration) -> Sandbox {
     let config = SandboxConfig {
         latency,
         heron_rate_limit: 0,
-        data_file,
         salesforce: orgform::sandbox::salesforce::SalesforceConfig {
             new_for: Duration::ZERO,
             in_progress_for: Duration::ZERO,
@@ -432,7 +431,7 @@ fn plan_without_reads(rows: &mut Vec<Row>) {
 async fn remote_read_requests(rows: &mut Vec<Row>) {
     let n = 10_000;
     for kit in KITS {
-        let sandbox = bench_sandbox(Duration::ZERO, None).await;
+        let sandbox = bench_sandbox(Duration::ZERO).await;
         let dir = tempfile::tempdir().expect("tempdir");
         kit_specs(dir.path(), &sandbox.base_url(), &[kit], n);
         let m = measure(
@@ -467,9 +466,8 @@ async fn plan_with_reads(rows: &mut Vec<Row>) {
     let kits: Vec<&Kit> = KITS.iter().collect();
     let per_kit = total / kits.len();
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("sandbox-data.json");
-    // Create them with no latency, then plan against the same data with 20 ms a request.
-    let sandbox = bench_sandbox(Duration::ZERO, Some(data.clone())).await;
+    // Create them with no latency, then plan against the same sandbox with 20 ms a request.
+    let sandbox = bench_sandbox(Duration::ZERO).await;
     kit_specs(dir.path(), &sandbox.base_url(), &kits, per_kit);
     let m = measure(
         dir.path(),
@@ -477,9 +475,8 @@ async fn plan_with_reads(rows: &mut Vec<Row>) {
         ENV,
     );
     assert_eq!(m.code, 0, "{}", m.stderr);
-    sandbox.shutdown().await.expect("shutdown");
-    let sandbox = bench_sandbox(Duration::from_millis(20), Some(data)).await;
-    kit_specs(dir.path(), &sandbox.base_url(), &kits, per_kit);
+    eprintln!("  {} created in {}", per_kit * kits.len(), ms(m.wall));
+    sandbox.set_latency(Duration::from_millis(20));
     let m = (0..3)
         .map(|_| measure(dir.path(), &["plan", "--detailed-exitcode"], ENV))
         .min_by_key(|m| m.wall)

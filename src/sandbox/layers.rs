@@ -41,7 +41,7 @@ async fn observe(State(state): State<SandboxState>, request: Request, next: Next
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    state.sleep(state.config().latency).await;
+    state.sleep(state.latency()).await;
     let response = next.run(request).await;
     tracing::debug!(
         %method,

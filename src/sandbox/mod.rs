@@ -394,6 +394,12 @@ impl Sandbox {
         format!("http://{}", self.addr)
     }
 
+    /// Changes the latency added to every request from now on (a benchmark fills a sandbox
+    /// fast, then reads it at the latency it measures).
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.set_latency(latency);
+    }
+
     /// The same data as `GET /_sandbox/stats`.
     pub fn stats(&self) -> Stats {
         self.state.stats()

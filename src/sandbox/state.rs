@@ -25,6 +25,8 @@ pub struct SandboxState {
 
 struct Inner {
     config: SandboxConfig,
+    /// The latency added to every request now: `config.latency` until changed.
+    latency_us: std::sync::atomic::AtomicU64,
     data: Mutex<SandboxData>,
     counters: Mutex<Counters>,
     rng: Mutex<fastrand::Rng>,
@@ -56,6 +58,9 @@ impl SandboxState {
         };
         SandboxState {
             inner: Arc::new(Inner {
+                latency_us: std::sync::atomic::AtomicU64::new(
+                    u64::try_from(config.latency.as_micros()).unwrap_or(u64::MAX),
+                ),
                 config,
                 data: Mutex::new(data),
                 counters: Mutex::new(Counters::default()),
@@ -68,6 +73,22 @@ impl SandboxState {
 
     pub(super) fn config(&self) -> &SandboxConfig {
         &self.inner.config
+    }
+
+    /// The latency added to every request now.
+    pub(super) fn latency(&self) -> Duration {
+        Duration::from_micros(
+            self.inner
+                .latency_us
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    pub(super) fn set_latency(&self, latency: Duration) {
+        self.inner.latency_us.store(
+            u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Reads the data.

@@ -201,16 +201,39 @@ pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: Plan
     let read = |instance: &str| reality.and_then(|r| r.instances.get(instance));
     let mut changes = Vec::with_capacity(spec.orgs.len() + state.orgs.len());
 
-    for org in spec.orgs.values() {
-        let record = state.orgs.get(&org.address);
-        changes.push(plan_declared(org, record, read(&org.instance)));
-    }
-    for (address, record) in &state.orgs {
-        if !spec.orgs.contains_key(address) {
-            changes.push(orphan(address, record));
+    // Both maps are sorted by address: one walk down the two together pairs each declaration
+    // with its record and finds the orphans, already in the plan's order, with no look-ups.
+    let mut declared = spec.orgs.iter().peekable();
+    let mut recorded = state.orgs.iter().peekable();
+    loop {
+        let order = match (declared.peek(), recorded.peek()) {
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => break,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let Some((_, org)) = declared.next() else {
+                    break;
+                };
+                changes.push(plan_declared(org, None, read(&org.instance)));
+            }
+            std::cmp::Ordering::Equal => {
+                let (Some((_, org)), record) = (declared.next(), recorded.next()) else {
+                    break;
+                };
+                let record = record.map(|(_, r)| r);
+                changes.push(plan_declared(org, record, read(&org.instance)));
+            }
+            std::cmp::Ordering::Greater => {
+                let Some((address, record)) = recorded.next() else {
+                    break;
+                };
+                changes.push(orphan(address, record));
+            }
         }
     }
-    changes.sort_by(|a, b| a.address.cmp(&b.address));
 
     let quotas = apply_quotas(spec, state, &mut changes, context.now);
 

@@ -215,8 +215,11 @@ fn load_with(files: &[SourceFile], ahead: &[bool]) -> Option<Result<Spec, SpecEr
         Some((file_errors, orgs))
     });
 
-    let mut first: BTreeMap<String, Declared<'_>> = BTreeMap::new();
-    let mut checked_orgs = BTreeMap::new();
+    // A hash map and a vector sorted once: a sorted map here would cost a search of 100,000
+    // keys per organization, twice.
+    let mut first: std::collections::HashMap<String, Declared<'_>> =
+        std::collections::HashMap::new();
+    let mut checked_orgs = Vec::new();
     for (file, result) in files.iter().zip(checked) {
         let (file_errors, orgs) = result?;
         errors.0.extend(file_errors);
@@ -233,7 +236,7 @@ fn load_with(files: &[SourceFile], ahead: &[bool]) -> Option<Result<Spec, SpecEr
             }
             errors.0.extend(checked.errors);
             if let Some(org) = checked.org {
-                checked_orgs.insert(org.address.clone(), org);
+                checked_orgs.push((org.address.clone(), org));
             }
             let declared = Declared {
                 file,
@@ -246,7 +249,8 @@ fn load_with(files: &[SourceFile], ahead: &[bool]) -> Option<Result<Spec, SpecEr
     Some(if errors.0.is_empty() {
         Ok(Spec {
             providers,
-            orgs: checked_orgs,
+            // Built in bulk: linear for files in address order, a sort otherwise.
+            orgs: checked_orgs.into_iter().collect(),
             state,
         })
     } else {

@@ -149,6 +149,13 @@ fn heron_specs(dir: &Path, base_url: &str, n: usize, files: usize, limits: &str)
     }
 }
 
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read").flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
+
 /// A state in which every declared organization exists: what an "all unchanged" plan reads.
 fn state_for(dir: &Path) {
     let paths: Vec<PathBuf> = {
@@ -398,6 +405,15 @@ fn plan_without_reads(rows: &mut Vec<Row>) {
         let dir = tempfile::tempdir().expect("tempdir");
         heron_specs(dir.path(), "https://app.herondata.io", n, 100, "");
         state_for(dir.path());
+        if let Some(keep) = std::env::var_os("ORGFORM_BENCH_KEEP") {
+            // For profiling: the same workload, left where a profiler can run it.
+            let kept = Path::new(&keep).join(format!("plan-{n}"));
+            let _ = std::fs::remove_dir_all(&kept);
+            std::fs::create_dir_all(&kept).expect("mkdir");
+            for sub in ["specs", "state"] {
+                copy_tree(&dir.path().join(sub), &kept.join(sub));
+            }
+        }
         // Best of three: the first run also warms the page cache.
         let m = (0..3)
             .map(|_| measure(dir.path(), &["plan", "--refresh=false"], ENV))

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use reqwest::StatusCode;
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::ProviderError;
@@ -55,6 +56,40 @@ impl<T> LoginCell<T> {
             return Ok((login.clone(), false));
         }
         Ok((Self::replace(&mut current, log_in).await?, true))
+    }
+
+    /// Sends with `login` until the provider stops answering 401. A 401 is a refusal before any
+    /// work, so the request is built and sent again with a renewed login: this call logs in at
+    /// most once, and may take up a login another call renewed meanwhile, `max_logins` times in
+    /// all. Past that, `refused` words the last answer as the error.
+    pub async fn send_until_accepted<SendFut, LogInFut>(
+        &self,
+        mut login: Arc<T>,
+        max_logins: usize,
+        log_in: impl Fn() -> LogInFut,
+        send: impl Fn(Arc<T>) -> SendFut,
+        refused: impl Fn(StatusCode, &str) -> String,
+    ) -> Result<(StatusCode, String), ProviderError>
+    where
+        SendFut: Future<Output = Result<(StatusCode, String), ProviderError>>,
+        LogInFut: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut logged_in = false;
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let (status, body) = send(login.clone()).await?;
+            if status != StatusCode::UNAUTHORIZED {
+                return Ok((status, body));
+            }
+            if logged_in || tried >= max_logins {
+                return Err(ProviderError::Unauthorized {
+                    message: refused(status, &body),
+                });
+            }
+            tracing::debug!("the provider refused the login (HTTP 401): logging in again");
+            (login, logged_in) = self.renew(&login, &log_in).await?;
+        }
     }
 
     /// The cell held, for a provider that renews a login before it lapses (OCC's refresh).

@@ -545,34 +545,27 @@ impl Oracle {
     where
         F: Fn(&Token) -> RequestBuilder,
     {
-        let mut token = self.token().await?;
-        let mut logged_in = false;
-        let mut tried = 0;
-        loop {
-            tried += 1;
-            let current = token.clone();
-            let send = || async {
-                let response = self.http.send(build(&current), effect).await?;
-                let status = response.status();
-                Ok((status, body_of(response, effect).await?))
-            };
-            let (status, body) = match effect {
-                Effect::Safe => retrying(self.http.retry, send).await?,
-                Effect::Creates => send().await?,
-            };
-            if status != StatusCode::UNAUTHORIZED {
-                return Ok((status, body));
-            }
-            if logged_in || tried >= MAX_SESSIONS {
-                return Err(ProviderError::Unauthorized {
-                    message: describe_errors(status, &body),
-                });
-            }
-            tracing::debug!(provider = %self.instance_name, "OCC refused the token: logging in again");
-            let (next, fresh) = self.token.renew(&current, || self.log_in()).await?;
-            token = next;
-            logged_in = fresh;
-        }
+        let token = self.token().await?;
+        let build = &build;
+        self.token
+            .send_until_accepted(
+                token,
+                MAX_SESSIONS,
+                || self.log_in(),
+                |token| async move {
+                    let send = || async {
+                        let response = self.http.send(build(&token), effect).await?;
+                        let status = response.status();
+                        Ok((status, body_of(response, effect).await?))
+                    };
+                    match effect {
+                        Effect::Safe => retrying(self.http.retry, send).await,
+                        Effect::Creates => send().await,
+                    }
+                },
+                describe_errors,
+            )
+            .await
     }
 
     /// Every item of `path` matching `filter`, page by page.

@@ -308,31 +308,23 @@ impl Salesforce {
         F: Fn(&Session) -> RequestBuilder,
     {
         const MAX_SESSIONS: usize = 4;
-        let mut session = self.session().await?;
-        let mut logged_in = false;
-        let mut tried = 0;
-        loop {
-            tried += 1;
-            let current = session.clone();
-            let (status, body) = match effect {
-                Effect::Safe => {
-                    retrying(self.http.retry, || self.send_once(build(&current), effect)).await?
-                }
-                Effect::Creates => self.send_once(build(&current), effect).await?,
-            };
-            if status != StatusCode::UNAUTHORIZED {
-                return Ok((status, body));
-            }
-            if logged_in || tried >= MAX_SESSIONS {
-                return Err(ProviderError::Unauthorized {
-                    message: describe_errors(status, &body),
-                });
-            }
-            tracing::debug!(provider = %self.instance_name, "Salesforce session lapsed: logging in again");
-            let (next, fresh) = self.session.renew(&current, || self.log_in()).await?;
-            session = next;
-            logged_in = fresh;
-        }
+        let session = self.session().await?;
+        let build = &build;
+        self.session
+            .send_until_accepted(
+                session,
+                MAX_SESSIONS,
+                || self.log_in(),
+                |session| async move {
+                    let request = || self.send_once(build(&session), effect);
+                    match effect {
+                        Effect::Safe => retrying(self.http.retry, request).await,
+                        Effect::Creates => request().await,
+                    }
+                },
+                describe_errors,
+            )
+            .await
     }
 
     async fn send_once(

@@ -716,26 +716,35 @@ impl Neon {
         Ok(reality)
     }
 
-    /// One search, page after page, into `reality`.
+    /// One search into `reality`: the first page, then every other page it announces at once
+    /// (within the instance's `max_concurrency`), until no answer announces more.
     async fn search_pages(
         &self,
         params: impl Fn(u32) -> Params,
         reality: &mut InstanceReality,
     ) -> Result<(), ProviderError> {
-        {
-            let mut page = 1;
-            loop {
+        let page = |number: u32| {
+            let params = params(number);
+            async move {
                 let inner = self
                     .call(
                         "/account/listAccounts",
                         "listAccountsResponse",
-                        &params(page),
+                        &params,
                         Call::Read,
                     )
                     .await?;
-                let answer = ListAnswer::parse(&inner).map_err(|e| ProviderError::Protocol {
+                ListAnswer::parse(&inner).map_err(|e| ProviderError::Protocol {
                     message: format!("the listAccounts answer is not what NeonCRM documents: {e}"),
-                })?;
+                })
+            }
+        };
+        let mut answers = vec![page(1).await?];
+        let mut fetched = 1;
+        loop {
+            let mut total = fetched;
+            for answer in answers.drain(..) {
+                total = total.max(answer.total_pages());
                 for (id, name) in answer.accounts() {
                     reality.insert(RemoteOrg {
                         remote_id: id,
@@ -744,13 +753,13 @@ impl Neon {
                         detail: BTreeMap::new(),
                     });
                 }
-                if page >= answer.total_pages() {
-                    break;
-                }
-                page += 1;
             }
+            if fetched >= total {
+                return Ok(());
+            }
+            answers = futures_util::future::try_join_all((fetched + 1..=total).map(page)).await?;
+            fetched = total;
         }
-        Ok(())
     }
 }
 
@@ -871,10 +880,10 @@ impl Provider for Neon {
         let mut names: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        if names.len() > PAGE_SIZE {
+        if batches(&names).len() > names.len().div_ceil(PAGE_SIZE) {
             // Names in IN_RANGE searches cost a request per request line (a hundred names or
-            // so); past a page's worth, reading every organization account in pages of 200
-            // takes fewer, for as long as most accounts are the ones orgform manages.
+            // so). When that is more searches than N accounts fill pages of 200, reading every
+            // organization account takes fewer, for as long as most accounts are orgform's.
             return self.search_all().await;
         }
         self.search(&names).await

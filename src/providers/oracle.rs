@@ -568,51 +568,40 @@ impl Oracle {
             .await
     }
 
-    /// Every item of `path` matching `filter`, page by page.
+    /// Every item of `path` matching `filter`: the first page, then the other pages its count
+    /// announces at once (within the instance's `max_concurrency`), then page by page for as
+    /// long as more appear (or when OCC gives no count).
     async fn list_all<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         filter: &str,
         extra: &[(&str, &str)],
     ) -> Result<Vec<T>, ProviderError> {
-        let mut items = Vec::new();
-        let mut offset: u64 = 0;
-        for _ in 0..MAX_PAGES {
-            let offset_text = offset.to_string();
-            let limit_text = PAGE_LIMIT.to_string();
-            let (status, body) = self
-                .call(Effect::Safe, |t| {
-                    let request = self.admin(t, Method::GET, path);
-                    // No filter at all lists everything (an empty `q` is not a valid one).
-                    let request = if filter.is_empty() {
-                        request
-                    } else {
-                        request.query(&[("q", filter)])
-                    };
-                    request
-                        .query(&[
-                            ("offset", offset_text.as_str()),
-                            ("limit", limit_text.as_str()),
-                        ])
-                        .query(extra)
-                })
-                .await?;
-            if status != StatusCode::OK {
-                let message = format!("listing {path}: {}", describe_errors(status, &body));
-                return Err(match status {
-                    StatusCode::FORBIDDEN => ProviderError::Unauthorized { message },
-                    _ => ProviderError::Protocol { message },
-                });
+        let page = |offset: u64| self.list_page::<T>(path, filter, extra, offset);
+        let first = page(0).await?;
+        let step = first.items.len() as u64;
+        let mut total = first.matching();
+        let mut items = first.items;
+        let mut offset = step;
+        let mut pages = 1;
+        if let Some(known) = total
+            && step > 0
+            && offset < known
+        {
+            let offsets: Vec<u64> = (offset..known)
+                .step_by(usize::try_from(step).unwrap_or(usize::MAX))
+                .take(MAX_PAGES)
+                .collect();
+            pages += offsets.len();
+            for answer in futures_util::future::try_join_all(offsets.into_iter().map(page)).await? {
+                offset += answer.items.len() as u64;
+                total = total.max(answer.matching());
+                items.extend(answer.items);
             }
-            let page: Page<T> =
-                serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
-                    message: format!("the {path} list is not what OCC documents: {e}"),
-                })?;
-            let got = page.items.len() as u64;
-            let matching = page.matching();
-            items.extend(page.items);
-            offset += got;
-            let more = match matching {
+        }
+        let mut got = step;
+        loop {
+            let more = match total {
                 Some(total) => offset < total && got > 0,
                 // No count: a full page may have a successor.
                 None => got >= PAGE_LIMIT,
@@ -620,21 +609,71 @@ impl Oracle {
             if !more {
                 return Ok(items);
             }
+            if pages >= MAX_PAGES {
+                return Err(ProviderError::Protocol {
+                    message: format!("listing {path} did not finish after {MAX_PAGES} pages"),
+                });
+            }
+            let answer = page(offset).await?;
+            pages += 1;
+            got = answer.items.len() as u64;
+            offset += got;
+            total = answer.matching();
+            items.extend(answer.items);
         }
-        Err(ProviderError::Protocol {
-            message: format!("listing {path} did not finish after {MAX_PAGES} pages"),
+    }
+
+    /// One page of `path` from `offset`.
+    async fn list_page<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        filter: &str,
+        extra: &[(&str, &str)],
+        offset: u64,
+    ) -> Result<Page<T>, ProviderError> {
+        let offset_text = offset.to_string();
+        let limit_text = PAGE_LIMIT.to_string();
+        let (status, body) = self
+            .call(Effect::Safe, |t| {
+                let request = self.admin(t, Method::GET, path);
+                // No filter at all lists everything (an empty `q` is not a valid one).
+                let request = if filter.is_empty() {
+                    request
+                } else {
+                    request.query(&[("q", filter)])
+                };
+                request
+                    .query(&[
+                        ("offset", offset_text.as_str()),
+                        ("limit", limit_text.as_str()),
+                    ])
+                    .query(extra)
+            })
+            .await?;
+        if status != StatusCode::OK {
+            let message = format!("listing {path}: {}", describe_errors(status, &body));
+            return Err(match status {
+                StatusCode::FORBIDDEN => ProviderError::Unauthorized { message },
+                _ => ProviderError::Protocol { message },
+            });
+        }
+        serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
+            message: format!("the {path} list is not what OCC documents: {e}"),
         })
     }
 
     /// The requests (request mode) or organizations (direct mode) with these names, exactly.
     async fn search(&self, names: &[&str]) -> Result<InstanceReality, ProviderError> {
         let asked: std::collections::BTreeSet<&str> = names.iter().copied().collect();
-        // Names in `q` filters cost a request per ~4 KB of filter; past a page's worth, listing
-        // everything 250 at a time takes fewer, for as long as most of it is orgform's.
-        let filters = if asked.len() > usize::try_from(PAGE_LIMIT).unwrap_or(usize::MAX) {
+        // Names in `q` filters cost a request per ~4 KB of filter. When that is more requests
+        // than N items fill pages of 250, listing everything takes fewer, for as long as most
+        // of it is orgform's.
+        let by_name = name_filters(names, MAX_ENCODED_FILTER);
+        let page = usize::try_from(PAGE_LIMIT).unwrap_or(usize::MAX);
+        let filters = if by_name.len() > asked.len().div_ceil(page) {
             vec![String::new()]
         } else {
-            name_filters(names, MAX_ENCODED_FILTER)
+            by_name
         };
         let mut reality = InstanceReality::default();
         match self.mode {

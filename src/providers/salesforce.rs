@@ -48,9 +48,8 @@ pub const SELECT: &str = "SELECT Id, Username, Status, CreatedOrgId, CreatedOrgI
 /// 16 KB; this leaves room for the host, the path and proxies that are stricter still.
 pub const MAX_ENCODED_QUERY: usize = 8_000;
 
-/// Past this many usernames, a plan reads every sign-up (2,000 a page) instead of asking for
-/// each by name.
-pub const LIST_ALL_ABOVE: usize = 2_000;
+/// Records per page of a query: Salesforce's largest batch.
+pub const QUERY_PAGE: usize = 2_000;
 
 /// Pages followed for one query before giving up: a guard against a `nextRecordsUrl` loop
 /// (a million records at Salesforce's smallest batch size of 200).
@@ -405,13 +404,14 @@ impl Provider for Salesforce {
 
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
         let usernames: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
-        // Usernames in IN lists cost a query per ~8 KB of URL (a few hundred usernames); past a
-        // page's worth, reading every sign-up in pages of 2,000 takes fewer requests, for as
-        // long as most sign-ups on this trial management org are the ones orgform manages.
-        let queries = if usernames.len() > LIST_ALL_ABOVE {
+        // Usernames in IN lists cost a query per ~8 KB of URL (a few hundred usernames). When
+        // that is more queries than N records fill pages of 2,000, reading every sign-up takes
+        // fewer, for as long as most sign-ups on this trial management org are orgform's.
+        let by_name = username_queries(&usernames, MAX_ENCODED_QUERY);
+        let queries = if by_name.len() > usernames.len().div_ceil(QUERY_PAGE) {
             vec![SELECT.to_string()]
         } else {
-            username_queries(&usernames, MAX_ENCODED_QUERY)
+            by_name
         };
         let mut by_username: BTreeMap<String, Vec<SignupRecord>> = BTreeMap::new();
         for soql in queries {

@@ -80,15 +80,22 @@ async fn heron_reads_everything_in_one_call() {
     sandbox.shutdown().await.expect("shutdown");
 }
 
+/// From 200 names up, searching by name would take more than one request; listing takes one
+/// page per 200 accounts.
 #[tokio::test(flavor = "multi_thread")]
 async fn neoncrm_reads_pages_of_two_hundred_after_one_login() {
+    for n in [200, 450] {
+        neoncrm_plan_of(n).await;
+    }
+}
+
+async fn neoncrm_plan_of(n: usize) {
     let sandbox = start(SandboxConfig::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let provider = format!(
         "[provider.n]\ntype = \"neoncrm\"\nbase_url = \"{}/neonws/services/api\"\norg_id = {{ env = \"NEON_ORG_ID\" }}\napi_key = {{ env = \"NEON_API_KEY\" }}\nmax_concurrency = 16\n",
         sandbox.base_url()
     );
-    let n = 450;
     write(
         dir.path(),
         &provider,
@@ -99,13 +106,24 @@ async fn neoncrm_reads_pages_of_two_hundred_after_one_login() {
         },
         n,
     );
-    // One login, then ceil(450 / 200) = 3 pages.
-    assert_eq!(plan_requests(&sandbox, dir.path(), "neoncrm"), 1 + 3);
+    // One login, then ceil(n / 200) pages.
+    assert_eq!(
+        plan_requests(&sandbox, dir.path(), "neoncrm"),
+        1 + n.div_ceil(200) as u64,
+        "{n} accounts"
+    );
     sandbox.shutdown().await.expect("shutdown");
 }
 
+/// From a few hundred usernames up, IN lists would take more than one query per 2,000.
 #[tokio::test(flavor = "multi_thread")]
 async fn salesforce_reads_pages_of_two_thousand_after_one_login() {
+    for n in [1000, 2100] {
+        salesforce_plan_of(n).await;
+    }
+}
+
+async fn salesforce_plan_of(n: usize) {
     let sandbox = start(SandboxConfig {
         salesforce: SalesforceConfig {
             new_for: Duration::ZERO,
@@ -122,7 +140,6 @@ async fn salesforce_reads_pages_of_two_thousand_after_one_login() {
         "[provider.s]\ntype = \"salesforce_signup\"\nbase_url = \"{}\"\nusername = {{ env = \"SF_USERNAME\" }}\npassword = {{ env = \"SF_PASSWORD\" }}\nclient_id = {{ env = \"SF_CLIENT_ID\" }}\nclient_secret = {{ env = \"SF_CLIENT_SECRET\" }}\nmax_concurrency = 32\ncreates_per_day = 100000\n",
         sandbox.base_url()
     );
-    let n = 2100;
     write(
         dir.path(),
         &provider,
@@ -133,13 +150,24 @@ async fn salesforce_reads_pages_of_two_thousand_after_one_login() {
         },
         n,
     );
-    // One login, then ceil(2100 / 2000) = 2 pages.
-    assert_eq!(plan_requests(&sandbox, dir.path(), "salesforce"), 1 + 2);
+    // One login, then ceil(n / 2000) pages.
+    assert_eq!(
+        plan_requests(&sandbox, dir.path(), "salesforce"),
+        1 + n.div_ceil(2000) as u64,
+        "{n} sign-ups"
+    );
     sandbox.shutdown().await.expect("shutdown");
 }
 
+/// From about a hundred names up, `q` filters would take more than one request per 250.
 #[tokio::test(flavor = "multi_thread")]
 async fn oracle_reads_pages_of_two_hundred_fifty_after_one_login() {
+    for n in [250, 300] {
+        oracle_plan_of(n).await;
+    }
+}
+
+async fn oracle_plan_of(n: usize) {
     let sandbox = start(SandboxConfig {
         oracle: orgform::sandbox::oracle::OracleConfig {
             new_for: Duration::ZERO,
@@ -154,7 +182,6 @@ async fn oracle_reads_pages_of_two_hundred_fifty_after_one_login() {
         "[provider.o]\ntype = \"oracle_commerce\"\nbase_url = \"{}\"\napp_key = {{ env = \"OCC_APP_KEY\" }}\nmax_concurrency = 16\n",
         sandbox.base_url()
     );
-    let n = 300;
     write(
         dir.path(),
         &provider,
@@ -165,10 +192,11 @@ async fn oracle_reads_pages_of_two_hundred_fifty_after_one_login() {
         },
         n,
     );
-    // One login, then ceil(300 / 250) = 2 pages.
+    // One login, then ceil(n / 250) pages.
     assert_eq!(
         plan_requests(&sandbox, dir.path(), "oracle_commerce"),
-        1 + 2
+        1 + n.div_ceil(250) as u64,
+        "{n} requests"
     );
     sandbox.shutdown().await.expect("shutdown");
 }

@@ -244,14 +244,7 @@ fn canaries_never_leave_through_commands_formats_logs_or_kills() {
 async fn canaries_never_leave_through_failures() {
     let sandbox = start(SandboxConfig {
         fault_rate: 0.3,
-        faults: vec![
-            Fault::TooManyRequests,
-            Fault::TooManyRequestsRetryAfter,
-            Fault::InternalError,
-            Fault::Unavailable,
-            Fault::Reset,
-            Fault::TimeoutAfterCommit,
-        ],
+        faults: Fault::ALL.to_vec(),
         timeout_hang: Duration::from_secs(2),
         seed: Some(11),
         ..five_provider_sandbox()

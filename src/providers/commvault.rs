@@ -445,33 +445,34 @@ impl Commvault {
         call: Call,
         make: impl Fn(&SecretString) -> RequestBuilder,
     ) -> Result<(StatusCode, String), ProviderError> {
-        let mut token = self.token().await?;
-        let mut renewed = false;
-        loop {
-            let response: Response = match call {
-                Call::Read => self.http.send_retrying(|| make(&token)).await?,
-                Call::Create => self.http.send(make(&token), Effect::Creates).await?,
-            };
-            let status = response.status();
-            let body = response.text().await.map_err(|e| {
-                call.lost(format!("reading the answer failed: {}", e.without_url()))
-            })?;
-            if status != StatusCode::UNAUTHORIZED {
-                return Ok((status, body));
-            }
-            if renewed {
-                return Err(ProviderError::Unauthorized {
-                    message: self.scrub(format!(
+        // A 401 is a refusal before any work, so even a create may be sent again: once, with a
+        // fresh token.
+        let token = self.token().await?;
+        let make = &make;
+        self.token
+            .send_until_accepted(
+                token,
+                2,
+                || self.log_in(),
+                |token| async move {
+                    let response: Response = match call {
+                        Call::Read => self.http.send_retrying(|| make(&token)).await?,
+                        Call::Create => self.http.send(make(&token), Effect::Creates).await?,
+                    };
+                    let status = response.status();
+                    let body = response.text().await.map_err(|e| {
+                        call.lost(format!("reading the answer failed: {}", e.without_url()))
+                    })?;
+                    Ok((status, body))
+                },
+                |status, body| {
+                    self.scrub(format!(
                         "Commvault refused a fresh token too: {}",
-                        describe_error(status, &body)
-                    )),
-                });
-            }
-            // A 401 is a refusal before any work, so even a create may be sent again.
-            tracing::debug!("Commvault token refused (HTTP 401): logging in again");
-            (token, _) = self.token.renew(&token, || self.log_in()).await?;
-            renewed = true;
-        }
+                        describe_error(status, body)
+                    ))
+                },
+            )
+            .await
     }
 
     /// Every Salesforce organization the Commcell protects, in one request.

@@ -7,32 +7,86 @@ use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
-/// One spec file's text, kept so that errors can quote it.
+/// One spec file's text, kept so that errors can quote it; or a piece of a large file, cut at a
+/// table header so that it parses on its own (see [`SourceFile::pieces`]).
 #[derive(Clone, Debug)]
 pub struct SourceFile {
-    /// The path as the user would write it (relative to where orgform runs).
-    pub path: String,
+    /// The path as the user would write it (relative to where orgform runs), shared with the
+    /// origin of every table declared in the file.
+    pub path: Arc<str>,
+    /// The whole file's text, even in a piece: error snippets quote the file.
     pub text: Arc<str>,
     /// Byte offset of the start of each line, so that a position costs a binary search rather
     /// than a scan of the file (a spec file may hold thousands of organizations).
     line_starts: Arc<[usize]>,
+    /// The part of `text` this value stands for: all of it, or a piece. Spans in what
+    /// [`SourceFile::source`] parses to are relative to its start.
+    range: Range<usize>,
 }
 
 impl SourceFile {
-    pub fn new(path: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
+    pub fn new(path: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> SourceFile {
         let text: Arc<str> = text.into();
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        // Counted first, so that a file of a million lines fills one allocation of the right size.
+        let lines = text.bytes().filter(|&b| b == b'\n').count();
+        let mut line_starts = Vec::with_capacity(lines + 1);
+        line_starts.push(0);
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         SourceFile {
             path: path.into(),
+            range: 0..text.len(),
             text,
-            line_starts,
+            line_starts: line_starts.into(),
         }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
+    /// The text to parse: the whole file, or this piece of it.
+    pub fn source(&self) -> &str {
+        &self.text[self.range.clone()]
+    }
+
+    /// Where a span of [`SourceFile::source`] lies in the whole file.
+    pub fn in_file(&self, span: Range<usize>) -> Range<usize> {
+        span.start + self.range.start..span.end + self.range.start
+    }
+
+    /// The file cut into pieces of about `size` bytes, each starting at a line that begins with
+    /// `[org.`, so that a file of thousands of organizations is parsed a cache-sized piece at a
+    /// time rather than into one tree larger than the processor's cache. One piece, the whole
+    /// file, if it is small. Whether the pieces parse to what the whole file would is for the
+    /// parser's caller to check: a cut inside a multi-line string or array leaves the piece
+    /// before it unterminated, and tables split across pieces show as names in two of them.
+    pub fn pieces(&self, size: usize) -> Vec<SourceFile> {
+        const CUT: &str = "\n[org.";
+        let text = self.source();
+        let mut starts = vec![0];
+        let mut from = size;
+        while from < text.len() {
+            let at = floor_char_boundary(text, from - 1);
+            let Some(found) = text[at..].find(CUT) else {
+                break;
+            };
+            let start = at + found + 1;
+            starts.push(start);
+            from = start + size;
+        }
+        starts.push(text.len());
+        let base = self.range.start;
+        starts
+            .windows(2)
+            .map(|w| SourceFile {
+                path: self.path.clone(),
+                text: self.text.clone(),
+                line_starts: self.line_starts.clone(),
+                range: base + w[0]..base + w[1],
+            })
+            .collect()
+    }
+
+    /// 1-based line and column (in characters) of a byte offset into
+    /// [`SourceFile::source`].
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.saturating_add(self.range.start);
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
         let line = self.line_starts.partition_point(|&start| start <= offset);
         let line_start = self.line_starts[line.saturating_sub(1)];
@@ -77,8 +131,9 @@ impl SpecError {
     ) -> SpecError {
         let (line, column) = file.line_col(span.start);
         let len = span.end.saturating_sub(span.start);
+        let span = file.in_file(span);
         SpecError {
-            path: file.path.clone(),
+            path: file.path.to_string(),
             line,
             column,
             message: message.into(),

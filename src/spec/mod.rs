@@ -28,7 +28,8 @@ pub struct Spec {
 /// Where a table was declared, for messages that point back at the specs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
-    pub path: String,
+    /// Shared by every table declared in the file: one allocation per file, not per table.
+    pub path: std::sync::Arc<str>,
     pub line: usize,
 }
 

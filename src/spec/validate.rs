@@ -46,18 +46,36 @@ struct Declared<'a> {
     key_span: Range<usize>,
 }
 
-/// What the first pass keeps of one file: its provider and state tables (small, kept whole) and
-/// only the names and places of its organizations, so that the parse tree of a file holding
-/// thousands of organizations is dropped as soon as the file is read.
+/// What the first pass keeps of one file (or piece of one): its provider and state tables (small,
+/// kept whole, with the piece they were found in) and only the number of its organizations, so
+/// that the parse tree of a file holding thousands of organizations is dropped as soon as the
+/// file is read.
 #[derive(Default)]
 struct Outline<'a> {
     errors: Vec<SpecError>,
-    providers: Vec<(String, Range<usize>, Spanned<DeValue<'a>>)>,
-    state: Option<(Range<usize>, Spanned<DeValue<'a>>)>,
-    orgs: Vec<(String, Range<usize>)>,
+    providers: Vec<(String, Declared<'a>, Spanned<DeValue<'a>>)>,
+    state: Option<(Declared<'a>, Spanned<DeValue<'a>>)>,
+    orgs: usize,
 }
 
+impl<'a> Outline<'a> {
+    /// Adds the outline of the next piece of the same file.
+    fn extend(&mut self, piece: Outline<'a>) {
+        self.errors.extend(piece.errors);
+        self.providers.extend(piece.providers);
+        // Pieces share no top-level key (see `PieceKeys`), so at most one has a `[state]`.
+        self.state = self.state.take().or(piece.state);
+        self.orgs += piece.orgs;
+    }
+}
+
+/// Bytes of spec text parsed at a time. A parse tree is several times the size of its text; a
+/// piece of this size keeps it within the processor's cache, where a file of a thousand
+/// organizations parsed whole would not (the plan of 100,000 organizations took a fifth longer).
+const PIECE_BYTES: usize = 16 * 1024;
+
 pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
+    let pieces: Vec<Vec<SourceFile>> = files.iter().map(|f| f.pieces(PIECE_BYTES)).collect();
     // Most spec files hold organizations only. A look at their text says which may also declare
     // providers or `[state]`; only those are read ahead, so every other file is parsed once. If
     // a file turns out to declare a provider after all, load again, reading every file ahead.
@@ -65,9 +83,9 @@ pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
         .iter()
         .map(|f| may_declare_providers(&f.text))
         .collect();
-    match load_with(files, &ahead) {
+    match load_with(files, &pieces, &ahead) {
         Some(loaded) => loaded,
-        None => load_with(files, &vec![true; files.len()])
+        None => load_with(files, &pieces, &vec![true; files.len()])
             .unwrap_or_else(|| Err(SpecErrors { errors: Vec::new() })),
     }
 }
@@ -93,48 +111,62 @@ fn may_declare_providers(text: &str) -> bool {
     })
 }
 
-/// One organization table as pass 2 found and checked it.
-struct CheckedOrg {
+/// One organization table as pass 2 found and checked it, in the piece of its file it is in.
+struct CheckedOrg<'a> {
     name: String,
-    key_span: Range<usize>,
+    declared: Declared<'a>,
     errors: Vec<SpecError>,
     org: Option<OrgSpec>,
 }
 
 /// Loads with the files marked in `ahead` read in a first pass. `None` if a file not read
 /// ahead declares a provider or `[state]` after all.
-fn load_with(files: &[SourceFile], ahead: &[bool]) -> Option<Result<Spec, SpecErrors>> {
+fn load_with<'a>(
+    files: &'a [SourceFile],
+    pieces: &'a [Vec<SourceFile>],
+    ahead: &[bool],
+) -> Option<Result<Spec, SpecErrors>> {
     let mut errors = Errors::default();
 
     // Pass 1: the outlines of the files read ahead, in parallel.
-    let outlines = in_parallel(files, |i, file| ahead[i].then(|| outline(file)));
+    let outlines = in_parallel(files, |i, file| {
+        ahead[i].then(|| {
+            let mut whole = Outline::default();
+            for piece in each_piece(file, &pieces[i], outline) {
+                whole.extend(piece);
+            }
+            whole
+        })
+    });
 
     // Names are unique across the directory: the first declaration (in file order) wins.
     let mut instances: BTreeMap<String, (Declared<'_>, Spanned<DeValue<'_>>)> = BTreeMap::new();
     let mut state: Option<(Declared<'_>, Spanned<DeValue<'_>>)> = None;
-    for (file, outline) in files.iter().zip(outlines) {
-        let Some(outline) = outline else { continue };
+    for outline in outlines.into_iter().flatten() {
         errors.0.extend(outline.errors);
-        for (name, key_span, value) in outline.providers {
+        for (name, declared, value) in outline.providers {
             if let Some((first, _)) = instances.get(&name) {
-                errors.push(declared_twice(file, key_span, "provider", &name, first));
+                errors.push(declared_twice(&declared, "provider", &name, first));
                 continue;
             }
-            let declared = Declared { file, key_span };
             instances.insert(name, (declared, value));
         }
-        if let Some((key_span, value)) = outline.state {
+        if let Some((declared, value)) = outline.state {
             if let Some((first, _)) = &state {
                 let (line, _) = first.file.line_col(first.key_span.start);
                 errors.push(
-                    SpecError::new(file, key_span, "`[state]` is declared twice", "again here")
-                        .with_help(format!(
-                            "it is first declared at {}:{line}",
-                            first.file.path
-                        )),
+                    SpecError::new(
+                        declared.file,
+                        declared.key_span,
+                        "`[state]` is declared twice",
+                        "again here",
+                    )
+                    .with_help(format!(
+                        "it is first declared at {}:{line}",
+                        first.file.path
+                    )),
                 );
             } else {
-                let declared = Declared { file, key_span };
                 state = Some((declared, value));
             }
         }
@@ -172,85 +204,56 @@ fn load_with(files: &[SourceFile], ahead: &[bool]) -> Option<Result<Spec, SpecEr
         declared_types: &declared_types,
         providers: &providers,
     };
-    let checked = in_parallel(files, |file_index, file| {
-        let doc = match DeTable::parse(&file.text) {
-            Ok(doc) => doc,
-            // Reported by the outline, in either pass.
-            Err(_) if ahead[file_index] => return Some((Vec::new(), Vec::new())),
-            Err(_) => return Some((outline(file).errors, Vec::new())),
-        };
-        let outline = outline_doc(file, &doc);
-        if !ahead[file_index] && (!outline.providers.is_empty() || outline.state.is_some()) {
-            return None;
-        }
-        let file_errors = if ahead[file_index] {
-            Vec::new()
-        } else {
-            outline.errors
-        };
-        let Some(DeValue::Table(tables)) = doc.get_ref().get("org").map(Spanned::get_ref) else {
-            return Some((file_errors, Vec::new()));
-        };
-        let mut orgs = Vec::with_capacity(outline.orgs.len());
-        for (key, value) in tables {
-            let name = key.get_ref().as_ref();
-            if !valid_name(name) {
-                continue; // reported by the outline
-            }
-            let mut org_errors = Errors::default();
-            let found = Found {
-                file,
-                name: name.to_string(),
-                key_span: key.span(),
-                value,
-            };
-            let org = check_org(&mut org_errors, &found, &context);
-            orgs.push(CheckedOrg {
-                name: name.to_string(),
-                key_span: key.span(),
-                errors: org_errors.0,
-                org,
-            });
+    let checked = in_parallel(files, |i, file| {
+        let mut file_errors = Vec::new();
+        let mut orgs = Vec::new();
+        for piece in each_piece(file, &pieces[i], |piece, parsed| {
+            check_piece(piece, parsed, ahead[i], &context)
+        }) {
+            let (piece_errors, piece_orgs) = piece?;
+            file_errors.extend(piece_errors);
+            orgs.extend(piece_orgs);
         }
         Some((file_errors, orgs))
     });
 
-    // A hash map and a vector sorted once: a sorted map here would cost a search of 100,000
-    // keys per organization, twice.
-    let mut first: std::collections::HashMap<String, Declared<'_>> =
-        std::collections::HashMap::new();
-    let mut checked_orgs = Vec::new();
-    for (file, result) in files.iter().zip(checked) {
+    // Every declaration sorted by name: the declarations of one name end up side by side, the
+    // first (in file order, the sort being stable) ahead. Files in name order are sorted
+    // already, which the sort sees in one pass; no look-up per organization in a map of all.
+    let mut declared = Vec::new();
+    for result in checked {
         let (file_errors, orgs) = result?;
         errors.0.extend(file_errors);
-        for checked in orgs {
-            if let Some(earlier) = first.get(&checked.name) {
-                errors.push(declared_twice(
-                    file,
-                    checked.key_span,
-                    "organization",
-                    &checked.name,
-                    earlier,
-                ));
-                continue;
-            }
-            errors.0.extend(checked.errors);
-            if let Some(org) = checked.org {
-                checked_orgs.push((org.address.clone(), org));
-            }
-            let declared = Declared {
-                file,
-                key_span: checked.key_span,
-            };
-            first.insert(checked.name, declared);
+        declared.push(orgs);
+    }
+    let mut all = Vec::with_capacity(declared.iter().map(Vec::len).sum());
+    for orgs in declared {
+        all.extend(orgs);
+    }
+    let mut declared: Vec<CheckedOrg<'_>> = all;
+    declared.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut orgs = Vec::with_capacity(declared.len());
+    let mut declared = declared.into_iter().peekable();
+    while let Some(first) = declared.next() {
+        while let Some(again) = declared.next_if(|c| c.name == first.name) {
+            errors.push(declared_twice(
+                &again.declared,
+                "organization",
+                &again.name,
+                &first.declared,
+            ));
+        }
+        errors.0.extend(first.errors);
+        if let Some(org) = first.org {
+            orgs.push((first.name, org));
         }
     }
 
     Some(if errors.0.is_empty() {
         Ok(Spec {
             providers,
-            // Built in bulk: linear for files in address order, a sort otherwise.
-            orgs: checked_orgs.into_iter().collect(),
+            // In address order already: built in bulk, in one pass.
+            orgs: orgs.into_iter().collect(),
             state,
         })
     } else {
@@ -292,10 +295,141 @@ where
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Pass 1 for one file: parse it and outline it.
-fn outline(file: &SourceFile) -> Outline<'_> {
-    match DeTable::parse(&file.text) {
-        Ok(doc) => outline_doc(file, &doc),
+/// Pass 2 for one piece of a file: its organizations checked, and (for a file not read ahead)
+/// the problems with its layout. `None` if a file not read ahead declares a provider or
+/// `[state]` after all.
+fn check_piece<'a>(
+    piece: &'a SourceFile,
+    parsed: Result<&Spanned<TomlTable<'a>>, &toml::de::Error>,
+    ahead: bool,
+    context: &OrgContext<'_>,
+) -> Option<(Vec<SpecError>, Vec<CheckedOrg<'a>>)> {
+    let doc = match parsed {
+        Ok(doc) => doc,
+        // Reported by the outline, in either pass.
+        Err(_) if ahead => return Some((Vec::new(), Vec::new())),
+        Err(e) => return Some((outline(piece, Err(e)).errors, Vec::new())),
+    };
+    let outline = outline(piece, Ok(doc));
+    if !ahead && (!outline.providers.is_empty() || outline.state.is_some()) {
+        return None;
+    }
+    let piece_errors = if ahead { Vec::new() } else { outline.errors };
+    let Some(DeValue::Table(tables)) = doc.get_ref().get("org").map(Spanned::get_ref) else {
+        return Some((piece_errors, Vec::new()));
+    };
+    let mut orgs = Vec::with_capacity(outline.orgs);
+    for (key, value) in tables {
+        let name = key.get_ref().as_ref();
+        if !valid_name(name) {
+            continue; // reported by the outline
+        }
+        let mut org_errors = Errors::default();
+        let found = Found {
+            file: piece,
+            name: name.to_string(),
+            key_span: key.span(),
+            value,
+        };
+        let org = check_org(&mut org_errors, &found, context);
+        orgs.push(CheckedOrg {
+            name: found.name,
+            declared: Declared {
+                file: piece,
+                key_span: found.key_span,
+            },
+            errors: org_errors.0,
+            org,
+        });
+    }
+    Some((piece_errors, orgs))
+}
+
+/// Parses a file piece by piece (see [`SourceFile::pieces`]) and hands each piece with its tree
+/// to `visit`. When the pieces can't stand for the whole file (one does not parse, or a table's
+/// parts are in two of them), what they gave is dropped and the whole file is visited instead,
+/// with its tree or its parse error: the result is always what one parse of the file means.
+fn each_piece<'a, R>(
+    file: &'a SourceFile,
+    pieces: &'a [SourceFile],
+    mut visit: impl FnMut(&'a SourceFile, Result<&Spanned<TomlTable<'a>>, &toml::de::Error>) -> R,
+) -> Vec<R> {
+    if pieces.len() > 1 {
+        let mut keys = PieceKeys::default();
+        let mut out = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            let Ok(doc) = DeTable::parse(piece.source()) else {
+                break;
+            };
+            if !keys.add(piece, &doc) {
+                break;
+            }
+            out.push(visit(piece, Ok(&doc)));
+        }
+        if out.len() == pieces.len() {
+            return out;
+        }
+    }
+    vec![match DeTable::parse(file.source()) {
+        Ok(doc) => visit(file, Ok(&doc)),
+        Err(e) => visit(file, Err(&e)),
+    }]
+}
+
+/// The top-level keys and organization names the pieces of one file have declared so far.
+/// TOML lets one table be written in parts (`[org.a]`, and further down `[org.a.config]`), and
+/// pieces parsed apart would take the parts for two tables; the pieces stand for the file only
+/// if each key is in one of them. Names are kept as hashes: a collision costs a parse of the
+/// whole file, never a wrong result.
+#[derive(Default)]
+struct PieceKeys {
+    hasher: std::hash::RandomState,
+    seen: std::collections::HashSet<(bool, u64)>,
+}
+
+impl PieceKeys {
+    /// Records the keys of the next piece: false if it shares one with an earlier piece, or
+    /// writes `org` whole (a `[org]` header or `org = { ... }`, which no other piece may add to).
+    fn add(&mut self, piece: &SourceFile, doc: &Spanned<TomlTable<'_>>) -> bool {
+        use std::hash::BuildHasher as _;
+        for (key, value) in doc.get_ref() {
+            let name = key.get_ref().as_ref();
+            if name != "org" {
+                if !self.seen.insert((false, self.hasher.hash_one(name))) {
+                    return false;
+                }
+                continue;
+            }
+            let DeValue::Table(orgs) = value.get_ref() else {
+                return false;
+            };
+            // A table made by `[org.NAME]` headers or dotted keys has the span of the key `org`;
+            // one written whole has the span of its header or its braces.
+            let written_whole = piece
+                .source()
+                .get(value.span().start..)
+                .is_none_or(|text| text.starts_with(['[', '{']));
+            if written_whole {
+                return false;
+            }
+            for (org, _) in orgs {
+                let name = org.get_ref().as_ref();
+                if !self.seen.insert((true, self.hasher.hash_one(name))) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Pass 1 for one file or piece: its outline, or its parse error.
+fn outline<'a>(
+    file: &'a SourceFile,
+    parsed: Result<&Spanned<TomlTable<'a>>, &toml::de::Error>,
+) -> Outline<'a> {
+    match parsed {
+        Ok(doc) => outline_doc(file, doc),
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let mut out = Outline::default();
@@ -312,7 +446,7 @@ fn outline(file: &SourceFile) -> Outline<'_> {
 
 /// The outline of a parsed file: its provider and state tables, its organizations' names and
 /// the problems with its top-level layout.
-fn outline_doc<'a>(file: &SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outline<'a> {
+fn outline_doc<'a>(file: &'a SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outline<'a> {
     let mut out = Outline::default();
     let mut errors = Errors::default();
     for (key, value) in doc.get_ref() {
@@ -342,14 +476,23 @@ fn outline_doc<'a>(file: &SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outline<'
                         continue;
                     }
                     if name == "provider" {
-                        out.providers
-                            .push((sub_name, sub_key.span(), sub_value.clone()));
+                        let declared = Declared {
+                            file,
+                            key_span: sub_key.span(),
+                        };
+                        out.providers.push((sub_name, declared, sub_value.clone()));
                     } else {
-                        out.orgs.push((sub_name, sub_key.span()));
+                        out.orgs += 1;
                     }
                 }
             }
-            "state" => out.state = Some((key.span(), value.clone())),
+            "state" => {
+                let declared = Declared {
+                    file,
+                    key_span: key.span(),
+                };
+                out.state = Some((declared, value.clone()));
+            }
             other => {
                 let mut e = SpecError::new(
                     file,
@@ -371,17 +514,11 @@ fn outline_doc<'a>(file: &SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outline<'
     out
 }
 
-fn declared_twice(
-    file: &SourceFile,
-    span: Range<usize>,
-    what: &str,
-    name: &str,
-    first: &Declared<'_>,
-) -> SpecError {
+fn declared_twice(again: &Declared<'_>, what: &str, name: &str, first: &Declared<'_>) -> SpecError {
     let (line, _) = first.file.line_col(first.key_span.start);
     SpecError::new(
-        file,
-        span,
+        again.file,
+        again.key_span.clone(),
         format!("{what} `{name}` is declared twice"),
         "declared again here",
     )

@@ -6,6 +6,7 @@
 
 mod diff;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -103,8 +104,8 @@ pub struct Change {
     /// Digest of the declared attributes (absent for orphans).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    /// Why this action, in one line.
-    pub reason: String,
+    /// Why this action, in one line. Most reasons are fixed text, which costs no allocation.
+    pub reason: Cow<'static, str>,
     /// A create that the provider's daily quota can't take now: it waits for a later apply.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deferred: bool,
@@ -114,9 +115,10 @@ pub struct Change {
     /// For `blocked`: what changed since creation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diff: Vec<AttributeChange>,
-    /// What the provider reported (for adopt and pending).
+    /// What the provider reported (for adopt and pending). Boxed: most changes have none, and
+    /// a plan of a hundred thousand changes should not carry room for one in each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote: Option<RemoteOrg>,
+    pub remote: Option<Box<RemoteOrg>>,
 }
 
 impl Change {
@@ -249,7 +251,7 @@ pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: Plan
     }
 }
 
-fn change(org: &OrgSpec, action: Action, reason: impl Into<String>) -> Change {
+fn change(org: &OrgSpec, action: Action, reason: impl Into<Cow<'static, str>>) -> Change {
     Change {
         address: org.address.clone(),
         provider: org.instance.clone(),
@@ -411,7 +413,7 @@ fn from_remote(org: &OrgSpec, remote: &RemoteOrg, why: &str) -> Change {
     };
     let mut c = change(org, action, reason);
     c.remote_id = Some(remote.remote_id.clone());
-    c.remote = Some(remote.clone());
+    c.remote = Some(Box::new(remote.clone()));
     c
 }
 
@@ -448,9 +450,9 @@ fn orphan(address: &Address, record: &Record) -> Change {
         natural_key: record.natural_key.clone(),
         remote_id: record.remote_id.clone(),
         digest: None,
-        reason: format!(
+        reason: Cow::Owned(format!(
             "in state, no longer declared: left at the provider; `orgform forget {address}` drops it from state"
-        ),
+        )),
         deferred: false,
         attributes: record.attributes.to_value(),
         diff: Vec::new(),
@@ -485,10 +487,10 @@ fn apply_quotas(
         } else {
             quota.deferred += 1;
             change.deferred = true;
-            change.reason = format!(
+            change.reason = Cow::Owned(format!(
                 "{}; waits: the daily quota of {} creates is used up for now",
                 change.reason, quota.limit
-            );
+            ));
         }
     }
     quotas.into_values().collect()
@@ -515,7 +517,7 @@ pub fn recheck_creates(plan: &mut Plan, reality: &Reality) {
         c.reason =
             "found at the provider when apply checked again: recorded, not created again".into();
         c.remote_id = Some(remote.remote_id.clone());
-        c.remote = Some(remote.clone());
+        c.remote = Some(Box::new(remote.clone()));
     }
 }
 

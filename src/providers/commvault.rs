@@ -335,12 +335,12 @@ impl Commvault {
         secrets: &SecretResolver,
     ) -> Result<serde_json::Map<String, Value>, ProviderError> {
         let schema = provider_schema(ProviderType::CommvaultSalesforce);
-        let mut body = to_json(schema.org, &org.attrs, secrets, SecretEncoding::Base64)?;
+        let attrs = org.attrs.unpack();
+        let mut body = to_json(schema.org, &attrs, secrets, SecretEncoding::Base64)?;
         // `wire` encodes every secret of a body one way; the few Commvault takes plain are put
         // back as they are.
         for (object, key) in PLAIN_SECRETS {
-            let declared = org
-                .attrs
+            let declared = attrs
                 .get(object)
                 .and_then(crate::model::Value::as_table)
                 .and_then(|t| t.get(key));

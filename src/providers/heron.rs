@@ -150,7 +150,12 @@ impl Provider for Heron {
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let schema = provider_schema(ProviderType::Heron);
-        let body = to_json(schema.org, &org.attrs, &self.secrets, SecretEncoding::Plain)?;
+        let body = to_json(
+            schema.org,
+            &org.attrs.unpack(),
+            &self.secrets,
+            SecretEncoding::Plain,
+        )?;
         let response = self
             .http
             .send(

@@ -902,7 +902,7 @@ impl Provider for Neon {
                 ),
             });
         }
-        let params = encode_create(schema.org, &org.attrs, &self.secrets)?;
+        let params = encode_create(schema.org, &org.attrs.unpack(), &self.secrets)?;
         let inner = self
             .call(
                 "/account/createOrganizationAccount",

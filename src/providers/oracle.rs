@@ -728,20 +728,20 @@ impl Oracle {
                 ),
             })
         };
-        let organization_name = org
-            .attrs
+        let attrs = org.attrs.unpack();
+        let organization_name = attrs
             .get("organization")
             .and_then(Value::as_table)
             .and_then(|t| t.get("name"))
             .is_some();
         match self.mode {
-            Mode::Request if !org.attrs.contains_key("name") => wrong(
+            Mode::Request if !attrs.contains_key("name") => wrong(
                 "mode = \"request\" sends an organization request, which needs `name` and `profile`; add them, or set `mode = \"direct\"` on the provider",
             ),
             Mode::Direct if !organization_name => wrong(
                 "mode = \"direct\" creates the `organization` table, which needs `organization.name`",
             ),
-            Mode::Direct if org.attrs.contains_key("name") => wrong(
+            Mode::Direct if attrs.contains_key("name") => wrong(
                 "it declares an organization request (`name`), but mode = \"direct\" sends only `organization`; remove `name`, `profile`, `requester_comments` and `related_organization_name`, or set `mode = \"request\"`",
             ),
             _ => Ok(()),
@@ -750,7 +750,12 @@ impl Oracle {
 
     async fn create_request(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let schema = schema()?;
-        let body = to_json(schema.org, &org.attrs, &self.secrets, SecretEncoding::Plain)?;
+        let body = to_json(
+            schema.org,
+            &org.attrs.unpack(),
+            &self.secrets,
+            SecretEncoding::Plain,
+        )?;
         let url = format!("{}{STORE_REQUESTS_PATH}", self.store_url);
         // The storefront's self-registration: no admin token (see the module docs).
         let request = self
@@ -815,6 +820,7 @@ impl Oracle {
         };
         let organization = org
             .attrs
+            .unpack()
             .get("organization")
             .and_then(Value::as_table)
             .cloned()

@@ -434,7 +434,12 @@ impl Provider for Salesforce {
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let schema = provider_schema(ProviderType::SalesforceSignup);
-        let body = to_json(schema.org, &org.attrs, &self.secrets, SecretEncoding::Plain)?;
+        let body = to_json(
+            schema.org,
+            &org.attrs.unpack(),
+            &self.secrets,
+            SecretEncoding::Plain,
+        )?;
         let path = self.data_path("/sobjects/SignupRequest/");
         let (status, text) = self
             .call(Effect::Creates, |s| {

@@ -15,7 +15,9 @@ use sha2::{Digest as _, Sha256};
 
 pub use diagnostic::{SourceFile, SpecError, SpecErrors};
 
-use crate::model::{Address, InstanceName, NaturalKey, ProviderType, SecretRef, Table, Value};
+use crate::model::{
+    Address, InstanceName, NaturalKey, PackedTable, ProviderType, SecretRef, Table, Value,
+};
 
 /// The validated specs: provider instances, organizations and the optional `[state]` settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,8 +89,9 @@ pub struct OrgSpec {
     pub address: Address,
     pub instance: InstanceName,
     pub provider_type: ProviderType,
-    /// The declared fields, by their spec names, validated against the provider's schema.
-    pub attrs: Table,
+    /// The declared fields, by their spec names, validated against the provider's schema;
+    /// packed, and unpacked by whoever needs them (a create, a plan that shows them).
+    pub attrs: PackedTable,
     pub natural_key: NaturalKey,
     /// SHA-256 of the declared non-secret attributes: what "changed since creation" compares.
     pub digest: String,
@@ -98,58 +101,33 @@ pub struct OrgSpec {
 impl OrgSpec {
     /// The declared non-secret attributes as JSON: stored in state and shown in plans.
     pub fn public_attributes(&self) -> serde_json::Value {
-        serde_json::to_value(TablePublicView(&self.attrs)).unwrap_or(serde_json::Value::Null)
+        serde_json::to_value(TablePublicView(&self.attrs.unpack()))
+            .unwrap_or(serde_json::Value::Null)
     }
 
     /// The same, as compact JSON text, the form state keeps.
     pub fn public_attributes_text(&self) -> crate::state::Attributes {
-        crate::state::Attributes::from_serialize(&TablePublicView(&self.attrs))
+        crate::state::Attributes::from_serialize(&TablePublicView(&self.attrs.unpack()))
     }
 
     /// Feeds the secret references it declares, with their paths, to `hasher`: part of what a
     /// plan depends on, though not of the digest (secrets rotate without making an
     /// organization different).
     pub fn hash_secret_references(&self, hasher: &mut Sha256) {
-        fn walk(path: &mut Vec<u8>, value: &Value, hasher: &mut Sha256) {
-            match value {
-                Value::Secret(r) => {
-                    hasher.update(&path[..]);
-                    match r {
-                        SecretRef::Env(name) => hasher.update(format!("=env:{name};")),
-                        SecretRef::File(file) => hasher.update(format!("=file:{file};")),
-                    }
-                }
-                Value::Table(t) => {
-                    for (k, v) in t {
-                        let len = path.len();
-                        path.push(b'.');
-                        path.extend_from_slice(k.as_bytes());
-                        walk(path, v, hasher);
-                        path.truncate(len);
-                    }
-                }
-                Value::Array(items) => {
-                    for (i, v) in items.iter().enumerate() {
-                        let len = path.len();
-                        path.extend_from_slice(format!("[{i}]").as_bytes());
-                        walk(path, v, hasher);
-                        path.truncate(len);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut path = Vec::with_capacity(64);
-        for (k, v) in &self.attrs {
-            path.clear();
-            path.extend_from_slice(k.as_bytes());
-            walk(&mut path, v, hasher);
-        }
+        // The bytes `PATH=env:NAME;`, fed in parts.
+        self.attrs.each_secret(|path, kind, name| {
+            hasher.update(path);
+            hasher.update(b"=");
+            hasher.update(kind.as_bytes());
+            hasher.update(b":");
+            hasher.update(name.as_bytes());
+            hasher.update(b";");
+        });
     }
 
     /// The declared attributes with secrets shown by reference, for display.
     pub fn display_attributes(&self) -> serde_json::Value {
-        Value::Table(self.attrs.clone()).display_json()
+        Value::Table(self.attrs.unpack()).display_json()
     }
 }
 

@@ -19,7 +19,7 @@ use super::{
     DEFAULT_MAX_CONCURRENCY, Limits, OrgSpec, Origin, ProviderInstance, Spec, StateSettings,
     attributes_digest,
 };
-use crate::model::{ProviderType, SecretRef, Table, Value};
+use crate::model::{PackedTable, ProviderType, SecretRef, Table, Value};
 
 type TomlTable<'i> = DeTable<'i>;
 
@@ -820,7 +820,7 @@ fn org_spec(
         provider_type: instance.provider_type,
         natural_key: (schema.natural_key)(&attrs, &instance.settings),
         digest: attributes_digest(&attrs),
-        attrs,
+        attrs: PackedTable::pack(&attrs),
         origin: origin(file, &found.key_span),
     }
 }

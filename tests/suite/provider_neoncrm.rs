@@ -121,7 +121,8 @@ country = { id = 1 }
         "https://api.neoncrm.com/neonws/services/api",
     );
     let schema = provider_schema(orgform::model::ProviderType::Neoncrm);
-    let params = encode_create(schema.org, &spec.orgs["acme"].attrs, &secrets()).expect("encode");
+    let params =
+        encode_create(schema.org, &spec.orgs["acme"].attrs.unpack(), &secrets()).expect("encode");
     let a = "organizationAccount";
     let contact = "organizationAccount.primaryContact";
     let address = "organizationAccount.primaryContact.addresses.address";

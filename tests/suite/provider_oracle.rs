@@ -82,7 +82,7 @@ fn the_request_body_is_the_seed_payload() {
     let schema = provider_schema(ProviderType::OracleCommerce);
     let body = to_json(
         schema.org,
-        &spec.orgs["sample"].attrs,
+        &spec.orgs["sample"].attrs.unpack(),
         &secrets(emulator::APP_KEY),
         SecretEncoding::Plain,
     )

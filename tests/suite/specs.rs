@@ -198,10 +198,8 @@ fn a_header_line_inside_a_multiline_string_is_not_a_cut() {
     let spec = load_one(&text).expect("valid");
     assert!(!spec.orgs.contains_key("fake"));
     assert_eq!(spec.orgs.len(), 101);
-    let alias = spec.orgs["trick"]
-        .attrs
-        .get("config")
-        .and_then(|c| c.get_path("default_id.alias"));
+    let alias = spec.orgs["trick"].attrs.unpack().get("config").cloned();
+    let alias = alias.as_ref().and_then(|c| c.get_path("default_id.alias"));
     assert_eq!(
         alias.and_then(orgform::model::Value::as_str),
         Some(format!("{padding}[org.fake]\nprovider = \"heron\"\n").as_str())
@@ -320,5 +318,68 @@ proptest! {
                 .unwrap_or_default();
             prop_assert_eq!(declared, spec.orgs.keys().collect::<Vec<_>>());
         }
+    }
+}
+
+fn value() -> impl Strategy<Value = orgform::model::Value> {
+    use orgform::model::{SecretRef, Value};
+    let leaf = prop_oneof![
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        (-1e300f64..1e300).prop_map(Value::Float),
+        ".{0,40}".prop_map(Value::String),
+        "[A-Z_]{1,12}".prop_map(|n| Value::Secret(SecretRef::Env(n))),
+        "[a-z/.]{1,20}".prop_map(|p| Value::Secret(SecretRef::File(p))),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(orgform::model::Value::Array),
+            prop::collection::vec((".{0,12}", inner), 0..6)
+                .prop_map(|entries| orgform::model::Value::Table(entries.into_iter().collect())),
+        ]
+    })
+}
+
+/// The secret references of a table with their paths, walked over the unpacked values: what
+/// `PackedTable::each_secret` must find without unpacking.
+fn secrets_of(table: &orgform::model::Table) -> Vec<(String, String)> {
+    use orgform::model::{SecretRef, Value};
+    fn walk(path: String, value: &Value, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::Secret(SecretRef::Env(n)) => out.push((path, format!("env:{n}"))),
+            Value::Secret(SecretRef::File(p)) => out.push((path, format!("file:{p}"))),
+            Value::Table(t) => {
+                for (k, v) in t {
+                    walk(format!("{path}.{k}"), v, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(format!("{path}[{i}]"), v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (k, v) in table {
+        walk(k.clone(), v, &mut out);
+    }
+    out
+}
+
+proptest! {
+    /// Organizations' attributes are kept packed: they must read back exactly, and their
+    /// secret references must be found in the packed bytes as in the values.
+    #[test]
+    fn packed_attributes_read_back_whole(entries in prop::collection::vec(("[a-z_]{1,12}", value()), 0..8)) {
+        let table: orgform::model::Table = entries.into_iter().collect();
+        let packed = orgform::model::PackedTable::pack(&table);
+        prop_assert_eq!(packed.unpack(), table.clone());
+        let mut found = Vec::new();
+        packed.each_secret(|path, kind, name| {
+            found.push((String::from_utf8_lossy(path).into_owned(), format!("{kind}:{name}")));
+        });
+        prop_assert_eq!(found, secrets_of(&table));
     }
 }

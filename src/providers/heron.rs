@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::http::{Effect, Http, short};
-use super::wire::{SecretEncoding, to_json};
+use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
@@ -150,12 +150,7 @@ impl Provider for Heron {
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let schema = provider_schema(ProviderType::Heron);
-        let body = to_json(
-            schema.org,
-            &org.attrs.unpack(),
-            &self.secrets,
-            SecretEncoding::Plain,
-        )?;
+        let body = create_body(schema.org, org, &self.secrets)?;
         let response = self
             .http
             .send(

@@ -42,7 +42,7 @@ use tokio::time::Instant;
 
 use super::http::{Effect, Http, check_transport, retrying, short};
 use super::login::LoginCell;
-use super::wire::{SecretEncoding, to_json};
+use super::wire::{SecretEncoding, create_body, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Value};
 use crate::secrets::{SecretResolver, SecretString};
@@ -750,12 +750,7 @@ impl Oracle {
 
     async fn create_request(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let schema = schema()?;
-        let body = to_json(
-            schema.org,
-            &org.attrs.unpack(),
-            &self.secrets,
-            SecretEncoding::Plain,
-        )?;
+        let body = create_body(schema.org, org, &self.secrets)?;
         let url = format!("{}{STORE_REQUESTS_PATH}", self.store_url);
         // The storefront's self-registration: no admin token (see the module docs).
         let request = self

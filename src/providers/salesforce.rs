@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use super::http::{Effect, Http, check_transport, retrying, short};
 use super::login::LoginCell;
-use super::wire::{SecretEncoding, to_json};
+use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
@@ -434,12 +434,7 @@ impl Provider for Salesforce {
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let schema = provider_schema(ProviderType::SalesforceSignup);
-        let body = to_json(
-            schema.org,
-            &org.attrs.unpack(),
-            &self.secrets,
-            SecretEncoding::Plain,
-        )?;
+        let body = create_body(schema.org, org, &self.secrets)?;
         let path = self.data_path("/sobjects/SignupRequest/");
         let (status, text) = self
             .call(Effect::Creates, |s| {

@@ -3,6 +3,7 @@
 
 use crate::model::{Table, Value};
 use crate::secrets::{SecretResolver, SecretString};
+use crate::spec::OrgSpec;
 use crate::spec::schema::{Field, Kind};
 
 use super::ProviderError;
@@ -13,6 +14,16 @@ pub enum SecretEncoding {
     Plain,
     /// Base64 of the UTF-8 text (Commvault's passwords and consumer secret).
     Base64,
+}
+
+/// The JSON body that creates `org`: its declared attributes under their API names, with
+/// secrets resolved as they are (plain).
+pub fn create_body(
+    fields: &[Field],
+    org: &OrgSpec,
+    secrets: &SecretResolver,
+) -> Result<serde_json::Map<String, serde_json::Value>, ProviderError> {
+    to_json(fields, &org.attrs.unpack(), secrets, SecretEncoding::Plain)
 }
 
 /// Builds the JSON object for `attrs`, renaming each field to its `wire` name.

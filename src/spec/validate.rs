@@ -71,7 +71,8 @@ impl<'a> Outline<'a> {
 
 /// Bytes of spec text parsed at a time. A parse tree is several times the size of its text; a
 /// piece of this size keeps it within the processor's cache, where a file of a thousand
-/// organizations parsed whole would not (the plan of 100,000 organizations took a fifth longer).
+/// organizations parsed whole does not (the plan of 100,000 organizations in files of 1,000
+/// took 7% longer at best and a fifth longer in the median; 4 to 32 KiB pieces did as well).
 const PIECE_BYTES: usize = 16 * 1024;
 
 pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
@@ -220,17 +221,16 @@ fn load_with<'a>(
     // Every declaration sorted by name: the declarations of one name end up side by side, the
     // first (in file order, the sort being stable) ahead. Files in name order are sorted
     // already, which the sort sees in one pass; no look-up per organization in a map of all.
-    let mut declared = Vec::new();
+    let mut per_file = Vec::with_capacity(files.len());
     for result in checked {
         let (file_errors, orgs) = result?;
         errors.0.extend(file_errors);
-        declared.push(orgs);
+        per_file.push(orgs);
     }
-    let mut all = Vec::with_capacity(declared.iter().map(Vec::len).sum());
-    for orgs in declared {
-        all.extend(orgs);
+    let mut declared: Vec<CheckedOrg<'_>> = Vec::with_capacity(per_file.iter().map(Vec::len).sum());
+    for orgs in per_file {
+        declared.extend(orgs);
     }
-    let mut declared: Vec<CheckedOrg<'_>> = all;
     declared.sort_by(|a, b| a.name.cmp(&b.name));
     let mut orgs = Vec::with_capacity(declared.len());
     let mut declared = declared.into_iter().peekable();

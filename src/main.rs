@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use clap::error::ErrorKind;
 
 /// mimalloc rather than the system allocator: loading 100,000 organizations makes millions of
 /// small allocations, and glibc's spent a quarter of the plan's time in malloc and free.
@@ -12,7 +13,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     orgform::output::init_errors();
-    let cli = orgform::cli::Cli::parse();
+    let cli = match orgform::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     orgform::logging::init(cli.global.verbose, cli.global.log_format);
     match orgform::commands::run(cli) {
         Ok(code) => code,
@@ -20,5 +24,17 @@ fn main() -> ExitCode {
             orgform::output::error(&report);
             ExitCode::from(1)
         }
+    }
+}
+
+/// clap exits 2 on a usage error, the code `plan --detailed-exitcode` gives to "changes
+/// present": a CI script would read a typo as a plan to review. Every error is 1 here; help
+/// and the version, which clap reports as errors too, are 0; a bare `orgform`, which shows
+/// the help because a command is missing, is 1.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
     }
 }

@@ -18,6 +18,7 @@ mod provider_commvault;
 mod provider_neoncrm;
 mod provider_oracle;
 mod provider_salesforce;
+mod refusals;
 mod request_counts;
 mod sandbox;
 mod schema;

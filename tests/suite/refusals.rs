@@ -1,0 +1,137 @@
+//! What orgform refuses, through the real binary: a command line it can't parse (exit 1, never
+//! the 2 that `--detailed-exitcode` gives to "changes present"), and a saved plan made before a
+//! killed apply changed the state through its journal (the serial had not moved).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use orgform::sandbox::SandboxConfig;
+
+use crate::e2e::{orgform, start};
+use crate::harness;
+
+/// Specs for `n` Heron organizations at `base_url`.
+fn specs(dir: &Path, base_url: &str, n: usize) {
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    let mut text = format!(
+        "[provider.heron]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\nmax_concurrency = 2\n"
+    );
+    for i in 0..n {
+        text.push_str(&format!(
+            "\n[org.s{i:03}]\nprovider = \"heron\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://s{i:03}.example.com\"\nauth = {{}}\nsecret = {{ env = \"ACME_SECRET\" }}\nconfig = {{}}\n"
+        ));
+    }
+    std::fs::write(specs.join("orgs.toml"), text).expect("write specs");
+}
+
+#[test]
+fn usage_errors_exit_1_never_the_changes_present_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["plan", "--detailed-exitcode", "--bogus-flag"][..],
+        &["plan", "--detailed-exitcode", "--refresh=maybe"],
+        &["no-such-command"],
+        &["apply", "--lock-timeout", "soon"],
+        &[],
+    ] {
+        let run = harness::run(dir.path(), args, &[]);
+        assert_eq!(
+            run.code,
+            1,
+            "`orgform {}` exited {}\n{}",
+            args.join(" "),
+            run.code,
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("Usage:") || run.stderr.contains("--help"),
+            "`orgform {}` does not say how to use it:\n{}",
+            args.join(" "),
+            run.stderr
+        );
+    }
+    // Asking for help or the version is not an error.
+    for args in [&["--help"][..], &["plan", "--help"], &["--version"]] {
+        harness::run(dir.path(), args, &[]).expect(0);
+    }
+}
+
+/// The case: a plan saved, then an apply killed after its journal recorded creates
+/// (the serial does not move until the journal is folded in). Applying the saved plan must be
+/// refused: it was made against a state that no longer is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_refused_after_a_killed_apply_changed_the_journal() {
+    const ORGS: usize = 20;
+    let sandbox = start(SandboxConfig {
+        latency: Duration::from_millis(150),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    specs(dir.path(), &sandbox.base_url(), ORGS);
+    orgform(dir.path(), &["plan", "--out", "plan.json"]).expect(0);
+
+    let mut child = harness::command(
+        dir.path(),
+        &["apply", "--auto-approve"],
+        &[
+            ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
+            ("ACME_SECRET", "x"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn apply");
+    // Kill it once its journal holds a few records (header + at least three changes).
+    let journal = dir.path().join("state/orgform.state.json.journal");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let lines = std::fs::read_to_string(&journal)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if lines >= 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the apply never wrote its journal"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill(); // SIGKILL: the journal is never folded into a new serial
+    let _ = child.wait();
+
+    let stale = orgform(dir.path(), &["apply", "--auto-approve", "plan.json"]).expect(1);
+    assert!(
+        stale.stderr.contains("stale") && stale.stderr.contains("state changed"),
+        "{}",
+        stale.stderr
+    );
+
+    // A new plan is accepted, and the run converges with every organization once.
+    orgform(dir.path(), &["plan", "--out", "plan.json"]).expect(0);
+    orgform(dir.path(), &["apply", "--auto-approve", "plan.json"]).expect(0);
+    let list: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/crm_integrations", sandbox.base_url()))
+        .header("x-api-key", orgform::sandbox::HERON_API_KEY)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let mut urls: Vec<&str> = list["crm_integrations"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|i| i["instance_url"].as_str())
+        .collect();
+    urls.sort_unstable();
+    let all = urls.len();
+    urls.dedup();
+    assert_eq!((all, urls.len()), (ORGS, ORGS), "a duplicate or a loss");
+    sandbox.shutdown().await.expect("shutdown");
+}

@@ -137,6 +137,19 @@ pub struct RecordError {
 }
 
 impl State {
+    /// SHA-256 of what the state holds (records and quota use), without its lineage and
+    /// serial: two loads of one state give the same digest, and so does a new empty state, while
+    /// a journal replayed onto it (a killed apply's pending creates) changes it.
+    pub fn records_digest(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut hasher = Sha256::new();
+        // Serializing a BTreeMap is deterministic; it can't fail for these plain types.
+        if let Ok(bytes) = serde_json::to_vec(&(&self.orgs, &self.creates_sent)) {
+            hasher.update(&bytes);
+        }
+        hex::encode(hasher.finalize())
+    }
+
     /// A new, empty state with a fresh lineage.
     pub fn new(lineage: String) -> State {
         State {
@@ -244,6 +257,10 @@ pub enum StateError {
         "wait for that run to finish, or pass a longer --lock-timeout; if its holder is gone, the operating system has already freed the lock"
     ))]
     Locked { holder: String, waited: String },
+    /// `force-unlock` met a holder that is still running: it is never ended from outside.
+    #[error("force-unlock refused: the lock is held by a live run, {holder}")]
+    #[diagnostic(help("{advice}"))]
+    HeldByLiveRun { holder: String, advice: String },
     #[error("cannot read state at {path}: {source}")]
     Read {
         path: String,

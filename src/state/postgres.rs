@@ -266,8 +266,10 @@ impl PostgresBackend {
         Ok(())
     }
 
-    /// Frees the lock of a holder that is gone or hung: ends the database session that holds it,
-    /// if the recorded lock id is `lock_id`. Returns the holder it freed.
+    /// Clears the lock record of a holder that is gone, if the recorded lock id is `lock_id`.
+    /// Returns the holder it cleared. A holder whose session still holds the workspace's
+    /// advisory lock is alive (a killed run's session ends, and its lock with it): it is named
+    /// and left alone, as the file backend does, never ended from here.
     pub async fn force_unlock(&mut self, lock_id: &str) -> Result<Option<LockInfo>, StateError> {
         let row = self
             .client
@@ -289,18 +291,33 @@ impl PostgresBackend {
                 ),
             });
         }
-        let holder: Option<LockInfo> =
-            serde_json::from_value(row.get::<_, serde_json::Value>(1)).ok();
-        let pid: i32 = row.get(2);
-        // Only a session that still holds this workspace's advisory lock is ended.
-        self.client
-            .execute(
-                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l
-                 WHERE l.locktype = 'advisory' AND l.pid = $1 AND l.classid::int = $2 AND l.objid::int = hashtext($3) AND l.granted",
-                &[&pid, &LOCK_CLASS, &self.workspace],
+        // An unreadable holder record still names a lock: it is cleared like any other.
+        let holder: LockInfo = serde_json::from_value(row.get::<_, serde_json::Value>(1))
+            .unwrap_or_else(|_| LockInfo {
+                id: recorded.clone(),
+                host: "an unknown host".into(),
+                pid: 0,
+                command: "a run whose record can't be read".into(),
+                since: 0,
+            });
+        let live = self
+            .client
+            .query_opt(
+                "SELECT l.pid FROM pg_locks l
+                 WHERE l.locktype = 'advisory' AND l.classid::int = $1 AND l.objid::int = hashtext($2) AND l.granted",
+                &[&LOCK_CLASS, &self.workspace],
             )
             .await
             .map_err(|e| db(&self.shown, &e))?;
+        if let Some(live) = live {
+            let pid: i32 = live.get(0);
+            return Err(StateError::HeldByLiveRun {
+                holder: holder.to_string(),
+                advice: format!(
+                    "wait for it to finish, or stop it (Ctrl-C records what it sent). If its machine is gone but PostgreSQL still keeps its session (until TCP keepalives notice), a database administrator can end that session: SELECT pg_terminate_backend({pid});"
+                ),
+            });
+        }
         self.client
             .execute(
                 "DELETE FROM orgform_locks WHERE workspace = $1 AND lock_id = $2",
@@ -308,7 +325,7 @@ impl PostgresBackend {
             )
             .await
             .map_err(|e| db(&self.shown, &e))?;
-        Ok(holder)
+        Ok(Some(holder))
     }
 
     /// Every kept version of this workspace, oldest first.

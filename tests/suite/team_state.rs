@@ -273,3 +273,108 @@ async fn a_migrated_state_plans_no_changes_on_its_new_backend() {
     .expect(1);
     sandbox.shutdown().await.expect("shutdown");
 }
+
+/// `force-unlock` is for a holder that is gone. Against a live holder it refuses, naming it, as
+/// the file backend does, and the holder finishes its run untouched; once the holder is gone and
+/// only its record is left, the same command clears that record.
+#[tokio::test(flavor = "multi_thread")]
+async fn force_unlock_refuses_a_live_holder() {
+    const ORGS: usize = 20;
+    let sandbox = start(SandboxConfig {
+        latency: Duration::from_millis(150),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    specs(dir.path(), &sandbox.base_url(), ORGS);
+    let workspace = format!("live-{}", fastrand::u64(..));
+    let holder = spawn_apply(dir.path(), &workspace);
+
+    // The lock id the holder recorded, once it holds the lock.
+    let (client, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let lock_id: String = loop {
+        let row = client
+            .query_opt(
+                "SELECT lock_id FROM orgform_locks WHERE workspace = $1",
+                &[&workspace],
+            )
+            .await
+            .ok()
+            .flatten();
+        if let Some(row) = row {
+            break row.get(0);
+        }
+        assert!(Instant::now() < deadline, "the apply never took the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    let refused = orgform(
+        dir.path(),
+        &[
+            "force-unlock",
+            &lock_id,
+            "--state",
+            &pg_url(),
+            "--workspace",
+            &workspace,
+        ],
+    )
+    .expect(1);
+    assert!(
+        refused.stderr.contains("live") && refused.stderr.contains("apply"),
+        "the refusal names neither the live holder nor its command:\n{}",
+        refused.stderr
+    );
+
+    // The holder was not disturbed: it finishes, and everything exists once.
+    let finished = holder.wait_with_output().expect("wait");
+    assert!(
+        finished.status.success(),
+        "the holder failed after force-unlock:\n{}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        ORGS as u64
+    );
+
+    // A holder that is gone leaves only its record: that is what force-unlock clears.
+    let stale_id = "0b5e55ed-0000-4000-8000-000000000000";
+    let gone = serde_json::json!({
+        "id": stale_id, "host": "gone-runner", "pid": 1, "command": "orgform apply", "since": "2026-01-01T00:00:00Z"
+    });
+    client
+        .execute(
+            "INSERT INTO orgform_locks (workspace, lock_id, holder, backend_pid) VALUES ($1, $2, $3, 0)
+             ON CONFLICT (workspace) DO UPDATE SET lock_id = $2, holder = $3, backend_pid = 0",
+            &[&workspace, &stale_id, &gone],
+        )
+        .await
+        .expect("record a gone holder");
+    let cleared = orgform(
+        dir.path(),
+        &[
+            "force-unlock",
+            stale_id,
+            "--state",
+            &pg_url(),
+            "--workspace",
+            &workspace,
+        ],
+    )
+    .expect(0);
+    assert!(cleared.stderr.contains("Released"), "{}", cleared.stderr);
+    let left = client
+        .query_opt(
+            "SELECT lock_id FROM orgform_locks WHERE workspace = $1",
+            &[&workspace],
+        )
+        .await
+        .expect("query");
+    assert!(left.is_none(), "the gone holder's record is still there");
+    sandbox.shutdown().await.expect("shutdown");
+}

@@ -195,6 +195,20 @@ fn check_fresh(saved: &Plan, spec: &Spec, state: &State) -> Result<()> {
             state.serial
         ));
     }
+    // Same serial, other records: a killed apply's journal (replayed on load) recorded creates.
+    let Some(saved_digest) = &saved.state_digest else {
+        return Err(miette!(
+            help = "make a new plan with `orgform plan --out FILE` and review it",
+            "the saved plan does not record the state it was made from (an older orgform saved it), so it can't be shown to be fresh"
+        ));
+    };
+    if *saved_digest != state.records_digest() {
+        return Err(miette!(
+            help = "make a new plan with `orgform plan --out FILE` and review it",
+            "the saved plan is stale: the state changed since it was made (its records differ at serial {}, as a run that was interrupted leaves them)",
+            state.serial
+        ));
+    }
     Ok(())
 }
 

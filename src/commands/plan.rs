@@ -28,7 +28,10 @@ pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
     if let Some(sandbox) = sandbox {
         sandbox.stop().await?;
     }
-    let plan = made?;
+    let mut plan = made?;
+    if args.out.is_some() {
+        plan.state_digest = Some(state.records_digest());
+    }
     let rendered = match (g.format, &args.out) {
         (crate::cli::Format::Markdown, Some(out)) => output::plan_markdown_within(
             &plan,

@@ -31,6 +31,10 @@ pub struct Plan {
     /// The state it was made from; `apply PLANFILE` refuses the plan if either moved on.
     pub state_lineage: Option<String>,
     pub state_serial: u64,
+    /// Digest of the state's records as the plan saw them (journal included), set when the plan
+    /// is saved: a killed apply changes records through its journal without moving the serial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_digest: Option<String>,
     /// Whether remote reality was read (`--refresh=false` plans from specs and state alone).
     pub refreshed: bool,
     #[serde(with = "crate::state::time::rfc3339")]
@@ -248,6 +252,7 @@ pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: Plan
         made_at: context.now,
         changes,
         quotas,
+        state_digest: None,
     }
 }
 

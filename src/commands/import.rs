@@ -34,6 +34,21 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
             existing.remote_id.as_deref().unwrap_or("none")
         ));
     }
+    // One organization is never two addresses: the id may be recorded under another address
+    // (an address renamed in the specs, or a second declaration of the same organization).
+    if let Some((holder, _)) = state.orgs.iter().find(|(_, r)| {
+        r.provider == org.instance && r.remote_id.as_deref() == Some(args.remote_id.as_str())
+    }) {
+        return Err(miette!(
+            help = format!(
+                "if `{}` is `{holder}` renamed, `orgform forget {holder}` first, then import it again",
+                args.address
+            ),
+            "`{}` on `{}` is already recorded in state as `{holder}`; one organization can't be two addresses",
+            args.remote_id,
+            org.instance
+        ));
+    }
     let instance = spec
         .providers
         .get(&org.instance)

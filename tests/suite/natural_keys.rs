@@ -4,6 +4,9 @@
 
 use std::path::Path;
 
+use orgform::sandbox::{Sandbox, SandboxConfig};
+use serde_json::Value;
+
 use crate::harness::{Run, run_on};
 
 /// Values the runs export; none is a real secret (the sandbox's own credentials).
@@ -160,4 +163,257 @@ fn validate_refuses_commvault_names_that_differ_only_in_case() {
     text.push_str("\n[org.b]\nprovider = \"neon\"\norganization_name = \"ACME\"\n");
     write(neon.path(), "neon.toml", &text);
     orgform(neon.path(), &["validate"]).expect(0);
+}
+
+// Remote reality: several organizations under one key, and ids bound to another address.
+
+async fn start() -> Sandbox {
+    // The tests' own HTTP client needs a TLS provider chosen, as orgform's does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Sandbox::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        SandboxConfig::default(),
+    )
+    .await
+    .expect("sandbox starts")
+}
+
+/// Creates a Heron integration straight through the API, as someone else would have.
+async fn heron_create_directly(sandbox: &Sandbox, url: &str) -> String {
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/api/crm_integrations", sandbox.base_url()))
+        .header("x-api-key", orgform::sandbox::HERON_API_KEY)
+        .json(&serde_json::json!({
+            "provider": "salesforce",
+            "instance_url": url,
+            "auth": {},
+            "secret": "made-by-hand",
+            "config": {},
+        }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("create json");
+    created["crm_integration"]["heron_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no heron_id in {created}"))
+        .to_string()
+}
+
+/// Logs in to NeonCRM and creates an account straight through the API (it allows duplicates).
+async fn neon_create_directly(sandbox: &Sandbox, name: &str) -> String {
+    let base = format!("{}/neonws/services/api", sandbox.base_url());
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .get(format!("{base}/common/login"))
+        .query(&[
+            ("login.apiKey", orgform::sandbox::neoncrm::API_KEY),
+            ("login.orgid", orgform::sandbox::neoncrm::ORG_ID),
+        ])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    let session = login["loginResponse"]["userSessionId"]
+        .as_str()
+        .expect("session");
+    let created: Value = client
+        .get(format!("{base}/account/createOrganizationAccount"))
+        .query(&[
+            ("userSessionId", session),
+            ("organizationAccount.organizationName", name),
+        ])
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("create json");
+    match &created["createOrganizationAccountResponse"]["accountId"] {
+        Value::String(id) => id.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn served(sandbox: &Sandbox, provider: &str, endpoint: &str) -> u64 {
+    sandbox
+        .stats()
+        .requests
+        .get(provider)
+        .and_then(|e| e.get(endpoint))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn state_of(dir: &Path) -> Value {
+    std::fs::read_to_string(dir.join("state.json"))
+        .map(|text| serde_json::from_str(&text).expect("state json"))
+        .unwrap_or(Value::Null)
+}
+
+fn change<'a>(plan: &'a Value, address: &str) -> &'a Value {
+    plan["changes"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["address"] == address))
+        .unwrap_or_else(|| panic!("no change for {address} in {plan}"))
+}
+
+const NEON_CREATE: &str = "GET /neonws/services/api/account/createOrganizationAccount";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_remote_orgs_with_one_name_block_the_address_with_both_ids() {
+    let sandbox = start().await;
+    let first = neon_create_directly(&sandbox, "Grace Community Church").await;
+    let second = neon_create_directly(&sandbox, "Grace Community Church").await;
+    assert_ne!(first, second);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = neon_provider(&sandbox.base_url());
+    text.push_str(
+        "\n[org.grace]\nprovider = \"neon\"\norganization_name = \"Grace Community Church\"\n",
+    );
+    text.push_str(
+        "\n[org.harbour]\nprovider = \"neon\"\norganization_name = \"Harbour Bridge School\"\n",
+    );
+    write(dir.path(), "neon.toml", &text);
+
+    let plan = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(plan.stdout.contains("blocked"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains(&first) && plan.stdout.contains(&second),
+        "both ids listed:\n{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("orgform import grace"),
+        "what to do:\n{}",
+        plan.stdout
+    );
+    let json = orgform(dir.path(), &["--format", "json", "plan"]).expect(0);
+    let json: Value = serde_json::from_str(&json.stdout).expect("plan json");
+    let grace = change(&json, "grace");
+    assert_eq!(grace["action"], "blocked", "{grace}");
+    assert_eq!(
+        grace["matching_ids"],
+        serde_json::json!([first.clone(), second.clone()]),
+        "{grace}"
+    );
+    assert!(grace.get("remote_id").is_none(), "no silent pick: {grace}");
+    let markdown = orgform(dir.path(), &["--format", "markdown", "plan"]).expect(0);
+    assert!(markdown.stdout.contains(&second), "{}", markdown.stdout);
+
+    // Apply creates harbour only and binds grace to neither.
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, "neoncrm", NEON_CREATE), 2 + 1);
+    let state = state_of(dir.path());
+    assert!(state["orgs"]["grace"].is_null(), "{state}");
+    assert_eq!(state["orgs"]["harbour"]["status"], "created", "{state}");
+
+    // A person chooses one with import; the plan then holds it and nothing is left to do.
+    orgform(dir.path(), &["import", "grace", &second]).expect(0);
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    assert_eq!(state_of(dir.path())["orgs"]["grace"]["remote_id"], second);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_heron_integrations_with_one_key_block_the_address() {
+    let sandbox = start().await;
+    let url = "https://acme.my.salesforce.com";
+    let first = heron_create_directly(&sandbox, url).await;
+    let second = heron_create_directly(&sandbox, url).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "heron.toml",
+        &format!(
+            "{}{}",
+            heron_provider(&sandbox.base_url()),
+            heron_org("acme", url)
+        ),
+    );
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(plan.stdout.contains("blocked"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains(&first) && plan.stdout.contains(&second),
+        "{}",
+        plan.stdout
+    );
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, "heron", "POST /api/crm_integrations"), 2);
+    assert!(state_of(dir.path())["orgs"]["acme"].is_null());
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_id_bound_to_another_address_is_never_bound_again() {
+    let sandbox = start().await;
+    let url = "https://acme.my.salesforce.com";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = heron_provider(&sandbox.base_url());
+    write(
+        dir.path(),
+        "heron.toml",
+        &format!("{provider}{}", heron_org("acme", url)),
+    );
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    let id = state_of(dir.path())["orgs"]["acme"]["remote_id"]
+        .as_str()
+        .expect("remote id")
+        .to_string();
+
+    // The address renamed in the specs, the old one still in state: the new address finds the
+    // organization by its key, but it is `acme`'s.
+    write(
+        dir.path(),
+        "heron.toml",
+        &format!("{provider}{}", heron_org("acme_renamed", url)),
+    );
+    let plan = orgform(dir.path(), &["--format", "json", "plan"]).expect(0);
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("plan json");
+    let renamed = change(&plan, "acme_renamed");
+    assert_eq!(renamed["action"], "blocked", "{renamed}");
+    let reason = renamed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("`acme`") && reason.contains(&id),
+        "{reason}"
+    );
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert!(state_of(dir.path())["orgs"]["acme_renamed"].is_null());
+
+    // Import refuses it, naming the address that holds it.
+    let import = orgform(dir.path(), &["import", "acme_renamed", &id]).expect(1);
+    assert!(
+        import.stderr.contains("`acme`") && import.stderr.contains("forget"),
+        "{}",
+        import.stderr
+    );
+    assert!(state_of(dir.path())["orgs"]["acme_renamed"].is_null());
+
+    // A saved plan edited to adopt it anyway is not applied as an adoption.
+    let out = dir.path().join("plan.json");
+    let out_arg = out.to_str().expect("utf-8 path");
+    orgform(dir.path(), &["plan", "--out", out_arg]).expect(0);
+    let mut saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("plan file")).expect("json");
+    for c in saved["changes"].as_array_mut().expect("changes") {
+        if c["address"] == "acme_renamed" {
+            c["action"] = "adopt".into();
+            c["remote_id"] = id.clone().into();
+            c["remote"] = serde_json::json!({
+                "remote_id": id, "natural_key": format!("salesforce | {url}"),
+                "status": {"status": "ready"}
+            });
+        }
+    }
+    std::fs::write(&out, saved.to_string()).expect("write plan");
+    orgform(dir.path(), &["apply", "--auto-approve", out_arg]).expect(0);
+    let state = state_of(dir.path());
+    assert!(state["orgs"]["acme_renamed"].is_null(), "{state}");
+    assert_eq!(state["orgs"]["acme"]["remote_id"], id.as_str());
+    assert_eq!(served(&sandbox, "heron", "POST /api/crm_integrations"), 1);
+    sandbox.shutdown().await.expect("shutdown");
 }

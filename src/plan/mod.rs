@@ -282,7 +282,8 @@ fn change(org: &OrgSpec, action: Action, reason: impl Into<Cow<'static, str>>) -
 }
 
 /// What a look-up by natural key found for a record or a declaration.
-enum Match<'a> {
+#[derive(Debug)]
+pub enum Match<'a> {
     None,
     One(&'a RemoteOrg),
     /// Several live organizations hold the key and none is the one state records: their ids,
@@ -293,7 +294,7 @@ enum Match<'a> {
 /// The remote organization that stands for a record or a declaration: the one with the recorded
 /// id if it is there; else the only live one with the natural key (a failed asynchronous
 /// create is not an organization); else, when all failed, the first failure.
-fn matching<'a>(found: &'a [RemoteOrg], remote_id: Option<&str>) -> Match<'a> {
+pub fn matching<'a>(found: &'a [RemoteOrg], remote_id: Option<&str>) -> Match<'a> {
     if let Some(id) = remote_id
         && let Some(recorded) = found.iter().find(|o| o.remote_id == id)
     {

@@ -417,3 +417,98 @@ async fn a_remote_id_bound_to_another_address_is_never_bound_again() {
     assert_eq!(served(&sandbox, "heron", "POST /api/crm_integrations"), 1);
     sandbox.shutdown().await.expect("shutdown");
 }
+
+/// Rewrites the state file with `edit` applied to its JSON, as an interrupted run or another
+/// engineer's import would have left it.
+fn edit_state(dir: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut state = state_of(dir);
+    edit(&mut state);
+    std::fs::write(dir.join("state.json"), state.to_string()).expect("write state");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_settles_no_pending_create_by_picking_one_of_several() {
+    let sandbox = start().await;
+    let url = "https://acme.my.salesforce.com";
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "heron.toml",
+        &format!(
+            "{}{}",
+            heron_provider(&sandbox.base_url()),
+            heron_org("acme", url)
+        ),
+    );
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    let mine = state_of(dir.path())["orgs"]["acme"]["remote_id"]
+        .as_str()
+        .expect("remote id")
+        .to_string();
+    let other = heron_create_directly(&sandbox, url).await;
+    // As if the create's answer had been lost: pending, no id recorded.
+    edit_state(dir.path(), |state| {
+        let acme = &mut state["orgs"]["acme"];
+        acme["status"] = "pending".into();
+        acme.as_object_mut().expect("record").remove("remote_id");
+    });
+
+    // Planned without reads, the pending create is settled by apply's own look-up, which
+    // finds two: neither is taken, nothing is created.
+    orgform(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    let state = state_of(dir.path());
+    assert_eq!(state["orgs"]["acme"]["status"], "pending", "{state}");
+    assert!(state["orgs"]["acme"]["remote_id"].is_null(), "{state}");
+    assert_eq!(served(&sandbox, "heron", "POST /api/crm_integrations"), 2);
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(
+        plan.stdout.contains("blocked")
+            && plan.stdout.contains(&mine)
+            && plan.stdout.contains(&other),
+        "{}",
+        plan.stdout
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_never_settles_a_pending_create_on_an_id_another_address_holds() {
+    let sandbox = start().await;
+    let url = "https://acme.my.salesforce.com";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = heron_provider(&sandbox.base_url());
+    write(
+        dir.path(),
+        "heron.toml",
+        &format!("{provider}{}", heron_org("acme", url)),
+    );
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    let id = state_of(dir.path())["orgs"]["acme"]["remote_id"]
+        .as_str()
+        .expect("remote id")
+        .to_string();
+    // `acme` renamed in the specs, and a pending create of the new address in state.
+    write(
+        dir.path(),
+        "heron.toml",
+        &format!("{provider}{}", heron_org("acme_renamed", url)),
+    );
+    edit_state(dir.path(), |state| {
+        let mut pending = state["orgs"]["acme"].clone();
+        pending["status"] = "pending".into();
+        pending.as_object_mut().expect("record").remove("remote_id");
+        state["orgs"]["acme_renamed"] = pending;
+    });
+
+    let apply = orgform(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    let state = state_of(dir.path());
+    assert!(
+        state["orgs"]["acme_renamed"]["remote_id"].is_null(),
+        "bound twice: {state}\n{}",
+        apply.stderr
+    );
+    assert_eq!(state["orgs"]["acme"]["remote_id"], id.as_str());
+    assert!(apply.stderr.contains("`acme`"), "{}", apply.stderr);
+    assert_eq!(served(&sandbox, "heron", "POST /api/crm_integrations"), 1);
+    sandbox.shutdown().await.expect("shutdown");
+}

@@ -25,7 +25,13 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     };
     let location = state_location(g, Some(&spec), args.sandbox)?;
     let (mut backend, mut state) = open_state_locked(&location, g).await?;
-    if let Some(existing) = state.orgs.get(&args.address) {
+    // A pending create is what import may settle (the plan says so when several organizations
+    // have its key); a created or failed record is replaced only after `forget`.
+    if let Some(existing) = state
+        .orgs
+        .get(&args.address)
+        .filter(|r| r.status != Status::Pending)
+    {
         return Err(miette!(
             help = format!("`orgform forget {}` first to replace it", args.address),
             "`{}` is already in state ({}, remote id {})",

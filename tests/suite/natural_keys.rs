@@ -468,6 +468,10 @@ async fn apply_settles_no_pending_create_by_picking_one_of_several() {
         "{}",
         plan.stdout
     );
+    // The way out the plan names: import settles the pending create on the one chosen.
+    orgform(dir.path(), &["import", "acme", &mine]).expect(0);
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    assert_eq!(state_of(dir.path())["orgs"]["acme"]["remote_id"], mine);
     sandbox.shutdown().await.expect("shutdown");
 }
 

@@ -25,12 +25,12 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     };
     let location = state_location(g, Some(&spec), args.sandbox)?;
     let (mut backend, mut state) = open_state_locked(&location, g).await?;
-    // A pending create is what import may settle (the plan says so when several organizations
-    // have its key); a created or failed record is replaced only after `forget`.
+    // A pending or failed create is what import may settle (the plan says so when several
+    // organizations have its key); a created record is replaced only after `forget`.
     if let Some(existing) = state
         .orgs
         .get(&args.address)
-        .filter(|r| r.status != Status::Pending)
+        .filter(|r| r.status == Status::Created)
     {
         return Err(miette!(
             help = format!("`orgform forget {}` first to replace it", args.address),

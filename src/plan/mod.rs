@@ -319,12 +319,18 @@ pub fn matching<'a>(found: &'a [RemoteOrg], remote_id: Option<&str>) -> Match<'a
 }
 
 /// `blocked`: several organizations at the provider have the address's natural key.
-fn ambiguous(org: &OrgSpec, ids: Vec<String>, why: &str) -> Change {
+/// `created`: state records it as created, so import needs a `forget` first.
+fn ambiguous(org: &OrgSpec, ids: Vec<String>, why: &str, created: bool) -> Change {
+    let forget = if created {
+        format!("`orgform forget {}` then ", org.address)
+    } else {
+        String::new()
+    };
     let mut c = change(
         org,
         Action::Blocked,
         format!(
-            "{why}; {} organizations at the provider have its natural key ({}): orgform won't choose. Choose one with `orgform import {} REMOTE_ID`, or remove the others at the provider",
+            "{why}; {} organizations at the provider have its natural key ({}): orgform won't choose. Choose one with {forget}`orgform import {} REMOTE_ID`, or remove the others at the provider",
             ids.len(),
             ids.join(", "),
             org.address
@@ -346,7 +352,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                 "not in state, not found at the provider",
             ),
             Some(Match::One(remote)) => from_remote(org, remote, "not in state"),
-            Some(Match::Many(ids)) => ambiguous(org, ids, "not in state"),
+            Some(Match::Many(ids)) => ambiguous(org, ids, "not in state", false),
         };
     };
 
@@ -378,7 +384,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                     "pending in state, not found at the provider: the create never happened",
                 ),
                 Match::Many(ids) => {
-                    let mut c = ambiguous(org, ids, "pending in state");
+                    let mut c = ambiguous(org, ids, "pending in state", false);
                     c.remote_id.clone_from(&record.remote_id);
                     c
                 }
@@ -394,7 +400,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
             if let Some(Match::One(remote)) = live {
                 from_remote(org, remote, "failed in state")
             } else if let Some(Match::Many(ids)) = live {
-                let mut c = ambiguous(org, ids, "failed in state");
+                let mut c = ambiguous(org, ids, "failed in state", false);
                 c.remote_id.clone_from(&record.remote_id);
                 c
             } else if record.digest == org.digest {
@@ -418,6 +424,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                         org,
                         ids,
                         "in state, but its recorded organization is gone at the provider",
+                        true,
                     );
                     c.remote_id.clone_from(&record.remote_id);
                     return c;

@@ -15,7 +15,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::model::{InstanceName, RemoteOrg, RemoteStatus};
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Change, Match, Plan, matching};
 use crate::providers::http::backoff;
 use crate::providers::{AnyProvider, Provider, ProviderError, RetryPolicy};
 use crate::spec::{OrgSpec, Spec};
@@ -111,6 +111,9 @@ pub struct StateWriter {
 
 struct Batch {
     ops: Vec<StateOp>,
+    /// The ops bind a remote id that was found (adopted, or settled by a look-up), not made by
+    /// this run's create: refused if state records that id for another address by then.
+    exclusive: bool,
     /// A daily quota the batch must fit in, checked against the state as it stands when the
     /// batch is written, so that no path (a settled pending create included) sends one over.
     quota: Option<Quota>,
@@ -124,12 +127,14 @@ pub enum Refused {
     Quota(String),
     /// State can't be written (for this batch and every later one).
     Broken(String),
+    /// The batch binds a remote id that state records for another address: nothing written.
+    Bound(String),
 }
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refused::Quota(why) | Refused::Broken(why) => f.write_str(why),
+            Refused::Quota(why) | Refused::Broken(why) | Refused::Bound(why) => f.write_str(why),
         }
     }
 }
@@ -170,9 +175,29 @@ impl StateWriter {
         ops: Vec<StateOp>,
         quota: Option<Quota>,
     ) -> Result<(), Refused> {
+        self.send(ops, quota, false).await
+    }
+
+    /// Like `update`, for ops that record a remote id found at the provider rather than made by
+    /// this run: refused (nothing written) if state records that id for another address.
+    pub async fn bind(&self, ops: Vec<StateOp>) -> Result<(), Refused> {
+        self.send(ops, None, true).await
+    }
+
+    async fn send(
+        &self,
+        ops: Vec<StateOp>,
+        quota: Option<Quota>,
+        exclusive: bool,
+    ) -> Result<(), Refused> {
         let (done, wait) = oneshot::channel();
         self.sender
-            .send(Batch { ops, quota, done })
+            .send(Batch {
+                ops,
+                quota,
+                exclusive,
+                done,
+            })
             .await
             .map_err(|_| Refused::Broken("the state writer has stopped".to_string()))?;
         wait.await
@@ -196,6 +221,9 @@ async fn write_loop(
 ) -> Finished {
     let mut broken: Option<String> = None;
     let mut written_any = false;
+    // Who holds each remote id, built the first time a batch binds one that was found, then
+    // kept up to date: a run that only creates never builds it.
+    let mut holders: Option<Holders> = None;
     while let Some(first) = receiver.recv().await {
         let mut batches = vec![first];
         while batches.len() < 4096 {
@@ -226,7 +254,17 @@ async fn write_loop(
                 ))));
                 continue;
             }
+            if batch.exclusive {
+                let index = holders.get_or_insert_with(|| Holders::of(&state));
+                if let Some(why) = batch.ops.iter().find_map(|op| index.taken(op)) {
+                    verdicts.push(Err(Refused::Bound(why)));
+                    continue;
+                }
+            }
             for op in &batch.ops {
+                if let Some(index) = &mut holders {
+                    index.track(&state, op);
+                }
                 state.apply(op);
             }
             ops.extend(batch.ops.iter().cloned());
@@ -268,6 +306,81 @@ async fn write_loop(
     }
 }
 
+/// (provider instance, remote id) -> the address state records it for.
+struct Holders(std::collections::HashMap<(String, String), String>);
+
+impl Holders {
+    fn of(state: &State) -> Holders {
+        Holders(
+            state
+                .orgs
+                .iter()
+                .filter_map(|(address, r)| {
+                    let id = r.remote_id.clone()?;
+                    Some(((r.provider.clone(), id), address.clone()))
+                })
+                .collect(),
+        )
+    }
+
+    /// Why `op` may not be written: it binds an id another address holds.
+    fn taken(&self, op: &StateOp) -> Option<String> {
+        let StateOp::Put { address, record } = op else {
+            return None;
+        };
+        let id = record.remote_id.as_ref()?;
+        let holder = self.0.get(&(record.provider.clone(), id.clone()))?;
+        (holder != address).then(|| {
+            format!(
+                "{id} on `{}` is already recorded for `{holder}`: one organization is never two addresses; `{address}` was left as it was (if it is `{holder}` renamed, `orgform forget {holder}` then `orgform import {address} {id}`)",
+                record.provider
+            )
+        })
+    }
+
+    /// Keeps the index in step with `op`, before `state` applies it.
+    fn track(&mut self, state: &State, op: &StateOp) {
+        let address = match op {
+            StateOp::Put { address, .. } | StateOp::Remove { address } => address,
+            StateOp::CreateSent { .. } => return,
+        };
+        if let Some(old) = state.orgs.get(address)
+            && let Some(id) = &old.remote_id
+        {
+            let key = (old.provider.clone(), id.clone());
+            if self.0.get(&key) == Some(address) {
+                self.0.remove(&key);
+            }
+        }
+        if let StateOp::Put { record, .. } = op
+            && let Some(id) = &record.remote_id
+        {
+            self.0
+                .insert((record.provider.clone(), id.clone()), address.clone());
+        }
+    }
+}
+
+/// What a look-up by natural key found.
+#[derive(Clone, Debug)]
+enum Found {
+    None,
+    One(RemoteOrg),
+    /// Several organizations hold the key, none of them the recorded one: their ids. Never
+    /// settled by picking one.
+    Many(Vec<String>),
+}
+
+impl Found {
+    fn ambiguous(ids: &[String]) -> String {
+        format!(
+            "{} organizations at the provider have its natural key ({}): orgform won't choose; the next plan shows it blocked",
+            ids.len(),
+            ids.join(", ")
+        )
+    }
+}
+
 /// Everything an apply task needs, shared.
 struct Context {
     spec: Arc<Spec>,
@@ -285,14 +398,17 @@ impl Context {
         provider: &AnyProvider,
         org: &OrgSpec,
         remote_id: Option<&str>,
-    ) -> Result<Option<RemoteOrg>, ProviderError> {
+    ) -> Result<Found, ProviderError> {
         match self.lookups.get(&org.instance) {
             Some(lookups) => {
                 lookups
                     .look_up(provider, org, remote_id, self.options.retry)
                     .await
             }
-            None => provider.settle(org, remote_id).await,
+            None => Ok(provider
+                .settle(org, remote_id)
+                .await?
+                .map_or(Found::None, Found::One)),
         }
     }
 }
@@ -308,7 +424,7 @@ struct Lookups {
 struct Waiter {
     key: crate::model::NaturalKey,
     remote_id: Option<String>,
-    reply: oneshot::Sender<Result<Option<RemoteOrg>, String>>,
+    reply: oneshot::Sender<Result<Found, String>>,
 }
 
 impl Lookups {
@@ -325,7 +441,7 @@ impl Lookups {
         org: &OrgSpec,
         remote_id: Option<&str>,
         retry: RetryPolicy,
-    ) -> Result<Option<RemoteOrg>, ProviderError> {
+    ) -> Result<Found, ProviderError> {
         let (reply, answer) = oneshot::channel();
         let leads = {
             let mut waiting = self
@@ -353,15 +469,15 @@ impl Lookups {
             let read = crate::providers::http::retrying(retry, || provider.read(&keys)).await;
             for waiter in batch {
                 let answer = match &read {
-                    Ok(reality) => {
-                        let found = reality.find(&waiter.key);
-                        Ok(waiter
-                            .remote_id
-                            .as_deref()
-                            .and_then(|id| found.iter().find(|o| o.remote_id == id))
-                            .or_else(|| found.first())
-                            .cloned())
-                    }
+                    // The planner's rule: the recorded id, else the only live one, never a pick
+                    // among several.
+                    Ok(reality) => Ok(
+                        match matching(reality.find(&waiter.key), waiter.remote_id.as_deref()) {
+                            Match::None => Found::None,
+                            Match::One(o) => Found::One(o.clone()),
+                            Match::Many(ids) => Found::Many(ids),
+                        },
+                    ),
                     Err(e) => Err(e.to_string()),
                 };
                 let _ = waiter.reply.send(answer);
@@ -501,7 +617,7 @@ async fn execute(cx: &Context, change: &Change, org: &OrgSpec) -> Outcome {
     };
     match change.action {
         Action::Adopt => match &change.remote {
-            Some(remote) => record_remote(cx, org, remote, true).await,
+            Some(remote) => record_remote(cx, org, remote, true, true).await,
             None => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
         },
         Action::Pending => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
@@ -519,9 +635,12 @@ async fn settle_or_create(
     remote_id: Option<&str>,
 ) -> Outcome {
     match cx.look_up(provider, org, remote_id).await {
-        Ok(Some(remote)) => follow(cx, provider, org, remote).await,
-        Ok(None) if cx.options.allow_creates => create(cx, provider, org).await,
-        Ok(None) => match cx
+        Ok(Found::One(remote)) => follow(cx, provider, org, remote, true).await,
+        Ok(Found::Many(ids)) => Outcome::StillPending {
+            why: Found::ambiguous(&ids),
+        },
+        Ok(Found::None) if cx.options.allow_creates => create(cx, provider, org).await,
+        Ok(Found::None) => match cx
             .writer
             .update(vec![StateOp::Remove {
                 address: org.address.clone(),
@@ -576,14 +695,16 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
         match intent {
             Ok(()) => {}
             Err(Refused::Quota(why)) => return not_started(&why),
-            Err(Refused::Broken(why)) => {
+            // An intent carries no remote id and is never exclusive; listed for completeness.
+            Err(Refused::Broken(why) | Refused::Bound(why)) => {
                 return not_started(&format!(
                     "state could not be written, so the create was not sent: {why}"
                 ));
             }
         }
         match provider.create(org).await {
-            Ok(remote) => return follow(cx, provider, org, remote).await,
+            // A fresh id, made by this create: no other address can hold it.
+            Ok(remote) => return follow(cx, provider, org, remote, false).await,
             Err(e) if e.is_retryable() && attempt < policy.attempts => {
                 // Refused before any work (429, connection refused, 503 on a read path): safe.
                 tokio::time::sleep(backoff(policy, attempt, e.retry_after())).await;
@@ -591,12 +712,21 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
             Err(ProviderError::OutcomeUnknown { message }) => {
                 // The create may have happened. Look before sending anything again.
                 match cx.look_up(provider, org, None).await {
-                    Ok(Some(remote)) => return follow(cx, provider, org, remote).await,
-                    Ok(None) if attempt < policy.attempts => {
+                    Ok(Found::One(remote)) => return follow(cx, provider, org, remote, true).await,
+                    Ok(Found::Many(ids)) => {
+                        // One of them may be this create's: sending again could make another.
+                        return Outcome::StillPending {
+                            why: format!(
+                                "the answer was lost ({message}); {}",
+                                Found::ambiguous(&ids)
+                            ),
+                        };
+                    }
+                    Ok(Found::None) if attempt < policy.attempts => {
                         tracing::info!(address = %org.address, "create answer lost and not found by look-up: sending again");
                         tokio::time::sleep(backoff(policy, attempt, None)).await;
                     }
-                    Ok(None) => {
+                    Ok(Found::None) => {
                         return Outcome::StillPending {
                             why: format!(
                                 "the answer was lost ({message}) and attempts ran out; the next run looks it up"
@@ -614,8 +744,14 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
             }
             Err(ProviderError::AlreadyExists { message }) => {
                 return match cx.look_up(provider, org, None).await {
-                    Ok(Some(remote)) => record_remote(cx, org, &remote, true).await,
-                    Ok(None) => Outcome::Error {
+                    Ok(Found::One(remote)) => record_remote(cx, org, &remote, true, true).await,
+                    Ok(Found::Many(ids)) => Outcome::StillPending {
+                        why: format!(
+                            "the provider says it exists ({message}); {}",
+                            Found::ambiguous(&ids)
+                        ),
+                    },
+                    Ok(Found::None) => Outcome::Error {
                         message: format!(
                             "the provider says it exists ({message}), but the look-up does not find it"
                         ),
@@ -652,10 +788,11 @@ async fn follow(
     provider: &AnyProvider,
     org: &OrgSpec,
     mut remote: RemoteOrg,
+    found: bool,
 ) -> Outcome {
     let started = tokio::time::Instant::now();
     loop {
-        let outcome = record_remote(cx, org, &remote, false).await;
+        let outcome = record_remote(cx, org, &remote, false, found).await;
         let in_progress = matches!(remote.status, RemoteStatus::InProgress { .. });
         if !in_progress || started.elapsed() >= cx.options.settle_timeout {
             return outcome;
@@ -665,8 +802,8 @@ async fn follow(
         }
         tokio::time::sleep(cx.options.poll_interval).await;
         match cx.look_up(provider, org, Some(&remote.remote_id)).await {
-            Ok(Some(next)) => remote = next,
-            Ok(None) | Err(_) => return outcome,
+            Ok(Found::One(next)) => remote = next,
+            Ok(Found::None | Found::Many(_)) | Err(_) => return outcome,
         }
     }
 }
@@ -687,7 +824,16 @@ fn pending_record(org: &OrgSpec, now: u64) -> Record {
     }
 }
 
-async fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted: bool) -> Outcome {
+/// Records what the provider reported for `org`. `found`: the remote id was found (adopted, or
+/// settled by a look-up) rather than made by this run's create, so the write is refused if
+/// state records that id for another address.
+async fn record_remote(
+    cx: &Context,
+    org: &OrgSpec,
+    remote: &RemoteOrg,
+    adopted: bool,
+    found: bool,
+) -> Outcome {
     let now = time::now();
     let (status, error, outcome) = match &remote.status {
         RemoteStatus::Ready if adopted => (
@@ -723,24 +869,27 @@ async fn record_remote(cx: &Context, org: &OrgSpec, remote: &RemoteOrg, adopted:
             },
         ),
     };
-    let written = cx
-        .writer
-        .update(vec![StateOp::Put {
-            address: org.address.clone(),
-            record: Box::new(Record {
-                remote_id: Some(remote.remote_id.clone()),
-                status,
-                error,
-                detail: remote.detail.clone(),
-                // Kept from the intent by `State::apply` when this is the create's outcome.
-                attempted_at: None,
-                updated_at: now,
-                ..pending_record(org, now)
-            }),
-        }])
-        .await;
+    let ops = vec![StateOp::Put {
+        address: org.address.clone(),
+        record: Box::new(Record {
+            remote_id: Some(remote.remote_id.clone()),
+            status,
+            error,
+            detail: remote.detail.clone(),
+            // Kept from the intent by `State::apply` when this is the create's outcome.
+            attempted_at: None,
+            updated_at: now,
+            ..pending_record(org, now)
+        }),
+    }];
+    let written = if found {
+        cx.writer.bind(ops).await
+    } else {
+        cx.writer.update(ops).await.map_err(Refused::Broken)
+    };
     match written {
         Ok(()) => outcome,
+        Err(Refused::Bound(why)) => Outcome::Error { message: why },
         Err(why) => Outcome::StillPending {
             why: format!(
                 "done at the provider, but state could not be written ({why}); the next run adopts it"

@@ -16,7 +16,7 @@ use super::{
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
-use crate::plan::{Action, Plan, PlanContext, check_limits, plan, recheck_creates};
+use crate::plan::{Action, Plan, PlanContext, check_limits, guard_bindings, plan, recheck_creates};
 use crate::spec::Spec;
 use crate::state::{State, time};
 
@@ -51,8 +51,11 @@ async fn run_locked(
     let connected = connect(&spec, &state, &options).await?;
     let mut plan = match &args.plan_file {
         Some(file) => {
-            let saved = load_plan(file)?;
+            let mut saved = load_plan(file)?;
             check_fresh(&saved, &spec, &state)?;
+            // A plan file is only as trustworthy as the state it was checked against: never
+            // bind a remote id there that state records for another address.
+            guard_bindings(&state, &mut saved.changes);
             let digest =
                 std::fs::read(file).map_or_else(|_| "unreadable".into(), |b| plan_digest(&b));
             output::message(&format!(
@@ -98,6 +101,7 @@ async fn run_locked(
         // nothing that exists by now is created twice.
         let reality = read_reality(&spec, &state, &connected).await?;
         recheck_creates(&mut plan, &reality);
+        guard_bindings(&state, &mut plan.changes);
     }
     let apply_options = ApplyOptions {
         settle_timeout: args.settle_timeout,

@@ -25,13 +25,34 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     };
     let location = state_location(g, Some(&spec), args.sandbox)?;
     let (mut backend, mut state) = open_state_locked(&location, g).await?;
-    if let Some(existing) = state.orgs.get(&args.address) {
+    // A pending or failed create is what import may settle (the plan says so when several
+    // organizations have its key); a created record is replaced only after `forget`.
+    if let Some(existing) = state
+        .orgs
+        .get(&args.address)
+        .filter(|r| r.status == Status::Created)
+    {
         return Err(miette!(
             help = format!("`orgform forget {}` first to replace it", args.address),
             "`{}` is already in state ({}, remote id {})",
             args.address,
             existing.status.name(),
             existing.remote_id.as_deref().unwrap_or("none")
+        ));
+    }
+    // One organization is never two addresses: the id may be recorded under another address
+    // (an address renamed in the specs, or a second declaration of the same organization).
+    if let Some((holder, _)) = state.orgs.iter().find(|(_, r)| {
+        r.provider == org.instance && r.remote_id.as_deref() == Some(args.remote_id.as_str())
+    }) {
+        return Err(miette!(
+            help = format!(
+                "if `{}` is `{holder}` renamed, `orgform forget {holder}` first, then import it again",
+                args.address
+            ),
+            "`{}` on `{}` is already recorded in state as `{holder}`; one organization can't be two addresses",
+            args.remote_id,
+            org.instance
         ));
     }
     let instance = spec

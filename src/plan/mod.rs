@@ -123,6 +123,11 @@ pub struct Change {
     /// a plan of a hundred thousand changes should not carry room for one in each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<Box<RemoteOrg>>,
+    /// For `blocked`: the remote ids it could stand for and that orgform won't choose between
+    /// (several organizations with its natural key, or one that another address holds). A
+    /// boxed slice: no room taken in the many changes without any; absent from older plans.
+    #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
+    pub matching_ids: Box<[String]>,
 }
 
 impl Change {
@@ -241,6 +246,7 @@ pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: Plan
         }
     }
 
+    guard_bindings(state, &mut changes);
     let quotas = apply_quotas(spec, state, &mut changes, context.now);
 
     Plan {
@@ -276,33 +282,82 @@ fn change(org: &OrgSpec, action: Action, reason: impl Into<Cow<'static, str>>) -
         },
         diff: Vec::new(),
         remote: None,
+        matching_ids: Box::default(),
     }
 }
 
-/// Picks the remote organization that stands for a record or a declaration: the one with the
-/// recorded id if there is one, else the first found by natural key.
-fn matching<'a>(found: &'a [RemoteOrg], remote_id: Option<&str>) -> Option<&'a RemoteOrg> {
-    match remote_id {
-        Some(id) => found
-            .iter()
-            .find(|o| o.remote_id == id)
-            .or_else(|| found.first()),
-        None => found.first(),
+/// What a look-up by natural key found for a record or a declaration.
+#[derive(Debug)]
+pub enum Match<'a> {
+    None,
+    One(&'a RemoteOrg),
+    /// Several live organizations hold the key and none is the one state records: their ids,
+    /// sorted. orgform never picks one of them (NeonCRM, Heron and Oracle allow duplicates).
+    Many(Vec<String>),
+}
+
+/// The remote organization that stands for a record or a declaration: the one with the recorded
+/// id if it is there; else the only live one with the natural key (a failed asynchronous
+/// create is not an organization); else, when all failed, the first failure.
+pub fn matching<'a>(found: &'a [RemoteOrg], remote_id: Option<&str>) -> Match<'a> {
+    if let Some(id) = remote_id
+        && let Some(recorded) = found.iter().find(|o| o.remote_id == id)
+    {
+        return Match::One(recorded);
     }
+    let live = |o: &&RemoteOrg| !matches!(o.status, RemoteStatus::Failed { .. });
+    let mut alive = found.iter().filter(live);
+    match (alive.next(), alive.next()) {
+        (Some(one), None) => Match::One(one),
+        (Some(_), Some(_)) => {
+            let mut ids: Vec<String> = found
+                .iter()
+                .filter(live)
+                .map(|o| o.remote_id.clone())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            Match::Many(ids)
+        }
+        (None, _) => found.first().map_or(Match::None, Match::One),
+    }
+}
+
+/// `blocked`: several organizations at the provider have the address's natural key.
+/// `created`: state records it as created, so import needs a `forget` first.
+fn ambiguous(org: &OrgSpec, ids: Vec<String>, why: &str, created: bool) -> Change {
+    let forget = if created {
+        format!("`orgform forget {}` then ", org.address)
+    } else {
+        String::new()
+    };
+    let mut c = change(
+        org,
+        Action::Blocked,
+        format!(
+            "{why}; {} organizations at the provider have its natural key ({}): orgform won't choose. Choose one with {forget}`orgform import {} REMOTE_ID`, or remove the others at the provider",
+            ids.len(),
+            ids.join(", "),
+            org.address
+        ),
+    );
+    c.matching_ids = ids.into_boxed_slice();
+    c
 }
 
 fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceReality>) -> Change {
     let found = |key: &NaturalKey| read.map(|r| r.find(key));
 
     let Some(record) = record else {
-        return match found(&org.natural_key).and_then(|f| matching(f, None)) {
-            None if read.is_none() => change(org, Action::Create, "not in state (remote not read)"),
-            None => change(
+        return match found(&org.natural_key).map(|f| matching(f, None)) {
+            None => change(org, Action::Create, "not in state (remote not read)"),
+            Some(Match::None) => change(
                 org,
                 Action::Create,
                 "not in state, not found at the provider",
             ),
-            Some(remote) => from_remote(org, remote, "not in state"),
+            Some(Match::One(remote)) => from_remote(org, remote, "not in state"),
+            Some(Match::Many(ids)) => ambiguous(org, ids, "not in state", false),
         };
     };
 
@@ -327,23 +382,32 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                 return c;
             };
             match matching(found, record.remote_id.as_deref()) {
-                Some(remote) => from_remote(org, remote, "pending in state"),
-                None => change(
+                Match::One(remote) => from_remote(org, remote, "pending in state"),
+                Match::None => change(
                     org,
                     Action::Create,
                     "pending in state, not found at the provider: the create never happened",
                 ),
+                Match::Many(ids) => {
+                    let mut c = ambiguous(org, ids, "pending in state", false);
+                    c.remote_id.clone_from(&record.remote_id);
+                    c
+                }
             }
         }
         Status::Failed => {
             // A failed create may have been made good since (by hand, or by another run):
             // whatever the provider holds now wins over creating again.
-            let live = found(&org.natural_key).and_then(|f| {
-                f.iter()
-                    .find(|o| !matches!(o.status, RemoteStatus::Failed { .. }))
+            let live = found(&org.natural_key).map(|f| match matching(f, None) {
+                Match::One(o) if matches!(o.status, RemoteStatus::Failed { .. }) => Match::None,
+                other => other,
             });
-            if let Some(remote) = live {
+            if let Some(Match::One(remote)) = live {
                 from_remote(org, remote, "failed in state")
+            } else if let Some(Match::Many(ids)) = live {
+                let mut c = ambiguous(org, ids, "failed in state", false);
+                c.remote_id.clone_from(&record.remote_id);
+                c
             } else if record.digest == org.digest {
                 let mut c = change(org, Action::Blocked, failed_reason(record));
                 c.remote_id.clone_from(&record.remote_id);
@@ -357,8 +421,23 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
             }
         }
         Status::Created => {
-            let present = found(&org.natural_key)
-                .map(|found| matching(found, record.remote_id.as_deref()).cloned());
+            let present = match found(&org.natural_key)
+                .map(|found| matching(found, record.remote_id.as_deref()))
+            {
+                Some(Match::Many(ids)) => {
+                    let mut c = ambiguous(
+                        org,
+                        ids,
+                        "in state, but its recorded organization is gone at the provider",
+                        true,
+                    );
+                    c.remote_id.clone_from(&record.remote_id);
+                    return c;
+                }
+                Some(Match::One(o)) => Some(Some(o)),
+                Some(Match::None) => Some(None),
+                None => None,
+            };
             match present {
                 Some(None) => {
                     let mut c = change(
@@ -462,6 +541,7 @@ fn orphan(address: &Address, record: &Record) -> Change {
         attributes: record.attributes.to_value(),
         diff: Vec::new(),
         remote: None,
+        matching_ids: Box::default(),
     }
 }
 
@@ -509,8 +589,24 @@ pub fn recheck_creates(plan: &mut Plan, reality: &Reality) {
         let Some(read) = reality.instances.get(&c.provider) else {
             continue;
         };
-        let Some(remote) = matching(read.find(&c.natural_key), None) else {
-            continue;
+        let remote = match matching(read.find(&c.natural_key), None) {
+            Match::None => continue,
+            Match::One(remote) => remote,
+            Match::Many(ids) => {
+                c.action = Action::Blocked;
+                c.deferred = false;
+                c.reason = format!(
+                    "when apply checked again, {} organizations at the provider had its natural key ({}): orgform won't choose. Choose one with `orgform import {} REMOTE_ID`, or remove the others at the provider",
+                    ids.len(),
+                    ids.join(", "),
+                    c.address
+                )
+                .into();
+                c.remote_id = None;
+                c.remote = None;
+                c.matching_ids = ids.into_boxed_slice();
+                continue;
+            }
         };
         let action = match remote.status {
             RemoteStatus::Ready => Action::Adopt,
@@ -523,6 +619,85 @@ pub fn recheck_creates(plan: &mut Plan, reality: &Reality) {
             "found at the provider when apply checked again: recorded, not created again".into();
         c.remote_id = Some(remote.remote_id.clone());
         c.remote = Some(Box::new(remote.clone()));
+    }
+}
+
+/// One remote organization is never two addresses: an adoption or a pending settlement whose
+/// remote id state records for another address (of the same provider instance), or that another
+/// change of this plan takes too, becomes `blocked`, naming the other address. Run by the planner
+/// and again by `apply` on a saved plan, whose file is not to be trusted further than the state.
+/// Costs nothing when no change binds a new id, as in a plan where everything is unchanged.
+pub fn guard_bindings(state: &State, changes: &mut [Change]) {
+    use std::collections::HashMap;
+    let binds_new = |c: &Change| {
+        matches!(c.action, Action::Adopt | Action::Pending)
+            && c.remote_id.as_deref().is_some_and(|id| {
+                state
+                    .orgs
+                    .get(&c.address)
+                    .is_none_or(|r| r.provider != c.provider || r.remote_id.as_deref() != Some(id))
+            })
+    };
+    let candidates: Vec<usize> = (0..changes.len())
+        .filter(|&i| binds_new(&changes[i]))
+        .collect();
+    if candidates.is_empty() {
+        return;
+    }
+    // Who holds each (instance, remote id): every record in state, and every candidate.
+    let mut holders: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+    for (address, record) in &state.orgs {
+        if let Some(id) = &record.remote_id {
+            holders
+                .entry((record.provider.as_str(), id.as_str()))
+                .or_default()
+                .push(address.as_str());
+        }
+    }
+    for &i in &candidates {
+        let c = &changes[i];
+        if let Some(id) = &c.remote_id {
+            holders
+                .entry((c.provider.as_str(), id.as_str()))
+                .or_default()
+                .push(c.address.as_str());
+        }
+    }
+    let mut blocked: Vec<(usize, String, Vec<String>)> = Vec::new();
+    for &i in &candidates {
+        let c = &changes[i];
+        let Some(id) = &c.remote_id else { continue };
+        let mut others: Vec<String> = holders
+            .get(&(c.provider.as_str(), id.as_str()))
+            .into_iter()
+            .flatten()
+            .filter(|a| **a != c.address)
+            .map(|a| (*a).to_string())
+            .collect();
+        others.sort();
+        others.dedup();
+        if !others.is_empty() {
+            blocked.push((i, id.clone(), others));
+        }
+    }
+    for (i, id, others) in blocked {
+        let c = &mut changes[i];
+        let names = others
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let first = others.first().map_or("OTHER", String::as_str);
+        c.reason = format!(
+            "found at the provider by its natural key as {id}, which is already taken by {names}: one organization is never two addresses. If `{addr}` is {names} renamed, `orgform forget {first}` then `orgform import {addr} {id}`; otherwise give `{addr}` its own natural key",
+            addr = c.address
+        )
+        .into();
+        c.action = Action::Blocked;
+        c.deferred = false;
+        c.remote_id = None;
+        c.remote = None;
+        c.matching_ids = vec![id].into_boxed_slice();
     }
 }
 

@@ -233,6 +233,7 @@ fn load_with<'a>(
     }
     declared.sort_by(|a, b| a.name.cmp(&b.name));
     let mut orgs = Vec::with_capacity(declared.len());
+    let mut places = Vec::with_capacity(declared.len());
     let mut declared = declared.into_iter().peekable();
     while let Some(first) = declared.next() {
         while let Some(again) = declared.next_if(|c| c.name == first.name) {
@@ -246,8 +247,10 @@ fn load_with<'a>(
         errors.0.extend(first.errors);
         if let Some(org) = first.org {
             orgs.push((first.name, org));
+            places.push(first.declared);
         }
     }
+    natural_keys_unique(&mut errors, &orgs, &places);
 
     Some(if errors.0.is_empty() {
         Ok(Spec {
@@ -259,6 +262,65 @@ fn load_with<'a>(
     } else {
         Err(SpecErrors::new(errors.0))
     })
+}
+
+/// Natural keys are unique per provider instance: two organizations with one key would be one
+/// organization at the provider (adopted twice, or created twice where the provider allows
+/// duplicates). Keys are already folded by each provider's case rule (`NaturalKey::new`), so
+/// Commvault names that differ only in case collide here. One sort of indices, no look-up per
+/// organization: cheap at a hundred thousand. `places[i]` is where `orgs[i]` is declared.
+fn natural_keys_unique(errors: &mut Errors, orgs: &[(String, OrgSpec)], places: &[Declared<'_>]) {
+    // Where a declaration is, comparable across files and pieces: the first in file order is
+    // the one the others are reported against.
+    let at = |i: usize| {
+        let p = &places[i];
+        (&p.file.path, p.file.in_file(p.key_span.clone()).start)
+    };
+    let mut order: Vec<usize> = (0..orgs.len().min(places.len())).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (x, y) = (&orgs[a].1, &orgs[b].1);
+        (&x.instance, &x.natural_key)
+            .cmp(&(&y.instance, &y.natural_key))
+            .then_with(|| at(a).cmp(&at(b)))
+    });
+    for group in order.chunk_by(|&a, &b| {
+        let (x, y) = (&orgs[a].1, &orgs[b].1);
+        x.instance == y.instance && x.natural_key == y.natural_key
+    }) {
+        let Some((&first, again)) = group.split_first() else {
+            continue;
+        };
+        let (first_name, first_org) = &orgs[first];
+        let first_place = &places[first];
+        let (line, column) = first_place.file.line_col(first_place.key_span.start);
+        let case_rule = if first_org.provider_type.capabilities().key_case_insensitive {
+            format!(
+                " (compared regardless of case, as {} does)",
+                first_org.provider_type
+            )
+        } else {
+            String::new()
+        };
+        for &i in again {
+            let (name, _) = &orgs[i];
+            let place = &places[i];
+            errors.push(
+                SpecError::new(
+                    place.file,
+                    place.key_span.clone(),
+                    format!(
+                        "organizations `{name}` and `{first_name}` on provider `{}` have the same natural key `{}`{case_rule}",
+                        first_org.instance, first_org.natural_key
+                    ),
+                    "same natural key",
+                )
+                .with_help(format!(
+                    "`{first_name}` is declared at {}:{line}:{column}; at the provider they would be one organization. Give each its own key, or keep one of them",
+                    first_place.file.path
+                )),
+            );
+        }
+    }
 }
 
 /// Runs `work` on every file on all cores, returning results in file order.

@@ -12,6 +12,7 @@ mod fuzz_regressions;
 mod golden;
 mod harness;
 mod http_client;
+mod natural_keys;
 mod planner_props;
 mod plans;
 mod provider_commvault;

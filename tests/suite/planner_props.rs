@@ -19,6 +19,12 @@ struct Case {
     in_state: Option<(Status, bool)>,
     /// None: absent; Some(true) ready; Some(false) in progress
     remote: Option<bool>,
+    /// A second organization with the same natural key at the provider (NeonCRM, Heron and
+    /// Oracle allow that).
+    duplicate: bool,
+    /// State records the remote organization (if any) under another address, `x{i}`, while
+    /// `o{i}` is not in state.
+    held_elsewhere: bool,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -29,12 +35,18 @@ fn case() -> impl Strategy<Value = Case> {
             any::<bool>(),
         )),
         prop::option::of(any::<bool>()),
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.2),
     )
-        .prop_map(|(declared, in_state, remote)| Case {
-            declared,
-            in_state,
-            remote,
-        })
+        .prop_map(
+            |(declared, in_state, remote, duplicate, held_elsewhere)| Case {
+                declared,
+                in_state,
+                remote,
+                duplicate,
+                held_elsewhere,
+            },
+        )
 }
 
 fn url(i: usize) -> String {
@@ -81,6 +93,34 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                 },
             );
         }
+        // Only for an address not in state itself: a state that already binds one id twice is
+        // not something orgform writes (validate and the planner keep it from happening).
+        if c.held_elsewhere && c.remote.is_some() && c.in_state.is_none() {
+            state.orgs.insert(
+                format!("x{i}"),
+                Record {
+                    provider: "h".into(),
+                    provider_type: orgform::model::ProviderType::Heron,
+                    remote_id: Some(format!("id{i}")),
+                    natural_key: key(i),
+                    digest: "0".repeat(64),
+                    status: Status::Created,
+                    attributes: orgform::state::Attributes::default(),
+                    attempted_at: None,
+                    updated_at: NOW - 60,
+                    error: None,
+                    detail: BTreeMap::new(),
+                },
+            );
+        }
+        if c.duplicate {
+            read.insert(RemoteOrg {
+                remote_id: format!("dup{i}"),
+                natural_key: key(i),
+                status: RemoteStatus::Ready,
+                detail: BTreeMap::new(),
+            });
+        }
         if let Some(ready) = c.remote {
             read.insert(RemoteOrg {
                 remote_id: format!("id{i}"),
@@ -118,14 +158,43 @@ proptest! {
         let got: Vec<String> = made.changes.iter().map(|c| c.address.clone()).collect();
         prop_assert_eq!(got, expected);
 
+        let mut bound = std::collections::BTreeMap::new();
         for change in &made.changes {
             let i: usize = change.address[1..].parse().unwrap();
+            let case = &cases[i];
+            // No two changes bind one remote id.
+            if matches!(change.action, Action::Adopt | Action::Pending | Action::Unchanged)
+                && let Some(id) = &change.remote_id
+            {
+                prop_assert!(
+                    bound.insert(id.clone(), change.address.clone()).is_none(),
+                    "{} bound twice: {:#?}", id, made.changes
+                );
+            }
+            if change.address.starts_with('x') {
+                prop_assert_eq!(change.action, Action::Orphan);
+                continue;
+            }
             // Never a create for an organization the provider holds and reports ready.
             if change.action.creates() {
-                prop_assert!(cases[i].remote != Some(true), "create for an existing org: {:?}", change);
+                prop_assert!(case.remote != Some(true) && !case.duplicate, "create for an existing org: {:?}", change);
             }
             // Orphans exactly for recorded, undeclared addresses.
-            prop_assert_eq!(change.action == Action::Orphan, !cases[i].declared);
+            prop_assert_eq!(change.action == Action::Orphan, !case.declared);
+            // Never a silent pick: an address with several organizations under its key, none
+            // of them recorded for it, is blocked with every id listed.
+            let recorded_found = case.in_state.is_some() && case.remote.is_some();
+            if case.declared && case.duplicate && case.remote.is_some() && !recorded_found {
+                prop_assert_eq!(change.action, Action::Blocked, "{:?}", change);
+                prop_assert_eq!(
+                    change.matching_ids.to_vec(),
+                    vec![format!("dup{i}"), format!("id{i}")]
+                );
+            }
+            // An id another address holds is never adopted.
+            if case.held_elsewhere && case.in_state.is_none() && change.action == Action::Adopt {
+                prop_assert!(change.remote_id != Some(format!("id{i}")), "{:?}", change);
+            }
         }
     }
 

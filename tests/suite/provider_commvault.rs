@@ -652,12 +652,14 @@ async fn client_creates_once_adopts_a_taken_name_and_explains_refusals() {
     )
     .await;
     let orgs = format!(
-        "{}{}{}",
+        "{}{}",
         full_org("acme", "Acme-SFDC"),
-        full_org("acme_again", "ACME-sfdc"),
         small_org("odd_plan", "odd-plan", 99)
     );
     let spec = spec(&orgs, &cv_url(&sandbox));
+    // The same name in another case, in specs of its own: one spec can't declare both
+    // (validate refuses natural keys that differ only in case on one instance).
+    let again = self::spec(&full_org("acme_again", "ACME-sfdc"), &cv_url(&sandbox));
     let cv = connect_with(&spec, secrets());
     cv.login().await.expect("login");
     let keys: Vec<NaturalKey> = spec.orgs.values().map(|o| o.natural_key.clone()).collect();
@@ -669,14 +671,14 @@ async fn client_creates_once_adopts_a_taken_name_and_explains_refusals() {
     assert_eq!(served(&sandbox, CREATE), 1);
 
     // The same name in another case: Commvault's 409, which apply adopts.
-    match cv.create(&spec.orgs["acme_again"]).await {
+    match cv.create(&again.orgs["acme_again"]).await {
         Err(ProviderError::AlreadyExists { message }) => {
             assert!(message.contains("already exists"), "{message}");
         }
         other => panic!("wanted AlreadyExists, got {other:?}"),
     }
     let found = cv
-        .settle(&spec.orgs["acme_again"], None)
+        .settle(&again.orgs["acme_again"], None)
         .await
         .expect("settle")
         .expect("found by a key in another case");

@@ -1000,17 +1000,23 @@ async fn e2e_an_existing_name_is_adopted_never_duplicated() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_specs(dir.path(), &sandbox, THREE_ORGS);
 
+    // Two accounts share Riverside's name: orgform won't choose one (it is `blocked`, ids
+    // listed), and creates no third.
     let plan = orgform(dir.path(), &["plan"]).expect(0);
     assert!(
-        plan.stdout.contains("Plan: 1 to create, 2 to adopt."),
+        plan.stdout
+            .contains("Plan: 1 to create, 1 to adopt, 1 blocked."),
         "{}",
         plan.stdout
     );
     orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
     assert_eq!(served(&sandbox, CREATE), 3 + 1);
     assert_eq!(held(&sandbox), 4);
-    assert_eq!(state_of(dir.path())["orgs"]["grace"]["remote_id"], id);
-    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    let state = state_of(dir.path());
+    assert_eq!(state["orgs"]["grace"]["remote_id"], id);
+    assert!(state["orgs"]["riverside"].is_null(), "{state}");
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
+    assert_eq!(served(&sandbox, CREATE), 3 + 1);
     sandbox.shutdown().await.expect("shutdown");
 }
 

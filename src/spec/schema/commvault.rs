@@ -360,7 +360,12 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
         .get("organization_name")
         .and_then(Value::as_str)
         .unwrap_or("");
-    NaturalKey::new(&[name], true)
+    NaturalKey::new(
+        &[name],
+        ProviderType::CommvaultSalesforce
+            .capabilities()
+            .key_case_insensitive,
+    )
 }
 
 pub static SCHEMA: ProviderSchema = ProviderSchema {

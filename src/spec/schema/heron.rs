@@ -217,7 +217,10 @@ static INSTANCE: &[Field] = &[Field::new("api_key", "x-api-key", Kind::Secret)
 
 fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
     let part = |k: &str| org.get(k).and_then(Value::as_str).unwrap_or("");
-    NaturalKey::new(&[part("crm_provider"), part("instance_url")], false)
+    NaturalKey::new(
+        &[part("crm_provider"), part("instance_url")],
+        ProviderType::Heron.capabilities().key_case_insensitive,
+    )
 }
 
 pub static SCHEMA: ProviderSchema = ProviderSchema {

@@ -410,7 +410,10 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
         .get("organization_name")
         .and_then(Value::as_str)
         .unwrap_or("");
-    NaturalKey::new(&[name], false)
+    NaturalKey::new(
+        &[name],
+        ProviderType::Neoncrm.capabilities().key_case_insensitive,
+    )
 }
 
 pub static SCHEMA: ProviderSchema = ProviderSchema {

@@ -222,7 +222,12 @@ fn natural_key(org: &Table, instance: &Table) -> NaturalKey {
     } else {
         org.get("name").and_then(Value::as_str)
     };
-    NaturalKey::new(&[name.unwrap_or("")], false)
+    NaturalKey::new(
+        &[name.unwrap_or("")],
+        ProviderType::OracleCommerce
+            .capabilities()
+            .key_case_insensitive,
+    )
 }
 
 /// `organization.name`, without copying the table (specs may hold a hundred thousand).

@@ -257,7 +257,12 @@ fn api_version(instance: &Table) -> Vec<(String, String)> {
 
 fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
     let username = org.get("username").and_then(Value::as_str).unwrap_or("");
-    NaturalKey::new(&[username], true)
+    NaturalKey::new(
+        &[username],
+        ProviderType::SalesforceSignup
+            .capabilities()
+            .key_case_insensitive,
+    )
 }
 
 pub static SCHEMA: ProviderSchema = ProviderSchema {

@@ -281,7 +281,7 @@ pub async fn open_state_locked(location: &StateLocation, g: &GlobalArgs) -> Resu
 /// Loads the state without locking it, for commands that only read.
 pub async fn read_state(location: &StateLocation, g: &GlobalArgs) -> Result<State> {
     let mut store = match location {
-        StateLocation::File(path) => Store::File(FileBackend::open_read_only(path)),
+        StateLocation::File(path) => Store::File(FileBackend::open_read_only(path)?),
         StateLocation::Postgres { url, workspace } => Store::Postgres(Box::new(
             PostgresBackend::connect(url, workspace, lock_request(g).info).await?,
         )),

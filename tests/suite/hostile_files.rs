@@ -3,7 +3,7 @@
 //! state, a state left 0644; spec files that are links out of the specs folder, FIFOs, devices,
 //! huge or not text; secret files that are FIFOs, devices or huge. Each through the real binary.
 
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -31,6 +31,25 @@ fn heron_specs(dir: &Path, base_url: &str, n: usize, secret: &str) {
         ));
     }
     std::fs::write(specs.join("orgs.toml"), text).expect("write specs");
+}
+
+/// Instance URLs of every integration the sandbox holds, by Heron's own list endpoint.
+async fn heron_list(base_url: &str) -> Vec<String> {
+    let list: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base_url}/api/crm_integrations"))
+        .header("x-api-key", orgform::sandbox::HERON_API_KEY)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    list["crm_integrations"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["instance_url"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// Runs the binary in `dir`, killing it if it runs past `limit` (a FIFO read would hang it).
@@ -61,6 +80,174 @@ fn mkfifo(path: &Path) {
         .status()
         .expect("mkfifo");
     assert!(status.success());
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+}
+
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+// ---- State paths ----------------------------------------------------------------------------
+
+/// The case: one apply through `link.json`, one through `real/state.json`, at once. The
+/// link is resolved, so both lock the real file and take turns: every organization once.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_applies_through_a_link_and_its_target_create_nothing_twice() {
+    const ORGS: usize = 8;
+    let sandbox = start(SandboxConfig {
+        latency: Duration::from_millis(30),
+        heron_rate_limit: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    heron_specs(
+        &root,
+        &sandbox.base_url(),
+        ORGS,
+        "{ env = \"ACME_SECRET\" }",
+    );
+    std::fs::create_dir_all(root.join("real")).expect("mkdir");
+    // Dangling until the first write: a link made before the state exists is the usual setup.
+    symlink("real/state.json", root.join("link.json")).expect("symlink");
+
+    let children: Vec<_> = ["link.json", "real/state.json"]
+        .iter()
+        .map(|state| {
+            command(
+                &root,
+                &[
+                    "apply",
+                    "--auto-approve",
+                    "--lock-timeout",
+                    "60s",
+                    "--state",
+                    state,
+                ],
+                HERON_ENV,
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn apply")
+        })
+        .collect();
+    for child in children {
+        Run::from(child.wait_with_output().expect("wait")).expect(0);
+    }
+
+    let all = heron_list(&sandbox.base_url()).await;
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        (all.len(), unique.len()),
+        (ORGS, ORGS),
+        "each organization once: {all:?}"
+    );
+    assert_eq!(
+        served(&sandbox, "heron", "POST /api/crm_integrations").await,
+        ORGS as u64
+    );
+    // The link is still a link; the lock, journal and backup are the real file's.
+    assert!(is_link(&root.join("link.json")), "the link was replaced");
+    for stray in ["link.json.lock", "link.json.journal", "link.json.backup"] {
+        assert!(!root.join(stray).exists(), "{stray} made beside the link");
+    }
+    assert!(root.join("real/state.json.lock").exists());
+
+    // A second apply through the link writes the real file and backs it up as a regular file.
+    heron_specs(
+        &root,
+        &sandbox.base_url(),
+        ORGS + 1,
+        "{ env = \"ACME_SECRET\" }",
+    );
+    let run = |args: &[&str]| crate::harness::run(&root, args, HERON_ENV);
+    run(&["apply", "--auto-approve", "--state", "link.json"]).expect(0);
+    assert!(is_link(&root.join("link.json")), "the link was replaced");
+    let backup = root.join("real/state.json.backup");
+    assert!(
+        std::fs::symlink_metadata(&backup).is_ok_and(|m| m.file_type().is_file()),
+        "the backup is a regular file"
+    );
+    run(&["plan", "--detailed-exitcode", "--state", "real/state.json"]).expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// Links planted where the lock, journal and backup go are never written through; the run
+/// says what is in the way and creates nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn links_beside_the_state_are_never_written_through() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    heron_specs(&root, &sandbox.base_url(), 1, "{ env = \"ACME_SECRET\" }");
+    let run = |args: &[&str]| crate::harness::run(&root, args, HERON_ENV);
+    run(&["apply", "--auto-approve", "--state", "state.json"]).expect(0);
+    heron_specs(&root, &sandbox.base_url(), 2, "{ env = \"ACME_SECRET\" }");
+
+    for suffix in ["journal", "lock"] {
+        let victim = root.join(format!("victim-{suffix}.txt"));
+        std::fs::write(&victim, "precious\n").expect("write victim");
+        let planted = root.join(format!("state.json.{suffix}"));
+        let _ = std::fs::remove_file(&planted);
+        symlink(&victim, &planted).expect("symlink");
+        let r = run(&["apply", "--auto-approve", "--state", "state.json"]).expect(1);
+        assert!(
+            r.stderr.contains(&format!("state.json.{suffix}"))
+                && r.stderr.contains("symbolic link"),
+            "{suffix}: {}",
+            r.stderr
+        );
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "precious\n",
+            "written through the {suffix} link"
+        );
+        assert_eq!(
+            served(&sandbox, "heron", "POST /api/crm_integrations").await,
+            1,
+            "no create with a {suffix} link in the way"
+        );
+        std::fs::remove_file(&planted).expect("remove link");
+    }
+
+    // A backup link is replaced, not written through.
+    let victim = root.join("victim-backup.txt");
+    std::fs::write(&victim, "precious\n").expect("write victim");
+    let _ = std::fs::remove_file(root.join("state.json.backup"));
+    symlink(&victim, root.join("state.json.backup")).expect("symlink");
+    run(&["apply", "--auto-approve", "--state", "state.json"]).expect(0);
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious\n"
+    );
+    assert!(!is_link(&root.join("state.json.backup")));
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// A state file left 0644 (by hand, by a CI cache) is 0600 again after the next write, and so
+/// is its backup.
+#[tokio::test(flavor = "multi_thread")]
+async fn state_and_backup_are_0600_after_every_write() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    heron_specs(&root, &sandbox.base_url(), 1, "{ env = \"ACME_SECRET\" }");
+    let run = |args: &[&str]| crate::harness::run(&root, args, HERON_ENV);
+    run(&["apply", "--auto-approve", "--state", "state.json"]).expect(0);
+    let state = root.join("state.json");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    heron_specs(&root, &sandbox.base_url(), 2, "{ env = \"ACME_SECRET\" }");
+    run(&["apply", "--auto-approve", "--state", "state.json"]).expect(0);
+    assert_eq!(mode(&state), 0o600, "state");
+    assert_eq!(mode(&root.join("state.json.backup")), 0o600, "backup");
+    sandbox.shutdown().await.expect("shutdown");
 }
 
 // ---- Spec files ------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ pub fn kind_of(file_type: std::fs::FileType) -> &'static str {
 
 /// `64 KiB`, `32 MiB`.
 fn show_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{} KiB", bytes >> 10)

@@ -100,7 +100,7 @@ pub fn load_specs(dir: &Path) -> Result<Spec> {
         match crate::files::read_spec(&folder, &path) {
             Ok(bytes) => match SourceFile::from_bytes(path.display().to_string(), bytes) {
                 Ok(file) => files.push(file),
-                Err(e) => not_text.push(e),
+                Err(e) => not_text.push(*e),
             },
             Err(e) => refused.push(e),
         }

@@ -45,7 +45,10 @@ impl SourceFile {
     /// (below U+0020 but tab, line feed and carriage return; U+007F). Such a file is not a spec
     /// and may be anything (`/proc/self/environ` is NUL-separated), so the error quotes nothing
     /// of it: the parser's snippets would.
-    pub fn from_bytes(path: impl Into<Arc<str>>, bytes: Vec<u8>) -> Result<SourceFile, SpecError> {
+    pub fn from_bytes(
+        path: impl Into<Arc<str>>,
+        bytes: Vec<u8>,
+    ) -> Result<SourceFile, Box<SpecError>> {
         let path = path.into();
         // 1-based line and column (in characters) of the end of `before`, valid UTF-8.
         let place = |before: &[u8]| {
@@ -65,13 +68,15 @@ impl SourceFile {
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
                 let (line, column) = place(&e.as_bytes()[..at]);
-                return Err(SpecError::unquoted(
-                    path,
-                    line,
-                    column,
-                    "the file is not UTF-8 text, as TOML must be; nothing of it is shown",
-                )
-                .with_help("check what this path is: a spec file is TOML text"));
+                return Err(Box::new(
+                    SpecError::unquoted(
+                        path,
+                        line,
+                        column,
+                        "the file is not UTF-8 text, as TOML must be; nothing of it is shown",
+                    )
+                    .with_help("check what this path is: a spec file is TOML text"),
+                ));
             }
         };
         // Every byte of a multi-byte character is 0x80 or above, so a byte scan is exact.
@@ -80,16 +85,18 @@ impl SourceFile {
             .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f);
         if let Some(at) = control {
             let (line, column) = place(&text.as_bytes()[..at]);
-            return Err(SpecError::unquoted(
-                path,
-                line,
-                column,
-                format!(
-                    "the file holds the control character U+{:04X}, which TOML allows nowhere; nothing of it is shown",
-                    text.as_bytes()[at]
-                ),
-            )
-            .with_help("check what this path is: a spec file is TOML text"));
+            return Err(Box::new(
+                SpecError::unquoted(
+                    path,
+                    line,
+                    column,
+                    format!(
+                        "the file holds the control character U+{:04X}, which TOML allows nowhere; nothing of it is shown",
+                        text.as_bytes()[at]
+                    ),
+                )
+                .with_help("check what this path is: a spec file is TOML text"),
+            ));
         }
         Ok(SourceFile::new(path, text))
     }

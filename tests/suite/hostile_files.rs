@@ -176,6 +176,20 @@ async fn two_applies_through_a_link_and_its_target_create_nothing_twice() {
         "the backup is a regular file"
     );
     run(&["plan", "--detailed-exitcode", "--state", "real/state.json"]).expect(0);
+    // Migrating from one name of the file to the other is refused at once, not a wait on its
+    // own lock.
+    let r = run(&[
+        "state",
+        "migrate",
+        "--to",
+        "link.json",
+        "--state",
+        "real/state.json",
+        "--lock-timeout",
+        "30s",
+    ])
+    .expect(1);
+    assert!(r.stderr.contains("same state file"), "{}", r.stderr);
     sandbox.shutdown().await.expect("shutdown");
 }
 

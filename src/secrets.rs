@@ -45,8 +45,10 @@ pub enum SecretError {
     FileUnreadable {
         reference: String,
         #[source]
-        source: std::io::Error,
+        source: crate::files::FileError,
     },
+    #[error("secret {reference} is not UTF-8 text; its bytes are not shown")]
+    NotText { reference: String },
     #[error("secret {reference} is empty")]
     Empty { reference: String },
 }
@@ -85,10 +87,19 @@ impl SecretResolver {
                     Some(dir) => dir.join(path),
                     None => PathBuf::from(path),
                 };
-                match std::fs::read_to_string(&full) {
+                // A regular file (links resolved), at most 64 KiB: a FIFO, a device or a huge
+                // file is refused before it can hang or exhaust the run.
+                match crate::files::read_regular(&full, crate::files::SECRET_FILE) {
                     // A trailing newline is an artefact of the editor, not part of the secret.
-                    Ok(v) => v.trim_end_matches(['\n', '\r']).to_string(),
-                    Err(_) if self.sandbox_placeholders => format!("sandbox-placeholder-{path}"),
+                    Ok(bytes) => match String::from_utf8(bytes) {
+                        Ok(v) => v.trim_end_matches(['\n', '\r']).to_string(),
+                        Err(_) => return Err(SecretError::NotText { reference: shown }),
+                    },
+                    // Only a missing file stands in for a placeholder: anything else at the
+                    // path is a problem to report, sandbox or not.
+                    Err(e) if self.sandbox_placeholders && e.is_not_found() => {
+                        format!("sandbox-placeholder-{path}")
+                    }
                     Err(source) => {
                         return Err(SecretError::FileUnreadable {
                             reference: shown,

@@ -13,10 +13,12 @@ pub fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
     let paths = super::spec_paths(&g.specs)?;
     let mut texts = Vec::with_capacity(paths.len());
     for path in &paths {
+        // As `validate` reads them: a regular file within the cap, never a FIFO or device.
+        let bytes = crate::files::read_regular(path, crate::files::SPEC_FILE)?;
         texts.push(
-            std::fs::read_to_string(path)
-                .into_diagnostic()
-                .wrap_err_with(|| format!("cannot read {}", path.display()))?,
+            String::from_utf8(bytes).map_err(|_| {
+                miette!("{} is not UTF-8 text; nothing was changed", path.display())
+            })?,
         );
     }
     let types = instance_types(&texts.iter().map(String::as_str).collect::<Vec<_>>());

@@ -86,17 +86,40 @@ pub fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-/// Reads every `*.toml` under `dir`, in path order, and validates them together.
+/// Reads every `*.toml` under `dir`, in path order, and validates them together. Each is a
+/// regular file of at most 32 MiB (a link is followed within `dir` only) and UTF-8 text with no
+/// control character TOML forbids; a file that is not is named, and nothing of it is shown.
 pub fn load_specs(dir: &Path) -> Result<Spec> {
     let paths = spec_paths(dir)?;
+    let folder = std::fs::canonicalize(dir)
+        .map_err(|e| miette!("cannot read the specs folder {}: {e}", dir.display()))?;
     let mut files = Vec::with_capacity(paths.len());
+    let mut refused = Vec::new();
+    let mut not_text = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot read {}", path.display()))?;
-        files.push(SourceFile::new(path.display().to_string(), text));
+        match crate::files::read_spec(&folder, &path) {
+            Ok(bytes) => match SourceFile::from_bytes(path.display().to_string(), bytes) {
+                Ok(file) => files.push(file),
+                Err(e) => not_text.push(*e),
+            },
+            Err(e) => refused.push(e),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(UnreadableSpecFiles { errors: refused }.into());
+    }
+    if !not_text.is_empty() {
+        return Err(crate::spec::SpecErrors::new(not_text).into());
     }
     Ok(Spec::load(&files)?)
+}
+
+/// Spec files that could not be read at all, every one of them named.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{} cannot be read", crate::spec::diagnostic::plural(.errors.len(), "spec file"))]
+struct UnreadableSpecFiles {
+    #[related]
+    errors: Vec<crate::files::FileError>,
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -258,7 +281,7 @@ pub async fn open_state_locked(location: &StateLocation, g: &GlobalArgs) -> Resu
 /// Loads the state without locking it, for commands that only read.
 pub async fn read_state(location: &StateLocation, g: &GlobalArgs) -> Result<State> {
     let mut store = match location {
-        StateLocation::File(path) => Store::File(FileBackend::open_read_only(path)),
+        StateLocation::File(path) => Store::File(FileBackend::open_read_only(path)?),
         StateLocation::Postgres { url, workspace } => Store::Postgres(Box::new(
             PostgresBackend::connect(url, workspace, lock_request(g).info).await?,
         )),

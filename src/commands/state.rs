@@ -53,6 +53,15 @@ async fn migrate(g: &GlobalArgs, from: &StateLocation, to: &str) -> Result<ExitC
         StateLocation::File(_) => g.workspace.clone().unwrap_or_else(|| "default".into()),
     };
     let target = StateLocation::parse(to, &workspace)?;
+    // Two names of one file (a link and its target) would wait on their own lock.
+    if let (StateLocation::File(a), StateLocation::File(b)) = (from, &target) {
+        let real = |p| crate::state::file::resolve(p, false);
+        if real(a)? == real(b)? {
+            return Err(miette!(
+                "{from} and {target} are the same state file; there is nothing to migrate"
+            ));
+        }
+    }
     let (_source, state) = open_state_locked(from, g).await?;
     if state.serial == 0 && state.orgs.is_empty() {
         return Err(miette!("there is no state at {from} to migrate"));

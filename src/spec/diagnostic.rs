@@ -40,6 +40,67 @@ impl SourceFile {
         }
     }
 
+    /// A spec file's bytes as text, or an error at the first place where they stop being text
+    /// that TOML can hold: bytes that are not UTF-8, or a control character TOML allows nowhere
+    /// (below U+0020 but tab, line feed and carriage return; U+007F). Such a file is not a spec
+    /// and may be anything (`/proc/self/environ` is NUL-separated), so the error quotes nothing
+    /// of it: the parser's snippets would.
+    pub fn from_bytes(
+        path: impl Into<Arc<str>>,
+        bytes: Vec<u8>,
+    ) -> Result<SourceFile, Box<SpecError>> {
+        let path = path.into();
+        // 1-based line and column (in characters) of the end of `before`, valid UTF-8.
+        let place = |before: &[u8]| {
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let line_start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let column = String::from_utf8_lossy(&before[line_start..])
+                .chars()
+                .count()
+                + 1;
+            (line, column)
+        };
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let (line, column) = place(&e.as_bytes()[..at]);
+                return Err(Box::new(
+                    SpecError::unquoted(
+                        path,
+                        line,
+                        column,
+                        "the file is not UTF-8 text, as TOML must be; nothing of it is shown",
+                    )
+                    .with_help("check what this path is: a spec file is TOML text"),
+                ));
+            }
+        };
+        // Every byte of a multi-byte character is 0x80 or above, so a byte scan is exact.
+        let control = text
+            .bytes()
+            .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f);
+        if let Some(at) = control {
+            let (line, column) = place(&text.as_bytes()[..at]);
+            return Err(Box::new(
+                SpecError::unquoted(
+                    path,
+                    line,
+                    column,
+                    format!(
+                        "the file holds the control character U+{:04X}, which TOML allows nowhere; nothing of it is shown",
+                        text.as_bytes()[at]
+                    ),
+                )
+                .with_help("check what this path is: a spec file is TOML text"),
+            ));
+        }
+        Ok(SourceFile::new(path, text))
+    }
+
     /// The text to parse: the whole file, or this piece of it.
     pub fn source(&self) -> &str {
         &self.text[self.range.clone()]
@@ -110,10 +171,11 @@ pub struct SpecError {
     pub line: usize,
     pub column: usize,
     pub message: String,
+    /// None for a file that is not shown at all (not text): the message gives the place.
     #[source_code]
-    source_code: NamedSource<Arc<str>>,
+    source_code: Option<NamedSource<Arc<str>>>,
     #[label("{label}")]
-    span: SourceSpan,
+    span: Option<SourceSpan>,
     label: String,
     #[help]
     pub help: Option<String>,
@@ -137,8 +199,8 @@ impl SpecError {
             line,
             column,
             message: message.into(),
-            source_code: NamedSource::new(file.path.clone(), file.text.clone()),
-            span: SourceSpan::new(span.start.into(), len),
+            source_code: Some(NamedSource::new(file.path.clone(), file.text.clone())),
+            span: Some(SourceSpan::new(span.start.into(), len)),
             label: label.into(),
             help: None,
             text: file.text.clone(),
@@ -156,6 +218,28 @@ impl SpecError {
         SpecError {
             secret: true,
             ..SpecError::new(file, span, message, "literal secret")
+        }
+    }
+
+    /// A problem with a file as a whole that must not be quoted (it is not text TOML can hold,
+    /// and may be anything: an environment, a key): its place and no snippet.
+    pub fn unquoted(
+        path: Arc<str>,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> SpecError {
+        SpecError {
+            path: path.to_string(),
+            line,
+            column,
+            message: message.into(),
+            source_code: None,
+            span: None,
+            label: String::new(),
+            help: None,
+            text: Arc::from(""),
+            secret: false,
         }
     }
 
@@ -184,11 +268,12 @@ impl SpecErrors {
         let mut secrets: std::collections::BTreeMap<String, Vec<Range<usize>>> =
             std::collections::BTreeMap::new();
         for e in errors.iter().filter(|e| e.secret) {
-            let start = e.span.offset();
+            let Some(span) = e.span else { continue };
+            let start = span.offset();
             secrets
                 .entry(e.path.clone())
                 .or_default()
-                .push(start..start + e.span.len());
+                .push(start..start + span.len());
         }
         let mut masked: std::collections::BTreeMap<String, Arc<str>> =
             std::collections::BTreeMap::new();
@@ -196,11 +281,14 @@ impl SpecErrors {
             let Some(spans) = secrets.get(&e.path) else {
                 continue;
             };
+            if e.source_code.is_none() {
+                continue; // nothing of the file is shown
+            }
             let text = masked
                 .entry(e.path.clone())
                 .or_insert_with(|| mask(&e.text, spans).into())
                 .clone();
-            e.source_code = NamedSource::new(e.path.clone(), text.clone());
+            e.source_code = Some(NamedSource::new(e.path.clone(), text.clone()));
             e.text = text;
         }
         SpecErrors { errors }

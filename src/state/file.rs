@@ -11,6 +11,11 @@
 //! a kill mid-write, is ignored: its change never counted). The lock is an
 //! OS file lock on `<state>.lock`, so a holder killed with SIGKILL frees it at once; the lock
 //! file's text names the holder for the message a waiting run prints.
+//!
+//! The state path is resolved once, when the store is opened ([`resolve`]): links followed and
+//! the folder made canonical, so that a link and its target name one file and thus one lock.
+//! Every file beside it (lock, journal, temporary file, backup) is named from the resolved path
+//! and opened without following links; the state and its backup are 0600 after every write.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
@@ -19,10 +24,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{LockInfo, State, StateBackend, StateError, StateOp, parse};
+use crate::files::open_beside_state;
 
 /// The state file and, while this value lives, its lock.
 pub struct FileBackend {
+    /// The real file, resolved once at open: what is read, locked, written and backed up.
     path: PathBuf,
+    /// The path as the user gave it, for messages.
+    given: PathBuf,
     lock: Option<File>,
     /// The serial on disk when this run last read or wrote it.
     serial_on_disk: Option<u64>,
@@ -51,37 +60,36 @@ pub struct LockRequest {
 
 impl FileBackend {
     /// Opens the state at `path` without locking it: for commands that only read.
-    pub fn open_read_only(path: &Path) -> FileBackend {
-        FileBackend {
-            path: path.to_path_buf(),
+    pub fn open_read_only(path: &Path) -> Result<FileBackend, StateError> {
+        Ok(FileBackend {
+            path: resolve(path, false)?,
+            given: path.to_path_buf(),
             lock: None,
             serial_on_disk: None,
             journal: None,
             journal_base: None,
             dirty: false,
-        }
+        })
     }
 
     /// Opens the state at `path` and takes its lock, waiting up to the request's timeout.
     pub fn open_locked(path: &Path, request: &LockRequest) -> Result<FileBackend, StateError> {
+        let given = path;
+        let path = &resolve(given, true)?;
         let lock_path = sibling(path, "lock");
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|source| StateError::Write {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|source| StateError::Write {
-                path: lock_path.display().to_string(),
-                source,
-            })?;
+        let mut file = open_beside_state(
+            &lock_path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )
+        .map_err(|source| StateError::Write {
+            path: lock_path.display().to_string(),
+            source,
+        })?;
         let started = Instant::now();
         loop {
             match file.try_lock() {
@@ -114,7 +122,8 @@ impl FileBackend {
         let _ = file.write_all(text.as_bytes());
         let _ = file.sync_data();
         Ok(FileBackend {
-            path: path.to_path_buf(),
+            path: path.clone(),
+            given: given.to_path_buf(),
             lock: Some(file),
             serial_on_disk: None,
             journal: None,
@@ -130,6 +139,64 @@ impl FileBackend {
     fn path_str(&self) -> String {
         self.path.display().to_string()
     }
+
+    /// The path as given, and the real file when that is elsewhere (a link on the way).
+    fn shown(&self) -> String {
+        if std::path::absolute(&self.given).is_ok_and(|a| a == self.path) {
+            self.given.display().to_string()
+        } else {
+            format!("{} (-> {})", self.given.display(), self.path.display())
+        }
+    }
+}
+
+/// The real file behind the state path `path`: each link followed to where it points (even to
+/// a file not made yet) and its folder made canonical, so that every name of one state file
+/// gives one path, and thus one lock. `create` makes a missing folder (a run that writes);
+/// without it, a missing folder leaves `path` as given (there is nothing to read).
+pub fn resolve(path: &Path, create: bool) -> Result<PathBuf, StateError> {
+    let error = |source| StateError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut current = path.to_path_buf();
+    // Forty links at most, as the kernel allows: a loop of links is an error, not a hang.
+    for _ in 0..40 {
+        let Some(name) = current.file_name().map(std::ffi::OsStr::to_os_string) else {
+            return Err(error(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "the state path must name a file, not a folder",
+            )));
+        };
+        let parent = match current.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if create {
+            fs::create_dir_all(&parent).map_err(|source| StateError::Write {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        let folder = match fs::canonicalize(&parent) {
+            Ok(folder) => folder,
+            Err(e) if !create && e.kind() == ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(error(e)),
+        };
+        let candidate = folder.join(&name);
+        match fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                // A relative target is relative to the link's folder; an absolute one replaces it.
+                current = folder.join(fs::read_link(&candidate).map_err(error)?);
+            }
+            Ok(_) => return Ok(candidate),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(candidate),
+            Err(e) => return Err(error(e)),
+        }
+    }
+    Err(error(std::io::Error::other(
+        "too many links on the way to the state file (a loop?)",
+    )))
 }
 
 impl Drop for FileBackend {
@@ -164,14 +231,19 @@ impl FileBackend {
     /// Replays a journal left by an earlier run onto `state`, if it applies to this version.
     fn replay_journal(&mut self, state: &mut Option<State>) -> Result<(), StateError> {
         let path = self.journal_path();
-        // Only a regular file is a journal (a device or folder in its place is not read).
-        if !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        // Only a regular file is a journal (a link, device or folder in its place is not read;
+        // the run that would write one refuses it).
+        if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
             return Ok(());
         }
-        let text = fs::read_to_string(&path).map_err(|source| StateError::Read {
+        let read_error = |source| StateError::Read {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        let mut text = String::new();
+        open_beside_state(&path, OpenOptions::new().read(true))
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map_err(read_error)?;
         let mut lines = text.split_inclusive('\n');
         let Some(header) = lines
             .next()
@@ -221,15 +293,18 @@ impl FileBackend {
             let base = self.serial_on_disk.unwrap_or(0);
             let reuse = self.journal_base == Some(base);
             // A journal that applies to this version is appended to; any other is replaced.
+            // Never through a link planted in its place.
             let opened = if reuse {
-                OpenOptions::new().append(true).open(&path)
+                open_beside_state(&path, OpenOptions::new().append(true))
             } else {
-                OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&path)
+                open_beside_state(
+                    &path,
+                    OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600),
+                )
             };
             let mut file = opened.map_err(|e| self.write_error(e))?;
             if !reuse {
@@ -265,8 +340,12 @@ impl FileBackend {
 
 impl StateBackend for FileBackend {
     async fn load(&mut self) -> Result<Option<State>, StateError> {
-        let mut state = match fs::read_to_string(&self.path) {
-            Ok(text) => Some(parse(&self.path_str(), &text)?),
+        // The resolved file, opened without following a link or waiting on a FIFO.
+        let mut text = String::new();
+        let read = open_beside_state(&self.path, OpenOptions::new().read(true))
+            .and_then(|mut f| f.read_to_string(&mut text));
+        let mut state = match read {
+            Ok(_) => Some(parse(&self.path_str(), &text)?),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(source) => {
                 return Err(StateError::Read {
@@ -331,13 +410,14 @@ impl StateBackend for FileBackend {
     }
 
     fn describe(&self) -> String {
-        self.path_str()
+        self.shown()
     }
 }
 
 /// Replaces `path` with `bytes` so that a crash at any instant leaves the old or the new file:
-/// temp file (0600) in the same folder, fsync, optional backup of the old version by hard link,
-/// rename, fsync of the folder.
+/// temp file (new, 0600) in the same folder, fsync, optional backup of the old version (made
+/// 0600, then hard-linked), rename, fsync of the folder. Renames replace whatever name is in the
+/// way, a link included, and never write through it. For the state, `path` is resolved already.
 pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -347,10 +427,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io
     let tmp = sibling(path, &format!("tmp-{}", std::process::id()));
     let backup_tmp = sibling(path, &format!("backup-tmp-{}", std::process::id()));
     let result = (|| {
+        // A leftover of a killed run with this pid (or a link planted there) is removed, not
+        // opened: the temp file is always new (O_EXCL, which never follows a link).
+        let _ = fs::remove_file(&tmp);
         let mut file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
         // The mode above is filtered by the umask; set it outright.
@@ -358,10 +440,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        if keep_backup && path.exists() {
+        if keep_backup && fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
             let backup = sibling(path, "backup");
             let _ = fs::remove_file(&backup_tmp);
-            fs::hard_link(path, &backup_tmp)?;
+            keep_as_backup(path, &backup_tmp)?;
             fs::rename(&backup_tmp, &backup)?;
         }
         fs::rename(&tmp, path)?;
@@ -372,6 +454,27 @@ pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io
         let _ = fs::remove_file(&backup_tmp);
     }
     result
+}
+
+/// Makes `backup` a 0600 copy of the file at `path`: a hard link after the old file's mode is
+/// set to 0600 (it is about to be replaced, and a link shares its mode), or a real copy if that
+/// mode can't be set (a file owned by another user).
+fn keep_as_backup(path: &Path, backup: &Path) -> std::io::Result<()> {
+    let mut old = open_beside_state(path, OpenOptions::new().read(true))?;
+    if old
+        .set_permissions(fs::Permissions::from_mode(0o600))
+        .is_ok()
+    {
+        return fs::hard_link(path, backup);
+    }
+    let mut copy = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(backup)?;
+    copy.set_permissions(fs::Permissions::from_mode(0o600))?;
+    std::io::copy(&mut old, &mut copy)?;
+    copy.sync_all()
 }
 
 /// What `force-unlock` found.
@@ -387,12 +490,12 @@ pub enum Unlocked {
 /// The lock is an OS lock, so a dead holder has already lost it; what remains is the record
 /// naming it, cleared here. A live holder is never overridden: it is named instead.
 pub fn force_unlock(path: &Path, lock_id: &str) -> Result<Unlocked, StateError> {
-    let lock_path = sibling(path, "lock");
+    let lock_path = sibling(&resolve(path, false)?, "lock");
     let err = |source| StateError::Write {
         path: lock_path.display().to_string(),
         source,
     };
-    let mut file = match OpenOptions::new().read(true).write(true).open(&lock_path) {
+    let mut file = match open_beside_state(&lock_path, OpenOptions::new().read(true).write(true)) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Unlocked::WasFree),
         Err(e) => return Err(err(e)),

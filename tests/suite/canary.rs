@@ -1,6 +1,7 @@
 //! The canary test: a unique value for every secret the specs reference, sent through every
 //! command, every output format, `RUST_LOG=trace` and JSON logs, failures (refused logins,
-//! injected faults, a literal secret in a spec) and an apply killed with SIGKILL. The canaries,
+//! injected faults, a literal secret in a spec, spec files that are links to secret files and
+//! to `/proc/self/environ`) and an apply killed with SIGKILL. The canaries,
 //! raw, base64 or URL-encoded, must appear in no byte orgform printed and no file it wrote.
 
 use std::collections::BTreeSet;
@@ -336,4 +337,84 @@ async fn canaries_never_leave_through_failures() {
     }
     watch.check_files(bad.path(), &["specs"]);
     sandbox.shutdown().await.expect("shutdown");
+}
+
+/// Spec files that are links to secrets: one to a secret file (plain, and one that is TOML), one
+/// to `/proc/self/environ` with every canary exported. `validate`, `plan` in every format and
+/// `apply` refuse them, and no byte they print holds a canary.
+#[test]
+fn canaries_never_leave_through_spec_links_to_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("specs"),
+        &root.join("specs"),
+    );
+    std::fs::create_dir_all(root.join("secrets")).expect("mkdir");
+    let file_canary = canary("FILE");
+    let toml_canary = canary("TOML");
+    std::fs::write(
+        root.join("secrets/initech-webhook-secret"),
+        format!("{file_canary}\n"),
+    )
+    .expect("write secret file");
+    std::fs::write(
+        root.join("secrets/token.toml"),
+        format!("api_key = \"{toml_canary}\"\n"),
+    )
+    .expect("write secret file");
+    let links = [
+        (
+            "specs/zz-file.toml",
+            root.join("secrets/initech-webhook-secret"),
+        ),
+        ("specs/zz-token.toml", root.join("secrets/token.toml")),
+        ("specs/zz-environ.toml", "/proc/self/environ".into()),
+    ];
+    for (link, target) in &links {
+        std::os::unix::fs::symlink(target, root.join(link)).expect("symlink");
+    }
+    let env_canaries: Vec<(String, String)> = env_names(&root.join("specs"))
+        .iter()
+        .map(|n| (n.clone(), canary(n)))
+        .collect();
+    let env: Vec<(&str, &str)> = env_canaries
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let mut canaries = env_canaries.clone();
+    canaries.push(("secrets/initech-webhook-secret".into(), file_canary));
+    canaries.push(("secrets/token.toml".into(), toml_canary));
+    let watch = Watch { canaries };
+
+    let mut runs: Vec<Vec<&str>> = vec![vec!["validate"], vec!["validate", "--format", "json"]];
+    for format in ["text", "json", "markdown"] {
+        runs.push(vec!["plan", "--sandbox", "--format", format]);
+    }
+    runs.push(vec!["apply", "--sandbox", "--auto-approve"]);
+    runs.push(vec![
+        "apply",
+        "--sandbox",
+        "--auto-approve",
+        "--format",
+        "json",
+    ]);
+    for args in runs {
+        let r = run(root, &args, &env);
+        assert_eq!(
+            r.code, 1,
+            "{args:?}\nstdout:\n{}\nstderr:\n{}",
+            r.stdout, r.stderr
+        );
+        for (link, _) in &links {
+            let name = link.trim_start_matches("specs/");
+            assert!(
+                r.stderr.contains(name),
+                "{args:?} names {name}:\n{}",
+                r.stderr
+            );
+        }
+        watch.check_run(&args.join(" "), &r);
+    }
+    watch.check_files(root, &["specs", "secrets"]);
 }

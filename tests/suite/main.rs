@@ -11,6 +11,7 @@ mod fmt;
 mod fuzz_regressions;
 mod golden;
 mod harness;
+mod hostile_files;
 mod http_client;
 mod natural_keys;
 mod planner_props;

@@ -1,0 +1,231 @@
+//! Reading the files a user names (spec files, secret files) and opening the files orgform keeps
+//! beside its state, safely against what may sit at those paths instead.
+//!
+//! A file a user names is read only if it is a regular file (a link is resolved first): a FIFO
+//! would hang the read, a device like `/dev/zero` would never end, a folder has nothing to read.
+//! Opening never blocks (`O_NONBLOCK`), the kind is checked on the open handle (so a swap after
+//! a look at the path changes nothing), and the read stops one byte past a cap, so that neither
+//! a huge file nor a `/proc` file that claims a size of 0 can exhaust memory.
+//!
+//! Files orgform creates beside its state (lock, journal) are opened with `O_NOFOLLOW`: a link
+//! planted there is refused, never written through.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// What a file is read as, and the most orgform reads of it.
+#[derive(Clone, Copy, Debug)]
+pub struct Limit {
+    /// What the file is to orgform, for messages: "spec file", "secret file".
+    pub what: &'static str,
+    /// The most bytes read; a larger file is refused unread.
+    pub cap: u64,
+}
+
+/// Spec files: 32 MiB. The largest workload (100,000 organizations in 100 files) has files of
+/// about 250 KB; a hundred times that is still a spec, more is a mistake or an attack.
+pub const SPEC_FILE: Limit = Limit {
+    what: "spec file",
+    cap: 32 << 20,
+};
+
+/// Secret files: 64 KiB. A PEM private key is about 3 KB; a secret is never a large file.
+pub const SECRET_FILE: Limit = Limit {
+    what: "secret file",
+    cap: 64 << 10,
+};
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum FileError {
+    #[error("cannot read the {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the {what} {path} is {kind}, not a regular file; orgform reads only regular files")]
+    #[diagnostic(help("point at a regular file (a link to one is fine)"))]
+    NotRegular {
+        what: &'static str,
+        path: PathBuf,
+        kind: &'static str,
+    },
+    #[error(
+        "the spec file {path} is a link to {target}, outside the specs folder {folder}; orgform follows links only within it, so that a spec can't show another file in its errors"
+    )]
+    #[diagnostic(help(
+        "copy the file into the specs folder, or point --specs at a folder that holds it"
+    ))]
+    LinkOutside {
+        path: PathBuf,
+        target: PathBuf,
+        folder: PathBuf,
+    },
+    #[error("the {what} {path} is larger than the {cap} cap for {what}s; it was not read")]
+    #[diagnostic(help("a {what} this large is a mistake: check what the path points at"))]
+    TooLarge {
+        what: &'static str,
+        path: PathBuf,
+        cap: String,
+    },
+}
+
+impl FileError {
+    /// Whether the file is simply not there (the sandbox stands in for a missing secret file).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, FileError::Io { source, .. } if source.kind() == ErrorKind::NotFound)
+    }
+}
+
+/// What a file that is not a regular file is, in words.
+pub fn kind_of(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a folder"
+    } else if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// `64 KiB`, `32 MiB`.
+fn show_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} KiB", bytes >> 10)
+    }
+}
+
+/// Reads the regular file at `path` (links resolved), at most `limit.cap` bytes of it.
+pub fn read_regular(path: &Path, limit: Limit) -> Result<Vec<u8>, FileError> {
+    let io = |source| FileError::Io {
+        what: limit.what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_regular = |kind| FileError::NotRegular {
+        what: limit.what,
+        path: path.to_path_buf(),
+        kind,
+    };
+    let too_large = || FileError::TooLarge {
+        what: limit.what,
+        path: path.to_path_buf(),
+        cap: show_size(limit.cap),
+    };
+    // A look before opening, so that a device is never opened (opening some has effects);
+    // the open handle is checked again below, which is what counts.
+    let seen = std::fs::metadata(path).map_err(io)?;
+    if !seen.is_file() {
+        return Err(not_regular(kind_of(seen.file_type())));
+    }
+    // O_NONBLOCK: if a FIFO was swapped in since, opening it returns at once instead of
+    // waiting for a writer. It changes nothing for a regular file.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    let opened = file.metadata().map_err(io)?;
+    if !opened.is_file() {
+        return Err(not_regular(kind_of(opened.file_type())));
+    }
+    if opened.len() > limit.cap {
+        return Err(too_large());
+    }
+    // The size is a hint only (`/proc` files say 0, a file may grow): the read itself is capped.
+    let mut bytes = Vec::with_capacity(usize::try_from(opened.len()).unwrap_or(0));
+    file.take(limit.cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit.cap {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Reads the spec file at `path`, found under the specs folder `folder` (canonical): a link is
+/// followed only to a file inside that folder. A link out of it is how a pull request would show
+/// `/proc/self/environ` or `../secrets/key` in the error snippets of `validate` in a CI log.
+pub fn read_spec(folder: &Path, path: &Path) -> Result<Vec<u8>, FileError> {
+    let io = |source| FileError::Io {
+        what: SPEC_FILE.what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let is_link = std::fs::symlink_metadata(path)
+        .map_err(io)?
+        .file_type()
+        .is_symlink();
+    if !is_link {
+        return read_regular(path, SPEC_FILE);
+    }
+    let target = std::fs::canonicalize(path).map_err(io)?;
+    if !target.starts_with(folder) {
+        return Err(FileError::LinkOutside {
+            path: path.to_path_buf(),
+            target,
+            folder: folder.to_path_buf(),
+        });
+    }
+    // The target as resolved is what was checked, so it is what is read (the errors name the
+    // link, as the user wrote it).
+    read_regular(&target, SPEC_FILE).map_err(|e| match e {
+        FileError::Io { what, source, .. } => FileError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        },
+        FileError::NotRegular { what, kind, .. } => FileError::NotRegular {
+            what,
+            path: path.to_path_buf(),
+            kind,
+        },
+        FileError::TooLarge { what, cap, .. } => FileError::TooLarge {
+            what,
+            path: path.to_path_buf(),
+            cap,
+        },
+        other => other,
+    })
+}
+
+/// Opens a file orgform keeps beside its state with `options`, never through a link and never
+/// waiting on a FIFO; anything but a regular file there is refused with an error that says what
+/// is in the way.
+pub fn open_beside_state(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                in_the_way(path, "a symbolic link")
+            } else {
+                e
+            }
+        })?;
+    let file_type = file.metadata()?.file_type();
+    if !file_type.is_file() {
+        return Err(in_the_way(path, kind_of(file_type)));
+    }
+    Ok(file)
+}
+
+fn in_the_way(path: &Path, kind: &str) -> std::io::Error {
+    std::io::Error::other(format!(
+        "{} is {kind}, not a regular file; orgform keeps its state in regular files only and never follows a link there: remove it",
+        path.display()
+    ))
+}

@@ -506,9 +506,9 @@ pub fn force_unlock(path: &Path, lock_id: &str) -> Result<Unlocked, StateError> 
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
-            return Err(StateError::Locked {
+            return Err(StateError::HeldByLiveRun {
                 holder: holder.map_or_else(|| "a running orgform".to_string(), |h| h.to_string()),
-                waited: "0s (force-unlock never overrides a live holder: stop it first)".into(),
+                advice: "wait for it to finish, or stop it (Ctrl-C records what it sent); a local lock is an operating-system lock, freed the moment its holder ends".into(),
             });
         }
         Err(fs::TryLockError::Error(e)) => return Err(err(e)),

@@ -3,8 +3,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 /// mimalloc rather than the system allocator: loading 100,000 organizations makes millions of
 /// small allocations, and glibc's spent a quarter of the plan's time in malloc and free.
 #[global_allocator]
@@ -12,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     orgform::output::init_errors();
-    let cli = orgform::cli::Cli::parse();
+    let cli = orgform::cli::Cli::parse_noting_sources();
     orgform::logging::init(cli.global.verbose, cli.global.log_format);
     match orgform::commands::run(cli) {
         Ok(code) => code,

@@ -22,6 +22,7 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::model::{InstanceName, NaturalKey, Reality};
 use crate::providers::{AnyProvider, ConnectOptions, HttpOptions, Provider};
+use crate::spec::endpoints::{self, EndpointWarning};
 use crate::spec::{SourceFile, Spec};
 use crate::state::file::{FileBackend, LockRequest};
 use crate::state::postgres::PostgresBackend;
@@ -88,6 +89,10 @@ pub fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Reads every `*.toml` under `dir`, in path order, and validates them together.
 pub fn load_specs(dir: &Path) -> Result<Spec> {
+    Ok(Spec::load(&read_spec_files(dir)?)?)
+}
+
+fn read_spec_files(dir: &Path) -> Result<Vec<SourceFile>> {
     let paths = spec_paths(dir)?;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
@@ -96,7 +101,48 @@ pub fn load_specs(dir: &Path) -> Result<Spec> {
             .wrap_err_with(|| format!("cannot read {}", path.display()))?;
         files.push(SourceFile::new(path.display().to_string(), text));
     }
-    Ok(Spec::load(&files)?)
+    Ok(files)
+}
+
+/// Where a run sends requests: the hosts the specs name, or the embedded sandbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    Specs,
+    /// `--sandbox`: every request goes to the sandbox on loopback, with the sandbox's own
+    /// credentials, so the specs' hosts receive nothing and are not checked.
+    Sandbox,
+}
+
+impl Destination {
+    /// Where a command with `--sandbox` set to `sandbox` sends requests.
+    pub fn of(sandbox: bool) -> Destination {
+        if sandbox {
+            Destination::Sandbox
+        } else {
+            Destination::Specs
+        }
+    }
+}
+
+/// Loads the specs for a command that may talk to providers, and checks where they would send
+/// credentials (`spec::endpoints`) before anything else happens: before the state is opened,
+/// any secret read or any request sent. Refused hosts are spec errors; the warnings returned
+/// are for the caller to show (in the plan, or on stderr).
+pub fn load_specs_checked(g: &GlobalArgs, to: Destination) -> Result<(Spec, Vec<EndpointWarning>)> {
+    let files = read_spec_files(&g.specs)?;
+    let spec = Spec::load(&files)?;
+    let warnings = match to {
+        Destination::Specs => endpoints::check(&files, &spec, g.allowed_hosts.as_ref())?,
+        Destination::Sandbox => Vec::new(),
+    };
+    Ok((spec, warnings))
+}
+
+/// Shows endpoint warnings on stderr, for commands that print no plan.
+pub fn warn_endpoints(warnings: &[EndpointWarning]) {
+    for warning in warnings {
+        crate::output::message(&format!("Warning: {warning}."));
+    }
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -17,6 +17,7 @@ use crate::model::{
     Address, InstanceName, InstanceReality, NaturalKey, ProviderType, Reality, RemoteOrg,
     RemoteStatus, Timestamp,
 };
+use crate::spec::endpoints::EndpointWarning;
 use crate::spec::{OrgSpec, Spec};
 use crate::state::{Record, State, Status};
 
@@ -40,6 +41,11 @@ pub struct Plan {
     /// Quota use, for provider instances that have a daily quota and creates in this plan.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quotas: Vec<QuotaUse>,
+    /// Hosts the specs send credentials to that are neither the vendor's nor loopback, when no
+    /// allowed list is set (`spec::endpoints`): shown first, in every format. Filled in by the
+    /// command, which knows the list; absent from plans saved before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoint_warnings: Vec<EndpointWarning>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -248,6 +254,7 @@ pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: Plan
         made_at: context.now,
         changes,
         quotas,
+        endpoint_warnings: Vec::new(),
     }
 }
 

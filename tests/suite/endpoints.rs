@@ -1,6 +1,8 @@
 //! Where credentials may go, through the real binary: a redirect to another origin is never
 //! followed (a second listener on another port proves nothing reached it), while one within the
-//! provider's own origin still is.
+//! provider's own origin still is; and the hosts the specs name are checked against
+//! `ORGFORM_ALLOWED_HOSTS` / `--allowed-hosts` before any secret is read, or shown as a warning
+//! in every plan format when no list is set.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -279,4 +281,299 @@ async fn a_redirect_within_the_same_origin_is_followed() {
         log.iter().all(|s| s.headers.contains(HERON_KEY)),
         "the key went with the same-origin redirect: {log:?}"
     );
+}
+fn neon_specs(base_url: &str) -> String {
+    format!(
+        r#"[provider.neon_prod]
+type = "neoncrm"
+base_url = "{base_url}"
+org_id = {{ env = "NEON_ORG_ID_NOT_SET" }}
+api_key = {{ env = "NEON_API_KEY_NOT_SET" }}
+
+[org.n]
+provider = "neon_prod"
+organization_name = "N"
+"#
+    )
+}
+
+/// With an allowed list, a host not on it is refused by `validate` and `plan`, with its place
+/// in the specs, before any secret is read (none is set) and before any request leaves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_off_the_allowed_list_is_refused_before_any_secret_or_request() {
+    let (base, seen) = recorder().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_specs(
+        dir.path(),
+        &neon_specs(&format!("{base}/neonws/services/api")),
+    );
+    let env = [("ORGFORM_ALLOWED_HOSTS", "api.neoncrm.com, *.salesforce.com")];
+    for args in [&["validate"][..], &["plan"], &["apply", "--auto-approve"]] {
+        let run = run_on(dir.path(), args, &env).expect(1);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            all.contains("neon_prod"),
+            "{args:?} names the provider:\n{all}"
+        );
+        assert!(all.contains("127.0.0.1"), "{args:?} names the host:\n{all}");
+        assert!(
+            all.contains("ORGFORM_ALLOWED_HOSTS"),
+            "{args:?} names where the list comes from:\n{all}"
+        );
+        assert!(
+            all.contains("main.toml:3:12"),
+            "{args:?} points at the base_url value:\n{all}"
+        );
+        // Neither secret is set: reading one would have failed with "is not set" first.
+        assert!(
+            !all.contains("is not set") && all.contains("1 problem in the specs"),
+            "{args:?} tried to read a secret:\n{all}"
+        );
+    }
+    // The flag is named as the source when it is what set the list.
+    let run = run_on(
+        dir.path(),
+        &["validate", "--allowed-hosts", "api.neoncrm.com"],
+        &[],
+    )
+    .expect(1);
+    assert!(run.stderr.contains("--allowed-hosts"), "{}", run.stderr);
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "requests left: {:?}",
+        seen.lock().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oracle_store_url_is_guarded_too_and_wildcards_match_subdomains_only() {
+    let dir = tempfile::tempdir().unwrap();
+    write_specs(
+        dir.path(),
+        r#"[provider.occ]
+type = "oracle_commerce"
+base_url = "https://p1234567c1dev-admin.occa.ocs.oraclecloud.com"
+store_url = "https://oraclecloud.com.evil.example"
+app_key = { env = "OCC_KEY_NOT_SET" }
+
+[org.acme]
+provider = "occ"
+name = "Acme registration"
+profile = { email = "jane@acme.example", first_name = "Jane", last_name = "Doe" }
+"#,
+    );
+    let run = run_on(
+        dir.path(),
+        &["plan", "--allowed-hosts", "*.oraclecloud.com"],
+        &[],
+    )
+    .expect(1);
+    assert!(run.stderr.contains("main.toml:4:13"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("oraclecloud.com.evil.example"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("is not set"), "{}", run.stderr);
+    // The bare suffix is not a subdomain of itself; case does not matter.
+    let run = run_on(
+        dir.path(),
+        &[
+            "validate",
+            "--allowed-hosts",
+            "*.ORACLECLOUD.com,*.evil.example",
+        ],
+        &[],
+    )
+    .expect(0);
+    assert!(!run.stderr.contains("Warning"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_on_the_allowed_list_works_as_before() {
+    let (elsewhere, _) = recorder().await;
+    let (base, _) = redirector(StatusCode::TEMPORARY_REDIRECT, elsewhere, |m| {
+        m == Method::POST
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_specs(dir.path(), &heron_specs("heron_prod", &base));
+    let run = orgform_with(
+        dir.path(),
+        &["plan", "--detailed-exitcode"],
+        &[("ORGFORM_ALLOWED_HOSTS", "127.0.0.1")],
+    )
+    .expect(2);
+    assert!(run.stdout.contains("+ create"), "{}", run.stdout);
+}
+
+fn orgform_with(dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    let env: Vec<(&str, &str)> = SECRETS.iter().chain(extra).copied().collect();
+    run_on(dir, args, &env)
+}
+
+#[test]
+fn a_malformed_allowed_list_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_specs(
+        dir.path(),
+        &heron_specs("heron_prod", "https://app.herondata.io"),
+    );
+    for bad in [
+        "",
+        "app.herondata.io,,x.example",
+        "https://app.herondata.io",
+        "app.herondata.io:443",
+        "a.*.example",
+        "*",
+    ] {
+        let run = run_on(dir.path(), &["validate", "--allowed-hosts", bad], &[]);
+        assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);
+        assert!(run.stderr.contains("allowed"), "{bad:?}: {}", run.stderr);
+        let run = run_on(dir.path(), &["validate"], &[("ORGFORM_ALLOWED_HOSTS", bad)]);
+        assert_eq!(run.code, 2, "{bad:?} from the environment: {}", run.stderr);
+        assert!(
+            run.stderr.contains("ORGFORM_ALLOWED_HOSTS"),
+            "{bad:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// Without a list: vendor hosts and loopback pass quietly, any other host passes with a
+/// warning in text, JSON and markdown, and on stderr for `validate`.
+#[test]
+fn without_a_list_another_host_is_shown_to_the_reviewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = heron_specs("heron_prod", "https://heron.attacker.example");
+    text.push_str(
+        r#"
+[provider.neon_prod]
+type = "neoncrm"
+base_url = "https://api.neoncrm.com/neonws/services/api"
+org_id = { env = "NEON_ORG_ID" }
+api_key = { env = "NEON_API_KEY" }
+
+[provider.local]
+type = "heron"
+base_url = "http://127.0.0.1:9"
+api_key = { env = "HERON_API_KEY" }
+
+[org.n]
+provider = "neon_prod"
+organization_name = "N"
+
+[org.l]
+provider = "local"
+crm_provider = "hubspot"
+instance_url = "https://l.example"
+auth = { client_secret = { env = "ACME_CLIENT_SECRET" } }
+secret = { env = "ACME_SECRET" }
+config = { default_id = { external_name = "Account", alias = "Company" } }
+"#,
+    );
+    write_specs(dir.path(), &text);
+
+    let validate = run_on(dir.path(), &["validate"], &[]).expect(0);
+    assert!(
+        validate
+            .stderr
+            .contains("credentials for `heron_prod` go to `heron.attacker.example`"),
+        "{}",
+        validate.stderr
+    );
+    for quiet in ["neon_prod", "`local`", "127.0.0.1"] {
+        assert!(!validate.stderr.contains(quiet), "{}", validate.stderr);
+    }
+
+    let plan = orgform(dir.path(), &["plan", "--refresh=false"]).expect(0);
+    assert!(
+        plan.stdout
+            .contains("credentials for `heron_prod` go to `heron.attacker.example`"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("neon_prod` go to"), "{}", plan.stdout);
+
+    let json = orgform(dir.path(), &["plan", "--refresh=false", "--format", "json"]).expect(0);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let warnings = value["endpoint_warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["provider"], "heron_prod");
+    assert_eq!(warnings[0]["host"], "heron.attacker.example");
+    assert_eq!(warnings[0]["setting"], "base_url");
+
+    let markdown = orgform(
+        dir.path(),
+        &["plan", "--refresh=false", "--format", "markdown"],
+    )
+    .expect(0);
+    let top: String = markdown
+        .stdout
+        .lines()
+        .take(6)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(top.contains("> **Warning:**"), "{}", markdown.stdout);
+    assert!(
+        top.contains("credentials for `heron_prod` go to `heron.attacker.example`"),
+        "{}",
+        markdown.stdout
+    );
+
+    // A saved plan keeps its warnings (plans saved without them load: the field has a default).
+    let out = dir.path().join("plan.json");
+    orgform(
+        dir.path(),
+        &["plan", "--refresh=false", "--out", out.to_str().unwrap()],
+    )
+    .expect(0);
+    let saved = std::fs::read_to_string(&out).unwrap();
+    assert!(saved.contains("heron.attacker.example"), "{saved}");
+}
+
+/// A host is user input: in markdown it sits in a code span it cannot close.
+#[test]
+fn a_host_cannot_break_out_of_its_markdown_code_span() {
+    let dir = tempfile::tempdir().unwrap();
+    write_specs(
+        dir.path(),
+        &heron_specs("heron_prod", "https://a``b`*x*.example"),
+    );
+    let markdown = orgform(
+        dir.path(),
+        &["plan", "--refresh=false", "--format", "markdown"],
+    )
+    .expect(0);
+    let line = markdown
+        .stdout
+        .lines()
+        .find(|l| l.contains("heron_prod") && l.contains("go to"))
+        .unwrap_or_else(|| panic!("{}", markdown.stdout));
+    assert!(line.contains("go to ```a``b`*x*.example```"), "{line}");
+}
+
+/// `--sandbox` sends every request, with the sandbox's own credentials, to the embedded sandbox
+/// on loopback: the specs' hosts receive nothing, so they are neither refused nor warned about.
+#[test]
+fn sandbox_runs_ignore_the_specs_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_specs(
+        dir.path(),
+        &heron_specs("heron_prod", "https://heron.attacker.example"),
+    );
+    let listed = crate::harness::run(
+        dir.path(),
+        &["plan", "--sandbox", "--detailed-exitcode"],
+        &[("ORGFORM_ALLOWED_HOSTS", "api.neoncrm.com")],
+    )
+    .expect(2);
+    assert!(listed.stdout.contains("+ create"), "{}", listed.stdout);
+    let unlisted = crate::harness::run(
+        dir.path(),
+        &["plan", "--sandbox", "--detailed-exitcode"],
+        &[],
+    )
+    .expect(2);
+    assert!(!unlisted.stdout.contains("Warning"), "{}", unlisted.stdout);
 }

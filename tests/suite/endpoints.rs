@@ -577,3 +577,82 @@ fn sandbox_runs_ignore_the_specs_hosts() {
     .expect(2);
     assert!(!unlisted.stdout.contains("Warning"), "{}", unlisted.stdout);
 }
+
+/// What a create redirected elsewhere means, at the HTTP layer: 307 and 308 ask for the same
+/// request elsewhere, so nothing was done; after 301, 302 or 303 it may have been, so apply
+/// looks it up rather than report it as not done. The query (maybe a session id) is never shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_redirected_elsewhere_is_classified_by_its_status() {
+    use orgform::providers::http::Effect;
+    use orgform::providers::{Http, HttpOptions, ProviderError};
+
+    let (elsewhere, seen_elsewhere) = recorder().await;
+    let limits = orgform::spec::Limits {
+        max_concurrency: 4,
+        requests_per_second: None,
+        creates_per_day: None,
+        max_creates: None,
+    };
+    for (status, done_maybe) in [
+        (StatusCode::TEMPORARY_REDIRECT, false),
+        (StatusCode::PERMANENT_REDIRECT, false),
+        (StatusCode::SEE_OTHER, true),
+        (StatusCode::FOUND, true),
+    ] {
+        let (base, _) = redirector(status, format!("{elsewhere}/x?session=s3cret"), |_| true).await;
+        let http = Http::new(&base, &limits, &HttpOptions::default()).unwrap();
+        let error = http
+            .send(
+                http.request(reqwest::Method::POST, "/create").body("{}"),
+                Effect::Creates,
+            )
+            .await
+            .expect_err("not followed");
+        let message = error.to_string();
+        match error {
+            ProviderError::OutcomeUnknown { .. } => assert!(done_maybe, "{status}: {message}"),
+            ProviderError::Redirected { .. } => assert!(!done_maybe, "{status}: {message}"),
+            other => panic!("{status}: {other}"),
+        }
+        assert!(message.contains(&elsewhere), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+    assert!(seen_elsewhere.lock().unwrap().is_empty());
+}
+
+/// Redirects within one origin are bounded: a loop fails instead of spinning.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_same_origin_redirect_loop_stops() {
+    use orgform::providers::http::Effect;
+    use orgform::providers::{Http, HttpOptions};
+
+    let log: Log = Arc::default();
+    let seen = log.clone();
+    let app = Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let seen = seen.clone();
+            async move {
+                record(&seen, &method, &uri, &headers, &body);
+                (StatusCode::FOUND, [(header::LOCATION, "/again")], "")
+            }
+        },
+    );
+    let base = listen(app).await;
+    let limits = orgform::spec::Limits {
+        max_concurrency: 1,
+        requests_per_second: None,
+        creates_per_day: None,
+        max_creates: None,
+    };
+    let http = Http::new(&base, &limits, &HttpOptions::default()).unwrap();
+    let error = http
+        .send(http.request(reqwest::Method::GET, "/start"), Effect::Safe)
+        .await
+        .expect_err("a loop fails");
+    assert!(error.to_string().contains("redirects"), "{error}");
+    assert_eq!(
+        log.lock().unwrap().len(),
+        6,
+        "the first request and 5 redirects"
+    );
+}

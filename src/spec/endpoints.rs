@@ -248,27 +248,40 @@ pub fn check(
     let errors = verdict
         .refused
         .iter()
-        .filter_map(|(instance, endpoint, host)| {
-            let file = files.iter().find(|f| f.path == instance.origin.path)?;
-            Some(
-                SpecError::new(
-                    file,
-                    endpoint.span.clone(),
-                    format!(
-                        "provider `{}` would send its credentials to `{host}` ({}), which {} does not allow",
-                        instance.name, endpoint.setting, list.source
-                    ),
-                    "not an allowed host",
-                )
-                .with_help(format!(
-                    "{} allows: {}. If this host is meant, add it there: the list is set by the CI environment, not by the specs",
-                    list.source,
-                    list.listed()
-                )),
-            )
-        })
+        .map(|(instance, endpoint, host)| refusal(files, list, instance, endpoint, host))
         .collect();
     Err(SpecErrors::new(errors))
+}
+
+/// The spec error for a host off the list, pointing at its URL.
+fn refusal(
+    files: &[SourceFile],
+    list: &AllowedHosts,
+    instance: &ProviderInstance,
+    endpoint: &Endpoint,
+    host: &str,
+) -> SpecError {
+    let message = format!(
+        "provider `{}` would send its credentials to `{host}` ({}), which {} does not allow",
+        instance.name, endpoint.setting, list.source
+    );
+    let help = format!(
+        "{} allows: {}. If this host is meant, add it there: the list is set by the CI environment, not by the specs",
+        list.source,
+        list.listed()
+    );
+    // The specs were loaded from `files`, so the file is there; were it not, the refusal
+    // still stands, without a snippet.
+    let error = match files.iter().find(|f| f.path == instance.origin.path) {
+        Some(file) => SpecError::new(file, endpoint.span.clone(), message, "not an allowed host"),
+        None => SpecError::new(
+            &SourceFile::new(instance.origin.path.clone(), ""),
+            0..0,
+            message,
+            "not an allowed host",
+        ),
+    };
+    error.with_help(help)
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::spec::endpoints::{AllowedHosts, AllowedSource};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "orgform",
@@ -51,6 +53,42 @@ pub struct GlobalArgs {
     /// Log format on stderr: human lines, or JSON objects for CI log collectors
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// The only hosts the specs may send credentials to, comma-separated hosts and *.suffix
+    /// patterns; set by CI, outside the specs (unset: other than vendor hosts and loopback warn)
+    #[arg(
+        long,
+        global = true,
+        env = "ORGFORM_ALLOWED_HOSTS",
+        value_parser = AllowedHosts::parse,
+        value_name = "HOSTS"
+    )]
+    pub allowed_hosts: Option<AllowedHosts>,
+}
+
+impl Cli {
+    /// Parses the command line like `Cli::try_parse`, and notes whether the allowed hosts came
+    /// from the environment or the flag, so errors name the right one.
+    pub fn parse_noting_sources() -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let matches = Cli::command().try_get_matches()?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
+        if let Some(list) = &mut cli.global.allowed_hosts {
+            // A global flag may be given after the subcommand: look down the chain too.
+            let mut sources = Vec::new();
+            let mut level = Some(&matches);
+            while let Some(m) = level {
+                sources.extend(m.value_source("allowed_hosts"));
+                level = m.subcommand().map(|(_, sub)| sub);
+            }
+            let flag = sources.contains(&clap::parser::ValueSource::CommandLine);
+            list.source = if flag {
+                AllowedSource::Flag
+            } else {
+                AllowedSource::Env
+            };
+        }
+        Ok(cli)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

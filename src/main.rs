@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
 use clap::error::ErrorKind;
 
 /// mimalloc rather than the system allocator: loading 100,000 organizations makes millions of
@@ -13,7 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     orgform::output::init_errors();
-    let cli = match orgform::cli::Cli::try_parse() {
+    let cli = match orgform::cli::Cli::parse_noting_sources() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };

@@ -54,6 +54,8 @@ impl ProviderType {
                 reads: Reads::ListAll,
                 key_case_insensitive: true,
                 allows_duplicates: false,
+                // None: Command Center is always the customer's own host.
+                vendor_hosts: &[],
             },
             ProviderType::SalesforceSignup => Capabilities {
                 asynchronous: true,
@@ -61,6 +63,7 @@ impl ProviderType {
                 reads: Reads::ByKeys { page_size: 2000 },
                 key_case_insensitive: true,
                 allows_duplicates: false,
+                vendor_hosts: &["*.salesforce.com"],
             },
             ProviderType::OracleCommerce => Capabilities {
                 asynchronous: true,
@@ -68,6 +71,7 @@ impl ProviderType {
                 reads: Reads::ByKeys { page_size: 250 },
                 key_case_insensitive: false,
                 allows_duplicates: true,
+                vendor_hosts: &["*.oraclecloud.com"],
             },
             ProviderType::Heron => Capabilities {
                 asynchronous: false,
@@ -75,6 +79,7 @@ impl ProviderType {
                 reads: Reads::ListAll,
                 key_case_insensitive: false,
                 allows_duplicates: true,
+                vendor_hosts: &["app.herondata.io"],
             },
             ProviderType::Neoncrm => Capabilities {
                 asynchronous: false,
@@ -82,6 +87,7 @@ impl ProviderType {
                 reads: Reads::ByKeys { page_size: 200 },
                 key_case_insensitive: false,
                 allows_duplicates: true,
+                vendor_hosts: &["api.neoncrm.com"],
             },
         }
     }
@@ -108,6 +114,11 @@ pub struct Capabilities {
     /// Whether the provider itself lets two organizations share a natural key, so that orgform's
     /// look-up before create is the only thing standing between a retry and a duplicate.
     pub allows_duplicates: bool,
+    /// The hosts the vendor serves its API from, as host patterns (`*.salesforce.com` is any
+    /// subdomain): a `base_url` there sends credentials where they belong. Another host is
+    /// allowed too, but a plan warns about it (or, with `ORGFORM_ALLOWED_HOSTS`, only its
+    /// list counts); see `spec::endpoints`.
+    pub vendor_hosts: &'static [&'static str],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

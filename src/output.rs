@@ -76,6 +76,12 @@ pub fn summary_line(plan: &Plan) -> String {
 /// Plan as text for a terminal or a CI log. Unchanged addresses are counted, not listed.
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
+    for warning in &plan.endpoint_warnings {
+        let _ = writeln!(out, "Warning: {warning}.");
+    }
+    if !plan.endpoint_warnings.is_empty() {
+        out.push('\n');
+    }
     if !plan.refreshed {
         out.push_str("Note: remote reality was not read (--refresh=false); the plan rests on specs and state alone.\n\n");
     }
@@ -152,6 +158,18 @@ pub const MARKDOWN_BUDGET: usize = 65_000;
 pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "### orgform plan\n");
+    // First, where no reviewer can miss it: a pull request that edits a `base_url` would get
+    // the CI job's credentials. The host is the specs' text: in a code span it cannot close.
+    for w in &plan.endpoint_warnings {
+        let _ = writeln!(
+            head,
+            "> **Warning:** credentials for `{}` go to {} ({}), which is not a {} vendor host; check that the specs mean it.\n",
+            w.provider,
+            code_span(&w.host),
+            w.setting,
+            w.provider_type
+        );
+    }
     let _ = writeln!(head, "**{}**\n", capitalise(&summary_line(plan)));
     if !plan.refreshed {
         head.push_str("> Remote reality was not read (`--refresh=false`): this plan rests on specs and state alone.\n\n");
@@ -272,6 +290,20 @@ pub fn plan_markdown(plan: &Plan) -> String {
         MARKDOWN_BUDGET,
         "the JSON plan (`orgform plan --format json`)",
     )
+}
+
+/// `text` as a markdown code span that nothing in it can close: fenced by one more backtick
+/// than its longest run of them, padded with a space where it starts or ends with one.
+fn code_span(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let text = text.replace(['\n', '\r'], " ");
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
 fn escape_cell(text: &str) -> String {

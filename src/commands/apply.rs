@@ -10,18 +10,20 @@ use miette::{Result, miette};
 
 use super::plan::{load_plan, plan_digest};
 use super::{
-    EmbeddedSandbox, connect, connect_options, load_specs, open_state_locked, read_reality,
-    state_location,
+    Destination, EmbeddedSandbox, connect, connect_options, load_specs_checked, open_state_locked,
+    read_reality, state_location,
 };
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
 use crate::plan::{Action, Plan, PlanContext, check_limits, guard_bindings, plan, recheck_creates};
 use crate::spec::Spec;
+use crate::spec::endpoints::EndpointWarning;
 use crate::state::{State, time};
 
 pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
-    let spec = Arc::new(load_specs(&g.specs)?);
+    let (spec, warnings) = load_specs_checked(g, Destination::of(args.remote.sandbox))?;
+    let spec = Arc::new(spec);
     let location = state_location(g, Some(&spec), args.remote.sandbox)?;
     let (backend, state) = open_state_locked(&location, g).await?;
     let sandbox = if args.remote.sandbox {
@@ -29,7 +31,7 @@ pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let result = run_locked(g, args, spec, backend, state, sandbox.as_ref()).await;
+    let result = run_locked(g, args, spec, warnings, backend, state, sandbox.as_ref()).await;
     if let Some(sandbox) = sandbox {
         sandbox.stop().await?;
     }
@@ -40,6 +42,7 @@ async fn run_locked(
     g: &GlobalArgs,
     args: &ApplyArgs,
     spec: Arc<Spec>,
+    warnings: Vec<EndpointWarning>,
     backend: crate::state::Store,
     state: State,
     sandbox: Option<&EmbeddedSandbox>,
@@ -62,6 +65,7 @@ async fn run_locked(
                 "Applying the saved plan {} (digest {digest}).",
                 file.display()
             ));
+            super::warn_endpoints(&warnings);
             saved
         }
         None => {
@@ -70,12 +74,13 @@ async fn run_locked(
             } else {
                 None
             };
-            let fresh = plan(
+            let mut fresh = plan(
                 &spec,
                 &state,
                 reality.as_ref(),
                 PlanContext { now: time::now() },
             );
+            fresh.endpoint_warnings = warnings;
             output::data(&output::plan(&fresh, g.format));
             fresh
         }
@@ -230,7 +235,9 @@ fn approved() -> Result<bool> {
 
 /// `orgform refresh`: adopt what exists and settle pending creates; never create.
 pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
-    let spec = Arc::new(load_specs(&g.specs)?);
+    let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox))?;
+    super::warn_endpoints(&warnings);
+    let spec = Arc::new(spec);
     let location = state_location(g, Some(&spec), args.sandbox)?;
     let (backend, state) = open_state_locked(&location, g).await?;
     let sandbox = if args.sandbox {

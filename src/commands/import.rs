@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use miette::{Result, miette};
 
 use super::{
-    EmbeddedSandbox, StateLocation, connect_options, load_specs, open_state_locked, state_location,
+    Destination, EmbeddedSandbox, StateLocation, connect_options, load_specs, load_specs_checked,
+    open_state_locked, state_location,
 };
 use crate::cli::{ForceUnlockArgs, ForgetArgs, GlobalArgs, ImportArgs};
 use crate::output;
@@ -15,7 +16,8 @@ use crate::providers::{AnyProvider, Provider};
 use crate::state::{Record, StateBackend, Status, time};
 
 pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
-    let spec = load_specs(&g.specs)?;
+    let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox))?;
+    super::warn_endpoints(&warnings);
     let Some(org) = spec.orgs.get(&args.address) else {
         return Err(miette!(
             help = "declare it in the specs first, then import it",

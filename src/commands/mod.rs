@@ -22,6 +22,7 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::model::{InstanceName, NaturalKey, Reality};
 use crate::providers::{AnyProvider, ConnectOptions, HttpOptions, Provider};
+use crate::spec::endpoints::{self, EndpointWarning};
 use crate::spec::{SourceFile, Spec};
 use crate::state::file::{FileBackend, LockRequest};
 use crate::state::postgres::PostgresBackend;
@@ -90,6 +91,10 @@ pub fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
 /// regular file of at most 32 MiB (a link is followed within `dir` only) and UTF-8 text with no
 /// control character TOML forbids; a file that is not is named, and nothing of it is shown.
 pub fn load_specs(dir: &Path) -> Result<Spec> {
+    Ok(Spec::load(&read_spec_files(dir)?)?)
+}
+
+fn read_spec_files(dir: &Path) -> Result<Vec<SourceFile>> {
     let paths = spec_paths(dir)?;
     let folder = std::fs::canonicalize(dir)
         .map_err(|e| miette!("cannot read the specs folder {}: {e}", dir.display()))?;
@@ -111,7 +116,48 @@ pub fn load_specs(dir: &Path) -> Result<Spec> {
     if !not_text.is_empty() {
         return Err(crate::spec::SpecErrors::new(not_text).into());
     }
-    Ok(Spec::load(&files)?)
+    Ok(files)
+}
+
+/// Where a run sends requests: the hosts the specs name, or the embedded sandbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    Specs,
+    /// `--sandbox`: every request goes to the sandbox on loopback, with the sandbox's own
+    /// credentials, so the specs' hosts receive nothing and are not checked.
+    Sandbox,
+}
+
+impl Destination {
+    /// Where a command with `--sandbox` set to `sandbox` sends requests.
+    pub fn of(sandbox: bool) -> Destination {
+        if sandbox {
+            Destination::Sandbox
+        } else {
+            Destination::Specs
+        }
+    }
+}
+
+/// Loads the specs for a command that may talk to providers, and checks where they would send
+/// credentials (`spec::endpoints`) before anything else happens: before the state is opened,
+/// any secret read or any request sent. Refused hosts are spec errors; the warnings returned
+/// are for the caller to show (in the plan, or on stderr).
+pub fn load_specs_checked(g: &GlobalArgs, to: Destination) -> Result<(Spec, Vec<EndpointWarning>)> {
+    let files = read_spec_files(&g.specs)?;
+    let spec = Spec::load(&files)?;
+    let warnings = match to {
+        Destination::Specs => endpoints::check(&files, &spec, g.allowed_hosts.as_ref())?,
+        Destination::Sandbox => Vec::new(),
+    };
+    Ok((spec, warnings))
+}
+
+/// Shows endpoint warnings on stderr, for commands that print no plan.
+pub fn warn_endpoints(warnings: &[EndpointWarning]) {
+    for warning in warnings {
+        crate::output::message(&format!("Warning: {warning}."));
+    }
 }
 
 /// Spec files that could not be read at all, every one of them named.

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use super::{
-    EmbeddedSandbox, connect, connect_options, load_specs, read_reality, read_state, state_location,
+    Destination, EmbeddedSandbox, connect, connect_options, load_specs_checked, read_reality,
+    read_state, state_location,
 };
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::output;
@@ -16,7 +17,7 @@ use crate::state::file::write_atomically;
 use crate::state::{State, time};
 
 pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
-    let spec = load_specs(&g.specs)?;
+    let (spec, warnings) = load_specs_checked(g, Destination::of(args.remote.sandbox))?;
     let location = state_location(g, Some(&spec), args.remote.sandbox)?;
     let state = read_state(&location, g).await?;
     let sandbox = if args.remote.sandbox {
@@ -32,6 +33,7 @@ pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
     if args.out.is_some() {
         plan.state_digest = Some(state.records_digest());
     }
+    plan.endpoint_warnings = warnings;
     let rendered = match (g.format, &args.out) {
         (crate::cli::Format::Markdown, Some(out)) => output::plan_markdown_within(
             &plan,

@@ -1,4 +1,5 @@
-//! `orgform validate`: check the specs without calling any provider.
+//! `orgform validate`: check the specs, and where they send credentials, without calling any
+//! provider.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,8 @@ use crate::output;
 use crate::spec::diagnostic::plural;
 
 pub fn run(g: &GlobalArgs) -> Result<ExitCode> {
-    let spec = super::load_specs(&g.specs)?;
+    let (spec, warnings) = super::load_specs_checked(g, super::Destination::Specs)?;
+    super::warn_endpoints(&warnings);
     match g.format {
         Format::Json => output::data(
             &serde_json::json!({

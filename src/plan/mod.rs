@@ -17,6 +17,7 @@ use crate::model::{
     Address, InstanceName, InstanceReality, NaturalKey, ProviderType, Reality, RemoteOrg,
     RemoteStatus, Timestamp,
 };
+use crate::spec::endpoints::EndpointWarning;
 use crate::spec::{OrgSpec, Spec};
 use crate::state::{Record, State, Status};
 
@@ -44,6 +45,11 @@ pub struct Plan {
     /// Quota use, for provider instances that have a daily quota and creates in this plan.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quotas: Vec<QuotaUse>,
+    /// Hosts the specs send credentials to that are neither the vendor's nor loopback, when no
+    /// allowed list is set (`spec::endpoints`): shown first, in every format. Filled in by the
+    /// command, which knows the list; absent from plans saved before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoint_warnings: Vec<EndpointWarning>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -259,6 +265,7 @@ pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: Plan
         changes,
         quotas,
         state_digest: None,
+        endpoint_warnings: Vec::new(),
     }
 }
 

@@ -2,6 +2,11 @@
 //! plain HTTP only to loopback (the sandbox), per-instance concurrency and request-rate limits,
 //! error classification, and retries with exponential backoff and jitter.
 //!
+//! Redirects are followed only within one origin (scheme, host and port): a provider that answers
+//! 307 to another host would otherwise receive the same headers and body there (Heron's
+//! `x-api-key`, Commvault's login), and reqwest strips only the standard credential headers.
+//! A redirect elsewhere comes back as [`ProviderError::Redirected`], naming where it pointed.
+//!
 //! Classification is what keeps apply exactly-once: a request that provably never reached the
 //! provider (connection refused, 429) may be sent again; a create whose answer was lost (timeout,
 //! reset, 5xx) is `OutcomeUnknown` and is never resent blind: the caller looks the key up first.
@@ -107,6 +112,7 @@ impl Http {
         // The process may have installed it already; either way ring is the provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
+            .redirect(same_origin_redirects())
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("orgform/", env!("CARGO_PKG_VERSION")))
@@ -171,6 +177,11 @@ impl Http {
             .await
             .map_err(|e| classify_transport(&e, effect))?;
         let status = response.status();
+        if status.is_redirection()
+            && let Some(error) = redirected_elsewhere(&response, effect)
+        {
+            return Err(error);
+        }
         if status == StatusCode::TOO_MANY_REQUESTS {
             let retry_after = retry_after(&response);
             self.hold_for(retry_after);
@@ -230,6 +241,70 @@ impl Http {
         F: Fn() -> RequestBuilder,
     {
         retrying(self.retry, || self.send(make(), Effect::Safe)).await
+    }
+}
+
+/// How many redirects within one origin a request may follow (a path that moved, a trailing
+/// slash added); past it the request fails rather than loop.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Follows a redirect only to the origin the request was first sent to. Any other stops the
+/// chain: the 3xx comes back to [`Http::send`], which refuses it with a clear error, so neither
+/// headers nor body are ever sent to a host the specs did not name.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(url::Url::origin);
+        if first.is_some_and(|first| first != attempt.url().origin()) {
+            attempt.stop()
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!(
+                "more than {MAX_REDIRECTS} redirects within the provider's own host"
+            ))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// The error for a redirect [`same_origin_redirects`] did not follow; `None` for a 3xx without a
+/// `Location` (not a redirect to anywhere: the provider client reports its status as usual).
+fn redirected_elsewhere(response: &Response, effect: Effect) -> Option<ProviderError> {
+    let location = response.headers().get(reqwest::header::LOCATION)?;
+    let target = location
+        .to_str()
+        .ok()
+        .and_then(|l| response.url().join(l).ok())
+        .map_or_else(|| "an unreadable address".to_string(), |u| shown_url(&u));
+    let status = response.status();
+    let message = format!(
+        "the provider answered {status}, pointing to {target}; orgform does not follow redirects to another origin, so credentials stay with the host you named"
+    );
+    // 307 and 308 ask for the same request to be sent elsewhere: nothing was done here. After
+    // 301, 302 or 303 a create may have been done before the redirect: it is settled by a
+    // look-up, never sent again blind.
+    let not_done = matches!(
+        status,
+        StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+    );
+    Some(match effect {
+        Effect::Creates if !not_done => ProviderError::OutcomeUnknown { message },
+        _ => ProviderError::Redirected { message },
+    })
+}
+
+/// A URL as it may be shown: no user name or password, no query (it may carry a session id),
+/// no fragment.
+fn shown_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_fragment(None);
+    let query = shown.query().is_some();
+    shown.set_query(None);
+    if query {
+        format!("{shown}?…")
+    } else {
+        shown.to_string()
     }
 }
 

@@ -50,6 +50,10 @@ pub enum ProviderError {
     /// The provider refused the create: nothing was created.
     #[error("the provider rejected it (HTTP {status}): {message}")]
     Rejected { status: u16, message: String },
+    /// The provider redirected to another origin, which orgform never follows: nothing was
+    /// sent there.
+    #[error("{message}")]
+    Redirected { message: String },
     #[error("the provider answered in an unexpected way: {message}")]
     Protocol { message: String },
     #[error(transparent)]

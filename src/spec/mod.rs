@@ -5,6 +5,7 @@
 //! with any problem yields no `Spec` at all, so nothing downstream ever sees half-valid input.
 
 pub mod diagnostic;
+pub mod endpoints;
 pub mod format;
 pub mod schema;
 mod validate;
@@ -52,6 +53,20 @@ pub struct ProviderInstance {
     pub settings: Table,
     pub limits: Limits,
     pub origin: Origin,
+    /// Every URL the instance sends requests to (`base_url`, Oracle's `store_url`), with where
+    /// it was written: what [`endpoints::check`] holds against the allowed hosts.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One URL a provider instance sends requests (and so credentials) to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The setting that names it: `base_url`, `store_url`.
+    pub setting: &'static str,
+    pub url: String,
+    /// Byte span in its file of the value, or of the `[provider.NAME]` header when the URL is
+    /// the vendor's default, for errors that point at it.
+    pub span: std::ops::Range<usize>,
 }
 
 impl ProviderInstance {

@@ -16,8 +16,8 @@ use super::schema::{
     provider_schema,
 };
 use super::{
-    DEFAULT_MAX_CONCURRENCY, Limits, OrgSpec, Origin, ProviderInstance, Spec, StateSettings,
-    attributes_digest,
+    DEFAULT_MAX_CONCURRENCY, Endpoint, Limits, OrgSpec, Origin, ProviderInstance, Spec,
+    StateSettings, attributes_digest,
 };
 use crate::model::{PackedTable, ProviderType, SecretRef, Table, Value};
 
@@ -752,6 +752,7 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
         .unwrap_or(schema.default_base_url)
         .trim_end_matches('/')
         .to_string();
+    let endpoints = endpoints(file, found, table, schema, &base_url);
     let settings = checked
         .into_iter()
         .filter(|(k, _)| !COMMON_INSTANCE_FIELDS.iter().any(|f| f.name == k))
@@ -763,7 +764,43 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
         settings,
         limits,
         origin: origin(file, &found.key_span),
+        endpoints,
     })
+}
+
+/// Every URL setting of an instance (any field of URL format: `base_url`, `store_url`), with the
+/// span of its value in the whole file; `base_url` even when it is the vendor's default.
+fn endpoints(
+    file: &SourceFile,
+    found: &Found<'_, '_>,
+    table: &TomlTable<'_>,
+    schema: &ProviderSchema,
+    base_url: &str,
+) -> Vec<Endpoint> {
+    let mut endpoints = Vec::new();
+    for field in COMMON_INSTANCE_FIELDS.iter().chain(schema.instance) {
+        let Kind::String(text) = &field.kind else {
+            continue;
+        };
+        if text.format != Some(Format::Url) {
+            continue;
+        }
+        let declared = table.iter().find(|(k, _)| k.get_ref() == field.name);
+        let (url, span) = match declared {
+            Some((_, value)) => match value.get_ref().as_str() {
+                Some(url) => (url.trim_end_matches('/').to_string(), value.span()),
+                None => continue,
+            },
+            None if field.name == "base_url" => (base_url.to_string(), found.key_span.clone()),
+            None => continue,
+        };
+        endpoints.push(Endpoint {
+            setting: field.name,
+            url,
+            span: file.in_file(span),
+        });
+    }
+    endpoints
 }
 
 fn type_names() -> String {

@@ -6,6 +6,7 @@
 mod architecture;
 mod canary;
 mod e2e;
+mod endpoints;
 mod exactly_once;
 mod fmt;
 mod fuzz_regressions;

@@ -11,6 +11,7 @@ mod fmt;
 mod fuzz_regressions;
 mod golden;
 mod harness;
+mod hostile_output;
 mod http_client;
 mod planner_props;
 mod plans;

@@ -93,6 +93,36 @@ fn the_text_plan_shows_control_characters_escaped() {
 }
 
 #[test]
+fn spec_errors_show_decoded_values_and_raw_bytes_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A value decoded from TOML escapes, echoed by a message and a hint.
+    write(
+        dir.path(),
+        "a.toml",
+        &neon_org("evil", "Acme").replace(
+            "provider = \"neon\"\norganization",
+            "provider = \"\\u001b]0;pwned\\u0007\\u001b[2J\"\norganization",
+        ),
+    );
+    // Raw control bytes in the file itself, quoted by the snippet of a TOML error.
+    write(
+        dir.path(),
+        "b.toml",
+        "[org.raw]\nprovider = \"neon\"\norganization_name = \"Acme\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{202e}\"\n",
+    );
+    for args in [&["validate"][..], &["plan", "--refresh=false"]] {
+        let run = orgform(dir.path(), args).expect(1);
+        assert_clean("a spec error", &run.stderr);
+        assert!(
+            run.stderr.contains(r"\u{1b}]0;pwned\u{7}"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("b.toml:3:"), "{}", run.stderr);
+    }
+}
+
+#[test]
 fn the_markdown_plan_renders_no_markup_from_values() {
     let dir = tempfile::tempdir().expect("tempdir");
     let name = "x` <img src=x onerror=alert(1)> ``[link](https://evil.example) **bold** | cell \\\\| @octocat $x$ <b>";

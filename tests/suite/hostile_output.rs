@@ -190,6 +190,71 @@ fn outside_code_blocks(md: &str) -> String {
 }
 
 #[test]
+fn an_address_of_65536_characters_is_refused_at_validate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let address = "a".repeat(65_536);
+    write(dir.path(), "neon.toml", &neon_org(&address, "Acme"));
+    for args in [&["validate"][..], &["plan", "--refresh=false"]] {
+        let run = orgform(dir.path(), args).expect(1);
+        assert!(run.stderr.contains("neon.toml:6:6"), "{}", &run.stderr);
+        assert!(
+            run.stderr.contains("at most 64 characters"),
+            "{}",
+            &run.stderr[..run.stderr.len().min(2000)]
+        );
+    }
+}
+
+#[test]
+fn addresses_instances_and_odd_names_follow_the_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let longest = "a".repeat(64);
+    write(
+        dir.path(),
+        "neon.toml",
+        &format!(
+            "{}\n[org.{longest}]\nprovider = \"neon\"\norganization_name = \"Longest\"\n\n[org._under]\nprovider = \"neon\"\norganization_name = \"Under\"\n",
+            neon_org("with-dash_1", "Dash")
+        ),
+    );
+    orgform(dir.path(), &["validate"]).expect(0);
+    for bad in [
+        "1starts_with_digit",
+        "-dash",
+        "\"with space\"",
+        "\"dot.ted\"",
+        "\"é\"",
+    ] {
+        write(
+            dir.path(),
+            "bad.toml",
+            &format!("[org.{bad}]\nprovider = \"neon\"\norganization_name = \"Bad\"\n"),
+        );
+        let run = orgform(dir.path(), &["validate"]).expect(1);
+        assert!(run.stderr.contains("bad.toml:1:6"), "{bad}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("start with a letter or `_`"),
+            "{bad}: {}",
+            run.stderr
+        );
+    }
+    std::fs::remove_file(dir.path().join("specs/bad.toml")).expect("rm");
+    write(
+        dir.path(),
+        "bad.toml",
+        &neon_org("ok", "Ok")
+            .replace("neon", "9neon")
+            .replace("[org.ok]", "[org.other]"),
+    );
+    let run = orgform(dir.path(), &["validate"]).expect(1);
+    assert!(
+        run.stderr.contains("`9neon` is not a valid provider name"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_state_with_a_65536_character_address_renders_in_every_format() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "neon.toml", &neon_org("acme", "Acme"));
@@ -246,6 +311,9 @@ fn the_longest_and_strangest_values_pass_every_output_format() {
             if format != "json" {
                 assert_clean("the plan", &plan.stdout);
                 assert_clean("show", &show.stdout);
+                if format == "markdown" {
+                    outside_code_blocks(&plan.stdout);
+                }
             } else {
                 let _: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json plan");
                 let _: serde_json::Value = serde_json::from_str(&show.stdout).expect("json state");

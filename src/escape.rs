@@ -86,7 +86,17 @@ pub fn shown_width(text: &str) -> usize {
 /// missed. With `keep_colour`, SGR sequences (`ESC [ digits ; ... m`, colours and bold, which
 /// neither move the cursor nor talk to the terminal) are kept too, for a coloured error report.
 pub fn keeping_lines(text: &str, keep_colour: bool) -> Cow<'_, str> {
-    let kept = |c: char| c == '\n' || c == '\t';
+    escape_except(text, true, keep_colour)
+}
+
+/// Like [`keeping_lines`], for text that must stay one line (a log line without its final line
+/// break): line breaks are escaped too.
+pub fn one_line(text: &str, keep_colour: bool) -> Cow<'_, str> {
+    escape_except(text, false, keep_colour)
+}
+
+fn escape_except(text: &str, keep_lines: bool, keep_colour: bool) -> Cow<'_, str> {
+    let kept = |c: char| (keep_lines && c == '\n') || c == '\t';
     if !text.chars().any(|c| is_unsafe(c) && !kept(c)) {
         return Cow::Borrowed(text);
     }

@@ -263,10 +263,8 @@ fn a_state_with_a_65536_character_address_renders_in_every_format() {
     for format in ["text", "json", "markdown"] {
         let show = orgform(dir.path(), &["show", "--format", format]).expect(0);
         let plan = orgform(dir.path(), &["plan", "--refresh=false", "--format", format]).expect(0);
-        if format != "json" {
-            assert_clean("show", &show.stdout);
-            assert_clean("the plan", &plan.stdout);
-        }
+        assert_clean("show", &show.stdout);
+        assert_clean("the plan", &plan.stdout);
         assert!(
             show.stdout.contains(&address),
             "show {format} drops the address"
@@ -308,13 +306,14 @@ fn the_longest_and_strangest_values_pass_every_output_format() {
             assert_eq!(plan.code, 0, "plan {i} {format}: {}", plan.stderr);
             let show = orgform(dir.path(), &["show", "--format", format]);
             assert_eq!(show.code, 0, "show {i} {format}: {}", show.stderr);
-            if format != "json" {
-                assert_clean("the plan", &plan.stdout);
-                assert_clean("show", &show.stdout);
-                if format == "markdown" {
-                    outside_code_blocks(&plan.stdout);
-                }
-            } else {
+            // JSON too: serde_json leaves DEL, C1 and bidi controls raw; orgform writes them
+            // as `\uXXXX`, the same JSON.
+            assert_clean("the plan", &plan.stdout);
+            assert_clean("show", &show.stdout);
+            if format == "markdown" {
+                outside_code_blocks(&plan.stdout);
+            }
+            if format == "json" {
                 let _: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json plan");
                 let _: serde_json::Value = serde_json::from_str(&show.stdout).expect("json state");
             }
@@ -343,4 +342,31 @@ fn errors_and_messages_outside_the_specs_show_control_characters_escaped() {
             run.stderr
         );
     }
+}
+
+#[test]
+fn apply_and_its_progress_show_values_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "neon.toml",
+        &neon_org("evil", &format!("{HOSTILE_TOML}\\u0000")),
+    );
+    let run = |args: &[&str]| crate::harness::run(dir.path(), args, &[]);
+    let apply = run(&["apply", "--sandbox", "--auto-approve"]).expect(0);
+    assert_clean("apply's plan", &apply.stdout);
+    assert_clean("apply's progress", &apply.stderr);
+    assert!(apply.stderr.contains("evil: created"), "{}", apply.stderr);
+    let json = run(&["apply", "--sandbox", "--auto-approve", "--format", "json"]).expect(0);
+    assert_clean("apply's JSON report", &json.stdout);
+    let show = run(&["show", "--state", "state/sandbox/orgform.state.json"]).expect(0);
+    assert_clean("show", &show.stdout);
+    assert!(
+        show.stdout.contains(r"\u{1b}]0;pwned\u{7}"),
+        "{}",
+        show.stdout
+    );
+    // Stored as declared: the next plan finds it, unchanged.
+    let again = run(&["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
 }

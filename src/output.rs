@@ -490,6 +490,14 @@ pub fn state_text(state: &State) -> String {
     out
 }
 
+/// State for a pull-request comment: the text table in a fenced code block, whose fence no
+/// line of it can close, so nothing a state file holds renders as markup.
+pub fn state_markdown(state: &State) -> String {
+    let text = state_text(state);
+    let fence = fence_for(&text);
+    format!("{fence}text\n{text}{fence}\n")
+}
+
 fn capitalise(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {

@@ -16,7 +16,8 @@ pub async fn run(g: &GlobalArgs) -> Result<ExitCode> {
         Format::Json => output::data(&crate::escape::json(
             serde_json::to_string_pretty(&state).into_diagnostic()?,
         )),
-        Format::Text | Format::Markdown => output::data(&output::state_text(&state)),
+        Format::Text => output::data(&output::state_text(&state)),
+        Format::Markdown => output::data(&output::state_markdown(&state)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -162,6 +162,14 @@ fn the_markdown_plan_renders_no_markup_from_values() {
     for row in md.lines().filter(|l| l.starts_with("| ")) {
         assert_eq!(row.matches(" | ").count(), 3, "{row}");
     }
+    // The state, as markdown, is a code block: nothing of it renders.
+    let show = orgform(dir.path(), &["show", "--format", "markdown"]).expect(0);
+    assert_clean("show as markdown", &show.stdout);
+    let outside = outside_code_blocks(&show.stdout);
+    assert!(
+        !outside.contains('<') && !outside.contains("]("),
+        "{outside}"
+    );
 }
 
 /// The markdown outside fenced code blocks (whose text is literal), checking that each block

@@ -318,36 +318,15 @@ pub fn plan_markdown(plan: &Plan) -> String {
 /// code span, which needs the `|` of a table cell escaped in ways GFM renderers disagree on
 /// and means nothing inside HTML.
 fn md_code(text: &str) -> String {
+    /// Code spans, emphasis, strikethrough, links, images, HTML and entities, escapes, table
+    /// cells, math, autolinks (`:` of a scheme, `.` of `www.`, `@` of an address), headings,
+    /// footnotes.
+    const MARKUP: &str = "`*_~[]()!<>&\"'\\|$:@.#^{}";
     let shown = escape::controls(text);
     let mut out = String::with_capacity(shown.len() + 16);
     out.push_str("<code>");
     for c in shown.chars() {
-        if matches!(
-            c,
-            '`' | '*'
-                | '_'
-                | '~'
-                | '['
-                | ']'
-                | '('
-                | ')'
-                | '!'
-                | '<'
-                | '>'
-                | '&'
-                | '"'
-                | '\''
-                | '\\'
-                | '|'
-                | '$'
-                | ':'
-                | '@'
-                | '.'
-                | '#'
-                | '^'
-                | '{'
-                | '}'
-        ) {
+        if MARKUP.contains(c) {
             let _ = write!(out, "&#{};", u32::from(c));
         } else {
             out.push(c);

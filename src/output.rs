@@ -180,7 +180,8 @@ pub const MARKDOWN_BUDGET: usize = 65_000;
 /// Plan as markdown for a pull-request comment: the summary, a table per provider, each
 /// organization's attributes in a collapsed block, secrets by reference only. Never longer
 /// than `budget` characters: past it, details and then table rows are cut, with a note that
-/// points at the full JSON plan. The summary is never cut.
+/// points at the full JSON plan (`json_hint`, markdown the caller wrote, any value in it through
+/// [`md_code`]). The summary is never cut.
 pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "### orgform plan\n");
@@ -317,7 +318,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
 /// place a value goes (inline text, table cells, the HTML of `<summary>`), unlike a backtick
 /// code span, which needs the `|` of a table cell escaped in ways GFM renderers disagree on
 /// and means nothing inside HTML.
-fn md_code(text: &str) -> String {
+pub fn md_code(text: &str) -> String {
     /// Code spans, emphasis, strikethrough, links, images, HTML and entities, escapes, table
     /// cells, math, autolinks (`:` of a scheme, `.` of `www.`, `@` of an address), headings,
     /// footnotes.

@@ -2,13 +2,14 @@
 //!
 //! Reading order: `model` (the vocabulary), `spec` (TOML to a validated `Spec`), `state` (what
 //! was created), `plan` (the pure core: specs + state + remote reality -> `Plan`), `providers`
-//! (the five APIs), `apply` (executes a plan), `sandbox` (emulators of the five APIs), `output`
-//! (the only place that prints), `files` (reading user-named files safely), `commands` (one per
-//! subcommand) and `cli` (the flags).
+//! (the five APIs), `apply` (executes a plan), `sandbox` (emulators of the five APIs), `escape`
+//! (values made safe to show), `output` (the only place that prints), `files` (reading
+//! user-named files safely), `commands` (one per subcommand) and `cli` (the flags).
 
 pub mod apply;
 pub mod cli;
 pub mod commands;
+pub mod escape;
 pub mod files;
 pub mod logging;
 pub mod model;

@@ -9,12 +9,19 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::apply::{ApplyReport, Event, Outcome};
+use crate::escape::{self, Shown};
 use crate::plan::{Action, Change, Plan};
 use crate::spec::diagnostic::plural;
 use crate::state::{State, time};
 
-/// Writes data to stdout.
+/// Whether error reports are coloured (set once by [`init_errors`]): their SGR sequences are
+/// the only escape sequences let through to stderr.
+static COLOUR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Writes data to stdout. Values are escaped where they are rendered; this last guard escapes
+/// whatever control character a renderer let through, keeping line breaks and tabs.
 pub fn data(text: &str) {
+    let text = escape::keeping_lines(text, false);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     if !text.ends_with('\n') {
@@ -23,9 +30,9 @@ pub fn data(text: &str) {
     let _ = out.flush();
 }
 
-/// Writes a message line to stderr.
+/// Writes a message line to stderr, with control characters escaped (line breaks kept).
 pub fn message(text: &str) {
-    eprintln!("{text}");
+    eprintln!("{}", escape::keeping_lines(text, false));
 }
 
 /// Asks on stderr and reads one line from stdin.
@@ -77,7 +84,7 @@ pub fn summary_line(plan: &Plan) -> String {
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
     for warning in &plan.endpoint_warnings {
-        let _ = writeln!(out, "Warning: {warning}.");
+        let _ = writeln!(out, "Warning: {}.", escape::controls(&warning.to_string()));
     }
     if !plan.endpoint_warnings.is_empty() {
         out.push('\n');
@@ -94,34 +101,26 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(out, "No changes. {}.", capitalise(&summary_line(plan)));
         return out;
     }
-    let width = shown.iter().map(|c| c.address.len()).max().unwrap_or(0);
-    let pwidth = shown.iter().map(|c| c.provider.len()).max().unwrap_or(0);
+    let width = column_width(shown.iter().map(|c| c.address.as_str()));
+    let pwidth = column_width(shown.iter().map(|c| c.provider.as_str()));
     for c in &shown {
         let deferred = if c.deferred { " (deferred)" } else { "" };
-        let _ = writeln!(
-            out,
-            "  {} {:<9} {:<width$}  {:<pwidth$}  {}{deferred}",
-            sign(c.action),
-            c.action.name(),
-            c.address,
-            c.provider,
-            c.natural_key,
-        );
-        let _ = writeln!(out, "      {}", c.reason);
+        let _ = write!(out, "  {} {:<9} ", sign(c.action), c.action.name());
+        padded(&mut out, &c.address, width);
+        out.push_str("  ");
+        padded(&mut out, &c.provider, pwidth);
+        let _ = writeln!(out, "  {}{deferred}", Shown(&c.natural_key.0));
+        let _ = writeln!(out, "      {}", Shown(&c.reason));
         if let Some(id) = &c.remote_id {
-            let _ = writeln!(out, "      remote id: {id}");
+            let _ = writeln!(out, "      remote id: {}", Shown(id));
         }
         for d in &c.diff {
-            let show = |v: &Option<serde_json::Value>| {
-                v.as_ref()
-                    .map_or("(absent)".to_string(), ToString::to_string)
-            };
             let _ = writeln!(
                 out,
                 "      ~ {}: {} -> {}",
-                d.path,
-                show(&d.before),
-                show(&d.after)
+                Shown(&d.path),
+                json_value(d.before.as_ref()),
+                json_value(d.after.as_ref())
             );
         }
     }
@@ -129,11 +128,44 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "\nQuota {}: {} of {} creates used in the last 24 hours; {} now, {} wait for a later apply.",
-            q.provider, q.used, q.limit, q.planned, q.deferred
+            Shown(&q.provider),
+            q.used,
+            q.limit,
+            q.planned,
+            q.deferred
         );
     }
     let _ = writeln!(out, "\nPlan: {}.", summary_line(plan));
     out
+}
+
+/// Alignment stops at this many characters: one long value (a state file's addresses are not
+/// held to the spec rule) pushes its own line along, not every line of the plan.
+const MAX_COLUMN: usize = 64;
+
+/// The width of a column of values as they are shown, at most [`MAX_COLUMN`].
+fn column_width<'a>(values: impl Iterator<Item = &'a str>) -> usize {
+    values
+        .map(escape::shown_width)
+        .max()
+        .unwrap_or(0)
+        .min(MAX_COLUMN)
+}
+
+/// Writes `text` escaped, then spaces up to `width` characters. Padding by hand rather than
+/// with `{:<width$}`, whose width past 65,535 panics.
+fn padded(out: &mut String, text: &str, width: usize) {
+    let _ = write!(out, "{}", Shown(text));
+    let shown = escape::shown_width(text);
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(shown)));
+}
+
+/// A JSON value (or `(absent)`) on one line, with nothing a terminal obeys.
+fn json_value(value: Option<&serde_json::Value>) -> String {
+    value.map_or_else(
+        || "(absent)".to_string(),
+        |v| escape::json(serde_json::to_string(v).unwrap_or_default()),
+    )
 }
 
 /// Plan as JSON: the plan itself plus its summary, stable and versioned.
@@ -145,7 +177,7 @@ pub fn plan_json(plan: &Plan) -> String {
             serde_json::to_value(plan.summary()).unwrap_or(serde_json::Value::Null),
         );
     }
-    serde_json::to_string_pretty(&value).unwrap_or_default()
+    escape::json(serde_json::to_string_pretty(&value).unwrap_or_default())
 }
 
 /// GitHub refuses comments over 65,536 characters; stay under with room for a wrapper.
@@ -154,19 +186,20 @@ pub const MARKDOWN_BUDGET: usize = 65_000;
 /// Plan as markdown for a pull-request comment: the summary, a table per provider, each
 /// organization's attributes in a collapsed block, secrets by reference only. Never longer
 /// than `budget` characters: past it, details and then table rows are cut, with a note that
-/// points at the full JSON plan. The summary is never cut.
+/// points at the full JSON plan (`json_hint`, markdown the caller wrote, any value in it through
+/// [`md_code`]). The summary is never cut.
 pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "### orgform plan\n");
     // First, where no reviewer can miss it: a pull request that edits a `base_url` would get
-    // the CI job's credentials. The host is the specs' text: in a code span it cannot close.
+    // the CI job's credentials. The names are the specs' text: shown through `md_code`.
     for w in &plan.endpoint_warnings {
         let _ = writeln!(
             head,
-            "> **Warning:** credentials for `{}` go to {} ({}), which is not a {} vendor host; check that the specs mean it.\n",
-            w.provider,
-            code_span(&w.host),
-            w.setting,
+            "> **Warning:** credentials for {} go to {} ({}), which is not a {} vendor host; check that the specs mean it.\n",
+            md_code(&w.provider),
+            md_code(&w.host),
+            md_code(&w.setting),
             w.provider_type
         );
     }
@@ -177,8 +210,12 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
     for q in &plan.quotas {
         let _ = writeln!(
             head,
-            "> Quota `{}`: {} of {} creates used in the last 24 hours; {} now, {} wait for a later apply.\n",
-            q.provider, q.used, q.limit, q.planned, q.deferred
+            "> Quota {}: {} of {} creates used in the last 24 hours; {} now, {} wait for a later apply.\n",
+            md_code(&q.provider),
+            q.used,
+            q.limit,
+            q.planned,
+            q.deferred
         );
     }
 
@@ -202,18 +239,19 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
     let mut rows_cut = 0usize;
     for (provider, changes) in &by_provider {
         let mut table = format!(
-            "#### `{provider}` ({})\n\n| action | address | natural key | why |\n|---|---|---|---|\n",
+            "#### {} ({})\n\n| action | address | natural key | why |\n|---|---|---|---|\n",
+            md_code(provider),
             changes[0].provider_type
         );
         for (i, c) in changes.iter().enumerate() {
             let row = format!(
-                "| {} {}{} | `{}` | `{}` | {} |\n",
+                "| {} {}{} | {} | {} | {} |\n",
                 sign(c.action),
                 c.action.name(),
                 if c.deferred { " (deferred)" } else { "" },
-                c.address,
-                escape_cell(&c.natural_key.0),
-                escape_cell(&c.reason)
+                md_code(&c.address),
+                md_code(&c.natural_key.0),
+                md_code(&c.reason)
             );
             if head.len() + tables.len() + table.len() + row.len() + note_room > budget {
                 rows_cut += changes.len() - i;
@@ -233,23 +271,21 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
     if rows_cut == 0 {
         for changes in by_provider.values() {
             for c in changes {
-                let attrs = serde_json::to_string_pretty(&c.attributes).unwrap_or_default();
+                let attrs =
+                    escape::json(serde_json::to_string_pretty(&c.attributes).unwrap_or_default());
+                let fence = fence_for(&attrs);
                 let mut block = format!(
-                    "<details><summary><code>{}</code>: {}</summary>\n\n```json\n{attrs}\n```\n",
-                    c.address,
+                    "<details><summary>{}: {}</summary>\n\n{fence}json\n{attrs}\n{fence}\n",
+                    md_code(&c.address),
                     c.action.name()
                 );
                 for d in &c.diff {
-                    let show = |v: &Option<serde_json::Value>| {
-                        v.as_ref()
-                            .map_or("(absent)".to_string(), ToString::to_string)
-                    };
                     let _ = writeln!(
                         block,
-                        "- `{}`: `{}` → `{}`",
-                        d.path,
-                        show(&d.before),
-                        show(&d.after)
+                        "- {}: {} → {}",
+                        md_code(&d.path),
+                        md_code(&json_value(d.before.as_ref())),
+                        md_code(&json_value(d.after.as_ref()))
                     );
                 }
                 block.push_str("</details>\n\n");
@@ -292,22 +328,38 @@ pub fn plan_markdown(plan: &Plan) -> String {
     )
 }
 
-/// `text` as a markdown code span that nothing in it can close: fenced by one more backtick
-/// than its longest run of them, padded with a space where it starts or ends with one.
-fn code_span(text: &str) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
-    let text = text.replace(['\n', '\r'], " ");
-    let pad = if text.starts_with('`') || text.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{fence}{pad}{text}{pad}{fence}")
+/// A value in a markdown plan: in `<code>`, with its controls escaped as on a terminal and
+/// every character that markdown, GitHub's extensions or HTML give a meaning written as a
+/// numeric character reference, which CommonMark always reads as literal text. So the value
+/// is shown as written and nothing in it becomes markup: no tag, no link or autolink, no
+/// emphasis, no code span closed early, no table cell split, no math. One form for every
+/// place a value goes (inline text, table cells, the HTML of `<summary>`), unlike a backtick
+/// code span, which needs the `|` of a table cell escaped in ways GFM renderers disagree on
+/// and means nothing inside HTML.
+pub fn md_code(text: &str) -> String {
+    /// Code spans, emphasis, strikethrough, links, images, HTML and entities, escapes, table
+    /// cells, math, autolinks (`:` of a scheme, `.` of `www.`, `@` of an address), headings,
+    /// footnotes.
+    const MARKUP: &str = "`*_~[]()!<>&\"'\\|$:@.#^{}";
+    let shown = escape::controls(text);
+    let mut out = String::with_capacity(shown.len() + 16);
+    out.push_str("<code>");
+    for c in shown.chars() {
+        if MARKUP.contains(c) {
+            let _ = write!(out, "&#{};", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out.push_str("</code>");
+    out
 }
 
-fn escape_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+/// A fence for a fenced code block holding `text`: backticks, one more than the longest run in
+/// it (three at least), so that no line of the text can close the block.
+fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat((longest + 1).max(3))
 }
 
 pub fn plan(plan: &Plan, format: crate::cli::Format) -> String {
@@ -330,7 +382,8 @@ pub fn event_line(event: &Event) -> String {
         Outcome::Error { message } => format!("error: {message}"),
         Outcome::NotStarted { why } => format!("not started: {why}"),
     };
-    format!("{}: {what}", event.address)
+    // One line of values (addresses, ids, what a provider answered): escaped whole.
+    escape::controls(&format!("{}: {what}", event.address)).into_owned()
 }
 
 /// The end-of-apply summary.
@@ -357,7 +410,7 @@ pub fn apply_summary(report: &ApplyReport) -> String {
     }
     line.push('.');
     if let Some(why) = &report.stopped {
-        let _ = write!(line, "\nStopped early: {why}");
+        let _ = write!(line, "\nStopped early: {}", Shown(why));
     }
     line
 }
@@ -383,12 +436,14 @@ pub fn apply_json(report: &ApplyReport) -> String {
             )
         })
         .collect();
-    serde_json::to_string_pretty(&serde_json::json!({
-        "format_version": 1,
-        "outcomes": outcomes,
-        "stopped": report.stopped,
-    }))
-    .unwrap_or_default()
+    escape::json(
+        serde_json::to_string_pretty(&serde_json::json!({
+            "format_version": 1,
+            "outcomes": outcomes,
+            "stopped": report.stopped,
+        }))
+        .unwrap_or_default(),
+    )
 }
 
 /// State as a table.
@@ -405,18 +460,19 @@ pub fn state_text(state: &State) -> String {
         state.lineage,
         state.serial
     );
-    let width = state.orgs.keys().map(String::len).max().unwrap_or(0);
+    let width = column_width(state.orgs.keys().map(String::as_str));
     for (address, r) in &state.orgs {
-        let _ = writeln!(
-            out,
-            "  {address:<width$}  {:<8} {:<20} {:<24} {}",
-            r.status.name(),
-            r.provider,
-            r.remote_id.as_deref().unwrap_or("-"),
-            r.natural_key
-        );
+        out.push_str("  ");
+        padded(&mut out, address, width);
+        let _ = write!(out, "  {:<8} ", r.status.name());
+        padded(&mut out, &r.provider, 20);
+        out.push(' ');
+        padded(&mut out, r.remote_id.as_deref().unwrap_or("-"), 24);
+        let _ = writeln!(out, " {}", Shown(&r.natural_key.0));
         if let Some(e) = &r.error {
-            let _ = writeln!(out, "  {:width$}  error {}: {}", "", e.code, e.message);
+            out.push_str("  ");
+            padded(&mut out, "", width);
+            let _ = writeln!(out, "  error {}: {}", Shown(&e.code), Shown(&e.message));
         }
     }
     let _ = writeln!(
@@ -430,6 +486,14 @@ pub fn state_text(state: &State) -> String {
             .map_or_else(String::new, time::format)
     );
     out
+}
+
+/// State for a pull-request comment: the text table in a fenced code block, whose fence no
+/// line of it can close, so nothing a state file holds renders as markup.
+pub fn state_markdown(state: &State) -> String {
+    let text = state_text(state);
+    let fence = fence_for(&text);
+    format!("{fence}text\n{text}{fence}\n")
 }
 
 fn capitalise(s: &str) -> String {
@@ -447,6 +511,7 @@ pub fn init_errors() {
     use std::io::IsTerminal as _;
     let terminal = std::io::stderr().is_terminal();
     let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let _ = COLOUR.set(color);
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()
@@ -459,8 +524,12 @@ pub fn init_errors() {
 }
 
 /// Prints an error with its chain (and, for spec problems, annotated snippets) on stderr.
+/// Spec problems escape what they quote; other errors quote paths, names and what providers
+/// answered, so the whole report is escaped too, keeping its line breaks and its colours.
 pub fn error(report: &miette::Report) {
-    eprintln!("{report:?}");
+    let text = format!("{report:?}");
+    let colour = COLOUR.get().copied().unwrap_or(false);
+    eprintln!("{}", escape::keeping_lines(&text, colour));
 }
 
 /// Progress of an apply on stderr: a bar on a terminal, with each finished address printed

@@ -38,7 +38,10 @@ pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
         (crate::cli::Format::Markdown, Some(out)) => output::plan_markdown_within(
             &plan,
             output::MARKDOWN_BUDGET,
-            &format!("the saved plan `{}`", out.display()),
+            &format!(
+                "the saved plan {}",
+                output::md_code(&out.display().to_string())
+            ),
         ),
         (format, _) => output::plan(&plan, format),
     };

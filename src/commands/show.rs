@@ -13,8 +13,11 @@ pub async fn run(g: &GlobalArgs) -> Result<ExitCode> {
     let location = super::state_location(g, spec.as_ref(), false)?;
     let state = super::read_state(&location, g).await?;
     match g.format {
-        Format::Json => output::data(&serde_json::to_string_pretty(&state).into_diagnostic()?),
-        Format::Text | Format::Markdown => output::data(&output::state_text(&state)),
+        Format::Json => output::data(&crate::escape::json(
+            serde_json::to_string_pretty(&state).into_diagnostic()?,
+        )),
+        Format::Text => output::data(&output::state_text(&state)),
+        Format::Markdown => output::data(&output::state_markdown(&state)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -40,7 +40,11 @@ async fn history(g: &GlobalArgs, location: &StateLocation) -> Result<ExitCode> {
     for v in &versions {
         text.push_str(&format!(
             "  serial {:>5}  {}  {:>6} orgs  {}  {}\n",
-            v.serial, v.written_at, v.organizations, v.written_by, v.command
+            v.serial,
+            v.written_at,
+            v.organizations,
+            crate::escape::Shown(&v.written_by),
+            crate::escape::Shown(&v.command)
         ));
     }
     output::data(&text);

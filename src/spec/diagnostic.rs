@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
+use crate::escape;
+
 /// One spec file's text, kept so that errors can quote it; or a piece of a large file, cut at a
 /// table header so that it parses on its own (see [`SourceFile::pieces`]).
 #[derive(Clone, Debug)]
@@ -163,7 +165,9 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// A problem in the specs, at a place in one file.
+/// A problem in the specs, at a place in one file. Its texts (path, message, label, help) are
+/// escaped when it is made, and the snippet's text when the errors are gathered: a name or a
+/// value quoted in them reaches a terminal with its control characters escaped.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{path}:{line}:{column}: {message}")]
 pub struct SpecError {
@@ -195,13 +199,16 @@ impl SpecError {
         let len = span.end.saturating_sub(span.start);
         let span = file.in_file(span);
         SpecError {
-            path: file.path.to_string(),
+            path: escape::controls(&file.path).into_owned(),
             line,
             column,
-            message: message.into(),
-            source_code: Some(NamedSource::new(file.path.clone(), file.text.clone())),
+            message: escaped(message.into()),
+            source_code: Some(NamedSource::new(
+                escape::controls(&file.path),
+                file.text.clone(),
+            )),
             span: Some(SourceSpan::new(span.start.into(), len)),
-            label: label.into(),
+            label: escaped(label.into()),
             help: None,
             text: file.text.clone(),
             secret: false,
@@ -230,10 +237,10 @@ impl SpecError {
         message: impl Into<String>,
     ) -> SpecError {
         SpecError {
-            path: path.to_string(),
+            path: escape::controls(&path).into_owned(),
             line,
             column,
-            message: message.into(),
+            message: escaped(message.into()),
             source_code: None,
             span: None,
             label: String::new(),
@@ -245,8 +252,16 @@ impl SpecError {
 
     #[must_use]
     pub fn with_help(mut self, help: impl Into<String>) -> SpecError {
-        self.help = Some(help.into());
+        self.help = Some(escaped(help.into()));
         self
+    }
+}
+
+/// `text` escaped for a terminal, reusing its allocation when there is nothing to escape.
+fn escaped(text: String) -> String {
+    match escape::controls(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(shown) => shown,
     }
 }
 
@@ -291,7 +306,73 @@ impl SpecErrors {
             e.source_code = Some(NamedSource::new(e.path.clone(), text.clone()));
             e.text = text;
         }
+        // Snippets quote the file as it is, raw bytes and all: each file's text is escaped
+        // once, and each span moved to where its text went.
+        let mut shown: std::collections::BTreeMap<String, Option<ShownSource>> =
+            std::collections::BTreeMap::new();
+        for e in &mut errors {
+            let (Some(span), Some(_)) = (e.span, &e.source_code) else {
+                continue; // nothing of the file is shown
+            };
+            let Some(source) = shown
+                .entry(e.path.clone())
+                .or_insert_with(|| ShownSource::of(&e.text))
+            else {
+                continue;
+            };
+            let start = source.moved(span.offset());
+            let end = source.moved(span.offset() + span.len());
+            e.span = Some(SourceSpan::new(start.into(), end - start));
+            e.source_code = Some(NamedSource::new(e.path.clone(), source.text.clone()));
+        }
         SpecErrors { errors }
+    }
+}
+
+/// A file's text as a snippet shows it: line breaks (and tabs, and the `\r` of a CRLF) kept,
+/// every other character a terminal obeys escaped as [`escape::controls`] writes it.
+struct ShownSource {
+    text: Arc<str>,
+    /// For each escaped character, its offset in the file and the bytes added up to and
+    /// including it, in order: how far a span after it moves.
+    added: Vec<(usize, usize)>,
+}
+
+impl ShownSource {
+    /// `None` when the text has nothing to escape, the common case.
+    fn of(text: &str) -> Option<ShownSource> {
+        let bytes = text.as_bytes();
+        let unsafe_at = |i: usize, c: char| {
+            escape::is_unsafe(c)
+                && !matches!(c, '\n' | '\t')
+                && !(c == '\r' && bytes.get(i + 1) == Some(&b'\n'))
+        };
+        if !text.char_indices().any(|(i, c)| unsafe_at(i, c)) {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len() + 64);
+        let mut added = Vec::new();
+        let mut total = 0;
+        for (i, c) in text.char_indices() {
+            if unsafe_at(i, c) {
+                let shown = escape::controls(c.encode_utf8(&mut [0; 4])).into_owned();
+                total += shown.len() - c.len_utf8();
+                added.push((i, total));
+                out.push_str(&shown);
+            } else {
+                out.push(c);
+            }
+        }
+        Some(ShownSource {
+            text: out.into(),
+            added,
+        })
+    }
+
+    /// Where an offset of the file lies in the shown text.
+    fn moved(&self, offset: usize) -> usize {
+        let before = self.added.partition_point(|(at, _)| *at < offset);
+        offset + before.checked_sub(1).map_or(0, |i| self.added[i].1)
     }
 }
 

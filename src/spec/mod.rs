@@ -38,7 +38,8 @@ pub struct Origin {
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.path, self.line)
+        // A file name may hold any character but `/` and NUL.
+        write!(f, "{}:{}", crate::escape::Shown(&self.path), self.line)
     }
 }
 

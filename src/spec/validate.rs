@@ -530,10 +530,10 @@ fn outline_doc<'a>(file: &'a SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outlin
                             SpecError::new(
                                 file,
                                 sub_key.span(),
-                                format!("`{sub_name}` is not a valid {what} name"),
+                                format!("{} is not a valid {what} name", quoted_name(&sub_name)),
                                 "this name",
                             )
-                            .with_help("use letters, digits, `_` and `-` only"),
+                            .with_help(NAME_RULE),
                         );
                         continue;
                     }
@@ -606,11 +606,37 @@ struct OrgContext<'a> {
     providers: &'a BTreeMap<String, ProviderInstance>,
 }
 
+/// The longest address or provider instance name. Terraform-style names are short words; a
+/// limit keeps plans, tables and state readable and bounds what every output has to show.
+pub(crate) const MAX_NAME_CHARS: usize = 64;
+
+/// The rule for addresses and provider instance names, as the help of its error states it.
+const NAME_RULE: &str = "a name has at most 64 characters, all ASCII letters, digits, `_` and `-`, and must start with a letter or `_` (as in Terraform)";
+
+/// Whether `name` may be an address (`[org.NAME]`) or a provider instance name
+/// (`[provider.NAME]`): see [`NAME_RULE`].
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    let mut bytes = name.bytes();
+    name.len() <= MAX_NAME_CHARS
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A name that broke the rule, for its message: escaped, and cut if long (the label points at
+/// all of it).
+fn quoted_name(name: &str) -> String {
+    const SHOWN: usize = 40;
+    let cut = name.char_indices().nth(SHOWN).map(|(i, _)| i);
+    match cut {
+        Some(i) => format!(
+            "`{}…` ({} characters)",
+            crate::escape::Shown(&name[..i]),
+            name.chars().count()
+        ),
+        None => format!("`{}`", crate::escape::Shown(name)),
+    }
 }
 
 fn expect_table<'a, 'i>(

@@ -241,11 +241,12 @@ impl std::fmt::Display for LockInfo {
         write!(
             f,
             "`{}` (pid {} on {}, since {}, lock id {})",
-            self.command,
+            // Read back from a lock file or the database: shown escaped, as any value.
+            crate::escape::Shown(&self.command),
             self.pid,
-            self.host,
+            crate::escape::Shown(&self.host),
             time::format(self.since),
-            self.id
+            crate::escape::Shown(&self.id)
         )
     }
 }

@@ -517,7 +517,9 @@ config = { default_id = { external_name = "Account", alias = "Company" } }
         .join("\n");
     assert!(top.contains("> **Warning:**"), "{}", markdown.stdout);
     assert!(
-        top.contains("credentials for `heron_prod` go to `heron.attacker.example`"),
+        top.contains(
+            "credentials for <code>heron&#95;prod</code> go to <code>heron&#46;attacker&#46;example</code>"
+        ),
         "{}",
         markdown.stdout
     );
@@ -533,7 +535,8 @@ config = { default_id = { external_name = "Account", alias = "Company" } }
     assert!(saved.contains("heron.attacker.example"), "{saved}");
 }
 
-/// A host is user input: in markdown it sits in a code span it cannot close.
+/// A host is user input: in markdown every character that could close its `<code>` or make
+/// markup is a character reference.
 #[test]
 fn a_host_cannot_break_out_of_its_markdown_code_span() {
     let dir = tempfile::tempdir().unwrap();
@@ -549,9 +552,12 @@ fn a_host_cannot_break_out_of_its_markdown_code_span() {
     let line = markdown
         .stdout
         .lines()
-        .find(|l| l.contains("heron_prod") && l.contains("go to"))
+        .find(|l| l.contains("go to"))
         .unwrap_or_else(|| panic!("{}", markdown.stdout));
-    assert!(line.contains("go to ```a``b`*x*.example```"), "{line}");
+    assert!(
+        line.contains("go to <code>a&#96;&#96;b&#96;&#42;x&#42;&#46;example</code>"),
+        "{line}"
+    );
 }
 
 /// `--sandbox` sends every request, with the sandbox's own credentials, to the embedded sandbox

@@ -13,6 +13,7 @@ mod fuzz_regressions;
 mod golden;
 mod harness;
 mod hostile_files;
+mod hostile_output;
 mod http_client;
 mod natural_keys;
 mod planner_props;

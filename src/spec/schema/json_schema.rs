@@ -6,6 +6,10 @@ use serde_json::{Map, Value, json};
 use super::{COMMON_INSTANCE_FIELDS, Field, Kind, STATE_FIELDS, provider_schema};
 use crate::model::ProviderType;
 
+/// Addresses and provider instance names, as `validate` checks them: at most 64 characters of
+/// ASCII letters, digits, `_` and `-`, starting with a letter or `_`.
+const NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$";
+
 pub fn json_schema() -> Value {
     let mut instances = Vec::new();
     let mut orgs = Vec::new();
@@ -38,11 +42,13 @@ pub fn json_schema() -> Value {
             "provider": {
                 "type": "object",
                 "description": "Provider instances, by name",
+                "propertyNames": {"pattern": NAME_PATTERN},
                 "additionalProperties": {"oneOf": instances},
             },
             "org": {
                 "type": "object",
                 "description": "Organizations, by address",
+                "propertyNames": {"pattern": NAME_PATTERN},
                 "additionalProperties": {"anyOf": orgs},
             },
             "state": object(&[STATE_FIELDS]),

@@ -181,7 +181,7 @@ pub struct ApplyArgs {
     pub plan_file: Option<PathBuf>,
     #[command(flatten)]
     pub remote: RemoteArgs,
-    /// Apply without asking
+    /// Apply without asking (a saved PLANFILE never asks: it is the approval)
     #[arg(long)]
     pub auto_approve: bool,
     /// Refuse a plan that creates more than N organizations (see also `max_creates` per provider)

@@ -31,6 +31,14 @@ pub const SPEC_FILE: Limit = Limit {
     cap: 32 << 20,
 };
 
+/// Saved plans: 1 GiB. A change with its attributes is a few KB at most, so a plan of 100,000
+/// organizations stays well below it; the cap is there so that a runaway file can't exhaust
+/// memory.
+pub const PLAN_FILE: Limit = Limit {
+    what: "plan file",
+    cap: 1 << 30,
+};
+
 /// Secret files: 64 KiB. A PEM private key is about 3 KB; a secret is never a large file.
 pub const SECRET_FILE: Limit = Limit {
     what: "secret file",

@@ -8,7 +8,7 @@ use std::io::IsTerminal as _;
 
 use miette::{Result, miette};
 
-use super::plan::{load_plan, plan_digest};
+use super::plan::{SavedPlan, load_plan};
 use super::{
     Destination, EmbeddedSandbox, connect, connect_options, load_specs_checked, open_state_locked,
     read_reality, state_location,
@@ -24,6 +24,9 @@ use crate::state::{State, time};
 pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     let (spec, warnings) = load_specs_checked(g, Destination::of(args.remote.sandbox))?;
     let spec = Arc::new(spec);
+    // Read before the lock is taken: a plan file that is a FIFO or a device is refused, never
+    // waited on while the state is held.
+    let saved = args.plan_file.as_deref().map(load_plan).transpose()?;
     let location = state_location(g, Some(&spec), args.remote.sandbox)?;
     let (backend, state) = open_state_locked(&location, g).await?;
     let sandbox = if args.remote.sandbox {
@@ -31,39 +34,59 @@ pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let result = run_locked(g, args, spec, warnings, backend, state, sandbox.as_ref()).await;
+    let inputs = Inputs {
+        spec,
+        warnings,
+        saved,
+    };
+    let result = run_locked(g, args, inputs, backend, state, sandbox.as_ref()).await;
     if let Some(sandbox) = sandbox {
         sandbox.stop().await?;
     }
     result
 }
 
+/// What apply read before it took the state lock.
+struct Inputs {
+    spec: Arc<Spec>,
+    /// Where the specs' credentials go, for the reviewer.
+    warnings: Vec<EndpointWarning>,
+    /// The plan file named on the command line, if any.
+    saved: Option<SavedPlan>,
+}
+
 async fn run_locked(
     g: &GlobalArgs,
     args: &ApplyArgs,
-    spec: Arc<Spec>,
-    warnings: Vec<EndpointWarning>,
+    inputs: Inputs,
     backend: crate::state::Store,
     state: State,
     sandbox: Option<&EmbeddedSandbox>,
 ) -> Result<ExitCode> {
+    let Inputs {
+        spec,
+        warnings,
+        saved,
+    } = inputs;
     let mut options = connect_options(g, sandbox);
     options.base_url_override = sandbox.map(EmbeddedSandbox::base_url);
 
     // One login per provider for the whole run: the plan's reads and the creates share it.
     let connected = connect(&spec, &state, &options).await?;
-    let mut plan = match &args.plan_file {
-        Some(file) => {
-            let mut saved = load_plan(file)?;
+    let is_saved = saved.is_some();
+    let mut plan = match saved {
+        Some(SavedPlan {
+            plan: mut saved,
+            path,
+            digest,
+        }) => {
             check_fresh(&saved, &spec, &state)?;
             // A plan file is only as trustworthy as the state it was checked against: never
             // bind a remote id there that state records for another address.
             guard_bindings(&state, &mut saved.changes);
-            let digest =
-                std::fs::read(file).map_or_else(|_| "unreadable".into(), |b| plan_digest(&b));
             output::message(&format!(
                 "Applying the saved plan {} (digest {digest}).",
-                file.display()
+                path.display()
             ));
             super::warn_endpoints(&warnings);
             saved
@@ -97,11 +120,12 @@ async fn run_locked(
             broken.join("; ")
         ));
     }
-    if !args.auto_approve && !approved()? {
+    // A saved plan is the approval: it was reviewed as it is, and is refused if anything moved.
+    if !is_saved && !args.auto_approve && !approved()? {
         output::message("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
-    if args.plan_file.is_some() || !plan.refreshed {
+    if is_saved || !plan.refreshed {
         // The plan's view of the providers may be old or absent: look again, in bulk, so that
         // nothing that exists by now is created twice.
         let reality = read_reality(&spec, &state, &connected).await?;

@@ -1,6 +1,6 @@
 //! `orgform plan`: specs + state + remote reality -> a plan, printed and optionally saved.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
@@ -102,12 +102,26 @@ pub fn save_plan(path: &Path, plan: &Plan) -> Result<String> {
     Ok(plan_digest(&bytes))
 }
 
-/// Reads a plan file, refusing anything malformed or from another orgform.
-pub fn load_plan(path: &Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot read the plan {}", path.display()))?;
-    crate::plan::parse_saved(&text).map_err(|e| miette!("{}: {e}", path.display()))
+/// A plan file as read: the plan, where it was, and the digest of its bytes.
+pub struct SavedPlan {
+    pub plan: Plan,
+    pub path: PathBuf,
+    pub digest: String,
+}
+
+/// Reads a plan file, refusing anything malformed or from another orgform, and anything that is
+/// not a regular file (a FIFO would hang the run) or is past the plan-file cap.
+pub fn load_plan(path: &Path) -> Result<SavedPlan> {
+    let bytes = crate::files::read_regular(path, crate::files::PLAN_FILE)?;
+    let digest = plan_digest(&bytes);
+    let text = String::from_utf8(bytes)
+        .map_err(|_| miette!("{}: the plan file is not UTF-8 text", path.display()))?;
+    let plan = crate::plan::parse_saved(&text).map_err(|e| miette!("{}: {e}", path.display()))?;
+    Ok(SavedPlan {
+        plan,
+        path: path.to_path_buf(),
+        digest,
+    })
 }
 
 /// A short digest of a plan file's bytes (the first 16 hex digits of its SHA-256, as

@@ -170,7 +170,8 @@ async fn saved_plan_is_applied_exactly_and_refused_when_stale() {
         .split(')')
         .next()
         .expect("digest");
-    let apply = orgform(dir.path(), &["apply", "plan.json", "--auto-approve"]).expect(0);
+    // The saved plan is the approval: no prompt, no --auto-approve (stdin is closed here).
+    let apply = orgform(dir.path(), &["apply", "plan.json"]).expect(0);
     assert!(
         apply.stderr.contains(digest),
         "apply names the same digest: {}",

@@ -458,3 +458,31 @@ async fn a_secret_fifo_device_or_huge_file_stops_apply_at_once() {
     .expect(0);
     sandbox.shutdown().await.expect("shutdown");
 }
+
+/// A saved plan that is a FIFO or a device is refused at once, before the state is locked,
+/// never waited on; a plan file is read like the other files a user names.
+#[test]
+fn a_saved_plan_that_is_a_fifo_or_device_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("specs")).expect("mkdir");
+    let limit = Duration::from_secs(20);
+    mkfifo(&root.join("plan.json"));
+    let r = run_within(root, &["apply", "plan.json"], &[], limit).expect(1);
+    assert!(
+        r.stderr.contains("plan.json") && r.stderr.contains("FIFO"),
+        "{}",
+        r.stderr
+    );
+    symlink("/dev/zero", root.join("zero.json")).expect("symlink");
+    let r = run_within(root, &["apply", "zero.json"], &[], limit).expect(1);
+    assert!(
+        r.stderr.contains("zero.json") && r.stderr.contains("device"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !root.join("state/orgform.state.json.lock").exists(),
+        "the state was locked before the plan file was read"
+    );
+}

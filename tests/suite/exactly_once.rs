@@ -10,40 +10,7 @@ use std::time::Duration;
 use orgform::sandbox::SandboxConfig;
 
 use crate::e2e::{orgform, served, start};
-
-/// Specs for `n` Heron organizations at `base_url`.
-fn specs(dir: &Path, base_url: &str, n: usize) {
-    let specs = dir.join("specs");
-    std::fs::create_dir_all(&specs).expect("mkdir");
-    let mut text = format!(
-        "[provider.heron]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\nmax_concurrency = 8\n"
-    );
-    for i in 0..n {
-        text.push_str(&format!(
-            "\n[org.o{i:03}]\nprovider = \"heron\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://o{i:03}.example.com\"\nauth = {{}}\nsecret = {{ env = \"ACME_SECRET\" }}\nconfig = {{}}\n"
-        ));
-    }
-    std::fs::write(specs.join("orgs.toml"), text).expect("write specs");
-}
-
-/// Instance URLs of every integration the sandbox holds.
-async fn held(base_url: &str) -> Vec<String> {
-    let list: serde_json::Value = reqwest::Client::new()
-        .get(format!("{base_url}/api/crm_integrations"))
-        .header("x-api-key", orgform::sandbox::HERON_API_KEY)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    list["crm_integrations"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|i| i["instance_url"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
+use crate::heron_fixture::{ACME_SECRET, heron_list, heron_specs};
 
 fn trials() -> usize {
     std::env::var("ORGFORM_KILL_TRIALS")
@@ -250,7 +217,7 @@ async fn concurrent_applies_take_turns_on_the_lock() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    specs(dir.path(), &sandbox.base_url(), ORGS);
+    heron_specs(dir.path(), &sandbox.base_url(), ORGS, Some(8), ACME_SECRET);
     let children: Vec<_> = (0..8)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_orgform"))
@@ -277,7 +244,7 @@ async fn concurrent_applies_take_turns_on_the_lock() {
         served(&sandbox, "heron", "POST /api/crm_integrations").await,
         ORGS as u64
     );
-    assert_eq!(held(&sandbox.base_url()).await.len(), ORGS);
+    assert_eq!(heron_list(&sandbox.base_url()).await.len(), ORGS);
     orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
     sandbox.shutdown().await.expect("shutdown");
 }
@@ -286,7 +253,7 @@ async fn concurrent_applies_take_turns_on_the_lock() {
 async fn unwritable_state_stops_apply_before_any_create() {
     let sandbox = start(SandboxConfig::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    specs(dir.path(), &sandbox.base_url(), 1);
+    heron_specs(dir.path(), &sandbox.base_url(), 1, Some(8), ACME_SECRET);
     orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
     let before =
         std::fs::read_to_string(dir.path().join("state/orgform.state.json")).expect("state");
@@ -295,7 +262,7 @@ async fn unwritable_state_stops_apply_before_any_create() {
     // its place, which orgform refuses rather than write through (even as root).
     let journal = dir.path().join("state/orgform.state.json.journal");
     std::os::unix::fs::symlink("/dev/full", &journal).expect("symlink");
-    specs(dir.path(), &sandbox.base_url(), 5);
+    heron_specs(dir.path(), &sandbox.base_url(), 5, Some(8), ACME_SECRET);
     let run = orgform(dir.path(), &["apply", "--auto-approve"]).expect(1);
     assert!(run.stderr.contains("cannot write state"), "{}", run.stderr);
     assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
@@ -436,7 +403,7 @@ async fn sigterm_stops_new_creates_and_records_those_in_flight() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    specs(dir.path(), &sandbox.base_url(), ORGS);
+    heron_specs(dir.path(), &sandbox.base_url(), ORGS, Some(8), ACME_SECRET);
     let text = std::fs::read_to_string(dir.path().join("specs/orgs.toml")).expect("read");
     std::fs::write(
         dir.path().join("specs/orgs.toml"),
@@ -471,11 +438,15 @@ async fn sigterm_stops_new_creates_and_records_those_in_flight() {
         &["apply", "--auto-approve", "--lock-timeout", "1s"],
     )
     .expect(0);
-    let mut urls = held(&sandbox.base_url()).await;
+    let mut urls = heron_list(&sandbox.base_url()).await;
     urls.sort();
     urls.dedup();
     assert_eq!(urls.len(), ORGS);
-    assert_eq!(held(&sandbox.base_url()).await.len(), ORGS, "no duplicates");
+    assert_eq!(
+        heron_list(&sandbox.base_url()).await.len(),
+        ORGS,
+        "no duplicates"
+    );
     sandbox.shutdown().await.expect("shutdown");
 }
 
@@ -490,7 +461,7 @@ async fn a_second_sigterm_exits_at_once_and_stays_safe() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    specs(dir.path(), &sandbox.base_url(), ORGS);
+    heron_specs(dir.path(), &sandbox.base_url(), ORGS, Some(8), ACME_SECRET);
     let child = spawn_slow_apply(dir.path());
     tokio::time::sleep(Duration::from_millis(700)).await;
     signal(&child, "TERM");
@@ -510,7 +481,7 @@ async fn a_second_sigterm_exits_at_once_and_stays_safe() {
     )
     .expect(0);
     orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
-    let all = held(&sandbox.base_url()).await;
+    let all = heron_list(&sandbox.base_url()).await;
     let mut unique = all.clone();
     unique.sort();
     unique.dedup();

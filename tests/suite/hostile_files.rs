@@ -12,45 +12,12 @@ use orgform::sandbox::SandboxConfig;
 
 use crate::e2e::{served, start};
 use crate::harness::{Run, command};
+use crate::heron_fixture::{ACME_SECRET, heron_list, heron_specs};
 
 const HERON_ENV: &[(&str, &str)] = &[
     ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
     ("ACME_SECRET", "x"),
 ];
-
-/// Specs for `n` Heron organizations at `base_url`, their secret read from `secret`.
-fn heron_specs(dir: &Path, base_url: &str, n: usize, secret: &str) {
-    let specs = dir.join("specs");
-    std::fs::create_dir_all(&specs).expect("mkdir");
-    let mut text = format!(
-        "[provider.heron]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\nmax_concurrency = 2\n"
-    );
-    for i in 0..n {
-        text.push_str(&format!(
-            "\n[org.o{i:03}]\nprovider = \"heron\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://o{i:03}.example.com\"\nauth = {{}}\nsecret = {secret}\nconfig = {{}}\n"
-        ));
-    }
-    std::fs::write(specs.join("orgs.toml"), text).expect("write specs");
-}
-
-/// Instance URLs of every integration the sandbox holds, by Heron's own list endpoint.
-async fn heron_list(base_url: &str) -> Vec<String> {
-    let list: serde_json::Value = reqwest::Client::new()
-        .get(format!("{base_url}/api/crm_integrations"))
-        .header("x-api-key", orgform::sandbox::HERON_API_KEY)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    list["crm_integrations"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|i| i["instance_url"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
 
 /// Runs the binary in `dir`, killing it if it runs past `limit` (a FIFO read would hang it).
 fn run_within(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
@@ -105,12 +72,7 @@ async fn two_applies_through_a_link_and_its_target_create_nothing_twice() {
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().to_path_buf();
-    heron_specs(
-        &root,
-        &sandbox.base_url(),
-        ORGS,
-        "{ env = \"ACME_SECRET\" }",
-    );
+    heron_specs(&root, &sandbox.base_url(), ORGS, Some(2), ACME_SECRET);
     std::fs::create_dir_all(root.join("real")).expect("mkdir");
     // Dangling until the first write: a link made before the state exists is the usual setup.
     symlink("real/state.json", root.join("link.json")).expect("symlink");
@@ -161,12 +123,7 @@ async fn two_applies_through_a_link_and_its_target_create_nothing_twice() {
     assert!(root.join("real/state.json.lock").exists());
 
     // A second apply through the link writes the real file and backs it up as a regular file.
-    heron_specs(
-        &root,
-        &sandbox.base_url(),
-        ORGS + 1,
-        "{ env = \"ACME_SECRET\" }",
-    );
+    heron_specs(&root, &sandbox.base_url(), ORGS + 1, Some(2), ACME_SECRET);
     let run = |args: &[&str]| crate::harness::run(&root, args, HERON_ENV);
     run(&["apply", "--auto-approve", "--state", "link.json"]).expect(0);
     assert!(is_link(&root.join("link.json")), "the link was replaced");
@@ -200,10 +157,10 @@ async fn links_beside_the_state_are_never_written_through() {
     let sandbox = start(SandboxConfig::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().to_path_buf();
-    heron_specs(&root, &sandbox.base_url(), 1, "{ env = \"ACME_SECRET\" }");
+    heron_specs(&root, &sandbox.base_url(), 1, Some(2), ACME_SECRET);
     let run = |args: &[&str]| crate::harness::run(&root, args, HERON_ENV);
     run(&["apply", "--auto-approve", "--state", "state.json"]).expect(0);
-    heron_specs(&root, &sandbox.base_url(), 2, "{ env = \"ACME_SECRET\" }");
+    heron_specs(&root, &sandbox.base_url(), 2, Some(2), ACME_SECRET);
 
     for suffix in ["journal", "lock"] {
         let victim = root.join(format!("victim-{suffix}.txt"));
@@ -252,12 +209,12 @@ async fn state_and_backup_are_0600_after_every_write() {
     let sandbox = start(SandboxConfig::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().to_path_buf();
-    heron_specs(&root, &sandbox.base_url(), 1, "{ env = \"ACME_SECRET\" }");
+    heron_specs(&root, &sandbox.base_url(), 1, Some(2), ACME_SECRET);
     let run = |args: &[&str]| crate::harness::run(&root, args, HERON_ENV);
     run(&["apply", "--auto-approve", "--state", "state.json"]).expect(0);
     let state = root.join("state.json");
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    heron_specs(&root, &sandbox.base_url(), 2, "{ env = \"ACME_SECRET\" }");
+    heron_specs(&root, &sandbox.base_url(), 2, Some(2), ACME_SECRET);
     run(&["apply", "--auto-approve", "--state", "state.json"]).expect(0);
     assert_eq!(mode(&state), 0o600, "state");
     assert_eq!(mode(&root.join("state.json.backup")), 0o600, "backup");
@@ -298,12 +255,7 @@ fn a_spec_link_out_of_the_specs_folder_is_refused_unquoted() {
 fn a_spec_link_inside_the_specs_folder_is_read() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
-    heron_specs(
-        root,
-        "https://api.heron.example",
-        1,
-        "{ env = \"ACME_SECRET\" }",
-    );
+    heron_specs(root, "https://api.heron.example", 1, Some(2), ACME_SECRET);
     std::fs::create_dir_all(root.join("specs/shared")).expect("mkdir");
     std::fs::rename(
         root.join("specs/orgs.toml"),
@@ -407,6 +359,7 @@ async fn a_secret_fifo_device_or_huge_file_stops_apply_at_once() {
         &root,
         &sandbox.base_url(),
         1,
+        Some(2),
         "{ file = \"secrets/webhook\" }",
     );
     std::fs::create_dir_all(root.join("secrets")).expect("mkdir");

@@ -12,6 +12,7 @@ mod fmt;
 mod fuzz_regressions;
 mod golden;
 mod harness;
+mod heron_fixture;
 mod hostile_files;
 mod hostile_output;
 mod http_client;

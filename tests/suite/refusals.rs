@@ -2,7 +2,6 @@
 //! the 2 that `--detailed-exitcode` gives to "changes present"), and a saved plan made before a
 //! killed apply changed the state through its journal (the serial had not moved).
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -10,21 +9,7 @@ use orgform::sandbox::SandboxConfig;
 
 use crate::e2e::{orgform, start};
 use crate::harness;
-
-/// Specs for `n` Heron organizations at `base_url`.
-fn specs(dir: &Path, base_url: &str, n: usize) {
-    let specs = dir.join("specs");
-    std::fs::create_dir_all(&specs).expect("mkdir");
-    let mut text = format!(
-        "[provider.heron]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\nmax_concurrency = 2\n"
-    );
-    for i in 0..n {
-        text.push_str(&format!(
-            "\n[org.s{i:03}]\nprovider = \"heron\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://s{i:03}.example.com\"\nauth = {{}}\nsecret = {{ env = \"ACME_SECRET\" }}\nconfig = {{}}\n"
-        ));
-    }
-    std::fs::write(specs.join("orgs.toml"), text).expect("write specs");
-}
+use crate::heron_fixture::{ACME_SECRET, heron_list, heron_specs};
 
 #[test]
 fn usage_errors_exit_1_never_the_changes_present_code() {
@@ -70,7 +55,7 @@ async fn a_saved_plan_is_refused_after_a_killed_apply_changed_the_journal() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    specs(dir.path(), &sandbox.base_url(), ORGS);
+    heron_specs(dir.path(), &sandbox.base_url(), ORGS, Some(2), ACME_SECRET);
     orgform(dir.path(), &["plan", "--out", "plan.json"]).expect(0);
 
     let mut child = harness::command(
@@ -114,21 +99,7 @@ async fn a_saved_plan_is_refused_after_a_killed_apply_changed_the_journal() {
     // A new plan is accepted, and the run converges with every organization once.
     orgform(dir.path(), &["plan", "--out", "plan.json"]).expect(0);
     orgform(dir.path(), &["apply", "--auto-approve", "plan.json"]).expect(0);
-    let list: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/crm_integrations", sandbox.base_url()))
-        .header("x-api-key", orgform::sandbox::HERON_API_KEY)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    let mut urls: Vec<&str> = list["crm_integrations"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|i| i["instance_url"].as_str())
-        .collect();
+    let mut urls = heron_list(&sandbox.base_url()).await;
     urls.sort_unstable();
     let all = urls.len();
     urls.dedup();

@@ -10,21 +10,8 @@ use orgform::state::LockInfo;
 use orgform::state::postgres::PostgresBackend;
 
 use crate::e2e::{orgform, served, start};
+use crate::heron_fixture::{ACME_SECRET, heron_specs};
 use crate::state_stores::pg_url;
-
-fn specs(dir: &Path, base_url: &str, n: usize) {
-    let specs = dir.join("specs");
-    std::fs::create_dir_all(&specs).expect("mkdir");
-    let mut text = format!(
-        "[provider.heron]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\n"
-    );
-    for i in 0..n {
-        text.push_str(&format!(
-            "\n[org.t{i:03}]\nprovider = \"heron\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://t{i:03}.example.com\"\nauth = {{}}\nsecret = {{ env = \"ACME_SECRET\" }}\nconfig = {{}}\n"
-        ));
-    }
-    std::fs::write(specs.join("orgs.toml"), text).expect("write specs");
-}
 
 fn spawn_apply(dir: &Path, workspace: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_orgform"))
@@ -73,7 +60,7 @@ async fn sixteen_applies_on_one_workspace_take_turns() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    specs(dir.path(), &sandbox.base_url(), ORGS);
+    heron_specs(dir.path(), &sandbox.base_url(), ORGS, None, ACME_SECRET);
     let workspace = format!("sixteen-{}", fastrand::u64(..));
     let children: Vec<_> = (0..16)
         .map(|_| spawn_apply(dir.path(), &workspace))
@@ -126,7 +113,7 @@ async fn a_lock_holder_killed_with_sigkill_frees_the_lock() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    specs(dir.path(), &sandbox.base_url(), 40);
+    heron_specs(dir.path(), &sandbox.base_url(), 40, None, ACME_SECRET);
     let workspace = format!("kill-{}", fastrand::u64(..));
     let mut holder = spawn_apply(dir.path(), &workspace);
 
@@ -197,7 +184,7 @@ async fn a_lock_holder_killed_with_sigkill_frees_the_lock() {
 async fn a_migrated_state_plans_no_changes_on_its_new_backend() {
     let sandbox = start(SandboxConfig::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    specs(dir.path(), &sandbox.base_url(), 5);
+    heron_specs(dir.path(), &sandbox.base_url(), 5, None, ACME_SECRET);
     orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
     let file_state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("state/orgform.state.json")).expect("state"),
@@ -286,7 +273,7 @@ async fn force_unlock_refuses_a_live_holder() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    specs(dir.path(), &sandbox.base_url(), ORGS);
+    heron_specs(dir.path(), &sandbox.base_url(), ORGS, None, ACME_SECRET);
     let workspace = format!("live-{}", fastrand::u64(..));
     let holder = spawn_apply(dir.path(), &workspace);
 

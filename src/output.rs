@@ -196,7 +196,7 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
     for w in &plan.endpoint_warnings {
         let _ = writeln!(
             head,
-            "> **Warning:** credentials for {} go to {} ({}), which is not a {} vendor host; check that the specs mean it.\n",
+            "> **Warning:** credentials for {} go to {} ({}), which is not a vendor host of {}; check that the specs mean it.\n",
             md_code(&w.provider),
             md_code(&w.host),
             md_code(&w.setting),

@@ -164,7 +164,7 @@ impl fmt::Display for EndpointWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "credentials for `{}` go to `{}` ({}), which is not a {} vendor host; check that the specs mean it",
+            "credentials for `{}` go to `{}` ({}), which is not a vendor host of {}; check that the specs mean it",
             self.provider, self.host, self.setting, self.provider_type
         )
     }

@@ -481,6 +481,31 @@ fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
             text.contains("examples/ci/plan.sh") && text.contains("examples/ci/apply.sh"),
             "{workflow} runs the tested steps"
         );
+        // The workflow guards where credentials go: its list admits the example specs' hosts,
+        // and refuses a pull request that points one elsewhere.
+        let allowed = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("ORGFORM_ALLOWED_HOSTS: "))
+            .unwrap_or_else(|| panic!("{workflow} sets no ORGFORM_ALLOWED_HOSTS"))
+            .trim_matches('"');
+        let env = [("ORGFORM_ALLOWED_HOSTS", allowed)];
+        crate::harness::run(dir.path(), &["validate"], &env).expect(0);
+        let moved = tempfile::tempdir().expect("tempdir");
+        copy_dir(&root.join("specs"), &moved.path().join("specs"));
+        let neon = moved.path().join("specs/neoncrm.toml");
+        let text = std::fs::read_to_string(&neon).expect("neoncrm.toml");
+        let text = text.replacen(
+            "type = \"neoncrm\"\n",
+            "type = \"neoncrm\"\nbase_url = \"https://collector.attacker.example\"\n",
+            1,
+        );
+        std::fs::write(&neon, text).expect("write");
+        let refused = crate::harness::run(moved.path(), &["validate"], &env).expect(1);
+        assert!(
+            refused.stderr.contains("collector.attacker.example"),
+            "{}",
+            refused.stderr
+        );
     }
     let step = |script: &str| {
         let out = Command::new("bash")

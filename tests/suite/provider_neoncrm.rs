@@ -187,7 +187,15 @@ fn list_parameters_search_many_names_per_request() {
         .filter(|(n, _)| n == "outputfields.idnamepair.name")
         .map(|(_, v)| v.as_str())
         .collect();
-    assert_eq!(columns, ["Account ID", "Organization Name"]);
+    assert_eq!(columns, ["Account ID", "Organization Name", "Account Type"]);
+    // Organizations only: a person's organization name is where they work.
+    let keys: Vec<_> = many
+        .0
+        .iter()
+        .filter(|(n, _)| n == "searches.search.key")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(keys, ["Organization Name", "Account Type"]);
 
     // A page's worth of names per search; a name with a double quote goes alone.
     let names: Vec<String> = (0..450).map(|i| format!("Org {i}")).collect();
@@ -203,6 +211,27 @@ fn list_parameters_search_many_names_per_request() {
     let long: Vec<String> = (0..40).map(|i| format!("{i:0>200}")).collect();
     let long: Vec<&str> = long.iter().map(String::as_str).collect();
     assert!(batches(&long).len() > 1);
+}
+
+#[test]
+fn answers_match_columns_whatever_their_case_and_only_organizations() {
+    // The vendor's example answers `Account Id` to a request for `Account ID`.
+    let answer = ListAnswer::parse(&json!({
+        "searchResults": {"nameValuePairs": [
+            {"nameValuePair": [
+                {"name": "Account Id", "value": 7},
+                {"name": " organization name ", "value": "Acme Corp"},
+                {"name": "ACCOUNT TYPE", "value": "Organization"}
+            ]},
+            {"nameValuePair": [
+                {"name": "Account Id", "value": 8},
+                {"name": "Organization Name", "value": "Acme Corp"},
+                {"name": "Account Type", "value": "Individual"}
+            ]}
+        ]}
+    }))
+    .expect("parse");
+    assert_eq!(answer.accounts(), [("7".into(), "Acme Corp".into())]);
 }
 
 #[test]
@@ -723,6 +752,7 @@ async fn client_renews_a_lapsed_session_and_pages_through_duplicates() {
         .map(|i| emulator::Account {
             account_id: 500 + i,
             organization_name: "Many".into(),
+            user_type: emulator::UserType::Organization,
             login_username: None,
             organization_account: json!({"accountId": 500 + i, "organizationName": "Many"}),
         })
@@ -829,6 +859,9 @@ fn assert_clean(what: &str, text: &str) {
 }
 
 async fn start(neoncrm: NeonConfig, tweak: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
+    // The tests' own reqwest clients need rustls' provider, which only the client under test
+    // installs otherwise: a test run alone would panic in its first direct request.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = SandboxConfig {
         neoncrm,
         seed: Some(20_261_123),
@@ -1138,4 +1171,147 @@ async fn e2e_embedded_sandbox_needs_no_credentials() {
     .expect("write");
     orgform(dir.path(), &["apply", "--sandbox", "--auto-approve"]).expect(0);
     orgform(dir.path(), &["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
+}
+
+/// Logs in straight through the API, as a script of the user's would.
+async fn session_directly(client: &reqwest::Client, base: &str) -> String {
+    let login: Value = client
+        .get(format!("{base}/common/login"))
+        .query(&[
+            ("login.apiKey", neon_sandbox::API_KEY),
+            ("login.orgid", neon_sandbox::ORG_ID),
+        ])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    login["loginResponse"]["userSessionId"]
+        .as_str()
+        .expect("session")
+        .to_string()
+}
+
+/// How many accounts NeonCRM's own `listAccounts` finds under `searches` (key, operator,
+/// value), counted from its `totalResults`: what a user would see, not the emulator's insides.
+async fn count_accounts(sandbox: &Sandbox, searches: &[(&str, &str, &str)]) -> u64 {
+    let base = neon_url(sandbox);
+    let client = reqwest::Client::new();
+    let session = session_directly(&client, &base).await;
+    let mut query: Vec<(&str, &str)> = vec![
+        ("responseType", "json"),
+        ("userSessionId", &session),
+        ("outputfields.idnamepair.id", ""),
+        ("outputfields.idnamepair.name", "Account ID"),
+    ];
+    for (key, operator, value) in searches {
+        query.push(("searches.search.key", key));
+        query.push(("searches.search.searchOperator", operator));
+        query.push(("searches.search.value", value));
+    }
+    let answer: Value = client
+        .get(format!("{base}/account/listAccounts"))
+        .query(&query)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("list json");
+    let inner = &answer["listAccountsResponse"];
+    assert_eq!(inner["operationResult"], "SUCCESS", "{answer}");
+    inner["page"]["totalResults"]
+        .as_u64()
+        .expect("totalResults")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_state_lost_after_apply_adopts_under_the_documented_column_casing() {
+    // The vendor's List Accounts example asks for `Account ID` and answers `Account Id`: the
+    // emulator answers the same way, so a client that matches names exactly finds no id,
+    // believes nothing exists, and creates every organization a second time.
+    let sandbox = start(NeonConfig::default(), |_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &sandbox, THREE_ORGS);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 3);
+    let first = state_of(dir.path());
+
+    std::fs::remove_file(dir.path().join("state.json")).expect("state lost");
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(plan.stdout.contains("Plan: 3 to adopt."), "{}", plan.stdout);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 3, "a second apply created again");
+    let any_name = [("Organization Name", "NOT_BLANK", "")];
+    assert_eq!(count_accounts(&sandbox, &any_name).await, 3);
+    let again = state_of(dir.path());
+    for address in ["grace", "riverside", "harbour"] {
+        assert_eq!(
+            again["orgs"][address]["remote_id"], first["orgs"][address]["remote_id"],
+            "{again}"
+        );
+    }
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// Creates an individual account whose organization name is `company`, through the API.
+async fn create_individual_directly(sandbox: &Sandbox, company: &str) -> String {
+    let base = neon_url(sandbox);
+    let client = reqwest::Client::new();
+    let session = session_directly(&client, &base).await;
+    let created: Value = client
+        .get(format!("{base}/account/createIndividualAccount"))
+        .query(&[
+            ("responseType", "json"),
+            ("userSessionId", session.as_str()),
+            ("individualAccount.primaryContact.firstName", "Ruth"),
+            ("individualAccount.primaryContact.lastName", "Okafor"),
+            ("individualAccount.organizationName", company),
+        ])
+        .send()
+        .await
+        .expect("create individual")
+        .json()
+        .await
+        .expect("create individual json");
+    let inner = &created["createIndividualAccountResponse"];
+    assert_eq!(inner["operationResult"], "SUCCESS", "{created}");
+    inner["accountId"].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_an_individual_with_the_organization_name_is_never_adopted() {
+    // A person who works at Grace carries its name as their organization name (as the
+    // vendor's keyword-search example shows an individual result with `organizationName`).
+    // That person is not the organization: orgform creates the organization account and
+    // leaves the individual alone.
+    let sandbox = start(NeonConfig::default(), |_| {}).await;
+    let person = create_individual_directly(&sandbox, "Grace Community Church").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &sandbox, THREE_ORGS);
+
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(
+        plan.stdout.contains("Plan: 3 to create."),
+        "{}",
+        plan.stdout
+    );
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 3);
+    let state = state_of(dir.path());
+    assert_eq!(state["orgs"]["grace"]["status"], "created", "{state}");
+    assert_ne!(
+        state["orgs"]["grace"]["remote_id"],
+        json!(person),
+        "{state}"
+    );
+    let grace = [("Organization Name", "EQUAL", "Grace Community Church")];
+    // The person and the organization, both under the name; one of them an organization.
+    assert_eq!(count_accounts(&sandbox, &grace).await, 2);
+    let grace_orgs = [grace[0], ("Account Type", "EQUAL", "Organization")];
+    assert_eq!(count_accounts(&sandbox, &grace_orgs).await, 1);
+
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    sandbox.shutdown().await.expect("shutdown");
 }

@@ -427,7 +427,15 @@ fn push_fields(
                 let whole = field.name == "custom_field_data_list";
                 push_group(out, &name, inner, items, whole, secrets)?;
             }
-            (_, scalar) => out.push(name, scalar_text(scalar, secrets)?),
+            (_, scalar) => {
+                // A blank value is a field left unset (TOML has no null): NeonCRM would read
+                // the blank parameter as a value, so it is not sent. Inside a repeated group
+                // `push_group` still pads it where another element sets it, for pairing.
+                let text = scalar_text(scalar, secrets)?;
+                if !text.trim().is_empty() {
+                    out.push(name, text);
+                }
+            }
         }
     }
     Ok(())

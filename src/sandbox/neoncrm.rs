@@ -146,6 +146,12 @@ pub struct Account {
     /// The `organizationAccount` object that `retrieveOrganizationAccount` answers, with lists
     /// kept as arrays (the one-element quirk is applied when it is rendered).
     pub organization_account: Value,
+    /// The parameters of the create that came blank, in order, kept for tests (the data file
+    /// shows them): NeonCRM reads a blank as a value (an update documents that a blank clears
+    /// a field), so a client must not send a field it leaves unset. The custom field triplet's
+    /// blanks are the seed's own rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blank_parameters: Vec<String>,
 }
 
 /// The v1 methods the emulator serves.
@@ -602,12 +608,19 @@ impl Emulator<'_> {
         );
         object.insert("accountId".into(), json!(account_id));
         object.insert("createdBy".into(), json!("API User"));
+        let blank_parameters = params
+            .0
+            .iter()
+            .filter(|(n, v)| v.trim().is_empty() && !matches!(n.as_str(), "responseType"))
+            .map(|(n, _)| n.clone())
+            .collect();
         self.data.accounts.push(Account {
             account_id,
             organization_name: name,
             user_type: UserType::Organization,
             login_username: username.map(str::to_string),
             organization_account: Value::Object(object),
+            blank_parameters,
         });
         Ok(json!({"responseMessage": "organization account created.", "accountId": account_id}))
     }
@@ -635,6 +648,7 @@ impl Emulator<'_> {
             user_type: UserType::Individual,
             login_username: None,
             organization_account: Value::Object(object),
+            blank_parameters: Vec::new(),
         });
         Ok(json!({"responseMessage": "individual account created.", "accountId": account_id}))
     }

@@ -755,6 +755,7 @@ async fn client_renews_a_lapsed_session_and_pages_through_duplicates() {
             user_type: emulator::UserType::Organization,
             login_username: None,
             organization_account: json!({"accountId": 500 + i, "organizationName": "Many"}),
+            blank_parameters: Vec::new(),
         })
         .collect();
     let config = NeonConfig {
@@ -1314,4 +1315,49 @@ async fn e2e_an_individual_with_the_organization_name_is_never_adopted() {
 
     orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
     sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_create_sends_no_blank_parameter_for_an_unset_field() {
+    // TOML has no null: `""` is how a spec leaves a text field empty. NeonCRM would read a
+    // blank parameter as a value (its update documents that a blank clears a field), so the
+    // only blanks a create may carry are the custom field triplet's, which the seed requires.
+    let (sandbox, files) = sandbox_with(NeonConfig::default(), None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(
+        dir.path(),
+        &sandbox,
+        r#"
+[org.grace]
+provider = "neon"
+organization_name = "Grace Community Church"
+url = ""
+organization_types = [{ name = "Church" }]
+primary_contact = { first_name = "Ruth", middle_name = "", last_name = "Okafor", title = " " }
+custom_field_data_list = [{ field_id = 22, field_value = "Sundays" }]
+"#,
+    );
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 1);
+    sandbox.shutdown().await.expect("shutdown");
+
+    // What the emulator received, as its data file keeps it.
+    let text = std::fs::read_to_string(files.path().join("sandbox-data.json")).expect("data");
+    let data: Value = serde_json::from_str(&text).expect("data json");
+    let account = &data["neoncrm"]["accounts"][0];
+    assert_eq!(
+        account["organizationName"], "Grace Community Church",
+        "{data}"
+    );
+    let blanks = account["blankParameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        blanks,
+        [json!(
+            "organizationAccount.customFieldDataList.customFieldData.fieldOptionId"
+        )],
+        "{data}"
+    );
 }

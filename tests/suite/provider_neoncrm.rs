@@ -516,6 +516,81 @@ fn list(sid: &str, names: &[&str], page: u32) -> Vec<(String, String)> {
 }
 
 #[test]
+fn emulator_names_columns_as_documented_and_searches_both_kinds_of_account() {
+    let mut emu = NeonEmulator::new(NeonConfig::default(), NeonData::default(), Some(5));
+    let sid = session(&mut emu);
+    let org = call(
+        &mut emu,
+        Endpoint::CreateOrganizationAccount,
+        &[
+            ("userSessionId", sid.as_str()),
+            ("organizationAccount.organizationName", "Acme Corp"),
+        ],
+    );
+    assert_eq!(org["operationResult"], "SUCCESS", "{org}");
+    let person = call(
+        &mut emu,
+        Endpoint::CreateIndividualAccount,
+        &[
+            ("userSessionId", sid.as_str()),
+            ("individualAccount.primaryContact.lastName", "Doe"),
+            ("individualAccount.organizationName", "Acme Corp"),
+        ],
+    );
+    assert_eq!(person["operationResult"], "SUCCESS", "{person}");
+    assert_eq!(emu.data().organizations(), 1);
+
+    // Asked in any casing, answered in the documented one: never an echo of the request.
+    let answer = call(
+        &mut emu,
+        Endpoint::ListAccounts,
+        &[
+            ("userSessionId", sid.as_str()),
+            ("outputfields.idnamepair.name", "Account ID"),
+            ("outputfields.idnamepair.name", "organization name"),
+            ("outputfields.idnamepair.name", "ACCOUNT TYPE"),
+            ("searches.search.key", "Organization Name"),
+            ("searches.search.searchOperator", "EQUAL"),
+            ("searches.search.value", "Acme Corp"),
+            ("page.sortColumn", "account id"),
+        ],
+    );
+    assert_eq!(answer["operationResult"], "SUCCESS", "{answer}");
+    let rows = answer["searchResults"]["nameValuePairs"]
+        .as_array()
+        .expect("two rows");
+    let names: Vec<_> = rows[0]["nameValuePair"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .map(|p| p["name"].clone())
+        .collect();
+    assert_eq!(names, ["Account Id", "Organization Name", "Account Type"]);
+    let kinds: Vec<_> = rows
+        .iter()
+        .map(|r| r["nameValuePair"][2]["value"].clone())
+        .collect();
+    assert_eq!(kinds, ["Organization", "Individual"]);
+
+    // The documented search on the account's kind leaves the person out.
+    let mut only_orgs = list(&sid, &["Acme Corp"], 1);
+    only_orgs.retain(|(n, _)| n != "outputfields.idnamepair.name" && n != "page.sortColumn");
+    only_orgs.push(("outputfields.idnamepair.name".into(), "Account ID".into()));
+    let answer = call(&mut emu, Endpoint::ListAccounts, &only_orgs);
+    assert_eq!(answer["page"]["totalResults"], 1, "{answer}");
+    // Retrieve is for organization accounts only.
+    let retrieve = call(
+        &mut emu,
+        Endpoint::RetrieveOrganizationAccount,
+        &[
+            ("userSessionId", sid.as_str()),
+            ("accountId", &person["accountId"].to_string()),
+        ],
+    );
+    assert_eq!(retrieve["operationResult"], "FAIL", "{retrieve}");
+}
+
+#[test]
 fn emulator_searches_and_pages_from_one() {
     let mut emu = NeonEmulator::new(NeonConfig::default(), NeonData::default(), Some(3));
     let sid = session(&mut emu);

@@ -16,6 +16,24 @@
 //! are stripped of theirs. NeonCRM allows two accounts with one name, so [`Neon::create`] looks
 //! the name up itself (one `listAccounts` request) and answers `AlreadyExists` when it is
 //! taken: no path through apply can create a duplicate.
+//!
+//! What is sourced and what is inferred ([S] a vendor document, [I] inferred, [U] unknown):
+//!
+//! - Create: parameter names, the custom field triplet sent whole with blanks, error codes
+//!   10050 to 10071 [S: seed 004]. Any other field a spec leaves empty (`""`) is not sent at
+//!   all [I: v1's update documents that a blank clears a field, so a blank is a value]. In a
+//!   repeated group (addresses, organization types) an element is padded with blanks for the
+//!   parameters another element of the same group sets, so that elements pair by position [I:
+//!   the seed's triplet rule is the only pairing v1 documents; v1's own rule is U].
+//! - Look-up: `listAccounts` with output columns and ANDed `searches.search` groups [S:
+//!   providers.md, "List Accounts", "Querying"]. Column names in answers are matched ignoring
+//!   case and surrounding blanks [S: the vendor's List Accounts example asks for `Account ID`
+//!   and answers `Account Id`, as quoted in issue 13; seed 004 does not cover listing].
+//! - Organizations only: an individual account may carry an organization name (where the
+//!   person works) [S: the keyword-search example, `userType` Individual | Organization]. The
+//!   search adds `Account Type EQUAL Organization` and reads the `Account Type` column, and a
+//!   row typed anything else is never taken for the organization [I: the column's and search
+//!   key's name; a row without the column is trusted to the search].
 
 use std::collections::BTreeMap;
 use std::fmt;

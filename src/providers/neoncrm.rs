@@ -16,6 +16,24 @@
 //! are stripped of theirs. NeonCRM allows two accounts with one name, so [`Neon::create`] looks
 //! the name up itself (one `listAccounts` request) and answers `AlreadyExists` when it is
 //! taken: no path through apply can create a duplicate.
+//!
+//! What is sourced and what is inferred ([S] a vendor document, [I] inferred, [U] unknown):
+//!
+//! - Create: parameter names, the custom field triplet sent whole with blanks, error codes
+//!   10050 to 10071 [S: seed 004]. Any other field a spec leaves empty (`""`) is not sent at
+//!   all [I: v1's update documents that a blank clears a field, so a blank is a value]. In a
+//!   repeated group (addresses, organization types) an element is padded with blanks for the
+//!   parameters another element of the same group sets, so that elements pair by position [I:
+//!   the seed's triplet rule is the only pairing v1 documents; v1's own rule is U].
+//! - Look-up: `listAccounts` with output columns and ANDed `searches.search` groups [S:
+//!   providers.md, "List Accounts", "Querying"]. Column names in answers are matched ignoring
+//!   case and surrounding blanks [S: the vendor's List Accounts example asks for `Account ID`
+//!   and answers `Account Id`, as quoted in issue 13; seed 004 does not cover listing].
+//! - Organizations only: an individual account may carry an organization name (where the
+//!   person works) [S: the keyword-search example, `userType` Individual | Organization]. The
+//!   search adds `Account Type EQUAL Organization` and reads the `Account Type` column, and a
+//!   row typed anything else is never taken for the organization [I: the column's and search
+//!   key's name; a row without the column is trusted to the search].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,12 +63,19 @@ pub const PAGE_SIZE: usize = 200;
 /// lines over 8 KiB; this leaves room for the session id and the other parameters.
 const MAX_NAMES_BYTES: usize = 4_000;
 
-/// The output column and search key of an account's id and of an organization's name. Which
-/// name NeonCRM uses for the latter is not documented for sure (providers.md: "Organization
-/// Name" or "Company Name"), so answers are read under either.
+/// The output columns and search keys orgform names. Requests use the vendor's spelling
+/// (`Account ID`); answers are read without regard to case or surrounding blanks, because the
+/// vendor's own List Accounts example asks for `Account ID` and answers `Account Id`. Which
+/// name NeonCRM uses for an organization's name is not documented for sure (providers.md:
+/// "Organization Name" or "Company Name"), so answers are read under either.
 const ACCOUNT_ID: &str = "Account ID";
 const ORGANIZATION_NAME: &str = "Organization Name";
 const COMPANY_NAME: &str = "Company Name";
+/// [I] The column and search key of an account's kind. v1 documents `userType` (Individual |
+/// Organization) on its searches; this column's name is inferred. An individual may carry an
+/// organization name (where they work), so a search on the name alone finds people too.
+const ACCOUNT_TYPE: &str = "Account Type";
+const ORGANIZATION: &str = "Organization";
 
 /// Every error code the v1 documents name for the calls orgform makes: code, NeonCRM's text,
 /// and what the user can do about it.
@@ -309,7 +334,10 @@ impl ListAnswer {
         ListAnswer::deserialize(inner).map_err(|e| e.to_string())
     }
 
-    /// The organizations on this page, as (account id, organization name).
+    /// The organizations on this page, as (account id, organization name). Column names are
+    /// matched ignoring case and surrounding blanks. A row whose account type says anything
+    /// but Organization (an individual) is never one: the search asks for organizations only,
+    /// and this holds even if the server ignored that.
     pub fn accounts(&self) -> Vec<(String, String)> {
         self.search_results
             .name_value_pairs
@@ -318,12 +346,20 @@ impl ListAnswer {
                 let get = |names: &[&str]| {
                     row.name_value_pair
                         .iter()
-                        .find(|p| names.contains(&p.name.as_str()))
+                        .find(|p| {
+                            let have = p.name.trim();
+                            names.iter().any(|n| n.eq_ignore_ascii_case(have))
+                        })
                         .map(|p| p.value.0.clone())
                 };
-                let id = get(&[ACCOUNT_ID]).filter(|id| !id.is_empty())?;
+                if let Some(kind) = get(&[ACCOUNT_TYPE])
+                    && !kind.trim().eq_ignore_ascii_case(ORGANIZATION)
+                {
+                    return None;
+                }
+                let id = get(&[ACCOUNT_ID]).filter(|id| !id.trim().is_empty())?;
                 let name = get(&[ORGANIZATION_NAME, COMPANY_NAME])?;
-                Some((id, name))
+                Some((id.trim().to_string(), name))
             })
             .collect()
     }
@@ -409,7 +445,15 @@ fn push_fields(
                 let whole = field.name == "custom_field_data_list";
                 push_group(out, &name, inner, items, whole, secrets)?;
             }
-            (_, scalar) => out.push(name, scalar_text(scalar, secrets)?),
+            (_, scalar) => {
+                // A blank value is a field left unset (TOML has no null): NeonCRM would read
+                // the blank parameter as a value, so it is not sent. Inside a repeated group
+                // `push_group` still pads it where another element sets it, for pairing.
+                let text = scalar_text(scalar, secrets)?;
+                if !text.trim().is_empty() {
+                    out.push(name, text);
+                }
+            }
         }
     }
     Ok(())
@@ -493,16 +537,20 @@ pub fn list_all_params(page: u32) -> Params {
     search_params("NOT_BLANK", "", page)
 }
 
-/// One page of a search on the organization name, with the two columns orgform reads.
+/// One page of a search on the organization name among organization accounts (search groups
+/// are ANDed), with the columns orgform reads.
 fn search_params(operator: &str, value: &str, page: u32) -> Params {
     let mut p = Params::default();
-    for column in [ACCOUNT_ID, ORGANIZATION_NAME] {
+    for column in [ACCOUNT_ID, ORGANIZATION_NAME, ACCOUNT_TYPE] {
         p.push("outputfields.idnamepair.id", "");
         p.push("outputfields.idnamepair.name", column);
     }
     p.push("searches.search.key", ORGANIZATION_NAME);
     p.push("searches.search.searchOperator", operator);
     p.push("searches.search.value", value);
+    p.push("searches.search.key", ACCOUNT_TYPE);
+    p.push("searches.search.searchOperator", "EQUAL");
+    p.push("searches.search.value", ORGANIZATION);
     p.push("page.currentPage", page.to_string());
     p.push("page.pageSize", PAGE_SIZE.to_string());
     p.push("page.sortColumn", ACCOUNT_ID);

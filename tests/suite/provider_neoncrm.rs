@@ -187,7 +187,15 @@ fn list_parameters_search_many_names_per_request() {
         .filter(|(n, _)| n == "outputfields.idnamepair.name")
         .map(|(_, v)| v.as_str())
         .collect();
-    assert_eq!(columns, ["Account ID", "Organization Name"]);
+    assert_eq!(columns, ["Account ID", "Organization Name", "Account Type"]);
+    // Organizations only: a person's organization name is where they work.
+    let keys: Vec<_> = many
+        .0
+        .iter()
+        .filter(|(n, _)| n == "searches.search.key")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(keys, ["Organization Name", "Account Type"]);
 
     // A page's worth of names per search; a name with a double quote goes alone.
     let names: Vec<String> = (0..450).map(|i| format!("Org {i}")).collect();
@@ -203,6 +211,27 @@ fn list_parameters_search_many_names_per_request() {
     let long: Vec<String> = (0..40).map(|i| format!("{i:0>200}")).collect();
     let long: Vec<&str> = long.iter().map(String::as_str).collect();
     assert!(batches(&long).len() > 1);
+}
+
+#[test]
+fn answers_match_columns_whatever_their_case_and_only_organizations() {
+    // The vendor's example answers `Account Id` to a request for `Account ID`.
+    let answer = ListAnswer::parse(&json!({
+        "searchResults": {"nameValuePairs": [
+            {"nameValuePair": [
+                {"name": "Account Id", "value": 7},
+                {"name": " organization name ", "value": "Acme Corp"},
+                {"name": "ACCOUNT TYPE", "value": "Organization"}
+            ]},
+            {"nameValuePair": [
+                {"name": "Account Id", "value": 8},
+                {"name": "Organization Name", "value": "Acme Corp"},
+                {"name": "Account Type", "value": "Individual"}
+            ]}
+        ]}
+    }))
+    .expect("parse");
+    assert_eq!(answer.accounts(), [("7".into(), "Acme Corp".into())]);
 }
 
 #[test]
@@ -487,6 +516,81 @@ fn list(sid: &str, names: &[&str], page: u32) -> Vec<(String, String)> {
 }
 
 #[test]
+fn emulator_names_columns_as_documented_and_searches_both_kinds_of_account() {
+    let mut emu = NeonEmulator::new(NeonConfig::default(), NeonData::default(), Some(5));
+    let sid = session(&mut emu);
+    let org = call(
+        &mut emu,
+        Endpoint::CreateOrganizationAccount,
+        &[
+            ("userSessionId", sid.as_str()),
+            ("organizationAccount.organizationName", "Acme Corp"),
+        ],
+    );
+    assert_eq!(org["operationResult"], "SUCCESS", "{org}");
+    let person = call(
+        &mut emu,
+        Endpoint::CreateIndividualAccount,
+        &[
+            ("userSessionId", sid.as_str()),
+            ("individualAccount.primaryContact.lastName", "Doe"),
+            ("individualAccount.organizationName", "Acme Corp"),
+        ],
+    );
+    assert_eq!(person["operationResult"], "SUCCESS", "{person}");
+    assert_eq!(emu.data().organizations(), 1);
+
+    // Asked in any casing, answered in the documented one: never an echo of the request.
+    let answer = call(
+        &mut emu,
+        Endpoint::ListAccounts,
+        &[
+            ("userSessionId", sid.as_str()),
+            ("outputfields.idnamepair.name", "Account ID"),
+            ("outputfields.idnamepair.name", "organization name"),
+            ("outputfields.idnamepair.name", "ACCOUNT TYPE"),
+            ("searches.search.key", "Organization Name"),
+            ("searches.search.searchOperator", "EQUAL"),
+            ("searches.search.value", "Acme Corp"),
+            ("page.sortColumn", "account id"),
+        ],
+    );
+    assert_eq!(answer["operationResult"], "SUCCESS", "{answer}");
+    let rows = answer["searchResults"]["nameValuePairs"]
+        .as_array()
+        .expect("two rows");
+    let names: Vec<_> = rows[0]["nameValuePair"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .map(|p| p["name"].clone())
+        .collect();
+    assert_eq!(names, ["Account Id", "Organization Name", "Account Type"]);
+    let kinds: Vec<_> = rows
+        .iter()
+        .map(|r| r["nameValuePair"][2]["value"].clone())
+        .collect();
+    assert_eq!(kinds, ["Organization", "Individual"]);
+
+    // The documented search on the account's kind leaves the person out.
+    let mut only_orgs = list(&sid, &["Acme Corp"], 1);
+    only_orgs.retain(|(n, _)| n != "outputfields.idnamepair.name" && n != "page.sortColumn");
+    only_orgs.push(("outputfields.idnamepair.name".into(), "Account ID".into()));
+    let answer = call(&mut emu, Endpoint::ListAccounts, &only_orgs);
+    assert_eq!(answer["page"]["totalResults"], 1, "{answer}");
+    // Retrieve is for organization accounts only.
+    let retrieve = call(
+        &mut emu,
+        Endpoint::RetrieveOrganizationAccount,
+        &[
+            ("userSessionId", sid.as_str()),
+            ("accountId", &person["accountId"].to_string()),
+        ],
+    );
+    assert_eq!(retrieve["operationResult"], "FAIL", "{retrieve}");
+}
+
+#[test]
 fn emulator_searches_and_pages_from_one() {
     let mut emu = NeonEmulator::new(NeonConfig::default(), NeonData::default(), Some(3));
     let sid = session(&mut emu);
@@ -723,8 +827,10 @@ async fn client_renews_a_lapsed_session_and_pages_through_duplicates() {
         .map(|i| emulator::Account {
             account_id: 500 + i,
             organization_name: "Many".into(),
+            user_type: emulator::UserType::Organization,
             login_username: None,
             organization_account: json!({"accountId": 500 + i, "organizationName": "Many"}),
+            blank_parameters: Vec::new(),
         })
         .collect();
     let config = NeonConfig {
@@ -829,6 +935,9 @@ fn assert_clean(what: &str, text: &str) {
 }
 
 async fn start(neoncrm: NeonConfig, tweak: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
+    // The tests' own reqwest clients need rustls' provider, which only the client under test
+    // installs otherwise: a test run alone would panic in its first direct request.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = SandboxConfig {
         neoncrm,
         seed: Some(20_261_123),
@@ -1138,4 +1247,192 @@ async fn e2e_embedded_sandbox_needs_no_credentials() {
     .expect("write");
     orgform(dir.path(), &["apply", "--sandbox", "--auto-approve"]).expect(0);
     orgform(dir.path(), &["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
+}
+
+/// Logs in straight through the API, as a script of the user's would.
+async fn session_directly(client: &reqwest::Client, base: &str) -> String {
+    let login: Value = client
+        .get(format!("{base}/common/login"))
+        .query(&[
+            ("login.apiKey", neon_sandbox::API_KEY),
+            ("login.orgid", neon_sandbox::ORG_ID),
+        ])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    login["loginResponse"]["userSessionId"]
+        .as_str()
+        .expect("session")
+        .to_string()
+}
+
+/// How many accounts NeonCRM's own `listAccounts` finds under `searches` (key, operator,
+/// value), counted from its `totalResults`: what a user would see, not the emulator's insides.
+async fn count_accounts(sandbox: &Sandbox, searches: &[(&str, &str, &str)]) -> u64 {
+    let base = neon_url(sandbox);
+    let client = reqwest::Client::new();
+    let session = session_directly(&client, &base).await;
+    let mut query: Vec<(&str, &str)> = vec![
+        ("responseType", "json"),
+        ("userSessionId", &session),
+        ("outputfields.idnamepair.id", ""),
+        ("outputfields.idnamepair.name", "Account ID"),
+    ];
+    for (key, operator, value) in searches {
+        query.push(("searches.search.key", key));
+        query.push(("searches.search.searchOperator", operator));
+        query.push(("searches.search.value", value));
+    }
+    let answer: Value = client
+        .get(format!("{base}/account/listAccounts"))
+        .query(&query)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("list json");
+    let inner = &answer["listAccountsResponse"];
+    assert_eq!(inner["operationResult"], "SUCCESS", "{answer}");
+    inner["page"]["totalResults"]
+        .as_u64()
+        .expect("totalResults")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_state_lost_after_apply_adopts_under_the_documented_column_casing() {
+    // The vendor's List Accounts example asks for `Account ID` and answers `Account Id`: the
+    // emulator answers the same way, so a client that matches names exactly finds no id,
+    // believes nothing exists, and creates every organization a second time.
+    let sandbox = start(NeonConfig::default(), |_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &sandbox, THREE_ORGS);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 3);
+    let first = state_of(dir.path());
+
+    std::fs::remove_file(dir.path().join("state.json")).expect("state lost");
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(plan.stdout.contains("Plan: 3 to adopt."), "{}", plan.stdout);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 3, "a second apply created again");
+    let any_name = [("Organization Name", "NOT_BLANK", "")];
+    assert_eq!(count_accounts(&sandbox, &any_name).await, 3);
+    let again = state_of(dir.path());
+    for address in ["grace", "riverside", "harbour"] {
+        assert_eq!(
+            again["orgs"][address]["remote_id"], first["orgs"][address]["remote_id"],
+            "{again}"
+        );
+    }
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// Creates an individual account whose organization name is `company`, through the API.
+async fn create_individual_directly(sandbox: &Sandbox, company: &str) -> String {
+    let base = neon_url(sandbox);
+    let client = reqwest::Client::new();
+    let session = session_directly(&client, &base).await;
+    let created: Value = client
+        .get(format!("{base}/account/createIndividualAccount"))
+        .query(&[
+            ("responseType", "json"),
+            ("userSessionId", session.as_str()),
+            ("individualAccount.primaryContact.firstName", "Ruth"),
+            ("individualAccount.primaryContact.lastName", "Okafor"),
+            ("individualAccount.organizationName", company),
+        ])
+        .send()
+        .await
+        .expect("create individual")
+        .json()
+        .await
+        .expect("create individual json");
+    let inner = &created["createIndividualAccountResponse"];
+    assert_eq!(inner["operationResult"], "SUCCESS", "{created}");
+    inner["accountId"].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_an_individual_with_the_organization_name_is_never_adopted() {
+    // A person who works at Grace carries its name as their organization name (as the
+    // vendor's keyword-search example shows an individual result with `organizationName`).
+    // That person is not the organization: orgform creates the organization account and
+    // leaves the individual alone.
+    let sandbox = start(NeonConfig::default(), |_| {}).await;
+    let person = create_individual_directly(&sandbox, "Grace Community Church").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &sandbox, THREE_ORGS);
+
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(
+        plan.stdout.contains("Plan: 3 to create."),
+        "{}",
+        plan.stdout
+    );
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 3);
+    let state = state_of(dir.path());
+    assert_eq!(state["orgs"]["grace"]["status"], "created", "{state}");
+    assert_ne!(
+        state["orgs"]["grace"]["remote_id"],
+        json!(person),
+        "{state}"
+    );
+    let grace = [("Organization Name", "EQUAL", "Grace Community Church")];
+    // The person and the organization, both under the name; one of them an organization.
+    assert_eq!(count_accounts(&sandbox, &grace).await, 2);
+    let grace_orgs = [grace[0], ("Account Type", "EQUAL", "Organization")];
+    assert_eq!(count_accounts(&sandbox, &grace_orgs).await, 1);
+
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_create_sends_no_blank_parameter_for_an_unset_field() {
+    // TOML has no null: `""` is how a spec leaves a text field empty. NeonCRM would read a
+    // blank parameter as a value (its update documents that a blank clears a field), so the
+    // only blanks a create may carry are the custom field triplet's, which the seed requires.
+    let (sandbox, files) = sandbox_with(NeonConfig::default(), None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(
+        dir.path(),
+        &sandbox,
+        r#"
+[org.grace]
+provider = "neon"
+organization_name = "Grace Community Church"
+url = ""
+organization_types = [{ name = "Church" }]
+primary_contact = { first_name = "Ruth", middle_name = "", last_name = "Okafor", title = " " }
+custom_field_data_list = [{ field_id = 22, field_value = "Sundays" }]
+"#,
+    );
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(served(&sandbox, CREATE), 1);
+    sandbox.shutdown().await.expect("shutdown");
+
+    // What the emulator received, as its data file keeps it.
+    let text = std::fs::read_to_string(files.path().join("sandbox-data.json")).expect("data");
+    let data: Value = serde_json::from_str(&text).expect("data json");
+    let account = &data["neoncrm"]["accounts"][0];
+    assert_eq!(
+        account["organizationName"], "Grace Community Church",
+        "{data}"
+    );
+    let blanks = account["blankParameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        blanks,
+        [json!(
+            "organizationAccount.customFieldDataList.customFieldData.fieldOptionId"
+        )],
+        "{data}"
+    );
 }

@@ -383,6 +383,21 @@ fn spawn_slow_apply(dir: &Path) -> std::process::Child {
         .expect("spawn")
 }
 
+/// Waits until the apply in `dir` has recorded its first intent: by then it handles signals
+/// (a fixed sleep was too short when the machine was busy, and a signal before the handler is
+/// installed kills the process instead).
+async fn until_creating(dir: &Path) {
+    let journal = dir.join("state/orgform.state.json.journal");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the apply never started creating"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn signal(child: &std::process::Child, name: &str) {
     let status = Command::new("kill")
         .args([format!("-{name}"), child.id().to_string()])
@@ -412,7 +427,7 @@ async fn sigterm_stops_new_creates_and_records_those_in_flight() {
     .expect("write");
 
     let child = spawn_slow_apply(dir.path());
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    until_creating(dir.path()).await;
     signal(&child, "TERM");
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -463,7 +478,7 @@ async fn a_second_sigterm_exits_at_once_and_stays_safe() {
     let dir = tempfile::tempdir().expect("tempdir");
     heron_specs(dir.path(), &sandbox.base_url(), ORGS, Some(8), ACME_SECRET);
     let child = spawn_slow_apply(dir.path());
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    until_creating(dir.path()).await;
     signal(&child, "TERM");
     tokio::time::sleep(Duration::from_millis(50)).await;
     signal(&child, "TERM");

@@ -717,8 +717,9 @@ impl Oracle {
         Ok(reality)
     }
 
-    /// Refuses a declaration that does not fit the instance's mode, before anything is sent:
-    /// the spec's rules can't see the mode (they see one organization's table).
+    /// Refuses a declaration that does not fit the instance's mode, before anything is sent.
+    /// `validate` refuses such specs already (`schema::oracle::fields_fit_mode`); this stays for
+    /// an `OrgSpec` built some other way, since a wrong mode would drop fields silently.
     fn check_mode(&self, org: &OrgSpec) -> Result<(), ProviderError> {
         let wrong = |why: &str| {
             Err(ProviderError::Config {

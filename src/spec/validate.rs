@@ -12,8 +12,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{SourceFile, SpecError, SpecErrors, did_you_mean};
 use super::schema::{
-    COMMON_INSTANCE_FIELDS, Field, Format, Kind, ORG_KEYS, ProviderSchema, Rule, STATE_FIELDS,
-    provider_schema,
+    BaseUrl, COMMON_INSTANCE_FIELDS, Field, Format, Kind, ORG_KEYS, ProviderSchema, Rule,
+    STATE_FIELDS, provider_schema,
 };
 use super::{
     DEFAULT_MAX_CONCURRENCY, Endpoint, Limits, OrgSpec, Origin, ProviderInstance, Spec,
@@ -732,12 +732,24 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
         found.key_span.clone(),
     );
     if errors.0.len() == before {
+        if let BaseUrl::Required { why } = schema.base_url
+            && !checked.contains_key("base_url")
+        {
+            errors.push(SpecError::new(
+                file,
+                found.key_span.clone(),
+                format!("`{path}.base_url` is required for {provider_type}: {why}"),
+                "in this table",
+            ));
+        }
+        plain_http_to_loopback_only(errors, file, &path, schema, table);
         check_rules(
             errors,
             file,
             &path,
             schema.instance_rules,
             &checked,
+            None,
             found.key_span.clone(),
         );
     }
@@ -772,10 +784,15 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
         creates_per_day: int("creates_per_day").or(provider_type.capabilities().daily_quota),
         max_creates: int("max_creates"),
     };
+    let default_base_url = match schema.base_url {
+        BaseUrl::Default(url) => url,
+        // Required, so declared: checked above.
+        BaseUrl::Required { .. } => "",
+    };
     let base_url = checked
         .get("base_url")
         .and_then(Value::as_str)
-        .unwrap_or(schema.default_base_url)
+        .unwrap_or(default_base_url)
         .trim_end_matches('/')
         .to_string();
     let endpoints = endpoints(file, found, table, schema, &base_url);
@@ -792,6 +809,47 @@ fn check_instance(errors: &mut Errors, found: &Found<'_, '_>) -> Option<Provider
         origin: origin(file, &found.key_span),
         endpoints,
     })
+}
+
+/// Plain `http://` sends the login's credentials in the clear: the clients refuse it except to
+/// loopback (the sandbox), so `validate` refuses it too, for every URL setting of an instance
+/// (`base_url`, Oracle's `store_url`), rather than letting `plan` be the first to say so.
+fn plain_http_to_loopback_only(
+    errors: &mut Errors,
+    file: &SourceFile,
+    path: &str,
+    schema: &ProviderSchema,
+    table: &TomlTable<'_>,
+) {
+    for field in COMMON_INSTANCE_FIELDS.iter().chain(schema.instance) {
+        if !matches!(&field.kind, Kind::String(text) if text.format == Some(Format::Url)) {
+            continue;
+        }
+        let Some((_, value)) = table.iter().find(|(k, _)| k.get_ref() == field.name) else {
+            continue;
+        };
+        let Some(url) = value.get_ref().as_str() else {
+            continue;
+        };
+        let Ok(parsed) = url::Url::parse(url) else {
+            continue;
+        };
+        let loopback = parsed.host_str().is_some_and(super::endpoints::is_loopback);
+        if parsed.scheme() == "http" && !loopback {
+            errors.push(
+                SpecError::new(
+                    file,
+                    value.span(),
+                    format!(
+                        "`{path}.{}` is plain HTTP (\"{url}\"): orgform sends credentials over HTTPS only",
+                        field.name
+                    ),
+                    "not HTTPS",
+                )
+                .with_help("use https://; plain http:// is allowed to loopback addresses only (127.0.0.1, [::1], localhost)"),
+            );
+        }
+    }
 }
 
 /// Every URL setting of an instance (any field of URL format: `base_url`, `store_url`), with the
@@ -923,6 +981,7 @@ fn check_org(
             &path,
             schema.org_rules,
             &attrs,
+            instance.map(|i| &i.settings),
             found.key_span.clone(),
         );
     }
@@ -1320,6 +1379,7 @@ fn check_rules(
     path: &str,
     rules: &[Rule],
     values: &Table,
+    instance: Option<&Table>,
     span: Range<usize>,
 ) {
     let has = |p: &str| Value::Table(values.clone()).get_path(p).is_some();
@@ -1354,8 +1414,14 @@ fn check_rules(
                     ));
                 }
             }
-            Rule::Check(check) => {
-                for (field, message) in check(values) {
+            Rule::Check(_) | Rule::WithInstance(_) => {
+                let problems = match (rule, instance) {
+                    (Rule::Check(check), _) => check(values),
+                    (Rule::WithInstance(check), Some(instance)) => check(values, instance),
+                    // An instance with problems of its own: those are reported already.
+                    _ => Vec::new(),
+                };
+                for (field, message) in problems {
                     errors.push(SpecError::new(
                         file,
                         span.clone(),

@@ -30,3 +30,4 @@ mod schema;
 mod specs;
 mod state_stores;
 mod team_state;
+mod validate_first;

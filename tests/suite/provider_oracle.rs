@@ -1034,12 +1034,6 @@ async fn client_creates_organizations_directly_and_refuses_what_does_not_fit_the
 [org.acme]
 provider = "occ"
 organization = { name = "Acme Corp", customer_type = "Enterprise", type = "company", duns_number = "123456789" }
-
-[org.request]
-provider = "occ"
-name = "A request"
-organization = { name = "Request Corp" }
-profile = { email = "r@r.example", first_name = "R", last_name = "R" }
 "#;
     let spec = occ_spec("mode = \"direct\"", orgs, &sandbox.base_url());
     let occ = connect(&spec, emulator::APP_KEY);
@@ -1055,15 +1049,6 @@ profile = { email = "r@r.example", first_name = "R", last_name = "R" }
         }
         other => panic!("wanted AlreadyExists, got {other:?}"),
     }
-    // A request declared on a direct instance is refused before any request.
-    let before = sandbox.stats().requests;
-    match occ.create(&spec.orgs["request"]).await {
-        Err(ProviderError::Config { message }) => {
-            assert!(message.contains("mode = \"direct\""), "{message}");
-        }
-        other => panic!("wanted Config, got {other:?}"),
-    }
-    assert_eq!(sandbox.stats().requests, before);
     let reality = occ
         .read(&[spec.orgs["acme"].natural_key.clone()])
         .await
@@ -1071,19 +1056,22 @@ profile = { email = "r@r.example", first_name = "R", last_name = "R" }
     assert_eq!(reality.len(), 1);
     assert_eq!(held(&sandbox), 1);
 
-    // And an organization without a request on a request instance.
-    let plain = occ_spec(
-        "",
-        "[org.plain]\nprovider = \"occ\"\norganization = { name = \"Plain\" }\n",
-        &sandbox.base_url(),
-    );
-    let occ = connect(&plain, emulator::APP_KEY);
-    match occ.create(&plain.orgs["plain"]).await {
-        Err(ProviderError::Config { message }) => {
-            assert!(message.contains("needs `name`"), "{message}")
+    // What does not fit the mode never reaches the client: the specs are refused when loaded
+    // (a request on a direct instance; an organization without a request on a request one).
+    let load = |instance_extra: &str, orgs: &str| {
+        let text = format!(
+            "[provider.occ]\ntype = \"oracle_commerce\"\nbase_url = \"{}\"\napp_key = {{ env = \"OCC_APP_KEY\" }}\n{instance_extra}\n\n{orgs}",
+            sandbox.base_url()
+        );
+        match Spec::load(&[SourceFile::new("occ.toml", text)]) {
+            Ok(_) => panic!("loaded specs that do not fit the mode"),
+            Err(e) => format!("{e:?}"),
         }
-        other => panic!("wanted Config, got {other:?}"),
-    }
+    };
+    let request = "[org.request]\nprovider = \"occ\"\nname = \"A request\"\norganization = { name = \"Request Corp\" }\nprofile = { email = \"r@r.example\", first_name = \"R\", last_name = \"R\" }\n";
+    assert!(load("mode = \"direct\"", request).contains("mode = \\\"direct\\\""));
+    let plain = "[org.plain]\nprovider = \"occ\"\norganization = { name = \"Plain\" }\n";
+    assert!(load("", plain).contains("needs its `name`"));
     sandbox.shutdown().await.expect("shutdown");
 }
 

@@ -15,7 +15,7 @@
 //! `base_url`: the API lives on each customer's own Command Center host, so there is no public
 //! endpoint to default to.
 
-use super::{Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 const S: Kind = Kind::String(Text::ANY);
@@ -53,8 +53,8 @@ static PLAN: &[Field] = &[
     Field::new("plan_id", "planId", ID)
         .required()
         .doc("Id of the plan to be associated"),
+    // Optional: the seed marks `planName`, `planId` and `companyId` required, not `entityInfo`.
     Field::new("entity_info", "entityInfo", Kind::Object(ENTITY_INFO))
-        .required()
         .doc("The Company the organization belongs to: `company_id`, optionally its name"),
 ];
 
@@ -177,7 +177,7 @@ static ORG: &[Field] = &[
         .doc("Name of the Organization; how orgform finds it again, regardless of case"),
     Field::new("plan", "plan", Kind::Object(PLAN))
         .required()
-        .doc("The plan to associate: `plan_name`, `plan_id` and `entity_info`"),
+        .doc("The plan to associate: `plan_name`, `plan_id`, optionally `entity_info`"),
     Field::new(
         "access_nodes",
         "accessNodes",
@@ -235,17 +235,12 @@ fn int(values: &Table, key: &str) -> Option<i64> {
 }
 
 /// Commvault's API lives on each customer's own Command Center, under a path (`/commandcenter/api`
-/// or the older `/webconsole/api`): without a `base_url` orgform has nowhere to go, and a bare
-/// host would send every request to the web console's pages instead of its API.
+/// or the older `/webconsole/api`): a bare host would send every request to the web console's
+/// pages instead of its API. (That `base_url` is required at all is `BaseUrl::Required`.)
 fn check_base_url(values: &Table) -> Problems {
     let example = "like \"https://commandcenter.example.com/commandcenter/api\"";
     let Some(base_url) = text(values, "base_url") else {
-        return vec![(
-            "base_url".into(),
-            format!(
-                "is required for a commvault_salesforce provider: Commvault's API lives on your own Command Center host, so set its API root, {example}"
-            ),
-        )];
+        return Vec::new();
     };
     let path = url::Url::parse(base_url)
         .map(|u| u.path().trim_matches('/').to_string())
@@ -371,8 +366,9 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 pub static SCHEMA: ProviderSchema = ProviderSchema {
     provider_type: ProviderType::CommvaultSalesforce,
     doc: "Commvault protection of a Salesforce organization (POST /Salesforce/Organization)",
-    // Never used: `check_base_url` makes `base_url` required, as each customer has its own host.
-    default_base_url: "https://commandcenter.example.com/commandcenter/api",
+    base_url: BaseUrl::Required {
+        why: "Commvault's API lives on your own Command Center host, so set its API root, like \"https://commandcenter.example.com/commandcenter/api\"",
+    },
     instance: INSTANCE,
     instance_rules: INSTANCE_RULES,
     org: ORG,

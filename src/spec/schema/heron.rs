@@ -3,7 +3,7 @@
 //! Heron's own `provider` field clashes with orgform's `provider` key, so it is `crm_provider`
 //! in specs. `auth` and `secret` are write-only at Heron and secrets here: by reference only.
 
-use super::{Field, Format, Kind, ProviderSchema, Text};
+use super::{BaseUrl, Field, Format, Kind, ProviderSchema, Text};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 const S: Kind = Kind::String(Text::ANY);
@@ -226,7 +226,7 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 pub static SCHEMA: ProviderSchema = ProviderSchema {
     provider_type: ProviderType::Heron,
     doc: "Heron Data CRM integration (POST /api/crm_integrations)",
-    default_base_url: "https://app.herondata.io",
+    base_url: BaseUrl::Default("https://app.herondata.io"),
     instance: INSTANCE,
     instance_rules: &[],
     org: ORG,

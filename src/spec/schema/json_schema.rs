@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{COMMON_INSTANCE_FIELDS, Field, Kind, STATE_FIELDS, provider_schema};
+use super::{BaseUrl, COMMON_INSTANCE_FIELDS, Field, Kind, STATE_FIELDS, provider_schema};
 use crate::model::ProviderType;
 
 /// Addresses and provider instance names, as `validate` checks them: at most 64 characters of
@@ -19,6 +19,10 @@ pub fn json_schema() -> Value {
         instance["properties"]["type"] =
             json!({"const": provider_type.name(), "description": schema.doc});
         instance["title"] = json!(format!("{provider_type} provider"));
+        // The validator's rule, from the same data: no public endpoint, so `base_url` is needed.
+        if let BaseUrl::Required { .. } = schema.base_url {
+            add_required(&mut instance, "base_url");
+        }
         instances.push(instance);
 
         let mut org = object(&[schema.org]);

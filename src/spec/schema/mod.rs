@@ -168,7 +168,7 @@ impl Format {
         match self {
             Format::Url => "an absolute http(s) URL, like \"https://example.com\"".into(),
             Format::Email => "an e-mail address, like \"admin@example.com\"".into(),
-            Format::Date => "a date in the form YYYY-MM-DD".into(),
+            Format::Date => "a date that exists, in the form YYYY-MM-DD".into(),
             Format::Digits(n) => format!("exactly {n} digits"),
             Format::Numeric => "digits only".into(),
             Format::CountryCode => "a two-letter upper-case country code, like \"US\"".into(),
@@ -219,12 +219,33 @@ fn is_date(value: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> { value.get(r)?.parse::<u32>().ok() };
-    matches!((digits(0..4), digits(5..7), digits(8..10)), (Some(_), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=31).contains(&d))
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = value.get(r)?;
+        // `parse` would take a sign: only digits are a date's.
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse::<u32>().ok())?
+    };
+    matches!((digits(0..4), digits(5..7), digits(8..10)), (Some(y), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d))
+}
+
+/// Days in month `m` of year `y`, Gregorian: a date that does not exist (`1985-02-31`) is a
+/// mistake the provider would refuse (or worse, roll over) only at apply.
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        2 if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// A check across fields: given a table's validated values, (dotted path, message) per problem.
 pub type CheckFn = fn(&Table) -> Vec<(String, String)>;
+
+/// A check of an organization against its provider instance's settings (Oracle's `mode`,
+/// Salesforce's `api_version`): (dotted path in the organization, message) per problem.
+pub type InstanceCheckFn = fn(&Table, &Table) -> Vec<(String, String)>;
 
 /// A rule across fields, checked after each field is valid on its own.
 #[derive(Debug)]
@@ -235,6 +256,20 @@ pub enum Rule {
     AnyOf(&'static [&'static str]),
     /// A check no simpler rule expresses; returns (dotted path, message) for each problem.
     Check(CheckFn),
+    /// In `org_rules` only: a check that also needs the organization's provider instance
+    /// settings (those beyond `type`, `base_url` and limits). Skipped when that instance has
+    /// problems of its own, which are reported already.
+    WithInstance(InstanceCheckFn),
+}
+
+/// Where a provider type's API lives.
+#[derive(Debug, Clone, Copy)]
+pub enum BaseUrl {
+    /// The vendor's public endpoint, which `base_url` may override.
+    Default(&'static str),
+    /// No public endpoint: each customer has its own host, so `base_url` is required (by the
+    /// validator and by the JSON Schema alike). `why` ends the error message.
+    Required { why: &'static str },
 }
 
 /// Everything the spec layer knows about one provider type.
@@ -243,8 +278,8 @@ pub struct ProviderSchema {
     pub provider_type: ProviderType,
     /// One line on what the provider creates.
     pub doc: &'static str,
-    /// Where the real API lives; `base_url` may override it.
-    pub default_base_url: &'static str,
+    /// Where the real API lives, or that `base_url` is required.
+    pub base_url: BaseUrl,
     /// Keys of `[provider.NAME]` beyond the common ones (`type`, `base_url`, limits).
     pub instance: &'static [Field],
     pub instance_rules: &'static [Rule],

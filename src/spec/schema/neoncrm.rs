@@ -15,7 +15,7 @@
 //! The natural key is `organization_name`, compared exactly: NeonCRM allows two accounts with
 //! one name, so orgform's look-up before every create is what stops a duplicate.
 
-use super::{Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 const S: Kind = Kind::String(Text::ANY);
@@ -125,7 +125,10 @@ static CUSTOM_FIELD_DATA: &[Field] = &[
         .doc("Account custom field id, from the List Custom Fields request"),
     Field::new("field_option_id", "fieldOptionId", ID)
         .doc("Option id, for select and radio custom fields"),
-    Field::new("field_value", "fieldValue", S).doc("Text, for text and textarea custom fields"),
+    // Not empty: `field_value` is what marks a text field (a select or radio field takes
+    // `field_option_id`), and a text field sent with a blank value is NeonCRM's 10067.
+    Field::new("field_value", "fieldValue", Kind::String(Text::non_empty()))
+        .doc("Text, for text and textarea custom fields; not empty"),
 ];
 
 static SOURCE: &[Field] = &[
@@ -419,7 +422,7 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 pub static SCHEMA: ProviderSchema = ProviderSchema {
     provider_type: ProviderType::Neoncrm,
     doc: "NeonCRM organization account (API v1 account/createOrganizationAccount)",
-    default_base_url: "https://api.neoncrm.com/neonws/services/api",
+    base_url: BaseUrl::Default("https://api.neoncrm.com/neonws/services/api"),
     instance: INSTANCE,
     instance_rules: &[],
     org: ORG,

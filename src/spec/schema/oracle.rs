@@ -13,12 +13,11 @@
 //!   `organization.name` is then the natural key; the request-only fields (`name`, `profile`,
 //!   `requester_comments`, `related_organization_name`) have no place in it.
 //!
-//! The rules across fields only see an organization's own table, never its instance's `mode`, so
-//! the checks here hold in both modes: a declaration names a request (`name`, with `profile`) or
-//! an organization (`organization.name`, without request fields). Whether that fits the
-//! instance's mode is checked by the client before anything is sent.
+//! Which of these a declaration needs, or may hold, depends on its instance's `mode`, so the
+//! rule (`fields_fit_mode`) sees the instance's settings too: `validate` refuses what a mode
+//! cannot send, before any request leaves.
 
-use super::{Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 const S: Kind = Kind::String(Text::ANY);
@@ -135,49 +134,45 @@ static ORG: &[Field] = &[
         .doc("Requester comments given when the request is created"),
 ];
 
-static ORG_RULES: &[Rule] = &[
-    Rule::Check(request_or_organization),
-    Rule::Check(request_has_profile),
-];
+static ORG_RULES: &[Rule] = &[Rule::WithInstance(fields_fit_mode)];
 
-/// A declaration is a request (`name`) or an organization (`organization.name`): without either,
-/// neither mode can match it, nor create it.
-fn request_or_organization(org: &Table) -> Vec<(String, String)> {
-    let has_name = org.contains_key("name");
-    let organization_name = organization_name(org).is_some();
+/// What each mode sends decides what a declaration needs and may hold:
+/// - request mode sends the seed's payload, whose `name` is required (seed 002) and whose
+///   `profile` carries the requester's contact (e-mail, first and last name, required by the
+///   seed's nested schema; a request without one has nobody to answer to);
+/// - direct mode sends only `organization` to `POST /ccadmin/v1/organizations`, so it needs
+///   `organization.name` (its natural key, providers.md §3.2) and the request-only fields would
+///   be silently dropped.
+fn fields_fit_mode(org: &Table, instance: &Table) -> Vec<(String, String)> {
     let mut problems = Vec::new();
-    if !has_name && !organization_name {
-        problems.push((
-            "name".into(),
-            "is missing: set `name` (the organization request's name, mode = \"request\") or `organization.name` (mode = \"direct\")".into(),
-        ));
-        return problems;
-    }
-    if !has_name {
-        // An organization on its own (direct mode): request fields would be silently dropped.
-        for key in REQUEST_ONLY
-            .iter()
-            .filter(|k| **k != "name" && org.contains_key(k))
-        {
+    if is_direct(instance) {
+        if organization_name(org).is_none() {
+            problems.push((
+                "organization.name".into(),
+                "is missing: with mode = \"direct\" the organization is created, and matched, by its name: set `organization.name`".into(),
+            ));
+        }
+        for key in REQUEST_ONLY.iter().filter(|k| org.contains_key(k)) {
             problems.push((
                 (*key).to_string(),
-                "belongs to an organization request, which needs `name`: set `name` (mode = \"request\"), or remove it (mode = \"direct\" sends only `organization`)".into(),
+                "belongs to an organization request, but the provider instance has mode = \"direct\", which sends only `organization`: remove it, or use a provider instance with mode = \"request\"".into(),
+            ));
+        }
+    } else {
+        if !org.contains_key("name") {
+            problems.push((
+                "name".into(),
+                "is missing: with mode = \"request\" (the default) an organization request needs its `name`, by which orgform also matches it; or use a provider instance with mode = \"direct\" to create `organization` on its own".into(),
+            ));
+        }
+        if !org.contains_key("profile") {
+            problems.push((
+                "profile".into(),
+                "is required in an organization request: add `profile = { email = \"...\", first_name = \"...\", last_name = \"...\" }`".into(),
             ));
         }
     }
     problems
-}
-
-/// The seed requires the requester's e-mail, first and last name in every request.
-fn request_has_profile(org: &Table) -> Vec<(String, String)> {
-    if org.contains_key("name") && !org.contains_key("profile") {
-        vec![(
-            "profile".into(),
-            "is required in an organization request: add `profile = { email = \"...\", first_name = \"...\", last_name = \"...\" }`".into(),
-        )]
-    } else {
-        Vec::new()
-    }
 }
 
 static INSTANCE: &[Field] = &[
@@ -195,19 +190,7 @@ static INSTANCE: &[Field] = &[
     .doc("Root URL of the storefront, where requests are sent (/ccstore/v1); defaults to base_url"),
 ];
 
-static INSTANCE_RULES: &[Rule] = &[Rule::Check(base_url_required)];
-
-/// Every Commerce Cloud instance has its own administration host: there is no public default.
-fn base_url_required(instance: &Table) -> Vec<(String, String)> {
-    if instance.contains_key("base_url") {
-        Vec::new()
-    } else {
-        vec![(
-            "base_url".into(),
-            "is required for oracle_commerce: each Commerce Cloud instance has its own administration host, like \"https://p1234567c1dev-admin.occa.ocs.oraclecloud.com\"".into(),
-        )]
-    }
-}
+static INSTANCE_RULES: &[Rule] = &[];
 
 /// Whether an instance's settings choose direct mode.
 pub fn is_direct(instance: &Table) -> bool {
@@ -241,8 +224,10 @@ fn organization_name(org: &Table) -> Option<&str> {
 pub static SCHEMA: ProviderSchema = ProviderSchema {
     provider_type: ProviderType::OracleCommerce,
     doc: "Oracle Commerce Cloud organization request (POST /ccstore/v1/organizationRequests) or organization (POST /ccadmin/v1/organizations)",
-    // Never used: `base_url` is required for this type (see `base_url_required`).
-    default_base_url: "",
+    // Every Commerce Cloud instance has its own administration host: there is no public default.
+    base_url: BaseUrl::Required {
+        why: "each Commerce Cloud instance has its own administration host, like \"https://p1234567c1dev-admin.occa.ocs.oraclecloud.com\"",
+    },
     instance: INSTANCE,
     instance_rules: INSTANCE_RULES,
     org: ORG,

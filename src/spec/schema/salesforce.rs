@@ -15,7 +15,7 @@
 //! API versions default it to the requesting organization's country, but relying on that would
 //! make the trial's language depend on where the Trialforce Management Organization lives).
 
-use super::{Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 /// The `Edition` restricted picklist, as the seed lists it.
@@ -46,6 +46,41 @@ pub const SUBDOMAIN_MAX: usize = 40;
 pub const LANGUAGES: &[&str] = &[
     "zh_CN", "zh_TW", "da", "nl_NL", "en_US", "fi", "fr", "de", "it", "ja", "ko", "no", "pt_BR",
     "ru", "es", "es_MX", "sv", "th",
+];
+
+/// The officially assigned ISO 3166-1 alpha-2 codes (249, as ISO publishes them). The seed's
+/// `Country` is "the two-character, upper-case ISO-3166 country code"; any other is `S-2006`
+/// after the sign-up is spent, so validate refuses it first.
+pub const COUNTRIES: &[&str] = &[
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+];
+
+/// When each creatable field appeared, as the seed says ("available in API version N and
+/// later"); a field it gives no version for is as old as `SignupRequest` (27.0). Sent with an
+/// older `api_version`, Salesforce refuses the field as unknown, after validation passed.
+pub const FIELD_API_VERSIONS: &[(&str, u32)] = &[
+    ("connected_app_callback_url", 28),
+    ("connected_app_consumer_key", 28),
+    ("suppress_signup_emails", 29),
+    ("edition", 35),
+    ("preferred_language", 35),
+    ("should_connect_to_env_hub", 35),
+    ("signup_source", 36),
 ];
 
 static ORG: &[Field] = &[
@@ -142,7 +177,76 @@ static ORG_RULES: &[Rule] = &[
     Rule::Pair("connected_app_consumer_key", "connected_app_callback_url"),
     Rule::AnyOf(&["template_id", "edition"]),
     Rule::Check(subdomain_fits_edition),
+    Rule::Check(country_assigned),
+    Rule::Check(subdomain_characters),
+    Rule::WithInstance(fields_fit_api_version),
 ];
+
+/// `country` has the right shape already (two upper-case letters); here, that ISO assigned it.
+fn country_assigned(org: &Table) -> Vec<(String, String)> {
+    match org.get("country").and_then(Value::as_str) {
+        Some(country) if !COUNTRIES.contains(&country) => vec![(
+            "country".into(),
+            format!(
+                "(\"{country}\") is not an ISO 3166-1 alpha-2 country code: Salesforce would fail the sign-up with S-2006 (invalid country code)"
+            ),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// A My Domain name is letters, digits and hyphens, starts with a letter, and has no hyphen at
+/// its end or two in a row; anything else fails the sign-up with C-1018 ("Invalid subdomain
+/// value"). Inferred: seed 001 gives the code but not the characters; this is Salesforce's My
+/// Domain naming rule, and the sandbox's C-1018 rule.
+fn subdomain_characters(org: &Table) -> Vec<(String, String)> {
+    let Some(subdomain) = org.get("subdomain").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let well_formed = subdomain.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !subdomain.ends_with('-')
+        && !subdomain.contains("--")
+        && subdomain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if well_formed {
+        Vec::new()
+    } else {
+        vec![(
+            "subdomain".into(),
+            format!(
+                "(\"{subdomain}\") must be letters, digits and single hyphens, start with a letter and not end with a hyphen: Salesforce would fail the sign-up with C-1018 (invalid subdomain value)"
+            ),
+        )]
+    }
+}
+
+/// A field newer than the instance's `api_version` is unknown to that version of the API. With
+/// no `api_version`, the client's default (60.0) has every field.
+fn fields_fit_api_version(org: &Table, instance: &Table) -> Vec<(String, String)> {
+    let Some(version) = instance.get("api_version").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let Some(major) = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+    else {
+        return Vec::new();
+    };
+    FIELD_API_VERSIONS
+        .iter()
+        .filter(|(field, since)| *since > major && org.contains_key(field))
+        .map(|(field, since)| {
+            (
+                (*field).to_string(),
+                format!(
+                    "exists from API version {since}.0 on, but the provider instance's `api_version` is \"{version}\": raise `api_version` to \"{since}.0\" or later, or remove the field"
+                ),
+            )
+        })
+        .collect()
+}
 
 /// Developer editions append a suffix to the My Domain, so their subdomain has 33 characters,
 /// not 40. With a template and no edition the edition is not known here: 40 is checked.
@@ -268,7 +372,7 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 pub static SCHEMA: ProviderSchema = ProviderSchema {
     provider_type: ProviderType::SalesforceSignup,
     doc: "Salesforce Trialforce sign-up (POST /services/data/vXX.X/sobjects/SignupRequest/)",
-    default_base_url: "https://login.salesforce.com",
+    base_url: BaseUrl::Default("https://login.salesforce.com"),
     instance: INSTANCE,
     instance_rules: INSTANCE_RULES,
     org: ORG,

@@ -62,8 +62,7 @@ const JWT_LIFETIME_SECS: u64 = 300;
 pub struct Salesforce {
     http: Http,
     credentials: Box<Credentials>,
-    /// The JWT `aud`: the login host as the specs declare it (`https://login.salesforce.com`,
-    /// `https://test.salesforce.com`), even when requests go to the sandbox instead.
+    /// The JWT `aud`: a login host ([`jwt_audience`]), never the origin requests go to.
     audience: String,
     api_version: String,
     session: LoginCell<Session>,
@@ -192,7 +191,7 @@ impl Salesforce {
             http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
             // Boxed: an RSA key pair is large, and AnyProvider holds every client inline.
             credentials: Box::new(credentials),
-            audience: origin(&instance.base_url),
+            audience: jwt_audience(&instance.base_url, instance.setting("audience")),
             api_version: instance
                 .setting("api_version")
                 .unwrap_or(DEFAULT_API_VERSION)
@@ -527,12 +526,33 @@ fn next_page_path(url: &str) -> Result<String, ProviderError> {
     }
 }
 
-/// The scheme, host and port of a URL: the JWT audience.
-fn origin(base_url: &str) -> String {
-    url::Url::parse(base_url).map_or_else(
-        |_| base_url.trim_end_matches('/').to_string(),
-        |u| u.origin().ascii_serialization(),
-    )
+/// The production login host: the JWT audience for every production organization, My Domain
+/// hosts included (providers.md §2.1).
+pub const LOGIN_HOST: &str = "https://login.salesforce.com";
+/// The sandbox login host: the audience for sandbox organizations.
+pub const TEST_LOGIN_HOST: &str = "https://test.salesforce.com";
+
+/// The JWT `aud` for an instance: the audience the spec states (`audience`, for a community
+/// URL), else the login host of `base_url`'s kind of organization. Salesforce documents
+/// `https://login.salesforce.com`, `https://test.salesforce.com` or a community URL as the
+/// audience (providers.md §2.1) and refuses the My Domain host a token request is sent to
+/// ("audience is invalid"), so the origin of `base_url` is never it. Sandbox organizations are
+/// `test.salesforce.com` and My Domain hosts under `.sandbox.my.salesforce.com` (inferred from
+/// Salesforce's My Domain host formats; the seed does not cover login).
+pub fn jwt_audience(base_url: &str, stated: Option<&str>) -> String {
+    if let Some(stated) = stated {
+        return stated.trim_end_matches('/').to_string();
+    }
+    let host = url::Url::parse(base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    let host = host.trim_end_matches('.');
+    if host == "test.salesforce.com" || host.ends_with(".sandbox.my.salesforce.com") {
+        TEST_LOGIN_HOST.to_string()
+    } else {
+        LOGIN_HOST.to_string()
+    }
 }
 
 /// A string literal in SOQL: quoted, with backslash escapes for the quote, the backslash and

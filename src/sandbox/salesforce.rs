@@ -8,8 +8,9 @@
 //! What it serves:
 //! - `POST /services/oauth2/token`: the username-password grant with the sandbox credentials
 //!   ([`USERNAME`], [`PASSWORD`], [`CLIENT_ID`], [`CLIENT_SECRET`]), and the JWT bearer grant
-//!   (`iss` = [`CLIENT_ID`], `sub` = [`USERNAME`], `aud` = this sandbox or login/test
-//!   .salesforce.com, `exp` ahead). The sandbox can't know a customer's certificate, so it
+//!   (`iss` = [`CLIENT_ID`], `sub` = [`USERNAME`], `aud` one of [`LOGIN_AUDIENCES`], `exp`
+//!   ahead; any other audience, the sandbox's own URL included, is `invalid_grant` "audience is
+//!   invalid" as Salesforce answers it). The sandbox can't know a customer's certificate, so it
 //!   accepts any well-formed RS256 signature unless [`SalesforceConfig::jwt_public_key`] names
 //!   the key to verify against. Errors are HTTP 400 `{error, error_description}`. The
 //!   `instance_url` handed out is the sandbox's own base URL.
@@ -78,6 +79,14 @@ pub const CREDENTIALS: &[(&str, &str)] = &[
     ("password", PASSWORD),
     ("client_id", CLIENT_ID),
     ("client_secret", CLIENT_SECRET),
+];
+
+/// The JWT audiences Salesforce documents for the bearer flow (providers.md §2.1): the
+/// production and the sandbox login hosts. The emulator stands for both, since one URL serves
+/// either kind of organization here.
+pub const LOGIN_AUDIENCES: &[&str] = &[
+    "https://login.salesforce.com",
+    "https://test.salesforce.com",
 ];
 
 /// The sandbox TMO's organization and user ids, for tokens and identity URLs.
@@ -528,7 +537,7 @@ impl Emulator<'_> {
                 true
             }
             Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => {
-                match self.check_assertion(field("assertion").unwrap_or(""), base_url, now_ms) {
+                match self.check_assertion(field("assertion").unwrap_or(""), now_ms) {
                     Ok(()) => false,
                     Err(reply) => return reply,
                 }
@@ -565,7 +574,7 @@ impl Emulator<'_> {
         Reply::json(200, answer)
     }
 
-    fn check_assertion(&self, assertion: &str, base_url: &str, now_ms: u64) -> Result<(), Reply> {
+    fn check_assertion(&self, assertion: &str, now_ms: u64) -> Result<(), Reply> {
         let invalid = || Reply::oauth("invalid_grant", "invalid assertion");
         let mut parts = assertion.split('.');
         let (Some(header), Some(claims), Some(signature), None) =
@@ -605,16 +614,14 @@ impl Emulator<'_> {
                 "user hasn't approved this consumer",
             ));
         }
+        // The audience is the login host the emulator stands for, as Salesforce documents it,
+        // never the URL it is served at: that URL stands for a My Domain (or the client's own
+        // guess), and accepting it would echo the client's assumption back to it.
         let audience = claims["aud"]
             .as_str()
             .unwrap_or_default()
             .trim_end_matches('/');
-        let accepted = [
-            base_url.trim_end_matches('/'),
-            "https://login.salesforce.com",
-            "https://test.salesforce.com",
-        ];
-        if !accepted.contains(&audience) {
+        if !LOGIN_AUDIENCES.contains(&audience) {
             return Err(Reply::oauth("invalid_grant", "audience is invalid"));
         }
         match claims["exp"].as_u64() {

@@ -1588,3 +1588,138 @@ async fn a_pending_create_found_absent_still_respects_the_quota() {
     );
     sandbox.shutdown().await.expect("shutdown");
 }
+
+// ---- issue 13: the JWT audience is the login host, never the sandbox's own URL ----
+
+/// The emulator's answer to a JWT bearer grant whose `aud` is `audience`.
+fn jwt_grant(audience: &str) -> Reply {
+    let key = rsa_key_from_pem(&rsa_key().0).expect("key");
+    let assertion =
+        jwt_assertion(CLIENT_ID, USERNAME, audience, &key, T0 / 1000).expect("assertion");
+    let form =
+        format!("grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion={assertion}");
+    emulator_with(SalesforceConfig::default()).handle(
+        &Request {
+            method: "POST",
+            path: "/services/oauth2/token",
+            body: form.as_bytes(),
+            ..Request::default()
+        },
+        BASE,
+        T0,
+    )
+}
+
+#[test]
+fn the_emulator_takes_only_a_login_host_as_the_jwt_audience_never_its_own_url() {
+    for login in [
+        "https://login.salesforce.com",
+        "https://test.salesforce.com",
+    ] {
+        assert_eq!(jwt_grant(login).status, 200, "{login}");
+    }
+    // Its own URL stands for a My Domain host, which Salesforce refuses as an audience.
+    for wrong in [BASE, "https://acme-tmo.my.salesforce.com", ""] {
+        let reply = jwt_grant(wrong);
+        assert_eq!(reply.status, 400, "{wrong}");
+        assert_eq!(
+            reply.body.expect("body"),
+            json!({"error": "invalid_grant", "error_description": "audience is invalid"}),
+            "{wrong}"
+        );
+    }
+}
+
+#[test]
+fn the_jwt_audience_is_the_login_host_of_the_base_url_or_the_one_stated() {
+    let audience = salesforce::jwt_audience;
+    let login = "https://login.salesforce.com";
+    let test = "https://test.salesforce.com";
+    assert_eq!(audience("https://login.salesforce.com", None), login);
+    assert_eq!(audience("https://acme-tmo.my.salesforce.com", None), login);
+    assert_eq!(audience("http://127.0.0.1:9", None), login);
+    assert_eq!(audience("https://test.salesforce.com/", None), test);
+    assert_eq!(
+        audience("https://acme-tmo--uat.sandbox.my.salesforce.com", None),
+        test
+    );
+    assert_eq!(
+        audience(
+            "https://acme-tmo.my.salesforce.com",
+            Some("https://test.salesforce.com/")
+        ),
+        test
+    );
+}
+
+/// A JWT provider at `base_url` (and `extra` keys), one organization, and its key file.
+fn jwt_specs(dir: &Path, base_url: &str, extra: &str) {
+    std::fs::write(dir.join("tmo.pem"), &rsa_key().0).expect("key file");
+    write_specs(
+        dir,
+        &specs_text(
+            base_url,
+            &["jwt@trial.example"],
+            &format!("auth = \"jwt\"\nprivate_key = {{ file = \"tmo.pem\" }}\n{extra}"),
+        ),
+    );
+}
+
+#[test]
+fn jwt_with_a_my_domain_base_url_logs_in_at_the_embedded_sandbox() {
+    // The sandbox stands in for the My Domain host; the audience is still the login host.
+    let dir = tempfile::tempdir().expect("tempdir");
+    jwt_specs(dir.path(), "https://acme-tmo.my.salesforce.com", "");
+    let apply = orgform(
+        dir.path(),
+        &[
+            "apply",
+            "--sandbox",
+            "--auto-approve",
+            "--poll-interval",
+            "50ms",
+        ],
+    )
+    .expect(0);
+    assert!(apply.stderr.contains("1 created"), "{}", apply.stderr);
+    let again = orgform(dir.path(), &["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
+    assert!(!again.stderr.contains("audience"), "{}", again.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stated_audience_that_is_not_a_login_host_is_refused_before_any_create() {
+    let (_, public) = rsa_key();
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        jwt_public_key: Some(public.clone()),
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    jwt_specs(
+        dir.path(),
+        &sandbox.base_url(),
+        "audience = \"https://acme-tmo.my.salesforce.com\"",
+    );
+    let plan = orgform(dir.path(), &["plan"]).expect(1);
+    assert!(
+        plan.stderr.contains("audience is invalid"),
+        "{}",
+        plan.stderr
+    );
+    let apply = orgform(dir.path(), APPLY).expect(1);
+    assert!(
+        apply.stderr.contains("audience is invalid"),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(served(&sandbox, CREATES).await, 0, "no create sent");
+
+    // A stated login host is what Salesforce takes.
+    jwt_specs(
+        dir.path(),
+        &sandbox.base_url(),
+        "audience = \"https://test.salesforce.com\"",
+    );
+    orgform(dir.path(), &["plan"]).expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}

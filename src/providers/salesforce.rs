@@ -431,6 +431,38 @@ impl Provider for Salesforce {
         Ok(reality)
     }
 
+    /// One `SELECT COUNT()` of the sign-ups created in the last 24 hours, over `queryAll`: a
+    /// sign-up whose request record was deleted still made its trial organization, so it
+    /// still counts against the day's 20 (seed 001). `CreatedDate > <date-time>` is exact to
+    /// the second, where `LAST_N_DAYS:1` would count from yesterday's midnight. SOQL has no
+    /// way to select a count beside records, so this is a request of its own.
+    async fn creates_in_last_day(&self) -> Result<Option<u32>, ProviderError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Count {
+            total_size: u64,
+        }
+        let since = crate::state::time::format(
+            crate::state::time::now().saturating_sub(crate::state::DAY.as_secs()),
+        );
+        let path = format!(
+            "{}?q={}",
+            self.data_path("/queryAll"),
+            url::form_urlencoded::byte_serialize(creates_since_query(&since).as_bytes())
+                .collect::<String>()
+        );
+        let (status, body) = self
+            .call(Effect::Safe, |s| self.api(s, Method::GET, &path))
+            .await?;
+        if status != StatusCode::OK {
+            return Err(read_error(status, &body));
+        }
+        let count: Count = serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
+            message: format!("the count answer is not what Salesforce documents: {e}"),
+        })?;
+        Ok(Some(u32::try_from(count.total_size).unwrap_or(u32::MAX)))
+    }
+
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let schema = provider_schema(ProviderType::SalesforceSignup);
         let body = create_body(schema.org, org, &self.secrets)?;
@@ -553,6 +585,12 @@ pub fn jwt_audience(base_url: &str, stated: Option<&str>) -> String {
     } else {
         LOGIN_HOST.to_string()
     }
+}
+
+/// The SOQL count of sign-ups created after `since`, an RFC 3339 UTC date-time
+/// (`2024-06-10T12:00:00Z`), which SOQL takes unquoted as a date-time literal.
+pub fn creates_since_query(since: &str) -> String {
+    format!("SELECT COUNT() FROM SignupRequest WHERE CreatedDate > {since}")
 }
 
 /// A string literal in SOQL: quoted, with backslash escapes for the quote, the backslash and

@@ -18,7 +18,8 @@
 //!   matched without case, 400 error arrays for a missing required field, a bad restricted
 //!   picklist value, an unknown or read-only field, an over-long `SignupSource`), retrieve by
 //!   id, delete (the trial organization stays), PATCH refused; `query` and `queryAll` over a
-//!   SOQL subset (`SELECT` fields or `COUNT()`, `WHERE` with `=`, `!=`, `IN`, `NOT IN`, `LIKE`,
+//!   SOQL subset (`SELECT` fields or `COUNT()`, `WHERE` with `=`, `!=`, `<`, `>`, `IN`, `NOT IN`,
+//!   `LIKE`, unquoted date-time literals (`CreatedDate > 2024-06-10T12:00:00Z`; quoted, refused),
 //!   `AND` or `OR` and parentheses, `ORDER BY`, `LIMIT`), paged by `nextRecordsUrl` at
 //!   [`SalesforceConfig::batch_size`] (or a smaller `Sforce-Query-Options: batchSize`). A
 //!   missing, unknown or lapsed token is 401 `INVALID_SESSION_ID`; past the daily API limit,
@@ -1495,6 +1496,8 @@ enum Token {
     Word(String),
     Str(String),
     Num(String),
+    /// A date-time literal, `2024-06-10T12:00:00Z`, unquoted as SOQL wants it: milliseconds.
+    DateTime(u64),
     Comma,
     Open,
     Close,
@@ -1583,6 +1586,21 @@ fn tokenize(soql: &str) -> Result<Vec<Token>, Reply> {
                 }
                 tokens.push(Token::Str(s));
             }
+            // `YYYY-MM-DD...`: a date-time literal, not a number.
+            c if c.is_ascii_digit() && datetime_ahead(chars.clone()) => {
+                let mut literal = String::new();
+                while let Some(&d) = chars.peek() {
+                    if d.is_ascii_alphanumeric() || matches!(d, '-' | ':' | '.' | '+') {
+                        literal.push(d);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                let ms = parse_datetime(&literal)
+                    .ok_or_else(|| malformed(format!("invalid date-time literal: {literal}")))?;
+                tokens.push(Token::DateTime(ms));
+            }
             c if c.is_ascii_digit() || c == '-' => {
                 let mut s = String::new();
                 while let Some(&d) = chars.peek() {
@@ -1611,6 +1629,39 @@ fn tokenize(soql: &str) -> Result<Vec<Token>, Reply> {
         }
     }
     Ok(tokens)
+}
+
+/// Whether the characters ahead start like a date: four digits and a hyphen.
+fn datetime_ahead(mut chars: impl Iterator<Item = char>) -> bool {
+    (0..4).all(|_| chars.next().is_some_and(|c| c.is_ascii_digit())) && chars.next() == Some('-')
+}
+
+/// A SOQL date-time literal as milliseconds since the epoch: `YYYY-MM-DDThh:mm:ss[.sss]Z`, or
+/// with a `+hh:mm`/`-hh:mm` offset instead of `Z`, as Salesforce's SOQL reference gives them.
+fn parse_datetime(literal: &str) -> Option<u64> {
+    let (base, offset_secs) = match literal.strip_suffix('Z') {
+        Some(base) => (base, 0i64),
+        None => {
+            let at = literal.len().checked_sub(6)?;
+            let (base, offset) = (literal.get(..at)?, literal.get(at..)?);
+            let sign = match offset.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (h, m) = offset.get(1..)?.split_once(':')?;
+            (
+                base,
+                sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60),
+            )
+        }
+    };
+    if base.len() < 19 || base.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    let utc = humantime::parse_rfc3339(&format!("{base}Z")).ok()?;
+    let ms = i64::try_from(utc.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
+    u64::try_from(ms - offset_secs * 1000).ok()
 }
 
 struct Parser {
@@ -1650,6 +1701,9 @@ impl Parser {
         match self.peek() {
             Some(Token::Word(w) | Token::Num(w)) => malformed(format!("unexpected token: {w}")),
             Some(Token::Str(s)) => malformed(format!("unexpected token: '{s}'")),
+            Some(Token::DateTime(ms)) => {
+                malformed(format!("unexpected token: {}", soql_datetime(*ms)))
+            }
             Some(Token::Comma) => malformed("unexpected token: ','"),
             Some(Token::Open) => malformed("unexpected token: '('"),
             Some(Token::Close) => malformed("unexpected token: ')'"),
@@ -1683,6 +1737,7 @@ impl Parser {
                 .map(|i| json!(i))
                 .or_else(|_| n.parse::<f64>().map(|f| json!(f)))
                 .map_err(|_| malformed(format!("unexpected token: {n}"))),
+            Some(Token::DateTime(ms)) => Ok(json!(soql_datetime(ms))),
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("null") => Ok(Value::Null),
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("true") => Ok(json!(true)),
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("false") => Ok(json!(false)),
@@ -1768,11 +1823,23 @@ impl Parser {
             };
         }
         match self.next() {
-            Some(Token::Op(op)) => Ok(Condition::Compare {
-                field,
-                op,
-                value: self.value()?,
-            }),
+            Some(Token::Op(op)) => {
+                // A date-time field takes an unquoted date-time literal (or null); a quoted one
+                // is a string, which Salesforce refuses rather than compares as text.
+                if field == "CreatedDate" && matches!(self.peek(), Some(Token::Str(_))) {
+                    return Err(Reply::error(
+                        400,
+                        "INVALID_FIELD",
+                        "value of filter criterion for field 'CreatedDate' must be of type dateTime and should not be enclosed in quotes",
+                        &[],
+                    ));
+                }
+                Ok(Condition::Compare {
+                    field,
+                    op,
+                    value: self.value()?,
+                })
+            }
             _ => {
                 self.at -= 1;
                 Err(self.unexpected())

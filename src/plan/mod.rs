@@ -650,6 +650,46 @@ pub fn recheck_creates(plan: &mut Plan, reality: &Reality) {
         c.remote_id = Some(remote.remote_id.clone());
         c.remote = Some(Box::new(remote.clone()));
     }
+    recheck_quotas(plan, reality);
+}
+
+/// Re-counts each quota against the provider's count read just before applying: a plan made
+/// without it (`--refresh=false`) or a while ago may promise creates that sign-ups made
+/// elsewhere since have used up. The creates beyond what is left wait, the last in address
+/// order first; none is ever un-deferred here.
+fn recheck_quotas(plan: &mut Plan, reality: &Reality) {
+    for quota in &mut plan.quotas {
+        let Some(count) = reality
+            .instances
+            .get(&quota.provider)
+            .and_then(|r| r.creates_last_day)
+        else {
+            continue;
+        };
+        quota.provider_count = Some(count);
+        if count <= quota.used {
+            continue;
+        }
+        quota.used = count;
+        let mut left = quota.limit.saturating_sub(count);
+        for c in plan
+            .changes
+            .iter_mut()
+            .filter(|c| c.provider == quota.provider && c.action.creates() && !c.deferred)
+        {
+            if left > 0 {
+                left -= 1;
+                continue;
+            }
+            c.deferred = true;
+            c.reason = Cow::Owned(format!(
+                "{}; waits: the daily quota of {} creates is used up for now ({count} in the last 24 hours by the provider's count)",
+                c.reason, quota.limit
+            ));
+            quota.planned = quota.planned.saturating_sub(1);
+            quota.deferred += 1;
+        }
+    }
 }
 
 /// One remote organization is never two addresses: an adoption or a pending settlement whose

@@ -1841,3 +1841,38 @@ async fn sign_ups_another_state_made_count_against_the_quota_before_any_create()
     assert_eq!(served(&sandbox, CREATES).await, 20);
     sandbox.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_without_a_refreshed_plan_counts_the_providers_sign_ups_before_creating() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::ZERO,
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let first = tempfile::tempdir().expect("tempdir");
+    let theirs: Vec<String> = (0..18).map(|i| format!("first{i}@trial.example")).collect();
+    let theirs: Vec<&str> = theirs.iter().map(String::as_str).collect();
+    write_specs(first.path(), &specs_text(&sandbox.base_url(), &theirs, ""));
+    orgform(first.path(), APPLY).expect(0);
+
+    // A plan from specs and state alone promises 4; apply looks again and sends only 2.
+    let second = tempfile::tempdir().expect("tempdir");
+    let ours: Vec<String> = (0..4).map(|i| format!("second{i}@trial.example")).collect();
+    let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
+    write_specs(second.path(), &specs_text(&sandbox.base_url(), &ours, ""));
+    let apply = orgform(
+        second.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--poll-interval",
+            "50ms",
+        ],
+    )
+    .expect(0);
+    assert!(!apply.stderr.contains("LIMIT_EXCEEDED"), "{}", apply.stderr);
+    assert!(apply.stderr.contains("2 created"), "{}", apply.stderr);
+    assert_eq!(served(&sandbox, CREATES).await, 20);
+    sandbox.shutdown().await.expect("shutdown");
+}

@@ -652,6 +652,11 @@ pub enum RemoteStatus {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InstanceReality {
     pub orgs: BTreeMap<NaturalKey, Vec<RemoteOrg>>,
+    /// Creates made on this account in the last 24 hours by the provider's own count, whoever
+    /// sent them (another state, a person, another tool), where the provider can tell and the
+    /// instance has a daily quota; `None` otherwise. The planner takes the higher of this and
+    /// what state counts.
+    pub creates_last_day: Option<u32>,
 }
 
 impl InstanceReality {

@@ -387,7 +387,27 @@ pub async fn read_reality(spec: &Spec, state: &State, connected: &Connected) -> 
         wanted.dedup();
         let provider = provider.clone();
         let name = name.clone();
-        reads.spawn(async move { (name, provider.read(&wanted).await) });
+        // Where a daily quota applies, the provider's own count of today's creates too: other
+        // states and people use the same quota, which this state can't see.
+        let quota = spec
+            .providers
+            .get(&name)
+            .is_some_and(|p| p.limits.creates_per_day.is_some());
+        reads.spawn(async move {
+            let count = async {
+                if quota {
+                    provider.creates_in_last_day().await
+                } else {
+                    Ok(None)
+                }
+            };
+            let (read, count) = tokio::join!(provider.read(&wanted), count);
+            let found = read.and_then(|mut found| {
+                found.creates_last_day = count?;
+                Ok(found)
+            });
+            (name, found)
+        });
     }
     let mut reality = Reality::default();
     while let Some(joined) = reads.join_next().await {

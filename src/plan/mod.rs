@@ -153,8 +153,13 @@ pub struct QuotaUse {
     pub provider: InstanceName,
     /// Creates allowed in any rolling 24 hours.
     pub limit: u32,
-    /// Creates already sent in the last 24 hours.
+    /// Creates already made in the last 24 hours: the higher of state's count and the
+    /// provider's own (`provider_count`).
     pub used: u32,
+    /// The provider's own count of creates in the last 24 hours, whoever sent them, where it
+    /// was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_count: Option<u32>,
     /// Creates this plan sends now.
     pub planned: u32,
     /// Creates that wait for a later apply.
@@ -253,7 +258,7 @@ pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: Plan
     }
 
     guard_bindings(state, &mut changes);
-    let quotas = apply_quotas(spec, state, &mut changes, context.now);
+    let quotas = apply_quotas(spec, state, reality, &mut changes, context.now);
 
     Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -552,10 +557,14 @@ fn orphan(address: &Address, record: &Record) -> Change {
     }
 }
 
-/// Marks creates beyond each instance's rolling daily quota as deferred, in address order.
+/// Marks creates beyond each instance's rolling daily quota as deferred, in address order. The
+/// quota used is the higher of what state counts and what the provider counts: creates another
+/// state (or a person) made use the same quota, and state's own may not show at the provider
+/// yet.
 fn apply_quotas(
     spec: &Spec,
     state: &State,
+    reality: Option<&Reality>,
     changes: &mut [Change],
     now: Timestamp,
 ) -> Vec<QuotaUse> {
@@ -567,20 +576,34 @@ fn apply_quotas(
         let Some(limit) = instance.limits.creates_per_day else {
             continue;
         };
-        let quota = quotas.entry(&instance.name).or_insert_with(|| QuotaUse {
-            provider: instance.name.clone(),
-            limit,
-            used: state.creates_in_last_day(&instance.name, now),
-            planned: 0,
-            deferred: 0,
+        let quota = quotas.entry(&instance.name).or_insert_with(|| {
+            let provider_count = reality
+                .and_then(|r| r.instances.get(&instance.name))
+                .and_then(|r| r.creates_last_day);
+            QuotaUse {
+                provider: instance.name.clone(),
+                limit,
+                used: state
+                    .creates_in_last_day(&instance.name, now)
+                    .max(provider_count.unwrap_or(0)),
+                provider_count,
+                planned: 0,
+                deferred: 0,
+            }
         });
-        if quota.used + quota.planned < quota.limit {
+        if quota.used.saturating_add(quota.planned) < quota.limit {
             quota.planned += 1;
         } else {
             quota.deferred += 1;
             change.deferred = true;
+            let counted = match quota.provider_count {
+                Some(n) if n == quota.used => {
+                    format!(" ({n} in the last 24 hours by the provider's count)")
+                }
+                _ => String::new(),
+            };
             change.reason = Cow::Owned(format!(
-                "{}; waits: the daily quota of {} creates is used up for now",
+                "{}; waits: the daily quota of {} creates is used up for now{counted}",
                 change.reason, quota.limit
             ));
         }
@@ -626,6 +649,46 @@ pub fn recheck_creates(plan: &mut Plan, reality: &Reality) {
             "found at the provider when apply checked again: recorded, not created again".into();
         c.remote_id = Some(remote.remote_id.clone());
         c.remote = Some(Box::new(remote.clone()));
+    }
+    recheck_quotas(plan, reality);
+}
+
+/// Re-counts each quota against the provider's count read just before applying: a plan made
+/// without it (`--refresh=false`) or a while ago may promise creates that sign-ups made
+/// elsewhere since have used up. The creates beyond what is left wait, the last in address
+/// order first; none is ever un-deferred here.
+fn recheck_quotas(plan: &mut Plan, reality: &Reality) {
+    for quota in &mut plan.quotas {
+        let Some(count) = reality
+            .instances
+            .get(&quota.provider)
+            .and_then(|r| r.creates_last_day)
+        else {
+            continue;
+        };
+        quota.provider_count = Some(count);
+        if count <= quota.used {
+            continue;
+        }
+        quota.used = count;
+        let mut left = quota.limit.saturating_sub(count);
+        for c in plan
+            .changes
+            .iter_mut()
+            .filter(|c| c.provider == quota.provider && c.action.creates() && !c.deferred)
+        {
+            if left > 0 {
+                left -= 1;
+                continue;
+            }
+            c.deferred = true;
+            c.reason = Cow::Owned(format!(
+                "{}; waits: the daily quota of {} creates is used up for now ({count} in the last 24 hours by the provider's count)",
+                c.reason, quota.limit
+            ));
+            quota.planned = quota.planned.saturating_sub(1);
+            quota.deferred += 1;
+        }
     }
 }
 

@@ -103,6 +103,15 @@ pub trait Provider: Send + Sync {
         org: &OrgSpec,
     ) -> impl Future<Output = Result<RemoteOrg, ProviderError>> + Send;
 
+    /// Creates made on this account in the last 24 hours by the provider's own count, for a
+    /// daily quota that counts every create, not only orgform's. `None` where the provider
+    /// can't tell.
+    fn creates_in_last_day(
+        &self,
+    ) -> impl Future<Output = Result<Option<u32>, ProviderError>> + Send {
+        async { Ok(None) }
+    }
+
     /// Looks one organization up by its natural key: how a create of unknown outcome (or an
     /// asynchronous one) is settled. `None` means the provider has no such organization.
     fn settle(
@@ -199,6 +208,16 @@ impl Provider for AnyProvider {
             AnyProvider::Salesforce(p) => p.read(keys).await,
             AnyProvider::Neoncrm(p) => p.read(keys).await,
             AnyProvider::Oracle(p) => p.read(keys).await,
+        }
+    }
+
+    async fn creates_in_last_day(&self) -> Result<Option<u32>, ProviderError> {
+        match self {
+            AnyProvider::Commvault(p) => p.creates_in_last_day().await,
+            AnyProvider::Heron(p) => p.creates_in_last_day().await,
+            AnyProvider::Salesforce(p) => p.creates_in_last_day().await,
+            AnyProvider::Neoncrm(p) => p.creates_in_last_day().await,
+            AnyProvider::Oracle(p) => p.creates_in_last_day().await,
         }
     }
 

@@ -62,8 +62,7 @@ const JWT_LIFETIME_SECS: u64 = 300;
 pub struct Salesforce {
     http: Http,
     credentials: Box<Credentials>,
-    /// The JWT `aud`: the login host as the specs declare it (`https://login.salesforce.com`,
-    /// `https://test.salesforce.com`), even when requests go to the sandbox instead.
+    /// The JWT `aud`: a login host ([`jwt_audience`]), never the origin requests go to.
     audience: String,
     api_version: String,
     session: LoginCell<Session>,
@@ -192,7 +191,7 @@ impl Salesforce {
             http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
             // Boxed: an RSA key pair is large, and AnyProvider holds every client inline.
             credentials: Box::new(credentials),
-            audience: origin(&instance.base_url),
+            audience: jwt_audience(&instance.base_url, instance.setting("audience")),
             api_version: instance
                 .setting("api_version")
                 .unwrap_or(DEFAULT_API_VERSION)
@@ -432,6 +431,38 @@ impl Provider for Salesforce {
         Ok(reality)
     }
 
+    /// One `SELECT COUNT()` of the sign-ups created in the last 24 hours, over `queryAll`: a
+    /// sign-up whose request record was deleted still made its trial organization, so it
+    /// still counts against the day's 20 (seed 001). `CreatedDate > <date-time>` is exact to
+    /// the second, where `LAST_N_DAYS:1` would count from yesterday's midnight. SOQL has no
+    /// way to select a count beside records, so this is a request of its own.
+    async fn creates_in_last_day(&self) -> Result<Option<u32>, ProviderError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Count {
+            total_size: u64,
+        }
+        let since = crate::state::time::format(
+            crate::state::time::now().saturating_sub(crate::state::DAY.as_secs()),
+        );
+        let path = format!(
+            "{}?q={}",
+            self.data_path("/queryAll"),
+            url::form_urlencoded::byte_serialize(creates_since_query(&since).as_bytes())
+                .collect::<String>()
+        );
+        let (status, body) = self
+            .call(Effect::Safe, |s| self.api(s, Method::GET, &path))
+            .await?;
+        if status != StatusCode::OK {
+            return Err(read_error(status, &body));
+        }
+        let count: Count = serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
+            message: format!("the count answer is not what Salesforce documents: {e}"),
+        })?;
+        Ok(Some(u32::try_from(count.total_size).unwrap_or(u32::MAX)))
+    }
+
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let schema = provider_schema(ProviderType::SalesforceSignup);
         let body = create_body(schema.org, org, &self.secrets)?;
@@ -527,12 +558,39 @@ fn next_page_path(url: &str) -> Result<String, ProviderError> {
     }
 }
 
-/// The scheme, host and port of a URL: the JWT audience.
-fn origin(base_url: &str) -> String {
-    url::Url::parse(base_url).map_or_else(
-        |_| base_url.trim_end_matches('/').to_string(),
-        |u| u.origin().ascii_serialization(),
-    )
+/// The production login host: the JWT audience for every production organization, My Domain
+/// hosts included (providers.md §2.1).
+pub const LOGIN_HOST: &str = "https://login.salesforce.com";
+/// The sandbox login host: the audience for sandbox organizations.
+pub const TEST_LOGIN_HOST: &str = "https://test.salesforce.com";
+
+/// The JWT `aud` for an instance: the audience the spec states (`audience`, for a community
+/// URL), else the login host of `base_url`'s kind of organization. Salesforce documents
+/// `https://login.salesforce.com`, `https://test.salesforce.com` or a community URL as the
+/// audience (providers.md §2.1) and refuses the My Domain host a token request is sent to
+/// ("audience is invalid"), so the origin of `base_url` is never it. Sandbox organizations are
+/// `test.salesforce.com` and My Domain hosts under `.sandbox.my.salesforce.com` (inferred from
+/// Salesforce's My Domain host formats; the seed does not cover login).
+pub fn jwt_audience(base_url: &str, stated: Option<&str>) -> String {
+    if let Some(stated) = stated {
+        return stated.trim_end_matches('/').to_string();
+    }
+    let host = url::Url::parse(base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    let host = host.trim_end_matches('.');
+    if host == "test.salesforce.com" || host.ends_with(".sandbox.my.salesforce.com") {
+        TEST_LOGIN_HOST.to_string()
+    } else {
+        LOGIN_HOST.to_string()
+    }
+}
+
+/// The SOQL count of sign-ups created after `since`, an RFC 3339 UTC date-time
+/// (`2024-06-10T12:00:00Z`), which SOQL takes unquoted as a date-time literal.
+pub fn creates_since_query(since: &str) -> String {
+    format!("SELECT COUNT() FROM SignupRequest WHERE CreatedDate > {since}")
 }
 
 /// A string literal in SOQL: quoted, with backslash escapes for the quote, the backslash and

@@ -8,8 +8,9 @@
 //! What it serves:
 //! - `POST /services/oauth2/token`: the username-password grant with the sandbox credentials
 //!   ([`USERNAME`], [`PASSWORD`], [`CLIENT_ID`], [`CLIENT_SECRET`]), and the JWT bearer grant
-//!   (`iss` = [`CLIENT_ID`], `sub` = [`USERNAME`], `aud` = this sandbox or login/test
-//!   .salesforce.com, `exp` ahead). The sandbox can't know a customer's certificate, so it
+//!   (`iss` = [`CLIENT_ID`], `sub` = [`USERNAME`], `aud` one of [`LOGIN_AUDIENCES`], `exp`
+//!   ahead; any other audience, the sandbox's own URL included, is `invalid_grant` "audience is
+//!   invalid" as Salesforce answers it). The sandbox can't know a customer's certificate, so it
 //!   accepts any well-formed RS256 signature unless [`SalesforceConfig::jwt_public_key`] names
 //!   the key to verify against. Errors are HTTP 400 `{error, error_description}`. The
 //!   `instance_url` handed out is the sandbox's own base URL.
@@ -17,7 +18,8 @@
 //!   matched without case, 400 error arrays for a missing required field, a bad restricted
 //!   picklist value, an unknown or read-only field, an over-long `SignupSource`), retrieve by
 //!   id, delete (the trial organization stays), PATCH refused; `query` and `queryAll` over a
-//!   SOQL subset (`SELECT` fields or `COUNT()`, `WHERE` with `=`, `!=`, `IN`, `NOT IN`, `LIKE`,
+//!   SOQL subset (`SELECT` fields or `COUNT()`, `WHERE` with `=`, `!=`, `<`, `>`, `IN`, `NOT IN`,
+//!   `LIKE`, unquoted date-time literals (`CreatedDate > 2024-06-10T12:00:00Z`; quoted, refused),
 //!   `AND` or `OR` and parentheses, `ORDER BY`, `LIMIT`), paged by `nextRecordsUrl` at
 //!   [`SalesforceConfig::batch_size`] (or a smaller `Sforce-Query-Options: batchSize`). A
 //!   missing, unknown or lapsed token is 401 `INVALID_SESSION_ID`; past the daily API limit,
@@ -78,6 +80,14 @@ pub const CREDENTIALS: &[(&str, &str)] = &[
     ("password", PASSWORD),
     ("client_id", CLIENT_ID),
     ("client_secret", CLIENT_SECRET),
+];
+
+/// The JWT audiences Salesforce documents for the bearer flow (providers.md §2.1): the
+/// production and the sandbox login hosts. The emulator stands for both, since one URL serves
+/// either kind of organization here.
+pub const LOGIN_AUDIENCES: &[&str] = &[
+    "https://login.salesforce.com",
+    "https://test.salesforce.com",
 ];
 
 /// The sandbox TMO's organization and user ids, for tokens and identity URLs.
@@ -528,7 +538,7 @@ impl Emulator<'_> {
                 true
             }
             Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => {
-                match self.check_assertion(field("assertion").unwrap_or(""), base_url, now_ms) {
+                match self.check_assertion(field("assertion").unwrap_or(""), now_ms) {
                     Ok(()) => false,
                     Err(reply) => return reply,
                 }
@@ -565,7 +575,7 @@ impl Emulator<'_> {
         Reply::json(200, answer)
     }
 
-    fn check_assertion(&self, assertion: &str, base_url: &str, now_ms: u64) -> Result<(), Reply> {
+    fn check_assertion(&self, assertion: &str, now_ms: u64) -> Result<(), Reply> {
         let invalid = || Reply::oauth("invalid_grant", "invalid assertion");
         let mut parts = assertion.split('.');
         let (Some(header), Some(claims), Some(signature), None) =
@@ -605,16 +615,14 @@ impl Emulator<'_> {
                 "user hasn't approved this consumer",
             ));
         }
+        // The audience is the login host the emulator stands for, as Salesforce documents it,
+        // never the URL it is served at: that URL stands for a My Domain (or the client's own
+        // guess), and accepting it would echo the client's assumption back to it.
         let audience = claims["aud"]
             .as_str()
             .unwrap_or_default()
             .trim_end_matches('/');
-        let accepted = [
-            base_url.trim_end_matches('/'),
-            "https://login.salesforce.com",
-            "https://test.salesforce.com",
-        ];
-        if !accepted.contains(&audience) {
+        if !LOGIN_AUDIENCES.contains(&audience) {
             return Err(Reply::oauth("invalid_grant", "audience is invalid"));
         }
         match claims["exp"].as_u64() {
@@ -1488,6 +1496,8 @@ enum Token {
     Word(String),
     Str(String),
     Num(String),
+    /// A date-time literal, `2024-06-10T12:00:00Z`, unquoted as SOQL wants it: milliseconds.
+    DateTime(u64),
     Comma,
     Open,
     Close,
@@ -1576,6 +1586,21 @@ fn tokenize(soql: &str) -> Result<Vec<Token>, Reply> {
                 }
                 tokens.push(Token::Str(s));
             }
+            // `YYYY-MM-DD...`: a date-time literal, not a number.
+            c if c.is_ascii_digit() && datetime_ahead(chars.clone()) => {
+                let mut literal = String::new();
+                while let Some(&d) = chars.peek() {
+                    if d.is_ascii_alphanumeric() || matches!(d, '-' | ':' | '.' | '+') {
+                        literal.push(d);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                let ms = parse_datetime(&literal)
+                    .ok_or_else(|| malformed(format!("invalid date-time literal: {literal}")))?;
+                tokens.push(Token::DateTime(ms));
+            }
             c if c.is_ascii_digit() || c == '-' => {
                 let mut s = String::new();
                 while let Some(&d) = chars.peek() {
@@ -1604,6 +1629,39 @@ fn tokenize(soql: &str) -> Result<Vec<Token>, Reply> {
         }
     }
     Ok(tokens)
+}
+
+/// Whether the characters ahead start like a date: four digits and a hyphen.
+fn datetime_ahead(mut chars: impl Iterator<Item = char>) -> bool {
+    (0..4).all(|_| chars.next().is_some_and(|c| c.is_ascii_digit())) && chars.next() == Some('-')
+}
+
+/// A SOQL date-time literal as milliseconds since the epoch: `YYYY-MM-DDThh:mm:ss[.sss]Z`, or
+/// with a `+hh:mm`/`-hh:mm` offset instead of `Z`, as Salesforce's SOQL reference gives them.
+fn parse_datetime(literal: &str) -> Option<u64> {
+    let (base, offset_secs) = match literal.strip_suffix('Z') {
+        Some(base) => (base, 0i64),
+        None => {
+            let at = literal.len().checked_sub(6)?;
+            let (base, offset) = (literal.get(..at)?, literal.get(at..)?);
+            let sign = match offset.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (h, m) = offset.get(1..)?.split_once(':')?;
+            (
+                base,
+                sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60),
+            )
+        }
+    };
+    if base.len() < 19 || base.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    let utc = humantime::parse_rfc3339(&format!("{base}Z")).ok()?;
+    let ms = i64::try_from(utc.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
+    u64::try_from(ms - offset_secs * 1000).ok()
 }
 
 struct Parser {
@@ -1643,6 +1701,9 @@ impl Parser {
         match self.peek() {
             Some(Token::Word(w) | Token::Num(w)) => malformed(format!("unexpected token: {w}")),
             Some(Token::Str(s)) => malformed(format!("unexpected token: '{s}'")),
+            Some(Token::DateTime(ms)) => {
+                malformed(format!("unexpected token: {}", soql_datetime(*ms)))
+            }
             Some(Token::Comma) => malformed("unexpected token: ','"),
             Some(Token::Open) => malformed("unexpected token: '('"),
             Some(Token::Close) => malformed("unexpected token: ')'"),
@@ -1676,6 +1737,7 @@ impl Parser {
                 .map(|i| json!(i))
                 .or_else(|_| n.parse::<f64>().map(|f| json!(f)))
                 .map_err(|_| malformed(format!("unexpected token: {n}"))),
+            Some(Token::DateTime(ms)) => Ok(json!(soql_datetime(ms))),
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("null") => Ok(Value::Null),
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("true") => Ok(json!(true)),
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("false") => Ok(json!(false)),
@@ -1761,11 +1823,23 @@ impl Parser {
             };
         }
         match self.next() {
-            Some(Token::Op(op)) => Ok(Condition::Compare {
-                field,
-                op,
-                value: self.value()?,
-            }),
+            Some(Token::Op(op)) => {
+                // A date-time field takes an unquoted date-time literal (or null); a quoted one
+                // is a string, which Salesforce refuses rather than compares as text.
+                if field == "CreatedDate" && matches!(self.peek(), Some(Token::Str(_))) {
+                    return Err(Reply::error(
+                        400,
+                        "INVALID_FIELD",
+                        "value of filter criterion for field 'CreatedDate' must be of type dateTime and should not be enclosed in quotes",
+                        &[],
+                    ));
+                }
+                Ok(Condition::Compare {
+                    field,
+                    op,
+                    value: self.value()?,
+                })
+            }
             _ => {
                 self.at -= 1;
                 Err(self.unexpected())

@@ -1255,7 +1255,7 @@ async fn twenty_sign_ups_a_day_the_rest_wait_for_tomorrow() {
     let plan: Value = serde_json::from_str(&plan.stdout).expect("plan json");
     assert_eq!(
         plan["quotas"],
-        json!([{"provider": "sf", "limit": 20, "used": 0, "planned": 20, "deferred": 2}])
+        json!([{"provider": "sf", "limit": 20, "used": 0, "provider_count": 0, "planned": 20, "deferred": 2}])
     );
     let apply = orgform(dir.path(), APPLY).expect(0);
     assert!(apply.stderr.contains("20 created"), "{}", apply.stderr);
@@ -1586,5 +1586,293 @@ async fn a_pending_create_found_absent_still_respects_the_quota() {
         0,
         "nothing sent over the quota"
     );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+// ---- issue 13: the JWT audience is the login host, never the sandbox's own URL ----
+
+/// The emulator's answer to a JWT bearer grant whose `aud` is `audience`.
+fn jwt_grant(audience: &str) -> Reply {
+    let key = rsa_key_from_pem(&rsa_key().0).expect("key");
+    let assertion =
+        jwt_assertion(CLIENT_ID, USERNAME, audience, &key, T0 / 1000).expect("assertion");
+    let form =
+        format!("grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion={assertion}");
+    emulator_with(SalesforceConfig::default()).handle(
+        &Request {
+            method: "POST",
+            path: "/services/oauth2/token",
+            body: form.as_bytes(),
+            ..Request::default()
+        },
+        BASE,
+        T0,
+    )
+}
+
+#[test]
+fn the_emulator_takes_only_a_login_host_as_the_jwt_audience_never_its_own_url() {
+    for login in [
+        "https://login.salesforce.com",
+        "https://test.salesforce.com",
+    ] {
+        assert_eq!(jwt_grant(login).status, 200, "{login}");
+    }
+    // Its own URL stands for a My Domain host, which Salesforce refuses as an audience.
+    for wrong in [BASE, "https://acme-tmo.my.salesforce.com", ""] {
+        let reply = jwt_grant(wrong);
+        assert_eq!(reply.status, 400, "{wrong}");
+        assert_eq!(
+            reply.body.expect("body"),
+            json!({"error": "invalid_grant", "error_description": "audience is invalid"}),
+            "{wrong}"
+        );
+    }
+}
+
+#[test]
+fn the_jwt_audience_is_the_login_host_of_the_base_url_or_the_one_stated() {
+    let audience = salesforce::jwt_audience;
+    let login = "https://login.salesforce.com";
+    let test = "https://test.salesforce.com";
+    assert_eq!(audience("https://login.salesforce.com", None), login);
+    assert_eq!(audience("https://acme-tmo.my.salesforce.com", None), login);
+    assert_eq!(audience("http://127.0.0.1:9", None), login);
+    assert_eq!(audience("https://test.salesforce.com/", None), test);
+    assert_eq!(
+        audience("https://acme-tmo--uat.sandbox.my.salesforce.com", None),
+        test
+    );
+    assert_eq!(
+        audience(
+            "https://acme-tmo.my.salesforce.com",
+            Some("https://test.salesforce.com/")
+        ),
+        test
+    );
+}
+
+/// A JWT provider at `base_url` (and `extra` keys), one organization, and its key file.
+fn jwt_specs(dir: &Path, base_url: &str, extra: &str) {
+    std::fs::write(dir.join("tmo.pem"), &rsa_key().0).expect("key file");
+    write_specs(
+        dir,
+        &specs_text(
+            base_url,
+            &["jwt@trial.example"],
+            &format!("auth = \"jwt\"\nprivate_key = {{ file = \"tmo.pem\" }}\n{extra}"),
+        ),
+    );
+}
+
+#[test]
+fn jwt_with_a_my_domain_base_url_logs_in_at_the_embedded_sandbox() {
+    // The sandbox stands in for the My Domain host; the audience is still the login host.
+    let dir = tempfile::tempdir().expect("tempdir");
+    jwt_specs(dir.path(), "https://acme-tmo.my.salesforce.com", "");
+    let apply = orgform(
+        dir.path(),
+        &[
+            "apply",
+            "--sandbox",
+            "--auto-approve",
+            "--poll-interval",
+            "50ms",
+        ],
+    )
+    .expect(0);
+    assert!(apply.stderr.contains("1 created"), "{}", apply.stderr);
+    let again = orgform(dir.path(), &["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
+    assert!(!again.stderr.contains("audience"), "{}", again.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stated_audience_that_is_not_a_login_host_is_refused_before_any_create() {
+    let (_, public) = rsa_key();
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        jwt_public_key: Some(public.clone()),
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    jwt_specs(
+        dir.path(),
+        &sandbox.base_url(),
+        "audience = \"https://acme-tmo.my.salesforce.com\"",
+    );
+    let plan = orgform(dir.path(), &["plan"]).expect(1);
+    assert!(
+        plan.stderr.contains("audience is invalid"),
+        "{}",
+        plan.stderr
+    );
+    let apply = orgform(dir.path(), APPLY).expect(1);
+    assert!(
+        apply.stderr.contains("audience is invalid"),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(served(&sandbox, CREATES).await, 0, "no create sent");
+
+    // A stated login host is what Salesforce takes.
+    jwt_specs(
+        dir.path(),
+        &sandbox.base_url(),
+        "audience = \"https://test.salesforce.com\"",
+    );
+    orgform(dir.path(), &["plan"]).expect(0);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+// ---- issue 13: the daily quota is counted at the provider too ----
+
+#[test]
+fn the_emulator_counts_sign_ups_since_a_soql_datetime_and_refuses_a_quoted_one() {
+    let mut emu = emulator_with(SalesforceConfig::default());
+    let hour = 3_600_000;
+    for (i, at) in [T0 - 30 * hour, T0 - 2 * hour, T0 - hour]
+        .into_iter()
+        .enumerate()
+    {
+        let t = token_at(&mut emu, at);
+        let reply = call(
+            &mut emu,
+            &t,
+            "POST",
+            "/services/data/v60.0/sobjects/SignupRequest/",
+            &json!({"Company": "Acme", "Country": "US", "LastName": "Doe",
+                    "SignupEmail": "a@acme.example", "Username": format!("u{i}@acme.example"),
+                    "Edition": "Enterprise"}),
+            at,
+        );
+        assert_eq!(reply.status, 201, "{reply:?}");
+    }
+    let t = token(&mut emu);
+    let since = orgform::state::time::format((T0 - 24 * hour) / 1000);
+    let count = |emu: &mut Emu, soql: &str| {
+        let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+        call(
+            emu,
+            &t,
+            "GET",
+            &format!("/services/data/v60.0/queryAll?q={q}"),
+            &Value::Null,
+            T0,
+        )
+    };
+    let reply = count(
+        &mut emu,
+        &format!("SELECT COUNT() FROM SignupRequest WHERE CreatedDate > {since}"),
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        reply.body.expect("body"),
+        json!({"totalSize": 2, "done": true, "records": []})
+    );
+    // Salesforce takes a date-time unquoted; quoted, it is a string and refused.
+    let quoted = count(
+        &mut emu,
+        &format!("SELECT COUNT() FROM SignupRequest WHERE CreatedDate > '{since}'"),
+    );
+    assert_eq!(quoted.status, 400, "{quoted:?}");
+    assert!(
+        quoted.body.expect("body")[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("must be of type dateTime")),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_ups_another_state_made_count_against_the_quota_before_any_create() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::ZERO,
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    // One team's state: 15 sign-ups today.
+    let first = tempfile::tempdir().expect("tempdir");
+    let theirs: Vec<String> = (0..15).map(|i| format!("first{i}@trial.example")).collect();
+    let theirs: Vec<&str> = theirs.iter().map(String::as_str).collect();
+    write_specs(first.path(), &specs_text(&sandbox.base_url(), &theirs, ""));
+    orgform(first.path(), APPLY).expect(0);
+    assert_eq!(served(&sandbox, CREATES).await, 15);
+
+    // Another state, the same Trialforce org: 5 of its 10 fit in today's 20.
+    let second = tempfile::tempdir().expect("tempdir");
+    let ours: Vec<String> = (0..10)
+        .map(|i| format!("second{i}@trial.example"))
+        .collect();
+    let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
+    write_specs(second.path(), &specs_text(&sandbox.base_url(), &ours, ""));
+    let plan = orgform(second.path(), &["plan", "--format", "json"]).expect(0);
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("plan json");
+    let quota = &plan["quotas"][0];
+    assert_eq!(
+        (&quota["used"], &quota["planned"], &quota["deferred"]),
+        (&json!(15), &json!(5), &json!(5)),
+        "{quota}"
+    );
+    let deferred: Vec<&Value> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["deferred"] == true)
+        .collect();
+    assert_eq!(deferred.len(), 5);
+    assert!(
+        deferred[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("15 in the last 24 hours by the provider's count")),
+        "{}",
+        deferred[0]["reason"]
+    );
+
+    let apply = orgform(second.path(), APPLY).expect(0);
+    assert!(!apply.stderr.contains("LIMIT_EXCEEDED"), "{}", apply.stderr);
+    assert_eq!(
+        served(&sandbox, CREATES).await,
+        20,
+        "only the 5 the quota takes were sent"
+    );
+    // The next plan offers nothing more today.
+    let again = orgform(second.path(), &["plan", "--format", "json"]).expect(0);
+    let again: Value = serde_json::from_str(&again.stdout).expect("plan json");
+    assert_eq!(again["quotas"][0]["planned"], 0, "{}", again["quotas"]);
+    assert_eq!(served(&sandbox, CREATES).await, 20);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_without_a_refreshed_plan_counts_the_providers_sign_ups_before_creating() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::ZERO,
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let first = tempfile::tempdir().expect("tempdir");
+    let theirs: Vec<String> = (0..18).map(|i| format!("first{i}@trial.example")).collect();
+    let theirs: Vec<&str> = theirs.iter().map(String::as_str).collect();
+    write_specs(first.path(), &specs_text(&sandbox.base_url(), &theirs, ""));
+    orgform(first.path(), APPLY).expect(0);
+
+    // A plan from specs and state alone promises 4; apply looks again and sends only 2.
+    let second = tempfile::tempdir().expect("tempdir");
+    let ours: Vec<String> = (0..4).map(|i| format!("second{i}@trial.example")).collect();
+    let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
+    write_specs(second.path(), &specs_text(&sandbox.base_url(), &ours, ""));
+    let apply = orgform(
+        second.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--poll-interval",
+            "50ms",
+        ],
+    )
+    .expect(0);
+    assert!(!apply.stderr.contains("LIMIT_EXCEEDED"), "{}", apply.stderr);
+    assert!(apply.stderr.contains("2 created"), "{}", apply.stderr);
+    assert_eq!(served(&sandbox, CREATES).await, 20);
     sandbox.shutdown().await.expect("shutdown");
 }

@@ -287,6 +287,9 @@ static INSTANCE: &[Field] = &[
     Field::new("private_key", "private_key", Kind::Secret).doc(
         "With auth = \"jwt\": the connected app's RSA private key, PEM PKCS#8, like { file = \"keys/tmo.pem\" }",
     ),
+    Field::new("audience", "audience", Kind::String(Text::format(Format::Url))).doc(
+        "With auth = \"jwt\": the JWT `aud`, like a community URL; default https://login.salesforce.com, or https://test.salesforce.com for test.salesforce.com and *.sandbox.my.salesforce.com",
+    ),
     Field::new(
         "api_version",
         "api_version",
@@ -315,7 +318,7 @@ fn credentials_fit_auth(instance: &Table) -> Vec<(String, String)> {
         (
             "`auth = \"password\"` (the default)",
             &["password", "client_secret"],
-            &["private_key"],
+            &["private_key", "audience"],
         )
     };
     let mut problems = Vec::new();

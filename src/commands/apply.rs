@@ -282,6 +282,8 @@ pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
     let result = async {
         let mut options = connect_options(g, sandbox.as_ref());
         options.base_url_override = sandbox.as_ref().map(EmbeddedSandbox::base_url);
+        // Refresh creates nothing: only the logins' credentials, every missing one named.
+        check_secrets(&spec, &state, None, &options)?;
         let connected = connect(&spec, &state, &options).await?;
         let reality = read_reality(&spec, &state, &connected).await?;
         let mut full = plan(

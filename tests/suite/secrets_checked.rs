@@ -187,6 +187,23 @@ async fn missing_credentials_of_two_instances_are_listed_in_one_run() {
         }
         assert_no_values(&out);
     }
+    // Refresh creates nothing: it needs the logins only, and names both.
+    let refresh = run(dir.path(), &["refresh"], SET).expect(1);
+    for line in [
+        "env SC_KEY_A (provider heron_a, api_key)",
+        "env SC_KEY_B (provider heron_b, api_key)",
+    ] {
+        assert!(
+            refresh.stderr.contains(line),
+            "refresh: no `{line}`:\n{}",
+            refresh.stderr
+        );
+    }
+    assert!(
+        !refresh.stderr.contains("SC_UNSET_B1"),
+        "{}",
+        refresh.stderr
+    );
     assert_eq!(served_all(&sandbox, "heron").await, 0, "a request left");
     sandbox.shutdown().await.expect("shutdown");
 }

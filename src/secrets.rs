@@ -4,11 +4,13 @@
 //! [`SecretString`], whose `Debug` and `Display` print `***` and which has no `Serialize`, so a
 //! secret can't reach state, plans or logs by accident.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::escape::Shown;
 use crate::model::SecretRef;
+use crate::plan::SecretUse;
 
 /// A secret value. Printing it shows `***`; only [`SecretString::expose`] gives the text.
 #[derive(Clone, PartialEq, Eq)]
@@ -53,6 +55,33 @@ pub enum SecretError {
     Empty { reference: String },
 }
 
+/// What is wrong with a secret file, in a few words (its path is on the line already).
+fn file_problem(error: &crate::files::FileError) -> String {
+    use crate::files::FileError;
+    match error {
+        e if e.is_not_found() => "not found".to_string(),
+        FileError::NotRegular { kind, .. } => format!("{kind}, not a regular file"),
+        FileError::TooLarge { cap, .. } => format!("larger than the {cap} cap"),
+        FileError::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Every secret a run needs that can't be read, one line each: reported before any login or
+/// create, so a plan never promises what apply can't do.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error(
+    "{} this run needs cannot be read; nothing was created\n{}",
+    crate::spec::diagnostic::plural(.lines.len(), "secret"),
+    .lines.join("\n")
+)]
+#[diagnostic(help(
+    "export the variables and create the files named, then run again; a `{{ file = \"PATH\" }}` is read relative to the working directory orgform runs in"
+))]
+pub struct MissingSecrets {
+    pub lines: Vec<String>,
+}
+
 /// Resolves secret references from the environment and from files.
 #[derive(Clone, Debug, Default)]
 pub struct SecretResolver {
@@ -66,6 +95,89 @@ pub struct SecretResolver {
 }
 
 impl SecretResolver {
+    /// Where a `{ file = "PATH" }` is read from: `PATH` under [`SecretResolver::base_dir`], or
+    /// as it stands (relative to the working directory) without one.
+    pub fn file_path(&self, path: &str) -> PathBuf {
+        match &self.base_dir {
+            Some(dir) => dir.join(path),
+            None => PathBuf::from(path),
+        }
+    }
+
+    /// Resolves every reference in `needed`, reading each once, and reports every one that
+    /// can't be read in one error, so that a run names all of them instead of one per run.
+    /// Values are dropped at once: this is a check, the requests resolve again when they go.
+    pub fn check_all(
+        &self,
+        needed: &BTreeMap<SecretRef, BTreeSet<SecretUse>>,
+    ) -> Result<(), MissingSecrets> {
+        let lines: Vec<String> = needed
+            .iter()
+            .filter_map(|(reference, uses)| {
+                let error = self.resolve(reference).err()?;
+                Some(self.missing_line(reference, uses, &error))
+            })
+            .collect();
+        if lines.is_empty() {
+            Ok(())
+        } else {
+            Err(MissingSecrets { lines })
+        }
+    }
+
+    /// `env NAME (org acme, secret): not set`, or for a file what was wrong with it and the
+    /// absolute path tried, so that a CI log shows where orgform looked. Names and paths only.
+    fn missing_line(
+        &self,
+        reference: &SecretRef,
+        uses: &BTreeSet<SecretUse>,
+        error: &SecretError,
+    ) -> String {
+        // A secret a thousand organizations share would make a line no one reads.
+        const SHOWN_USES: usize = 3;
+        let mut used_by = uses
+            .iter()
+            .take(SHOWN_USES)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        if uses.len() > SHOWN_USES {
+            used_by.push_str(&format!("; and {} more", uses.len() - SHOWN_USES));
+        }
+        let why = match error {
+            SecretError::EnvMissing { .. } => "not set".to_string(),
+            SecretError::Empty { .. } => "empty".to_string(),
+            SecretError::NotText { .. } => "not UTF-8 text".to_string(),
+            SecretError::FileUnreadable { source, .. } => file_problem(source),
+        };
+        match reference {
+            SecretRef::Env(name) => format!("env {} ({used_by}): {why}", Shown(name)),
+            SecretRef::File(path) => {
+                let full = self.file_path(path);
+                let tried = if full.is_absolute() {
+                    full
+                } else {
+                    std::env::current_dir()
+                        .map(|cwd| cwd.join(&full))
+                        .unwrap_or(full)
+                };
+                let relative_to = if Path::new(path).is_absolute() {
+                    "an absolute path".to_string()
+                } else {
+                    match &self.base_dir {
+                        Some(dir) => format!("relative to {}", Shown(&dir.display().to_string())),
+                        None => "relative to the working directory".to_string(),
+                    }
+                };
+                format!(
+                    "file {} ({used_by}): {why}; tried {}, {relative_to}",
+                    Shown(path),
+                    Shown(&tried.display().to_string())
+                )
+            }
+        }
+    }
+
     pub fn resolve(&self, reference: &SecretRef) -> Result<SecretString, SecretError> {
         if let Some(value) = self.overrides.get(reference) {
             return Ok(value.clone());
@@ -83,10 +195,7 @@ impl SecretResolver {
                 }
             },
             SecretRef::File(path) => {
-                let full = match &self.base_dir {
-                    Some(dir) => dir.join(path),
-                    None => PathBuf::from(path),
-                };
+                let full = self.file_path(path);
                 // A regular file (links resolved), at most 64 KiB: a FIFO, a device or a huge
                 // file is refused before it can hang or exhaust the run.
                 match crate::files::read_regular(&full, crate::files::SECRET_FILE) {

@@ -10,8 +10,8 @@ use miette::{Result, miette};
 
 use super::plan::{SavedPlan, load_plan};
 use super::{
-    Destination, EmbeddedSandbox, connect, connect_options, load_specs_checked, open_state_locked,
-    read_reality, state_location,
+    Destination, EmbeddedSandbox, check_login_secrets, check_secrets, connect, connect_options,
+    load_specs_checked, open_state_locked, read_reality, state_location,
 };
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
@@ -71,6 +71,16 @@ async fn run_locked(
     let mut options = connect_options(g, sandbox);
     options.base_url_override = sandbox.map(EmbeddedSandbox::base_url);
 
+    // Every secret the logins and the creates need is read before the first login, and all
+    // that are missing are named at once: a saved plan says what it creates; otherwise what
+    // the creates need is checked again once the plan is made.
+    match &saved {
+        Some(saved) => {
+            check_fresh(&saved.plan, &spec, &state)?;
+            check_secrets(&spec, &state, Some(&saved.plan), &options)?;
+        }
+        None => check_login_secrets(&spec, &state, &options)?,
+    }
     // One login per provider for the whole run: the plan's reads and the creates share it.
     let connected = connect(&spec, &state, &options).await?;
     let is_saved = saved.is_some();
@@ -80,7 +90,6 @@ async fn run_locked(
             path,
             digest,
         }) => {
-            check_fresh(&saved, &spec, &state)?;
             // A plan file is only as trustworthy as the state it was checked against: never
             // bind a remote id there that state records for another address.
             guard_bindings(&state, &mut saved.changes);
@@ -103,6 +112,7 @@ async fn run_locked(
                 reality.as_ref(),
                 PlanContext { now: time::now() },
             );
+            check_secrets(&spec, &state, Some(&fresh), &options)?;
             fresh.endpoint_warnings = warnings;
             output::data(&output::plan(&fresh, g.format));
             fresh
@@ -272,6 +282,8 @@ pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
     let result = async {
         let mut options = connect_options(g, sandbox.as_ref());
         options.base_url_override = sandbox.as_ref().map(EmbeddedSandbox::base_url);
+        // Refresh creates nothing: only the logins' credentials, every missing one named.
+        check_secrets(&spec, &state, None, &options)?;
         let connected = connect(&spec, &state, &options).await?;
         let reality = read_reality(&spec, &state, &connected).await?;
         let mut full = plan(

@@ -21,6 +21,7 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::model::{InstanceName, NaturalKey, Reality};
+use crate::plan::Plan;
 use crate::providers::{AnyProvider, ConnectOptions, HttpOptions, Provider};
 use crate::spec::endpoints::{self, EndpointWarning};
 use crate::spec::{SourceFile, Spec};
@@ -342,14 +343,12 @@ pub struct Connected {
 
 /// Connects to each provider instance the specs or state need, logging in once each.
 pub async fn connect(spec: &Spec, state: &State, options: &ConnectOptions) -> Result<Connected> {
-    let mut needed: std::collections::BTreeSet<&str> =
-        spec.orgs.values().map(|o| o.instance.as_str()).collect();
-    needed.extend(state.orgs.values().map(|r| r.provider.as_str()));
     let mut providers = BTreeMap::new();
     let mut logins = tokio::task::JoinSet::new();
-    for name in needed {
+    // An instance only orphans use is not among them: nothing to read or create there.
+    for name in crate::plan::contacted_instances(spec, state) {
         let Some(instance) = spec.providers.get(name) else {
-            continue; // only orphans use it; nothing to read or create there
+            continue;
         };
         let provider = Arc::new(
             AnyProvider::connect(instance, options)
@@ -364,6 +363,36 @@ pub async fn connect(spec: &Spec, state: &State, options: &ConnectOptions) -> Re
         result.map_err(|e| miette!("provider `{name}`: {e}"))?;
     }
     Ok(Connected { providers })
+}
+
+/// Resolves every secret a run needs before it sends anything: the credentials of each
+/// instance it contacts and, given `plan`, what the organizations it may create declare. All
+/// that can't be read are reported in one error.
+pub fn check_secrets(
+    spec: &Spec,
+    state: &State,
+    plan: Option<&Plan>,
+    options: &ConnectOptions,
+) -> Result<()> {
+    let needed = crate::plan::secrets_needed(spec, state, plan);
+    Ok(options.secrets.check_all(&needed)?)
+}
+
+/// The check before any login, when the plan needs the providers' answers and so comes after
+/// them. If a login can't happen, nothing more will be learnt from the providers this run: the
+/// error also names what the creates known from specs and state alone need, so that one run
+/// lists everything missing rather than one kind per run.
+pub fn check_login_secrets(spec: &Spec, state: &State, options: &ConnectOptions) -> Result<()> {
+    if check_secrets(spec, state, None, options).is_ok() {
+        return Ok(());
+    }
+    let known = crate::plan::plan(
+        spec,
+        state,
+        None,
+        crate::plan::PlanContext { now: time::now() },
+    );
+    check_secrets(spec, state, Some(&known), options)
 }
 
 /// Reads remote reality from every connected instance at once, each in as few requests as its

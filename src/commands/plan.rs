@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use super::{
-    Destination, EmbeddedSandbox, connect, connect_options, load_specs_checked, read_reality,
-    read_state, state_location,
+    Destination, EmbeddedSandbox, check_login_secrets, check_secrets, connect, connect_options,
+    load_specs_checked, read_reality, read_state, state_location,
 };
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::output;
@@ -76,20 +76,26 @@ pub async fn make_plan(
     refresh: bool,
     sandbox: Option<&EmbeddedSandbox>,
 ) -> Result<Plan> {
+    let mut options = connect_options(g, sandbox);
+    options.base_url_override = sandbox.map(EmbeddedSandbox::base_url);
     let reality = if refresh {
-        let mut options = connect_options(g, sandbox);
-        options.base_url_override = sandbox.map(EmbeddedSandbox::base_url);
+        check_login_secrets(spec, state, &options)?;
         let connected = connect(spec, state, &options).await?;
         Some(read_reality(spec, state, &connected).await?)
     } else {
         None
     };
-    Ok(plan(
+    let made = plan(
         spec,
         state,
         reality.as_ref(),
         PlanContext { now: time::now() },
-    ))
+    );
+    // A plan is a promise: one that says "create" must be one apply can carry out, so what
+    // its creates and the logins need is checked even with `--refresh=false` (as Terraform
+    // still configures its providers then), before the plan is shown.
+    check_secrets(spec, state, Some(&made), &options)?;
+    Ok(made)
 }
 
 /// Writes a plan file (JSON, 0600, atomically) and returns its digest.

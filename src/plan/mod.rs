@@ -5,6 +5,7 @@
 //! value, saved to a file, and checked for staleness before it is applied.
 
 mod diff;
+mod secrets;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use diff::{AttributeChange, attribute_changes};
+pub use secrets::{SecretUse, contacted_instances, secrets_needed};
 
 use crate::model::{
     Address, InstanceName, InstanceReality, NaturalKey, ProviderType, Reality, RemoteOrg,

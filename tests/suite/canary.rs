@@ -22,7 +22,7 @@ fn canary(name: &str) -> String {
 }
 
 /// Every form in which a canary could leak.
-fn forms(value: &str) -> Vec<String> {
+pub fn forms(value: &str) -> Vec<String> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let bytes = value.as_bytes();
     vec![

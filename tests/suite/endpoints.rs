@@ -25,6 +25,9 @@ const SECRETS: &[(&str, &str)] = &[
     ("CV_PASSWORD", CV_PASSWORD),
     ("SF_PASSWORD", "s3cret-sf-password"),
     ("SF_CONSUMER_SECRET", "s3cret-sf-consumer"),
+    // A plan checks the logins it promises, `--refresh=false` included.
+    ("NEON_ORG_ID", "s3cret-neon-org"),
+    ("NEON_API_KEY", "s3cret-neon-key"),
 ];
 
 /// One request a listener saw: method, path, headers and body, as text.

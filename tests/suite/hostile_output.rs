@@ -39,7 +39,16 @@ fn neon_org(address: &str, name_toml: &str) -> String {
 }
 
 fn orgform(dir: &Path, args: &[&str]) -> Run {
-    run_on(dir, args, &[])
+    // A plan checks the credentials of the instance it would log in to, `--refresh=false`
+    // included; these tests never reach a provider, so any value does.
+    run_on(
+        dir,
+        args,
+        &[
+            ("NEON_ORG_ID", "hostile-org"),
+            ("NEON_API_KEY", "hostile-key"),
+        ],
+    )
 }
 
 /// A state file holding `address` with `natural_key` (JSON-escaped by the caller), created.

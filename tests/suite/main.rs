@@ -27,6 +27,7 @@ mod refusals;
 mod request_counts;
 mod sandbox;
 mod schema;
+mod secrets_checked;
 mod specs;
 mod state_stores;
 mod team_state;

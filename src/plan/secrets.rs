@@ -1,0 +1,93 @@
+//! Which secret references a run needs, from specs, state and the plan: pure, so that the edge
+//! can resolve every one of them before the first request and report all that are missing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Action, Plan};
+use crate::model::{Address, InstanceName, SecretRef, Value};
+use crate::spec::Spec;
+use crate::state::State;
+
+/// Where a secret reference is used, for the message that names a missing one.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SecretUse {
+    /// A provider instance's setting (`api_key`): needed to log in.
+    Provider { instance: InstanceName, key: String },
+    /// An organization's attribute (`auth.client_secret`): needed to create it.
+    Org { address: Address, path: String },
+}
+
+impl std::fmt::Display for SecretUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::escape::Shown;
+        match self {
+            SecretUse::Provider { instance, key } => {
+                write!(f, "provider {}, {}", Shown(instance), Shown(key))
+            }
+            SecretUse::Org { address, path } => {
+                write!(f, "org {}, {}", Shown(address), Shown(path))
+            }
+        }
+    }
+}
+
+/// The provider instances a run contacts: those the specs' organizations use, and those state
+/// records name that the specs still declare (an instance only orphans use is not there).
+pub fn contacted_instances<'s>(spec: &'s Spec, state: &State) -> BTreeSet<&'s str> {
+    let mut named: BTreeSet<&str> = spec.orgs.values().map(|o| o.instance.as_str()).collect();
+    named.extend(state.orgs.values().map(|r| r.provider.as_str()));
+    named
+        .into_iter()
+        .filter_map(|name| spec.providers.get_key_value(name).map(|(k, _)| k.as_str()))
+        .collect()
+}
+
+/// Every secret reference a run needs, with where each is used: the credentials of every
+/// instance it contacts, and, given a plan, the attributes of every organization the plan may
+/// create (`create`, `recreate`, and `pending`, which creates when its look-up finds nothing).
+/// Deferred creates count: the plan promises them to a later apply.
+pub fn secrets_needed(
+    spec: &Spec,
+    state: &State,
+    plan: Option<&Plan>,
+) -> BTreeMap<SecretRef, BTreeSet<SecretUse>> {
+    let mut needed: BTreeMap<SecretRef, BTreeSet<SecretUse>> = BTreeMap::new();
+    for name in contacted_instances(spec, state) {
+        let Some(instance) = spec.providers.get(name) else {
+            continue;
+        };
+        for (key, value) in &instance.settings {
+            if let Value::Secret(reference) = value {
+                needed
+                    .entry(reference.clone())
+                    .or_default()
+                    .insert(SecretUse::Provider {
+                        instance: name.to_string(),
+                        key: key.clone(),
+                    });
+            }
+        }
+    }
+    let creates = plan.into_iter().flat_map(|p| &p.changes).filter(|c| {
+        matches!(
+            c.action,
+            Action::Create | Action::Recreate | Action::Pending
+        )
+    });
+    for change in creates {
+        let Some(org) = spec.orgs.get(&change.address) else {
+            continue; // a saved plan's address the specs no longer declare: refused as stale
+        };
+        org.attrs.each_secret(|path, kind, name| {
+            let reference = match kind {
+                "env" => SecretRef::Env(name.to_string()),
+                _ => SecretRef::File(name.to_string()),
+            };
+            needed.entry(reference).or_default().insert(SecretUse::Org {
+                address: org.address.clone(),
+                path: String::from_utf8_lossy(path).into_owned(),
+            });
+        });
+    }
+    needed
+}

@@ -1,0 +1,255 @@
+//! A plan is a promise: every secret the run needs (provider logins, and the organizations it
+//! proposes to create) is resolved before the first request, and every missing one is listed
+//! in one error. Through the real binary, creates counted at the sandbox.
+
+use std::path::Path;
+
+use orgform::sandbox::{Sandbox, SandboxConfig};
+
+use crate::canary::forms;
+use crate::e2e::{start, stats};
+use crate::harness::{Run, run};
+
+/// Values of the secrets that are set: none may appear in anything orgform prints.
+const SET: &[(&str, &str)] = &[
+    ("SC_HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
+    ("SC_CLIENT_SECRET", "cnry-SC_CLIENT_SECRET-Zq7+w/k=v x"),
+    ("SC_PRESENT_SECRET", "cnry-SC_PRESENT_SECRET-Zq7+w/k=v x"),
+];
+
+/// How many organizations declare an unset variable.
+const UNSET: usize = 10;
+
+/// All requests the sandbox served for `provider`, whatever the endpoint.
+async fn served_all(sandbox: &Sandbox, provider: &str) -> u64 {
+    stats(sandbox).await["requests"][provider]
+        .as_object()
+        .map(|endpoints| endpoints.values().filter_map(|n| n.as_u64()).sum())
+        .unwrap_or(0)
+}
+
+fn org(address: &str, instance: &str, secret: &str) -> String {
+    format!(
+        "\n[org.{address}]\nprovider = \"{instance}\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://{address}.my.salesforce.com\"\nauth = {{ client_secret = {{ env = \"SC_CLIENT_SECRET\" }} }}\nsecret = {secret}\nconfig = {{ default_id = {{ external_name = \"Account\", alias = \"Company\" }} }}\n"
+    )
+}
+
+fn heron(name: &str, base_url: &str, key_env: &str) -> String {
+    format!(
+        "[provider.{name}]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"{key_env}\" }}\n"
+    )
+}
+
+/// One Heron instance whose key is set; ten organizations with an unset variable each, one
+/// with a secret file that is not there, one whose secret is set.
+fn many_missing(dir: &Path, base_url: &str) {
+    let mut text = heron("heron", base_url, "SC_HERON_API_KEY");
+    for i in 0..UNSET {
+        text.push_str(&org(
+            &format!("org{i}"),
+            "heron",
+            &format!("{{ env = \"SC_UNSET_{i}\" }}"),
+        ));
+    }
+    text.push_str(&org("filed", "heron", "{ file = \"secrets/not-there\" }"));
+    text.push_str(&org("present", "heron", "{ env = \"SC_PRESENT_SECRET\" }"));
+    std::fs::create_dir_all(dir.join("specs")).expect("mkdir");
+    std::fs::write(dir.join("specs/heron.toml"), text).expect("write specs");
+}
+
+#[track_caller]
+fn assert_no_values(run: &Run) {
+    for (name, value) in SET {
+        // Raw, base64 or URL-encoded, as the canary test looks for them.
+        for form in forms(value) {
+            for text in [&run.stdout, &run.stderr] {
+                assert!(
+                    !text.contains(&form),
+                    "the value of {name} is shown:\n{text}"
+                );
+            }
+        }
+    }
+}
+
+#[track_caller]
+fn assert_lists_every_missing_one(run: &Run, dir: &Path) {
+    let err = &run.stderr;
+    for i in 0..UNSET {
+        assert!(
+            err.contains(&format!("env SC_UNSET_{i} (org org{i}, secret)")),
+            "SC_UNSET_{i} not listed:\n{err}"
+        );
+    }
+    let tried = std::fs::canonicalize(dir)
+        .expect("canonical dir")
+        .join("secrets/not-there");
+    assert!(
+        err.contains("file secrets/not-there (org filed, secret)"),
+        "the missing file is not listed:\n{err}"
+    );
+    assert!(
+        err.contains(&format!("tried {}", tried.display())),
+        "the path tried is not shown:\n{err}"
+    );
+    assert!(
+        err.contains("relative to the working directory"),
+        "what the path is relative to is not said:\n{err}"
+    );
+    assert!(
+        !err.contains("SC_PRESENT_SECRET") && !err.contains("SC_CLIENT_SECRET"),
+        "a secret that is set is listed as missing:\n{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_and_apply_list_every_missing_secret_before_any_create() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    many_missing(dir.path(), &sandbox.base_url());
+
+    let plan = run(dir.path(), &["plan"], SET).expect(1);
+    assert_lists_every_missing_one(&plan, dir.path());
+    assert!(
+        !plan.stdout.contains("to create"),
+        "a plan that can't be applied is shown:\n{}",
+        plan.stdout
+    );
+    assert_no_values(&plan);
+
+    // Without refresh the plan contacts nothing, and still promises nothing it can't keep.
+    let offline = run(dir.path(), &["plan", "--refresh=false"], SET).expect(1);
+    assert_lists_every_missing_one(&offline, dir.path());
+    assert_no_values(&offline);
+
+    let apply = run(dir.path(), &["apply", "--auto-approve"], SET).expect(1);
+    assert_lists_every_missing_one(&apply, dir.path());
+    assert_no_values(&apply);
+    assert_eq!(
+        stats(&sandbox).await["requests"]["heron"]["POST /api/crm_integrations"].as_u64(),
+        None,
+        "a create left before the secrets were checked"
+    );
+
+    // Every secret set: the same specs plan and apply.
+    let mut all: Vec<(String, String)> = SET
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for i in 0..UNSET {
+        all.push((
+            format!("SC_UNSET_{i}"),
+            format!("cnry-SC_UNSET_{i}-Zq7+w/k=v x"),
+        ));
+    }
+    std::fs::create_dir_all(dir.path().join("secrets")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("secrets/not-there"),
+        "cnry-file-Zq7+w/k=v x\n",
+    )
+    .expect("write secret");
+    let env: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let applied = run(dir.path(), &["apply", "--auto-approve"], &env).expect(0);
+    for (name, value) in &all {
+        for form in forms(value) {
+            assert!(
+                !applied.stdout.contains(&form) && !applied.stderr.contains(&form),
+                "the value of {name} is shown"
+            );
+        }
+    }
+    assert_eq!(
+        stats(&sandbox).await["requests"]["heron"]["POST /api/crm_integrations"].as_u64(),
+        Some(UNSET as u64 + 2)
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_credentials_of_two_instances_are_listed_in_one_run() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = sandbox.base_url();
+    let mut text = heron("heron_a", &base, "SC_KEY_A");
+    text.push_str(&heron("heron_b", &base, "SC_KEY_B"));
+    text.push_str(&org("a1", "heron_a", "{ env = \"SC_PRESENT_SECRET\" }"));
+    text.push_str(&org("b1", "heron_b", "{ env = \"SC_UNSET_B1\" }"));
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    std::fs::write(dir.path().join("specs/heron.toml"), text).expect("write specs");
+
+    for args in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let out = run(dir.path(), args, SET).expect(1);
+        for line in [
+            "env SC_KEY_A (provider heron_a, api_key)",
+            "env SC_KEY_B (provider heron_b, api_key)",
+            // What the creates need is known from state alone: listed in the same run.
+            "env SC_UNSET_B1 (org b1, secret)",
+        ] {
+            assert!(
+                out.stderr.contains(line),
+                "{args:?}: no `{line}`:\n{}",
+                out.stderr
+            );
+        }
+        assert_no_values(&out);
+    }
+    // Refresh creates nothing: it needs the logins only, and names both.
+    let refresh = run(dir.path(), &["refresh"], SET).expect(1);
+    for line in [
+        "env SC_KEY_A (provider heron_a, api_key)",
+        "env SC_KEY_B (provider heron_b, api_key)",
+    ] {
+        assert!(
+            refresh.stderr.contains(line),
+            "refresh: no `{line}`:\n{}",
+            refresh.stderr
+        );
+    }
+    assert!(
+        !refresh.stderr.contains("SC_UNSET_B1"),
+        "{}",
+        refresh.stderr
+    );
+    assert_eq!(served_all(&sandbox, "heron").await, 0, "a request left");
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[test]
+fn sandbox_runs_need_nothing_exported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Points nowhere real: `--sandbox` sends everything to the embedded sandbox.
+    many_missing(dir.path(), "https://app.herondata.io");
+    let plan = run(
+        dir.path(),
+        &["plan", "--sandbox", "--detailed-exitcode"],
+        &[],
+    )
+    .expect(2);
+    assert!(plan.stdout.contains("12 to create"), "{}", plan.stdout);
+    run(dir.path(), &["apply", "--sandbox", "--auto-approve"], &[]).expect(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organization_to_adopt_needs_none_of_its_secrets() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = heron("heron", &sandbox.base_url(), "SC_HERON_API_KEY");
+    text.push_str(&org("kept", "heron", "{ env = \"SC_ONCE_SET\" }"));
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    std::fs::write(dir.path().join("specs/heron.toml"), text).expect("write specs");
+    let mut env = SET.to_vec();
+    env.push(("SC_ONCE_SET", "cnry-SC_ONCE_SET-Zq7+w/k=v x"));
+    run(dir.path(), &["apply", "--auto-approve"], &env).expect(0);
+
+    // State lost, the organization still at the provider: the plan adopts it, and an adopt
+    // sends nothing that needs the secret, so its absence is no error.
+    std::fs::remove_dir_all(dir.path().join("state")).expect("remove state");
+    let plan = run(dir.path(), &["plan", "--detailed-exitcode"], SET).expect(2);
+    assert!(plan.stdout.contains("1 to adopt"), "{}", plan.stdout);
+    run(dir.path(), &["apply", "--auto-approve"], SET).expect(0);
+    assert_eq!(
+        stats(&sandbox).await["requests"]["heron"]["POST /api/crm_integrations"].as_u64(),
+        Some(1)
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}

@@ -199,6 +199,28 @@ proptest! {
     }
 
     #[test]
+    fn every_blocked_change_says_what_to_do(cases in prop::collection::vec(case(), 0..24), refreshed in any::<bool>()) {
+        let (spec, state, reality) = build(&cases);
+        let made = plan(&spec, &state, refreshed.then_some(&reality), PlanContext { now: NOW });
+        for change in made.changes.iter().filter(|c| c.action == Action::Blocked) {
+            let reason = &change.reason;
+            prop_assert!(
+                reason.contains("orgform forget") || reason.contains("orgform import") || reason.contains("revert"),
+                "blocked without a way out: {:?}", change
+            );
+            prop_assert!(reason.contains(&format!("`orgform forget {}`", change.address))
+                || reason.contains(&format!("`orgform import {} ", change.address)),
+                "blocked advice does not name its own address: {:?}", change);
+            // Attributes changed since creation: the advice names the organization to import.
+            if !change.diff.is_empty()
+                && let Some(id) = &change.remote_id
+            {
+                prop_assert!(reason.contains(id.as_str()), "advice without the remote id: {:?}", change);
+            }
+        }
+    }
+
+    #[test]
     fn without_remote_reads_nothing_is_adopted_or_recreated(cases in prop::collection::vec(case(), 0..24)) {
         let (spec, state, _) = build(&cases);
         let made = plan(&spec, &state, None, PlanContext { now: NOW });

@@ -509,14 +509,18 @@ fn from_remote(org: &OrgSpec, remote: &RemoteOrg, why: &str) -> Change {
 }
 
 fn blocked_identity_reason(org: &OrgSpec, record: &Record) -> String {
+    let kept = match &record.remote_id {
+        Some(id) => format!(" (the recorded one, {id}, stays at the provider)"),
+        None => String::new(),
+    };
     if record.provider == org.instance {
         format!(
-            "its natural key changed from `{}` to `{}`: that is another organization; `orgform forget {}` first to create it",
+            "its natural key changed from `{}` to `{}`: that is another organization; revert the spec, or `orgform forget {}` first to create it{kept}",
             record.natural_key, org.natural_key, org.address
         )
     } else {
         format!(
-            "it moved from provider `{}` to `{}`: `orgform forget {}` first to create it there",
+            "it moved from provider `{}` to `{}`: revert the spec, or `orgform forget {}` first to create it there{kept}",
             record.provider, org.instance, org.address
         )
     }

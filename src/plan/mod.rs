@@ -423,7 +423,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                 c.remote_id.clone_from(&record.remote_id);
                 c
             } else if record.digest == org.digest {
-                let mut c = change(org, Action::Blocked, failed_reason(record));
+                let mut c = change(org, Action::Blocked, failed_reason(org, record));
                 c.remote_id.clone_from(&record.remote_id);
                 c
             } else {
@@ -463,14 +463,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                     c
                 }
                 Some(Some(_)) | None if record.digest != org.digest => {
-                    let mut c = change(
-                        org,
-                        Action::Blocked,
-                        format!(
-                            "declared attributes changed since creation and {} has no update call",
-                            org.provider_type
-                        ),
-                    );
+                    let mut c = change(org, Action::Blocked, changed_reason(org, record));
                     c.remote_id.clone_from(&record.remote_id);
                     c.diff =
                         attribute_changes(&record.attributes.to_value(), &org.public_attributes());
@@ -516,27 +509,47 @@ fn from_remote(org: &OrgSpec, remote: &RemoteOrg, why: &str) -> Change {
 }
 
 fn blocked_identity_reason(org: &OrgSpec, record: &Record) -> String {
+    let kept = match &record.remote_id {
+        Some(id) => format!(" (the recorded one, {id}, stays at the provider)"),
+        None => String::new(),
+    };
     if record.provider == org.instance {
         format!(
-            "its natural key changed from `{}` to `{}`: that is another organization; `orgform forget {}` first to create it",
+            "its natural key changed from `{}` to `{}`: that is another organization; revert the spec, or `orgform forget {}` first to create it{kept}",
             record.natural_key, org.natural_key, org.address
         )
     } else {
         format!(
-            "it moved from provider `{}` to `{}`: `orgform forget {}` first to create it there",
+            "it moved from provider `{}` to `{}`: revert the spec, or `orgform forget {}` first to create it there{kept}",
             record.provider, org.instance, org.address
         )
     }
 }
 
-fn failed_reason(record: &Record) -> String {
-    match &record.error {
+/// `blocked`: declared attributes changed since creation, and the provider has no update call.
+/// Forgetting alone won't do: the organization still has the natural key, so the next plan would
+/// adopt it as it is.
+fn changed_reason(org: &OrgSpec, record: &Record) -> String {
+    let address = &org.address;
+    let id = record.remote_id.as_deref().unwrap_or("REMOTE_ID");
+    format!(
+        "declared attributes changed since creation and {} has no update call: revert the spec to what was created (the diff), or change {id} at the provider by hand to match and run `orgform forget {address}` then `orgform import {address} {id}`; or delete {id} at the provider, then `orgform forget {address}` and apply to create it anew",
+        org.provider_type
+    )
+}
+
+fn failed_reason(org: &OrgSpec, record: &Record) -> String {
+    let what = match &record.error {
         Some(e) => format!(
-            "the create failed at the provider ({}: {}); change the declaration to try again",
+            "the create failed at the provider ({}: {})",
             e.code, e.message
         ),
-        None => "the create failed at the provider; change the declaration to try again".into(),
-    }
+        None => "the create failed at the provider".into(),
+    };
+    format!(
+        "{what}: fix the declaration and apply to try again, or `orgform forget {}` and apply to try it unchanged",
+        org.address
+    )
 }
 
 fn orphan(address: &Address, record: &Record) -> Change {

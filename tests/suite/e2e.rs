@@ -622,3 +622,49 @@ async fn an_impatient_client_is_counted_as_retrying_early() {
     );
     sandbox.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_change_says_what_to_do_with_address_and_remote_id() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    heron_specs(dir.path(), &sandbox.base_url(), &THREE[..1]);
+    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    let state: serde_json::Value = serde_json::from_str(&state_text(dir.path())).expect("json");
+    let id = state["orgs"]["acme"]["remote_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // Heron has no update call: a changed attribute is blocked.
+    let path = dir.path().join("specs/heron.toml");
+    let specs = std::fs::read_to_string(&path).expect("read specs");
+    std::fs::write(
+        &path,
+        specs.replace("alias = \"Company\"", "alias = \"Firm\""),
+    )
+    .expect("write");
+
+    let forget = "`orgform forget acme`";
+    let import = format!("`orgform import acme {id}`");
+    let text = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(text.stdout.contains("x blocked"), "{}", text.stdout);
+    for needle in ["revert", forget, &import] {
+        assert!(text.stdout.contains(needle), "no {needle}: {}", text.stdout);
+    }
+
+    let json = orgform(dir.path(), &["plan", "--format", "json"]).expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan json");
+    let change = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["address"] == "acme")
+        .expect("acme planned");
+    assert_eq!(change["action"], "blocked");
+    assert_eq!(change["remote_id"], id.as_str());
+    let reason = change["reason"].as_str().expect("reason");
+    for needle in ["revert", forget, &import] {
+        assert!(reason.contains(needle), "no {needle}: {reason}");
+    }
+    sandbox.shutdown().await.expect("shutdown");
+}

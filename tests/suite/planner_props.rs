@@ -25,6 +25,8 @@ struct Case {
     /// State records the remote organization (if any) under another address, `x{i}`, while
     /// `o{i}` is not in state.
     held_elsewhere: bool,
+    /// State records the address under another natural key (re-keyed since creation).
+    rekeyed: bool,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -37,14 +39,16 @@ fn case() -> impl Strategy<Value = Case> {
         prop::option::of(any::<bool>()),
         prop::bool::weighted(0.2),
         prop::bool::weighted(0.2),
+        prop::bool::weighted(0.1),
     )
         .prop_map(
-            |(declared, in_state, remote, duplicate, held_elsewhere)| Case {
+            |(declared, in_state, remote, duplicate, held_elsewhere, rekeyed)| Case {
                 declared,
                 in_state,
                 remote,
                 duplicate,
                 held_elsewhere,
+                rekeyed,
             },
         )
 }
@@ -82,7 +86,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     provider: "h".into(),
                     provider_type: orgform::model::ProviderType::Heron,
                     remote_id: Some(format!("id{i}")),
-                    natural_key: key(i),
+                    natural_key: if c.rekeyed { key(i + 1000) } else { key(i) },
                     digest,
                     status,
                     attributes: orgform::state::Attributes::default(),
@@ -184,7 +188,8 @@ proptest! {
             // Never a silent pick: an address with several organizations under its key, none
             // of them recorded for it, is blocked with every id listed.
             let recorded_found = case.in_state.is_some() && case.remote.is_some();
-            if case.declared && case.duplicate && case.remote.is_some() && !recorded_found {
+            let rekeyed = case.rekeyed && case.in_state.is_some();
+            if case.declared && case.duplicate && case.remote.is_some() && !recorded_found && !rekeyed {
                 prop_assert_eq!(change.action, Action::Blocked, "{:?}", change);
                 prop_assert_eq!(
                     change.matching_ids.to_vec(),
@@ -194,6 +199,28 @@ proptest! {
             // An id another address holds is never adopted.
             if case.held_elsewhere && case.in_state.is_none() && change.action == Action::Adopt {
                 prop_assert!(change.remote_id != Some(format!("id{i}")), "{:?}", change);
+            }
+        }
+    }
+
+    #[test]
+    fn every_blocked_change_says_what_to_do(cases in prop::collection::vec(case(), 0..24), refreshed in any::<bool>()) {
+        let (spec, state, reality) = build(&cases);
+        let made = plan(&spec, &state, refreshed.then_some(&reality), PlanContext { now: NOW });
+        for change in made.changes.iter().filter(|c| c.action == Action::Blocked) {
+            let reason = &change.reason;
+            prop_assert!(
+                reason.contains("orgform forget") || reason.contains("orgform import") || reason.contains("revert"),
+                "blocked without a way out: {:?}", change
+            );
+            prop_assert!(reason.contains(&format!("`orgform forget {}`", change.address))
+                || reason.contains(&format!("`orgform import {} ", change.address)),
+                "blocked advice does not name its own address: {:?}", change);
+            // Attributes changed since creation: the advice names the organization to import.
+            if !change.diff.is_empty()
+                && let Some(id) = &change.remote_id
+            {
+                prop_assert!(reason.contains(id.as_str()), "advice without the remote id: {:?}", change);
             }
         }
     }

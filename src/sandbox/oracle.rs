@@ -135,7 +135,8 @@ impl Default for OracleConfig {
             token_ttl: Duration::from_secs(300),
             token_max_uses: None,
             new_for: Duration::from_millis(500),
-            review_for: Some(Duration::from_secs(1)),
+            // As OCC: a request waits for an administrator (`orgform sandbox --occ-auto-approve`).
+            review_for: None,
             reject_marker: "reject".into(),
             counts_as_strings: true,
             max_limit: 250,

@@ -1119,6 +1119,17 @@ async fn start(oracle: OracleConfig, tweak: impl FnOnce(&mut SandboxConfig)) -> 
         .expect("sandbox starts")
 }
 
+/// An emulator that decides each request as soon as it is made, like a site that approves
+/// registrations automatically (and like the embedded sandbox): apply's one look after each
+/// create records the decision.
+fn at_once() -> OracleConfig {
+    OracleConfig {
+        new_for: Duration::ZERO,
+        review_for: Some(Duration::ZERO),
+        ..OracleConfig::default()
+    }
+}
+
 fn quick() -> OracleConfig {
     OracleConfig {
         new_for: Duration::from_millis(100),
@@ -1144,7 +1155,7 @@ fn state_of(dir: &Path) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn e2e_requests_plan_apply_poll_then_no_changes() {
+async fn e2e_requests_plan_apply_refresh_then_no_changes() {
     let sandbox = start(quick(), |_| {}).await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_specs(
@@ -1162,10 +1173,13 @@ async fn e2e_requests_plan_apply_poll_then_no_changes() {
     );
     assert_eq!((hits(&sandbox, LOGIN), hits(&sandbox, REQUESTS)), (1, 1));
 
+    // Apply asks and returns: the requests wait for their decision, recorded by a later run.
     let apply = orgform(dir.path(), APPLY).expect(0);
-    assert!(apply.stderr.contains("2 created"), "{}", apply.stderr);
-    assert!(apply.stderr.contains("1 failed"), "{}", apply.stderr);
-    assert!(apply.stderr.contains("rejected"), "{}", apply.stderr);
+    assert!(apply.stderr.contains("3 pending"), "{}", apply.stderr);
+    assert_eq!(hits(&sandbox, CREATE_REQUEST), 3);
+    std::thread::sleep(Duration::from_millis(400));
+    let refresh = orgform(dir.path(), &["refresh"]).expect(0);
+    assert!(refresh.stderr.contains("rejected"), "{}", refresh.stderr);
     assert_eq!(hits(&sandbox, CREATE_REQUEST), 3);
     assert_eq!(held(&sandbox), 2);
     let state = state_of(dir.path());
@@ -1302,7 +1316,7 @@ async fn e2e_lost_create_answers_are_settled_by_look_up() {
     let sandbox = start(
         OracleConfig {
             lose_create_answers: 3,
-            ..quick()
+            ..at_once()
         },
         |_| {},
     )
@@ -1515,4 +1529,79 @@ fn e2e_the_example_spec_runs_against_the_embedded_sandbox() {
     assert!(stderr.contains("3 created"), "{stderr}");
     let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
+}
+
+/// Approves organization request `id` as an administrator would, through the admin API.
+async fn approve_as_admin(sandbox: &Sandbox, id: u64) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{}/ccadmin/v1/login", sandbox.base_url()))
+        .bearer_auth(emulator::APP_KEY)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    let approved = http
+        .post(format!(
+            "{}/ccadmin/v1/organizationRequests/{id}/approve",
+            sandbox.base_url()
+        ))
+        .bearer_auth(login["access_token"].as_str().expect("token"))
+        .json(&json!({"approverComments": "welcome"}))
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(approved.status(), 200);
+}
+
+/// Issue 13: a real request waits for an administrator, so the emulator's default leaves it in
+/// review, and apply records it `pending` and returns at once instead of polling for up to 15
+/// minutes; a later plan shows it settled and `refresh` records it.
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_apply_leaves_requests_pending_for_an_administrator_without_polling() {
+    let sandbox = start(OracleConfig::default(), |_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &sandbox, "", &request_orgs(&["Acme", "Globex"]));
+
+    let started = std::time::Instant::now();
+    // Today's default settle timeout (15 minutes) and poll interval: nothing shortened.
+    let apply = orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "apply waited {:?}",
+        started.elapsed()
+    );
+    assert!(apply.stderr.contains("pending"), "{}", apply.stderr);
+    let state = state_of(dir.path());
+    for address in ["o0", "o1"] {
+        assert_eq!(state["orgs"][address]["status"], "pending", "{state}");
+    }
+    assert_eq!(hits(&sandbox, CREATE_REQUEST), 2);
+    // The plan's read, the client's look before each create, and at most one look after each:
+    // no poll storm.
+    let reads = hits(&sandbox, REQUESTS);
+    assert!(reads <= 1 + 2 + 2, "{reads} reads: {:?}", sandbox.stats());
+
+    // Nobody approved yet: still pending, nothing sent again.
+    std::thread::sleep(Duration::from_millis(1600));
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(plan.stdout.contains("2 pending"), "{}", plan.stdout);
+
+    approve_as_admin(&sandbox, 100_001).await;
+    approve_as_admin(&sandbox, 100_002).await;
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(plan.stdout.contains("2 to adopt"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("pending in state"), "{}", plan.stdout);
+    orgform(dir.path(), &["refresh"]).expect(0);
+    let state = state_of(dir.path());
+    for address in ["o0", "o1"] {
+        assert_eq!(state["orgs"][address]["status"], "created", "{state}");
+    }
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    assert_eq!(hits(&sandbox, CREATE_REQUEST), 2);
+    sandbox.shutdown().await.expect("shutdown");
 }

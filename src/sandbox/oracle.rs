@@ -270,15 +270,15 @@ impl OracleData {
     }
 
     /// Organizations made or being made: those created directly, and requests an administrator
-    /// approved or the clock will approve.
-    pub fn organizations(&self) -> usize {
+    /// approved or the clock will approve (none, when only an administrator decides).
+    pub fn organizations(&self, config: &OracleConfig) -> usize {
         self.organizations.len()
             + self
                 .requests
                 .iter()
                 .filter(|r| match &r.decided {
                     Some(d) => d.approved,
-                    None => r.outcome == Outcome::Approved,
+                    None => config.review_for.is_some() && r.outcome == Outcome::Approved,
                 })
                 .count()
     }

@@ -782,7 +782,8 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
 }
 
 /// Records what the provider reported; polls an asynchronous create until it finishes or the
-/// settle timeout passes.
+/// settle timeout passes, where the provider's capabilities say apply waits for its creates;
+/// elsewhere looks it up once, at once, and leaves it `pending` for a later run.
 async fn follow(
     cx: &Context,
     provider: &AnyProvider,
@@ -791,16 +792,24 @@ async fn follow(
     found: bool,
 ) -> Outcome {
     let started = tokio::time::Instant::now();
+    let waits = org.provider_type.capabilities().waits_for_creates;
+    let mut looked = false;
     loop {
         let outcome = record_remote(cx, org, &remote, false, found).await;
         let in_progress = matches!(remote.status, RemoteStatus::InProgress { .. });
-        if !in_progress || started.elapsed() >= cx.options.settle_timeout {
+        if !in_progress || cx.stop.load(Ordering::SeqCst) {
             return outcome;
         }
-        if cx.stop.load(Ordering::SeqCst) {
+        if waits {
+            if started.elapsed() >= cx.options.settle_timeout {
+                return outcome;
+            }
+            tokio::time::sleep(cx.options.poll_interval).await;
+        } else if looked || found {
+            // Found by a look-up already: that was the one look.
             return outcome;
         }
-        tokio::time::sleep(cx.options.poll_interval).await;
+        looked = true;
         match cx.look_up(provider, org, Some(&remote.remote_id)).await {
             Ok(Found::One(next)) => remote = next,
             Ok(Found::None | Found::Many(_)) | Err(_) => return outcome,

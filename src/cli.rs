@@ -278,6 +278,11 @@ pub struct SandboxArgs {
     /// Heron's rate limit: requests per minute per API key (0 for none)
     #[arg(long, default_value_t = 600, value_name = "N")]
     pub heron_rate_limit: u32,
+    /// Oracle Commerce: decide each organization request on its own DURATION after it is made,
+    /// like 2s (approved; named *reject*: rejected). Without it a request stays in review until
+    /// an administrator calls POST /ccadmin/v1/organizationRequests/{id}/approve (or /reject)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub occ_auto_approve: Option<Duration>,
 }
 
 const SANDBOX_HELP: &str = "\
@@ -293,7 +298,9 @@ Credentials the emulators accept:
   commvault_salesforce username sandbox-admin, password sandbox-password (POST /Login)
   heron            x-api-key: sandbox-heron-key
   neoncrm          login.orgid=sandbox-neon-org, login.apiKey=sandbox-neon-api-key
-  oracle_commerce  app_key sandbox-occ-app-key (requests approved in 1.5 s; named *reject*: rejected)
+  oracle_commerce  app_key sandbox-occ-app-key (requests wait in review for an administrator's
+                   POST /ccadmin/v1/organizationRequests/{id}/approve or /reject, unless
+                   --occ-auto-approve DURATION decides them: named *reject*: rejected)
   salesforce_signup username tmo@sandbox.example, password sandbox-sf-password, client_id
                    sandbox-sf-client-id, client_secret sandbox-sf-client-secret (JWT: any RS256 key)
 

@@ -50,6 +50,7 @@ impl ProviderType {
         match self {
             ProviderType::CommvaultSalesforce => Capabilities {
                 asynchronous: false,
+                waits_for_creates: false,
                 daily_quota: None,
                 reads: Reads::ListAll,
                 key_case_insensitive: true,
@@ -59,6 +60,8 @@ impl ProviderType {
             },
             ProviderType::SalesforceSignup => Capabilities {
                 asynchronous: true,
+                // A sign-up finishes in minutes on its own: apply polls it.
+                waits_for_creates: true,
                 daily_quota: Some(20),
                 reads: Reads::ByKeys { page_size: 2000 },
                 key_case_insensitive: true,
@@ -67,6 +70,9 @@ impl ProviderType {
             },
             ProviderType::OracleCommerce => Capabilities {
                 asynchronous: true,
+                // A request waits for an administrator, for hours or days: apply looks once and
+                // leaves it `pending` for a later plan or `refresh`.
+                waits_for_creates: false,
                 daily_quota: None,
                 reads: Reads::ByKeys { page_size: 250 },
                 key_case_insensitive: false,
@@ -75,6 +81,7 @@ impl ProviderType {
             },
             ProviderType::Heron => Capabilities {
                 asynchronous: false,
+                waits_for_creates: false,
                 daily_quota: None,
                 reads: Reads::ListAll,
                 key_case_insensitive: false,
@@ -83,6 +90,7 @@ impl ProviderType {
             },
             ProviderType::Neoncrm => Capabilities {
                 asynchronous: false,
+                waits_for_creates: false,
                 daily_quota: None,
                 reads: Reads::ByKeys { page_size: 200 },
                 key_case_insensitive: false,
@@ -105,6 +113,10 @@ impl fmt::Display for ProviderType {
 pub struct Capabilities {
     /// Creates finish later and must be settled by polling (Salesforce sign-ups, Oracle requests).
     pub asynchronous: bool,
+    /// Whether apply polls an asynchronous create until it finishes (or `--settle-timeout`
+    /// passes). When not, apply looks it up once right after the create (a site that decides at
+    /// once is recorded at once) and leaves it `pending`: a later plan or `refresh` settles it.
+    pub waits_for_creates: bool,
     /// Documented creates per rolling 24 hours, when the provider has such a quota.
     pub daily_quota: Option<u32>,
     /// How remote reality is read.

@@ -41,6 +41,14 @@ impl EmbeddedSandbox {
         let data_file = data_file.to_path_buf();
         let config = SandboxConfig {
             data_file: Some(data_file),
+            // No administrator stands behind the embedded sandbox: it approves organization
+            // requests itself, at once, so that apply's one look after the create records them
+            // and the next run finds nothing to do.
+            oracle: crate::sandbox::oracle::OracleConfig {
+                new_for: std::time::Duration::ZERO,
+                review_for: Some(std::time::Duration::ZERO),
+                ..crate::sandbox::oracle::OracleConfig::default()
+            },
             ..SandboxConfig::default()
         };
         let listen = "127.0.0.1:0".parse().into_diagnostic()?;
@@ -100,7 +108,15 @@ pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         salesforce: crate::sandbox::salesforce::SalesforceConfig::default(),
         neoncrm: crate::sandbox::neoncrm::NeonConfig::default(),
         commvault: crate::sandbox::commvault::CommvaultConfig::default(),
-        oracle: crate::sandbox::oracle::OracleConfig::default(),
+        oracle: crate::sandbox::oracle::OracleConfig {
+            // Decided `DURATION` after it is made: `new` for half of it, then `review`.
+            new_for: args.occ_auto_approve.map_or(
+                crate::sandbox::oracle::OracleConfig::default().new_for,
+                |d| d / 2,
+            ),
+            review_for: args.occ_auto_approve.map(|d| d - d / 2),
+            ..crate::sandbox::oracle::OracleConfig::default()
+        },
     };
     let sandbox = Sandbox::start(args.listen, config)
         .await

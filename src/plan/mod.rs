@@ -396,7 +396,24 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                 return c;
             };
             match matching(found, record.remote_id.as_deref()) {
-                Match::One(remote) => from_remote(org, remote, "pending in state"),
+                Match::One(remote) => match &remote.status {
+                    // This run's own create was refused later (an administrator rejected the
+                    // request): recorded as failed, never asked again without a changed
+                    // declaration.
+                    RemoteStatus::Failed { code, message } => {
+                        let mut c = change(
+                            org,
+                            Action::Pending,
+                            format!(
+                                "pending in state, failed at the provider ({code}: {message}): recorded as failed, not created again"
+                            ),
+                        );
+                        c.remote_id = Some(remote.remote_id.clone());
+                        c.remote = Some(Box::new(remote.clone()));
+                        c
+                    }
+                    _ => from_remote(org, remote, "pending in state"),
+                },
                 Match::None => change(
                     org,
                     Action::Create,

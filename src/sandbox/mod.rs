@@ -300,13 +300,13 @@ impl Api {
         }
     }
 
-    fn organizations(self, data: &SandboxData) -> usize {
+    fn organizations(self, data: &SandboxData, config: &SandboxConfig) -> usize {
         match self {
             Api::CommvaultSalesforce => data.commvault_salesforce.organizations(),
             Api::Heron => data.heron.organizations(),
             Api::Salesforce => data.salesforce.organizations(),
             Api::Neoncrm => data.neoncrm.organizations(),
-            Api::Oracle => data.oracle.organizations(),
+            Api::Oracle => data.oracle.organizations(&config.oracle),
         }
     }
 }

@@ -135,7 +135,8 @@ impl Default for OracleConfig {
             token_ttl: Duration::from_secs(300),
             token_max_uses: None,
             new_for: Duration::from_millis(500),
-            review_for: Some(Duration::from_secs(1)),
+            // As OCC: a request waits for an administrator (`orgform sandbox --occ-auto-approve`).
+            review_for: None,
             reject_marker: "reject".into(),
             counts_as_strings: true,
             max_limit: 250,
@@ -269,15 +270,15 @@ impl OracleData {
     }
 
     /// Organizations made or being made: those created directly, and requests an administrator
-    /// approved or the clock will approve.
-    pub fn organizations(&self) -> usize {
+    /// approved or the clock will approve (none, when only an administrator decides).
+    pub fn organizations(&self, config: &OracleConfig) -> usize {
         self.organizations.len()
             + self
                 .requests
                 .iter()
                 .filter(|r| match &r.decided {
                     Some(d) => d.approved,
-                    None => r.outcome == Outcome::Approved,
+                    None => config.review_for.is_some() && r.outcome == Outcome::Approved,
                 })
                 .count()
     }

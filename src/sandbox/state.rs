@@ -230,7 +230,8 @@ impl SandboxState {
                 .map(|api| {
                     (
                         api.name().to_owned(),
-                        u64::try_from(api.organizations(data)).unwrap_or(u64::MAX),
+                        u64::try_from(api.organizations(data, &self.inner.config))
+                            .unwrap_or(u64::MAX),
                     )
                 })
                 .collect()

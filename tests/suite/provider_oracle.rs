@@ -468,7 +468,7 @@ fn emulator_requests_follow_the_clock_to_approval_or_rejection() {
     assert_eq!(orgs.body["items"][0]["name"], "Acme Inc");
     assert_eq!(orgs.body["items"][0]["customerType"], "OEM");
     assert_eq!(orgs.body["items"].as_array().map(Vec::len), Some(1));
-    assert_eq!(emu.data.organizations(), 1);
+    assert_eq!(emu.data.organizations(&emu.config), 1);
     let missing = get(&mut emu, "999", T0);
     assert_eq!(missing["errorCode"], "101001");
 }
@@ -524,7 +524,7 @@ fn emulator_administrators_decide_requests_once() {
             at_ms: T0 + 4_100_000
         })
     );
-    assert_eq!(emu.data.organizations(), 1);
+    assert_eq!(emu.data.organizations(&emu.config), 1);
 }
 
 #[test]
@@ -769,7 +769,7 @@ fn emulator_creates_organizations_directly() {
         T0,
     );
     assert_eq!(gone.body["errorCode"], "100001");
-    assert_eq!(emu.data.organizations(), 2);
+    assert_eq!(emu.data.organizations(&emu.config), 2);
 }
 
 // The real client against the sandbox on loopback.
@@ -1119,6 +1119,17 @@ async fn start(oracle: OracleConfig, tweak: impl FnOnce(&mut SandboxConfig)) -> 
         .expect("sandbox starts")
 }
 
+/// An emulator that decides each request as soon as it is made, like a site that approves
+/// registrations automatically (and like the embedded sandbox): apply's one look after each
+/// create records the decision.
+fn at_once() -> OracleConfig {
+    OracleConfig {
+        new_for: Duration::ZERO,
+        review_for: Some(Duration::ZERO),
+        ..OracleConfig::default()
+    }
+}
+
 fn quick() -> OracleConfig {
     OracleConfig {
         new_for: Duration::from_millis(100),
@@ -1144,7 +1155,7 @@ fn state_of(dir: &Path) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn e2e_requests_plan_apply_poll_then_no_changes() {
+async fn e2e_requests_plan_apply_refresh_then_no_changes() {
     let sandbox = start(quick(), |_| {}).await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_specs(
@@ -1162,10 +1173,13 @@ async fn e2e_requests_plan_apply_poll_then_no_changes() {
     );
     assert_eq!((hits(&sandbox, LOGIN), hits(&sandbox, REQUESTS)), (1, 1));
 
+    // Apply asks and returns: the requests wait for their decision, recorded by a later run.
     let apply = orgform(dir.path(), APPLY).expect(0);
-    assert!(apply.stderr.contains("2 created"), "{}", apply.stderr);
-    assert!(apply.stderr.contains("1 failed"), "{}", apply.stderr);
-    assert!(apply.stderr.contains("rejected"), "{}", apply.stderr);
+    assert!(apply.stderr.contains("3 pending"), "{}", apply.stderr);
+    assert_eq!(hits(&sandbox, CREATE_REQUEST), 3);
+    std::thread::sleep(Duration::from_millis(400));
+    let refresh = orgform(dir.path(), &["refresh"]).expect(0);
+    assert!(refresh.stderr.contains("rejected"), "{}", refresh.stderr);
     assert_eq!(hits(&sandbox, CREATE_REQUEST), 3);
     assert_eq!(held(&sandbox), 2);
     let state = state_of(dir.path());
@@ -1302,7 +1316,7 @@ async fn e2e_lost_create_answers_are_settled_by_look_up() {
     let sandbox = start(
         OracleConfig {
             lose_create_answers: 3,
-            ..quick()
+            ..at_once()
         },
         |_| {},
     )
@@ -1515,4 +1529,169 @@ fn e2e_the_example_spec_runs_against_the_embedded_sandbox() {
     assert!(stderr.contains("3 created"), "{stderr}");
     let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
+}
+
+/// Approves organization request `id` as an administrator would, through the admin API.
+async fn approve_as_admin(sandbox: &Sandbox, id: u64) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{}/ccadmin/v1/login", sandbox.base_url()))
+        .bearer_auth(emulator::APP_KEY)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    let approved = http
+        .post(format!(
+            "{}/ccadmin/v1/organizationRequests/{id}/approve",
+            sandbox.base_url()
+        ))
+        .bearer_auth(login["access_token"].as_str().expect("token"))
+        .json(&json!({"approverComments": "welcome"}))
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(approved.status(), 200);
+}
+
+/// Issue 13: a real request waits for an administrator, so the emulator's default leaves it in
+/// review, and apply records it `pending` and returns at once instead of polling for up to 15
+/// minutes; a later plan shows it settled and `refresh` records it.
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_apply_leaves_requests_pending_for_an_administrator_without_polling() {
+    let sandbox = start(OracleConfig::default(), |_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &sandbox, "", &request_orgs(&["Acme", "Globex"]));
+
+    let started = std::time::Instant::now();
+    // Today's default settle timeout (15 minutes) and poll interval: nothing shortened.
+    let apply = orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "apply waited {:?}",
+        started.elapsed()
+    );
+    assert!(apply.stderr.contains("pending"), "{}", apply.stderr);
+    let state = state_of(dir.path());
+    for address in ["o0", "o1"] {
+        assert_eq!(state["orgs"][address]["status"], "pending", "{state}");
+    }
+    assert_eq!(hits(&sandbox, CREATE_REQUEST), 2);
+    assert_eq!(held(&sandbox), 0, "none approved yet");
+    // The plan's read, the client's look before each create, and at most one look after each:
+    // no poll storm.
+    let reads = hits(&sandbox, REQUESTS);
+    assert!(reads <= 1 + 2 + 2, "{reads} reads: {:?}", sandbox.stats());
+
+    // Nobody approved yet: still pending, nothing sent again.
+    std::thread::sleep(Duration::from_millis(1600));
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(plan.stdout.contains("2 pending"), "{}", plan.stdout);
+
+    approve_as_admin(&sandbox, 100_001).await;
+    approve_as_admin(&sandbox, 100_002).await;
+    assert_eq!(held(&sandbox), 2);
+    let plan = orgform(dir.path(), &["plan"]).expect(0);
+    assert!(plan.stdout.contains("2 to adopt"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("pending in state"), "{}", plan.stdout);
+    orgform(dir.path(), &["refresh"]).expect(0);
+    let state = state_of(dir.path());
+    for address in ["o0", "o1"] {
+        assert_eq!(state["orgs"][address]["status"], "created", "{state}");
+    }
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    assert_eq!(hits(&sandbox, CREATE_REQUEST), 2);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// Starts the real `orgform sandbox` with `args`; gives the child and its base URL.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is handed to the caller, which kills and waits for it"
+)]
+fn serve(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut all = vec!["sandbox", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut child = crate::harness::command(Path::new("."), &all, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the sandbox");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the sandbox exited: {seen}");
+        }
+        seen.push_str(&line);
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let url = rest.split_whitespace().next().expect("url").to_string();
+            // Keep draining, so that the child never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            return (child, url);
+        }
+    }
+}
+
+/// Asks for one organization and gives the status the admin API reports after `wait`.
+async fn status_after(base_url: &str, wait: Duration) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{base_url}/ccstore/v1/organizationRequests"))
+        .json(&request_body("Acme", "buyer@example.com"))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("JSON");
+    let id = match &created["id"] {
+        Value::String(id) => id.clone(),
+        other => other.to_string(),
+    };
+    tokio::time::sleep(wait).await;
+    let login: Value = http
+        .post(format!("{base_url}/ccadmin/v1/login"))
+        .bearer_auth(emulator::APP_KEY)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    let request: Value = http
+        .get(format!("{base_url}/ccadmin/v1/organizationRequests/{id}"))
+        .bearer_auth(login["access_token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("JSON");
+    request["status"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_the_sandbox_waits_for_an_administrator_unless_told_to_approve() {
+    let (mut manual, url) = serve(&[]);
+    let status = status_after(&url, Duration::from_millis(1800)).await;
+    let _ = manual.kill();
+    let _ = manual.wait();
+    assert_eq!(status, "review");
+
+    let (mut auto, url) = serve(&["--occ-auto-approve", "300ms"]);
+    let status = status_after(&url, Duration::from_millis(600)).await;
+    let _ = auto.kill();
+    let _ = auto.wait();
+    assert_eq!(status, "approved");
 }

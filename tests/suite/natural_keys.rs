@@ -348,10 +348,13 @@ async fn two_heron_integrations_with_one_key_block_the_address() {
     sandbox.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_remote_id_bound_to_another_address_is_never_bound_again() {
-    let sandbox = start().await;
-    let url = "https://acme.my.salesforce.com";
+/// The instance URL of the Heron organization `acme` in the rename tests.
+const ACME_URL: &str = "https://acme.my.salesforce.com";
+
+/// Specs with Heron organization `acme` applied, then its address renamed `acme_renamed` in the
+/// specs (state still holds `acme`); returns the folder and `acme`'s remote id.
+fn acme_applied_then_renamed(sandbox: &Sandbox) -> (tempfile::TempDir, String) {
+    let url = ACME_URL;
     let dir = tempfile::tempdir().expect("tempdir");
     let provider = heron_provider(&sandbox.base_url());
     write(
@@ -364,14 +367,21 @@ async fn a_remote_id_bound_to_another_address_is_never_bound_again() {
         .as_str()
         .expect("remote id")
         .to_string();
-
-    // The address renamed in the specs, the old one still in state: the new address finds the
-    // organization by its key, but it is `acme`'s.
     write(
         dir.path(),
         "heron.toml",
         &format!("{provider}{}", heron_org("acme_renamed", url)),
     );
+    (dir, id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_id_bound_to_another_address_is_never_bound_again() {
+    let sandbox = start().await;
+
+    // The address renamed in the specs, the old one still in state: the new address finds the
+    // organization by its key, but it is `acme`'s.
+    let (dir, id) = acme_applied_then_renamed(&sandbox);
     let plan = orgform(dir.path(), &["--format", "json", "plan"]).expect(0);
     let plan: Value = serde_json::from_str(&plan.stdout).expect("plan json");
     let renamed = change(&plan, "acme_renamed");
@@ -404,7 +414,7 @@ async fn a_remote_id_bound_to_another_address_is_never_bound_again() {
             c["action"] = "adopt".into();
             c["remote_id"] = id.clone().into();
             c["remote"] = serde_json::json!({
-                "remote_id": id, "natural_key": format!("salesforce | {url}"),
+                "remote_id": id, "natural_key": format!("salesforce | {ACME_URL}"),
                 "status": {"status": "ready"}
             });
         }
@@ -478,25 +488,8 @@ async fn apply_settles_no_pending_create_by_picking_one_of_several() {
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_never_settles_a_pending_create_on_an_id_another_address_holds() {
     let sandbox = start().await;
-    let url = "https://acme.my.salesforce.com";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let provider = heron_provider(&sandbox.base_url());
-    write(
-        dir.path(),
-        "heron.toml",
-        &format!("{provider}{}", heron_org("acme", url)),
-    );
-    orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
-    let id = state_of(dir.path())["orgs"]["acme"]["remote_id"]
-        .as_str()
-        .expect("remote id")
-        .to_string();
     // `acme` renamed in the specs, and a pending create of the new address in state.
-    write(
-        dir.path(),
-        "heron.toml",
-        &format!("{provider}{}", heron_org("acme_renamed", url)),
-    );
+    let (dir, id) = acme_applied_then_renamed(&sandbox);
     edit_state(dir.path(), |state| {
         let mut pending = state["orgs"]["acme"].clone();
         pending["status"] = "pending".into();

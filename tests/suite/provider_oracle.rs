@@ -1458,28 +1458,7 @@ async fn e2e_a_request_waiting_for_approval_is_settled_by_a_later_run() {
     assert!(plan.stdout.contains("pending"), "{}", plan.stdout);
 
     // An administrator approves it; the next apply records the organization.
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{}/ccadmin/v1/login", sandbox.base_url()))
-        .bearer_auth(emulator::APP_KEY)
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("token");
-    let approved = http
-        .post(format!(
-            "{}/ccadmin/v1/organizationRequests/100001/approve",
-            sandbox.base_url()
-        ))
-        .bearer_auth(login["access_token"].as_str().expect("token"))
-        .json(&json!({"approverComments": "welcome"}))
-        .send()
-        .await
-        .expect("approve");
-    assert_eq!(approved.status(), 200);
+    approve_as_admin(&sandbox, 100001).await;
     orgform(dir.path(), APPLY).expect(0);
     let state = state_of(dir.path());
     assert_eq!(state["orgs"]["o0"]["status"], "created");

@@ -1782,6 +1782,18 @@ fn the_emulator_counts_sign_ups_since_a_soql_datetime_and_refuses_a_quoted_one()
     );
 }
 
+/// A folder whose specs declare `n` sign-ups `PREFIX0@trial.example`, ... on `sandbox`, as one
+/// team's state would: two such folders are two states sharing one Trialforce org's quota.
+fn sign_up_specs(sandbox: &Sandbox, prefix: &str, n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users: Vec<String> = (0..n)
+        .map(|i| format!("{prefix}{i}@trial.example"))
+        .collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    write_specs(dir.path(), &specs_text(&sandbox.base_url(), &users, ""));
+    dir
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_ups_another_state_made_count_against_the_quota_before_any_create() {
     let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
@@ -1790,20 +1802,12 @@ async fn sign_ups_another_state_made_count_against_the_quota_before_any_create()
     }))
     .await;
     // One team's state: 15 sign-ups today.
-    let first = tempfile::tempdir().expect("tempdir");
-    let theirs: Vec<String> = (0..15).map(|i| format!("first{i}@trial.example")).collect();
-    let theirs: Vec<&str> = theirs.iter().map(String::as_str).collect();
-    write_specs(first.path(), &specs_text(&sandbox.base_url(), &theirs, ""));
+    let first = sign_up_specs(&sandbox, "first", 15);
     orgform(first.path(), APPLY).expect(0);
     assert_eq!(served(&sandbox, CREATES).await, 15);
 
     // Another state, the same Trialforce org: 5 of its 10 fit in today's 20.
-    let second = tempfile::tempdir().expect("tempdir");
-    let ours: Vec<String> = (0..10)
-        .map(|i| format!("second{i}@trial.example"))
-        .collect();
-    let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
-    write_specs(second.path(), &specs_text(&sandbox.base_url(), &ours, ""));
+    let second = sign_up_specs(&sandbox, "second", 10);
     let plan = orgform(second.path(), &["plan", "--format", "json"]).expect(0);
     let plan: Value = serde_json::from_str(&plan.stdout).expect("plan json");
     let quota = &plan["quotas"][0];
@@ -1849,17 +1853,11 @@ async fn apply_without_a_refreshed_plan_counts_the_providers_sign_ups_before_cre
         ..SalesforceConfig::default()
     }))
     .await;
-    let first = tempfile::tempdir().expect("tempdir");
-    let theirs: Vec<String> = (0..18).map(|i| format!("first{i}@trial.example")).collect();
-    let theirs: Vec<&str> = theirs.iter().map(String::as_str).collect();
-    write_specs(first.path(), &specs_text(&sandbox.base_url(), &theirs, ""));
+    let first = sign_up_specs(&sandbox, "first", 18);
     orgform(first.path(), APPLY).expect(0);
 
     // A plan from specs and state alone promises 4; apply looks again and sends only 2.
-    let second = tempfile::tempdir().expect("tempdir");
-    let ours: Vec<String> = (0..4).map(|i| format!("second{i}@trial.example")).collect();
-    let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
-    write_specs(second.path(), &specs_text(&sandbox.base_url(), &ours, ""));
+    let second = sign_up_specs(&sandbox, "second", 4);
     let apply = orgform(
         second.path(),
         &[

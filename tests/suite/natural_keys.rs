@@ -202,43 +202,6 @@ async fn heron_create_directly(sandbox: &Sandbox, url: &str) -> String {
         .to_string()
 }
 
-/// Logs in to NeonCRM and creates an account straight through the API (it allows duplicates).
-async fn neon_create_directly(sandbox: &Sandbox, name: &str) -> String {
-    let base = format!("{}/neonws/services/api", sandbox.base_url());
-    let client = reqwest::Client::new();
-    let login: Value = client
-        .get(format!("{base}/common/login"))
-        .query(&[
-            ("login.apiKey", orgform::sandbox::neoncrm::API_KEY),
-            ("login.orgid", orgform::sandbox::neoncrm::ORG_ID),
-        ])
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login json");
-    let session = login["loginResponse"]["userSessionId"]
-        .as_str()
-        .expect("session");
-    let created: Value = client
-        .get(format!("{base}/account/createOrganizationAccount"))
-        .query(&[
-            ("userSessionId", session),
-            ("organizationAccount.organizationName", name),
-        ])
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("create json");
-    match &created["createOrganizationAccountResponse"]["accountId"] {
-        Value::String(id) => id.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn served(sandbox: &Sandbox, provider: &str, endpoint: &str) -> u64 {
     sandbox
         .stats()
@@ -267,8 +230,8 @@ const NEON_CREATE: &str = "GET /neonws/services/api/account/createOrganizationAc
 #[tokio::test(flavor = "multi_thread")]
 async fn two_remote_orgs_with_one_name_block_the_address_with_both_ids() {
     let sandbox = start().await;
-    let first = neon_create_directly(&sandbox, "Grace Community Church").await;
-    let second = neon_create_directly(&sandbox, "Grace Community Church").await;
+    let first = crate::provider_neoncrm::create_directly(&sandbox, "Grace Community Church").await;
+    let second = crate::provider_neoncrm::create_directly(&sandbox, "Grace Community Church").await;
     assert_ne!(first, second);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut text = neon_provider(&sandbox.base_url());

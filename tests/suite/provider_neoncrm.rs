@@ -1065,29 +1065,16 @@ async fn e2e_plan_apply_then_no_changes() {
     sandbox.shutdown().await.expect("shutdown");
 }
 
-/// Logs in and creates an account straight through the API, as someone else would have.
-async fn create_directly(sandbox: &Sandbox, name: &str) -> String {
-    let base = format!("{}/neonws/services/api", sandbox.base_url());
+/// Logs in and creates an account straight through the API, as someone else would have (NeonCRM
+/// allows several under one name); returns its account id.
+pub async fn create_directly(sandbox: &Sandbox, name: &str) -> String {
+    let base = neon_url(sandbox);
     let client = reqwest::Client::new();
-    let login: Value = client
-        .get(format!("{base}/common/login"))
-        .query(&[
-            ("login.apiKey", neon_sandbox::API_KEY),
-            ("login.orgid", neon_sandbox::ORG_ID),
-        ])
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login json");
-    let session = login["loginResponse"]["userSessionId"]
-        .as_str()
-        .expect("session");
+    let session = session_directly(&client, &base).await;
     let created: Value = client
         .get(format!("{base}/account/createOrganizationAccount"))
         .query(&[
-            ("userSessionId", session),
+            ("userSessionId", session.as_str()),
             ("organizationAccount.organizationName", name),
         ])
         .send()
@@ -1096,7 +1083,10 @@ async fn create_directly(sandbox: &Sandbox, name: &str) -> String {
         .json()
         .await
         .expect("create json");
-    created["createOrganizationAccountResponse"]["accountId"].to_string()
+    match &created["createOrganizationAccountResponse"]["accountId"] {
+        Value::String(id) => id.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -596,17 +596,7 @@ impl Emulator<'_> {
             return Err(errors);
         }
         let name = name.unwrap_or_default().to_string();
-        let account_id = self.data.next_account_id;
-        self.data.next_account_id += 1;
-        let mut object = build_object(
-            params
-                .0
-                .iter()
-                .filter_map(|(n, v)| Some((n.strip_prefix(ACCOUNT)?, v.trim())))
-                // The password is never kept, nor shown by retrieve.
-                .filter(|(n, _)| *n != "login.password"),
-        );
-        object.insert("accountId".into(), json!(account_id));
+        let (account_id, mut object) = self.new_account(params, ACCOUNT);
         object.insert("createdBy".into(), json!("API User"));
         let blank_parameters = params
             .0
@@ -625,20 +615,28 @@ impl Emulator<'_> {
         Ok(json!({"responseMessage": "organization account created.", "accountId": account_id}))
     }
 
-    /// [I] A person with a first and last name and, optionally, the organization they work
-    /// at; nothing else is checked, as orgform never creates one.
-    fn create_individual(&mut self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
-        const ACCOUNT: &str = "individualAccount.";
+    /// The next account id, and the account's object from the parameters under `prefix`
+    /// (`organizationAccount.`, `individualAccount.`) with its id in it. The password is never
+    /// kept, nor shown by retrieve.
+    fn new_account(&mut self, params: &Params<'_>, prefix: &str) -> (u64, Map<String, Value>) {
         let account_id = self.data.next_account_id;
         self.data.next_account_id += 1;
         let mut object = build_object(
             params
                 .0
                 .iter()
-                .filter_map(|(n, v)| Some((n.strip_prefix(ACCOUNT)?, v.trim())))
+                .filter_map(|(n, v)| Some((n.strip_prefix(prefix)?, v.trim())))
                 .filter(|(n, _)| *n != "login.password"),
         );
         object.insert("accountId".into(), json!(account_id));
+        (account_id, object)
+    }
+
+    /// [I] A person with a first and last name and, optionally, the organization they work
+    /// at; nothing else is checked, as orgform never creates one.
+    fn create_individual(&mut self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
+        const ACCOUNT: &str = "individualAccount.";
+        let (account_id, object) = self.new_account(params, ACCOUNT);
         self.data.accounts.push(Account {
             account_id,
             organization_name: params

@@ -31,4 +31,6 @@ mod secrets_checked;
 mod specs;
 mod state_stores;
 mod team_state;
+mod tolerant_heron;
 mod validate_first;
+mod variation_proxy;

@@ -1,4 +1,5 @@
-//! Commvault: protect a Salesforce organization (providers.md §1, seed 000).
+//! Commvault: protect a Salesforce organization (docs/providers/commvault_salesforce.md, seed
+//! 000).
 //!
 //! Three calls, all under the instance's `base_url` (the customer's own Command Center, like
 //! `https://cc.example.com/commandcenter/api`):

@@ -1,4 +1,4 @@
-//! Heron Data: CRM integrations (providers.md §4).
+//! Heron Data: CRM integrations (docs/providers/heron.md).
 //!
 //! A static `x-api-key`, so login only checks the key. One `GET /api/crm_integrations` lists
 //! everything (no paging); the natural key is (`provider`, `instance_url`). Create answers 201

@@ -1,4 +1,4 @@
-//! NeonCRM API v1: organization accounts (providers.md §5.1, seed 004).
+//! NeonCRM API v1: organization accounts (docs/providers/neoncrm.md, seed 004).
 //!
 //! v1 is RPC over query strings: every call is a GET of `{base}/{service}/{method}` with
 //! `responseType=json` and, once logged in, `userSessionId`. Three quirks shape this client:
@@ -26,9 +26,10 @@
 //!   parameters another element of the same group sets, so that elements pair by position [I:
 //!   the seed's triplet rule is the only pairing v1 documents; v1's own rule is U].
 //! - Look-up: `listAccounts` with output columns and ANDed `searches.search` groups [S:
-//!   providers.md, "List Accounts", "Querying"]. Column names in answers are matched ignoring
-//!   case and surrounding blanks [S: the vendor's List Accounts example asks for `Account ID`
-//!   and answers `Account Id`, as quoted in issue 13; seed 004 does not cover listing].
+//!   NeonCRM's "List Accounts" and "Querying", docs/providers/neoncrm.md]. Column names in
+//!   answers are matched ignoring case and surrounding blanks [S: the vendor's List Accounts
+//!   example asks for `Account ID` and answers `Account Id`, as quoted in issue 13; seed 004
+//!   does not cover listing].
 //! - Organizations only: an individual account may carry an organization name (where the
 //!   person works) [S: the keyword-search example, `userType` Individual | Organization]. The
 //!   search adds `Account Type EQUAL Organization` and reads the `Account Type` column, and a
@@ -66,8 +67,9 @@ const MAX_NAMES_BYTES: usize = 4_000;
 /// The output columns and search keys orgform names. Requests use the vendor's spelling
 /// (`Account ID`); answers are read without regard to case or surrounding blanks, because the
 /// vendor's own List Accounts example asks for `Account ID` and answers `Account Id`. Which
-/// name NeonCRM uses for an organization's name is not documented for sure (providers.md:
-/// "Organization Name" or "Company Name"), so answers are read under either.
+/// name NeonCRM uses for an organization's name is not documented for sure
+/// (docs/providers/neoncrm.md: "Organization Name" or "Company Name"), so answers are read under
+/// either.
 const ACCOUNT_ID: &str = "Account ID";
 const ORGANIZATION_NAME: &str = "Organization Name";
 const COMPANY_NAME: &str = "Company Name";

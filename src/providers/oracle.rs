@@ -1,5 +1,5 @@
-//! Oracle Commerce Cloud (OCC): organization requests and organizations (seed 002, providers.md
-//! §3).
+//! Oracle Commerce Cloud (OCC): organization requests and organizations (seed 002,
+//! docs/providers/oracle_commerce.md).
 //!
 //! - Login: `POST {base}/ccadmin/v1/login`, form `grant_type=client_credentials`, with the
 //!   application key as `Authorization: Bearer`; the answer's `access_token` is the bearer of

@@ -1,4 +1,5 @@
-//! Salesforce Trialforce sign-ups: `SignupRequest` records (seed 001, providers.md §2).
+//! Salesforce Trialforce sign-ups: `SignupRequest` records (seed 001,
+//! docs/providers/salesforce_signup.md).
 //!
 //! - Login: `POST {base}/services/oauth2/token`, form-encoded, with the username-password grant
 //!   or the JWT bearer grant (an RS256 assertion signed with the connected app's key). The answer
@@ -559,7 +560,7 @@ fn next_page_path(url: &str) -> Result<String, ProviderError> {
 }
 
 /// The production login host: the JWT audience for every production organization, My Domain
-/// hosts included (providers.md §2.1).
+/// hosts included (docs/providers/salesforce_signup.md, "Login and session renewal").
 pub const LOGIN_HOST: &str = "https://login.salesforce.com";
 /// The sandbox login host: the audience for sandbox organizations.
 pub const TEST_LOGIN_HOST: &str = "https://test.salesforce.com";
@@ -567,10 +568,11 @@ pub const TEST_LOGIN_HOST: &str = "https://test.salesforce.com";
 /// The JWT `aud` for an instance: the audience the spec states (`audience`, for a community
 /// URL), else the login host of `base_url`'s kind of organization. Salesforce documents
 /// `https://login.salesforce.com`, `https://test.salesforce.com` or a community URL as the
-/// audience (providers.md §2.1) and refuses the My Domain host a token request is sent to
-/// ("audience is invalid"), so the origin of `base_url` is never it. Sandbox organizations are
-/// `test.salesforce.com` and My Domain hosts under `.sandbox.my.salesforce.com` (inferred from
-/// Salesforce's My Domain host formats; the seed does not cover login).
+/// audience (docs/providers/salesforce_signup.md) and refuses the My Domain host a token request
+/// is sent to ("audience is invalid"), so the origin of `base_url` is never it. Sandbox
+/// organizations are `test.salesforce.com` and My Domain hosts under
+/// `.sandbox.my.salesforce.com` (inferred from Salesforce's My Domain host formats; the seed
+/// does not cover login).
 pub fn jwt_audience(base_url: &str, stated: Option<&str>) -> String {
     if let Some(stated) = stated {
         return stated.trim_end_matches('/').to_string();

@@ -1,5 +1,6 @@
 //! Commvault: "Create Salesforce Organization", `POST {base}/Salesforce/Organization` (seed 000,
-//! providers.md §1), which puts a Salesforce organization under Commvault's protection.
+//! docs/providers/commvault_salesforce.md), which puts a Salesforce organization under
+//! Commvault's protection.
 //!
 //! Every field of the seed's request body is declarable, under the API's names in snake_case;
 //! `_type_` keeps its own name, which is already a valid bare TOML key. The four credentials of

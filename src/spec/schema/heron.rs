@@ -1,4 +1,5 @@
-//! Heron Data: `POST /api/crm_integrations` (seed 003), with the OpenAPI rules of providers.md §4.
+//! Heron Data: `POST /api/crm_integrations` (seed 003), with the OpenAPI rules of
+//! docs/providers/heron.md, "Create".
 //!
 //! Heron's own `provider` field clashes with orgform's `provider` key, so it is `crm_provider`
 //! in specs. `auth` and `secret` are write-only at Heron and secrets here: by reference only.

@@ -1,4 +1,4 @@
-//! NeonCRM API v1: `account/createOrganizationAccount` (seed 004, providers.md §5.1).
+//! NeonCRM API v1: `account/createOrganizationAccount` (seed 004, docs/providers/neoncrm.md).
 //!
 //! Every request parameter of the seed is declarable. The `organizationAccount.` prefix is
 //! dropped from spec names (`organizationAccount.primaryContact.firstName` is

@@ -1,5 +1,5 @@
-//! Oracle Commerce Cloud (OCC): organization requests and organizations (seed 002, providers.md
-//! §3).
+//! Oracle Commerce Cloud (OCC): organization requests and organizations (seed 002,
+//! docs/providers/oracle_commerce.md).
 //!
 //! Every field of the seed's organization request is declarable under the snake_case of its API
 //! name, nested objects as nested tables (`organization.customerType` is
@@ -141,8 +141,8 @@ static ORG_RULES: &[Rule] = &[Rule::WithInstance(fields_fit_mode)];
 ///   `profile` carries the requester's contact (e-mail, first and last name, required by the
 ///   seed's nested schema; a request without one has nobody to answer to);
 /// - direct mode sends only `organization` to `POST /ccadmin/v1/organizations`, so it needs
-///   `organization.name` (its natural key, providers.md §3.2) and the request-only fields would
-///   be silently dropped.
+///   `organization.name` (its natural key, docs/providers/oracle_commerce.md) and the
+///   request-only fields would be silently dropped.
 fn fields_fit_mode(org: &Table, instance: &Table) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     if is_direct(instance) {

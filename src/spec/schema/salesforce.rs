@@ -1,5 +1,5 @@
 //! Salesforce Trialforce sign-ups: `POST /services/data/vXX.X/sobjects/SignupRequest/` (seed 001,
-//! providers.md §2), one trial organization per `[org.NAME]`.
+//! docs/providers/salesforce_signup.md), one trial organization per `[org.NAME]`.
 //!
 //! Every field the seed marks `Create` is declarable under the snake_case of its API name, plus
 //! `SuppressSignupEmails` (see its doc below). The read-only fields (`CreatedOrgId`,
@@ -142,7 +142,8 @@ static ORG: &[Field] = &[
     .doc("My Domain subdomain of the trial: at most 33 characters for Developer editions, 40 otherwise"),
     // Marked Filter/Group/Nillable/Sort only in the seed's (v36-era) page, but the Proxy Signup
     // feature it serves only works if it is set when the request is created, and Salesforce's
-    // own create example sends it (providers.md §2.2): declarable, sent on create.
+    // own create example sends it (docs/providers/salesforce_signup.md, "Create"): declarable,
+    // sent on create.
     Field::new(
         "suppress_signup_emails",
         "SuppressSignupEmails",

@@ -8,8 +8,8 @@
 //!   as the `Authtoken` header on every later call. **A refused login is HTTP 200** with
 //!   `errList[].errLogMessage` and no token; it becomes [`ProviderError::Login`].
 //! - `GET /Salesforce/Organization` lists every protected organization at once (`orgs[]`, or
-//!   `{}` when there is none): the remote reality of a plan and the look-up that settles a
-//!   create. Names match without case, as Commvault's client names do.
+//!   `accounts[]`, or `{}` when there is none): the remote reality of a plan and the look-up
+//!   that settles a create. Names match without case, as Commvault's client names do.
 //! - `POST /Salesforce/Organization` creates. 200 with `response.errorCode = 0` and the new
 //!   `entity.clientId` is success; **200 with a non-zero `response.errorCode` is a refusal**;
 //!   409 means the name is taken ([`ProviderError::AlreadyExists`], which apply adopts); 400 is
@@ -103,9 +103,10 @@ fn id_text(value: Option<&Value>) -> Option<String> {
     }
 }
 
-/// Reads the body of `GET /Salesforce/Organization`. `{}` (no `orgs`) and `"orgs": null` are an
-/// empty Commcell, as cvpysdk reads them. An entry without a client id or name can't be
-/// matched to anything and is skipped.
+/// Reads the body of `GET /Salesforce/Organization`. The list is `orgs`, or `accounts` when
+/// there is no `orgs` (Commvault's own MCP server reads both, providers.md §1.4); `{}` and a
+/// `null` list are an empty Commcell, as cvpysdk reads them. An entry without a client id or
+/// name can't be matched to anything and is skipped.
 pub fn parse_list(body: &str) -> Result<Vec<Listed>, String> {
     let json: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
     let Some(object) = json.as_object() else {
@@ -114,10 +115,13 @@ pub fn parse_list(body: &str) -> Result<Vec<Listed>, String> {
     if let Some(message) = embedded_error(&json) {
         return Err(message);
     }
-    let orgs = match object.get("orgs") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(orgs)) => orgs,
-        Some(_) => return Err("`orgs` is not a list".into()),
+    let listed = ["orgs", "accounts"]
+        .into_iter()
+        .find_map(|key| object.get(key).filter(|v| !v.is_null()).map(|v| (key, v)));
+    let orgs = match listed {
+        None => return Ok(Vec::new()),
+        Some((_, Value::Array(orgs))) => orgs,
+        Some((key, _)) => return Err(format!("`{key}` is not a list")),
     };
     let mut out = Vec::with_capacity(orgs.len());
     for org in orgs {
@@ -131,7 +135,7 @@ pub fn parse_list(body: &str) -> Result<Vec<Listed>, String> {
         };
         let mut detail = BTreeMap::new();
         for (key, value) in [
-            ("sf_org_id", org.get("sfOrgId")),
+            ("sf_org_id", sf_org_id(org)),
             ("instance_id", sub.get("instanceId")),
             ("backupset_id", sub.get("backupsetId")),
         ] {
@@ -146,6 +150,16 @@ pub fn parse_list(body: &str) -> Result<Vec<Listed>, String> {
         });
     }
     Ok(out)
+}
+
+/// The Salesforce org id of a listed organization: `sfOrgId`, or the legacy
+/// `salesforceProps.salesforceAccount.organizationId` (providers.md §1.4).
+fn sf_org_id(org: &Value) -> Option<&Value> {
+    org.get("sfOrgId").filter(|v| !v.is_null()).or_else(|| {
+        org.get("salesforceProps")?
+            .get("salesforceAccount")?
+            .get("organizationId")
+    })
 }
 
 /// A top-level `{"errorCode": n, "errorMessage": "..."}` with a non-zero code, which some

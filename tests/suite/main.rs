@@ -31,6 +31,8 @@ mod secrets_checked;
 mod specs;
 mod state_stores;
 mod team_state;
+mod tolerant_commvault;
 mod tolerant_heron;
+mod tolerant_salesforce;
 mod validate_first;
 mod variation_proxy;

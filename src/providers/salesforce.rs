@@ -111,12 +111,22 @@ struct OAuthError {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ApiError {
-    #[serde(default)]
+    // Each key may be missing or `null`: the code must still be read when the others are not.
+    #[serde(default, deserialize_with = "null_as_default")]
     message: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     error_code: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     fields: Vec<String>,
+}
+
+/// A `null` read as the type's default, as a missing key is.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// `POST .../sobjects/SignupRequest/` → 201 `{"id": "...", "success": true, "errors": []}`.

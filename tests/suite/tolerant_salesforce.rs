@@ -299,3 +299,13 @@ async fn salesforce_apply_and_plan_read_every_documented_variation() {
         }
     }
 }
+
+/// An error element whose `message` or `fields` is `null` is still read: a 403 with
+/// `REQUEST_LIMIT_EXCEEDED` must stay recognisable as the limit, whatever the other keys hold.
+#[test]
+fn error_elements_with_null_keys_are_read() {
+    let body = r#"[{"message":null,"errorCode":"REQUEST_LIMIT_EXCEEDED","fields":null}]"#;
+    let text =
+        orgform::providers::salesforce::describe_errors(reqwest::StatusCode::FORBIDDEN, body);
+    assert_eq!(text, "REQUEST_LIMIT_EXCEEDED: ");
+}

@@ -20,3 +20,4 @@ pub mod sandbox;
 pub mod secrets;
 pub mod spec;
 pub mod state;
+pub mod time;

@@ -27,7 +27,8 @@ use crate::spec::endpoints::{self, EndpointWarning};
 use crate::spec::{SourceFile, Spec};
 use crate::state::file::{FileBackend, LockRequest};
 use crate::state::postgres::PostgresBackend;
-use crate::state::{LockInfo, State, Store, time};
+use crate::state::{LockInfo, State, Store};
+use crate::time;
 
 pub use sandbox::EmbeddedSandbox;
 

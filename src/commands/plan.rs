@@ -13,8 +13,9 @@ use crate::cli::{GlobalArgs, PlanArgs};
 use crate::output;
 use crate::plan::{Plan, PlanContext, plan};
 use crate::spec::Spec;
+use crate::state::State;
 use crate::state::file::write_atomically;
-use crate::state::{State, time};
+use crate::time;
 
 pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
     let (spec, warnings) = load_specs_checked(g, Destination::of(args.remote.sandbox))?;

@@ -16,9 +16,8 @@ use sha2::{Digest as _, Sha256};
 
 pub use diagnostic::{SourceFile, SpecError, SpecErrors};
 
-use crate::model::{
-    Address, InstanceName, NaturalKey, PackedTable, ProviderType, SecretRef, Table, Value,
-};
+use crate::model::packed::PackedTable;
+use crate::model::{Address, InstanceName, NaturalKey, ProviderType, SecretRef, Table, Value};
 
 /// The validated specs: provider instances, organizations and the optional `[state]` settings.
 #[derive(Clone, Debug, PartialEq)]

@@ -19,7 +19,8 @@ use super::{
     DEFAULT_MAX_CONCURRENCY, Endpoint, Limits, OrgSpec, Origin, ProviderInstance, Spec,
     StateSettings, attributes_digest,
 };
-use crate::model::{PackedTable, ProviderType, SecretRef, Table, Value};
+use crate::model::packed::PackedTable;
+use crate::model::{ProviderType, SecretRef, Table, Value};
 
 type TomlTable<'i> = DeTable<'i>;
 

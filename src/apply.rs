@@ -19,9 +19,8 @@ use crate::plan::{Action, Change, Match, Plan, matching};
 use crate::providers::http::backoff;
 use crate::providers::{AnyProvider, Provider, ProviderError, RetryPolicy};
 use crate::spec::{OrgSpec, Spec};
-use crate::state::{
-    Record, RecordError, State, StateBackend, StateError, StateOp, Status, Store, time,
-};
+use crate::state::{Record, RecordError, State, StateBackend, StateError, StateOp, Status, Store};
+use crate::time;
 
 /// How apply behaves beyond the plan itself.
 #[derive(Clone, Debug)]

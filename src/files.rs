@@ -9,10 +9,13 @@
 //!
 //! Files orgform creates beside its state (lock, journal) are opened with `O_NOFOLLOW`: a link
 //! planted there is refused, never written through.
+//!
+//! A file orgform writes whole (the state, a saved plan, a formatted spec, the sandbox's data)
+//! is replaced atomically ([`write_atomically`]): a crash leaves the old file or the new one.
 
-use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// What a file is read as, and the most orgform reads of it.
@@ -236,4 +239,86 @@ fn in_the_way(path: &Path, kind: &str) -> std::io::Error {
         "{} is {kind}, not a regular file; orgform keeps its state in regular files only and never follows a link there: remove it",
         path.display()
     ))
+}
+
+/// `state/orgform.state.json` -> `state/orgform.state.json.<suffix>`.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// What [`write_atomically`] does with the version of the file it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OldVersion {
+    /// Kept as `<path>.backup` (0600), so that a write gone wrong can be undone by hand: the state.
+    KeepAsBackup,
+    /// Gone once replaced: a formatted spec, a saved plan, the sandbox's data.
+    Discard,
+}
+
+/// Replaces `path` with `bytes` so that a crash at any instant leaves the old or the new file:
+/// temp file (new, 0600) in the same folder, fsync, the old version kept as `<path>.backup` if
+/// asked (made 0600, then hard-linked), rename, fsync of the folder. Renames replace whatever
+/// name is in the way, a link included, and never write through it. For the state, `path` is
+/// resolved already.
+pub fn write_atomically(path: &Path, bytes: &[u8], old: OldVersion) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let tmp = sibling(path, &format!("tmp-{}", std::process::id()));
+    let backup_tmp = sibling(path, &format!("backup-tmp-{}", std::process::id()));
+    let result = (|| {
+        // A leftover of a killed run with this pid (or a link planted there) is removed, not
+        // opened: the temp file is always new (O_EXCL, which never follows a link).
+        let _ = fs::remove_file(&tmp);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        // The mode above is filtered by the umask; set it outright.
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        if old == OldVersion::KeepAsBackup && fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+        {
+            let backup = sibling(path, "backup");
+            let _ = fs::remove_file(&backup_tmp);
+            keep_as_backup(path, &backup_tmp)?;
+            fs::rename(&backup_tmp, &backup)?;
+        }
+        fs::rename(&tmp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(&backup_tmp);
+    }
+    result
+}
+
+/// Makes `backup` a 0600 copy of the file at `path`: a hard link after the old file's mode is
+/// set to 0600 (it is about to be replaced, and a link shares its mode), or a real copy if that
+/// mode can't be set (a file owned by another user).
+fn keep_as_backup(path: &Path, backup: &Path) -> std::io::Result<()> {
+    let mut old = open_beside_state(path, OpenOptions::new().read(true))?;
+    if old
+        .set_permissions(fs::Permissions::from_mode(0o600))
+        .is_ok()
+    {
+        return fs::hard_link(path, backup);
+    }
+    let mut copy = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(backup)?;
+    copy.set_permissions(fs::Permissions::from_mode(0o600))?;
+    std::io::copy(&mut old, &mut copy)?;
+    copy.sync_all()
 }

@@ -3,8 +3,9 @@
 //! Reading order: `model` (the vocabulary), `spec` (TOML to a validated `Spec`), `state` (what
 //! was created), `plan` (the pure core: specs + state + remote reality -> `Plan`), `providers`
 //! (the five APIs), `apply` (executes a plan), `sandbox` (emulators of the five APIs), `escape`
-//! (values made safe to show), `output` (the only place that prints), `files` (reading
-//! user-named files safely), `commands` (one per subcommand) and `cli` (the flags).
+//! (values made safe to show), `text` (words for people: plurals), `output` (the only place that
+//! prints), `time` (timestamps and their formats), `files` (reading user-named files safely,
+//! replacing files atomically), `commands` (one per subcommand) and `cli` (the flags).
 
 pub mod apply;
 pub mod cli;
@@ -20,3 +21,5 @@ pub mod sandbox;
 pub mod secrets;
 pub mod spec;
 pub mod state;
+pub mod text;
+pub mod time;

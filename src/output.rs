@@ -11,8 +11,9 @@ use std::io::Write as _;
 use crate::apply::{ApplyReport, Event, Outcome};
 use crate::escape::{self, Shown};
 use crate::plan::{Action, Change, Plan};
-use crate::spec::diagnostic::plural;
-use crate::state::{State, time};
+use crate::state::State;
+use crate::text::plural;
+use crate::time;
 
 /// Whether error reports are coloured (set once by [`init_errors`]): their SGR sequences are
 /// the only escape sequences let through to stderr.

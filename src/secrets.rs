@@ -72,7 +72,7 @@ fn file_problem(error: &crate::files::FileError) -> String {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error(
     "{} this run needs cannot be read; nothing was created\n{}",
-    crate::spec::diagnostic::plural(.lines.len(), "secret"),
+    crate::text::plural(.lines.len(), "secret"),
     .lines.join("\n")
 )]
 #[diagnostic(help(

@@ -19,7 +19,8 @@ use crate::output;
 use crate::plan::{Action, Plan, PlanContext, check_limits, guard_bindings, plan, recheck_creates};
 use crate::spec::Spec;
 use crate::spec::endpoints::EndpointWarning;
-use crate::state::{State, time};
+use crate::state::State;
+use crate::time;
 
 pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     let (spec, warnings) = load_specs_checked(g, Destination::of(args.remote.sandbox))?;

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use crate::cli::{FmtArgs, GlobalArgs};
+use crate::files::{OldVersion, write_atomically};
 use crate::output;
 use crate::spec::format::{format, instance_types};
-use crate::state::file::write_atomically;
 
 pub fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
     let paths = super::spec_paths(&g.specs)?;
@@ -30,7 +30,7 @@ pub fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
             if !args.check {
                 // Keep the file's permissions: specs are not secret, but the user chose them.
                 let mode = std::fs::metadata(path).ok().map(|m| m.permissions());
-                write_atomically(path, formatted.as_bytes(), false)
+                write_atomically(path, formatted.as_bytes(), OldVersion::Discard)
                     .into_diagnostic()
                     .wrap_err_with(|| format!("cannot write {}", path.display()))?;
                 if let Some(mode) = mode {

@@ -13,7 +13,8 @@ use super::{
 use crate::cli::{ForceUnlockArgs, ForgetArgs, GlobalArgs, ImportArgs};
 use crate::output;
 use crate::providers::{AnyProvider, Provider};
-use crate::state::{Record, StateBackend, Status, time};
+use crate::state::{Record, StateBackend, Status};
+use crate::time;
 
 pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox))?;

@@ -27,7 +27,8 @@ use crate::spec::endpoints::{self, EndpointWarning};
 use crate::spec::{SourceFile, Spec};
 use crate::state::file::{FileBackend, LockRequest};
 use crate::state::postgres::PostgresBackend;
-use crate::state::{LockInfo, State, Store, time};
+use crate::state::{LockInfo, State, Store};
+use crate::time;
 
 pub use sandbox::EmbeddedSandbox;
 
@@ -163,7 +164,7 @@ pub fn warn_endpoints(warnings: &[EndpointWarning]) {
 
 /// Spec files that could not be read at all, every one of them named.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("{} cannot be read", crate::spec::diagnostic::plural(.errors.len(), "spec file"))]
+#[error("{} cannot be read", crate::text::plural(.errors.len(), "spec file"))]
 struct UnreadableSpecFiles {
     #[related]
     errors: Vec<crate::files::FileError>,

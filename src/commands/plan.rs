@@ -10,11 +10,12 @@ use super::{
     load_specs_checked, read_reality, read_state, state_location,
 };
 use crate::cli::{GlobalArgs, PlanArgs};
+use crate::files::{OldVersion, write_atomically};
 use crate::output;
 use crate::plan::{Plan, PlanContext, plan};
 use crate::spec::Spec;
-use crate::state::file::write_atomically;
-use crate::state::{State, time};
+use crate::state::State;
+use crate::time;
 
 pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
     let (spec, warnings) = load_specs_checked(g, Destination::of(args.remote.sandbox))?;
@@ -102,7 +103,7 @@ pub async fn make_plan(
 pub fn save_plan(path: &Path, plan: &Plan) -> Result<String> {
     let mut bytes = serde_json::to_vec_pretty(plan).into_diagnostic()?;
     bytes.push(b'\n');
-    write_atomically(path, &bytes, false)
+    write_atomically(path, &bytes, OldVersion::Discard)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot write the plan to {}", path.display()))?;
     Ok(plan_digest(&bytes))

@@ -7,7 +7,7 @@ use miette::Result;
 
 use crate::cli::{Format, GlobalArgs};
 use crate::output;
-use crate::spec::diagnostic::plural;
+use crate::text::plural;
 
 pub fn run(g: &GlobalArgs) -> Result<ExitCode> {
     let (spec, warnings) = super::load_specs_checked(g, super::Destination::Specs)?;

@@ -40,7 +40,7 @@ pub struct Plan {
     pub state_digest: Option<String>,
     /// Whether remote reality was read (`--refresh=false` plans from specs and state alone).
     pub refreshed: bool,
-    #[serde(with = "crate::state::time::rfc3339")]
+    #[serde(with = "crate::time::rfc3339")]
     pub made_at: Timestamp,
     /// One entry per address, sorted by address.
     pub changes: Vec<Change>,

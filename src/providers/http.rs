@@ -399,7 +399,7 @@ fn retry_after(response: &Response) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let reset = header("x-ratelimit-reset")?;
-    let now = crate::state::time::now();
+    let now = crate::time::now();
     Some(Duration::from_secs(reset.saturating_sub(now)))
 }
 

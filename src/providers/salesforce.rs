@@ -242,7 +242,7 @@ impl Salesforce {
                     username.expose(),
                     &self.audience,
                     key,
-                    crate::state::time::now(),
+                    crate::time::now(),
                 )?;
                 vec![
                     (
@@ -453,9 +453,8 @@ impl Provider for Salesforce {
         struct Count {
             total_size: u64,
         }
-        let since = crate::state::time::format(
-            crate::state::time::now().saturating_sub(crate::state::DAY.as_secs()),
-        );
+        let since =
+            crate::time::format(crate::time::now().saturating_sub(crate::state::DAY.as_secs()));
         let path = format!(
             "{}?q={}",
             self.data_path("/queryAll"),

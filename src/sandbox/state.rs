@@ -7,8 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -16,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{Api, Fault, SandboxConfig, SandboxData, SandboxError, Stats};
+use crate::files::{OldVersion, write_atomically};
 
 /// Handed to every handler and middleware; cheap to clone.
 #[derive(Clone)]
@@ -140,7 +140,7 @@ impl SandboxState {
             return Ok(());
         };
         let target = path.clone();
-        tokio::task::spawn_blocking(move || write_atomically(&target, &bytes))
+        tokio::task::spawn_blocking(move || write_atomically(&target, &bytes, OldVersion::Discard))
             .await
             .unwrap_or_else(|join| Err(std::io::Error::other(join)))
             .map_err(|source| SandboxError::WriteData { path, source })
@@ -292,37 +292,6 @@ pub(super) fn load(path: &Path) -> Result<SandboxData, SandboxError> {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// Writes a temporary file beside `path`, flushes it and renames it over `path`, so a crash
-/// leaves the old file or the new one, never a torn one. Mode 0600: the file may hold API keys.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let name = path.file_name().map_or_else(
-        || "sandbox".into(),
-        |name| name.to_string_lossy().into_owned(),
-    );
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    if written.is_err() {
-        // Best effort: the temporary file is garbage either way.
-        let _ = fs::remove_file(&temp);
-    }
-    written
 }
 
 /// An error and its sources on one line, for logs.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
 use crate::escape;
+use crate::text::plural;
 
 /// One spec file's text, kept so that errors can quote it; or a piece of a large file, cut at a
 /// table header so that it parses on its own (see [`SourceFile::pieces`]).
@@ -395,15 +396,6 @@ fn mask(text: &str, spans: &[Range<usize>]) -> String {
     // Whole characters were replaced by ASCII bytes, so this is UTF-8 still; if a span ever
     // cut a character, the lossy form keeps it readable and still masked.
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// `1 problem`, `3 problems`.
-pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
 }
 
 /// The closest known name to an unknown one, for "did you mean" hints.

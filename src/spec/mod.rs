@@ -16,9 +16,8 @@ use sha2::{Digest as _, Sha256};
 
 pub use diagnostic::{SourceFile, SpecError, SpecErrors};
 
-use crate::model::{
-    Address, InstanceName, NaturalKey, PackedTable, ProviderType, SecretRef, Table, Value,
-};
+use crate::model::packed::PackedTable;
+use crate::model::{Address, InstanceName, NaturalKey, ProviderType, SecretRef, Table, Value};
 
 /// The validated specs: provider instances, organizations and the optional `[state]` settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,6 +94,34 @@ pub struct Limits {
     /// Creates one apply may send; a plan with more is refused (a safety rail for unattended
     /// applies, so a bad merge can't open a thousand organizations).
     pub max_creates: Option<u32>,
+}
+
+impl Limits {
+    /// Feeds the limits to `hasher` as `NAME=VALUE;` for each field, written out here rather
+    /// than taken from a derived format, so that the specs digest changes only when a limit does.
+    /// An absent limit is `NAME=;`, a rate is its IEEE 754 bits in hex.
+    fn hash_into(&self, hasher: &mut Sha256) {
+        // Named in full, so that a new field can't be left out of the digest unnoticed.
+        let Limits {
+            max_concurrency,
+            requests_per_second,
+            creates_per_day,
+            max_creates,
+        } = *self;
+        let mut field = |name: &str, value: Option<String>| {
+            hasher.update(name.as_bytes());
+            hasher.update(b"=");
+            hasher.update(value.unwrap_or_default().as_bytes());
+            hasher.update(b";");
+        };
+        field("max_concurrency", Some(max_concurrency.to_string()));
+        field(
+            "requests_per_second",
+            requests_per_second.map(|r| format!("{:016x}", r.to_bits())),
+        );
+        field("creates_per_day", creates_per_day.map(|n| n.to_string()));
+        field("max_creates", max_creates.map(|n| n.to_string()));
+    }
 }
 
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 4;
@@ -176,7 +203,8 @@ impl Spec {
             hasher.update([0]);
             let settings = Value::Table(instance.settings.clone()).display_json();
             hasher.update(settings.to_string().as_bytes());
-            hasher.update(format!("{:?}", instance.limits).as_bytes());
+            hasher.update([0]);
+            instance.limits.hash_into(&mut hasher);
             hasher.update([0xff]);
         }
         for (address, org) in &self.orgs {
@@ -227,5 +255,52 @@ impl serde::Serialize for TablePublicView<'_> {
             map.serialize_entry(k, &v.public_view())?;
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heron(limits: &str) -> Spec {
+        let text = format!(
+            "[provider.h]\ntype = \"heron\"\napi_key = {{ env = \"HERON_API_KEY\" }}\n{limits}"
+        );
+        match Spec::load(&[SourceFile::new("specs/h.toml", text)]) {
+            Ok(spec) => spec,
+            Err(e) => panic!("the spec loads: {e:?}"),
+        }
+    }
+
+    fn with_max_creates(mut spec: Spec, n: u32) -> Spec {
+        for instance in spec.providers.values_mut() {
+            instance.limits.max_creates = Some(n);
+        }
+        spec
+    }
+
+    /// Each limit is part of what a saved plan was made from, and so is whether it is set.
+    #[test]
+    fn every_limit_feeds_the_specs_digest() {
+        let digests = [
+            heron(""),
+            heron("max_concurrency = 2"),
+            heron("requests_per_second = 2.5"),
+            heron("requests_per_second = 3.5"),
+            heron("creates_per_day = 3"),
+            // No spec key sets it today (the schema has none); set on the value.
+            with_max_creates(heron(""), 3),
+        ]
+        .map(|spec| spec.digest());
+        for (i, a) in digests.iter().enumerate() {
+            for b in &digests[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // Where a table is declared, and how it is written, is not.
+        assert_eq!(
+            heron("creates_per_day = 3").digest(),
+            heron("\n\ncreates_per_day   =   3 # at most").digest()
+        );
     }
 }

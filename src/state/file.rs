@@ -19,12 +19,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{LockInfo, State, StateBackend, StateError, StateOp, parse};
-use crate::files::open_beside_state;
+use crate::files::{OldVersion, open_beside_state, sibling, write_atomically};
 
 /// The state file and, while this value lives, its lock.
 pub struct FileBackend {
@@ -208,14 +208,6 @@ impl Drop for FileBackend {
     }
 }
 
-/// `state/orgform.state.json` -> `state/orgform.state.json.<suffix>`.
-pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".");
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
 impl FileBackend {
     fn journal_path(&self) -> PathBuf {
         sibling(&self.path, "journal")
@@ -375,7 +367,8 @@ impl StateBackend for FileBackend {
         let mut text = serde_json::to_vec_pretty(&next)
             .map_err(|e| self.write_error(std::io::Error::other(e)))?;
         text.push(b'\n');
-        write_atomically(&self.path, &text, true).map_err(|e| self.write_error(e))?;
+        write_atomically(&self.path, &text, OldVersion::KeepAsBackup)
+            .map_err(|e| self.write_error(e))?;
         state.serial = next.serial;
         self.serial_on_disk = Some(next.serial);
         // The whole state is on disk now: a journal for the previous version is folded in.
@@ -412,69 +405,6 @@ impl StateBackend for FileBackend {
     fn describe(&self) -> String {
         self.shown()
     }
-}
-
-/// Replaces `path` with `bytes` so that a crash at any instant leaves the old or the new file:
-/// temp file (new, 0600) in the same folder, fsync, optional backup of the old version (made
-/// 0600, then hard-linked), rename, fsync of the folder. Renames replace whatever name is in the
-/// way, a link included, and never write through it. For the state, `path` is resolved already.
-pub fn write_atomically(path: &Path, bytes: &[u8], keep_backup: bool) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir)?;
-    let tmp = sibling(path, &format!("tmp-{}", std::process::id()));
-    let backup_tmp = sibling(path, &format!("backup-tmp-{}", std::process::id()));
-    let result = (|| {
-        // A leftover of a killed run with this pid (or a link planted there) is removed, not
-        // opened: the temp file is always new (O_EXCL, which never follows a link).
-        let _ = fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // The mode above is filtered by the umask; set it outright.
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        if keep_backup && fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
-            let backup = sibling(path, "backup");
-            let _ = fs::remove_file(&backup_tmp);
-            keep_as_backup(path, &backup_tmp)?;
-            fs::rename(&backup_tmp, &backup)?;
-        }
-        fs::rename(&tmp, path)?;
-        File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        let _ = fs::remove_file(&backup_tmp);
-    }
-    result
-}
-
-/// Makes `backup` a 0600 copy of the file at `path`: a hard link after the old file's mode is
-/// set to 0600 (it is about to be replaced, and a link shares its mode), or a real copy if that
-/// mode can't be set (a file owned by another user).
-fn keep_as_backup(path: &Path, backup: &Path) -> std::io::Result<()> {
-    let mut old = open_beside_state(path, OpenOptions::new().read(true))?;
-    if old
-        .set_permissions(fs::Permissions::from_mode(0o600))
-        .is_ok()
-    {
-        return fs::hard_link(path, backup);
-    }
-    let mut copy = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(backup)?;
-    copy.set_permissions(fs::Permissions::from_mode(0o600))?;
-    std::io::copy(&mut old, &mut copy)?;
-    copy.sync_all()
 }
 
 /// What `force-unlock` found.

@@ -6,7 +6,6 @@
 
 pub mod file;
 pub mod postgres;
-pub mod time;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -15,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Address, InstanceName, NaturalKey, ProviderType, Timestamp};
+use crate::time;
 
 /// The state format this version writes. A newer one is refused, never half-read.
 pub const STATE_FORMAT_VERSION: u32 = 1;

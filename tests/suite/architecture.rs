@@ -19,7 +19,7 @@ const FORBIDDEN: &[&str] = &[
     "crate::secrets",
     "crate::output",
     "state::file",
-    "state::time::now",
+    "time::now",
 ];
 
 fn check_pure(dir: &Path) -> Vec<String> {

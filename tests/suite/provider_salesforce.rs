@@ -1553,7 +1553,7 @@ async fn a_pending_create_found_absent_still_respects_the_quota() {
     )])
     .expect("valid");
     let org = &spec.orgs["o0"];
-    let hour_ago = orgform::state::time::format(orgform::state::time::now() - 3600);
+    let hour_ago = orgform::time::format(orgform::time::now() - 3600);
     let state = json!({
         "version": 1,
         "lineage": "11111111-2222-4333-8444-555555555555",
@@ -1748,7 +1748,7 @@ fn the_emulator_counts_sign_ups_since_a_soql_datetime_and_refuses_a_quoted_one()
         assert_eq!(reply.status, 201, "{reply:?}");
     }
     let t = token(&mut emu);
-    let since = orgform::state::time::format((T0 - 24 * hour) / 1000);
+    let since = orgform::time::format((T0 - 24 * hour) / 1000);
     let count = |emu: &mut Emu, soql: &str| {
         let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
         call(

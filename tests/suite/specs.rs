@@ -374,7 +374,7 @@ proptest! {
     #[test]
     fn packed_attributes_read_back_whole(entries in prop::collection::vec(("[a-z_]{1,12}", value()), 0..8)) {
         let table: orgform::model::Table = entries.into_iter().collect();
-        let packed = orgform::model::PackedTable::pack(&table);
+        let packed = orgform::model::packed::PackedTable::pack(&table);
         prop_assert_eq!(packed.unpack(), table.clone());
         let mut found = Vec::new();
         packed.each_secret(|path, kind, name| {

@@ -1,5 +1,8 @@
-//! Timestamps in state and plans: seconds since the epoch in memory, RFC 3339 in files, so that
-//! a person reading a state file sees dates.
+//! Timestamps as state, plans and providers use them: seconds since the epoch in memory,
+//! RFC 3339 in files and on the wire, so that a person reading a state file sees dates.
+//!
+//! [`now`] reads the clock; only the edges call it (commands, apply, providers). The planner
+//! takes the time as an input and uses only the formats here.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

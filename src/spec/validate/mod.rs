@@ -1,0 +1,343 @@
+//! The walk from parsed TOML (with byte spans) to a validated [`Spec`], in two passes over the
+//! files: pass 1 outlines the files that may declare providers or `[state]` and checks those
+//! tables; pass 2 checks every organization against them. Then what only the whole directory
+//! can tell: names declared twice, natural keys shared.
+//!
+//! How files are read (in parallel, a piece at a time) is [`pieces`]; how a table is checked
+//! against the schema is [`values`].
+//!
+//! Errors are collected, never returned early: one run shows every problem, in every file.
+
+mod pieces;
+mod values;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::model::ProviderType;
+use crate::spec::diagnostic::{SourceFile, SpecError, SpecErrors};
+use crate::spec::{OrgSpec, Spec};
+
+use pieces::{
+    Outline, PIECE_BYTES, each_piece, in_parallel, may_declare_providers, outline, valid_name,
+};
+use values::{OrgContext, check_instance, check_org, check_state, declared_type};
+
+type TomlTable<'i> = DeTable<'i>;
+
+/// A table found in some file, with the span of its header key for messages about it as a whole.
+struct Found<'a, 'i> {
+    file: &'a SourceFile,
+    name: String,
+    key_span: Range<usize>,
+    value: &'a Spanned<DeValue<'i>>,
+}
+
+#[derive(Default)]
+struct Errors(Vec<SpecError>);
+
+impl Errors {
+    fn push(&mut self, e: SpecError) {
+        self.0.push(e);
+    }
+}
+
+/// A table declared under `[provider]`, `[org]` or `[state]`, by name and place.
+struct Declared<'a> {
+    file: &'a SourceFile,
+    key_span: Range<usize>,
+}
+
+pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
+    let pieces: Vec<Vec<SourceFile>> = files.iter().map(|f| f.pieces(PIECE_BYTES)).collect();
+    // Most spec files hold organizations only. A look at their text says which may also declare
+    // providers or `[state]`; only those are read ahead, so every other file is parsed once. If
+    // a file turns out to declare a provider after all, load again, reading every file ahead.
+    let ahead: Vec<bool> = files
+        .iter()
+        .map(|f| may_declare_providers(&f.text))
+        .collect();
+    match load_with(files, &pieces, &ahead) {
+        Some(loaded) => loaded,
+        None => load_with(files, &pieces, &vec![true; files.len()])
+            .unwrap_or_else(|| Err(SpecErrors { errors: Vec::new() })),
+    }
+}
+
+/// One organization table as pass 2 found and checked it, in the piece of its file it is in.
+struct CheckedOrg<'a> {
+    name: String,
+    declared: Declared<'a>,
+    errors: Vec<SpecError>,
+    org: Option<OrgSpec>,
+}
+
+/// Loads with the files marked in `ahead` read in a first pass. `None` if a file not read
+/// ahead declares a provider or `[state]` after all.
+fn load_with<'a>(
+    files: &'a [SourceFile],
+    pieces: &'a [Vec<SourceFile>],
+    ahead: &[bool],
+) -> Option<Result<Spec, SpecErrors>> {
+    let mut errors = Errors::default();
+
+    // Pass 1: the outlines of the files read ahead, in parallel.
+    let outlines = in_parallel(files, |i, file| {
+        ahead[i].then(|| {
+            let mut whole = Outline::default();
+            for piece in each_piece(file, &pieces[i], outline) {
+                whole.extend(piece);
+            }
+            whole
+        })
+    });
+
+    // Names are unique across the directory: the first declaration (in file order) wins.
+    let mut instances: BTreeMap<String, (Declared<'_>, Spanned<DeValue<'_>>)> = BTreeMap::new();
+    let mut state: Option<(Declared<'_>, Spanned<DeValue<'_>>)> = None;
+    for outline in outlines.into_iter().flatten() {
+        errors.0.extend(outline.errors);
+        for (name, declared, value) in outline.providers {
+            if let Some((first, _)) = instances.get(&name) {
+                errors.push(declared_twice(&declared, "provider", &name, first));
+                continue;
+            }
+            instances.insert(name, (declared, value));
+        }
+        if let Some((declared, value)) = outline.state {
+            if let Some((first, _)) = &state {
+                let (line, _) = first.file.line_col(first.key_span.start);
+                errors.push(
+                    SpecError::new(
+                        declared.file,
+                        declared.key_span,
+                        "`[state]` is declared twice",
+                        "again here",
+                    )
+                    .with_help(format!(
+                        "it is first declared at {}:{line}",
+                        first.file.path
+                    )),
+                );
+            } else {
+                state = Some((declared, value));
+            }
+        }
+    }
+
+    let mut providers = BTreeMap::new();
+    let mut declared_types: BTreeMap<String, Option<ProviderType>> = BTreeMap::new();
+    for (name, (declared, value)) in &instances {
+        let found = Found {
+            file: declared.file,
+            name: name.clone(),
+            key_span: declared.key_span.clone(),
+            value,
+        };
+        declared_types.insert(name.clone(), declared_type(value));
+        if let Some(instance) = check_instance(&mut errors, &found) {
+            providers.insert(instance.name.clone(), instance);
+        }
+    }
+    let state = state
+        .map(|(declared, value)| {
+            let found = Found {
+                file: declared.file,
+                name: "state".into(),
+                key_span: declared.key_span.clone(),
+                value: &value,
+            };
+            check_state(&mut errors, &found)
+        })
+        .unwrap_or_default();
+
+    // Pass 2: parse each file (again, if it was read ahead) and check its organizations, in
+    // parallel. A file not read ahead is outlined here, from the same parse.
+    let context = OrgContext {
+        declared_types: &declared_types,
+        providers: &providers,
+    };
+    let checked = in_parallel(files, |i, file| {
+        let mut file_errors = Vec::new();
+        let mut orgs = Vec::new();
+        for piece in each_piece(file, &pieces[i], |piece, parsed| {
+            check_piece(piece, parsed, ahead[i], &context)
+        }) {
+            let (piece_errors, piece_orgs) = piece?;
+            file_errors.extend(piece_errors);
+            orgs.extend(piece_orgs);
+        }
+        Some((file_errors, orgs))
+    });
+
+    // Every declaration sorted by name: the declarations of one name end up side by side, the
+    // first (in file order, the sort being stable) ahead. Files in name order are sorted
+    // already, which the sort sees in one pass; no look-up per organization in a map of all.
+    let mut per_file = Vec::with_capacity(files.len());
+    for result in checked {
+        let (file_errors, orgs) = result?;
+        errors.0.extend(file_errors);
+        per_file.push(orgs);
+    }
+    let mut declared: Vec<CheckedOrg<'_>> = Vec::with_capacity(per_file.iter().map(Vec::len).sum());
+    for orgs in per_file {
+        declared.extend(orgs);
+    }
+    declared.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut orgs = Vec::with_capacity(declared.len());
+    let mut places = Vec::with_capacity(declared.len());
+    let mut declared = declared.into_iter().peekable();
+    while let Some(first) = declared.next() {
+        while let Some(again) = declared.next_if(|c| c.name == first.name) {
+            errors.push(declared_twice(
+                &again.declared,
+                "organization",
+                &again.name,
+                &first.declared,
+            ));
+        }
+        errors.0.extend(first.errors);
+        if let Some(org) = first.org {
+            orgs.push((first.name, org));
+            places.push(first.declared);
+        }
+    }
+    natural_keys_unique(&mut errors, &orgs, &places);
+
+    Some(if errors.0.is_empty() {
+        Ok(Spec {
+            providers,
+            // In address order already: built in bulk, in one pass.
+            orgs: orgs.into_iter().collect(),
+            state,
+        })
+    } else {
+        Err(SpecErrors::new(errors.0))
+    })
+}
+
+/// Natural keys are unique per provider instance: two organizations with one key would be one
+/// organization at the provider (adopted twice, or created twice where the provider allows
+/// duplicates). Keys are already folded by each provider's case rule (`NaturalKey::new`), so
+/// Commvault names that differ only in case collide here. One sort of indices, no look-up per
+/// organization: cheap at a hundred thousand. `places[i]` is where `orgs[i]` is declared.
+fn natural_keys_unique(errors: &mut Errors, orgs: &[(String, OrgSpec)], places: &[Declared<'_>]) {
+    // Where a declaration is, comparable across files and pieces: the first in file order is
+    // the one the others are reported against.
+    let at = |i: usize| {
+        let p = &places[i];
+        (&p.file.path, p.file.in_file(p.key_span.clone()).start)
+    };
+    let mut order: Vec<usize> = (0..orgs.len().min(places.len())).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (x, y) = (&orgs[a].1, &orgs[b].1);
+        (&x.instance, &x.natural_key)
+            .cmp(&(&y.instance, &y.natural_key))
+            .then_with(|| at(a).cmp(&at(b)))
+    });
+    for group in order.chunk_by(|&a, &b| {
+        let (x, y) = (&orgs[a].1, &orgs[b].1);
+        x.instance == y.instance && x.natural_key == y.natural_key
+    }) {
+        let Some((&first, again)) = group.split_first() else {
+            continue;
+        };
+        let (first_name, first_org) = &orgs[first];
+        let first_place = &places[first];
+        let (line, column) = first_place.file.line_col(first_place.key_span.start);
+        let case_rule = if first_org.provider_type.capabilities().key_case_insensitive {
+            format!(
+                " (compared regardless of case, as {} does)",
+                first_org.provider_type
+            )
+        } else {
+            String::new()
+        };
+        for &i in again {
+            let (name, _) = &orgs[i];
+            let place = &places[i];
+            errors.push(
+                SpecError::new(
+                    place.file,
+                    place.key_span.clone(),
+                    format!(
+                        "organizations `{name}` and `{first_name}` on provider `{}` have the same natural key `{}`{case_rule}",
+                        first_org.instance, first_org.natural_key
+                    ),
+                    "same natural key",
+                )
+                .with_help(format!(
+                    "`{first_name}` is declared at {}:{line}:{column}; at the provider they would be one organization. Give each its own key, or keep one of them",
+                    first_place.file.path
+                )),
+            );
+        }
+    }
+}
+
+/// Pass 2 for one piece of a file: its organizations checked, and (for a file not read ahead)
+/// the problems with its layout. `None` if a file not read ahead declares a provider or
+/// `[state]` after all.
+fn check_piece<'a>(
+    piece: &'a SourceFile,
+    parsed: Result<&Spanned<TomlTable<'a>>, &toml::de::Error>,
+    ahead: bool,
+    context: &OrgContext<'_>,
+) -> Option<(Vec<SpecError>, Vec<CheckedOrg<'a>>)> {
+    let doc = match parsed {
+        Ok(doc) => doc,
+        // Reported by the outline, in either pass.
+        Err(_) if ahead => return Some((Vec::new(), Vec::new())),
+        Err(e) => return Some((outline(piece, Err(e)).errors, Vec::new())),
+    };
+    let outline = outline(piece, Ok(doc));
+    if !ahead && (!outline.providers.is_empty() || outline.state.is_some()) {
+        return None;
+    }
+    let piece_errors = if ahead { Vec::new() } else { outline.errors };
+    let Some(DeValue::Table(tables)) = doc.get_ref().get("org").map(Spanned::get_ref) else {
+        return Some((piece_errors, Vec::new()));
+    };
+    let mut orgs = Vec::with_capacity(outline.orgs);
+    for (key, value) in tables {
+        let name = key.get_ref().as_ref();
+        if !valid_name(name) {
+            continue; // reported by the outline
+        }
+        let mut org_errors = Errors::default();
+        let found = Found {
+            file: piece,
+            name: name.to_string(),
+            key_span: key.span(),
+            value,
+        };
+        let org = check_org(&mut org_errors, &found, context);
+        orgs.push(CheckedOrg {
+            name: found.name,
+            declared: Declared {
+                file: piece,
+                key_span: found.key_span,
+            },
+            errors: org_errors.0,
+            org,
+        });
+    }
+    Some((piece_errors, orgs))
+}
+
+fn declared_twice(again: &Declared<'_>, what: &str, name: &str, first: &Declared<'_>) -> SpecError {
+    let (line, _) = first.file.line_col(first.key_span.start);
+    SpecError::new(
+        again.file,
+        again.key_span.clone(),
+        format!("{what} `{name}` is declared twice"),
+        "declared again here",
+    )
+    .with_help(format!(
+        "it is first declared at {}:{line}; {what} names must be unique across the specs",
+        first.file.path
+    ))
+}

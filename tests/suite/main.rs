@@ -32,5 +32,7 @@ mod specs;
 mod state_stores;
 mod team_state;
 mod tolerant_heron;
+mod tolerant_neoncrm;
+mod tolerant_oracle;
 mod validate_first;
 mod variation_proxy;

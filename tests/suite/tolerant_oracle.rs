@@ -1,7 +1,8 @@
 //! Oracle Commerce's client reads every documented variation of OCC's answers (providers.md
 //! §3): numbers as strings (the schema types the counts so while the examples show numbers,
 //! and ids come both ways), the larger item object some versions list (approvalRequired,
-//! billingAddress, ...), and fields it has never seen. Both modes run through the variation
+//! billingAddress, ...), a request's organization and profile expanded, the storefront's
+//! message in place of a new request's id, and fields it has never seen. Both modes run through the variation
 //! proxy in one spec: organization requests, which wait for an administrator who approves them
 //! on the sandbox directly, and organizations created directly; the requests are enough that
 //! the look-up pages. Requests and organizations are then counted with OCC's own list APIs.
@@ -39,6 +40,8 @@ struct Met {
     lifetime_as_string: AtomicU64,
     /// The storefront's create answers with the request's id as a number.
     created_id_as_number: AtomicU64,
+    /// The storefront's create answers with a message in place of the id.
+    created_without_id: AtomicU64,
     /// Organizations answered as the larger object.
     larger_organizations: AtomicU64,
     /// Requests answered with their organization and profile expanded.
@@ -52,6 +55,7 @@ static MET: Met = Met {
     item_ids_as_numbers: AtomicU64::new(0),
     lifetime_as_string: AtomicU64::new(0),
     created_id_as_number: AtomicU64::new(0),
+    created_without_id: AtomicU64::new(0),
     larger_organizations: AtomicU64::new(0),
     larger_requests: AtomicU64::new(0),
 };
@@ -84,17 +88,7 @@ fn oracle_variations(exchange: &Exchange<'_>, answer: &mut Value) {
             larger_organization(answer);
         }
     } else if ok && exchange.path == STORE_REQUESTS_PATH {
-        // §3.3: the storefront answers `"id": "100001"`; the admin API shows the same id as a
-        // number (§3.4). Every other request's id comes as a number.
-        if let Some(id) = answer.get_mut("id")
-            && id
-                .as_str()
-                .and_then(|i| i.parse::<u64>().ok())
-                .is_some_and(|i| i % 2 == 0)
-            && digits_as_number(id)
-        {
-            count(&MET.created_id_as_number);
-        }
+        vary_created_request(answer);
     } else if ok && answer.get("access_token").is_some() {
         // §3.1: "Some versions also return `expires_in`": any numeric field may be text.
         if TOKENS.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
@@ -105,6 +99,33 @@ fn oracle_variations(exchange: &Exchange<'_>, answer: &mut Value) {
     // §3.7: optional fields (`devMessage`, `moreInfo`, `o:errorPath`, `type`) and §3.4's
     // `___etag___`: answers carry fields the client never reads.
     extra_fields(answer);
+}
+
+/// The storefront's answer to a new request (§3.3): `{"id": "100001", "links": [...]}`.
+fn vary_created_request(answer: &mut Value) {
+    let Some(id) = answer
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|i| i.parse::<u64>().ok())
+    else {
+        return;
+    };
+    if id % 3 == 0 {
+        // §3.3: "With the site setting `enableProfileRegistrationEmailCheck` enabled, `id` is
+        // removed and a `message` is returned instead".
+        if let Some(object) = answer.as_object_mut() {
+            object.remove("id");
+            object.insert(
+                "message".to_string(),
+                json!("Once registration has successfully completed, you'll receive account activation details in your registration email's inbox."),
+            );
+            count(&MET.created_without_id);
+        }
+    } else if id % 2 == 0 {
+        // §3.3 shows the storefront's id as a string, §3.4 the admin API's as a number.
+        answer["id"] = json!(id);
+        count(&MET.created_id_as_number);
+    }
 }
 
 /// One page of a list: its counts, and each item.

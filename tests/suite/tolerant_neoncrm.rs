@@ -90,7 +90,8 @@ fn neon_variations(exchange: &Exchange<'_>, answer: &mut Value) {
     if exchange
         .path
         .ends_with("/account/createOrganizationAccount")
-        && answer.to_string().contains("\"FAIL\"")
+        && answer.pointer("/createOrganizationAccountResponse/operationResult")
+            == Some(&json!("FAIL"))
     {
         // A create refused (its session lapsed): nothing was created, and it is sent again.
         count(&MET.creates_refused);

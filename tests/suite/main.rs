@@ -33,6 +33,8 @@ mod state_stores;
 mod team_state;
 mod tolerant_commvault;
 mod tolerant_heron;
+mod tolerant_neoncrm;
+mod tolerant_oracle;
 mod tolerant_salesforce;
 mod validate_first;
 mod variation_proxy;

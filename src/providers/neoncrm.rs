@@ -9,8 +9,8 @@
 //!   (`errors.error`, `nameValuePairs`, `addresses.address`) comes as a bare object;
 //!   [`one_or_many`] reads both shapes everywhere a list is expected.
 //! - **Sessions lapse.** `common/login` gives a `userSessionId` that expires after some idle
-//!   minutes; a FAIL with code 3 or 4 logs in again and resends (up to
-//!   three times in one call) (nothing was done).
+//!   minutes; a FAIL with code 3 or 4 means nothing was done, so the client logs in again and
+//!   resends, up to three times in one call.
 //!
 //! Secrets (API key, org id, session id, an account's login password) only ever travel in the
 //! query string of the request sent; no URL of this client is ever shown, and transport errors

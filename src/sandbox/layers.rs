@@ -107,7 +107,7 @@ async fn answer(state: &SandboxState, api: ProviderType, request: Request, next:
         return next.run(request).await;
     };
     state.count_fault(api, fault);
-    tracing::debug!(api = api.emulator_name(), %fault, "injecting a fault");
+    tracing::debug!(api = api.stats_name(), %fault, "injecting a fault");
     match fault {
         Fault::TooManyRequests => api.status_error(&state, StatusCode::TOO_MANY_REQUESTS),
         Fault::TooManyRequestsRetryAfter => {

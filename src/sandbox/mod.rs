@@ -235,8 +235,8 @@ pub struct Stats {
 /// [`ProviderType`] with no catch-all arm, so a new provider type does not compile until the
 /// sandbox serves it.
 trait Emulated: Copy {
-    /// The emulator's name in stats and in the data file.
-    fn emulator_name(self) -> &'static str;
+    /// The emulator's name in stats, as in the data file (`SandboxData` names its sections).
+    fn stats_name(self) -> &'static str;
     /// The path prefixes the emulator owns at the provider's real host.
     fn prefixes(self) -> &'static [&'static str];
     fn routes(self, state: &SandboxState) -> Router<SandboxState>;
@@ -247,7 +247,7 @@ trait Emulated: Copy {
 }
 
 impl Emulated for ProviderType {
-    fn emulator_name(self) -> &'static str {
+    fn stats_name(self) -> &'static str {
         match self {
             ProviderType::CommvaultSalesforce => "commvault_salesforce",
             // Not the type's name (`salesforce_signup`): stats and existing data files say

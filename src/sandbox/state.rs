@@ -169,7 +169,7 @@ impl SandboxState {
         let mut counters = lock(&self.inner.counters);
         *counters
             .requests
-            .entry(api.emulator_name())
+            .entry(api.stats_name())
             .or_default()
             .entry(endpoint)
             .or_default() += 1;
@@ -188,7 +188,7 @@ impl SandboxState {
             .get(&request)
             .is_some_and(|until| std::time::Instant::now() < *until);
         if early {
-            *counters.early_retries.entry(api.emulator_name()).or_default() += 1;
+            *counters.early_retries.entry(api.stats_name()).or_default() += 1;
         }
     }
 
@@ -196,7 +196,7 @@ impl SandboxState {
         let mut counters = lock(&self.inner.counters);
         *counters
             .faults
-            .entry(api.emulator_name())
+            .entry(api.stats_name())
             .or_default()
             .entry(fault.name())
             .or_default() += 1;
@@ -230,7 +230,7 @@ impl SandboxState {
                 .into_iter()
                 .map(|api| {
                     (
-                        api.emulator_name().to_owned(),
+                        api.stats_name().to_owned(),
                         u64::try_from(api.organizations(data, &self.inner.config))
                             .unwrap_or(u64::MAX),
                     )

@@ -1,6 +1,7 @@
 //! The Commvault emulator: "Create Salesforce Organization" and what orgform's client needs
-//! around it (providers.md §1, seed 000), served under `/commandcenter/api` (and the older
-//! `/webconsole/api`), with paths matched without case as Commvault's are.
+//! around it (`docs/providers/commvault_salesforce.md`, seed 000), served under
+//! `/commandcenter/api` (and the older `/webconsole/api`), with paths matched without case as
+//! Commvault's are.
 //!
 //! The logic is plain Rust with no HTTP in it: [`CommvaultData::handle`] takes an [`Endpoint`],
 //! the `Authtoken` header, the body and the time, and returns an [`Answer`] (status and body);
@@ -30,15 +31,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::serve::{Call, LostAnswers, on_data};
 use super::state::SandboxState;
 
 /// Where Command Center serves the API; what the sandbox serves too.
@@ -97,7 +98,7 @@ pub struct CommvaultData {
     issued: u64,
     /// How many create answers [`CommvaultConfig::lose_create_answers`] has lost; transient.
     #[serde(skip)]
-    lost_answers: u32,
+    lost_answers: LostAnswers,
 }
 
 impl Default for CommvaultData {
@@ -107,7 +108,7 @@ impl Default for CommvaultData {
             next_client_id: 1001,
             tokens: HashMap::new(),
             issued: 0,
-            lost_answers: 0,
+            lost_answers: LostAnswers::default(),
         }
     }
 }
@@ -297,17 +298,6 @@ impl CommvaultData {
             Endpoint::Login | Endpoint::RenewLoginToken => {
                 Answer::error(StatusCode::NOT_FOUND, "Not found")
             }
-        }
-    }
-
-    /// Whether the creates's answer just committed is to be lost
-    /// ([`CommvaultConfig::lose_create_answers`]); counts it when so.
-    pub fn lose_this_answer(&mut self, config: &CommvaultConfig) -> bool {
-        if self.lost_answers < config.lose_create_answers {
-            self.lost_answers += 1;
-            true
-        } else {
-            false
         }
     }
 
@@ -815,55 +805,32 @@ pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
 
 /// One call: route it without case, then run the logic. A create changes the data (saved);
 /// everything else only touches tokens (not saved).
-async fn serve(
-    State(state): State<SandboxState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(rest) = strip_prefix(uri.path()) else {
+async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
+    let Some(rest) = strip_prefix(call.uri.path()) else {
         return status_error(&state, StatusCode::NOT_FOUND);
     };
-    let endpoint = match Endpoint::route(method.as_str(), rest) {
+    let endpoint = match Endpoint::route(call.method.as_str(), rest) {
         Ok(endpoint) => endpoint,
         Err(status) => return status_error(&state, status),
     };
-    let token = headers
-        .get("authtoken")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let token = call.header("authtoken");
     let config = &state.config().commvault;
-    let random = state.random();
-    let now = Instant::now();
-    if endpoint.creates() {
-        let (answer, lost) = state
-            .mutate(|data| {
-                let answer = data.commvault_salesforce.handle(
-                    config,
-                    &endpoint,
-                    token.as_deref(),
-                    &body,
-                    now,
-                    random,
-                );
-                let created = answer.status == StatusCode::OK
-                    && answer
-                        .json_body()
-                        .is_some_and(|b| b["response"]["errorCode"] == 0);
-                let lost = created && data.commvault_salesforce.lose_this_answer(config);
-                (answer, lost)
-            })
-            .await;
-        if lost {
-            return status_error(&state, StatusCode::BAD_GATEWAY);
-        }
-        return respond(answer);
+    let (now, random) = (Instant::now(), state.random());
+    let (answer, lost) = on_data(&state, endpoint.creates(), |data| {
+        let commvault = &mut data.commvault_salesforce;
+        let answer = commvault.handle(config, &endpoint, token, &call.body, now, random);
+        let created = endpoint.creates()
+            && answer.status == StatusCode::OK
+            && answer
+                .json_body()
+                .is_some_and(|b| b["response"]["errorCode"] == 0);
+        let lost = created && commvault.lost_answers.lose(config.lose_create_answers);
+        (answer, lost)
+    })
+    .await;
+    if lost {
+        return status_error(&state, StatusCode::BAD_GATEWAY);
     }
-    let answer = state.touch(|data| {
-        data.commvault_salesforce
-            .handle(config, &endpoint, token.as_deref(), &body, now, random)
-    });
     respond(answer)
 }
 

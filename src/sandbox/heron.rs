@@ -1,4 +1,4 @@
-//! The Heron Data emulator: CRM integrations under `/api` (providers.md §4, seed 003).
+//! The Heron Data emulator: CRM integrations under `/api` (`docs/providers/heron.md`, seed 003).
 //!
 //! Serves `POST /api/crm_integrations` (201, wrapped in `crm_integration`),
 //! `GET /api/crm_integrations` (all of them, no paging) and `PATCH /api/crm_integrations/{id}`
@@ -15,7 +15,6 @@
 //! allowed, and ids are `crm_` and a counter and a random tail.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
@@ -28,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::HERON_API_KEY;
+use super::clock;
 use super::state::SandboxState;
 
 pub const PREFIXES: &[&str] = &["/api"];
@@ -185,7 +185,7 @@ async fn guard(State(state): State<SandboxState>, request: Request, next: Next) 
     if limit == 0 {
         return next.run(request).await;
     }
-    let verdict = state.touch(|data| data.heron.hit(&key, limit, unix_now()));
+    let verdict = state.touch(|data| data.heron.hit(&key, limit, clock::now_ms() / 1000));
     let mut response = if verdict.allowed {
         next.run(request).await
     } else {
@@ -196,12 +196,6 @@ async fn guard(State(state): State<SandboxState>, request: Request, next: Next) 
     };
     verdict.apply(response.headers_mut());
     response
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 async fn list(State(state): State<SandboxState>) -> Response {

@@ -27,6 +27,7 @@
 //!
 //! Everything else (faults, latency, stats, logs, persistence, shutdown) is shared.
 
+mod clock;
 pub mod commvault;
 mod conn;
 mod heron;
@@ -34,6 +35,7 @@ mod layers;
 pub mod neoncrm;
 pub mod oracle;
 pub mod salesforce;
+mod serve;
 mod state;
 
 use std::collections::BTreeMap;

@@ -31,15 +31,15 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::serve::{Call, LostAnswers, on_data};
 use super::state::SandboxState;
 
 mod checks;
@@ -108,7 +108,7 @@ pub struct NeonData {
     sessions: HashMap<String, Session>,
     /// How many create answers [`NeonConfig::lose_create_answers`] has lost so far; transient.
     #[serde(skip)]
-    lost_answers: u32,
+    lost_answers: LostAnswers,
 }
 
 impl Default for NeonData {
@@ -117,7 +117,7 @@ impl Default for NeonData {
             accounts: Vec::new(),
             next_account_id: 10_001,
             sessions: HashMap::new(),
-            lost_answers: 0,
+            lost_answers: LostAnswers::default(),
         }
     }
 }
@@ -316,17 +316,6 @@ impl NeonData {
             random,
         }
         .handle(endpoint, params, now, wall)
-    }
-
-    /// Whether the answer to the create just made is to be lost
-    /// ([`NeonConfig::lose_create_answers`]); counts it when so.
-    pub fn lose_this_answer(&mut self, config: &NeonConfig) -> bool {
-        if self.lost_answers < config.lose_create_answers {
-            self.lost_answers += 1;
-            true
-        } else {
-            false
-        }
     }
 }
 
@@ -649,10 +638,7 @@ pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
         .into_iter()
         .fold(Router::new(), |router, endpoint| {
             let serve =
-                move |State(state): State<SandboxState>,
-                      RawQuery(query): RawQuery,
-                      headers: HeaderMap,
-                      body: Bytes| { serve(state, endpoint, query, headers, body) };
+                move |State(state): State<SandboxState>, call: Call| serve(state, endpoint, call);
             router.route(
                 &format!("{PATH_PREFIX}/{}", endpoint.path()),
                 get(serve).post(serve),
@@ -662,48 +648,35 @@ pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
 
 /// One call: parameters from the query string and a form body, in that order, then the logic.
 /// A create changes the data (saved); everything else only touches sessions (not saved).
-async fn serve(
-    state: SandboxState,
-    endpoint: Endpoint,
-    query: Option<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn serve(state: SandboxState, endpoint: Endpoint, call: Call) -> Response {
     let mut params: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        url::form_urlencoded::parse(call.uri.query().unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+    let form = call
+        .header(header::CONTENT_TYPE.as_str())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if form {
-        params.extend(url::form_urlencoded::parse(&body).into_owned());
+        params.extend(url::form_urlencoded::parse(&call.body).into_owned());
     }
     let config = &state.config().neoncrm;
     let random = state.random();
     let (now, wall) = (Instant::now(), SystemTime::now());
-    if endpoint.mutates() {
-        let (answer, lost) = state
-            .mutate(|data| {
-                let answer = data
-                    .neoncrm
-                    .handle(config, endpoint, &params, now, wall, random);
-                let created = answer[endpoint.wrapper()]["operationResult"] == "SUCCESS";
-                // Only orgform's own create has its answer lost; a test's set-up never does.
-                let lost = created && endpoint.creates() && data.neoncrm.lose_this_answer(config);
-                (answer, lost)
-            })
-            .await;
-        if lost {
-            return status_error(&state, StatusCode::BAD_GATEWAY);
-        }
-        return Json(answer).into_response();
+    let (answer, lost) = on_data(&state, endpoint.mutates(), |data| {
+        let answer = data
+            .neoncrm
+            .handle(config, endpoint, &params, now, wall, random);
+        let created = answer[endpoint.wrapper()]["operationResult"] == "SUCCESS";
+        // Only orgform's own create has its answer lost; a test's set-up never does.
+        let lost = created
+            && endpoint.creates()
+            && data.neoncrm.lost_answers.lose(config.lose_create_answers);
+        (answer, lost)
+    })
+    .await;
+    if lost {
+        return status_error(&state, StatusCode::BAD_GATEWAY);
     }
-    let answer = state.touch(|data| {
-        data.neoncrm
-            .handle(config, endpoint, &params, now, wall, random)
-    });
     Json(answer).into_response()
 }
 

@@ -39,17 +39,18 @@
 //! is compared and dropped, and tokens are random.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::clock;
+use super::serve::{Call, LostAnswers, on_data};
 use super::state::SandboxState;
 
 mod checks;
@@ -161,8 +162,9 @@ pub struct OracleData {
     tokens: HashMap<String, Token>,
     #[serde(skip)]
     tokens_issued: u64,
+    /// What [`OracleConfig::lose_create_answers`] has lost so far.
     #[serde(skip)]
-    answers_lost: u32,
+    lost_answers: LostAnswers,
 }
 
 /// One organization request.
@@ -284,16 +286,6 @@ impl OracleData {
     /// Forgets every request, organization and token.
     pub fn reset(&mut self) {
         *self = OracleData::default();
-    }
-
-    /// Whether the create just made loses its answer (see [`OracleConfig::lose_create_answers`]).
-    pub fn lose_this_answer(&mut self, config: &OracleConfig) -> bool {
-        if self.answers_lost < config.lose_create_answers {
-            self.answers_lost += 1;
-            true
-        } else {
-            false
-        }
     }
 }
 
@@ -624,7 +616,7 @@ impl Emulator<'_> {
         item.insert("name".into(), json!(r.name));
         item.insert("status".into(), json!(status));
         item.insert("siteId".into(), json!(SITE_ID));
-        item.insert("createdTime".into(), json!(iso_time(r.created_ms)));
+        item.insert("createdTime".into(), json!(clock::utc_millis(r.created_ms)));
         item.insert("approverComments".into(), comments);
         for key in ["requesterComments", "relatedOrganizationName"] {
             item.insert(
@@ -800,13 +792,6 @@ fn render_organization(id: &str, fields: &Map<String, Value>) -> Value {
     Value::Object(object)
 }
 
-/// `2024-06-10T12:00:00.000Z`.
-fn iso_time(ms: u64) -> String {
-    let salesforce = super::salesforce::soql_datetime(ms);
-    // Same instant, ISO 8601's `Z` in place of `+0000`.
-    salesforce.trim_end_matches("+0000").to_string() + "Z"
-}
-
 // ---- HTTP ----
 
 /// The routes orgform's client uses (and an administrator's approve and reject), at their real
@@ -856,43 +841,31 @@ fn creates(method: &Method, path: &str) -> bool {
         )
 }
 
-/// Every OCC route: the request to the rules, under the data lock. Creates and decisions go
-/// through `mutate` (saved); logins and reads only change tokens, through `touch`.
-async fn serve(
-    State(state): State<SandboxState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    // Links point wherever the client reached this sandbox.
-    let base_url = format!("http://{}", header_text("host").unwrap_or("127.0.0.1"));
+/// Every OCC route: the request to the rules, under the data lock. Creates and decisions are
+/// saved; logins and reads only change tokens.
+async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
     let request = Request {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query(),
-        authorization: header_text("authorization"),
-        body: &body,
+        method: call.method.as_str(),
+        path: call.uri.path(),
+        query: call.uri.query(),
+        authorization: call.header("authorization"),
+        body: &call.body,
     };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let random = state.random();
+    // Links point wherever the client reached this sandbox.
+    let base_url = call.base_url();
+    let (now_ms, random) = (clock::now_ms(), state.random());
     let config = &state.config().oracle;
-    let creates = creates(&method, uri.path());
-    let handle = |data: &mut super::SandboxData| {
+    let creates = creates(&call.method, call.uri.path());
+    let (reply, lost) = on_data(&state, saves(&call.method, call.uri.path()), |data| {
         let reply = data
             .oracle
             .handle(config, &request, &base_url, now_ms, random);
-        let lost = creates && reply.status == 200 && data.oracle.lose_this_answer(config);
+        let lost = creates
+            && reply.status == 200
+            && data.oracle.lost_answers.lose(config.lose_create_answers);
         (reply, lost)
-    };
-    let (reply, lost) = if saves(&method, uri.path()) {
-        state.mutate(handle).await
-    } else {
-        state.touch(handle)
-    };
+    })
+    .await;
     if lost {
         return status_error(&state, StatusCode::BAD_GATEWAY);
     }

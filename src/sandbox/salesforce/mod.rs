@@ -51,18 +51,19 @@
 //! password, consumer secret and assertion are compared and dropped, and tokens are random.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::clock;
+use super::serve::{Call, on_data};
 use super::state::SandboxState;
 
 mod jwt;
@@ -639,26 +640,8 @@ fn ids_match(stored: &str, asked: &str) -> bool {
 
 /// `2024-06-10T12:00:00.000+0000`, Salesforce's date-time form in records.
 pub fn soql_datetime(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+    let utc = clock::utc_millis(ms);
+    format!("{}+0000", utc.trim_end_matches('Z'))
 }
 
 // ---- HTTP ----
@@ -706,42 +689,28 @@ pub fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
 }
 
 /// Every Salesforce route: the request to the rules, under the data lock. Creates and deletes
-/// change what the data file keeps, so they go through `mutate` (saved); logins and queries
-/// only change sessions and locators, through `touch`.
-async fn serve(
-    State(state): State<SandboxState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    // The instance URL handed out is wherever the client reached this sandbox.
-    let base_url = format!("http://{}", header_text("host").unwrap_or("127.0.0.1"));
+/// change what the data file keeps, so they are saved; logins and queries only change sessions
+/// and locators.
+async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
     let request = Request {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query(),
-        authorization: header_text("authorization"),
-        query_options: header_text("sforce-query-options"),
-        body: &body,
+        method: call.method.as_str(),
+        path: call.uri.path(),
+        query: call.uri.query(),
+        authorization: call.header("authorization"),
+        query_options: call.header("sforce-query-options"),
+        body: &call.body,
     };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let random = state.random();
+    // The instance URL handed out is wherever the client reached this sandbox.
+    let base_url = call.base_url();
+    let (now_ms, random) = (clock::now_ms(), state.random());
     let config = &state.config().salesforce;
-    let saved =
-        matches!(method, Method::POST | Method::DELETE) && uri.path().contains("/sobjects/");
-    let handle = |data: &mut super::SandboxData| {
+    let saves = matches!(call.method, Method::POST | Method::DELETE)
+        && call.uri.path().contains("/sobjects/");
+    let reply = on_data(&state, saves, |data| {
         data.salesforce
             .handle(config, &request, &base_url, now_ms, random)
-    };
-    let reply = if saved {
-        state.mutate(handle).await
-    } else {
-        state.touch(handle)
-    };
+    })
+    .await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = match reply.body {
         Some(body) => (status, axum::Json(body)).into_response(),

@@ -12,7 +12,7 @@
 //! - **The data file is replaced atomically** after every mutation and at shutdown, and keeps
 //!   the sections of emulators this build does not know.
 //!
-//! Adding an emulator, for a new [`ProviderType`] variant (`heron.rs` is the model): the
+//! Adding an emulator, for a new [`ProviderType`] variant (`heron/` is the model): the
 //! compiler names every match below to extend.
 //! 1. The file (or folder, when the emulator has more than one job) exposes `PREFIXES` (the
 //!    paths it owns, as at the real host), `routes(&state) -> Router<SandboxState>` with full

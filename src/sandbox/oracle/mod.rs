@@ -434,15 +434,9 @@ impl Emulator<'_> {
     // ---- organization requests ----
 
     fn create_request(&mut self, body: &[u8]) -> Reply {
-        let object = match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => map,
-            _ => {
-                return Reply::error(
-                    400,
-                    code::INVALID_INPUT,
-                    "The request body must be a JSON object.",
-                );
-            }
+        let object = match object_body(body) {
+            Ok(object) => object,
+            Err(reply) => return reply,
         };
         let name = match object.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
@@ -646,15 +640,9 @@ impl Emulator<'_> {
     // ---- organizations ----
 
     fn create_organization(&mut self, body: &[u8], query: &str) -> Reply {
-        let object = match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => map,
-            _ => {
-                return Reply::error(
-                    400,
-                    code::INVALID_INPUT,
-                    "The request body must be a JSON object.",
-                );
-            }
+        let object = match object_body(body) {
+            Ok(object) => object,
+            Err(reply) => return reply,
         };
         let mut fields = match check_organization(&object, "") {
             Ok(f) => f,
@@ -761,6 +749,14 @@ fn bearer(authorization: Option<&str>) -> Option<&str> {
         })
         .map(str::trim)
         .filter(|t| !t.is_empty())
+}
+
+/// A body that must be a JSON object, or OCC's 400.
+fn object_body(body: &[u8]) -> Result<Map<String, Value>, Reply> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(invalid("The request body must be a JSON object.")),
+    }
 }
 
 fn unauthorized(message: &str) -> Reply {

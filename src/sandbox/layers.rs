@@ -14,13 +14,16 @@ use axum::{Json, Router};
 
 use super::conn::Connection;
 use super::state::SandboxState;
-use super::{Api, Fault, Stats};
+use super::{Emulated, Fault, Stats, owner};
+use crate::model::ProviderType;
 
 /// The whole application: every emulator's routes, then the control routes.
 pub fn router(state: &SandboxState) -> Router {
-    let mut providers = Api::ALL
+    let mut providers = ProviderType::ALL
         .into_iter()
-        .fold(Router::new(), |router, api| router.merge(api.routes(state)))
+        .fold(Router::new(), |router, provider| {
+            router.merge(provider.routes(state))
+        })
         .method_not_allowed_fallback(method_not_allowed);
     // After the merge, so it wraps every provider route, outside the providers' own layers
     // (axum refuses a route layer on a router without routes).
@@ -55,7 +58,7 @@ async fn observe(State(state): State<SandboxState>, request: Request, next: Next
 
 /// Provider routes: count the request under its route pattern, then maybe inject a fault.
 async fn endpoint(State(state): State<SandboxState>, request: Request, next: Next) -> Response {
-    let Some(api) = Api::from_path(request.uri().path()) else {
+    let Some(api) = owner(request.uri().path()) else {
         return next.run(request).await;
     };
     let pattern = request.extensions().get::<MatchedPath>().map_or_else(
@@ -67,7 +70,7 @@ async fn endpoint(State(state): State<SandboxState>, request: Request, next: Nex
     // told to wait longer?
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
-        return api.error(&state, StatusCode::PAYLOAD_TOO_LARGE);
+        return api.status_error(&state, StatusCode::PAYLOAD_TOO_LARGE);
     };
     let digest = {
         use sha2::{Digest as _, Sha256};
@@ -98,24 +101,24 @@ async fn endpoint(State(state): State<SandboxState>, request: Request, next: Nex
 }
 
 /// The answer to a provider request: the emulator's, or an injected fault.
-async fn answer(state: &SandboxState, api: Api, request: Request, next: Next) -> Response {
+async fn answer(state: &SandboxState, api: ProviderType, request: Request, next: Next) -> Response {
     let state = state.clone();
     let Some(fault) = state.pick_fault() else {
         return next.run(request).await;
     };
     state.count_fault(api, fault);
-    tracing::debug!(api = api.name(), %fault, "injecting a fault");
+    tracing::debug!(api = api.stats_name(), %fault, "injecting a fault");
     match fault {
-        Fault::TooManyRequests => api.error(&state, StatusCode::TOO_MANY_REQUESTS),
+        Fault::TooManyRequests => api.status_error(&state, StatusCode::TOO_MANY_REQUESTS),
         Fault::TooManyRequestsRetryAfter => {
-            let mut response = api.error(&state, StatusCode::TOO_MANY_REQUESTS);
+            let mut response = api.status_error(&state, StatusCode::TOO_MANY_REQUESTS);
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             response
         }
-        Fault::InternalError => api.error(&state, StatusCode::INTERNAL_SERVER_ERROR),
-        Fault::Unavailable => api.error(&state, StatusCode::SERVICE_UNAVAILABLE),
+        Fault::InternalError => api.status_error(&state, StatusCode::INTERNAL_SERVER_ERROR),
+        Fault::Unavailable => api.status_error(&state, StatusCode::SERVICE_UNAVAILABLE),
         Fault::Reset => match request.extensions().get::<ConnectInfo<Connection>>() {
             Some(ConnectInfo(connection)) => {
                 connection.reset();
@@ -123,7 +126,7 @@ async fn answer(state: &SandboxState, api: Api, request: Request, next: Next) ->
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
             }
             // Only when served without the sandbox's listener, which `Sandbox::start` never does.
-            None => api.error(&state, StatusCode::BAD_GATEWAY),
+            None => api.status_error(&state, StatusCode::BAD_GATEWAY),
         },
         Fault::TimeoutAfterCommit => {
             let response = next.run(request).await;
@@ -140,21 +143,21 @@ async fn method_not_allowed(
     uri: Uri,
     matched: Option<MatchedPath>,
 ) -> Response {
-    let Some(api) = Api::from_path(uri.path()) else {
+    let Some(api) = owner(uri.path()) else {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     };
     let pattern = matched.map_or_else(|| uri.path().to_owned(), |m| m.as_str().to_owned());
     state.count_request(api, format!("{method} {pattern}"));
-    api.error(&state, StatusCode::METHOD_NOT_ALLOWED)
+    api.status_error(&state, StatusCode::METHOD_NOT_ALLOWED)
 }
 
 /// An unknown path: in the provider's error shape under a provider's prefix, counted there
 /// under `METHOD (unmatched)` so that raw paths do not grow the stats without bound.
 async fn not_found(State(state): State<SandboxState>, method: Method, uri: Uri) -> Response {
-    match Api::from_path(uri.path()) {
+    match owner(uri.path()) {
         Some(api) => {
             state.count_request(api, format!("{method} (unmatched)"));
-            api.error(&state, StatusCode::NOT_FOUND)
+            api.status_error(&state, StatusCode::NOT_FOUND)
         }
         None => (StatusCode::NOT_FOUND, "no such sandbox path\n").into_response(),
     }

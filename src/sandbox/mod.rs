@@ -1,8 +1,8 @@
 //! The sandbox: emulators of the provider APIs, served by one real HTTP server on loopback.
 //!
-//! Each emulator speaks its provider's wire contract from `providers.md` (auth, bodies, errors,
-//! limits, quirks), so that orgform's real clients work against it by swapping the host of their
-//! `base_url` and nothing else. The sandbox is for tests, demos and benchmarks; it is never a
+//! Each emulator speaks its provider's wire contract, as `docs/providers/<type>.md` describes it
+//! (auth, bodies, errors, limits, quirks), so that orgform's real clients work against it by
+//! swapping the host of their `base_url` and nothing else. The sandbox is for tests, demos and benchmarks; it is never a
 //! substitute for the real clients.
 //!
 //! Invariants:
@@ -12,18 +12,22 @@
 //! - **The data file is replaced atomically** after every mutation and at shutdown, and keeps
 //!   the sections of emulators this build does not know.
 //!
-//! Adding an emulator, say `commvault.rs` (`heron.rs` is the model):
-//! 1. The file exposes `PREFIXES` (the paths it owns, as at the real host), `routes(&state) ->
-//!    Router<SandboxState>` with full real paths (no `nest`: stats use the route patterns), its
-//!    auth as a `route_layer` there, `status_error(&state, status)` in the provider's error
-//!    shape, and its data type (serde, `Default`) with `organizations()` and `reset()`.
-//! 2. Here: `mod commvault;`, a variant of `Api` with an arm in each of its matches, and a
+//! Adding an emulator, for a new [`ProviderType`] variant (`heron/` is the model): the
+//! compiler names every match below to extend.
+//! 1. The file (or folder, when the emulator has more than one job) exposes `PREFIXES` (the
+//!    paths it owns, as at the real host), `routes(&state) -> Router<SandboxState>` with full
+//!    real paths (no `nest`: stats use the route patterns), its auth as a `route_layer` there,
+//!    `status_error(&state, status)` in the provider's error shape, and its data type (serde,
+//!    `Default`) with `organizations()` and `reset()`.
+//! 2. Here: `mod commvault;`, an arm in each match of `impl Emulated for ProviderType`, and a
 //!    `#[serde(default)]` field of `SandboxData` reset in `SandboxData::reset`.
 //! 3. Handlers change data through `SandboxState::mutate` (saved) or `touch` (transient, such as
-//!    sessions or rate-limit windows that need not survive a restart).
+//!    sessions or rate-limit windows that need not survive a restart); `serve.rs` picks one for
+//!    a call and holds what the handlers share.
 //!
 //! Everything else (faults, latency, stats, logs, persistence, shutdown) is shared.
 
+mod clock;
 pub mod commvault;
 mod conn;
 mod heron;
@@ -31,6 +35,7 @@ mod layers;
 pub mod neoncrm;
 pub mod oracle;
 pub mod salesforce;
+mod serve;
 mod state;
 
 use std::collections::BTreeMap;
@@ -49,6 +54,7 @@ use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::model::ProviderType;
 use conn::{Connection, SandboxListener};
 use state::SandboxState;
 
@@ -227,88 +233,83 @@ pub struct Stats {
     pub early_retries: BTreeMap<String, u64>,
 }
 
-/// The emulated APIs: the one place that lists them, so that adding one is a new variant and
-/// the compiler names every match to extend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Api {
-    CommvaultSalesforce,
-    Heron,
-    Salesforce,
-    Neoncrm,
-    Oracle,
+/// What the sandbox asks of each provider type's emulator. Every method matches on
+/// [`ProviderType`] with no catch-all arm, so a new provider type does not compile until the
+/// sandbox serves it.
+trait Emulated: Copy {
+    /// The emulator's name in stats, as in the data file (`SandboxData` names its sections).
+    fn stats_name(self) -> &'static str;
+    /// The path prefixes the emulator owns at the provider's real host.
+    fn prefixes(self) -> &'static [&'static str];
+    fn routes(self, state: &SandboxState) -> Router<SandboxState>;
+    /// An error in the provider's own shape, for injected faults and unknown routes.
+    fn status_error(self, state: &SandboxState, status: StatusCode) -> Response;
+    /// The organizations the emulator holds.
+    fn organizations(self, data: &SandboxData, config: &SandboxConfig) -> usize;
 }
 
-impl Api {
-    const ALL: [Api; 5] = [
-        Api::CommvaultSalesforce,
-        Api::Heron,
-        Api::Salesforce,
-        Api::Neoncrm,
-        Api::Oracle,
-    ];
-
-    /// The name in stats and in the data file.
-    fn name(self) -> &'static str {
+impl Emulated for ProviderType {
+    fn stats_name(self) -> &'static str {
         match self {
-            Api::CommvaultSalesforce => "commvault_salesforce",
-            Api::Heron => "heron",
-            Api::Salesforce => "salesforce",
-            Api::Neoncrm => "neoncrm",
-            Api::Oracle => "oracle_commerce",
+            ProviderType::CommvaultSalesforce => "commvault_salesforce",
+            // Not the type's name (`salesforce_signup`): stats and existing data files say
+            // `salesforce`.
+            ProviderType::SalesforceSignup => "salesforce",
+            ProviderType::OracleCommerce => "oracle_commerce",
+            ProviderType::Heron => "heron",
+            ProviderType::Neoncrm => "neoncrm",
         }
     }
 
-    /// The path prefixes this API owns at its real host.
     fn prefixes(self) -> &'static [&'static str] {
         match self {
-            Api::CommvaultSalesforce => commvault::PREFIXES,
-            Api::Heron => heron::PREFIXES,
-            Api::Salesforce => salesforce::PREFIXES,
-            Api::Neoncrm => neoncrm::PREFIXES,
-            Api::Oracle => oracle::PREFIXES,
+            ProviderType::CommvaultSalesforce => commvault::PREFIXES,
+            ProviderType::SalesforceSignup => salesforce::PREFIXES,
+            ProviderType::OracleCommerce => oracle::PREFIXES,
+            ProviderType::Heron => heron::PREFIXES,
+            ProviderType::Neoncrm => neoncrm::PREFIXES,
         }
-    }
-
-    /// The API that owns `path`, if any.
-    fn from_path(path: &str) -> Option<Api> {
-        Api::ALL.into_iter().find(|api| {
-            api.prefixes().iter().any(|prefix| {
-                path.strip_prefix(prefix)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
-        })
     }
 
     fn routes(self, state: &SandboxState) -> Router<SandboxState> {
         match self {
-            Api::CommvaultSalesforce => commvault::routes(state),
-            Api::Heron => heron::routes(state),
-            Api::Salesforce => salesforce::routes(state),
-            Api::Neoncrm => neoncrm::routes(state),
-            Api::Oracle => oracle::routes(state),
+            ProviderType::CommvaultSalesforce => commvault::routes(state),
+            ProviderType::SalesforceSignup => salesforce::routes(state),
+            ProviderType::OracleCommerce => oracle::routes(state),
+            ProviderType::Heron => heron::routes(state),
+            ProviderType::Neoncrm => neoncrm::routes(state),
         }
     }
 
-    /// An error in this API's own shape, for injected faults and unknown routes.
-    fn error(self, state: &SandboxState, status: StatusCode) -> Response {
+    fn status_error(self, state: &SandboxState, status: StatusCode) -> Response {
         match self {
-            Api::CommvaultSalesforce => commvault::status_error(state, status),
-            Api::Heron => heron::status_error(state, status),
-            Api::Salesforce => salesforce::status_error(state, status),
-            Api::Neoncrm => neoncrm::status_error(state, status),
-            Api::Oracle => oracle::status_error(state, status),
+            ProviderType::CommvaultSalesforce => commvault::status_error(state, status),
+            ProviderType::SalesforceSignup => salesforce::status_error(state, status),
+            ProviderType::OracleCommerce => oracle::status_error(state, status),
+            ProviderType::Heron => heron::status_error(state, status),
+            ProviderType::Neoncrm => neoncrm::status_error(state, status),
         }
     }
 
     fn organizations(self, data: &SandboxData, config: &SandboxConfig) -> usize {
         match self {
-            Api::CommvaultSalesforce => data.commvault_salesforce.organizations(),
-            Api::Heron => data.heron.organizations(),
-            Api::Salesforce => data.salesforce.organizations(),
-            Api::Neoncrm => data.neoncrm.organizations(),
-            Api::Oracle => data.oracle.organizations(&config.oracle),
+            ProviderType::CommvaultSalesforce => data.commvault_salesforce.organizations(),
+            ProviderType::SalesforceSignup => data.salesforce.organizations(),
+            ProviderType::OracleCommerce => data.oracle.organizations(&config.oracle),
+            ProviderType::Heron => data.heron.organizations(),
+            ProviderType::Neoncrm => data.neoncrm.organizations(),
         }
     }
+}
+
+/// The provider type whose emulator owns `path`, if any.
+fn owner(path: &str) -> Option<ProviderType> {
+    ProviderType::ALL.into_iter().find(|provider| {
+        provider.prefixes().iter().any(|prefix| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    })
 }
 
 /// Everything the emulators hold, one section per API; this is the data file's shape.

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{Api, Fault, SandboxConfig, SandboxData, SandboxError, Stats};
+use super::{Emulated, Fault, SandboxConfig, SandboxData, SandboxError, Stats};
 use crate::files::{OldVersion, write_atomically};
+use crate::model::ProviderType;
 
 /// Handed to every handler and middleware; cheap to clone.
 #[derive(Clone)]
@@ -164,11 +165,11 @@ impl SandboxState {
         config.faults.get(rng.usize(..config.faults.len())).copied()
     }
 
-    pub(super) fn count_request(&self, api: Api, endpoint: String) {
+    pub(super) fn count_request(&self, api: ProviderType, endpoint: String) {
         let mut counters = lock(&self.inner.counters);
         *counters
             .requests
-            .entry(api.name())
+            .entry(api.stats_name())
             .or_default()
             .entry(endpoint)
             .or_default() += 1;
@@ -180,22 +181,22 @@ impl SandboxState {
     }
 
     /// Counts `request` as an early retry if it comes back before it was told to.
-    pub(super) fn check_retry(&self, api: Api, request: [u8; 32]) {
+    pub(super) fn check_retry(&self, api: ProviderType, request: [u8; 32]) {
         let mut counters = lock(&self.inner.counters);
         let early = counters
             .not_before
             .get(&request)
             .is_some_and(|until| std::time::Instant::now() < *until);
         if early {
-            *counters.early_retries.entry(api.name()).or_default() += 1;
+            *counters.early_retries.entry(api.stats_name()).or_default() += 1;
         }
     }
 
-    pub(super) fn count_fault(&self, api: Api, fault: Fault) {
+    pub(super) fn count_fault(&self, api: ProviderType, fault: Fault) {
         let mut counters = lock(&self.inner.counters);
         *counters
             .faults
-            .entry(api.name())
+            .entry(api.stats_name())
             .or_default()
             .entry(fault.name())
             .or_default() += 1;
@@ -225,11 +226,11 @@ impl SandboxState {
             (requests, faults, early_retries)
         };
         let organizations = self.read(|data| {
-            Api::ALL
+            ProviderType::ALL
                 .into_iter()
                 .map(|api| {
                     (
-                        api.name().to_owned(),
+                        api.stats_name().to_owned(),
                         u64::try_from(api.organizations(data, &self.inner.config))
                             .unwrap_or(u64::MAX),
                     )

@@ -1,5 +1,6 @@
-//! The NeonCRM API v1 emulator (providers.md §5.1, seed 004): what `orgform`'s NeonCRM client
-//! calls, served under `/neonws/services/api` with v1's own wire contract.
+//! The NeonCRM API v1 emulator (`docs/providers/neoncrm.md`, seed 004): what `orgform`'s
+//! NeonCRM client calls, served under `/neonws/services/api` with v1's own wire contract. A
+//! create's checks against the catalogs are in `checks.rs`, `listAccounts` in `search.rs`.
 //!
 //! The logic is plain Rust with no HTTP in it: [`NeonData::handle`] takes an endpoint, its
 //! parameters in order (query string, then a form body) and the time, and returns the JSON body.
@@ -30,16 +31,25 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::serve::{Call, LostAnswers, on_data};
 use super::state::SandboxState;
+
+mod checks;
+mod search;
+
+use checks::{
+    NAME_REQUIRED, PASSWORD_REQUIRED, SOURCE_INVALID, SOURCES, USERNAME_REQUIRED, USERNAME_TAKEN,
+    check_addresses, check_custom_fields, check_organization_types, lookup,
+};
+pub use search::{COLUMNS, Column};
 
 /// Where the real API lives under its host; the sandbox serves it at the same path.
 pub const PATH_PREFIX: &str = "/neonws/services/api";
@@ -98,7 +108,7 @@ pub struct NeonData {
     sessions: HashMap<String, Session>,
     /// How many create answers [`NeonConfig::lose_create_answers`] has lost so far; transient.
     #[serde(skip)]
-    lost_answers: u32,
+    lost_answers: LostAnswers,
 }
 
 impl Default for NeonData {
@@ -107,7 +117,7 @@ impl Default for NeonData {
             accounts: Vec::new(),
             next_account_id: 10_001,
             sessions: HashMap::new(),
-            lost_answers: 0,
+            lost_answers: LostAnswers::default(),
         }
     }
 }
@@ -219,137 +229,6 @@ impl Endpoint {
     }
 }
 
-// Catalogs a NeonCRM organization would configure; what the List ... requests would return.
-const ORGANIZATION_TYPES: &[(u64, &str)] = &[
-    (1, "Church"),
-    (2, "Business"),
-    (3, "Foundation"),
-    (4, "Government"),
-    (5, "Nonprofit"),
-    (6, "School"),
-];
-const SOURCES: &[(u64, &str)] = &[
-    (1, "Website"),
-    (2, "Event"),
-    (3, "Referral"),
-    (4, "Import"),
-    (43, "J. Starr"),
-];
-const ADDRESS_TYPES: &[(u64, &str)] = &[
-    (1, "Home"),
-    (2, "Business"),
-    (3, "Billing"),
-    (4, "Shipping"),
-];
-const COUNTRIES: &[(u64, &str)] = &[
-    (1, "United States"),
-    (2, "Canada"),
-    (3, "United Kingdom"),
-    (4, "Australia"),
-    (5, "New Zealand"),
-    (6, "Ireland"),
-    (7, "Germany"),
-    (8, "France"),
-    (9, "Mexico"),
-    (10, "India"),
-];
-const STATES: &[(&str, &str)] = &[
-    ("AL", "ALABAMA"),
-    ("AK", "ALASKA"),
-    ("AZ", "ARIZONA"),
-    ("AR", "ARKANSAS"),
-    ("CA", "CALIFORNIA"),
-    ("CO", "COLORADO"),
-    ("CT", "CONNECTICUT"),
-    ("DE", "DELAWARE"),
-    ("DC", "DISTRICT OF COLUMBIA"),
-    ("FL", "FLORIDA"),
-    ("GA", "GEORGIA"),
-    ("HI", "HAWAII"),
-    ("ID", "IDAHO"),
-    ("IL", "ILLINOIS"),
-    ("IN", "INDIANA"),
-    ("IA", "IOWA"),
-    ("KS", "KANSAS"),
-    ("KY", "KENTUCKY"),
-    ("LA", "LOUISIANA"),
-    ("ME", "MAINE"),
-    ("MD", "MARYLAND"),
-    ("MA", "MASSACHUSETTS"),
-    ("MI", "MICHIGAN"),
-    ("MN", "MINNESOTA"),
-    ("MS", "MISSISSIPPI"),
-    ("MO", "MISSOURI"),
-    ("MT", "MONTANA"),
-    ("NE", "NEBRASKA"),
-    ("NV", "NEVADA"),
-    ("NH", "NEW HAMPSHIRE"),
-    ("NJ", "NEW JERSEY"),
-    ("NM", "NEW MEXICO"),
-    ("NY", "NEW YORK"),
-    ("NC", "NORTH CAROLINA"),
-    ("ND", "NORTH DAKOTA"),
-    ("OH", "OHIO"),
-    ("OK", "OKLAHOMA"),
-    ("OR", "OREGON"),
-    ("PA", "PENNSYLVANIA"),
-    ("RI", "RHODE ISLAND"),
-    ("SC", "SOUTH CAROLINA"),
-    ("SD", "SOUTH DAKOTA"),
-    ("TN", "TENNESSEE"),
-    ("TX", "TEXAS"),
-    ("UT", "UTAH"),
-    ("VT", "VERMONT"),
-    ("VA", "VIRGINIA"),
-    ("WA", "WASHINGTON"),
-    ("WV", "WEST VIRGINIA"),
-    ("WI", "WISCONSIN"),
-    ("WY", "WYOMING"),
-    ("AB", "ALBERTA"),
-    ("BC", "BRITISH COLUMBIA"),
-    ("MB", "MANITOBA"),
-    ("NB", "NEW BRUNSWICK"),
-    ("NL", "NEWFOUNDLAND AND LABRADOR"),
-    ("NS", "NOVA SCOTIA"),
-    ("NT", "NORTHWEST TERRITORIES"),
-    ("NU", "NUNAVUT"),
-    ("ON", "ONTARIO"),
-    ("PE", "PRINCE EDWARD ISLAND"),
-    ("QC", "QUEBEC"),
-    ("SK", "SASKATCHEWAN"),
-    ("YT", "YUKON"),
-];
-
-/// The output columns and search keys `listAccounts` knows here, as an answer names them. A
-/// request's names are matched without regard to case or surrounding blanks: the vendor's List
-/// Accounts example asks for `Account ID` and its answer says `Account Id` [S: the example, as
-/// quoted in issue 13]. Both names of an organization's name are accepted, as the sources
-/// disagree on it [I]. `Account Type` (Individual | Organization, v1's `userType` values) is
-/// inferred [I]: v1 documents `userType` on searches, not this column's name.
-pub const COLUMNS: &[(Column, &str)] = &[
-    (Column::AccountId, "Account Id"),
-    (Column::Name, "Organization Name"),
-    (Column::Name, "Company Name"),
-    (Column::AccountType, "Account Type"),
-];
-
-/// What a column of `listAccounts` holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Column {
-    AccountId,
-    Name,
-    AccountType,
-}
-
-/// The column a request names, and its documented name for the answer.
-fn column(requested: &str) -> Option<(Column, &'static str)> {
-    let requested = requested.trim();
-    COLUMNS
-        .iter()
-        .find(|(_, name)| name.eq_ignore_ascii_case(requested))
-        .copied()
-}
-
 /// A v1 error: code and text.
 type ApiError = (&'static str, &'static str);
 
@@ -360,35 +239,6 @@ const LOGIN_INVALID: ApiError = (
     "6",
     "Login failed: the API key or organization id is invalid.",
 );
-const NAME_REQUIRED: ApiError = ("10050", "Organization name is required.");
-const TYPE_REQUIRED: ApiError = ("10051", "Organization type is required.");
-const TYPES_NOT_FOUND: ApiError = ("10052", "Available organization types cannot be found.");
-const TYPE_ID_INVALID: ApiError = ("10053", "OrganizationType id is invalid.");
-const ADDRESS_TYPE_INVALID: ApiError = ("10055", "Address type is invalid.");
-const STATE_INVALID: ApiError = ("10056", "Address state is invalid.");
-const COUNTRY_INVALID: ApiError = ("10057", "Address country is invalid.");
-const TYPE_NAME_INVALID: ApiError = ("10058", "Organization type name is invalid.");
-const TYPE_INVALID: ApiError = ("10059", "Organization type is invalid");
-const USERNAME_REQUIRED: ApiError = ("10060", "Login username is required.");
-const USERNAME_TAKEN: ApiError = ("10061", "Login username is already exist.");
-const PASSWORD_REQUIRED: ApiError = ("10062", "Login password is required.");
-const SOURCE_INVALID: ApiError = ("10063", "Source is invalid.");
-const FIELD_ID_REQUIRED: ApiError = ("10064", "CustomField id is required.");
-const FIELD_ID_INVALID: ApiError = ("10065", "CustomField id is invalid.");
-const FIELD_VALUE_REQUIRED: ApiError = ("10067", "CustomField option value is required.");
-const FIELD_OPTION_REQUIRED: ApiError = ("10068", "CustomField optionId is required.");
-const TYPE_DUPLICATED: ApiError = ("10070", "Organizaiton type is duplicated.");
-const FIELD_OPTION_INVALID: ApiError = ("10071", "CustomField optionId is invalid.");
-// [I] Search errors: v2's documented search codes, which v1's "Querying" page describes in words.
-const SORT_COLUMN_INVALID: ApiError = ("21", "Sort column is invalid.");
-const SEARCH_KEY_REQUIRED: ApiError = ("22", "Search key is required.");
-const SEARCH_KEY_INVALID: ApiError = ("23", "Search key is invalid.");
-const SEARCH_VALUE_REQUIRED: ApiError = ("24", "Search value is required.");
-const SEARCH_VALUE_INVALID: ApiError = ("25", "Search value is invalid.");
-const OUTPUT_FIELD_INVALID: ApiError = ("26", "Output field is invalid.");
-const OPERATOR_INVALID: ApiError = ("27", "Search operator is invalid.");
-const CRITERIA_EMPTY: ApiError = ("28", "Search criteria is empty.");
-const PAGE_INVALID: ApiError = ("29", "Page number is invalid.");
 // [I] No code is documented for an unknown account id.
 const ACCOUNT_ID_INVALID: ApiError = ("10010", "Account id is invalid.");
 
@@ -466,17 +316,6 @@ impl NeonData {
             random,
         }
         .handle(endpoint, params, now, wall)
-    }
-
-    /// Whether the answer to the create just made is to be lost
-    /// ([`NeonConfig::lose_create_answers`]); counts it when so.
-    pub fn lose_this_answer(&mut self, config: &NeonConfig) -> bool {
-        if self.lost_answers < config.lose_create_answers {
-            self.lost_answers += 1;
-            true
-        } else {
-            false
-        }
     }
 }
 
@@ -651,112 +490,6 @@ impl Emulator<'_> {
         Ok(json!({"responseMessage": "individual account created.", "accountId": account_id}))
     }
 
-    fn list(&self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
-        let requested = params.all("outputfields.idnamepair.name");
-        let columns: Vec<(Column, &str)> = requested.iter().filter_map(|c| column(c)).collect();
-        if columns.is_empty() || columns.len() != requested.len() {
-            return Err(vec![OUTPUT_FIELD_INVALID]);
-        }
-        let keys = params.all("searches.search.key");
-        let operators = params.all("searches.search.searchOperator");
-        let values = params.all("searches.search.value");
-        if keys.is_empty() {
-            return Err(vec![CRITERIA_EMPTY]);
-        }
-        let mut searches = Vec::with_capacity(keys.len());
-        for (i, key) in keys.iter().enumerate() {
-            if key.is_empty() {
-                return Err(vec![SEARCH_KEY_REQUIRED]);
-            }
-            let Some((key, _)) = column(key) else {
-                return Err(vec![SEARCH_KEY_INVALID]);
-            };
-            let operator = operators.get(i).copied().unwrap_or("");
-            let value = values.get(i).copied().unwrap_or("");
-            searches.push(Search::parse(key, operator, value)?);
-        }
-
-        let size = match params.value("page.pageSize") {
-            None => DEFAULT_PAGE_SIZE,
-            Some(s) => s
-                .parse::<usize>()
-                .map_err(|_| vec![PAGE_INVALID])?
-                .clamp(1, MAX_PAGE_SIZE),
-        };
-        let page = match params.value("page.currentPage") {
-            None => 1,
-            Some(s) => match s.parse::<usize>() {
-                Ok(n) if n >= 1 => n,
-                _ => return Err(vec![PAGE_INVALID]),
-            },
-        };
-        let descending = match params.value("page.sortDirection") {
-            None | Some("ASC") => false,
-            Some("DESC") => true,
-            Some(_) => return Err(vec![SORT_COLUMN_INVALID]),
-        };
-        let sort = match params.value("page.sortColumn") {
-            None => None,
-            Some(asked) => match column(asked) {
-                Some((c, _)) if columns.iter().any(|(have, _)| *have == c) => Some(c),
-                _ => return Err(vec![SORT_COLUMN_INVALID]),
-            },
-        };
-
-        let mut found: Vec<&Account> = self
-            .data
-            .accounts
-            .iter()
-            .filter(|a| searches.iter().all(|s| s.matches(a)))
-            .collect();
-        match sort {
-            Some(Column::Name) => found.sort_by(|a, b| {
-                a.organization_name
-                    .to_lowercase()
-                    .cmp(&b.organization_name.to_lowercase())
-                    .then(a.account_id.cmp(&b.account_id))
-            }),
-            _ => found.sort_by_key(|a| a.account_id),
-        }
-        if descending {
-            found.reverse();
-        }
-        let total = found.len();
-        let rows: Vec<Value> = found
-            .into_iter()
-            .skip((page - 1).saturating_mul(size))
-            .take(size)
-            .map(|account| {
-                let pairs = columns
-                    .iter()
-                    .map(|(c, name)| {
-                        let value = match c {
-                            Column::AccountId => json!(account.account_id),
-                            Column::Name => json!(account.organization_name),
-                            Column::AccountType => json!(account.user_type.name()),
-                        };
-                        json!({"name": name, "value": value})
-                    })
-                    .collect();
-                json!({"nameValuePair": v1_list(pairs)})
-            })
-            .collect();
-        let search_results = if rows.is_empty() {
-            json!({})
-        } else {
-            json!({"nameValuePairs": v1_list(rows)})
-        };
-        Ok(json!({
-            "page": {
-                "currentPage": page,
-                "pageSize": size,
-                "totalPage": total.div_ceil(size),
-                "totalResults": total,
-            },
-            "searchResults": search_results,
-        }))
-    }
-
     fn retrieve(&self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
         let account = params
             .value("accountId")
@@ -770,229 +503,6 @@ impl Emulator<'_> {
             .ok_or_else(|| vec![ACCOUNT_ID_INVALID])?;
         Ok(json!({"organizationAccount": render(&account.organization_account)}))
     }
-}
-
-/// Organization types (10051 to 10059, 10070): each by an id or a name of the catalog, none
-/// twice; groups are paired by position.
-fn check_organization_types(params: &Params<'_>, required: bool, errors: &mut Vec<ApiError>) {
-    const GROUP: &str = "organizationAccount.organizationTypes.organizationType";
-    let ids = params.all(&format!("{GROUP}.id"));
-    let names = params.all(&format!("{GROUP}.name"));
-    let count = ids.len().max(names.len());
-    if count == 0 {
-        if required {
-            errors.push(TYPE_REQUIRED);
-        }
-        return;
-    }
-    if ORGANIZATION_TYPES.is_empty() {
-        errors.push(TYPES_NOT_FOUND);
-        return;
-    }
-    let mut seen = Vec::new();
-    for i in 0..count {
-        let id = ids.get(i).copied().filter(|s| !s.is_empty());
-        let name = names.get(i).copied().filter(|s| !s.is_empty());
-        let found = match (id, name) {
-            (None, None) => {
-                errors.push(TYPE_INVALID);
-                continue;
-            }
-            (Some(id), _) => {
-                let found = lookup(ORGANIZATION_TYPES, Some(id), None);
-                if found.is_none() {
-                    errors.push(TYPE_ID_INVALID);
-                }
-                found
-            }
-            (None, Some(name)) => {
-                let found = lookup(ORGANIZATION_TYPES, None, Some(name));
-                if found.is_none() {
-                    errors.push(TYPE_NAME_INVALID);
-                }
-                found
-            }
-        };
-        if let Some(id) = found {
-            if seen.contains(&id) {
-                errors.push(TYPE_DUPLICATED);
-            }
-            seen.push(id);
-        }
-    }
-}
-
-/// Whether a lookup object named by its two keys (id or code, and name) is in a catalog.
-type Known = dyn Fn(Option<&str>, Option<&str>) -> bool;
-
-/// Address types, states and countries of every address (10055 to 10057).
-fn check_addresses(params: &Params<'_>, errors: &mut Vec<ApiError>) {
-    const GROUP: &str = "organizationAccount.primaryContact.addresses.address";
-    let field = |leaf: &str| params.all(&format!("{GROUP}.{leaf}"));
-    let mut check = |a: &str, b: &str, known: &Known, error| {
-        let (firsts, seconds) = (field(a), field(b));
-        for i in 0..firsts.len().max(seconds.len()) {
-            let first = firsts.get(i).copied().filter(|s| !s.is_empty());
-            let second = seconds.get(i).copied().filter(|s| !s.is_empty());
-            if (first.is_some() || second.is_some()) && !known(first, second) {
-                errors.push(error);
-            }
-        }
-    };
-    check(
-        "addressType.id",
-        "addressType.name",
-        &|id, name| lookup(ADDRESS_TYPES, id, name).is_some(),
-        ADDRESS_TYPE_INVALID,
-    );
-    check(
-        "state.code",
-        "state.name",
-        &|code, name| {
-            STATES.iter().any(|(c, n)| {
-                code.is_none_or(|x| x.eq_ignore_ascii_case(c))
-                    && name.is_none_or(|x| x.eq_ignore_ascii_case(n))
-            })
-        },
-        STATE_INVALID,
-    );
-    check(
-        "country.id",
-        "country.name",
-        &|id, name| lookup(COUNTRIES, id, name).is_some(),
-        COUNTRY_INVALID,
-    );
-}
-
-/// Custom field triplets (10064 to 10071): all three parameters sent for each field, paired by
-/// position; an id, and an option id or a value. Any positive id is a configured field here.
-fn check_custom_fields(params: &Params<'_>, errors: &mut Vec<ApiError>) {
-    const GROUP: &str = "organizationAccount.customFieldDataList.customFieldData";
-    let ids = params.all(&format!("{GROUP}.fieldId"));
-    let options = params.all(&format!("{GROUP}.fieldOptionId"));
-    let values = params.all(&format!("{GROUP}.fieldValue"));
-    let count = ids.len().max(options.len()).max(values.len());
-    for i in 0..count {
-        match ids.get(i).copied().filter(|s| !s.is_empty()) {
-            None => errors.push(FIELD_ID_REQUIRED),
-            Some(id) if !positive(id) => errors.push(FIELD_ID_INVALID),
-            Some(_) => {}
-        }
-        let (Some(option), Some(value)) = (options.get(i), values.get(i)) else {
-            if options.get(i).is_none() {
-                errors.push(FIELD_OPTION_REQUIRED);
-            }
-            if values.get(i).is_none() {
-                errors.push(FIELD_VALUE_REQUIRED);
-            }
-            continue;
-        };
-        if !option.is_empty() && !positive(option) {
-            errors.push(FIELD_OPTION_INVALID);
-        } else if option.is_empty() && value.is_empty() {
-            errors.push(FIELD_VALUE_REQUIRED);
-        }
-    }
-}
-
-fn positive(s: &str) -> bool {
-    s.parse::<u64>().is_ok_and(|n| n > 0)
-}
-
-/// The id of a catalog entry named by id, by name (case-insensitive), or both (which must
-/// agree).
-fn lookup(catalog: &[(u64, &str)], id: Option<&str>, name: Option<&str>) -> Option<u64> {
-    let id = match id {
-        Some(s) => Some(s.parse::<u64>().ok()?),
-        None => None,
-    };
-    catalog
-        .iter()
-        .find(|(i, n)| id.is_none_or(|x| x == *i) && name.is_none_or(|x| x.eq_ignore_ascii_case(n)))
-        .map(|(i, _)| *i)
-}
-
-/// One `searches.search` group: a column, an operator and its values.
-struct Search(Column, Operator, Vec<String>);
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Operator {
-    Equal,
-    NotEqual,
-    Contain,
-    InRange,
-    NotInRange,
-    Blank,
-    NotBlank,
-}
-
-impl Search {
-    fn parse(key: Column, operator: &str, value: &str) -> Result<Search, Vec<ApiError>> {
-        let operator = match operator {
-            "EQUAL" => Operator::Equal,
-            "NOT_EQUAL" => Operator::NotEqual,
-            "CONTAIN" => Operator::Contain,
-            "IN_RANGE" => Operator::InRange,
-            "NOT_IN_RANGE" => Operator::NotInRange,
-            "BLANK" => Operator::Blank,
-            "NOT_BLANK" => Operator::NotBlank,
-            _ => return Err(vec![OPERATOR_INVALID]),
-        };
-        let values = match operator {
-            Operator::Blank | Operator::NotBlank => Vec::new(),
-            _ if value.is_empty() => return Err(vec![SEARCH_VALUE_REQUIRED]),
-            Operator::InRange | Operator::NotInRange => {
-                parse_range(value).ok_or_else(|| vec![SEARCH_VALUE_INVALID])?
-            }
-            _ => vec![value.to_string()],
-        };
-        Ok(Search(key, operator, values))
-    }
-
-    fn matches(&self, account: &Account) -> bool {
-        let Search(column, operator, values) = self;
-        let operator = *operator;
-        let have = match column {
-            Column::AccountId => account.account_id.to_string(),
-            Column::Name => account.organization_name.clone(),
-            Column::AccountType => account.user_type.name().to_string(),
-        };
-        // [I] Text comparisons ignore case and surrounding blanks, as a SQL search would.
-        let have = have.trim().to_lowercase();
-        let is = |v: &String| v.trim().to_lowercase() == have;
-        match operator {
-            Operator::Equal | Operator::InRange => values.iter().any(is),
-            Operator::NotEqual | Operator::NotInRange => !values.iter().any(is),
-            Operator::Contain => values
-                .iter()
-                .any(|v| have.contains(&v.trim().to_lowercase())),
-            Operator::Blank => have.is_empty(),
-            Operator::NotBlank => !have.is_empty(),
-        }
-    }
-}
-
-/// An IN_RANGE value, `("a","b")`, or unquoted `(a,b)`.
-fn parse_range(value: &str) -> Option<Vec<String>> {
-    let inner = value.trim().strip_prefix('(')?.strip_suffix(')')?;
-    let mut items = Vec::new();
-    let mut rest = inner.trim_start();
-    while !rest.is_empty() {
-        let (item, after) = if let Some(quoted) = rest.strip_prefix('"') {
-            let end = quoted.find('"')?;
-            (&quoted[..end], quoted[end + 1..].trim_start())
-        } else {
-            let end = rest.find(',').unwrap_or(rest.len());
-            (rest[..end].trim(), &rest[end..])
-        };
-        items.push(item.to_string());
-        rest = match after.strip_prefix(',') {
-            Some(next) => next.trim_start(),
-            None if after.is_empty() => after,
-            None => return None,
-        };
-    }
-    (!items.is_empty()).then_some(items)
 }
 
 /// The repeated groups of `organizationAccount`, whose elements are paired by position.
@@ -1128,10 +638,7 @@ pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
         .into_iter()
         .fold(Router::new(), |router, endpoint| {
             let serve =
-                move |State(state): State<SandboxState>,
-                      RawQuery(query): RawQuery,
-                      headers: HeaderMap,
-                      body: Bytes| { serve(state, endpoint, query, headers, body) };
+                move |State(state): State<SandboxState>, call: Call| serve(state, endpoint, call);
             router.route(
                 &format!("{PATH_PREFIX}/{}", endpoint.path()),
                 get(serve).post(serve),
@@ -1141,48 +648,35 @@ pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
 
 /// One call: parameters from the query string and a form body, in that order, then the logic.
 /// A create changes the data (saved); everything else only touches sessions (not saved).
-async fn serve(
-    state: SandboxState,
-    endpoint: Endpoint,
-    query: Option<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn serve(state: SandboxState, endpoint: Endpoint, call: Call) -> Response {
     let mut params: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        url::form_urlencoded::parse(call.uri.query().unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+    let form = call
+        .header(header::CONTENT_TYPE.as_str())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if form {
-        params.extend(url::form_urlencoded::parse(&body).into_owned());
+        params.extend(url::form_urlencoded::parse(&call.body).into_owned());
     }
     let config = &state.config().neoncrm;
     let random = state.random();
     let (now, wall) = (Instant::now(), SystemTime::now());
-    if endpoint.mutates() {
-        let (answer, lost) = state
-            .mutate(|data| {
-                let answer = data
-                    .neoncrm
-                    .handle(config, endpoint, &params, now, wall, random);
-                let created = answer[endpoint.wrapper()]["operationResult"] == "SUCCESS";
-                // Only orgform's own create has its answer lost; a test's set-up never does.
-                let lost = created && endpoint.creates() && data.neoncrm.lose_this_answer(config);
-                (answer, lost)
-            })
-            .await;
-        if lost {
-            return status_error(&state, StatusCode::BAD_GATEWAY);
-        }
-        return Json(answer).into_response();
+    let (answer, lost) = on_data(&state, endpoint.mutates(), |data| {
+        let answer = data
+            .neoncrm
+            .handle(config, endpoint, &params, now, wall, random);
+        let created = answer[endpoint.wrapper()]["operationResult"] == "SUCCESS";
+        // Only orgform's own create has its answer lost; a test's set-up never does.
+        let lost = created
+            && endpoint.creates()
+            && data.neoncrm.lost_answers.lose(config.lose_create_answers);
+        (answer, lost)
+    })
+    .await;
+    if lost {
+        return status_error(&state, StatusCode::BAD_GATEWAY);
     }
-    let answer = state.touch(|data| {
-        data.neoncrm
-            .handle(config, endpoint, &params, now, wall, random)
-    });
     Json(answer).into_response()
 }
 

@@ -1,6 +1,7 @@
 //! The Commvault emulator: "Create Salesforce Organization" and what orgform's client needs
-//! around it (providers.md §1, seed 000), served under `/commandcenter/api` (and the older
-//! `/webconsole/api`), with paths matched without case as Commvault's are.
+//! around it (`docs/providers/commvault_salesforce.md`, seed 000), served under
+//! `/commandcenter/api` (and the older `/webconsole/api`), with paths matched without case as
+//! Commvault's are.
 //!
 //! The logic is plain Rust with no HTTP in it: [`CommvaultData::handle`] takes an [`Endpoint`],
 //! the `Authtoken` header, the body and the time, and returns an [`Answer`] (status and body);
@@ -24,22 +25,26 @@
 //!
 //! Invariant: **no secret a client sends is kept**: passwords, the consumer secret and the API
 //! token are checked, then dropped from what is stored. Choices the sources leave open are
-//! marked [I] (inferred).
+//! marked [I] (inferred). A create body's checks are in `checks.rs`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use super::serve::{Call, LostAnswers, on_data};
 use super::state::SandboxState;
+
+mod checks;
+
+use checks::check_create;
 
 /// Where Command Center serves the API; what the sandbox serves too.
 pub const PATH_PREFIX: &str = "/commandcenter/api";
@@ -97,7 +102,7 @@ pub struct CommvaultData {
     issued: u64,
     /// How many create answers [`CommvaultConfig::lose_create_answers`] has lost; transient.
     #[serde(skip)]
-    lost_answers: u32,
+    lost_answers: LostAnswers,
 }
 
 impl Default for CommvaultData {
@@ -107,7 +112,7 @@ impl Default for CommvaultData {
             next_client_id: 1001,
             tokens: HashMap::new(),
             issued: 0,
-            lost_answers: 0,
+            lost_answers: LostAnswers::default(),
         }
     }
 }
@@ -297,17 +302,6 @@ impl CommvaultData {
             Endpoint::Login | Endpoint::RenewLoginToken => {
                 Answer::error(StatusCode::NOT_FOUND, "Not found")
             }
-        }
-    }
-
-    /// Whether the creates's answer just committed is to be lost
-    /// ([`CommvaultConfig::lose_create_answers`]); counts it when so.
-    pub fn lose_this_answer(&mut self, config: &CommvaultConfig) -> bool {
-        if self.lost_answers < config.lose_create_answers {
-            self.lost_answers += 1;
-            true
-        } else {
-            false
         }
     }
 
@@ -594,205 +588,6 @@ fn without_secrets(mut body: Value) -> Value {
     body
 }
 
-/// What a field must be.
-#[derive(Clone, Copy)]
-enum Want {
-    /// A string that is not blank.
-    Text,
-    /// A string, possibly empty.
-    AnyText,
-    Int {
-        min: i64,
-        max: i64,
-    },
-    Bool,
-    /// A non-blank string that decodes as base64.
-    Base64,
-    Object,
-    Array,
-}
-
-/// Checks one field of `object`, at `path` for messages.
-fn check_field(
-    object: &Map<String, Value>,
-    parent: &str,
-    key: &str,
-    want: Want,
-    required: bool,
-) -> Result<(), Answer> {
-    let path = if parent.is_empty() {
-        key.to_string()
-    } else {
-        format!("{parent}.{key}")
-    };
-    let bad = |what: &str| {
-        Answer::error(
-            StatusCode::BAD_REQUEST,
-            format!("Invalid value for {path}: {what}"),
-        )
-    };
-    let Some(value) = object.get(key).filter(|v| !v.is_null()) else {
-        return if required {
-            Err(Answer::error(
-                StatusCode::BAD_REQUEST,
-                format!("Missing required field {path}"),
-            ))
-        } else {
-            Ok(())
-        };
-    };
-    match want {
-        Want::Text => match value.as_str() {
-            Some(s) if !s.trim().is_empty() => Ok(()),
-            Some(_) if required => Err(Answer::error(
-                StatusCode::BAD_REQUEST,
-                format!("Missing required field {path}"),
-            )),
-            Some(_) => Ok(()),
-            None => Err(bad("expected a string")),
-        },
-        Want::AnyText if value.is_string() => Ok(()),
-        Want::AnyText => Err(bad("expected a string")),
-        Want::Int { min, max } => match value.as_i64() {
-            Some(n) if (min..=max).contains(&n) => Ok(()),
-            Some(n) => Err(bad(&format!("{n} is not between {min} and {max}"))),
-            None => Err(bad("expected an integer")),
-        },
-        Want::Bool if value.is_boolean() => Ok(()),
-        Want::Bool => Err(bad("expected true or false")),
-        Want::Base64 => match value.as_str() {
-            Some(s) if !s.trim().is_empty() && decode_base64(s).is_some() => Ok(()),
-            Some(s) if s.trim().is_empty() && required => Err(Answer::error(
-                StatusCode::BAD_REQUEST,
-                format!("Missing required field {path}"),
-            )),
-            Some(_) => Err(Answer::error(
-                StatusCode::BAD_REQUEST,
-                format!("Invalid password encoding: {path} must be base64-encoded"),
-            )),
-            None => Err(bad("expected a base64-encoded string")),
-        },
-        Want::Object if value.is_object() => Ok(()),
-        Want::Object => Err(bad("expected an object")),
-        Want::Array if value.is_array() => Ok(()),
-        Want::Array => Err(bad("expected a list")),
-    }
-}
-
-/// The seed's rules for a create body, first problem first, as a 400.
-fn check_create(request: &Map<String, Value>) -> Result<(), Answer> {
-    const ID: Want = Want::Int {
-        min: 1,
-        max: i64::MAX,
-    };
-    const ID0: Want = Want::Int {
-        min: 0,
-        max: i64::MAX,
-    };
-    let object = |parent: &Map<String, Value>, key: &str| -> Map<String, Value> {
-        parent
-            .get(key)
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default()
-    };
-    check_field(request, "", "organizationName", Want::Text, true)?;
-
-    // A plan is what makes the organization protected; the seed requires its name and id.
-    check_field(request, "", "plan", Want::Object, true)?;
-    let plan = object(request, "plan");
-    check_field(&plan, "plan", "planName", Want::Text, true)?;
-    check_field(&plan, "plan", "planId", ID, true)?;
-    check_field(&plan, "plan", "entityInfo", Want::Object, false)?;
-    if plan.contains_key("entityInfo") {
-        let entity = object(&plan, "entityInfo");
-        check_field(&entity, "plan.entityInfo", "companyId", ID0, true)?;
-        check_field(
-            &entity,
-            "plan.entityInfo",
-            "companyName",
-            Want::AnyText,
-            false,
-        )?;
-        check_field(&entity, "plan.entityInfo", "multiCommcellId", ID0, false)?;
-    }
-
-    check_field(request, "", "accessNodes", Want::Array, false)?;
-    let nodes = request
-        .get("accessNodes")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (i, node) in nodes.iter().enumerate() {
-        let at = format!("accessNodes[{i}]");
-        let Some(node) = node.as_object() else {
-            return Err(Answer::error(
-                StatusCode::BAD_REQUEST,
-                format!("Invalid value for {at}: expected an object"),
-            ));
-        };
-        check_field(node, &at, "client", Want::Object, false)?;
-        if node.contains_key("client") {
-            let client = object(node, "client");
-            let at = format!("{at}.client");
-            check_field(&client, &at, "clientId", ID, true)?;
-            check_field(&client, &at, "clientName", Want::Text, true)?;
-            check_field(&client, &at, "_type_", ID0, false)?;
-        }
-        check_field(node, &at, "clientGroupName", Want::AnyText, false)?;
-        check_field(node, &at, "clientGroupId", ID, false)?;
-    }
-
-    check_field(request, "", "salesforceAccount", Want::Object, true)?;
-    let account = object(request, "salesforceAccount");
-    let at = "salesforceAccount";
-    check_field(
-        &account,
-        at,
-        "environmentType",
-        Want::Int { min: 0, max: 1 },
-        false,
-    )?;
-    check_field(
-        &account,
-        at,
-        "authenticationType",
-        Want::Int { min: 1, max: 2 },
-        true,
-    )?;
-    check_field(&account, at, "userCredentials", Want::Object, true)?;
-    let credentials = object(&account, "userCredentials");
-    let creds_at = "salesforceAccount.userCredentials";
-    check_field(&credentials, creds_at, "userName", Want::Text, true)?;
-    check_field(&credentials, creds_at, "password", Want::Base64, true)?;
-    check_field(&account, at, "consumerId", Want::Text, true)?;
-    check_field(&account, at, "consumerSecret", Want::Base64, true)?;
-    check_field(&account, at, "endpoint", Want::AnyText, false)?;
-    check_field(&account, at, "token", Want::AnyText, false)?;
-
-    check_field(request, "", "downloadCachePath", Want::Text, true)?;
-
-    check_field(request, "", "syncDatabase", Want::Object, false)?;
-    if request.contains_key("syncDatabase") {
-        let db = object(request, "syncDatabase");
-        let at = "syncDatabase";
-        check_field(&db, at, "dbEnabled", Want::Bool, true)?;
-        for key in ["dbType", "dbHost", "dbPort", "dbName"] {
-            check_field(&db, at, key, Want::Text, true)?;
-        }
-        check_field(&db, at, "dbUserPassword", Want::Object, false)?;
-        if db.contains_key("dbUserPassword") {
-            let user = object(&db, "dbUserPassword");
-            let at = "syncDatabase.dbUserPassword";
-            check_field(&user, at, "userName", Want::Text, true)?;
-            check_field(&user, at, "password", Want::Base64, true)?;
-        }
-        check_field(&db, at, "dbInstance", Want::AnyText, false)?;
-    }
-    check_field(request, "", "useResourcePoolInfo", Want::Bool, false)?;
-    Ok(())
-}
-
 /// Every path under both prefixes. The documented spellings are routes of their own, so that
 /// stats name them; any other spelling reaches the catch-all and is matched without case.
 pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
@@ -815,55 +610,32 @@ pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
 
 /// One call: route it without case, then run the logic. A create changes the data (saved);
 /// everything else only touches tokens (not saved).
-async fn serve(
-    State(state): State<SandboxState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(rest) = strip_prefix(uri.path()) else {
+async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
+    let Some(rest) = strip_prefix(call.uri.path()) else {
         return status_error(&state, StatusCode::NOT_FOUND);
     };
-    let endpoint = match Endpoint::route(method.as_str(), rest) {
+    let endpoint = match Endpoint::route(call.method.as_str(), rest) {
         Ok(endpoint) => endpoint,
         Err(status) => return status_error(&state, status),
     };
-    let token = headers
-        .get("authtoken")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let token = call.header("authtoken");
     let config = &state.config().commvault;
-    let random = state.random();
-    let now = Instant::now();
-    if endpoint.creates() {
-        let (answer, lost) = state
-            .mutate(|data| {
-                let answer = data.commvault_salesforce.handle(
-                    config,
-                    &endpoint,
-                    token.as_deref(),
-                    &body,
-                    now,
-                    random,
-                );
-                let created = answer.status == StatusCode::OK
-                    && answer
-                        .json_body()
-                        .is_some_and(|b| b["response"]["errorCode"] == 0);
-                let lost = created && data.commvault_salesforce.lose_this_answer(config);
-                (answer, lost)
-            })
-            .await;
-        if lost {
-            return status_error(&state, StatusCode::BAD_GATEWAY);
-        }
-        return respond(answer);
+    let (now, random) = (Instant::now(), state.random());
+    let (answer, lost) = on_data(&state, endpoint.creates(), |data| {
+        let commvault = &mut data.commvault_salesforce;
+        let answer = commvault.handle(config, &endpoint, token, &call.body, now, random);
+        let created = endpoint.creates()
+            && answer.status == StatusCode::OK
+            && answer
+                .json_body()
+                .is_some_and(|b| b["response"]["errorCode"] == 0);
+        let lost = created && commvault.lost_answers.lose(config.lose_create_answers);
+        (answer, lost)
+    })
+    .await;
+    if lost {
+        return status_error(&state, StatusCode::BAD_GATEWAY);
     }
-    let answer = state.touch(|data| {
-        data.commvault_salesforce
-            .handle(config, &endpoint, token.as_deref(), &body, now, random)
-    });
     respond(answer)
 }
 

@@ -1,6 +1,7 @@
-//! Emulator of Oracle Commerce Cloud's organization APIs (providers.md §3, seed 002): the admin
-//! login, organization requests and organizations, at their real paths under `/ccadmin/v1` and
-//! `/ccstore/v1`, speaking OCC's wire contract.
+//! Emulator of Oracle Commerce Cloud's organization APIs (`docs/providers/oracle_commerce.md`,
+//! seed 002): the admin login, organization requests and organizations, at their real paths
+//! under `/ccadmin/v1` and `/ccstore/v1`, speaking OCC's wire contract. The SCIM filters that
+//! lists take are parsed and matched in `filter.rs`.
 //!
 //! The rules are plain, synchronous Rust with the clock passed in (`now_ms`), so each one is
 //! testable without a server ([`OracleData::handle`]); the routes at the end only turn HTTP into
@@ -38,18 +39,27 @@
 //! is compared and dropped, and tokens are random.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::clock;
+use super::serve::{Call, LostAnswers, on_data};
 use super::state::SandboxState;
+
+mod checks;
+mod filter;
+mod list;
+
+use checks::{check_organization, check_profile};
+pub use filter::{Filter, Op};
+use list::Collection;
 
 /// The paths this emulator owns at OCC's hosts.
 pub const PREFIXES: &[&str] = &["/ccadmin/v1", "/ccstore/v1"];
@@ -94,17 +104,6 @@ mod code {
     /// [I] Unknown resource or method.
     pub const NOT_FOUND: &str = "40400";
 }
-
-/// `organization.customerType` and `organization.type`, as the seed lists them.
-const CUSTOMER_TYPES: &[&str] = &[
-    "Standard",
-    "Preferred",
-    "Enterprise",
-    "OEM",
-    "Distributor",
-    "Supplier",
-];
-const ORGANIZATION_TYPES: &[&str] = &["none", "company", "division", "department", "group"];
 
 /// The emulator's knobs.
 #[derive(Clone, Debug)]
@@ -163,8 +162,9 @@ pub struct OracleData {
     tokens: HashMap<String, Token>,
     #[serde(skip)]
     tokens_issued: u64,
+    /// What [`OracleConfig::lose_create_answers`] has lost so far.
     #[serde(skip)]
-    answers_lost: u32,
+    lost_answers: LostAnswers,
 }
 
 /// One organization request.
@@ -286,16 +286,6 @@ impl OracleData {
     /// Forgets every request, organization and token.
     pub fn reset(&mut self) {
         *self = OracleData::default();
-    }
-
-    /// Whether the create just made loses its answer (see [`OracleConfig::lose_create_answers`]).
-    pub fn lose_this_answer(&mut self, config: &OracleConfig) -> bool {
-        if self.answers_lost < config.lose_create_answers {
-            self.answers_lost += 1;
-            true
-        } else {
-            false
-        }
     }
 }
 
@@ -444,15 +434,9 @@ impl Emulator<'_> {
     // ---- organization requests ----
 
     fn create_request(&mut self, body: &[u8]) -> Reply {
-        let object = match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => map,
-            _ => {
-                return Reply::error(
-                    400,
-                    code::INVALID_INPUT,
-                    "The request body must be a JSON object.",
-                );
-            }
+        let object = match object_body(body) {
+            Ok(object) => object,
+            Err(reply) => return reply,
         };
         let name = match object.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
@@ -626,7 +610,7 @@ impl Emulator<'_> {
         item.insert("name".into(), json!(r.name));
         item.insert("status".into(), json!(status));
         item.insert("siteId".into(), json!(SITE_ID));
-        item.insert("createdTime".into(), json!(iso_time(r.created_ms)));
+        item.insert("createdTime".into(), json!(clock::utc_millis(r.created_ms)));
         item.insert("approverComments".into(), comments);
         for key in ["requesterComments", "relatedOrganizationName"] {
             item.insert(
@@ -656,15 +640,9 @@ impl Emulator<'_> {
     // ---- organizations ----
 
     fn create_organization(&mut self, body: &[u8], query: &str) -> Reply {
-        let object = match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => map,
-            _ => {
-                return Reply::error(
-                    400,
-                    code::INVALID_INPUT,
-                    "The request body must be a JSON object.",
-                );
-            }
+        let object = match object_body(body) {
+            Ok(object) => object,
+            Err(reply) => return reply,
         };
         let mut fields = match check_organization(&object, "") {
             Ok(f) => f,
@@ -755,141 +733,12 @@ impl Emulator<'_> {
         out.into_iter().map(|(_, v)| v).collect()
     }
 
-    // ---- lists ----
-
-    fn list(&self, collection: Collection, query: &str) -> Reply {
-        let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
-        let param = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let paging = |name: &str, default: u64| -> Result<u64, Reply> {
-            match param(name) {
-                None | Some("") => Ok(default),
-                Some(v) => v.trim().parse::<u64>().map_err(|_| {
-                    Reply::error(
-                        400,
-                        code::BAD_PAGING,
-                        format!("The value {v} for parameter '{name}' is invalid. '{name}' can be 'limit', 'offset'."),
-                    )
-                }),
-            }
-        };
-        let offset = match paging("offset", 0) {
-            Ok(v) => v,
-            Err(reply) => return reply,
-        };
-        let limit = match paging("limit", self.config.max_limit) {
-            Ok(0) => self.config.max_limit,
-            Ok(v) => v.min(self.config.max_limit),
-            Err(reply) => return reply,
-        };
-        let filter = match param("q").map(str::trim).filter(|q| !q.is_empty()) {
-            None => None,
-            Some(q) => match Filter::parse(q) {
-                Ok(f) => Some(f),
-                Err(why) => {
-                    let code = match collection {
-                        Collection::Requests => code::BAD_REQUEST_QUERY,
-                        Collection::Organizations => code::BAD_ORGANIZATION_QUERY,
-                    };
-                    return Reply::error(400, code, format!("Invalid Query Expression. {why}"));
-                }
-            },
-        };
-        // Only the items the filter may match are rendered (rendering is what costs).
-        let names = filter.as_ref().and_then(Filter::only_names);
-        let mut items: Vec<Value> = match collection {
-            Collection::Requests => self
-                .data
-                .requests
-                .iter()
-                .filter(|r| {
-                    names
-                        .as_ref()
-                        .is_none_or(|n| n.contains(&r.name.to_lowercase()))
-                })
-                .map(|r| self.render_request(r))
-                .collect(),
-            Collection::Organizations => self.organizations_named(names.as_ref()),
-        };
-        items.retain(|item| filter.as_ref().is_none_or(|f| f.matches(item)));
-        let mut sort_echo = Vec::new();
-        if let Some(sort) = param("sort").filter(|s| !s.trim().is_empty()) {
-            let (field, order) = sort.split_once(':').unwrap_or((sort, "asc"));
-            let descending = match order.trim() {
-                "asc" => false,
-                "desc" => true,
-                _ => {
-                    return Reply::error(
-                        400,
-                        code::BAD_SORT,
-                        format!("Invalid sort options: {sort}"),
-                    );
-                }
-            };
-            let field = field.trim();
-            items.sort_by(|a, b| {
-                let ord = compare(
-                    lookup(a, field).unwrap_or(&Value::Null),
-                    lookup(b, field).unwrap_or(&Value::Null),
-                );
-                if descending { ord.reverse() } else { ord }
-            });
-            sort_echo.push(
-                json!({ "property": field, "order": if descending { "desc" } else { "asc" } }),
-            );
-        }
-        let total = items.len() as u64;
-        let start = usize::try_from(offset.min(total)).unwrap_or(usize::MAX);
-        let end = usize::try_from((offset.saturating_add(limit)).min(total)).unwrap_or(usize::MAX);
-        let page: Vec<Value> = items[start..end].to_vec();
-        let number = |n: u64| {
-            if self.config.counts_as_strings {
-                json!(n.to_string())
-            } else {
-                json!(n)
-            }
-        };
-        let path = match collection {
-            Collection::Requests => "/ccadmin/v1/organizationRequests",
-            Collection::Organizations => "/ccadmin/v1/organizations",
-        };
-        let href = if query.is_empty() {
-            format!("{}{path}", self.base_url)
-        } else {
-            format!("{}{path}?{query}", self.base_url)
-        };
-        let mut answer = json!({
-            "total": number(total),
-            "totalResults": number(total),
-            "offset": number(offset),
-            "limit": number(limit),
-            "links": [{ "rel": "self", "href": href }],
-            "items": page,
-        });
-        if !sort_echo.is_empty() {
-            answer["sort"] = Value::Array(sort_echo);
-        }
-        Reply::json(200, answer)
-    }
-
     fn random_text(&mut self, len: usize) -> String {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         (0..len)
             .map(|_| char::from(ALPHABET[self.rng.usize(..ALPHABET.len())]))
             .collect()
     }
-}
-
-#[derive(Clone, Copy)]
-enum Collection {
-    Requests,
-    Organizations,
 }
 
 fn bearer(authorization: Option<&str>) -> Option<&str> {
@@ -900,6 +749,14 @@ fn bearer(authorization: Option<&str>) -> Option<&str> {
         })
         .map(str::trim)
         .filter(|t| !t.is_empty())
+}
+
+/// A body that must be a JSON object, or OCC's 400.
+fn object_body(body: &[u8]) -> Result<Map<String, Value>, Reply> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(invalid("The request body must be a JSON object.")),
+    }
 }
 
 fn unauthorized(message: &str) -> Reply {
@@ -918,144 +775,6 @@ fn not_found() -> Reply {
     )
 }
 
-/// The organization object's fields as OCC takes them (the seed's names), checked; `at` prefixes
-/// field names in messages.
-fn check_organization(object: &Map<String, Value>, at: &str) -> Result<Map<String, Value>, Reply> {
-    const TEXT: &[&str] = &[
-        "name",
-        "description",
-        "externalOrganizationId",
-        "partyNumber",
-        "taxReferenceNumber",
-        "vatReferenceNumber",
-        "uniqueId",
-    ];
-    let mut out = Map::new();
-    for (key, value) in object {
-        if value.is_null() {
-            continue;
-        }
-        let key = key.as_str();
-        match key {
-            k if TEXT.contains(&k) => {
-                if !value.is_string() {
-                    return Err(invalid(format!("{at}{k} must be a string.")));
-                }
-            }
-            "customerType" => check_enum(value, CUSTOMER_TYPES, &format!("{at}customerType"))?,
-            "type" => check_enum(value, ORGANIZATION_TYPES, &format!("{at}type"))?,
-            "dunsNumber" => {
-                let ok = value
-                    .as_str()
-                    .is_some_and(|s| s.len() == 9 && s.bytes().all(|b| b.is_ascii_digit()));
-                if !ok {
-                    return Err(invalid(format!(
-                        "{at}dunsNumber should be a 9 digit number."
-                    )));
-                }
-            }
-            "partyId" => {
-                if !value.is_number() {
-                    return Err(invalid(format!("{at}partyId must be a number.")));
-                }
-            }
-            "secondaryAddresses" => check_addresses(value, at)?,
-            // Other organization properties (active, parentOrganization, ...) are not part of
-            // what this emulator keeps.
-            _ => continue,
-        }
-        out.insert(key.to_string(), value.clone());
-    }
-    Ok(out)
-}
-
-fn check_enum(value: &Value, allowed: &[&str], name: &str) -> Result<(), Reply> {
-    match value.as_str() {
-        Some(s) if allowed.contains(&s) => Ok(()),
-        _ => Err(invalid(format!(
-            "{name} accepts one of these values [{}].",
-            allowed.join(", ")
-        ))),
-    }
-}
-
-fn check_addresses(value: &Value, at: &str) -> Result<(), Reply> {
-    let Some(items) = value.as_array() else {
-        return Err(invalid(format!("{at}secondaryAddresses must be an array.")));
-    };
-    for (i, item) in items.iter().enumerate() {
-        let Some(item) = item.as_object() else {
-            return Err(invalid(format!(
-                "{at}secondaryAddresses[{i}] must be an object."
-            )));
-        };
-        if let Some(t) = item
-            .get("addressType")
-            .filter(|t| !t.is_null() && !t.is_string())
-        {
-            return Err(invalid(format!(
-                "{at}secondaryAddresses[{i}].addressType must be a string, not {t}."
-            )));
-        }
-        if let Some(address) = item.get("address").filter(|a| !a.is_null()) {
-            let Some(address) = address.as_object() else {
-                return Err(invalid(format!(
-                    "{at}secondaryAddresses[{i}].address must be an object."
-                )));
-            };
-            for (k, v) in address {
-                let ok = match k.as_str() {
-                    "types" => v.as_array().is_some_and(|t| t.iter().all(Value::is_string)),
-                    "isDefaultBillingAddress" | "isDefaultShippingAddress" => v.is_boolean(),
-                    _ => v.is_string() || v.is_null(),
-                };
-                if !ok {
-                    return Err(invalid(format!(
-                        "{at}secondaryAddresses[{i}].address.{k} has the wrong type."
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The profile of a request: email, firstName and lastName required (seed 002).
-fn check_profile(profile: &Map<String, Value>) -> Result<Map<String, Value>, Reply> {
-    for key in ["email", "firstName", "lastName"] {
-        let present = profile
-            .get(key)
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.trim().is_empty());
-        if !present {
-            return Err(invalid(format!("profile.{key} is required.")));
-        }
-    }
-    let email = profile.get("email").and_then(Value::as_str).unwrap_or("");
-    let well_formed = email
-        .split_once('@')
-        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'));
-    if !well_formed {
-        return Err(invalid(format!(
-            "profile.email {email} is not a valid e-mail address."
-        )));
-    }
-    let mut out = Map::new();
-    for (key, value) in profile {
-        let ok = match key.as_str() {
-            "partyId" => value.is_number(),
-            "email" | "firstName" | "lastName" | "customerContactId" | "partyNumber"
-            | "receiveEmail" => value.is_string(),
-            _ => continue,
-        };
-        if !ok && !value.is_null() {
-            return Err(invalid(format!("profile.{key} has the wrong type.")));
-        }
-        out.insert(key.clone(), value.clone());
-    }
-    Ok(out)
-}
-
 /// An organization as the admin API shows it.
 fn render_organization(id: &str, fields: &Map<String, Value>) -> Value {
     let mut object = fields.clone();
@@ -1067,341 +786,6 @@ fn render_organization(id: &str, fields: &Map<String, Value>) -> Value {
         .entry("secondaryAddresses")
         .or_insert_with(|| json!([]));
     Value::Object(object)
-}
-
-/// `2024-06-10T12:00:00.000Z`.
-fn iso_time(ms: u64) -> String {
-    let salesforce = super::salesforce::soql_datetime(ms);
-    // Same instant, ISO 8601's `Z` in place of `+0000`.
-    salesforce.trim_end_matches("+0000").to_string() + "Z"
-}
-
-// ---- SCIM filters ----
-
-/// A parsed SCIM filter (RFC 7644 §3.4.2.2), the subset OCC's `q` is documented to take.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Filter {
-    Compare { path: String, op: Op, value: Value },
-    Present(String),
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
-    Not(Box<Filter>),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Co,
-    Sw,
-    Ew,
-    Gt,
-    Ge,
-    Lt,
-    Le,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Tok {
-    Open,
-    Close,
-    Word(String),
-    Literal(Value),
-}
-
-fn tokenize(q: &str) -> Result<Vec<Tok>, String> {
-    let chars: Vec<char> = q.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if c == '(' {
-            out.push(Tok::Open);
-            i += 1;
-        } else if c == ')' {
-            out.push(Tok::Close);
-            i += 1;
-        } else if c == '"' {
-            // A JSON string: find its closing quote, honouring backslash escapes.
-            let start = i;
-            i += 1;
-            let mut closed = false;
-            while i < chars.len() {
-                match chars[i] {
-                    '\\' => i += 2,
-                    '"' => {
-                        closed = true;
-                        i += 1;
-                        break;
-                    }
-                    _ => i += 1,
-                }
-            }
-            if !closed {
-                return Err("a string is not closed".into());
-            }
-            let text: String = chars[start..i].iter().collect();
-            let value: Value =
-                serde_json::from_str(&text).map_err(|_| format!("{text} is not a valid string"))?;
-            out.push(Tok::Literal(value));
-        } else {
-            let start = i;
-            while i < chars.len()
-                && !chars[i].is_whitespace()
-                && !matches!(chars[i], '(' | ')' | '"')
-            {
-                i += 1;
-            }
-            out.push(Tok::Word(chars[start..i].iter().collect()));
-        }
-    }
-    Ok(out)
-}
-
-impl Filter {
-    /// Parses a filter; the error says what is wrong, for the 400 answer.
-    pub fn parse(q: &str) -> Result<Filter, String> {
-        let tokens = tokenize(q)?;
-        let mut parser = Parser { tokens, at: 0 };
-        let filter = parser.or()?;
-        if parser.at != parser.tokens.len() {
-            return Err(format!("unexpected {:?}", parser.tokens[parser.at]));
-        }
-        Ok(filter)
-    }
-
-    /// The names (lower-cased) that a filter of the shape `name eq "..." or name eq "..."`
-    /// can only match; `None` for any other shape. orgform's look-ups are this shape, and
-    /// knowing it lets a list skip rendering items that can't match.
-    pub fn only_names(&self) -> Option<HashSet<String>> {
-        match self {
-            Filter::Compare {
-                path,
-                op: Op::Eq,
-                value: Value::String(name),
-            } if path == "name" => Some(std::iter::once(name.to_lowercase()).collect()),
-            Filter::Or(a, b) => {
-                let mut names = a.only_names()?;
-                names.extend(b.only_names()?);
-                Some(names)
-            }
-            _ => None,
-        }
-    }
-
-    /// Whether `item` matches.
-    pub fn matches(&self, item: &Value) -> bool {
-        match self {
-            Filter::And(a, b) => a.matches(item) && b.matches(item),
-            Filter::Or(a, b) => a.matches(item) || b.matches(item),
-            Filter::Not(f) => !f.matches(item),
-            Filter::Present(path) => lookup(item, path).is_some_and(|v| match v {
-                Value::Null => false,
-                Value::String(s) => !s.is_empty(),
-                Value::Array(a) => !a.is_empty(),
-                _ => true,
-            }),
-            Filter::Compare { path, op, value } => {
-                let Some(actual) = lookup(item, path) else {
-                    return *op == Op::Ne;
-                };
-                compare_op(actual, *op, value)
-            }
-        }
-    }
-}
-
-struct Parser {
-    tokens: Vec<Tok>,
-    at: usize,
-}
-
-impl Parser {
-    fn peek_word(&self, word: &str) -> bool {
-        matches!(self.tokens.get(self.at), Some(Tok::Word(w)) if w.eq_ignore_ascii_case(word))
-    }
-
-    fn or(&mut self) -> Result<Filter, String> {
-        let mut left = self.and()?;
-        while self.peek_word("or") {
-            self.at += 1;
-            let right = self.and()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
-        }
-        Ok(left)
-    }
-
-    fn and(&mut self) -> Result<Filter, String> {
-        let mut left = self.unary()?;
-        while self.peek_word("and") {
-            self.at += 1;
-            let right = self.unary()?;
-            left = Filter::And(Box::new(left), Box::new(right));
-        }
-        Ok(left)
-    }
-
-    fn unary(&mut self) -> Result<Filter, String> {
-        if self.peek_word("not") {
-            self.at += 1;
-            return Ok(Filter::Not(Box::new(self.group()?)));
-        }
-        if matches!(self.tokens.get(self.at), Some(Tok::Open)) {
-            return self.group();
-        }
-        self.comparison()
-    }
-
-    fn group(&mut self) -> Result<Filter, String> {
-        if !matches!(self.tokens.get(self.at), Some(Tok::Open)) {
-            return Err("expected (".into());
-        }
-        self.at += 1;
-        let inner = self.or()?;
-        if !matches!(self.tokens.get(self.at), Some(Tok::Close)) {
-            return Err("a parenthesis is not closed".into());
-        }
-        self.at += 1;
-        Ok(inner)
-    }
-
-    fn comparison(&mut self) -> Result<Filter, String> {
-        let Some(Tok::Word(path)) = self.tokens.get(self.at).cloned() else {
-            return Err("expected an attribute name".into());
-        };
-        if !path
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
-        {
-            return Err(format!("{path} is not an attribute name"));
-        }
-        self.at += 1;
-        let Some(Tok::Word(op)) = self.tokens.get(self.at).cloned() else {
-            return Err(format!("expected an operator after {path}"));
-        };
-        self.at += 1;
-        let op = match op.to_ascii_lowercase().as_str() {
-            "pr" => return Ok(Filter::Present(path)),
-            "eq" => Op::Eq,
-            "ne" => Op::Ne,
-            "co" => Op::Co,
-            "sw" => Op::Sw,
-            "ew" => Op::Ew,
-            "gt" => Op::Gt,
-            "ge" => Op::Ge,
-            "lt" => Op::Lt,
-            "le" => Op::Le,
-            other => return Err(format!("{other} is not an operator")),
-        };
-        let value = match self.tokens.get(self.at).cloned() {
-            Some(Tok::Literal(v)) => v,
-            Some(Tok::Word(w)) => match w.as_str() {
-                "true" => json!(true),
-                "false" => json!(false),
-                "null" => Value::Null,
-                number => serde_json::from_str::<serde_json::Number>(number)
-                    .map(Value::Number)
-                    .map_err(|_| format!("{number} is not a value: quote strings"))?,
-            },
-            _ => return Err(format!("expected a value after {path}")),
-        };
-        self.at += 1;
-        Ok(Filter::Compare { path, op, value })
-    }
-}
-
-/// The value at a dotted attribute path, names matched without case (SCIM's rule).
-fn lookup<'a>(item: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(item, |value, part| {
-        value
-            .as_object()?
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(part))
-            .map(|(_, v)| v)
-    })
-}
-
-/// A value as text for comparison: strings as they are, numbers and booleans as written.
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn compare_op(actual: &Value, op: Op, expected: &Value) -> bool {
-    if expected.is_null() {
-        return match op {
-            Op::Eq => actual.is_null(),
-            Op::Ne => !actual.is_null(),
-            _ => false,
-        };
-    }
-    // Numbers compare as numbers; everything else as text without case.
-    if let (Some(a), Some(b)) = (number(actual), number(expected))
-        && (actual.is_number() || expected.is_number())
-    {
-        let ord = a.partial_cmp(&b);
-        return match op {
-            Op::Eq => ord == Some(std::cmp::Ordering::Equal),
-            Op::Ne => ord != Some(std::cmp::Ordering::Equal),
-            Op::Gt => ord == Some(std::cmp::Ordering::Greater),
-            Op::Ge => matches!(
-                ord,
-                Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
-            ),
-            Op::Lt => ord == Some(std::cmp::Ordering::Less),
-            Op::Le => matches!(
-                ord,
-                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
-            ),
-            Op::Co | Op::Sw | Op::Ew => false,
-        };
-    }
-    let (Some(a), Some(b)) = (text(actual), text(expected)) else {
-        return op == Op::Ne;
-    };
-    let (a, b) = (a.to_lowercase(), b.to_lowercase());
-    match op {
-        Op::Eq => a == b,
-        Op::Ne => a != b,
-        Op::Co => a.contains(&b),
-        Op::Sw => a.starts_with(&b),
-        Op::Ew => a.ends_with(&b),
-        Op::Gt => a > b,
-        Op::Ge => a >= b,
-        Op::Lt => a < b,
-        Op::Le => a <= b,
-    }
-}
-
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// Sorts values: numbers by value, text without case, nulls last.
-fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Greater,
-        (_, Value::Null) => Ordering::Less,
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(Ordering::Equal),
-        _ => text(a)
-            .map(|t| t.to_lowercase())
-            .cmp(&text(b).map(|t| t.to_lowercase())),
-    }
 }
 
 // ---- HTTP ----
@@ -1453,43 +837,31 @@ fn creates(method: &Method, path: &str) -> bool {
         )
 }
 
-/// Every OCC route: the request to the rules, under the data lock. Creates and decisions go
-/// through `mutate` (saved); logins and reads only change tokens, through `touch`.
-async fn serve(
-    State(state): State<SandboxState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    // Links point wherever the client reached this sandbox.
-    let base_url = format!("http://{}", header_text("host").unwrap_or("127.0.0.1"));
+/// Every OCC route: the request to the rules, under the data lock. Creates and decisions are
+/// saved; logins and reads only change tokens.
+async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
     let request = Request {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query(),
-        authorization: header_text("authorization"),
-        body: &body,
+        method: call.method.as_str(),
+        path: call.uri.path(),
+        query: call.uri.query(),
+        authorization: call.header("authorization"),
+        body: &call.body,
     };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let random = state.random();
+    // Links point wherever the client reached this sandbox.
+    let base_url = call.base_url();
+    let (now_ms, random) = (clock::now_ms(), state.random());
     let config = &state.config().oracle;
-    let creates = creates(&method, uri.path());
-    let handle = |data: &mut super::SandboxData| {
+    let creates = creates(&call.method, call.uri.path());
+    let (reply, lost) = on_data(&state, saves(&call.method, call.uri.path()), |data| {
         let reply = data
             .oracle
             .handle(config, &request, &base_url, now_ms, random);
-        let lost = creates && reply.status == 200 && data.oracle.lose_this_answer(config);
+        let lost = creates
+            && reply.status == 200
+            && data.oracle.lost_answers.lose(config.lose_create_answers);
         (reply, lost)
-    };
-    let (reply, lost) = if saves(&method, uri.path()) {
-        state.mutate(handle).await
-    } else {
-        state.touch(handle)
-    };
+    })
+    .await;
     if lost {
         return status_error(&state, StatusCode::BAD_GATEWAY);
     }

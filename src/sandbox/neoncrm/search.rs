@@ -1,0 +1,240 @@
+//! `account/listAccounts`: the output columns and search keys it knows ([`COLUMNS`], named in
+//! an answer as the vendor's example names them, never by echoing the request), the
+//! `searches.search.*` groups (ANDed; EQUAL without case; IN_RANGE over `("a","b")`), and
+//! 1-based pages of at most [`MAX_PAGE_SIZE`](super::MAX_PAGE_SIZE), sorted.
+
+use serde_json::{Value, json};
+
+use super::{Account, ApiError, DEFAULT_PAGE_SIZE, Emulator, MAX_PAGE_SIZE, Params, v1_list};
+
+/// The output columns and search keys `listAccounts` knows here, as an answer names them. A
+/// request's names are matched without regard to case or surrounding blanks: the vendor's List
+/// Accounts example asks for `Account ID` and its answer says `Account Id` [S: the example, as
+/// quoted in issue 13]. Both names of an organization's name are accepted, as the sources
+/// disagree on it [I]. `Account Type` (Individual | Organization, v1's `userType` values) is
+/// inferred [I]: v1 documents `userType` on searches, not this column's name.
+pub const COLUMNS: &[(Column, &str)] = &[
+    (Column::AccountId, "Account Id"),
+    (Column::Name, "Organization Name"),
+    (Column::Name, "Company Name"),
+    (Column::AccountType, "Account Type"),
+];
+
+/// What a column of `listAccounts` holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    AccountId,
+    Name,
+    AccountType,
+}
+
+/// The column a request names, and its documented name for the answer.
+pub(super) fn column(requested: &str) -> Option<(Column, &'static str)> {
+    let requested = requested.trim();
+    COLUMNS
+        .iter()
+        .find(|(_, name)| name.eq_ignore_ascii_case(requested))
+        .copied()
+}
+
+// [I] Search errors: v2's documented search codes, which v1's "Querying" page describes in words.
+const SORT_COLUMN_INVALID: ApiError = ("21", "Sort column is invalid.");
+const SEARCH_KEY_REQUIRED: ApiError = ("22", "Search key is required.");
+const SEARCH_KEY_INVALID: ApiError = ("23", "Search key is invalid.");
+const SEARCH_VALUE_REQUIRED: ApiError = ("24", "Search value is required.");
+const SEARCH_VALUE_INVALID: ApiError = ("25", "Search value is invalid.");
+const OUTPUT_FIELD_INVALID: ApiError = ("26", "Output field is invalid.");
+const OPERATOR_INVALID: ApiError = ("27", "Search operator is invalid.");
+const CRITERIA_EMPTY: ApiError = ("28", "Search criteria is empty.");
+const PAGE_INVALID: ApiError = ("29", "Page number is invalid.");
+
+impl Emulator<'_> {
+    pub(super) fn list(&self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
+        let requested = params.all("outputfields.idnamepair.name");
+        let columns: Vec<(Column, &str)> = requested.iter().filter_map(|c| column(c)).collect();
+        if columns.is_empty() || columns.len() != requested.len() {
+            return Err(vec![OUTPUT_FIELD_INVALID]);
+        }
+        let keys = params.all("searches.search.key");
+        let operators = params.all("searches.search.searchOperator");
+        let values = params.all("searches.search.value");
+        if keys.is_empty() {
+            return Err(vec![CRITERIA_EMPTY]);
+        }
+        let mut searches = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            if key.is_empty() {
+                return Err(vec![SEARCH_KEY_REQUIRED]);
+            }
+            let Some((key, _)) = column(key) else {
+                return Err(vec![SEARCH_KEY_INVALID]);
+            };
+            let operator = operators.get(i).copied().unwrap_or("");
+            let value = values.get(i).copied().unwrap_or("");
+            searches.push(Search::parse(key, operator, value)?);
+        }
+
+        let size = match params.value("page.pageSize") {
+            None => DEFAULT_PAGE_SIZE,
+            Some(s) => s
+                .parse::<usize>()
+                .map_err(|_| vec![PAGE_INVALID])?
+                .clamp(1, MAX_PAGE_SIZE),
+        };
+        let page = match params.value("page.currentPage") {
+            None => 1,
+            Some(s) => match s.parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => return Err(vec![PAGE_INVALID]),
+            },
+        };
+        let descending = match params.value("page.sortDirection") {
+            None | Some("ASC") => false,
+            Some("DESC") => true,
+            Some(_) => return Err(vec![SORT_COLUMN_INVALID]),
+        };
+        let sort = match params.value("page.sortColumn") {
+            None => None,
+            Some(asked) => match column(asked) {
+                Some((c, _)) if columns.iter().any(|(have, _)| *have == c) => Some(c),
+                _ => return Err(vec![SORT_COLUMN_INVALID]),
+            },
+        };
+
+        let mut found: Vec<&Account> = self
+            .data
+            .accounts
+            .iter()
+            .filter(|a| searches.iter().all(|s| s.matches(a)))
+            .collect();
+        match sort {
+            Some(Column::Name) => found.sort_by(|a, b| {
+                a.organization_name
+                    .to_lowercase()
+                    .cmp(&b.organization_name.to_lowercase())
+                    .then(a.account_id.cmp(&b.account_id))
+            }),
+            _ => found.sort_by_key(|a| a.account_id),
+        }
+        if descending {
+            found.reverse();
+        }
+        let total = found.len();
+        let rows: Vec<Value> = found
+            .into_iter()
+            .skip((page - 1).saturating_mul(size))
+            .take(size)
+            .map(|account| {
+                let pairs = columns
+                    .iter()
+                    .map(|(c, name)| {
+                        let value = match c {
+                            Column::AccountId => json!(account.account_id),
+                            Column::Name => json!(account.organization_name),
+                            Column::AccountType => json!(account.user_type.name()),
+                        };
+                        json!({"name": name, "value": value})
+                    })
+                    .collect();
+                json!({"nameValuePair": v1_list(pairs)})
+            })
+            .collect();
+        let search_results = if rows.is_empty() {
+            json!({})
+        } else {
+            json!({"nameValuePairs": v1_list(rows)})
+        };
+        Ok(json!({
+            "page": {
+                "currentPage": page,
+                "pageSize": size,
+                "totalPage": total.div_ceil(size),
+                "totalResults": total,
+            },
+            "searchResults": search_results,
+        }))
+    }
+}
+
+/// One `searches.search` group: a column, an operator and its values.
+struct Search(Column, Operator, Vec<String>);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operator {
+    Equal,
+    NotEqual,
+    Contain,
+    InRange,
+    NotInRange,
+    Blank,
+    NotBlank,
+}
+
+impl Search {
+    fn parse(key: Column, operator: &str, value: &str) -> Result<Search, Vec<ApiError>> {
+        let operator = match operator {
+            "EQUAL" => Operator::Equal,
+            "NOT_EQUAL" => Operator::NotEqual,
+            "CONTAIN" => Operator::Contain,
+            "IN_RANGE" => Operator::InRange,
+            "NOT_IN_RANGE" => Operator::NotInRange,
+            "BLANK" => Operator::Blank,
+            "NOT_BLANK" => Operator::NotBlank,
+            _ => return Err(vec![OPERATOR_INVALID]),
+        };
+        let values = match operator {
+            Operator::Blank | Operator::NotBlank => Vec::new(),
+            _ if value.is_empty() => return Err(vec![SEARCH_VALUE_REQUIRED]),
+            Operator::InRange | Operator::NotInRange => {
+                parse_range(value).ok_or_else(|| vec![SEARCH_VALUE_INVALID])?
+            }
+            _ => vec![value.to_string()],
+        };
+        Ok(Search(key, operator, values))
+    }
+
+    fn matches(&self, account: &Account) -> bool {
+        let Search(column, operator, values) = self;
+        let operator = *operator;
+        let have = match column {
+            Column::AccountId => account.account_id.to_string(),
+            Column::Name => account.organization_name.clone(),
+            Column::AccountType => account.user_type.name().to_string(),
+        };
+        // [I] Text comparisons ignore case and surrounding blanks, as a SQL search would.
+        let have = have.trim().to_lowercase();
+        let is = |v: &String| v.trim().to_lowercase() == have;
+        match operator {
+            Operator::Equal | Operator::InRange => values.iter().any(is),
+            Operator::NotEqual | Operator::NotInRange => !values.iter().any(is),
+            Operator::Contain => values
+                .iter()
+                .any(|v| have.contains(&v.trim().to_lowercase())),
+            Operator::Blank => have.is_empty(),
+            Operator::NotBlank => !have.is_empty(),
+        }
+    }
+}
+
+/// An IN_RANGE value, `("a","b")`, or unquoted `(a,b)`.
+fn parse_range(value: &str) -> Option<Vec<String>> {
+    let inner = value.trim().strip_prefix('(')?.strip_suffix(')')?;
+    let mut items = Vec::new();
+    let mut rest = inner.trim_start();
+    while !rest.is_empty() {
+        let (item, after) = if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            (&quoted[..end], quoted[end + 1..].trim_start())
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            (rest[..end].trim(), &rest[end..])
+        };
+        items.push(item.to_string());
+        rest = match after.strip_prefix(',') {
+            Some(next) => next.trim_start(),
+            None if after.is_empty() => after,
+            None => return None,
+        };
+    }
+    (!items.is_empty()).then_some(items)
+}

@@ -1,0 +1,139 @@
+//! The two lists, organization requests and organizations, as OCC pages them: a SCIM `q`
+//! ([`Filter`]), `sort=attr:asc|desc`, `offset` and `limit` (at most
+//! [`OracleConfig::max_limit`](super::OracleConfig::max_limit)), answered as
+//! `{total, totalResults, offset, limit, links, items}` with links back at the sandbox.
+
+use serde_json::{Value, json};
+
+use super::filter::{Filter, compare, lookup};
+use super::{Emulator, Reply, code};
+
+/// Which list a request reads.
+#[derive(Clone, Copy)]
+pub(super) enum Collection {
+    Requests,
+    Organizations,
+}
+
+impl Emulator<'_> {
+    pub(super) fn list(&self, collection: Collection, query: &str) -> Reply {
+        let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let paging = |name: &str, default: u64| -> Result<u64, Reply> {
+            match param(name) {
+                None | Some("") => Ok(default),
+                Some(v) => v.trim().parse::<u64>().map_err(|_| {
+                    Reply::error(
+                        400,
+                        code::BAD_PAGING,
+                        format!("The value {v} for parameter '{name}' is invalid. '{name}' can be 'limit', 'offset'."),
+                    )
+                }),
+            }
+        };
+        let offset = match paging("offset", 0) {
+            Ok(v) => v,
+            Err(reply) => return reply,
+        };
+        let limit = match paging("limit", self.config.max_limit) {
+            Ok(0) => self.config.max_limit,
+            Ok(v) => v.min(self.config.max_limit),
+            Err(reply) => return reply,
+        };
+        let filter = match param("q").map(str::trim).filter(|q| !q.is_empty()) {
+            None => None,
+            Some(q) => match Filter::parse(q) {
+                Ok(f) => Some(f),
+                Err(why) => {
+                    let code = match collection {
+                        Collection::Requests => code::BAD_REQUEST_QUERY,
+                        Collection::Organizations => code::BAD_ORGANIZATION_QUERY,
+                    };
+                    return Reply::error(400, code, format!("Invalid Query Expression. {why}"));
+                }
+            },
+        };
+        // Only the items the filter may match are rendered (rendering is what costs).
+        let names = filter.as_ref().and_then(Filter::only_names);
+        let mut items: Vec<Value> = match collection {
+            Collection::Requests => self
+                .data
+                .requests
+                .iter()
+                .filter(|r| {
+                    names
+                        .as_ref()
+                        .is_none_or(|n| n.contains(&r.name.to_lowercase()))
+                })
+                .map(|r| self.render_request(r))
+                .collect(),
+            Collection::Organizations => self.organizations_named(names.as_ref()),
+        };
+        items.retain(|item| filter.as_ref().is_none_or(|f| f.matches(item)));
+        let mut sort_echo = Vec::new();
+        if let Some(sort) = param("sort").filter(|s| !s.trim().is_empty()) {
+            let (field, order) = sort.split_once(':').unwrap_or((sort, "asc"));
+            let descending = match order.trim() {
+                "asc" => false,
+                "desc" => true,
+                _ => {
+                    return Reply::error(
+                        400,
+                        code::BAD_SORT,
+                        format!("Invalid sort options: {sort}"),
+                    );
+                }
+            };
+            let field = field.trim();
+            items.sort_by(|a, b| {
+                let ord = compare(
+                    lookup(a, field).unwrap_or(&Value::Null),
+                    lookup(b, field).unwrap_or(&Value::Null),
+                );
+                if descending { ord.reverse() } else { ord }
+            });
+            sort_echo.push(
+                json!({ "property": field, "order": if descending { "desc" } else { "asc" } }),
+            );
+        }
+        let total = items.len() as u64;
+        let start = usize::try_from(offset.min(total)).unwrap_or(usize::MAX);
+        let end = usize::try_from((offset.saturating_add(limit)).min(total)).unwrap_or(usize::MAX);
+        let page: Vec<Value> = items[start..end].to_vec();
+        let number = |n: u64| {
+            if self.config.counts_as_strings {
+                json!(n.to_string())
+            } else {
+                json!(n)
+            }
+        };
+        let path = match collection {
+            Collection::Requests => "/ccadmin/v1/organizationRequests",
+            Collection::Organizations => "/ccadmin/v1/organizations",
+        };
+        let href = if query.is_empty() {
+            format!("{}{path}", self.base_url)
+        } else {
+            format!("{}{path}?{query}", self.base_url)
+        };
+        let mut answer = json!({
+            "total": number(total),
+            "totalResults": number(total),
+            "offset": number(offset),
+            "limit": number(limit),
+            "links": [{ "rel": "self", "href": href }],
+            "items": page,
+        });
+        if !sort_echo.is_empty() {
+            answer["sort"] = Value::Array(sort_echo);
+        }
+        Reply::json(200, answer)
+    }
+}

@@ -1,0 +1,422 @@
+//! The SignupRequest object: the fields a create may set and those the system fills (with
+//! their types and picklists, matched without case), a create's checks and the 400 errors they
+//! give, the rules that decide how a sign-up ends (the module docs of `salesforce` list them),
+//! and how a sign-up reads as a record on the clock.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::{
+    Emulator, Outcome, OverQuota, Reply, Signup, api_error, signups_in_last_day, soql_datetime,
+    status,
+};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Type {
+    Text,
+    Bool,
+    /// `TrialDays`: anyType, a number in practice.
+    Number,
+    Picklist(&'static [&'static str]),
+}
+
+/// The fields a create may set, by canonical name.
+pub(super) const CREATABLE: &[(&str, Type)] = &[
+    ("Company", Type::Text),
+    ("ConnectedAppCallbackUrl", Type::Text),
+    ("ConnectedAppConsumerKey", Type::Text),
+    ("Country", Type::Text),
+    ("Edition", Type::Picklist(EDITIONS)),
+    ("FirstName", Type::Text),
+    ("LastName", Type::Text),
+    ("PreferredLanguage", Type::Picklist(LANGUAGES)),
+    ("ShouldConnectToEnvHub", Type::Bool),
+    ("SignupEmail", Type::Text),
+    ("SignupSource", Type::Text),
+    ("Subdomain", Type::Text),
+    ("SuppressSignupEmails", Type::Bool),
+    ("TemplateId", Type::Text),
+    ("TrialDays", Type::Number),
+    ("Username", Type::Text),
+];
+
+/// Fields the system fills: selectable, never settable.
+const SYSTEM: &[&str] = &[
+    "Id",
+    "AuthCode",
+    "CreatedDate",
+    "CreatedOrgId",
+    "CreatedOrgInstance",
+    "ErrorCode",
+    "IsDeleted",
+    "LastModifiedDate",
+    "ResolvedTemplateId",
+    "Status",
+    "TrialSourceOrgId",
+];
+
+/// Required on create (non-nillable and not defaulted in seed 001).
+const REQUIRED: &[&str] = &["Company", "Country", "LastName", "SignupEmail", "Username"];
+
+const EDITIONS: &[&str] = &[
+    "Partner Group",
+    "Professional",
+    "Partner Professional",
+    "Sales Professional",
+    "Professional TSO",
+    "Enterprise",
+    "Partner Enterprise",
+    "Service Enterprise",
+    "Enterprise TSO",
+    "Developer",
+    "Partner Developer",
+];
+
+/// The picklist: Salesforce's fully supported and end-user languages.
+const LANGUAGES: &[&str] = &[
+    "zh_CN", "zh_TW", "da", "nl_NL", "en_US", "fi", "fr", "de", "it", "ja", "ko", "no", "pt_BR",
+    "ru", "es", "es_MX", "sv", "th", "ar", "bg", "hr", "cs", "en_GB", "el", "iw", "hu", "in", "pl",
+    "pt_PT", "ro", "sk", "sl", "tr", "uk", "vi",
+];
+
+/// ISO 3166-1 alpha-2.
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// The canonical name of a field, matched without case.
+pub(super) fn canonical(name: &str) -> Option<&'static str> {
+    CREATABLE
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(SYSTEM.iter().copied())
+        .find(|n| n.eq_ignore_ascii_case(name))
+}
+impl Emulator<'_> {
+    // ---- SignupRequest ----
+
+    pub(super) fn create(&mut self, body: &[u8], now_ms: u64) -> Reply {
+        let object = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) | Err(_) => {
+                return Reply::error(
+                    400,
+                    "JSON_PARSER_ERROR",
+                    "The request body is not a JSON object of SignupRequest fields",
+                    &[],
+                );
+            }
+        };
+        let mut errors = Vec::new();
+        let mut fields: BTreeMap<String, Value> = BTreeMap::new();
+        for (name, value) in &object {
+            if name == "attributes" {
+                continue;
+            }
+            let Some(canon) = canonical(name) else {
+                errors.push(api_error(
+                    "INVALID_FIELD",
+                    format!("No such column '{name}' on sobject of type SignupRequest"),
+                    &[],
+                ));
+                continue;
+            };
+            if canon == "Id" {
+                errors.push(api_error(
+                    "INVALID_FIELD",
+                    "The Id field should not be specified in the sobject data.",
+                    &[],
+                ));
+                continue;
+            }
+            let Some((_, kind)) = CREATABLE.iter().find(|(n, _)| *n == canon) else {
+                errors.push(api_error(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    format!("Unable to create/update fields: {canon}. Please check the security settings of this field and verify that it is read/write for your profile or permission set."),
+                    &[canon],
+                ));
+                continue;
+            };
+            match coerce(*kind, value) {
+                Ok(Value::Null) => {}
+                Ok(v) => {
+                    if let (Type::Picklist(_), Value::String(s)) = (kind, &v)
+                        && s.is_empty()
+                    {
+                        continue;
+                    }
+                    fields.insert(canon.to_string(), v);
+                }
+                Err(e) => errors.push(with_field(e, canon)),
+            }
+        }
+        if let Some(source) = fields.get("SignupSource").and_then(Value::as_str)
+            && source.chars().count() > 60
+        {
+            errors.push(api_error(
+                "STRING_TOO_LONG",
+                format!("Signup Source: data value too large: {source} (max length=60)"),
+                &["SignupSource"],
+            ));
+        }
+        let present = |f: &str| {
+            fields
+                .get(f)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.trim().is_empty())
+        };
+        let mut missing: Vec<&str> = REQUIRED.iter().copied().filter(|f| !present(f)).collect();
+        if !present("TemplateId") && !present("Edition") {
+            // "If you don't specify an edition, a template ID is required."
+            missing.push("TemplateId");
+        }
+        if !missing.is_empty() {
+            errors.push(api_error(
+                "REQUIRED_FIELD_MISSING",
+                format!("Required fields are missing: [{}]", missing.join(", ")),
+                &missing,
+            ));
+        }
+        if !errors.is_empty() {
+            return Reply::json(400, Value::Array(errors));
+        }
+
+        let over_quota = self.config.signups_per_day > 0
+            && signups_in_last_day(&self.data.signups, now_ms) >= self.config.signups_per_day;
+        if over_quota && self.config.over_quota == OverQuota::Reject {
+            return Reply::error(400, "LIMIT_EXCEEDED", "Sign-up limit exceeded", &[]);
+        }
+        self.data.last_id += 1;
+        let n = self.data.last_id;
+        let outcome = match self.failure(&fields, over_quota) {
+            Some(code) => Outcome::Error { code: code.into() },
+            None => Outcome::Success {
+                org_id: format!("00DSB{:010}", n + 1),
+                org_instance: format!("SB{}", 100 + n % 900),
+                auth_code: fields
+                    .contains_key("ConnectedAppConsumerKey")
+                    .then(|| format!("aPrxSB{}", self.random_text(32))),
+            },
+        };
+        let id = format!("0TRSB{n:010}AAA");
+        self.data.signups.push(Signup {
+            id: id.clone(),
+            fields,
+            created_ms: now_ms,
+            outcome,
+            deleted: false,
+        });
+        Reply::json(201, json!({ "id": id, "success": true, "errors": [] }))
+    }
+
+    /// The error code this sign-up will end with, if any: the rules in the module docs.
+    fn failure(&self, fields: &BTreeMap<String, Value>, over_quota: bool) -> Option<&'static str> {
+        let text = |f: &str| fields.get(f).and_then(Value::as_str).unwrap_or("");
+        let template = text("TemplateId");
+        if !template.is_empty() {
+            let well_formed = template.len() == 15
+                && template.starts_with("0TT")
+                && template.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !well_formed {
+                return Some("T-0001");
+            }
+            if template.ends_with("404") {
+                return Some("T-0002");
+            }
+            if template.ends_with("403") {
+                return Some("T-0003");
+            }
+        }
+        let country = text("Country");
+        if country.len() != 2 || !COUNTRIES.split(' ').any(|c| c == country) {
+            return Some("S-2006");
+        }
+        if !is_address(text("SignupEmail")) || !is_address(text("Username")) {
+            return Some("S-1006");
+        }
+        let succeeded = || {
+            self.data
+                .signups
+                .iter()
+                .filter(|s| matches!(s.outcome, Outcome::Success { .. }))
+        };
+        let username = text("Username");
+        if succeeded().any(|s| {
+            s.fields
+                .get("Username")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u.eq_ignore_ascii_case(username))
+        }) {
+            return Some("C-1007");
+        }
+        if fields.contains_key("ConnectedAppConsumerKey")
+            != fields.contains_key("ConnectedAppCallbackUrl")
+        {
+            return Some("C-1016");
+        }
+        let subdomain = text("Subdomain");
+        if !subdomain.is_empty() {
+            let developer = matches!(text("Edition"), "Developer" | "Partner Developer");
+            let max = if developer { 33 } else { 40 };
+            let well_formed = subdomain.len() <= max
+                && subdomain.starts_with(|c: char| c.is_ascii_alphabetic())
+                && !subdomain.ends_with('-')
+                && !subdomain.contains("--")
+                && subdomain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !well_formed {
+                return Some("C-1018");
+            }
+            if succeeded().any(|s| {
+                s.fields
+                    .get("Subdomain")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(subdomain))
+            }) {
+                return Some("C-1019");
+            }
+        }
+        over_quota.then_some("C-9999")
+    }
+
+    fn status(&self, signup: &Signup, now_ms: u64) -> &'static str {
+        status(self.config, signup, now_ms)
+    }
+
+    /// Every field of a sign-up as it stands now, by canonical name.
+    pub(super) fn render(&self, signup: &Signup, now_ms: u64) -> BTreeMap<&'static str, Value> {
+        let status = self.status(signup, now_ms);
+        let done = matches!(status, "Success" | "Error");
+        let mut row: BTreeMap<&'static str, Value> = BTreeMap::new();
+        for (name, _) in CREATABLE {
+            row.insert(
+                name,
+                signup.fields.get(*name).cloned().unwrap_or(Value::Null),
+            );
+        }
+        row.entry("ShouldConnectToEnvHub").and_modify(|v| {
+            if v.is_null() {
+                *v = json!(false);
+            }
+        });
+        row.insert("Id", json!(signup.id));
+        row.insert("Status", json!(status));
+        row.insert("IsDeleted", json!(signup.deleted));
+        row.insert("CreatedDate", json!(soql_datetime(signup.created_ms)));
+        let finished_ms = signup.created_ms
+            + u64::try_from((self.config.new_for + self.config.in_progress_for).as_millis())
+                .unwrap_or(0);
+        row.insert(
+            "LastModifiedDate",
+            json!(soql_datetime(if done {
+                finished_ms
+            } else {
+                signup.created_ms
+            })),
+        );
+        let template = signup
+            .fields
+            .get("TemplateId")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let (org_id, instance, auth_code, error_code) = match (&signup.outcome, status) {
+            (
+                Outcome::Success {
+                    org_id,
+                    org_instance,
+                    auth_code,
+                },
+                "Success",
+            ) => (
+                json!(org_id),
+                json!(org_instance),
+                json!(auth_code),
+                Value::Null,
+            ),
+            (Outcome::Error { code }, "Error") => {
+                (Value::Null, Value::Null, Value::Null, json!(code))
+            }
+            _ => (Value::Null, Value::Null, Value::Null, Value::Null),
+        };
+        row.insert("CreatedOrgId", org_id);
+        row.insert("CreatedOrgInstance", instance);
+        row.insert("AuthCode", auth_code);
+        row.insert("ErrorCode", error_code);
+        row.insert(
+            "ResolvedTemplateId",
+            if done { template.clone() } else { Value::Null },
+        );
+        row.insert(
+            "TrialSourceOrgId",
+            if done && !template.is_null() {
+                json!("00DSB0000000002")
+            } else {
+                Value::Null
+            },
+        );
+        if done && row.get("TrialDays").is_some_and(Value::is_null) {
+            row.insert("TrialDays", json!(30));
+        }
+        row
+    }
+}
+
+fn with_field(mut error: Value, field: &str) -> Value {
+    error["fields"] = json!([field]);
+    if let Some(m) = error["message"].as_str() {
+        error["message"] = json!(m.replace("{field}", field));
+    }
+    error
+}
+
+/// A JSON value as a field of `kind` takes it, or the error Salesforce gives.
+fn coerce(kind: Type, value: &Value) -> Result<Value, Value> {
+    let parser_error = |expected: &str| {
+        api_error(
+            "JSON_PARSER_ERROR",
+            format!("Cannot deserialize instance of {expected} from {value} for field {{field}}"),
+            &[],
+        )
+    };
+    match (kind, value) {
+        (_, Value::Null) => Ok(Value::Null),
+        (Type::Text, Value::String(_)) => Ok(value.clone()),
+        (Type::Text, Value::Number(n)) => Ok(json!(n.to_string())),
+        (Type::Text, Value::Bool(b)) => Ok(json!(b.to_string())),
+        (Type::Text, _) => Err(parser_error("string")),
+        (Type::Bool, Value::Bool(_)) => Ok(value.clone()),
+        (Type::Bool, _) => Err(parser_error("boolean")),
+        (Type::Number, Value::Number(_)) => Ok(value.clone()),
+        (Type::Number, Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(|n| json!(n))
+            .map_err(|_| parser_error("number")),
+        (Type::Number, _) => Err(parser_error("number")),
+        (Type::Picklist(allowed), Value::String(s)) => {
+            if s.is_empty() || allowed.contains(&s.as_str()) {
+                Ok(value.clone())
+            } else {
+                Err(api_error(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    format!("bad value for restricted picklist field: {s}"),
+                    &[],
+                ))
+            }
+        }
+        (Type::Picklist(_), _) => Err(parser_error("string")),
+    }
+}
+
+/// An address in the `local@domain.tld` shape both `SignupEmail` and `Username` must have.
+fn is_address(value: &str) -> bool {
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !value.contains(char::is_whitespace)
+}

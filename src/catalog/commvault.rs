@@ -387,4 +387,15 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         natural_key,
     },
     capabilities: CAPABILITIES,
+    sandbox_credentials: sandbox::CREDENTIALS,
 };
+
+/// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
+pub mod sandbox {
+    /// The Commcell user the emulator's `POST /Login` accepts (compared without case).
+    pub const USERNAME: &str = "sandbox-admin";
+    /// That user's password; it is sent base64-encoded.
+    pub const PASSWORD: &str = "sandbox-password";
+    /// By the instance key that carries each.
+    pub const CREDENTIALS: &[(&str, &str)] = &[("username", USERNAME), ("password", PASSWORD)];
+}

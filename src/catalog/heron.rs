@@ -245,4 +245,13 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         natural_key,
     },
     capabilities: CAPABILITIES,
+    sandbox_credentials: sandbox::CREDENTIALS,
 };
+
+/// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
+pub mod sandbox {
+    /// The one API key the Heron emulator accepts, besides any listed in its data file.
+    pub const API_KEY: &str = "sandbox-heron-key";
+    /// By the instance key that carries each.
+    pub const CREDENTIALS: &[(&str, &str)] = &[("api_key", API_KEY)];
+}

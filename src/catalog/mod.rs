@@ -2,7 +2,7 @@
 //! (`ProviderType::descriptor`). A descriptor holds every fact about a provider that is known
 //! without talking to it: its spec format (keys, rules, natural key, default `base_url`), its
 //! capabilities (quota, the natural key's case rule, how reality is read and in what pages,
-//! vendor hosts). The validator, the planner, the clients and the emulators read these facts
+//! vendor hosts), and the credentials its sandbox emulator accepts. The validator, the planner, the clients and the emulators read these facts
 //! from here; none is written twice.
 //!
 //! Adding a provider type adds one file here (its `DESCRIPTOR`), and the exhaustive matches on
@@ -25,6 +25,9 @@ pub struct Descriptor {
     pub schema: ProviderSchema,
     /// What the planner and apply may rely on.
     pub capabilities: Capabilities,
+    /// The credentials the sandbox's emulator of this provider accepts, by the instance key
+    /// that carries each (`--sandbox` fills them in; `orgform sandbox` prints them).
+    pub sandbox_credentials: &'static [(&'static str, &'static str)],
 }
 
 impl ProviderType {

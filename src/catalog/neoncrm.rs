@@ -444,4 +444,15 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         natural_key,
     },
     capabilities: CAPABILITIES,
+    sandbox_credentials: sandbox::CREDENTIALS,
 };
+
+/// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
+pub mod sandbox {
+    /// The organization id the emulator's `common/login` accepts.
+    pub const ORG_ID: &str = "sandbox-neon-org";
+    /// The API key the emulator's `common/login` accepts.
+    pub const API_KEY: &str = "sandbox-neon-api-key";
+    /// By the instance key that carries each.
+    pub const CREDENTIALS: &[(&str, &str)] = &[("org_id", ORG_ID), ("api_key", API_KEY)];
+}

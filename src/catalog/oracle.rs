@@ -249,4 +249,14 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         natural_key,
     },
     capabilities: CAPABILITIES,
+    sandbox_credentials: sandbox::CREDENTIALS,
 };
+
+/// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
+pub mod sandbox {
+    /// The application key the sandbox's login accepts (a real one is a JWT from Settings >
+    /// Web APIs > Registered Applications).
+    pub const APP_KEY: &str = "sandbox-occ-app-key";
+    /// By the instance key that carries each.
+    pub const CREDENTIALS: &[(&str, &str)] = &[("app_key", APP_KEY)];
+}

@@ -399,4 +399,26 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         natural_key,
     },
     capabilities: CAPABILITIES,
+    sandbox_credentials: sandbox::CREDENTIALS,
 };
+
+/// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
+pub mod sandbox {
+    /// The Trialforce Management Organization's admin, as the sandbox knows it.
+    pub const USERNAME: &str = "tmo@sandbox.example";
+    /// Its password followed by its security token, as the password grant sends them.
+    pub const PASSWORD: &str = "sandbox-sf-password";
+    /// The connected app's consumer key.
+    pub const CLIENT_ID: &str = "sandbox-sf-client-id";
+    /// The connected app's consumer secret.
+    pub const CLIENT_SECRET: &str = "sandbox-sf-client-secret";
+    /// By the instance key that carries each. A JWT instance gets the username and client id;
+    /// its `private_key` must still be a real key file, since the sandbox only checks that the
+    /// assertion is well signed.
+    pub const CREDENTIALS: &[(&str, &str)] = &[
+        ("username", USERNAME),
+        ("password", PASSWORD),
+        ("client_id", CLIENT_ID),
+        ("client_secret", CLIENT_SECRET),
+    ];
+}

@@ -5,18 +5,10 @@
 
 use serde_json::{Map, Value};
 
-use super::{Reply, invalid};
+// `organization.customerType` and `organization.type`: the catalog's, as the seed lists them.
+use crate::catalog::oracle::{CUSTOMER_TYPES, ORGANIZATION_TYPES};
 
-/// `organization.customerType` and `organization.type`, as the seed lists them.
-const CUSTOMER_TYPES: &[&str] = &[
-    "Standard",
-    "Preferred",
-    "Enterprise",
-    "OEM",
-    "Distributor",
-    "Supplier",
-];
-const ORGANIZATION_TYPES: &[&str] = &["none", "company", "division", "department", "group"];
+use super::{Reply, invalid};
 
 /// The organization object's fields as OCC takes them (the seed's names), checked; `at` prefixes
 /// field names in messages.

@@ -322,7 +322,7 @@ pub async fn open_state_locked(location: &StateLocation, g: &GlobalArgs) -> Resu
             Store::Postgres(Box::new(backend))
         }
     };
-    let state = crate::apply::load_or_new(&mut store).await?;
+    let state = store.load_or_new().await?;
     Ok((store, state))
 }
 
@@ -334,7 +334,7 @@ pub async fn read_state(location: &StateLocation, g: &GlobalArgs) -> Result<Stat
             PostgresBackend::connect(url, workspace, lock_request(g).info).await?,
         )),
     };
-    Ok(crate::apply::load_or_new(&mut store).await?)
+    Ok(store.load_or_new().await?)
 }
 
 /// Connected providers for every instance that declared organizations or state use.

@@ -8,11 +8,13 @@ use std::io::IsTerminal as _;
 
 use miette::{Result, miette};
 
-use super::plan::{SavedPlan, load_plan};
-use super::{
-    Destination, EmbeddedSandbox, check_login_secrets, check_secrets, connect, connect_options,
-    load_specs_checked, open_state_locked, read_reality, state_location,
+use super::connection::{
+    Connected, check_login_secrets, check_secrets, connect, connect_options, read_reality,
 };
+use super::plan::{SavedPlan, load_plan};
+use super::sandbox::EmbeddedSandbox;
+use super::specs::{Destination, load_specs_checked, warn_endpoints};
+use super::state_store::{open_state_locked, state_location};
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
@@ -98,7 +100,7 @@ async fn run_locked(
                 "Applying the saved plan {} (digest {digest}).",
                 path.display()
             ));
-            super::warn_endpoints(&warnings);
+            warn_endpoints(&warnings);
             saved
         }
         None => {
@@ -157,7 +159,7 @@ async fn execute(
     g: &GlobalArgs,
     plan: &Plan,
     spec: Arc<Spec>,
-    connected: super::Connected,
+    connected: Connected,
     state: State,
     backend: crate::state::Store,
     options: ApplyOptions,
@@ -271,7 +273,7 @@ fn approved() -> Result<bool> {
 /// `orgform refresh`: adopt what exists and settle pending creates; never create.
 pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
     let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox))?;
-    super::warn_endpoints(&warnings);
+    warn_endpoints(&warnings);
     let spec = Arc::new(spec);
     let location = state_location(g, Some(&spec), args.sandbox)?;
     let (backend, state) = open_state_locked(&location, g).await?;

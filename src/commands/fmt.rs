@@ -10,7 +10,7 @@ use crate::output;
 use crate::spec::format::{format, instance_types};
 
 pub fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
-    let paths = super::spec_paths(&g.specs)?;
+    let paths = super::specs::spec_paths(&g.specs)?;
     let mut texts = Vec::with_capacity(paths.len());
     for path in &paths {
         // As `validate` reads them: a regular file within the cap, never a FIFO or device.

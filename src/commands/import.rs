@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use miette::{Result, miette};
 
-use super::{
-    Destination, EmbeddedSandbox, StateLocation, connect_options, load_specs, load_specs_checked,
-    open_state_locked, state_location,
-};
+use super::connection::connect_options;
+use super::sandbox::EmbeddedSandbox;
+use super::specs::{Destination, load_specs, load_specs_checked, warn_endpoints};
+use super::state_store::{StateLocation, lock_request, open_state_locked, state_location};
 use crate::cli::{ForceUnlockArgs, ForgetArgs, GlobalArgs, ImportArgs};
 use crate::output;
 use crate::providers::{AnyProvider, Provider};
@@ -18,7 +18,7 @@ use crate::time;
 
 pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox))?;
-    super::warn_endpoints(&warnings);
+    warn_endpoints(&warnings);
     let Some(org) = spec.orgs.get(&args.address) else {
         return Err(miette!(
             help = "declare it in the specs first, then import it",
@@ -171,7 +171,7 @@ pub async fn force_unlock(g: &GlobalArgs, args: &ForceUnlockArgs) -> Result<Exit
             let mut backend = crate::state::postgres::PostgresBackend::connect(
                 &url,
                 &workspace,
-                super::lock_request(g).info,
+                lock_request(g).info,
             )
             .await?;
             match backend.force_unlock(&args.lock_id).await? {

@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
-use super::{
-    Destination, EmbeddedSandbox, check_login_secrets, check_secrets, connect, connect_options,
-    load_specs_checked, read_reality, read_state, state_location,
+use super::connection::{
+    check_login_secrets, check_secrets, connect, connect_options, read_reality,
 };
+use super::sandbox::EmbeddedSandbox;
+use super::specs::{Destination, load_specs_checked};
+use super::state_store::{read_state, state_location};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::files::{OldVersion, write_atomically};
 use crate::output;

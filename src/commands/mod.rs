@@ -5,9 +5,11 @@
 //! read), `connection` (providers connected, secrets checked, reality read).
 
 mod apply;
+mod completions;
 mod connection;
 mod fmt;
 mod import;
+mod man;
 mod plan;
 mod sandbox;
 mod schema;
@@ -48,24 +50,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::ForceUnlock(args) => import::force_unlock(g, &args).await,
         Command::State(command) => state::run(g, &command).await,
         Command::Sandbox(args) => sandbox::serve(&args).await,
-        Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(
-                shell,
-                &mut <Cli as clap::CommandFactory>::command(),
-                "orgform",
-                &mut out,
-            );
-            crate::output::data(&String::from_utf8_lossy(&out));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-                .render(&mut out)
-                .into_diagnostic()?;
-            crate::output::data(&String::from_utf8_lossy(&out));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Completions { shell } => completions::run(shell),
+        Command::Man => man::run(),
     }
 }

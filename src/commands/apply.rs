@@ -9,44 +9,39 @@ use std::io::IsTerminal as _;
 use miette::{Result, miette};
 
 use super::connection::{
-    Connected, check_login_secrets, check_secrets, connect, connect_options, read_reality,
+    Connected, check_login_secrets, check_secrets, connect, read_reality, with_connect_options,
 };
 use super::plan::{SavedPlan, load_plan};
-use super::sandbox::EmbeddedSandbox;
 use super::specs::{Destination, load_specs_checked, warn_endpoints};
 use super::state_store::{open_state_locked, state_location};
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
 use crate::plan::{Action, Plan, PlanContext, check_limits, guard_bindings, plan, recheck_creates};
+use crate::providers::ConnectOptions;
 use crate::spec::Spec;
 use crate::spec::endpoints::EndpointWarning;
 use crate::state::State;
 use crate::time;
 
 pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
-    let (spec, warnings) = load_specs_checked(g, Destination::of(args.remote.sandbox))?;
+    let sandbox = &args.remote.sandbox;
+    let (spec, warnings) = load_specs_checked(g, Destination::of(sandbox.enabled))?;
     let spec = Arc::new(spec);
     // Read before the lock is taken: a plan file that is a FIFO or a device is refused, never
     // waited on while the state is held.
     let saved = args.plan_file.as_deref().map(load_plan).transpose()?;
-    let location = state_location(g, Some(&spec), args.remote.sandbox)?;
+    let location = state_location(g, Some(&spec), sandbox.enabled)?;
     let (backend, state) = open_state_locked(&location, g).await?;
-    let sandbox = if args.remote.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
-    } else {
-        None
-    };
     let inputs = Inputs {
-        spec,
+        spec: spec.clone(),
         warnings,
         saved,
     };
-    let result = run_locked(g, args, inputs, backend, state, sandbox.as_ref()).await;
-    if let Some(sandbox) = sandbox {
-        sandbox.stop().await?;
-    }
-    result
+    with_connect_options(g, sandbox, &spec, &location, async move |options| {
+        run_locked(g, args, inputs, backend, state, options).await
+    })
+    .await
 }
 
 /// What apply read before it took the state lock.
@@ -64,15 +59,13 @@ async fn run_locked(
     inputs: Inputs,
     backend: crate::state::Store,
     state: State,
-    sandbox: Option<&EmbeddedSandbox>,
+    options: &ConnectOptions,
 ) -> Result<ExitCode> {
     let Inputs {
         spec,
         warnings,
         saved,
     } = inputs;
-    let mut options = connect_options(g, sandbox);
-    options.base_url_override = sandbox.map(EmbeddedSandbox::base_url);
 
     // Every secret the logins and the creates need is read before the first login, and all
     // that are missing are named at once: a saved plan says what it creates; otherwise what
@@ -80,12 +73,12 @@ async fn run_locked(
     match &saved {
         Some(saved) => {
             check_fresh(&saved.plan, &spec, &state)?;
-            check_secrets(&spec, &state, Some(&saved.plan), &options)?;
+            check_secrets(&spec, &state, Some(&saved.plan), options)?;
         }
-        None => check_login_secrets(&spec, &state, &options)?,
+        None => check_login_secrets(&spec, &state, options)?,
     }
     // One login per provider for the whole run: the plan's reads and the creates share it.
-    let connected = connect(&spec, &state, &options).await?;
+    let connected = connect(&spec, &state, options).await?;
     let is_saved = saved.is_some();
     let mut plan = match saved {
         Some(SavedPlan {
@@ -115,7 +108,7 @@ async fn run_locked(
                 reality.as_ref(),
                 PlanContext { now: time::now() },
             );
-            check_secrets(&spec, &state, Some(&fresh), &options)?;
+            check_secrets(&spec, &state, Some(&fresh), options)?;
             fresh.endpoint_warnings = warnings;
             output::data(&output::plan(&fresh, g.format));
             fresh
@@ -272,22 +265,15 @@ fn approved() -> Result<bool> {
 
 /// `orgform refresh`: adopt what exists and settle pending creates; never create.
 pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
-    let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox))?;
+    let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox.enabled))?;
     warn_endpoints(&warnings);
     let spec = Arc::new(spec);
-    let location = state_location(g, Some(&spec), args.sandbox)?;
+    let location = state_location(g, Some(&spec), args.sandbox.enabled)?;
     let (backend, state) = open_state_locked(&location, g).await?;
-    let sandbox = if args.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
-    } else {
-        None
-    };
-    let result = async {
-        let mut options = connect_options(g, sandbox.as_ref());
-        options.base_url_override = sandbox.as_ref().map(EmbeddedSandbox::base_url);
+    let settle = async |options: &ConnectOptions| {
         // Refresh creates nothing: only the logins' credentials, every missing one named.
-        check_secrets(&spec, &state, None, &options)?;
-        let connected = connect(&spec, &state, &options).await?;
+        check_secrets(&spec, &state, None, options)?;
+        let connected = connect(&spec, &state, options).await?;
         let reality = read_reality(&spec, &state, &connected).await?;
         let mut full = plan(
             &spec,
@@ -307,10 +293,6 @@ pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
         };
         let report = execute(g, &full, spec.clone(), connected, state, backend, options).await;
         finish(g, &report)
-    }
-    .await;
-    if let Some(sandbox) = sandbox {
-        sandbox.stop().await?;
-    }
-    result
+    };
+    with_connect_options(g, &args.sandbox, &spec, &location, settle).await
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use miette::{IntoDiagnostic, Result, miette};
 
 use super::sandbox::EmbeddedSandbox;
-use crate::cli::GlobalArgs;
+use super::state_store::StateLocation;
+use crate::cli::{GlobalArgs, SandboxArg};
 use crate::model::{InstanceName, NaturalKey, Reality};
 use crate::plan::Plan;
 use crate::providers::{AnyProvider, ConnectOptions, HttpOptions, Provider};
@@ -127,8 +128,28 @@ pub async fn read_reality(spec: &Spec, state: &State, connected: &Connected) -> 
     Ok(reality)
 }
 
-/// Connection options for this run; in sandbox mode, credentials come from the sandbox.
-pub fn connect_options(g: &GlobalArgs, sandbox: Option<&EmbeddedSandbox>) -> ConnectOptions {
+/// Runs `body` with the connection options for this run. With `--sandbox`, an embedded sandbox
+/// is started first (its data beside the state, so that the next run finds what this one
+/// created), `body` reaches it with the sandbox's own credentials, and it is stopped after,
+/// whatever `body` returned; a failure to stop it is the run's error.
+pub async fn with_connect_options<T>(
+    g: &GlobalArgs,
+    sandbox: &SandboxArg,
+    spec: &Spec,
+    location: &StateLocation,
+    body: impl AsyncFnOnce(&ConnectOptions) -> Result<T>,
+) -> Result<T> {
+    if !sandbox.enabled {
+        return body(&connect_options(g, None)).await;
+    }
+    let running = EmbeddedSandbox::start(spec, &location.sandbox_data_file()).await?;
+    let result = body(&connect_options(g, Some(&running))).await;
+    running.stop().await?;
+    result
+}
+
+/// Connection options for this run; in sandbox mode, the sandbox's address and credentials.
+fn connect_options(g: &GlobalArgs, sandbox: Option<&EmbeddedSandbox>) -> ConnectOptions {
     let mut options = ConnectOptions {
         http: HttpOptions {
             timeout: g.http_timeout,
@@ -138,6 +159,7 @@ pub fn connect_options(g: &GlobalArgs, sandbox: Option<&EmbeddedSandbox>) -> Con
     };
     if let Some(sandbox) = sandbox {
         options.secrets = sandbox.secrets.clone();
+        options.base_url_override = Some(sandbox.base_url());
     }
     options
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use miette::{IntoDiagnostic, Result, miette};
+use miette::{IntoDiagnostic, Result, WrapErr};
 
 use super::sandbox::EmbeddedSandbox;
 use super::state_store::StateLocation;
@@ -33,7 +33,8 @@ pub async fn connect(spec: &Spec, state: &State, options: &ConnectOptions) -> Re
         };
         let provider = Arc::new(
             AnyProvider::connect(instance, options)
-                .map_err(|e| miette!("provider `{name}` ({}): {e}", instance.origin))?,
+                .into_diagnostic()
+                .wrap_err_with(|| format!("provider `{name}` ({})", instance.origin))?,
         );
         providers.insert(name.to_string(), provider.clone());
         let name = name.to_string();
@@ -41,7 +42,9 @@ pub async fn connect(spec: &Spec, state: &State, options: &ConnectOptions) -> Re
     }
     while let Some(joined) = logins.join_next().await {
         let (name, result) = joined.into_diagnostic()?;
-        result.map_err(|e| miette!("provider `{name}`: {e}"))?;
+        result
+            .into_diagnostic()
+            .wrap_err_with(|| format!("logging in to provider `{name}`"))?;
     }
     Ok(Connected { providers })
 }
@@ -122,7 +125,9 @@ pub async fn read_reality(spec: &Spec, state: &State, connected: &Connected) -> 
     let mut reality = Reality::default();
     while let Some(joined) = reads.join_next().await {
         let (name, result) = joined.into_diagnostic()?;
-        let found = result.map_err(|e| miette!("reading provider `{name}`: {e}"))?;
+        let found = result
+            .into_diagnostic()
+            .wrap_err_with(|| format!("reading provider `{name}`"))?;
         reality.instances.insert(name, found);
     }
     Ok(reality)

@@ -24,7 +24,9 @@ pub fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
     let types = instance_types(&texts.iter().map(String::as_str).collect::<Vec<_>>());
     let mut changed = Vec::new();
     for (path, text) in paths.iter().zip(&texts) {
-        let formatted = format(text, &types).map_err(|e| miette!("{}: {e}", path.display()))?;
+        let formatted = format(text, &types)
+            .map_err(|e| miette!("{e}"))
+            .wrap_err_with(|| format!("{} cannot be formatted", path.display()))?;
         if &formatted != text {
             changed.push(path.display().to_string());
             if !args.check {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use miette::{Result, miette};
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use super::connection::with_connect_options;
 use super::specs::{Destination, load_specs, load_specs_checked, warn_endpoints};
@@ -63,15 +63,18 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
         .ok_or_else(|| miette!("provider `{}` is not declared", org.instance))?;
     let look = async |options: &ConnectOptions| {
         let provider = AnyProvider::connect(instance, options)
-            .map_err(|e| miette!("provider `{}`: {e}", instance.name))?;
+            .into_diagnostic()
+            .wrap_err_with(|| format!("provider `{}` ({})", instance.name, instance.origin))?;
         provider
             .login()
             .await
-            .map_err(|e| miette!("provider `{}`: {e}", instance.name))?;
+            .into_diagnostic()
+            .wrap_err_with(|| format!("logging in to provider `{}`", instance.name))?;
         let reality = provider
             .read(std::slice::from_ref(&org.natural_key))
             .await
-            .map_err(|e| miette!("reading provider `{}`: {e}", instance.name))?;
+            .into_diagnostic()
+            .wrap_err_with(|| format!("reading provider `{}`", instance.name))?;
         Ok::<_, miette::Report>(
             reality
                 .orgs

@@ -117,7 +117,9 @@ pub fn load_plan(path: &Path) -> Result<SavedPlan> {
     let digest = plan_digest(&bytes);
     let text = String::from_utf8(bytes)
         .map_err(|_| miette!("{}: the plan file is not UTF-8 text", path.display()))?;
-    let plan = crate::plan::parse_saved(&text).map_err(|e| miette!("{}: {e}", path.display()))?;
+    let plan = crate::plan::parse_saved(&text)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("{} cannot be applied", path.display()))?;
     Ok(SavedPlan {
         plan,
         path: path.to_path_buf(),

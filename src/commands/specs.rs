@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use miette::{Result, miette};
+use miette::Result;
 
 use crate::cli::GlobalArgs;
 use crate::spec::endpoints::{self, EndpointWarning};
@@ -13,9 +13,10 @@ use crate::spec::{SourceFile, Spec};
 /// Every `*.toml` under `dir`, in path order.
 pub fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
-    collect_toml(dir, &mut paths)
-        .map_err(|e| miette!("cannot read the specs folder {}: {e}", dir.display()))
-        .map_err(|e| e.wrap_err("pass --specs DIR to point at your specs"))?;
+    collect_toml(dir, &mut paths).map_err(|source| UnreadableSpecsFolder {
+        folder: dir.to_path_buf(),
+        source,
+    })?;
     paths.sort();
     Ok(paths)
 }
@@ -29,8 +30,10 @@ pub fn load_specs(dir: &Path) -> Result<Spec> {
 
 fn read_spec_files(dir: &Path) -> Result<Vec<SourceFile>> {
     let paths = spec_paths(dir)?;
-    let folder = std::fs::canonicalize(dir)
-        .map_err(|e| miette!("cannot read the specs folder {}: {e}", dir.display()))?;
+    let folder = std::fs::canonicalize(dir).map_err(|source| UnreadableSpecsFolder {
+        folder: dir.to_path_buf(),
+        source,
+    })?;
     let mut files = Vec::with_capacity(paths.len());
     let mut refused = Vec::new();
     let mut not_text = Vec::new();
@@ -91,6 +94,16 @@ pub fn warn_endpoints(warnings: &[EndpointWarning]) {
     for warning in warnings {
         crate::output::message(&format!("Warning: {warning}."));
     }
+}
+
+/// The specs folder could not be listed: missing, not a folder, or not readable.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot read the specs folder {}", .folder.display())]
+#[diagnostic(help("pass --specs DIR to point at your specs"))]
+struct UnreadableSpecsFolder {
+    folder: PathBuf,
+    #[source]
+    source: std::io::Error,
 }
 
 /// Spec files that could not be read at all, every one of them named.

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use miette::{IntoDiagnostic, Result, miette};
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use crate::cli::GlobalArgs;
 use crate::spec::Spec;
@@ -24,8 +24,9 @@ impl StateLocation {
     /// Parses a `--state` or `--to` value: a PostgreSQL URL or a file path.
     pub fn parse(value: &str, workspace: &str) -> Result<StateLocation> {
         if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-            let parsed =
-                url::Url::parse(value).map_err(|e| miette!("`{value}` is not a valid URL: {e}"))?;
+            let parsed = url::Url::parse(value)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("`{value}` is not a valid URL"))?;
             if parsed.password().is_some() {
                 return Err(miette!(
                     help = "export PGPASSWORD instead, or use [state] url = { env = \"NAME\" } in the specs",
@@ -89,7 +90,8 @@ pub fn state_location(g: &GlobalArgs, spec: Option<&Spec>, sandbox: bool) -> Res
             };
             let url = crate::secrets::SecretResolver::default()
                 .resolve(reference)
-                .map_err(|e| miette!("[state] url: {e}"))?;
+                .into_diagnostic()
+                .wrap_err("the [state] url cannot be read")?;
             return Ok(StateLocation::Postgres {
                 url: url.expose().to_string(),
                 workspace,
@@ -164,4 +166,27 @@ pub async fn read_state(location: &StateLocation, g: &GlobalArgs) -> Result<Stat
         )),
     };
     Ok(store.load_or_new().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StateLocation;
+
+    /// A URL that does not parse is reported with the parser's error as its cause, a link of
+    /// the chain, not pasted into one flat message.
+    #[test]
+    fn a_bad_state_url_keeps_the_parsers_error_as_its_cause() {
+        let Err(report) = StateLocation::parse("postgres://[::1", "default") else {
+            panic!("`postgres://[::1` parsed");
+        };
+        let chain: Vec<String> = report.chain().map(ToString::to_string).collect();
+        assert_eq!(
+            chain,
+            [
+                "`postgres://[::1` is not a valid URL",
+                "invalid IPv6 address"
+            ],
+            "{report:?}"
+        );
+    }
 }

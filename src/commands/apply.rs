@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::io::IsTerminal as _;
 
 use miette::{Result, miette};
+use tokio::sync::oneshot;
 
 use super::connection::{
     Connected, check_login_secrets, check_secrets, connect, read_reality, with_connect_options,
@@ -143,11 +144,19 @@ async fn run_locked(
         poll_interval: args.poll_interval,
         ..ApplyOptions::default()
     };
-    let report = execute(g, &plan, spec, connected, state, backend, apply_options).await;
+    let report = execute(g, &plan, spec, connected, state, backend, apply_options).await?;
     finish(g, &report)
 }
 
-/// Runs the plan with signals handled: the first interrupt stops new creates, the second exits.
+/// A second interrupt during an apply: the run ends at once, without waiting for the creates in
+/// flight (they stay `pending` in state, and the next run settles them). `main` exits 130 for
+/// it, the shell's code for a run ended by a signal.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("interrupted again: exited at once; creates in flight stay `pending` in state")]
+pub struct Interrupted;
+
+/// Runs the plan with signals handled: the first interrupt stops new creates, the second ends
+/// the run at once with [`Interrupted`].
 async fn execute(
     g: &GlobalArgs,
     plan: &Plan,
@@ -156,15 +165,16 @@ async fn execute(
     state: State,
     backend: crate::state::Store,
     options: ApplyOptions,
-) -> ApplyReport {
+) -> Result<ApplyReport, Interrupted> {
     let writer = StateWriter::start(state, backend);
     let stop = Arc::new(AtomicBool::new(false));
-    let watcher = tokio::spawn(watch_signals(stop.clone()));
+    let (exit_now, mut exit_asked) = oneshot::channel();
+    let watcher = tokio::spawn(watch_signals(stop.clone(), exit_now));
     let work = plan.changes.iter().filter(|c| c.is_work()).count();
     let progress = Arc::new(output::Progress::new(work, g.format == Format::Json));
     let events = progress.clone();
     let on_event = Arc::new(move |event: &crate::apply::Event| events.event(event));
-    let report = apply(
+    let applied = apply(
         plan,
         spec,
         connected.providers,
@@ -172,14 +182,20 @@ async fn execute(
         options,
         stop,
         on_event,
-    )
-    .await;
+    );
+    // On a second interrupt the apply is dropped where it stands: its tasks are aborted and
+    // nothing more is sent, as an exit would; what was recorded stays recorded.
+    let report = tokio::select! {
+        report = applied => Ok(report),
+        Ok(()) = &mut exit_asked => Err(Interrupted),
+    };
     progress.finish();
     watcher.abort();
     report
 }
 
-async fn watch_signals(stop: Arc<AtomicBool>) {
+/// Raises `stop` on the first SIGINT or SIGTERM, and sends on `exit_now` at the second.
+async fn watch_signals(stop: Arc<AtomicBool>, exit_now: oneshot::Sender<()>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut term) = signal(SignalKind::terminate()) else {
         return;
@@ -200,7 +216,8 @@ async fn watch_signals(stop: Arc<AtomicBool>) {
             output::message(
                 "Exiting now. Creates in flight stay `pending` in state; the next run settles them.",
             );
-            std::process::exit(130);
+            let _ = exit_now.send(());
+            return;
         }
     }
 }
@@ -291,7 +308,7 @@ pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
             allow_creates: false,
             ..ApplyOptions::default()
         };
-        let report = execute(g, &full, spec.clone(), connected, state, backend, options).await;
+        let report = execute(g, &full, spec.clone(), connected, state, backend, options).await?;
         finish(g, &report)
     };
     with_connect_options(g, &args.sandbox, &spec, &location, settle).await

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use miette::{IntoDiagnostic, Result, WrapErr};
 
+use super::apply::Interrupted;
 use super::sandbox::EmbeddedSandbox;
 use super::state_store::StateLocation;
 use crate::cli::{GlobalArgs, SandboxArg};
@@ -136,7 +137,8 @@ pub async fn read_reality(spec: &Spec, state: &State, connected: &Connected) -> 
 /// Runs `body` with the connection options for this run. With `--sandbox`, an embedded sandbox
 /// is started first (its data beside the state, so that the next run finds what this one
 /// created), `body` reaches it with the sandbox's own credentials, and it is stopped after,
-/// whatever `body` returned; a failure to stop it is the run's error.
+/// whatever `body` returned (but [`Interrupted`], which ends the run at once); a failure to stop
+/// it is the run's error.
 pub async fn with_connect_options<T>(
     g: &GlobalArgs,
     sandbox: &SandboxArg,
@@ -149,6 +151,13 @@ pub async fn with_connect_options<T>(
     }
     let running = EmbeddedSandbox::start(spec, &location.sandbox_data_file()).await?;
     let result = body(&connect_options(g, Some(&running))).await;
+    // A second interrupt ends the run at once: no graceful stop to wait for.
+    if result
+        .as_ref()
+        .is_err_and(|e| e.downcast_ref::<Interrupted>().is_some())
+    {
+        return result;
+    }
     running.stop().await?;
     result
 }

@@ -25,14 +25,25 @@ use miette::{IntoDiagnostic, Result, WrapErr};
 
 use crate::cli::{Cli, Command};
 
-/// Runs the command and says how the process should exit.
+pub use apply::Interrupted;
+
+/// Runs the command and says how the process should exit; an [`Interrupted`] error is a run
+/// ended by a second interrupt.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .into_diagnostic()
         .wrap_err("cannot start the async runtime")?;
-    runtime.block_on(dispatch(cli))
+    let result = runtime.block_on(dispatch(cli));
+    if result
+        .as_ref()
+        .is_err_and(|e| e.downcast_ref::<Interrupted>().is_some())
+    {
+        // Interrupted twice: leave at once, without waiting for what is still running.
+        runtime.shutdown_background();
+    }
+    result
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {

@@ -1,6 +1,6 @@
-//! The providers a run talks to: connection options (the sandbox's when `--sandbox`), every
-//! secret checked before the first request, one login per instance, and reality read from all
-//! of them at once.
+//! The providers a run talks to: connection options (with `--sandbox`, an embedded sandbox
+//! started and stopped around the work, and its address and credentials), every secret checked
+//! before the first request, one login per instance, and reality read from all of them at once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -153,10 +153,17 @@ pub struct RemoteArgs {
         value_name = "BOOL"
     )]
     pub refresh: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArg,
+}
+
+/// `--sandbox`, one flag for every command that reaches the providers or the state.
+#[derive(Debug, Args)]
+pub struct SandboxArg {
     /// Run against an embedded sandbox instead of the real providers (no account needed); its
     /// data and state are kept under state/sandbox/
-    #[arg(long)]
-    pub sandbox: bool,
+    #[arg(id = "sandbox", long = "sandbox")]
+    pub enabled: bool,
 }
 
 #[derive(Debug, Args)]
@@ -201,16 +208,16 @@ pub struct ImportArgs {
     pub address: String,
     /// The provider's id for it
     pub remote_id: String,
-    #[arg(long)]
-    pub sandbox: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArg,
 }
 
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
     /// The address to drop from state
     pub address: String,
-    #[arg(long)]
-    pub sandbox: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,14 +243,14 @@ pub struct FmtArgs {
 pub struct ForceUnlockArgs {
     /// The lock id, as printed by the run that waited for the lock
     pub lock_id: String,
-    #[arg(long)]
-    pub sandbox: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArg,
 }
 
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
-    #[arg(long)]
-    pub sandbox: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArg,
 }
 
 #[derive(Debug, Args)]

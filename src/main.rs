@@ -1,9 +1,11 @@
 //! The `orgform` binary: parse the command line, run, print the error chain, exit with a code
-//! that means something (0 nothing to do or done, 1 error, 2 changes present).
+//! that means something (0 nothing to do or done, 1 error, 2 changes present, 130 interrupted
+//! twice during an apply).
 
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
+use orgform::commands::Interrupted;
 
 /// mimalloc rather than the system allocator: loading 100,000 organizations makes millions of
 /// small allocations, and glibc's spent a quarter of the plan's time in malloc and free.
@@ -19,6 +21,8 @@ fn main() -> ExitCode {
     orgform::logging::init(cli.global.verbose, cli.global.log_format);
     match orgform::commands::run(cli) {
         Ok(code) => code,
+        // Said on stderr when the second signal came; 130 is the shell's code for SIGINT.
+        Err(report) if report.downcast_ref::<Interrupted>().is_some() => ExitCode::from(130),
         Err(report) => {
             orgform::output::error(&report);
             ExitCode::from(1)

@@ -7,44 +7,42 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::io::IsTerminal as _;
 
 use miette::{Result, miette};
+use tokio::sync::oneshot;
 
-use super::plan::{SavedPlan, load_plan};
-use super::{
-    Destination, EmbeddedSandbox, check_login_secrets, check_secrets, connect, connect_options,
-    load_specs_checked, open_state_locked, read_reality, state_location,
+use super::connection::{
+    Connected, check_login_secrets, check_secrets, connect, read_reality, with_connect_options,
 };
+use super::plan::{SavedPlan, load_plan};
+use super::specs::{Destination, load_specs_checked, warn_endpoints};
+use super::state_store::{open_state_locked, state_location};
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
 use crate::plan::{Action, Plan, PlanContext, check_limits, guard_bindings, plan, recheck_creates};
+use crate::providers::ConnectOptions;
 use crate::spec::Spec;
 use crate::spec::endpoints::EndpointWarning;
 use crate::state::State;
 use crate::time;
 
 pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
-    let (spec, warnings) = load_specs_checked(g, Destination::of(args.remote.sandbox))?;
+    let sandbox = &args.remote.sandbox;
+    let (spec, warnings) = load_specs_checked(g, Destination::of(sandbox.enabled))?;
     let spec = Arc::new(spec);
     // Read before the lock is taken: a plan file that is a FIFO or a device is refused, never
     // waited on while the state is held.
     let saved = args.plan_file.as_deref().map(load_plan).transpose()?;
-    let location = state_location(g, Some(&spec), args.remote.sandbox)?;
+    let location = state_location(g, Some(&spec), sandbox.enabled)?;
     let (backend, state) = open_state_locked(&location, g).await?;
-    let sandbox = if args.remote.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
-    } else {
-        None
-    };
     let inputs = Inputs {
-        spec,
+        spec: spec.clone(),
         warnings,
         saved,
     };
-    let result = run_locked(g, args, inputs, backend, state, sandbox.as_ref()).await;
-    if let Some(sandbox) = sandbox {
-        sandbox.stop().await?;
-    }
-    result
+    with_connect_options(g, sandbox, &spec, &location, async move |options| {
+        run_locked(g, args, inputs, backend, state, options).await
+    })
+    .await
 }
 
 /// What apply read before it took the state lock.
@@ -62,15 +60,13 @@ async fn run_locked(
     inputs: Inputs,
     backend: crate::state::Store,
     state: State,
-    sandbox: Option<&EmbeddedSandbox>,
+    options: &ConnectOptions,
 ) -> Result<ExitCode> {
     let Inputs {
         spec,
         warnings,
         saved,
     } = inputs;
-    let mut options = connect_options(g, sandbox);
-    options.base_url_override = sandbox.map(EmbeddedSandbox::base_url);
 
     // Every secret the logins and the creates need is read before the first login, and all
     // that are missing are named at once: a saved plan says what it creates; otherwise what
@@ -78,12 +74,12 @@ async fn run_locked(
     match &saved {
         Some(saved) => {
             check_fresh(&saved.plan, &spec, &state)?;
-            check_secrets(&spec, &state, Some(&saved.plan), &options)?;
+            check_secrets(&spec, &state, Some(&saved.plan), options)?;
         }
-        None => check_login_secrets(&spec, &state, &options)?,
+        None => check_login_secrets(&spec, &state, options)?,
     }
     // One login per provider for the whole run: the plan's reads and the creates share it.
-    let connected = connect(&spec, &state, &options).await?;
+    let connected = connect(&spec, &state, options).await?;
     let is_saved = saved.is_some();
     let mut plan = match saved {
         Some(SavedPlan {
@@ -98,7 +94,7 @@ async fn run_locked(
                 "Applying the saved plan {} (digest {digest}).",
                 path.display()
             ));
-            super::warn_endpoints(&warnings);
+            warn_endpoints(&warnings);
             saved
         }
         None => {
@@ -113,7 +109,7 @@ async fn run_locked(
                 reality.as_ref(),
                 PlanContext { now: time::now() },
             );
-            check_secrets(&spec, &state, Some(&fresh), &options)?;
+            check_secrets(&spec, &state, Some(&fresh), options)?;
             fresh.endpoint_warnings = warnings;
             output::data(&output::plan(&fresh, g.format));
             fresh
@@ -148,28 +144,37 @@ async fn run_locked(
         poll_interval: args.poll_interval,
         ..ApplyOptions::default()
     };
-    let report = execute(g, &plan, spec, connected, state, backend, apply_options).await;
+    let report = execute(g, &plan, spec, connected, state, backend, apply_options).await?;
     finish(g, &report)
 }
 
-/// Runs the plan with signals handled: the first interrupt stops new creates, the second exits.
+/// A second interrupt during an apply: the run ends at once, without waiting for the creates in
+/// flight (they stay `pending` in state, and the next run settles them). `main` exits 130 for
+/// it, the shell's code for a run ended by a signal.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("interrupted again: exited at once; creates in flight stay `pending` in state")]
+pub struct Interrupted;
+
+/// Runs the plan with signals handled: the first interrupt stops new creates, the second ends
+/// the run at once with [`Interrupted`].
 async fn execute(
     g: &GlobalArgs,
     plan: &Plan,
     spec: Arc<Spec>,
-    connected: super::Connected,
+    connected: Connected,
     state: State,
     backend: crate::state::Store,
     options: ApplyOptions,
-) -> ApplyReport {
+) -> Result<ApplyReport, Interrupted> {
     let writer = StateWriter::start(state, backend);
     let stop = Arc::new(AtomicBool::new(false));
-    let watcher = tokio::spawn(watch_signals(stop.clone()));
+    let (exit_now, mut exit_asked) = oneshot::channel();
+    let watcher = tokio::spawn(watch_signals(stop.clone(), exit_now));
     let work = plan.changes.iter().filter(|c| c.is_work()).count();
     let progress = Arc::new(output::Progress::new(work, g.format == Format::Json));
     let events = progress.clone();
     let on_event = Arc::new(move |event: &crate::apply::Event| events.event(event));
-    let report = apply(
+    let applied = apply(
         plan,
         spec,
         connected.providers,
@@ -177,14 +182,20 @@ async fn execute(
         options,
         stop,
         on_event,
-    )
-    .await;
+    );
+    // On a second interrupt the apply is dropped where it stands: its tasks are aborted and
+    // nothing more is sent, as an exit would; what was recorded stays recorded.
+    let report = tokio::select! {
+        report = applied => Ok(report),
+        Ok(()) = &mut exit_asked => Err(Interrupted),
+    };
     progress.finish();
     watcher.abort();
     report
 }
 
-async fn watch_signals(stop: Arc<AtomicBool>) {
+/// Raises `stop` on the first SIGINT or SIGTERM, and sends on `exit_now` at the second.
+async fn watch_signals(stop: Arc<AtomicBool>, exit_now: oneshot::Sender<()>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut term) = signal(SignalKind::terminate()) else {
         return;
@@ -205,7 +216,8 @@ async fn watch_signals(stop: Arc<AtomicBool>) {
             output::message(
                 "Exiting now. Creates in flight stay `pending` in state; the next run settles them.",
             );
-            std::process::exit(130);
+            let _ = exit_now.send(());
+            return;
         }
     }
 }
@@ -270,22 +282,15 @@ fn approved() -> Result<bool> {
 
 /// `orgform refresh`: adopt what exists and settle pending creates; never create.
 pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
-    let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox))?;
-    super::warn_endpoints(&warnings);
+    let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox.enabled))?;
+    warn_endpoints(&warnings);
     let spec = Arc::new(spec);
-    let location = state_location(g, Some(&spec), args.sandbox)?;
+    let location = state_location(g, Some(&spec), args.sandbox.enabled)?;
     let (backend, state) = open_state_locked(&location, g).await?;
-    let sandbox = if args.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
-    } else {
-        None
-    };
-    let result = async {
-        let mut options = connect_options(g, sandbox.as_ref());
-        options.base_url_override = sandbox.as_ref().map(EmbeddedSandbox::base_url);
+    let settle = async |options: &ConnectOptions| {
         // Refresh creates nothing: only the logins' credentials, every missing one named.
-        check_secrets(&spec, &state, None, &options)?;
-        let connected = connect(&spec, &state, &options).await?;
+        check_secrets(&spec, &state, None, options)?;
+        let connected = connect(&spec, &state, options).await?;
         let reality = read_reality(&spec, &state, &connected).await?;
         let mut full = plan(
             &spec,
@@ -303,12 +308,8 @@ pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
             allow_creates: false,
             ..ApplyOptions::default()
         };
-        let report = execute(g, &full, spec.clone(), connected, state, backend, options).await;
+        let report = execute(g, &full, spec.clone(), connected, state, backend, options).await?;
         finish(g, &report)
-    }
-    .await;
-    if let Some(sandbox) = sandbox {
-        sandbox.stop().await?;
-    }
-    result
+    };
+    with_connect_options(g, &args.sandbox, &spec, &location, settle).await
 }

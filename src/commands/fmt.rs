@@ -10,7 +10,7 @@ use crate::output;
 use crate::spec::format::{format, instance_types};
 
 pub fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
-    let paths = super::spec_paths(&g.specs)?;
+    let paths = super::specs::spec_paths(&g.specs)?;
     let mut texts = Vec::with_capacity(paths.len());
     for path in &paths {
         // As `validate` reads them: a regular file within the cap, never a FIFO or device.
@@ -24,7 +24,9 @@ pub fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
     let types = instance_types(&texts.iter().map(String::as_str).collect::<Vec<_>>());
     let mut changed = Vec::new();
     for (path, text) in paths.iter().zip(&texts) {
-        let formatted = format(text, &types).map_err(|e| miette!("{}: {e}", path.display()))?;
+        let formatted = format(text, &types)
+            .map_err(|e| miette!("{e}"))
+            .wrap_err_with(|| format!("{} cannot be formatted", path.display()))?;
         if &formatted != text {
             changed.push(path.display().to_string());
             if !args.check {

@@ -4,21 +4,20 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use miette::{Result, miette};
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
-use super::{
-    Destination, EmbeddedSandbox, StateLocation, connect_options, load_specs, load_specs_checked,
-    open_state_locked, state_location,
-};
+use super::connection::with_connect_options;
+use super::specs::{Destination, load_specs, load_specs_checked, warn_endpoints};
+use super::state_store::{StateLocation, lock_request, open_state_locked, state_location};
 use crate::cli::{ForceUnlockArgs, ForgetArgs, GlobalArgs, ImportArgs};
 use crate::output;
-use crate::providers::{AnyProvider, Provider};
+use crate::providers::{AnyProvider, ConnectOptions, Provider};
 use crate::state::{Record, StateBackend, Status};
 use crate::time;
 
 pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
-    let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox))?;
-    super::warn_endpoints(&warnings);
+    let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox.enabled))?;
+    warn_endpoints(&warnings);
     let Some(org) = spec.orgs.get(&args.address) else {
         return Err(miette!(
             help = "declare it in the specs first, then import it",
@@ -26,7 +25,7 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
             args.address
         ));
     };
-    let location = state_location(g, Some(&spec), args.sandbox)?;
+    let location = state_location(g, Some(&spec), args.sandbox.enabled)?;
     let (mut backend, mut state) = open_state_locked(&location, g).await?;
     // A pending or failed create is what import may settle (the plan says so when several
     // organizations have its key); a created record is replaced only after `forget`.
@@ -62,24 +61,20 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
         .providers
         .get(&org.instance)
         .ok_or_else(|| miette!("provider `{}` is not declared", org.instance))?;
-    let sandbox = if args.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
-    } else {
-        None
-    };
-    let found = async {
-        let mut options = connect_options(g, sandbox.as_ref());
-        options.base_url_override = sandbox.as_ref().map(EmbeddedSandbox::base_url);
-        let provider = AnyProvider::connect(instance, &options)
-            .map_err(|e| miette!("provider `{}`: {e}", instance.name))?;
+    let look = async |options: &ConnectOptions| {
+        let provider = AnyProvider::connect(instance, options)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("provider `{}` ({})", instance.name, instance.origin))?;
         provider
             .login()
             .await
-            .map_err(|e| miette!("provider `{}`: {e}", instance.name))?;
+            .into_diagnostic()
+            .wrap_err_with(|| format!("logging in to provider `{}`", instance.name))?;
         let reality = provider
             .read(std::slice::from_ref(&org.natural_key))
             .await
-            .map_err(|e| miette!("reading provider `{}`: {e}", instance.name))?;
+            .into_diagnostic()
+            .wrap_err_with(|| format!("reading provider `{}`", instance.name))?;
         Ok::<_, miette::Report>(
             reality
                 .orgs
@@ -87,12 +82,9 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
                 .flatten()
                 .find(|o| o.remote_id == args.remote_id),
         )
-    }
-    .await;
-    if let Some(sandbox) = sandbox {
-        sandbox.stop().await?;
-    }
-    let Some(remote) = found? else {
+    };
+    let found = with_connect_options(g, &args.sandbox, &spec, &location, look).await?;
+    let Some(remote) = found else {
         return Err(miette!(
             "provider `{}` has no organization with id `{}` under the natural key `{}`",
             instance.name,
@@ -137,7 +129,7 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
 
 pub async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
     let spec = load_specs(&g.specs).ok();
-    let location = state_location(g, spec.as_ref(), args.sandbox)?;
+    let location = state_location(g, spec.as_ref(), args.sandbox.enabled)?;
     let (mut backend, mut state) = open_state_locked(&location, g).await?;
     let Some(record) = state.orgs.remove(&args.address) else {
         return Err(miette!(
@@ -160,7 +152,7 @@ pub async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
 pub async fn force_unlock(g: &GlobalArgs, args: &ForceUnlockArgs) -> Result<ExitCode> {
     use crate::state::file::{Unlocked, force_unlock};
     let spec = load_specs(&g.specs).ok();
-    match state_location(g, spec.as_ref(), args.sandbox)? {
+    match state_location(g, spec.as_ref(), args.sandbox.enabled)? {
         StateLocation::File(path) => match force_unlock(&path, &args.lock_id)? {
             Unlocked::Cleared(holder) => output::message(&format!(
                 "Released the lock held by {holder}. (A local lock is an OS lock: it was already free once that process ended.)"
@@ -171,7 +163,7 @@ pub async fn force_unlock(g: &GlobalArgs, args: &ForceUnlockArgs) -> Result<Exit
             let mut backend = crate::state::postgres::PostgresBackend::connect(
                 &url,
                 &workspace,
-                super::lock_request(g).info,
+                lock_request(g).info,
             )
             .await?;
             match backend.force_unlock(&args.lock_id).await? {

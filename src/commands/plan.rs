@@ -5,32 +5,29 @@ use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
-use super::{
-    Destination, EmbeddedSandbox, check_login_secrets, check_secrets, connect, connect_options,
-    load_specs_checked, read_reality, read_state, state_location,
+use super::connection::{
+    check_login_secrets, check_secrets, connect, read_reality, with_connect_options,
 };
+use super::specs::{Destination, load_specs_checked};
+use super::state_store::{read_state, state_location};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::files::{OldVersion, write_atomically};
 use crate::output;
 use crate::plan::{Plan, PlanContext, plan};
+use crate::providers::ConnectOptions;
 use crate::spec::Spec;
 use crate::state::State;
 use crate::time;
 
 pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
-    let (spec, warnings) = load_specs_checked(g, Destination::of(args.remote.sandbox))?;
-    let location = state_location(g, Some(&spec), args.remote.sandbox)?;
+    let sandbox = &args.remote.sandbox;
+    let (spec, warnings) = load_specs_checked(g, Destination::of(sandbox.enabled))?;
+    let location = state_location(g, Some(&spec), sandbox.enabled)?;
     let state = read_state(&location, g).await?;
-    let sandbox = if args.remote.sandbox {
-        Some(EmbeddedSandbox::start(&spec, &location.sandbox_data_file()).await?)
-    } else {
-        None
-    };
-    let made = make_plan(g, &spec, &state, args.remote.refresh, sandbox.as_ref()).await;
-    if let Some(sandbox) = sandbox {
-        sandbox.stop().await?;
-    }
-    let mut plan = made?;
+    let mut plan = with_connect_options(g, sandbox, &spec, &location, async |options| {
+        make_plan(&spec, &state, args.remote.refresh, options).await
+    })
+    .await?;
     if args.out.is_some() {
         plan.state_digest = Some(state.records_digest());
     }
@@ -71,17 +68,14 @@ pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
 
 /// Plans, reading remote reality unless `refresh` is off.
 pub async fn make_plan(
-    g: &GlobalArgs,
     spec: &Spec,
     state: &State,
     refresh: bool,
-    sandbox: Option<&EmbeddedSandbox>,
+    options: &ConnectOptions,
 ) -> Result<Plan> {
-    let mut options = connect_options(g, sandbox);
-    options.base_url_override = sandbox.map(EmbeddedSandbox::base_url);
     let reality = if refresh {
-        check_login_secrets(spec, state, &options)?;
-        let connected = connect(spec, state, &options).await?;
+        check_login_secrets(spec, state, options)?;
+        let connected = connect(spec, state, options).await?;
         Some(read_reality(spec, state, &connected).await?)
     } else {
         None
@@ -95,7 +89,7 @@ pub async fn make_plan(
     // A plan is a promise: one that says "create" must be one apply can carry out, so what
     // its creates and the logins need is checked even with `--refresh=false` (as Terraform
     // still configures its providers then), before the plan is shown.
-    check_secrets(spec, state, Some(&made), &options)?;
+    check_secrets(spec, state, Some(&made), options)?;
     Ok(made)
 }
 
@@ -123,7 +117,9 @@ pub fn load_plan(path: &Path) -> Result<SavedPlan> {
     let digest = plan_digest(&bytes);
     let text = String::from_utf8(bytes)
         .map_err(|_| miette!("{}: the plan file is not UTF-8 text", path.display()))?;
-    let plan = crate::plan::parse_saved(&text).map_err(|e| miette!("{}: {e}", path.display()))?;
+    let plan = crate::plan::parse_saved(&text)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("{} cannot be applied", path.display()))?;
     Ok(SavedPlan {
         plan,
         path: path.to_path_buf(),

@@ -9,9 +9,9 @@ use crate::output;
 
 pub async fn run(g: &GlobalArgs) -> Result<ExitCode> {
     // The specs only matter for a `[state] path`; show works without valid specs.
-    let spec = super::load_specs(&g.specs).ok();
-    let location = super::state_location(g, spec.as_ref(), false)?;
-    let state = super::read_state(&location, g).await?;
+    let spec = super::specs::load_specs(&g.specs).ok();
+    let location = super::state_store::state_location(g, spec.as_ref(), false)?;
+    let state = super::state_store::read_state(&location, g).await?;
     match g.format {
         Format::Json => output::data(&crate::escape::json(
             serde_json::to_string_pretty(&state).into_diagnostic()?,

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use miette::{Result, miette};
 
-use super::{StateLocation, load_specs, open_state_locked, state_location};
+use super::specs::load_specs;
+use super::state_store::{StateLocation, lock_request, open_state_locked, state_location};
 use crate::cli::{Format, GlobalArgs, StateCommand};
 use crate::output;
 use crate::state::{StateBackend, Store};
@@ -25,12 +26,9 @@ async fn history(g: &GlobalArgs, location: &StateLocation) -> Result<ExitCode> {
             "a state file keeps only its previous version (`{location}.backup`), not a history"
         ));
     };
-    let backend = crate::state::postgres::PostgresBackend::connect(
-        url,
-        workspace,
-        super::lock_request(g).info,
-    )
-    .await?;
+    let backend =
+        crate::state::postgres::PostgresBackend::connect(url, workspace, lock_request(g).info)
+            .await?;
     let versions = backend.history().await?;
     if g.format == Format::Json {
         output::data(&serde_json::to_string_pretty(&versions).unwrap_or_default());

@@ -10,8 +10,8 @@ use crate::output;
 use crate::text::plural;
 
 pub fn run(g: &GlobalArgs) -> Result<ExitCode> {
-    let (spec, warnings) = super::load_specs_checked(g, super::Destination::Specs)?;
-    super::warn_endpoints(&warnings);
+    let (spec, warnings) = super::specs::load_specs_checked(g, super::specs::Destination::Specs)?;
+    super::specs::warn_endpoints(&warnings);
     match g.format {
         Format::Json => output::data(
             &serde_json::json!({

@@ -330,6 +330,17 @@ pub enum Store {
     Postgres(Box<postgres::PostgresBackend>),
 }
 
+impl Store {
+    /// The state this store holds, or a new one (a fresh lineage, serial 0) if none was ever
+    /// written.
+    pub async fn load_or_new(&mut self) -> Result<State, StateError> {
+        Ok(self
+            .load()
+            .await?
+            .unwrap_or_else(|| State::new(new_lineage())))
+    }
+}
+
 impl StateBackend for Store {
     async fn load(&mut self) -> Result<Option<State>, StateError> {
         match self {

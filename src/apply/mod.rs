@@ -5,22 +5,32 @@
 //! whose answer was lost is settled by looking its natural key up, never by sending it again
 //! blind; only a look-up that says "absent" lets a create be sent again. If state can't be
 //! written, no further create is sent.
+//!
+//! This file orchestrates (one task per change: create, settle, follow, record); the state
+//! writer that makes the records durable is `writer`, the look-ups gathered per instance are
+//! `lookups`.
+
+mod lookups;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::model::{InstanceName, RemoteOrg, RemoteStatus};
-use crate::plan::{Action, Change, Match, Plan, matching};
+use crate::plan::{Action, Change, Plan};
 use crate::providers::http::backoff;
 use crate::providers::{AnyProvider, Provider, ProviderError, RetryPolicy};
 use crate::spec::{OrgSpec, Spec};
-use crate::state::{Record, RecordError, State, StateBackend, StateError, StateOp, Status, Store};
+use crate::state::{Record, RecordError, StateOp, Status};
 use crate::time;
+
+use lookups::{Found, Lookups};
+pub use writer::{Finished, Quota, Refused, StateWriter};
 
 /// How apply behaves beyond the plan itself.
 #[derive(Clone, Debug)]
@@ -100,286 +110,6 @@ impl ApplyReport {
     }
 }
 
-/// The one writer of state during apply. Tasks send it changes; it makes each batch durable
-/// with one flush (group commit) before any sender goes on, so concurrency doesn't multiply
-/// flushes, and once a write fails it refuses every later change.
-pub struct StateWriter {
-    sender: mpsc::Sender<Batch>,
-    task: tokio::task::JoinHandle<Finished>,
-}
-
-struct Batch {
-    ops: Vec<StateOp>,
-    /// The ops bind a remote id that was found (adopted, or settled by a look-up), not made by
-    /// this run's create: refused if state records that id for another address by then.
-    exclusive: bool,
-    /// A daily quota the batch must fit in, checked against the state as it stands when the
-    /// batch is written, so that no path (a settled pending create included) sends one over.
-    quota: Option<Quota>,
-    done: oneshot::Sender<Result<(), Refused>>,
-}
-
-/// Why the state writer did not take a batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// The batch would break its daily quota: nothing was written, nothing may be sent.
-    Quota(String),
-    /// State can't be written (for this batch and every later one).
-    Broken(String),
-    /// The batch binds a remote id that state records for another address: nothing written.
-    Bound(String),
-}
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refused::Quota(why) | Refused::Broken(why) | Refused::Bound(why) => f.write_str(why),
-        }
-    }
-}
-
-/// A rolling daily quota on one provider instance.
-#[derive(Clone, Debug)]
-pub struct Quota {
-    pub instance: String,
-    pub per_day: u32,
-    pub now: crate::model::Timestamp,
-}
-
-/// What the writer leaves when apply ends.
-pub struct Finished {
-    pub state: State,
-    pub store: Store,
-    /// Why state could not be written, if it could not.
-    pub broken: Option<String>,
-}
-
-impl StateWriter {
-    pub fn start(state: State, store: Store) -> StateWriter {
-        let (sender, receiver) = mpsc::channel(4096);
-        let task = tokio::spawn(write_loop(state, store, receiver));
-        StateWriter { sender, task }
-    }
-
-    /// Makes `ops` durable; returns once they are, or why they could not be.
-    pub async fn update(&self, ops: Vec<StateOp>) -> Result<(), String> {
-        self.update_within(ops, None)
-            .await
-            .map_err(|r| r.to_string())
-    }
-
-    /// Like `update`, but refuses the ops (writing nothing) if `quota` is used up.
-    pub async fn update_within(
-        &self,
-        ops: Vec<StateOp>,
-        quota: Option<Quota>,
-    ) -> Result<(), Refused> {
-        self.send(ops, quota, false).await
-    }
-
-    /// Like `update`, for ops that record a remote id found at the provider rather than made by
-    /// this run: refused (nothing written) if state records that id for another address.
-    pub async fn bind(&self, ops: Vec<StateOp>) -> Result<(), Refused> {
-        self.send(ops, None, true).await
-    }
-
-    async fn send(
-        &self,
-        ops: Vec<StateOp>,
-        quota: Option<Quota>,
-        exclusive: bool,
-    ) -> Result<(), Refused> {
-        let (done, wait) = oneshot::channel();
-        self.sender
-            .send(Batch {
-                ops,
-                quota,
-                exclusive,
-                done,
-            })
-            .await
-            .map_err(|_| Refused::Broken("the state writer has stopped".to_string()))?;
-        wait.await
-            .map_err(|_| Refused::Broken("the state writer has stopped".to_string()))?
-    }
-
-    /// Stops taking changes, folds what was recorded into a new state version, and hands back
-    /// the state and its store.
-    pub async fn finish(self) -> Result<Finished, String> {
-        drop(self.sender);
-        self.task
-            .await
-            .map_err(|e| format!("the state writer task failed: {e}"))
-    }
-}
-
-async fn write_loop(
-    mut state: State,
-    mut store: Store,
-    mut receiver: mpsc::Receiver<Batch>,
-) -> Finished {
-    let mut broken: Option<String> = None;
-    let mut written_any = false;
-    // Who holds each remote id, built the first time a batch binds one that was found, then
-    // kept up to date: a run that only creates never builds it.
-    let mut holders: Option<Holders> = None;
-    while let Some(first) = receiver.recv().await {
-        let mut batches = vec![first];
-        while batches.len() < 4096 {
-            match receiver.try_recv() {
-                Ok(more) => batches.push(more),
-                Err(_) => break,
-            }
-        }
-        if let Some(why) = &broken {
-            for batch in batches {
-                let _ = batch.done.send(Err(Refused::Broken(why.clone())));
-            }
-            continue;
-        }
-        // Apply the batches in order, refusing any that would break its quota. In place: a
-        // copy of a large state per group commit would make apply quadratic, and if the write
-        // fails the writer is broken for good, so the unwritten changes are never written
-        // or folded in.
-        let mut ops: Vec<StateOp> = Vec::new();
-        let mut verdicts: Vec<Result<(), Refused>> = Vec::with_capacity(batches.len());
-        for batch in &batches {
-            if let Some(q) = &batch.quota
-                && state.creates_in_last_day(&q.instance, q.now) >= q.per_day
-            {
-                verdicts.push(Err(Refused::Quota(format!(
-                    "the daily quota of {} creates on `{}` is used up; it waits for a later apply",
-                    q.per_day, q.instance
-                ))));
-                continue;
-            }
-            if batch.exclusive {
-                let index = holders.get_or_insert_with(|| Holders::of(&state));
-                if let Some(why) = batch.ops.iter().find_map(|op| index.taken(op)) {
-                    verdicts.push(Err(Refused::Bound(why)));
-                    continue;
-                }
-            }
-            for op in &batch.ops {
-                if let Some(index) = &mut holders {
-                    index.track(&state, op);
-                }
-                state.apply(op);
-            }
-            ops.extend(batch.ops.iter().cloned());
-            verdicts.push(Ok(()));
-        }
-        let written = if ops.is_empty() {
-            Ok(())
-        } else {
-            store.append(&mut state, &ops).await
-        };
-        match written {
-            Ok(()) => {
-                written_any |= !ops.is_empty();
-                for (batch, verdict) in batches.into_iter().zip(verdicts) {
-                    let _ = batch.done.send(verdict);
-                }
-            }
-            Err(e) => {
-                let why = e.to_string();
-                broken = Some(why.clone());
-                for batch in batches {
-                    let _ = batch.done.send(Err(Refused::Broken(why.clone())));
-                }
-            }
-        }
-    }
-    if broken.is_none()
-        && written_any
-        && let Err(e) = store.compact(&mut state).await
-    {
-        broken = Some(format!(
-            "{e}; the changes are safe in the journal and the next run folds them in"
-        ));
-    }
-    Finished {
-        state,
-        store,
-        broken,
-    }
-}
-
-/// (provider instance, remote id) -> the address state records it for.
-struct Holders(std::collections::HashMap<(String, String), String>);
-
-impl Holders {
-    fn of(state: &State) -> Holders {
-        Holders(
-            state
-                .orgs
-                .iter()
-                .filter_map(|(address, r)| {
-                    let id = r.remote_id.clone()?;
-                    Some(((r.provider.clone(), id), address.clone()))
-                })
-                .collect(),
-        )
-    }
-
-    /// Why `op` may not be written: it binds an id another address holds.
-    fn taken(&self, op: &StateOp) -> Option<String> {
-        let StateOp::Put { address, record } = op else {
-            return None;
-        };
-        let id = record.remote_id.as_ref()?;
-        let holder = self.0.get(&(record.provider.clone(), id.clone()))?;
-        (holder != address).then(|| {
-            format!(
-                "{id} on `{}` is already recorded for `{holder}`: one organization is never two addresses; `{address}` was left as it was (if it is `{holder}` renamed, `orgform forget {holder}` then `orgform import {address} {id}`)",
-                record.provider
-            )
-        })
-    }
-
-    /// Keeps the index in step with `op`, before `state` applies it.
-    fn track(&mut self, state: &State, op: &StateOp) {
-        let address = match op {
-            StateOp::Put { address, .. } | StateOp::Remove { address } => address,
-            StateOp::CreateSent { .. } => return,
-        };
-        if let Some(old) = state.orgs.get(address)
-            && let Some(id) = &old.remote_id
-        {
-            let key = (old.provider.clone(), id.clone());
-            if self.0.get(&key) == Some(address) {
-                self.0.remove(&key);
-            }
-        }
-        if let StateOp::Put { record, .. } = op
-            && let Some(id) = &record.remote_id
-        {
-            self.0
-                .insert((record.provider.clone(), id.clone()), address.clone());
-        }
-    }
-}
-
-/// What a look-up by natural key found.
-#[derive(Clone, Debug)]
-enum Found {
-    None,
-    One(RemoteOrg),
-    /// Several organizations hold the key, none of them the recorded one: their ids. Never
-    /// settled by picking one.
-    Many(Vec<String>),
-}
-
-impl Found {
-    fn ambiguous(ids: &[String]) -> String {
-        format!(
-            "{} organizations at the provider have its natural key ({}): orgform won't choose; the next plan shows it blocked",
-            ids.len(),
-            ids.join(", ")
-        )
-    }
-}
-
 /// Everything an apply task needs, shared.
 struct Context {
     spec: Arc<Spec>,
@@ -408,90 +138,6 @@ impl Context {
                 .settle(org, remote_id)
                 .await?
                 .map_or(Found::None, Found::One)),
-        }
-    }
-}
-
-/// Look-ups of one provider instance, gathered into one read: a thousand sign-ups polled at
-/// once cost a page of a query, not a thousand queries. The first caller in a window leads:
-/// it waits briefly for others to join, reads for all of them, and hands each its answer.
-struct Lookups {
-    waiting: std::sync::Mutex<Vec<Waiter>>,
-    window: Duration,
-}
-
-struct Waiter {
-    key: crate::model::NaturalKey,
-    remote_id: Option<String>,
-    reply: oneshot::Sender<Result<Found, String>>,
-}
-
-impl Lookups {
-    fn new(window: Duration) -> Lookups {
-        Lookups {
-            waiting: std::sync::Mutex::new(Vec::new()),
-            window,
-        }
-    }
-
-    async fn look_up(
-        &self,
-        provider: &AnyProvider,
-        org: &OrgSpec,
-        remote_id: Option<&str>,
-        retry: RetryPolicy,
-    ) -> Result<Found, ProviderError> {
-        let (reply, answer) = oneshot::channel();
-        let leads = {
-            let mut waiting = self
-                .waiting
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            waiting.push(Waiter {
-                key: org.natural_key.clone(),
-                remote_id: remote_id.map(str::to_string),
-                reply,
-            });
-            waiting.len() == 1
-        };
-        if leads {
-            tokio::time::sleep(self.window).await;
-            let batch = std::mem::take(
-                &mut *self
-                    .waiting
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
-            let mut keys: Vec<_> = batch.iter().map(|w| w.key.clone()).collect();
-            keys.sort();
-            keys.dedup();
-            let read = crate::providers::http::retrying(retry, || provider.read(&keys)).await;
-            for waiter in batch {
-                let answer = match &read {
-                    // The planner's rule: the recorded id, else the only live one, never a pick
-                    // among several.
-                    Ok(reality) => Ok(
-                        match matching(reality.find(&waiter.key), waiter.remote_id.as_deref()) {
-                            Match::None => Found::None,
-                            Match::One(o) => Found::One(o.clone()),
-                            Match::Many(ids) => Found::Many(ids),
-                        },
-                    ),
-                    Err(e) => Err(e.to_string()),
-                };
-                let _ = waiter.reply.send(answer);
-            }
-        }
-        match answer.await {
-            Ok(Ok(found)) => Ok(found),
-            Ok(Err(message)) => Err(ProviderError::Unavailable {
-                message,
-                retry_after: None,
-            }),
-            Err(_) => Err(ProviderError::Unavailable {
-                message: "the look-up was abandoned".into(),
-                retry_after: None,
-            }),
         }
     }
 }
@@ -904,12 +550,4 @@ async fn record_remote(
             ),
         },
     }
-}
-
-/// Loads the state through `backend`, or starts a new one.
-pub async fn load_or_new(store: &mut Store) -> Result<State, StateError> {
-    Ok(store
-        .load()
-        .await?
-        .unwrap_or_else(|| State::new(crate::state::new_lineage())))
 }

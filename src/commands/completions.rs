@@ -1,0 +1,19 @@
+//! `orgform completions SHELL`: the shell completions, generated from the clap structs.
+
+use std::process::ExitCode;
+
+use miette::Result;
+
+use crate::cli::Cli;
+
+pub fn run(shell: clap_complete::Shell) -> Result<ExitCode> {
+    let mut out = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut <Cli as clap::CommandFactory>::command(),
+        "orgform",
+        &mut out,
+    );
+    crate::output::data(&String::from_utf8_lossy(&out));
+    Ok(ExitCode::SUCCESS)
+}

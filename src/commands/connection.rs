@@ -1,0 +1,179 @@
+//! The providers a run talks to: connection options (with `--sandbox`, an embedded sandbox
+//! started and stopped around the work, and its address and credentials), every secret checked
+//! before the first request, one login per instance, and reality read from all of them at once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use miette::{IntoDiagnostic, Result, WrapErr};
+
+use super::apply::Interrupted;
+use super::sandbox::EmbeddedSandbox;
+use super::state_store::StateLocation;
+use crate::cli::{GlobalArgs, SandboxArg};
+use crate::model::{InstanceName, NaturalKey, Reality};
+use crate::plan::Plan;
+use crate::providers::{AnyProvider, ConnectOptions, HttpOptions, Provider};
+use crate::spec::Spec;
+use crate::state::State;
+use crate::time;
+
+/// Connected providers for every instance that declared organizations or state use.
+pub struct Connected {
+    pub providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
+}
+
+/// Connects to each provider instance the specs or state need, logging in once each.
+pub async fn connect(spec: &Spec, state: &State, options: &ConnectOptions) -> Result<Connected> {
+    let mut providers = BTreeMap::new();
+    let mut logins = tokio::task::JoinSet::new();
+    // An instance only orphans use is not among them: nothing to read or create there.
+    for name in crate::plan::contacted_instances(spec, state) {
+        let Some(instance) = spec.providers.get(name) else {
+            continue;
+        };
+        let provider = Arc::new(
+            AnyProvider::connect(instance, options)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("provider `{name}` ({})", instance.origin))?,
+        );
+        providers.insert(name.to_string(), provider.clone());
+        let name = name.to_string();
+        logins.spawn(async move { (name, provider.login().await) });
+    }
+    while let Some(joined) = logins.join_next().await {
+        let (name, result) = joined.into_diagnostic()?;
+        result
+            .into_diagnostic()
+            .wrap_err_with(|| format!("logging in to provider `{name}`"))?;
+    }
+    Ok(Connected { providers })
+}
+
+/// Resolves every secret a run needs before it sends anything: the credentials of each
+/// instance it contacts and, given `plan`, what the organizations it may create declare. All
+/// that can't be read are reported in one error.
+pub fn check_secrets(
+    spec: &Spec,
+    state: &State,
+    plan: Option<&Plan>,
+    options: &ConnectOptions,
+) -> Result<()> {
+    let needed = crate::plan::secrets_needed(spec, state, plan);
+    Ok(options.secrets.check_all(&needed)?)
+}
+
+/// The check before any login, when the plan needs the providers' answers and so comes after
+/// them. If a login can't happen, nothing more will be learnt from the providers this run: the
+/// error also names what the creates known from specs and state alone need, so that one run
+/// lists everything missing rather than one kind per run.
+pub fn check_login_secrets(spec: &Spec, state: &State, options: &ConnectOptions) -> Result<()> {
+    if check_secrets(spec, state, None, options).is_ok() {
+        return Ok(());
+    }
+    let known = crate::plan::plan(
+        spec,
+        state,
+        None,
+        crate::plan::PlanContext { now: time::now() },
+    );
+    check_secrets(spec, state, Some(&known), options)
+}
+
+/// Reads remote reality from every connected instance at once, each in as few requests as its
+/// API allows.
+pub async fn read_reality(spec: &Spec, state: &State, connected: &Connected) -> Result<Reality> {
+    let mut keys: BTreeMap<&str, Vec<NaturalKey>> = BTreeMap::new();
+    for org in spec.orgs.values() {
+        keys.entry(&org.instance)
+            .or_default()
+            .push(org.natural_key.clone());
+    }
+    for record in state.orgs.values() {
+        keys.entry(&record.provider)
+            .or_default()
+            .push(record.natural_key.clone());
+    }
+    let mut reads = tokio::task::JoinSet::new();
+    for (name, provider) in &connected.providers {
+        let mut wanted = keys.remove(name.as_str()).unwrap_or_default();
+        wanted.sort();
+        wanted.dedup();
+        let provider = provider.clone();
+        let name = name.clone();
+        // Where a daily quota applies, the provider's own count of today's creates too: other
+        // states and people use the same quota, which this state can't see.
+        let quota = spec
+            .providers
+            .get(&name)
+            .is_some_and(|p| p.limits.creates_per_day.is_some());
+        reads.spawn(async move {
+            let count = async {
+                if quota {
+                    provider.creates_in_last_day().await
+                } else {
+                    Ok(None)
+                }
+            };
+            let (read, count) = tokio::join!(provider.read(&wanted), count);
+            let found = read.and_then(|mut found| {
+                found.creates_last_day = count?;
+                Ok(found)
+            });
+            (name, found)
+        });
+    }
+    let mut reality = Reality::default();
+    while let Some(joined) = reads.join_next().await {
+        let (name, result) = joined.into_diagnostic()?;
+        let found = result
+            .into_diagnostic()
+            .wrap_err_with(|| format!("reading provider `{name}`"))?;
+        reality.instances.insert(name, found);
+    }
+    Ok(reality)
+}
+
+/// Runs `body` with the connection options for this run. With `--sandbox`, an embedded sandbox
+/// is started first (its data beside the state, so that the next run finds what this one
+/// created), `body` reaches it with the sandbox's own credentials, and it is stopped after,
+/// whatever `body` returned (but [`Interrupted`], which ends the run at once); a failure to stop
+/// it is the run's error.
+pub async fn with_connect_options<T>(
+    g: &GlobalArgs,
+    sandbox: &SandboxArg,
+    spec: &Spec,
+    location: &StateLocation,
+    body: impl AsyncFnOnce(&ConnectOptions) -> Result<T>,
+) -> Result<T> {
+    if !sandbox.enabled {
+        return body(&connect_options(g, None)).await;
+    }
+    let running = EmbeddedSandbox::start(spec, &location.sandbox_data_file()).await?;
+    let result = body(&connect_options(g, Some(&running))).await;
+    // A second interrupt ends the run at once: no graceful stop to wait for.
+    if result
+        .as_ref()
+        .is_err_and(|e| e.downcast_ref::<Interrupted>().is_some())
+    {
+        return result;
+    }
+    running.stop().await?;
+    result
+}
+
+/// Connection options for this run; in sandbox mode, the sandbox's address and credentials.
+fn connect_options(g: &GlobalArgs, sandbox: Option<&EmbeddedSandbox>) -> ConnectOptions {
+    let mut options = ConnectOptions {
+        http: HttpOptions {
+            timeout: g.http_timeout,
+            ..HttpOptions::default()
+        },
+        ..ConnectOptions::default()
+    };
+    if let Some(sandbox) = sandbox {
+        options.secrets = sandbox.secrets.clone();
+        options.base_url_override = Some(sandbox.base_url());
+    }
+    options
+}

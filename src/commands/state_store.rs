@@ -1,0 +1,192 @@
+//! The state store a run uses: where it lives (`--state`, the specs' `[state]` table, or the
+//! default file) and how a command opens it: locked for the whole run by those that write,
+//! read without the lock by those that only read.
+
+use std::path::PathBuf;
+
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use crate::cli::GlobalArgs;
+use crate::spec::Spec;
+use crate::state::file::{FileBackend, LockRequest};
+use crate::state::postgres::PostgresBackend;
+use crate::state::{LockInfo, State, Store};
+use crate::time;
+
+/// Where state lives for this run.
+#[derive(Clone, Debug)]
+pub enum StateLocation {
+    File(PathBuf),
+    Postgres { url: String, workspace: String },
+}
+
+impl StateLocation {
+    /// Parses a `--state` or `--to` value: a PostgreSQL URL or a file path.
+    pub fn parse(value: &str, workspace: &str) -> Result<StateLocation> {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            let parsed = url::Url::parse(value)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("`{value}` is not a valid URL"))?;
+            if parsed.password().is_some() {
+                return Err(miette!(
+                    help = "export PGPASSWORD instead, or use [state] url = { env = \"NAME\" } in the specs",
+                    "a password on the command line can be read by other users of this machine; refusing it"
+                ));
+            }
+            return Ok(StateLocation::Postgres {
+                url: value.to_string(),
+                workspace: workspace.to_string(),
+            });
+        }
+        Ok(StateLocation::File(PathBuf::from(value)))
+    }
+
+    /// Where an embedded sandbox keeps its data: beside a state file, or under state/sandbox/.
+    pub fn sandbox_data_file(&self) -> PathBuf {
+        match self {
+            StateLocation::File(path) => path.with_file_name("sandbox-data.json"),
+            StateLocation::Postgres { .. } => PathBuf::from("state/sandbox/sandbox-data.json"),
+        }
+    }
+}
+
+impl std::fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateLocation::File(path) => write!(f, "{}", path.display()),
+            StateLocation::Postgres { url, workspace } => write!(
+                f,
+                "{} (workspace `{workspace}`)",
+                crate::state::postgres::redact_url(url)
+            ),
+        }
+    }
+}
+
+/// Where state lives: `--state`, else the specs' `[state]` table, else the default file. Sandbox
+/// runs keep their own state under `state/sandbox/` unless `--state` says otherwise.
+pub fn state_location(g: &GlobalArgs, spec: Option<&Spec>, sandbox: bool) -> Result<StateLocation> {
+    let settings = spec.map(|s| &s.state);
+    let workspace = g
+        .workspace
+        .clone()
+        .or_else(|| settings.and_then(|s| s.workspace.clone()))
+        .unwrap_or_else(|| "default".to_string());
+    if let Some(explicit) = &g.state {
+        return StateLocation::parse(explicit, &workspace);
+    }
+    if sandbox {
+        return Ok(StateLocation::File(PathBuf::from(
+            "state/sandbox/orgform.state.json",
+        )));
+    }
+    if let Some(settings) = settings {
+        if settings.backend.as_deref() == Some("postgres") {
+            let Some(reference) = &settings.url else {
+                return Err(miette!(
+                    help = "add `url = { env = \"NAME\" }` to the [state] table",
+                    "[state] backend = \"postgres\" needs a `url`"
+                ));
+            };
+            let url = crate::secrets::SecretResolver::default()
+                .resolve(reference)
+                .into_diagnostic()
+                .wrap_err("the [state] url cannot be read")?;
+            return Ok(StateLocation::Postgres {
+                url: url.expose().to_string(),
+                workspace,
+            });
+        }
+        if let Some(path) = &settings.path {
+            return Ok(StateLocation::File(PathBuf::from(path)));
+        }
+    }
+    Ok(StateLocation::File(PathBuf::from(
+        "state/orgform.state.json",
+    )))
+}
+
+/// Who this run is, for the lock file.
+pub fn lock_request(g: &GlobalArgs) -> LockRequest {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown host".into());
+    let command = std::env::args()
+        .map(|a| {
+            if a.contains(char::is_whitespace) {
+                format!("{a:?}")
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    LockRequest {
+        info: LockInfo {
+            id: crate::state::new_lineage(),
+            host,
+            pid: std::process::id(),
+            command,
+            since: time::now(),
+        },
+        timeout: g.lock_timeout,
+    }
+}
+
+/// Opens the state with its lock held for the whole run, and loads it (or starts a new one).
+pub async fn open_state_locked(location: &StateLocation, g: &GlobalArgs) -> Result<(Store, State)> {
+    let request = lock_request(g);
+    let mut store = match location {
+        StateLocation::File(path) => {
+            let path = path.clone();
+            // Waiting for a lock blocks; keep it off the async workers.
+            let backend =
+                tokio::task::spawn_blocking(move || FileBackend::open_locked(&path, &request))
+                    .await
+                    .into_diagnostic()??;
+            Store::File(backend)
+        }
+        StateLocation::Postgres { url, workspace } => {
+            let mut backend =
+                PostgresBackend::connect(url, workspace, request.info.clone()).await?;
+            backend.lock(request.timeout).await?;
+            Store::Postgres(Box::new(backend))
+        }
+    };
+    let state = store.load_or_new().await?;
+    Ok((store, state))
+}
+
+/// Loads the state without locking it, for commands that only read.
+pub async fn read_state(location: &StateLocation, g: &GlobalArgs) -> Result<State> {
+    let mut store = match location {
+        StateLocation::File(path) => Store::File(FileBackend::open_read_only(path)?),
+        StateLocation::Postgres { url, workspace } => Store::Postgres(Box::new(
+            PostgresBackend::connect(url, workspace, lock_request(g).info).await?,
+        )),
+    };
+    Ok(store.load_or_new().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StateLocation;
+
+    /// A URL that does not parse is reported with the parser's error as its cause, a link of
+    /// the chain, not pasted into one flat message.
+    #[test]
+    fn a_bad_state_url_keeps_the_parsers_error_as_its_cause() {
+        let Err(report) = StateLocation::parse("postgres://[::1", "default") else {
+            panic!("`postgres://[::1` parsed");
+        };
+        let chain: Vec<String> = report.chain().map(ToString::to_string).collect();
+        assert_eq!(
+            chain,
+            [
+                "`postgres://[::1` is not a valid URL",
+                "invalid IPv6 address"
+            ],
+            "{report:?}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::catalog::salesforce::{
     COUNTRIES, DEVELOPER_EDITIONS, EDITIONS, SUBDOMAIN_MAX, SUBDOMAIN_MAX_DEVELOPER,
 };
+use crate::catalog::schema::Format;
 
 use super::{
     Emulator, Outcome, OverQuota, Reply, Signup, api_error, signups_in_last_day, soql_datetime,
@@ -402,15 +403,8 @@ fn coerce(kind: Type, value: &Value) -> Result<Value, Value> {
     }
 }
 
-/// An address in the `local@domain.tld` shape both `SignupEmail` and `Username` must have.
+/// An address in the `local@domain.tld` shape both `SignupEmail` and `Username` must have: the
+/// catalog's one e-mail rule, which the validator applies too.
 fn is_address(value: &str) -> bool {
-    let Some((local, domain)) = value.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !value.contains(char::is_whitespace)
+    Format::Email.check(value).is_ok()
 }

@@ -8,6 +8,7 @@
 //! replacing files atomically), `commands` (one per subcommand) and `cli` (the flags).
 
 pub mod apply;
+pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod escape;

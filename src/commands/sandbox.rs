@@ -6,28 +6,10 @@ use std::process::ExitCode;
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use crate::cli::SandboxArgs;
-use crate::model::ProviderType;
 use crate::output;
 use crate::sandbox::{Fault, Sandbox, SandboxConfig};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::Spec;
-
-/// The credentials each emulator accepts, by the provider instance key that carries them.
-pub fn sandbox_credentials(provider_type: ProviderType) -> &'static [(&'static str, &'static str)] {
-    match provider_type {
-        ProviderType::Heron => &[("api_key", crate::sandbox::HERON_API_KEY)],
-        ProviderType::SalesforceSignup => crate::sandbox::salesforce::CREDENTIALS,
-        ProviderType::Neoncrm => &[
-            ("org_id", crate::sandbox::neoncrm::ORG_ID),
-            ("api_key", crate::sandbox::neoncrm::API_KEY),
-        ],
-        ProviderType::CommvaultSalesforce => &[
-            ("username", crate::sandbox::commvault::USERNAME),
-            ("password", crate::sandbox::commvault::PASSWORD),
-        ],
-        ProviderType::OracleCommerce => crate::sandbox::oracle::CREDENTIALS,
-    }
-}
 
 /// A sandbox started inside this process for a `--sandbox` run, with its data kept beside the
 /// state so that the next run finds what this one created.
@@ -60,7 +42,7 @@ impl EmbeddedSandbox {
             ..SecretResolver::default()
         };
         for instance in spec.providers.values() {
-            for (key, value) in sandbox_credentials(instance.provider_type) {
+            for (key, value) in instance.provider_type.descriptor().sandbox_credentials {
                 if let Some(reference) = instance.secret(key) {
                     secrets
                         .overrides

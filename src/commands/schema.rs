@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use miette::{IntoDiagnostic, Result};
 
 use crate::output;
-use crate::spec::schema::json_schema;
+use crate::spec::json_schema::json_schema;
 
 pub fn run() -> Result<ExitCode> {
     output::data(&serde_json::to_string_pretty(&json_schema()).into_diagnostic()?);

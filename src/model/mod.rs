@@ -1,5 +1,5 @@
-//! The domain vocabulary shared by every layer: provider types and their capabilities, addresses,
-//! natural keys, declared values, secret references and what a provider reported.
+//! The domain vocabulary shared by every layer: provider types (what each one is lives in
+//! `catalog`), addresses, natural keys, declared values, secret references and what a provider reported.
 //!
 //! Everything here is plain data with no I/O, so the pure planner and the I/O edges can both
 //! depend on it without depending on each other. How a spec holds its organizations' attributes
@@ -33,8 +33,19 @@ impl ProviderType {
         ProviderType::Neoncrm,
     ];
 
+    /// Every type's name, in the order of `ALL`: the values `type` may take.
+    pub const NAMES: [&'static str; 5] = {
+        let mut names = [""; 5];
+        let mut i = 0;
+        while i < ProviderType::ALL.len() {
+            names[i] = ProviderType::ALL[i].name();
+            i += 1;
+        }
+        names
+    };
+
     /// The name used in specs (`type = "heron"`), state and plans.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             ProviderType::CommvaultSalesforce => "commvault_salesforce",
             ProviderType::SalesforceSignup => "salesforce_signup",
@@ -47,101 +58,12 @@ impl ProviderType {
     pub fn from_name(name: &str) -> Option<ProviderType> {
         ProviderType::ALL.into_iter().find(|t| t.name() == name)
     }
-
-    /// What the pure planner may know about a provider without talking to it.
-    pub fn capabilities(self) -> Capabilities {
-        match self {
-            ProviderType::CommvaultSalesforce => Capabilities {
-                asynchronous: false,
-                waits_for_creates: false,
-                daily_quota: None,
-                reads: Reads::ListAll,
-                key_case_insensitive: true,
-                allows_duplicates: false,
-                // None: Command Center is always the customer's own host.
-                vendor_hosts: &[],
-            },
-            ProviderType::SalesforceSignup => Capabilities {
-                asynchronous: true,
-                // A sign-up finishes in minutes on its own: apply polls it.
-                waits_for_creates: true,
-                daily_quota: Some(20),
-                reads: Reads::ByKeys { page_size: 2000 },
-                key_case_insensitive: true,
-                allows_duplicates: false,
-                vendor_hosts: &["*.salesforce.com"],
-            },
-            ProviderType::OracleCommerce => Capabilities {
-                asynchronous: true,
-                // A request waits for an administrator, for hours or days: apply looks once and
-                // leaves it `pending` for a later plan or `refresh`.
-                waits_for_creates: false,
-                daily_quota: None,
-                reads: Reads::ByKeys { page_size: 250 },
-                key_case_insensitive: false,
-                allows_duplicates: true,
-                vendor_hosts: &["*.oraclecloud.com"],
-            },
-            ProviderType::Heron => Capabilities {
-                asynchronous: false,
-                waits_for_creates: false,
-                daily_quota: None,
-                reads: Reads::ListAll,
-                key_case_insensitive: false,
-                allows_duplicates: true,
-                vendor_hosts: &["app.herondata.io"],
-            },
-            ProviderType::Neoncrm => Capabilities {
-                asynchronous: false,
-                waits_for_creates: false,
-                daily_quota: None,
-                reads: Reads::ByKeys { page_size: 200 },
-                key_case_insensitive: false,
-                allows_duplicates: true,
-                vendor_hosts: &["api.neoncrm.com"],
-            },
-        }
-    }
 }
 
 impl fmt::Display for ProviderType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// Capabilities as data (dnscontrol's capability flags): none of the five APIs has an update
-/// call orgform may use, so every provider is create-only and a changed declaration is `blocked`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Capabilities {
-    /// Creates finish later and must be settled by polling (Salesforce sign-ups, Oracle requests).
-    pub asynchronous: bool,
-    /// Whether apply polls an asynchronous create until it finishes (or `--settle-timeout`
-    /// passes). When not, apply looks it up once right after the create (a site that decides at
-    /// once is recorded at once) and leaves it `pending`: a later plan or `refresh` settles it.
-    pub waits_for_creates: bool,
-    /// Documented creates per rolling 24 hours, when the provider has such a quota.
-    pub daily_quota: Option<u32>,
-    /// How remote reality is read.
-    pub reads: Reads,
-    /// Whether the natural key matches regardless of case (Commvault names, Salesforce usernames).
-    pub key_case_insensitive: bool,
-    /// Whether the provider itself lets two organizations share a natural key, so that orgform's
-    /// look-up before create is the only thing standing between a retry and a duplicate.
-    pub allows_duplicates: bool,
-    /// The hosts the vendor serves its API from, as host patterns (`*.salesforce.com` is any
-    /// subdomain): a `base_url` there sends credentials where they belong. Another host is
-    /// allowed too, but a plan warns about it (or, with `ORGFORM_ALLOWED_HOSTS`, only its
-    /// list counts); see `spec::endpoints`.
-    pub vendor_hosts: &'static [&'static str],
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reads {
-    /// One call returns every organization (Commvault, Heron).
-    ListAll,
-    /// Look-ups by natural key, many keys per request, in pages of at most `page_size`.
-    ByKeys { page_size: u32 },
 }
 
 /// The address of a declared organization: the `NAME` of `[org.NAME]`, unique across the specs.

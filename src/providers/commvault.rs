@@ -37,7 +37,6 @@ use super::wire::{SecretEncoding, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
-use crate::spec::schema::provider_schema;
 use crate::spec::{OrgSpec, ProviderInstance};
 
 /// `POST {base}/Login`.
@@ -349,7 +348,7 @@ impl Commvault {
         org: &OrgSpec,
         secrets: &SecretResolver,
     ) -> Result<serde_json::Map<String, Value>, ProviderError> {
-        let schema = provider_schema(ProviderType::CommvaultSalesforce);
+        let schema = ProviderType::CommvaultSalesforce.schema();
         let attrs = org.attrs.unpack();
         let mut body = to_json(schema.org, &attrs, secrets, SecretEncoding::Base64)?;
         // `wire` encodes every secret of a body one way; the few Commvault takes plain are put
@@ -364,7 +363,7 @@ impl Commvault {
             };
             let field = schema.org.iter().find(|f| f.name == *object);
             let inner = match field.map(|f| &f.kind) {
-                Some(crate::spec::schema::Kind::Object(fields)) => fields,
+                Some(crate::catalog::schema::Kind::Object(fields)) => fields,
                 _ => continue,
             };
             let (Some(outer), Some(wire)) = (
@@ -526,7 +525,7 @@ impl Commvault {
 
 fn to_remote(listed: Listed) -> RemoteOrg {
     RemoteOrg {
-        natural_key: NaturalKey::new(&[&listed.client_name], true),
+        natural_key: ProviderType::CommvaultSalesforce.natural_key(&[&listed.client_name]),
         remote_id: listed.client_id,
         status: RemoteStatus::Ready,
         detail: listed.detail,

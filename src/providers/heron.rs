@@ -15,7 +15,6 @@ use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
-use crate::spec::schema::provider_schema;
 use crate::spec::{OrgSpec, ProviderInstance};
 
 const PATH: &str = "/api/crm_integrations";
@@ -80,10 +79,8 @@ impl Heron {
         }
         RemoteOrg {
             remote_id: integration.heron_id,
-            natural_key: NaturalKey::new(
-                &[&integration.provider, &integration.instance_url],
-                false,
-            ),
+            natural_key: ProviderType::Heron
+                .natural_key(&[&integration.provider, &integration.instance_url]),
             status: RemoteStatus::Ready,
             detail,
         }
@@ -149,7 +146,7 @@ impl Provider for Heron {
     }
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
-        let schema = provider_schema(ProviderType::Heron);
+        let schema = ProviderType::Heron.schema();
         let body = create_body(schema.org, org, &self.secrets)?;
         let response = self
             .http

@@ -48,18 +48,18 @@ use serde::{Deserialize, Deserializer};
 use super::http::{Effect, Http, short};
 use super::login::LoginCell;
 use super::{ConnectOptions, Provider, ProviderError};
+use crate::catalog::schema::{Field, Kind};
 use crate::model::{
     InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Table, Value,
 };
 use crate::secrets::{SecretResolver, SecretString};
-use crate::spec::schema::{Field, Kind, provider_schema};
 use crate::spec::{OrgSpec, ProviderInstance};
 
 /// How many times one call may log in again after NeonCRM says its session lapsed.
 const MAX_RENEWALS: u32 = 3;
 
-/// Results per `listAccounts` page: the documented maximum.
-pub const PAGE_SIZE: usize = 200;
+/// Results per `listAccounts` page, as the catalog gives it.
+pub const PAGE_SIZE: usize = crate::catalog::neoncrm::PAGE_SIZE as usize;
 
 /// How much of a query string one batch of names may take. Servers commonly refuse request
 /// lines over 8 KiB; this leaves room for the session id and the other parameters.
@@ -799,7 +799,7 @@ impl Neon {
                 for (id, name) in answer.accounts() {
                     reality.insert(RemoteOrg {
                         remote_id: id,
-                        natural_key: NaturalKey::new(&[&name], false),
+                        natural_key: ProviderType::Neoncrm.natural_key(&[&name]),
                         status: RemoteStatus::Ready,
                         detail: BTreeMap::new(),
                     });
@@ -941,7 +941,7 @@ impl Provider for Neon {
     }
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
-        let schema = provider_schema(ProviderType::Neoncrm);
+        let schema = ProviderType::Neoncrm.schema();
         let name = org.natural_key.0.as_str();
         // NeonCRM would happily create a second account with this name: look first, always.
         let existing = self.search(&[name]).await?;

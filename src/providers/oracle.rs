@@ -45,9 +45,9 @@ use super::http::{Effect, Http, check_transport, retrying, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, create_body, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
+use crate::catalog::schema::{Kind, field_at};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Value};
 use crate::secrets::{SecretResolver, SecretString};
-use crate::spec::schema::{Kind, field_at, provider_schema};
 use crate::spec::{OrgSpec, ProviderInstance};
 
 pub const LOGIN_PATH: &str = "/ccadmin/v1/login";
@@ -58,8 +58,8 @@ pub const REQUESTS_PATH: &str = "/ccadmin/v1/organizationRequests";
 pub const STORE_REQUESTS_PATH: &str = "/ccstore/v1/organizationRequests";
 pub const ORGANIZATIONS_PATH: &str = "/ccadmin/v1/organizations";
 
-/// Items per list page: the most the sandbox serves (OCC documents no maximum).
-pub const PAGE_LIMIT: u64 = 250;
+/// Items per list page, as the catalog gives it.
+pub const PAGE_LIMIT: u64 = crate::catalog::oracle::PAGE_LIMIT as u64;
 
 /// Longest URL-encoded `q` per request: servers commonly refuse request lines over 8 KiB.
 pub const MAX_ENCODED_FILTER: usize = 4_000;
@@ -350,7 +350,7 @@ pub fn request_to_remote(item: &RequestItem) -> RemoteOrg {
     };
     RemoteOrg {
         remote_id: item.id.0.clone(),
-        natural_key: NaturalKey::new(&[&item.name], false),
+        natural_key: ProviderType::OracleCommerce.natural_key(&[&item.name]),
         status,
         detail,
     }
@@ -364,7 +364,7 @@ pub fn organization_to_remote(item: &OrganizationItem) -> RemoteOrg {
     }
     RemoteOrg {
         remote_id: item.id.0.clone(),
-        natural_key: NaturalKey::new(&[&item.name], false),
+        natural_key: ProviderType::OracleCommerce.natural_key(&[&item.name]),
         status: RemoteStatus::Ready,
         detail,
     }
@@ -849,8 +849,8 @@ impl Oracle {
     }
 }
 
-fn schema() -> Result<&'static crate::spec::schema::ProviderSchema, ProviderError> {
-    Ok(provider_schema(ProviderType::OracleCommerce))
+fn schema() -> Result<&'static crate::catalog::schema::ProviderSchema, ProviderError> {
+    Ok(ProviderType::OracleCommerce.schema())
 }
 
 impl Provider for Oracle {

@@ -34,7 +34,6 @@ use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
-use crate::spec::schema::provider_schema;
 use crate::spec::{OrgSpec, ProviderInstance};
 
 /// The API version used when the provider table names none.
@@ -50,8 +49,8 @@ pub const SELECT: &str = "SELECT Id, Username, Status, CreatedOrgId, CreatedOrgI
 /// 16 KB; this leaves room for the host, the path and proxies that are stricter still.
 pub const MAX_ENCODED_QUERY: usize = 8_000;
 
-/// Records per page of a query: Salesforce's largest batch.
-pub const QUERY_PAGE: usize = 2_000;
+/// Usernames per query, as the catalog gives it.
+pub const QUERY_PAGE: usize = crate::catalog::salesforce::QUERY_PAGE as usize;
 
 /// Pages followed for one query before giving up: a guard against a `nextRecordsUrl` loop
 /// (a million records at Salesforce's smallest batch size of 200).
@@ -474,7 +473,7 @@ impl Provider for Salesforce {
     }
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
-        let schema = provider_schema(ProviderType::SalesforceSignup);
+        let schema = ProviderType::SalesforceSignup.schema();
         let body = create_body(schema.org, org, &self.secrets)?;
         let path = self.data_path("/sobjects/SignupRequest/");
         let (status, text) = self
@@ -713,7 +712,7 @@ pub fn to_remote(record: &SignupRecord) -> RemoteOrg {
     };
     RemoteOrg {
         remote_id: record.id.clone(),
-        natural_key: NaturalKey::new(&[&record.username], true),
+        natural_key: ProviderType::SalesforceSignup.natural_key(&[&record.username]),
         status,
         detail,
     }

@@ -1,10 +1,10 @@
 //! From declared attributes (spec names) to the API's JSON (its own names), driven by the same
 //! schema the validator uses, with secrets resolved at the last moment.
 
+use crate::catalog::schema::{Field, Kind};
 use crate::model::{Table, Value};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::OrgSpec;
-use crate::spec::schema::{Field, Kind};
 
 use super::ProviderError;
 

@@ -58,8 +58,9 @@ use crate::model::ProviderType;
 use conn::{Connection, SandboxListener};
 use state::SandboxState;
 
-/// The one API key the Heron emulator accepts, besides any listed in the data file.
-pub const HERON_API_KEY: &str = "sandbox-heron-key";
+/// The one API key the Heron emulator accepts, besides any listed in the data file (a fact of
+/// the catalog's).
+pub use crate::catalog::heron::sandbox::API_KEY as HERON_API_KEY;
 
 /// How long `shutdown` waits for open requests before it drops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

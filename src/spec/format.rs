@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
-use super::schema::{COMMON_INSTANCE_FIELDS, Field, Kind, ORG_KEYS, STATE_FIELDS, provider_schema};
+use crate::catalog::schema::{COMMON_INSTANCE_FIELDS, Field, Kind, ORG_KEYS, STATE_FIELDS};
 use crate::model::ProviderType;
 
 /// The provider type of each instance, by name, across all spec files (an organization's
@@ -51,7 +51,7 @@ pub fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<Stri
                 .get("type")
                 .and_then(Item::as_str)
                 .and_then(ProviderType::from_name)
-                .map(provider_schema);
+                .map(|t| t.schema());
             // `type` and `base_url`, then the credentials, then the limits.
             let (head, limits) = COMMON_INSTANCE_FIELDS.split_at(2);
             match schema {
@@ -69,7 +69,7 @@ pub fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<Stri
                 .get("provider")
                 .and_then(Item::as_str)
                 .and_then(|name| types.get(name))
-                .map(|t| provider_schema(*t));
+                .map(|t| t.schema());
             match schema {
                 Some(s) => sort_table(table, &[ORG_KEYS, s.org]),
                 None => sort_table(table, &[ORG_KEYS]),

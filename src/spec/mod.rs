@@ -7,7 +7,7 @@
 pub mod diagnostic;
 pub mod endpoints;
 pub mod format;
-pub mod schema;
+pub mod json_schema;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -15,7 +15,6 @@ use orgform::sandbox::neoncrm::{self as neon_sandbox};
 use orgform::sandbox::neoncrm::{self as emulator, Endpoint, NeonConfig, NeonData};
 use orgform::sandbox::{Fault, Sandbox, SandboxConfig};
 use orgform::secrets::{SecretResolver, SecretString};
-use orgform::spec::schema::provider_schema;
 use orgform::spec::{SourceFile, Spec};
 use serde_json::{Value, json};
 
@@ -120,7 +119,7 @@ country = { id = 1 }
 "#,
         "https://api.neoncrm.com/neonws/services/api",
     );
-    let schema = provider_schema(orgform::model::ProviderType::Neoncrm);
+    let schema = orgform::model::ProviderType::Neoncrm.schema();
     let params =
         encode_create(schema.org, &spec.orgs["acme"].attrs.unpack(), &secrets()).expect("encode");
     let a = "organizationAccount";

@@ -21,7 +21,6 @@ use orgform::sandbox::oracle::{
 };
 use orgform::sandbox::{Fault, Sandbox, SandboxConfig};
 use orgform::secrets::{SecretResolver, SecretString};
-use orgform::spec::schema::provider_schema;
 use orgform::spec::{SourceFile, Spec};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -79,7 +78,7 @@ receive_email = "no"
 #[test]
 fn the_request_body_is_the_seed_payload() {
     let spec = occ_spec("", SEED_REQUEST, "https://occ.example.com");
-    let schema = provider_schema(ProviderType::OracleCommerce);
+    let schema = ProviderType::OracleCommerce.schema();
     let body = to_json(
         schema.org,
         &spec.orgs["sample"].attrs.unpack(),

@@ -52,10 +52,8 @@ pub const PATH_PREFIX: &str = "/commandcenter/api";
 /// The paths this emulator owns: Command Center's API root and the older web console's.
 pub const PREFIXES: &[&str] = &[PATH_PREFIX, "/webconsole/api"];
 
-/// The Commcell user the emulator's `POST /Login` accepts (compared without case [I]).
-pub const USERNAME: &str = "sandbox-admin";
-/// That user's password; it is sent base64-encoded.
-pub const PASSWORD: &str = "sandbox-password";
+/// The credentials the emulator accepts live in the catalog, with the rest of Commvault's facts.
+pub use crate::catalog::commvault::sandbox::{PASSWORD, USERNAME};
 
 /// The emulator's knobs.
 #[derive(Clone, Debug)]

@@ -57,10 +57,8 @@ pub const PATH_PREFIX: &str = "/neonws/services/api";
 /// The paths this emulator owns at the sandbox.
 pub const PREFIXES: &[&str] = &[PATH_PREFIX];
 
-/// The organization id the emulator's `common/login` accepts.
-pub const ORG_ID: &str = "sandbox-neon-org";
-/// The API key the emulator's `common/login` accepts.
-pub const API_KEY: &str = "sandbox-neon-api-key";
+/// The credentials the emulator accepts live in the catalog, with the rest of NeonCRM's facts.
+pub use crate::catalog::neoncrm::sandbox::{API_KEY, ORG_ID};
 
 /// The documented page size limit of `listAccounts`.
 pub const MAX_PAGE_SIZE: usize = 200;

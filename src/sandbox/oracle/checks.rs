@@ -5,18 +5,11 @@
 
 use serde_json::{Map, Value};
 
-use super::{Reply, invalid};
+// `organization.customerType` and `organization.type`: the catalog's, as the seed lists them.
+use crate::catalog::oracle::{CUSTOMER_TYPES, ORGANIZATION_TYPES};
+use crate::catalog::schema::Format;
 
-/// `organization.customerType` and `organization.type`, as the seed lists them.
-const CUSTOMER_TYPES: &[&str] = &[
-    "Standard",
-    "Preferred",
-    "Enterprise",
-    "OEM",
-    "Distributor",
-    "Supplier",
-];
-const ORGANIZATION_TYPES: &[&str] = &["none", "company", "division", "department", "group"];
+use super::{Reply, invalid};
 
 /// The organization object's fields as OCC takes them (the seed's names), checked; `at` prefixes
 /// field names in messages.
@@ -135,10 +128,8 @@ pub(super) fn check_profile(profile: &Map<String, Value>) -> Result<Map<String, 
         }
     }
     let email = profile.get("email").and_then(Value::as_str).unwrap_or("");
-    let well_formed = email
-        .split_once('@')
-        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'));
-    if !well_formed {
+    // The catalog's one e-mail rule, which the validator applies too.
+    if Format::Email.check(email).is_err() {
         return Err(invalid(format!(
             "profile.email {email} is not a valid e-mail address."
         )));

@@ -64,12 +64,8 @@ use list::Collection;
 /// The paths this emulator owns at OCC's hosts.
 pub const PREFIXES: &[&str] = &["/ccadmin/v1", "/ccstore/v1"];
 
-/// The application key the sandbox's login accepts (a real one is a JWT from Settings > Web
-/// APIs > Registered Applications).
-pub const APP_KEY: &str = "sandbox-occ-app-key";
-
-/// The sandbox credentials by the provider instance key that carries them.
-pub const CREDENTIALS: &[(&str, &str)] = &[("app_key", APP_KEY)];
+/// The credentials the emulator accepts live in the catalog, with the rest of OCC's facts.
+pub use crate::catalog::oracle::sandbox::{APP_KEY, CREDENTIALS};
 
 /// The site every request is made on.
 const SITE_ID: &str = "siteUS";

@@ -76,24 +76,10 @@ use soql::{Cursor, batch_size};
 /// The paths this emulator owns at Salesforce's hosts.
 pub const PREFIXES: &[&str] = &["/services/oauth2", "/services/data"];
 
-/// The Trialforce Management Organization's admin, as the sandbox knows it.
-pub const USERNAME: &str = "tmo@sandbox.example";
-/// Its password followed by its security token, as the password grant sends them.
-pub const PASSWORD: &str = "sandbox-sf-password";
-/// The connected app's consumer key.
-pub const CLIENT_ID: &str = "sandbox-sf-client-id";
-/// The connected app's consumer secret.
-pub const CLIENT_SECRET: &str = "sandbox-sf-client-secret";
-
-/// The sandbox credentials by the provider instance key that carries them, for `--sandbox`
-/// runs. A JWT instance gets the username and client id; its `private_key` must still be a
-/// real key file, since the sandbox only checks that the assertion is well signed.
-pub const CREDENTIALS: &[(&str, &str)] = &[
-    ("username", USERNAME),
-    ("password", PASSWORD),
-    ("client_id", CLIENT_ID),
-    ("client_secret", CLIENT_SECRET),
-];
+/// The credentials the emulator accepts live in the catalog, with the rest of Salesforce's facts.
+pub use crate::catalog::salesforce::sandbox::{
+    CLIENT_ID, CLIENT_SECRET, CREDENTIALS, PASSWORD, USERNAME,
+};
 
 /// The JWT audiences Salesforce documents for the bearer flow
 /// (`docs/providers/salesforce_signup.md`): the production and the sandbox login hosts. The

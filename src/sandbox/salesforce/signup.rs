@@ -7,6 +7,14 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+// The `Edition` picklist and the country codes are facts of the catalog's, which the validator
+// reads too. The languages are not: the validator takes only the fully supported ones the seed
+// names, while the picklist also holds the end-user languages.
+use crate::catalog::salesforce::{
+    COUNTRIES, DEVELOPER_EDITIONS, EDITIONS, SUBDOMAIN_MAX, SUBDOMAIN_MAX_DEVELOPER,
+};
+use crate::catalog::schema::Format;
+
 use super::{
     Emulator, Outcome, OverQuota, Reply, Signup, api_error, signups_in_last_day, soql_datetime,
     status,
@@ -59,29 +67,12 @@ const SYSTEM: &[&str] = &[
 /// Required on create (non-nillable and not defaulted in seed 001).
 const REQUIRED: &[&str] = &["Company", "Country", "LastName", "SignupEmail", "Username"];
 
-const EDITIONS: &[&str] = &[
-    "Partner Group",
-    "Professional",
-    "Partner Professional",
-    "Sales Professional",
-    "Professional TSO",
-    "Enterprise",
-    "Partner Enterprise",
-    "Service Enterprise",
-    "Enterprise TSO",
-    "Developer",
-    "Partner Developer",
-];
-
 /// The picklist: Salesforce's fully supported and end-user languages.
 const LANGUAGES: &[&str] = &[
     "zh_CN", "zh_TW", "da", "nl_NL", "en_US", "fi", "fr", "de", "it", "ja", "ko", "no", "pt_BR",
     "ru", "es", "es_MX", "sv", "th", "ar", "bg", "hr", "cs", "en_GB", "el", "iw", "hu", "in", "pl",
     "pt_PT", "ro", "sk", "sl", "tr", "uk", "vi",
 ];
-
-/// ISO 3166-1 alpha-2.
-const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 
 /// The canonical name of a field, matched without case.
 pub(super) fn canonical(name: &str) -> Option<&'static str> {
@@ -227,7 +218,7 @@ impl Emulator<'_> {
             }
         }
         let country = text("Country");
-        if country.len() != 2 || !COUNTRIES.split(' ').any(|c| c == country) {
+        if country.len() != 2 || !COUNTRIES.contains(&country) {
             return Some("S-2006");
         }
         if !is_address(text("SignupEmail")) || !is_address(text("Username")) {
@@ -255,8 +246,12 @@ impl Emulator<'_> {
         }
         let subdomain = text("Subdomain");
         if !subdomain.is_empty() {
-            let developer = matches!(text("Edition"), "Developer" | "Partner Developer");
-            let max = if developer { 33 } else { 40 };
+            let developer = DEVELOPER_EDITIONS.contains(&text("Edition"));
+            let max = if developer {
+                SUBDOMAIN_MAX_DEVELOPER
+            } else {
+                SUBDOMAIN_MAX
+            };
             let well_formed = subdomain.len() <= max
                 && subdomain.starts_with(|c: char| c.is_ascii_alphabetic())
                 && !subdomain.ends_with('-')
@@ -408,15 +403,8 @@ fn coerce(kind: Type, value: &Value) -> Result<Value, Value> {
     }
 }
 
-/// An address in the `local@domain.tld` shape both `SignupEmail` and `Username` must have.
+/// An address in the `local@domain.tld` shape both `SignupEmail` and `Username` must have: the
+/// catalog's one e-mail rule, which the validator applies too.
 fn is_address(value: &str) -> bool {
-    let Some((local, domain)) = value.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !value.contains(char::is_whitespace)
+    Format::Email.check(value).is_ok()
 }

@@ -1,4 +1,4 @@
-//! Checking spec tables against the schema (`spec::schema`): a provider instance, an
+//! Checking spec tables against the schema (`catalog::schema`): a provider instance, an
 //! organization, `[state]`, and every value in them by its kind (strings and their formats,
 //! numbers and their ranges, enums, secret references, nested tables), then the rules across
 //! fields. What passes becomes a [`ProviderInstance`], an [`OrgSpec`] or [`StateSettings`].
@@ -13,13 +13,13 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::{Errors, Found, TomlTable};
+use crate::catalog::schema::{
+    BaseUrl, COMMON_INSTANCE_FIELDS, Field, Format, Kind, ORG_KEYS, ProviderSchema, Rule,
+    STATE_FIELDS,
+};
 use crate::model::packed::PackedTable;
 use crate::model::{ProviderType, SecretRef, Table, Value};
 use crate::spec::diagnostic::{SourceFile, SpecError, did_you_mean};
-use crate::spec::schema::{
-    BaseUrl, COMMON_INSTANCE_FIELDS, Field, Format, Kind, ORG_KEYS, ProviderSchema, Rule,
-    STATE_FIELDS, provider_schema,
-};
 use crate::spec::{
     DEFAULT_MAX_CONCURRENCY, Endpoint, Limits, OrgSpec, Origin, ProviderInstance, StateSettings,
     attributes_digest,
@@ -125,7 +125,7 @@ pub(super) fn check_instance(
             return None;
         }
     };
-    let schema = provider_schema(provider_type);
+    let schema = provider_type.schema();
 
     let before = errors.0.len();
     let checked = check_table(
@@ -368,7 +368,7 @@ pub(super) fn check_org(
         // A declared provider without a usable type has its own errors already.
         return None;
     };
-    let schema = provider_schema(provider_type);
+    let schema = provider_type.schema();
 
     let before = errors.0.len();
     let mut attrs = check_table(

@@ -15,7 +15,8 @@
 //! API versions default it to the requesting organization's country, but relying on that would
 //! make the trial's language depend on where the Trialforce Management Organization lives).
 
-use super::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::schema::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::{Capabilities, Descriptor, Reads};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 /// The `Edition` restricted picklist, as the seed lists it.
@@ -365,21 +366,59 @@ fn api_version(instance: &Table) -> Vec<(String, String)> {
 
 fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
     let username = org.get("username").and_then(Value::as_str).unwrap_or("");
-    NaturalKey::new(
-        &[username],
-        ProviderType::SalesforceSignup
-            .capabilities()
-            .key_case_insensitive,
-    )
+    ProviderType::SalesforceSignup.natural_key(&[username])
 }
 
-pub static SCHEMA: ProviderSchema = ProviderSchema {
-    provider_type: ProviderType::SalesforceSignup,
-    doc: "Salesforce Trialforce sign-up (POST /services/data/vXX.X/sobjects/SignupRequest/)",
-    base_url: BaseUrl::Default("https://login.salesforce.com"),
-    instance: INSTANCE,
-    instance_rules: INSTANCE_RULES,
-    org: ORG,
-    org_rules: ORG_RULES,
-    natural_key,
+/// Usernames per SOQL query (`Username IN (...)`): Salesforce's largest batch of records, so
+/// one query's answer fits one page.
+pub const QUERY_PAGE: u32 = 2_000;
+
+pub const CAPABILITIES: Capabilities = Capabilities {
+    asynchronous: true,
+    // A sign-up finishes in minutes on its own: apply polls it.
+    waits_for_creates: true,
+    daily_quota: Some(20),
+    reads: Reads::ByKeys {
+        page_size: QUERY_PAGE,
+    },
+    // Usernames are unique without regard to case.
+    key_case_insensitive: true,
+    allows_duplicates: false,
+    vendor_hosts: &["*.salesforce.com"],
 };
+
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    schema: ProviderSchema {
+        provider_type: ProviderType::SalesforceSignup,
+        doc: "Salesforce Trialforce sign-up (POST /services/data/vXX.X/sobjects/SignupRequest/)",
+        base_url: BaseUrl::Default("https://login.salesforce.com"),
+        instance: INSTANCE,
+        instance_rules: INSTANCE_RULES,
+        org: ORG,
+        org_rules: ORG_RULES,
+        natural_key,
+    },
+    capabilities: CAPABILITIES,
+    sandbox_credentials: sandbox::CREDENTIALS,
+};
+
+/// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
+pub mod sandbox {
+    /// The Trialforce Management Organization's admin, as the sandbox knows it.
+    pub const USERNAME: &str = "tmo@sandbox.example";
+    /// Its password followed by its security token, as the password grant sends them.
+    pub const PASSWORD: &str = "sandbox-sf-password";
+    /// The connected app's consumer key.
+    pub const CLIENT_ID: &str = "sandbox-sf-client-id";
+    /// The connected app's consumer secret.
+    pub const CLIENT_SECRET: &str = "sandbox-sf-client-secret";
+    /// By the instance key that carries each. A JWT instance gets the username and client id;
+    /// its `private_key` must still be a real key file, since the sandbox only checks that the
+    /// assertion is well signed.
+    pub const CREDENTIALS: &[(&str, &str)] = &[
+        ("username", USERNAME),
+        ("password", PASSWORD),
+        ("client_id", CLIENT_ID),
+        ("client_secret", CLIENT_SECRET),
+    ];
+}

@@ -17,7 +17,8 @@
 //! rule (`fields_fit_mode`) sees the instance's settings too: `validate` refuses what a mode
 //! cannot send, before any request leaves.
 
-use super::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::schema::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::{Capabilities, Descriptor, Reads};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 const S: Kind = Kind::String(Text::ANY);
@@ -205,12 +206,7 @@ fn natural_key(org: &Table, instance: &Table) -> NaturalKey {
     } else {
         org.get("name").and_then(Value::as_str)
     };
-    NaturalKey::new(
-        &[name.unwrap_or("")],
-        ProviderType::OracleCommerce
-            .capabilities()
-            .key_case_insensitive,
-    )
+    ProviderType::OracleCommerce.natural_key(&[name.unwrap_or("")])
 }
 
 /// `organization.name`, without copying the table (specs may hold a hundred thousand).
@@ -221,16 +217,46 @@ fn organization_name(org: &Table) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-pub static SCHEMA: ProviderSchema = ProviderSchema {
-    provider_type: ProviderType::OracleCommerce,
-    doc: "Oracle Commerce Cloud organization request (POST /ccstore/v1/organizationRequests) or organization (POST /ccadmin/v1/organizations)",
-    // Every Commerce Cloud instance has its own administration host: there is no public default.
-    base_url: BaseUrl::Required {
-        why: "each Commerce Cloud instance has its own administration host, like \"https://p1234567c1dev-admin.occa.ocs.oraclecloud.com\"",
+/// Items per list page (`limit`): the most the sandbox serves (OCC documents no maximum).
+pub const PAGE_LIMIT: u32 = 250;
+
+pub const CAPABILITIES: Capabilities = Capabilities {
+    asynchronous: true,
+    // A request waits for an administrator, for hours or days: apply looks once and leaves it
+    // `pending` for a later plan or `refresh`.
+    waits_for_creates: false,
+    daily_quota: None,
+    reads: Reads::ByKeys {
+        page_size: PAGE_LIMIT,
     },
-    instance: INSTANCE,
-    instance_rules: INSTANCE_RULES,
-    org: ORG,
-    org_rules: ORG_RULES,
-    natural_key,
+    key_case_insensitive: false,
+    allows_duplicates: true,
+    vendor_hosts: &["*.oraclecloud.com"],
 };
+
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    schema: ProviderSchema {
+        provider_type: ProviderType::OracleCommerce,
+        doc: "Oracle Commerce Cloud organization request (POST /ccstore/v1/organizationRequests) or organization (POST /ccadmin/v1/organizations)",
+        // Every Commerce Cloud instance has its own administration host: there is no public default.
+        base_url: BaseUrl::Required {
+            why: "each Commerce Cloud instance has its own administration host, like \"https://p1234567c1dev-admin.occa.ocs.oraclecloud.com\"",
+        },
+        instance: INSTANCE,
+        instance_rules: INSTANCE_RULES,
+        org: ORG,
+        org_rules: ORG_RULES,
+        natural_key,
+    },
+    capabilities: CAPABILITIES,
+    sandbox_credentials: sandbox::CREDENTIALS,
+};
+
+/// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
+pub mod sandbox {
+    /// The application key the sandbox's login accepts (a real one is a JWT from Settings >
+    /// Web APIs > Registered Applications).
+    pub const APP_KEY: &str = "sandbox-occ-app-key";
+    /// By the instance key that carries each.
+    pub const CREDENTIALS: &[(&str, &str)] = &[("app_key", APP_KEY)];
+}

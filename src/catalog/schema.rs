@@ -1,18 +1,11 @@
-//! The spec format as data: for each provider type, the keys a `[provider.NAME]` table takes and
-//! the fields an `[org.NAME]` table takes, with their kinds, rules, API names and documentation.
+//! The words the spec format is described in: a declarable key (`Field`), what its value must
+//! look like (`Kind`, `Text`, `Format`), rules across keys (`Rule`), where an API lives
+//! (`BaseUrl`), and one provider type's whole spec format (`ProviderSchema`). Plus the keys
+//! every provider instance, every organization and the `[state]` table take.
 //!
 //! One description serves four readers: the validator (`spec::validate`), the provider clients
 //! (which map snake_case keys to the API's own names with `wire`), `orgform schema` (JSON Schema
 //! for editors) and the docs. Keeping it as data is what keeps the four in step.
-
-mod commvault;
-mod heron;
-mod json_schema;
-mod neoncrm;
-mod oracle;
-mod salesforce;
-
-pub use json_schema::json_schema;
 
 use crate::model::{NaturalKey, ProviderType, Table};
 
@@ -290,32 +283,11 @@ pub struct ProviderSchema {
     pub natural_key: fn(&Table, &Table) -> NaturalKey,
 }
 
-/// The schema of one provider type.
-pub fn provider_schema(provider_type: ProviderType) -> &'static ProviderSchema {
-    match provider_type {
-        ProviderType::CommvaultSalesforce => &commvault::SCHEMA,
-        ProviderType::SalesforceSignup => &salesforce::SCHEMA,
-        ProviderType::OracleCommerce => &oracle::SCHEMA,
-        ProviderType::Heron => &heron::SCHEMA,
-        ProviderType::Neoncrm => &neoncrm::SCHEMA,
-    }
-}
-
 /// Keys every `[provider.NAME]` table may carry, whatever its type.
 pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
-    Field::new(
-        "type",
-        "type",
-        Kind::Enum(&[
-            "commvault_salesforce",
-            "salesforce_signup",
-            "oracle_commerce",
-            "heron",
-            "neoncrm",
-        ]),
-    )
-    .required()
-    .doc("Which API this instance talks to"),
+    Field::new("type", "type", Kind::Enum(&ProviderType::NAMES))
+        .required()
+        .doc("Which API this instance talks to"),
     Field::new(
         "base_url",
         "base_url",

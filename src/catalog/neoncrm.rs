@@ -15,7 +15,8 @@
 //! The natural key is `organization_name`, compared exactly: NeonCRM allows two accounts with
 //! one name, so orgform's look-up before every create is what stops a duplicate.
 
-use super::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::schema::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::{Capabilities, Descriptor, Reads};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 const S: Kind = Kind::String(Text::ANY);
@@ -413,19 +414,45 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
         .get("organization_name")
         .and_then(Value::as_str)
         .unwrap_or("");
-    NaturalKey::new(
-        &[name],
-        ProviderType::Neoncrm.capabilities().key_case_insensitive,
-    )
+    ProviderType::Neoncrm.natural_key(&[name])
 }
 
-pub static SCHEMA: ProviderSchema = ProviderSchema {
-    provider_type: ProviderType::Neoncrm,
-    doc: "NeonCRM organization account (API v1 account/createOrganizationAccount)",
-    base_url: BaseUrl::Default("https://api.neoncrm.com/neonws/services/api"),
-    instance: INSTANCE,
-    instance_rules: &[],
-    org: ORG,
-    org_rules: ORG_RULES,
-    natural_key,
+/// Results per `listAccounts` page: the documented maximum.
+pub const PAGE_SIZE: u32 = 200;
+
+pub const CAPABILITIES: Capabilities = Capabilities {
+    asynchronous: false,
+    waits_for_creates: false,
+    daily_quota: None,
+    reads: Reads::ByKeys {
+        page_size: PAGE_SIZE,
+    },
+    key_case_insensitive: false,
+    allows_duplicates: true,
+    vendor_hosts: &["api.neoncrm.com"],
 };
+
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    schema: ProviderSchema {
+        provider_type: ProviderType::Neoncrm,
+        doc: "NeonCRM organization account (API v1 account/createOrganizationAccount)",
+        base_url: BaseUrl::Default("https://api.neoncrm.com/neonws/services/api"),
+        instance: INSTANCE,
+        instance_rules: &[],
+        org: ORG,
+        org_rules: ORG_RULES,
+        natural_key,
+    },
+    capabilities: CAPABILITIES,
+    sandbox_credentials: sandbox::CREDENTIALS,
+};
+
+/// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
+pub mod sandbox {
+    /// The organization id the emulator's `common/login` accepts.
+    pub const ORG_ID: &str = "sandbox-neon-org";
+    /// The API key the emulator's `common/login` accepts.
+    pub const API_KEY: &str = "sandbox-neon-api-key";
+    /// By the instance key that carries each.
+    pub const CREDENTIALS: &[(&str, &str)] = &[("org_id", ORG_ID), ("api_key", API_KEY)];
+}

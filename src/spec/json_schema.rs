@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{BaseUrl, COMMON_INSTANCE_FIELDS, Field, Kind, STATE_FIELDS, provider_schema};
+use crate::catalog::schema::{BaseUrl, COMMON_INSTANCE_FIELDS, Field, Kind, STATE_FIELDS};
 use crate::model::ProviderType;
 
 /// Addresses and provider instance names, as `validate` checks them: at most 64 characters of
@@ -14,7 +14,7 @@ pub fn json_schema() -> Value {
     let mut instances = Vec::new();
     let mut orgs = Vec::new();
     for provider_type in ProviderType::ALL {
-        let schema = provider_schema(provider_type);
+        let schema = provider_type.schema();
         let mut instance = object(&[COMMON_INSTANCE_FIELDS, schema.instance]);
         instance["properties"]["type"] =
             json!({"const": provider_type.name(), "description": schema.doc});
@@ -99,7 +99,10 @@ fn kind_schema(kind: &Kind) -> Value {
             if let Some(max) = text.max_len {
                 s["maxLength"] = json!(max);
             }
-            if let Some(pattern) = text.format.and_then(super::Format::pattern) {
+            if let Some(pattern) = text
+                .format
+                .and_then(crate::catalog::schema::Format::pattern)
+            {
                 s["pattern"] = json!(pattern);
             }
             s

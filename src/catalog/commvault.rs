@@ -16,7 +16,8 @@
 //! `base_url`: the API lives on each customer's own Command Center host, so there is no public
 //! endpoint to default to.
 
-use super::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::schema::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::{Capabilities, Descriptor, Reads};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 const S: Kind = Kind::String(Text::ANY);
@@ -356,23 +357,45 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
         .get("organization_name")
         .and_then(Value::as_str)
         .unwrap_or("");
-    NaturalKey::new(
-        &[name],
-        ProviderType::CommvaultSalesforce
-            .capabilities()
-            .key_case_insensitive,
-    )
+    ProviderType::CommvaultSalesforce.natural_key(&[name])
 }
 
-pub static SCHEMA: ProviderSchema = ProviderSchema {
-    provider_type: ProviderType::CommvaultSalesforce,
-    doc: "Commvault protection of a Salesforce organization (POST /Salesforce/Organization)",
-    base_url: BaseUrl::Required {
-        why: "Commvault's API lives on your own Command Center host, so set its API root, like \"https://commandcenter.example.com/commandcenter/api\"",
-    },
-    instance: INSTANCE,
-    instance_rules: INSTANCE_RULES,
-    org: ORG,
-    org_rules: ORG_RULES,
-    natural_key,
+pub const CAPABILITIES: Capabilities = Capabilities {
+    asynchronous: false,
+    waits_for_creates: false,
+    daily_quota: None,
+    // One call lists every organization.
+    reads: Reads::ListAll,
+    // cvpysdk compares names lower-cased, and the API refuses a name that differs only in case.
+    key_case_insensitive: true,
+    allows_duplicates: false,
+    // None: Command Center is always the customer's own host.
+    vendor_hosts: &[],
 };
+
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    schema: ProviderSchema {
+        provider_type: ProviderType::CommvaultSalesforce,
+        doc: "Commvault protection of a Salesforce organization (POST /Salesforce/Organization)",
+        base_url: BaseUrl::Required {
+            why: "Commvault's API lives on your own Command Center host, so set its API root, like \"https://commandcenter.example.com/commandcenter/api\"",
+        },
+        instance: INSTANCE,
+        instance_rules: INSTANCE_RULES,
+        org: ORG,
+        org_rules: ORG_RULES,
+        natural_key,
+    },
+    capabilities: CAPABILITIES,
+    sandbox_credentials: sandbox::CREDENTIALS,
+};
+
+/// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
+pub mod sandbox {
+    /// The Commcell user the emulator's `POST /Login` accepts (compared without case).
+    pub const USERNAME: &str = "sandbox-admin";
+    /// That user's password; it is sent base64-encoded.
+    pub const PASSWORD: &str = "sandbox-password";
+    /// By the instance key that carries each.
+    pub const CREDENTIALS: &[(&str, &str)] = &[("username", USERNAME), ("password", PASSWORD)];
+}

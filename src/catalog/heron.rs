@@ -4,7 +4,8 @@
 //! Heron's own `provider` field clashes with orgform's `provider` key, so it is `crm_provider`
 //! in specs. `auth` and `secret` are write-only at Heron and secrets here: by reference only.
 
-use super::{BaseUrl, Field, Format, Kind, ProviderSchema, Text};
+use super::schema::{BaseUrl, Field, Format, Kind, ProviderSchema, Text};
+use super::{Capabilities, Descriptor, Reads};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 const S: Kind = Kind::String(Text::ANY);
@@ -218,19 +219,39 @@ static INSTANCE: &[Field] = &[Field::new("api_key", "x-api-key", Kind::Secret)
 
 fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
     let part = |k: &str| org.get(k).and_then(Value::as_str).unwrap_or("");
-    NaturalKey::new(
-        &[part("crm_provider"), part("instance_url")],
-        ProviderType::Heron.capabilities().key_case_insensitive,
-    )
+    ProviderType::Heron.natural_key(&[part("crm_provider"), part("instance_url")])
 }
 
-pub static SCHEMA: ProviderSchema = ProviderSchema {
-    provider_type: ProviderType::Heron,
-    doc: "Heron Data CRM integration (POST /api/crm_integrations)",
-    base_url: BaseUrl::Default("https://app.herondata.io"),
-    instance: INSTANCE,
-    instance_rules: &[],
-    org: ORG,
-    org_rules: &[],
-    natural_key,
+pub const CAPABILITIES: Capabilities = Capabilities {
+    asynchronous: false,
+    waits_for_creates: false,
+    daily_quota: None,
+    // One call lists every integration.
+    reads: Reads::ListAll,
+    key_case_insensitive: false,
+    allows_duplicates: true,
+    vendor_hosts: &["app.herondata.io"],
 };
+
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    schema: ProviderSchema {
+        provider_type: ProviderType::Heron,
+        doc: "Heron Data CRM integration (POST /api/crm_integrations)",
+        base_url: BaseUrl::Default("https://app.herondata.io"),
+        instance: INSTANCE,
+        instance_rules: &[],
+        org: ORG,
+        org_rules: &[],
+        natural_key,
+    },
+    capabilities: CAPABILITIES,
+    sandbox_credentials: sandbox::CREDENTIALS,
+};
+
+/// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
+pub mod sandbox {
+    /// The one API key the Heron emulator accepts, besides any listed in its data file.
+    pub const API_KEY: &str = "sandbox-heron-key";
+    /// By the instance key that carries each.
+    pub const CREDENTIALS: &[(&str, &str)] = &[("api_key", API_KEY)];
+}

@@ -3,7 +3,6 @@
 //! injected faults and the README's main command. Creates are counted on the sandbox side.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use orgform::sandbox::{Fault, Sandbox, SandboxConfig};
@@ -408,14 +407,11 @@ fn readme_main_command_creates_then_finds_nothing_to_do() {
     );
     // A new user has none of the specs' environment variables set.
     let run = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
-        cmd.current_dir(dir.path())
+        crate::harness::orgform(dir.path())
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .args(args);
-        Run::from(cmd.output().expect("run"))
+            .env("PATH", &std::env::var("PATH").unwrap_or_default())
+            .args(args)
+            .run()
     };
     let first = run(&["apply", "--sandbox", "--auto-approve"]).expect(0);
     assert!(first.stderr.contains("created"), "{}", first.stderr);
@@ -508,16 +504,9 @@ fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
         );
     }
     let step = |script: &str| {
-        let out = Command::new("bash")
-            .arg(root.join("examples/ci").join(script))
+        crate::harness::script(dir.path(), &root.join("examples/ci").join(script))
             .arg("--sandbox")
-            .current_dir(dir.path())
-            .env("ORGFORM", env!("CARGO_BIN_EXE_orgform"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run step");
-        Run::from(out)
+            .run()
     };
     let plan = step("plan.sh").expect(0);
     assert!(plan.stdout.contains("Changes present"), "{}", plan.stdout);

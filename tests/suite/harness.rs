@@ -1,8 +1,143 @@
-//! Running the real `orgform` binary from the tests: one way to start it (in a folder, stdin
-//! closed, no `RUST_LOG` or `ORGFORM_ALLOWED_HOSTS`, `NO_COLOR`, the given environment) and what a run left behind.
+//! The one door to the real `orgform` binary: every test runs it through [`orgform`] (or the CI
+//! example scripts through [`script`]), which starts it in a folder with stdin closed, no
+//! `RUST_LOG` or `ORGFORM_ALLOWED_HOSTS`, `NO_COLOR`, and the given environment, and which
+//! scans everything each run printed for the secrets it knows of.
+//!
+//! Which values are secret (the rule the scanner applies):
+//! - every environment variable a test exports whose name's last `_`-separated word is one of
+//!   [`SECRET_WORDS`] (`HERON_API_KEY`, `SF_CLIENT_SECRET`, `DB_PASSWORD`, `SF_TOKEN`,
+//!   `TMO_PRIVATE_KEY`, `SF_PW`...), plus any value a test names with [`Orgform::secret`];
+//! - the sandbox's own credentials ([`SANDBOX_SECRETS`]), whether or not the test exports them:
+//!   the embedded sandbox hands them to the providers itself.
+//!
+//! A value shorter than [`MIN_SECRET_LEN`] is not looked for (a test's `ACME_SECRET=x` would be
+//! found in every output). A value is looked for as written and base64-encoded (a basic auth
+//! header or Commvault's password on the wire). A leak fails the test naming the variable and
+//! the stream, never printing the value.
 
+use std::ffi::OsStr;
+use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Output, Stdio};
+
+use base64::Engine as _;
+
+/// The last word of an environment variable's name that makes its value secret.
+pub const SECRET_WORDS: &[&str] = &[
+    "KEY",
+    "SECRET",
+    "PASSWORD",
+    "PASSPHRASE",
+    "PASS",
+    "PW",
+    "TOKEN",
+    "CREDENTIAL",
+    "CREDENTIALS",
+];
+
+/// Values shorter than this are not looked for: they would match by chance.
+pub const MIN_SECRET_LEN: usize = 6;
+
+/// The credentials the sandbox emulators accept, by the name of their constant.
+pub const SANDBOX_SECRETS: &[(&str, &str)] = &[
+    (
+        "orgform::sandbox::HERON_API_KEY",
+        orgform::sandbox::HERON_API_KEY,
+    ),
+    (
+        "orgform::sandbox::commvault::PASSWORD",
+        orgform::sandbox::commvault::PASSWORD,
+    ),
+    (
+        "orgform::sandbox::salesforce::PASSWORD",
+        orgform::sandbox::salesforce::PASSWORD,
+    ),
+    (
+        "orgform::sandbox::salesforce::CLIENT_SECRET",
+        orgform::sandbox::salesforce::CLIENT_SECRET,
+    ),
+    (
+        "orgform::sandbox::neoncrm::API_KEY",
+        orgform::sandbox::neoncrm::API_KEY,
+    ),
+    (
+        "orgform::sandbox::oracle::APP_KEY",
+        orgform::sandbox::oracle::APP_KEY,
+    ),
+];
+
+/// Whether an environment variable's name says its value is secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let last = name.rsplit('_').next().unwrap_or(name);
+    SECRET_WORDS
+        .iter()
+        .any(|word| last.eq_ignore_ascii_case(word))
+}
+
+/// The secret values one run must never print, each with the name a leak is reported under.
+#[derive(Clone, Default)]
+pub struct Scanner {
+    secrets: Vec<(String, String)>,
+}
+
+impl Scanner {
+    /// The sandbox's credentials, and nothing else yet.
+    pub fn new() -> Scanner {
+        let mut scanner = Scanner::default();
+        for (name, value) in SANDBOX_SECRETS {
+            scanner.watch(name, value);
+        }
+        scanner
+    }
+
+    /// Looks for `value` too, reported as `name`, if it is long enough to be found only by a leak.
+    pub fn watch(&mut self, name: &str, value: &str) {
+        if value.len() >= MIN_SECRET_LEN {
+            self.secrets.push((name.to_string(), value.to_string()));
+        }
+    }
+
+    /// Looks for an exported variable's value if its name says it is secret.
+    pub fn watch_env(&mut self, name: &str, value: &str) {
+        if is_secret_name(name) {
+            self.watch(name, value);
+        }
+    }
+
+    /// The first leak in `text`, as "`name` (as written|base64)", if any.
+    pub fn find(&self, text: &str) -> Option<String> {
+        let engine = base64::engine::general_purpose::STANDARD;
+        self.secrets.iter().find_map(|(name, value)| {
+            if text.contains(value.as_str()) {
+                Some(format!("{name} (as written)"))
+            } else if text.contains(&engine.encode(value)) {
+                Some(format!("{name} (base64)"))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Fails the test if `text` (what `stream` of `what` printed) holds a secret.
+    #[track_caller]
+    pub fn check(&self, what: &str, stream: &str, text: &str) {
+        if let Some(leak) = self.find(text) {
+            // The command line may carry the value too: it is shown without it.
+            let what = self
+                .secrets
+                .iter()
+                .fold(what.to_string(), |what, (_, value)| {
+                    what.replace(value, "***")
+                });
+            panic!("`{what}` leaked the value of {leak} on {stream}");
+        }
+    }
+
+    fn check_run(&self, what: &str, run: &Run) {
+        self.check(what, "stdout", &run.stdout);
+        self.check(what, "stderr", &run.stderr);
+    }
+}
 
 /// What one run of the binary printed, and how it exited.
 pub struct Run {
@@ -32,33 +167,287 @@ impl Run {
         );
         self
     }
+
+    /// Stdout then stderr, each under a header, with the exit code: a whole run to snapshot.
+    pub fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
 }
 
-/// The binary, to run in `dir` with `env` exported.
-pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+/// One run of the binary (or of a script that runs it), being set up.
+pub struct Orgform {
+    cmd: Command,
+    what: String,
+    stdin: Option<Vec<u8>>,
+    scanner: Scanner,
+}
+
+/// The binary, to run in `dir`.
+pub fn orgform(dir: &Path) -> Orgform {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
     cmd.current_dir(dir)
-        .args(args)
         .env_remove("RUST_LOG")
         // A developer's or CI's own list would change what the specs may name.
         .env_remove("ORGFORM_ALLOWED_HOSTS")
-        .env("NO_COLOR", "1")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null());
-    cmd
+        .env("NO_COLOR", "1");
+    Orgform {
+        cmd,
+        what: "orgform".into(),
+        stdin: None,
+        scanner: Scanner::new(),
+    }
+}
+
+/// A bash script run in `dir` with `ORGFORM` naming the binary, as the CI examples expect.
+pub fn script(dir: &Path, script: &Path) -> Orgform {
+    let mut cmd = Command::new("bash");
+    cmd.arg(script)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("ORGFORM_ALLOWED_HOSTS")
+        .env("ORGFORM", env!("CARGO_BIN_EXE_orgform"))
+        .env("NO_COLOR", "1");
+    Orgform {
+        cmd,
+        what: format!("bash {}", script.display()),
+        stdin: None,
+        scanner: Scanner::new(),
+    }
+}
+
+impl Orgform {
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Orgform {
+        self.what.push(' ');
+        self.what.push_str(&arg.as_ref().to_string_lossy());
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Orgform {
+        for arg in args {
+            self = self.arg(arg);
+        }
+        self
+    }
+
+    /// Exports `name`; its value is looked for in the output if the name says it is secret.
+    pub fn env(mut self, name: &str, value: &str) -> Orgform {
+        self.scanner.watch_env(name, value);
+        self.cmd.env(name, value);
+        self
+    }
+
+    pub fn envs(mut self, env: &[(&str, &str)]) -> Orgform {
+        for (name, value) in env {
+            self = self.env(name, value);
+        }
+        self
+    }
+
+    pub fn env_remove(mut self, name: &str) -> Orgform {
+        self.cmd.env_remove(name);
+        self
+    }
+
+    /// Starts from an empty environment, as a new user's shell might (`NO_COLOR` kept).
+    pub fn env_clear(mut self) -> Orgform {
+        self.cmd.env_clear().env("NO_COLOR", "1");
+        self
+    }
+
+    /// Looks for `value` in the output too, though it is not exported (a secret in a file).
+    pub fn secret(mut self, name: &str, value: &str) -> Orgform {
+        self.scanner.watch(name, value);
+        self
+    }
+
+    /// Writes `bytes` to stdin, then closes it (stdin is closed at once otherwise).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Orgform {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Runs to the end; fails the test if the output holds a secret.
+    #[track_caller]
+    pub fn run(self) -> Run {
+        let mut spawned = self.spawn();
+        if let Some(child) = spawned.child.as_mut()
+            && let Some(mut stdin) = child.stdin.take()
+        {
+            let bytes = spawned.stdin.take().unwrap_or_default();
+            // Written from a thread: a child that prints a lot before reading would block both.
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&bytes);
+            });
+        }
+        spawned.wait()
+    }
+
+    /// Starts the run with stdout and stderr piped; [`Spawned::wait`] collects and scans them.
+    #[track_caller]
+    pub fn spawn(mut self) -> Spawned {
+        self.cmd
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", self.what));
+        Spawned {
+            child: Some(child),
+            what: self.what,
+            stdin: self.stdin,
+            scanner: self.scanner,
+        }
+    }
+}
+
+/// A run started in the background: killed and reaped when dropped, unless waited for.
+pub struct Spawned {
+    child: Option<Child>,
+    what: String,
+    stdin: Option<Vec<u8>>,
+    scanner: Scanner,
+}
+
+impl Spawned {
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("not waited for yet")
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child().kill();
+    }
+
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child().try_wait().expect("wait")
+    }
+
+    /// Takes stderr to read as it comes; the caller hands what it read to [`Spawned::check`].
+    pub fn take_stderr(&mut self) -> ChildStderr {
+        self.child().stderr.take().expect("stderr piped")
+    }
+
+    /// Fails the test if `text`, read from the run's `stream`, holds a secret.
+    #[track_caller]
+    pub fn check(&self, stream: &str, text: &str) {
+        self.scanner.check(&self.what, stream, text);
+    }
+
+    /// Waits for the end; gives what it printed, after failing the test if that holds a secret.
+    #[track_caller]
+    pub fn wait(mut self) -> Run {
+        let child = self.child.take().expect("waited for once");
+        let run = Run::from(child.wait_with_output().expect("wait for orgform"));
+        self.scanner.check_run(&self.what, &run);
+        run
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Runs the binary in `dir` with `env` exported, on the specs and state found there by default.
+#[track_caller]
 pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    Run::from(command(dir, args, env).output().expect("run orgform"))
+    orgform(dir).args(args).envs(env).run()
 }
 
 /// Runs the binary on `DIR/specs` and `DIR/state.json`, named on its command line.
+#[track_caller]
 pub fn run_on(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = command(dir, args, env);
-    cmd.arg("--specs")
+    orgform(dir)
+        .args(args)
+        .arg("--specs")
         .arg(dir.join("specs"))
         .arg("--state")
-        .arg(dir.join("state.json"));
-    Run::from(cmd.output().expect("run orgform"))
+        .arg(dir.join("state.json"))
+        .envs(env)
+        .run()
+}
+
+#[test]
+fn secret_names_follow_the_rule() {
+    for name in [
+        "HERON_API_KEY",
+        "SF_CLIENT_SECRET",
+        "DB_PASSWORD",
+        "SF_TOKEN",
+        "TMO_PRIVATE_KEY",
+        "SF_PW",
+        "TOKEN",
+    ] {
+        assert!(is_secret_name(name), "{name}");
+    }
+    for name in [
+        "SF_USERNAME",
+        "NEON_ORG_ID",
+        "PATH",
+        "PWD",
+        "KEYRING_DIR",
+        "NO_COLOR",
+    ] {
+        assert!(!is_secret_name(name), "{name}");
+    }
+}
+
+#[test]
+fn the_scanner_finds_a_secret_as_written_or_base64_and_ignores_short_values() {
+    let mut scanner = Scanner::new();
+    scanner.watch_env("ACME_SECRET", "x");
+    scanner.watch_env("SF_USERNAME", "someone@example.com");
+    scanner.watch_env("DB_PASSWORD", "hunter2-long");
+    assert_eq!(scanner.find("nothing here x someone@example.com"), None);
+    assert_eq!(
+        scanner.find("password=hunter2-long"),
+        Some("DB_PASSWORD (as written)".into())
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode("hunter2-long");
+    assert_eq!(
+        scanner.find(&format!("Basic {encoded}")),
+        Some("DB_PASSWORD (base64)".into())
+    );
+    assert_eq!(
+        scanner.find(orgform::sandbox::oracle::APP_KEY),
+        Some("orgform::sandbox::oracle::APP_KEY (as written)".into())
+    );
+}
+
+/// The door can fail: a secret echoed back by a refusal (a specs folder named by the secret's
+/// value) fails the run, and the failure names the variable, never the value.
+#[test]
+fn a_run_that_prints_a_secret_fails_naming_the_variable_only() {
+    const VALUE: &str = "s3cret-echoed-by-an-error";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leak = std::panic::catch_unwind(|| {
+        orgform(dir.path())
+            .args(["validate", "--specs", VALUE])
+            .env("LEAKY_TOKEN", VALUE)
+            .run()
+    });
+    let message = leak
+        .err()
+        .and_then(|panic| panic.downcast_ref::<String>().cloned())
+        .expect("the echoed secret fails the run");
+    assert!(message.contains("LEAKY_TOKEN"), "{message}");
+    assert!(!message.contains(VALUE), "{message}");
 }

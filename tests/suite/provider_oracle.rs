@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use orgform::model::{NaturalKey, ProviderType, RemoteStatus, SecretRef};
@@ -1479,20 +1478,11 @@ fn e2e_the_example_spec_runs_against_the_embedded_sandbox() {
     std::fs::copy(example, dir.path().join("specs/oracle.toml")).expect("copy example");
     // No OCC_APP_KEY in this environment: the embedded sandbox supplies its own.
     let run = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_orgform"))
-            .current_dir(dir.path())
+        let run = crate::harness::orgform(dir.path())
             .args(args)
-            .env_remove("RUST_LOG")
             .env_remove("OCC_APP_KEY")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run orgform");
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+            .run();
+        (Some(run.code), run.stdout, run.stderr)
     };
     let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
     assert_eq!(code, Some(2), "{stdout}{stderr}");
@@ -1587,27 +1577,19 @@ async fn e2e_apply_leaves_requests_pending_for_an_administrator_without_polling(
     sandbox.shutdown().await.expect("shutdown");
 }
 
-/// Starts the real `orgform sandbox` with `args`; gives the child and its base URL.
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is handed to the caller, which kills and waits for it"
-)]
-fn serve(args: &[&str]) -> (std::process::Child, String) {
+/// Starts the real `orgform sandbox` with `args`; gives the child (killed when dropped) and its
+/// base URL.
+fn serve(args: &[&str]) -> (crate::harness::Spawned, String) {
     use std::io::{BufRead, BufReader};
     let mut all = vec!["sandbox", "--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);
-    let mut child = crate::harness::command(Path::new("."), &all, &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the sandbox");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut child = crate::harness::orgform(Path::new(".")).args(&all).spawn();
+    let mut stderr = BufReader::new(child.take_stderr());
     let mut seen = String::new();
     loop {
         let mut line = String::new();
         if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.kill();
-            let _ = child.wait();
+            drop(child);
             panic!("the sandbox exited: {seen}");
         }
         seen.push_str(&line);
@@ -1662,15 +1644,13 @@ async fn status_after(base_url: &str, wait: Duration) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_the_sandbox_waits_for_an_administrator_unless_told_to_approve() {
-    let (mut manual, url) = serve(&[]);
+    let (manual, url) = serve(&[]);
     let status = status_after(&url, Duration::from_millis(1800)).await;
-    let _ = manual.kill();
-    let _ = manual.wait();
+    drop(manual);
     assert_eq!(status, "review");
 
-    let (mut auto, url) = serve(&["--occ-auto-approve", "300ms"]);
+    let (auto, url) = serve(&["--occ-auto-approve", "300ms"]);
     let status = status_after(&url, Duration::from_millis(600)).await;
-    let _ = auto.kill();
-    let _ = auto.wait();
+    drop(auto);
     assert_eq!(status, "approved");
 }

@@ -1461,19 +1461,8 @@ fn the_example_specs_run_against_the_embedded_sandbox() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/salesforce.toml");
     std::fs::copy(example, dir.path().join("specs/salesforce.toml")).expect("copy example");
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_orgform"))
-            .current_dir(dir.path())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run orgform");
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let run = crate::harness::run(dir.path(), args, &[]);
+        (Some(run.code), run.stdout, run.stderr)
     };
     let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
     assert_eq!(code, Some(2), "{stdout}{stderr}");

@@ -2,7 +2,6 @@
 //! the 2 that `--detailed-exitcode` gives to "changes present"), and a saved plan made before a
 //! killed apply changed the state through its journal (the serial had not moved).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use orgform::sandbox::SandboxConfig;
@@ -58,18 +57,11 @@ async fn a_saved_plan_is_refused_after_a_killed_apply_changed_the_journal() {
     heron_specs(dir.path(), &sandbox.base_url(), ORGS, Some(2), ACME_SECRET);
     orgform(dir.path(), &["plan", "--out", "plan.json"]).expect(0);
 
-    let mut child = harness::command(
-        dir.path(),
-        &["apply", "--auto-approve"],
-        &[
-            ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
-            ("ACME_SECRET", "x"),
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn apply");
+    let mut child = harness::orgform(dir.path())
+        .args(["apply", "--auto-approve"])
+        .env("HERON_API_KEY", orgform::sandbox::HERON_API_KEY)
+        .env("ACME_SECRET", "x")
+        .spawn();
     // Kill it once its journal holds a few records (header + at least three changes).
     let journal = dir.path().join("state/orgform.state.json.journal");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -86,8 +78,8 @@ async fn a_saved_plan_is_refused_after_a_killed_apply_changed_the_journal() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let _ = child.kill(); // SIGKILL: the journal is never folded into a new serial
-    let _ = child.wait();
+    child.kill(); // SIGKILL: the journal is never folded into a new serial
+    child.wait();
 
     let stale = orgform(dir.path(), &["apply", "--auto-approve", "plan.json"]).expect(1);
     assert!(

@@ -35,8 +35,9 @@ pub const SECRET_WORDS: &[&str] = &[
     "CREDENTIALS",
 ];
 
-/// Values shorter than this are not looked for: they would match by chance.
-pub const MIN_SECRET_LEN: usize = 6;
+/// Values shorter than this are not looked for: they would match by chance (a test's
+/// `SF_SECRET=secret` is a word every JSON plan holds).
+pub const MIN_SECRET_LEN: usize = 8;
 
 /// The credentials the sandbox emulators accept, by the name of their constant.
 pub const SANDBOX_SECRETS: &[(&str, &str)] = &[

@@ -1,6 +1,6 @@
 //! The one door to the real `orgform` binary: every test runs it through [`orgform`] (or the CI
 //! example scripts through [`script`]), which starts it in a folder with stdin closed, no
-//! `RUST_LOG` or `ORGFORM_ALLOWED_HOSTS`, `NO_COLOR`, and the given environment, and which
+//! `RUST_LOG`, `ORGFORM_ALLOWED_HOSTS` or `COLUMNS`, `NO_COLOR`, and the given environment, and which
 //! scans everything each run printed for the secrets it knows of.
 //!
 //! Which values are secret (the rule the scanner applies):
@@ -8,7 +8,9 @@
 //!   [`SECRET_WORDS`] (`HERON_API_KEY`, `SF_CLIENT_SECRET`, `DB_PASSWORD`, `SF_TOKEN`,
 //!   `TMO_PRIVATE_KEY`, `SF_PW`...), plus any value a test names with [`Orgform::secret`];
 //! - the sandbox's own credentials ([`SANDBOX_SECRETS`]), whether or not the test exports them:
-//!   the embedded sandbox hands them to the providers itself.
+//!   the embedded sandbox hands them to the providers itself. The one run meant to print them
+//!   (`orgform sandbox --help`, which tells a user what to log in with) says so with
+//!   [`Orgform::shows_sandbox_credentials`].
 //!
 //! A value shorter than [`MIN_SECRET_LEN`] is not looked for (a test's `ACME_SECRET=x` would be
 //! found in every output). A value is looked for as written and base64-encoded (a basic auth
@@ -124,12 +126,7 @@ impl Scanner {
     pub fn check(&self, what: &str, stream: &str, text: &str) {
         if let Some(leak) = self.find(text) {
             // The command line may carry the value too: it is shown without it.
-            let what = self
-                .secrets
-                .iter()
-                .fold(what.to_string(), |what, (_, value)| {
-                    what.replace(value, "***")
-                });
+            let what = self.redact(what);
             panic!("`{what}` leaked the value of {leak} on {stream}");
         }
     }
@@ -138,18 +135,30 @@ impl Scanner {
         self.check(what, "stdout", &run.stdout);
         self.check(what, "stderr", &run.stderr);
     }
+
+    /// `text` with every watched value replaced by `***`.
+    fn redact(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .fold(text.to_string(), |text, (_, value)| {
+                text.replace(value, "***")
+            })
+    }
 }
 
 /// What one run of the binary printed, and how it exited.
 pub struct Run {
+    /// The command line, as `orgform ARGS` (a secret value in it shown as `***`).
+    pub command: String,
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
-impl From<Output> for Run {
-    fn from(output: Output) -> Run {
+impl Run {
+    fn from_output(command: String, output: &Output) -> Run {
         Run {
+            command,
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -169,11 +178,11 @@ impl Run {
         self
     }
 
-    /// Stdout then stderr, each under a header, with the exit code: a whole run to snapshot.
+    /// The command, its exit code, stdout then stderr: a whole run to snapshot.
     pub fn transcript(&self) -> String {
         format!(
-            "exit: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
+            "$ {}\nexit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.command, self.code, self.stdout, self.stderr
         )
     }
 }
@@ -193,6 +202,8 @@ pub fn orgform(dir: &Path) -> Orgform {
         .env_remove("RUST_LOG")
         // A developer's or CI's own list would change what the specs may name.
         .env_remove("ORGFORM_ALLOWED_HOSTS")
+        // A terminal's width would change where help and messages wrap.
+        .env_remove("COLUMNS")
         .env("NO_COLOR", "1");
     Orgform {
         cmd,
@@ -256,6 +267,15 @@ impl Orgform {
     /// Starts from an empty environment, as a new user's shell might (`NO_COLOR` kept).
     pub fn env_clear(mut self) -> Orgform {
         self.cmd.env_clear().env("NO_COLOR", "1");
+        self
+    }
+
+    /// Lets this run print the sandbox's own credentials, as `orgform sandbox --help` documents
+    /// them; every other secret is still looked for.
+    pub fn shows_sandbox_credentials(mut self) -> Orgform {
+        self.scanner
+            .secrets
+            .retain(|(name, _)| !SANDBOX_SECRETS.iter().any(|(known, _)| known == name));
         self
     }
 
@@ -352,7 +372,8 @@ impl Spawned {
     #[track_caller]
     pub fn wait(mut self) -> Run {
         let child = self.child.take().expect("waited for once");
-        let run = Run::from(child.wait_with_output().expect("wait for orgform"));
+        let output = child.wait_with_output().expect("wait for orgform");
+        let run = Run::from_output(self.scanner.redact(&self.what), &output);
         self.scanner.check_run(&self.what, &run);
         run
     }
@@ -366,6 +387,65 @@ impl Drop for Spawned {
         }
     }
 }
+
+/// Snapshot settings that make a run's text the same on every machine and every run: the
+/// folders named replaced by `[DIR]` (the repository by `[REPO]`), picked ports by `[PORT]`,
+/// digests by `[DIGEST]`, ids made at random by `[UUID]`, instants by `[TIME]`, process ids by
+/// `[PID]`.
+pub fn snapshot_settings(dirs: &[&Path]) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("snapshots");
+    settings.set_prepend_module_to_snapshot(true);
+    settings.set_omit_expression(true);
+    let mut folders: Vec<(String, &str)> = Vec::new();
+    for dir in dirs {
+        folders.push((dir.display().to_string(), "[DIR]"));
+        if let Ok(real) = dir.canonicalize() {
+            folders.push((real.display().to_string(), "[DIR]"));
+        }
+    }
+    folders.push((env!("CARGO_MANIFEST_DIR").to_string(), "[REPO]"));
+    // Longest first, so that a folder inside another is replaced whole.
+    folders.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+    for (path, name) in folders {
+        settings.add_filter(&regex_literal(&path), name);
+    }
+    // A port the system picked (its ephemeral range is five digits); `:0` and `:8787` stay.
+    settings.add_filter(r"(127\.0\.0\.1|localhost):[1-6]\d{4}\b", "$1:[PORT]");
+    settings.add_filter(r"\b[0-9a-f]{64}\b", "[DIGEST]");
+    settings.add_filter(
+        r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+        "[UUID]",
+    );
+    settings.add_filter(
+        r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?",
+        "[TIME]",
+    );
+    settings.add_filter(r"\bpid \d+", "pid [PID]");
+    settings
+}
+
+/// `text` as a regular expression that matches it literally.
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Compares a whole run (command, exit code, stdout, stderr) with its committed snapshot in
+/// `tests/suite/snapshots/`, normalised by [`snapshot_settings`] for the folders given.
+macro_rules! assert_run_snapshot {
+    ($name:expr, $run:expr, $($dir:expr),+ $(,)?) => {
+        $crate::harness::snapshot_settings(&[$($dir),+])
+            .bind(|| insta::assert_snapshot!($name, $run.transcript()))
+    };
+}
+pub(crate) use assert_run_snapshot;
 
 /// Runs the binary in `dir` with `env` exported, on the specs and state found there by default.
 #[track_caller]

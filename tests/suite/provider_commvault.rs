@@ -594,6 +594,8 @@ fn emulator_routes_paths_without_case() {
 // The real client against the sandbox on loopback.
 
 async fn start(commvault: CommvaultConfig, tweak: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
+    // The tests' own HTTP client needs a TLS provider chosen, whichever test runs first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = SandboxConfig {
         commvault,
         seed: Some(20_261_123),
@@ -838,11 +840,7 @@ async fn e2e_one_login_and_one_list_per_run() {
     write_specs(dir.path(), &sandbox, 3);
 
     let plan = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
-    assert!(
-        plan.stdout.contains("Plan: 3 to create."),
-        "{}",
-        plan.stdout
-    );
+    crate::harness::assert_run_snapshot!("plan_three", plan, dir.path());
     // One login, one list for all three, nothing created.
     assert_eq!(served(&sandbox, LOGIN), 1);
     assert_eq!(served(&sandbox, LIST), 1);
@@ -902,11 +900,7 @@ async fn e2e_a_name_taken_in_another_case_is_adopted_never_duplicated() {
     write_specs(dir.path(), &sandbox, 3);
 
     let plan = orgform(dir.path(), &["plan"]).expect(0);
-    assert!(
-        plan.stdout.contains("Plan: 2 to create, 1 to adopt."),
-        "{}",
-        plan.stdout
-    );
+    crate::harness::assert_run_snapshot!("plan_adopts_another_case", plan, dir.path());
     orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
     assert_eq!(served(&sandbox, CREATE), 2);
     // The direct create's lower-case path was served by the catch-all, and counted there.

@@ -1031,11 +1031,7 @@ async fn e2e_one_login_per_run_and_a_look_up_before_each_create() {
     write_specs(dir.path(), &sandbox, THREE_ORGS);
 
     let plan = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
-    assert!(
-        plan.stdout.contains("Plan: 3 to create."),
-        "{}",
-        plan.stdout
-    );
+    crate::harness::assert_run_snapshot!("plan_three", plan, dir.path());
     // One login, one search for the three names, nothing created.
     assert_eq!(served(&sandbox, LOGIN), 1);
     assert_eq!(served(&sandbox, LIST), 1);
@@ -1098,12 +1094,7 @@ async fn e2e_an_existing_name_is_adopted_never_duplicated() {
     // Two accounts share Riverside's name: orgform won't choose one (it is `blocked`, ids
     // listed), and creates no third.
     let plan = orgform(dir.path(), &["plan"]).expect(0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 1 to create, 1 to adopt, 1 blocked."),
-        "{}",
-        plan.stdout
-    );
+    crate::harness::assert_run_snapshot!("plan_adopts_and_blocks", plan, dir.path());
     orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
     assert_eq!(served(&sandbox, CREATE), 3 + 1);
     assert_eq!(held(&sandbox), 4);

@@ -1165,11 +1165,7 @@ async fn e2e_requests_plan_apply_refresh_then_no_changes() {
     );
 
     let plan = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
-    assert!(
-        plan.stdout.contains("Plan: 3 to create."),
-        "{}",
-        plan.stdout
-    );
+    crate::harness::assert_run_snapshot!("plan_three_requests", plan, dir.path());
     assert_eq!((hits(&sandbox, LOGIN), hits(&sandbox, REQUESTS)), (1, 1));
 
     // Apply asks and returns: the requests wait for their decision, recorded by a later run.
@@ -1258,11 +1254,7 @@ organization = { name = "Initech", customer_type = "Supplier" }
 "#;
     write_specs(dir.path(), &sandbox, "mode = \"direct\"", orgs);
     let plan = orgform(dir.path(), &["plan"]).expect(0);
-    assert!(
-        plan.stdout.contains("Plan: 2 to create, 1 to adopt."),
-        "{}",
-        plan.stdout
-    );
+    crate::harness::assert_run_snapshot!("plan_direct_mode_adopts", plan, dir.path());
     let apply = orgform(dir.path(), APPLY).expect(0);
     assert!(apply.stderr.contains("2 created"), "{}", apply.stderr);
     assert_eq!(
@@ -1478,26 +1470,23 @@ fn e2e_the_example_spec_runs_against_the_embedded_sandbox() {
     std::fs::copy(example, dir.path().join("specs/oracle.toml")).expect("copy example");
     // No OCC_APP_KEY in this environment: the embedded sandbox supplies its own.
     let run = |args: &[&str]| {
-        let run = crate::harness::orgform(dir.path())
+        crate::harness::orgform(dir.path())
             .args(args)
             .env_remove("OCC_APP_KEY")
-            .run();
-        (Some(run.code), run.stdout, run.stderr)
+            .run()
     };
-    let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
-    assert_eq!(code, Some(2), "{stdout}{stderr}");
-    assert!(stdout.contains("Plan: 3 to create."), "{stdout}");
-    let (code, _, stderr) = run(&[
+    let plan = run(&["plan", "--sandbox", "--detailed-exitcode"]).expect(2);
+    crate::harness::assert_run_snapshot!("example_plan", plan, dir.path());
+    let apply = run(&[
         "apply",
         "--sandbox",
         "--auto-approve",
         "--poll-interval",
         "200ms",
-    ]);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("3 created"), "{stderr}");
-    let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    ])
+    .expect(0);
+    assert!(apply.stderr.contains("3 created"), "{}", apply.stderr);
+    run(&["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
 }
 
 /// Approves organization request `id` as an administrator would, through the admin API.

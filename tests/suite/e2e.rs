@@ -113,6 +113,14 @@ async fn apply_without_approval_creates_nothing() {
     heron_specs(dir.path(), &sandbox.base_url(), THREE);
     let run = orgform(dir.path(), &["apply"]).expect(1);
     assert_run_snapshot!("apply_without_approval", run, dir.path());
+    // A "yes" piped in is not a terminal's answer: still refused, the same way.
+    let piped = crate::harness::orgform(dir.path())
+        .arg("apply")
+        .envs(SECRETS)
+        .stdin("yes\n")
+        .run()
+        .expect(1);
+    assert_eq!(piped.stderr, run.stderr);
     assert_eq!(
         served(&sandbox, "heron", "POST /api/crm_integrations").await,
         0
@@ -490,8 +498,10 @@ fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
         plan.stderr
     );
     let comment = std::fs::read_to_string(dir.path().join("plan.md")).expect("plan.md");
-    assert!(comment.starts_with("### orgform plan"), "{comment}");
     assert!(comment.contains(&digest));
+    // The pull-request comment, whole (its digest shown as [DIGEST]).
+    crate::harness::snapshot_settings(&[dir.path()])
+        .bind(|| insta::assert_snapshot!("ci_example_plan_comment", comment));
     let apply = step("apply.sh").expect(0);
     assert!(
         apply.stdout.contains(&format!("plan digest: {digest}")),

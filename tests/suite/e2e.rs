@@ -1,6 +1,7 @@
-//! End to end: the real `orgform` binary against the sandbox emulators on loopback. Plan,
-//! apply, plan again and expect no changes; plus approval, saved plans, locks, bad input,
-//! injected faults and the README's main command. Creates are counted on the sandbox side.
+//! End to end: the real `orgform` binary against the sandbox emulators on loopback (the plan,
+//! apply, plan cycle itself is `scenario.rs`, for every provider): approval, saved plans, locks,
+//! bad input, injected faults, the README's main command and the CI examples. Creates are
+//! counted on the sandbox side; whole outputs are snapshots in `snapshots/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -413,6 +413,8 @@ pub fn snapshot_settings(dirs: &[&Path]) -> insta::Settings {
     // A port the system picked (its ephemeral range is five digits); `:0` and `:8787` stay.
     settings.add_filter(r"(127\.0\.0\.1|localhost):[1-6]\d{4}\b", "$1:[PORT]");
     settings.add_filter(r"\b[0-9a-f]{64}\b", "[DIGEST]");
+    // A digest shortened for people (a plan comment's footer): the plan's lineage is random.
+    settings.add_filter(r"(digest\W{0,3})[0-9a-f]{16}\b", "$1[DIGEST]");
     settings.add_filter(
         r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
         "[UUID]",

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,7 +13,7 @@ use orgform::sandbox::{Fault, SandboxConfig};
 
 use crate::e2e::{copy_dir, start};
 use crate::exactly_once::{FIVE_ENV, five_provider_sandbox, five_provider_specs};
-use crate::harness::{Run, command};
+use crate::harness::{Run, orgform};
 
 /// A canary for the variable `name`: unique, and with characters that every encoding changes.
 fn canary(name: &str) -> String {
@@ -107,9 +106,11 @@ fn env_names(dir: &Path) -> BTreeSet<String> {
 }
 
 fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = command(dir, args, env);
-    cmd.env("RUST_LOG", "trace");
-    Run::from(cmd.output().expect("run orgform"))
+    orgform(dir)
+        .args(args)
+        .envs(env)
+        .env("RUST_LOG", "trace")
+        .run()
 }
 
 /// The example specs on the embedded sandbox: every command and format, with a kill.
@@ -167,17 +168,15 @@ fn canaries_never_leave_through_commands_formats_logs_or_kills() {
     );
 
     // An apply killed with SIGKILL mid-flight, its partial output kept too.
-    let mut cmd = command(root, &["apply", "--sandbox", "--auto-approve"], &env);
-    cmd.env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().expect("spawn apply");
+    let mut child = orgform(root)
+        .args(["apply", "--sandbox", "--auto-approve"])
+        .envs(&env)
+        .env("RUST_LOG", "trace")
+        .spawn();
     let pid = child.id();
     std::thread::sleep(Duration::from_millis(150 + u64::from(pid % 200)));
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status();
-    let killed = Run::from(child.wait_with_output().expect("wait"));
+    child.kill();
+    let killed = child.wait();
     runs.borrow_mut().push(("apply (killed)".into(), killed));
 
     step(&["plan", "--sandbox", "--out", "plan.json"], Some(0));

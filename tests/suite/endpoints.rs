@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::harness::{Run, run_on};
+use crate::harness::{Run, assert_run_snapshot, run_on};
 
 const HERON_KEY: &str = "s3cret-heron-api-key";
 const CV_PASSWORD: &str = "s3cret-commvault-password";
@@ -311,27 +311,12 @@ async fn a_host_off_the_allowed_list_is_refused_before_any_secret_or_request() {
         &neon_specs(&format!("{base}/neonws/services/api")),
     );
     let env = [("ORGFORM_ALLOWED_HOSTS", "api.neoncrm.com, *.salesforce.com")];
+    // Each names the provider, the host, where the list comes from (ORGFORM_ALLOWED_HOSTS) and
+    // the base_url's place (main.toml:3:12), and is the only problem: neither secret is set, and
+    // reading one would have failed with "is not set" first.
     for args in [&["validate"][..], &["plan"], &["apply", "--auto-approve"]] {
         let run = run_on(dir.path(), args, &env).expect(1);
-        let all = format!("{}{}", run.stdout, run.stderr);
-        assert!(
-            all.contains("neon_prod"),
-            "{args:?} names the provider:\n{all}"
-        );
-        assert!(all.contains("127.0.0.1"), "{args:?} names the host:\n{all}");
-        assert!(
-            all.contains("ORGFORM_ALLOWED_HOSTS"),
-            "{args:?} names where the list comes from:\n{all}"
-        );
-        assert!(
-            all.contains("main.toml:3:12"),
-            "{args:?} points at the base_url value:\n{all}"
-        );
-        // Neither secret is set: reading one would have failed with "is not set" first.
-        assert!(
-            !all.contains("is not set") && all.contains("1 problem in the specs"),
-            "{args:?} tried to read a secret:\n{all}"
-        );
+        assert_run_snapshot!(format!("off_the_list_{}", args[0]), run, dir.path());
     }
     // The flag is named as the source when it is what set the list.
     let run = run_on(
@@ -340,7 +325,7 @@ async fn a_host_off_the_allowed_list_is_refused_before_any_secret_or_request() {
         &[],
     )
     .expect(1);
-    assert!(run.stderr.contains("--allowed-hosts"), "{}", run.stderr);
+    assert_run_snapshot!("off_the_flag_list", run, dir.path());
     assert!(
         seen.lock().unwrap().is_empty(),
         "requests left: {:?}",
@@ -371,13 +356,8 @@ profile = { email = "jane@acme.example", first_name = "Jane", last_name = "Doe" 
         &[],
     )
     .expect(1);
-    assert!(run.stderr.contains("main.toml:4:13"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("oraclecloud.com.evil.example"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("is not set"), "{}", run.stderr);
+    // The store URL's place (main.toml:4:13) and host, and no secret read.
+    assert_run_snapshot!("oracle_store_url_refused", run, dir.path());
     // The bare suffix is not a subdomain of itself; case does not matter.
     let run = run_on(
         dir.path(),

@@ -4,7 +4,7 @@
 //! before any create.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use orgform::sandbox::SandboxConfig;
@@ -170,19 +170,13 @@ async fn sigkill_at_any_instant_never_duplicates_or_loses() {
         let dir = tempfile::tempdir().expect("tempdir");
         five_provider_specs(dir.path(), &sandbox.base_url(), PER_PROVIDER);
 
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
-        cmd.current_dir(dir.path())
+        let mut child = crate::harness::orgform(dir.path())
             .args(apply)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in FIVE_ENV {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn");
+            .envs(FIVE_ENV)
+            .spawn();
         tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        child.kill(); // SIGKILL
+        child.wait(); // what it printed before, scanned for secrets
 
         // Rerun until it converges; state must load every time.
         let mut converged = false;
@@ -220,25 +214,15 @@ async fn concurrent_applies_take_turns_on_the_lock() {
     heron_specs(dir.path(), &sandbox.base_url(), ORGS, Some(8), ACME_SECRET);
     let children: Vec<_> = (0..8)
         .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_orgform"))
-                .current_dir(dir.path())
+            crate::harness::orgform(dir.path())
                 .args(["apply", "--auto-approve", "--lock-timeout", "60s"])
                 .env("HERON_API_KEY", orgform::sandbox::HERON_API_KEY)
                 .env("ACME_SECRET", "x")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
                 .spawn()
-                .expect("spawn")
         })
         .collect();
     for child in children {
-        let out = child.wait_with_output().expect("wait");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        child.wait().expect(0);
     }
     assert_eq!(
         served(&sandbox, "heron", "POST /api/crm_integrations").await,
@@ -370,17 +354,12 @@ fn statuses(dir: &Path) -> std::collections::BTreeMap<String, usize> {
     counts
 }
 
-fn spawn_slow_apply(dir: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_orgform"))
-        .current_dir(dir)
+fn spawn_slow_apply(dir: &Path) -> crate::harness::Spawned {
+    crate::harness::orgform(dir)
         .args(["apply", "--auto-approve"])
         .env("HERON_API_KEY", orgform::sandbox::HERON_API_KEY)
         .env("ACME_SECRET", "x")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn")
 }
 
 /// Waits until the apply in `dir` has recorded its first intent: by then it handles signals
@@ -398,7 +377,7 @@ async fn until_creating(dir: &Path) {
     }
 }
 
-fn signal(child: &std::process::Child, name: &str) {
+fn signal(child: &crate::harness::Spawned, name: &str) {
     let status = Command::new("kill")
         .args([format!("-{name}"), child.id().to_string()])
         .status()
@@ -429,9 +408,8 @@ async fn sigterm_stops_new_creates_and_records_those_in_flight() {
     let child = spawn_slow_apply(dir.path());
     until_creating(dir.path()).await;
     signal(&child, "TERM");
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = child.wait().expect(1);
+    let stderr = out.stderr;
     assert!(stderr.contains("Interrupted"), "{stderr}");
     assert!(
         stderr.contains("not started"),
@@ -482,13 +460,7 @@ async fn a_second_sigterm_exits_at_once_and_stays_safe() {
     signal(&child, "TERM");
     tokio::time::sleep(Duration::from_millis(50)).await;
     signal(&child, "TERM");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    child.wait().expect(130);
     statuses(dir.path()); // state loads
     orgform(
         dir.path(),

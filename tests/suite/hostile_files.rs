@@ -5,13 +5,12 @@
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use orgform::sandbox::SandboxConfig;
 
 use crate::e2e::{served, start};
-use crate::harness::{Run, command};
+use crate::harness::{Run, orgform};
 use crate::heron_fixture::{ACME_SECRET, heron_list, heron_specs};
 
 const HERON_ENV: &[(&str, &str)] = &[
@@ -21,24 +20,20 @@ const HERON_ENV: &[(&str, &str)] = &[
 
 /// Runs the binary in `dir`, killing it if it runs past `limit` (a FIFO read would hang it).
 fn run_within(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
-    let mut child = command(dir, args, env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn orgform");
+    let mut child = orgform(dir).args(args).envs(env).spawn();
     let started = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
+    while child.try_wait().is_none() {
         if started.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("wait");
+            child.kill();
+            let out = child.wait();
             panic!(
                 "{args:?} still running after {limit:?}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
+                out.stderr
             );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Run::from(child.wait_with_output().expect("wait"))
+    child.wait()
 }
 
 fn mkfifo(path: &Path) {
@@ -80,26 +75,21 @@ async fn two_applies_through_a_link_and_its_target_create_nothing_twice() {
     let children: Vec<_> = ["link.json", "real/state.json"]
         .iter()
         .map(|state| {
-            command(
-                &root,
-                &[
+            orgform(&root)
+                .args([
                     "apply",
                     "--auto-approve",
                     "--lock-timeout",
                     "60s",
                     "--state",
                     state,
-                ],
-                HERON_ENV,
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn apply")
+                ])
+                .envs(HERON_ENV)
+                .spawn()
         })
         .collect();
     for child in children {
-        Run::from(child.wait_with_output().expect("wait")).expect(0);
+        child.wait().expect(0);
     }
 
     let all = heron_list(&sandbox.base_url()).await;

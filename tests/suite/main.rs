@@ -26,6 +26,7 @@ mod provider_salesforce;
 mod refusals;
 mod request_counts;
 mod sandbox;
+mod scenario;
 mod schema;
 mod secrets_checked;
 mod specs;

@@ -1,13 +1,15 @@
 //! Golden plans: each folder under `tests/plans/` holds specs, optionally a `state.json` and a
 //! `reality.json` (what the providers reported; without it the plan is made with
-//! `--refresh=false`), and the expected text and JSON renderings. One `check` drives them all:
-//! adding a case adds a folder, no Rust.
+//! `--refresh=false`), and the expected text, JSON and markdown renderings. One `check_case`
+//! drives them all, one `#[test]` per case (listed in `golden_plans!`, so that each failing case
+//! is reported on its own): adding a case adds a folder and its name to the list, and a test
+//! fails until the list and the folders agree.
 //!
 //! In `state.json`, `"@declared"` as a record's `digest` or `attributes` stands for the value
 //! the specs declare now, so fixtures stay readable.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use orgform::model::{InstanceReality, Reality, RemoteOrg};
 use orgform::plan::{PlanContext, plan};
@@ -66,30 +68,89 @@ fn load_case(case: &Path) -> (Spec, State, Option<Reality>) {
     (spec, state, reality)
 }
 
+fn plans_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plans")
+}
+
+/// Plans the case in `tests/plans/<name>` and compares its three renderings.
+fn check_case(name: &str) {
+    let case = plans_root().join(name);
+    let (spec, state, reality) = load_case(&case);
+    let made = plan(&spec, &state, reality.as_ref(), PlanContext { now: NOW });
+    check(
+        &case.join("expected.txt"),
+        &orgform::output::plan_text(&made),
+    );
+    check(
+        &case.join("expected.json"),
+        &format!("{}\n", orgform::output::plan_json(&made)),
+    );
+    check(
+        &case.join("expected.md"),
+        &orgform::output::plan_markdown(&made),
+    );
+    // A plan is a value: the same inputs give the same plan.
+    assert_eq!(
+        made,
+        plan(&spec, &state, reality.as_ref(), PlanContext { now: NOW })
+    );
+}
+
+/// One `#[test]` per folder of `tests/plans/`, named after it, and the list of their names.
+macro_rules! golden_plans {
+    ($($case:ident),* $(,)?) => {
+        /// The golden cases, one test each.
+        mod golden {
+            $(
+                #[test]
+                fn $case() {
+                    super::check_case(stringify!($case));
+                }
+            )*
+        }
+
+        const CASES: &[&str] = &[$(stringify!($case)),*];
+    };
+}
+
+golden_plans! {
+    blocked_by_duplicate_keys,
+    blocked_changed_attributes,
+    commvault_names_without_case,
+    create_adopt_unchanged,
+    empty,
+    failed_create,
+    hostile_values,
+    neoncrm_exact_names_and_duplicates,
+    no_refresh,
+    oracle_requests_await_approval,
+    orphan_no_longer_declared,
+    pending_settled_by_lookup,
+    quota_defers_creates,
+    recreate_after_drift,
+    salesforce_signups_settle,
+}
+
+/// The list above and the folders agree: a new folder without its test, or a test without its
+/// folder, fails here.
 #[test]
-fn golden_plans() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plans");
-    for case in cases(&root) {
-        let (spec, state, reality) = load_case(&case);
-        let made = plan(&spec, &state, reality.as_ref(), PlanContext { now: NOW });
-        check(
-            &case.join("expected.txt"),
-            &orgform::output::plan_text(&made),
-        );
-        check(
-            &case.join("expected.json"),
-            &format!("{}\n", orgform::output::plan_json(&made)),
-        );
-        check(
-            &case.join("expected.md"),
-            &orgform::output::plan_markdown(&made),
-        );
-        // A plan is a value: the same inputs give the same plan.
-        assert_eq!(
-            made,
-            plan(&spec, &state, reality.as_ref(), PlanContext { now: NOW })
-        );
-    }
+fn every_golden_case_folder_has_its_test() {
+    let folders: BTreeSet<String> = cases(&plans_root())
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    let listed: BTreeSet<String> = CASES.iter().map(|c| (*c).to_string()).collect();
+    assert_eq!(
+        folders.difference(&listed).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "folders in tests/plans/ without a test: add them to golden_plans! in plans.rs"
+    );
+    assert_eq!(
+        listed.difference(&folders).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "cases in golden_plans! without a folder in tests/plans/"
+    );
 }
 
 #[test]

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use orgform::model::{NaturalKey, ProviderType, RemoteStatus, SecretRef};
@@ -1165,11 +1164,7 @@ async fn e2e_requests_plan_apply_refresh_then_no_changes() {
     );
 
     let plan = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
-    assert!(
-        plan.stdout.contains("Plan: 3 to create."),
-        "{}",
-        plan.stdout
-    );
+    crate::harness::assert_run_snapshot!("plan_three_requests", plan, dir.path());
     assert_eq!((hits(&sandbox, LOGIN), hits(&sandbox, REQUESTS)), (1, 1));
 
     // Apply asks and returns: the requests wait for their decision, recorded by a later run.
@@ -1258,11 +1253,7 @@ organization = { name = "Initech", customer_type = "Supplier" }
 "#;
     write_specs(dir.path(), &sandbox, "mode = \"direct\"", orgs);
     let plan = orgform(dir.path(), &["plan"]).expect(0);
-    assert!(
-        plan.stdout.contains("Plan: 2 to create, 1 to adopt."),
-        "{}",
-        plan.stdout
-    );
+    crate::harness::assert_run_snapshot!("plan_direct_mode_adopts", plan, dir.path());
     let apply = orgform(dir.path(), APPLY).expect(0);
     assert!(apply.stderr.contains("2 created"), "{}", apply.stderr);
     assert_eq!(
@@ -1478,35 +1469,23 @@ fn e2e_the_example_spec_runs_against_the_embedded_sandbox() {
     std::fs::copy(example, dir.path().join("specs/oracle.toml")).expect("copy example");
     // No OCC_APP_KEY in this environment: the embedded sandbox supplies its own.
     let run = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_orgform"))
-            .current_dir(dir.path())
+        crate::harness::orgform(dir.path())
             .args(args)
-            .env_remove("RUST_LOG")
             .env_remove("OCC_APP_KEY")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run orgform");
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+            .run()
     };
-    let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
-    assert_eq!(code, Some(2), "{stdout}{stderr}");
-    assert!(stdout.contains("Plan: 3 to create."), "{stdout}");
-    let (code, _, stderr) = run(&[
+    let plan = run(&["plan", "--sandbox", "--detailed-exitcode"]).expect(2);
+    crate::harness::assert_run_snapshot!("example_plan", plan, dir.path());
+    let apply = run(&[
         "apply",
         "--sandbox",
         "--auto-approve",
         "--poll-interval",
         "200ms",
-    ]);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("3 created"), "{stderr}");
-    let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    ])
+    .expect(0);
+    assert!(apply.stderr.contains("3 created"), "{}", apply.stderr);
+    run(&["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
 }
 
 /// Approves organization request `id` as an administrator would, through the admin API.
@@ -1586,27 +1565,19 @@ async fn e2e_apply_leaves_requests_pending_for_an_administrator_without_polling(
     sandbox.shutdown().await.expect("shutdown");
 }
 
-/// Starts the real `orgform sandbox` with `args`; gives the child and its base URL.
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is handed to the caller, which kills and waits for it"
-)]
-fn serve(args: &[&str]) -> (std::process::Child, String) {
+/// Starts the real `orgform sandbox` with `args`; gives the child (killed when dropped) and its
+/// base URL.
+fn serve(args: &[&str]) -> (crate::harness::Spawned, String) {
     use std::io::{BufRead, BufReader};
     let mut all = vec!["sandbox", "--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);
-    let mut child = crate::harness::command(Path::new("."), &all, &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the sandbox");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut child = crate::harness::orgform(Path::new(".")).args(&all).spawn();
+    let mut stderr = BufReader::new(child.take_stderr());
     let mut seen = String::new();
     loop {
         let mut line = String::new();
         if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.kill();
-            let _ = child.wait();
+            drop(child);
             panic!("the sandbox exited: {seen}");
         }
         seen.push_str(&line);
@@ -1661,15 +1632,13 @@ async fn status_after(base_url: &str, wait: Duration) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_the_sandbox_waits_for_an_administrator_unless_told_to_approve() {
-    let (mut manual, url) = serve(&[]);
+    let (manual, url) = serve(&[]);
     let status = status_after(&url, Duration::from_millis(1800)).await;
-    let _ = manual.kill();
-    let _ = manual.wait();
+    drop(manual);
     assert_eq!(status, "review");
 
-    let (mut auto, url) = serve(&["--occ-auto-approve", "300ms"]);
+    let (auto, url) = serve(&["--occ-auto-approve", "300ms"]);
     let status = status_after(&url, Duration::from_millis(600)).await;
-    let _ = auto.kill();
-    let _ = auto.wait();
+    drop(auto);
     assert_eq!(status, "approved");
 }

@@ -1116,16 +1116,8 @@ async fn salesforce_plan_apply_poll_then_no_changes() {
     write_specs(dir.path(), &specs_text(&sandbox.base_url(), &usernames, ""));
 
     let plan = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
-    assert!(
-        plan.stdout.contains("Plan: 3 to create."),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout.contains("20"),
-        "the daily quota is shown: {}",
-        plan.stdout
-    );
+    // Three sign-ups, and the daily quota of 20.
+    crate::harness::assert_run_snapshot!("plan_three_signups", plan, dir.path());
 
     let apply = orgform(dir.path(), APPLY).expect(0);
     assert!(apply.stderr.contains("3 created"), "{}", apply.stderr);
@@ -1460,35 +1452,19 @@ fn the_example_specs_run_against_the_embedded_sandbox() {
     std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/salesforce.toml");
     std::fs::copy(example, dir.path().join("specs/salesforce.toml")).expect("copy example");
-    let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_orgform"))
-            .current_dir(dir.path())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run orgform");
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
-    let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
-    assert_eq!(code, Some(2), "{stdout}{stderr}");
-    assert!(stdout.contains("Plan: 3 to create."), "{stdout}");
-    let (code, _, stderr) = run(&[
+    let run = |args: &[&str]| crate::harness::run(dir.path(), args, &[]);
+    let plan = run(&["plan", "--sandbox", "--detailed-exitcode"]).expect(2);
+    crate::harness::assert_run_snapshot!("example_plan", plan, dir.path());
+    let apply = run(&[
         "apply",
         "--sandbox",
         "--auto-approve",
         "--poll-interval",
         "200ms",
-    ]);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("3 created"), "{stderr}");
-    let (code, stdout, stderr) = run(&["plan", "--sandbox", "--detailed-exitcode"]);
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    ])
+    .expect(0);
+    assert!(apply.stderr.contains("3 created"), "{}", apply.stderr);
+    run(&["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
 }
 
 /// The daily quota, as the exactly-once issue states it: ten applies in a row, each wanting five

@@ -2,7 +2,6 @@
 //! the 2 that `--detailed-exitcode` gives to "changes present"), and a saved plan made before a
 //! killed apply changed the state through its journal (the serial had not moved).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use orgform::sandbox::SandboxConfig;
@@ -14,32 +13,58 @@ use crate::heron_fixture::{ACME_SECRET, heron_list, heron_specs};
 #[test]
 fn usage_errors_exit_1_never_the_changes_present_code() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for args in [
-        &["plan", "--detailed-exitcode", "--bogus-flag"][..],
-        &["plan", "--detailed-exitcode", "--refresh=maybe"],
-        &["no-such-command"],
-        &["apply", "--lock-timeout", "soon"],
-        &[],
+    // Each says how to use it; the snapshots hold the whole text.
+    for (name, args) in [
+        (
+            "bogus_flag",
+            &["plan", "--detailed-exitcode", "--bogus-flag"][..],
+        ),
+        (
+            "bad_bool",
+            &["plan", "--detailed-exitcode", "--refresh=maybe"],
+        ),
+        ("no_such_command", &["no-such-command"]),
+        ("bad_duration", &["apply", "--lock-timeout", "soon"]),
+        ("no_command", &[]),
     ] {
-        let run = harness::run(dir.path(), args, &[]);
-        assert_eq!(
-            run.code,
-            1,
-            "`orgform {}` exited {}\n{}",
-            args.join(" "),
-            run.code,
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains("Usage:") || run.stderr.contains("--help"),
-            "`orgform {}` does not say how to use it:\n{}",
-            args.join(" "),
-            run.stderr
-        );
+        let run = harness::run(dir.path(), args, &[]).expect(1);
+        harness::assert_run_snapshot!(format!("usage_error_{name}"), run, dir.path());
     }
-    // Asking for help or the version is not an error.
-    for args in [&["--help"][..], &["plan", "--help"], &["--version"]] {
-        harness::run(dir.path(), args, &[]).expect(0);
+}
+
+/// Help is not an error, and its whole text is pinned; nor is the version (not pinned: it moves
+/// with every release).
+#[test]
+fn help_texts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    harness::run(dir.path(), &["--version"], &[]).expect(0);
+    for args in [
+        &["--help"][..],
+        &["plan", "--help"],
+        &["apply", "--help"],
+        &["validate", "--help"],
+        &["import", "--help"],
+        &["forget", "--help"],
+        &["show", "--help"],
+        &["refresh", "--help"],
+        &["sandbox", "--help"],
+        &["schema", "--help"],
+        &["fmt", "--help"],
+        &["force-unlock", "--help"],
+        &["state", "--help"],
+    ] {
+        // `sandbox --help` lists the emulators' credentials: it is meant to.
+        let run = harness::orgform(dir.path())
+            .args(args)
+            .shows_sandbox_credentials()
+            .run()
+            .expect(0);
+        let name = match args {
+            [flag] => format!("orgform_{}", flag.trim_start_matches('-')),
+            [command, ..] => command.replace('-', "_"),
+            [] => unreachable!(),
+        };
+        harness::assert_run_snapshot!(format!("help_{name}"), run, dir.path());
     }
 }
 
@@ -58,18 +83,11 @@ async fn a_saved_plan_is_refused_after_a_killed_apply_changed_the_journal() {
     heron_specs(dir.path(), &sandbox.base_url(), ORGS, Some(2), ACME_SECRET);
     orgform(dir.path(), &["plan", "--out", "plan.json"]).expect(0);
 
-    let mut child = harness::command(
-        dir.path(),
-        &["apply", "--auto-approve"],
-        &[
-            ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
-            ("ACME_SECRET", "x"),
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn apply");
+    let mut child = harness::orgform(dir.path())
+        .args(["apply", "--auto-approve"])
+        .env("HERON_API_KEY", orgform::sandbox::HERON_API_KEY)
+        .env("ACME_SECRET", "x")
+        .spawn();
     // Kill it once its journal holds a few records (header + at least three changes).
     let journal = dir.path().join("state/orgform.state.json.journal");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -86,8 +104,8 @@ async fn a_saved_plan_is_refused_after_a_killed_apply_changed_the_journal() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let _ = child.kill(); // SIGKILL: the journal is never folded into a new serial
-    let _ = child.wait();
+    child.kill(); // SIGKILL: the journal is never folded into a new serial
+    child.wait();
 
     let stale = orgform(dir.path(), &["apply", "--auto-approve", "plan.json"]).expect(1);
     assert!(

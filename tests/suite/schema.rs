@@ -7,12 +7,8 @@ use std::path::Path;
 use crate::golden::cases;
 
 fn validator() -> jsonschema::Validator {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgform"))
-        .arg("schema")
-        .output()
-        .expect("run orgform schema");
-    assert!(out.status.success());
-    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("schema is JSON");
+    let out = crate::harness::run(Path::new("."), &["schema"], &[]).expect(0);
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema is JSON");
     jsonschema::validator_for(&schema).expect("a valid JSON Schema")
 }
 

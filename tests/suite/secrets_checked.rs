@@ -8,7 +8,7 @@ use orgform::sandbox::{Sandbox, SandboxConfig};
 
 use crate::canary::forms;
 use crate::e2e::{start, stats};
-use crate::harness::{Run, run};
+use crate::harness::{Run, assert_run_snapshot, run};
 
 /// Values of the secrets that are set: none may appear in anything orgform prints.
 const SET: &[(&str, &str)] = &[
@@ -72,58 +72,26 @@ fn assert_no_values(run: &Run) {
     }
 }
 
-#[track_caller]
-fn assert_lists_every_missing_one(run: &Run, dir: &Path) {
-    let err = &run.stderr;
-    for i in 0..UNSET {
-        assert!(
-            err.contains(&format!("env SC_UNSET_{i} (org org{i}, secret)")),
-            "SC_UNSET_{i} not listed:\n{err}"
-        );
-    }
-    let tried = std::fs::canonicalize(dir)
-        .expect("canonical dir")
-        .join("secrets/not-there");
-    assert!(
-        err.contains("file secrets/not-there (org filed, secret)"),
-        "the missing file is not listed:\n{err}"
-    );
-    assert!(
-        err.contains(&format!("tried {}", tried.display())),
-        "the path tried is not shown:\n{err}"
-    );
-    assert!(
-        err.contains("relative to the working directory"),
-        "what the path is relative to is not said:\n{err}"
-    );
-    assert!(
-        !err.contains("SC_PRESENT_SECRET") && !err.contains("SC_CLIENT_SECRET"),
-        "a secret that is set is listed as missing:\n{err}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_and_apply_list_every_missing_secret_before_any_create() {
     let sandbox = start(SandboxConfig::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     many_missing(dir.path(), &sandbox.base_url());
 
+    // Each snapshot lists every unset variable (`env SC_UNSET_0 (org org0, secret)`...), the
+    // missing file with the path tried and what it is relative to, and no secret that is set;
+    // no plan that can't be applied is shown.
     let plan = run(dir.path(), &["plan"], SET).expect(1);
-    assert_lists_every_missing_one(&plan, dir.path());
-    assert!(
-        !plan.stdout.contains("to create"),
-        "a plan that can't be applied is shown:\n{}",
-        plan.stdout
-    );
+    assert_run_snapshot!("missing_plan", plan, dir.path());
     assert_no_values(&plan);
 
     // Without refresh the plan contacts nothing, and still promises nothing it can't keep.
     let offline = run(dir.path(), &["plan", "--refresh=false"], SET).expect(1);
-    assert_lists_every_missing_one(&offline, dir.path());
+    assert_run_snapshot!("missing_plan_offline", offline, dir.path());
     assert_no_values(&offline);
 
     let apply = run(dir.path(), &["apply", "--auto-approve"], SET).expect(1);
-    assert_lists_every_missing_one(&apply, dir.path());
+    assert_run_snapshot!("missing_apply", apply, dir.path());
     assert_no_values(&apply);
     assert_eq!(
         stats(&sandbox).await["requests"]["heron"]["POST /api/crm_integrations"].as_u64(),
@@ -177,39 +145,16 @@ async fn missing_credentials_of_two_instances_are_listed_in_one_run() {
     std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
     std::fs::write(dir.path().join("specs/heron.toml"), text).expect("write specs");
 
+    // Both logins (SC_KEY_A, SC_KEY_B), and what the creates need, known from state alone
+    // (SC_UNSET_B1), listed in the same run.
     for args in [&["plan"][..], &["apply", "--auto-approve"]] {
         let out = run(dir.path(), args, SET).expect(1);
-        for line in [
-            "env SC_KEY_A (provider heron_a, api_key)",
-            "env SC_KEY_B (provider heron_b, api_key)",
-            // What the creates need is known from state alone: listed in the same run.
-            "env SC_UNSET_B1 (org b1, secret)",
-        ] {
-            assert!(
-                out.stderr.contains(line),
-                "{args:?}: no `{line}`:\n{}",
-                out.stderr
-            );
-        }
+        assert_run_snapshot!(format!("two_instances_{}", args[0]), out, dir.path());
         assert_no_values(&out);
     }
-    // Refresh creates nothing: it needs the logins only, and names both.
+    // Refresh creates nothing: it needs the logins only, and names both (not SC_UNSET_B1).
     let refresh = run(dir.path(), &["refresh"], SET).expect(1);
-    for line in [
-        "env SC_KEY_A (provider heron_a, api_key)",
-        "env SC_KEY_B (provider heron_b, api_key)",
-    ] {
-        assert!(
-            refresh.stderr.contains(line),
-            "refresh: no `{line}`:\n{}",
-            refresh.stderr
-        );
-    }
-    assert!(
-        !refresh.stderr.contains("SC_UNSET_B1"),
-        "{}",
-        refresh.stderr
-    );
+    assert_run_snapshot!("two_instances_refresh", refresh, dir.path());
     assert_eq!(served_all(&sandbox, "heron").await, 0, "a request left");
     sandbox.shutdown().await.expect("shutdown");
 }
@@ -225,7 +170,7 @@ fn sandbox_runs_need_nothing_exported() {
         &[],
     )
     .expect(2);
-    assert!(plan.stdout.contains("12 to create"), "{}", plan.stdout);
+    assert_run_snapshot!("sandbox_plan", plan, dir.path());
     run(dir.path(), &["apply", "--sandbox", "--auto-approve"], &[]).expect(0);
 }
 

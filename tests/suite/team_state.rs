@@ -2,7 +2,6 @@
 //! workspace, a lock holder killed with SIGKILL, and a state migrated between backends.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use orgform::sandbox::SandboxConfig;
@@ -13,9 +12,8 @@ use crate::e2e::{orgform, served, start};
 use crate::heron_fixture::{ACME_SECRET, heron_specs};
 use crate::state_stores::pg_url;
 
-fn spawn_apply(dir: &Path, workspace: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_orgform"))
-        .current_dir(dir)
+fn spawn_apply(dir: &Path, workspace: &str) -> crate::harness::Spawned {
+    crate::harness::orgform(dir)
         .args([
             "apply",
             "--auto-approve",
@@ -28,11 +26,7 @@ fn spawn_apply(dir: &Path, workspace: &str) -> std::process::Child {
         ])
         .env("HERON_API_KEY", orgform::sandbox::HERON_API_KEY)
         .env("ACME_SECRET", "x")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn")
 }
 
 async fn history(workspace: &str) -> Vec<orgform::state::postgres::Version> {
@@ -66,12 +60,7 @@ async fn sixteen_applies_on_one_workspace_take_turns() {
         .map(|_| spawn_apply(dir.path(), &workspace))
         .collect();
     for child in children {
-        let out = child.wait_with_output().expect("wait");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        child.wait().expect(0);
     }
     assert_eq!(
         served(&sandbox, "heron", "POST /api/crm_integrations").await,
@@ -139,9 +128,9 @@ async fn a_lock_holder_killed_with_sigkill_frees_the_lock() {
             }
         }
     }
-    let _ = holder.kill(); // SIGKILL
+    holder.kill(); // SIGKILL
     let killed = Instant::now();
-    let _ = holder.wait();
+    holder.wait();
     probe
         .lock(Duration::from_secs(30))
         .await
@@ -318,11 +307,11 @@ async fn force_unlock_refuses_a_live_holder() {
     );
 
     // The holder was not disturbed: it finishes, and everything exists once.
-    let finished = holder.wait_with_output().expect("wait");
-    assert!(
-        finished.status.success(),
+    let finished = holder.wait();
+    assert_eq!(
+        finished.code, 0,
         "the holder failed after force-unlock:\n{}",
-        String::from_utf8_lossy(&finished.stderr)
+        finished.stderr
     );
     assert_eq!(
         served(&sandbox, "heron", "POST /api/crm_integrations").await,

@@ -314,6 +314,15 @@ pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
         },
     )
     .doc("Most creates in any rolling 24 hours (Salesforce defaults to its documented 20)"),
+    Field::new(
+        "max_creates",
+        "max_creates",
+        Kind::Integer {
+            min: Some(0),
+            max: None,
+        },
+    )
+    .doc("Refuse a plan that creates more than this many organizations here (like --max-creates)"),
 ];
 
 /// orgform's own key in every `[org.NAME]` table: the provider instance it lives on.

@@ -427,11 +427,14 @@ async fn max_creates_refuses_a_bigger_plan() {
         ),
     )
     .expect("write");
-    // The snapshot shows what happens today: `max_creates` is refused as an unknown key of
-    // `provider.heron` (the instance schema does not list it, though the validator reads it),
-    // so this rail cannot be set. The old check, that stderr contains "max_creates = 1", passed
-    // on the quoted source line.
+    // Refused by the rail, not as an unknown key (which it once was, while the quoted source
+    // line made a substring check pass).
     let run = orgform(dir.path(), &["apply", "--auto-approve"]).expect(1);
+    assert!(
+        run.stderr.contains("more than its max_creates = 1"),
+        "{}",
+        run.stderr
+    );
     assert_run_snapshot!("max_creates_spec_apply", run, dir.path());
     assert_eq!(
         served(&sandbox, "heron", "POST /api/crm_integrations").await,

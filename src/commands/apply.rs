@@ -14,7 +14,7 @@ use super::connection::{
 };
 use super::plan::{SavedPlan, load_plan};
 use super::specs::{Destination, load_specs_checked, warn_endpoints};
-use super::state_store::{open_state_locked, state_location};
+use super::state_store::{open_state_locked, state_location_before_login};
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
@@ -32,7 +32,12 @@ pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     // Read before the lock is taken: a plan file that is a FIFO or a device is refused, never
     // waited on while the state is held.
     let saved = args.plan_file.as_deref().map(load_plan).transpose()?;
-    let location = state_location(g, Some(&spec), sandbox.enabled)?;
+    let location = state_location_before_login(
+        g,
+        &spec,
+        sandbox.enabled,
+        spec.orgs.values().map(|o| o.instance.as_str()),
+    )?;
     let (backend, state) = open_state_locked(&location, g).await?;
     let inputs = Inputs {
         spec: spec.clone(),
@@ -285,7 +290,12 @@ pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
     let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox.enabled))?;
     warn_endpoints(&warnings);
     let spec = Arc::new(spec);
-    let location = state_location(g, Some(&spec), args.sandbox.enabled)?;
+    let location = state_location_before_login(
+        g,
+        &spec,
+        args.sandbox.enabled,
+        spec.orgs.values().map(|o| o.instance.as_str()),
+    )?;
     let (backend, state) = open_state_locked(&location, g).await?;
     let settle = async |options: &ConnectOptions| {
         // Refresh creates nothing: only the logins' credentials, every missing one named.

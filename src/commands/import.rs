@@ -8,7 +8,9 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use super::connection::with_connect_options;
 use super::specs::{Destination, load_specs, load_specs_checked, warn_endpoints};
-use super::state_store::{StateLocation, lock_request, open_state_locked, state_location};
+use super::state_store::{
+    StateLocation, lock_request, open_state_locked, state_location, state_location_before_login,
+};
 use crate::cli::{ForceUnlockArgs, ForgetArgs, GlobalArgs, ImportArgs};
 use crate::output;
 use crate::providers::{AnyProvider, ConnectOptions, Provider};
@@ -25,7 +27,8 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
             args.address
         ));
     };
-    let location = state_location(g, Some(&spec), args.sandbox.enabled)?;
+    let location =
+        state_location_before_login(g, &spec, args.sandbox.enabled, [org.instance.as_str()])?;
     let (mut backend, mut state) = open_state_locked(&location, g).await?;
     // A pending or failed create is what import may settle (the plan says so when several
     // organizations have its key); a created record is replaced only after `forget`.
@@ -62,6 +65,10 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
         .get(&org.instance)
         .ok_or_else(|| miette!("provider `{}` is not declared", org.instance))?;
     let look = async |options: &ConnectOptions| {
+        // Every credential the login needs, checked at once before any request.
+        options
+            .secrets
+            .check_all(&crate::plan::login_secrets(&spec, [org.instance.as_str()]))?;
         let provider = AnyProvider::connect(instance, options)
             .into_diagnostic()
             .wrap_err_with(|| format!("provider `{}` ({})", instance.name, instance.origin))?;

@@ -9,7 +9,7 @@ use super::connection::{
     check_login_secrets, check_secrets, connect, read_reality, with_connect_options,
 };
 use super::specs::{Destination, load_specs_checked};
-use super::state_store::{read_state, state_location};
+use super::state_store::{read_state, state_location_before_login};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::files::{OldVersion, write_atomically};
 use crate::output;
@@ -22,7 +22,12 @@ use crate::time;
 pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
     let sandbox = &args.remote.sandbox;
     let (spec, warnings) = load_specs_checked(g, Destination::of(sandbox.enabled))?;
-    let location = state_location(g, Some(&spec), sandbox.enabled)?;
+    let location = state_location_before_login(
+        g,
+        &spec,
+        sandbox.enabled,
+        spec.orgs.values().map(|o| o.instance.as_str()),
+    )?;
     let state = read_state(&location, g).await?;
     let mut plan = with_connect_options(g, sandbox, &spec, &location, async |options| {
         make_plan(&spec, &state, args.remote.refresh, options).await

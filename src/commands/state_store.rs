@@ -2,11 +2,14 @@
 //! default file) and how a command opens it: locked for the whole run by those that write,
 //! read without the lock by those that only read.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use crate::cli::GlobalArgs;
+use crate::model::SecretRef;
+use crate::plan::SecretUse;
 use crate::spec::Spec;
 use crate::state::file::{FileBackend, LockRequest};
 use crate::state::postgres::PostgresBackend;
@@ -66,6 +69,28 @@ impl std::fmt::Display for StateLocation {
 /// Where state lives: `--state`, else the specs' `[state]` table, else the default file. Sandbox
 /// runs keep their own state under `state/sandbox/` unless `--state` says otherwise.
 pub fn state_location(g: &GlobalArgs, spec: Option<&Spec>, sandbox: bool) -> Result<StateLocation> {
+    locate(g, spec, sandbox, BTreeMap::new())
+}
+
+/// `state_location` for a run that then logs in to `instances`: a `[state] url` that can't be
+/// read is reported with every login credential that can't either, so that one run names
+/// everything missing.
+pub fn state_location_before_login<'a>(
+    g: &GlobalArgs,
+    spec: &Spec,
+    sandbox: bool,
+    instances: impl IntoIterator<Item = &'a str>,
+) -> Result<StateLocation> {
+    let logins = crate::plan::login_secrets(spec, instances);
+    locate(g, Some(spec), sandbox, logins)
+}
+
+fn locate(
+    g: &GlobalArgs,
+    spec: Option<&Spec>,
+    sandbox: bool,
+    also_needed: BTreeMap<SecretRef, BTreeSet<SecretUse>>,
+) -> Result<StateLocation> {
     let settings = spec.map(|s| &s.state);
     let workspace = g
         .workspace
@@ -88,10 +113,19 @@ pub fn state_location(g: &GlobalArgs, spec: Option<&Spec>, sandbox: bool) -> Res
                     "[state] backend = \"postgres\" needs a `url`"
                 ));
             };
-            let url = crate::secrets::SecretResolver::default()
-                .resolve(reference)
-                .into_diagnostic()
-                .wrap_err("the [state] url cannot be read")?;
+            let resolver = crate::secrets::SecretResolver::default();
+            let Ok(url) = resolver.resolve(reference) else {
+                let mut needed = also_needed;
+                needed
+                    .entry(reference.clone())
+                    .or_default()
+                    .insert(SecretUse::StateUrl);
+                return Err(match resolver.check_all(&needed) {
+                    Err(missing) => missing.into(),
+                    // Read on the second try: a file that appeared in between.
+                    Ok(()) => miette!("the [state] url could not be read; run again"),
+                });
+            };
             return Ok(StateLocation::Postgres {
                 url: url.expose().to_string(),
                 workspace,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use diff::{AttributeChange, attribute_changes};
-pub use secrets::{SecretUse, contacted_instances, secrets_needed};
+pub use secrets::{SecretUse, contacted_instances, login_secrets, secrets_needed};
 
 use crate::model::{
     Address, InstanceName, InstanceReality, NaturalKey, ProviderType, Reality, RemoteOrg,

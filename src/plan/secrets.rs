@@ -15,6 +15,8 @@ pub enum SecretUse {
     Provider { instance: InstanceName, key: String },
     /// An organization's attribute (`auth.client_secret`): needed to create it.
     Org { address: Address, path: String },
+    /// The `[state]` table's `url`: needed to read team state at all.
+    StateUrl,
 }
 
 impl std::fmt::Display for SecretUse {
@@ -27,6 +29,7 @@ impl std::fmt::Display for SecretUse {
             SecretUse::Org { address, path } => {
                 write!(f, "org {}, {}", Shown(address), Shown(path))
             }
+            SecretUse::StateUrl => f.write_str("[state] url"),
         }
     }
 }
@@ -42,17 +45,13 @@ pub fn contacted_instances<'s>(spec: &'s Spec, state: &State) -> BTreeSet<&'s st
         .collect()
 }
 
-/// Every secret reference a run needs, with where each is used: the credentials of every
-/// instance it contacts, and, given a plan, the attributes of every organization the plan may
-/// create (`create`, `recreate`, and `pending`, which creates when its look-up finds nothing).
-/// Deferred creates count: the plan promises them to a later apply.
-pub fn secrets_needed(
+/// The credentials of the named instances (those the specs declare), with where each is used.
+pub fn login_secrets<'a>(
     spec: &Spec,
-    state: &State,
-    plan: Option<&Plan>,
+    instances: impl IntoIterator<Item = &'a str>,
 ) -> BTreeMap<SecretRef, BTreeSet<SecretUse>> {
     let mut needed: BTreeMap<SecretRef, BTreeSet<SecretUse>> = BTreeMap::new();
-    for name in contacted_instances(spec, state) {
+    for name in instances {
         let Some(instance) = spec.providers.get(name) else {
             continue;
         };
@@ -68,6 +67,19 @@ pub fn secrets_needed(
             }
         }
     }
+    needed
+}
+
+/// Every secret reference a run needs, with where each is used: the credentials of every
+/// instance it contacts, and, given a plan, the attributes of every organization the plan may
+/// create (`create`, `recreate`, and `pending`, which creates when its look-up finds nothing).
+/// Deferred creates count: the plan promises them to a later apply.
+pub fn secrets_needed(
+    spec: &Spec,
+    state: &State,
+    plan: Option<&Plan>,
+) -> BTreeMap<SecretRef, BTreeSet<SecretUse>> {
+    let mut needed = login_secrets(spec, contacted_instances(spec, state));
     let creates = plan.into_iter().flat_map(|p| &p.changes).filter(|c| {
         matches!(
             c.action,

@@ -198,3 +198,51 @@ async fn an_organization_to_adopt_needs_none_of_its_secrets() {
     );
     sandbox.shutdown().await.expect("shutdown");
 }
+
+/// `import` logs in to one instance: every credential it lacks is named in one run, before any
+/// request leaves.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_lists_every_missing_credential_at_once() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[provider.neon]\ntype = \"neoncrm\"\nbase_url = \"{}/neonws/services/api\"\norg_id = {{ env = \"SC_NEON_ORG_ID\" }}\napi_key = {{ env = \"SC_NEON_API_KEY\" }}\n\n[org.acme]\nprovider = \"neon\"\norganization_name = \"Acme\"\n",
+        sandbox.base_url()
+    );
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    std::fs::write(dir.path().join("specs/neon.toml"), text).expect("write specs");
+    let out = run(dir.path(), &["import", "acme", "1"], SET).expect(1);
+    for name in ["SC_NEON_ORG_ID", "SC_NEON_API_KEY"] {
+        assert!(
+            out.stderr.contains(name),
+            "{name} not named:\n{}",
+            out.stderr
+        );
+    }
+    assert_eq!(served_all(&sandbox, "neoncrm").await, 0, "a request left");
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// With team state in PostgreSQL, a `[state] url` that can't be read is named together with
+/// the provider logins that can't, in one run.
+#[test]
+fn an_unreadable_state_url_is_listed_with_the_missing_logins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text =
+        "[state]\nbackend = \"postgres\"\nurl = { env = \"SC_STATE_URL\" }\n\n".to_string();
+    text.push_str(&heron("heron", "https://app.herondata.io", "SC_KEY_UNSET"));
+    text.push_str(&org("a1", "heron", "{ env = \"SC_PRESENT_SECRET\" }"));
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    std::fs::write(dir.path().join("specs/heron.toml"), text).expect("write specs");
+    for args in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let out = run(dir.path(), args, SET).expect(1);
+        for name in ["SC_STATE_URL", "SC_KEY_UNSET"] {
+            assert!(
+                out.stderr.contains(name),
+                "{name} not named:\n{}",
+                out.stderr
+            );
+        }
+        assert_no_values(&out);
+    }
+}

@@ -7,12 +7,12 @@
 //! prints), `time` (timestamps and their formats), `files` (reading user-named files safely,
 //! replacing files atomically), `commands` (one per subcommand) and `cli` (the flags).
 
-pub mod apply;
+pub(crate) mod apply;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
-pub mod escape;
-pub mod files;
+pub(crate) mod escape;
+pub(crate) mod files;
 pub mod logging;
 pub mod model;
 pub mod output;
@@ -22,5 +22,5 @@ pub mod sandbox;
 pub mod secrets;
 pub mod spec;
 pub mod state;
-pub mod text;
+pub(crate) mod text;
 pub mod time;

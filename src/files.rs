@@ -209,7 +209,7 @@ pub(crate) fn read_spec(folder: &Path, path: &Path) -> Result<Vec<u8>, FileError
             path: path.to_path_buf(),
             cap,
         },
-        other => other,
+        outside @ FileError::LinkOutside { .. } => outside,
     })
 }
 

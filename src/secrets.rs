@@ -59,11 +59,11 @@ pub enum SecretError {
 fn file_problem(error: &crate::files::FileError) -> String {
     use crate::files::FileError;
     match error {
-        e if e.is_not_found() => "not found".to_string(),
+        FileError::Io { .. } if error.is_not_found() => "not found".to_string(),
         FileError::NotRegular { kind, .. } => format!("{kind}, not a regular file"),
         FileError::TooLarge { cap, .. } => format!("larger than the {cap} cap"),
         FileError::Io { source, .. } => source.to_string(),
-        other => other.to_string(),
+        outside @ FileError::LinkOutside { .. } => outside.to_string(),
     }
 }
 
@@ -184,6 +184,10 @@ impl SecretResolver {
         }
         let shown = reference.to_string();
         let value = match reference {
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the secret reader: `{ env }` references are read here"
+            )]
             SecretRef::Env(name) => match std::env::var(name) {
                 Ok(v) => v,
                 Err(_) if self.sandbox_placeholders => format!("sandbox-placeholder-{name}"),

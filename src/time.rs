@@ -28,6 +28,10 @@ pub(crate) mod rfc3339 {
 
     use crate::model::Timestamp;
 
+    #[expect(
+        clippy::trivially_copy_pass_by_ref,
+        reason = "serde's `with` passes a reference"
+    )]
     pub(crate) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format(*t))
     }
@@ -43,7 +47,7 @@ pub(crate) mod opt_rfc3339 {
 
     use crate::model::Timestamp;
 
-    #[allow(clippy::ref_option)] // serde's `with` passes a reference
+    #[expect(clippy::ref_option, reason = "serde's `with` passes a reference")]
     pub(crate) fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => s.serialize_str(&super::format(*t)),
@@ -51,7 +55,9 @@ pub(crate) mod opt_rfc3339 {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Timestamp>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
         s.map(|s| {
             super::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid time `{s}`")))

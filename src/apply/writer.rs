@@ -108,8 +108,8 @@ impl StateWriter {
         self.sender
             .send(Batch {
                 ops,
-                quota,
                 exclusive,
+                quota,
                 done,
             })
             .await

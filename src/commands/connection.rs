@@ -24,7 +24,11 @@ pub(crate) struct Connected {
 }
 
 /// Connects to each provider instance the specs or state need, logging in once each.
-pub(crate) async fn connect(spec: &Spec, state: &State, options: &ConnectOptions) -> Result<Connected> {
+pub(crate) async fn connect(
+    spec: &Spec,
+    state: &State,
+    options: &ConnectOptions,
+) -> Result<Connected> {
     let mut providers = BTreeMap::new();
     let mut logins = tokio::task::JoinSet::new();
     // An instance only orphans use is not among them: nothing to read or create there.
@@ -67,7 +71,11 @@ pub(crate) fn check_secrets(
 /// them. If a login can't happen, nothing more will be learnt from the providers this run: the
 /// error also names what the creates known from specs and state alone need, so that one run
 /// lists everything missing rather than one kind per run.
-pub(crate) fn check_login_secrets(spec: &Spec, state: &State, options: &ConnectOptions) -> Result<()> {
+pub(crate) fn check_login_secrets(
+    spec: &Spec,
+    state: &State,
+    options: &ConnectOptions,
+) -> Result<()> {
     if check_secrets(spec, state, None, options).is_ok() {
         return Ok(());
     }
@@ -82,7 +90,11 @@ pub(crate) fn check_login_secrets(spec: &Spec, state: &State, options: &ConnectO
 
 /// Reads remote reality from every connected instance at once, each in as few requests as its
 /// API allows.
-pub(crate) async fn read_reality(spec: &Spec, state: &State, connected: &Connected) -> Result<Reality> {
+pub(crate) async fn read_reality(
+    spec: &Spec,
+    state: &State,
+    connected: &Connected,
+) -> Result<Reality> {
     let mut keys: BTreeMap<&str, Vec<NaturalKey>> = BTreeMap::new();
     for org in spec.orgs.values() {
         keys.entry(&org.instance)

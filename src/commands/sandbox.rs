@@ -96,7 +96,7 @@ pub(crate) async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
                 crate::sandbox::oracle::OracleConfig::default().new_for,
                 |d| d / 2,
             ),
-            review_for: args.occ_auto_approve.map(|d| d - d / 2),
+            review_for: args.occ_auto_approve.map(|d| d.saturating_sub(d / 2)),
             ..crate::sandbox::oracle::OracleConfig::default()
         },
     };

@@ -79,7 +79,10 @@ impl Destination {
 /// credentials (`spec::endpoints`) before anything else happens: before the state is opened,
 /// any secret read or any request sent. Refused hosts are spec errors; the warnings returned
 /// are for the caller to show (in the plan, or on stderr).
-pub(crate) fn load_specs_checked(g: &GlobalArgs, to: Destination) -> Result<(Spec, Vec<EndpointWarning>)> {
+pub(crate) fn load_specs_checked(
+    g: &GlobalArgs,
+    to: Destination,
+) -> Result<(Spec, Vec<EndpointWarning>)> {
     let files = read_spec_files(&g.specs)?;
     let spec = Spec::load(&files)?;
     let warnings = match to {

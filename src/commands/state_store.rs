@@ -68,7 +68,11 @@ impl std::fmt::Display for StateLocation {
 
 /// Where state lives: `--state`, else the specs' `[state]` table, else the default file. Sandbox
 /// runs keep their own state under `state/sandbox/` unless `--state` says otherwise.
-pub(crate) fn state_location(g: &GlobalArgs, spec: Option<&Spec>, sandbox: bool) -> Result<StateLocation> {
+pub(crate) fn state_location(
+    g: &GlobalArgs,
+    spec: Option<&Spec>,
+    sandbox: bool,
+) -> Result<StateLocation> {
     locate(g, spec, sandbox, BTreeMap::new())
 }
 
@@ -168,7 +172,10 @@ pub(crate) fn lock_request(g: &GlobalArgs) -> LockRequest {
 }
 
 /// Opens the state with its lock held for the whole run, and loads it (or starts a new one).
-pub(crate) async fn open_state_locked(location: &StateLocation, g: &GlobalArgs) -> Result<(Store, State)> {
+pub(crate) async fn open_state_locked(
+    location: &StateLocation,
+    g: &GlobalArgs,
+) -> Result<(Store, State)> {
     let request = lock_request(g);
     let mut store = match location {
         StateLocation::File(path) => {

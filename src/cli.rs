@@ -23,30 +23,30 @@ pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Folder of spec files (every *.toml under it)
     #[arg(long, global = true, default_value = "specs", value_name = "DIR")]
-    pub specs: PathBuf,
+    pub(crate) specs: PathBuf,
     /// State file, or postgres://user@host:port/db (password from PGPASSWORD); default:
     /// [state] in the specs, else state/orgform.state.json
     #[arg(long, global = true, value_name = "PATH|URL")]
-    pub state: Option<String>,
+    pub(crate) state: Option<String>,
     /// Named workspace in a PostgreSQL state database (default: [state] workspace, else "default")
     #[arg(long, global = true, value_name = "NAME")]
-    pub workspace: Option<String>,
+    pub(crate) workspace: Option<String>,
     /// Output format
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub(crate) format: Format,
     /// How long to wait for the state lock, like 30s or 5m
     #[arg(long, global = true, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
-    pub lock_timeout: Duration,
+    pub(crate) lock_timeout: Duration,
     /// Give up on a provider request after this long, like 30s
     #[arg(long, global = true, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
-    pub http_timeout: Duration,
+    pub(crate) http_timeout: Duration,
     /// More log output (-v info, -vv debug); RUST_LOG overrides
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
@@ -62,7 +62,7 @@ pub struct GlobalArgs {
         value_parser = AllowedHosts::parse,
         value_name = "HOSTS"
     )]
-    pub allowed_hosts: Option<AllowedHosts>,
+    pub(crate) allowed_hosts: Option<AllowedHosts>,
 }
 
 impl Cli {
@@ -105,7 +105,7 @@ pub enum Format {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check the specs without calling any provider
     Validate,
     /// Show what apply would do
@@ -141,7 +141,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct RemoteArgs {
+pub(crate) struct RemoteArgs {
     /// Read what exists at the providers (--refresh=false plans from specs and state alone)
     #[arg(
         long,
@@ -152,76 +152,76 @@ pub struct RemoteArgs {
         action = ArgAction::Set,
         value_name = "BOOL"
     )]
-    pub refresh: bool,
+    pub(crate) refresh: bool,
     #[command(flatten)]
-    pub sandbox: SandboxArg,
+    pub(crate) sandbox: SandboxArg,
 }
 
 /// `--sandbox`, one flag for every command that reaches the providers or the state.
 #[derive(Debug, Args)]
-pub struct SandboxArg {
+pub(crate) struct SandboxArg {
     /// Run against an embedded sandbox instead of the real providers (no account needed); its
     /// data and state are kept under state/sandbox/
     #[arg(id = "sandbox", long = "sandbox")]
-    pub enabled: bool,
+    pub(crate) enabled: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub(crate) remote: RemoteArgs,
     /// Save the plan to FILE, for `orgform apply FILE`
     #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error
     #[arg(long)]
-    pub detailed_exitcode: bool,
+    pub(crate) detailed_exitcode: bool,
     /// Warn when the plan creates more than N organizations (apply refuses it)
     #[arg(long, value_name = "N")]
-    pub max_creates: Option<u32>,
+    pub(crate) max_creates: Option<u32>,
 }
 
 #[derive(Debug, Args)]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     /// A plan saved by `orgform plan --out FILE`; applied exactly, or refused if stale
     #[arg(value_name = "PLANFILE")]
-    pub plan_file: Option<PathBuf>,
+    pub(crate) plan_file: Option<PathBuf>,
     #[command(flatten)]
-    pub remote: RemoteArgs,
+    pub(crate) remote: RemoteArgs,
     /// Apply without asking (a saved PLANFILE never asks: it is the approval)
     #[arg(long)]
-    pub auto_approve: bool,
+    pub(crate) auto_approve: bool,
     /// Refuse a plan that creates more than N organizations (see also `max_creates` per provider)
     #[arg(long, value_name = "N")]
-    pub max_creates: Option<u32>,
+    pub(crate) max_creates: Option<u32>,
     /// How long to wait for an asynchronous create before leaving it pending, like 15m
     #[arg(long, value_parser = parse_duration, default_value = "15m", value_name = "DURATION")]
-    pub settle_timeout: Duration,
+    pub(crate) settle_timeout: Duration,
     /// How often to poll an asynchronous create, like 10s
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
 }
 
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// The address of a declared organization
-    pub address: String,
+    pub(crate) address: String,
     /// The provider's id for it
-    pub remote_id: String,
+    pub(crate) remote_id: String,
     #[command(flatten)]
-    pub sandbox: SandboxArg,
+    pub(crate) sandbox: SandboxArg,
 }
 
 #[derive(Debug, Args)]
-pub struct ForgetArgs {
+pub(crate) struct ForgetArgs {
     /// The address to drop from state
-    pub address: String,
+    pub(crate) address: String,
     #[command(flatten)]
-    pub sandbox: SandboxArg,
+    pub(crate) sandbox: SandboxArg,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StateCommand {
+pub(crate) enum StateCommand {
     /// List every kept version of the state (PostgreSQL keeps them all)
     History,
     /// Move the state to another backend, keeping its lineage
@@ -233,38 +233,38 @@ pub enum StateCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct FmtArgs {
+pub(crate) struct FmtArgs {
     /// Change nothing; exit 1 and list the files that are not in canonical form (for CI)
     #[arg(long)]
-    pub check: bool,
+    pub(crate) check: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct ForceUnlockArgs {
+pub(crate) struct ForceUnlockArgs {
     /// The lock id, as printed by the run that waited for the lock
-    pub lock_id: String,
+    pub(crate) lock_id: String,
     #[command(flatten)]
-    pub sandbox: SandboxArg,
+    pub(crate) sandbox: SandboxArg,
 }
 
 #[derive(Debug, Args)]
-pub struct RefreshArgs {
+pub(crate) struct RefreshArgs {
     #[command(flatten)]
-    pub sandbox: SandboxArg,
+    pub(crate) sandbox: SandboxArg,
 }
 
 #[derive(Debug, Args)]
 #[command(after_long_help = SANDBOX_HELP)]
-pub struct SandboxArgs {
+pub(crate) struct SandboxArgs {
     /// Address to listen on, like 127.0.0.1:8080 (port 0 picks a free one)
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Delay added to every request, in milliseconds
     #[arg(long, default_value_t = 0, value_name = "N")]
-    pub latency_ms: u64,
+    pub(crate) latency_ms: u64,
     /// Chance (0 to 1) that a request to a provider path gets an injected fault
     #[arg(long, default_value_t = 0.0, value_name = "P")]
-    pub fault_rate: f64,
+    pub(crate) fault_rate: f64,
     /// Which faults to inject, comma-separated: 429, 429-retry-after, 500, 503, reset, timeout
     #[arg(
         long,
@@ -272,24 +272,24 @@ pub struct SandboxArgs {
         default_value = "429,429-retry-after,500,503,reset,timeout",
         value_name = "LIST"
     )]
-    pub faults: Vec<String>,
+    pub(crate) faults: Vec<String>,
     /// How long a `timeout` fault holds its answer, in milliseconds
     #[arg(long, default_value_t = 30_000, value_name = "N")]
-    pub timeout_hang_ms: u64,
+    pub(crate) timeout_hang_ms: u64,
     /// Keep the emulators' data in FILE, so that it survives restarts
     #[arg(long, value_name = "FILE")]
-    pub data: Option<PathBuf>,
+    pub(crate) data: Option<PathBuf>,
     /// Seed for fault picks and ids, for reproducible runs
     #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Heron's rate limit: requests per minute per API key (0 for none)
     #[arg(long, default_value_t = 600, value_name = "N")]
-    pub heron_rate_limit: u32,
+    pub(crate) heron_rate_limit: u32,
     /// Oracle Commerce: decide each organization request on its own DURATION after it is made,
     /// like 2s (approved; named *reject*: rejected). Without it a request stays in review until
     /// an administrator calls POST /ccadmin/v1/organizationRequests/{id}/approve (or /reject)
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub occ_auto_approve: Option<Duration>,
+    pub(crate) occ_auto_approve: Option<Duration>,
 }
 
 const SANDBOX_HELP: &str = "\

@@ -13,7 +13,7 @@ use std::fmt::{self, Write as _};
 /// Whether `c` must not reach a terminal raw: every C0 control (line break and tab included:
 /// inside a value they forge lines and columns), DEL, every C1 control, and the bidirectional
 /// embeddings, overrides, isolates and marks that reorder what a reader sees.
-pub fn is_unsafe(c: char) -> bool {
+pub(crate) fn is_unsafe(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
@@ -46,7 +46,7 @@ fn write_escape(out: &mut impl fmt::Write, c: char) -> fmt::Result {
 
 /// `text` with every unsafe character escaped (`\n`, `\t`, `\u{1b}`), for one value shown on
 /// a terminal, in a log line or in an error message. Borrowed when there is nothing to escape.
-pub fn controls(text: &str) -> Cow<'_, str> {
+pub(crate) fn controls(text: &str) -> Cow<'_, str> {
     if !may_hold_unsafe(text, |_| false) {
         return Cow::Borrowed(text);
     }
@@ -63,7 +63,7 @@ pub fn controls(text: &str) -> Cow<'_, str> {
 
 /// A value that displays escaped (see [`controls`]), for `format!` arguments: nothing is
 /// allocated, and its width is that of the escaped text.
-pub struct Shown<'a>(pub &'a str);
+pub(crate) struct Shown<'a>(pub &'a str);
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,7 +78,7 @@ impl fmt::Display for Shown<'_> {
 }
 
 /// Characters of `text` once escaped: what it takes on a terminal, for alignment.
-pub fn shown_width(text: &str) -> usize {
+pub(crate) fn shown_width(text: &str) -> usize {
     text.chars()
         .map(|c| {
             if !is_unsafe(c) {
@@ -97,13 +97,13 @@ pub fn shown_width(text: &str) -> usize {
 /// character escaped: the last guard before stdout or stderr, for what a value-level escape
 /// missed. With `keep_colour`, SGR sequences (`ESC [ digits ; ... m`, colours and bold, which
 /// neither move the cursor nor talk to the terminal) are kept too, for a coloured error report.
-pub fn keeping_lines(text: &str, keep_colour: bool) -> Cow<'_, str> {
+pub(crate) fn keeping_lines(text: &str, keep_colour: bool) -> Cow<'_, str> {
     escape_except(text, true, keep_colour)
 }
 
 /// Like [`keeping_lines`], for text that must stay one line (a log line without its final line
 /// break): line breaks are escaped too.
-pub fn one_line(text: &str, keep_colour: bool) -> Cow<'_, str> {
+pub(crate) fn one_line(text: &str, keep_colour: bool) -> Cow<'_, str> {
     escape_except(text, false, keep_colour)
 }
 
@@ -149,7 +149,7 @@ fn sgr_len(text: &str) -> Option<usize> {
 /// JSON text as serde_json wrote it, with the unsafe characters it leaves raw (DEL, C1 controls,
 /// bidirectional controls; it escapes C0 itself) written as `\uXXXX`: the same JSON value,
 /// safe to print. They can only stand inside strings, where `\uXXXX` means the same character.
-pub fn json(text: String) -> String {
+pub(crate) fn json(text: String) -> String {
     // Structure (line breaks, indentation) is kept: only what sits inside strings counts.
     if !may_hold_unsafe(&text, |c| matches!(c, '\n' | '\t' | '\r')) {
         return text;

@@ -20,16 +20,16 @@ use std::path::{Path, PathBuf};
 
 /// What a file is read as, and the most orgform reads of it.
 #[derive(Clone, Copy, Debug)]
-pub struct Limit {
+pub(crate) struct Limit {
     /// What the file is to orgform, for messages: "spec file", "secret file".
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// The most bytes read; a larger file is refused unread.
-    pub cap: u64,
+    pub(crate) cap: u64,
 }
 
 /// Spec files: 32 MiB. The largest workload (100,000 organizations in 100 files) has files of
 /// about 250 KB; a hundred times that is still a spec, more is a mistake or an attack.
-pub const SPEC_FILE: Limit = Limit {
+pub(crate) const SPEC_FILE: Limit = Limit {
     what: "spec file",
     cap: 32 << 20,
 };
@@ -37,13 +37,13 @@ pub const SPEC_FILE: Limit = Limit {
 /// Saved plans: 1 GiB. A change with its attributes is a few KB at most, so a plan of 100,000
 /// organizations stays well below it; the cap is there so that a runaway file can't exhaust
 /// memory.
-pub const PLAN_FILE: Limit = Limit {
+pub(crate) const PLAN_FILE: Limit = Limit {
     what: "plan file",
     cap: 1 << 30,
 };
 
 /// Secret files: 64 KiB. A PEM private key is about 3 KB; a secret is never a large file.
-pub const SECRET_FILE: Limit = Limit {
+pub(crate) const SECRET_FILE: Limit = Limit {
     what: "secret file",
     cap: 64 << 10,
 };
@@ -86,13 +86,13 @@ pub enum FileError {
 
 impl FileError {
     /// Whether the file is simply not there (the sandbox stands in for a missing secret file).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, FileError::Io { source, .. } if source.kind() == ErrorKind::NotFound)
     }
 }
 
 /// What a file that is not a regular file is, in words.
-pub fn kind_of(file_type: std::fs::FileType) -> &'static str {
+pub(crate) fn kind_of(file_type: std::fs::FileType) -> &'static str {
     if file_type.is_dir() {
         "a folder"
     } else if file_type.is_fifo() {
@@ -120,7 +120,7 @@ fn show_size(bytes: u64) -> String {
 }
 
 /// Reads the regular file at `path` (links resolved), at most `limit.cap` bytes of it.
-pub fn read_regular(path: &Path, limit: Limit) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_regular(path: &Path, limit: Limit) -> Result<Vec<u8>, FileError> {
     let io = |source| FileError::Io {
         what: limit.what,
         path: path.to_path_buf(),
@@ -170,7 +170,7 @@ pub fn read_regular(path: &Path, limit: Limit) -> Result<Vec<u8>, FileError> {
 /// Reads the spec file at `path`, found under the specs folder `folder` (canonical): a link is
 /// followed only to a file inside that folder. A link out of it is how a pull request would show
 /// `/proc/self/environ` or `../secrets/key` in the error snippets of `validate` in a CI log.
-pub fn read_spec(folder: &Path, path: &Path) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_spec(folder: &Path, path: &Path) -> Result<Vec<u8>, FileError> {
     let io = |source| FileError::Io {
         what: SPEC_FILE.what,
         path: path.to_path_buf(),
@@ -209,14 +209,14 @@ pub fn read_spec(folder: &Path, path: &Path) -> Result<Vec<u8>, FileError> {
             path: path.to_path_buf(),
             cap,
         },
-        other => other,
+        outside @ FileError::LinkOutside { .. } => outside,
     })
 }
 
 /// Opens a file orgform keeps beside its state with `options`, never through a link and never
 /// waiting on a FIFO; anything but a regular file there is refused with an error that says what
 /// is in the way.
-pub fn open_beside_state(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
+pub(crate) fn open_beside_state(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
     let file = options
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
@@ -242,7 +242,7 @@ fn in_the_way(path: &Path, kind: &str) -> std::io::Error {
 }
 
 /// `state/orgform.state.json` -> `state/orgform.state.json.<suffix>`.
-pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".");
     name.push(suffix);
@@ -251,7 +251,7 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
 
 /// What [`write_atomically`] does with the version of the file it replaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OldVersion {
+pub(crate) enum OldVersion {
     /// Kept as `<path>.backup` (0600), so that a write gone wrong can be undone by hand: the state.
     KeepAsBackup,
     /// Gone once replaced: a formatted spec, a saved plan, the sandbox's data.
@@ -263,7 +263,7 @@ pub enum OldVersion {
 /// asked (made 0600, then hard-linked), rename, fsync of the folder. Renames replace whatever
 /// name is in the way, a link included, and never write through it. For the state, `path` is
 /// resolved already.
-pub fn write_atomically(path: &Path, bytes: &[u8], old: OldVersion) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], old: OldVersion) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

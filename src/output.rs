@@ -3,7 +3,7 @@
 //!
 //! Renderers are pure functions from values to strings, so golden tests compare them whole.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![expect(clippy::print_stderr, reason = "the one place that prints")]
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -511,6 +511,7 @@ fn capitalise(s: &str) -> String {
 pub fn init_errors() {
     use std::io::IsTerminal as _;
     let terminal = std::io::stderr().is_terminal();
+    #[expect(clippy::disallowed_methods, reason = "a config reader: NO_COLOR")]
     let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = COLOUR.set(color);
     let _ = miette::set_hook(Box::new(move |_| {

@@ -22,7 +22,7 @@ impl SecretString {
     }
 
     /// The secret itself, for the one place that puts it on the wire.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -59,11 +59,11 @@ pub enum SecretError {
 fn file_problem(error: &crate::files::FileError) -> String {
     use crate::files::FileError;
     match error {
-        e if e.is_not_found() => "not found".to_string(),
+        FileError::Io { .. } if error.is_not_found() => "not found".to_string(),
         FileError::NotRegular { kind, .. } => format!("{kind}, not a regular file"),
         FileError::TooLarge { cap, .. } => format!("larger than the {cap} cap"),
         FileError::Io { source, .. } => source.to_string(),
-        other => other.to_string(),
+        outside @ FileError::LinkOutside { .. } => outside.to_string(),
     }
 }
 
@@ -78,8 +78,8 @@ fn file_problem(error: &crate::files::FileError) -> String {
 #[diagnostic(help(
     "export the variables and create the files named, then run again; a `{{ file = \"PATH\" }}` is read relative to the working directory orgform runs in"
 ))]
-pub struct MissingSecrets {
-    pub lines: Vec<String>,
+pub(crate) struct MissingSecrets {
+    pub(crate) lines: Vec<String>,
 }
 
 /// Resolves secret references from the environment and from files.
@@ -97,7 +97,7 @@ pub struct SecretResolver {
 impl SecretResolver {
     /// Where a `{ file = "PATH" }` is read from: `PATH` under [`SecretResolver::base_dir`], or
     /// as it stands (relative to the working directory) without one.
-    pub fn file_path(&self, path: &str) -> PathBuf {
+    pub(crate) fn file_path(&self, path: &str) -> PathBuf {
         match &self.base_dir {
             Some(dir) => dir.join(path),
             None => PathBuf::from(path),
@@ -107,7 +107,7 @@ impl SecretResolver {
     /// Resolves every reference in `needed`, reading each once, and reports every one that
     /// can't be read in one error, so that a run names all of them instead of one per run.
     /// Values are dropped at once: this is a check, the requests resolve again when they go.
-    pub fn check_all(
+    pub(crate) fn check_all(
         &self,
         needed: &BTreeMap<SecretRef, BTreeSet<SecretUse>>,
     ) -> Result<(), MissingSecrets> {
@@ -178,12 +178,16 @@ impl SecretResolver {
         }
     }
 
-    pub fn resolve(&self, reference: &SecretRef) -> Result<SecretString, SecretError> {
+    pub(crate) fn resolve(&self, reference: &SecretRef) -> Result<SecretString, SecretError> {
         if let Some(value) = self.overrides.get(reference) {
             return Ok(value.clone());
         }
         let shown = reference.to_string();
         let value = match reference {
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the secret reader: `{ env }` references are read here"
+            )]
             SecretRef::Env(name) => match std::env::var(name) {
                 Ok(v) => v,
                 Err(_) if self.sandbox_placeholders => format!("sandbox-placeholder-{name}"),

@@ -4,7 +4,7 @@
 //! Pure (no I/O), so the spec layer may use it as freely as `output` does.
 
 /// `1 problem`, `3 problems`.
-pub fn plural(n: usize, word: &str) -> String {
+pub(crate) fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("{n} {word}")
     } else {

@@ -18,40 +18,46 @@ pub fn format(t: Timestamp) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
 }
 
-pub fn parse(s: &str) -> Option<Timestamp> {
+pub(crate) fn parse(s: &str) -> Option<Timestamp> {
     let t = humantime::parse_rfc3339_weak(s).ok()?;
     t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
-pub mod rfc3339 {
+pub(crate) mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::model::Timestamp;
 
-    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    #[expect(
+        clippy::trivially_copy_pass_by_ref,
+        reason = "serde's `with` passes a reference"
+    )]
+    pub(crate) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format(*t))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
         let s = String::deserialize(d)?;
         super::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid time `{s}`")))
     }
 }
 
-pub mod opt_rfc3339 {
+pub(crate) mod opt_rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::model::Timestamp;
 
-    #[allow(clippy::ref_option)] // serde's `with` passes a reference
-    pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    #[expect(clippy::ref_option, reason = "serde's `with` passes a reference")]
+    pub(crate) fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => s.serialize_str(&super::format(*t)),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Timestamp>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
         s.map(|s| {
             super::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid time `{s}`")))
@@ -61,14 +67,14 @@ pub mod opt_rfc3339 {
 }
 
 /// A map of lists of times (`creates_sent`), each time as RFC 3339.
-pub mod rfc3339_lists {
+pub(crate) mod rfc3339_lists {
     use std::collections::BTreeMap;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use crate::model::Timestamp;
 
-    pub fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         map: &BTreeMap<String, Vec<Timestamp>>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
@@ -79,7 +85,7 @@ pub mod rfc3339_lists {
         shown.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<BTreeMap<String, Vec<Timestamp>>, D::Error> {
         let raw = BTreeMap::<String, Vec<String>>::deserialize(d)?;

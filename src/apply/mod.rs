@@ -30,20 +30,20 @@ use crate::state::{Record, RecordError, StateOp, Status};
 use crate::time;
 
 use lookups::{Found, Lookups};
-pub use writer::{Finished, Quota, Refused, StateWriter};
+pub(crate) use writer::{Finished, Quota, Refused, StateWriter};
 
 /// How apply behaves beyond the plan itself.
 #[derive(Clone, Debug)]
-pub struct ApplyOptions {
+pub(crate) struct ApplyOptions {
     /// How often to poll an asynchronous create.
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
     /// How long to wait for an asynchronous create before leaving it `pending` for a later run.
-    pub settle_timeout: Duration,
+    pub(crate) settle_timeout: Duration,
     /// Attempts for one create, counting resends after a look-up found nothing.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Whether a pending create found absent may be sent again (`refresh` says no: it drops
     /// the record instead, and the next apply creates it).
-    pub allow_creates: bool,
+    pub(crate) allow_creates: bool,
 }
 
 impl Default for ApplyOptions {
@@ -59,7 +59,7 @@ impl Default for ApplyOptions {
 
 /// What happened to one address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Created {
         remote_id: String,
     },
@@ -89,20 +89,19 @@ pub enum Outcome {
 /// A progress event, for the progress bar or the CI log.
 #[derive(Clone, Debug)]
 pub struct Event {
-    pub address: String,
-    pub action: Action,
-    pub outcome: Outcome,
+    pub(crate) address: String,
+    pub(crate) outcome: Outcome,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct ApplyReport {
-    pub outcomes: BTreeMap<String, (Action, Outcome)>,
+    pub(crate) outcomes: BTreeMap<String, (Action, Outcome)>,
     /// Set when apply stopped early, with why.
-    pub stopped: Option<String>,
+    pub(crate) stopped: Option<String>,
 }
 
 impl ApplyReport {
-    pub fn errors(&self) -> usize {
+    pub(crate) fn errors(&self) -> usize {
         self.outcomes
             .values()
             .filter(|(_, o)| matches!(o, Outcome::Error { .. }))
@@ -144,7 +143,7 @@ impl Context {
 
 /// Applies `plan`. `stop` is raised by an interrupt: no new create starts after it, those in
 /// flight finish (or time out) and are recorded.
-pub async fn apply(
+pub(crate) async fn apply(
     plan: &Plan,
     spec: Arc<Spec>,
     providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
@@ -201,7 +200,6 @@ pub async fn apply(
             let outcome = execute(&cx, &change, &org).await;
             on_event(&Event {
                 address: change.address.clone(),
-                action: change.action,
                 outcome: outcome.clone(),
             });
             (change.address, change.action, outcome)

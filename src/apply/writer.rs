@@ -14,7 +14,7 @@ use crate::state::{State, StateBackend, StateOp, Store};
 /// The one writer of state during apply. Tasks send it changes; it makes each batch durable
 /// with one flush (group commit) before any sender goes on, so concurrency doesn't multiply
 /// flushes, and once a write fails it refuses every later change.
-pub struct StateWriter {
+pub(crate) struct StateWriter {
     sender: mpsc::Sender<Batch>,
     task: tokio::task::JoinHandle<Finished>,
 }
@@ -32,7 +32,7 @@ struct Batch {
 
 /// Why the state writer did not take a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// The batch would break its daily quota: nothing was written, nothing may be sent.
     Quota(String),
     /// State can't be written (for this batch and every later one).
@@ -51,36 +51,40 @@ impl std::fmt::Display for Refused {
 
 /// A rolling daily quota on one provider instance.
 #[derive(Clone, Debug)]
-pub struct Quota {
-    pub instance: String,
-    pub per_day: u32,
-    pub now: crate::model::Timestamp,
+pub(crate) struct Quota {
+    pub(crate) instance: String,
+    pub(crate) per_day: u32,
+    pub(crate) now: crate::model::Timestamp,
 }
 
 /// What the writer leaves when apply ends.
-pub struct Finished {
-    pub state: State,
-    pub store: Store,
+#[expect(
+    dead_code,
+    reason = "handed back with the writer's end so the store, and the lock it holds, is dropped by apply, not inside the task"
+)]
+pub(crate) struct Finished {
+    pub(crate) state: State,
+    pub(crate) store: Store,
     /// Why state could not be written, if it could not.
-    pub broken: Option<String>,
+    pub(crate) broken: Option<String>,
 }
 
 impl StateWriter {
-    pub fn start(state: State, store: Store) -> StateWriter {
+    pub(crate) fn start(state: State, store: Store) -> StateWriter {
         let (sender, receiver) = mpsc::channel(4096);
         let task = tokio::spawn(write_loop(state, store, receiver));
         StateWriter { sender, task }
     }
 
     /// Makes `ops` durable; returns once they are, or why they could not be.
-    pub async fn update(&self, ops: Vec<StateOp>) -> Result<(), String> {
+    pub(crate) async fn update(&self, ops: Vec<StateOp>) -> Result<(), String> {
         self.update_within(ops, None)
             .await
             .map_err(|r| r.to_string())
     }
 
     /// Like `update`, but refuses the ops (writing nothing) if `quota` is used up.
-    pub async fn update_within(
+    pub(crate) async fn update_within(
         &self,
         ops: Vec<StateOp>,
         quota: Option<Quota>,
@@ -90,7 +94,7 @@ impl StateWriter {
 
     /// Like `update`, for ops that record a remote id found at the provider rather than made by
     /// this run: refused (nothing written) if state records that id for another address.
-    pub async fn bind(&self, ops: Vec<StateOp>) -> Result<(), Refused> {
+    pub(crate) async fn bind(&self, ops: Vec<StateOp>) -> Result<(), Refused> {
         self.send(ops, None, true).await
     }
 
@@ -104,8 +108,8 @@ impl StateWriter {
         self.sender
             .send(Batch {
                 ops,
-                quota,
                 exclusive,
+                quota,
                 done,
             })
             .await
@@ -116,7 +120,7 @@ impl StateWriter {
 
     /// Stops taking changes, folds what was recorded into a new state version, and hands back
     /// the state and its store.
-    pub async fn finish(self) -> Result<Finished, String> {
+    pub(crate) async fn finish(self) -> Result<Finished, String> {
         drop(self.sender);
         self.task
             .await

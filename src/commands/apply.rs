@@ -25,7 +25,7 @@ use crate::spec::endpoints::EndpointWarning;
 use crate::state::State;
 use crate::time;
 
-pub async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
+pub(crate) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     let sandbox = &args.remote.sandbox;
     let (spec, warnings) = load_specs_checked(g, Destination::of(sandbox.enabled))?;
     let spec = Arc::new(spec);
@@ -286,7 +286,7 @@ fn approved() -> Result<bool> {
 }
 
 /// `orgform refresh`: adopt what exists and settle pending creates; never create.
-pub async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
+pub(crate) async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode> {
     let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox.enabled))?;
     warn_endpoints(&warnings);
     let spec = Arc::new(spec);

@@ -6,7 +6,7 @@ use miette::Result;
 
 use crate::cli::Cli;
 
-pub fn run(shell: clap_complete::Shell) -> Result<ExitCode> {
+pub(crate) fn run(shell: clap_complete::Shell) -> Result<ExitCode> {
     let mut out = Vec::new();
     clap_complete::generate(
         shell,

@@ -19,12 +19,16 @@ use crate::state::State;
 use crate::time;
 
 /// Connected providers for every instance that declared organizations or state use.
-pub struct Connected {
-    pub providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
+pub(crate) struct Connected {
+    pub(crate) providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
 }
 
 /// Connects to each provider instance the specs or state need, logging in once each.
-pub async fn connect(spec: &Spec, state: &State, options: &ConnectOptions) -> Result<Connected> {
+pub(crate) async fn connect(
+    spec: &Spec,
+    state: &State,
+    options: &ConnectOptions,
+) -> Result<Connected> {
     let mut providers = BTreeMap::new();
     let mut logins = tokio::task::JoinSet::new();
     // An instance only orphans use is not among them: nothing to read or create there.
@@ -53,7 +57,7 @@ pub async fn connect(spec: &Spec, state: &State, options: &ConnectOptions) -> Re
 /// Resolves every secret a run needs before it sends anything: the credentials of each
 /// instance it contacts and, given `plan`, what the organizations it may create declare. All
 /// that can't be read are reported in one error.
-pub fn check_secrets(
+pub(crate) fn check_secrets(
     spec: &Spec,
     state: &State,
     plan: Option<&Plan>,
@@ -67,7 +71,11 @@ pub fn check_secrets(
 /// them. If a login can't happen, nothing more will be learnt from the providers this run: the
 /// error also names what the creates known from specs and state alone need, so that one run
 /// lists everything missing rather than one kind per run.
-pub fn check_login_secrets(spec: &Spec, state: &State, options: &ConnectOptions) -> Result<()> {
+pub(crate) fn check_login_secrets(
+    spec: &Spec,
+    state: &State,
+    options: &ConnectOptions,
+) -> Result<()> {
     if check_secrets(spec, state, None, options).is_ok() {
         return Ok(());
     }
@@ -82,7 +90,11 @@ pub fn check_login_secrets(spec: &Spec, state: &State, options: &ConnectOptions)
 
 /// Reads remote reality from every connected instance at once, each in as few requests as its
 /// API allows.
-pub async fn read_reality(spec: &Spec, state: &State, connected: &Connected) -> Result<Reality> {
+pub(crate) async fn read_reality(
+    spec: &Spec,
+    state: &State,
+    connected: &Connected,
+) -> Result<Reality> {
     let mut keys: BTreeMap<&str, Vec<NaturalKey>> = BTreeMap::new();
     for org in spec.orgs.values() {
         keys.entry(&org.instance)
@@ -139,7 +151,7 @@ pub async fn read_reality(spec: &Spec, state: &State, connected: &Connected) -> 
 /// created), `body` reaches it with the sandbox's own credentials, and it is stopped after,
 /// whatever `body` returned (but [`Interrupted`], which ends the run at once); a failure to stop
 /// it is the run's error.
-pub async fn with_connect_options<T>(
+pub(crate) async fn with_connect_options<T>(
     g: &GlobalArgs,
     sandbox: &SandboxArg,
     spec: &Spec,

@@ -9,7 +9,7 @@ use crate::files::{OldVersion, write_atomically};
 use crate::output;
 use crate::spec::format::{format, instance_types};
 
-pub fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
+pub(crate) fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
     let paths = super::specs::spec_paths(&g.specs)?;
     let mut texts = Vec::with_capacity(paths.len());
     for path in &paths {

@@ -17,7 +17,7 @@ use crate::providers::{AnyProvider, ConnectOptions, Provider};
 use crate::state::{Record, StateBackend, Status};
 use crate::time;
 
-pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
+pub(crate) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     let (spec, warnings) = load_specs_checked(g, Destination::of(args.sandbox.enabled))?;
     warn_endpoints(&warnings);
     let Some(org) = spec.orgs.get(&args.address) else {
@@ -134,7 +134,7 @@ pub async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
+pub(crate) async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
     let spec = load_specs(&g.specs).ok();
     let location = state_location(g, spec.as_ref(), args.sandbox.enabled)?;
     let (mut backend, mut state) = open_state_locked(&location, g).await?;
@@ -156,7 +156,7 @@ pub async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
 }
 
 /// `orgform force-unlock LOCK_ID`: free a lock whose holder is gone.
-pub async fn force_unlock(g: &GlobalArgs, args: &ForceUnlockArgs) -> Result<ExitCode> {
+pub(crate) async fn force_unlock(g: &GlobalArgs, args: &ForceUnlockArgs) -> Result<ExitCode> {
     use crate::state::file::{Unlocked, force_unlock};
     let spec = load_specs(&g.specs).ok();
     match state_location(g, spec.as_ref(), args.sandbox.enabled)? {

@@ -6,7 +6,7 @@ use miette::{IntoDiagnostic, Result};
 
 use crate::cli::Cli;
 
-pub fn run() -> Result<ExitCode> {
+pub(crate) fn run() -> Result<ExitCode> {
     let mut out = Vec::new();
     clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
         .render(&mut out)

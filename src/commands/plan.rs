@@ -19,7 +19,7 @@ use crate::spec::Spec;
 use crate::state::State;
 use crate::time;
 
-pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
+pub(crate) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
     let sandbox = &args.remote.sandbox;
     let (spec, warnings) = load_specs_checked(g, Destination::of(sandbox.enabled))?;
     let location = state_location_before_login(
@@ -72,7 +72,7 @@ pub async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
 }
 
 /// Plans, reading remote reality unless `refresh` is off.
-pub async fn make_plan(
+pub(crate) async fn make_plan(
     spec: &Spec,
     state: &State,
     refresh: bool,
@@ -99,7 +99,7 @@ pub async fn make_plan(
 }
 
 /// Writes a plan file (JSON, 0600, atomically) and returns its digest.
-pub fn save_plan(path: &Path, plan: &Plan) -> Result<String> {
+pub(crate) fn save_plan(path: &Path, plan: &Plan) -> Result<String> {
     let mut bytes = serde_json::to_vec_pretty(plan).into_diagnostic()?;
     bytes.push(b'\n');
     write_atomically(path, &bytes, OldVersion::Discard)
@@ -109,15 +109,15 @@ pub fn save_plan(path: &Path, plan: &Plan) -> Result<String> {
 }
 
 /// A plan file as read: the plan, where it was, and the digest of its bytes.
-pub struct SavedPlan {
-    pub plan: Plan,
-    pub path: PathBuf,
-    pub digest: String,
+pub(crate) struct SavedPlan {
+    pub(crate) plan: Plan,
+    pub(crate) path: PathBuf,
+    pub(crate) digest: String,
 }
 
 /// Reads a plan file, refusing anything malformed or from another orgform, and anything that is
 /// not a regular file (a FIFO would hang the run) or is past the plan-file cap.
-pub fn load_plan(path: &Path) -> Result<SavedPlan> {
+pub(crate) fn load_plan(path: &Path) -> Result<SavedPlan> {
     let bytes = crate::files::read_regular(path, crate::files::PLAN_FILE)?;
     let digest = plan_digest(&bytes);
     let text = String::from_utf8(bytes)
@@ -135,7 +135,7 @@ pub fn load_plan(path: &Path) -> Result<SavedPlan> {
 /// A short digest of a plan file's bytes (the first 16 hex digits of its SHA-256, as
 /// `sha256sum plan.json | cut -c1-16` prints them), printed when it is saved and when it is
 /// applied, so that a reviewer can match what was reviewed with what was applied.
-pub fn plan_digest(bytes: &[u8]) -> String {
+pub(crate) fn plan_digest(bytes: &[u8]) -> String {
     use sha2::{Digest as _, Sha256};
     hex::encode(Sha256::digest(bytes))[..16].to_string()
 }

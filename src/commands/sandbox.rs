@@ -13,13 +13,13 @@ use crate::spec::Spec;
 
 /// A sandbox started inside this process for a `--sandbox` run, with its data kept beside the
 /// state so that the next run finds what this one created.
-pub struct EmbeddedSandbox {
-    pub running: Sandbox,
-    pub secrets: SecretResolver,
+pub(crate) struct EmbeddedSandbox {
+    pub(crate) running: Sandbox,
+    pub(crate) secrets: SecretResolver,
 }
 
 impl EmbeddedSandbox {
-    pub async fn start(spec: &Spec, data_file: &Path) -> Result<EmbeddedSandbox> {
+    pub(crate) async fn start(spec: &Spec, data_file: &Path) -> Result<EmbeddedSandbox> {
         let data_file = data_file.to_path_buf();
         let config = SandboxConfig {
             data_file: Some(data_file),
@@ -53,11 +53,11 @@ impl EmbeddedSandbox {
         Ok(EmbeddedSandbox { running, secrets })
     }
 
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         self.running.base_url()
     }
 
-    pub async fn stop(self) -> Result<()> {
+    pub(crate) async fn stop(self) -> Result<()> {
         self.running
             .shutdown()
             .await
@@ -66,7 +66,7 @@ impl EmbeddedSandbox {
 }
 
 /// `orgform sandbox`: serve until interrupted.
-pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
+pub(crate) async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.fault_rate) {
         return Err(miette!(
             "--fault-rate must be between 0 and 1, got {}",
@@ -96,7 +96,7 @@ pub async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
                 crate::sandbox::oracle::OracleConfig::default().new_for,
                 |d| d / 2,
             ),
-            review_for: args.occ_auto_approve.map(|d| d - d / 2),
+            review_for: args.occ_auto_approve.map(|d| d.saturating_sub(d / 2)),
             ..crate::sandbox::oracle::OracleConfig::default()
         },
     };

@@ -7,7 +7,7 @@ use miette::{IntoDiagnostic, Result};
 use crate::output;
 use crate::spec::json_schema::json_schema;
 
-pub fn run() -> Result<ExitCode> {
+pub(crate) fn run() -> Result<ExitCode> {
     output::data(&serde_json::to_string_pretty(&json_schema()).into_diagnostic()?);
     Ok(ExitCode::SUCCESS)
 }

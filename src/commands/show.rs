@@ -7,7 +7,7 @@ use miette::{IntoDiagnostic, Result};
 use crate::cli::{Format, GlobalArgs};
 use crate::output;
 
-pub async fn run(g: &GlobalArgs) -> Result<ExitCode> {
+pub(crate) async fn run(g: &GlobalArgs) -> Result<ExitCode> {
     // The specs only matter for a `[state] path`; show works without valid specs.
     let spec = super::specs::load_specs(&g.specs).ok();
     let location = super::state_store::state_location(g, spec.as_ref(), false)?;

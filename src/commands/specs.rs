@@ -11,7 +11,7 @@ use crate::spec::endpoints::{self, EndpointWarning};
 use crate::spec::{SourceFile, Spec};
 
 /// Every `*.toml` under `dir`, in path order.
-pub fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     collect_toml(dir, &mut paths).map_err(|source| UnreadableSpecsFolder {
         folder: dir.to_path_buf(),
@@ -24,7 +24,7 @@ pub fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
 /// Reads every `*.toml` under `dir`, in path order, and validates them together. Each is a
 /// regular file of at most 32 MiB (a link is followed within `dir` only) and UTF-8 text with no
 /// control character TOML forbids; a file that is not is named, and nothing of it is shown.
-pub fn load_specs(dir: &Path) -> Result<Spec> {
+pub(crate) fn load_specs(dir: &Path) -> Result<Spec> {
     Ok(Spec::load(&read_spec_files(dir)?)?)
 }
 
@@ -57,7 +57,7 @@ fn read_spec_files(dir: &Path) -> Result<Vec<SourceFile>> {
 
 /// Where a run sends requests: the hosts the specs name, or the embedded sandbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Destination {
+pub(crate) enum Destination {
     Specs,
     /// `--sandbox`: every request goes to the sandbox on loopback, with the sandbox's own
     /// credentials, so the specs' hosts receive nothing and are not checked.
@@ -66,7 +66,7 @@ pub enum Destination {
 
 impl Destination {
     /// Where a command with `--sandbox` set to `sandbox` sends requests.
-    pub fn of(sandbox: bool) -> Destination {
+    pub(crate) fn of(sandbox: bool) -> Destination {
         if sandbox {
             Destination::Sandbox
         } else {
@@ -79,7 +79,10 @@ impl Destination {
 /// credentials (`spec::endpoints`) before anything else happens: before the state is opened,
 /// any secret read or any request sent. Refused hosts are spec errors; the warnings returned
 /// are for the caller to show (in the plan, or on stderr).
-pub fn load_specs_checked(g: &GlobalArgs, to: Destination) -> Result<(Spec, Vec<EndpointWarning>)> {
+pub(crate) fn load_specs_checked(
+    g: &GlobalArgs,
+    to: Destination,
+) -> Result<(Spec, Vec<EndpointWarning>)> {
     let files = read_spec_files(&g.specs)?;
     let spec = Spec::load(&files)?;
     let warnings = match to {
@@ -90,7 +93,7 @@ pub fn load_specs_checked(g: &GlobalArgs, to: Destination) -> Result<(Spec, Vec<
 }
 
 /// Shows endpoint warnings on stderr, for commands that print no plan.
-pub fn warn_endpoints(warnings: &[EndpointWarning]) {
+pub(crate) fn warn_endpoints(warnings: &[EndpointWarning]) {
     for warning in warnings {
         crate::output::message(&format!("Warning: {warning}."));
     }

@@ -10,7 +10,7 @@ use crate::cli::{Format, GlobalArgs, StateCommand};
 use crate::output;
 use crate::state::{StateBackend, Store};
 
-pub async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<ExitCode> {
+pub(crate) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<ExitCode> {
     let spec = load_specs(&g.specs).ok();
     let location = state_location(g, spec.as_ref(), false)?;
     match command {

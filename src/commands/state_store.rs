@@ -18,14 +18,14 @@ use crate::time;
 
 /// Where state lives for this run.
 #[derive(Clone, Debug)]
-pub enum StateLocation {
+pub(crate) enum StateLocation {
     File(PathBuf),
     Postgres { url: String, workspace: String },
 }
 
 impl StateLocation {
     /// Parses a `--state` or `--to` value: a PostgreSQL URL or a file path.
-    pub fn parse(value: &str, workspace: &str) -> Result<StateLocation> {
+    pub(crate) fn parse(value: &str, workspace: &str) -> Result<StateLocation> {
         if value.starts_with("postgres://") || value.starts_with("postgresql://") {
             let parsed = url::Url::parse(value)
                 .into_diagnostic()
@@ -45,7 +45,7 @@ impl StateLocation {
     }
 
     /// Where an embedded sandbox keeps its data: beside a state file, or under state/sandbox/.
-    pub fn sandbox_data_file(&self) -> PathBuf {
+    pub(crate) fn sandbox_data_file(&self) -> PathBuf {
         match self {
             StateLocation::File(path) => path.with_file_name("sandbox-data.json"),
             StateLocation::Postgres { .. } => PathBuf::from("state/sandbox/sandbox-data.json"),
@@ -68,14 +68,18 @@ impl std::fmt::Display for StateLocation {
 
 /// Where state lives: `--state`, else the specs' `[state]` table, else the default file. Sandbox
 /// runs keep their own state under `state/sandbox/` unless `--state` says otherwise.
-pub fn state_location(g: &GlobalArgs, spec: Option<&Spec>, sandbox: bool) -> Result<StateLocation> {
+pub(crate) fn state_location(
+    g: &GlobalArgs,
+    spec: Option<&Spec>,
+    sandbox: bool,
+) -> Result<StateLocation> {
     locate(g, spec, sandbox, BTreeMap::new())
 }
 
 /// `state_location` for a run that then logs in to `instances`: a `[state] url` that can't be
 /// read is reported with every login credential that can't either, so that one run names
 /// everything missing.
-pub fn state_location_before_login<'a>(
+pub(crate) fn state_location_before_login<'a>(
     g: &GlobalArgs,
     spec: &Spec,
     sandbox: bool,
@@ -141,7 +145,7 @@ fn locate(
 }
 
 /// Who this run is, for the lock file.
-pub fn lock_request(g: &GlobalArgs) -> LockRequest {
+pub(crate) fn lock_request(g: &GlobalArgs) -> LockRequest {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown host".into());
@@ -168,7 +172,10 @@ pub fn lock_request(g: &GlobalArgs) -> LockRequest {
 }
 
 /// Opens the state with its lock held for the whole run, and loads it (or starts a new one).
-pub async fn open_state_locked(location: &StateLocation, g: &GlobalArgs) -> Result<(Store, State)> {
+pub(crate) async fn open_state_locked(
+    location: &StateLocation,
+    g: &GlobalArgs,
+) -> Result<(Store, State)> {
     let request = lock_request(g);
     let mut store = match location {
         StateLocation::File(path) => {
@@ -192,7 +199,7 @@ pub async fn open_state_locked(location: &StateLocation, g: &GlobalArgs) -> Resu
 }
 
 /// Loads the state without locking it, for commands that only read.
-pub async fn read_state(location: &StateLocation, g: &GlobalArgs) -> Result<State> {
+pub(crate) async fn read_state(location: &StateLocation, g: &GlobalArgs) -> Result<State> {
     let mut store = match location {
         StateLocation::File(path) => Store::File(FileBackend::open_read_only(path)?),
         StateLocation::Postgres { url, workspace } => Store::Postgres(Box::new(

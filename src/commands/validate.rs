@@ -9,7 +9,7 @@ use crate::cli::{Format, GlobalArgs};
 use crate::output;
 use crate::text::plural;
 
-pub fn run(g: &GlobalArgs) -> Result<ExitCode> {
+pub(crate) fn run(g: &GlobalArgs) -> Result<ExitCode> {
     let (spec, warnings) = super::specs::load_specs_checked(g, super::specs::Destination::Specs)?;
     super::specs::warn_endpoints(&warnings);
     match g.format {

@@ -25,7 +25,7 @@ pub enum ProviderType {
 }
 
 impl ProviderType {
-    pub const ALL: [ProviderType; 5] = [
+    pub(crate) const ALL: [ProviderType; 5] = [
         ProviderType::CommvaultSalesforce,
         ProviderType::SalesforceSignup,
         ProviderType::OracleCommerce,
@@ -34,7 +34,7 @@ impl ProviderType {
     ];
 
     /// Every type's name, in the order of `ALL`: the values `type` may take.
-    pub const NAMES: [&'static str; 5] = {
+    pub(crate) const NAMES: [&'static str; 5] = {
         let mut names = [""; 5];
         let mut i = 0;
         while i < ProviderType::ALL.len() {
@@ -45,7 +45,7 @@ impl ProviderType {
     };
 
     /// The name used in specs (`type = "heron"`), state and plans.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             ProviderType::CommvaultSalesforce => "commvault_salesforce",
             ProviderType::SalesforceSignup => "salesforce_signup",
@@ -55,7 +55,7 @@ impl ProviderType {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<ProviderType> {
+    pub(crate) fn from_name(name: &str) -> Option<ProviderType> {
         ProviderType::ALL.into_iter().find(|t| t.name() == name)
     }
 }
@@ -67,10 +67,10 @@ impl fmt::Display for ProviderType {
 }
 
 /// The address of a declared organization: the `NAME` of `[org.NAME]`, unique across the specs.
-pub type Address = String;
+pub(crate) type Address = String;
 
 /// The name of a provider instance: the `NAME` of `[provider.NAME]`.
-pub type InstanceName = String;
+pub(crate) type InstanceName = String;
 
 /// The value an organization is matched by at its provider (a username, an organization name,
 /// a provider and instance URL pair), already normalised for comparison.
@@ -133,11 +133,7 @@ pub enum Value {
 pub struct Table(Vec<(String, Value)>);
 
 impl Table {
-    pub fn new() -> Table {
-        Table(Vec::new())
-    }
-
-    pub fn with_capacity(n: usize) -> Table {
+    pub(crate) fn with_capacity(n: usize) -> Table {
         Table(Vec::with_capacity(n))
     }
 
@@ -150,7 +146,7 @@ impl Table {
     }
 
     /// Sets `key`, returning the value it replaces.
-    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+    pub(crate) fn insert(&mut self, key: String, value: Value) -> Option<Value> {
         match self.position(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
@@ -160,38 +156,26 @@ impl Table {
         }
     }
 
-    pub fn remove(&mut self, key: &str) -> Option<Value> {
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
         self.position(key).ok().map(|i| self.0.remove(i).1)
     }
 
-    pub fn contains_key(&self, key: &str) -> bool {
+    pub(crate) fn contains_key(&self, key: &str) -> bool {
         self.position(key).is_ok()
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Entries in key order.
-    pub fn iter(&self) -> TableIter<'_> {
+    pub(crate) fn iter(&self) -> TableIter<'_> {
         self.0.iter().map(|(k, v)| (k, v))
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.iter().map(|(k, _)| k)
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &Value> {
-        self.0.iter().map(|(_, v)| v)
     }
 }
 
 /// Iterator over a [`Table`]'s entries, in key order.
-pub type TableIter<'a> = std::iter::Map<
+pub(crate) type TableIter<'a> = std::iter::Map<
     std::slice::Iter<'a, (String, Value)>,
     fn(&'a (String, Value)) -> (&'a String, &'a Value),
 >;
@@ -240,7 +224,7 @@ impl Value {
         }
     }
 
-    pub fn as_table(&self) -> Option<&Table> {
+    pub(crate) fn as_table(&self) -> Option<&Table> {
         match self {
             Value::Table(t) => Some(t),
             _ => None,
@@ -255,7 +239,7 @@ impl Value {
 
     /// The value as JSON with every secret left out: what is digested, stored in state and shown
     /// in plans. A table left empty by the removal is kept, so the shape stays recognisable.
-    pub fn public_json(&self) -> Option<serde_json::Value> {
+    pub(crate) fn public_json(&self) -> Option<serde_json::Value> {
         Some(match self {
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::from(*i),
@@ -277,12 +261,12 @@ impl Value {
 
     /// A view of the value that serializes as [`Value::public_json`] would, without building
     /// the JSON tree first: how digests are computed for a hundred thousand organizations.
-    pub fn public_view(&self) -> PublicView<'_> {
+    pub(crate) fn public_view(&self) -> PublicView<'_> {
         PublicView(self)
     }
 
     /// The value as JSON with secrets shown by reference (`{ env = "NAME" }`), for display.
-    pub fn display_json(&self) -> serde_json::Value {
+    pub(crate) fn display_json(&self) -> serde_json::Value {
         match self {
             Value::Secret(r) => serde_json::Value::String(format!("(secret) {r}")),
             Value::Array(items) => {
@@ -300,7 +284,7 @@ impl Value {
 }
 
 /// Serializes a [`Value`] with its secrets left out; see [`Value::public_view`].
-pub struct PublicView<'a>(&'a Value);
+pub(crate) struct PublicView<'a>(&'a Value);
 
 impl Serialize for PublicView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -370,7 +354,7 @@ pub struct InstanceReality {
     /// sent them (another state, a person, another tool), where the provider can tell and the
     /// instance has a daily quota; `None` otherwise. The planner takes the higher of this and
     /// what state counts.
-    pub creates_last_day: Option<u32>,
+    pub(crate) creates_last_day: Option<u32>,
 }
 
 impl InstanceReality {
@@ -403,4 +387,4 @@ pub struct Reality {
 
 /// Seconds since the Unix epoch. The planner takes the time as an input instead of reading a
 /// clock, so that plans are reproducible.
-pub type Timestamp = u64;
+pub(crate) type Timestamp = u64;

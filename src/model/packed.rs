@@ -31,6 +31,7 @@ impl PackedTable {
     pub fn pack(declared: &Table) -> PackedTable {
         fn len(out: &mut Vec<u8>, mut n: usize) {
             loop {
+                #[expect(clippy::cast_possible_truncation, reason = "masked to seven bits")]
                 let low = (n & 0x7f) as u8;
                 n >>= 7;
                 if n == 0 {

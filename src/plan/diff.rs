@@ -6,15 +6,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributeChange {
     /// Dotted path, with `[i]` for array items.
-    pub path: String,
+    pub(crate) path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before: Option<serde_json::Value>,
+    pub(crate) before: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<serde_json::Value>,
+    pub(crate) after: Option<serde_json::Value>,
 }
 
 /// The leaf-level differences from `before` to `after`, in path order.
-pub fn attribute_changes(
+pub(crate) fn attribute_changes(
     before: &serde_json::Value,
     after: &serde_json::Value,
 ) -> Vec<AttributeChange> {

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use diff::{AttributeChange, attribute_changes};
-pub use secrets::{SecretUse, contacted_instances, login_secrets, secrets_needed};
+pub(crate) use diff::{AttributeChange, attribute_changes};
+pub(crate) use secrets::{SecretUse, contacted_instances, login_secrets, secrets_needed};
 
 use crate::model::{
     Address, InstanceName, InstanceReality, NaturalKey, ProviderType, Reality, RemoteOrg,
@@ -24,20 +24,20 @@ use crate::spec::{OrgSpec, Spec};
 use crate::state::{Record, State, Status};
 
 /// The plan format this version writes and reads.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+pub(crate) const PLAN_FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    pub format_version: u32,
+    pub(crate) format_version: u32,
     /// Digest of the specs the plan was made from.
-    pub specs_digest: String,
+    pub(crate) specs_digest: String,
     /// The state it was made from; `apply PLANFILE` refuses the plan if either moved on.
-    pub state_lineage: Option<String>,
-    pub state_serial: u64,
+    pub(crate) state_lineage: Option<String>,
+    pub(crate) state_serial: u64,
     /// Digest of the state's records as the plan saw them (journal included), set when the plan
     /// is saved: a killed apply changes records through its journal without moving the serial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_digest: Option<String>,
+    pub(crate) state_digest: Option<String>,
     /// Whether remote reality was read (`--refresh=false` plans from specs and state alone).
     pub refreshed: bool,
     #[serde(with = "crate::time::rfc3339")]
@@ -46,12 +46,12 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Quota use, for provider instances that have a daily quota and creates in this plan.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub quotas: Vec<QuotaUse>,
+    pub(crate) quotas: Vec<QuotaUse>,
     /// Hosts the specs send credentials to that are neither the vendor's nor loopback, when no
     /// allowed list is set (`spec::endpoints`): shown first, in every format. Filled in by the
     /// command, which knows the list; absent from plans saved before it existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub endpoint_warnings: Vec<EndpointWarning>,
+    pub(crate) endpoint_warnings: Vec<EndpointWarning>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -74,17 +74,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
-        Action::Create,
-        Action::Adopt,
-        Action::Unchanged,
-        Action::Recreate,
-        Action::Blocked,
-        Action::Orphan,
-        Action::Pending,
-    ];
-
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Action::Create => "create",
             Action::Adopt => "adopt",
@@ -106,31 +96,31 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub address: Address,
-    pub provider: InstanceName,
-    pub provider_type: ProviderType,
+    pub(crate) provider: InstanceName,
+    pub(crate) provider_type: ProviderType,
     pub action: Action,
-    pub natural_key: NaturalKey,
+    pub(crate) natural_key: NaturalKey,
     /// The provider's id where known (from state or from the provider).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_id: Option<String>,
     /// Digest of the declared attributes (absent for orphans).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
+    pub(crate) digest: Option<String>,
     /// Why this action, in one line. Most reasons are fixed text, which costs no allocation.
     pub reason: Cow<'static, str>,
     /// A create that the provider's daily quota can't take now: it waits for a later apply.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub deferred: bool,
+    pub(crate) deferred: bool,
     /// The declared attributes, secrets shown by reference only.
     #[serde(default)]
-    pub attributes: serde_json::Value,
+    pub(crate) attributes: serde_json::Value,
     /// For `blocked`: what changed since creation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diff: Vec<AttributeChange>,
     /// What the provider reported (for adopt and pending). Boxed: most changes have none, and
     /// a plan of a hundred thousand changes should not carry room for one in each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote: Option<Box<RemoteOrg>>,
+    pub(crate) remote: Option<Box<RemoteOrg>>,
     /// For `blocked`: the remote ids it could stand for and that orgform won't choose between
     /// (several organizations with its natural key, or one that another address holds). A
     /// boxed slice: no room taken in the many changes without any; absent from older plans.
@@ -141,7 +131,7 @@ pub struct Change {
 impl Change {
     /// Whether apply does something for it: a create not waiting for quota, an adoption to
     /// record, a pending create to settle.
-    pub fn is_work(&self) -> bool {
+    pub(crate) fn is_work(&self) -> bool {
         match self.action {
             Action::Create | Action::Recreate => !self.deferred,
             Action::Adopt | Action::Pending => true,
@@ -151,38 +141,38 @@ impl Change {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuotaUse {
-    pub provider: InstanceName,
+pub(crate) struct QuotaUse {
+    pub(crate) provider: InstanceName,
     /// Creates allowed in any rolling 24 hours.
-    pub limit: u32,
+    pub(crate) limit: u32,
     /// Creates already made in the last 24 hours: the higher of state's count and the
     /// provider's own (`provider_count`).
-    pub used: u32,
+    pub(crate) used: u32,
     /// The provider's own count of creates in the last 24 hours, whoever sent them, where it
     /// was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_count: Option<u32>,
+    pub(crate) provider_count: Option<u32>,
     /// Creates this plan sends now.
-    pub planned: u32,
+    pub(crate) planned: u32,
     /// Creates that wait for a later apply.
-    pub deferred: u32,
+    pub(crate) deferred: u32,
 }
 
 /// Counts per action, plus deferred creates.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    pub create: usize,
-    pub adopt: usize,
-    pub unchanged: usize,
-    pub recreate: usize,
-    pub blocked: usize,
-    pub orphan: usize,
-    pub pending: usize,
-    pub deferred: usize,
+pub(crate) struct Summary {
+    pub(crate) create: usize,
+    pub(crate) adopt: usize,
+    pub(crate) unchanged: usize,
+    pub(crate) recreate: usize,
+    pub(crate) blocked: usize,
+    pub(crate) orphan: usize,
+    pub(crate) pending: usize,
+    pub(crate) deferred: usize,
 }
 
 impl Plan {
-    pub fn summary(&self) -> Summary {
+    pub(crate) fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
             *match c.action {
@@ -202,7 +192,7 @@ impl Plan {
     }
 
     /// Whether anything differs from what is declared (the `--detailed-exitcode` question).
-    pub fn has_changes(&self) -> bool {
+    pub(crate) fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::Unchanged)
     }
 
@@ -302,7 +292,7 @@ fn change(org: &OrgSpec, action: Action, reason: impl Into<Cow<'static, str>>) -
 
 /// What a look-up by natural key found for a record or a declaration.
 #[derive(Debug)]
-pub enum Match<'a> {
+pub(crate) enum Match<'a> {
     None,
     One(&'a RemoteOrg),
     /// Several live organizations hold the key and none is the one state records: their ids,
@@ -313,7 +303,7 @@ pub enum Match<'a> {
 /// The remote organization that stands for a record or a declaration: the one with the recorded
 /// id if it is there; else the only live one with the natural key (a failed asynchronous
 /// create is not an organization); else, when all failed, the first failure.
-pub fn matching<'a>(found: &'a [RemoteOrg], remote_id: Option<&str>) -> Match<'a> {
+pub(crate) fn matching<'a>(found: &'a [RemoteOrg], remote_id: Option<&str>) -> Match<'a> {
     if let Some(id) = remote_id
         && let Some(recorded) = found.iter().find(|o| o.remote_id == id)
     {
@@ -646,7 +636,7 @@ fn apply_quotas(
 /// Re-checks the creates of a plan made earlier (a saved plan, or one made without remote
 /// reads) against reality read just before applying: a create whose organization exists by now
 /// becomes an adoption (or a pending settlement), so a stale view never makes a duplicate.
-pub fn recheck_creates(plan: &mut Plan, reality: &Reality) {
+pub(crate) fn recheck_creates(plan: &mut Plan, reality: &Reality) {
     for c in plan.changes.iter_mut().filter(|c| c.action.creates()) {
         let Some(read) = reality.instances.get(&c.provider) else {
             continue;
@@ -729,7 +719,7 @@ fn recheck_quotas(plan: &mut Plan, reality: &Reality) {
 /// change of this plan takes too, becomes `blocked`, naming the other address. Run by the planner
 /// and again by `apply` on a saved plan, whose file is not to be trusted further than the state.
 /// Costs nothing when no change binds a new id, as in a plan where everything is unchanged.
-pub fn guard_bindings(state: &State, changes: &mut [Change]) {
+pub(crate) fn guard_bindings(state: &State, changes: &mut [Change]) {
     use std::collections::HashMap;
     let binds_new = |c: &Change| {
         matches!(c.action, Action::Adopt | Action::Pending)
@@ -806,7 +796,7 @@ pub fn guard_bindings(state: &State, changes: &mut [Change]) {
 /// The safety rails a plan must pass before apply sends anything: at most `max_creates` creates
 /// in all (when given), and at most each provider instance's `max_creates`. Returns one line
 /// per rail broken.
-pub fn check_limits(plan: &Plan, spec: &Spec, max_creates: Option<u32>) -> Vec<String> {
+pub(crate) fn check_limits(plan: &Plan, spec: &Spec, max_creates: Option<u32>) -> Vec<String> {
     let mut per_instance: BTreeMap<&str, u32> = BTreeMap::new();
     for c in plan
         .changes

@@ -10,7 +10,7 @@ use crate::state::State;
 
 /// Where a secret reference is used, for the message that names a missing one.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SecretUse {
+pub(crate) enum SecretUse {
     /// A provider instance's setting (`api_key`): needed to log in.
     Provider { instance: InstanceName, key: String },
     /// An organization's attribute (`auth.client_secret`): needed to create it.
@@ -36,7 +36,7 @@ impl std::fmt::Display for SecretUse {
 
 /// The provider instances a run contacts: those the specs' organizations use, and those state
 /// records name that the specs still declare (an instance only orphans use is not there).
-pub fn contacted_instances<'s>(spec: &'s Spec, state: &State) -> BTreeSet<&'s str> {
+pub(crate) fn contacted_instances<'s>(spec: &'s Spec, state: &State) -> BTreeSet<&'s str> {
     let mut named: BTreeSet<&str> = spec.orgs.values().map(|o| o.instance.as_str()).collect();
     named.extend(state.orgs.values().map(|r| r.provider.as_str()));
     named
@@ -46,7 +46,7 @@ pub fn contacted_instances<'s>(spec: &'s Spec, state: &State) -> BTreeSet<&'s st
 }
 
 /// The credentials of the named instances (those the specs declare), with where each is used.
-pub fn login_secrets<'a>(
+pub(crate) fn login_secrets<'a>(
     spec: &Spec,
     instances: impl IntoIterator<Item = &'a str>,
 ) -> BTreeMap<SecretRef, BTreeSet<SecretUse>> {
@@ -74,7 +74,7 @@ pub fn login_secrets<'a>(
 /// instance it contacts, and, given a plan, the attributes of every organization the plan may
 /// create (`create`, `recreate`, and `pending`, which creates when its look-up finds nothing).
 /// Deferred creates count: the plan promises them to a later apply.
-pub fn secrets_needed(
+pub(crate) fn secrets_needed(
     spec: &Spec,
     state: &State,
     plan: Option<&Plan>,

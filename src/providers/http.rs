@@ -111,6 +111,10 @@ impl Http {
         check_transport(base_url)?;
         // The process may have installed it already; either way ring is the provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the one HTTP client is built here"
+        )]
         let client = reqwest::Client::builder()
             .redirect(same_origin_redirects())
             .timeout(options.timeout)

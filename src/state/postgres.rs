@@ -102,6 +102,10 @@ pub fn redact_url(url: &str) -> String {
 impl PostgresBackend {
     /// Connects to `url` (its password, if it has none, from `PGPASSWORD`) for `workspace`, and
     /// creates or upgrades the schema.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a config reader: libpq's PGPASSWORD"
+    )]
     pub async fn connect(
         url: &str,
         workspace: &str,

@@ -606,7 +606,7 @@ fn check_value(
             Err(_) => wrong_type(errors, "a number"),
         },
         (Kind::Float, DeValue::Integer(i)) => match i64::from_str_radix(i.as_str(), i.radix()) {
-            #[allow(clippy::cast_precision_loss)] // limits are small numbers
+            #[expect(clippy::cast_precision_loss, reason = "limits are small numbers")]
             Ok(n) => Some(Value::Float(n as f64)),
             Err(_) => wrong_type(errors, "a number"),
         },

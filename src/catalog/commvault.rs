@@ -361,9 +361,6 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 }
 
 pub const CAPABILITIES: Capabilities = Capabilities {
-    asynchronous: false,
-    waits_for_creates: false,
-    daily_quota: None,
     // One call lists every organization.
     reads: Reads::ListAll,
     // cvpysdk compares names lower-cased, and the API refuses a name that differs only in case.
@@ -371,21 +368,20 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     allows_duplicates: false,
     // None: Command Center is always the customer's own host.
     vendor_hosts: &[],
+    ..Capabilities::PLAIN
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
-    schema: ProviderSchema {
-        provider_type: ProviderType::CommvaultSalesforce,
-        doc: "Commvault protection of a Salesforce organization (POST /Salesforce/Organization)",
-        base_url: BaseUrl::Required {
+    schema: ProviderSchema::new(
+        ProviderType::CommvaultSalesforce,
+        "Commvault protection of a Salesforce organization (POST /Salesforce/Organization)",
+        BaseUrl::Required {
             why: "Commvault's API lives on your own Command Center host, so set its API root, like \"https://commandcenter.example.com/commandcenter/api\"",
         },
-        instance: INSTANCE,
-        instance_rules: INSTANCE_RULES,
-        org: ORG,
-        org_rules: ORG_RULES,
         natural_key,
-    },
+    )
+    .instance(INSTANCE, INSTANCE_RULES)
+    .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,
     sandbox_credentials: sandbox::CREDENTIALS,
 };

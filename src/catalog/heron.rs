@@ -223,27 +223,21 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 }
 
 pub const CAPABILITIES: Capabilities = Capabilities {
-    asynchronous: false,
-    waits_for_creates: false,
-    daily_quota: None,
     // One call lists every integration.
     reads: Reads::ListAll,
-    key_case_insensitive: false,
-    allows_duplicates: true,
     vendor_hosts: &["app.herondata.io"],
+    ..Capabilities::PLAIN
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
-    schema: ProviderSchema {
-        provider_type: ProviderType::Heron,
-        doc: "Heron Data CRM integration (POST /api/crm_integrations)",
-        base_url: BaseUrl::Default("https://app.herondata.io"),
-        instance: INSTANCE,
-        instance_rules: &[],
-        org: ORG,
-        org_rules: &[],
+    schema: ProviderSchema::new(
+        ProviderType::Heron,
+        "Heron Data CRM integration (POST /api/crm_integrations)",
+        BaseUrl::Default("https://app.herondata.io"),
         natural_key,
-    },
+    )
+    .instance(INSTANCE, &[])
+    .org(ORG, &[]),
     capabilities: CAPABILITIES,
     sandbox_credentials: sandbox::CREDENTIALS,
 };

@@ -421,28 +421,22 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 pub const PAGE_SIZE: u32 = 200;
 
 pub const CAPABILITIES: Capabilities = Capabilities {
-    asynchronous: false,
-    waits_for_creates: false,
-    daily_quota: None,
     reads: Reads::ByKeys {
         page_size: PAGE_SIZE,
     },
-    key_case_insensitive: false,
-    allows_duplicates: true,
     vendor_hosts: &["api.neoncrm.com"],
+    ..Capabilities::PLAIN
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
-    schema: ProviderSchema {
-        provider_type: ProviderType::Neoncrm,
-        doc: "NeonCRM organization account (API v1 account/createOrganizationAccount)",
-        base_url: BaseUrl::Default("https://api.neoncrm.com/neonws/services/api"),
-        instance: INSTANCE,
-        instance_rules: &[],
-        org: ORG,
-        org_rules: ORG_RULES,
+    schema: ProviderSchema::new(
+        ProviderType::Neoncrm,
+        "NeonCRM organization account (API v1 account/createOrganizationAccount)",
+        BaseUrl::Default("https://api.neoncrm.com/neonws/services/api"),
         natural_key,
-    },
+    )
+    .instance(INSTANCE, &[])
+    .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,
     sandbox_credentials: sandbox::CREDENTIALS,
 };

@@ -225,29 +225,25 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // A request waits for an administrator, for hours or days: apply looks once and leaves it
     // `pending` for a later plan or `refresh`.
     waits_for_creates: false,
-    daily_quota: None,
     reads: Reads::ByKeys {
         page_size: PAGE_LIMIT,
     },
-    key_case_insensitive: false,
-    allows_duplicates: true,
     vendor_hosts: &["*.oraclecloud.com"],
+    ..Capabilities::PLAIN
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
-    schema: ProviderSchema {
-        provider_type: ProviderType::OracleCommerce,
-        doc: "Oracle Commerce Cloud organization request (POST /ccstore/v1/organizationRequests) or organization (POST /ccadmin/v1/organizations)",
+    schema: ProviderSchema::new(
+        ProviderType::OracleCommerce,
+        "Oracle Commerce Cloud organization request (POST /ccstore/v1/organizationRequests) or organization (POST /ccadmin/v1/organizations)",
         // Every Commerce Cloud instance has its own administration host: there is no public default.
-        base_url: BaseUrl::Required {
+        BaseUrl::Required {
             why: "each Commerce Cloud instance has its own administration host, like \"https://p1234567c1dev-admin.occa.ocs.oraclecloud.com\"",
         },
-        instance: INSTANCE,
-        instance_rules: INSTANCE_RULES,
-        org: ORG,
-        org_rules: ORG_RULES,
         natural_key,
-    },
+    )
+    .instance(INSTANCE, INSTANCE_RULES)
+    .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,
     sandbox_credentials: sandbox::CREDENTIALS,
 };

@@ -385,19 +385,18 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     key_case_insensitive: true,
     allows_duplicates: false,
     vendor_hosts: &["*.salesforce.com"],
+    ..Capabilities::PLAIN
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
-    schema: ProviderSchema {
-        provider_type: ProviderType::SalesforceSignup,
-        doc: "Salesforce Trialforce sign-up (POST /services/data/vXX.X/sobjects/SignupRequest/)",
-        base_url: BaseUrl::Default("https://login.salesforce.com"),
-        instance: INSTANCE,
-        instance_rules: INSTANCE_RULES,
-        org: ORG,
-        org_rules: ORG_RULES,
+    schema: ProviderSchema::new(
+        ProviderType::SalesforceSignup,
+        "Salesforce Trialforce sign-up (POST /services/data/vXX.X/sobjects/SignupRequest/)",
+        BaseUrl::Default("https://login.salesforce.com"),
         natural_key,
-    },
+    )
+    .instance(INSTANCE, INSTANCE_RULES)
+    .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,
     sandbox_credentials: sandbox::CREDENTIALS,
 };

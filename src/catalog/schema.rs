@@ -283,6 +283,46 @@ pub struct ProviderSchema {
     pub natural_key: fn(&Table, &Table) -> NaturalKey,
 }
 
+impl ProviderSchema {
+    /// A type's schema with no keys of its own yet; `instance` and `org` add them, so that a
+    /// catalog file states only its provider's facts.
+    pub const fn new(
+        provider_type: ProviderType,
+        doc: &'static str,
+        base_url: BaseUrl,
+        natural_key: fn(&Table, &Table) -> NaturalKey,
+    ) -> ProviderSchema {
+        ProviderSchema {
+            provider_type,
+            doc,
+            base_url,
+            instance: &[],
+            instance_rules: &[],
+            org: &[],
+            org_rules: &[],
+            natural_key,
+        }
+    }
+
+    /// With these keys and rules for `[provider.NAME]`.
+    pub const fn instance(self, fields: &'static [Field], rules: &'static [Rule]) -> Self {
+        ProviderSchema {
+            instance: fields,
+            instance_rules: rules,
+            ..self
+        }
+    }
+
+    /// With these keys and rules for `[org.NAME]`.
+    pub const fn org(self, fields: &'static [Field], rules: &'static [Rule]) -> Self {
+        ProviderSchema {
+            org: fields,
+            org_rules: rules,
+            ..self
+        }
+    }
+}
+
 /// Keys every `[provider.NAME]` table may carry, whatever its type.
 pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
     Field::new("type", "type", Kind::Enum(&ProviderType::NAMES))

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::http::{Effect, Http, short};
+use super::http::{Effect, Http, read_body, short};
 use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
@@ -53,14 +53,10 @@ impl Heron {
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Heron, ProviderError> {
-        let key_ref = instance
-            .secret("api_key")
-            .ok_or_else(|| ProviderError::Config {
-                message: format!("provider `{}` has no `api_key`", instance.name),
-            })?;
+        let api_key = options.secret(instance, "api_key")?;
         Ok(Heron {
             http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
-            api_key: options.secrets.resolve(key_ref)?,
+            api_key,
             secrets: options.secrets.clone(),
         })
     }
@@ -115,13 +111,7 @@ impl Provider for Heron {
             .send_retrying(|| self.request(Method::GET, PATH))
             .await?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ProviderError::Unavailable {
-                message: format!("reading the list failed: {}", e.without_url()),
-                retry_after: None,
-            })?;
+        let body = read_body(response, Effect::Safe, "the list").await?;
         match status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -156,12 +146,7 @@ impl Provider for Heron {
             )
             .await?;
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| ProviderError::OutcomeUnknown {
-                message: format!("reading the create answer failed: {}", e.without_url()),
-            })?;
+        let text = read_body(response, Effect::Creates, "the create answer").await?;
         match status {
             StatusCode::CREATED | StatusCode::OK => {
                 let created: Created = serde_json::from_str(&text).map_err(|e| {

@@ -30,6 +30,33 @@ pub enum Effect {
     Creates,
 }
 
+impl Effect {
+    /// What losing this request's answer means: a safe one may be sent again; a create's
+    /// outcome is unknown until its key is looked up.
+    pub fn lost(self, message: String) -> ProviderError {
+        match self {
+            Effect::Safe => ProviderError::Unavailable {
+                message,
+                retry_after: None,
+            },
+            Effect::Creates => ProviderError::OutcomeUnknown { message },
+        }
+    }
+}
+
+/// Reads an answer's body; a read that breaks off is classified by what the request does, and
+/// named after `what` was being read ("the login answer").
+pub async fn read_body(
+    response: Response,
+    effect: Effect,
+    what: &str,
+) -> Result<String, ProviderError> {
+    response
+        .text()
+        .await
+        .map_err(|e| effect.lost(format!("reading {what} failed: {}", e.without_url())))
+}
+
 /// The longest `Retry-After` orgform waits out; past it, the request fails and says when to
 /// try again, rather than holding a CI job for hours.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg};
-use crate::secrets::{SecretError, SecretResolver};
+use crate::secrets::{SecretError, SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
 pub use http::{Http, HttpOptions, RetryPolicy};
@@ -160,6 +160,18 @@ impl ConnectOptions {
             .map(|u| u.path().trim_end_matches('/').to_string())
             .unwrap_or_default();
         format!("{}{path}", root.trim_end_matches('/'))
+    }
+
+    /// The credential `key` of `instance`, resolved; a missing one is a configuration error.
+    pub fn secret(
+        &self,
+        instance: &ProviderInstance,
+        key: &str,
+    ) -> Result<SecretString, ProviderError> {
+        let reference = instance.secret(key).ok_or_else(|| ProviderError::Config {
+            message: format!("provider `{}` has no `{key}`", instance.name),
+        })?;
+        Ok(self.secrets.resolve(reference)?)
     }
 }
 

@@ -41,7 +41,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::{Deserialize, Deserializer};
 use tokio::time::Instant;
 
-use super::http::{Effect, Http, check_transport, retrying, short};
+use super::http::{Effect, Http, check_transport, read_body, retrying, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, create_body, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
@@ -389,20 +389,6 @@ fn store_url(instance: &ProviderInstance, options: &ConnectOptions) -> String {
     }
 }
 
-/// Reads a body, classifying a broken read by what the request does.
-async fn body_of(response: reqwest::Response, effect: Effect) -> Result<String, ProviderError> {
-    response.text().await.map_err(|e| {
-        let message = format!("reading the answer failed: {}", e.without_url());
-        match effect {
-            Effect::Safe => ProviderError::Unavailable {
-                message,
-                retry_after: None,
-            },
-            Effect::Creates => ProviderError::OutcomeUnknown { message },
-        }
-    })
-}
-
 impl Oracle {
     pub fn connect(
         instance: &ProviderInstance,
@@ -470,7 +456,7 @@ impl Oracle {
             })
             .await?;
         let status = response.status();
-        let body = body_of(response, Effect::Safe).await?;
+        let body = read_body(response, Effect::Safe, "the answer").await?;
         match status {
             StatusCode::OK => self.token_from(&body, "login"),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProviderError::Unauthorized {
@@ -498,7 +484,7 @@ impl Oracle {
             })
             .await?;
         let status = response.status();
-        let body = body_of(response, Effect::Safe).await?;
+        let body = read_body(response, Effect::Safe, "the answer").await?;
         if status == StatusCode::OK {
             self.token_from(&body, "refresh")
         } else {
@@ -557,7 +543,7 @@ impl Oracle {
                     let send = || async {
                         let response = self.http.send(build(&token), effect).await?;
                         let status = response.status();
-                        Ok((status, body_of(response, effect).await?))
+                        Ok((status, read_body(response, effect, "the answer").await?))
                     };
                     match effect {
                         Effect::Safe => retrying(self.http.retry, send).await,
@@ -762,7 +748,7 @@ impl Oracle {
             .json(&body);
         let response = self.http.send(request, Effect::Creates).await?;
         let status = response.status();
-        let text = body_of(response, Effect::Creates).await?;
+        let text = read_body(response, Effect::Creates, "the answer").await?;
         match status {
             StatusCode::OK | StatusCode::CREATED => {
                 let created: RequestCreated =

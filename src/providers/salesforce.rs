@@ -28,7 +28,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use ring::signature::RsaKeyPair;
 use serde::Deserialize;
 
-use super::http::{Effect, Http, check_transport, retrying, short};
+use super::http::{Effect, Http, check_transport, read_body, retrying, short};
 use super::login::LoginCell;
 use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
@@ -173,13 +173,7 @@ impl Salesforce {
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Salesforce, ProviderError> {
-        let secrets = &options.secrets;
-        let secret = |key: &str| -> Result<SecretString, ProviderError> {
-            let reference = instance.secret(key).ok_or_else(|| ProviderError::Config {
-                message: format!("provider `{}` has no `{key}`", instance.name),
-            })?;
-            Ok(secrets.resolve(reference)?)
-        };
+        let secret = |key: &str| options.secret(instance, key);
         let credentials = match instance.setting("auth").unwrap_or("password") {
             "jwt" => Credentials::Jwt {
                 username: secret("username")?,
@@ -262,13 +256,7 @@ impl Salesforce {
             })
             .await?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ProviderError::Unavailable {
-                message: format!("reading the login answer failed: {}", e.without_url()),
-                retry_after: None,
-            })?;
+        let body = read_body(response, Effect::Safe, "the login answer").await?;
         if status != StatusCode::OK {
             let message = match serde_json::from_str::<OAuthError>(&body) {
                 Ok(OAuthError {
@@ -343,16 +331,7 @@ impl Salesforce {
     ) -> Result<(StatusCode, String), ProviderError> {
         let response = self.http.send(request, effect).await?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| {
-            let message = format!("reading the answer failed: {}", e.without_url());
-            match effect {
-                Effect::Safe => ProviderError::Unavailable {
-                    message,
-                    retry_after: None,
-                },
-                Effect::Creates => ProviderError::OutcomeUnknown { message },
-            }
-        })?;
+        let body = read_body(response, effect, "the answer").await?;
         // The org's daily API quota: refused before any work, so sending again later is safe.
         if status == StatusCode::FORBIDDEN
             && error_codes(&body).any(|c| c == "REQUEST_LIMIT_EXCEEDED")

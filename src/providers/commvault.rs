@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 use super::http::{Effect, Http, read_body, short};
@@ -304,11 +304,10 @@ impl Commvault {
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Commvault, ProviderError> {
-        let secret = |key: &str| options.secret(instance, key);
         Ok(Commvault {
-            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
-            username: secret("username")?,
-            password: secret("password")?,
+            http: options.http(instance)?,
+            username: options.secret(instance, "username")?,
+            password: options.secret(instance, "password")?,
             secrets: options.secrets.clone(),
             token: LoginCell::default(),
         })
@@ -376,17 +375,15 @@ impl Commvault {
             "username": self.username.expose(),
             "password": base64(self.password.expose()),
         });
-        let response = self
+        let (status, text) = self
             .http
-            .send_retrying(|| {
+            .fetch("the login answer", || {
                 self.http
                     .request(Method::POST, LOGIN_PATH)
                     .header("accept", "application/json")
                     .json(&body)
             })
             .await?;
-        let status = response.status();
-        let text = read_body(response, Effect::Safe, "the login answer").await?;
         let failed = |message: String| ProviderError::Login {
             message: self.scrub(message),
         };
@@ -435,10 +432,7 @@ impl Commvault {
                 2,
                 || self.log_in(),
                 |token| async move {
-                    let response: Response = match call {
-                        Effect::Safe => self.http.send_retrying(|| make(&token)).await?,
-                        Effect::Creates => self.http.send(make(&token), Effect::Creates).await?,
-                    };
+                    let response = self.http.send_as(call, || make(&token)).await?;
                     let status = response.status();
                     let body = read_body(response, call, "the answer").await?;
                     Ok((status, body))

@@ -55,7 +55,7 @@ impl Heron {
     ) -> Result<Heron, ProviderError> {
         let api_key = options.secret(instance, "api_key")?;
         Ok(Heron {
-            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
+            http: options.http(instance)?,
             api_key,
             secrets: options.secrets.clone(),
         })
@@ -106,12 +106,10 @@ impl Provider for Heron {
     }
 
     async fn read(&self, _keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
-        let response = self
+        let (status, body) = self
             .http
-            .send_retrying(|| self.request(Method::GET, PATH))
+            .fetch("the list", || self.request(Method::GET, PATH))
             .await?;
-        let status = response.status();
-        let body = read_body(response, Effect::Safe, "the list").await?;
         match status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {

@@ -269,6 +269,29 @@ impl Http {
     {
         retrying(self.retry, || self.send(make(), Effect::Safe)).await
     }
+
+    /// Sends a request as its effect allows: a safe one retrying transient failures, a create
+    /// once.
+    pub async fn send_as<F>(&self, effect: Effect, make: F) -> Result<Response, ProviderError>
+    where
+        F: Fn() -> RequestBuilder,
+    {
+        match effect {
+            Effect::Safe => self.send_retrying(make).await,
+            Effect::Creates => self.send(make(), Effect::Creates).await,
+        }
+    }
+
+    /// Sends a request that is safe to repeat, retrying transient failures, and reads its
+    /// status and body (`what` names the body if reading it breaks off).
+    pub async fn fetch<F>(&self, what: &str, make: F) -> Result<(StatusCode, String), ProviderError>
+    where
+        F: Fn() -> RequestBuilder,
+    {
+        let response = self.send_retrying(make).await?;
+        let status = response.status();
+        Ok((status, read_body(response, Effect::Safe, what).await?))
+    }
 }
 
 /// How many redirects within one origin a request may follow (a path that moved, a trailing

@@ -162,6 +162,11 @@ impl ConnectOptions {
         format!("{}{path}", root.trim_end_matches('/'))
     }
 
+    /// The HTTP client for `instance`, at its base URL and within its limits.
+    pub fn http(&self, instance: &ProviderInstance) -> Result<Http, ProviderError> {
+        Http::new(&self.base_url(instance), &instance.limits, &self.http)
+    }
+
     /// The credential `key` of `instance`, resolved; a missing one is a configuration error.
     pub fn secret(
         &self,

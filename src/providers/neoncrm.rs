@@ -638,11 +638,10 @@ impl Neon {
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Neon, ProviderError> {
-        let secret = |key: &str| options.secret(instance, key);
         Ok(Neon {
-            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
-            org_id: secret("org_id")?,
-            api_key: secret("api_key")?,
+            http: options.http(instance)?,
+            org_id: options.secret(instance, "org_id")?,
+            api_key: options.secret(instance, "api_key")?,
             secrets: options.secrets.clone(),
             session: LoginCell::default(),
         })
@@ -706,10 +705,7 @@ impl Neon {
                     ])
                     .query(&params.0)
             };
-            let response = match call {
-                Effect::Safe => self.http.send_retrying(request).await?,
-                Effect::Creates => self.http.send(request(), Effect::Creates).await?,
-            };
+            let response = self.http.send_as(call, request).await?;
             match read_answer(response, wrapper, call).await? {
                 Answer::Success(inner) => return Ok(inner),
                 Answer::Fail(errors) if session_lapsed(&errors) => {

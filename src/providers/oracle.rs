@@ -402,7 +402,7 @@ impl Oracle {
         let store_url = store_url(instance, options);
         check_transport(&store_url)?;
         Ok(Oracle {
-            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
+            http: options.http(instance)?,
             store_url,
             app_key: options.secrets.resolve(reference)?,
             mode: match instance.setting("mode") {
@@ -445,9 +445,9 @@ impl Oracle {
 
     /// `POST /ccadmin/v1/login` with the application key.
     async fn log_in(&self) -> Result<Token, ProviderError> {
-        let response = self
+        let (status, body) = self
             .http
-            .send_retrying(|| {
+            .fetch("the answer", || {
                 self.http
                     .request(Method::POST, LOGIN_PATH)
                     .bearer_auth(self.app_key.expose())
@@ -455,8 +455,6 @@ impl Oracle {
                     .form(&[("grant_type", "client_credentials")])
             })
             .await?;
-        let status = response.status();
-        let body = read_body(response, Effect::Safe, "the answer").await?;
         match status {
             StatusCode::OK => self.token_from(&body, "login"),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProviderError::Unauthorized {
@@ -474,17 +472,15 @@ impl Oracle {
 
     /// `POST /ccadmin/v1/refresh` with the current token: a new token, the clock restarted.
     async fn refresh(&self, token: &Token) -> Result<Token, ProviderError> {
-        let response = self
+        let (status, body) = self
             .http
-            .send_retrying(|| {
+            .fetch("the answer", || {
                 self.http
                     .request(Method::POST, REFRESH_PATH)
                     .bearer_auth(token.access.expose())
                     .header(ACCEPT, "application/json")
             })
             .await?;
-        let status = response.status();
-        let body = read_body(response, Effect::Safe, "the answer").await?;
         if status == StatusCode::OK {
             self.token_from(&body, "refresh")
         } else {

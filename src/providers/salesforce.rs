@@ -192,7 +192,7 @@ impl Salesforce {
             },
         };
         Ok(Salesforce {
-            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
+            http: options.http(instance)?,
             // Boxed: an RSA key pair is large, and AnyProvider holds every client inline.
             credentials: Box::new(credentials),
             audience: jwt_audience(&instance.base_url, instance.setting("audience")),
@@ -246,17 +246,15 @@ impl Salesforce {
                 ]
             }
         };
-        let response = self
+        let (status, body) = self
             .http
-            .send_retrying(|| {
+            .fetch("the login answer", || {
                 self.http
                     .request(Method::POST, TOKEN_PATH)
                     .header(ACCEPT, "application/json")
                     .form(&form)
             })
             .await?;
-        let status = response.status();
-        let body = read_body(response, Effect::Safe, "the login answer").await?;
         if status != StatusCode::OK {
             let message = match serde_json::from_str::<OAuthError>(&body) {
                 Ok(OAuthError {

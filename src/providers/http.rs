@@ -270,16 +270,25 @@ impl Http {
         retrying(self.retry, || self.send(make(), Effect::Safe)).await
     }
 
+    /// Runs `op` as `effect` allows: a safe one again on transient failures, a create once.
+    pub async fn as_allowed<T, F, Fut>(&self, effect: Effect, mut op: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        match effect {
+            Effect::Safe => retrying(self.retry, op).await,
+            Effect::Creates => op().await,
+        }
+    }
+
     /// Sends a request as its effect allows: a safe one retrying transient failures, a create
     /// once.
     pub async fn send_as<F>(&self, effect: Effect, make: F) -> Result<Response, ProviderError>
     where
         F: Fn() -> RequestBuilder,
     {
-        match effect {
-            Effect::Safe => self.send_retrying(make).await,
-            Effect::Creates => self.send(make(), Effect::Creates).await,
-        }
+        self.as_allowed(effect, || self.send(make(), effect)).await
     }
 
     /// Sends a request that is safe to repeat, retrying transient failures, and reads its

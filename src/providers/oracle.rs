@@ -41,7 +41,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::{Deserialize, Deserializer};
 use tokio::time::Instant;
 
-use super::http::{Effect, Http, check_transport, read_body, retrying, short};
+use super::http::{Effect, Http, check_transport, read_body, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, create_body, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
@@ -448,10 +448,7 @@ impl Oracle {
         let (status, body) = self
             .http
             .fetch("the answer", || {
-                self.http
-                    .request(Method::POST, LOGIN_PATH)
-                    .bearer_auth(self.app_key.expose())
-                    .header(ACCEPT, "application/json")
+                self.authorized(&self.app_key, Method::POST, LOGIN_PATH)
                     .form(&[("grant_type", "client_credentials")])
             })
             .await?;
@@ -475,10 +472,7 @@ impl Oracle {
         let (status, body) = self
             .http
             .fetch("the answer", || {
-                self.http
-                    .request(Method::POST, REFRESH_PATH)
-                    .bearer_auth(token.access.expose())
-                    .header(ACCEPT, "application/json")
+                self.admin(token, Method::POST, REFRESH_PATH)
             })
             .await?;
         if status == StatusCode::OK {
@@ -515,9 +509,15 @@ impl Oracle {
 
     /// A request to the admin API with the token.
     fn admin(&self, token: &Token, method: Method, path: &str) -> RequestBuilder {
+        self.authorized(&token.access, method, path)
+    }
+
+    /// A request that asks for JSON, with `bearer` as its credential (the application key to
+    /// log in, a token after).
+    fn authorized(&self, bearer: &SecretString, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, path)
-            .bearer_auth(token.access.expose())
+            .bearer_auth(bearer.expose())
             .header(ACCEPT, "application/json")
     }
 
@@ -541,10 +541,7 @@ impl Oracle {
                         let status = response.status();
                         Ok((status, read_body(response, effect, "the answer").await?))
                     };
-                    match effect {
-                        Effect::Safe => retrying(self.http.retry, send).await,
-                        Effect::Creates => send().await,
-                    }
+                    self.http.as_allowed(effect, send).await
                 },
                 describe_errors,
             )

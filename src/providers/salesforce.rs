@@ -28,7 +28,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use ring::signature::RsaKeyPair;
 use serde::Deserialize;
 
-use super::http::{Effect, Http, check_transport, read_body, retrying, short};
+use super::http::{Effect, Http, check_transport, read_body, short};
 use super::login::LoginCell;
 use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
@@ -312,10 +312,7 @@ impl Salesforce {
                 || self.log_in(),
                 |session| async move {
                     let request = || self.send_once(build(&session), effect);
-                    match effect {
-                        Effect::Safe => retrying(self.http.retry, request).await,
-                        Effect::Creates => request().await,
-                    }
+                    self.http.as_allowed(effect, request).await
                 },
                 describe_errors,
             )

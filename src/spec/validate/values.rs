@@ -503,17 +503,18 @@ fn check_value(
     value: &Spanned<DeValue<'_>>,
 ) -> Option<Value> {
     let span = value.span();
-    let wrong_type = |errors: &mut Errors, expected: &str| {
-        errors.push(SpecError::new(
-            file,
-            span.clone(),
-            format!(
-                "`{path}` must be {expected}, found {}",
-                type_name(value.get_ref())
-            ),
-            format!("expected {expected}"),
-        ));
+    // This value refused: the error kept, nothing taken.
+    let refuse = |errors: &mut Errors, message: String, label: &str| {
+        errors.push(SpecError::new(file, span.clone(), message, label));
         None
+    };
+    let wrong_type = |errors: &mut Errors, expected: &str| {
+        let found = type_name(value.get_ref());
+        refuse(
+            errors,
+            format!("`{path}` must be {expected}, found {found}"),
+            &format!("expected {expected}"),
+        )
     };
     match (kind, value.get_ref()) {
         (Kind::String(text), DeValue::String(s)) => {
@@ -543,15 +544,7 @@ fn check_value(
                 problem = Some(format!("must be {expected}"));
             }
             match problem {
-                Some(p) => {
-                    errors.push(SpecError::new(
-                        file,
-                        span,
-                        format!("`{path}` {p}"),
-                        "invalid value",
-                    ));
-                    None
-                }
+                Some(p) => refuse(errors, format!("`{path}` {p}"), "invalid value"),
                 None => Some(Value::String(s.to_string())),
             }
         }
@@ -559,27 +552,13 @@ fn check_value(
             let s = d.to_string();
             match Format::Date.check(&s) {
                 Ok(()) => Some(Value::String(s)),
-                Err(expected) => {
-                    errors.push(SpecError::new(
-                        file,
-                        span,
-                        format!("`{path}`: {expected}"),
-                        "not a date",
-                    ));
-                    None
-                }
+                Err(expected) => refuse(errors, format!("`{path}`: {expected}"), "not a date"),
             }
         }
         (Kind::String(_), _) => wrong_type(errors, "a string"),
         (Kind::Integer { min, max }, DeValue::Integer(i)) => {
             let Ok(n) = i64::from_str_radix(i.as_str(), i.radix()) else {
-                errors.push(SpecError::new(
-                    file,
-                    span,
-                    format!("`{path}` is out of range"),
-                    "too large",
-                ));
-                return None;
+                return refuse(errors, format!("`{path}` is out of range"), "too large");
             };
             let below = min.is_some_and(|m| n < m);
             let above = max.is_some_and(|m| n > m);
@@ -590,13 +569,8 @@ fn check_value(
                     (None, Some(b)) => format!("at most {b}"),
                     (None, None) => String::new(),
                 };
-                errors.push(SpecError::new(
-                    file,
-                    span,
-                    format!("`{path}` must be {range}, found {n}"),
-                    "out of range",
-                ));
-                return None;
+                let message = format!("`{path}` must be {range}, found {n}");
+                return refuse(errors, message, "out of range");
             }
             Some(Value::Int(n))
         }

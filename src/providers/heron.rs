@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::http::{Effect, Http, read_body, short};
+use super::http::{Effect, Http, created_answer, read_body, short};
 use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
@@ -147,12 +147,7 @@ impl Provider for Heron {
         let text = read_body(response, Effect::Creates, "the create answer").await?;
         match status {
             StatusCode::CREATED | StatusCode::OK => {
-                let created: Created = serde_json::from_str(&text).map_err(|e| {
-                    // It was created, but we can't read its id: the look-up will find it.
-                    ProviderError::OutcomeUnknown {
-                        message: format!("the create answer could not be read: {e}"),
-                    }
-                })?;
+                let created: Created = created_answer(&text, "the create answer")?;
                 let integration = match created {
                     Created::Wrapped { crm_integration } => crm_integration,
                     Created::Bare(i) => i,

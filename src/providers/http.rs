@@ -57,6 +57,17 @@ pub async fn read_body(
         .map_err(|e| effect.lost(format!("reading {what} failed: {}", e.without_url())))
 }
 
+/// A successful create's answer, read as `T`. The organization exists whatever the answer
+/// says, so an unreadable one leaves the outcome unknown: the look-up by key finds it.
+pub fn created_answer<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<T, ProviderError> {
+    serde_json::from_str(text).map_err(|e| ProviderError::OutcomeUnknown {
+        message: format!("{what} could not be read: {e}"),
+    })
+}
+
 /// The longest `Retry-After` orgform waits out; past it, the request fails and says when to
 /// try again, rather than holding a CI job for hours.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);

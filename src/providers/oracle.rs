@@ -41,7 +41,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::{Deserialize, Deserializer};
 use tokio::time::Instant;
 
-use super::http::{Effect, Http, check_transport, read_body, short};
+use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, create_body, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
@@ -744,10 +744,7 @@ impl Oracle {
         let text = read_body(response, Effect::Creates, "the answer").await?;
         match status {
             StatusCode::OK | StatusCode::CREATED => {
-                let created: RequestCreated =
-                    serde_json::from_str(&text).map_err(|e| ProviderError::OutcomeUnknown {
-                        message: format!("the request's create answer could not be read: {e}"),
-                    })?;
+                let created: RequestCreated = created_answer(&text, "the request's create answer")?;
                 let Some(Id(id)) = created.id.filter(|i| !i.0.trim().is_empty()) else {
                     // Sites that check registration e-mails answer a message, not the id; the
                     // look-up by name finds the request.
@@ -810,9 +807,7 @@ impl Oracle {
         match status {
             StatusCode::OK | StatusCode::CREATED => {
                 let created: OrganizationItem =
-                    serde_json::from_str(&text).map_err(|e| ProviderError::OutcomeUnknown {
-                        message: format!("the organization's create answer could not be read: {e}"),
-                    })?;
+                    created_answer(&text, "the organization's create answer")?;
                 let mut remote = organization_to_remote(&created);
                 remote.natural_key = org.natural_key.clone();
                 Ok(remote)

@@ -28,7 +28,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use ring::signature::RsaKeyPair;
 use serde::Deserialize;
 
-use super::http::{Effect, Http, check_transport, read_body, short};
+use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
 use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
@@ -459,10 +459,7 @@ impl Provider for Salesforce {
             StatusCode::CREATED | StatusCode::OK => {
                 // Created, whatever else the answer says; if its id can't be read, the look-up
                 // by username finds it.
-                let created: Created =
-                    serde_json::from_str(&text).map_err(|e| ProviderError::OutcomeUnknown {
-                        message: format!("the create answer could not be read: {e}"),
-                    })?;
+                let created: Created = created_answer(&text, "the create answer")?;
                 if !created.success {
                     return Err(ProviderError::OutcomeUnknown {
                         message: format!(

@@ -73,6 +73,27 @@ fn type_name(value: &DeValue<'_>) -> &'static str {
     }
 }
 
+/// Refuses a table that lacks the key saying what it is (a provider's `type`, an
+/// organization's `provider`): nothing else in it can be checked.
+fn lacks_its_kind<T>(
+    errors: &mut Errors,
+    found: &Found<'_, '_>,
+    what: &str,
+    key: &str,
+    help: impl Into<String>,
+) -> Option<T> {
+    errors.push(
+        SpecError::new(
+            found.file,
+            found.key_span.clone(),
+            format!("{what} `{}` has no `{key}`", found.name),
+            format!("this {what}"),
+        )
+        .with_help(help),
+    );
+    None
+}
+
 pub(super) fn check_instance(
     errors: &mut Errors,
     found: &Found<'_, '_>,
@@ -83,16 +104,8 @@ pub(super) fn check_instance(
 
     let type_entry = table.iter().find(|(k, _)| k.get_ref() == "type");
     let Some((_, type_value)) = type_entry else {
-        errors.push(
-            SpecError::new(
-                file,
-                found.key_span.clone(),
-                format!("provider `{}` has no `type`", found.name),
-                "this provider",
-            )
-            .with_help(format!("add `type = \"...\"`, one of: {}", type_names())),
-        );
-        return None;
+        let help = format!("add `type = \"...\"`, one of: {}", type_names());
+        return lacks_its_kind(errors, found, "provider", "type", help);
     };
     let provider_type = match type_value.get_ref().as_str() {
         Some(name) => match ProviderType::from_name(name) {
@@ -319,16 +332,8 @@ pub(super) fn check_org(
     let table = expect_table(errors, file, &path, found.value)?;
 
     let Some((_, provider_value)) = table.iter().find(|(k, _)| k.get_ref() == "provider") else {
-        errors.push(
-            SpecError::new(
-                file,
-                found.key_span.clone(),
-                format!("organization `{}` has no `provider`", found.name),
-                "this organization",
-            )
-            .with_help("add `provider = \"NAME\"`, naming a `[provider.NAME]` table"),
-        );
-        return None;
+        let help = "add `provider = \"NAME\"`, naming a `[provider.NAME]` table";
+        return lacks_its_kind(errors, found, "organization", "provider", help);
     };
     let Some(instance_name) = provider_value.get_ref().as_str() else {
         errors.push(SpecError::new(

@@ -382,7 +382,6 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     key_case_insensitive: true,
     allows_duplicates: false,
     vendor_hosts: &["*.salesforce.com"],
-    ..Capabilities::PLAIN
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {

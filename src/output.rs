@@ -10,7 +10,7 @@ use std::io::Write as _;
 
 use crate::apply::{ApplyReport, Event, Outcome};
 use crate::escape::{self, Shown};
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Change, Plan, QuotaUse};
 use crate::state::State;
 use crate::text::plural;
 use crate::time;
@@ -55,6 +55,15 @@ fn sign(action: Action) -> &'static str {
         Action::Orphan => "-",
         Action::Pending => "?",
     }
+}
+
+/// One quota's use, for the text and Markdown plans alike; `provider` is the instance's name
+/// as the format shows it.
+fn quota_line(q: &QuotaUse, provider: impl std::fmt::Display) -> String {
+    format!(
+        "Quota {provider}: {} of {} creates used in the last 24 hours; {} now, {} wait for a later apply.",
+        q.used, q.limit, q.planned, q.deferred
+    )
 }
 
 /// The one-line summary: `2 to create, 1 to adopt, 3 unchanged`.
@@ -126,15 +135,7 @@ pub fn plan_text(plan: &Plan) -> String {
         }
     }
     for q in &plan.quotas {
-        let _ = writeln!(
-            out,
-            "\nQuota {}: {} of {} creates used in the last 24 hours; {} now, {} wait for a later apply.",
-            Shown(&q.provider),
-            q.used,
-            q.limit,
-            q.planned,
-            q.deferred
-        );
+        let _ = writeln!(out, "\n{}", quota_line(q, Shown(&q.provider)));
     }
     let _ = writeln!(out, "\nPlan: {}.", summary_line(plan));
     out
@@ -209,15 +210,7 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
         head.push_str("> Remote reality was not read (`--refresh=false`): this plan rests on specs and state alone.\n\n");
     }
     for q in &plan.quotas {
-        let _ = writeln!(
-            head,
-            "> Quota {}: {} of {} creates used in the last 24 hours; {} now, {} wait for a later apply.\n",
-            md_code(&q.provider),
-            q.used,
-            q.limit,
-            q.planned,
-            q.deferred
-        );
+        let _ = writeln!(head, "> {}\n", quota_line(q, md_code(&q.provider)));
     }
 
     let mut by_provider: std::collections::BTreeMap<&str, Vec<&Change>> =

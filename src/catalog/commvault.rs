@@ -67,8 +67,7 @@ static CLIENT: &[Field] = &[
     Field::new("client_name", "clientName", NAME)
         .required()
         .doc("Name of the Client to use as Access Node"),
-    Field::new(
-        "_type_",
+    Field::same_on_wire(
         "_type_",
         Kind::Integer {
             min: Some(0),
@@ -79,7 +78,7 @@ static CLIENT: &[Field] = &[
 ];
 
 static ACCESS_NODE: &[Field] = &[
-    Field::new("client", "client", Kind::Object(CLIENT))
+    Field::same_on_wire("client", Kind::Object(CLIENT))
         .doc("A Client to use as Access Node: `client_id` and `client_name`"),
     Field::new("client_group_name", "clientGroupName", NAME).doc("Client Group Name"),
     Field::new("client_group_id", "clientGroupId", ID).doc("Id of the Client Group"),
@@ -89,7 +88,7 @@ static USER_CREDENTIALS: &[Field] = &[
     Field::new("user_name", "userName", NAME)
         .required()
         .doc("Username of the Salesforce User"),
-    Field::new("password", "password", Kind::Secret)
+    Field::same_on_wire("password", Kind::Secret)
         .required()
         .doc("Password of the Salesforce User, by reference; orgform base64-encodes it"),
 ];
@@ -121,13 +120,9 @@ static SALESFORCE_ACCOUNT: &[Field] = &[
     Field::new("consumer_secret", "consumerSecret", Kind::Secret)
         .required()
         .doc("Consumer Secret of the connected APP, by reference; orgform base64-encodes it"),
-    Field::new(
-        "endpoint",
-        "endpoint",
-        Kind::String(Text::format(Format::Url)),
-    )
-    .doc("Salesforce endpoint (default https://login.salesforce.com)"),
-    Field::new("token", "token", Kind::Secret)
+    Field::same_on_wire("endpoint", Kind::String(Text::format(Format::Url)))
+        .doc("Salesforce endpoint (default https://login.salesforce.com)"),
+    Field::same_on_wire("token", Kind::Secret)
         .doc("API token for Salesforce User, by reference; sent as it is"),
 ];
 
@@ -135,7 +130,7 @@ static DB_USER_PASSWORD: &[Field] = &[
     Field::new("user_name", "userName", NAME)
         .required()
         .doc("Username of DB user"),
-    Field::new("password", "password", Kind::Secret)
+    Field::same_on_wire("password", Kind::Secret)
         .required()
         .doc("Password of DB User, by reference; orgform base64-encodes it"),
 ];
@@ -177,7 +172,7 @@ static ORG: &[Field] = &[
     Field::new("organization_name", "organizationName", NAME)
         .required()
         .doc("Name of the Organization; how orgform finds it again, regardless of case"),
-    Field::new("plan", "plan", Kind::Object(PLAN))
+    Field::same_on_wire("plan", Kind::Object(PLAN))
         .required()
         .doc("The plan to associate: `plan_name`, `plan_id`, optionally `entity_info`"),
     Field::new(
@@ -203,10 +198,10 @@ static ORG: &[Field] = &[
 ];
 
 static INSTANCE: &[Field] = &[
-    Field::new("username", "username", Kind::Secret)
+    Field::same_on_wire("username", Kind::Secret)
         .required()
         .doc("Commcell user name, by reference; sent to POST /Login"),
-    Field::new("password", "password", Kind::Secret)
+    Field::same_on_wire("password", Kind::Secret)
         .required()
         .doc("Commcell password, by reference; orgform base64-encodes it for POST /Login"),
 ];
@@ -361,9 +356,6 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 }
 
 pub const CAPABILITIES: Capabilities = Capabilities {
-    asynchronous: false,
-    waits_for_creates: false,
-    daily_quota: None,
     // One call lists every organization.
     reads: Reads::ListAll,
     // cvpysdk compares names lower-cased, and the API refuses a name that differs only in case.
@@ -371,21 +363,20 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     allows_duplicates: false,
     // None: Command Center is always the customer's own host.
     vendor_hosts: &[],
+    ..Capabilities::PLAIN
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
-    schema: ProviderSchema {
-        provider_type: ProviderType::CommvaultSalesforce,
-        doc: "Commvault protection of a Salesforce organization (POST /Salesforce/Organization)",
-        base_url: BaseUrl::Required {
+    schema: ProviderSchema::new(
+        ProviderType::CommvaultSalesforce,
+        "Commvault protection of a Salesforce organization (POST /Salesforce/Organization)",
+        BaseUrl::Required {
             why: "Commvault's API lives on your own Command Center host, so set its API root, like \"https://commandcenter.example.com/commandcenter/api\"",
         },
-        instance: INSTANCE,
-        instance_rules: INSTANCE_RULES,
-        org: ORG,
-        org_rules: ORG_RULES,
         natural_key,
-    },
+    )
+    .instance(INSTANCE, INSTANCE_RULES)
+    .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,
     sandbox_credentials: sandbox::CREDENTIALS,
 };

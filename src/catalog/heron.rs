@@ -11,206 +11,116 @@ use crate::model::{NaturalKey, ProviderType, Table, Value};
 const S: Kind = Kind::String(Text::ANY);
 
 static OBJECT_ID: &[Field] = &[
-    Field::new("external_name", "external_name", S)
+    Field::same_on_wire("external_name", S)
         .required()
         .doc("Name of the CRM object, like \"Account\""),
-    Field::new("alias", "alias", S).doc("Alias of the id, like \"Company\""),
+    Field::same_on_wire("alias", S).doc("Alias of the id, like \"Company\""),
 ];
 
 static LOOKUP_CONFIG: &[Field] = &[
-    Field::new(
-        "external_lookup_fields_and",
-        "external_lookup_fields_and",
-        Kind::Array(&S),
-    )
-    .doc("CRM fields that must all match when looking a record up"),
-    Field::new(
-        "external_lookup_fields_or",
-        "external_lookup_fields_or",
-        Kind::Array(&S),
-    )
-    .doc("CRM fields of which one must match when looking a record up"),
-    Field::new("sort_field_name", "sort_field_name", S)
+    Field::same_on_wire("external_lookup_fields_and", Kind::Array(&S))
+        .doc("CRM fields that must all match when looking a record up"),
+    Field::same_on_wire("external_lookup_fields_or", Kind::Array(&S))
+        .doc("CRM fields of which one must match when looking a record up"),
+    Field::same_on_wire("sort_field_name", S)
         .doc("Field to sort look-up results by (default CreatedDate)"),
-    Field::new("sort_order", "sort_order", Kind::Enum(&["ASC", "DESC"]))
+    Field::same_on_wire("sort_order", Kind::Enum(&["ASC", "DESC"]))
         .doc("Sort order of look-up results"),
 ];
 
 static FIELD_MAPPING: &[Field] = &[
-    Field::new("field_name", "field_name", S)
+    Field::same_on_wire("field_name", S)
         .required()
         .doc("CRM field name, like \"Name\""),
-    Field::new(
-        "external_lookup_field_name",
-        "external_lookup_field_name",
-        S,
-    ),
-    Field::new(
-        "external_object_name_for_id",
-        "external_object_name_for_id",
-        S,
-    ),
-    Field::new(
-        "heron_company_attribute_label",
-        "heron_company_attribute_label",
-        S,
-    )
-    .doc("Heron company attribute to map, like \"owner_1_first_name\""),
-    Field::new(
-        "max_length",
+    Field::same_on_wire("external_lookup_field_name", S),
+    Field::same_on_wire("external_object_name_for_id", S),
+    Field::same_on_wire("heron_company_attribute_label", S)
+        .doc("Heron company attribute to map, like \"owner_1_first_name\""),
+    Field::same_on_wire(
         "max_length",
         Kind::Integer {
             min: Some(0),
             max: None,
         },
     ),
-    Field::new("overwrite_on_update", "overwrite_on_update", Kind::Bool).doc("Default true"),
-    Field::new("regex_remove", "regex_remove", S)
+    Field::same_on_wire("overwrite_on_update", Kind::Bool).doc("Default true"),
+    Field::same_on_wire("regex_remove", S)
         .doc("Pattern removed from the value before it is written"),
-    Field::new("required", "required", Kind::Bool).doc("Default false"),
-    Field::new("static_value", "static_value", S),
-    Field::new(
-        "static_value_key",
-        "static_value_key",
-        Kind::Enum(&["date_today"]),
-    ),
-    Field::new("value_mapping_name", "value_mapping_name", S)
-        .doc("Name of a value mapping to apply"),
-    Field::new("value_type", "value_type", S).doc("CRM value type, like \"Text\""),
+    Field::same_on_wire("required", Kind::Bool).doc("Default false"),
+    Field::same_on_wire("static_value", S),
+    Field::same_on_wire("static_value_key", Kind::Enum(&["date_today"])),
+    Field::same_on_wire("value_mapping_name", S).doc("Name of a value mapping to apply"),
+    Field::same_on_wire("value_type", S).doc("CRM value type, like \"Text\""),
 ];
 
 static STATIC_DATA: &[Field] = &[
-    Field::new("key", "key", S).required(),
-    Field::new("value", "value", Kind::Any).required(),
+    Field::same_on_wire("key", S).required(),
+    Field::same_on_wire("value", Kind::Any).required(),
 ];
 
 static OBJECT_CONFIG: &[Field] = &[
-    Field::new("external_name", "external_name", S)
+    Field::same_on_wire("external_name", S)
         .required()
         .doc("CRM object name, like \"Account\""),
-    Field::new("key", "key", S)
+    Field::same_on_wire("key", S)
         .required()
         .doc("Key of this object configuration"),
-    Field::new("description", "description", S),
-    Field::new(
-        "external_lookup_config",
-        "external_lookup_config",
-        Kind::Object(LOOKUP_CONFIG),
-    ),
-    Field::new(
-        "field_mappings",
-        "field_mappings",
-        Kind::Array(&Kind::Object(FIELD_MAPPING)),
-    ),
-    Field::new("is_optional", "is_optional", Kind::Bool).doc("Default false"),
-    Field::new(
-        "required_ids",
-        "required_ids",
-        Kind::Array(&Kind::Object(OBJECT_ID)),
-    ),
-    Field::new(
-        "static_data",
-        "static_data",
-        Kind::Array(&Kind::Object(STATIC_DATA)),
-    ),
+    Field::same_on_wire("description", S),
+    Field::same_on_wire("external_lookup_config", Kind::Object(LOOKUP_CONFIG)),
+    Field::same_on_wire("field_mappings", Kind::Array(&Kind::Object(FIELD_MAPPING))),
+    Field::same_on_wire("is_optional", Kind::Bool).doc("Default false"),
+    Field::same_on_wire("required_ids", Kind::Array(&Kind::Object(OBJECT_ID))),
+    Field::same_on_wire("static_data", Kind::Array(&Kind::Object(STATIC_DATA))),
 ];
 
 static VALUE_MAPPING: &[Field] = &[
-    Field::new("name", "name", S).required(),
-    Field::new("mapping", "mapping", Kind::Map(&Kind::Any))
+    Field::same_on_wire("name", S).required(),
+    Field::same_on_wire("mapping", Kind::Map(&Kind::Any))
         .required()
         .doc("Heron value to CRM value"),
-    Field::new("use_partial_match", "use_partial_match", Kind::Bool).doc("Default false"),
+    Field::same_on_wire("use_partial_match", Kind::Bool).doc("Default false"),
 ];
 
 static POLICY_EVALUATION: &[Field] = &[
-    Field::new("external_object_name", "external_object_name", S)
+    Field::same_on_wire("external_object_name", S)
         .required()
         .doc("Like \"Opportunity\""),
-    Field::new(
-        "failure_reason_external_name",
-        "failure_reason_external_name",
-        S,
-    ),
-    Field::new("result_external_name", "result_external_name", S),
+    Field::same_on_wire("failure_reason_external_name", S),
+    Field::same_on_wire("result_external_name", S),
 ];
 
 static CONFIG: &[Field] = &[
-    Field::new(
-        "child_file_filtering_enabled",
-        "child_file_filtering_enabled",
-        Kind::Bool,
-    )
-    .doc("Default true"),
-    Field::new(
-        "small_file_filtering_enabled",
-        "small_file_filtering_enabled",
-        Kind::Bool,
-    )
-    .doc("Default false"),
-    Field::new(
-        "download_legacy_attachments",
-        "download_legacy_attachments",
-        Kind::Bool,
-    )
-    .doc("Default false"),
-    Field::new(
-        "data_source_accounts_config",
-        "data_source_accounts_config",
-        Kind::Object(OBJECT_CONFIG),
-    ),
-    Field::new("default_id", "default_id", Kind::Object(OBJECT_ID)),
-    Field::new(
-        "object_configs",
-        "object_configs",
-        Kind::Array(&Kind::Object(OBJECT_CONFIG)),
-    ),
-    Field::new(
-        "policy_evaluation_config",
-        "policy_evaluation_config",
-        Kind::Object(POLICY_EVALUATION),
-    ),
-    Field::new(
-        "sync_file_classes",
-        "sync_file_classes",
-        Kind::Map(&Kind::Bool),
-    )
-    .doc("File class to whether it syncs"),
-    Field::new(
-        "value_mappings",
-        "value_mappings",
-        Kind::Array(&Kind::Object(VALUE_MAPPING)),
-    ),
+    Field::same_on_wire("child_file_filtering_enabled", Kind::Bool).doc("Default true"),
+    Field::same_on_wire("small_file_filtering_enabled", Kind::Bool).doc("Default false"),
+    Field::same_on_wire("download_legacy_attachments", Kind::Bool).doc("Default false"),
+    Field::same_on_wire("data_source_accounts_config", Kind::Object(OBJECT_CONFIG)),
+    Field::same_on_wire("default_id", Kind::Object(OBJECT_ID)),
+    Field::same_on_wire("object_configs", Kind::Array(&Kind::Object(OBJECT_CONFIG))),
+    Field::same_on_wire("policy_evaluation_config", Kind::Object(POLICY_EVALUATION)),
+    Field::same_on_wire("sync_file_classes", Kind::Map(&Kind::Bool))
+        .doc("File class to whether it syncs"),
+    Field::same_on_wire("value_mappings", Kind::Array(&Kind::Object(VALUE_MAPPING))),
 ];
 
 static ORG: &[Field] = &[
     Field::new("crm_provider", "provider", Kind::String(Text::non_empty()))
         .required()
         .doc("The CRM, like \"salesforce\" (Heron's `provider`)"),
-    Field::new(
-        "instance_url",
-        "instance_url",
-        Kind::String(Text::format(Format::Url)),
-    )
-    .required()
-    .doc("URL of the CRM instance"),
-    Field::new("auth", "auth", Kind::Map(&Kind::Secret))
+    Field::same_on_wire("instance_url", Kind::String(Text::format(Format::Url)))
+        .required()
+        .doc("URL of the CRM instance"),
+    Field::same_on_wire("auth", Kind::Map(&Kind::Secret))
         .required()
         .doc("CRM credentials (client_id, client_secret, refresh_token, ...), each by reference"),
-    Field::new("secret", "secret", Kind::Secret)
+    Field::same_on_wire("secret", Kind::Secret)
         .required()
         .doc("Webhook shared secret, by reference"),
-    Field::new("config", "config", Kind::Object(CONFIG))
+    Field::same_on_wire("config", Kind::Object(CONFIG))
         .required()
         .doc("Objects, mappings and policy evaluation"),
-    Field::new("is_enabled", "is_enabled", Kind::Bool).doc("Default true"),
-    Field::new("is_live", "is_live", Kind::Bool).doc("Default true"),
-    Field::new(
-        "failure_notification_channel",
-        "failure_notification_channel",
-        S,
-    )
-    .doc("Where Heron reports sync failures"),
+    Field::same_on_wire("is_enabled", Kind::Bool).doc("Default true"),
+    Field::same_on_wire("is_live", Kind::Bool).doc("Default true"),
+    Field::same_on_wire("failure_notification_channel", S).doc("Where Heron reports sync failures"),
 ];
 
 static INSTANCE: &[Field] = &[Field::new("api_key", "x-api-key", Kind::Secret)
@@ -223,27 +133,21 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 }
 
 pub const CAPABILITIES: Capabilities = Capabilities {
-    asynchronous: false,
-    waits_for_creates: false,
-    daily_quota: None,
     // One call lists every integration.
     reads: Reads::ListAll,
-    key_case_insensitive: false,
-    allows_duplicates: true,
     vendor_hosts: &["app.herondata.io"],
+    ..Capabilities::PLAIN
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
-    schema: ProviderSchema {
-        provider_type: ProviderType::Heron,
-        doc: "Heron Data CRM integration (POST /api/crm_integrations)",
-        base_url: BaseUrl::Default("https://app.herondata.io"),
-        instance: INSTANCE,
-        instance_rules: &[],
-        org: ORG,
-        org_rules: &[],
+    schema: ProviderSchema::new(
+        ProviderType::Heron,
+        "Heron Data CRM integration (POST /api/crm_integrations)",
+        BaseUrl::Default("https://app.herondata.io"),
         natural_key,
-    },
+    )
+    .instance(INSTANCE, &[])
+    .org(ORG, &[]),
     capabilities: CAPABILITIES,
     sandbox_credentials: sandbox::CREDENTIALS,
 };

@@ -85,6 +85,22 @@ pub struct Capabilities {
     pub vendor_hosts: &'static [&'static str],
 }
 
+impl Capabilities {
+    /// The plainest provider: a create is done when it answers, there is no quota, one call
+    /// lists every organization, keys match to the letter, the provider lets two organizations
+    /// share one, and no vendor host is known. Each catalog file states only where its
+    /// provider differs (`..Capabilities::PLAIN`).
+    pub const PLAIN: Capabilities = Capabilities {
+        asynchronous: false,
+        waits_for_creates: false,
+        daily_quota: None,
+        reads: Reads::ListAll,
+        key_case_insensitive: false,
+        allows_duplicates: true,
+        vendor_hosts: &[],
+    };
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 /// How a provider's organizations are read for a plan.
 pub enum Reads {

@@ -30,24 +30,25 @@ const PHONE_TYPE: Kind = Kind::Enum(&["Home", "Work", "Mobile"]);
 const CONSENT: Kind = Kind::Enum(&["GIVEN", "DECLINED", "NOT_ASKED"]);
 
 static GENDER: &[Field] = &[
-    Field::new("code", "code", S).doc("Gender code, like \"M\"; from the List Genders request"),
-    Field::new("name", "name", S).doc("Gender name; from the List Genders request"),
+    Field::same_on_wire("code", S).doc("Gender code, like \"M\"; from the List Genders request"),
+    Field::same_on_wire("name", S).doc("Gender name; from the List Genders request"),
 ];
 
 static ADDRESS_TYPE: &[Field] = &[
-    Field::new("id", "id", ID).doc("Address type id; from the List Address Types request"),
-    Field::new("name", "name", S)
+    Field::same_on_wire("id", ID).doc("Address type id; from the List Address Types request"),
+    Field::same_on_wire("name", S)
         .doc("Address type name, like \"Home\"; from the List Address Types request"),
 ];
 
 static STATE: &[Field] = &[
-    Field::new("code", "code", S).doc("State code, like \"AL\"; from the List States request"),
-    Field::new("name", "name", S).doc("State name, like \"ALABAMA\"; from the List States request"),
+    Field::same_on_wire("code", S).doc("State code, like \"AL\"; from the List States request"),
+    Field::same_on_wire("name", S)
+        .doc("State name, like \"ALABAMA\"; from the List States request"),
 ];
 
 static COUNTRY: &[Field] = &[
-    Field::new("id", "id", ID).doc("Country id; from the List Countries request"),
-    Field::new("name", "name", S).doc("Country name; from the List Countries request"),
+    Field::same_on_wire("id", ID).doc("Country id; from the List Countries request"),
+    Field::same_on_wire("name", S).doc("Country name; from the List Countries request"),
 ];
 
 static ADDRESS: &[Field] = &[
@@ -66,13 +67,13 @@ static ADDRESS: &[Field] = &[
     Field::new("address_line2", "addressLine2", S),
     Field::new("address_line3", "addressLine3", S),
     Field::new("address_line4", "addressLine4", S),
-    Field::new("city", "city", S),
-    Field::new("state", "state", Kind::Object(STATE))
+    Field::same_on_wire("city", S),
+    Field::same_on_wire("state", Kind::Object(STATE))
         .doc("By `code` or `name`; US states and Canadian provinces"),
-    Field::new("province", "province", S)
+    Field::same_on_wire("province", S)
         .doc("Only for countries other than the US and Canada; ignored when `state` is set"),
-    Field::new("county", "county", S),
-    Field::new("country", "country", Kind::Object(COUNTRY))
+    Field::same_on_wire("county", S),
+    Field::same_on_wire("country", Kind::Object(COUNTRY))
         .doc("By `id` or `name`, from the List Countries request"),
     Field::new("zip_code", "zipCode", S),
     Field::new("zip_code_suffix", "zipCodeSuffix", S),
@@ -84,26 +85,26 @@ static PRIMARY_CONTACT: &[Field] = &[
     Field::new("first_name", "firstName", S),
     Field::new("last_name", "lastName", S),
     Field::new("middle_name", "middleName", S),
-    Field::new("prefix", "prefix", S).doc("Like \"Mrs.\"; from the List Prefixes request"),
-    Field::new("suffix", "suffix", S),
+    Field::same_on_wire("prefix", S).doc("Like \"Mrs.\"; from the List Prefixes request"),
+    Field::same_on_wire("suffix", S),
     Field::new("preferred_name", "preferredName", S),
-    Field::new("salutation", "salutation", S),
-    Field::new("phone1", "phone1", S),
+    Field::same_on_wire("salutation", S),
+    Field::same_on_wire("phone1", S),
     Field::new("phone1_type", "phone1Type", PHONE_TYPE).doc("Home, Work or Mobile"),
-    Field::new("phone2", "phone2", S),
+    Field::same_on_wire("phone2", S),
     Field::new("phone2_type", "phone2Type", PHONE_TYPE).doc("Home, Work or Mobile"),
-    Field::new("phone3", "phone3", S),
+    Field::same_on_wire("phone3", S),
     Field::new("phone3_type", "phone3Type", PHONE_TYPE).doc("Home, Work or Mobile"),
-    Field::new("fax", "fax", S),
-    Field::new("dob", "dob", DATE).doc("Date of birth, YYYY-MM-DD"),
-    Field::new("gender", "gender", Kind::Object(GENDER))
+    Field::same_on_wire("fax", S),
+    Field::same_on_wire("dob", DATE).doc("Date of birth, YYYY-MM-DD"),
+    Field::same_on_wire("gender", Kind::Object(GENDER))
         .doc("By `code` or `name`, from the List Genders request"),
-    Field::new("deceased", "deceased", Kind::Bool),
-    Field::new("title", "title", S).doc("Job title"),
-    Field::new("department", "department", S),
-    Field::new("email1", "email1", EMAIL).doc("Main e-mail address"),
-    Field::new("email2", "email2", EMAIL).doc("Second e-mail address"),
-    Field::new("email3", "email3", EMAIL).doc("Third e-mail address"),
+    Field::same_on_wire("deceased", Kind::Bool),
+    Field::same_on_wire("title", S).doc("Job title"),
+    Field::same_on_wire("department", S),
+    Field::same_on_wire("email1", EMAIL).doc("Main e-mail address"),
+    Field::same_on_wire("email2", EMAIL).doc("Second e-mail address"),
+    Field::same_on_wire("email3", EMAIL).doc("Third e-mail address"),
     Field::new(
         "addresses",
         "addresses.address",
@@ -113,9 +114,9 @@ static PRIMARY_CONTACT: &[Field] = &[
 ];
 
 static LOGIN: &[Field] = &[
-    Field::new("username", "username", Kind::String(Text::non_empty()))
+    Field::same_on_wire("username", Kind::String(Text::non_empty()))
         .doc("Login name of the account in NeonCRM; needs `password`"),
-    Field::new("password", "password", Kind::Secret)
+    Field::same_on_wire("password", Kind::Secret)
         .doc("Login password, by reference; needs `username`"),
     Field::new("org_id", "orgId", S).doc("NeonCRM organization id of the login"),
 ];
@@ -133,14 +134,14 @@ static CUSTOM_FIELD_DATA: &[Field] = &[
 ];
 
 static SOURCE: &[Field] = &[
-    Field::new("id", "id", ID).doc("Source id, from the List Sources request"),
-    Field::new("name", "name", S).doc("Source name, from the List Sources request"),
+    Field::same_on_wire("id", ID).doc("Source id, from the List Sources request"),
+    Field::same_on_wire("name", S).doc("Source name, from the List Sources request"),
 ];
 
 static ORGANIZATION_TYPE: &[Field] = &[
-    Field::new("id", "id", ID)
+    Field::same_on_wire("id", ID)
         .doc("Organization type id, from the List Organization Types request"),
-    Field::new("name", "name", S)
+    Field::same_on_wire("name", S)
         .doc("Organization type name, like \"Church\"; from the List Organization Types request"),
 ];
 
@@ -421,28 +422,22 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 pub const PAGE_SIZE: u32 = 200;
 
 pub const CAPABILITIES: Capabilities = Capabilities {
-    asynchronous: false,
-    waits_for_creates: false,
-    daily_quota: None,
     reads: Reads::ByKeys {
         page_size: PAGE_SIZE,
     },
-    key_case_insensitive: false,
-    allows_duplicates: true,
     vendor_hosts: &["api.neoncrm.com"],
+    ..Capabilities::PLAIN
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
-    schema: ProviderSchema {
-        provider_type: ProviderType::Neoncrm,
-        doc: "NeonCRM organization account (API v1 account/createOrganizationAccount)",
-        base_url: BaseUrl::Default("https://api.neoncrm.com/neonws/services/api"),
-        instance: INSTANCE,
-        instance_rules: &[],
-        org: ORG,
-        org_rules: ORG_RULES,
+    schema: ProviderSchema::new(
+        ProviderType::Neoncrm,
+        "NeonCRM organization account (API v1 account/createOrganizationAccount)",
+        BaseUrl::Default("https://api.neoncrm.com/neonws/services/api"),
         natural_key,
-    },
+    )
+    .instance(INSTANCE, &[])
+    .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,
     sandbox_credentials: sandbox::CREDENTIALS,
 };

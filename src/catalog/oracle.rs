@@ -53,20 +53,20 @@ pub const REQUEST_ONLY: &[&str] = &[
 ];
 
 static ADDRESS: &[Field] = &[
-    Field::new("address1", "address1", S).doc("First line of the secondary address"),
-    Field::new("address2", "address2", S).doc("Second line of the secondary address"),
-    Field::new("city", "city", S).doc("City of the secondary address"),
+    Field::same_on_wire("address1", S).doc("First line of the secondary address"),
+    Field::same_on_wire("address2", S).doc("Second line of the secondary address"),
+    Field::same_on_wire("city", S).doc("City of the secondary address"),
     Field::new("company_name", "companyName", S).doc("Company name of the secondary address"),
-    Field::new("country", "country", S).doc("Country of the address, like \"US\""),
+    Field::same_on_wire("country", S).doc("Country of the address, like \"US\""),
     Field::new("external_address_id", "externalAddressId", S).doc("External address id"),
     Field::new("phone_number", "phoneNumber", S).doc("Phone number of the address"),
     Field::new("postal_code", "postalCode", S).doc("Postal code of the address"),
-    Field::new("state", "state", S).doc("State of the address, like \"AL\""),
-    Field::new("types", "types", Kind::Array(&S)).doc("The types of the address"),
+    Field::same_on_wire("state", S).doc("State of the address, like \"AL\""),
+    Field::same_on_wire("types", Kind::Array(&S)).doc("The types of the address"),
 ];
 
 static SECONDARY_ADDRESS: &[Field] = &[
-    Field::new("address", "address", Kind::Object(ADDRESS))
+    Field::same_on_wire("address", Kind::Object(ADDRESS))
         .doc("Address created for the organization"),
     Field::new("address_type", "addressType", S)
         .doc("Nickname of the address, like \"Office Address\""),
@@ -75,7 +75,7 @@ static SECONDARY_ADDRESS: &[Field] = &[
 static ORGANIZATION: &[Field] = &[
     Field::new("customer_type", "customerType", Kind::Enum(CUSTOMER_TYPES))
         .doc("Customer type: Standard, Preferred, Enterprise, OEM, Distributor or Supplier"),
-    Field::new("description", "description", S).doc("Description of the organization"),
+    Field::same_on_wire("description", S).doc("Description of the organization"),
     Field::new(
         "duns_number",
         "dunsNumber",
@@ -84,7 +84,7 @@ static ORGANIZATION: &[Field] = &[
     .doc("DUNS number of the organization: 9 digits"),
     Field::new("external_organization_id", "externalOrganizationId", S)
         .doc("External organization id"),
-    Field::new("name", "name", NAME)
+    Field::same_on_wire("name", NAME)
         .doc("Name of the organization; required with mode = \"direct\""),
     Field::new("party_id", "partyId", PARTY_ID).doc("Party id of the organization"),
     Field::new("party_number", "partyNumber", S)
@@ -97,7 +97,7 @@ static ORGANIZATION: &[Field] = &[
     .doc("Addresses of the organization, as [[org.NAME.organization.secondary_addresses]]"),
     Field::new("tax_reference_number", "taxReferenceNumber", S)
         .doc("Tax reference number of the organization"),
-    Field::new("type", "type", Kind::Enum(ORGANIZATION_TYPES))
+    Field::same_on_wire("type", Kind::Enum(ORGANIZATION_TYPES))
         .doc("Type: none, company, division, department or group"),
     Field::new("unique_id", "uniqueId", S).doc("Unique id of the organization"),
     Field::new("vat_reference_number", "vatReferenceNumber", S)
@@ -107,7 +107,7 @@ static ORGANIZATION: &[Field] = &[
 static PROFILE: &[Field] = &[
     Field::new("customer_contact_id", "customerContactId", S)
         .doc("The external customer contact id"),
-    Field::new("email", "email", Kind::String(Text::format(Format::Email)))
+    Field::same_on_wire("email", Kind::String(Text::format(Format::Email)))
         .required()
         .doc("E-mail address of the contact"),
     Field::new("first_name", "firstName", NAME)
@@ -123,11 +123,11 @@ static PROFILE: &[Field] = &[
 ];
 
 static ORG: &[Field] = &[
-    Field::new("name", "name", NAME)
+    Field::same_on_wire("name", NAME)
         .doc("Name of the organization request (request mode): what orgform matches it by"),
-    Field::new("organization", "organization", Kind::Object(ORGANIZATION))
+    Field::same_on_wire("organization", Kind::Object(ORGANIZATION))
         .doc("The organization to create; all that is sent with mode = \"direct\""),
-    Field::new("profile", "profile", Kind::Object(PROFILE))
+    Field::same_on_wire("profile", Kind::Object(PROFILE))
         .doc("The requester's contact, required in a request: email, first_name, last_name"),
     Field::new("related_organization_name", "relatedOrganizationName", S)
         .doc("Name of an existing organization the request relates to"),
@@ -177,16 +177,13 @@ fn fields_fit_mode(org: &Table, instance: &Table) -> Vec<(String, String)> {
 }
 
 static INSTANCE: &[Field] = &[
-    Field::new("app_key", "app_key", Kind::Secret)
+    Field::same_on_wire("app_key", Kind::Secret)
         .required()
         .doc("The application key (a JWT from Settings > Web APIs > Registered Applications), by reference"),
-    Field::new("mode", "mode", Kind::Enum(MODES)).doc(
+    Field::same_on_wire("mode", Kind::Enum(MODES)).doc(
         "\"request\" (default): organization requests, approved by an administrator; \"direct\": organizations created at once",
     ),
-    Field::new(
-        "store_url",
-        "store_url",
-        Kind::String(Text::format(Format::Url)),
+    Field::same_on_wire("store_url", Kind::String(Text::format(Format::Url)),
     )
     .doc("Root URL of the storefront, where requests are sent (/ccstore/v1); defaults to base_url"),
 ];
@@ -225,29 +222,25 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // A request waits for an administrator, for hours or days: apply looks once and leaves it
     // `pending` for a later plan or `refresh`.
     waits_for_creates: false,
-    daily_quota: None,
     reads: Reads::ByKeys {
         page_size: PAGE_LIMIT,
     },
-    key_case_insensitive: false,
-    allows_duplicates: true,
     vendor_hosts: &["*.oraclecloud.com"],
+    ..Capabilities::PLAIN
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
-    schema: ProviderSchema {
-        provider_type: ProviderType::OracleCommerce,
-        doc: "Oracle Commerce Cloud organization request (POST /ccstore/v1/organizationRequests) or organization (POST /ccadmin/v1/organizations)",
+    schema: ProviderSchema::new(
+        ProviderType::OracleCommerce,
+        "Oracle Commerce Cloud organization request (POST /ccstore/v1/organizationRequests) or organization (POST /ccadmin/v1/organizations)",
         // Every Commerce Cloud instance has its own administration host: there is no public default.
-        base_url: BaseUrl::Required {
+        BaseUrl::Required {
             why: "each Commerce Cloud instance has its own administration host, like \"https://p1234567c1dev-admin.occa.ocs.oraclecloud.com\"",
         },
-        instance: INSTANCE,
-        instance_rules: INSTANCE_RULES,
-        org: ORG,
-        org_rules: ORG_RULES,
         natural_key,
-    },
+    )
+    .instance(INSTANCE, INSTANCE_RULES)
+    .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,
     sandbox_credentials: sandbox::CREDENTIALS,
 };

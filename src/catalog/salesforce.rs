@@ -273,29 +273,26 @@ fn subdomain_fits_edition(org: &Table) -> Vec<(String, String)> {
 }
 
 static INSTANCE: &[Field] = &[
-    Field::new("auth", "auth", Kind::Enum(&["password", "jwt"])).doc(
+    Field::same_on_wire("auth", Kind::Enum(&["password", "jwt"])).doc(
         "How orgform logs in: \"password\" (OAuth username-password flow, the default) or \"jwt\" (JWT bearer flow)",
     ),
-    Field::new("username", "username", Kind::Secret)
+    Field::same_on_wire("username", Kind::Secret)
         .required()
         .doc("Username of the Trialforce Management Organization's admin, by reference"),
-    Field::new("password", "password", Kind::Secret)
+    Field::same_on_wire("password", Kind::Secret)
         .doc("With auth = \"password\": the password followed by the security token, by reference"),
-    Field::new("client_id", "client_id", Kind::Secret)
+    Field::same_on_wire("client_id", Kind::Secret)
         .required()
         .doc("Consumer key of the connected app, by reference"),
-    Field::new("client_secret", "client_secret", Kind::Secret)
+    Field::same_on_wire("client_secret", Kind::Secret)
         .doc("With auth = \"password\": consumer secret of the connected app, by reference"),
-    Field::new("private_key", "private_key", Kind::Secret).doc(
+    Field::same_on_wire("private_key", Kind::Secret).doc(
         "With auth = \"jwt\": the connected app's RSA private key, PEM PKCS#8, like { file = \"keys/tmo.pem\" }",
     ),
-    Field::new("audience", "audience", Kind::String(Text::format(Format::Url))).doc(
+    Field::same_on_wire("audience", Kind::String(Text::format(Format::Url))).doc(
         "With auth = \"jwt\": the JWT `aud`, like a community URL; default https://login.salesforce.com, or https://test.salesforce.com for test.salesforce.com and *.sandbox.my.salesforce.com",
     ),
-    Field::new(
-        "api_version",
-        "api_version",
-        Kind::String(Text::format(Format::ApiVersion)),
+    Field::same_on_wire("api_version", Kind::String(Text::format(Format::ApiVersion)),
     )
     .doc("REST API version, like \"60.0\" (default); SignupRequest needs 27.0 or later"),
 ];
@@ -388,16 +385,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 };
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
-    schema: ProviderSchema {
-        provider_type: ProviderType::SalesforceSignup,
-        doc: "Salesforce Trialforce sign-up (POST /services/data/vXX.X/sobjects/SignupRequest/)",
-        base_url: BaseUrl::Default("https://login.salesforce.com"),
-        instance: INSTANCE,
-        instance_rules: INSTANCE_RULES,
-        org: ORG,
-        org_rules: ORG_RULES,
+    schema: ProviderSchema::new(
+        ProviderType::SalesforceSignup,
+        "Salesforce Trialforce sign-up (POST /services/data/vXX.X/sobjects/SignupRequest/)",
+        BaseUrl::Default("https://login.salesforce.com"),
         natural_key,
-    },
+    )
+    .instance(INSTANCE, INSTANCE_RULES)
+    .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,
     sandbox_credentials: sandbox::CREDENTIALS,
 };

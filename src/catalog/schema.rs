@@ -33,6 +33,11 @@ impl Field {
         }
     }
 
+    /// A field the API spells as the spec does.
+    pub const fn same_on_wire(name: &'static str, kind: Kind) -> Field {
+        Field::new(name, name, kind)
+    }
+
     pub const fn required(mut self) -> Field {
         self.required = true;
         self
@@ -283,19 +288,54 @@ pub struct ProviderSchema {
     pub natural_key: fn(&Table, &Table) -> NaturalKey,
 }
 
+impl ProviderSchema {
+    /// A type's schema with no keys of its own yet; `instance` and `org` add them, so that a
+    /// catalog file states only its provider's facts.
+    pub const fn new(
+        provider_type: ProviderType,
+        doc: &'static str,
+        base_url: BaseUrl,
+        natural_key: fn(&Table, &Table) -> NaturalKey,
+    ) -> ProviderSchema {
+        ProviderSchema {
+            provider_type,
+            doc,
+            base_url,
+            instance: &[],
+            instance_rules: &[],
+            org: &[],
+            org_rules: &[],
+            natural_key,
+        }
+    }
+
+    /// With these keys and rules for `[provider.NAME]`.
+    pub const fn instance(self, fields: &'static [Field], rules: &'static [Rule]) -> Self {
+        ProviderSchema {
+            instance: fields,
+            instance_rules: rules,
+            ..self
+        }
+    }
+
+    /// With these keys and rules for `[org.NAME]`.
+    pub const fn org(self, fields: &'static [Field], rules: &'static [Rule]) -> Self {
+        ProviderSchema {
+            org: fields,
+            org_rules: rules,
+            ..self
+        }
+    }
+}
+
 /// Keys every `[provider.NAME]` table may carry, whatever its type.
 pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
-    Field::new("type", "type", Kind::Enum(&ProviderType::NAMES))
+    Field::same_on_wire("type", Kind::Enum(&ProviderType::NAMES))
         .required()
         .doc("Which API this instance talks to"),
-    Field::new(
-        "base_url",
-        "base_url",
-        Kind::String(Text::format(Format::Url)),
-    )
-    .doc("Root URL of the API; defaults to the vendor's public endpoint"),
-    Field::new(
-        "max_concurrency",
+    Field::same_on_wire("base_url", Kind::String(Text::format(Format::Url)))
+        .doc("Root URL of the API; defaults to the vendor's public endpoint"),
+    Field::same_on_wire(
         "max_concurrency",
         Kind::Integer {
             min: Some(1),
@@ -303,10 +343,9 @@ pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
         },
     )
     .doc("Most requests in flight at once to this instance (default 4)"),
-    Field::new("requests_per_second", "requests_per_second", Kind::Float)
+    Field::same_on_wire("requests_per_second", Kind::Float)
         .doc("Most requests started per second to this instance (default: no limit)"),
-    Field::new(
-        "creates_per_day",
+    Field::same_on_wire(
         "creates_per_day",
         Kind::Integer {
             min: Some(0),
@@ -314,8 +353,7 @@ pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
         },
     )
     .doc("Most creates in any rolling 24 hours (Salesforce defaults to its documented 20)"),
-    Field::new(
-        "max_creates",
+    Field::same_on_wire(
         "max_creates",
         Kind::Integer {
             min: Some(0),
@@ -326,22 +364,21 @@ pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
 ];
 
 /// orgform's own key in every `[org.NAME]` table: the provider instance it lives on.
-pub static ORG_KEYS: &[Field] =
-    &[
-        Field::new("provider", "provider", Kind::String(Text::non_empty()))
-            .required()
-            .doc("The `[provider.NAME]` this organization lives on"),
-    ];
+pub static ORG_KEYS: &[Field] = &[
+    Field::same_on_wire("provider", Kind::String(Text::non_empty()))
+        .required()
+        .doc("The `[provider.NAME]` this organization lives on"),
+];
 
 /// Keys of the optional `[state]` table.
 pub static STATE_FIELDS: &[Field] = &[
-    Field::new("backend", "backend", Kind::Enum(&["local", "postgres"]))
+    Field::same_on_wire("backend", Kind::Enum(&["local", "postgres"]))
         .doc("Where state lives: a local JSON file (default) or PostgreSQL"),
-    Field::new("path", "path", Kind::String(Text::non_empty()))
+    Field::same_on_wire("path", Kind::String(Text::non_empty()))
         .doc("The local state file (default state/orgform.state.json)"),
-    Field::new("url", "url", Kind::Secret)
+    Field::same_on_wire("url", Kind::Secret)
         .doc("PostgreSQL connection URL, by reference: { env = \"NAME\" }"),
-    Field::new("workspace", "workspace", Kind::String(Text::non_empty()))
+    Field::same_on_wire("workspace", Kind::String(Text::non_empty()))
         .doc("Named workspace within the PostgreSQL database (default \"default\")"),
 ];
 

@@ -28,10 +28,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use super::http::{Effect, Http, short};
+use super::http::{Effect, Http, read_body, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
@@ -60,26 +60,6 @@ pub struct Commvault {
     /// The current `Authtoken`; a secret. Held across the login so that concurrent callers that
     /// find it lapsed log in once between them.
     token: LoginCell<SecretString>,
-}
-
-/// Whether a call is a read (safe to resend) or the create.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Call {
-    Read,
-    Create,
-}
-
-impl Call {
-    /// What losing this call's answer means.
-    fn lost(self, message: String) -> ProviderError {
-        match self {
-            Call::Read => ProviderError::Unavailable {
-                message,
-                retry_after: None,
-            },
-            Call::Create => ProviderError::OutcomeUnknown { message },
-        }
-    }
 }
 
 /// One organization as `GET /Salesforce/Organization` reports it: what orgform reads of
@@ -324,19 +304,10 @@ impl Commvault {
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Commvault, ProviderError> {
-        let secret = |key: &str| {
-            let reference = instance.secret(key).ok_or_else(|| ProviderError::Config {
-                message: format!("provider `{}` has no `{key}`", instance.name),
-            })?;
-            options
-                .secrets
-                .resolve(reference)
-                .map_err(ProviderError::from)
-        };
         Ok(Commvault {
-            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
-            username: secret("username")?,
-            password: secret("password")?,
+            http: options.http(instance)?,
+            username: options.secret(instance, "username")?,
+            password: options.secret(instance, "password")?,
             secrets: options.secrets.clone(),
             token: LoginCell::default(),
         })
@@ -404,23 +375,15 @@ impl Commvault {
             "username": self.username.expose(),
             "password": base64(self.password.expose()),
         });
-        let response = self
+        let (status, text) = self
             .http
-            .send_retrying(|| {
+            .fetch("the login answer", || {
                 self.http
                     .request(Method::POST, LOGIN_PATH)
                     .header("accept", "application/json")
                     .json(&body)
             })
             .await?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| ProviderError::Unavailable {
-                message: format!("reading the login answer failed: {}", e.without_url()),
-                retry_after: None,
-            })?;
         let failed = |message: String| ProviderError::Login {
             message: self.scrub(message),
         };
@@ -456,7 +419,7 @@ impl Commvault {
     /// the status and body of any other answer.
     async fn send(
         &self,
-        call: Call,
+        call: Effect,
         make: impl Fn(&SecretString) -> RequestBuilder,
     ) -> Result<(StatusCode, String), ProviderError> {
         // A 401 is a refusal before any work, so even a create may be sent again: once, with a
@@ -469,14 +432,9 @@ impl Commvault {
                 2,
                 || self.log_in(),
                 |token| async move {
-                    let response: Response = match call {
-                        Call::Read => self.http.send_retrying(|| make(&token)).await?,
-                        Call::Create => self.http.send(make(&token), Effect::Creates).await?,
-                    };
+                    let response = self.http.send_as(call, || make(&token)).await?;
                     let status = response.status();
-                    let body = response.text().await.map_err(|e| {
-                        call.lost(format!("reading the answer failed: {}", e.without_url()))
-                    })?;
+                    let body = read_body(response, call, "the answer").await?;
                     Ok((status, body))
                 },
                 |status, body| {
@@ -492,7 +450,7 @@ impl Commvault {
     /// Every Salesforce organization the Commcell protects, in one request.
     async fn list(&self) -> Result<Vec<Listed>, ProviderError> {
         let (status, body) = self
-            .send(Call::Read, |token| {
+            .send(Effect::Safe, |token| {
                 self.request(Method::GET, ORGANIZATIONS_PATH, token)
             })
             .await?;
@@ -548,7 +506,7 @@ impl Provider for Commvault {
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let body = Commvault::create_body(org, &self.secrets)?;
         let (status, text) = self
-            .send(Call::Create, |token| {
+            .send(Effect::Creates, |token| {
                 self.request(Method::POST, ORGANIZATIONS_PATH, token)
                     .json(&body)
             })

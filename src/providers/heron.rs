@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::http::{Effect, Http, short};
+use super::http::{Effect, Http, created_answer, read_body, short};
 use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
@@ -53,14 +53,10 @@ impl Heron {
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Heron, ProviderError> {
-        let key_ref = instance
-            .secret("api_key")
-            .ok_or_else(|| ProviderError::Config {
-                message: format!("provider `{}` has no `api_key`", instance.name),
-            })?;
+        let api_key = options.secret(instance, "api_key")?;
         Ok(Heron {
-            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
-            api_key: options.secrets.resolve(key_ref)?,
+            http: options.http(instance)?,
+            api_key,
             secrets: options.secrets.clone(),
         })
     }
@@ -110,18 +106,10 @@ impl Provider for Heron {
     }
 
     async fn read(&self, _keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
-        let response = self
+        let (status, body) = self
             .http
-            .send_retrying(|| self.request(Method::GET, PATH))
+            .fetch("the list", || self.request(Method::GET, PATH))
             .await?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ProviderError::Unavailable {
-                message: format!("reading the list failed: {}", e.without_url()),
-                retry_after: None,
-            })?;
         match status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -156,20 +144,10 @@ impl Provider for Heron {
             )
             .await?;
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| ProviderError::OutcomeUnknown {
-                message: format!("reading the create answer failed: {}", e.without_url()),
-            })?;
+        let text = read_body(response, Effect::Creates, "the create answer").await?;
         match status {
             StatusCode::CREATED | StatusCode::OK => {
-                let created: Created = serde_json::from_str(&text).map_err(|e| {
-                    // It was created, but we can't read its id: the look-up will find it.
-                    ProviderError::OutcomeUnknown {
-                        message: format!("the create answer could not be read: {e}"),
-                    }
-                })?;
+                let created: Created = created_answer(&text, "the create answer")?;
                 let integration = match created {
                     Created::Wrapped { crm_integration } => crm_integration,
                     Created::Bare(i) => i,

@@ -30,6 +30,44 @@ pub enum Effect {
     Creates,
 }
 
+impl Effect {
+    /// What losing this request's answer means: a safe one may be sent again; a create's
+    /// outcome is unknown until its key is looked up.
+    pub fn lost(self, message: String) -> ProviderError {
+        match self {
+            Effect::Safe => ProviderError::Unavailable {
+                message,
+                retry_after: None,
+            },
+            Effect::Creates => ProviderError::OutcomeUnknown { message },
+        }
+    }
+}
+
+/// Reads an answer's body; a read that breaks off is classified by what the request does, and
+/// named after `what` was being read ("the login answer").
+pub async fn read_body(
+    response: Response,
+    effect: Effect,
+    what: &str,
+) -> Result<String, ProviderError> {
+    response
+        .text()
+        .await
+        .map_err(|e| effect.lost(format!("reading {what} failed: {}", e.without_url())))
+}
+
+/// A successful create's answer, read as `T`. The organization exists whatever the answer
+/// says, so an unreadable one leaves the outcome unknown: the look-up by key finds it.
+pub fn created_answer<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<T, ProviderError> {
+    serde_json::from_str(text).map_err(|e| ProviderError::OutcomeUnknown {
+        message: format!("{what} could not be read: {e}"),
+    })
+}
+
 /// The longest `Retry-After` orgform waits out; past it, the request fails and says when to
 /// try again, rather than holding a CI job for hours.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
@@ -245,6 +283,38 @@ impl Http {
         F: Fn() -> RequestBuilder,
     {
         retrying(self.retry, || self.send(make(), Effect::Safe)).await
+    }
+
+    /// Runs `op` as `effect` allows: a safe one again on transient failures, a create once.
+    pub async fn as_allowed<T, F, Fut>(&self, effect: Effect, mut op: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        match effect {
+            Effect::Safe => retrying(self.retry, op).await,
+            Effect::Creates => op().await,
+        }
+    }
+
+    /// Sends a request as its effect allows: a safe one retrying transient failures, a create
+    /// once.
+    pub async fn send_as<F>(&self, effect: Effect, make: F) -> Result<Response, ProviderError>
+    where
+        F: Fn() -> RequestBuilder,
+    {
+        self.as_allowed(effect, || self.send(make(), effect)).await
+    }
+
+    /// Sends a request that is safe to repeat, retrying transient failures, and reads its
+    /// status and body (`what` names the body if reading it breaks off).
+    pub async fn fetch<F>(&self, what: &str, make: F) -> Result<(StatusCode, String), ProviderError>
+    where
+        F: Fn() -> RequestBuilder,
+    {
+        let response = self.send_retrying(make).await?;
+        let status = response.status();
+        Ok((status, read_body(response, Effect::Safe, what).await?))
     }
 }
 

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg};
-use crate::secrets::{SecretError, SecretResolver};
+use crate::secrets::{SecretError, SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
 pub use http::{Http, HttpOptions, RetryPolicy};
@@ -161,6 +161,23 @@ impl ConnectOptions {
             .unwrap_or_default();
         format!("{}{path}", root.trim_end_matches('/'))
     }
+
+    /// The HTTP client for `instance`, at its base URL and within its limits.
+    pub fn http(&self, instance: &ProviderInstance) -> Result<Http, ProviderError> {
+        Http::new(&self.base_url(instance), &instance.limits, &self.http)
+    }
+
+    /// The credential `key` of `instance`, resolved; a missing one is a configuration error.
+    pub fn secret(
+        &self,
+        instance: &ProviderInstance,
+        key: &str,
+    ) -> Result<SecretString, ProviderError> {
+        let reference = instance.secret(key).ok_or_else(|| ProviderError::Config {
+            message: format!("provider `{}` has no `{key}`", instance.name),
+        })?;
+        Ok(self.secrets.resolve(reference)?)
+    }
 }
 
 impl AnyProvider {
@@ -190,45 +207,34 @@ impl AnyProvider {
     }
 }
 
+/// Runs the same call on whichever client `AnyProvider` holds: every verb forwards alike.
+macro_rules! with_client {
+    ($any:expr, $p:ident => $call:expr) => {
+        match $any {
+            AnyProvider::Commvault($p) => $call,
+            AnyProvider::Heron($p) => $call,
+            AnyProvider::Salesforce($p) => $call,
+            AnyProvider::Neoncrm($p) => $call,
+            AnyProvider::Oracle($p) => $call,
+        }
+    };
+}
+
 impl Provider for AnyProvider {
     async fn login(&self) -> Result<(), ProviderError> {
-        match self {
-            AnyProvider::Commvault(p) => p.login().await,
-            AnyProvider::Heron(p) => p.login().await,
-            AnyProvider::Salesforce(p) => p.login().await,
-            AnyProvider::Neoncrm(p) => p.login().await,
-            AnyProvider::Oracle(p) => p.login().await,
-        }
+        with_client!(self, p => p.login().await)
     }
 
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
-        match self {
-            AnyProvider::Commvault(p) => p.read(keys).await,
-            AnyProvider::Heron(p) => p.read(keys).await,
-            AnyProvider::Salesforce(p) => p.read(keys).await,
-            AnyProvider::Neoncrm(p) => p.read(keys).await,
-            AnyProvider::Oracle(p) => p.read(keys).await,
-        }
+        with_client!(self, p => p.read(keys).await)
     }
 
     async fn creates_in_last_day(&self) -> Result<Option<u32>, ProviderError> {
-        match self {
-            AnyProvider::Commvault(p) => p.creates_in_last_day().await,
-            AnyProvider::Heron(p) => p.creates_in_last_day().await,
-            AnyProvider::Salesforce(p) => p.creates_in_last_day().await,
-            AnyProvider::Neoncrm(p) => p.creates_in_last_day().await,
-            AnyProvider::Oracle(p) => p.creates_in_last_day().await,
-        }
+        with_client!(self, p => p.creates_in_last_day().await)
     }
 
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
-        match self {
-            AnyProvider::Commvault(p) => p.create(org).await,
-            AnyProvider::Heron(p) => p.create(org).await,
-            AnyProvider::Salesforce(p) => p.create(org).await,
-            AnyProvider::Neoncrm(p) => p.create(org).await,
-            AnyProvider::Oracle(p) => p.create(org).await,
-        }
+        with_client!(self, p => p.create(org).await)
     }
 
     async fn settle(
@@ -236,12 +242,6 @@ impl Provider for AnyProvider {
         org: &OrgSpec,
         remote_id: Option<&str>,
     ) -> Result<Option<RemoteOrg>, ProviderError> {
-        match self {
-            AnyProvider::Commvault(p) => p.settle(org, remote_id).await,
-            AnyProvider::Heron(p) => p.settle(org, remote_id).await,
-            AnyProvider::Salesforce(p) => p.settle(org, remote_id).await,
-            AnyProvider::Neoncrm(p) => p.settle(org, remote_id).await,
-            AnyProvider::Oracle(p) => p.settle(org, remote_id).await,
-        }
+        with_client!(self, p => p.settle(org, remote_id).await)
     }
 }

@@ -45,7 +45,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
-use super::http::{Effect, Http, short};
+use super::http::{Effect, Http, read_body, short};
 use super::login::LoginCell;
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::catalog::schema::{Field, Kind};
@@ -617,13 +617,6 @@ pub fn describe_errors(errors: &[ApiError]) -> String {
         .join("; ")
 }
 
-/// Whether a call is a read (safe to resend) or the create.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Call {
-    Read,
-    Create,
-}
-
 /// How one v1 call ended, before session renewal is decided.
 enum Answer {
     Success(serde_json::Value),
@@ -645,19 +638,10 @@ impl Neon {
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Neon, ProviderError> {
-        let secret = |key: &str| {
-            let reference = instance.secret(key).ok_or_else(|| ProviderError::Config {
-                message: format!("provider `{}` has no `{key}`", instance.name),
-            })?;
-            options
-                .secrets
-                .resolve(reference)
-                .map_err(ProviderError::from)
-        };
         Ok(Neon {
-            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
-            org_id: secret("org_id")?,
-            api_key: secret("api_key")?,
+            http: options.http(instance)?,
+            org_id: options.secret(instance, "org_id")?,
+            api_key: options.secret(instance, "api_key")?,
             secrets: options.secrets.clone(),
             session: LoginCell::default(),
         })
@@ -681,7 +665,7 @@ impl Neon {
             })
             .await?;
         let login_failed = |message: String| ProviderError::Login { message };
-        match read_answer(response, "loginResponse", Call::Read).await {
+        match read_answer(response, "loginResponse", Effect::Safe).await {
             Ok(Answer::Success(inner)) => {
                 let answer = LoginAnswer::deserialize(&inner)
                     .map_err(|e| login_failed(format!("the login answer is unreadable: {e}")))?;
@@ -707,7 +691,7 @@ impl Neon {
         path: &str,
         wrapper: &str,
         params: &Params,
-        call: Call,
+        call: Effect,
     ) -> Result<serde_json::Value, ProviderError> {
         let mut session = self.session().await?;
         let mut renewals = 0;
@@ -721,10 +705,7 @@ impl Neon {
                     ])
                     .query(&params.0)
             };
-            let response = match call {
-                Call::Read => self.http.send_retrying(request).await?,
-                Call::Create => self.http.send(request(), Effect::Creates).await?,
-            };
+            let response = self.http.send_as(call, request).await?;
             match read_answer(response, wrapper, call).await? {
                 Answer::Success(inner) => return Ok(inner),
                 Answer::Fail(errors) if session_lapsed(&errors) => {
@@ -782,7 +763,7 @@ impl Neon {
                         "/account/listAccounts",
                         "listAccountsResponse",
                         &params,
-                        Call::Read,
+                        Effect::Safe,
                     )
                     .await?;
                 ListAnswer::parse(&inner).map_err(|e| ProviderError::Protocol {
@@ -822,24 +803,24 @@ fn session_lapsed(errors: &[ApiError]) -> bool {
 
 /// A FAIL as an error the caller can act on. A create refused for a documented reason created
 /// nothing (`Rejected`); an unexpected system error during a create may hide one.
-fn fail_error(errors: &[ApiError], call: Call) -> ProviderError {
+fn fail_error(errors: &[ApiError], call: Effect) -> ProviderError {
     let message = describe_errors(errors);
     let has = |code: &str| errors.iter().any(|e| e.error_code.0.trim() == code);
     if has("3") || has("4") || has("5") {
         return ProviderError::Unauthorized { message };
     }
     match call {
-        Call::Read if has("1") || has("2") => ProviderError::Unavailable {
+        Effect::Safe if has("1") || has("2") => ProviderError::Unavailable {
             message,
             retry_after: None,
         },
-        Call::Read => ProviderError::Protocol { message },
-        Call::Create if has("2") => ProviderError::Unavailable {
+        Effect::Safe => ProviderError::Protocol { message },
+        Effect::Creates if has("2") => ProviderError::Unavailable {
             message,
             retry_after: None,
         },
-        Call::Create if has("1") => ProviderError::OutcomeUnknown { message },
-        Call::Create => ProviderError::Rejected {
+        Effect::Creates if has("1") => ProviderError::OutcomeUnknown { message },
+        Effect::Creates => ProviderError::Rejected {
             status: StatusCode::OK.as_u16(),
             message,
         },
@@ -850,20 +831,10 @@ fn fail_error(errors: &[ApiError], call: Call) -> ProviderError {
 async fn read_answer(
     response: Response,
     wrapper: &str,
-    call: Call,
+    call: Effect,
 ) -> Result<Answer, ProviderError> {
     let status = response.status();
-    let lost = |message: String| match call {
-        Call::Read => ProviderError::Unavailable {
-            message,
-            retry_after: None,
-        },
-        Call::Create => ProviderError::OutcomeUnknown { message },
-    };
-    let body = response
-        .text()
-        .await
-        .map_err(|e| lost(format!("reading the answer failed: {}", e.without_url())))?;
+    let body = read_body(response, call, "the answer").await?;
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         return Err(ProviderError::Unauthorized {
             message: format!("HTTP {status}: {}", short(&body)),
@@ -873,20 +844,20 @@ async fn read_answer(
         let message = format!("HTTP {status}: {}", short(&body));
         return Err(match call {
             // A 4xx is a refusal before any work: nothing was created.
-            Call::Create if status.is_client_error() => ProviderError::Rejected {
+            Effect::Creates if status.is_client_error() => ProviderError::Rejected {
                 status: status.as_u16(),
                 message,
             },
-            Call::Create => ProviderError::OutcomeUnknown { message },
-            Call::Read => ProviderError::Protocol { message },
+            Effect::Creates => ProviderError::OutcomeUnknown { message },
+            Effect::Safe => ProviderError::Protocol { message },
         });
     }
     let unreadable = |why: String| match call {
         // Answered but unreadable: it may have been created, and the look-up will tell.
-        Call::Create => ProviderError::OutcomeUnknown {
+        Effect::Creates => ProviderError::OutcomeUnknown {
             message: format!("the create answer could not be read: {why}"),
         },
-        Call::Read => ProviderError::Protocol {
+        Effect::Safe => ProviderError::Protocol {
             message: format!("the answer is not NeonCRM's JSON: {why}"),
         },
     };
@@ -959,7 +930,7 @@ impl Provider for Neon {
                 "/account/createOrganizationAccount",
                 "createOrganizationAccountResponse",
                 &params,
-                Call::Create,
+                Effect::Creates,
             )
             .await?;
         let answer =

@@ -41,7 +41,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::{Deserialize, Deserializer};
 use tokio::time::Instant;
 
-use super::http::{Effect, Http, check_transport, retrying, short};
+use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, create_body, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
@@ -389,20 +389,6 @@ fn store_url(instance: &ProviderInstance, options: &ConnectOptions) -> String {
     }
 }
 
-/// Reads a body, classifying a broken read by what the request does.
-async fn body_of(response: reqwest::Response, effect: Effect) -> Result<String, ProviderError> {
-    response.text().await.map_err(|e| {
-        let message = format!("reading the answer failed: {}", e.without_url());
-        match effect {
-            Effect::Safe => ProviderError::Unavailable {
-                message,
-                retry_after: None,
-            },
-            Effect::Creates => ProviderError::OutcomeUnknown { message },
-        }
-    })
-}
-
 impl Oracle {
     pub fn connect(
         instance: &ProviderInstance,
@@ -416,7 +402,7 @@ impl Oracle {
         let store_url = store_url(instance, options);
         check_transport(&store_url)?;
         Ok(Oracle {
-            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
+            http: options.http(instance)?,
             store_url,
             app_key: options.secrets.resolve(reference)?,
             mode: match instance.setting("mode") {
@@ -459,18 +445,13 @@ impl Oracle {
 
     /// `POST /ccadmin/v1/login` with the application key.
     async fn log_in(&self) -> Result<Token, ProviderError> {
-        let response = self
+        let (status, body) = self
             .http
-            .send_retrying(|| {
-                self.http
-                    .request(Method::POST, LOGIN_PATH)
-                    .bearer_auth(self.app_key.expose())
-                    .header(ACCEPT, "application/json")
+            .fetch("the answer", || {
+                self.authorized(&self.app_key, Method::POST, LOGIN_PATH)
                     .form(&[("grant_type", "client_credentials")])
             })
             .await?;
-        let status = response.status();
-        let body = body_of(response, Effect::Safe).await?;
         match status {
             StatusCode::OK => self.token_from(&body, "login"),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProviderError::Unauthorized {
@@ -488,17 +469,12 @@ impl Oracle {
 
     /// `POST /ccadmin/v1/refresh` with the current token: a new token, the clock restarted.
     async fn refresh(&self, token: &Token) -> Result<Token, ProviderError> {
-        let response = self
+        let (status, body) = self
             .http
-            .send_retrying(|| {
-                self.http
-                    .request(Method::POST, REFRESH_PATH)
-                    .bearer_auth(token.access.expose())
-                    .header(ACCEPT, "application/json")
+            .fetch("the answer", || {
+                self.admin(token, Method::POST, REFRESH_PATH)
             })
             .await?;
-        let status = response.status();
-        let body = body_of(response, Effect::Safe).await?;
         if status == StatusCode::OK {
             self.token_from(&body, "refresh")
         } else {
@@ -533,9 +509,15 @@ impl Oracle {
 
     /// A request to the admin API with the token.
     fn admin(&self, token: &Token, method: Method, path: &str) -> RequestBuilder {
+        self.authorized(&token.access, method, path)
+    }
+
+    /// A request that asks for JSON, with `bearer` as its credential (the application key to
+    /// log in, a token after).
+    fn authorized(&self, bearer: &SecretString, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, path)
-            .bearer_auth(token.access.expose())
+            .bearer_auth(bearer.expose())
             .header(ACCEPT, "application/json")
     }
 
@@ -557,12 +539,9 @@ impl Oracle {
                     let send = || async {
                         let response = self.http.send(build(&token), effect).await?;
                         let status = response.status();
-                        Ok((status, body_of(response, effect).await?))
+                        Ok((status, read_body(response, effect, "the answer").await?))
                     };
-                    match effect {
-                        Effect::Safe => retrying(self.http.retry, send).await,
-                        Effect::Creates => send().await,
-                    }
+                    self.http.as_allowed(effect, send).await
                 },
                 describe_errors,
             )
@@ -762,13 +741,10 @@ impl Oracle {
             .json(&body);
         let response = self.http.send(request, Effect::Creates).await?;
         let status = response.status();
-        let text = body_of(response, Effect::Creates).await?;
+        let text = read_body(response, Effect::Creates, "the answer").await?;
         match status {
             StatusCode::OK | StatusCode::CREATED => {
-                let created: RequestCreated =
-                    serde_json::from_str(&text).map_err(|e| ProviderError::OutcomeUnknown {
-                        message: format!("the request's create answer could not be read: {e}"),
-                    })?;
+                let created: RequestCreated = created_answer(&text, "the request's create answer")?;
                 let Some(Id(id)) = created.id.filter(|i| !i.0.trim().is_empty()) else {
                     // Sites that check registration e-mails answer a message, not the id; the
                     // look-up by name finds the request.
@@ -831,9 +807,7 @@ impl Oracle {
         match status {
             StatusCode::OK | StatusCode::CREATED => {
                 let created: OrganizationItem =
-                    serde_json::from_str(&text).map_err(|e| ProviderError::OutcomeUnknown {
-                        message: format!("the organization's create answer could not be read: {e}"),
-                    })?;
+                    created_answer(&text, "the organization's create answer")?;
                 let mut remote = organization_to_remote(&created);
                 remote.natural_key = org.natural_key.clone();
                 Ok(remote)

@@ -28,7 +28,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use ring::signature::RsaKeyPair;
 use serde::Deserialize;
 
-use super::http::{Effect, Http, check_transport, retrying, short};
+use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
 use super::wire::create_body;
 use super::{ConnectOptions, Provider, ProviderError};
@@ -173,13 +173,7 @@ impl Salesforce {
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Salesforce, ProviderError> {
-        let secrets = &options.secrets;
-        let secret = |key: &str| -> Result<SecretString, ProviderError> {
-            let reference = instance.secret(key).ok_or_else(|| ProviderError::Config {
-                message: format!("provider `{}` has no `{key}`", instance.name),
-            })?;
-            Ok(secrets.resolve(reference)?)
-        };
+        let secret = |key: &str| options.secret(instance, key);
         let credentials = match instance.setting("auth").unwrap_or("password") {
             "jwt" => Credentials::Jwt {
                 username: secret("username")?,
@@ -198,7 +192,7 @@ impl Salesforce {
             },
         };
         Ok(Salesforce {
-            http: Http::new(&options.base_url(instance), &instance.limits, &options.http)?,
+            http: options.http(instance)?,
             // Boxed: an RSA key pair is large, and AnyProvider holds every client inline.
             credentials: Box::new(credentials),
             audience: jwt_audience(&instance.base_url, instance.setting("audience")),
@@ -252,23 +246,15 @@ impl Salesforce {
                 ]
             }
         };
-        let response = self
+        let (status, body) = self
             .http
-            .send_retrying(|| {
+            .fetch("the login answer", || {
                 self.http
                     .request(Method::POST, TOKEN_PATH)
                     .header(ACCEPT, "application/json")
                     .form(&form)
             })
             .await?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ProviderError::Unavailable {
-                message: format!("reading the login answer failed: {}", e.without_url()),
-                retry_after: None,
-            })?;
         if status != StatusCode::OK {
             let message = match serde_json::from_str::<OAuthError>(&body) {
                 Ok(OAuthError {
@@ -326,10 +312,7 @@ impl Salesforce {
                 || self.log_in(),
                 |session| async move {
                     let request = || self.send_once(build(&session), effect);
-                    match effect {
-                        Effect::Safe => retrying(self.http.retry, request).await,
-                        Effect::Creates => request().await,
-                    }
+                    self.http.as_allowed(effect, request).await
                 },
                 describe_errors,
             )
@@ -343,16 +326,7 @@ impl Salesforce {
     ) -> Result<(StatusCode, String), ProviderError> {
         let response = self.http.send(request, effect).await?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| {
-            let message = format!("reading the answer failed: {}", e.without_url());
-            match effect {
-                Effect::Safe => ProviderError::Unavailable {
-                    message,
-                    retry_after: None,
-                },
-                Effect::Creates => ProviderError::OutcomeUnknown { message },
-            }
-        })?;
+        let body = read_body(response, effect, "the answer").await?;
         // The org's daily API quota: refused before any work, so sending again later is safe.
         if status == StatusCode::FORBIDDEN
             && error_codes(&body).any(|c| c == "REQUEST_LIMIT_EXCEEDED")
@@ -485,10 +459,7 @@ impl Provider for Salesforce {
             StatusCode::CREATED | StatusCode::OK => {
                 // Created, whatever else the answer says; if its id can't be read, the look-up
                 // by username finds it.
-                let created: Created =
-                    serde_json::from_str(&text).map_err(|e| ProviderError::OutcomeUnknown {
-                        message: format!("the create answer could not be read: {e}"),
-                    })?;
+                let created: Created = created_answer(&text, "the create answer")?;
                 if !created.success {
                     return Err(ProviderError::OutcomeUnknown {
                         message: format!(

@@ -1,12 +1,13 @@
 //! The one adapter between axum and the emulators' rules, shared by the handlers of Commvault,
 //! Salesforce, Oracle and NeonCRM (Heron's handlers are axum's own): the request taken apart
-//! ([`Call`]), the base URL the client reached the sandbox at, the choice between a saved and a
-//! transient change of the data ([`on_data`]), and the count kept by an emulator's
-//! `lose_create_answers` knob ([`LostAnswers`]).
+//! ([`Call`], and the plain [`Request`] the Oracle and Salesforce rules read), the base URL the
+//! client reached the sandbox at, the choice between a saved and a transient change of the data
+//! ([`on_data`]), and the count kept by an emulator's `lose_create_answers` knob
+//! ([`LostAnswers`]).
 
 use axum::body::Bytes;
+use axum::extract::FromRequest;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, Method, Uri};
 
 use super::SandboxData;
@@ -23,7 +24,10 @@ pub struct Call {
 impl<S: Send + Sync> FromRequest<S> for Call {
     type Rejection = BytesRejection;
 
-    async fn from_request(request: Request, state: &S) -> Result<Call, BytesRejection> {
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Call, BytesRejection> {
         let (parts, body) = request.into_parts();
         let (method, uri, headers) = (
             parts.method.clone(),
@@ -31,7 +35,8 @@ impl<S: Send + Sync> FromRequest<S> for Call {
             parts.headers.clone(),
         );
         // Through axum's own `Bytes`, so the body limit is the one every handler had.
-        let body = Bytes::from_request(Request::from_parts(parts, body), state).await?;
+        let body =
+            Bytes::from_request(axum::extract::Request::from_parts(parts, body), state).await?;
         Ok(Call {
             method,
             uri,
@@ -52,6 +57,34 @@ impl Call {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.header("host").unwrap_or("127.0.0.1"))
     }
+
+    /// The call as the Oracle and Salesforce emulators' rules read it.
+    pub fn request(&self) -> Request<'_> {
+        Request {
+            method: self.method.as_str(),
+            path: self.uri.path(),
+            query: self.uri.query(),
+            authorization: self.header("authorization"),
+            query_options: self.header("sforce-query-options"),
+            body: &self.body,
+        }
+    }
+}
+
+/// An HTTP request, as much of it as the Oracle and Salesforce emulators read: free of axum, so
+/// that tests can hand their rules one directly.
+#[derive(Clone, Debug, Default)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The path, without the query string.
+    pub path: &'a str,
+    /// The raw query string, without `?`.
+    pub query: Option<&'a str>,
+    /// The `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// The `Sforce-Query-Options` header (Salesforce's only).
+    pub query_options: Option<&'a str>,
+    pub body: &'a [u8],
 }
 
 /// Runs a call's rules on the data: through `mutate` (saved) when the call changes what the

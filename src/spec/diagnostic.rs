@@ -53,8 +53,9 @@ impl SourceFile {
         bytes: Vec<u8>,
     ) -> Result<SourceFile, Box<SpecError>> {
         let path = path.into();
-        // 1-based line and column (in characters) of the end of `before`, valid UTF-8.
-        let place = |before: &[u8]| {
+        // The file refused, pointing at the 1-based line and column (in characters) of the end
+        // of `before`, valid UTF-8.
+        let refuse = |before: &[u8], message: String| {
             let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
             let line_start = before
                 .iter()
@@ -64,21 +65,18 @@ impl SourceFile {
                 .chars()
                 .count()
                 + 1;
-            (line, column)
+            Box::new(
+                SpecError::unquoted(path.clone(), line, column, message)
+                    .with_help("check what this path is: a spec file is TOML text"),
+            )
         };
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
-                let (line, column) = place(&e.as_bytes()[..at]);
-                return Err(Box::new(
-                    SpecError::unquoted(
-                        path,
-                        line,
-                        column,
-                        "the file is not UTF-8 text, as TOML must be; nothing of it is shown",
-                    )
-                    .with_help("check what this path is: a spec file is TOML text"),
+                return Err(refuse(
+                    &e.as_bytes()[..at],
+                    "the file is not UTF-8 text, as TOML must be; nothing of it is shown".into(),
                 ));
             }
         };
@@ -87,18 +85,12 @@ impl SourceFile {
             .bytes()
             .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f);
         if let Some(at) = control {
-            let (line, column) = place(&text.as_bytes()[..at]);
-            return Err(Box::new(
-                SpecError::unquoted(
-                    path,
-                    line,
-                    column,
-                    format!(
-                        "the file holds the control character U+{:04X}, which TOML allows nowhere; nothing of it is shown",
-                        text.as_bytes()[at]
-                    ),
-                )
-                .with_help("check what this path is: a spec file is TOML text"),
+            return Err(refuse(
+                &text.as_bytes()[..at],
+                format!(
+                    "the file holds the control character U+{:04X}, which TOML allows nowhere; nothing of it is shown",
+                    text.as_bytes()[at]
+                ),
             ));
         }
         Ok(SourceFile::new(path, text))

@@ -42,41 +42,44 @@ pub fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<Stri
     if let Some(state) = root.get_mut("state").and_then(Item::as_table_mut) {
         sort_table(state, &[STATE_FIELDS]);
     }
-    if let Some(providers) = root.get_mut("provider").and_then(Item::as_table_mut) {
-        for (_, item) in providers.iter_mut() {
-            let Some(table) = item.as_table_mut() else {
-                continue;
-            };
-            let schema = table
-                .get("type")
-                .and_then(Item::as_str)
-                .and_then(ProviderType::from_name)
-                .map(|t| t.schema());
-            // `type` and `base_url`, then the credentials, then the limits.
-            let (head, limits) = COMMON_INSTANCE_FIELDS.split_at(2);
-            match schema {
-                Some(s) => sort_table(table, &[head, s.instance, limits]),
-                None => sort_table(table, &[head, limits]),
-            }
+    for table in tables_under(root, "provider") {
+        let schema = text_of(table, "type")
+            .and_then(ProviderType::from_name)
+            .map(|t| t.schema());
+        // `type` and `base_url`, then the credentials, then the limits.
+        let (head, limits) = COMMON_INSTANCE_FIELDS.split_at(2);
+        match schema {
+            Some(s) => sort_table(table, &[head, s.instance, limits]),
+            None => sort_table(table, &[head, limits]),
         }
     }
-    if let Some(orgs) = root.get_mut("org").and_then(Item::as_table_mut) {
-        for (_, item) in orgs.iter_mut() {
-            let Some(table) = item.as_table_mut() else {
-                continue;
-            };
-            let schema = table
-                .get("provider")
-                .and_then(Item::as_str)
-                .and_then(|name| types.get(name))
-                .map(|t| t.schema());
-            match schema {
-                Some(s) => sort_table(table, &[ORG_KEYS, s.org]),
-                None => sort_table(table, &[ORG_KEYS]),
-            }
+    for table in tables_under(root, "org") {
+        let schema = text_of(table, "provider")
+            .and_then(|name| types.get(name))
+            .map(|t| t.schema());
+        match schema {
+            Some(s) => sort_table(table, &[ORG_KEYS, s.org]),
+            None => sort_table(table, &[ORG_KEYS]),
         }
     }
     Ok(doc.to_string())
+}
+
+/// The tables under `root.key`: each `[provider.NAME]` or `[org.NAME]`.
+fn tables_under<'a>(root: &'a mut Table, key: &str) -> impl Iterator<Item = &'a mut Table> {
+    root.get_mut(key)
+        .and_then(Item::as_table_mut)
+        .into_iter()
+        .flat_map(|tables| {
+            tables
+                .iter_mut()
+                .filter_map(|(_, item)| item.as_table_mut())
+        })
+}
+
+/// A key's value, when it is a string.
+fn text_of<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
+    table.get(key).and_then(Item::as_str)
 }
 
 fn rank(fields: &[&[Field]], key: &str) -> usize {

@@ -194,24 +194,23 @@ impl Spec {
     /// refuse a plan made from other specs. Formatting and comments don't count.
     pub fn digest(&self) -> String {
         let mut hasher = Sha256::new();
+        // Each field ends in a 0 byte, so that two fields cannot run together.
+        let field = |hasher: &mut Sha256, bytes: &[u8]| {
+            hasher.update(bytes);
+            hasher.update([0]);
+        };
         for (name, instance) in &self.providers {
-            hasher.update(name.as_bytes());
-            hasher.update([0]);
-            hasher.update(instance.provider_type.name());
-            hasher.update([0]);
-            hasher.update(instance.base_url.as_bytes());
-            hasher.update([0]);
+            field(&mut hasher, name.as_bytes());
+            field(&mut hasher, instance.provider_type.name().as_bytes());
+            field(&mut hasher, instance.base_url.as_bytes());
             let settings = Value::Table(instance.settings.clone()).display_json();
-            hasher.update(settings.to_string().as_bytes());
-            hasher.update([0]);
+            field(&mut hasher, settings.to_string().as_bytes());
             instance.limits.hash_into(&mut hasher);
             hasher.update([0xff]);
         }
         for (address, org) in &self.orgs {
-            hasher.update(address.as_bytes());
-            hasher.update([0]);
-            hasher.update(org.instance.as_bytes());
-            hasher.update([0]);
+            field(&mut hasher, address.as_bytes());
+            field(&mut hasher, org.instance.as_bytes());
             hasher.update(org.digest.as_bytes());
             // Secret references are not in the org digest; a plan still depends on them.
             org.hash_secret_references(&mut hasher);

@@ -395,11 +395,8 @@ impl StateBackend for FileBackend {
         Ok(())
     }
 
-    async fn compact(&mut self, state: &mut State) -> Result<(), StateError> {
-        if self.dirty {
-            self.write(state).await?;
-        }
-        Ok(())
+    fn journal_pending(&self) -> bool {
+        self.dirty
     }
 
     fn describe(&self) -> String {

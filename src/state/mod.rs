@@ -311,12 +311,24 @@ pub trait StateBackend: Send {
         self.write(state)
     }
 
-    /// Folds what `append` made durable into a new version. Nothing to do by default.
+    /// Whether `append` has made ops durable that no version holds yet (only a store with a
+    /// journal has any).
+    fn journal_pending(&self) -> bool {
+        false
+    }
+
+    /// Folds what `append` made durable into a new version, by writing `state` whole; nothing
+    /// to do when nothing is pending.
     fn compact(
         &mut self,
-        _state: &mut State,
+        state: &mut State,
     ) -> impl Future<Output = Result<(), StateError>> + Send {
-        std::future::ready(Ok(()))
+        async move {
+            if self.journal_pending() {
+                self.write(state).await?;
+            }
+            Ok(())
+        }
     }
 
     /// Where this state lives, for messages.

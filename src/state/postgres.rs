@@ -100,6 +100,14 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl PostgresBackend {
+    /// Awaits one of the client's calls, naming this store in its failure.
+    async fn run<T>(
+        &self,
+        call: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StateError> {
+        call.await.map_err(|e| db(&self.shown, &e))
+    }
+
     /// Connects to `url` (its password, if it has none, from `PGPASSWORD`) for `workspace`, and
     /// creates or upgrades the schema.
     #[expect(
@@ -202,13 +210,11 @@ impl PostgresBackend {
         let started = Instant::now();
         loop {
             let row = self
-                .client
-                .query_one(
+                .run(self.client.query_one(
                     "SELECT pg_try_advisory_lock($1, hashtext($2))",
                     &[&LOCK_CLASS, &self.workspace],
-                )
-                .await
-                .map_err(|e| db(&self.shown, &e))?;
+                ))
+                .await?;
             if row.get::<_, bool>(0) {
                 break;
             }
@@ -223,27 +229,22 @@ impl PostgresBackend {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let holder = serde_json::to_value(&self.who).unwrap_or_default();
-        self.client
-            .execute(
+        self.run(self.client.execute(
                 "INSERT INTO orgform_locks (workspace, lock_id, holder, backend_pid) VALUES ($1, $2, $3, pg_backend_pid())
                  ON CONFLICT (workspace) DO UPDATE SET lock_id = $2, holder = $3, backend_pid = pg_backend_pid(), since = now()",
                 &[&self.workspace, &self.who.id, &holder],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
+            )).await?;
         self.locked = true;
         Ok(())
     }
 
     async fn holder(&self) -> Result<Option<LockInfo>, StateError> {
         let row = self
-            .client
-            .query_opt(
+            .run(self.client.query_opt(
                 "SELECT holder FROM orgform_locks WHERE workspace = $1",
                 &[&self.workspace],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
+            ))
+            .await?;
         Ok(row.and_then(|r| serde_json::from_value(r.get::<_, serde_json::Value>(0)).ok()))
     }
 
@@ -252,20 +253,16 @@ impl PostgresBackend {
         if !self.locked {
             return Ok(());
         }
-        self.client
-            .execute(
-                "DELETE FROM orgform_locks WHERE workspace = $1 AND lock_id = $2",
-                &[&self.workspace, &self.who.id],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
-        self.client
-            .query_one(
-                "SELECT pg_advisory_unlock($1, hashtext($2))",
-                &[&LOCK_CLASS, &self.workspace],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
+        self.run(self.client.execute(
+            "DELETE FROM orgform_locks WHERE workspace = $1 AND lock_id = $2",
+            &[&self.workspace, &self.who.id],
+        ))
+        .await?;
+        self.run(self.client.query_one(
+            "SELECT pg_advisory_unlock($1, hashtext($2))",
+            &[&LOCK_CLASS, &self.workspace],
+        ))
+        .await?;
         self.locked = false;
         Ok(())
     }
@@ -276,13 +273,11 @@ impl PostgresBackend {
     /// and left alone, as the file backend does, never ended from here.
     pub async fn force_unlock(&mut self, lock_id: &str) -> Result<Option<LockInfo>, StateError> {
         let row = self
-            .client
-            .query_opt(
+            .run(self.client.query_opt(
                 "SELECT lock_id, holder, backend_pid FROM orgform_locks WHERE workspace = $1",
                 &[&self.workspace],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
+            ))
+            .await?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -304,15 +299,11 @@ impl PostgresBackend {
                 command: "a run whose record can't be read".into(),
                 since: 0,
             });
-        let live = self
-            .client
-            .query_opt(
+        let live = self.run(self.client.query_opt(
                 "SELECT l.pid FROM pg_locks l
                  WHERE l.locktype = 'advisory' AND l.classid::int = $1 AND l.objid::int = hashtext($2) AND l.granted",
                 &[&LOCK_CLASS, &self.workspace],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
+            )).await?;
         if let Some(live) = live {
             let pid: i32 = live.get(0);
             return Err(StateError::HeldByLiveRun {
@@ -322,28 +313,22 @@ impl PostgresBackend {
                 ),
             });
         }
-        self.client
-            .execute(
-                "DELETE FROM orgform_locks WHERE workspace = $1 AND lock_id = $2",
-                &[&self.workspace, &lock_id],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
+        self.run(self.client.execute(
+            "DELETE FROM orgform_locks WHERE workspace = $1 AND lock_id = $2",
+            &[&self.workspace, &lock_id],
+        ))
+        .await?;
         Ok(Some(holder))
     }
 
     /// Every kept version of this workspace, oldest first.
     pub async fn history(&self) -> Result<Vec<Version>, StateError> {
-        let rows = self
-            .client
-            .query(
+        let rows = self.run(self.client.query(
                 "SELECT serial, lineage, to_char(written_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), written_by, command,
                         (SELECT count(*) FROM jsonb_object_keys(coalesce(state->'orgs', '{}'::jsonb)))
                  FROM orgform_states WHERE workspace = $1 ORDER BY serial",
                 &[&self.workspace],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
+            )).await?;
         Ok(rows
             .iter()
             .map(|r| Version {
@@ -371,14 +356,10 @@ impl Drop for PostgresBackend {
 
 impl StateBackend for PostgresBackend {
     async fn load(&mut self) -> Result<Option<State>, StateError> {
-        let row = self
-            .client
-            .query_opt(
+        let row = self.run(self.client.query_opt(
                 "SELECT state::text FROM orgform_states WHERE workspace = $1 ORDER BY serial DESC LIMIT 1",
                 &[&self.workspace],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
+            )).await?;
         let mut state = match row {
             Some(r) => Some(parse(&self.shown, r.get::<_, &str>(0))?),
             None => None,
@@ -386,14 +367,10 @@ impl StateBackend for PostgresBackend {
         self.serial_on_disk = state.as_ref().map(|s| s.serial);
         self.lineage_on_disk = state.as_ref().map(|s| s.lineage.clone());
         let base = self.serial_on_disk.unwrap_or(0);
-        let ops = self
-            .client
-            .query(
+        let ops = self.run(self.client.query(
                 "SELECT op::text FROM orgform_journal WHERE workspace = $1 AND base_serial = $2 ORDER BY seq",
                 &[&self.workspace, &Self::serial(base)],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
+            )).await?;
         if !ops.is_empty() {
             let state = state.get_or_insert_with(|| State::new(super::new_lineage()));
             for row in &ops {
@@ -495,23 +472,17 @@ impl StateBackend for PostgresBackend {
             .iter()
             .map(|op| serde_json::to_value(op).unwrap_or_default())
             .collect();
-        self.client
-            .execute(
+        self.run(self.client.execute(
                 "INSERT INTO orgform_journal (workspace, base_serial, op) SELECT $1, $2, unnest($3::jsonb[])",
                 &[&self.workspace, &Self::serial(base), &values],
-            )
-            .await
-            .map_err(|e| db(&self.shown, &e))?;
+            )).await?;
         self.journal_base = Some(base);
         self.dirty = true;
         Ok(())
     }
 
-    async fn compact(&mut self, state: &mut State) -> Result<(), StateError> {
-        if self.dirty {
-            self.write(state).await?;
-        }
-        Ok(())
+    fn journal_pending(&self) -> bool {
+        self.dirty
     }
 
     fn describe(&self) -> String {

@@ -295,6 +295,7 @@ impl Emu {
                 path,
                 query,
                 authorization: authorization.as_deref(),
+                query_options: None,
                 body,
             },
             "http://127.0.0.1:9",

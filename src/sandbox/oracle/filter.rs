@@ -152,21 +152,25 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Filter, String> {
-        let mut left = self.and()?;
-        while self.peek_word("or") {
-            self.at += 1;
-            let right = self.and()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
-        }
-        Ok(left)
+        self.joined("or", Parser::and, Filter::Or)
     }
 
     fn and(&mut self) -> Result<Filter, String> {
-        let mut left = self.unary()?;
-        while self.peek_word("and") {
+        self.joined("and", Parser::unary, Filter::And)
+    }
+
+    /// `operand (word operand)*`, joined from the left.
+    fn joined(
+        &mut self,
+        word: &str,
+        operand: fn(&mut Self) -> Result<Filter, String>,
+        join: fn(Box<Filter>, Box<Filter>) -> Filter,
+    ) -> Result<Filter, String> {
+        let mut left = operand(self)?;
+        while self.peek_word(word) {
             self.at += 1;
-            let right = self.unary()?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            let right = operand(self)?;
+            left = join(Box::new(left), Box::new(right));
         }
         Ok(left)
     }

@@ -50,6 +50,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::clock;
+pub use super::serve::Request;
 use super::serve::{Call, LostAnswers, on_data};
 use super::state::SandboxState;
 
@@ -208,19 +209,6 @@ pub struct Organization {
 struct Token {
     issued_ms: u64,
     uses: u32,
-}
-
-/// An HTTP request, as much of it as the emulator reads.
-#[derive(Clone, Debug, Default)]
-pub struct Request<'a> {
-    pub method: &'a str,
-    /// The path, without the query string.
-    pub path: &'a str,
-    /// The raw query string, without `?`.
-    pub query: Option<&'a str>,
-    /// The `Authorization` header.
-    pub authorization: Option<&'a str>,
-    pub body: &'a [u8],
 }
 
 /// The answer: a status and a JSON body.
@@ -836,13 +824,7 @@ fn creates(method: &Method, path: &str) -> bool {
 /// Every OCC route: the request to the rules, under the data lock. Creates and decisions are
 /// saved; logins and reads only change tokens.
 async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
-    let request = Request {
-        method: call.method.as_str(),
-        path: call.uri.path(),
-        query: call.uri.query(),
-        authorization: call.header("authorization"),
-        body: &call.body,
-    };
+    let request = call.request();
     // Links point wherever the client reached this sandbox.
     let base_url = call.base_url();
     let (now_ms, random) = (clock::now_ms(), state.random());

@@ -63,6 +63,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::clock;
+pub use super::serve::Request;
 use super::serve::{Call, on_data};
 use super::state::SandboxState;
 
@@ -256,21 +257,6 @@ pub enum Outcome {
     Error {
         code: String,
     },
-}
-
-/// An HTTP request, as much of it as the emulator reads.
-#[derive(Clone, Debug, Default)]
-pub struct Request<'a> {
-    pub method: &'a str,
-    /// The path, without the query string.
-    pub path: &'a str,
-    /// The raw query string, without `?`.
-    pub query: Option<&'a str>,
-    /// The `Authorization` header.
-    pub authorization: Option<&'a str>,
-    /// The `Sforce-Query-Options` header.
-    pub query_options: Option<&'a str>,
-    pub body: &'a [u8],
 }
 
 /// The answer: a status, a JSON body (none for 204) and extra headers.
@@ -678,14 +664,7 @@ pub fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
 /// change what the data file keeps, so they are saved; logins and queries only change sessions
 /// and locators.
 async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
-    let request = Request {
-        method: call.method.as_str(),
-        path: call.uri.path(),
-        query: call.uri.query(),
-        authorization: call.header("authorization"),
-        query_options: call.header("sforce-query-options"),
-        body: &call.body,
-    };
+    let request = call.request();
     // The instance URL handed out is wherever the client reached this sandbox.
     let base_url = call.base_url();
     let (now_ms, random) = (clock::now_ms(), state.random());

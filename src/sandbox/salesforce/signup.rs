@@ -224,19 +224,20 @@ impl Emulator<'_> {
         if !is_address(text("SignupEmail")) || !is_address(text("Username")) {
             return Some("S-1006");
         }
-        let succeeded = || {
+        // Whether a sign-up that succeeded has `value` in `field`, compared without case.
+        let taken = |field: &str, value: &str| {
             self.data
                 .signups
                 .iter()
                 .filter(|s| matches!(s.outcome, Outcome::Success { .. }))
+                .any(|s| {
+                    s.fields
+                        .get(field)
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.eq_ignore_ascii_case(value))
+                })
         };
-        let username = text("Username");
-        if succeeded().any(|s| {
-            s.fields
-                .get("Username")
-                .and_then(Value::as_str)
-                .is_some_and(|u| u.eq_ignore_ascii_case(username))
-        }) {
+        if taken("Username", text("Username")) {
             return Some("C-1007");
         }
         if fields.contains_key("ConnectedAppConsumerKey")
@@ -262,12 +263,7 @@ impl Emulator<'_> {
             if !well_formed {
                 return Some("C-1018");
             }
-            if succeeded().any(|s| {
-                s.fields
-                    .get("Subdomain")
-                    .and_then(Value::as_str)
-                    .is_some_and(|d| d.eq_ignore_ascii_case(subdomain))
-            }) {
+            if taken("Subdomain", subdomain) {
                 return Some("C-1019");
             }
         }

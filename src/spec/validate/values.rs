@@ -73,6 +73,27 @@ fn type_name(value: &DeValue<'_>) -> &'static str {
     }
 }
 
+/// Refuses a table that lacks the key saying what it is (a provider's `type`, an
+/// organization's `provider`): nothing else in it can be checked.
+fn lacks_its_kind<T>(
+    errors: &mut Errors,
+    found: &Found<'_, '_>,
+    what: &str,
+    key: &str,
+    help: impl Into<String>,
+) -> Option<T> {
+    errors.push(
+        SpecError::new(
+            found.file,
+            found.key_span.clone(),
+            format!("{what} `{}` has no `{key}`", found.name),
+            format!("this {what}"),
+        )
+        .with_help(help),
+    );
+    None
+}
+
 pub(super) fn check_instance(
     errors: &mut Errors,
     found: &Found<'_, '_>,
@@ -83,16 +104,8 @@ pub(super) fn check_instance(
 
     let type_entry = table.iter().find(|(k, _)| k.get_ref() == "type");
     let Some((_, type_value)) = type_entry else {
-        errors.push(
-            SpecError::new(
-                file,
-                found.key_span.clone(),
-                format!("provider `{}` has no `type`", found.name),
-                "this provider",
-            )
-            .with_help(format!("add `type = \"...\"`, one of: {}", type_names())),
-        );
-        return None;
+        let help = format!("add `type = \"...\"`, one of: {}", type_names());
+        return lacks_its_kind(errors, found, "provider", "type", help);
     };
     let provider_type = match type_value.get_ref().as_str() {
         Some(name) => match ProviderType::from_name(name) {
@@ -319,16 +332,8 @@ pub(super) fn check_org(
     let table = expect_table(errors, file, &path, found.value)?;
 
     let Some((_, provider_value)) = table.iter().find(|(k, _)| k.get_ref() == "provider") else {
-        errors.push(
-            SpecError::new(
-                file,
-                found.key_span.clone(),
-                format!("organization `{}` has no `provider`", found.name),
-                "this organization",
-            )
-            .with_help("add `provider = \"NAME\"`, naming a `[provider.NAME]` table"),
-        );
-        return None;
+        let help = "add `provider = \"NAME\"`, naming a `[provider.NAME]` table";
+        return lacks_its_kind(errors, found, "organization", "provider", help);
     };
     let Some(instance_name) = provider_value.get_ref().as_str() else {
         errors.push(SpecError::new(
@@ -503,17 +508,18 @@ fn check_value(
     value: &Spanned<DeValue<'_>>,
 ) -> Option<Value> {
     let span = value.span();
-    let wrong_type = |errors: &mut Errors, expected: &str| {
-        errors.push(SpecError::new(
-            file,
-            span.clone(),
-            format!(
-                "`{path}` must be {expected}, found {}",
-                type_name(value.get_ref())
-            ),
-            format!("expected {expected}"),
-        ));
+    // This value refused: the error kept, nothing taken.
+    let refuse = |errors: &mut Errors, message: String, label: &str| {
+        errors.push(SpecError::new(file, span.clone(), message, label));
         None
+    };
+    let wrong_type = |errors: &mut Errors, expected: &str| {
+        let found = type_name(value.get_ref());
+        refuse(
+            errors,
+            format!("`{path}` must be {expected}, found {found}"),
+            &format!("expected {expected}"),
+        )
     };
     match (kind, value.get_ref()) {
         (Kind::String(text), DeValue::String(s)) => {
@@ -543,15 +549,7 @@ fn check_value(
                 problem = Some(format!("must be {expected}"));
             }
             match problem {
-                Some(p) => {
-                    errors.push(SpecError::new(
-                        file,
-                        span,
-                        format!("`{path}` {p}"),
-                        "invalid value",
-                    ));
-                    None
-                }
+                Some(p) => refuse(errors, format!("`{path}` {p}"), "invalid value"),
                 None => Some(Value::String(s.to_string())),
             }
         }
@@ -559,27 +557,13 @@ fn check_value(
             let s = d.to_string();
             match Format::Date.check(&s) {
                 Ok(()) => Some(Value::String(s)),
-                Err(expected) => {
-                    errors.push(SpecError::new(
-                        file,
-                        span,
-                        format!("`{path}`: {expected}"),
-                        "not a date",
-                    ));
-                    None
-                }
+                Err(expected) => refuse(errors, format!("`{path}`: {expected}"), "not a date"),
             }
         }
         (Kind::String(_), _) => wrong_type(errors, "a string"),
         (Kind::Integer { min, max }, DeValue::Integer(i)) => {
             let Ok(n) = i64::from_str_radix(i.as_str(), i.radix()) else {
-                errors.push(SpecError::new(
-                    file,
-                    span,
-                    format!("`{path}` is out of range"),
-                    "too large",
-                ));
-                return None;
+                return refuse(errors, format!("`{path}` is out of range"), "too large");
             };
             let below = min.is_some_and(|m| n < m);
             let above = max.is_some_and(|m| n > m);
@@ -590,13 +574,8 @@ fn check_value(
                     (None, Some(b)) => format!("at most {b}"),
                     (None, None) => String::new(),
                 };
-                errors.push(SpecError::new(
-                    file,
-                    span,
-                    format!("`{path}` must be {range}, found {n}"),
-                    "out of range",
-                ));
-                return None;
+                let message = format!("`{path}` must be {range}, found {n}");
+                return refuse(errors, message, "out of range");
             }
             Some(Value::Int(n))
         }

@@ -16,7 +16,7 @@
 //! `base_url`: the API lives on each customer's own Command Center host, so there is no public
 //! endpoint to default to.
 
-use super::schema::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::schema::{BaseUrl, Field, Format, Kind, Problems, ProviderSchema, Rule, Text};
 use super::{Capabilities, Descriptor, Reads};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
@@ -214,29 +214,12 @@ static ORG_RULES: &[Rule] = &[
     Rule::Check(check_sync_database),
 ];
 
-type Problems = Vec<(String, String)>;
-
-fn table<'a>(values: &'a Table, key: &str) -> Option<&'a Table> {
-    values.get(key).and_then(Value::as_table)
-}
-
-fn text<'a>(values: &'a Table, key: &str) -> Option<&'a str> {
-    values.get(key).and_then(Value::as_str)
-}
-
-fn int(values: &Table, key: &str) -> Option<i64> {
-    match values.get(key) {
-        Some(Value::Int(i)) => Some(*i),
-        _ => None,
-    }
-}
-
 /// Commvault's API lives on each customer's own Command Center, under a path (`/commandcenter/api`
 /// or the older `/webconsole/api`): a bare host would send every request to the web console's
 /// pages instead of its API. (That `base_url` is required at all is `BaseUrl::Required`.)
 fn check_base_url(values: &Table) -> Problems {
     let example = "like \"https://commandcenter.example.com/commandcenter/api\"";
-    let Some(base_url) = text(values, "base_url") else {
+    let Some(base_url) = values.text("base_url") else {
         return Vec::new();
     };
     let path = url::Url::parse(base_url)
@@ -265,13 +248,13 @@ fn check_access_nodes(values: &Table) -> Problems {
     for (i, node) in nodes.iter().filter_map(Value::as_table).enumerate() {
         let at = format!("access_nodes[{i}]");
         let group = node.contains_key("client_group_name") || node.contains_key("client_group_id");
-        match table(node, "client") {
+        match node.table("client") {
             None if !group => problems.push((
                 at,
                 "names no access node: set `client` (`client_id` and `client_name`) or a client group (`client_group_name` or `client_group_id`)".into(),
             )),
             Some(client) => {
-                if let Some(id) = int(client, "client_id") {
+                if let Some(id) = client.int("client_id") {
                     if let Some((first, _)) = seen.iter().find(|(_, seen_id)| *seen_id == id) {
                         problems.push((
                             format!("{at}.client.client_id"),
@@ -293,10 +276,10 @@ fn check_access_nodes(values: &Table) -> Problems {
 /// show when Commvault first tries to log in.
 fn check_endpoint(values: &Table) -> Problems {
     let mut problems = Vec::new();
-    let Some(account) = table(values, "salesforce_account") else {
+    let Some(account) = values.table("salesforce_account") else {
         return problems;
     };
-    let Some(endpoint) = text(account, "endpoint") else {
+    let Some(endpoint) = account.text("endpoint") else {
         return problems;
     };
     if !endpoint.starts_with("https://") {
@@ -307,7 +290,7 @@ fn check_endpoint(values: &Table) -> Problems {
         return problems;
     }
     let host = endpoint.trim_end_matches('/').to_ascii_lowercase();
-    match int(account, "environment_type") {
+    match account.int("environment_type") {
         Some(1) if host == PRODUCTION_LOGIN => problems.push((
             "salesforce_account.endpoint".into(),
             format!("is Salesforce's production login, but `environment_type = 1` is a sandbox: use {SANDBOX_LOGIN} (or the sandbox's My Domain URL), or set `environment_type = 0`"),
@@ -325,10 +308,10 @@ fn check_endpoint(values: &Table) -> Problems {
 /// instance, which a PostgreSQL database (`db_type = "3"`) does not have.
 fn check_sync_database(values: &Table) -> Problems {
     let mut problems = Vec::new();
-    let Some(db) = table(values, "sync_database") else {
+    let Some(db) = values.table("sync_database") else {
         return problems;
     };
-    if let Some(port) = text(db, "db_port")
+    if let Some(port) = db.text("db_port")
         && !port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p))
     {
         problems.push((
@@ -336,8 +319,8 @@ fn check_sync_database(values: &Table) -> Problems {
             format!("(\"{port}\") must be a TCP port, from 1 to 65535"),
         ));
     }
-    if text(db, "db_type") == Some("3")
-        && text(db, "db_instance").is_some_and(|i| !i.trim().is_empty())
+    if db.text("db_type") == Some("3")
+        && db.text("db_instance").is_some_and(|i| !i.trim().is_empty())
     {
         problems.push((
             "sync_database.db_instance".into(),

@@ -15,7 +15,7 @@
 //! The natural key is `organization_name`, compared exactly: NeonCRM allows two accounts with
 //! one name, so orgform's look-up before every create is what stops a duplicate.
 
-use super::schema::{BaseUrl, Field, Format, Kind, ProviderSchema, Rule, Text};
+use super::schema::{BaseUrl, Field, Format, Kind, Problems, ProviderSchema, Rule, Text};
 use super::{Capabilities, Descriptor, Reads};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
@@ -229,28 +229,11 @@ static ORG_RULES: &[Rule] = &[
     Rule::Check(check_organization_types),
 ];
 
-type Problems = Vec<(String, String)>;
-
-fn table<'a>(values: &'a Table, key: &str) -> Option<&'a Table> {
-    values.get(key).and_then(Value::as_table)
-}
-
-fn tables<'a>(values: &'a Table, key: &str) -> Vec<&'a Table> {
-    match values.get(key) {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_table).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn text<'a>(values: &'a Table, key: &str) -> Option<&'a str> {
-    values.get(key).and_then(Value::as_str)
-}
-
 /// The name is the natural key, compared exactly; NeonCRM keeps names without surrounding
 /// blanks, so a name declared with them would never be found again, and would be created on
 /// every run.
 fn check_name(values: &Table) -> Problems {
-    match text(values, "organization_name") {
+    match values.text("organization_name") {
         Some(name) if name.trim() != name => vec![(
             "organization_name".into(),
             "starts or ends with blanks, which NeonCRM drops: orgform would never find the account again by this name; remove them".into(),
@@ -264,7 +247,7 @@ fn check_name(values: &Table) -> Problems {
 /// and an address ends after it starts.
 fn check_contact(values: &Table) -> Problems {
     let mut problems = Vec::new();
-    let Some(contact) = table(values, "primary_contact") else {
+    let Some(contact) = values.table("primary_contact") else {
         return problems;
     };
     for n in 1..=3 {
@@ -276,7 +259,7 @@ fn check_contact(values: &Table) -> Problems {
             ));
         }
     }
-    let addresses = tables(contact, "addresses");
+    let addresses = contact.tables("addresses");
     let primaries = addresses
         .iter()
         .filter(|a| matches!(a.get("is_primary_address"), Some(Value::Bool(true))))
@@ -306,7 +289,7 @@ fn check_contact(values: &Table) -> Problems {
                 ));
             }
         }
-        if let (Some(start), Some(end)) = (text(address, "start_date"), text(address, "end_date"))
+        if let (Some(start), Some(end)) = (address.text("start_date"), address.text("end_date"))
             && end < start
         {
             problems.push((
@@ -323,7 +306,7 @@ fn check_contact(values: &Table) -> Problems {
 /// it asks for exactly one of the two; the client sends the other one blank, as v1 requires.
 fn check_custom_fields(values: &Table) -> Problems {
     let mut problems = Vec::new();
-    for (i, data) in tables(values, "custom_field_data_list").iter().enumerate() {
+    for (i, data) in values.tables("custom_field_data_list").iter().enumerate() {
         let at = format!("custom_field_data_list[{i}]");
         match (
             data.contains_key("field_option_id"),
@@ -355,28 +338,28 @@ fn check_id_or_name(values: &Table) -> Problems {
             problems.push((at, format!("needs `{}` or `{}`", keys[0], keys[1])));
         }
     };
-    need("source".into(), table(values, "source"), ["id", "name"]);
-    if let Some(contact) = table(values, "primary_contact") {
+    need("source".into(), values.table("source"), ["id", "name"]);
+    if let Some(contact) = values.table("primary_contact") {
         need(
             "primary_contact.gender".into(),
-            table(contact, "gender"),
+            contact.table("gender"),
             ["code", "name"],
         );
-        for (i, address) in tables(contact, "addresses").iter().enumerate() {
+        for (i, address) in contact.tables("addresses").iter().enumerate() {
             let at = format!("primary_contact.addresses[{i}]");
             need(
                 format!("{at}.address_type"),
-                table(address, "address_type"),
+                address.table("address_type"),
                 ["id", "name"],
             );
             need(
                 format!("{at}.state"),
-                table(address, "state"),
+                address.table("state"),
                 ["code", "name"],
             );
             need(
                 format!("{at}.country"),
-                table(address, "country"),
+                address.table("country"),
                 ["id", "name"],
             );
         }
@@ -387,7 +370,7 @@ fn check_id_or_name(values: &Table) -> Problems {
 /// Each organization type by id or name (10059), and none twice (10070).
 fn check_organization_types(values: &Table) -> Problems {
     let mut problems = Vec::new();
-    let types = tables(values, "organization_types");
+    let types = values.tables("organization_types");
     for (i, kind) in types.iter().enumerate() {
         let at = format!("organization_types[{i}]");
         if !kind.contains_key("id") && !kind.contains_key("name") {

@@ -238,6 +238,9 @@ fn days_in_month(y: u32, m: u32) -> u32 {
     }
 }
 
+/// What a check finds: (dotted path, message) per problem.
+pub(crate) type Problems = Vec<(String, String)>;
+
 /// A check across fields: given a table's validated values, (dotted path, message) per problem.
 pub type CheckFn = fn(&Table) -> Vec<(String, String)>;
 

@@ -145,6 +145,32 @@ impl Table {
         self.position(key).ok().map(|i| &self.0[i].1)
     }
 
+    /// The table under `key`, when there is one.
+    pub(crate) fn table(&self, key: &str) -> Option<&Table> {
+        self.get(key).and_then(Value::as_table)
+    }
+
+    /// The tables of the array under `key`; none when there is no array.
+    pub(crate) fn tables(&self, key: &str) -> Vec<&Table> {
+        match self.get(key) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_table).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The string under `key`, when there is one.
+    pub(crate) fn text(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    /// The integer under `key`, when there is one.
+    pub(crate) fn int(&self, key: &str) -> Option<i64> {
+        match self.get(key) {
+            Some(Value::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+
     /// Sets `key`, returning the value it replaces.
     pub(crate) fn insert(&mut self, key: String, value: Value) -> Option<Value> {
         match self.position(&key) {

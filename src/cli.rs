@@ -153,6 +153,10 @@ pub(crate) struct RemoteArgs {
         value_name = "BOOL"
     )]
     pub(crate) refresh: bool,
+    /// Plan and apply only the addresses matching ADDRESS, where `*` matches any run of
+    /// characters; repeatable
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub(crate) targets: Vec<String>,
     #[command(flatten)]
     pub(crate) sandbox: SandboxArg,
 }

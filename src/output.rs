@@ -99,6 +99,9 @@ pub fn plan_text(plan: &Plan) -> String {
     if !plan.endpoint_warnings.is_empty() {
         out.push('\n');
     }
+    if let Some(line) = partial_line(plan) {
+        let _ = writeln!(out, "{line}\n");
+    }
     if !plan.refreshed {
         out.push_str("Note: remote reality was not read (--refresh=false); the plan rests on specs and state alone.\n\n");
     }
@@ -139,6 +142,22 @@ pub fn plan_text(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "\nPlan: {}.", summary_line(plan));
     out
+}
+
+/// For a plan limited by `--target`, the line that says so (patterns escaped); `None` for a
+/// whole plan.
+pub fn partial_line(plan: &Plan) -> Option<String> {
+    plan.is_partial().then(|| {
+        let patterns: Vec<String> = plan
+            .targets
+            .iter()
+            .map(|t| Shown(t).to_string())
+            .collect();
+        format!(
+            "Partial plan: only addresses matching --target {}; nothing else is planned or applied.",
+            patterns.join(", ")
+        )
+    })
 }
 
 /// Alignment stops at this many characters: one long value (a state file's addresses are not
@@ -206,6 +225,14 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
         );
     }
     let _ = writeln!(head, "**{}**\n", capitalise(&summary_line(plan)));
+    if plan.is_partial() {
+        let patterns: Vec<String> = plan.targets.iter().map(|t| md_code(t)).collect();
+        let _ = writeln!(
+            head,
+            "> **Partial plan:** only addresses matching `--target` {}; nothing else is planned or applied.\n",
+            patterns.join(", ")
+        );
+    }
     if !plan.refreshed {
         head.push_str("> Remote reality was not read (`--refresh=false`): this plan rests on specs and state alone.\n\n");
     }

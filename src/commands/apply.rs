@@ -12,13 +12,16 @@ use tokio::sync::oneshot;
 use super::connection::{
     Connected, check_login_secrets, check_secrets, connect, read_reality, with_connect_options,
 };
-use super::plan::{SavedPlan, load_plan};
+use super::plan::{SavedPlan, load_plan, targets};
 use super::specs::{Destination, load_specs_checked, warn_endpoints};
 use super::state_store::{open_state_locked, state_location_before_login};
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
-use crate::plan::{Action, Plan, PlanContext, check_limits, guard_bindings, plan, recheck_creates};
+use crate::plan::{
+    Action, Plan, PlanContext, Targets, check_limits, guard_bindings, plan, plan_targeted,
+    recheck_creates,
+};
 use crate::providers::ConnectOptions;
 use crate::spec::Spec;
 use crate::spec::endpoints::EndpointWarning;
@@ -32,6 +35,12 @@ pub(crate) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     // Read before the lock is taken: a plan file that is a FIFO or a device is refused, never
     // waited on while the state is held.
     let saved = args.plan_file.as_deref().map(load_plan).transpose()?;
+    if saved.is_some() && !args.remote.targets.is_empty() {
+        return Err(miette!(
+            help = "make the plan with `orgform plan --target ADDRESS --out FILE`: a saved plan keeps its targets and is applied as it is",
+            "--target can't be used with a saved plan"
+        ));
+    }
     let location = state_location_before_login(
         g,
         &spec,
@@ -39,10 +48,12 @@ pub(crate) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
         spec.orgs.values().map(|o| o.instance.as_str()),
     )?;
     let (backend, state) = open_state_locked(&location, g).await?;
+    let targets = targets(&args.remote.targets, &spec, &state)?;
     let inputs = Inputs {
         spec: spec.clone(),
         warnings,
         saved,
+        targets,
     };
     with_connect_options(g, sandbox, &spec, &location, async move |options| {
         run_locked(g, args, inputs, backend, state, options).await
@@ -57,6 +68,8 @@ struct Inputs {
     warnings: Vec<EndpointWarning>,
     /// The plan file named on the command line, if any.
     saved: Option<SavedPlan>,
+    /// `--target`, checked against the specs and state, for a plan made here.
+    targets: Option<Targets>,
 }
 
 async fn run_locked(
@@ -71,6 +84,7 @@ async fn run_locked(
         spec,
         warnings,
         saved,
+        targets,
     } = inputs;
 
     // Every secret the logins and the creates need is read before the first login, and all
@@ -99,6 +113,9 @@ async fn run_locked(
                 "Applying the saved plan {} (digest {digest}).",
                 path.display()
             ));
+            if let Some(line) = output::partial_line(&saved) {
+                output::message(&line);
+            }
             warn_endpoints(&warnings);
             saved
         }
@@ -108,11 +125,12 @@ async fn run_locked(
             } else {
                 None
             };
-            let mut fresh = plan(
+            let mut fresh = plan_targeted(
                 &spec,
                 &state,
                 reality.as_ref(),
                 PlanContext { now: time::now() },
+                targets.as_ref(),
             );
             check_secrets(&spec, &state, Some(&fresh), options)?;
             fresh.endpoint_warnings = warnings;

@@ -13,7 +13,7 @@ use super::state_store::{read_state, state_location_before_login};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::files::{OldVersion, write_atomically};
 use crate::output;
-use crate::plan::{Plan, PlanContext, plan};
+use crate::plan::{Plan, PlanContext, Targets, plan_targeted};
 use crate::providers::ConnectOptions;
 use crate::spec::Spec;
 use crate::state::State;
@@ -29,8 +29,16 @@ pub(crate) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
         spec.orgs.values().map(|o| o.instance.as_str()),
     )?;
     let state = read_state(&location, g).await?;
+    let targets = targets(&args.remote.targets, &spec, &state)?;
     let mut plan = with_connect_options(g, sandbox, &spec, &location, async |options| {
-        make_plan(&spec, &state, args.remote.refresh, options).await
+        make_plan(
+            &spec,
+            &state,
+            args.remote.refresh,
+            targets.as_ref(),
+            options,
+        )
+        .await
     })
     .await?;
     if args.out.is_some() {
@@ -71,11 +79,23 @@ pub(crate) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// Plans, reading remote reality unless `refresh` is off.
+/// The `--target` patterns checked against the specs and state (`None` without any), before
+/// any provider is asked: a pattern that matches nothing is a mistake, never an empty plan.
+pub(crate) fn targets(patterns: &[String], spec: &Spec, state: &State) -> Result<Option<Targets>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    Targets::new(patterns, spec, state)
+        .map(Some)
+        .map_err(|e| miette!(help = "`orgform show` lists the addresses in state", "{e}"))
+}
+
+/// Plans, reading remote reality unless `refresh` is off; only the `targets` when given.
 pub(crate) async fn make_plan(
     spec: &Spec,
     state: &State,
     refresh: bool,
+    targets: Option<&Targets>,
     options: &ConnectOptions,
 ) -> Result<Plan> {
     let reality = if refresh {
@@ -85,11 +105,12 @@ pub(crate) async fn make_plan(
     } else {
         None
     };
-    let made = plan(
+    let made = plan_targeted(
         spec,
         state,
         reality.as_ref(),
         PlanContext { now: time::now() },
+        targets,
     );
     // A plan is a promise: one that says "create" must be one apply can carry out, so what
     // its creates and the logins need is checked even with `--refresh=false` (as Terraform

@@ -6,6 +6,7 @@
 
 mod diff;
 mod secrets;
+mod target;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use diff::{AttributeChange, attribute_changes};
 pub(crate) use secrets::{SecretUse, contacted_instances, login_secrets, secrets_needed};
+pub use target::{TargetError, Targets, Unmatched, matches as target_matches};
 
 use crate::model::{
     Address, InstanceName, InstanceReality, NaturalKey, ProviderType, Reality, RemoteOrg,
@@ -52,6 +54,10 @@ pub struct Plan {
     /// command, which knows the list; absent from plans saved before it existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) endpoint_warnings: Vec<EndpointWarning>,
+    /// The `--target` patterns of a partial plan, as given: only the addresses they match are
+    /// planned (and applied). Empty for a whole plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -200,6 +206,11 @@ impl Plan {
     pub fn has_work(&self) -> bool {
         self.changes.iter().any(Change::is_work)
     }
+
+    /// Whether `--target` limited it to some addresses.
+    pub fn is_partial(&self) -> bool {
+        !self.targets.is_empty()
+    }
 }
 
 /// Inputs besides specs, state and reality.
@@ -212,7 +223,22 @@ pub struct PlanContext {
 /// Makes the plan. `reality` is `None` when remote reality was not read; an instance missing
 /// from it was not read either. Unread reality is "unknown", never "absent".
 pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: PlanContext) -> Plan {
+    plan_targeted(spec, state, reality, context, None)
+}
+
+/// Makes the plan of only the addresses `targets` matches (all of them with `None`), as
+/// `--target` asks. Everything else is left out before bindings and quotas are counted, so a
+/// partial plan spends the quota only on its own creates, and applying it does exactly what it
+/// shows.
+pub fn plan_targeted(
+    spec: &Spec,
+    state: &State,
+    reality: Option<&Reality>,
+    context: PlanContext,
+    targets: Option<&Targets>,
+) -> Plan {
     let read = |instance: &str| reality.and_then(|r| r.instances.get(instance));
+    let wanted = |address: &str| targets.is_none_or(|t| t.contains(address));
     let mut changes = Vec::with_capacity(spec.orgs.len() + state.orgs.len());
 
     // Both maps are sorted by address: one walk down the two together pairs each declaration
@@ -228,23 +254,29 @@ pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: Plan
         };
         match order {
             std::cmp::Ordering::Less => {
-                let Some((_, org)) = declared.next() else {
+                let Some((address, org)) = declared.next() else {
                     break;
                 };
-                changes.push(plan_declared(org, None, read(&org.instance)));
+                if wanted(address) {
+                    changes.push(plan_declared(org, None, read(&org.instance)));
+                }
             }
             std::cmp::Ordering::Equal => {
-                let (Some((_, org)), record) = (declared.next(), recorded.next()) else {
+                let (Some((address, org)), record) = (declared.next(), recorded.next()) else {
                     break;
                 };
-                let record = record.map(|(_, r)| r);
-                changes.push(plan_declared(org, record, read(&org.instance)));
+                if wanted(address) {
+                    let record = record.map(|(_, r)| r);
+                    changes.push(plan_declared(org, record, read(&org.instance)));
+                }
             }
             std::cmp::Ordering::Greater => {
                 let Some((address, record)) = recorded.next() else {
                     break;
                 };
-                changes.push(orphan(address, record));
+                if wanted(address) {
+                    changes.push(orphan(address, record));
+                }
             }
         }
     }
@@ -263,6 +295,7 @@ pub fn plan(spec: &Spec, state: &State, reality: Option<&Reality>, context: Plan
         quotas,
         state_digest: None,
         endpoint_warnings: Vec::new(),
+        targets: targets.map(|t| t.patterns().to_vec()).unwrap_or_default(),
     }
 }
 

@@ -55,6 +55,7 @@ mod schema;
 mod secrets_checked;
 mod specs;
 mod state_stores;
+mod target;
 mod team_state;
 mod tolerant_commvault;
 mod tolerant_heron;

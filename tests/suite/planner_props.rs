@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use orgform::model::{InstanceReality, NaturalKey, Reality, RemoteOrg, RemoteStatus};
-use orgform::plan::{Action, PlanContext, plan};
+use orgform::plan::{Action, PlanContext, Targets, plan, plan_targeted, target_matches};
 use orgform::spec::{SourceFile, Spec};
 use orgform::state::{Record, State, Status};
 use proptest::prelude::*;
@@ -222,6 +222,32 @@ proptest! {
             {
                 prop_assert!(reason.contains(id.as_str()), "advice without the remote id: {:?}", change);
             }
+        }
+    }
+
+    #[test]
+    fn a_targeted_plan_holds_exactly_the_matching_addresses(
+        cases in prop::collection::vec(case(), 0..24),
+        pattern in prop::sample::select(vec!["*", "o1*", "x*", "*3", "o*2", "o0"]),
+        refreshed in any::<bool>(),
+    ) {
+        let (spec, state, reality) = build(&cases);
+        let reality = refreshed.then_some(&reality);
+        let full = plan(&spec, &state, reality, PlanContext { now: NOW });
+        let Ok(targets) = Targets::new(&[pattern.to_string()], &spec, &state) else {
+            // Nothing to match: refused, never an empty plan.
+            prop_assert!(!spec.orgs.keys().chain(state.orgs.keys()).any(|a| target_matches(pattern, a)));
+            return Ok(());
+        };
+        let partial = plan_targeted(&spec, &state, reality, PlanContext { now: NOW }, Some(&targets));
+        prop_assert_eq!(&partial.targets, &vec![pattern.to_string()]);
+        let want: Vec<&String> = full.changes.iter().map(|c| &c.address).filter(|a| target_matches(pattern, a)).collect();
+        let got: Vec<&String> = partial.changes.iter().map(|c| &c.address).collect();
+        prop_assert_eq!(got, want);
+        if pattern == "*" {
+            let mut all = partial.clone();
+            all.targets.clear();
+            prop_assert_eq!(all, full);
         }
     }
 

@@ -5,6 +5,8 @@
 //! is reported on its own): adding a case adds a folder and its name to the list, and a test
 //! fails until the list and the folders agree.
 //!
+//! A `targets.txt` (one pattern a line) makes the plan partial, as `--target` does.
+//!
 //! In `state.json`, `"@declared"` as a record's `digest` or `attributes` stands for the value
 //! the specs declare now, so fixtures stay readable.
 
@@ -12,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use orgform::model::{InstanceReality, Reality, RemoteOrg};
-use orgform::plan::{PlanContext, plan};
+use orgform::plan::{PlanContext, Targets, plan, plan_targeted};
 use orgform::spec::Spec;
 use orgform::state::State;
 
@@ -20,6 +22,16 @@ use crate::golden::{cases, check, spec_files};
 
 /// 2026-09-21T20:53:20Z: plans in fixtures are made at this instant.
 pub const NOW: u64 = 1_790_024_000;
+
+/// A case's `targets.txt`, one `--target` pattern a line, if it has one.
+fn load_targets(case: &Path, spec: &Spec, state: &State) -> Option<Targets> {
+    let text = std::fs::read_to_string(case.join("targets.txt")).ok()?;
+    let patterns: Vec<String> = text.lines().map(str::to_string).collect();
+    Some(
+        Targets::new(&patterns, spec, state)
+            .unwrap_or_else(|e| panic!("{}: targets.txt: {e}", case.display())),
+    )
+}
 
 fn load_case(case: &Path) -> (Spec, State, Option<Reality>) {
     let spec = Spec::load(&spec_files(&case.join("specs")))
@@ -76,7 +88,14 @@ fn plans_root() -> PathBuf {
 fn check_case(name: &str) {
     let case = plans_root().join(name);
     let (spec, state, reality) = load_case(&case);
-    let made = plan(&spec, &state, reality.as_ref(), PlanContext { now: NOW });
+    let targets = load_targets(&case, &spec, &state);
+    let made = plan_targeted(
+        &spec,
+        &state,
+        reality.as_ref(),
+        PlanContext { now: NOW },
+        targets.as_ref(),
+    );
     check(
         &case.join("expected.txt"),
         &orgform::output::plan_text(&made),
@@ -92,7 +111,13 @@ fn check_case(name: &str) {
     // A plan is a value: the same inputs give the same plan.
     assert_eq!(
         made,
-        plan(&spec, &state, reality.as_ref(), PlanContext { now: NOW })
+        plan_targeted(
+            &spec,
+            &state,
+            reality.as_ref(),
+            PlanContext { now: NOW },
+            targets.as_ref()
+        )
     );
 }
 
@@ -129,6 +154,7 @@ golden_plans! {
     quota_defers_creates,
     recreate_after_drift,
     salesforce_signups_settle,
+    target_spends_quota_on_targets_only,
 }
 
 /// The list above and the folders agree: a new folder without its test, or a test without its

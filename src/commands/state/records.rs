@@ -283,7 +283,46 @@ pub(super) fn declared(spec: &Spec, record: &Record, new: &str) -> Declared {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_matches;
+    use super::{glob_matches, list_json, list_markdown, list_text, show_json, show_text};
+    use crate::model::{NaturalKey, ProviderType};
+    use crate::state::{Attributes, Record, State, Status};
+
+    /// A record whose every text holds what a terminal obeys.
+    fn hostile() -> (String, Record) {
+        let bad = "x\u{1b}]0;owned\u{7}\n\u{202e}";
+        let record = Record {
+            provider: bad.into(),
+            provider_type: ProviderType::Heron,
+            remote_id: Some(bad.into()),
+            natural_key: NaturalKey(bad.into()),
+            digest: bad.into(),
+            status: Status::Created,
+            attributes: Attributes::from_value(&serde_json::json!({ bad: bad })),
+            attempted_at: None,
+            updated_at: 0,
+            error: None,
+            detail: [(bad.to_string(), bad.to_string())].into(),
+        };
+        (bad.to_string(), record)
+    }
+
+    #[test]
+    fn nothing_a_state_holds_reaches_the_terminal_raw() {
+        let (address, record) = hostile();
+        let mut state = State::new("lineage".into());
+        state.orgs.insert(address.clone(), record.clone());
+        let picked: Vec<_> = state.orgs.iter().collect();
+        for shown in [
+            list_text(&picked),
+            list_json(&state, &picked),
+            list_markdown(&picked),
+            show_text(&address, &record),
+            show_json(&state, &address, &record),
+        ] {
+            assert!(!shown.contains(['\u{1b}', '\u{7}', '\u{202e}']), "{shown}");
+        }
+        assert_eq!(list_text(&picked), "x\\u{1b}]0;owned\\u{7}\\n\\u{202e}\n");
+    }
 
     #[test]
     fn a_star_matches_any_run_and_the_rest_matches_itself() {

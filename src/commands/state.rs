@@ -18,7 +18,7 @@ use crate::escape::Shown;
 use crate::output;
 use crate::spec::Spec;
 use crate::state::{State, StateBackend, Store};
-use records::Declared;
+use records::{Declared, Elsewhere};
 
 pub(crate) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<ExitCode> {
     match command {
@@ -130,14 +130,24 @@ async fn move_address(g: &GlobalArgs, old: &str, new: &str) -> Result<ExitCode> 
         instance,
         natural_key,
         origin,
+        elsewhere,
     }) = &declared
     {
-        return Err(miette!(
-            help = format!(
-                "to rename a declared organization, rename its [org.{0}] table to [org.{1}] in the specs, then `orgform state mv {0} {1}`; or move `{0}` to an address the specs don't declare",
+        let help = match elsewhere {
+            Some(e) if e.address != old => format!(
+                "the specs declare this organization as `{}` ({}): `orgform state mv {} {}`",
+                Shown(&e.address),
+                e.origin,
                 Shown(old),
-                Shown(new)
+                Shown(&e.address)
             ),
+            _ => format!(
+                "move `{}` to an address the specs don't declare as another organization",
+                Shown(old)
+            ),
+        };
+        return Err(miette!(
+            help = help,
             "the specs declare `{}` ({origin}) as `{}` on `{}`, but `{}` in state is `{}` on `{}`: under `{}`, state would record an organization the specs say it is not",
             Shown(new),
             Shown(natural_key),
@@ -170,22 +180,19 @@ async fn move_address(g: &GlobalArgs, old: &str, new: &str) -> Result<ExitCode> 
     );
     match declared {
         None => said.push_str(&format!(
-            "
-No specs folder at {}: the move was not checked against any declaration.",
+            "\nNo specs folder at {}: the move was not checked against any declaration.",
             g.specs.display()
         )),
         Some(Declared::NotAsNew {
-            elsewhere: Some((address, origin)),
+            elsewhere: Some(Elsewhere { address, origin }),
         }) => said.push_str(&format!(
-            "
-The specs still declare this organization as `{}` ({origin}); rename that table to [org.{}], or the next plan won't find `{}` declared.",
+            "\nThe specs still declare this organization as `{}` ({origin}); rename that table to [org.{}], or the next plan won't find `{}` declared.",
             Shown(&address),
             Shown(new),
             Shown(new)
         )),
         Some(Declared::NotAsNew { elsewhere: None }) => said.push_str(&format!(
-            "
-`{}` is not declared in the specs: plans show it as an orphan until a [org.{}] table declares it.",
+            "\n`{}` is not declared in the specs: plans show it as an orphan until a [org.{}] table declares it.",
             Shown(new),
             Shown(new)
         )),

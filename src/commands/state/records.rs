@@ -254,36 +254,52 @@ pub(super) enum Declared {
         instance: String,
         natural_key: String,
         origin: String,
+        elsewhere: Option<Elsewhere>,
     },
-    /// NEW is not declared; `elsewhere` is the address that declares this organization, if any.
-    NotAsNew {
-        elsewhere: Option<(Address, String)>,
-    },
+    /// NEW is not declared.
+    NotAsNew { elsewhere: Option<Elsewhere> },
+}
+
+/// The address the specs declare the moved organization under (same instance, same natural
+/// key), and where.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Elsewhere {
+    pub(super) address: Address,
+    pub(super) origin: String,
 }
 
 /// Compares a record about to be moved to `new` with what the specs declare.
 pub(super) fn declared(spec: &Spec, record: &Record, new: &str) -> Declared {
-    if let Some(org) = spec.orgs.get(new) {
-        if org.instance == record.provider && org.natural_key == record.natural_key {
-            return Declared::AsNew;
+    let elsewhere = || {
+        spec.orgs
+            .values()
+            .find(|o| o.instance == record.provider && o.natural_key == record.natural_key)
+            .map(|o| Elsewhere {
+                address: o.address.clone(),
+                origin: o.origin.to_string(),
+            })
+    };
+    match spec.orgs.get(new) {
+        Some(org) if org.instance == record.provider && org.natural_key == record.natural_key => {
+            Declared::AsNew
         }
-        return Declared::Otherwise {
+        Some(org) => Declared::Otherwise {
             instance: org.instance.clone(),
             natural_key: org.natural_key.0.clone(),
             origin: org.origin.to_string(),
-        };
+            elsewhere: elsewhere(),
+        },
+        None => Declared::NotAsNew {
+            elsewhere: elsewhere(),
+        },
     }
-    let elsewhere = spec
-        .orgs
-        .values()
-        .find(|o| o.instance == record.provider && o.natural_key == record.natural_key)
-        .map(|o| (o.address.clone(), o.origin.to_string()));
-    Declared::NotAsNew { elsewhere }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{glob_matches, list_json, list_markdown, list_text, show_json, show_text};
+    use super::{
+        Declared, declared, glob_matches, list_json, list_markdown, list_text, show_json, show_text,
+    };
     use crate::model::{NaturalKey, ProviderType};
     use crate::state::{Attributes, Record, State, Status};
 
@@ -322,6 +338,54 @@ mod tests {
             assert!(!shown.contains(['\u{1b}', '\u{7}', '\u{202e}']), "{shown}");
         }
         assert_eq!(list_text(&picked), "x\\u{1b}]0;owned\\u{7}\\n\\u{202e}\n");
+    }
+
+    /// `[org.a]` and `[org.b]` on one Heron instance, and the record of an organization
+    /// `key` on it.
+    fn spec_and_record(key: &str) -> (crate::spec::Spec, Record) {
+        let mut text = String::from(
+            "[provider.h]\ntype = \"heron\"\nbase_url = \"https://api.heron.example\"\napi_key = { env = \"K\" }\n",
+        );
+        for name in ["a", "b"] {
+            text.push_str(&format!(
+                "\n[org.{name}]\nprovider = \"h\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://{name}.example.com\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n"
+            ));
+        }
+        let spec = crate::spec::Spec::load(&[crate::spec::SourceFile::new("orgs.toml", text)])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let declared = &spec.orgs["a"];
+        let mut record = hostile().1;
+        record.provider = "h".into();
+        record.natural_key = NaturalKey(declared.natural_key.0.replace("a.example", key));
+        (spec, record)
+    }
+
+    #[test]
+    fn a_move_is_compared_with_what_the_specs_declare() {
+        // The record is `a`'s organization.
+        let (spec, record) = spec_and_record("a.example");
+        assert_eq!(declared(&spec, &record, "a"), Declared::AsNew);
+        let Declared::Otherwise { elsewhere, .. } = declared(&spec, &record, "b") else {
+            panic!("`b` declares another organization");
+        };
+        assert_eq!(elsewhere.map(|e| e.address).as_deref(), Some("a"));
+        let Declared::NotAsNew { elsewhere } = declared(&spec, &record, "c") else {
+            panic!("`c` is not declared");
+        };
+        assert_eq!(elsewhere.map(|e| e.address).as_deref(), Some("a"));
+        // An organization no address declares.
+        let (spec, record) = spec_and_record("z.example");
+        assert!(matches!(
+            declared(&spec, &record, "a"),
+            Declared::Otherwise {
+                elsewhere: None,
+                ..
+            }
+        ));
+        assert_eq!(
+            declared(&spec, &record, "c"),
+            Declared::NotAsNew { elsewhere: None }
+        );
     }
 
     #[test]

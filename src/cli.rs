@@ -224,8 +224,55 @@ pub(crate) struct ForgetArgs {
     pub(crate) sandbox: SandboxArg,
 }
 
+/// `orgform state ...`: read the state record by record, rename an address in it, or look at
+/// and move the store itself. `list` and `show` read without the lock; `mv` and `migrate` hold
+/// it and write a new version.
 #[derive(Debug, Subcommand)]
 pub(crate) enum StateCommand {
+    /// List the addresses in state, one a line, sorted
+    ///
+    /// Reads the state without taking its lock. With --format json, one document:
+    /// {"format_version": 1, "lineage", "serial", "addresses": [{"address", "provider",
+    /// "provider_type", "status", "remote_id" (null until known)}]}, sorted by address.
+    List {
+        /// Only the addresses matching one of these patterns (`*` matches any run of characters)
+        #[arg(value_name = "PATTERN")]
+        patterns: Vec<String>,
+    },
+    /// Show the record of one address
+    ///
+    /// Reads the state without taking its lock. Shows the provider instance and type, the
+    /// natural key, the status, the remote id, when the create was sent, when the record last
+    /// changed, the digest and the declared attributes it was made with (state holds no
+    /// secret). With --format json, one document: {"format_version": 1, "lineage", "serial",
+    /// "address", "provider", "provider_type", "natural_key", "status", "remote_id",
+    /// "create_sent_at", "updated_at", "digest", "error", "detail", "attributes"}; an absent
+    /// value is null.
+    Show {
+        /// The address, as `state list` prints it
+        address: String,
+    },
+    /// Rename an address in state, keeping its organization
+    ///
+    /// Takes the state's lock and writes a new version (a state file keeps the one before as
+    /// its backup). No provider is asked anything: the organization stays as it is, known
+    /// from now on as NEW.
+    ///
+    /// Refused when OLD is not in state, when NEW already is, and when NEW is not an address
+    /// (at most 64 ASCII letters, digits, `_` and `-`, starting with a letter or `_`). Refused
+    /// too when the specs declare NEW as another organization (on another provider instance,
+    /// or with another natural key): state would then say NEW is an organization the specs
+    /// say it is not, and every plan would block NEW until it was forgotten. To rename a
+    /// declared organization, rename its [org.OLD] table in the specs and move its record with
+    /// `state mv OLD NEW`. A specs folder that fails to load refuses the move; with no specs
+    /// folder at all, the move is made unchecked and says so.
+    #[command(name = "mv")]
+    Move {
+        /// The address in state now
+        old: String,
+        /// The address to record it under
+        new: String,
+    },
     /// List every kept version of the state (PostgreSQL keeps them all)
     History,
     /// Move the state to another backend, keeping its lineage

@@ -1,22 +1,220 @@
-//! `orgform state history` and `orgform state migrate --to TARGET`.
+//! `orgform state ...`: `list` and `show` read the records without the lock; `mv` renames an
+//! address under the lock as a new version; `history` lists a PostgreSQL state's versions and
+//! `migrate --to TARGET` moves the state to another backend. What renders a record, and what
+//! the specs say about a move, is pure and lives in `records`.
+
+mod records;
 
 use std::process::ExitCode;
 
-use miette::{Result, miette};
+use miette::{Result, WrapErr, miette};
 
 use super::specs::load_specs;
-use super::state_store::{StateLocation, lock_request, open_state_locked, state_location};
+use super::state_store::{
+    StateLocation, lock_request, open_state_locked, read_state, state_location,
+};
 use crate::cli::{Format, GlobalArgs, StateCommand};
+use crate::escape::Shown;
 use crate::output;
-use crate::state::{StateBackend, Store};
+use crate::spec::Spec;
+use crate::state::{State, StateBackend, Store};
+use records::{Declared, Elsewhere};
 
 pub(crate) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<ExitCode> {
-    let spec = load_specs(&g.specs).ok();
-    let location = state_location(g, spec.as_ref(), false)?;
     match command {
-        StateCommand::History => history(g, &location).await,
-        StateCommand::Migrate { to } => migrate(g, &location, to).await,
+        StateCommand::List { patterns } => list(g, &located(g)?, patterns).await,
+        StateCommand::Show { address } => show(g, &located(g)?, address).await,
+        StateCommand::Move { old, new } => move_address(g, old, new).await,
+        StateCommand::History => history(g, &located(g)?).await,
+        StateCommand::Migrate { to } => migrate(g, &located(g)?, to).await,
     }
+}
+
+/// Where the state is, for a command that works without valid specs (they only matter for a
+/// `[state]` table).
+fn located(g: &GlobalArgs) -> Result<StateLocation> {
+    let spec = load_specs(&g.specs).ok();
+    state_location(g, spec.as_ref(), false)
+}
+
+async fn list(g: &GlobalArgs, location: &StateLocation, patterns: &[String]) -> Result<ExitCode> {
+    let state = read_state(location, g).await?;
+    let (picked, unmatched) = records::pick(&state, patterns);
+    for pattern in unmatched {
+        output::message(&format!(
+            "No address in state ({location}) matches `{}`.",
+            Shown(pattern)
+        ));
+    }
+    match g.format {
+        Format::Json => output::data(&records::list_json(&state, &picked)),
+        Format::Markdown => output::data(&records::list_markdown(&picked)),
+        // Nothing at all for no address, as `terraform state list` prints: a script's loop
+        // over the lines runs zero times.
+        Format::Text if picked.is_empty() => {}
+        Format::Text => output::data(&records::list_text(&picked)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(g: &GlobalArgs, location: &StateLocation, address: &str) -> Result<ExitCode> {
+    let state = read_state(location, g).await?;
+    let Some(record) = state.orgs.get(address) else {
+        return Err(not_in_state(&state, location, address));
+    };
+    output::data(&match g.format {
+        Format::Json => records::show_json(&state, address, record),
+        Format::Markdown => records::show_markdown(address, record),
+        Format::Text => records::show_text(address, record),
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An address the state doesn't hold, with the closest one it does as a hint.
+fn not_in_state(state: &State, location: &StateLocation, address: &str) -> miette::Report {
+    let close =
+        crate::spec::diagnostic::did_you_mean(address, state.orgs.keys().map(String::as_str));
+    let help = match close {
+        Some(close) => format!("did you mean `{}`?", Shown(close)),
+        None if state.orgs.is_empty() => "the state holds no address yet".to_string(),
+        None => "`orgform state list` lists the addresses in state".to_string(),
+    };
+    miette!(
+        help = help,
+        "`{}` is not in state ({location})",
+        Shown(address)
+    )
+}
+
+/// `state mv OLD NEW`: the record of OLD, unchanged, under NEW, as one new version of the
+/// state. Everything that can refuse the move is checked before the lock is taken, except
+/// what only the locked state tells.
+async fn move_address(g: &GlobalArgs, old: &str, new: &str) -> Result<ExitCode> {
+    if !crate::spec::valid_name(new) {
+        return Err(miette!(
+            help = crate::spec::NAME_RULE,
+            "`{}` is not a valid address",
+            Shown(new)
+        ));
+    }
+    if old == new {
+        return Err(miette!(
+            "`{}` and `{}` are the same address; there is nothing to move",
+            Shown(old),
+            Shown(new)
+        ));
+    }
+    let spec = specs_to_check_against(g)?;
+    let location = state_location(g, spec.as_ref(), false)?;
+    let (mut store, mut state): (Store, State) = open_state_locked(&location, g).await?;
+    let Some(record) = state.orgs.get(old) else {
+        return Err(not_in_state(&state, &location, old));
+    };
+    if let Some(taken) = state.orgs.get(new) {
+        return Err(miette!(
+            help = format!(
+                "`orgform state show {0}` shows it; move `{1}` to another address, or `orgform forget {0}` first if that record stands for nothing any more",
+                Shown(new),
+                Shown(old)
+            ),
+            "`{}` is already in state ({}, remote id {} on `{}`); moving `{}` there would lose that record",
+            Shown(new),
+            taken.status.name(),
+            Shown(taken.remote_id.as_deref().unwrap_or("none")),
+            Shown(&taken.provider),
+            Shown(old)
+        ));
+    }
+    let declared = spec.as_ref().map(|s| records::declared(s, record, new));
+    if let Some(Declared::Otherwise {
+        instance,
+        natural_key,
+        origin,
+        elsewhere,
+    }) = &declared
+    {
+        let help = match elsewhere {
+            Some(e) if e.address != old => format!(
+                "the specs declare this organization as `{}` ({}): `orgform state mv {} {}`",
+                Shown(&e.address),
+                e.origin,
+                Shown(old),
+                Shown(&e.address)
+            ),
+            _ => format!(
+                "move `{}` to an address the specs don't declare as another organization",
+                Shown(old)
+            ),
+        };
+        return Err(miette!(
+            help = help,
+            "the specs declare `{}` ({origin}) as `{}` on `{}`, but `{}` in state is `{}` on `{}`: under `{}`, state would record an organization the specs say it is not",
+            Shown(new),
+            Shown(natural_key),
+            Shown(instance),
+            Shown(old),
+            Shown(&record.natural_key.0),
+            Shown(&record.provider),
+            Shown(new)
+        ));
+    }
+    let (remote_id, provider) = (
+        record
+            .remote_id
+            .clone()
+            .unwrap_or_else(|| "no remote id yet".into()),
+        record.provider.clone(),
+    );
+    let before = state.serial;
+    if let Some(record) = state.orgs.remove(old) {
+        state.orgs.insert(new.to_string(), record);
+    }
+    store.write(&mut state).await?;
+    let mut said = format!(
+        "Moved `{}` to `{}` ({} on `{}`) in {location}, serial {before} -> {}. No provider was contacted.",
+        Shown(old),
+        Shown(new),
+        Shown(&remote_id),
+        Shown(&provider),
+        state.serial
+    );
+    match declared {
+        None => said.push_str(&format!(
+            "\nNo specs folder at {}: the move was not checked against any declaration.",
+            g.specs.display()
+        )),
+        Some(Declared::NotAsNew {
+            elsewhere: Some(Elsewhere { address, origin }),
+        }) => said.push_str(&format!(
+            "\nThe specs still declare this organization as `{}` ({origin}); rename that table to [org.{}], or the next plan won't find `{}` declared.",
+            Shown(&address),
+            Shown(new),
+            Shown(new)
+        )),
+        Some(Declared::NotAsNew { elsewhere: None }) => said.push_str(&format!(
+            "\n`{}` is not declared in the specs: plans show it as an orphan until a [org.{}] table declares it.",
+            Shown(new),
+            Shown(new)
+        )),
+        Some(Declared::AsNew | Declared::Otherwise { .. }) => {}
+    }
+    output::message(&said);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The specs a move is checked against: none when there is no specs folder at all (said after
+/// the move), refused when there is one that doesn't load, since the check can't be made.
+fn specs_to_check_against(g: &GlobalArgs) -> Result<Option<Spec>> {
+    if std::fs::symlink_metadata(&g.specs).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return Ok(None);
+    }
+    load_specs(&g.specs).map(Some).wrap_err_with(|| {
+        format!(
+            "state mv checks the new address against the specs in {}, and they don't load; nothing was moved",
+            g.specs.display()
+        )
+    })
 }
 
 async fn history(g: &GlobalArgs, location: &StateLocation) -> Result<ExitCode> {

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest as _, Sha256};
 
 pub use diagnostic::{SourceFile, SpecError, SpecErrors};
+pub(crate) use validate::{NAME_RULE, valid_name};
 
 use crate::model::packed::PackedTable;
 use crate::model::{Address, InstanceName, NaturalKey, ProviderType, SecretRef, Table, Value};

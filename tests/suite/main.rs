@@ -54,6 +54,7 @@ mod scenario;
 mod schema;
 mod secrets_checked;
 mod specs;
+mod state_commands;
 mod state_stores;
 mod target;
 mod team_state;

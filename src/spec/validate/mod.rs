@@ -21,9 +21,9 @@ use crate::model::ProviderType;
 use crate::spec::diagnostic::{SourceFile, SpecError, SpecErrors};
 use crate::spec::{OrgSpec, Spec};
 
-use pieces::{
-    Outline, PIECE_BYTES, each_piece, in_parallel, may_declare_providers, outline, valid_name,
-};
+use pieces::{Outline, PIECE_BYTES, each_piece, in_parallel, may_declare_providers, outline};
+// The address rule, for `state mv` to hold a new address to it too.
+pub(crate) use pieces::{NAME_RULE, valid_name};
 use values::{OrgContext, check_instance, check_org, check_state, declared_type};
 
 type TomlTable<'i> = DeTable<'i>;

@@ -270,11 +270,11 @@ fn outline_doc<'a>(file: &'a SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outlin
 pub(crate) const MAX_NAME_CHARS: usize = 64;
 
 /// The rule for addresses and provider instance names, as the help of its error states it.
-const NAME_RULE: &str = "a name has at most 64 characters, all ASCII letters, digits, `_` and `-`, and must start with a letter or `_` (as in Terraform)";
+pub(crate) const NAME_RULE: &str = "a name has at most 64 characters, all ASCII letters, digits, `_` and `-`, and must start with a letter or `_` (as in Terraform)";
 
 /// Whether `name` may be an address (`[org.NAME]`) or a provider instance name
 /// (`[provider.NAME]`): see [`NAME_RULE`].
-pub(super) fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     name.len() <= MAX_NAME_CHARS
         && bytes

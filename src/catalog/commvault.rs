@@ -368,7 +368,6 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
-        ProviderType::CommvaultSalesforce,
         "Commvault protection of a Salesforce organization (POST /Salesforce/Organization)",
         BaseUrl::Required {
             why: "Commvault's API lives on your own Command Center host, so set its API root, like \"https://commandcenter.example.com/commandcenter/api\"",

@@ -141,7 +141,6 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
-        ProviderType::Heron,
         "Heron Data CRM integration (POST /api/crm_integrations)",
         BaseUrl::Default("https://app.herondata.io"),
         natural_key,

@@ -109,13 +109,3 @@ pub enum Reads {
     /// Look-ups by natural key, many keys per request, in pages of at most `page_size`.
     ByKeys { page_size: u32 },
 }
-
-impl Reads {
-    /// Keys per look-up request, when reality is read by keys.
-    pub const fn page_size(self) -> Option<u32> {
-        match self {
-            Reads::ListAll => None,
-            Reads::ByKeys { page_size } => Some(page_size),
-        }
-    }
-}

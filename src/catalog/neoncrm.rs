@@ -431,7 +431,6 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
-        ProviderType::Neoncrm,
         "NeonCRM organization account (API v1 account/createOrganizationAccount)",
         BaseUrl::Default("https://api.neoncrm.com/neonws/services/api"),
         natural_key,

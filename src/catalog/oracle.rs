@@ -231,7 +231,6 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
-        ProviderType::OracleCommerce,
         "Oracle Commerce Cloud organization request (POST /ccstore/v1/organizationRequests) or organization (POST /ccadmin/v1/organizations)",
         // Every Commerce Cloud instance has its own administration host: there is no public default.
         BaseUrl::Required {

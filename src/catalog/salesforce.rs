@@ -386,7 +386,6 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 pub static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
-        ProviderType::SalesforceSignup,
         "Salesforce Trialforce sign-up (POST /services/data/vXX.X/sobjects/SignupRequest/)",
         BaseUrl::Default("https://login.salesforce.com"),
         natural_key,

@@ -273,7 +273,6 @@ pub enum BaseUrl {
 /// Everything the spec layer knows about one provider type.
 #[derive(Debug)]
 pub struct ProviderSchema {
-    pub provider_type: ProviderType,
     /// One line on what the provider creates.
     pub doc: &'static str,
     /// Where the real API lives, or that `base_url` is required.
@@ -292,13 +291,11 @@ impl ProviderSchema {
     /// A type's schema with no keys of its own yet; `instance` and `org` add them, so that a
     /// catalog file states only its provider's facts.
     pub const fn new(
-        provider_type: ProviderType,
         doc: &'static str,
         base_url: BaseUrl,
         natural_key: fn(&Table, &Table) -> NaturalKey,
     ) -> ProviderSchema {
         ProviderSchema {
-            provider_type,
             doc,
             base_url,
             instance: &[],

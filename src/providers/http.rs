@@ -182,10 +182,6 @@ impl Http {
         })
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
     /// A request to `path` under the base URL (or to an absolute URL the provider handed out).
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let url = if path.starts_with("http://") || path.starts_with("https://") {

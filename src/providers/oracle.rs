@@ -415,10 +415,6 @@ impl Oracle {
         })
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
     /// A usable token: the current one, refreshed when it is due, or a new login when there is
     /// none or it has lapsed. Held under the lock, so concurrent callers renew once.
     async fn token(&self) -> Result<Arc<Token>, ProviderError> {

@@ -387,10 +387,6 @@ impl Sandbox {
         })
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// `http://127.0.0.1:PORT`: what a provider's `base_url` becomes.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)

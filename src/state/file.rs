@@ -132,10 +132,6 @@ impl FileBackend {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn path_str(&self) -> String {
         self.path.display().to_string()
     }

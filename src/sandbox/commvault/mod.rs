@@ -261,11 +261,6 @@ impl CommvaultData {
         *self = CommvaultData::default();
     }
 
-    /// Ends every token at once, as a Commcell restart would.
-    pub fn expire_tokens(&mut self) {
-        self.tokens.clear();
-    }
-
     /// Serves one call. `authtoken` is the header as sent; `random` seeds a new token or
     /// Salesforce org id.
     pub fn handle(

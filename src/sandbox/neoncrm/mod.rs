@@ -21,7 +21,7 @@
 //!   case-insensitive; IN_RANGE takes `("a","b")`), 1-based pages of at most 200, sorted. It
 //!   searches individuals and organizations alike, and names each column in an answer as the
 //!   vendor's List Accounts example does (`Account Id` when asked `Account ID`), from
-//!   [`COLUMNS`], never by echoing the request.
+//!   `search::COLUMNS`, never by echoing the request.
 //! - `account/retrieveOrganizationAccount` gives back what was created (never its password).
 //! - Every one-element list is rendered as a bare object (`errors.error`, `nameValuePairs`,
 //!   `nameValuePair`, `addresses.address`, ...), v1's XML-born quirk.
@@ -49,7 +49,6 @@ use checks::{
     NAME_REQUIRED, PASSWORD_REQUIRED, SOURCE_INVALID, SOURCES, USERNAME_REQUIRED, USERNAME_TAKEN,
     check_addresses, check_custom_fields, check_organization_types, lookup,
 };
-pub use search::{COLUMNS, Column};
 
 /// Where the real API lives under its host; the sandbox serves it at the same path.
 pub const PATH_PREFIX: &str = "/neonws/services/api";
@@ -195,12 +194,6 @@ impl Endpoint {
         }
     }
 
-    /// The endpoint at a path after [`PATH_PREFIX`] (a leading or trailing `/` is ignored).
-    pub fn from_path(path: &str) -> Option<Endpoint> {
-        let path = path.trim_matches('/');
-        Endpoint::ALL.into_iter().find(|e| e.path() == path)
-    }
-
     /// The name of the answer's wrapper object, like `listAccountsResponse`.
     fn wrapper(self) -> &'static str {
         match self {
@@ -290,11 +283,6 @@ impl NeonData {
     /// Forgets every account and session (`POST /_sandbox/reset`).
     pub fn reset(&mut self) {
         *self = NeonData::default();
-    }
-
-    /// Ends every session at once, as a server restart or a long pause would.
-    pub fn expire_sessions(&mut self) {
-        self.sessions.clear();
     }
 
     /// Serves one call; `random` seeds a new session id. Always HTTP 200 at the real API: the

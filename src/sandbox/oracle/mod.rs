@@ -59,14 +59,14 @@ mod filter;
 mod list;
 
 use checks::{check_organization, check_profile};
-pub use filter::{Filter, Op};
+pub use filter::Filter;
 use list::Collection;
 
 /// The paths this emulator owns at OCC's hosts.
 pub const PREFIXES: &[&str] = &["/ccadmin/v1", "/ccstore/v1"];
 
 /// The credentials the emulator accepts live in the catalog, with the rest of OCC's facts.
-pub use crate::catalog::oracle::sandbox::{APP_KEY, CREDENTIALS};
+pub use crate::catalog::oracle::sandbox::APP_KEY;
 
 /// The site every request is made on.
 const SITE_ID: &str = "siteUS";

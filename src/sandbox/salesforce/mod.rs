@@ -78,9 +78,7 @@ use soql::{Cursor, batch_size};
 pub const PREFIXES: &[&str] = &["/services/oauth2", "/services/data"];
 
 /// The credentials the emulator accepts live in the catalog, with the rest of Salesforce's facts.
-pub use crate::catalog::salesforce::sandbox::{
-    CLIENT_ID, CLIENT_SECRET, CREDENTIALS, PASSWORD, USERNAME,
-};
+pub use crate::catalog::salesforce::sandbox::{CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 
 /// The JWT audiences Salesforce documents for the bearer flow
 /// (`docs/providers/salesforce_signup.md`): the production and the sandbox login hosts. The
@@ -216,20 +214,6 @@ impl SalesforceData {
     /// Forgets every sign-up, session and locator.
     pub fn reset(&mut self) {
         *self = SalesforceData::default();
-    }
-
-    /// Sign-ups by their status now, the quota used and the tokens handed out.
-    pub fn summary(&self, config: &SalesforceConfig, now_ms: u64) -> Value {
-        let mut by_status: BTreeMap<&str, u32> = BTreeMap::new();
-        for s in self.signups.iter().filter(|s| !s.deleted) {
-            *by_status.entry(status(config, s, now_ms)).or_default() += 1;
-        }
-        json!({
-            "signup_requests": self.signups.iter().filter(|s| !s.deleted).count(),
-            "by_status": by_status,
-            "signups_last_24h": signups_in_last_day(&self.signups, now_ms),
-            "tokens_issued": self.tokens_issued,
-        })
     }
 }
 

@@ -355,7 +355,7 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
     ProviderType::CommvaultSalesforce.natural_key(&[name])
 }
 
-pub const CAPABILITIES: Capabilities = Capabilities {
+pub(crate) const CAPABILITIES: Capabilities = Capabilities {
     // One call lists every organization.
     reads: Reads::ListAll,
     // cvpysdk compares names lower-cased, and the API refuses a name that differs only in case.
@@ -366,7 +366,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     ..Capabilities::PLAIN
 };
 
-pub static DESCRIPTOR: Descriptor = Descriptor {
+pub(crate) static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
         "Commvault protection of a Salesforce organization (POST /Salesforce/Organization)",
         BaseUrl::Required {
@@ -381,11 +381,12 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
 };
 
 /// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
-pub mod sandbox {
+pub(crate) mod sandbox {
     /// The Commcell user the emulator's `POST /Login` accepts (compared without case).
     pub const USERNAME: &str = "sandbox-admin";
     /// That user's password; it is sent base64-encoded.
     pub const PASSWORD: &str = "sandbox-password";
     /// By the instance key that carries each.
-    pub const CREDENTIALS: &[(&str, &str)] = &[("username", USERNAME), ("password", PASSWORD)];
+    pub(crate) const CREDENTIALS: &[(&str, &str)] =
+        &[("username", USERNAME), ("password", PASSWORD)];
 }

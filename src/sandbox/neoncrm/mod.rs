@@ -54,13 +54,13 @@ use checks::{
 pub const PATH_PREFIX: &str = "/neonws/services/api";
 
 /// The paths this emulator owns at the sandbox.
-pub const PREFIXES: &[&str] = &[PATH_PREFIX];
+pub(crate) const PREFIXES: &[&str] = &[PATH_PREFIX];
 
 /// The credentials the emulator accepts live in the catalog, with the rest of NeonCRM's facts.
 pub use crate::catalog::neoncrm::sandbox::{API_KEY, ORG_ID};
 
 /// The documented page size limit of `listAccounts`.
-pub const MAX_PAGE_SIZE: usize = 200;
+pub(crate) const MAX_PAGE_SIZE: usize = 200;
 
 /// [I] The page size when a request names none.
 const DEFAULT_PAGE_SIZE: usize = 10;
@@ -99,7 +99,7 @@ impl Default for NeonConfig {
 #[serde(rename_all = "camelCase", default)]
 pub struct NeonData {
     pub accounts: Vec<Account>,
-    pub next_account_id: u64,
+    pub(crate) next_account_id: u64,
     /// Live sessions by id; transient, never saved.
     #[serde(skip)]
     sessions: HashMap<String, Session>,
@@ -173,7 +173,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
+    pub(crate) const ALL: [Endpoint; 6] = [
         Endpoint::Login,
         Endpoint::Logout,
         Endpoint::CreateOrganizationAccount,
@@ -183,7 +183,7 @@ impl Endpoint {
     ];
 
     /// The path after [`PATH_PREFIX`], like `account/listAccounts`.
-    pub fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Endpoint::Login => "common/login",
             Endpoint::Logout => "common/logout",
@@ -207,7 +207,7 @@ impl Endpoint {
     }
 
     /// Whether this is the call that creates an organization.
-    pub fn creates(self) -> bool {
+    pub(crate) fn creates(self) -> bool {
         self == Endpoint::CreateOrganizationAccount
     }
 
@@ -281,7 +281,7 @@ impl NeonData {
     }
 
     /// Forgets every account and session (`POST /_sandbox/reset`).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = NeonData::default();
     }
 
@@ -619,7 +619,7 @@ fn envelope(endpoint: Endpoint, result: Result<Value, Vec<ApiError>>, wall: Syst
 }
 
 /// Every v1 method at its real path, by GET (as documented) and by form POST [I].
-pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
+pub(crate) fn routes(_state: &SandboxState) -> Router<SandboxState> {
     Endpoint::ALL
         .into_iter()
         .fold(Router::new(), |router, endpoint| {
@@ -668,7 +668,7 @@ async fn serve(state: SandboxState, endpoint: Endpoint, call: Call) -> Response 
 
 /// A bare HTTP error (injected faults, unknown paths) as NeonCRM's servlet container shows it:
 /// an HTML page, not v1's JSON [I].
-pub fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
+pub(crate) fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
     let code = status.as_u16();
     let reason = status.canonical_reason().unwrap_or("Error");
     let page = format!(

@@ -338,7 +338,7 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
     ProviderType::CommvaultSalesforce.natural_key(&[name])
 }
 
-pub const CAPABILITIES: Capabilities = Capabilities {
+pub(crate) const CAPABILITIES: Capabilities = Capabilities {
     // One call lists every organization.
     reads: Reads::ListAll,
     // cvpysdk compares names lower-cased, and the API refuses a name that differs only in case.
@@ -349,9 +349,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     ..Capabilities::PLAIN
 };
 
-pub static DESCRIPTOR: Descriptor = Descriptor {
+pub(crate) static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
-        ProviderType::CommvaultSalesforce,
         "Commvault protection of a Salesforce organization (POST /Salesforce/Organization)",
         BaseUrl::Required {
             why: "Commvault's API lives on your own Command Center host, so set its API root, like \"https://commandcenter.example.com/commandcenter/api\"",
@@ -365,11 +364,12 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
 };
 
 /// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
-pub mod sandbox {
+pub(crate) mod sandbox {
     /// The Commcell user the emulator's `POST /Login` accepts (compared without case).
     pub const USERNAME: &str = "sandbox-admin";
     /// That user's password; it is sent base64-encoded.
     pub const PASSWORD: &str = "sandbox-password";
     /// By the instance key that carries each.
-    pub const CREDENTIALS: &[(&str, &str)] = &[("username", USERNAME), ("password", PASSWORD)];
+    pub(crate) const CREDENTIALS: &[(&str, &str)] =
+        &[("username", USERNAME), ("password", PASSWORD)];
 }

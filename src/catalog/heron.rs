@@ -132,16 +132,15 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
     ProviderType::Heron.natural_key(&[part("crm_provider"), part("instance_url")])
 }
 
-pub const CAPABILITIES: Capabilities = Capabilities {
+pub(crate) const CAPABILITIES: Capabilities = Capabilities {
     // One call lists every integration.
     reads: Reads::ListAll,
     vendor_hosts: &["app.herondata.io"],
     ..Capabilities::PLAIN
 };
 
-pub static DESCRIPTOR: Descriptor = Descriptor {
+pub(crate) static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
-        ProviderType::Heron,
         "Heron Data CRM integration (POST /api/crm_integrations)",
         BaseUrl::Default("https://app.herondata.io"),
         natural_key,
@@ -153,9 +152,9 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
 };
 
 /// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
-pub mod sandbox {
+pub(crate) mod sandbox {
     /// The one API key the Heron emulator accepts, besides any listed in its data file.
     pub const API_KEY: &str = "sandbox-heron-key";
     /// By the instance key that carries each.
-    pub const CREDENTIALS: &[(&str, &str)] = &[("api_key", API_KEY)];
+    pub(crate) const CREDENTIALS: &[(&str, &str)] = &[("api_key", API_KEY)];
 }

@@ -402,9 +402,9 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 }
 
 /// Results per `listAccounts` page: the documented maximum.
-pub const PAGE_SIZE: u32 = 200;
+pub(crate) const PAGE_SIZE: u32 = 200;
 
-pub const CAPABILITIES: Capabilities = Capabilities {
+pub(crate) const CAPABILITIES: Capabilities = Capabilities {
     reads: Reads::ByKeys {
         page_size: PAGE_SIZE,
     },
@@ -412,9 +412,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     ..Capabilities::PLAIN
 };
 
-pub static DESCRIPTOR: Descriptor = Descriptor {
+pub(crate) static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
-        ProviderType::Neoncrm,
         "NeonCRM organization account (API v1 account/createOrganizationAccount)",
         BaseUrl::Default("https://api.neoncrm.com/neonws/services/api"),
         natural_key,
@@ -426,11 +425,11 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
 };
 
 /// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
-pub mod sandbox {
+pub(crate) mod sandbox {
     /// The organization id the emulator's `common/login` accepts.
     pub const ORG_ID: &str = "sandbox-neon-org";
     /// The API key the emulator's `common/login` accepts.
     pub const API_KEY: &str = "sandbox-neon-api-key";
     /// By the instance key that carries each.
-    pub const CREDENTIALS: &[(&str, &str)] = &[("org_id", ORG_ID), ("api_key", API_KEY)];
+    pub(crate) const CREDENTIALS: &[(&str, &str)] = &[("org_id", ORG_ID), ("api_key", API_KEY)];
 }

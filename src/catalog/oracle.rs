@@ -29,7 +29,7 @@ const PARTY_ID: Kind = Kind::Integer {
 };
 
 /// `organization.customerType`, as the seed lists it.
-pub const CUSTOMER_TYPES: &[&str] = &[
+pub(crate) const CUSTOMER_TYPES: &[&str] = &[
     "Standard",
     "Preferred",
     "Enterprise",
@@ -39,13 +39,14 @@ pub const CUSTOMER_TYPES: &[&str] = &[
 ];
 
 /// `organization.type`, as the seed lists it.
-pub const ORGANIZATION_TYPES: &[&str] = &["none", "company", "division", "department", "group"];
+pub(crate) const ORGANIZATION_TYPES: &[&str] =
+    &["none", "company", "division", "department", "group"];
 
 /// The instance's `mode` values; the first is the default.
-pub const MODES: &[&str] = &["request", "direct"];
+pub(crate) const MODES: &[&str] = &["request", "direct"];
 
 /// Fields that only mean something in an organization request.
-pub const REQUEST_ONLY: &[&str] = &[
+pub(crate) const REQUEST_ONLY: &[&str] = &[
     "name",
     "profile",
     "requester_comments",
@@ -191,7 +192,7 @@ static INSTANCE: &[Field] = &[
 static INSTANCE_RULES: &[Rule] = &[];
 
 /// Whether an instance's settings choose direct mode.
-pub fn is_direct(instance: &Table) -> bool {
+pub(crate) fn is_direct(instance: &Table) -> bool {
     instance.get("mode").and_then(Value::as_str) == Some("direct")
 }
 
@@ -215,9 +216,9 @@ fn organization_name(org: &Table) -> Option<&str> {
 }
 
 /// Items per list page (`limit`): the most the sandbox serves (OCC documents no maximum).
-pub const PAGE_LIMIT: u32 = 250;
+pub(crate) const PAGE_LIMIT: u32 = 250;
 
-pub const CAPABILITIES: Capabilities = Capabilities {
+pub(crate) const CAPABILITIES: Capabilities = Capabilities {
     asynchronous: true,
     // A request waits for an administrator, for hours or days: apply looks once and leaves it
     // `pending` for a later plan or `refresh`.
@@ -229,9 +230,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     ..Capabilities::PLAIN
 };
 
-pub static DESCRIPTOR: Descriptor = Descriptor {
+pub(crate) static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
-        ProviderType::OracleCommerce,
         "Oracle Commerce Cloud organization request (POST /ccstore/v1/organizationRequests) or organization (POST /ccadmin/v1/organizations)",
         // Every Commerce Cloud instance has its own administration host: there is no public default.
         BaseUrl::Required {
@@ -246,10 +246,10 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
 };
 
 /// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
-pub mod sandbox {
+pub(crate) mod sandbox {
     /// The application key the sandbox's login accepts (a real one is a JWT from Settings >
     /// Web APIs > Registered Applications).
     pub const APP_KEY: &str = "sandbox-occ-app-key";
     /// By the instance key that carries each.
-    pub const CREDENTIALS: &[(&str, &str)] = &[("app_key", APP_KEY)];
+    pub(crate) const CREDENTIALS: &[(&str, &str)] = &[("app_key", APP_KEY)];
 }

@@ -20,7 +20,7 @@ use super::{Capabilities, Descriptor, Reads};
 use crate::model::{NaturalKey, ProviderType, Table, Value};
 
 /// The `Edition` restricted picklist, as the seed lists it.
-pub const EDITIONS: &[&str] = &[
+pub(crate) const EDITIONS: &[&str] = &[
     "Partner Group",
     "Professional",
     "Partner Professional",
@@ -36,15 +36,15 @@ pub const EDITIONS: &[&str] = &[
 
 /// Editions whose organizations get a suffix appended to their My Domain, which leaves 33
 /// characters for the subdomain instead of 40.
-pub const DEVELOPER_EDITIONS: &[&str] = &["Developer", "Partner Developer"];
+pub(crate) const DEVELOPER_EDITIONS: &[&str] = &["Developer", "Partner Developer"];
 
 /// The longest subdomain for Developer editions, and for all others.
-pub const SUBDOMAIN_MAX_DEVELOPER: usize = 33;
-pub const SUBDOMAIN_MAX: usize = 40;
+pub(crate) const SUBDOMAIN_MAX_DEVELOPER: usize = 33;
+pub(crate) const SUBDOMAIN_MAX: usize = 40;
 
 /// The `PreferredLanguage` codes: the seed says to use a code from Salesforce's "Fully Supported
 /// Languages" (Metadata API guide, Translations), which are these eighteen.
-pub const LANGUAGES: &[&str] = &[
+pub(crate) const LANGUAGES: &[&str] = &[
     "zh_CN", "zh_TW", "da", "nl_NL", "en_US", "fi", "fr", "de", "it", "ja", "ko", "no", "pt_BR",
     "ru", "es", "es_MX", "sv", "th",
 ];
@@ -52,7 +52,7 @@ pub const LANGUAGES: &[&str] = &[
 /// The officially assigned ISO 3166-1 alpha-2 codes (249, as ISO publishes them). The seed's
 /// `Country` is "the two-character, upper-case ISO-3166 country code"; any other is `S-2006`
 /// after the sign-up is spent, so validate refuses it first.
-pub const COUNTRIES: &[&str] = &[
+pub(crate) const COUNTRIES: &[&str] = &[
     "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
     "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
     "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
@@ -74,7 +74,7 @@ pub const COUNTRIES: &[&str] = &[
 /// When each creatable field appeared, as the seed says ("available in API version N and
 /// later"); a field it gives no version for is as old as `SignupRequest` (27.0). Sent with an
 /// older `api_version`, Salesforce refuses the field as unknown, after validation passed.
-pub const FIELD_API_VERSIONS: &[(&str, u32)] = &[
+pub(crate) const FIELD_API_VERSIONS: &[(&str, u32)] = &[
     ("connected_app_callback_url", 28),
     ("connected_app_consumer_key", 28),
     ("suppress_signup_emails", 29),
@@ -298,7 +298,7 @@ static INSTANCE: &[Field] = &[
 ];
 
 /// The oldest API version with SignupRequest (seed 001).
-pub const MIN_API_VERSION: u32 = 27;
+pub(crate) const MIN_API_VERSION: u32 = 27;
 
 static INSTANCE_RULES: &[Rule] = &[Rule::Check(credentials_fit_auth), Rule::Check(api_version)];
 
@@ -368,9 +368,9 @@ fn natural_key(org: &Table, _instance: &Table) -> NaturalKey {
 
 /// Usernames per SOQL query (`Username IN (...)`): Salesforce's largest batch of records, so
 /// one query's answer fits one page.
-pub const QUERY_PAGE: u32 = 2_000;
+pub(crate) const QUERY_PAGE: u32 = 2_000;
 
-pub const CAPABILITIES: Capabilities = Capabilities {
+pub(crate) const CAPABILITIES: Capabilities = Capabilities {
     asynchronous: true,
     // A sign-up finishes in minutes on its own: apply polls it.
     waits_for_creates: true,
@@ -384,9 +384,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     vendor_hosts: &["*.salesforce.com"],
 };
 
-pub static DESCRIPTOR: Descriptor = Descriptor {
+pub(crate) static DESCRIPTOR: Descriptor = Descriptor {
     schema: ProviderSchema::new(
-        ProviderType::SalesforceSignup,
         "Salesforce Trialforce sign-up (POST /services/data/vXX.X/sobjects/SignupRequest/)",
         BaseUrl::Default("https://login.salesforce.com"),
         natural_key,
@@ -398,7 +397,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
 };
 
 /// What the sandbox's emulator accepts: fixed, public values for a machine with no account.
-pub mod sandbox {
+pub(crate) mod sandbox {
     /// The Trialforce Management Organization's admin, as the sandbox knows it.
     pub const USERNAME: &str = "tmo@sandbox.example";
     /// Its password followed by its security token, as the password grant sends them.
@@ -410,7 +409,7 @@ pub mod sandbox {
     /// By the instance key that carries each. A JWT instance gets the username and client id;
     /// its `private_key` must still be a real key file, since the sandbox only checks that the
     /// assertion is well signed.
-    pub const CREDENTIALS: &[(&str, &str)] = &[
+    pub(crate) const CREDENTIALS: &[(&str, &str)] = &[
         ("username", USERNAME),
         ("password", PASSWORD),
         ("client_id", CLIENT_ID),

@@ -13,17 +13,17 @@ use crate::model::{NaturalKey, ProviderType, Table};
 #[derive(Debug)]
 pub struct Field {
     /// The key in specs: the API's name in snake_case.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The API's own name for it, used on the wire.
-    pub wire: &'static str,
-    pub kind: Kind,
-    pub required: bool,
+    pub(crate) wire: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) required: bool,
     /// One line from the vendor's document.
-    pub doc: &'static str,
+    pub(crate) doc: &'static str,
 }
 
 impl Field {
-    pub const fn new(name: &'static str, wire: &'static str, kind: Kind) -> Field {
+    pub(crate) const fn new(name: &'static str, wire: &'static str, kind: Kind) -> Field {
         Field {
             name,
             wire,
@@ -34,16 +34,16 @@ impl Field {
     }
 
     /// A field the API spells as the spec does.
-    pub const fn same_on_wire(name: &'static str, kind: Kind) -> Field {
+    pub(crate) const fn same_on_wire(name: &'static str, kind: Kind) -> Field {
         Field::new(name, name, kind)
     }
 
-    pub const fn required(mut self) -> Field {
+    pub(crate) const fn required(mut self) -> Field {
         self.required = true;
         self
     }
 
-    pub const fn doc(mut self, doc: &'static str) -> Field {
+    pub(crate) const fn doc(mut self, doc: &'static str) -> Field {
         self.doc = doc;
         self
     }
@@ -51,7 +51,7 @@ impl Field {
 
 /// What a value must look like.
 #[derive(Debug)]
-pub enum Kind {
+pub(crate) enum Kind {
     String(Text),
     Integer {
         min: Option<i64>,
@@ -76,20 +76,20 @@ pub enum Kind {
 
 /// Rules on a string.
 #[derive(Debug, Clone, Copy)]
-pub struct Text {
-    pub min_len: Option<usize>,
-    pub max_len: Option<usize>,
-    pub format: Option<Format>,
+pub(crate) struct Text {
+    pub(crate) min_len: Option<usize>,
+    pub(crate) max_len: Option<usize>,
+    pub(crate) format: Option<Format>,
 }
 
 impl Text {
-    pub const ANY: Text = Text {
+    pub(crate) const ANY: Text = Text {
         min_len: None,
         max_len: None,
         format: None,
     };
 
-    pub const fn format(format: Format) -> Text {
+    pub(crate) const fn format(format: Format) -> Text {
         Text {
             min_len: None,
             max_len: None,
@@ -97,7 +97,7 @@ impl Text {
         }
     }
 
-    pub const fn max(max_len: usize) -> Text {
+    pub(crate) const fn max(max_len: usize) -> Text {
         Text {
             min_len: None,
             max_len: Some(max_len),
@@ -105,7 +105,7 @@ impl Text {
         }
     }
 
-    pub const fn non_empty() -> Text {
+    pub(crate) const fn non_empty() -> Text {
         Text {
             min_len: Some(1),
             max_len: None,
@@ -117,7 +117,7 @@ impl Text {
 /// String formats the seed documents name. Checked by hand: each is simple enough that a regex
 /// engine would cost more than it saves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// An absolute `http` or `https` URL.
     Url,
     /// An e-mail address in RFC 822 form (`name@domain.tld`).
@@ -138,7 +138,7 @@ pub enum Format {
 
 impl Format {
     /// Checks `value`; on failure, returns what was expected, in words a user can act on.
-    pub fn check(self, value: &str) -> Result<(), String> {
+    pub(crate) fn check(self, value: &str) -> Result<(), String> {
         let ok = match self {
             Format::Url => is_url(value),
             Format::Email => is_email(value),
@@ -162,7 +162,7 @@ impl Format {
         if ok { Ok(()) } else { Err(self.describe()) }
     }
 
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Format::Url => "an absolute http(s) URL, like \"https://example.com\"".into(),
             Format::Email => "an e-mail address, like \"admin@example.com\"".into(),
@@ -176,7 +176,7 @@ impl Format {
     }
 
     /// The same rule as a JSON Schema (ECMA 262) pattern, for editors.
-    pub fn pattern(self) -> Option<String> {
+    pub(crate) fn pattern(self) -> Option<String> {
         match self {
             Format::Url => Some("^https?://[^\\s/]+".into()),
             Format::Email => Some("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$".into()),
@@ -242,15 +242,15 @@ fn days_in_month(y: u32, m: u32) -> u32 {
 pub(crate) type Problems = Vec<(String, String)>;
 
 /// A check across fields: given a table's validated values, (dotted path, message) per problem.
-pub type CheckFn = fn(&Table) -> Vec<(String, String)>;
+pub(crate) type CheckFn = fn(&Table) -> Vec<(String, String)>;
 
 /// A check of an organization against its provider instance's settings (Oracle's `mode`,
 /// Salesforce's `api_version`): (dotted path in the organization, message) per problem.
-pub type InstanceCheckFn = fn(&Table, &Table) -> Vec<(String, String)>;
+pub(crate) type InstanceCheckFn = fn(&Table, &Table) -> Vec<(String, String)>;
 
 /// A rule across fields, checked after each field is valid on its own.
 #[derive(Debug)]
-pub enum Rule {
+pub(crate) enum Rule {
     /// Both or neither (Salesforce's connected-app consumer key and callback URL).
     Pair(&'static str, &'static str),
     /// At least one of these must be set (a template id or an edition).
@@ -265,7 +265,7 @@ pub enum Rule {
 
 /// Where a provider type's API lives.
 #[derive(Debug, Clone, Copy)]
-pub enum BaseUrl {
+pub(crate) enum BaseUrl {
     /// The vendor's public endpoint, which `base_url` may override.
     Default(&'static str),
     /// No public endpoint: each customer has its own host, so `base_url` is required (by the
@@ -276,32 +276,29 @@ pub enum BaseUrl {
 /// Everything the spec layer knows about one provider type.
 #[derive(Debug)]
 pub struct ProviderSchema {
-    pub provider_type: ProviderType,
     /// One line on what the provider creates.
-    pub doc: &'static str,
+    pub(crate) doc: &'static str,
     /// Where the real API lives, or that `base_url` is required.
-    pub base_url: BaseUrl,
+    pub(crate) base_url: BaseUrl,
     /// Keys of `[provider.NAME]` beyond the common ones (`type`, `base_url`, limits).
-    pub instance: &'static [Field],
-    pub instance_rules: &'static [Rule],
+    pub(crate) instance: &'static [Field],
+    pub(crate) instance_rules: &'static [Rule],
     /// Keys of `[org.NAME]` beyond `provider`.
     pub org: &'static [Field],
-    pub org_rules: &'static [Rule],
+    pub(crate) org_rules: &'static [Rule],
     /// The natural key of a validated organization, given its provider instance's settings.
-    pub natural_key: fn(&Table, &Table) -> NaturalKey,
+    pub(crate) natural_key: fn(&Table, &Table) -> NaturalKey,
 }
 
 impl ProviderSchema {
     /// A type's schema with no keys of its own yet; `instance` and `org` add them, so that a
     /// catalog file states only its provider's facts.
-    pub const fn new(
-        provider_type: ProviderType,
+    pub(crate) const fn new(
         doc: &'static str,
         base_url: BaseUrl,
         natural_key: fn(&Table, &Table) -> NaturalKey,
     ) -> ProviderSchema {
         ProviderSchema {
-            provider_type,
             doc,
             base_url,
             instance: &[],
@@ -313,7 +310,7 @@ impl ProviderSchema {
     }
 
     /// With these keys and rules for `[provider.NAME]`.
-    pub const fn instance(self, fields: &'static [Field], rules: &'static [Rule]) -> Self {
+    pub(crate) const fn instance(self, fields: &'static [Field], rules: &'static [Rule]) -> Self {
         ProviderSchema {
             instance: fields,
             instance_rules: rules,
@@ -322,7 +319,7 @@ impl ProviderSchema {
     }
 
     /// With these keys and rules for `[org.NAME]`.
-    pub const fn org(self, fields: &'static [Field], rules: &'static [Rule]) -> Self {
+    pub(crate) const fn org(self, fields: &'static [Field], rules: &'static [Rule]) -> Self {
         ProviderSchema {
             org: fields,
             org_rules: rules,
@@ -332,7 +329,7 @@ impl ProviderSchema {
 }
 
 /// Keys every `[provider.NAME]` table may carry, whatever its type.
-pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
+pub(crate) static COMMON_INSTANCE_FIELDS: &[Field] = &[
     Field::same_on_wire("type", Kind::Enum(&ProviderType::NAMES))
         .required()
         .doc("Which API this instance talks to"),
@@ -367,14 +364,15 @@ pub static COMMON_INSTANCE_FIELDS: &[Field] = &[
 ];
 
 /// orgform's own key in every `[org.NAME]` table: the provider instance it lives on.
-pub static ORG_KEYS: &[Field] = &[
-    Field::same_on_wire("provider", Kind::String(Text::non_empty()))
-        .required()
-        .doc("The `[provider.NAME]` this organization lives on"),
-];
+pub(crate) static ORG_KEYS: &[Field] =
+    &[
+        Field::same_on_wire("provider", Kind::String(Text::non_empty()))
+            .required()
+            .doc("The `[provider.NAME]` this organization lives on"),
+    ];
 
 /// Keys of the optional `[state]` table.
-pub static STATE_FIELDS: &[Field] = &[
+pub(crate) static STATE_FIELDS: &[Field] = &[
     Field::same_on_wire("backend", Kind::Enum(&["local", "postgres"]))
         .doc("Where state lives: a local JSON file (default) or PostgreSQL"),
     Field::same_on_wire("path", Kind::String(Text::non_empty()))
@@ -386,7 +384,7 @@ pub static STATE_FIELDS: &[Field] = &[
 ];
 
 /// Walks `fields` for the field at a dotted path (`config.default_id.alias`).
-pub fn field_at<'a>(fields: &'a [Field], path: &str) -> Option<&'a Field> {
+pub(crate) fn field_at<'a>(fields: &'a [Field], path: &str) -> Option<&'a Field> {
     let mut fields = fields;
     let mut found = None;
     for part in path.split('.') {

@@ -40,12 +40,12 @@ use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
 /// `POST {base}/Login`.
-pub const LOGIN_PATH: &str = "/Login";
+pub(crate) const LOGIN_PATH: &str = "/Login";
 /// `GET` lists, `POST` creates.
-pub const ORGANIZATIONS_PATH: &str = "/Salesforce/Organization";
+pub(crate) const ORGANIZATIONS_PATH: &str = "/Salesforce/Organization";
 
 /// The header that carries the session token.
-pub const AUTH_HEADER: &str = "Authtoken";
+pub(crate) const AUTH_HEADER: &str = "Authtoken";
 
 /// The one secret of a create body that Commvault takes as it is, not base64-encoded: the
 /// Salesforce user's API token (the seed documents base64 for passwords and the consumer
@@ -300,7 +300,7 @@ fn base64(text: &str) -> String {
 }
 
 impl Commvault {
-    pub fn connect(
+    pub(crate) fn connect(
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Commvault, ProviderError> {

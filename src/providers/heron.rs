@@ -49,7 +49,7 @@ enum Created {
 }
 
 impl Heron {
-    pub fn connect(
+    pub(crate) fn connect(
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Heron, ProviderError> {

@@ -33,7 +33,7 @@ pub enum Effect {
 impl Effect {
     /// What losing this request's answer means: a safe one may be sent again; a create's
     /// outcome is unknown until its key is looked up.
-    pub fn lost(self, message: String) -> ProviderError {
+    pub(crate) fn lost(self, message: String) -> ProviderError {
         match self {
             Effect::Safe => ProviderError::Unavailable {
                 message,
@@ -46,7 +46,7 @@ impl Effect {
 
 /// Reads an answer's body; a read that breaks off is classified by what the request does, and
 /// named after `what` was being read ("the login answer").
-pub async fn read_body(
+pub(crate) async fn read_body(
     response: Response,
     effect: Effect,
     what: &str,
@@ -59,7 +59,7 @@ pub async fn read_body(
 
 /// A successful create's answer, read as `T`. The organization exists whatever the answer
 /// says, so an unreadable one leaves the outcome unknown: the look-up by key finds it.
-pub fn created_answer<T: serde::de::DeserializeOwned>(
+pub(crate) fn created_answer<T: serde::de::DeserializeOwned>(
     text: &str,
     what: &str,
 ) -> Result<T, ProviderError> {
@@ -74,10 +74,10 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// How hard and how often to retry.
 #[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
-    pub attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
+pub(crate) struct RetryPolicy {
+    pub(crate) attempts: u32,
+    pub(crate) base_delay: Duration,
+    pub(crate) max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -100,7 +100,7 @@ pub struct Http {
     /// No request starts before this: the latest `Retry-After` the provider gave any request.
     /// A rate limit is the account's, not one request's, so every request waits it out.
     held_until: Arc<std::sync::Mutex<Option<Instant>>>,
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
 }
 
 /// Spaces request starts at least `interval` apart.
@@ -126,8 +126,8 @@ impl Pacer {
 #[derive(Clone, Debug)]
 pub struct HttpOptions {
     /// The longest a request may take before its answer is given up as lost.
-    pub timeout: Duration,
-    pub retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl Default for HttpOptions {
@@ -180,10 +180,6 @@ impl Http {
             held_until: Arc::default(),
             retry: options.retry,
         })
-    }
-
-    pub fn base_url(&self) -> &str {
-        &self.base_url
     }
 
     /// A request to `path` under the base URL (or to an absolute URL the provider handed out).
@@ -286,7 +282,11 @@ impl Http {
     }
 
     /// Runs `op` as `effect` allows: a safe one again on transient failures, a create once.
-    pub async fn as_allowed<T, F, Fut>(&self, effect: Effect, mut op: F) -> Result<T, ProviderError>
+    pub(crate) async fn as_allowed<T, F, Fut>(
+        &self,
+        effect: Effect,
+        mut op: F,
+    ) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ProviderError>>,
@@ -299,7 +299,11 @@ impl Http {
 
     /// Sends a request as its effect allows: a safe one retrying transient failures, a create
     /// once.
-    pub async fn send_as<F>(&self, effect: Effect, make: F) -> Result<Response, ProviderError>
+    pub(crate) async fn send_as<F>(
+        &self,
+        effect: Effect,
+        make: F,
+    ) -> Result<Response, ProviderError>
     where
         F: Fn() -> RequestBuilder,
     {
@@ -308,7 +312,11 @@ impl Http {
 
     /// Sends a request that is safe to repeat, retrying transient failures, and reads its
     /// status and body (`what` names the body if reading it breaks off).
-    pub async fn fetch<F>(&self, what: &str, make: F) -> Result<(StatusCode, String), ProviderError>
+    pub(crate) async fn fetch<F>(
+        &self,
+        what: &str,
+        make: F,
+    ) -> Result<(StatusCode, String), ProviderError>
     where
         F: Fn() -> RequestBuilder,
     {
@@ -320,7 +328,7 @@ impl Http {
 
 /// How many redirects within one origin a request may follow (a path that moved, a trailing
 /// slash added); past it the request fails rather than loop.
-pub const MAX_REDIRECTS: usize = 5;
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// Follows a redirect only to the origin the request was first sent to. Any other stops the
 /// chain: the 3xx comes back to [`Http::send`], which refuses it with a clear error, so neither
@@ -384,7 +392,7 @@ fn shown_url(url: &url::Url) -> String {
 
 /// Runs `op` until it succeeds, fails for good, or runs out of attempts. Only errors that
 /// [`ProviderError::is_retryable`] are retried; a `Retry-After` is always waited out.
-pub async fn retrying<T, F, Fut>(policy: RetryPolicy, mut op: F) -> Result<T, ProviderError>
+pub(crate) async fn retrying<T, F, Fut>(policy: RetryPolicy, mut op: F) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ProviderError>>,
@@ -405,7 +413,11 @@ where
 }
 
 /// Exponential backoff with full jitter, never shorter than the server's `Retry-After`.
-pub fn backoff(policy: RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn backoff(
+    policy: RetryPolicy,
+    attempt: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
     let exp = policy
         .base_delay
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
@@ -478,7 +490,7 @@ fn retry_after(response: &Response) -> Option<Duration> {
 }
 
 /// The first part of an error body, for messages.
-pub fn short(body: &str) -> String {
+pub(crate) fn short(body: &str) -> String {
     let body = body.trim();
     let cut: String = body.chars().take(300).collect();
     let cut = redact(&cut);
@@ -490,7 +502,7 @@ pub fn short(body: &str) -> String {
 }
 
 /// Removes query strings from anything that looks like a URL: they may carry session ids.
-pub fn redact(text: &str) -> String {
+pub(crate) fn redact(text: &str) -> String {
     text.split_inclusive(char::is_whitespace)
         .map(|word| {
             if (word.contains("http://") || word.contains("https://")) && word.contains('?') {
@@ -509,7 +521,7 @@ pub fn redact(text: &str) -> String {
 }
 
 /// HTTPS everywhere, plain HTTP only to loopback (the sandbox).
-pub fn check_transport(base_url: &str) -> Result<(), ProviderError> {
+pub(crate) fn check_transport(base_url: &str) -> Result<(), ProviderError> {
     let url = url::Url::parse(base_url).map_err(|e| ProviderError::Config {
         message: format!("`{base_url}` is not a valid URL: {e}"),
     })?;

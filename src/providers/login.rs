@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::ProviderError;
 
 /// The current login, if any; see the module docs.
-pub struct LoginCell<T> {
+pub(crate) struct LoginCell<T> {
     current: Mutex<Option<Arc<T>>>,
 }
 
@@ -28,7 +28,7 @@ impl<T> Default for LoginCell<T> {
 
 impl<T> LoginCell<T> {
     /// The current login, or a new one from `log_in` if there is none yet.
-    pub async fn get<F>(&self, log_in: impl FnOnce() -> F) -> Result<Arc<T>, ProviderError>
+    pub(crate) async fn get<F>(&self, log_in: impl FnOnce() -> F) -> Result<Arc<T>, ProviderError>
     where
         F: Future<Output = Result<T, ProviderError>>,
     {
@@ -41,7 +41,7 @@ impl<T> LoginCell<T> {
 
     /// A new login in place of `refused`, unless another caller has replaced it already. Says
     /// whether this call logged in (a caller that did, and is refused again, should give up).
-    pub async fn renew<F>(
+    pub(crate) async fn renew<F>(
         &self,
         refused: &Arc<T>,
         log_in: impl FnOnce() -> F,
@@ -62,7 +62,7 @@ impl<T> LoginCell<T> {
     /// work, so the request is built and sent again with a renewed login: this call logs in at
     /// most once, and may take up a login another call renewed meanwhile, `max_logins` times in
     /// all. Past that, `refused` words the last answer as the error.
-    pub async fn send_until_accepted<SendFut, LogInFut>(
+    pub(crate) async fn send_until_accepted<SendFut, LogInFut>(
         &self,
         mut login: Arc<T>,
         max_logins: usize,
@@ -93,12 +93,12 @@ impl<T> LoginCell<T> {
     }
 
     /// The cell held, for a provider that renews a login before it lapses (OCC's refresh).
-    pub async fn lock(&self) -> MutexGuard<'_, Option<Arc<T>>> {
+    pub(crate) async fn lock(&self) -> MutexGuard<'_, Option<Arc<T>>> {
         self.current.lock().await
     }
 
     /// Logs in and keeps the result, in the held cell.
-    pub async fn replace<F>(
+    pub(crate) async fn replace<F>(
         current: &mut Option<Arc<T>>,
         log_in: impl FnOnce() -> F,
     ) -> Result<Arc<T>, ProviderError>

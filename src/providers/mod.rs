@@ -6,9 +6,9 @@
 //! a client, only the [`InstanceReality`] they report.
 
 pub mod commvault;
-pub mod heron;
+pub(crate) mod heron;
 pub mod http;
-pub mod login;
+pub(crate) mod login;
 pub mod neoncrm;
 pub mod oracle;
 pub mod salesforce;
@@ -21,7 +21,8 @@ use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg};
 use crate::secrets::{SecretError, SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
-pub use http::{Http, HttpOptions, RetryPolicy};
+pub(crate) use http::RetryPolicy;
+pub use http::{Http, HttpOptions};
 
 /// What can go wrong talking to a provider, sorted by what the caller may do about it.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +66,7 @@ pub enum ProviderError {
 impl ProviderError {
     /// Whether sending the same request again is safe and may help within this run: not when
     /// the provider asks for a wait longer than [`http::MAX_RETRY_AFTER`].
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         matches!(
             self,
             ProviderError::RateLimited { .. } | ProviderError::Unavailable { .. }
@@ -74,7 +75,7 @@ impl ProviderError {
             .is_none_or(|after| after <= http::MAX_RETRY_AFTER)
     }
 
-    pub fn retry_after(&self) -> Option<Duration> {
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
         match self {
             ProviderError::RateLimited { retry_after, .. }
             | ProviderError::Unavailable { retry_after, .. } => *retry_after,
@@ -152,7 +153,7 @@ pub struct ConnectOptions {
 
 impl ConnectOptions {
     /// The base URL to use for `instance`.
-    pub fn base_url(&self, instance: &ProviderInstance) -> String {
+    pub(crate) fn base_url(&self, instance: &ProviderInstance) -> String {
         let Some(root) = &self.base_url_override else {
             return instance.base_url.clone();
         };
@@ -163,12 +164,12 @@ impl ConnectOptions {
     }
 
     /// The HTTP client for `instance`, at its base URL and within its limits.
-    pub fn http(&self, instance: &ProviderInstance) -> Result<Http, ProviderError> {
+    pub(crate) fn http(&self, instance: &ProviderInstance) -> Result<Http, ProviderError> {
         Http::new(&self.base_url(instance), &instance.limits, &self.http)
     }
 
     /// The credential `key` of `instance`, resolved; a missing one is a configuration error.
-    pub fn secret(
+    pub(crate) fn secret(
         &self,
         instance: &ProviderInstance,
         key: &str,

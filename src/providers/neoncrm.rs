@@ -59,7 +59,7 @@ use crate::spec::{OrgSpec, ProviderInstance};
 const MAX_RENEWALS: u32 = 3;
 
 /// Results per `listAccounts` page, as the catalog gives it.
-pub const PAGE_SIZE: usize = crate::catalog::neoncrm::PAGE_SIZE as usize;
+pub(crate) const PAGE_SIZE: usize = crate::catalog::neoncrm::PAGE_SIZE as usize;
 
 /// How much of a query string one batch of names may take. Servers commonly refuse request
 /// lines over 8 KiB; this leaves room for the session id and the other parameters.
@@ -82,7 +82,7 @@ const ORGANIZATION: &str = "Organization";
 
 /// Every error code the v1 documents name for the calls orgform makes: code, NeonCRM's text,
 /// and what the user can do about it.
-pub const ERRORS: &[(&str, &str, &str)] = &[
+pub(crate) const ERRORS: &[(&str, &str, &str)] = &[
     (
         "1",
         "Unexpected System error occured.",
@@ -208,7 +208,7 @@ pub const ERRORS: &[(&str, &str, &str)] = &[
 
 /// Reads a list that v1 may render as an array, as a bare object (one element), or as nothing
 /// at all (`null`, `""`, `{}`: XML's empty element).
-pub fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+pub(crate) fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned,
@@ -243,7 +243,7 @@ where
 
 /// A scalar that v1 sends as a number or as a string (`accountId`, `errorCode`, `value`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Text(pub String);
+pub(crate) struct Text(pub(crate) String);
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
@@ -276,8 +276,8 @@ struct Errors {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ApiError {
-    pub error_code: Text,
-    pub error_message: Option<String>,
+    pub(crate) error_code: Text,
+    pub(crate) error_message: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -297,38 +297,42 @@ struct CreateAnswer {
 #[serde(rename_all = "camelCase", default)]
 pub struct ListAnswer {
     #[serde(deserialize_with = "object_or_empty")]
-    pub page: Page,
+    pub(crate) page: Page,
     #[serde(deserialize_with = "object_or_empty")]
-    pub search_results: SearchResults,
+    pub(crate) search_results: SearchResults,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Page {
-    pub current_page: Option<Text>,
-    pub total_page: Option<Text>,
-    pub total_results: Option<Text>,
+#[expect(
+    clippy::struct_field_names,
+    reason = "the fields mirror the API's currentPage and totalPage"
+)]
+pub(crate) struct Page {
+    pub(crate) current_page: Option<Text>,
+    pub(crate) total_page: Option<Text>,
+    pub(crate) total_results: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct SearchResults {
+pub(crate) struct SearchResults {
     #[serde(deserialize_with = "one_or_many")]
-    pub name_value_pairs: Vec<Row>,
+    pub(crate) name_value_pairs: Vec<Row>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Row {
+pub(crate) struct Row {
     #[serde(deserialize_with = "one_or_many")]
-    pub name_value_pair: Vec<Pair>,
+    pub(crate) name_value_pair: Vec<Pair>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Pair {
-    pub name: String,
-    pub value: Text,
+pub(crate) struct Pair {
+    pub(crate) name: String,
+    pub(crate) value: Text,
 }
 
 impl ListAnswer {
@@ -536,7 +540,7 @@ pub fn list_params(names: &[&str], page: u32) -> Params {
 }
 
 /// The parameters of a search for every organization account (a name that is not blank).
-pub fn list_all_params(page: u32) -> Params {
+pub(crate) fn list_all_params(page: u32) -> Params {
     search_params("NOT_BLANK", "", page)
 }
 
@@ -634,7 +638,7 @@ pub struct Neon {
 }
 
 impl Neon {
-    pub fn connect(
+    pub(crate) fn connect(
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Neon, ProviderError> {

@@ -50,8 +50,8 @@ use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteS
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
-pub const LOGIN_PATH: &str = "/ccadmin/v1/login";
-pub const REFRESH_PATH: &str = "/ccadmin/v1/refresh";
+pub(crate) const LOGIN_PATH: &str = "/ccadmin/v1/login";
+pub(crate) const REFRESH_PATH: &str = "/ccadmin/v1/refresh";
 /// Where an administrator lists and decides organization requests.
 pub const REQUESTS_PATH: &str = "/ccadmin/v1/organizationRequests";
 /// Where a shopper sends an organization request.
@@ -59,14 +59,14 @@ pub const STORE_REQUESTS_PATH: &str = "/ccstore/v1/organizationRequests";
 pub const ORGANIZATIONS_PATH: &str = "/ccadmin/v1/organizations";
 
 /// Items per list page, as the catalog gives it.
-pub const PAGE_LIMIT: u64 = crate::catalog::oracle::PAGE_LIMIT as u64;
+pub(crate) const PAGE_LIMIT: u64 = crate::catalog::oracle::PAGE_LIMIT as u64;
 
 /// Longest URL-encoded `q` per request: servers commonly refuse request lines over 8 KiB.
-pub const MAX_ENCODED_FILTER: usize = 4_000;
+pub(crate) const MAX_ENCODED_FILTER: usize = 4_000;
 
 /// How long a token lives when the login answer does not say: OCC's five minutes for tokens
 /// from an application key.
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 
 /// Pages followed for one filter before giving up: a guard against a server whose counts never
 /// add up.
@@ -77,7 +77,7 @@ const MAX_SESSIONS: usize = 3;
 
 /// The instance's mode: what a declaration creates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Organization requests, approved later by an administrator.
     Request,
     /// Organizations, created at once.
@@ -143,7 +143,7 @@ impl<'de> Deserialize<'de> for Id {
 
 /// A count OCC may send as a number or as a string of digits (`"totalResults": "3"`); absent,
 /// null or empty is `None`.
-pub fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     match Option::<serde_json::Value>::deserialize(deserializer)? {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::Number(n)) => n
@@ -167,9 +167,9 @@ pub fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, 
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     #[serde(default, deserialize_with = "count")]
-    pub total_results: Option<u64>,
+    pub(crate) total_results: Option<u64>,
     #[serde(default, deserialize_with = "count")]
-    pub total: Option<u64>,
+    pub(crate) total: Option<u64>,
     #[serde(default = "Vec::new")]
     pub items: Vec<T>,
 }
@@ -207,11 +207,11 @@ pub struct RequestItem {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct OrganizationItem {
-    pub id: Id,
+    pub(crate) id: Id,
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    pub active: Option<bool>,
+    pub(crate) active: Option<bool>,
 }
 
 /// `POST /ccstore/v1/organizationRequests` → `{"id": "100001", "links": [...]}`, or a `message`
@@ -261,7 +261,7 @@ pub fn describe_errors(status: StatusCode, body: &str) -> String {
 }
 
 /// A string literal in a SCIM filter: JSON's quoting, as SCIM specifies.
-pub fn scim_quote(value: &str) -> String {
+pub(crate) fn scim_quote(value: &str) -> String {
     serde_json::Value::String(value.to_string()).to_string()
 }
 
@@ -357,7 +357,7 @@ pub fn request_to_remote(item: &RequestItem) -> RemoteOrg {
 }
 
 /// An organization as orgform's model sees it.
-pub fn organization_to_remote(item: &OrganizationItem) -> RemoteOrg {
+pub(crate) fn organization_to_remote(item: &OrganizationItem) -> RemoteOrg {
     let mut detail = BTreeMap::new();
     if let Some(active) = item.active {
         detail.insert("active".to_string(), active.to_string());
@@ -390,7 +390,7 @@ fn store_url(instance: &ProviderInstance, options: &ConnectOptions) -> String {
 }
 
 impl Oracle {
-    pub fn connect(
+    pub(crate) fn connect(
         instance: &ProviderInstance,
         options: &ConnectOptions,
     ) -> Result<Oracle, ProviderError> {
@@ -413,10 +413,6 @@ impl Oracle {
             secrets: options.secrets.clone(),
             instance_name: instance.name.clone(),
         })
-    }
-
-    pub fn mode(&self) -> Mode {
-        self.mode
     }
 
     /// A usable token: the current one, refreshed when it is due, or a new login when there is

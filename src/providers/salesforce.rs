@@ -37,7 +37,7 @@ use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
 /// The API version used when the provider table names none.
-pub const DEFAULT_API_VERSION: &str = "60.0";
+pub(crate) const DEFAULT_API_VERSION: &str = "60.0";
 
 const TOKEN_PATH: &str = "/services/oauth2/token";
 
@@ -47,10 +47,10 @@ pub const SELECT: &str = "SELECT Id, Username, Status, CreatedOrgId, CreatedOrgI
 
 /// Longest URL-encoded SOQL statement per request. Salesforce refuses request lines over about
 /// 16 KB; this leaves room for the host, the path and proxies that are stricter still.
-pub const MAX_ENCODED_QUERY: usize = 8_000;
+pub(crate) const MAX_ENCODED_QUERY: usize = 8_000;
 
 /// Usernames per query, as the catalog gives it.
-pub const QUERY_PAGE: usize = crate::catalog::salesforce::QUERY_PAGE as usize;
+pub(crate) const QUERY_PAGE: usize = crate::catalog::salesforce::QUERY_PAGE as usize;
 
 /// Pages followed for one query before giving up: a guard against a `nextRecordsUrl` loop
 /// (a million records at Salesforce's smallest batch size of 200).
@@ -540,9 +540,9 @@ fn next_page_path(url: &str) -> Result<String, ProviderError> {
 
 /// The production login host: the JWT audience for every production organization, My Domain
 /// hosts included (docs/providers/salesforce_signup.md, "Login and session renewal").
-pub const LOGIN_HOST: &str = "https://login.salesforce.com";
+pub(crate) const LOGIN_HOST: &str = "https://login.salesforce.com";
 /// The sandbox login host: the audience for sandbox organizations.
-pub const TEST_LOGIN_HOST: &str = "https://test.salesforce.com";
+pub(crate) const TEST_LOGIN_HOST: &str = "https://test.salesforce.com";
 
 /// The JWT `aud` for an instance: the audience the spec states (`audience`, for a community
 /// URL), else the login host of `base_url`'s kind of organization. Salesforce documents
@@ -570,7 +570,7 @@ pub fn jwt_audience(base_url: &str, stated: Option<&str>) -> String {
 
 /// The SOQL count of sign-ups created after `since`, an RFC 3339 UTC date-time
 /// (`2024-06-10T12:00:00Z`), which SOQL takes unquoted as a date-time literal.
-pub fn creates_since_query(since: &str) -> String {
+pub(crate) fn creates_since_query(since: &str) -> String {
     format!("SELECT COUNT() FROM SignupRequest WHERE CreatedDate > {since}")
 }
 

@@ -18,7 +18,7 @@ pub enum SecretEncoding {
 
 /// The JSON body that creates `org`: its declared attributes under their API names, with
 /// secrets resolved as they are (plain).
-pub fn create_body(
+pub(crate) fn create_body(
     fields: &[Field],
     org: &OrgSpec,
     secrets: &SecretResolver,

@@ -5,7 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, in milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -14,7 +14,7 @@ pub fn now_ms() -> u64 {
 /// `2024-06-10T12:00:00.000Z`. Written by hand rather than with `humantime`, which cannot write
 /// a time past the year 9999 (its `to_string` then panics): times come from the data file too,
 /// which anyone may edit.
-pub fn utc_millis(ms: u64) -> String {
+pub(crate) fn utc_millis(ms: u64) -> String {
     let secs = ms / 1000;
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;

@@ -19,12 +19,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The sandbox's listener: TCP, with sockets that can be reset.
-pub struct SandboxListener {
+pub(crate) struct SandboxListener {
     inner: TcpListener,
 }
 
 impl SandboxListener {
-    pub fn new(inner: TcpListener) -> SandboxListener {
+    pub(crate) fn new(inner: TcpListener) -> SandboxListener {
         SandboxListener { inner }
     }
 }
@@ -50,13 +50,13 @@ impl Listener for SandboxListener {
 
 /// A request's handle on its connection.
 #[derive(Clone, Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     reset: Arc<AtomicBool>,
 }
 
 impl Connection {
     /// Makes the connection fail at its next read or write, so no response gets out.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.reset.store(true, Ordering::SeqCst);
     }
 }
@@ -70,7 +70,7 @@ impl Connected<IncomingStream<'_, SandboxListener>> for Connection {
 }
 
 /// A TCP stream that fails every operation once its connection has been reset.
-pub struct ResettableStream {
+pub(crate) struct ResettableStream {
     inner: TcpStream,
     reset: Arc<AtomicBool>,
 }

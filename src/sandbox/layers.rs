@@ -18,7 +18,7 @@ use super::{Emulated, Fault, Stats, owner};
 use crate::model::ProviderType;
 
 /// The whole application: every emulator's routes, then the control routes.
-pub fn router(state: &SandboxState) -> Router {
+pub(crate) fn router(state: &SandboxState) -> Router {
     let mut providers = ProviderType::ALL
         .into_iter()
         .fold(Router::new(), |router, provider| {

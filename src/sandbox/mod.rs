@@ -179,7 +179,7 @@ impl FromStr for Fault {
 /// A fault name that is not one of [`Fault::ALL`]'s.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown fault {0:?}: expected one of 429, 429-retry-after, 500, 503, reset, timeout")]
-pub struct UnknownFault(pub String);
+pub struct UnknownFault(pub(crate) String);
 
 /// Why the sandbox could not start, save or stop.
 #[derive(Debug, thiserror::Error)]
@@ -231,7 +231,7 @@ pub struct Stats {
     /// Requests sent again before the `Retry-After` their first answer gave (per API): a
     /// client that honours Retry-After keeps this at zero.
     #[serde(default)]
-    pub early_retries: BTreeMap<String, u64>,
+    pub(crate) early_retries: BTreeMap<String, u64>,
 }
 
 /// What the sandbox asks of each provider type's emulator. Every method matches on
@@ -385,10 +385,6 @@ impl Sandbox {
             state,
             server: Some(server),
         })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// `http://127.0.0.1:PORT`: what a provider's `base_url` becomes.

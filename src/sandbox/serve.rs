@@ -14,11 +14,11 @@ use super::SandboxData;
 use super::state::SandboxState;
 
 /// A request as the emulators' rules read it: its method, address, headers and whole body.
-pub struct Call {
-    pub method: Method,
-    pub uri: Uri,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+pub(crate) struct Call {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 impl<S: Send + Sync> FromRequest<S> for Call {
@@ -48,18 +48,18 @@ impl<S: Send + Sync> FromRequest<S> for Call {
 
 impl Call {
     /// A header's value, if it is there and is text.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// Wherever the client reached this sandbox: the base of every URL an emulator hands out
     /// (Salesforce's `instance_url`, Oracle's links), so that each points back at the sandbox.
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://{}", self.header("host").unwrap_or("127.0.0.1"))
     }
 
     /// The call as the Oracle and Salesforce emulators' rules read it.
-    pub fn request(&self) -> Request<'_> {
+    pub(crate) fn request(&self) -> Request<'_> {
         Request {
             method: self.method.as_str(),
             path: self.uri.path(),
@@ -90,7 +90,7 @@ pub struct Request<'a> {
 /// Runs a call's rules on the data: through `mutate` (saved) when the call changes what the
 /// data file keeps, through `touch` (not saved) when it only changes sessions, tokens or
 /// cursors, which a restarted provider would have forgotten too.
-pub async fn on_data<R>(
+pub(crate) async fn on_data<R>(
     state: &SandboxState,
     saves: bool,
     rules: impl FnOnce(&mut SandboxData) -> R,
@@ -106,12 +106,12 @@ pub async fn on_data<R>(
 /// committed, then answered with HTTP 502 instead, as a proxy that lost the upstream answer, so
 /// that a client cannot know whether they happened. Transient, never saved.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct LostAnswers(u32);
+pub(crate) struct LostAnswers(u32);
 
 impl LostAnswers {
     /// Whether the answer to the create just committed is lost, while fewer than `limit` are;
     /// counts it when so.
-    pub fn lose(&mut self, limit: u32) -> bool {
+    pub(crate) fn lose(&mut self, limit: u32) -> bool {
         let lose = self.0 < limit;
         if lose {
             self.0 += 1;

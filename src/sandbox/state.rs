@@ -20,7 +20,7 @@ use crate::model::ProviderType;
 
 /// Handed to every handler and middleware; cheap to clone.
 #[derive(Clone)]
-pub struct SandboxState {
+pub(crate) struct SandboxState {
     inner: Arc<Inner>,
 }
 

@@ -16,9 +16,9 @@ use crate::text::plural;
 pub struct SourceFile {
     /// The path as the user would write it (relative to where orgform runs), shared with the
     /// origin of every table declared in the file.
-    pub path: Arc<str>,
+    pub(crate) path: Arc<str>,
     /// The whole file's text, even in a piece: error snippets quote the file.
-    pub text: Arc<str>,
+    pub(crate) text: Arc<str>,
     /// Byte offset of the start of each line, so that a position costs a binary search rather
     /// than a scan of the file (a spec file may hold thousands of organizations).
     line_starts: Arc<[usize]>,
@@ -48,7 +48,7 @@ impl SourceFile {
     /// (below U+0020 but tab, line feed and carriage return; U+007F). Such a file is not a spec
     /// and may be anything (`/proc/self/environ` is NUL-separated), so the error quotes nothing
     /// of it: the parser's snippets would.
-    pub fn from_bytes(
+    pub(crate) fn from_bytes(
         path: impl Into<Arc<str>>,
         bytes: Vec<u8>,
     ) -> Result<SourceFile, Box<SpecError>> {
@@ -97,12 +97,12 @@ impl SourceFile {
     }
 
     /// The text to parse: the whole file, or this piece of it.
-    pub fn source(&self) -> &str {
+    pub(crate) fn source(&self) -> &str {
         &self.text[self.range.clone()]
     }
 
     /// Where a span of [`SourceFile::source`] lies in the whole file.
-    pub fn in_file(&self, span: Range<usize>) -> Range<usize> {
+    pub(crate) fn in_file(&self, span: Range<usize>) -> Range<usize> {
         span.start + self.range.start..span.end + self.range.start
     }
 
@@ -112,7 +112,7 @@ impl SourceFile {
     /// file, if it is small. Whether the pieces parse to what the whole file would is for the
     /// parser's caller to check: a cut inside a multi-line string or array leaves the piece
     /// before it unterminated, and tables split across pieces show as names in two of them.
-    pub fn pieces(&self, size: usize) -> Vec<SourceFile> {
+    pub(crate) fn pieces(&self, size: usize) -> Vec<SourceFile> {
         const CUT: &str = "\n[org.";
         let text = self.source();
         let mut starts = vec![0];
@@ -141,7 +141,7 @@ impl SourceFile {
 
     /// 1-based line and column (in characters) of a byte offset into
     /// [`SourceFile::source`].
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.saturating_add(self.range.start);
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
         let line = self.line_starts.partition_point(|&start| start <= offset);
@@ -164,10 +164,10 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{path}:{line}:{column}: {message}")]
 pub struct SpecError {
-    pub path: String,
+    pub(crate) path: String,
     pub line: usize,
     pub column: usize,
-    pub message: String,
+    pub(crate) message: String,
     /// None for a file that is not shown at all (not text): the message gives the place.
     #[source_code]
     source_code: Option<NamedSource<Arc<str>>>,
@@ -182,7 +182,7 @@ pub struct SpecError {
 }
 
 impl SpecError {
-    pub fn new(
+    pub(crate) fn new(
         file: &SourceFile,
         span: Range<usize>,
         message: impl Into<String>,
@@ -210,7 +210,7 @@ impl SpecError {
 
     /// A secret written out in the specs at `span`: the error points at it, and no snippet of
     /// the file (this one's or another error's) quotes it.
-    pub fn literal_secret(
+    pub(crate) fn literal_secret(
         file: &SourceFile,
         span: Range<usize>,
         message: impl Into<String>,
@@ -223,7 +223,7 @@ impl SpecError {
 
     /// A problem with a file as a whole that must not be quoted (it is not text TOML can hold,
     /// and may be anything: an environment, a key): its place and no snippet.
-    pub fn unquoted(
+    pub(crate) fn unquoted(
         path: Arc<str>,
         line: usize,
         column: usize,
@@ -244,7 +244,7 @@ impl SpecError {
     }
 
     #[must_use]
-    pub fn with_help(mut self, help: impl Into<String>) -> SpecError {
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> SpecError {
         self.help = Some(escaped(help.into()));
         self
     }
@@ -271,7 +271,7 @@ impl SpecErrors {
     /// The errors in a stable order (by file, then position), with every secret written out in
     /// a file masked in all the snippets that quote that file: the message names the key, and
     /// the value stays out of terminals and CI logs.
-    pub fn new(mut errors: Vec<SpecError>) -> SpecErrors {
+    pub(crate) fn new(mut errors: Vec<SpecError>) -> SpecErrors {
         errors.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
         let mut secrets: std::collections::BTreeMap<String, Vec<Range<usize>>> =
             std::collections::BTreeMap::new();
@@ -391,7 +391,7 @@ fn mask(text: &str, spans: &[Range<usize>]) -> String {
 }
 
 /// The closest known name to an unknown one, for "did you mean" hints.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     unknown: &str,
     known: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

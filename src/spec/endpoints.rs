@@ -19,7 +19,7 @@ use crate::model::{InstanceName, ProviderType};
 
 /// One host pattern: a host, or `*.suffix` for any subdomain of `suffix` (not `suffix` itself).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HostPattern {
+pub(crate) enum HostPattern {
     /// A host as `url` normalises it: lowercase ASCII (IDNA), an IPv4 address, or `[v6]`.
     Exact(String),
     /// The part after `*.`, normalised the same way.
@@ -29,7 +29,7 @@ pub enum HostPattern {
 impl HostPattern {
     /// Parses `api.neoncrm.com`, `*.salesforce.com`, `10.0.0.7` or `[::1]`; anything with a
     /// scheme, port, path or a `*` elsewhere is refused with a reason.
-    pub fn parse(text: &str) -> Result<HostPattern, String> {
+    pub(crate) fn parse(text: &str) -> Result<HostPattern, String> {
         let text = text.trim();
         if text.is_empty() {
             return Err("an empty host pattern (two commas in a row, or one at an end?)".into());
@@ -77,7 +77,7 @@ impl HostPattern {
     }
 
     /// Whether `host` (as [`host_of`] gives it) matches.
-    pub fn matches(&self, host: &str) -> bool {
+    pub(crate) fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.');
         match self {
             HostPattern::Exact(exact) => host == exact,
@@ -99,7 +99,7 @@ impl fmt::Display for HostPattern {
 
 /// Where the allowed list came from, to name it in errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AllowedSource {
+pub(crate) enum AllowedSource {
     Env,
     Flag,
 }
@@ -115,14 +115,14 @@ impl fmt::Display for AllowedSource {
 
 /// The hosts credentials may go to, set outside the specs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllowedHosts {
-    pub patterns: Vec<HostPattern>,
-    pub source: AllowedSource,
+pub(crate) struct AllowedHosts {
+    pub(crate) patterns: Vec<HostPattern>,
+    pub(crate) source: AllowedSource,
 }
 
 impl AllowedHosts {
     /// Parses a comma-separated list; every pattern must be well formed, and there must be one.
-    pub fn parse(text: &str) -> Result<AllowedHosts, String> {
+    pub(crate) fn parse(text: &str) -> Result<AllowedHosts, String> {
         let patterns = text
             .split(',')
             .map(HostPattern::parse)
@@ -136,7 +136,7 @@ impl AllowedHosts {
         })
     }
 
-    pub fn allows(&self, host: &str) -> bool {
+    pub(crate) fn allows(&self, host: &str) -> bool {
         self.patterns.iter().any(|p| p.matches(host))
     }
 
@@ -152,12 +152,12 @@ impl AllowedHosts {
 /// A host outside the vendor's and loopback that an instance sends credentials to, with no
 /// allowed list to vouch for it: shown to the reviewer in every plan format.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EndpointWarning {
-    pub provider: InstanceName,
-    pub provider_type: ProviderType,
+pub(crate) struct EndpointWarning {
+    pub(crate) provider: InstanceName,
+    pub(crate) provider_type: ProviderType,
     /// The setting that names it: `base_url`, `store_url`.
-    pub setting: String,
-    pub host: String,
+    pub(crate) setting: String,
+    pub(crate) host: String,
 }
 
 impl fmt::Display for EndpointWarning {
@@ -172,7 +172,7 @@ impl fmt::Display for EndpointWarning {
 
 /// The host of a URL as `url` normalises it (lowercase, IDNA to ASCII, `[v6]`), or `None` if it
 /// has none.
-pub fn host_of(url: &str) -> Option<String> {
+pub(crate) fn host_of(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     parsed
         .host_str()
@@ -180,7 +180,7 @@ pub fn host_of(url: &str) -> Option<String> {
 }
 
 /// 127.0.0.0/8, ::1 and `localhost`: where the sandbox runs.
-pub fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     match url::Host::parse(host) {
         Ok(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Ok(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -190,7 +190,7 @@ pub fn is_loopback(host: &str) -> bool {
 }
 
 /// Whether `host` is one the vendor of `provider_type` serves its API from.
-pub fn is_vendor_host(provider_type: ProviderType, host: &str) -> bool {
+pub(crate) fn is_vendor_host(provider_type: ProviderType, host: &str) -> bool {
     provider_type
         .capabilities()
         .vendor_hosts
@@ -201,15 +201,15 @@ pub fn is_vendor_host(provider_type: ProviderType, host: &str) -> bool {
 
 /// What [`judge`] made of the specs' endpoints.
 #[derive(Debug, Default)]
-pub struct Verdict<'a> {
+pub(crate) struct Verdict<'a> {
     /// Not on the allowed list: the run must stop before any secret is read.
-    pub refused: Vec<(&'a ProviderInstance, &'a Endpoint, String)>,
-    pub warnings: Vec<EndpointWarning>,
+    pub(crate) refused: Vec<(&'a ProviderInstance, &'a Endpoint, String)>,
+    pub(crate) warnings: Vec<EndpointWarning>,
 }
 
 /// Sorts every endpoint of the specs into allowed, refused (with a list that does not name it)
 /// and warned about (without a list, neither the vendor's nor loopback).
-pub fn judge<'a>(spec: &'a Spec, allowed: Option<&AllowedHosts>) -> Verdict<'a> {
+pub(crate) fn judge<'a>(spec: &'a Spec, allowed: Option<&AllowedHosts>) -> Verdict<'a> {
     let mut verdict = Verdict::default();
     for instance in spec.providers.values() {
         for endpoint in &instance.endpoints {
@@ -236,7 +236,7 @@ pub fn judge<'a>(spec: &'a Spec, allowed: Option<&AllowedHosts>) -> Verdict<'a> 
 
 /// Checks the specs' endpoints: every refusal as a spec error pointing at the URL in `files`
 /// (the whole files the specs were loaded from), or the warnings to show.
-pub fn check(
+pub(crate) fn check(
     files: &[SourceFile],
     spec: &Spec,
     allowed: Option<&AllowedHosts>,

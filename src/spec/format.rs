@@ -11,7 +11,7 @@ use crate::model::ProviderType;
 
 /// The provider type of each instance, by name, across all spec files (an organization's
 /// fields depend on the type of the instance it names, which may be declared in another file).
-pub fn instance_types(texts: &[&str]) -> BTreeMap<String, ProviderType> {
+pub(crate) fn instance_types(texts: &[&str]) -> BTreeMap<String, ProviderType> {
     let mut types = BTreeMap::new();
     for text in texts {
         let Ok(doc) = text.parse::<toml::Table>() else {
@@ -34,7 +34,7 @@ pub fn instance_types(texts: &[&str]) -> BTreeMap<String, ProviderType> {
 }
 
 /// The canonical text of one spec file. Errors are TOML syntax errors; `validate` says more.
-pub fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<String, String> {
+pub(crate) fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<String, String> {
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| e.to_string())?;

@@ -10,7 +10,7 @@ use crate::model::ProviderType;
 /// ASCII letters, digits, `_` and `-`, starting with a letter or `_`.
 const NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$";
 
-pub fn json_schema() -> Value {
+pub(crate) fn json_schema() -> Value {
     let mut instances = Vec::new();
     let mut orgs = Vec::new();
     for provider_type in ProviderType::ALL {

@@ -4,10 +4,10 @@
 //! disk or the network. Every problem is collected with its file, line and column, and a spec
 //! with any problem yields no `Spec` at all, so nothing downstream ever sees half-valid input.
 
-pub mod diagnostic;
-pub mod endpoints;
-pub mod format;
-pub mod json_schema;
+pub(crate) mod diagnostic;
+pub(crate) mod endpoints;
+pub(crate) mod format;
+pub(crate) mod json_schema;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -25,14 +25,14 @@ use crate::model::{Address, InstanceName, NaturalKey, ProviderType, SecretRef, T
 pub struct Spec {
     pub providers: BTreeMap<InstanceName, ProviderInstance>,
     pub orgs: BTreeMap<Address, OrgSpec>,
-    pub state: StateSettings,
+    pub(crate) state: StateSettings,
 }
 
 /// Where a table was declared, for messages that point back at the specs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
     /// Shared by every table declared in the file: one allocation per file, not per table.
-    pub path: std::sync::Arc<str>,
+    pub(crate) path: std::sync::Arc<str>,
     pub line: usize,
 }
 
@@ -46,33 +46,33 @@ impl std::fmt::Display for Origin {
 /// One `[provider.NAME]` table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProviderInstance {
-    pub name: InstanceName,
-    pub provider_type: ProviderType,
+    pub(crate) name: InstanceName,
+    pub(crate) provider_type: ProviderType,
     /// `base_url`, or the vendor's public endpoint.
-    pub base_url: String,
+    pub(crate) base_url: String,
     /// The provider-specific keys (credentials by reference, modes), validated.
-    pub settings: Table,
-    pub limits: Limits,
-    pub origin: Origin,
+    pub(crate) settings: Table,
+    pub(crate) limits: Limits,
+    pub(crate) origin: Origin,
     /// Every URL the instance sends requests to (`base_url`, Oracle's `store_url`), with where
     /// it was written: what [`endpoints::check`] holds against the allowed hosts.
-    pub endpoints: Vec<Endpoint>,
+    pub(crate) endpoints: Vec<Endpoint>,
 }
 
 /// One URL a provider instance sends requests (and so credentials) to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// The setting that names it: `base_url`, `store_url`.
-    pub setting: &'static str,
-    pub url: String,
+    pub(crate) setting: &'static str,
+    pub(crate) url: String,
     /// Byte span in its file of the value, or of the `[provider.NAME]` header when the URL is
     /// the vendor's default, for errors that point at it.
-    pub span: std::ops::Range<usize>,
+    pub(crate) span: std::ops::Range<usize>,
 }
 
 impl ProviderInstance {
     /// A credential or other secret setting, by reference.
-    pub fn secret(&self, key: &str) -> Option<&SecretRef> {
+    pub(crate) fn secret(&self, key: &str) -> Option<&SecretRef> {
         match self.settings.get(key) {
             Some(Value::Secret(r)) => Some(r),
             _ => None,
@@ -80,7 +80,7 @@ impl ProviderInstance {
     }
 
     /// A plain string setting (`mode`, `auth`).
-    pub fn setting(&self, key: &str) -> Option<&str> {
+    pub(crate) fn setting(&self, key: &str) -> Option<&str> {
         self.settings.get(key).and_then(Value::as_str)
     }
 }
@@ -125,7 +125,7 @@ impl Limits {
     }
 }
 
-pub const DEFAULT_MAX_CONCURRENCY: u32 = 4;
+pub(crate) const DEFAULT_MAX_CONCURRENCY: u32 = 4;
 
 /// One `[org.NAME]` table: an organization orgform keeps in existence.
 #[derive(Clone, Debug, PartialEq)]
@@ -157,7 +157,7 @@ impl OrgSpec {
     /// Feeds the secret references it declares, with their paths, to `hasher`: part of what a
     /// plan depends on, though not of the digest (secrets rotate without making an
     /// organization different).
-    pub fn hash_secret_references(&self, hasher: &mut Sha256) {
+    pub(crate) fn hash_secret_references(&self, hasher: &mut Sha256) {
         // The bytes `PATH=env:NAME;`, fed in parts.
         self.attrs.each_secret(|path, kind, name| {
             hasher.update(path);
@@ -170,18 +170,18 @@ impl OrgSpec {
     }
 
     /// The declared attributes with secrets shown by reference, for display.
-    pub fn display_attributes(&self) -> serde_json::Value {
+    pub(crate) fn display_attributes(&self) -> serde_json::Value {
         Value::Table(self.attrs.unpack()).display_json()
     }
 }
 
 /// The `[state]` table.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct StateSettings {
-    pub backend: Option<String>,
-    pub path: Option<String>,
-    pub url: Option<SecretRef>,
-    pub workspace: Option<String>,
+pub(crate) struct StateSettings {
+    pub(crate) backend: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) url: Option<SecretRef>,
+    pub(crate) workspace: Option<String>,
 }
 
 impl Spec {
@@ -193,7 +193,7 @@ impl Spec {
 
     /// A digest of everything a plan depends on in the specs, so that `apply PLANFILE` can
     /// refuse a plan made from other specs. Formatting and comments don't count.
-    pub fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         let mut hasher = Sha256::new();
         // Each field ends in a 0 byte, so that two fields cannot run together.
         let field = |hasher: &mut Sha256, bytes: &[u8]| {
@@ -223,7 +223,7 @@ impl Spec {
 
 /// SHA-256 of declared attributes with secrets left out, over canonical JSON: compact, keys
 /// sorted (tables are ordered maps), streamed into the hash without building a JSON tree.
-pub fn attributes_digest(attrs: &Table) -> String {
+pub(crate) fn attributes_digest(attrs: &Table) -> String {
     struct HashWriter(Sha256);
     impl std::io::Write for HashWriter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -60,7 +60,7 @@ pub struct LockRequest {
 
 impl FileBackend {
     /// Opens the state at `path` without locking it: for commands that only read.
-    pub fn open_read_only(path: &Path) -> Result<FileBackend, StateError> {
+    pub(crate) fn open_read_only(path: &Path) -> Result<FileBackend, StateError> {
         Ok(FileBackend {
             path: resolve(path, false)?,
             given: path.to_path_buf(),
@@ -132,10 +132,6 @@ impl FileBackend {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn path_str(&self) -> String {
         self.path.display().to_string()
     }
@@ -154,7 +150,7 @@ impl FileBackend {
 /// a file not made yet) and its folder made canonical, so that every name of one state file
 /// gives one path, and thus one lock. `create` makes a missing folder (a run that writes);
 /// without it, a missing folder leaves `path` as given (there is nothing to read).
-pub fn resolve(path: &Path, create: bool) -> Result<PathBuf, StateError> {
+pub(crate) fn resolve(path: &Path, create: bool) -> Result<PathBuf, StateError> {
     let error = |source| StateError::Read {
         path: path.display().to_string(),
         source,
@@ -406,7 +402,7 @@ impl StateBackend for FileBackend {
 
 /// What `force-unlock` found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Unlocked {
+pub(crate) enum Unlocked {
     /// The holder was gone; its record is cleared.
     Cleared(LockInfo),
     /// Nobody held the lock.
@@ -416,7 +412,7 @@ pub enum Unlocked {
 /// Releases the lock on the state at `path` if its holder is gone and its id is `lock_id`.
 /// The lock is an OS lock, so a dead holder has already lost it; what remains is the record
 /// naming it, cleared here. A live holder is never overridden: it is named instead.
-pub fn force_unlock(path: &Path, lock_id: &str) -> Result<Unlocked, StateError> {
+pub(crate) fn force_unlock(path: &Path, lock_id: &str) -> Result<Unlocked, StateError> {
     let lock_path = sibling(&resolve(path, false)?, "lock");
     let err = |source| StateError::Write {
         path: lock_path.display().to_string(),

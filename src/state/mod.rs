@@ -17,13 +17,13 @@ use crate::model::{Address, InstanceName, NaturalKey, ProviderType, Timestamp};
 use crate::time;
 
 /// The state format this version writes. A newer one is refused, never half-read.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+pub(crate) const STATE_FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
     /// Format version of this document.
-    pub version: u32,
+    pub(crate) version: u32,
     /// Identifies one line of history: two states with different lineages are unrelated.
     pub lineage: String,
     /// Grows by one with every write.
@@ -81,7 +81,7 @@ pub struct Record {
 pub struct Attributes(Box<serde_json::value::RawValue>);
 
 impl Attributes {
-    pub fn from_serialize(value: &impl Serialize) -> Attributes {
+    pub(crate) fn from_serialize(value: &impl Serialize) -> Attributes {
         serde_json::value::to_raw_value(value).map_or_else(|_| Attributes::default(), Attributes)
     }
 
@@ -89,7 +89,7 @@ impl Attributes {
         Attributes::from_serialize(value)
     }
 
-    pub fn to_value(&self) -> serde_json::Value {
+    pub(crate) fn to_value(&self) -> serde_json::Value {
         serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
     }
 }
@@ -120,7 +120,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Status::Pending => "pending",
             Status::Created => "created",
@@ -132,15 +132,15 @@ impl Status {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordError {
-    pub code: String,
-    pub message: String,
+    pub(crate) code: String,
+    pub(crate) message: String,
 }
 
 impl State {
     /// SHA-256 of what the state holds (records and quota use), without its lineage and
     /// serial: two loads of one state give the same digest, and so does a new empty state, while
     /// a journal replayed onto it (a killed apply's pending creates) changes it.
-    pub fn records_digest(&self) -> String {
+    pub(crate) fn records_digest(&self) -> String {
         use sha2::{Digest as _, Sha256};
         let mut hasher = Sha256::new();
         // Serializing a BTreeMap is deterministic; it can't fail for these plain types.
@@ -162,7 +162,7 @@ impl State {
     }
 
     /// Creates sent to `instance` in the 24 hours before `now`.
-    pub fn creates_in_last_day(&self, instance: &str, now: Timestamp) -> u32 {
+    pub(crate) fn creates_in_last_day(&self, instance: &str, now: Timestamp) -> u32 {
         self.creates_sent.get(instance).map_or(0, |times| {
             let n = times
                 .iter()
@@ -173,14 +173,14 @@ impl State {
     }
 
     /// Records a create sent now, dropping entries older than a day.
-    pub fn note_create_sent(&mut self, instance: &str, now: Timestamp) {
+    pub(crate) fn note_create_sent(&mut self, instance: &str, now: Timestamp) {
         let times = self.creates_sent.entry(instance.to_string()).or_default();
         times.retain(|t| now.saturating_sub(*t) < DAY.as_secs());
         times.push(now);
     }
 }
 
-pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// One change to state as apply records it: small, so that making it durable costs the same
 /// whether the state holds ten organizations or a hundred thousand (the file store appends it
@@ -345,7 +345,7 @@ pub enum Store {
 impl Store {
     /// The state this store holds, or a new one (a fresh lineage, serial 0) if none was ever
     /// written.
-    pub async fn load_or_new(&mut self) -> Result<State, StateError> {
+    pub(crate) async fn load_or_new(&mut self) -> Result<State, StateError> {
         Ok(self
             .load()
             .await?
@@ -473,7 +473,7 @@ fn explain(path: &str, text: &str, error: &serde_json::Error) -> StateError {
 }
 
 /// A random lineage id, in UUID version 4 layout.
-pub fn new_lineage() -> String {
+pub(crate) fn new_lineage() -> String {
     let mut bytes = [0u8; 16];
     for b in &mut bytes {
         *b = fastrand::u8(..);

@@ -69,8 +69,8 @@ pub struct PostgresBackend {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Version {
     pub serial: u64,
-    pub lineage: String,
-    pub written_at: String,
+    pub(crate) lineage: String,
+    pub(crate) written_at: String,
     pub written_by: String,
     pub command: String,
     pub organizations: u64,
@@ -89,7 +89,7 @@ fn db(target: &str, e: &tokio_postgres::Error) -> StateError {
 }
 
 /// `postgres://user:secret@host/db` -> `postgres://user@host/db`.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             let _ = u.set_password(None);
@@ -271,7 +271,10 @@ impl PostgresBackend {
     /// Returns the holder it cleared. A holder whose session still holds the workspace's
     /// advisory lock is alive (a killed run's session ends, and its lock with it): it is named
     /// and left alone, as the file backend does, never ended from here.
-    pub async fn force_unlock(&mut self, lock_id: &str) -> Result<Option<LockInfo>, StateError> {
+    pub(crate) async fn force_unlock(
+        &mut self,
+        lock_id: &str,
+    ) -> Result<Option<LockInfo>, StateError> {
         let row = self
             .run(self.client.query_opt(
                 "SELECT lock_id, holder, backend_pid FROM orgform_locks WHERE workspace = $1",

@@ -47,10 +47,10 @@ mod checks;
 use checks::check_create;
 
 /// Where Command Center serves the API; what the sandbox serves too.
-pub const PATH_PREFIX: &str = "/commandcenter/api";
+pub(crate) const PATH_PREFIX: &str = "/commandcenter/api";
 
 /// The paths this emulator owns: Command Center's API root and the older web console's.
-pub const PREFIXES: &[&str] = &[PATH_PREFIX, "/webconsole/api"];
+pub(crate) const PREFIXES: &[&str] = &[PATH_PREFIX, "/webconsole/api"];
 
 /// The credentials the emulator accepts live in the catalog, with the rest of Commvault's facts.
 pub use crate::catalog::commvault::sandbox::{PASSWORD, USERNAME};
@@ -91,7 +91,7 @@ impl Default for CommvaultConfig {
 pub struct CommvaultData {
     pub organizations: Vec<Organization>,
     /// The next client id; ids grow monotonically and are never reused.
-    pub next_client_id: u64,
+    pub(crate) next_client_id: u64,
     /// Live tokens by their hex part; transient, never saved.
     #[serde(skip)]
     tokens: HashMap<String, Token>,
@@ -120,15 +120,15 @@ impl Default for CommvaultData {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Organization {
-    pub client_id: u64,
-    pub client_name: String,
-    pub sf_org_id: String,
-    pub endpoint: String,
-    pub instance_id: u64,
-    pub backupset_id: u64,
-    pub subclient_id: u64,
+    pub(crate) client_id: u64,
+    pub(crate) client_name: String,
+    pub(crate) sf_org_id: String,
+    pub(crate) endpoint: String,
+    pub(crate) instance_id: u64,
+    pub(crate) backupset_id: u64,
+    pub(crate) subclient_id: u64,
     /// The create body as received, with every secret removed.
-    pub request: Value,
+    pub(crate) request: Value,
 }
 
 #[derive(Clone, Debug)]
@@ -187,7 +187,7 @@ impl Endpoint {
     }
 
     /// Whether this call changes what is saved.
-    pub fn creates(&self) -> bool {
+    pub(crate) fn creates(&self) -> bool {
         *self == Endpoint::CreateOrganization
     }
 }
@@ -196,11 +196,11 @@ impl Endpoint {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Answer {
     pub status: StatusCode,
-    pub body: Body,
+    pub(crate) body: Body,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Body {
+pub(crate) enum Body {
     Json(Value),
     /// `POST /Logout` answers plain text [S: cvpysdk].
     Text(String),
@@ -252,18 +252,13 @@ pub fn strip_prefix(path: &str) -> Option<&str> {
 
 impl CommvaultData {
     /// How many organizations it holds (for `/_sandbox/stats`).
-    pub fn organizations(&self) -> usize {
+    pub(crate) fn organizations(&self) -> usize {
         self.organizations.len()
     }
 
     /// Forgets every organization and token (`POST /_sandbox/reset`).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = CommvaultData::default();
-    }
-
-    /// Ends every token at once, as a Commcell restart would.
-    pub fn expire_tokens(&mut self) {
-        self.tokens.clear();
     }
 
     /// Serves one call. `authtoken` is the header as sent; `random` seeds a new token or
@@ -588,7 +583,7 @@ fn without_secrets(mut body: Value) -> Value {
 
 /// Every path under both prefixes. The documented spellings are routes of their own, so that
 /// stats name them; any other spelling reaches the catch-all and is matched without case.
-pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
+pub(crate) fn routes(_state: &SandboxState) -> Router<SandboxState> {
     PREFIXES.iter().fold(Router::new(), |router, prefix| {
         [
             "Login",
@@ -651,7 +646,7 @@ fn respond(answer: Answer) -> Response {
 
 /// A bare HTTP error (injected faults, unknown paths) in Commvault's `{"errorMessage",
 /// "errorCode"}` shape [I].
-pub fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
+pub(crate) fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
     let message = status.canonical_reason().unwrap_or("Error");
     (
         status,

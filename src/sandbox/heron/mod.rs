@@ -34,20 +34,20 @@ mod schema;
 
 use schema::{Load, Rejected, load, parse};
 
-pub const PREFIXES: &[&str] = &["/api"];
+pub(crate) const PREFIXES: &[&str] = &["/api"];
 
 /// The length of a rate-limit window.
 const WINDOW_SECS: u64 = 60;
 
 /// Heron's section of the data file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct HeronData {
+pub(crate) struct HeronData {
     /// Keys accepted besides [`HERON_API_KEY`]: configuration, kept by a reset.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub api_keys: Vec<String>,
+    pub(crate) api_keys: Vec<String>,
     /// The integrations as Heron returns them: keys sorted, no `auth`, no `secret`.
     #[serde(default)]
-    pub crm_integrations: Vec<Map<String, Value>>,
+    pub(crate) crm_integrations: Vec<Map<String, Value>>,
     /// How many integrations were ever created: the counter part of new ids.
     #[serde(default)]
     created: u64,
@@ -57,11 +57,11 @@ pub struct HeronData {
 }
 
 impl HeronData {
-    pub fn organizations(&self) -> usize {
+    pub(crate) fn organizations(&self) -> usize {
         self.crm_integrations.len()
     }
 
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = HeronData {
             api_keys: std::mem::take(&mut self.api_keys),
             ..HeronData::default()
@@ -125,7 +125,7 @@ impl Verdict {
     }
 }
 
-pub fn routes(state: &SandboxState) -> Router<SandboxState> {
+pub(crate) fn routes(state: &SandboxState) -> Router<SandboxState> {
     Router::new()
         .route("/api/crm_integrations", get(list).post(create))
         .route("/api/crm_integrations/{heron_id}", patch(update))
@@ -143,7 +143,7 @@ fn error(status: StatusCode, description: impl Into<Value>) -> Response {
 }
 
 /// The error Heron (Flask, werkzeug) gives for a bare status: injected faults, unknown routes.
-pub fn status_error(state: &SandboxState, status: StatusCode) -> Response {
+pub(crate) fn status_error(state: &SandboxState, status: StatusCode) -> Response {
     let description = match status {
         StatusCode::TOO_MANY_REQUESTS => format!("{} per 1 minute", shown_limit(state)),
         StatusCode::NOT_FOUND => "The requested URL was not found on the server. If you entered \

@@ -21,7 +21,7 @@
 //!   case-insensitive; IN_RANGE takes `("a","b")`), 1-based pages of at most 200, sorted. It
 //!   searches individuals and organizations alike, and names each column in an answer as the
 //!   vendor's List Accounts example does (`Account Id` when asked `Account ID`), from
-//!   [`COLUMNS`], never by echoing the request.
+//!   `search::COLUMNS`, never by echoing the request.
 //! - `account/retrieveOrganizationAccount` gives back what was created (never its password).
 //! - Every one-element list is rendered as a bare object (`errors.error`, `nameValuePairs`,
 //!   `nameValuePair`, `addresses.address`, ...), v1's XML-born quirk.
@@ -49,19 +49,18 @@ use checks::{
     NAME_REQUIRED, PASSWORD_REQUIRED, SOURCE_INVALID, SOURCES, USERNAME_REQUIRED, USERNAME_TAKEN,
     check_addresses, check_custom_fields, check_organization_types, lookup,
 };
-pub use search::{COLUMNS, Column};
 
 /// Where the real API lives under its host; the sandbox serves it at the same path.
 pub const PATH_PREFIX: &str = "/neonws/services/api";
 
 /// The paths this emulator owns at the sandbox.
-pub const PREFIXES: &[&str] = &[PATH_PREFIX];
+pub(crate) const PREFIXES: &[&str] = &[PATH_PREFIX];
 
 /// The credentials the emulator accepts live in the catalog, with the rest of NeonCRM's facts.
 pub use crate::catalog::neoncrm::sandbox::{API_KEY, ORG_ID};
 
 /// The documented page size limit of `listAccounts`.
-pub const MAX_PAGE_SIZE: usize = 200;
+pub(crate) const MAX_PAGE_SIZE: usize = 200;
 
 /// [I] The page size when a request names none.
 const DEFAULT_PAGE_SIZE: usize = 10;
@@ -100,7 +99,7 @@ impl Default for NeonConfig {
 #[serde(rename_all = "camelCase", default)]
 pub struct NeonData {
     pub accounts: Vec<Account>,
-    pub next_account_id: u64,
+    pub(crate) next_account_id: u64,
     /// Live sessions by id; transient, never saved.
     #[serde(skip)]
     sessions: HashMap<String, Session>,
@@ -174,7 +173,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
+    pub(crate) const ALL: [Endpoint; 6] = [
         Endpoint::Login,
         Endpoint::Logout,
         Endpoint::CreateOrganizationAccount,
@@ -184,7 +183,7 @@ impl Endpoint {
     ];
 
     /// The path after [`PATH_PREFIX`], like `account/listAccounts`.
-    pub fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Endpoint::Login => "common/login",
             Endpoint::Logout => "common/logout",
@@ -193,12 +192,6 @@ impl Endpoint {
             Endpoint::ListAccounts => "account/listAccounts",
             Endpoint::RetrieveOrganizationAccount => "account/retrieveOrganizationAccount",
         }
-    }
-
-    /// The endpoint at a path after [`PATH_PREFIX`] (a leading or trailing `/` is ignored).
-    pub fn from_path(path: &str) -> Option<Endpoint> {
-        let path = path.trim_matches('/');
-        Endpoint::ALL.into_iter().find(|e| e.path() == path)
     }
 
     /// The name of the answer's wrapper object, like `listAccountsResponse`.
@@ -214,7 +207,7 @@ impl Endpoint {
     }
 
     /// Whether this is the call that creates an organization.
-    pub fn creates(self) -> bool {
+    pub(crate) fn creates(self) -> bool {
         self == Endpoint::CreateOrganizationAccount
     }
 
@@ -288,13 +281,8 @@ impl NeonData {
     }
 
     /// Forgets every account and session (`POST /_sandbox/reset`).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = NeonData::default();
-    }
-
-    /// Ends every session at once, as a server restart or a long pause would.
-    pub fn expire_sessions(&mut self) {
-        self.sessions.clear();
     }
 
     /// Serves one call; `random` seeds a new session id. Always HTTP 200 at the real API: the
@@ -631,7 +619,7 @@ fn envelope(endpoint: Endpoint, result: Result<Value, Vec<ApiError>>, wall: Syst
 }
 
 /// Every v1 method at its real path, by GET (as documented) and by form POST [I].
-pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
+pub(crate) fn routes(_state: &SandboxState) -> Router<SandboxState> {
     Endpoint::ALL
         .into_iter()
         .fold(Router::new(), |router, endpoint| {
@@ -680,7 +668,7 @@ async fn serve(state: SandboxState, endpoint: Endpoint, call: Call) -> Response 
 
 /// A bare HTTP error (injected faults, unknown paths) as NeonCRM's servlet container shows it:
 /// an HTML page, not v1's JSON [I].
-pub fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
+pub(crate) fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
     let code = status.as_u16();
     let reason = status.canonical_reason().unwrap_or("Error");
     let page = format!(

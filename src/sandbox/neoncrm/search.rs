@@ -13,7 +13,7 @@ use super::{Account, ApiError, DEFAULT_PAGE_SIZE, Emulator, MAX_PAGE_SIZE, Param
 /// quoted in issue 13]. Both names of an organization's name are accepted, as the sources
 /// disagree on it [I]. `Account Type` (Individual | Organization, v1's `userType` values) is
 /// inferred [I]: v1 documents `userType` on searches, not this column's name.
-pub const COLUMNS: &[(Column, &str)] = &[
+pub(crate) const COLUMNS: &[(Column, &str)] = &[
     (Column::AccountId, "Account Id"),
     (Column::Name, "Organization Name"),
     (Column::Name, "Company Name"),
@@ -22,7 +22,7 @@ pub const COLUMNS: &[(Column, &str)] = &[
 
 /// What a column of `listAccounts` holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Column {
+pub(crate) enum Column {
     AccountId,
     Name,
     AccountType,

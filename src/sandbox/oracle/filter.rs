@@ -103,7 +103,7 @@ impl Filter {
     /// The names (lower-cased) that a filter of the shape `name eq "..." or name eq "..."`
     /// can only match; `None` for any other shape. orgform's look-ups are this shape, and
     /// knowing it lets a list skip rendering items that can't match.
-    pub fn only_names(&self) -> Option<HashSet<String>> {
+    pub(crate) fn only_names(&self) -> Option<HashSet<String>> {
         match self {
             Filter::Compare {
                 path,

@@ -59,14 +59,14 @@ mod filter;
 mod list;
 
 use checks::{check_organization, check_profile};
-pub use filter::{Filter, Op};
+pub use filter::Filter;
 use list::Collection;
 
 /// The paths this emulator owns at OCC's hosts.
-pub const PREFIXES: &[&str] = &["/ccadmin/v1", "/ccstore/v1"];
+pub(crate) const PREFIXES: &[&str] = &["/ccadmin/v1", "/ccstore/v1"];
 
 /// The credentials the emulator accepts live in the catalog, with the rest of OCC's facts.
-pub use crate::catalog::oracle::sandbox::{APP_KEY, CREDENTIALS};
+pub use crate::catalog::oracle::sandbox::APP_KEY;
 
 /// The site every request is made on.
 const SITE_ID: &str = "siteUS";
@@ -74,32 +74,32 @@ const SITE_ID: &str = "siteUS";
 /// Error codes. Sourced ones name their source; the rest are sandbox choices [I].
 mod code {
     /// Invalid input (Organization APIs).
-    pub const INVALID_INPUT: &str = "100000";
+    pub(crate) const INVALID_INPUT: &str = "100000";
     /// No organization with the id.
-    pub const NO_ORGANIZATION: &str = "100001";
+    pub(crate) const NO_ORGANIZATION: &str = "100001";
     /// Invalid query expression (organizations).
-    pub const BAD_ORGANIZATION_QUERY: &str = "100070";
+    pub(crate) const BAD_ORGANIZATION_QUERY: &str = "100070";
     /// Invalid query expression (organization requests).
-    pub const BAD_REQUEST_QUERY: &str = "85000";
+    pub(crate) const BAD_REQUEST_QUERY: &str = "85000";
     /// Invalid sort options.
-    pub const BAD_SORT: &str = "50012";
+    pub(crate) const BAD_SORT: &str = "50012";
     /// Invalid limit or offset.
-    pub const BAD_PAGING: &str = "10002";
+    pub(crate) const BAD_PAGING: &str = "10002";
     /// Invalid request id (approve, reject).
-    pub const BAD_REQUEST_ID: &str = "101000";
+    pub(crate) const BAD_REQUEST_ID: &str = "101000";
     /// No organization request found.
-    pub const NO_REQUEST: &str = "101001";
+    pub(crate) const NO_REQUEST: &str = "101001";
     /// The request is approved or rejected already.
-    pub const ALREADY_DECIDED: &str = "101008";
+    pub(crate) const ALREADY_DECIDED: &str = "101008";
     /// "Registration request cannot ..." (text truncated in the source): here, the e-mail is
     /// registered already [I].
-    pub const REGISTRATION_REFUSED: &str = "101013";
+    pub(crate) const REGISTRATION_REFUSED: &str = "101013";
     /// [I] Login refused, token missing, unknown or lapsed.
-    pub const UNAUTHORIZED: &str = "83037";
+    pub(crate) const UNAUTHORIZED: &str = "83037";
     /// [I] Unsupported grant type.
-    pub const BAD_GRANT: &str = "83036";
+    pub(crate) const BAD_GRANT: &str = "83036";
     /// [I] Unknown resource or method.
-    pub const NOT_FOUND: &str = "40400";
+    pub(crate) const NOT_FOUND: &str = "40400";
 }
 
 /// The emulator's knobs.
@@ -149,7 +149,7 @@ pub struct OracleData {
     pub requests: Vec<OrgRequest>,
     /// Organizations created directly; approved requests' organizations are derived from them.
     #[serde(default)]
-    pub organizations: Vec<Organization>,
+    pub(crate) organizations: Vec<Organization>,
     /// The last numbers used in ids.
     #[serde(default)]
     pub last_request_id: u64,
@@ -199,10 +199,10 @@ pub struct Decided {
 
 /// An organization created directly: its fields as sent, by wire name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Organization {
-    pub id: String,
-    pub fields: Map<String, Value>,
-    pub created_ms: u64,
+pub(crate) struct Organization {
+    pub(crate) id: String,
+    pub(crate) fields: Map<String, Value>,
+    pub(crate) created_ms: u64,
 }
 
 #[derive(Debug)]
@@ -224,7 +224,7 @@ impl Reply {
     }
 
     /// OCC's error shape: string code and status.
-    pub fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
+    pub(crate) fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
         Reply::json(
             status,
             json!({ "errorCode": code, "message": message.into(), "status": status.to_string() }),
@@ -268,13 +268,13 @@ impl OracleData {
     }
 
     /// Forgets every request, organization and token.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = OracleData::default();
     }
 }
 
 /// A request's status at `now_ms`.
-pub fn status(config: &OracleConfig, request: &OrgRequest, now_ms: u64) -> &'static str {
+pub(crate) fn status(config: &OracleConfig, request: &OrgRequest, now_ms: u64) -> &'static str {
     if let Some(d) = &request.decided {
         return if d.approved { "approved" } else { "rejected" };
     }
@@ -776,7 +776,7 @@ fn render_organization(id: &str, fields: &Map<String, Value>) -> Value {
 
 /// The routes orgform's client uses (and an administrator's approve and reject), at their real
 /// paths. Everything goes through [`serve`].
-pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
+pub(crate) fn routes(_state: &SandboxState) -> Router<SandboxState> {
     const REQUESTS: &str = "/ccadmin/v1/organizationRequests";
     Router::new()
         .route("/ccadmin/v1/login", post(serve))
@@ -792,7 +792,7 @@ pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
 }
 
 /// An error for a bare status (injected faults, unknown routes), in OCC's shape.
-pub fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
+pub(crate) fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
     let message = match status {
         StatusCode::TOO_MANY_REQUESTS => "Too many requests; try again later.",
         StatusCode::NOT_FOUND => "The requested resource was not found.",

@@ -75,17 +75,15 @@ pub use jwt::rsa_public_key_der;
 use soql::{Cursor, batch_size};
 
 /// The paths this emulator owns at Salesforce's hosts.
-pub const PREFIXES: &[&str] = &["/services/oauth2", "/services/data"];
+pub(crate) const PREFIXES: &[&str] = &["/services/oauth2", "/services/data"];
 
 /// The credentials the emulator accepts live in the catalog, with the rest of Salesforce's facts.
-pub use crate::catalog::salesforce::sandbox::{
-    CLIENT_ID, CLIENT_SECRET, CREDENTIALS, PASSWORD, USERNAME,
-};
+pub use crate::catalog::salesforce::sandbox::{CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 
 /// The JWT audiences Salesforce documents for the bearer flow
 /// (`docs/providers/salesforce_signup.md`): the production and the sandbox login hosts. The
 /// emulator stands for both, since one URL serves either kind of organization here.
-pub const LOGIN_AUDIENCES: &[&str] = &[
+pub(crate) const LOGIN_AUDIENCES: &[&str] = &[
     "https://login.salesforce.com",
     "https://test.salesforce.com",
 ];
@@ -171,7 +169,7 @@ pub struct SalesforceData {
     pub signups: Vec<Signup>,
     /// The last number used in an id.
     #[serde(default)]
-    pub last_id: u64,
+    pub(crate) last_id: u64,
     #[serde(skip)]
     sessions: HashMap<String, Session>,
     #[serde(skip)]
@@ -214,41 +212,27 @@ impl SalesforceData {
     }
 
     /// Forgets every sign-up, session and locator.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = SalesforceData::default();
-    }
-
-    /// Sign-ups by their status now, the quota used and the tokens handed out.
-    pub fn summary(&self, config: &SalesforceConfig, now_ms: u64) -> Value {
-        let mut by_status: BTreeMap<&str, u32> = BTreeMap::new();
-        for s in self.signups.iter().filter(|s| !s.deleted) {
-            *by_status.entry(status(config, s, now_ms)).or_default() += 1;
-        }
-        json!({
-            "signup_requests": self.signups.iter().filter(|s| !s.deleted).count(),
-            "by_status": by_status,
-            "signups_last_24h": signups_in_last_day(&self.signups, now_ms),
-            "tokens_issued": self.tokens_issued,
-        })
     }
 }
 
 /// One SignupRequest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Signup {
-    pub id: String,
+    pub(crate) id: String,
     /// The create-able fields as sent, by their canonical names.
-    pub fields: BTreeMap<String, Value>,
-    pub created_ms: u64,
-    pub outcome: Outcome,
+    pub(crate) fields: BTreeMap<String, Value>,
+    pub(crate) created_ms: u64,
+    pub(crate) outcome: Outcome,
     #[serde(default)]
-    pub deleted: bool,
+    pub(crate) deleted: bool,
 }
 
 /// How a sign-up ends, decided when it is created and shown once it is done.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Success {
         org_id: String,
         org_instance: String,
@@ -611,7 +595,7 @@ fn ids_match(stored: &str, asked: &str) -> bool {
 }
 
 /// `2024-06-10T12:00:00.000+0000`, Salesforce's date-time form in records.
-pub fn soql_datetime(ms: u64) -> String {
+pub(crate) fn soql_datetime(ms: u64) -> String {
     let utc = clock::utc_millis(ms);
     format!("{}+0000", utc.trim_end_matches('Z'))
 }
@@ -620,7 +604,7 @@ pub fn soql_datetime(ms: u64) -> String {
 
 /// The routes orgform's client uses, at their real paths. Everything goes through [`serve`],
 /// which hands the request to the emulator's rules.
-pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
+pub(crate) fn routes(_state: &SandboxState) -> Router<SandboxState> {
     const SIGNUP: &str = "/services/data/{version}/sobjects/SignupRequest";
     Router::new()
         .route("/services/oauth2/token", post(serve))
@@ -638,7 +622,7 @@ pub fn routes(_state: &SandboxState) -> Router<SandboxState> {
 }
 
 /// An error for a bare status (injected faults, unknown routes), as a REST error array.
-pub fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
+pub(crate) fn status_error(_state: &SandboxState, status: StatusCode) -> Response {
     let (code, message) = match status {
         StatusCode::TOO_MANY_REQUESTS => {
             ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::escape::{self, Shown};
 use crate::model::Address;
 use crate::output::md_code;
+use crate::plan::target_matches;
 use crate::spec::Spec;
 use crate::state::{Attributes, Record, RecordError, State};
 use crate::time;
@@ -19,33 +20,6 @@ use crate::time;
 /// The version of the JSON documents `state list` and `state show` print; a change that
 /// removes or renames a key makes the next one.
 const FORMAT_VERSION: u32 = 1;
-
-/// Whether `text` matches `pattern`, where `*` stands for any run of characters (none
-/// included) and every other character for itself, as `--target` globs read.
-pub(super) fn glob_matches(pattern: &str, text: &str) -> bool {
-    let (pattern, text): (Vec<char>, Vec<char>) =
-        (pattern.chars().collect(), text.chars().collect());
-    // Greedy with one backtrack point, the last `*` seen: linear in practice, never
-    // exponential however many stars a pattern holds.
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '*')
-}
 
 /// The addresses `patterns` pick from `state` (all of them with no pattern), sorted, and the
 /// patterns that picked none.
@@ -59,11 +33,11 @@ pub(super) fn pick<'s, 'p>(
     let picked = state
         .orgs
         .iter()
-        .filter(|(address, _)| patterns.iter().any(|p| glob_matches(p, address)))
+        .filter(|(address, _)| patterns.iter().any(|p| target_matches(p, address)))
         .collect();
     let unmatched = patterns
         .iter()
-        .filter(|p| !state.orgs.keys().any(|a| glob_matches(p, a)))
+        .filter(|p| !state.orgs.keys().any(|a| target_matches(p, a)))
         .map(String::as_str)
         .collect();
     (picked, unmatched)
@@ -298,7 +272,8 @@ pub(super) fn declared(spec: &Spec, record: &Record, new: &str) -> Declared {
 #[cfg(test)]
 mod tests {
     use super::{
-        Declared, declared, glob_matches, list_json, list_markdown, list_text, show_json, show_text,
+        Declared, declared, list_json, list_markdown, list_text, show_json, show_text,
+        target_matches,
     };
     use crate::model::{NaturalKey, ProviderType};
     use crate::state::{Attributes, Record, State, Status};
@@ -401,7 +376,10 @@ mod tests {
             ("o*1", "o001"),
             ("*a*a*a*b", "aaaaaaaaaaab"),
         ] {
-            assert!(glob_matches(pattern, text), "`{pattern}` matches `{text}`");
+            assert!(
+                target_matches(pattern, text),
+                "`{pattern}` matches `{text}`"
+            );
         }
         for (pattern, text) in [
             ("acme", "acm"),
@@ -411,7 +389,10 @@ mod tests {
             ("a?me", "acme"),
             ("*a*a*a*b", "aaaaaaaaaaaa"),
         ] {
-            assert!(!glob_matches(pattern, text), "`{pattern}` misses `{text}`");
+            assert!(
+                !target_matches(pattern, text),
+                "`{pattern}` misses `{text}`"
+            );
         }
     }
 }

@@ -77,6 +77,9 @@ pub enum Action {
     Orphan,
     /// A create whose outcome is not known yet: settled by a look-up.
     Pending,
+    /// An address renamed in the specs: the state entry whose natural key the new address
+    /// declares is renamed to it; no request.
+    Move,
 }
 
 impl Action {
@@ -89,6 +92,7 @@ impl Action {
             Action::Blocked => "blocked",
             Action::Orphan => "orphan",
             Action::Pending => "pending",
+            Action::Move => "move",
         }
     }
 
@@ -132,6 +136,9 @@ pub struct Change {
     /// boxed slice: no room taken in the many changes without any; absent from older plans.
     #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
     pub matching_ids: Box<[String]>,
+    /// For `move` (and a rename that is `blocked`): the address state records it under now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Address>,
 }
 
 impl Change {
@@ -140,7 +147,7 @@ impl Change {
     pub(crate) fn is_work(&self) -> bool {
         match self.action {
             Action::Create | Action::Recreate => !self.deferred,
-            Action::Adopt | Action::Pending => true,
+            Action::Adopt | Action::Pending | Action::Move => true,
             Action::Unchanged | Action::Blocked | Action::Orphan => false,
         }
     }
@@ -174,6 +181,8 @@ pub(crate) struct Summary {
     pub(crate) blocked: usize,
     pub(crate) orphan: usize,
     pub(crate) pending: usize,
+    #[serde(rename = "move")]
+    pub(crate) moves: usize,
     pub(crate) deferred: usize,
 }
 
@@ -189,6 +198,7 @@ impl Plan {
                 Action::Blocked => &mut s.blocked,
                 Action::Orphan => &mut s.orphan,
                 Action::Pending => &mut s.pending,
+                Action::Move => &mut s.moves,
             } += 1;
             if c.deferred {
                 s.deferred += 1;
@@ -281,6 +291,7 @@ pub fn plan_targeted(
         }
     }
 
+    pair_renames(spec, state, &mut changes);
     guard_bindings(state, &mut changes);
     let quotas = apply_quotas(spec, state, reality, &mut changes, context.now);
 
@@ -320,6 +331,7 @@ fn change(org: &OrgSpec, action: Action, reason: impl Into<Cow<'static, str>>) -
         diff: Vec::new(),
         remote: None,
         matching_ids: Box::default(),
+        from: None,
     }
 }
 
@@ -566,6 +578,96 @@ fn blocked_identity_reason(org: &OrgSpec, record: &Record) -> String {
     }
 }
 
+/// Turns each rename in the specs into a `move`: an orphan (a record no longer declared) and a
+/// new address (declared, not in state) on the same provider instance with the same natural
+/// key are one organization under a new name, so the record is renamed rather than the old
+/// address orphaned and the new one adopted (which would record one remote id twice).
+///
+/// Only a `created` record moves: a `pending` one has a create in flight that apply settles
+/// under its own address, and a `failed` one holds no organization, so both keep today's
+/// behaviour (orphan, and a create or adoption that `guard_bindings` checks). Where either side
+/// has several candidates nothing is paired: orgform never picks one of several. Both sides
+/// must be in `changes`, so a `--target` that names only one of them plans no move.
+fn pair_renames(spec: &Spec, state: &State, changes: &mut Vec<Change>) {
+    use std::collections::HashMap;
+    type Key<'a> = (&'a str, &'a NaturalKey);
+    let mut orphans: HashMap<Key, Vec<usize>> = HashMap::new();
+    let mut newcomers: HashMap<Key, Vec<usize>> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        let side = if c.action == Action::Orphan {
+            if state
+                .orgs
+                .get(&c.address)
+                .is_none_or(|r| r.status != Status::Created)
+            {
+                continue;
+            }
+            &mut orphans
+        } else if !state.orgs.contains_key(&c.address) {
+            &mut newcomers
+        } else {
+            continue;
+        };
+        side.entry((c.provider.as_str(), &c.natural_key))
+            .or_default()
+            .push(i);
+    }
+    let pairs: Vec<(usize, usize)> = orphans
+        .iter()
+        .filter_map(|(key, olds)| match (olds.as_slice(), newcomers.get(key)?.as_slice()) {
+            ([old], [new]) => Some((*old, *new)),
+            _ => None,
+        })
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    let mut renamed = vec![false; changes.len()];
+    for &(old, new) in &pairs {
+        let from = changes[old].address.clone();
+        let (Some(record), Some(org)) = (state.orgs.get(&from), spec.orgs.get(&changes[new].address))
+        else {
+            continue;
+        };
+        changes[new] = moved(org, &from, record);
+        renamed[old] = true;
+    }
+    let mut index = 0;
+    changes.retain(|_| {
+        let keep = !renamed[index];
+        index += 1;
+        keep
+    });
+}
+
+/// `move` from `from` to `org`'s address; `blocked` if the declared attributes changed since
+/// the record was created, since a rename can't carry a change the provider can't make.
+fn moved(org: &OrgSpec, from: &Address, record: &Record) -> Change {
+    let mut c = if record.digest == org.digest {
+        change(
+            org,
+            Action::Move,
+            format!(
+                "renamed in the specs from `{from}` (same provider and natural key): the state entry is renamed, no request"
+            ),
+        )
+    } else {
+        let mut c = change(
+            org,
+            Action::Blocked,
+            format!(
+                "renamed in the specs from `{from}`, and its declared attributes changed since creation: {} has no update call. Revert the attributes (the diff) to rename it alone, or `orgform state mv {from} {}` and then settle the change as for any changed organization",
+                org.provider_type, org.address
+            ),
+        );
+        c.diff = attribute_changes(&record.attributes.to_value(), &org.public_attributes());
+        c
+    };
+    c.remote_id.clone_from(&record.remote_id);
+    c.from = Some(from.clone());
+    c
+}
+
 /// `blocked`: declared attributes changed since creation, and the provider has no update call.
 /// Forgetting alone won't do: the organization still has the natural key, so the next plan would
 /// adopt it as it is.
@@ -609,6 +711,7 @@ fn orphan(address: &Address, record: &Record) -> Change {
         diff: Vec::new(),
         remote: None,
         matching_ids: Box::default(),
+        from: None,
     }
 }
 

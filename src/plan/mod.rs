@@ -264,34 +264,33 @@ pub fn plan_targeted(
         };
         match order {
             std::cmp::Ordering::Less => {
-                let Some((address, org)) = declared.next() else {
+                let Some((_, org)) = declared.next() else {
                     break;
                 };
-                if wanted(address) {
-                    changes.push(plan_declared(org, None, read(&org.instance)));
-                }
+                changes.push(plan_declared(org, None, read(&org.instance)));
             }
             std::cmp::Ordering::Equal => {
-                let (Some((address, org)), record) = (declared.next(), recorded.next()) else {
+                let (Some((_, org)), record) = (declared.next(), recorded.next()) else {
                     break;
                 };
-                if wanted(address) {
-                    let record = record.map(|(_, r)| r);
-                    changes.push(plan_declared(org, record, read(&org.instance)));
-                }
+                let record = record.map(|(_, r)| r);
+                changes.push(plan_declared(org, record, read(&org.instance)));
             }
             std::cmp::Ordering::Greater => {
                 let Some((address, record)) = recorded.next() else {
                     break;
                 };
-                if wanted(address) {
-                    changes.push(orphan(address, record));
-                }
+                changes.push(orphan(address, record));
             }
         }
     }
 
+    // A rename pairs two addresses, so renames are found over every address before `--target`
+    // narrows the plan; a move (or a blocked rename) stays when either address is targeted.
     pair_renames(spec, state, &mut changes);
+    if targets.is_some() {
+        changes.retain(|c| wanted(&c.address) || c.from.as_deref().is_some_and(wanted));
+    }
     guard_bindings(state, &mut changes);
     let quotas = apply_quotas(spec, state, reality, &mut changes, context.now);
 
@@ -586,8 +585,7 @@ fn blocked_identity_reason(org: &OrgSpec, record: &Record) -> String {
 /// Only a `created` record moves: a `pending` one has a create in flight that apply settles
 /// under its own address, and a `failed` one holds no organization, so both keep today's
 /// behaviour (orphan, and a create or adoption that `guard_bindings` checks). Where either side
-/// has several candidates nothing is paired: orgform never picks one of several. Both sides
-/// must be in `changes`, so a `--target` that names only one of them plans no move.
+/// has several candidates nothing is paired: orgform never picks one of several.
 fn pair_renames(spec: &Spec, state: &State, changes: &mut Vec<Change>) {
     use std::collections::HashMap;
     type Key<'a> = (&'a str, &'a NaturalKey);
@@ -614,10 +612,12 @@ fn pair_renames(spec: &Spec, state: &State, changes: &mut Vec<Change>) {
     }
     let pairs: Vec<(usize, usize)> = orphans
         .iter()
-        .filter_map(|(key, olds)| match (olds.as_slice(), newcomers.get(key)?.as_slice()) {
-            ([old], [new]) => Some((*old, *new)),
-            _ => None,
-        })
+        .filter_map(
+            |(key, olds)| match (olds.as_slice(), newcomers.get(key)?.as_slice()) {
+                ([old], [new]) => Some((*old, *new)),
+                _ => None,
+            },
+        )
         .collect();
     if pairs.is_empty() {
         return;
@@ -625,7 +625,8 @@ fn pair_renames(spec: &Spec, state: &State, changes: &mut Vec<Change>) {
     let mut renamed = vec![false; changes.len()];
     for &(old, new) in &pairs {
         let from = changes[old].address.clone();
-        let (Some(record), Some(org)) = (state.orgs.get(&from), spec.orgs.get(&changes[new].address))
+        let (Some(record), Some(org)) =
+            (state.orgs.get(&from), spec.orgs.get(&changes[new].address))
         else {
             continue;
         };
@@ -656,8 +657,10 @@ fn moved(org: &OrgSpec, from: &Address, record: &Record) -> Change {
             org,
             Action::Blocked,
             format!(
-                "renamed in the specs from `{from}`, and its declared attributes changed since creation: {} has no update call. Revert the attributes (the diff) to rename it alone, or `orgform state mv {from} {}` and then settle the change as for any changed organization",
-                org.provider_type, org.address
+                "renamed in the specs from `{from}`, and its declared attributes changed since creation: {} has no update call. Revert the attributes (the diff) and apply to move it alone; or `orgform state mv {from} {address}`, then change {id} at the provider by hand to match and run `orgform forget {address}` then `orgform import {address} {id}`",
+                org.provider_type,
+                address = org.address,
+                id = record.remote_id.as_deref().unwrap_or("REMOTE_ID"),
             ),
         );
         c.diff = attribute_changes(&record.attributes.to_value(), &org.public_attributes());

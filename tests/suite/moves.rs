@@ -30,9 +30,12 @@ async fn a_rename_in_the_specs_is_moved_in_state_without_a_request() {
     let dir = dir.path();
     heron_specs(dir, &sandbox.base_url(), 3, None, ACME_SECRET);
     orgform(dir, &["apply", "--auto-approve"]).expect(0);
-    let listed: serde_json::Value =
-        serde_json::from_str(&orgform(dir, &["state", "list", "--format", "json"]).expect(0).stdout)
-            .expect("JSON");
+    let listed: serde_json::Value = serde_json::from_str(
+        &orgform(dir, &["state", "list", "--format", "json"])
+            .expect(0)
+            .stdout,
+    )
+    .expect("JSON");
     let remote_id = listed["addresses"][1]["remote_id"]
         .as_str()
         .expect("o001's remote id")

@@ -592,14 +592,9 @@ fn pair_renames(spec: &Spec, state: &State, changes: &mut Vec<Change>) {
     let mut orphans: HashMap<Key, Vec<usize>> = HashMap::new();
     let mut newcomers: HashMap<Key, Vec<usize>> = HashMap::new();
     for (i, c) in changes.iter().enumerate() {
+        // Every orphan counts as a candidate, so a pending or failed record under the same key
+        // makes the rename ambiguous rather than leaving the created one to be picked.
         let side = if c.action == Action::Orphan {
-            if state
-                .orgs
-                .get(&c.address)
-                .is_none_or(|r| r.status != Status::Created)
-            {
-                continue;
-            }
             &mut orphans
         } else if !state.orgs.contains_key(&c.address) {
             &mut newcomers
@@ -614,7 +609,14 @@ fn pair_renames(spec: &Spec, state: &State, changes: &mut Vec<Change>) {
         .iter()
         .filter_map(
             |(key, olds)| match (olds.as_slice(), newcomers.get(key)?.as_slice()) {
-                ([old], [new]) => Some((*old, *new)),
+                ([old], [new])
+                    if state
+                        .orgs
+                        .get(&changes[*old].address)
+                        .is_some_and(|r| r.status == Status::Created) =>
+                {
+                    Some((*old, *new))
+                }
                 _ => None,
             },
         )

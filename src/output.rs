@@ -54,6 +54,16 @@ fn sign(action: Action) -> &'static str {
         Action::Blocked => "x",
         Action::Orphan => "-",
         Action::Pending => "?",
+        Action::Move => "~",
+    }
+}
+
+/// The address a change is shown under: `OLD -> NEW` for a rename (a `move`, or one that is
+/// blocked), raw; each format escapes it as any value.
+fn address_label(c: &Change) -> std::borrow::Cow<'_, str> {
+    match &c.from {
+        Some(from) => format!("{from} -> {}", c.address).into(),
+        None => c.address.as_str().into(),
     }
 }
 
@@ -78,6 +88,7 @@ pub fn summary_line(plan: &Plan) -> String {
     push(s.create, "to create");
     push(s.recreate, "to recreate");
     push(s.adopt, "to adopt");
+    push(s.moves, "to move");
     push(s.pending, "pending");
     push(s.blocked, "blocked");
     push(s.orphan, if s.orphan == 1 { "orphan" } else { "orphans" });
@@ -114,12 +125,13 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(out, "No changes. {}.", capitalise(&summary_line(plan)));
         return out;
     }
-    let width = column_width(shown.iter().map(|c| c.address.as_str()));
+    let labels: Vec<std::borrow::Cow<'_, str>> = shown.iter().map(|c| address_label(c)).collect();
+    let width = column_width(labels.iter().map(AsRef::as_ref));
     let pwidth = column_width(shown.iter().map(|c| c.provider.as_str()));
-    for c in &shown {
+    for (c, label) in shown.iter().zip(&labels) {
         let deferred = if c.deferred { " (deferred)" } else { "" };
         let _ = write!(out, "  {} {:<9} ", sign(c.action), c.action.name());
-        padded(&mut out, &c.address, width);
+        padded(&mut out, label, width);
         out.push_str("  ");
         padded(&mut out, &c.provider, pwidth);
         let _ = writeln!(out, "  {}{deferred}", Shown(&c.natural_key.0));
@@ -270,7 +282,7 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
                 sign(c.action),
                 c.action.name(),
                 if c.deferred { " (deferred)" } else { "" },
-                md_code(&c.address),
+                md_code(&address_label(c)),
                 md_code(&c.natural_key.0),
                 md_code(&c.reason)
             );
@@ -297,7 +309,7 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
                 let fence = fence_for(&attrs);
                 let mut block = format!(
                     "<details><summary>{}: {}</summary>\n\n{fence}json\n{attrs}\n{fence}\n",
-                    md_code(&c.address),
+                    md_code(&address_label(c)),
                     c.action.name()
                 );
                 for d in &c.diff {
@@ -396,6 +408,7 @@ pub fn event_line(event: &Event) -> String {
     let what = match &event.outcome {
         Outcome::Created { remote_id } => format!("created ({remote_id})"),
         Outcome::Adopted { remote_id } => format!("adopted ({remote_id})"),
+        Outcome::Moved { from } => format!("moved from {from} in state (no request)"),
         Outcome::StillPending { why } => format!("pending: {why}"),
         Outcome::FailedAtProvider { code, message } => {
             format!("failed at the provider: {code}: {message}")
@@ -414,10 +427,12 @@ pub fn apply_summary(report: &ApplyReport) -> String {
     let mut pending = 0;
     let mut failed = 0;
     let mut not_started = 0;
+    let mut moved = 0;
     for (_, outcome) in report.outcomes.values() {
         match outcome {
             Outcome::Created { .. } => created += 1,
             Outcome::Adopted { .. } => adopted += 1,
+            Outcome::Moved { .. } => moved += 1,
             Outcome::StillPending { .. } => pending += 1,
             Outcome::FailedAtProvider { .. } | Outcome::Error { .. } => failed += 1,
             Outcome::NotStarted { .. } => not_started += 1,
@@ -426,6 +441,9 @@ pub fn apply_summary(report: &ApplyReport) -> String {
     let mut line = format!(
         "Apply complete: {created} created, {adopted} adopted, {pending} pending, {failed} failed"
     );
+    if moved > 0 {
+        let _ = write!(line, ", {moved} moved");
+    }
     if not_started > 0 {
         let _ = write!(line, ", {not_started} not started");
     }
@@ -444,6 +462,7 @@ pub fn apply_json(report: &ApplyReport) -> String {
             let (result, detail) = match outcome {
                 Outcome::Created { remote_id } => ("created", remote_id.clone()),
                 Outcome::Adopted { remote_id } => ("adopted", remote_id.clone()),
+                Outcome::Moved { from } => ("moved", from.clone()),
                 Outcome::StillPending { why } => ("pending", why.clone()),
                 Outcome::FailedAtProvider { code, message } => {
                     ("failed", format!("{code}: {message}"))

@@ -30,7 +30,7 @@ use crate::state::{Record, RecordError, StateOp, Status};
 use crate::time;
 
 use lookups::{Found, Lookups};
-pub(crate) use writer::{Finished, Quota, Refused, StateWriter};
+pub(crate) use writer::{Finished, Quota, Refused, Rename, StateWriter};
 
 /// How apply behaves beyond the plan itself.
 #[derive(Clone, Debug)]
@@ -65,6 +65,10 @@ pub(crate) enum Outcome {
     },
     Adopted {
         remote_id: String,
+    },
+    /// A `move`: the record at `from` now stands for this address.
+    Moved {
+        from: String,
     },
     /// Sent and accepted, not finished yet (or its outcome could not be settled): the next
     /// run settles it.
@@ -253,6 +257,10 @@ fn not_started(why: &str) -> Outcome {
 }
 
 async fn execute(cx: &Context, change: &Change, org: &OrgSpec) -> Outcome {
+    // A move is a state write alone: no provider is asked.
+    if change.action == Action::Move {
+        return rename(cx, change).await;
+    }
     let Some(provider) = cx.providers.get(&change.provider) else {
         return Outcome::Error {
             message: format!("provider `{}` is not connected", change.provider),
@@ -265,7 +273,32 @@ async fn execute(cx: &Context, change: &Change, org: &OrgSpec) -> Outcome {
         },
         Action::Pending => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
         Action::Create | Action::Recreate => create(cx, provider, org).await,
-        Action::Unchanged | Action::Blocked | Action::Orphan => not_started("nothing to do"),
+        Action::Unchanged | Action::Blocked | Action::Orphan | Action::Move => {
+            not_started("nothing to do")
+        }
+    }
+}
+
+/// A plan's `move`: the record is renamed in state, in one write.
+async fn rename(cx: &Context, change: &Change) -> Outcome {
+    let Some(from) = change.from.clone() else {
+        return Outcome::Error {
+            message: "a move without the address it moves from".into(),
+        };
+    };
+    let written = cx
+        .writer
+        .rename(Rename {
+            from: from.clone(),
+            to: change.address.clone(),
+            remote_id: change.remote_id.clone(),
+        })
+        .await;
+    match written {
+        Ok(()) => Outcome::Moved { from },
+        Err(why) => Outcome::Error {
+            message: why.to_string(),
+        },
     }
 }
 

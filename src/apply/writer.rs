@@ -27,7 +27,48 @@ struct Batch {
     /// A daily quota the batch must fit in, checked against the state as it stands when the
     /// batch is written, so that no path (a settled pending create included) sends one over.
     quota: Option<Quota>,
+    /// A record to rename (a `move`), turned into ops against the state as it stands when the
+    /// batch is written, so the record is carried whole (attempted_at, detail) and a state
+    /// that no longer holds it as planned is left alone.
+    rename: Option<Rename>,
     done: oneshot::Sender<Result<(), Refused>>,
+}
+
+/// A plan's `move`: the record at `from`, holding `remote_id`, becomes `to`'s.
+#[derive(Clone, Debug)]
+pub(crate) struct Rename {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) remote_id: Option<String>,
+}
+
+impl Rename {
+    /// The ops that rename the record, or why state no longer holds it as the plan saw it.
+    fn ops(&self, state: &State) -> Result<Vec<StateOp>, String> {
+        let Rename { from, to, .. } = self;
+        if state.orgs.contains_key(to) {
+            return Err(format!(
+                "`{to}` is in state by now: `{from}` was not moved onto it"
+            ));
+        }
+        match state.orgs.get(from) {
+            Some(record) if record.remote_id == self.remote_id => Ok(vec![
+                StateOp::Remove {
+                    address: from.clone(),
+                },
+                StateOp::Put {
+                    address: to.clone(),
+                    record: Box::new(record.clone()),
+                },
+            ]),
+            Some(_) => Err(format!(
+                "`{from}` records another organization by now: not moved to `{to}`"
+            )),
+            None => Err(format!(
+                "`{from}` is no longer in state: nothing to move to `{to}`"
+            )),
+        }
+    }
 }
 
 /// Why the state writer did not take a batch.
@@ -92,6 +133,24 @@ impl StateWriter {
         self.send(ops, quota, false).await
     }
 
+    /// Renames a record (a plan's `move`) in one batch; refused, writing nothing, if state
+    /// no longer holds it as the plan saw it.
+    pub(crate) async fn rename(&self, rename: Rename) -> Result<(), Refused> {
+        let (done, wait) = oneshot::channel();
+        self.sender
+            .send(Batch {
+                ops: Vec::new(),
+                exclusive: false,
+                quota: None,
+                rename: Some(rename),
+                done,
+            })
+            .await
+            .map_err(|_| Refused::Broken("the state writer has stopped".to_string()))?;
+        wait.await
+            .map_err(|_| Refused::Broken("the state writer has stopped".to_string()))?
+    }
+
     /// Like `update`, for ops that record a remote id found at the provider rather than made by
     /// this run: refused (nothing written) if state records that id for another address.
     pub(crate) async fn bind(&self, ops: Vec<StateOp>) -> Result<(), Refused> {
@@ -110,6 +169,7 @@ impl StateWriter {
                 ops,
                 exclusive,
                 quota,
+                rename: None,
                 done,
             })
             .await
@@ -158,7 +218,16 @@ async fn write_loop(
         // or folded in.
         let mut ops: Vec<StateOp> = Vec::new();
         let mut verdicts: Vec<Result<(), Refused>> = Vec::with_capacity(batches.len());
-        for batch in &batches {
+        for batch in &mut batches {
+            if let Some(rename) = &batch.rename {
+                match rename.ops(&state) {
+                    Ok(renaming) => batch.ops = renaming,
+                    Err(why) => {
+                        verdicts.push(Err(Refused::Bound(why)));
+                        continue;
+                    }
+                }
+            }
             if let Some(q) = &batch.quota
                 && state.creates_in_last_day(&q.instance, q.now) >= q.per_day
             {

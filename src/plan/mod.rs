@@ -77,6 +77,9 @@ pub enum Action {
     Orphan,
     /// A create whose outcome is not known yet: settled by a look-up.
     Pending,
+    /// An address renamed in the specs: the state entry whose natural key the new address
+    /// declares is renamed to it; no request.
+    Move,
 }
 
 impl Action {
@@ -89,6 +92,7 @@ impl Action {
             Action::Blocked => "blocked",
             Action::Orphan => "orphan",
             Action::Pending => "pending",
+            Action::Move => "move",
         }
     }
 
@@ -132,6 +136,9 @@ pub struct Change {
     /// boxed slice: no room taken in the many changes without any; absent from older plans.
     #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
     pub matching_ids: Box<[String]>,
+    /// For `move` (and a rename that is `blocked`): the address state records it under now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Address>,
 }
 
 impl Change {
@@ -140,7 +147,7 @@ impl Change {
     pub(crate) fn is_work(&self) -> bool {
         match self.action {
             Action::Create | Action::Recreate => !self.deferred,
-            Action::Adopt | Action::Pending => true,
+            Action::Adopt | Action::Pending | Action::Move => true,
             Action::Unchanged | Action::Blocked | Action::Orphan => false,
         }
     }
@@ -174,6 +181,8 @@ pub(crate) struct Summary {
     pub(crate) blocked: usize,
     pub(crate) orphan: usize,
     pub(crate) pending: usize,
+    #[serde(rename = "move")]
+    pub(crate) moves: usize,
     pub(crate) deferred: usize,
 }
 
@@ -189,6 +198,7 @@ impl Plan {
                 Action::Blocked => &mut s.blocked,
                 Action::Orphan => &mut s.orphan,
                 Action::Pending => &mut s.pending,
+                Action::Move => &mut s.moves,
             } += 1;
             if c.deferred {
                 s.deferred += 1;
@@ -254,33 +264,33 @@ pub fn plan_targeted(
         };
         match order {
             std::cmp::Ordering::Less => {
-                let Some((address, org)) = declared.next() else {
+                let Some((_, org)) = declared.next() else {
                     break;
                 };
-                if wanted(address) {
-                    changes.push(plan_declared(org, None, read(&org.instance)));
-                }
+                changes.push(plan_declared(org, None, read(&org.instance)));
             }
             std::cmp::Ordering::Equal => {
-                let (Some((address, org)), record) = (declared.next(), recorded.next()) else {
+                let (Some((_, org)), record) = (declared.next(), recorded.next()) else {
                     break;
                 };
-                if wanted(address) {
-                    let record = record.map(|(_, r)| r);
-                    changes.push(plan_declared(org, record, read(&org.instance)));
-                }
+                let record = record.map(|(_, r)| r);
+                changes.push(plan_declared(org, record, read(&org.instance)));
             }
             std::cmp::Ordering::Greater => {
                 let Some((address, record)) = recorded.next() else {
                     break;
                 };
-                if wanted(address) {
-                    changes.push(orphan(address, record));
-                }
+                changes.push(orphan(address, record));
             }
         }
     }
 
+    // A rename pairs two addresses, so renames are found over every address before `--target`
+    // narrows the plan; a move (or a blocked rename) stays when either address is targeted.
+    pair_renames(spec, state, &mut changes);
+    if targets.is_some() {
+        changes.retain(|c| wanted(&c.address) || c.from.as_deref().is_some_and(wanted));
+    }
     guard_bindings(state, &mut changes);
     let quotas = apply_quotas(spec, state, reality, &mut changes, context.now);
 
@@ -320,6 +330,7 @@ fn change(org: &OrgSpec, action: Action, reason: impl Into<Cow<'static, str>>) -
         diff: Vec::new(),
         remote: None,
         matching_ids: Box::default(),
+        from: None,
     }
 }
 
@@ -566,6 +577,102 @@ fn blocked_identity_reason(org: &OrgSpec, record: &Record) -> String {
     }
 }
 
+/// Turns each rename in the specs into a `move`: an orphan (a record no longer declared) and a
+/// new address (declared, not in state) on the same provider instance with the same natural
+/// key are one organization under a new name, so the record is renamed rather than the old
+/// address orphaned and the new one adopted (which would record one remote id twice).
+///
+/// Only a `created` record moves: a `pending` one has a create in flight that apply settles
+/// under its own address, and a `failed` one holds no organization, so both keep today's
+/// behaviour (orphan, and a create or adoption that `guard_bindings` checks). Where either side
+/// has several candidates nothing is paired: orgform never picks one of several.
+fn pair_renames(spec: &Spec, state: &State, changes: &mut Vec<Change>) {
+    use std::collections::HashMap;
+    type Key<'a> = (&'a str, &'a NaturalKey);
+    let mut orphans: HashMap<Key, Vec<usize>> = HashMap::new();
+    let mut newcomers: HashMap<Key, Vec<usize>> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        // Every orphan counts as a candidate, so a pending or failed record under the same key
+        // makes the rename ambiguous rather than leaving the created one to be picked.
+        let side = if c.action == Action::Orphan {
+            &mut orphans
+        } else if !state.orgs.contains_key(&c.address) {
+            &mut newcomers
+        } else {
+            continue;
+        };
+        side.entry((c.provider.as_str(), &c.natural_key))
+            .or_default()
+            .push(i);
+    }
+    let pairs: Vec<(usize, usize)> = orphans
+        .iter()
+        .filter_map(
+            |(key, olds)| match (olds.as_slice(), newcomers.get(key)?.as_slice()) {
+                ([old], [new])
+                    if state
+                        .orgs
+                        .get(&changes[*old].address)
+                        .is_some_and(|r| r.status == Status::Created) =>
+                {
+                    Some((*old, *new))
+                }
+                _ => None,
+            },
+        )
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    let mut renamed = vec![false; changes.len()];
+    for &(old, new) in &pairs {
+        let from = changes[old].address.clone();
+        let (Some(record), Some(org)) =
+            (state.orgs.get(&from), spec.orgs.get(&changes[new].address))
+        else {
+            continue;
+        };
+        changes[new] = moved(org, &from, record);
+        renamed[old] = true;
+    }
+    let mut index = 0;
+    changes.retain(|_| {
+        let keep = !renamed[index];
+        index += 1;
+        keep
+    });
+}
+
+/// `move` from `from` to `org`'s address; `blocked` if the declared attributes changed since
+/// the record was created, since a rename can't carry a change the provider can't make.
+fn moved(org: &OrgSpec, from: &Address, record: &Record) -> Change {
+    let mut c = if record.digest == org.digest {
+        change(
+            org,
+            Action::Move,
+            format!(
+                "renamed in the specs from `{from}` (same provider and natural key): the state entry is renamed, no request"
+            ),
+        )
+    } else {
+        let mut c = change(
+            org,
+            Action::Blocked,
+            format!(
+                "renamed in the specs from `{from}`, and its declared attributes changed since creation: {} has no update call. Revert the attributes (the diff) and apply to move it alone; or `orgform state mv {from} {address}`, then change {id} at the provider by hand to match and run `orgform forget {address}` then `orgform import {address} {id}`",
+                org.provider_type,
+                address = org.address,
+                id = record.remote_id.as_deref().unwrap_or("REMOTE_ID"),
+            ),
+        );
+        c.diff = attribute_changes(&record.attributes.to_value(), &org.public_attributes());
+        c
+    };
+    c.remote_id.clone_from(&record.remote_id);
+    c.from = Some(from.clone());
+    c
+}
+
 /// `blocked`: declared attributes changed since creation, and the provider has no update call.
 /// Forgetting alone won't do: the organization still has the natural key, so the next plan would
 /// adopt it as it is.
@@ -609,6 +716,7 @@ fn orphan(address: &Address, record: &Record) -> Change {
         diff: Vec::new(),
         remote: None,
         matching_ids: Box::default(),
+        from: None,
     }
 }
 

@@ -40,6 +40,7 @@ mod heron_fixture;
 mod hostile_files;
 mod hostile_output;
 mod http_client;
+mod moves;
 mod natural_keys;
 mod planner_props;
 mod plans;

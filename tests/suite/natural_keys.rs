@@ -343,8 +343,12 @@ async fn a_remote_id_bound_to_another_address_is_never_bound_again() {
     let sandbox = start().await;
 
     // The address renamed in the specs, the old one still in state: the new address finds the
-    // organization by its key, but it is `acme`'s.
+    // organization by its key, but it is `acme`'s. A created record renamed is a move
+    // (`moves.rs`); one still pending is not moved, which leaves the adoption to refuse.
     let (dir, id) = acme_applied_then_renamed(&sandbox);
+    edit_state(dir.path(), |state| {
+        state["orgs"]["acme"]["status"] = "pending".into()
+    });
     let plan = orgform(dir.path(), &["--format", "json", "plan"]).expect(0);
     let plan: Value = serde_json::from_str(&plan.stdout).expect("plan json");
     let renamed = change(&plan, "acme_renamed");

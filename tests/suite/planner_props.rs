@@ -155,9 +155,17 @@ proptest! {
         let made = plan(&spec, &state, Some(&reality), ctx);
         prop_assert_eq!(&made, &plan(&spec, &state, Some(&reality), ctx));
 
-        // One entry per declared or recorded address, in address order.
+        // One entry per declared or recorded address, in address order; a recorded address
+        // renamed in the specs is its new address's entry (`from`), not an orphan besides it.
+        let renamed: Vec<&String> = made.changes.iter().filter_map(|c| c.from.as_ref()).collect();
         let mut expected: Vec<String> = spec.orgs.keys().cloned().collect();
-        expected.extend(state.orgs.keys().filter(|a| !spec.orgs.contains_key(*a)).cloned());
+        expected.extend(
+            state
+                .orgs
+                .keys()
+                .filter(|a| !spec.orgs.contains_key(*a) && !renamed.contains(a))
+                .cloned(),
+        );
         expected.sort();
         let got: Vec<String> = made.changes.iter().map(|c| c.address.clone()).collect();
         prop_assert_eq!(got, expected);
@@ -189,7 +197,9 @@ proptest! {
             // of them recorded for it, is blocked with every id listed.
             let recorded_found = case.in_state.is_some() && case.remote.is_some();
             let rekeyed = case.rekeyed && case.in_state.is_some();
-            if case.declared && case.duplicate && case.remote.is_some() && !recorded_found && !rekeyed {
+            // A rename (`x{i}` recorded, `o{i}` declared) knows its organization: state's.
+            let renamed = change.from.is_some();
+            if case.declared && case.duplicate && case.remote.is_some() && !recorded_found && !rekeyed && !renamed {
                 prop_assert_eq!(change.action, Action::Blocked, "{:?}", change);
                 prop_assert_eq!(
                     change.matching_ids.to_vec(),
@@ -241,7 +251,16 @@ proptest! {
         };
         let partial = plan_targeted(&spec, &state, reality, PlanContext { now: NOW }, Some(&targets));
         prop_assert_eq!(&partial.targets, &vec![pattern.to_string()]);
-        let want: Vec<&String> = full.changes.iter().map(|c| &c.address).filter(|a| target_matches(pattern, a)).collect();
+        // A rename is kept when either of its addresses matches.
+        let want: Vec<&String> = full
+            .changes
+            .iter()
+            .filter(|c| {
+                target_matches(pattern, &c.address)
+                    || c.from.as_ref().is_some_and(|f| target_matches(pattern, f))
+            })
+            .map(|c| &c.address)
+            .collect();
         let got: Vec<&String> = partial.changes.iter().map(|c| &c.address).collect();
         prop_assert_eq!(got, want);
         if pattern == "*" {
@@ -262,6 +281,34 @@ proptest! {
     }
 
     #[test]
+    fn a_record_renamed_away_from_its_declaration_is_moved_back(cases in prop::collection::vec(case(), 0..24)) {
+        // Renaming a record in state (`o{i}` -> `r{i}`) is a rename in the specs seen from the
+        // other side: each address that was unchanged is now a move from `r{i}`, never an
+        // orphan plus an adoption, and nothing else in the plan changes.
+        let (spec, state, reality) = build(&cases);
+        let before = plan(&spec, &state, Some(&reality), PlanContext { now: NOW });
+        let mut renamed = state.clone();
+        let mut expected = Vec::new();
+        for change in before.changes.iter().filter(|c| c.action == Action::Unchanged) {
+            let record = renamed.orgs.remove(&change.address).unwrap();
+            renamed.orgs.insert(format!("r{}", &change.address[1..]), record);
+            expected.push(change.address.clone());
+        }
+        let after = plan(&spec, &renamed, Some(&reality), PlanContext { now: NOW });
+        prop_assert_eq!(after.changes.len(), before.changes.len());
+        for (was, now) in before.changes.iter().zip(&after.changes) {
+            prop_assert_eq!(&was.address, &now.address);
+            if expected.contains(&was.address) {
+                prop_assert_eq!(now.action, Action::Move, "{:?}", now);
+                prop_assert_eq!(now.from.clone(), Some(format!("r{}", &was.address[1..])));
+                prop_assert_eq!(&now.remote_id, &was.remote_id);
+            } else {
+                prop_assert_eq!(now.action, was.action, "{:?}", now);
+            }
+        }
+    }
+
+    #[test]
     fn apply_then_plan_has_no_work(cases in prop::collection::vec(case(), 0..24)) {
         let (spec, mut state, mut reality) = build(&cases);
         let first = plan(&spec, &state, Some(&reality), PlanContext { now: NOW });
@@ -269,6 +316,11 @@ proptest! {
         // as created, and present at the provider.
         let read = reality.instances.get_mut("h").unwrap();
         for change in &first.changes {
+            if change.action == Action::Move
+                && let Some(record) = change.from.as_ref().and_then(|f| state.orgs.remove(f))
+            {
+                state.orgs.insert(change.address.clone(), record);
+            }
             if matches!(change.action, Action::Create | Action::Recreate | Action::Adopt | Action::Pending) {
                 let org = &spec.orgs[&change.address];
                 let id = change.remote_id.clone().unwrap_or_else(|| format!("new-{}", change.address));

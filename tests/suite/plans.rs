@@ -146,6 +146,7 @@ golden_plans! {
     empty,
     failed_create,
     hostile_values,
+    move_renamed_address,
     neoncrm_exact_names_and_duplicates,
     no_refresh,
     oracle_requests_await_approval,

@@ -156,9 +156,15 @@ async fn list_show_and_move(backend: Backend) {
         unknown.stderr
     );
 
-    // Renamed in the specs only: the plan can't take `renamed` for the organization `o001` holds.
+    // Renamed in the specs only: the plan moves `o001` to `renamed` (`moves.rs` applies one);
+    // here `state mv` does it by hand instead.
     rename_in_specs(dir, "o001", "renamed");
-    backend.run(dir, &["plan", "--detailed-exitcode"]).expect(2);
+    let plan = backend.run(dir, &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(
+        plan.stdout.contains("Plan: 1 to move, 2 unchanged."),
+        "{}",
+        plan.stdout
+    );
     let before = backend.serial(dir);
     let requests_before = stats_total(&sandbox).await;
     let moved = backend

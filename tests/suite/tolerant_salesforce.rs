@@ -25,7 +25,8 @@ use serde_json::Value;
 
 use crate::e2e::{served, start};
 use crate::variation_proxy::{
-    Exchange, VariationProxy, extra_fields, numbers_as_strings, walk_objects,
+    Exchange, VariationProxy, adopt_from_fresh_state, extra_fields, numbers_as_strings,
+    walk_objects,
 };
 
 /// The sandbox credentials, as the environment variables the specs refer to.
@@ -235,20 +236,13 @@ async fn apply_and_plan_through_the_proxy(auth: &str) {
         "{}",
         apply.stderr
     );
-    let plan = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
-    assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
-
     // A fresh state finds every sign-up through the varied query answers and adopts it.
-    std::fs::remove_file(dir.path().join("state.json")).expect("forget state");
-    let adopt = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
-    assert!(
-        adopt.stdout.contains(&format!("{n} to adopt")),
-        "{}",
-        adopt.stdout
+    adopt_from_fresh_state(
+        &|args| orgform(dir.path(), args),
+        &dir.path().join("state.json"),
+        n,
+        APPLY,
     );
-    assert!(!adopt.stdout.contains("to create"), "{}", adopt.stdout);
-    orgform(dir.path(), APPLY).expect(0);
-    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
     let state: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("state.json")).expect("state"),
     )

@@ -241,3 +241,31 @@ pub fn walk_objects(value: &mut Value, visit: &mut dyn FnMut(&mut Map<String, Va
         _ => {}
     }
 }
+
+/// The round every tolerant-reader test ends with, once an apply through the proxy has created
+/// `n` organizations: the plan is clean; with `state` removed, the plan adopts all `n` and
+/// creates nothing; `apply` records them; the plan after is clean again. `run` runs the binary
+/// with the test's own specs and environment.
+pub fn adopt_from_fresh_state(
+    run: &dyn Fn(&[&str]) -> crate::harness::Run,
+    state: &std::path::Path,
+    n: usize,
+    apply: &[&str],
+) {
+    let plan = run(&["plan", "--detailed-exitcode"]).expect(0);
+    assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+    if state.is_dir() {
+        std::fs::remove_dir_all(state).expect("forget state");
+    } else {
+        std::fs::remove_file(state).expect("forget state");
+    }
+    let adopt = run(&["plan", "--detailed-exitcode"]).expect(2);
+    assert!(
+        adopt.stdout.contains(&format!("Plan: {n} to adopt.")),
+        "{}",
+        adopt.stdout
+    );
+    assert!(!adopt.stdout.contains("to create"), "{}", adopt.stdout);
+    run(apply).expect(0);
+    run(&["plan", "--detailed-exitcode"]).expect(0);
+}

@@ -1156,11 +1156,10 @@ async fn salesforce_plan_apply_poll_then_no_changes() {
     sandbox.shutdown().await.expect("shutdown");
 }
 
-/// Logs in to the sandbox as a client would and signs `username` up directly.
-async fn sign_up_directly(sandbox: &Sandbox, username: &str) {
-    let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/services/oauth2/token", sandbox.base_url()))
+/// Logs in to the sandbox with the password grant, as a client would, outside orgform: the
+/// token answer (`instance_url`, `access_token`).
+pub(crate) async fn sandbox_token(http: &reqwest::Client, sandbox: &Sandbox) -> Value {
+    http.post(format!("{}/services/oauth2/token", sandbox.base_url()))
         .form(&[
             ("grant_type", "password"),
             ("client_id", CLIENT_ID),
@@ -1173,7 +1172,13 @@ async fn sign_up_directly(sandbox: &Sandbox, username: &str) {
         .expect("login")
         .json()
         .await
-        .expect("token");
+        .expect("token")
+}
+
+/// Logs in to the sandbox as a client would and signs `username` up directly.
+async fn sign_up_directly(sandbox: &Sandbox, username: &str) {
+    let http = reqwest::Client::new();
+    let token = sandbox_token(&http, sandbox).await;
     let created = http
         .post(format!(
             "{}/services/data/v60.0/sobjects/SignupRequest/",

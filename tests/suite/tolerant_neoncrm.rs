@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 use crate::e2e::{served, start};
 use crate::harness::Run;
 use crate::variation_proxy::{
-    Exchange, VariationProxy, adopt_from_fresh_state, extra_fields, singletons_as_objects,
-    walk_objects,
+    Exchange, VariationProxy, adopt_from_fresh_state, digits_as_number, extra_fields,
+    singletons_as_objects, walk_objects,
 };
 
 const ENV: &[(&str, &str)] = &[("NEON_ORG_ID", ORG_ID), ("NEON_API_KEY", API_KEY)];
@@ -245,18 +245,6 @@ fn vary_errors(errors: &mut Map<String, Value>) {
         let only = error.take();
         *error = Value::Array(vec![only]);
     }
-}
-
-/// A string of digits that reads back the same as a number, made that number.
-fn digits_as_number(value: &mut Value) -> bool {
-    let Some(n) = value.as_str().and_then(|s| s.parse::<u64>().ok()) else {
-        return false;
-    };
-    if value.as_str() != Some(n.to_string().as_str()) {
-        return false;
-    }
-    *value = json!(n);
-    true
 }
 
 fn orgform(dir: &Path, args: &[&str]) -> Run {

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use crate::e2e::{served, start};
 use crate::harness::Run;
 use crate::variation_proxy::{
-    Exchange, VariationProxy, adopt_from_fresh_state, extra_fields, numbers_as_strings,
-    walk_objects,
+    Exchange, VariationProxy, adopt_from_fresh_state, digits_as_number, extra_fields,
+    numbers_as_strings, walk_objects,
 };
 
 const ENV: &[(&str, &str)] = &[("OCC_APP_KEY", APP_KEY)];
@@ -195,18 +195,6 @@ fn digits_as_numbers(value: &mut Value, keys: &[&str]) -> bool {
         }
     });
     any
-}
-
-/// A string of digits that reads back the same as a number, made that number.
-fn digits_as_number(value: &mut Value) -> bool {
-    let Some(n) = value.as_str().and_then(|s| s.parse::<u64>().ok()) else {
-        return false;
-    };
-    if value.as_str() != Some(n.to_string().as_str()) {
-        return false;
-    }
-    *value = json!(n);
-    true
 }
 
 /// An organization with the fields Cloud.10-17's listOrganizations shows beside the basic ones.

@@ -167,21 +167,7 @@ fn orgform(dir: &Path, args: &[&str]) -> crate::harness::Run {
 /// following `nextRecordsUrl` to the end.
 async fn listed_usernames(sandbox: &Sandbox) -> Vec<String> {
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/services/oauth2/token", sandbox.base_url()))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("username", USERNAME),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("token");
+    let token = crate::provider_salesforce::sandbox_token(&http, sandbox).await;
     let instance = token["instance_url"].as_str().expect("instance_url");
     let bearer = token["access_token"].as_str().expect("access_token");
     let mut usernames = Vec::new();

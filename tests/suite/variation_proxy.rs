@@ -213,6 +213,19 @@ pub fn singletons_as_objects(value: &mut Value, keys: &[&str]) {
     });
 }
 
+/// A string of digits that reads back the same as a number, made that number: whether it
+/// changed.
+pub fn digits_as_number(value: &mut Value) -> bool {
+    let Some(n) = value.as_str().and_then(|s| s.parse::<u64>().ok()) else {
+        return false;
+    };
+    if value.as_str() != Some(n.to_string().as_str()) {
+        return false;
+    }
+    *value = Value::from(n);
+    true
+}
+
 /// An extra field, of a shape no client expects, added to every object in `value`.
 pub fn extra_fields(value: &mut Value) {
     walk_objects(value, &mut |object| {

@@ -145,6 +145,7 @@ pub(crate) static DESCRIPTOR: Descriptor = Descriptor {
         BaseUrl::Default("https://app.herondata.io"),
         natural_key,
     )
+    .key_fields(&["crm_provider", "instance_url"])
     .instance(INSTANCE, &[])
     .org(ORG, &[]),
     capabilities: CAPABILITIES,

@@ -418,6 +418,7 @@ pub(crate) static DESCRIPTOR: Descriptor = Descriptor {
         BaseUrl::Default("https://api.neoncrm.com/neonws/services/api"),
         natural_key,
     )
+    .key_fields(&["organization_name"])
     .instance(INSTANCE, &[])
     .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,

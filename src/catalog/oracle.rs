@@ -239,6 +239,7 @@ pub(crate) static DESCRIPTOR: Descriptor = Descriptor {
         },
         natural_key,
     )
+    .key_fields(&["organization.name", "name"])
     .instance(INSTANCE, INSTANCE_RULES)
     .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,

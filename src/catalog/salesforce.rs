@@ -390,6 +390,7 @@ pub(crate) static DESCRIPTOR: Descriptor = Descriptor {
         BaseUrl::Default("https://login.salesforce.com"),
         natural_key,
     )
+    .key_fields(&["username"])
     .instance(INSTANCE, INSTANCE_RULES)
     .org(ORG, ORG_RULES),
     capabilities: CAPABILITIES,

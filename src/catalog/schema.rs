@@ -288,6 +288,10 @@ pub struct ProviderSchema {
     pub(crate) org_rules: &'static [Rule],
     /// The natural key of a validated organization, given its provider instance's settings.
     pub(crate) natural_key: fn(&Table, &Table) -> NaturalKey,
+    /// The dotted spec paths the natural key is made of. A remote organization found by its key
+    /// matched on these already, by the provider's own rule (case folded where it folds), so
+    /// comparing its reported attributes with the declared ones leaves them out.
+    pub(crate) key_fields: &'static [&'static str],
 }
 
 impl ProviderSchema {
@@ -306,6 +310,15 @@ impl ProviderSchema {
             org: &[],
             org_rules: &[],
             natural_key,
+            key_fields: &[],
+        }
+    }
+
+    /// With the natural key made of these dotted spec paths.
+    pub(crate) const fn key_fields(self, paths: &'static [&'static str]) -> Self {
+        ProviderSchema {
+            key_fields: paths,
+            ..self
         }
     }
 

@@ -356,6 +356,12 @@ pub struct RemoteOrg {
     /// organization id once a request is approved). Never a secret.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub detail: BTreeMap<String, String>,
+    /// The organization's attributes as the provider reported them, under their spec names
+    /// (`wire::from_wire`): what `adopt` and drift compare with the declared ones, and what
+    /// `discover` writes. Only what the provider reports; never a secret. Not kept in state or
+    /// saved plans: it is re-read with reality.
+    #[serde(skip)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Where an organization stands at its provider.

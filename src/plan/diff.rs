@@ -66,3 +66,93 @@ fn walk(
         _ => {}
     }
 }
+
+/// Where what a provider reports about an organization differs from what is declared: `before`
+/// is the provider's value, `after` the declared one. Only keys present on both sides count: a
+/// provider reports what it reports (write-only fields, secrets, fields its list leaves out),
+/// and a key the spec leaves out is the provider's to default. The natural key's fields
+/// (`key_fields`, dotted) are left out too: they matched already, by the provider's own rule.
+/// Numbers compare by value, so `1` and `1.0` are the same.
+pub(crate) fn reported_differences(
+    reported: &serde_json::Map<String, serde_json::Value>,
+    declared: &serde_json::Value,
+    key_fields: &[&str],
+) -> Vec<AttributeChange> {
+    let mut out = Vec::new();
+    let Some(declared) = declared.as_object() else {
+        return out;
+    };
+    for (key, value) in declared {
+        if let Some(remote) = reported.get(key) {
+            compare(key, remote, value, key_fields, &mut out);
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+fn compare(
+    path: &str,
+    reported: &serde_json::Value,
+    declared: &serde_json::Value,
+    key_fields: &[&str],
+    out: &mut Vec<AttributeChange>,
+) {
+    use serde_json::Value;
+    if key_fields.contains(&path) {
+        return;
+    }
+    match (reported, declared) {
+        (Value::Object(r), Value::Object(d)) => {
+            for (k, v) in d {
+                if let Some(rv) = r.get(k) {
+                    compare(&format!("{path}.{k}"), rv, v, key_fields, out);
+                }
+            }
+        }
+        (Value::Array(r), Value::Array(d)) if r.len() == d.len() => {
+            for (i, (rv, dv)) in r.iter().zip(d).enumerate() {
+                compare(&format!("{path}[{i}]"), rv, dv, key_fields, out);
+            }
+        }
+        (Value::Number(r), Value::Number(d)) if r.as_f64() == d.as_f64() => {}
+        (r, d) if r == d => {}
+        (r, d) => out.push(AttributeChange {
+            path: path.to_string(),
+            before: Some(r.clone()),
+            after: Some(d.clone()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_keys_on_both_sides_and_outside_the_natural_key_are_compared() {
+        let reported = json!({
+            "name": "ACME",
+            "tier": 2,
+            "config": {"region": "eu", "extra": true},
+            "tags": ["a", "b"],
+            "only_remote": 1,
+        });
+        let declared = json!({
+            "name": "acme",
+            "tier": 2.0,
+            "config": {"region": "us"},
+            "tags": ["a", "c"],
+            "only_declared": 1,
+        });
+        let serde_json::Value::Object(reported) = reported else {
+            unreachable!("a JSON object literal")
+        };
+        let diff = reported_differences(&reported, &declared, &["name"]);
+        let paths: Vec<&str> = diff.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["config.region", "tags[1]"]);
+        assert_eq!(diff[0].before, Some(json!("eu")));
+        assert_eq!(diff[0].after, Some(json!("us")));
+    }
+}

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use diff::{AttributeChange, attribute_changes};
+pub(crate) use diff::{AttributeChange, attribute_changes, reported_differences};
 pub(crate) use secrets::{SecretUse, contacted_instances, login_secrets, secrets_needed};
 pub use target::{TargetError, Targets, Unmatched, matches as target_matches};
 
@@ -404,7 +404,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                 Action::Create,
                 "not in state, not found at the provider",
             ),
-            Some(Match::One(remote)) => from_remote(org, remote, "not in state"),
+            Some(Match::One(remote)) => from_remote(org, remote, "not in state", true),
             Some(Match::Many(ids)) => ambiguous(org, ids, "not in state", false),
         };
     };
@@ -446,7 +446,9 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                         c.remote = Some(Box::new(remote.clone()));
                         c
                     }
-                    _ => from_remote(org, remote, "pending in state"),
+                    // This run's own create (or an interrupted one): settled as the provider holds it;
+                    // a difference shows as drift in the plans after.
+                    _ => from_remote(org, remote, "pending in state", false),
                 },
                 Match::None => change(
                     org,
@@ -468,7 +470,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                 other => other,
             });
             if let Some(Match::One(remote)) = live {
-                from_remote(org, remote, "failed in state")
+                from_remote(org, remote, "failed in state", true)
             } else if let Some(Match::Many(ids)) = live {
                 let mut c = ambiguous(org, ids, "failed in state", false);
                 c.remote_id.clone_from(&record.remote_id);
@@ -520,8 +522,19 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                         attribute_changes(&record.attributes.to_value(), &org.public_attributes());
                     c
                 }
-                Some(Some(_)) => {
-                    let mut c = change(org, Action::Unchanged, "in state, present at the provider");
+                Some(Some(remote)) => {
+                    let drift = reported_differences(
+                        &remote.attributes,
+                        &org.public_attributes(),
+                        org.provider_type.schema().key_fields,
+                    );
+                    let mut c = if drift.is_empty() {
+                        change(org, Action::Unchanged, "in state, present at the provider")
+                    } else {
+                        let mut c = change(org, Action::Blocked, DRIFT_REASON);
+                        c.diff = drift;
+                        c
+                    };
                     c.remote_id.clone_from(&record.remote_id);
                     c
                 }
@@ -535,8 +548,39 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
     }
 }
 
-/// An organization found at the provider for an address without a settled record.
-fn from_remote(org: &OrgSpec, remote: &RemoteOrg, why: &str) -> Change {
+/// Why a managed organization is `blocked` when the provider reports attributes that differ
+/// from the declared ones (which are still those it was created with).
+const DRIFT_REASON: &str = "changed at the provider since creation (drift), shown as provider -> declared; \
+orgform has no update call: change it back at the provider, or declare what it holds, \
+`orgform forget` the address and plan again to adopt it as it is";
+
+/// An organization found at the provider for an address without a settled record. With
+/// `compare`, one whose reported attributes differ from the declared ones is `blocked` with the
+/// diff, never adopted as if it held what is declared.
+fn from_remote(org: &OrgSpec, remote: &RemoteOrg, why: &str, compare: bool) -> Change {
+    let differences = if compare && remote.status == RemoteStatus::Ready {
+        reported_differences(
+            &remote.attributes,
+            &org.public_attributes(),
+            org.provider_type.schema().key_fields,
+        )
+    } else {
+        Vec::new()
+    };
+    if !differences.is_empty() {
+        let mut c = change(
+            org,
+            Action::Blocked,
+            format!(
+                "{why}, found at the provider by its natural key, but the provider reports other attributes \
+                 (shown as provider -> declared): not adopted. Declare what it holds (or change it at the \
+                 provider) and plan again"
+            ),
+        );
+        c.remote_id = Some(remote.remote_id.clone());
+        c.diff = differences;
+        return c;
+    }
     let (action, reason) = match &remote.status {
         RemoteStatus::Ready => (
             Action::Adopt,

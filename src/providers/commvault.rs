@@ -487,6 +487,7 @@ fn to_remote(listed: Listed) -> RemoteOrg {
         remote_id: listed.client_id,
         status: RemoteStatus::Ready,
         detail: listed.detail,
+        attributes: serde_json::Map::new(),
     }
 }
 
@@ -520,6 +521,7 @@ impl Provider for Commvault {
                     natural_key: org.natural_key.clone(),
                     status: RemoteStatus::Ready,
                     detail: BTreeMap::new(),
+                    attributes: serde_json::Map::new(),
                 }),
                 CreateAnswer::Refused { code, message } => Err(ProviderError::Rejected {
                     status: status.as_u16(),

@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::http::{Effect, Http, created_answer, read_body, short};
-use super::wire::create_body;
+use super::wire::{create_body, from_wire};
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
@@ -25,7 +25,8 @@ pub struct Heron {
     secrets: SecretResolver,
 }
 
-/// A CRM integration as Heron returns it; only what orgform reads.
+/// A CRM integration as Heron returns it: what orgform matches on, and the whole object, from
+/// which the attributes it reports are read back to spec names.
 #[derive(Debug, Deserialize)]
 struct Integration {
     heron_id: String,
@@ -33,6 +34,8 @@ struct Integration {
     instance_url: String,
     #[serde(default)]
     is_enabled: Option<bool>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,15 +73,24 @@ impl Heron {
 
     fn to_remote(integration: Integration) -> RemoteOrg {
         let mut detail = BTreeMap::new();
+        let mut wire = integration.rest;
         if let Some(enabled) = integration.is_enabled {
             detail.insert("is_enabled".to_string(), enabled.to_string());
+            wire.insert("is_enabled".into(), enabled.into());
         }
+        wire.insert("provider".into(), integration.provider.clone().into());
+        wire.insert(
+            "instance_url".into(),
+            integration.instance_url.clone().into(),
+        );
+        let attributes = from_wire(ProviderType::Heron.schema().org, &wire);
         RemoteOrg {
             remote_id: integration.heron_id,
             natural_key: ProviderType::Heron
                 .natural_key(&[&integration.provider, &integration.instance_url]),
             status: RemoteStatus::Ready,
             detail,
+            attributes,
         }
     }
 }

@@ -101,6 +101,24 @@ pub struct Http {
     /// A rate limit is the account's, not one request's, so every request waits it out.
     held_until: Arc<std::sync::Mutex<Option<Instant>>>,
     pub(crate) retry: RetryPolicy,
+    requests: RequestCount,
+}
+
+/// Requests sent, shared by every client built from the same [`HttpOptions`]: how `discover`
+/// says what reading cost.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RequestCount(Arc<std::sync::atomic::AtomicU64>);
+
+impl RequestCount {
+    fn add_one(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Requests sent so far.
+    #[allow(dead_code, reason = "read by `discover`, which lands next")]
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Spaces request starts at least `interval` apart.
@@ -128,6 +146,8 @@ pub struct HttpOptions {
     /// The longest a request may take before its answer is given up as lost.
     pub(crate) timeout: Duration,
     pub(crate) retry: RetryPolicy,
+    /// Counts every request sent by clients made with these options.
+    pub(crate) requests: RequestCount,
 }
 
 impl Default for HttpOptions {
@@ -135,6 +155,7 @@ impl Default for HttpOptions {
         HttpOptions {
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
+            requests: RequestCount::default(),
         }
     }
 }
@@ -179,6 +200,7 @@ impl Http {
             pacer,
             held_until: Arc::default(),
             retry: options.retry,
+            requests: options.requests.clone(),
         })
     }
 
@@ -210,6 +232,7 @@ impl Http {
             pacer.wait().await;
         }
         self.wait_out_holds().await;
+        self.requests.add_one();
         let response = request
             .send()
             .await

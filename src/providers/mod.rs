@@ -97,6 +97,15 @@ pub trait Provider: Send + Sync {
         keys: &[NaturalKey],
     ) -> impl Future<Output = Result<InstanceReality, ProviderError>> + Send;
 
+    /// Lists every organization the instance holds, with the attributes the provider reports
+    /// (`RemoteOrg::attributes`), in the same bounded pages as `read`: what `discover` reads. A
+    /// provider whose list leaves attributes out may read each organization once more, within
+    /// the instance's limits.
+    fn list_all(&self) -> impl Future<Output = Result<InstanceReality, ProviderError>> + Send {
+        // Right for a provider that lists everything in one read (`Reads::ListAll`).
+        self.read(&[])
+    }
+
     /// Sends one create. Returns what was created (or, for an asynchronous create, the request
     /// that stands for it, `InProgress`).
     fn create(
@@ -228,6 +237,10 @@ impl Provider for AnyProvider {
 
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
         with_client!(self, p => p.read(keys).await)
+    }
+
+    async fn list_all(&self) -> Result<InstanceReality, ProviderError> {
+        with_client!(self, p => p.list_all().await)
     }
 
     async fn creates_in_last_day(&self) -> Result<Option<u32>, ProviderError> {

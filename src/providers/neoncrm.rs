@@ -787,6 +787,7 @@ impl Neon {
                         natural_key: ProviderType::Neoncrm.natural_key(&[&name]),
                         status: RemoteStatus::Ready,
                         detail: BTreeMap::new(),
+                        attributes: serde_json::Map::new(),
                     });
                 }
             }
@@ -953,6 +954,7 @@ impl Provider for Neon {
             natural_key: org.natural_key.clone(),
             status: RemoteStatus::Ready,
             detail: BTreeMap::new(),
+            attributes: serde_json::Map::new(),
         })
     }
 }

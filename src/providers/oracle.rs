@@ -353,6 +353,7 @@ pub fn request_to_remote(item: &RequestItem) -> RemoteOrg {
         natural_key: ProviderType::OracleCommerce.natural_key(&[&item.name]),
         status,
         detail,
+        attributes: serde_json::Map::new(),
     }
 }
 
@@ -367,6 +368,7 @@ pub(crate) fn organization_to_remote(item: &OrganizationItem) -> RemoteOrg {
         natural_key: ProviderType::OracleCommerce.natural_key(&[&item.name]),
         status: RemoteStatus::Ready,
         detail,
+        attributes: serde_json::Map::new(),
     }
 }
 
@@ -758,6 +760,7 @@ impl Oracle {
                         phase: "new".into(),
                     },
                     detail: BTreeMap::new(),
+                    attributes: serde_json::Map::new(),
                 })
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProviderError::Rejected {

@@ -475,6 +475,7 @@ impl Provider for Salesforce {
                         phase: "New".into(),
                     },
                     detail: BTreeMap::new(),
+                    attributes: serde_json::Map::new(),
                 })
             }
             // Refused before anything was created: validation (400), permissions (403), a
@@ -686,6 +687,7 @@ pub fn to_remote(record: &SignupRecord) -> RemoteOrg {
         natural_key: ProviderType::SalesforceSignup.natural_key(&[&record.username]),
         status,
         detail,
+        attributes: serde_json::Map::new(),
     }
 }
 

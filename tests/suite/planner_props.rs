@@ -94,6 +94,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     updated_at: NOW - 60,
                     error: None,
                     detail: BTreeMap::new(),
+                    attributes: serde_json::Map::new(),
                 },
             );
         }
@@ -114,6 +115,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     updated_at: NOW - 60,
                     error: None,
                     detail: BTreeMap::new(),
+                    attributes: serde_json::Map::new(),
                 },
             );
         }
@@ -123,6 +125,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                 natural_key: key(i),
                 status: RemoteStatus::Ready,
                 detail: BTreeMap::new(),
+                attributes: serde_json::Map::new(),
             });
         }
         if let Some(ready) = c.remote {
@@ -137,6 +140,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     }
                 },
                 detail: BTreeMap::new(),
+                attributes: serde_json::Map::new(),
             });
         }
     }
@@ -329,6 +333,7 @@ proptest! {
                     natural_key: org.natural_key.clone(),
                     status: RemoteStatus::Ready,
                     detail: BTreeMap::new(),
+                    attributes: serde_json::Map::new(),
                 }]);
                 state.orgs.insert(change.address.clone(), Record {
                     provider: "h".into(),
@@ -342,6 +347,7 @@ proptest! {
                     updated_at: NOW,
                     error: None,
                     detail: BTreeMap::new(),
+                    attributes: serde_json::Map::new(),
                 });
             }
         }

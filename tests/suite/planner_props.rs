@@ -94,7 +94,6 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     updated_at: NOW - 60,
                     error: None,
                     detail: BTreeMap::new(),
-                    attributes: serde_json::Map::new(),
                 },
             );
         }
@@ -115,7 +114,6 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     updated_at: NOW - 60,
                     error: None,
                     detail: BTreeMap::new(),
-                    attributes: serde_json::Map::new(),
                 },
             );
         }
@@ -347,7 +345,6 @@ proptest! {
                     updated_at: NOW,
                     error: None,
                     detail: BTreeMap::new(),
-                    attributes: serde_json::Map::new(),
                 });
             }
         }

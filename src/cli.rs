@@ -120,6 +120,8 @@ pub(crate) enum Command {
     Forget(ForgetArgs),
     /// Settle state against the providers without creating anything
     Refresh(RefreshArgs),
+    /// Write specs for the organizations at the providers that no spec or state holds
+    Discover(DiscoverArgs),
     /// Print the JSON Schema of the spec format, for editors
     Schema,
     /// Rewrite the specs with keys in canonical order, keeping comments
@@ -294,6 +296,19 @@ pub(crate) struct FmtArgs {
 pub(crate) struct ForceUnlockArgs {
     /// The lock id, as printed by the run that waited for the lock
     pub(crate) lock_id: String,
+    #[command(flatten)]
+    pub(crate) sandbox: SandboxArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiscoverArgs {
+    /// The folder to write one spec file per provider instance into (`NAME.toml`); an existing
+    /// file is never overwritten
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// Read only this provider instance (its name in `[provider.NAME]`); repeatable, default all
+    #[arg(long = "provider", value_name = "NAME")]
+    pub(crate) providers: Vec<String>,
     #[command(flatten)]
     pub(crate) sandbox: SandboxArg,
 }

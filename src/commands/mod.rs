@@ -7,6 +7,7 @@
 mod apply;
 mod completions;
 mod connection;
+mod discover;
 mod fmt;
 mod import;
 mod man;
@@ -56,6 +57,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import::import(g, &args).await,
         Command::Forget(args) => import::forget(g, &args).await,
         Command::Refresh(args) => apply::refresh(g, &args).await,
+        Command::Discover(args) => discover::run(g, &args).await,
         Command::Schema => schema::run(),
         Command::Fmt(args) => fmt::run(g, &args),
         Command::ForceUnlock(args) => import::force_unlock(g, &args).await,

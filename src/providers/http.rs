@@ -115,7 +115,6 @@ impl RequestCount {
     }
 
     /// Requests sent so far.
-    #[expect(dead_code, reason = "read by `discover`, which lands next")]
     pub(crate) fn get(&self) -> u64 {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -7,6 +7,7 @@
 pub(crate) mod diagnostic;
 pub(crate) mod endpoints;
 pub(crate) mod format;
+pub(crate) mod generate;
 pub(crate) mod json_schema;
 mod validate;
 

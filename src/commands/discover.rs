@@ -1,0 +1,344 @@
+//! `orgform discover --out DIR`: reads every organization at each provider instance (the same
+//! bounded reads as `plan`: login and list pages, and one read per organization only where a
+//! provider's list leaves declarable fields out), leaves out those a spec declares or state
+//! holds, and writes one spec file per instance for the rest, which the next plan adopts.
+//!
+//! It writes no state, and never overwrites a file: every file it would write is checked before
+//! any request is sent, and each is created only if it does not exist. What it writes is
+//! validated together with the specs before anything is written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use super::connection::with_connect_options;
+use super::specs::{Destination, load_specs_checked, spec_paths, warn_endpoints};
+use super::state_store::{read_state, state_location_before_login};
+use crate::cli::{DiscoverArgs, Format, GlobalArgs};
+use crate::model::{InstanceName, InstanceReality, RemoteOrg};
+use crate::providers::{AnyProvider, ConnectOptions, Provider};
+use crate::spec::generate::{Generated, spec_file};
+use crate::spec::{SourceFile, Spec};
+use crate::state::State;
+use crate::text::plural;
+
+/// What was read from one instance, and what it cost.
+struct Read {
+    reality: InstanceReality,
+    requests: u64,
+}
+
+/// One instance's outcome, as reported.
+#[derive(serde::Serialize)]
+struct Outcome {
+    provider: InstanceName,
+    #[serde(rename = "type")]
+    provider_type: &'static str,
+    /// Organizations the provider reported.
+    found: usize,
+    /// Of those, already declared in the specs or held in state.
+    known: usize,
+    /// Requests sent to read them (login included).
+    requests: u64,
+    /// The file written, when there was anything to write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    addresses: Vec<String>,
+    /// Secret references written: variables to set before such an organization is ever created.
+    secrets: Vec<String>,
+    /// Keys written as placeholders: required, and reported by no documented read.
+    placeholders: usize,
+}
+
+pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode> {
+    let sandbox = &args.sandbox;
+    let (spec, warnings) = load_specs_checked(g, Destination::of(sandbox.enabled))?;
+    warn_endpoints(&warnings);
+    let instances = chosen_instances(&spec, &args.providers)?;
+    let location = state_location_before_login(
+        g,
+        &spec,
+        sandbox.enabled,
+        instances.iter().map(String::as_str),
+    )?;
+    let state = read_state(&location, g).await?;
+    let targets = files_to_write(&args.out, &instances)?;
+
+    let reads = with_connect_options(g, sandbox, &spec, &location, async |options| {
+        read_all(&spec, &instances, options).await
+    })
+    .await?;
+
+    let mut taken: BTreeSet<String> = spec.orgs.keys().cloned().collect();
+    taken.extend(state.orgs.keys().cloned());
+    let mut outcomes = Vec::new();
+    let mut files: Vec<(PathBuf, Generated)> = Vec::new();
+    for (name, read) in reads {
+        let Some(instance) = spec.providers.get(&name) else {
+            continue;
+        };
+        let all: Vec<&RemoteOrg> = read.reality.orgs.values().flatten().collect();
+        let new: Vec<&RemoteOrg> = all
+            .iter()
+            .copied()
+            .filter(|org| !is_known(&spec, &state, &name, org))
+            .collect();
+        let mut outcome = Outcome {
+            provider: name.clone(),
+            provider_type: instance.provider_type.name(),
+            found: all.len(),
+            known: all.len() - new.len(),
+            requests: read.requests,
+            file: None,
+            addresses: Vec::new(),
+            secrets: Vec::new(),
+            placeholders: 0,
+        };
+        if !new.is_empty() {
+            let generated = spec_file(&name, instance.provider_type, &new, &mut taken);
+            let path = targets[&name].clone();
+            outcome.file = Some(path.display().to_string());
+            outcome.addresses.clone_from(&generated.addresses);
+            outcome.secrets.clone_from(&generated.secrets);
+            outcome.placeholders = generated.placeholders;
+            files.push((path, generated));
+        }
+        outcomes.push(outcome);
+    }
+
+    check_generated(&g.specs, &files)?;
+    write_new_files(&args.out, &files)?;
+    report(g.format, &outcomes);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The instances to read: those named with `--provider`, or every one the specs declare.
+fn chosen_instances(spec: &Spec, named: &[String]) -> Result<Vec<InstanceName>> {
+    if named.is_empty() {
+        return Ok(spec.providers.keys().cloned().collect());
+    }
+    let unknown: Vec<&String> = named
+        .iter()
+        .filter(|n| !spec.providers.contains_key(n.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        let declared: Vec<String> = spec.providers.keys().map(|k| format!("`{k}`")).collect();
+        return Err(miette!(
+            help = format!("the specs declare {}", declared.join(", ")),
+            "no provider instance named {}",
+            unknown
+                .iter()
+                .map(|n| format!("`{}`", crate::escape::Shown(n)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut chosen: Vec<InstanceName> = named.to_vec();
+    chosen.sort();
+    chosen.dedup();
+    Ok(chosen)
+}
+
+/// The file each instance's organizations go to, `DIR/NAME.toml`; refused, before anything is
+/// read, if any of them exists already (or `DIR` is not a folder).
+fn files_to_write(
+    out: &Path,
+    instances: &[InstanceName],
+) -> Result<BTreeMap<InstanceName, PathBuf>> {
+    if out.exists() && !out.is_dir() {
+        return Err(miette!(
+            help = "--out names a folder to write spec files into",
+            "{} is not a folder",
+            out.display()
+        ));
+    }
+    let targets: BTreeMap<InstanceName, PathBuf> = instances
+        .iter()
+        .map(|name| (name.clone(), out.join(format!("{name}.toml"))))
+        .collect();
+    let existing: Vec<String> = targets
+        .values()
+        .filter(|p| p.symlink_metadata().is_ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !existing.is_empty() {
+        return Err(miette!(
+            help = "discover never overwrites a file: choose an empty folder with --out, or move these away",
+            "{} exist already: {}",
+            plural(existing.len(), "file"),
+            existing.join(", ")
+        ));
+    }
+    Ok(targets)
+}
+
+/// Logs in to each instance and lists everything it holds, all instances at once, counting
+/// each one's requests.
+async fn read_all(
+    spec: &Spec,
+    instances: &[InstanceName],
+    options: &ConnectOptions,
+) -> Result<BTreeMap<InstanceName, Read>> {
+    let needed = crate::plan::login_secrets(spec, instances.iter().map(String::as_str));
+    options.secrets.check_all(&needed)?;
+    let mut reads = tokio::task::JoinSet::new();
+    for name in instances {
+        let Some(instance) = spec.providers.get(name) else {
+            continue;
+        };
+        // A counter of its own, so each instance's requests are told apart.
+        let mut own = options.clone();
+        own.http.requests = crate::providers::http::RequestCount::default();
+        let provider = AnyProvider::connect(instance, &own)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("provider `{name}` ({})", instance.origin))?;
+        let name = name.clone();
+        reads.spawn(async move {
+            let listed = async {
+                provider.login().await?;
+                provider.list_all().await
+            }
+            .await;
+            (name, listed, own.http.requests.get())
+        });
+    }
+    let mut out = BTreeMap::new();
+    while let Some(joined) = reads.join_next().await {
+        let (name, listed, requests) = joined.into_diagnostic()?;
+        let reality = listed
+            .into_diagnostic()
+            .wrap_err_with(|| format!("listing the organizations of provider `{name}`"))?;
+        out.insert(name, Read { reality, requests });
+    }
+    Ok(out)
+}
+
+/// Whether a spec declares this organization, or state holds it (by remote id or natural key).
+fn is_known(spec: &Spec, state: &State, instance: &str, org: &RemoteOrg) -> bool {
+    spec.orgs
+        .values()
+        .any(|o| o.instance == instance && o.natural_key == org.natural_key)
+        || state.orgs.values().any(|r| {
+            r.provider == instance
+                && (r.remote_id.as_deref() == Some(org.remote_id.as_str())
+                    || r.natural_key == org.natural_key)
+        })
+}
+
+/// Validates the generated files together with the specs, before anything is written: a file
+/// that would not validate is orgform's mistake, and is reported rather than left behind.
+fn check_generated(specs: &Path, files: &[(PathBuf, Generated)]) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let mut sources = Vec::new();
+    for path in spec_paths(specs)? {
+        let bytes =
+            crate::files::read_spec(&std::fs::canonicalize(specs).into_diagnostic()?, &path)?;
+        sources.push(
+            SourceFile::from_bytes(path.display().to_string(), bytes)
+                .map_err(|e| crate::spec::SpecErrors::new(vec![*e]))?,
+        );
+    }
+    for (path, generated) in files {
+        // A file written into the specs folder by an earlier run is read above already.
+        if sources.iter().any(|s| Path::new(&*s.path) == path) {
+            continue;
+        }
+        sources.push(
+            SourceFile::from_bytes(
+                path.display().to_string(),
+                generated.text.clone().into_bytes(),
+            )
+            .map_err(|e| crate::spec::SpecErrors::new(vec![*e]))?,
+        );
+    }
+    Spec::load(&sources)
+        .map(drop)
+        .map_err(miette::Report::new)
+        .wrap_err("the specs discover would write do not validate (a bug in orgform: nothing was written)")
+}
+
+/// Creates each file, refusing one that appeared since the check: written whole to a temporary
+/// name, then linked into place, which fails rather than replace anything.
+fn write_new_files(out: &Path, files: &[(PathBuf, Generated)]) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(out)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot create the folder {}", out.display()))?;
+    for (path, generated) in files {
+        let temporary = crate::files::sibling(path, ".discover-tmp");
+        let written = (|| {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temporary)?;
+            file.write_all(generated.text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::hard_link(&temporary, path)
+        })();
+        let _ = std::fs::remove_file(&temporary);
+        written.into_diagnostic().wrap_err_with(|| {
+            format!(
+                "cannot write {} (discover never overwrites a file)",
+                path.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn report(format: Format, outcomes: &[Outcome]) {
+    if format == Format::Json {
+        let document = serde_json::json!({ "format_version": 1, "providers": outcomes });
+        crate::output::data(&serde_json::to_string_pretty(&document).unwrap_or_default());
+        return;
+    }
+    let mut written = 0;
+    for o in outcomes {
+        let mut line = format!(
+            "provider `{}` ({}): found {}, {} declared or in state, in {}",
+            o.provider,
+            o.provider_type,
+            o.found,
+            o.known,
+            plural(usize::try_from(o.requests).unwrap_or(usize::MAX), "request")
+        );
+        match &o.file {
+            Some(file) => {
+                written += o.addresses.len();
+                line.push_str(&format!(
+                    "; wrote {} to {file}",
+                    plural(o.addresses.len(), "organization")
+                ));
+                if !o.secrets.is_empty() {
+                    line.push_str(&format!(
+                        " ({} by reference)",
+                        plural(o.secrets.len(), "secret")
+                    ));
+                }
+                if o.placeholders > 0 {
+                    line.push_str(&format!(
+                        " ({} the provider does not report, as commented placeholders)",
+                        plural(o.placeholders, "key")
+                    ));
+                }
+            }
+            None => line.push_str("; nothing new"),
+        }
+        crate::output::message(&crate::escape::controls(&line));
+    }
+    crate::output::message(&if written == 0 {
+        "Nothing to write: every organization found is declared or in state.".to_string()
+    } else {
+        format!(
+            "Wrote {}. Review them, keep them in the specs folder, and run `orgform plan`: it adopts each one.",
+            plural(written, "organization")
+        )
+    });
+}

@@ -1,0 +1,378 @@
+//! Spec text for organizations that exist at a provider and that no spec or state holds: what
+//! `orgform discover` writes. Pure: what the provider reported in, TOML text out.
+//!
+//! The reverse of the wire mapping is done already (`RemoteOrg::attributes` holds spec names);
+//! this module adds what a valid spec needs beyond what was reported, each addition commented in
+//! the file: secrets as `{ env = "..." }` references (a provider never reports one), and a
+//! placeholder for a required key no documented read returns. Addresses come from natural keys:
+//! valid names, unique across the specs, and the same for the same organization on every run.
+
+use std::collections::BTreeSet;
+
+use sha2::{Digest, Sha256};
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
+
+use crate::catalog::schema::{Field, Format, Kind, Rule};
+use crate::model::{NaturalKey, ProviderType, RemoteOrg};
+use crate::spec::valid_name;
+
+/// One generated spec file.
+#[derive(Debug)]
+pub(crate) struct Generated {
+    pub(crate) text: String,
+    /// The addresses written, in file order.
+    pub(crate) addresses: Vec<String>,
+    /// Secret references written, each a variable to set before the organization is ever created.
+    pub(crate) secrets: Vec<String>,
+    /// Keys written with a placeholder because the provider reported nothing for them.
+    pub(crate) placeholders: usize,
+}
+
+/// The spec file for `orgs` (found on instance `instance`, of type `provider_type`), with an
+/// address for each that is not in `taken`; the addresses given are added to `taken`.
+pub(crate) fn spec_file(
+    instance: &str,
+    provider_type: ProviderType,
+    orgs: &[&RemoteOrg],
+    taken: &mut BTreeSet<String>,
+) -> Generated {
+    let schema = provider_type.schema();
+    let mut doc = DocumentMut::new();
+    doc.decor_mut().set_prefix(format!(
+        "# Organizations found at provider `{instance}` ({provider_type}) that no spec or state holds,\n\
+         # written by `orgform discover`. Review them and keep this file in the specs folder: the next\n\
+         # plan adopts each one (no create is sent) once what it declares matches what the provider reports.\n"
+    ));
+    let mut all = Table::new();
+    all.set_implicit(true);
+    let mut generated = Generated {
+        text: String::new(),
+        addresses: Vec::new(),
+        secrets: Vec::new(),
+        placeholders: 0,
+    };
+    let mut sorted: Vec<&RemoteOrg> = orgs.to_vec();
+    sorted.sort_by(|a, b| (&a.natural_key, &a.remote_id).cmp(&(&b.natural_key, &b.remote_id)));
+    for org in sorted {
+        let address = address_for(&org.natural_key, &org.remote_id, taken);
+        let mut table = Table::new();
+        table.decor_mut().set_prefix(format!(
+            "\n# {provider_type} id {}\n",
+            one_line(&org.remote_id)
+        ));
+        table.insert("provider", toml_edit::value(instance));
+        let mut fill = Fill {
+            env_prefix: env_name(&address),
+            secrets: &mut generated.secrets,
+            placeholders: &mut generated.placeholders,
+            provider_type,
+        };
+        fill.table(&mut table, schema.org, &org.attributes, "", true);
+        fill.rules(&mut table, schema.org, schema.org_rules);
+        all.insert(&address, Item::Table(table));
+        generated.addresses.push(address);
+    }
+    doc.insert("org", Item::Table(all));
+    let types = [(instance.to_string(), provider_type)].into();
+    let text = doc.to_string();
+    // Formatting a document this module built can't fail; the unformatted text is valid anyway.
+    generated.text = super::format::format(&text, &types).unwrap_or(text);
+    generated
+}
+
+/// A valid address for the organization with this natural key, not in `taken` (and added to
+/// it): the key's letters and digits in lower case, `_` between words. Two keys that make the
+/// same name are told apart by a short hash of the key and remote id, so that an address never
+/// depends on which other organizations exist.
+pub(crate) fn address_for(
+    key: &NaturalKey,
+    remote_id: &str,
+    taken: &mut BTreeSet<String>,
+) -> String {
+    let mut slug = String::new();
+    // A URL's scheme says nothing about the organization (Heron's key is a CRM and a URL).
+    let text = key.0.replace("https://", "").replace("http://", "");
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    let mut slug = slug.trim_matches('_').to_string();
+    if !slug.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        slug.insert_str(0, "org_");
+    }
+    slug.truncate(48);
+    let slug = slug.trim_end_matches('_').to_string();
+    let address = if taken.contains(&slug) {
+        let mut hasher = Sha256::new();
+        hasher.update(key.0.as_bytes());
+        hasher.update([0]);
+        hasher.update(remote_id.as_bytes());
+        let hash = hasher.finalize();
+        let mut name = format!("{slug}_");
+        for byte in &hash[..4] {
+            name.push_str(&format!("{byte:02x}"));
+        }
+        // A clash of hashes too (or a key made only of what was dropped): count up.
+        let mut n = 2;
+        let base = name.clone();
+        while taken.contains(&name) {
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+        name
+    } else {
+        slug
+    };
+    debug_assert!(valid_name(&address), "{address}");
+    taken.insert(address.clone());
+    address
+}
+
+/// `ORGFORM_` and the address in upper case, `-` as `_`: the start of its secrets' variables.
+fn env_name(address: &str) -> String {
+    let mut name = String::from("ORGFORM_");
+    name.extend(address.chars().map(|c| {
+        if c == '-' {
+            '_'
+        } else {
+            c.to_ascii_uppercase()
+        }
+    }));
+    name
+}
+
+/// Text for a one-line comment: no line break or control character from a provider's answer.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// What one organization's table is filled with beyond what was reported.
+struct Fill<'a> {
+    env_prefix: String,
+    secrets: &'a mut Vec<String>,
+    placeholders: &'a mut usize,
+    provider_type: ProviderType,
+}
+
+impl Fill<'_> {
+    /// Writes `reported` (spec names) into `table` by `fields`, with a secret reference for
+    /// each secret field and, when `required_too`, a placeholder for each required field not
+    /// reported.
+    fn table(
+        &mut self,
+        table: &mut Table,
+        fields: &[Field],
+        reported: &serde_json::Map<String, serde_json::Value>,
+        path: &str,
+        required_too: bool,
+    ) {
+        for field in fields {
+            let here = if path.is_empty() {
+                field.name.to_string()
+            } else {
+                format!("{path}.{}", field.name)
+            };
+            match (reported.get(field.name), &field.kind) {
+                (_, Kind::Secret) => self.secret(table, field.name, &here),
+                (_, Kind::Map(Kind::Secret)) if field.required => {
+                    let mut inner = Table::new();
+                    inner.decor_mut().set_prefix(format!(
+                        "# `{here}` is not reported by {} (write-only): declare each entry by reference,\n\
+                         # like name = {{ env = \"{}_...\" }}, before it is ever created again.\n",
+                        self.provider_type,
+                        self.env_prefix
+                    ));
+                    table.insert(field.name, Item::Table(inner));
+                }
+                (Some(value), kind) => {
+                    let item = self.item(kind, value, &here);
+                    table.insert(field.name, item);
+                }
+                (None, kind) if required_too && field.required => {
+                    self.placeholder(table, field.name, kind, &here);
+                }
+                (None, _) => {}
+            }
+        }
+    }
+
+    /// Rules across fields a placeholder can satisfy: one of an `AnyOf` group, the other half
+    /// of a `Pair`.
+    fn rules(&mut self, table: &mut Table, fields: &[Field], rules: &[Rule]) {
+        let find = |name: &str| fields.iter().find(|f| f.name == name);
+        for rule in rules {
+            let missing = match rule {
+                Rule::AnyOf(names) if !names.iter().any(|n| table.contains_key(n)) => {
+                    names.first().copied()
+                }
+                Rule::Pair(a, b) if table.contains_key(a) != table.contains_key(b) => {
+                    Some(if table.contains_key(a) { *b } else { *a })
+                }
+                _ => None,
+            };
+            if let Some(field) = missing.and_then(find) {
+                if matches!(field.kind, Kind::Secret) {
+                    self.secret(table, field.name, field.name);
+                } else {
+                    self.placeholder(table, field.name, &field.kind, field.name);
+                }
+            }
+        }
+    }
+
+    fn secret(&mut self, table: &mut Table, key: &str, path: &str) {
+        let variable = format!(
+            "{}_{}",
+            self.env_prefix,
+            path.replace(['.', '-'], "_").to_ascii_uppercase()
+        );
+        let mut reference = toml_edit::InlineTable::new();
+        reference.insert("env", Value::from(variable.as_str()));
+        table.insert(key, toml_edit::value(reference));
+        if let Some(mut k) = table.key_mut(key) {
+            k.leaf_decor_mut().set_prefix(format!(
+                "# A secret, which {} never reports: the variable is read only to create it again.\n",
+                self.provider_type
+            ));
+        }
+        self.secrets.push(variable);
+    }
+
+    fn placeholder(&mut self, table: &mut Table, key: &str, kind: &Kind, path: &str) {
+        let item = match kind {
+            Kind::Object(fields) => {
+                let mut inner = Table::new();
+                self.table(&mut inner, fields, &serde_json::Map::new(), path, true);
+                Item::Table(inner)
+            }
+            other => toml_edit::value(placeholder_value(other)),
+        };
+        table.insert(key, item);
+        if let Some(mut k) = table.key_mut(key) {
+            k.leaf_decor_mut().set_prefix(format!(
+                "# Not reported by {}: a placeholder, never compared. Set what the organization holds:\n\
+                 # it is what orgform would send if the organization were ever created again.\n",
+                self.provider_type
+            ));
+        }
+        *self.placeholders += 1;
+    }
+
+    /// A reported value as TOML: objects as tables, arrays of objects as arrays of tables.
+    fn item(&mut self, kind: &Kind, value: &serde_json::Value, path: &str) -> Item {
+        match (kind, value) {
+            (Kind::Object(fields), serde_json::Value::Object(map)) => {
+                let mut inner = Table::new();
+                self.table(&mut inner, fields, map, path, true);
+                Item::Table(inner)
+            }
+            (Kind::Array(Kind::Object(fields)), serde_json::Value::Array(items))
+                if !items.is_empty() && items.iter().all(serde_json::Value::is_object) =>
+            {
+                let mut tables = ArrayOfTables::new();
+                for (i, item) in items.iter().enumerate() {
+                    let mut inner = Table::new();
+                    if let serde_json::Value::Object(map) = item {
+                        self.table(&mut inner, fields, map, &format!("{path}[{i}]"), true);
+                    }
+                    tables.push(inner);
+                }
+                Item::ArrayOfTables(tables)
+            }
+            (_, value) => toml_edit::value(toml_value(value)),
+        }
+    }
+}
+
+/// A JSON value as a TOML one (no null reaches here: the reverse mapping drops them).
+fn toml_value(value: &serde_json::Value) -> Value {
+    match value {
+        serde_json::Value::Bool(b) => Value::from(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::from(i),
+            None => Value::from(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(items) => Value::Array(items.iter().map(toml_value).collect()),
+        serde_json::Value::Object(map) => {
+            let mut table = toml_edit::InlineTable::new();
+            for (k, v) in map {
+                table.insert(k, toml_value(v));
+            }
+            Value::InlineTable(table)
+        }
+        serde_json::Value::Null => Value::from(""),
+    }
+}
+
+/// A value of `kind` that passes validation and says it is a placeholder where it can.
+fn placeholder_value(kind: &Kind) -> Value {
+    match kind {
+        Kind::String(text) => Value::from(match text.format {
+            Some(Format::Url) => "https://placeholder.invalid".to_string(),
+            Some(Format::Email) => "placeholder@example.invalid".to_string(),
+            Some(Format::Date) => "1970-01-01".to_string(),
+            Some(Format::Digits(n)) => "0".repeat(n),
+            Some(Format::Numeric) => "0".to_string(),
+            Some(Format::CountryCode) => "US".to_string(),
+            Some(Format::TemplateId) => "0TT000000000000".to_string(),
+            Some(Format::ApiVersion) => "60.0".to_string(),
+            None => {
+                let mut text_value = "PLACEHOLDER".to_string();
+                if let Some(max) = text.max_len {
+                    text_value.truncate(max.max(1));
+                }
+                text_value
+            }
+        }),
+        Kind::Integer { min, max } => {
+            Value::from(min.unwrap_or(0).max(0).min(max.unwrap_or(i64::MAX)))
+        }
+        Kind::Float => Value::from(0.0),
+        Kind::Bool => Value::from(false),
+        Kind::Enum(values) => Value::from(values.first().copied().unwrap_or("")),
+        Kind::IntEnum(values) => Value::from(values.first().copied().unwrap_or(0)),
+        Kind::Array(_) => Value::Array(toml_edit::Array::new()),
+        Kind::Map(_) | Kind::Object(_) => Value::InlineTable(toml_edit::InlineTable::new()),
+        Kind::Any | Kind::Secret => Value::from(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_valid_unique_and_do_not_depend_on_the_others() {
+        let key = |s: &str| NaturalKey(s.to_string());
+        let mut taken = BTreeSet::from(["acme_corp".to_string()]);
+        let a = address_for(&key("Acme Corp"), "1", &mut taken);
+        let b = address_for(&key("acme-corp"), "2", &mut taken);
+        let c = address_for(&key("1905"), "3", &mut taken);
+        let d = address_for(
+            &key("salesforce | https://acme.my.salesforce.com"),
+            "4",
+            &mut taken,
+        );
+        assert!(
+            a.starts_with("acme_corp_") && a.len() == "acme_corp_".len() + 8,
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert_eq!(c, "org_1905");
+        assert_eq!(d, "salesforce_acme_my_salesforce_com");
+        for name in [&a, &b, &c, &d] {
+            assert!(valid_name(name), "{name}");
+        }
+        // The same organization gets the same address in a run where others differ.
+        let mut again = BTreeSet::from(["acme_corp".to_string()]);
+        assert_eq!(address_for(&key("Acme Corp"), "1", &mut again), a);
+        let mut empty = BTreeSet::new();
+        assert_eq!(address_for(&key("%%%"), "9", &mut empty), "org");
+    }
+}

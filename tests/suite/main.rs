@@ -29,6 +29,7 @@
 
 mod architecture;
 mod canary;
+mod discover;
 mod e2e;
 mod endpoints;
 mod exactly_once;

@@ -28,6 +28,7 @@
 )]
 
 mod architecture;
+mod brownfield;
 mod canary;
 mod discover;
 mod e2e;

@@ -1,7 +1,7 @@
 //! The benchmark of orgform's speed and memory, against the sandbox, with the targets beside
 //! each figure. Run it with `./scripts/bench` (a release build first); `--quick` skips the
 //! slowest workloads (the 100-second sequential baseline and the 100,000-create apply), and
-//! naming workloads runs only those: `./scripts/bench plan reads plan-reads apply scale`.
+//! naming workloads runs only those: `./scripts/bench plan reads plan-reads discover apply scale`.
 //!
 //! Every figure is measured on the real binary as a separate process: wall time by the clock,
 //! peak memory from the kernel's high-water mark (`VmHWM`), CPU time from the shell's `times`,
@@ -253,6 +253,21 @@ struct Kit {
     /// Requests besides login and pages: Salesforce's count of the day's sign-ups for its
     /// quota (a SOQL `COUNT()` can't ride on a page of records).
     counts: u64,
+    /// Records per page when `discover` lists everything (`None`: one call lists everything).
+    list_page: Option<u64>,
+    /// Whether `discover` reads each organization once more, because the list leaves
+    /// declarable fields out.
+    reads_each: bool,
+}
+
+impl Kit {
+    /// The requests `discover` may send to list `n` organizations: login, pages, and one read
+    /// each where the list is not enough.
+    fn discover_floor(&self, n: u64) -> u64 {
+        self.logins
+            + self.list_page.map_or(1, |p| n.div_ceil(p))
+            + if self.reads_each { n } else { 0 }
+    }
 }
 
 const KITS: &[Kit] = &[
@@ -275,6 +290,8 @@ config = { default_id = { external_name = "Account", alias = "Company" } }
         logins: 0,
         page: None,
         counts: 0,
+        list_page: None,
+        reads_each: false,
     },
     Kit {
         name: "salesforce",
@@ -300,6 +317,8 @@ edition = "Enterprise"
         logins: 1,
         page: Some(2000),
         counts: 1,
+        list_page: Some(2000),
+        reads_each: false,
     },
     Kit {
         name: "neoncrm",
@@ -317,6 +336,8 @@ organization_name = "Organization {address}"
         logins: 1,
         page: Some(200),
         counts: 0,
+        list_page: Some(200),
+        reads_each: false,
     },
     Kit {
         name: "commvault_salesforce",
@@ -339,6 +360,8 @@ sync_database = { db_enabled = true, db_type = "3", db_host = "db", db_port = "5
         logins: 1,
         page: None,
         counts: 0,
+        list_page: None,
+        reads_each: false,
     },
     Kit {
         name: "oracle_commerce",
@@ -356,6 +379,8 @@ profile = { email = "{address}@acme.example", first_name = "Dana", last_name = "
         logins: 1,
         page: Some(250),
         counts: 0,
+        list_page: Some(250),
+        reads_each: false,
     },
 ];
 
@@ -510,6 +535,90 @@ async fn remote_read_requests(rows: &mut Vec<Row>) {
         });
         let _ = sandbox.shutdown().await;
     }
+}
+
+/// `discover` of 10,000 organizations over every provider, made beforehand and then forgotten
+/// (specs and state gone): requests per provider, exactly against login and list pages (and
+/// one read per organization where the list leaves fields out), wall time and peak memory; and
+/// the specs it writes validate.
+async fn discover_at_scale(rows: &mut Vec<Row>) {
+    let total = 10_000;
+    let kits: Vec<&Kit> = KITS.iter().collect();
+    let per_kit = total / kits.len();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox = bench_sandbox(Duration::ZERO).await;
+    kit_specs(dir.path(), &sandbox.base_url(), &kits, per_kit);
+    let m = measure(
+        dir.path(),
+        &["apply", "--auto-approve", "--poll-interval", "10ms"],
+        ENV,
+    );
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    eprintln!("  {} created in {}", per_kit * kits.len(), ms(m.wall));
+    // Forget them: the providers stay declared, the organizations and the state go.
+    for entry in std::fs::read_dir(dir.path().join("specs")).expect("specs") {
+        let path = entry.expect("entry").path();
+        if path.file_name().is_some_and(|n| n != "providers.toml") {
+            std::fs::remove_file(path).expect("remove");
+        }
+    }
+    std::fs::remove_dir_all(dir.path().join("state")).expect("state");
+    let mut before = Vec::new();
+    for kit in &kits {
+        before.push(requests(&sandbox, kit.name).await);
+    }
+    let m = measure(dir.path(), &["discover", "--out", "specs/found"], ENV);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    for (kit, before) in kits.iter().zip(before) {
+        let sent = requests(&sandbox, kit.name).await - before;
+        let floor = kit.discover_floor(per_kit as u64);
+        rows.push(Row {
+            name: format!("discover, {} x {per_kit} orgs: requests", kit.name),
+            measured: sent.to_string(),
+            target: format!(
+                "= {floor} (login + pages{})",
+                if kit.reads_each {
+                    " + one read each"
+                } else {
+                    ""
+                }
+            ),
+            met: Some(sent == floor),
+        });
+    }
+    rows.push(Row {
+        name: format!(
+            "discover, {} orgs over {} providers: wall",
+            per_kit * kits.len(),
+            kits.len()
+        ),
+        measured: ms(m.wall),
+        target: "(reported)".into(),
+        met: None,
+    });
+    rows.push(Row {
+        name: format!("discover, {} orgs: peak memory", per_kit * kits.len()),
+        measured: format!("{} MiB", m.peak_kib / 1024),
+        target: "(reported)".into(),
+        met: None,
+    });
+    let validated = measure(dir.path(), &["validate"], ENV);
+    rows.push(Row {
+        name: "discover, the specs it wrote: validate".into(),
+        measured: if validated.code == 0 {
+            "valid".into()
+        } else {
+            validated
+                .stderr
+                .lines()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        },
+        target: "valid".into(),
+        met: Some(validated.code == 0),
+    });
+    let _ = sandbox.shutdown().await;
 }
 
 /// Plan with remote reads of 10,000 organizations over every provider, at 20 ms a request.
@@ -702,7 +811,7 @@ fn print(rows: &[Row]) -> bool {
 }
 
 /// The workloads, by the names `./scripts/bench ONLY...` takes.
-const SECTIONS: &[&str] = &["plan", "reads", "plan-reads", "apply", "scale"];
+const SECTIONS: &[&str] = &["plan", "reads", "plan-reads", "discover", "apply", "scale"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -741,6 +850,10 @@ fn main() -> ExitCode {
     if runs("plan-reads") {
         eprintln!("plan with remote reads over every provider ...");
         runtime.block_on(plan_with_reads(&mut rows));
+    }
+    if runs("discover") {
+        eprintln!("discover of 10,000 organizations over every provider ...");
+        runtime.block_on(discover_at_scale(&mut rows));
     }
     if runs("apply") {
         eprintln!(

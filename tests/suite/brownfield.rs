@@ -11,7 +11,7 @@ use base64::Engine as _;
 use orgform::sandbox::{HERON_API_KEY, Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
-use crate::e2e::{orgform, start, stats};
+use crate::e2e::{start, stats};
 
 /// The one instance of each type, pointing at the sandbox, with its credentials by reference.
 fn providers(base_url: &str) -> String {

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use orgform::model::SecretRef;
 use orgform::providers::{AnyProvider, ConnectOptions, Provider};
-use orgform::sandbox::commvault::{PASSWORD, USERNAME};
 use orgform::sandbox::SandboxConfig;
+use orgform::sandbox::commvault::{PASSWORD, USERNAME};
 use orgform::secrets::{SecretResolver, SecretString};
 use orgform::spec::{SourceFile, Spec};
 use serde_json::{Value, json};
@@ -122,7 +122,11 @@ async fn an_adopt_whose_reported_endpoint_differs_is_blocked_with_the_diff() {
     };
     write_specs(dir.path(), &base, &[acme_upper, GLOBEX]);
     let adopt = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
-    assert!(adopt.stdout.contains("Plan: 2 to adopt."), "{}", adopt.stdout);
+    assert!(
+        adopt.stdout.contains("Plan: 2 to adopt."),
+        "{}",
+        adopt.stdout
+    );
     assert!(!adopt.stdout.contains("blocked"), "{}", adopt.stdout);
 
     // The endpoint declared otherwise than Commvault reports it: not adopted.
@@ -219,7 +223,9 @@ async fn an_endpoint_changed_at_commvault_is_drift_in_every_plan_format() {
     // Markdown writes values with character references (`.` is `&#46;`).
     assert!(
         markdown.stdout.contains("drift")
-            && markdown.stdout.contains("salesforce&#95;account&#46;endpoint")
+            && markdown
+                .stdout
+                .contains("salesforce&#95;account&#46;endpoint")
             && markdown.stdout.contains("acme--uat"),
         "{}",
         markdown.stdout

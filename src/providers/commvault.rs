@@ -8,8 +8,10 @@
 //!   as the `Authtoken` header on every later call. **A refused login is HTTP 200** with
 //!   `errList[].errLogMessage` and no token; it becomes [`ProviderError::Login`].
 //! - `GET /Salesforce/Organization` lists every protected organization at once (`orgs[]`, or
-//!   `accounts[]`, or `{}` when there is none): the remote reality of a plan and the look-up
-//!   that settles a create. Names match without case, as Commvault's client names do.
+//!   `accounts[]`, or `{}` when there is none): the remote reality of a plan, the look-up
+//!   that settles a create, and what `discover` reads. Names match without case, as Commvault's
+//!   client names do. Of the declarable fields it reports the name and `endPoint` (the
+//!   Salesforce login endpoint), which adopt and drift compare with the declared ones.
 //! - `POST /Salesforce/Organization` creates. 200 with `response.errorCode = 0` and the new
 //!   `entity.clientId` is success; **200 with a non-zero `response.errorCode` is a refusal**;
 //!   409 means the name is taken ([`ProviderError::AlreadyExists`], which apply adopts); 400 is
@@ -33,7 +35,7 @@ use serde_json::{Value, json};
 
 use super::http::{Effect, Http, read_body, short};
 use super::login::LoginCell;
-use super::wire::{SecretEncoding, to_json};
+use super::wire::{SecretEncoding, from_wire, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
@@ -68,6 +70,9 @@ pub struct Commvault {
 pub struct Listed {
     pub client_id: String,
     pub client_name: String,
+    /// `endPoint`, the Salesforce login endpoint the organization is reached at: the one
+    /// declarable field the list reports besides the name. `None` when missing or empty.
+    pub endpoint: Option<String>,
     /// Facts worth recording: the Salesforce org id, and the instance and backup set ids that
     /// Commvault's modify call would need.
     pub detail: BTreeMap<String, String>,
@@ -122,9 +127,16 @@ pub fn parse_list(body: &str) -> Result<Vec<Listed>, String> {
                 detail.insert(key.to_string(), text);
             }
         }
+        let endpoint = org
+            .get("endPoint")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_string);
         out.push(Listed {
             client_id,
             client_name: client_name.to_string(),
+            endpoint,
             detail,
         });
     }
@@ -481,13 +493,33 @@ impl Commvault {
     }
 }
 
+/// What Commvault reports of an organization's declarable fields, under spec names: its name
+/// (`sfSubclient.clientName`, or a create answer's `entity.clientName`) as `organization_name`,
+/// and the list's `endPoint` as `salesforce_account.endpoint` (Commvault's MCP server reads it
+/// as "the Salesforce login endpoint URL", which is what the create's
+/// `salesforceAccount.endpoint` sets). Nothing else the answers hold is a field of the create
+/// body (providers.md §1.4; docs/providers/commvault_salesforce.md).
+pub(crate) fn reported(
+    client_name: Option<&str>,
+    endpoint: Option<&str>,
+) -> serde_json::Map<String, Value> {
+    let mut wire = serde_json::Map::new();
+    if let Some(name) = client_name {
+        wire.insert("organizationName".into(), name.into());
+    }
+    if let Some(endpoint) = endpoint {
+        wire.insert("salesforceAccount".into(), json!({ "endpoint": endpoint }));
+    }
+    from_wire(ProviderType::CommvaultSalesforce.schema().org, &wire)
+}
+
 fn to_remote(listed: Listed) -> RemoteOrg {
     RemoteOrg {
         natural_key: ProviderType::CommvaultSalesforce.natural_key(&[&listed.client_name]),
+        attributes: reported(Some(&listed.client_name), listed.endpoint.as_deref()),
         remote_id: listed.client_id,
         status: RemoteStatus::Ready,
         detail: listed.detail,
-        attributes: serde_json::Map::new(),
     }
 }
 
@@ -515,13 +547,18 @@ impl Provider for Commvault {
         let scrubbed = |message: String| self.scrub(message);
         match status {
             StatusCode::OK | StatusCode::CREATED => match parse_create(&text) {
-                CreateAnswer::Created { client_id, .. } => Ok(RemoteOrg {
+                CreateAnswer::Created {
+                    client_id,
+                    client_name,
+                } => Ok(RemoteOrg {
                     remote_id: client_id,
                     // The declared name is what the next plan looks for; Commvault keeps it.
                     natural_key: org.natural_key.clone(),
                     status: RemoteStatus::Ready,
                     detail: BTreeMap::new(),
-                    attributes: serde_json::Map::new(),
+                    // The answer's `entity` holds the name only; the endpoint comes with the
+                    // next list.
+                    attributes: reported(client_name.as_deref(), None),
                 }),
                 CreateAnswer::Refused { code, message } => Err(ProviderError::Rejected {
                     status: status.as_u16(),
@@ -549,5 +586,36 @@ impl Provider for Commvault {
                 message: scrubbed(format!("unexpected answer: {}", describe_error(s, &text))),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_reports_the_name_and_the_login_endpoint_under_spec_names() {
+        let listed = parse_list(
+            r#"{"orgs": [
+                {"sfOrgId": "00D1", "endPoint": "https://test.salesforce.com", "backupTime": 0,
+                 "sfSubclient": {"clientId": 1042, "clientName": "Acme", "backupsetName": "Acme",
+                                 "backupsetId": 61042, "appName": "Salesforce"}},
+                {"endPoint": "", "sfSubclient": {"clientId": 1043, "clientName": "beta"}}
+            ]}"#,
+        )
+        .unwrap_or_default();
+        let remotes: Vec<RemoteOrg> = listed.into_iter().map(to_remote).collect();
+        assert_eq!(
+            Value::Object(remotes[0].attributes.clone()),
+            json!({
+                "organization_name": "Acme",
+                "salesforce_account": {"endpoint": "https://test.salesforce.com"},
+            })
+        );
+        // An empty `endPoint` says nothing: it is not reported as a value to compare or write.
+        assert_eq!(
+            Value::Object(remotes[1].attributes.clone()),
+            json!({"organization_name": "beta"})
+        );
     }
 }

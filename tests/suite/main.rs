@@ -51,6 +51,7 @@ mod provider_neoncrm;
 mod provider_oracle;
 mod provider_salesforce;
 mod refusals;
+mod reported_commvault;
 mod request_counts;
 mod sandbox;
 mod scenario;

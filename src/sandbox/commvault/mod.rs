@@ -405,6 +405,9 @@ impl CommvaultData {
         }
     }
 
+    /// `GET /Salesforce/Organization`: the fields providers.md §1.4 shows, no more. `endPoint`
+    /// is the create's `salesforceAccount.endpoint` as it was sent, or the seed's default when
+    /// none was [I]; the data file is where a test changes it, as Commvault's modify call would.
     fn list(&self) -> Answer {
         if self.organizations.is_empty() {
             // cvpysdk copes with an empty Commcell answering `{}`.

@@ -316,17 +316,21 @@ fn report(format: Format, outcomes: &[Outcome]) {
                     "; wrote {} to {file}",
                     plural(o.addresses.len(), "organization")
                 ));
+                let mut marked = Vec::new();
                 if !o.secrets.is_empty() {
-                    line.push_str(&format!(
-                        " ({} by reference)",
+                    marked.push(format!(
+                        "{} by reference",
                         plural(o.secrets.len(), "secret")
                     ));
                 }
                 if o.placeholders > 0 {
-                    line.push_str(&format!(
-                        " ({} the provider does not report, as commented placeholders)",
-                        plural(o.placeholders, "key")
+                    marked.push(format!(
+                        "{} for keys no read returns",
+                        plural(o.placeholders, "placeholder")
                     ));
+                }
+                if !marked.is_empty() {
+                    line.push_str(&format!(" ({})", marked.join(", ")));
                 }
             }
             None => line.push_str("; nothing new"),

@@ -38,11 +38,6 @@ pub(crate) fn spec_file(
 ) -> Generated {
     let schema = provider_type.schema();
     let mut doc = DocumentMut::new();
-    doc.decor_mut().set_prefix(format!(
-        "# Organizations found at provider `{instance}` ({provider_type}) that no spec or state holds,\n\
-         # written by `orgform discover`. Review them and keep this file in the specs folder: the next\n\
-         # plan adopts each one (no create is sent) once what it declares matches what the provider reports.\n"
-    ));
     let mut all = Table::new();
     all.set_implicit(true);
     let mut generated = Generated {
@@ -65,7 +60,6 @@ pub(crate) fn spec_file(
             env_prefix: env_name(&address),
             secrets: &mut generated.secrets,
             placeholders: &mut generated.placeholders,
-            provider_type,
         };
         fill.table(&mut table, schema.org, &org.attributes, "", true);
         fill.rules(&mut table, schema.org, schema.org_rules);
@@ -73,6 +67,25 @@ pub(crate) fn spec_file(
         generated.addresses.push(address);
     }
     doc.insert("org", Item::Table(all));
+    let mut header = format!(
+        "# Organizations found at provider `{instance}` ({provider_type}) that no spec or state holds,\n\
+         # written by `orgform discover`. Review them and keep this file in the specs folder: the next\n\
+         # plan adopts each one (no create is sent) when what it declares matches what the provider\n\
+         # reports.\n"
+    );
+    if !generated.secrets.is_empty() {
+        header.push_str(
+            "# `# secret`: a provider never reports a secret; each is a reference to a variable that is\n\
+             # read only if the organization is ever created again.\n",
+        );
+    }
+    if generated.placeholders > 0 {
+        header.push_str(&format!(
+            "# `# placeholder`: required by the spec format, but no read of {provider_type} returns it.\n\
+             # Never compared; sent only if the organization is ever created again. Set what it holds.\n"
+        ));
+    }
+    doc.decor_mut().set_prefix(header);
     let types = [(instance.to_string(), provider_type)].into();
     let text = doc.to_string();
     // Formatting a document this module built can't fail; the unformatted text is valid anyway.
@@ -156,7 +169,6 @@ struct Fill<'a> {
     env_prefix: String,
     secrets: &'a mut Vec<String>,
     placeholders: &'a mut usize,
-    provider_type: ProviderType,
 }
 
 impl Fill<'_> {
@@ -178,14 +190,15 @@ impl Fill<'_> {
                 format!("{path}.{}", field.name)
             };
             match (reported.get(field.name), &field.kind) {
-                (_, Kind::Secret) => self.secret(table, field.name, &here),
+                (_, Kind::Secret) if field.required => self.secret(table, field.name, &here),
+                (_, Kind::Secret) => {}
                 (_, Kind::Map(Kind::Secret)) if field.required => {
                     let mut inner = Table::new();
                     inner.decor_mut().set_prefix(format!(
-                        "# `{here}` is not reported by {} (write-only): declare each entry by reference,\n\
-                         # like name = {{ env = \"{}_...\" }}, before it is ever created again.\n",
-                        self.provider_type,
-                        self.env_prefix
+                        "# secret: `{here}` is never reported. Declare each of its entries by reference\n\
+                         # (like name = {{ env = \"{}_{}_...\" }}) before the organization is ever created again.\n",
+                        self.env_prefix,
+                        here.replace(['.', '-'], "_").to_ascii_uppercase()
                     ));
                     table.insert(field.name, Item::Table(inner));
                 }
@@ -233,34 +246,28 @@ impl Fill<'_> {
         );
         let mut reference = toml_edit::InlineTable::new();
         reference.insert("env", Value::from(variable.as_str()));
-        table.insert(key, toml_edit::value(reference));
-        if let Some(mut k) = table.key_mut(key) {
-            k.leaf_decor_mut().set_prefix(format!(
-                "# A secret, which {} never reports: the variable is read only to create it again.\n",
-                self.provider_type
-            ));
-        }
+        let mut value = Value::InlineTable(reference);
+        value.decor_mut().set_suffix(" # secret");
+        table.insert(key, Item::Value(value));
         self.secrets.push(variable);
     }
 
     fn placeholder(&mut self, table: &mut Table, key: &str, kind: &Kind, path: &str) {
         let item = match kind {
+            // The keys inside say which are placeholders.
             Kind::Object(fields) => {
                 let mut inner = Table::new();
                 self.table(&mut inner, fields, &serde_json::Map::new(), path, true);
                 Item::Table(inner)
             }
-            other => toml_edit::value(placeholder_value(other)),
+            other => {
+                let mut value = placeholder_value(other);
+                value.decor_mut().set_suffix(" # placeholder");
+                *self.placeholders += 1;
+                Item::Value(value)
+            }
         };
         table.insert(key, item);
-        if let Some(mut k) = table.key_mut(key) {
-            k.leaf_decor_mut().set_prefix(format!(
-                "# Not reported by {}: a placeholder, never compared. Set what the organization holds:\n\
-                 # it is what orgform would send if the organization were ever created again.\n",
-                self.provider_type
-            ));
-        }
-        *self.placeholders += 1;
     }
 
     /// A reported value as TOML: objects as tables, arrays of objects as arrays of tables.

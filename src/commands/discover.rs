@@ -229,7 +229,8 @@ fn is_known(spec: &Spec, state: &State, instance: &str, org: &RemoteOrg) -> bool
 }
 
 /// Validates the generated files together with the specs, before anything is written: a file
-/// that would not validate is orgform's mistake, and is reported rather than left behind.
+/// that would not validate (a provider reporting a value its own documents rule out, say) is
+/// reported with what is wrong where, rather than left behind.
 fn check_generated(specs: &Path, files: &[(PathBuf, Generated)]) -> Result<()> {
     if files.is_empty() {
         return Ok(());
@@ -259,7 +260,7 @@ fn check_generated(specs: &Path, files: &[(PathBuf, Generated)]) -> Result<()> {
     Spec::load(&sources)
         .map(drop)
         .map_err(miette::Report::new)
-        .wrap_err("the specs discover would write do not validate (a bug in orgform: nothing was written)")
+        .wrap_err("the specs discover would write do not validate, so nothing was written (the errors point into the files it would have written)")
 }
 
 /// Creates each file, refusing one that appeared since the check: written whole to a temporary

@@ -157,10 +157,16 @@ fn env_name(address: &str) -> String {
     name
 }
 
-/// Text for a one-line comment: no line break or control character from a provider's answer.
+/// Text for a one-line comment: no line break, control or bidi character from a provider's answer.
 fn one_line(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || crate::escape::is_unsafe(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -304,7 +310,7 @@ fn toml_value(value: &serde_json::Value) -> Value {
             Some(i) => Value::from(i),
             None => Value::from(n.as_f64().unwrap_or(0.0)),
         },
-        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::String(s) => toml_string(s),
         serde_json::Value::Array(items) => Value::Array(items.iter().map(toml_value).collect()),
         serde_json::Value::Object(map) => {
             let mut table = toml_edit::InlineTable::new();
@@ -315,6 +321,30 @@ fn toml_value(value: &serde_json::Value) -> Value {
         }
         serde_json::Value::Null => Value::from(""),
     }
+}
+
+/// A string as a one-line TOML basic string, every character that is unsafe to show (controls,
+/// bidi and invisible marks) escaped: a value a provider reports can't span lines that would
+/// read as tables of their own in a review, nor reorder or hide text on a terminal.
+fn toml_string(text: &str) -> Value {
+    let mut repr = String::with_capacity(text.len() + 2);
+    repr.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => repr.push_str("\\\""),
+            '\\' => repr.push_str("\\\\"),
+            c if (crate::escape::is_unsafe(c) || c.is_control()) && u32::from(c) > 0xFFFF => {
+                repr.push_str(&format!("\\U{:08X}", u32::from(c)));
+            }
+            c if crate::escape::is_unsafe(c) || c.is_control() => {
+                repr.push_str(&format!("\\u{:04X}", u32::from(c)));
+            }
+            c => repr.push(c),
+        }
+    }
+    repr.push('"');
+    // A basic string built as above always parses; the plain form is as safe, only less plain.
+    repr.parse().unwrap_or_else(|_| Value::from(text))
 }
 
 /// A value of `kind` that passes validation and says it is a placeholder where it can.

@@ -253,3 +253,43 @@ async fn a_change_made_at_the_provider_is_shown_as_drift_in_every_format() {
     orgform(dir, &["apply", "--auto-approve"]).expect(0);
     assert_eq!(served(&sandbox, "heron", CREATE).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_provider_reports_cannot_break_out_of_the_spec_it_is_written_into() {
+    let sandbox = start(SandboxConfig::default()).await;
+    // A value meant to end the string and declare a provider of its own, with a terminal
+    // escape; and a second organization whose address would clash with the first.
+    let hostile =
+        "sf\u{1b}[2J\"\n[provider.evil]\ntype = \"heron\"\nbase_url = \"https://evil.example\"";
+    for crm in [hostile, "SF [2J"] {
+        heron_create(
+            &sandbox,
+            json!({"provider": crm, "instance_url": "https://x.example.com", "auth": {},
+                   "secret": "w", "config": {}}),
+        )
+        .await;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    specs(dir, &sandbox, "");
+    let run = orgform(dir, &["discover", "--out", "specs/found"]).expect(0);
+    assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
+    let written = std::fs::read_to_string(dir.join("specs/found/heron.toml")).expect("file");
+    assert!(
+        !written.contains('\u{1b}') && !written.contains("\n[provider"),
+        "{written}"
+    );
+    let parsed: toml::Table = written.parse().expect("TOML");
+    assert!(parsed.get("provider").is_none(), "{parsed}");
+    let orgs = parsed["org"].as_table().expect("orgs");
+    assert_eq!(orgs.len(), 2, "{written}");
+    assert!(
+        orgs.values()
+            .any(|o| o["crm_provider"].as_str() == Some(hostile)),
+        "the value is kept, as data: {written}"
+    );
+    orgform(dir, &["validate"]).expect(0);
+    let plan = orgform(dir, &["plan"]).expect(0);
+    assert!(!plan.stdout.contains('\u{1b}'), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 2 to adopt."), "{}", plan.stdout);
+}

@@ -113,7 +113,7 @@ pub(crate) enum Command {
     /// Create what the plan says, and record it in state
     Apply(ApplyArgs),
     /// Show the state
-    Show,
+    Show(ShowArgs),
     /// Record an existing organization in state under an address
     Import(ImportArgs),
     /// Drop an address from state, leaving the organization at its provider
@@ -240,6 +240,8 @@ pub(crate) enum StateCommand {
         /// Only the addresses matching one of these patterns (`*` matches any run of characters)
         #[arg(value_name = "PATTERN")]
         patterns: Vec<String>,
+        #[command(flatten)]
+        sandbox: SandboxArg,
     },
     /// Show the record of one address
     ///
@@ -253,6 +255,8 @@ pub(crate) enum StateCommand {
     Show {
         /// The address, as `state list` prints it
         address: String,
+        #[command(flatten)]
+        sandbox: SandboxArg,
     },
     /// Rename an address in state, keeping its organization
     ///
@@ -296,6 +300,12 @@ pub(crate) struct FmtArgs {
 pub(crate) struct ForceUnlockArgs {
     /// The lock id, as printed by the run that waited for the lock
     pub(crate) lock_id: String,
+    #[command(flatten)]
+    pub(crate) sandbox: SandboxArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
     #[command(flatten)]
     pub(crate) sandbox: SandboxArg,
 }

@@ -53,7 +53,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Validate => validate::run(g),
         Command::Plan(args) => plan::run(g, &args).await,
         Command::Apply(args) => apply::run(g, &args).await,
-        Command::Show => show::run(g).await,
+        Command::Show(args) => show::run(g, &args).await,
         Command::Import(args) => import::import(g, &args).await,
         Command::Forget(args) => import::forget(g, &args).await,
         Command::Refresh(args) => apply::refresh(g, &args).await,

@@ -11,7 +11,7 @@ use miette::{Result, WrapErr, miette};
 
 use super::specs::load_specs;
 use super::state_store::{
-    StateLocation, lock_request, open_state_locked, read_state, state_location,
+    StateLocation, lock_request, open_state_locked, read_state_asked, state_location,
 };
 use crate::cli::{Format, GlobalArgs, StateCommand};
 use crate::escape::Shown;
@@ -22,23 +22,27 @@ use records::{Declared, Elsewhere};
 
 pub(crate) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<ExitCode> {
     match command {
-        StateCommand::List { patterns } => list(g, &located(g)?, patterns).await,
-        StateCommand::Show { address } => show(g, &located(g)?, address).await,
+        StateCommand::List { patterns, sandbox } => {
+            list(g, &located(g, sandbox.enabled)?, patterns).await
+        }
+        StateCommand::Show { address, sandbox } => {
+            show(g, &located(g, sandbox.enabled)?, address).await
+        }
         StateCommand::Move { old, new } => move_address(g, old, new).await,
-        StateCommand::History => history(g, &located(g)?).await,
-        StateCommand::Migrate { to } => migrate(g, &located(g)?, to).await,
+        StateCommand::History => history(g, &located(g, false)?).await,
+        StateCommand::Migrate { to } => migrate(g, &located(g, false)?, to).await,
     }
 }
 
 /// Where the state is, for a command that works without valid specs (they only matter for a
 /// `[state]` table).
-fn located(g: &GlobalArgs) -> Result<StateLocation> {
+fn located(g: &GlobalArgs, sandbox: bool) -> Result<StateLocation> {
     let spec = load_specs(&g.specs).ok();
-    state_location(g, spec.as_ref(), false)
+    state_location(g, spec.as_ref(), sandbox)
 }
 
 async fn list(g: &GlobalArgs, location: &StateLocation, patterns: &[String]) -> Result<ExitCode> {
-    let state = read_state(location, g).await?;
+    let state = read_state_asked(location, g).await?;
     let (picked, unmatched) = records::pick(&state, patterns);
     for pattern in unmatched {
         output::message(&format!(
@@ -58,7 +62,7 @@ async fn list(g: &GlobalArgs, location: &StateLocation, patterns: &[String]) -> 
 }
 
 async fn show(g: &GlobalArgs, location: &StateLocation, address: &str) -> Result<ExitCode> {
-    let state = read_state(location, g).await?;
+    let state = read_state_asked(location, g).await?;
     let Some(record) = state.orgs.get(address) else {
         return Err(not_in_state(&state, location, address));
     };

@@ -101,6 +101,25 @@ fn locate(
         .clone()
         .or_else(|| settings.and_then(|s| s.workspace.clone()))
         .unwrap_or_else(|| "default".to_string());
+    let location = located(g, settings, sandbox, also_needed, workspace)?;
+    if let (Some(asked), StateLocation::File(path)) = (&g.workspace, &location) {
+        return Err(miette!(
+            help = "workspaces are for a PostgreSQL state: --state postgres://... or [state] backend = \"postgres\"",
+            "--workspace `{}` names a workspace, but this run's state is the file {}",
+            crate::escape::Shown(asked),
+            path.display()
+        ));
+    }
+    Ok(location)
+}
+
+fn located(
+    g: &GlobalArgs,
+    settings: Option<&crate::spec::StateSettings>,
+    sandbox: bool,
+    also_needed: BTreeMap<SecretRef, BTreeSet<SecretUse>>,
+    workspace: String,
+) -> Result<StateLocation> {
     if let Some(explicit) = &g.state {
         return StateLocation::parse(explicit, &workspace);
     }
@@ -196,6 +215,22 @@ pub(crate) async fn open_state_locked(
     };
     let state = store.load_or_new().await?;
     Ok((store, state))
+}
+
+/// Loads the state without locking it, for a command that shows it: a state file named with
+/// `--state` that does not exist is an error (a mistyped path would otherwise show an empty
+/// state as if it were the real one).
+pub(crate) async fn read_state_asked(location: &StateLocation, g: &GlobalArgs) -> Result<State> {
+    if let (Some(_), StateLocation::File(path)) = (&g.state, location)
+        && path.symlink_metadata().is_err()
+    {
+        return Err(miette!(
+            help = "check the path; the first apply that records something creates the file",
+            "there is no state file at {}",
+            path.display()
+        ));
+    }
+    read_state(location, g).await
 }
 
 /// Loads the state without locking it, for commands that only read.

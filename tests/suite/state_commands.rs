@@ -421,3 +421,64 @@ fn help_texts() {
         assert_run_snapshot!(format!("help_state_{name}"), run, dir.path());
     }
 }
+
+/// A state asked for by path that is not there is an error, never an empty state shown as if it
+/// were the real one; a workspace with a file state is refused, not ignored; and the commands
+/// that show state take `--sandbox`, for the embedded sandbox's own state.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_state_by_path_a_file_workspace_and_sandbox_state_are_told_apart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    crate::e2e::copy_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("specs")
+            .as_path(),
+        &dir.join("specs"),
+    );
+    for args in [
+        &["show", "--state", "nowhere/x.json"][..],
+        &["state", "list", "--state", "nowhere/x.json"],
+        &["state", "show", "o000", "--state", "nowhere/x.json"],
+    ] {
+        let run = crate::e2e::orgform(dir, args).expect(1);
+        assert!(
+            run.stderr
+                .contains("there is no state file at nowhere/x.json"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    for args in [
+        &["show", "--workspace", "team"][..],
+        &["plan", "--workspace", "team"],
+    ] {
+        let run = crate::e2e::orgform(dir, args).expect(1);
+        assert!(
+            run.stderr
+                .contains("--workspace `team` names a workspace, but this run's state is the file"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // The default state, not there yet: empty, as before any apply.
+    let empty = crate::e2e::orgform(dir, &["show"]).expect(0);
+    assert!(
+        empty.stdout.starts_with("State is empty"),
+        "{}",
+        empty.stdout
+    );
+
+    crate::harness::orgform(dir)
+        .args(["apply", "--sandbox", "--auto-approve"])
+        .shows_sandbox_credentials()
+        .run()
+        .expect(0);
+    let shown = crate::e2e::orgform(dir, &["show", "--sandbox"]).expect(0);
+    assert!(shown.stdout.contains("acme_trial"), "{}", shown.stdout);
+    let listed = crate::e2e::orgform(dir, &["state", "list", "--sandbox"]).expect(0);
+    assert_eq!(listed.stdout.lines().count(), 15, "{}", listed.stdout);
+    crate::e2e::orgform(dir, &["state", "show", "acme_trial", "--sandbox"]).expect(0);
+    // The real state is still empty: sandbox runs never mix with it.
+    let real = crate::e2e::orgform(dir, &["state", "list"]).expect(0);
+    assert_eq!(real.stdout, "");
+}

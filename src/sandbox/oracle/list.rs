@@ -106,7 +106,16 @@ impl Emulator<'_> {
         let total = items.len() as u64;
         let start = usize::try_from(offset.min(total)).unwrap_or(usize::MAX);
         let end = usize::try_from((offset.saturating_add(limit)).min(total)).unwrap_or(usize::MAX);
-        let page: Vec<Value> = items[start..end].to_vec();
+        let mut page: Vec<Value> = items[start..end].to_vec();
+        if matches!(collection, Collection::Organizations) && self.config.brief_organization_items {
+            for item in &mut page {
+                if let Value::Object(fields) = item {
+                    fields.retain(|k, _| {
+                        matches!(k.as_str(), "name" | "repositoryId" | "active" | "id")
+                    });
+                }
+            }
+        }
         let number = |n: u64| {
             if self.config.counts_as_strings {
                 json!(n.to_string())

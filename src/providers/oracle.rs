@@ -1057,3 +1057,78 @@ impl Provider for Oracle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_request_item_reports_its_fields_and_no_bare_references() {
+        let listed: Listed<RequestItem> = serde_json::from_value(json!({
+            "id": 100001, "name": "Acme", "status": "approved", "siteId": "siteUS",
+            "requesterComments": "Some comments", "relatedOrganizationName": null,
+            "organization": {"id": "or-1"}, "profile": {"id": "200001"},
+        }))
+        .expect("a documented request item");
+        assert_eq!(listed.item.id, Id("100001".into()));
+        assert_eq!(
+            serde_json::Value::Object(request_attributes(&listed.wire)),
+            json!({"name": "Acme", "requester_comments": "Some comments"})
+        );
+        // Read with `expand`, the same request names what its organization and profile hold.
+        let expanded = json!({
+            "name": "Acme",
+            "organization": {"id": "or-1", "customerType": "OEM", "partyId": "42"},
+            "profile": {"id": "200001", "email": "a@acme.example", "firstName": "Dana"},
+        });
+        let serde_json::Value::Object(expanded) = expanded else {
+            unreachable!("a JSON object literal")
+        };
+        assert_eq!(
+            serde_json::Value::Object(request_attributes(&expanded)),
+            json!({
+                "name": "Acme",
+                "organization": {"customer_type": "OEM", "party_id": 42},
+                "profile": {"email": "a@acme.example", "first_name": "Dana"},
+            })
+        );
+    }
+
+    #[test]
+    fn an_organization_reports_under_its_table_and_a_brief_item_asks_for_a_read() {
+        let brief: Listed<OrganizationItem> = serde_json::from_value(json!({
+            "name": "Acme Corp", "repositoryId": "or-100002", "active": true, "id": "or-100002",
+        }))
+        .expect("the documented organization item");
+        assert!(!carries_attributes(&brief.wire));
+        assert_eq!(
+            serde_json::Value::Object(listed_organization(&brief).attributes),
+            json!({"organization": {"name": "Acme Corp"}})
+        );
+        let whole: Listed<OrganizationItem> = serde_json::from_value(json!({
+            "name": "Acme Corp", "id": "or-100002", "active": true, "approvalRequired": false,
+            "customerType": "Standard", "dunsNumber": "123456789", "secondaryAddresses": [],
+        }))
+        .expect("the larger organization item");
+        assert!(carries_attributes(&whole.wire));
+        let remote = listed_organization(&whole);
+        assert_eq!(
+            remote.detail.get("active").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            serde_json::Value::Object(remote.attributes),
+            json!({"organization": {
+                "customer_type": "Standard", "duns_number": "123456789", "name": "Acme Corp",
+                "secondary_addresses": [],
+            }})
+        );
+    }
+
+    #[test]
+    fn ids_are_one_path_segment() {
+        assert_eq!(path_segment("or-100002"), "or-100002");
+        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+    }
+}

@@ -23,7 +23,14 @@
 //!   filter naming many names at once (`q=name eq "A" or name eq "B"`, chunked so URLs stay
 //!   short), paged by `offset` and `limit` (250) until `offset` reaches `totalResults`. OCC
 //!   documents those counts as strings and shows them as numbers; ids come both ways too: every
-//!   number is read from either ([`count`], [`Id`]).
+//!   number is read from either ([`count`], [`Id`]). What an item holds is reported back under
+//!   spec names (`RemoteOrg::attributes`): a request's item only its name (its organization and
+//!   profile by id), an organization's whatever the version lists (`{name, id, active}` in
+//!   OCC's example, the whole organization in some versions).
+//! - `list_all` (discover) pages the same lists without `q`, then reads each request once
+//!   (`GET .../organizationRequests/{id}?expand=requestAll`, for its comments, organization and
+//!   profile) and each organization whose item carries nothing but its name
+//!   (`GET .../organizations/{id}`), concurrently within `max_concurrency`.
 //! - Errors are `{errorCode, message, status}` with string codes, sometimes with `errors[]`;
 //!   [`describe_errors`] reads both. A 4xx on a create created nothing (`Rejected`).
 //!

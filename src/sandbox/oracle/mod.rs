@@ -19,9 +19,9 @@
 //!   `customerType` and `type` enumerations; a nine-digit `dunsNumber`) and refuses a profile
 //!   e-mail that a live request already registers (101013 [I]); it answers `{id, links}`.
 //! - `GET /ccadmin/v1/organizationRequests[/{id}]`, `POST .../{id}/approve` and `.../reject`.
-//!   A list item names the request's organization and profile by id once approved; one request
-//!   read with `expand` (`organization`, `profile`, `requestAll`, ...) carries their fields as
-//!   the request holds them.
+//!   A list item is OCC's `{id, name, status, organization: {id}, profile: {id}}` (the ids once
+//!   approved); a request read alone adds its comments, and with `expand` (`organization`,
+//!   `profile`, `requestAll`, ...) its organization's and profile's fields as it holds them.
 //!   A request is `new` for [`OracleConfig::new_for`], `review` for
 //!   [`OracleConfig::review_for`] (forever when `None`: only an administrator decides), then
 //!   `approved`, or `rejected` when its name contains [`OracleConfig::reject_marker`] (any case).

@@ -1073,7 +1073,7 @@ mod tests {
     #[test]
     fn a_request_item_reports_its_fields_and_no_bare_references() {
         let listed: Listed<RequestItem> = serde_json::from_value(json!({
-            "id": 100001, "name": "Acme", "status": "approved", "siteId": "siteUS",
+            "id": 100_001, "name": "Acme", "status": "approved", "siteId": "siteUS",
             "requesterComments": "Some comments", "relatedOrganizationName": null,
             "organization": {"id": "or-1"}, "profile": {"id": "200001"},
         }))

@@ -403,7 +403,10 @@ async fn list_all_reads_each_organization_once_when_the_list_has_only_names() {
 
     // A plan's look-up stays at its pages: brief items report only what they hold.
     let key = NaturalKey("Org 100".into());
-    let read = provider.read(&[key.clone()]).await.expect("read");
+    let read = provider
+        .read(std::slice::from_ref(&key))
+        .await
+        .expect("read");
     assert_eq!(hits(&sandbox, ONE_ORGANIZATION), 260);
     assert_eq!(
         Value::Object(read.find(&key)[0].attributes.clone()),

@@ -290,6 +290,22 @@ impl Admin {
         Admin { http, base, token }
     }
 
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("get");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("json")
+    }
+
     async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> Value {
         let mut request = self
             .http
@@ -453,5 +469,28 @@ async fn list_all_reads_each_request_once_for_its_organization_and_profile() {
     // The rejected request made nothing: it is listed, but not read again.
     assert_eq!(hits(&sandbox, REQUESTS), 1);
     assert_eq!(hits(&sandbox, ONE_REQUEST), 1);
+
+    // What OCC documents, and no more: a list item names the organization and profile by id,
+    // and so does a read of one without `expand`.
+    let list = admin.get("/ccadmin/v1/organizationRequests").await;
+    let item = list["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|r| r["status"] == "approved"))
+        .expect("an approved request")
+        .clone();
+    let mut keys: Vec<&str> = item
+        .as_object()
+        .expect("an item")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["id", "name", "organization", "profile", "status"]);
+    let one = admin
+        .get(&format!("/ccadmin/v1/organizationRequests/{}", item["id"]))
+        .await;
+    assert_eq!(one["requesterComments"], "Some comments", "{one}");
+    assert_eq!(one["organization"], item["organization"], "{one}");
+    assert_eq!(one["profile"], item["profile"], "{one}");
     sandbox.shutdown().await.expect("shutdown");
 }

@@ -23,7 +23,14 @@
 //!   filter naming many names at once (`q=name eq "A" or name eq "B"`, chunked so URLs stay
 //!   short), paged by `offset` and `limit` (250) until `offset` reaches `totalResults`. OCC
 //!   documents those counts as strings and shows them as numbers; ids come both ways too: every
-//!   number is read from either ([`count`], [`Id`]).
+//!   number is read from either ([`count`], [`Id`]). What an item holds is reported back under
+//!   spec names (`RemoteOrg::attributes`): a request's item only its name (its organization and
+//!   profile by id), an organization's whatever the version lists (`{name, id, active}` in
+//!   OCC's example, the whole organization in some versions).
+//! - `list_all` (discover) pages the same lists without `q`, then reads each request once
+//!   (`GET .../organizationRequests/{id}?expand=requestAll`, for its comments, organization and
+//!   profile) and each organization whose item carries nothing but its name
+//!   (`GET .../organizations/{id}`), concurrently within `max_concurrency`.
 //! - Errors are `{errorCode, message, status}` with string codes, sometimes with `errors[]`;
 //!   [`describe_errors`] reads both. A 4xx on a create created nothing (`Rejected`).
 //!
@@ -43,9 +50,9 @@ use tokio::time::Instant;
 
 use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
-use super::wire::{SecretEncoding, create_body, to_json};
+use super::wire::{SecretEncoding, create_body, from_wire, to_json};
 use super::{ConnectOptions, Provider, ProviderError};
-use crate::catalog::schema::{Kind, field_at};
+use crate::catalog::schema::{Field, Kind, field_at};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Value};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
@@ -214,6 +221,27 @@ pub struct OrganizationItem {
     pub(crate) active: Option<bool>,
 }
 
+/// A request or an organization as OCC answered it: what orgform matches on (`item`), and the
+/// whole object (`wire`), from which the attributes it reports are read back to spec names.
+/// The item types stay plain, so a list whose items carry more (some versions return a larger
+/// organization) is read the same way.
+#[derive(Clone, Debug)]
+pub(crate) struct Listed<T> {
+    pub(crate) item: T,
+    pub(crate) wire: serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Listed<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Listed<T>, D::Error> {
+        let value = serde_json::Value::Object(serde_json::Map::deserialize(deserializer)?);
+        let item = T::deserialize(&value).map_err(serde::de::Error::custom)?;
+        let serde_json::Value::Object(wire) = value else {
+            return Err(serde::de::Error::custom("an item must be an object"));
+        };
+        Ok(Listed { item, wire })
+    }
+}
+
 /// `POST /ccstore/v1/organizationRequests` → `{"id": "100001", "links": [...]}`, or a `message`
 /// in place of the id when the site checks registration e-mails.
 #[derive(Deserialize)]
@@ -306,6 +334,11 @@ pub fn name_filters(names: &[&str], budget: usize) -> Vec<String> {
 /// Of several requests with one name (a rejected one, then another), the order they stand for
 /// it in: approved first, then those still in progress, then rejected; newest first within each.
 pub fn preference(items: &mut [RequestItem]) {
+    items.sort_by(preferred);
+}
+
+/// [`preference`]'s order of two requests.
+fn preferred(a: &RequestItem, b: &RequestItem) -> std::cmp::Ordering {
     let rank = |r: &RequestItem| match r.status.as_str() {
         "approved" => 0,
         "rejected" => 2,
@@ -314,11 +347,9 @@ pub fn preference(items: &mut [RequestItem]) {
     };
     // Ids are numbers in every example; newest is the largest. Text sorts the rest.
     let newest = |r: &RequestItem| (r.id.0.parse::<u64>().ok(), r.id.0.clone());
-    items.sort_by(|a, b| {
-        rank(a)
-            .cmp(&rank(b))
-            .then_with(|| newest(b).cmp(&newest(a)))
-    });
+    rank(a)
+        .cmp(&rank(b))
+        .then_with(|| newest(b).cmp(&newest(a)))
 }
 
 /// A request as orgform's model sees it.
@@ -370,6 +401,100 @@ pub(crate) fn organization_to_remote(item: &OrganizationItem) -> RemoteOrg {
         detail,
         attributes: serde_json::Map::new(),
     }
+}
+
+/// An organization with the attributes its answer reports.
+fn listed_organization(listed: &Listed<OrganizationItem>) -> RemoteOrg {
+    let mut remote = organization_to_remote(&listed.item);
+    remote.attributes = organization_attributes(&listed.wire);
+    remote
+}
+
+/// Requests into `reality` with the attributes each reports, those sharing a name in
+/// [`preference`]'s order.
+fn insert_requests(reality: &mut InstanceReality, requests: Vec<Listed<RequestItem>>) {
+    let mut by_name: BTreeMap<String, Vec<Listed<RequestItem>>> = BTreeMap::new();
+    for request in requests {
+        by_name
+            .entry(request.item.name.clone())
+            .or_default()
+            .push(request);
+    }
+    for mut items in by_name.into_values() {
+        items.sort_by(|a, b| preferred(&a.item, &b.item));
+        for listed in &items {
+            let mut remote = request_to_remote(&listed.item);
+            remote.attributes = request_attributes(&listed.wire);
+            reality.insert(remote);
+        }
+    }
+}
+
+/// The declarable fields of the `organization` table (the organization itself, in direct mode).
+fn organization_fields() -> &'static [Field] {
+    match field_at(ProviderType::OracleCommerce.schema().org, "organization").map(|f| &f.kind) {
+        Some(Kind::Object(fields)) => fields,
+        _ => &[],
+    }
+}
+
+/// What a request reports, under spec names (`name`, `requester_comments`, `organization`,
+/// `profile`, ...). A reference that carries only an id (`organization: {"id": ...}` in a list)
+/// says nothing declarable and is left out, not reported as an empty table.
+pub(crate) fn request_attributes(
+    wire: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    without_empty_tables(from_wire(ProviderType::OracleCommerce.schema().org, wire))
+}
+
+/// What an organization reports, under spec names: a direct-mode declaration holds the
+/// organization as its `organization` table.
+pub(crate) fn organization_attributes(
+    wire: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let organization = without_empty_tables(from_wire(organization_fields(), wire));
+    let mut attributes = serde_json::Map::new();
+    if !organization.is_empty() {
+        attributes.insert("organization".into(), organization.into());
+    }
+    attributes
+}
+
+fn without_empty_tables(
+    map: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    map.into_iter()
+        .filter_map(|(key, value)| match value {
+            serde_json::Value::Object(inner) => {
+                let inner = without_empty_tables(inner);
+                (!inner.is_empty()).then(|| (key, inner.into()))
+            }
+            other => Some((key, other)),
+        })
+        .collect()
+}
+
+/// Whether an organization item carries a declarable field besides its name: the larger item
+/// some versions list does (`secondaryAddresses`, `customerType`, ...), the documented
+/// `{name, repositoryId, active, id}` does not.
+fn carries_attributes(wire: &serde_json::Map<String, serde_json::Value>) -> bool {
+    organization_fields()
+        .iter()
+        .any(|f| f.name != "name" && wire.get(f.wire).is_some_and(|v| !v.is_null()))
+}
+
+/// An id as one path segment: unreserved characters as they are, every other byte
+/// percent-encoded (ids are digits or `or-100002` in every example).
+fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The storefront root: `store_url` if declared, else the admin `base_url`; moved to the
@@ -549,7 +674,7 @@ impl Oracle {
     /// Every item of `path` matching `filter`: the first page, then the other pages its count
     /// announces at once (within the instance's `max_concurrency`), then page by page for as
     /// long as more appear (or when OCC gives no count).
-    async fn list_all<T: serde::de::DeserializeOwned>(
+    async fn list_pages<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         filter: &str,
@@ -656,43 +781,117 @@ impl Oracle {
         let mut reality = InstanceReality::default();
         match self.mode {
             Mode::Request => {
-                let mut by_name: BTreeMap<String, Vec<RequestItem>> = BTreeMap::new();
+                let mut listed = Vec::new();
                 for filter in &filters {
-                    for item in self
-                        .list_all::<RequestItem>(REQUESTS_PATH, filter, &[])
-                        .await?
-                    {
-                        // SCIM may compare without case; orgform's keys are exact.
-                        if asked.contains(item.name.as_str()) {
-                            by_name.entry(item.name.clone()).or_default().push(item);
-                        }
-                    }
+                    listed.extend(
+                        self.list_pages::<Listed<RequestItem>>(REQUESTS_PATH, filter, &[])
+                            .await?
+                            .into_iter()
+                            // SCIM may compare without case; orgform's keys are exact.
+                            .filter(|l| asked.contains(l.item.name.as_str())),
+                    );
                 }
-                for mut items in by_name.into_values() {
-                    preference(&mut items);
-                    for item in &items {
-                        reality.insert(request_to_remote(item));
-                    }
-                }
+                insert_requests(&mut reality, listed);
             }
             Mode::Direct => {
                 for filter in &filters {
-                    for item in self
-                        .list_all::<OrganizationItem>(
+                    for listed in self
+                        .list_pages::<Listed<OrganizationItem>>(
                             ORGANIZATIONS_PATH,
                             filter,
                             &[("useAdvancedQParser", "true")],
                         )
                         .await?
                     {
-                        if asked.contains(item.name.as_str()) {
-                            reality.insert(organization_to_remote(&item));
+                        if asked.contains(listed.item.name.as_str()) {
+                            reality.insert(listed_organization(&listed));
                         }
                     }
                 }
             }
         }
         Ok(reality)
+    }
+
+    /// Every request (request mode) or organization (direct mode) of the instance, paged without
+    /// a filter, each with the attributes OCC reports. A list item lacks declarable fields the
+    /// documented read of one returns (a request's list item names its organization and profile
+    /// by id only; the documented organization item is `{name, repositoryId, active, id}`), so
+    /// each is read once more, concurrently within `max_concurrency`: every request but a
+    /// rejected one (which made nothing), and every organization whose item carries nothing
+    /// but its name.
+    async fn list_everything(&self) -> Result<InstanceReality, ProviderError> {
+        let mut reality = InstanceReality::default();
+        match self.mode {
+            Mode::Request => {
+                let listed = self
+                    .list_pages::<Listed<RequestItem>>(REQUESTS_PATH, "", &[])
+                    .await?;
+                let read = listed.into_iter().map(|mut listed| async move {
+                    if listed.item.status != "rejected"
+                        && let Some(wire) = self
+                            .read_one(REQUESTS_PATH, &listed.item.id, &[("expand", "requestAll")])
+                            .await?
+                    {
+                        listed.wire = wire;
+                    }
+                    Ok::<_, ProviderError>(listed)
+                });
+                let requests = futures_util::future::try_join_all(read).await?;
+                insert_requests(&mut reality, requests);
+            }
+            Mode::Direct => {
+                let listed = self
+                    .list_pages::<Listed<OrganizationItem>>(ORGANIZATIONS_PATH, "", &[])
+                    .await?;
+                let read = listed.into_iter().map(|mut listed| async move {
+                    if !carries_attributes(&listed.wire)
+                        && let Some(wire) = self
+                            .read_one(ORGANIZATIONS_PATH, &listed.item.id, &[])
+                            .await?
+                    {
+                        listed.wire = wire;
+                    }
+                    Ok::<_, ProviderError>(listed)
+                });
+                for listed in futures_util::future::try_join_all(read).await? {
+                    reality.insert(listed_organization(&listed));
+                }
+            }
+        }
+        Ok(reality)
+    }
+
+    /// `GET {path}/{id}`: the whole object, or `None` when it is gone since it was listed (OCC's
+    /// 404), in which case the list item stands.
+    async fn read_one(
+        &self,
+        path: &str,
+        id: &Id,
+        query: &[(&str, &str)],
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ProviderError> {
+        let url = format!("{path}/{}", path_segment(&id.0));
+        let (status, body) = self
+            .call(Effect::Safe, |t| {
+                self.admin(t, Method::GET, &url).query(query)
+            })
+            .await?;
+        match status {
+            StatusCode::OK => {
+                serde_json::from_str(&body)
+                    .map(Some)
+                    .map_err(|e| ProviderError::Protocol {
+                        message: format!("{path}/{{id}} answered what OCC does not document: {e}"),
+                    })
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::FORBIDDEN => Err(ProviderError::Unauthorized {
+                message: format!("reading {url}: {}", describe_errors(status, &body)),
+            }),
+            _ => Err(ProviderError::Protocol {
+                message: format!("reading {url}: {}", describe_errors(status, &body)),
+            }),
+        }
     }
 
     /// Refuses a declaration that does not fit the instance's mode, before anything is sent.
@@ -805,9 +1004,9 @@ impl Oracle {
             .await?;
         match status {
             StatusCode::OK | StatusCode::CREATED => {
-                let created: OrganizationItem =
+                let created: Listed<OrganizationItem> =
                     created_answer(&text, "the organization's create answer")?;
-                let mut remote = organization_to_remote(&created);
+                let mut remote = listed_organization(&created);
                 remote.natural_key = org.natural_key.clone();
                 Ok(remote)
             }
@@ -836,6 +1035,10 @@ impl Provider for Oracle {
         self.search(&names).await
     }
 
+    async fn list_all(&self) -> Result<InstanceReality, ProviderError> {
+        self.list_everything().await
+    }
+
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         self.check_mode(org)?;
         let name = org.natural_key.0.as_str();
@@ -859,5 +1062,80 @@ impl Provider for Oracle {
             Mode::Request => self.create_request(org).await,
             Mode::Direct => self.create_organization(org).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_request_item_reports_its_fields_and_no_bare_references() {
+        let listed: Listed<RequestItem> = serde_json::from_value(json!({
+            "id": 100_001, "name": "Acme", "status": "approved", "siteId": "siteUS",
+            "requesterComments": "Some comments", "relatedOrganizationName": null,
+            "organization": {"id": "or-1"}, "profile": {"id": "200001"},
+        }))
+        .expect("a documented request item");
+        assert_eq!(listed.item.id, Id("100001".into()));
+        assert_eq!(
+            serde_json::Value::Object(request_attributes(&listed.wire)),
+            json!({"name": "Acme", "requester_comments": "Some comments"})
+        );
+        // Read with `expand`, the same request names what its organization and profile hold.
+        let expanded = json!({
+            "name": "Acme",
+            "organization": {"id": "or-1", "customerType": "OEM", "partyId": "42"},
+            "profile": {"id": "200001", "email": "a@acme.example", "firstName": "Dana"},
+        });
+        let serde_json::Value::Object(expanded) = expanded else {
+            unreachable!("a JSON object literal")
+        };
+        assert_eq!(
+            serde_json::Value::Object(request_attributes(&expanded)),
+            json!({
+                "name": "Acme",
+                "organization": {"customer_type": "OEM", "party_id": 42},
+                "profile": {"email": "a@acme.example", "first_name": "Dana"},
+            })
+        );
+    }
+
+    #[test]
+    fn an_organization_reports_under_its_table_and_a_brief_item_asks_for_a_read() {
+        let brief: Listed<OrganizationItem> = serde_json::from_value(json!({
+            "name": "Acme Corp", "repositoryId": "or-100002", "active": true, "id": "or-100002",
+        }))
+        .expect("the documented organization item");
+        assert!(!carries_attributes(&brief.wire));
+        assert_eq!(
+            serde_json::Value::Object(listed_organization(&brief).attributes),
+            json!({"organization": {"name": "Acme Corp"}})
+        );
+        let whole: Listed<OrganizationItem> = serde_json::from_value(json!({
+            "name": "Acme Corp", "id": "or-100002", "active": true, "approvalRequired": false,
+            "customerType": "Standard", "dunsNumber": "123456789", "secondaryAddresses": [],
+        }))
+        .expect("the larger organization item");
+        assert!(carries_attributes(&whole.wire));
+        let remote = listed_organization(&whole);
+        assert_eq!(
+            remote.detail.get("active").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            serde_json::Value::Object(remote.attributes),
+            json!({"organization": {
+                "customer_type": "Standard", "duns_number": "123456789", "name": "Acme Corp",
+                "secondary_addresses": [],
+            }})
+        );
+    }
+
+    #[test]
+    fn ids_are_one_path_segment() {
+        assert_eq!(path_segment("or-100002"), "or-100002");
+        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
     }
 }

@@ -1,7 +1,8 @@
 //! The two lists, organization requests and organizations, as OCC pages them: a SCIM `q`
 //! ([`Filter`]), `sort=attr:asc|desc`, `offset` and `limit` (at most
 //! [`OracleConfig::max_limit`](super::OracleConfig::max_limit)), answered as
-//! `{total, totalResults, offset, limit, links, items}` with links back at the sandbox.
+//! `{total, totalResults, offset, limit, links, items}` with links back at the sandbox, each
+//! item with the fields OCC's list documents.
 
 use serde_json::{Value, json};
 
@@ -106,7 +107,25 @@ impl Emulator<'_> {
         let total = items.len() as u64;
         let start = usize::try_from(offset.min(total)).unwrap_or(usize::MAX);
         let end = usize::try_from((offset.saturating_add(limit)).min(total)).unwrap_or(usize::MAX);
-        let page: Vec<Value> = items[start..end].to_vec();
+        let mut page: Vec<Value> = items[start..end].to_vec();
+        // Filtered and sorted on the whole object, answered as OCC's list items: a request's is
+        // `{id, name, status, organization: {id}, profile: {id}}` (its comments and the rest
+        // only come with a read of one), an organization's the whole object unless
+        // `brief_organization_items` asks for the example's `{name, repositoryId, active, id}`.
+        let listed: Option<&[&str]> = match collection {
+            Collection::Requests => Some(&["id", "name", "status", "organization", "profile"]),
+            Collection::Organizations if self.config.brief_organization_items => {
+                Some(&["name", "repositoryId", "active", "id"])
+            }
+            Collection::Organizations => None,
+        };
+        if let Some(keys) = listed {
+            for item in &mut page {
+                if let Value::Object(fields) = item {
+                    fields.retain(|k, _| keys.contains(&k.as_str()));
+                }
+            }
+        }
         let number = |n: u64| {
             if self.config.counts_as_strings {
                 json!(n.to_string())

@@ -19,12 +19,17 @@
 //!   `customerType` and `type` enumerations; a nine-digit `dunsNumber`) and refuses a profile
 //!   e-mail that a live request already registers (101013 [I]); it answers `{id, links}`.
 //! - `GET /ccadmin/v1/organizationRequests[/{id}]`, `POST .../{id}/approve` and `.../reject`.
+//!   A list item is OCC's `{id, name, status, organization: {id}, profile: {id}}` (the ids once
+//!   approved); a request read alone adds its comments, and with `expand` (`organization`,
+//!   `profile`, `requestAll`, ...) its organization's and profile's fields as it holds them.
 //!   A request is `new` for [`OracleConfig::new_for`], `review` for
 //!   [`OracleConfig::review_for`] (forever when `None`: only an administrator decides), then
 //!   `approved`, or `rejected` when its name contains [`OracleConfig::reject_marker`] (any case).
 //!   Approval makes an organization, whose id the request then names.
 //! - `POST /ccadmin/v1/organizations` (checked like the request's `organization`; duplicate
-//!   names allowed [I], as OCC documents no refusal), `GET /ccadmin/v1/organizations[/{id}]`.
+//!   names allowed [I], as OCC documents no refusal), `GET /ccadmin/v1/organizations[/{id}]`
+//!   (listed whole, or as OCC's example item with [`OracleConfig::brief_organization_items`]),
+//!   `PUT /ccadmin/v1/organizations/{id}` (fields replaced, as an administrator changes them).
 //! - Lists take a SCIM `q` ([`Filter`]: `eq`, `ne`, `co`, `sw`, `ew`, `pr`, `gt`, `ge`, `lt`,
 //!   `le`, `and`, `or`, `not`, parentheses; strings compared without case, SCIM's default),
 //!   `offset` and `limit` (at most [`OracleConfig::max_limit`], 250), `sort=attr:asc|desc`, and
@@ -120,6 +125,10 @@ pub struct OracleConfig {
     pub counts_as_strings: bool,
     /// The most items a list page holds.
     pub max_limit: u64,
+    /// List organizations as OCC's example item, `{name, repositoryId, active, id}`, rather than
+    /// the whole organization (the larger item some versions list, and this emulator's default);
+    /// `GET /ccadmin/v1/organizations/{id}` answers the whole organization either way.
+    pub brief_organization_items: bool,
     /// The first this many creates are committed, then answered with HTTP 502 instead, as a
     /// proxy that lost the answer: the client must look before it creates again.
     pub lose_create_answers: u32,
@@ -136,6 +145,7 @@ impl Default for OracleConfig {
             reject_marker: "reject".into(),
             counts_as_strings: true,
             max_limit: 250,
+            brief_organization_items: false,
             lose_create_answers: 0,
         }
     }
@@ -330,13 +340,14 @@ impl Emulator<'_> {
                 Reply::json(200, json!({}))
             }
             ("GET", ["organizationRequests"]) => self.list(Collection::Requests, query),
-            ("GET", ["organizationRequests", id]) => self.get_request(id),
+            ("GET", ["organizationRequests", id]) => self.get_request(id, query),
             ("POST", ["organizationRequests", id, verb @ ("approve" | "reject")]) => {
                 self.decide(id, *verb == "approve", request.body)
             }
             ("GET", ["organizations"]) => self.list(Collection::Organizations, query),
             ("POST", ["organizations"]) => self.create_organization(request.body, query),
             ("GET", ["organizations", id]) => self.get_organization(id),
+            ("PUT", ["organizations", id]) => self.update_organization(id, request.body),
             _ => not_found(),
         }
     }
@@ -531,9 +542,53 @@ impl Emulator<'_> {
         self.data.requests.iter().position(|r| r.id == id)
     }
 
-    fn get_request(&self, id: &str) -> Reply {
+    /// One request; `expand` (OCC's values, one or several separated by commas [I]) adds what
+    /// the request holds: `organization` and `organizationAll` the organization's fields but its
+    /// addresses, `organizationAddresses` those, `profile` and `profileAll` the profile's fields,
+    /// `requestAll` all of them [I: OCC lists the values, "static" and "static & dynamic" data,
+    /// without saying which fields each brings].
+    fn get_request(&self, id: &str, query: &str) -> Reply {
+        let expand: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k == "expand")
+            .flat_map(|(_, v)| {
+                v.split(',')
+                    .map(|e| e.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let has = |value: &str| expand.iter().any(|e| e == value || e == "requestAll");
         match self.find_request(id) {
-            Some(i) => Reply::json(200, self.render_request(&self.data.requests[i])),
+            Some(i) => {
+                let r = &self.data.requests[i];
+                let mut body = self.render_request(r);
+                let stored = |key: &str| r.fields.get(key).and_then(Value::as_object);
+                if has("organization") || has("organizationAll") || has("organizationAddresses") {
+                    let mut organization = match &body["organization"] {
+                        Value::Object(reference) => reference.clone(),
+                        _ => Map::new(),
+                    };
+                    for (key, value) in stored("organization").into_iter().flatten() {
+                        let address = key == "secondaryAddresses";
+                        if (address && has("organizationAddresses"))
+                            || (!address && (has("organization") || has("organizationAll")))
+                        {
+                            organization.insert(key.clone(), value.clone());
+                        }
+                    }
+                    body["organization"] = Value::Object(organization);
+                }
+                if has("profile") || has("profileAll") {
+                    let mut profile = match &body["profile"] {
+                        Value::Object(reference) => reference.clone(),
+                        _ => Map::new(),
+                    };
+                    for (key, value) in stored("profile").into_iter().flatten() {
+                        profile.insert(key.clone(), value.clone());
+                    }
+                    body["profile"] = Value::Object(profile);
+                }
+                Reply::json(200, body)
+            }
             None => Reply::error(
                 404,
                 code::NO_REQUEST,
@@ -664,6 +719,62 @@ impl Emulator<'_> {
         )
     }
 
+    /// `PUT /ccadmin/v1/organizations/{id}`: the fields given replace those held, checked as at
+    /// creation (OCC's updateOrganization takes a partial body); answers the organization. An
+    /// organization an approval made is kept in its request, so the change is made there.
+    fn update_organization(&mut self, id: &str, body: &[u8]) -> Reply {
+        let object = match object_body(body) {
+            Ok(object) => object,
+            Err(reply) => return reply,
+        };
+        let mut changes = match check_organization(&object, "") {
+            Ok(f) => f,
+            Err(reply) => return reply,
+        };
+        if changes
+            .get("name")
+            .is_some_and(|n| n.as_str().is_none_or(|n| n.trim().is_empty()))
+        {
+            return invalid("name must not be empty.");
+        }
+        for key in ["active", "approvalRequired"] {
+            if let Some(v) = object.get(key).filter(|v| v.is_boolean()) {
+                changes.insert(key.into(), v.clone());
+            }
+        }
+        let now_ms = self.now_ms;
+        let config = self.config;
+        let fields = if let Some(o) = self.data.organizations.iter_mut().find(|o| o.id == id) {
+            &mut o.fields
+        } else if let Some(r) = self
+            .data
+            .requests
+            .iter_mut()
+            .find(|r| r.organization_id == id && status(config, r, now_ms) == "approved")
+        {
+            let name = r.name.clone();
+            let organization = r
+                .fields
+                .entry("organization")
+                .or_insert_with(|| json!({ "name": name }));
+            if !organization.is_object() {
+                *organization = json!({ "name": name });
+            }
+            match organization.as_object_mut() {
+                Some(fields) => fields,
+                None => return not_found(),
+            }
+        } else {
+            return Reply::error(
+                404,
+                code::NO_ORGANIZATION,
+                format!("No organization found with the id {id}."),
+            );
+        };
+        fields.extend(changes);
+        self.get_organization(id)
+    }
+
     fn get_organization(&self, id: &str) -> Reply {
         match self
             .all_organizations()
@@ -788,7 +899,7 @@ pub(crate) fn routes(_state: &SandboxState) -> Router<SandboxState> {
         .route(&format!("{REQUESTS}/{{id}}/reject"), post(serve))
         .route("/ccstore/v1/organizationRequests", post(serve))
         .route("/ccadmin/v1/organizations", get(serve).post(serve))
-        .route("/ccadmin/v1/organizations/{id}", get(serve))
+        .route("/ccadmin/v1/organizations/{id}", get(serve).put(serve))
 }
 
 /// An error for a bare status (injected faults, unknown routes), in OCC's shape.
@@ -805,12 +916,13 @@ pub(crate) fn status_error(_state: &SandboxState, status: StatusCode) -> Respons
     (status, axum::Json(reply.body)).into_response()
 }
 
-/// Whether a request changes what the data file keeps: creates and decisions.
+/// Whether a request changes what the data file keeps: creates, decisions and updates.
 fn saves(method: &Method, path: &str) -> bool {
-    *method == Method::POST
+    (*method == Method::POST
         && (path.starts_with("/ccstore/v1/organizationRequests")
             || path.starts_with("/ccadmin/v1/organizations")
-            || path.starts_with("/ccadmin/v1/organizationRequests/"))
+            || path.starts_with("/ccadmin/v1/organizationRequests/")))
+        || (*method == Method::PUT && path.starts_with("/ccadmin/v1/organizations/"))
 }
 
 fn creates(method: &Method, path: &str) -> bool {

@@ -122,6 +122,13 @@ pub(crate) enum Command {
     Refresh(RefreshArgs),
     /// Write specs for the organizations at the providers that no spec or state holds
     Discover(DiscoverArgs),
+    /// List every secret the specs reference (variable names and file paths, never a value)
+    ///
+    /// For setting up CI: each reference once, whether this machine can read it, and where it
+    /// is used (a provider's credentials, an organization's attribute, the [state] url). With
+    /// --format json, one document: {"format_version": 1, "secrets": [{"kind": "env"|"file",
+    /// "name", "readable", "used_by": [...]}]}.
+    Secrets,
     /// Print the JSON Schema of the spec format, for editors
     Schema,
     /// Rewrite the specs with keys in canonical order, keeping comments

@@ -14,6 +14,7 @@ mod man;
 mod plan;
 mod sandbox;
 mod schema;
+mod secrets;
 mod show;
 mod specs;
 mod state;
@@ -59,6 +60,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Refresh(args) => apply::refresh(g, &args).await,
         Command::Discover(args) => discover::run(g, &args).await,
         Command::Schema => schema::run(),
+        Command::Secrets => secrets::run(g),
         Command::Fmt(args) => fmt::run(g, &args),
         Command::ForceUnlock(args) => import::force_unlock(g, &args).await,
         Command::State(command) => state::run(g, &command).await,

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use diff::{AttributeChange, attribute_changes, reported_differences};
-pub(crate) use secrets::{SecretUse, contacted_instances, login_secrets, secrets_needed};
+pub(crate) use secrets::{
+    SecretUse, all_secrets, contacted_instances, login_secrets, secrets_needed,
+};
 pub use target::{TargetError, Targets, Unmatched, matches as target_matches};
 
 use crate::model::{

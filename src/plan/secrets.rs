@@ -70,6 +70,22 @@ pub(crate) fn login_secrets<'a>(
     needed
 }
 
+/// Every secret reference the specs make, with where each is used: every instance's
+/// credentials, every organization's secret attributes, and the `[state]` url. What a CI job
+/// must provide for any run (`orgform secrets`).
+pub(crate) fn all_secrets(spec: &Spec) -> BTreeMap<SecretRef, BTreeSet<SecretUse>> {
+    let mut all = login_secrets(spec, spec.providers.keys().map(String::as_str));
+    for org in spec.orgs.values() {
+        org_secrets(org, &mut all);
+    }
+    if let Some(url) = &spec.state.url {
+        all.entry(url.clone())
+            .or_default()
+            .insert(SecretUse::StateUrl);
+    }
+    all
+}
+
 /// Every secret reference a run needs, with where each is used: the credentials of every
 /// instance it contacts, and, given a plan, the attributes of every organization the plan may
 /// create (`create`, `recreate`, and `pending`, which creates when its look-up finds nothing).
@@ -90,16 +106,21 @@ pub(crate) fn secrets_needed(
         let Some(org) = spec.orgs.get(&change.address) else {
             continue; // a saved plan's address the specs no longer declare: refused as stale
         };
-        org.attrs.each_secret(|path, kind, name| {
-            let reference = match kind {
-                "env" => SecretRef::Env(name.to_string()),
-                _ => SecretRef::File(name.to_string()),
-            };
-            needed.entry(reference).or_default().insert(SecretUse::Org {
-                address: org.address.clone(),
-                path: String::from_utf8_lossy(path).into_owned(),
-            });
-        });
+        org_secrets(org, &mut needed);
     }
     needed
+}
+
+/// Adds the secret attributes `org` declares, each with its path, to `into`.
+fn org_secrets(org: &crate::spec::OrgSpec, into: &mut BTreeMap<SecretRef, BTreeSet<SecretUse>>) {
+    org.attrs.each_secret(|path, kind, name| {
+        let reference = match kind {
+            "env" => SecretRef::Env(name.to_string()),
+            _ => SecretRef::File(name.to_string()),
+        };
+        into.entry(reference).or_default().insert(SecretUse::Org {
+            address: org.address.clone(),
+            path: String::from_utf8_lossy(path).into_owned(),
+        });
+    });
 }

@@ -246,3 +246,34 @@ fn an_unreadable_state_url_is_listed_with_the_missing_logins() {
         assert_no_values(&out);
     }
 }
+
+/// `orgform secrets` lists every reference the specs make once (the variable names and file
+/// paths a CI job must provide), with where each is used and whether this machine can read
+/// it, and never a value; JSON gives every use.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_lists_every_reference_with_its_uses_and_no_value() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    many_missing(dir.path(), &sandbox.base_url());
+    let listed = run(dir.path(), &["secrets"], SET).expect(0);
+    assert_run_snapshot!("secrets_listed", listed, dir.path());
+    assert_no_values(&listed);
+
+    let json = run(dir.path(), &["secrets", "--format", "json"], SET).expect(0);
+    assert_no_values(&json);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(doc["format_version"], 1);
+    let secrets = doc["secrets"].as_array().expect("secrets");
+    let present = secrets
+        .iter()
+        .find(|s| s["name"] == "SC_PRESENT_SECRET")
+        .expect("SC_PRESENT_SECRET is listed");
+    assert_eq!(present["kind"], "env");
+    assert_eq!(present["readable"], true);
+    assert!(
+        secrets.iter().filter(|s| s["readable"] == false).count() >= UNSET,
+        "{doc}"
+    );
+    // Secrets are listed without any provider being asked anything.
+    assert_eq!(served_all(&sandbox, "heron").await, 0);
+}

@@ -1125,3 +1125,88 @@ impl Provider for Neon {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn retrieve_answers_are_read_back_under_spec_names() {
+        // The vendor's Retrieve Organization Account example, one-element lists as objects
+        // and a zip code as a number, with a number as text and a blank as v1 varies them.
+        let answer = json!({
+            "operationResult": "SUCCESS",
+            "organizationAccount": {
+                "accountId": 3543,
+                "organizationName": "kliOrganizationName",
+                "createdBy": "Administrator ",
+                "primaryContact": {
+                    "contactId": 5180, "firstName": "kevin", "lastName": "lee",
+                    "email1": "kevin@example.org", "middleName": "",
+                    "addresses": {"address": {
+                        "addressId": "3438", "isPrimaryAddress": true,
+                        "addressType": {"id": 1, "name": "Home"}, "addressLine1": "street1",
+                        "city": "city", "state": {"code": "AL", "name": "ALABAMA"},
+                        "country": {"id": 2, "name": "Canada"}, "zipCode": 111
+                    }}
+                },
+                "noSolicitation": false,
+                "url": "www.z2systems.com",
+                "customFieldDataList": {"customFieldData": {"fieldId": 73, "fieldOptionId": 94}},
+                "source": {"id": 43, "name": "J. Starr"},
+                "organizationTypes": {"organizationType": [
+                    {"id": 1, "name": "Church"}, {"id": "2", "name": "School"}
+                ]},
+                "login": {"username": "kli", "password": "never believed"}
+            }
+        });
+        let org = to_remote("3543".into(), "kliOrganizationName", &answer);
+        assert_eq!(
+            serde_json::Value::Object(org.attributes),
+            json!({
+                "organization_name": "kliOrganizationName",
+                "primary_contact": {
+                    "first_name": "kevin", "last_name": "lee", "email1": "kevin@example.org",
+                    "addresses": [{
+                        "address_id": 3438, "is_primary_address": true,
+                        "address_type": {"id": 1, "name": "Home"}, "address_line1": "street1",
+                        "city": "city", "state": {"code": "AL", "name": "ALABAMA"},
+                        "country": {"id": 2, "name": "Canada"}, "zip_code": "111"
+                    }]
+                },
+                "no_solicitation": false,
+                "url": "www.z2systems.com",
+                "custom_field_data_list": [{"field_id": 73, "field_option_id": 94}],
+                "source": {"id": 43, "name": "J. Starr"},
+                "organization_types": [{"id": 1, "name": "Church"}, {"id": 2, "name": "School"}],
+                "login": {"username": "kli"}
+            })
+        );
+    }
+
+    #[test]
+    fn list_rows_report_the_contact_columns_whatever_their_names() {
+        let answer = ListAnswer::parse(&json!({
+            "searchResults": {"nameValuePairs": {"nameValuePair": [
+                {"name": "ACCOUNT ID", "value": "7"},
+                {"name": "company name", "value": 1905},
+                {"name": "First Name", "value": "Ruth"},
+                {"name": "Last Name", "value": ""},
+                {"name": "Email", "value": "ruth@example.org"}
+            ]}}
+        }))
+        .expect("parse");
+        let orgs = answer.organizations();
+        assert_eq!(orgs.len(), 1);
+        assert_eq!(orgs[0].remote_id, "7");
+        assert_eq!(orgs[0].natural_key.0, "1905");
+        assert_eq!(
+            serde_json::Value::Object(orgs[0].attributes.clone()),
+            json!({
+                "organization_name": "1905",
+                "primary_contact": {"first_name": "Ruth", "email1": "ruth@example.org"}
+            })
+        );
+    }
+}

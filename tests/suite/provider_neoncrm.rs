@@ -186,7 +186,17 @@ fn list_parameters_search_many_names_per_request() {
         .filter(|(n, _)| n == "outputfields.idnamepair.name")
         .map(|(_, v)| v.as_str())
         .collect();
-    assert_eq!(columns, ["Account ID", "Organization Name", "Account Type"]);
+    assert_eq!(
+        columns,
+        [
+            "Account ID",
+            "Organization Name",
+            "Account Type",
+            "First Name",
+            "Last Name",
+            "Email 1"
+        ]
+    );
     // Organizations only: a person's organization name is where they work.
     let keys: Vec<_> = many
         .0

@@ -502,7 +502,7 @@ fn emulator_renders_one_element_lists_as_objects() {
     );
     assert_eq!(
         account["organizationTypes"]["organizationType"],
-        json!({"name": "Church"})
+        json!({"id": 1, "name": "Church"})
     );
 
     let listed = call(&mut emu, Endpoint::ListAccounts, &list(&sid, &["Solo"], 1));

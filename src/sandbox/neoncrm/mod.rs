@@ -22,7 +22,9 @@
 //!   searches individuals and organizations alike, and names each column in an answer as the
 //!   vendor's List Accounts example does (`Account Id` when asked `Account ID`), from
 //!   `search::COLUMNS`, never by echoing the request.
-//! - `account/retrieveOrganizationAccount` gives back what was created (never its password).
+//! - `account/retrieveOrganizationAccount` gives back what was created (never its password),
+//!   each lookup (source, organization type, address type, state, country) with both its id
+//!   (or code) and its name, as the vendor's example shows them, whichever one was sent.
 //! - `account/updateOrganizationAccount` replaces an organization account whole, as documented
 //!   (a parameter left out or blank clears its field), with the create's checks: how an
 //!   account changes at NeonCRM behind orgform's back.
@@ -50,7 +52,7 @@ mod search;
 
 use checks::{
     NAME_REQUIRED, PASSWORD_REQUIRED, SOURCE_INVALID, SOURCES, USERNAME_REQUIRED, USERNAME_TAKEN,
-    check_addresses, check_custom_fields, check_organization_types, lookup,
+    check_addresses, check_custom_fields, check_organization_types, complete_lookups, lookup,
 };
 
 /// Where the real API lives under its host; the sandbox serves it at the same path.
@@ -540,6 +542,7 @@ fn account_object(params: &Params<'_>, prefix: &str, account_id: u64) -> Map<Str
             .filter(|(n, _)| *n != "login.password"),
     );
     object.insert("accountId".into(), json!(account_id));
+    complete_lookups(&mut object);
     object
 }
 

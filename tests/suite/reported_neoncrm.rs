@@ -3,7 +3,7 @@
 //! with the diff (never adopted), one changed at NeonCRM after orgform created it is `blocked`
 //! as drift (text and JSON), and `list_all` (what `discover` reads) lists every organization
 //! account, past one page, with what `retrieveOrganizationAccount` holds, in a login, the
-//! search's pages and one retrieve each.
+//! search's pages and one retrieve each; what `discover` writes from it is adopted as it is.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +24,7 @@ const ENV: &[(&str, &str)] = &[("NEON_ORG_ID", ORG_ID), ("NEON_API_KEY", API_KEY
 const LIST: &str = "GET /neonws/services/api/account/listAccounts";
 const RETRIEVE: &str = "GET /neonws/services/api/account/retrieveOrganizationAccount";
 const LOGIN: &str = "GET /neonws/services/api/common/login";
+const CREATE: &str = "GET /neonws/services/api/account/createOrganizationAccount";
 
 /// Two organizations with what the plan's read reports (the contact's names and e-mail) and
 /// what only a retrieve does (url, types, source, address, custom field).
@@ -450,5 +451,73 @@ async fn list_all_reports_every_organization_past_one_page_with_what_retrieve_ho
             "primary_contact": {"last_name": "Direct", "email1": "contact7@direct.example.org"},
         })
     );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discover_writes_what_neoncrm_reports_and_the_next_plan_adopts_it() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let folder = tempfile::tempdir().expect("tempdir");
+    let dir = folder.path();
+    // Made by orgform, then forgotten with the specs that declared them; and one made
+    // directly, with a login (whose password no read returns), a phone and a zip code of
+    // digits with a leading zero.
+    write_specs(dir, &sandbox.base_url(), ORGS);
+    orgform(dir, &["apply", "--auto-approve"]).expect(0);
+    std::fs::remove_file(dir.join("state.json")).expect("forget state");
+    let neon = Neon::login(&sandbox.base_url()).await;
+    neon.call(
+        "account/createOrganizationAccount",
+        &[
+            ("organizationAccount.organizationName", "Direct Account"),
+            ("organizationAccount.login.username", "direct"),
+            (
+                "organizationAccount.login.password",
+                "s3cret-direct-password",
+            ),
+            ("organizationAccount.primaryContact.phone1", "0918555"),
+            (
+                "organizationAccount.primaryContact.addresses.address.zipCode",
+                "01234",
+            ),
+        ],
+    )
+    .await;
+    write_specs(dir, &sandbox.base_url(), "");
+
+    let (lists, retrieves) = (hits(&sandbox, LIST).await, hits(&sandbox, RETRIEVE).await);
+    orgform(dir, &["discover", "--out", "specs/discovered"]).expect(0);
+    assert_eq!(hits(&sandbox, LIST).await - lists, 1, "one page");
+    assert_eq!(
+        hits(&sandbox, RETRIEVE).await - retrieves,
+        3,
+        "one retrieve each"
+    );
+    let written =
+        std::fs::read_to_string(dir.join("specs/discovered/neon.toml")).expect("neon.toml");
+    for line in [
+        "organization_name = \"Grace Community Church\"",
+        "url = \"https://grace.example.org\"",
+        "field_value = \"Sundays at 9\"",
+        "email1 = \"principal@harbour.example.nz\"",
+        "phone1 = \"0918555\"",
+        "zip_code = \"01234\"",
+    ] {
+        assert!(written.contains(line), "no `{line}` in:\n{written}");
+    }
+    assert!(!written.contains("username"), "{written}");
+    assert!(!written.contains("s3cret"), "{written}");
+
+    orgform(dir, &["validate"]).expect(0);
+    let plan = orgform(dir, &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(plan.stdout.contains("Plan: 3 to adopt."), "{}", plan.stdout);
+    let creates = hits(&sandbox, CREATE).await;
+    orgform(dir, &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(
+        hits(&sandbox, CREATE).await,
+        creates,
+        "adopted, not created"
+    );
+    orgform(dir, &["plan", "--detailed-exitcode"]).expect(0);
     sandbox.shutdown().await.expect("shutdown");
 }

@@ -36,6 +36,15 @@
 //!   search adds `Account Type EQUAL Organization` and reads the `Account Type` column, and a
 //!   row typed anything else is never taken for the organization [I: the column's and search
 //!   key's name; a row without the column is trusted to the search].
+//! - What a read reports (`RemoteOrg::attributes`, compared with what is declared): the search
+//!   also asks for the output columns `First Name`, `Last Name` and `Email 1` [S: the List
+//!   Accounts example asks for these, and answers the last as `Email`], read as the primary
+//!   contact's [I: a company account has no name or e-mail of its own]; no more requests than
+//!   before. `list_all` (discover) lists every organization account, then reads each once
+//!   with `retrieveOrganizationAccount` [S: "Retrieve Organization Account"], whose object
+//!   holds the rest. Both are read back through the schema's wire names ([`wire_view`]), one-
+//!   element lists and numbers as strings included; a blank is a field left unset, as orgform
+//!   never sends one.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,6 +56,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::http::{Effect, Http, read_body, short};
 use super::login::LoginCell;
+use super::wire::from_wire;
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::catalog::schema::{Field, Kind};
 use crate::model::{
@@ -79,6 +89,15 @@ const COMPANY_NAME: &str = "Company Name";
 /// organization name (where they work), so a search on the name alone finds people too.
 const ACCOUNT_TYPE: &str = "Account Type";
 const ORGANIZATION: &str = "Organization";
+/// [S: the List Accounts example] Output columns that hold declarable fields, with the
+/// `organizationAccount` wire name of each, under `primaryContact` [I: an organization
+/// account's name and e-mail columns are its primary contact's]. The example asks for `Email 1`
+/// and answers `Email`, so answers are read under any of the names.
+const CONTACT_COLUMNS: &[(&[&str], &str)] = &[
+    (&["First Name"], "firstName"),
+    (&["Last Name"], "lastName"),
+    (&["Email 1", "Email"], "email1"),
+];
 
 /// Every error code the v1 documents name for the calls orgform makes: code, NeonCRM's text,
 /// and what the user can do about it.
@@ -346,6 +365,15 @@ impl ListAnswer {
     /// but Organization (an individual) is never one: the search asks for organizations only,
     /// and this holds even if the server ignored that.
     pub fn accounts(&self) -> Vec<(String, String)> {
+        self.organizations()
+            .into_iter()
+            .map(|org| (org.remote_id, org.natural_key.0))
+            .collect()
+    }
+
+    /// The organizations on this page as orgform's model holds them, with what their row
+    /// reports about declarable fields (the contact columns).
+    pub(crate) fn organizations(&self) -> Vec<RemoteOrg> {
         self.search_results
             .name_value_pairs
             .iter()
@@ -366,7 +394,14 @@ impl ListAnswer {
                 }
                 let id = get(&[ACCOUNT_ID]).filter(|id| !id.trim().is_empty())?;
                 let name = get(&[ORGANIZATION_NAME, COMPANY_NAME])?;
-                Some((id.trim().to_string(), name))
+                let contact: serde_json::Map<String, serde_json::Value> = CONTACT_COLUMNS
+                    .iter()
+                    .filter_map(|(names, wire)| Some(((*wire).to_string(), get(names)?.into())))
+                    .collect();
+                let account = serde_json::json!({
+                    "organizationAccount": {"organizationName": &name, "primaryContact": contact},
+                });
+                Some(to_remote(id.trim().to_string(), &name, &account))
             })
             .collect()
     }
@@ -545,10 +580,14 @@ pub(crate) fn list_all_params(page: u32) -> Params {
 }
 
 /// One page of a search on the organization name among organization accounts (search groups
-/// are ANDed), with the columns orgform reads.
+/// are ANDed), with the columns orgform reads: what it matches on, and the contact's.
 fn search_params(operator: &str, value: &str, page: u32) -> Params {
     let mut p = Params::default();
-    for column in [ACCOUNT_ID, ORGANIZATION_NAME, ACCOUNT_TYPE] {
+    let contact = CONTACT_COLUMNS.iter().map(|(names, _)| names[0]);
+    for column in [ACCOUNT_ID, ORGANIZATION_NAME, ACCOUNT_TYPE]
+        .into_iter()
+        .chain(contact)
+    {
         p.push("outputfields.idnamepair.id", "");
         p.push("outputfields.idnamepair.name", column);
     }
@@ -745,6 +784,40 @@ impl Neon {
         Ok(reality)
     }
 
+    /// `retrieveOrganizationAccount` of an account a search listed: what it reports replaces
+    /// what the search's columns did (the same fields, and more). The listed name stays the
+    /// natural key: it is what the search matched on.
+    async fn retrieve(&self, listed: RemoteOrg) -> Result<RemoteOrg, ProviderError> {
+        let mut params = Params::default();
+        params.push("accountId", listed.remote_id.clone());
+        let inner = self
+            .call(
+                "/account/retrieveOrganizationAccount",
+                "retrieveOrganizationAccountResponse",
+                &params,
+                Effect::Safe,
+            )
+            .await?;
+        if !inner
+            .get("organizationAccount")
+            .is_some_and(serde_json::Value::is_object)
+        {
+            return Err(ProviderError::Protocol {
+                message: format!(
+                    "the retrieveOrganizationAccount answer for account {} has no organizationAccount",
+                    listed.remote_id
+                ),
+            });
+        }
+        let retrieved = to_remote(listed.remote_id.clone(), &listed.natural_key.0, &inner);
+        let mut attributes = listed.attributes;
+        attributes.extend(retrieved.attributes);
+        Ok(RemoteOrg {
+            attributes,
+            ..listed
+        })
+    }
+
     /// Every organization account: a search for a name that is not blank.
     async fn search_all(&self) -> Result<InstanceReality, ProviderError> {
         let mut reality = InstanceReality::default();
@@ -781,14 +854,8 @@ impl Neon {
             let mut total = fetched;
             for answer in answers.drain(..) {
                 total = total.max(answer.total_pages());
-                for (id, name) in answer.accounts() {
-                    reality.insert(RemoteOrg {
-                        remote_id: id,
-                        natural_key: ProviderType::Neoncrm.natural_key(&[&name]),
-                        status: RemoteStatus::Ready,
-                        detail: BTreeMap::new(),
-                        attributes: serde_json::Map::new(),
-                    });
+                for org in answer.organizations() {
+                    reality.insert(org);
                 }
             }
             if fetched >= total {
@@ -798,6 +865,93 @@ impl Neon {
             fetched = total;
         }
     }
+}
+
+/// An organization account as orgform's model holds it: its id, its name (the natural key), and
+/// what `answer` (`{"organizationAccount": {...}}`, as retrieve answers) says about declarable
+/// fields, under their spec names.
+fn to_remote(id: String, name: &str, answer: &serde_json::Value) -> RemoteOrg {
+    let fields = ProviderType::Neoncrm.schema().org;
+    let mut attributes = match answer {
+        serde_json::Value::Object(answer) => from_wire(fields, &wire_view(fields, answer)),
+        _ => serde_json::Map::new(),
+    };
+    for field in NOT_REPORTED {
+        attributes.remove(*field);
+    }
+    RemoteOrg {
+        remote_id: id,
+        natural_key: ProviderType::Neoncrm.natural_key(&[name]),
+        status: RemoteStatus::Ready,
+        detail: BTreeMap::new(),
+        attributes,
+    }
+}
+
+/// Fields never reported, whatever an answer holds. `login`: the Retrieve Organization Account
+/// example shows none [S: by absence], and its `username` goes with a `password` that no read
+/// returns (the spec's pair rule), so a reported username could never be declared as reported.
+const NOT_REPORTED: &[&str] = &["login"];
+
+/// What a v1 answer holds for `fields`, keyed by their wire names as `from_wire` reads them.
+/// A field's wire name is its dotted parameter path (`organizationAccount.primaryContact`,
+/// `addresses.address`), and the answer nests an object per segment, so each is looked up
+/// segment by segment. A repeated group may be one bare object (v1's one-element list) or
+/// empty (`""`, `{}`); a blank scalar is a field left unset, as orgform never sends a blank;
+/// both are left out, as are empty objects and keys the schema does not know.
+pub(crate) fn wire_view(
+    fields: &[Field],
+    answer: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value as J;
+    let mut out = serde_json::Map::new();
+    for field in fields {
+        let Some(value) = at_path(answer, field.wire) else {
+            continue;
+        };
+        let value = match (&field.kind, value) {
+            (Kind::Object(inner), J::Object(map)) => {
+                let inner = wire_view(inner, map);
+                if inner.is_empty() {
+                    continue;
+                }
+                J::Object(inner)
+            }
+            (Kind::Object(_), _) => continue,
+            (Kind::Array(item), value) => {
+                let items: Vec<J> = match value {
+                    J::Array(items) => items.iter().collect(),
+                    J::Object(map) if map.is_empty() => Vec::new(),
+                    J::Object(_) => vec![value],
+                    _ => Vec::new(),
+                }
+                .into_iter()
+                .map(|element| match (item, element) {
+                    (Kind::Object(inner), J::Object(map)) => J::Object(wire_view(inner, map)),
+                    (_, other) => other.clone(),
+                })
+                .collect();
+                if items.is_empty() {
+                    continue;
+                }
+                J::Array(items)
+            }
+            (_, J::String(text)) if text.trim().is_empty() => continue,
+            (_, other) => other.clone(),
+        };
+        out.insert(field.wire.to_string(), value);
+    }
+    out
+}
+
+/// The value at a dotted path of nested objects.
+fn at_path<'a>(
+    answer: &'a serde_json::Map<String, serde_json::Value>,
+    path: &str,
+) -> Option<&'a serde_json::Value> {
+    let mut segments = path.split('.');
+    let first = answer.get(segments.next()?)?;
+    segments.try_fold(first, |at, segment| at.get(segment))
 }
 
 fn session_lapsed(errors: &[ApiError]) -> bool {
@@ -916,6 +1070,27 @@ impl Provider for Neon {
         self.search(&names).await
     }
 
+    /// Every organization account in pages of 200 (the same search as a read of many names),
+    /// then each read once with `retrieveOrganizationAccount`, whose object holds the
+    /// declarable fields the search's columns do not: concurrently, within the instance's
+    /// `max_concurrency`. A login, `ceil(N / 200)` pages and `N` retrieves.
+    async fn list_all(&self) -> Result<InstanceReality, ProviderError> {
+        let listed = self.search_all().await?;
+        let retrieved = futures_util::future::try_join_all(
+            listed
+                .orgs
+                .into_values()
+                .flatten()
+                .map(|org| self.retrieve(org)),
+        )
+        .await?;
+        let mut reality = InstanceReality::default();
+        for org in retrieved {
+            reality.insert(org);
+        }
+        Ok(reality)
+    }
+
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let schema = ProviderType::Neoncrm.schema();
         let name = org.natural_key.0.as_str();
@@ -956,5 +1131,90 @@ impl Provider for Neon {
             detail: BTreeMap::new(),
             attributes: serde_json::Map::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn retrieve_answers_are_read_back_under_spec_names() {
+        // The vendor's Retrieve Organization Account example, one-element lists as objects
+        // and a zip code as a number, with a number as text and a blank as v1 varies them,
+        // and a login, which is never reported.
+        let answer = json!({
+            "operationResult": "SUCCESS",
+            "organizationAccount": {
+                "accountId": 3543,
+                "organizationName": "kliOrganizationName",
+                "createdBy": "Administrator ",
+                "primaryContact": {
+                    "contactId": 5180, "firstName": "kevin", "lastName": "lee",
+                    "email1": "kevin@example.org", "middleName": "",
+                    "addresses": {"address": {
+                        "addressId": "3438", "isPrimaryAddress": true,
+                        "addressType": {"id": 1, "name": "Home"}, "addressLine1": "street1",
+                        "city": "city", "state": {"code": "AL", "name": "ALABAMA"},
+                        "country": {"id": 2, "name": "Canada"}, "zipCode": 111
+                    }}
+                },
+                "noSolicitation": false,
+                "url": "www.z2systems.com",
+                "customFieldDataList": {"customFieldData": {"fieldId": 73, "fieldOptionId": 94}},
+                "source": {"id": 43, "name": "J. Starr"},
+                "organizationTypes": {"organizationType": [
+                    {"id": 1, "name": "Church"}, {"id": "2", "name": "School"}
+                ]},
+                "login": {"username": "kli", "password": "never believed"}
+            }
+        });
+        let org = to_remote("3543".into(), "kliOrganizationName", &answer);
+        assert_eq!(
+            serde_json::Value::Object(org.attributes),
+            json!({
+                "organization_name": "kliOrganizationName",
+                "primary_contact": {
+                    "first_name": "kevin", "last_name": "lee", "email1": "kevin@example.org",
+                    "addresses": [{
+                        "address_id": 3438, "is_primary_address": true,
+                        "address_type": {"id": 1, "name": "Home"}, "address_line1": "street1",
+                        "city": "city", "state": {"code": "AL", "name": "ALABAMA"},
+                        "country": {"id": 2, "name": "Canada"}, "zip_code": "111"
+                    }]
+                },
+                "no_solicitation": false,
+                "url": "www.z2systems.com",
+                "custom_field_data_list": [{"field_id": 73, "field_option_id": 94}],
+                "source": {"id": 43, "name": "J. Starr"},
+                "organization_types": [{"id": 1, "name": "Church"}, {"id": 2, "name": "School"}]
+            })
+        );
+    }
+
+    #[test]
+    fn list_rows_report_the_contact_columns_whatever_their_names() {
+        let answer = ListAnswer::parse(&json!({
+            "searchResults": {"nameValuePairs": {"nameValuePair": [
+                {"name": "ACCOUNT ID", "value": "7"},
+                {"name": "company name", "value": 1905},
+                {"name": "First Name", "value": "Ruth"},
+                {"name": "Last Name", "value": ""},
+                {"name": "Email", "value": "ruth@example.org"}
+            ]}}
+        }))
+        .expect("parse");
+        let orgs = answer.organizations();
+        assert_eq!(orgs.len(), 1);
+        assert_eq!(orgs[0].remote_id, "7");
+        assert_eq!(orgs[0].natural_key.0, "1905");
+        assert_eq!(
+            serde_json::Value::Object(orgs[0].attributes.clone()),
+            json!({
+                "organization_name": "1905",
+                "primary_contact": {"first_name": "Ruth", "email1": "ruth@example.org"}
+            })
+        );
     }
 }

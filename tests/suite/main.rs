@@ -52,6 +52,7 @@ mod provider_oracle;
 mod provider_salesforce;
 mod refusals;
 mod reported_commvault;
+mod reported_neoncrm;
 mod reported_oracle;
 mod request_counts;
 mod sandbox;

@@ -186,7 +186,17 @@ fn list_parameters_search_many_names_per_request() {
         .filter(|(n, _)| n == "outputfields.idnamepair.name")
         .map(|(_, v)| v.as_str())
         .collect();
-    assert_eq!(columns, ["Account ID", "Organization Name", "Account Type"]);
+    assert_eq!(
+        columns,
+        [
+            "Account ID",
+            "Organization Name",
+            "Account Type",
+            "First Name",
+            "Last Name",
+            "Email 1"
+        ]
+    );
     // Organizations only: a person's organization name is where they work.
     let keys: Vec<_> = many
         .0
@@ -492,7 +502,7 @@ fn emulator_renders_one_element_lists_as_objects() {
     );
     assert_eq!(
         account["organizationTypes"]["organizationType"],
-        json!({"name": "Church"})
+        json!({"id": 1, "name": "Church"})
     );
 
     let listed = call(&mut emu, Endpoint::ListAccounts, &list(&sid, &["Solo"], 1));

@@ -3,6 +3,8 @@
 //! types, states, countries), organization types named by id or name and none twice, every
 //! address's type, state and country, and the custom field triplets.
 
+use serde_json::{Map, Value, json};
+
 use super::{ApiError, Params};
 
 // Catalogs a NeonCRM organization would configure; what the List ... requests would return.
@@ -270,4 +272,64 @@ pub(super) fn lookup(catalog: &[(u64, &str)], id: Option<&str>, name: Option<&st
         .iter()
         .find(|(i, n)| id.is_none_or(|x| x == *i) && name.is_none_or(|x| x.eq_ignore_ascii_case(n)))
         .map(|(i, _)| *i)
+}
+
+/// Every lookup of a stored account named by only one of its keys given the other too, from
+/// the catalogs: the Retrieve Organization Account example answers `source`, each
+/// `organizationType`, and each address's `addressType`, `state` and `country` with both [S].
+/// What was sent is kept as sent [I: whether NeonCRM answers a name in its own case is not
+/// documented]. Runs after the checks, so every lookup is known.
+pub(super) fn complete_lookups(account: &mut Map<String, Value>) {
+    complete(account.get_mut("source"), SOURCES);
+    if let Some(types) = account
+        .get_mut("organizationTypes")
+        .and_then(|t| t.get_mut("organizationType"))
+        .and_then(Value::as_array_mut)
+    {
+        for kind in types {
+            complete(Some(kind), ORGANIZATION_TYPES);
+        }
+    }
+    let addresses = account
+        .get_mut("primaryContact")
+        .and_then(|c| c.get_mut("addresses"))
+        .and_then(|a| a.get_mut("address"))
+        .and_then(Value::as_array_mut);
+    for address in addresses.into_iter().flatten() {
+        complete(address.get_mut("addressType"), ADDRESS_TYPES);
+        complete(address.get_mut("country"), COUNTRIES);
+        if let Some(Value::Object(state)) = address.get_mut("state") {
+            let code = state.get("code").and_then(Value::as_str);
+            let name = state.get("name").and_then(Value::as_str);
+            let found = STATES.iter().find(|(c, n)| {
+                code.is_none_or(|x| x.eq_ignore_ascii_case(c))
+                    && name.is_none_or(|x| x.eq_ignore_ascii_case(n))
+            });
+            if let Some((c, n)) = found {
+                state.entry("code").or_insert_with(|| json!(c));
+                state.entry("name").or_insert_with(|| json!(n));
+            }
+        }
+    }
+}
+
+/// One `{id, name}` lookup given its missing half.
+fn complete(lookup_object: Option<&mut Value>, catalog: &[(u64, &str)]) {
+    let Some(Value::Object(object)) = lookup_object else {
+        return;
+    };
+    let id = object.get("id").map(|id| match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let name = object.get("name").and_then(Value::as_str);
+    let Some(id) = lookup(catalog, id.as_deref(), name) else {
+        return;
+    };
+    let name = catalog
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map_or("", |(_, n)| *n);
+    object.entry("id").or_insert_with(|| json!(id));
+    object.entry("name").or_insert_with(|| json!(name));
 }

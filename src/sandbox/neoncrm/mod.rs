@@ -22,7 +22,12 @@
 //!   searches individuals and organizations alike, and names each column in an answer as the
 //!   vendor's List Accounts example does (`Account Id` when asked `Account ID`), from
 //!   `search::COLUMNS`, never by echoing the request.
-//! - `account/retrieveOrganizationAccount` gives back what was created (never its password).
+//! - `account/retrieveOrganizationAccount` gives back what was created (never its password),
+//!   each lookup (source, organization type, address type, state, country) with both its id
+//!   (or code) and its name, as the vendor's example shows them, whichever one was sent.
+//! - `account/updateOrganizationAccount` replaces an organization account whole, as documented
+//!   (a parameter left out or blank clears its field), with the create's checks: how an
+//!   account changes at NeonCRM behind orgform's back.
 //! - Every one-element list is rendered as a bare object (`errors.error`, `nameValuePairs`,
 //!   `nameValuePair`, `addresses.address`, ...), v1's XML-born quirk.
 //!
@@ -47,7 +52,7 @@ mod search;
 
 use checks::{
     NAME_REQUIRED, PASSWORD_REQUIRED, SOURCE_INVALID, SOURCES, USERNAME_REQUIRED, USERNAME_TAKEN,
-    check_addresses, check_custom_fields, check_organization_types, lookup,
+    check_addresses, check_custom_fields, check_organization_types, complete_lookups, lookup,
 };
 
 /// Where the real API lives under its host; the sandbox serves it at the same path.
@@ -170,16 +175,18 @@ pub enum Endpoint {
     CreateIndividualAccount,
     ListAccounts,
     RetrieveOrganizationAccount,
+    UpdateOrganizationAccount,
 }
 
 impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 6] = [
+    pub(crate) const ALL: [Endpoint; 7] = [
         Endpoint::Login,
         Endpoint::Logout,
         Endpoint::CreateOrganizationAccount,
         Endpoint::CreateIndividualAccount,
         Endpoint::ListAccounts,
         Endpoint::RetrieveOrganizationAccount,
+        Endpoint::UpdateOrganizationAccount,
     ];
 
     /// The path after [`PATH_PREFIX`], like `account/listAccounts`.
@@ -191,6 +198,7 @@ impl Endpoint {
             Endpoint::CreateIndividualAccount => "account/createIndividualAccount",
             Endpoint::ListAccounts => "account/listAccounts",
             Endpoint::RetrieveOrganizationAccount => "account/retrieveOrganizationAccount",
+            Endpoint::UpdateOrganizationAccount => "account/updateOrganizationAccount",
         }
     }
 
@@ -203,6 +211,7 @@ impl Endpoint {
             Endpoint::CreateIndividualAccount => "createIndividualAccountResponse",
             Endpoint::ListAccounts => "listAccountsResponse",
             Endpoint::RetrieveOrganizationAccount => "retrieveOrganizationAccountResponse",
+            Endpoint::UpdateOrganizationAccount => "updateOrganizationAccountResponse",
         }
     }
 
@@ -215,7 +224,9 @@ impl Endpoint {
     fn mutates(self) -> bool {
         matches!(
             self,
-            Endpoint::CreateOrganizationAccount | Endpoint::CreateIndividualAccount
+            Endpoint::CreateOrganizationAccount
+                | Endpoint::CreateIndividualAccount
+                | Endpoint::UpdateOrganizationAccount
         )
     }
 }
@@ -327,6 +338,7 @@ impl Emulator<'_> {
                     Endpoint::CreateOrganizationAccount => self.create(&params),
                     Endpoint::CreateIndividualAccount => self.create_individual(&params),
                     Endpoint::ListAccounts => self.list(&params),
+                    Endpoint::UpdateOrganizationAccount => self.update(&params),
                     Endpoint::RetrieveOrganizationAccount | Endpoint::Login => {
                         self.retrieve(&params)
                     }
@@ -376,10 +388,40 @@ impl Emulator<'_> {
     }
 
     fn create(&mut self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
-        const ACCOUNT: &str = "organizationAccount.";
+        let errors = self.check_account(params, None);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let account_id = self.data.next_account_id;
+        self.data.next_account_id += 1;
+        let mut object = account_object(params, ORGANIZATION_ACCOUNT, account_id);
+        object.insert("createdBy".into(), json!("API User"));
+        let blank_parameters = params
+            .0
+            .iter()
+            .filter(|(n, v)| v.trim().is_empty() && !matches!(n.as_str(), "responseType"))
+            .map(|(n, _)| n.clone())
+            .collect();
+        self.data.accounts.push(Account {
+            account_id,
+            organization_name: organization_name(params),
+            user_type: UserType::Organization,
+            login_username: login_username(params),
+            organization_account: Value::Object(object),
+            blank_parameters,
+        });
+        Ok(json!({"responseMessage": "organization account created.", "accountId": account_id}))
+    }
+
+    /// What the seed's error table refuses in an organization account's parameters (10050 to
+    /// 10071), for a create or for an update of account `updating` (whose own login username is
+    /// not taken by itself).
+    fn check_account(&self, params: &Params<'_>, updating: Option<u64>) -> Vec<ApiError> {
         let mut errors = Vec::new();
-        let name = params.value("organizationAccount.organizationName");
-        if name.is_none() {
+        if params
+            .value("organizationAccount.organizationName")
+            .is_none()
+        {
             errors.push(NAME_REQUIRED);
         }
 
@@ -390,9 +432,10 @@ impl Emulator<'_> {
             (None, Some(_)) => errors.push(USERNAME_REQUIRED),
             (Some(u), Some(_)) => {
                 let taken = self.data.accounts.iter().any(|a| {
-                    a.login_username
-                        .as_deref()
-                        .is_some_and(|t| t.eq_ignore_ascii_case(u))
+                    Some(a.account_id) != updating
+                        && a.login_username
+                            .as_deref()
+                            .is_some_and(|t| t.eq_ignore_ascii_case(u))
                 });
                 if taken {
                     errors.push(USERNAME_TAKEN);
@@ -415,53 +458,47 @@ impl Emulator<'_> {
 
         check_addresses(params, &mut errors);
         check_custom_fields(params, &mut errors);
-
-        if !errors.is_empty() {
-            errors.dedup();
-            return Err(errors);
-        }
-        let name = name.unwrap_or_default().to_string();
-        let (account_id, mut object) = self.new_account(params, ACCOUNT);
-        object.insert("createdBy".into(), json!("API User"));
-        let blank_parameters = params
-            .0
-            .iter()
-            .filter(|(n, v)| v.trim().is_empty() && !matches!(n.as_str(), "responseType"))
-            .map(|(n, _)| n.clone())
-            .collect();
-        self.data.accounts.push(Account {
-            account_id,
-            organization_name: name,
-            user_type: UserType::Organization,
-            login_username: username.map(str::to_string),
-            organization_account: Value::Object(object),
-            blank_parameters,
-        });
-        Ok(json!({"responseMessage": "organization account created.", "accountId": account_id}))
+        errors.dedup();
+        errors
     }
 
-    /// The next account id, and the account's object from the parameters under `prefix`
-    /// (`organizationAccount.`, `individualAccount.`) with its id in it. The password is never
-    /// kept, nor shown by retrieve.
-    fn new_account(&mut self, params: &Params<'_>, prefix: &str) -> (u64, Map<String, Value>) {
-        let account_id = self.data.next_account_id;
-        self.data.next_account_id += 1;
-        let mut object = build_object(
-            params
-                .0
-                .iter()
-                .filter_map(|(n, v)| Some((n.strip_prefix(prefix)?, v.trim())))
-                .filter(|(n, _)| *n != "login.password"),
-        );
-        object.insert("accountId".into(), json!(account_id));
-        (account_id, object)
+    /// `updateOrganizationAccount` [S: "Update Organization Account"]: the account named by
+    /// `organizationAccount.accountId` replaced whole by the parameters, so that one left out
+    /// or blank clears its field, as documented; checked as a create is. Its creation stamp
+    /// stays.
+    fn update(&mut self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
+        let index = params
+            .value("organizationAccount.accountId")
+            .and_then(|id| id.parse::<u64>().ok())
+            .and_then(|id| {
+                self.data
+                    .accounts
+                    .iter()
+                    .position(|a| a.account_id == id && a.user_type == UserType::Organization)
+            })
+            .ok_or_else(|| vec![ACCOUNT_ID_INVALID])?;
+        let account_id = self.data.accounts[index].account_id;
+        let errors = self.check_account(params, Some(account_id));
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut object = account_object(params, ORGANIZATION_ACCOUNT, account_id);
+        let account = &mut self.data.accounts[index];
+        if let Some(by) = account.organization_account.get("createdBy") {
+            object.insert("createdBy".into(), by.clone());
+        }
+        account.organization_name = organization_name(params);
+        account.login_username = login_username(params);
+        account.organization_account = Value::Object(object);
+        Ok(json!({"responseMessage": "Organization account updated successfully."}))
     }
 
     /// [I] A person with a first and last name and, optionally, the organization they work
     /// at; nothing else is checked, as orgform never creates one.
     fn create_individual(&mut self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
-        const ACCOUNT: &str = "individualAccount.";
-        let (account_id, object) = self.new_account(params, ACCOUNT);
+        let account_id = self.data.next_account_id;
+        self.data.next_account_id += 1;
+        let object = account_object(params, "individualAccount.", account_id);
         self.data.accounts.push(Account {
             account_id,
             organization_name: params
@@ -489,6 +526,37 @@ impl Emulator<'_> {
             .ok_or_else(|| vec![ACCOUNT_ID_INVALID])?;
         Ok(json!({"organizationAccount": render(&account.organization_account)}))
     }
+}
+
+/// The parameters of an organization account start with this.
+const ORGANIZATION_ACCOUNT: &str = "organizationAccount.";
+
+/// The account's object from the parameters under `prefix` (`organizationAccount.`,
+/// `individualAccount.`) with its id in it. The password is never kept, nor shown by retrieve.
+fn account_object(params: &Params<'_>, prefix: &str, account_id: u64) -> Map<String, Value> {
+    let mut object = build_object(
+        params
+            .0
+            .iter()
+            .filter_map(|(n, v)| Some((n.strip_prefix(prefix)?, v.trim())))
+            .filter(|(n, _)| *n != "login.password"),
+    );
+    object.insert("accountId".into(), json!(account_id));
+    complete_lookups(&mut object);
+    object
+}
+
+fn organization_name(params: &Params<'_>) -> String {
+    params
+        .value("organizationAccount.organizationName")
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn login_username(params: &Params<'_>) -> Option<String> {
+    params
+        .value("organizationAccount.login.username")
+        .map(str::to_string)
 }
 
 /// The repeated groups of `organizationAccount`, whose elements are paired by position.
@@ -563,8 +631,10 @@ fn typed(name: &str, value: &str) -> Value {
     if value == "true" || value == "false" {
         return Value::Bool(value == "true");
     }
+    // Digits that a number would not give back (a leading zero) stay text.
     if (leaf == "id" || leaf.ends_with("Id"))
         && let Ok(n) = value.parse::<u64>()
+        && n.to_string() == value
     {
         return json!(n);
     }

@@ -7,17 +7,26 @@ use serde_json::{Value, json};
 
 use super::{Account, ApiError, DEFAULT_PAGE_SIZE, Emulator, MAX_PAGE_SIZE, Params, v1_list};
 
-/// The output columns and search keys `listAccounts` knows here, as an answer names them. A
-/// request's names are matched without regard to case or surrounding blanks: the vendor's List
-/// Accounts example asks for `Account ID` and its answer says `Account Id` [S: the example, as
-/// quoted in issue 13]. Both names of an organization's name are accepted, as the sources
-/// disagree on it [I]. `Account Type` (Individual | Organization, v1's `userType` values) is
-/// inferred [I]: v1 documents `userType` on searches, not this column's name.
-pub(crate) const COLUMNS: &[(Column, &str)] = &[
-    (Column::AccountId, "Account Id"),
-    (Column::Name, "Organization Name"),
-    (Column::Name, "Company Name"),
-    (Column::AccountType, "Account Type"),
+/// The output columns and search keys `listAccounts` knows here: what each holds, the name a
+/// request uses, and the name an answer gives it. A request's names are matched without regard
+/// to case or surrounding blanks: the vendor's List Accounts example asks for `Account ID`,
+/// `First Name`, `Last Name` and `Email 1`, and its answer says `Account Id`, `First Name`,
+/// `Last Name` and `Email` [S: the example, as quoted in issue 13 and providers.md §5.1]. Both
+/// names of an organization's name are accepted, as the sources disagree on it [I]. `Account
+/// Type` (Individual | Organization, v1's `userType` values) is inferred [I]: v1 documents
+/// `userType` on searches, not this column's name. On an organization account the name and
+/// e-mail columns are its primary contact's [I: a company account has no name or e-mail of its
+/// own, its contact does (the vendor's "Accounts" page)].
+pub(crate) const COLUMNS: &[(Column, &str, &str)] = &[
+    (Column::AccountId, "Account ID", "Account Id"),
+    (Column::Name, "Organization Name", "Organization Name"),
+    (Column::Name, "Company Name", "Company Name"),
+    (Column::AccountType, "Account Type", "Account Type"),
+    (Column::FirstName, "First Name", "First Name"),
+    (Column::LastName, "Last Name", "Last Name"),
+    (Column::Email, "Email 1", "Email"),
+    // The example's search key for the same field.
+    (Column::Email, "Email", "Email"),
 ];
 
 /// What a column of `listAccounts` holds.
@@ -26,6 +35,9 @@ pub(crate) enum Column {
     AccountId,
     Name,
     AccountType,
+    FirstName,
+    LastName,
+    Email,
 }
 
 /// The column a request names, and its documented name for the answer.
@@ -33,8 +45,30 @@ pub(super) fn column(requested: &str) -> Option<(Column, &'static str)> {
     let requested = requested.trim();
     COLUMNS
         .iter()
-        .find(|(_, name)| name.eq_ignore_ascii_case(requested))
-        .copied()
+        .find(|(_, asked, _)| asked.eq_ignore_ascii_case(requested))
+        .map(|(column, _, answered)| (*column, *answered))
+}
+
+impl Column {
+    /// What this column holds for `account`: a blank where the account has nothing, as v1
+    /// renders an empty field (`"lastName": ""` in the keyword search example).
+    fn value(self, account: &Account) -> Value {
+        let contact = |key: &str| {
+            json!(
+                account.organization_account["primaryContact"][key]
+                    .as_str()
+                    .unwrap_or_default()
+            )
+        };
+        match self {
+            Column::AccountId => json!(account.account_id),
+            Column::Name => json!(account.organization_name),
+            Column::AccountType => json!(account.user_type.name()),
+            Column::FirstName => contact("firstName"),
+            Column::LastName => contact("lastName"),
+            Column::Email => contact("email1"),
+        }
+    }
 }
 
 // [I] Search errors: v2's documented search codes, which v1's "Querying" page describes in words.
@@ -127,14 +161,7 @@ impl Emulator<'_> {
             .map(|account| {
                 let pairs = columns
                     .iter()
-                    .map(|(c, name)| {
-                        let value = match c {
-                            Column::AccountId => json!(account.account_id),
-                            Column::Name => json!(account.organization_name),
-                            Column::AccountType => json!(account.user_type.name()),
-                        };
-                        json!({"name": name, "value": value})
-                    })
+                    .map(|(c, name)| json!({"name": name, "value": c.value(account)}))
                     .collect();
                 json!({"nameValuePair": v1_list(pairs)})
             })
@@ -196,10 +223,9 @@ impl Search {
     fn matches(&self, account: &Account) -> bool {
         let Search(column, operator, values) = self;
         let operator = *operator;
-        let have = match column {
-            Column::AccountId => account.account_id.to_string(),
-            Column::Name => account.organization_name.clone(),
-            Column::AccountType => account.user_type.name().to_string(),
+        let have = match column.value(account) {
+            Value::String(s) => s,
+            other => other.to_string(),
         };
         // [I] Text comparisons ignore case and surrounding blanks, as a SQL search would.
         let have = have.trim().to_lowercase();

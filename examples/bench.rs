@@ -337,7 +337,7 @@ organization_name = "Organization {address}"
         page: Some(200),
         counts: 0,
         list_page: Some(200),
-        reads_each: false,
+        reads_each: true,
     },
     Kit {
         name: "commvault_salesforce",
@@ -380,7 +380,7 @@ profile = { email = "{address}@acme.example", first_name = "Dana", last_name = "
         page: Some(250),
         counts: 0,
         list_page: Some(250),
-        reads_each: false,
+        reads_each: true,
     },
 ];
 

@@ -207,6 +207,10 @@ pub(crate) struct ApplyArgs {
     /// Refuse a plan that creates more than N organizations (see also `max_creates` per provider)
     #[arg(long, value_name = "N")]
     pub(crate) max_creates: Option<u32>,
+    /// Apply only if the plan's digest is DIGEST (as every plan format shows it): the plan
+    /// reviewed in a pull request, made again after the merge, must say exactly the same
+    #[arg(long, value_name = "DIGEST")]
+    pub(crate) expect_digest: Option<String>,
     /// How long to wait for an asynchronous create before leaving it pending, like 15m
     #[arg(long, value_parser = parse_duration, default_value = "15m", value_name = "DURATION")]
     pub(crate) settle_timeout: Duration,

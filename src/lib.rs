@@ -4,13 +4,14 @@
 //! was created), `plan` (the pure core: specs + state + remote reality -> `Plan`), `providers`
 //! (the five APIs), `apply` (executes a plan), `sandbox` (emulators of the five APIs), `escape`
 //! (values made safe to show), `text` (words for people: plurals), `output` (the only place that
-//! prints), `time` (timestamps and their formats), `files` (reading user-named files safely,
+//! prints), `time` (timestamps and their formats), `digest` (SHA-256 over JSON, streamed), `files` (reading user-named files safely,
 //! replacing files atomically), `commands` (one per subcommand) and `cli` (the flags).
 
 pub(crate) mod apply;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub(crate) mod digest;
 pub(crate) mod escape;
 pub(crate) mod files;
 pub mod logging;

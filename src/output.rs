@@ -123,6 +123,7 @@ pub fn plan_text(plan: &Plan) -> String {
         .collect();
     if shown.is_empty() {
         let _ = writeln!(out, "No changes. {}.", capitalise(&summary_line(plan)));
+        let _ = writeln!(out, "Plan digest: {}", plan.content_digest());
         return out;
     }
     let labels: Vec<std::borrow::Cow<'_, str>> = shown.iter().map(|c| address_label(c)).collect();
@@ -153,6 +154,7 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(out, "\n{}", quota_line(q, Shown(&q.provider)));
     }
     let _ = writeln!(out, "\nPlan: {}.", summary_line(plan));
+    let _ = writeln!(out, "Plan digest: {}", plan.content_digest());
     out
 }
 
@@ -209,6 +211,7 @@ pub fn plan_json(plan: &Plan) -> String {
             "summary".into(),
             serde_json::to_value(plan.summary()).unwrap_or(serde_json::Value::Null),
         );
+        map.insert("digest".into(), plan.content_digest().into());
     }
     escape::json(serde_json::to_string_pretty(&value).unwrap_or_default())
 }
@@ -237,6 +240,7 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
         );
     }
     let _ = writeln!(head, "**{}**\n", capitalise(&summary_line(plan)));
+    let _ = writeln!(head, "Plan digest: `{}`\n", plan.content_digest());
     if plan.is_partial() {
         let patterns: Vec<String> = plan.targets.iter().map(|t| md_code(t)).collect();
         let _ = writeln!(

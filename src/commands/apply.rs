@@ -138,6 +138,9 @@ async fn run_locked(
             fresh
         }
     };
+    if let Some(expected) = &args.expect_digest {
+        check_digest(&plan, expected)?;
+    }
     if !plan.has_work() {
         output::message("Nothing to apply.");
         return Ok(ExitCode::SUCCESS);
@@ -169,6 +172,24 @@ async fn run_locked(
     };
     let report = execute(g, &plan, spec, connected, state, backend, apply_options).await?;
     finish(g, &report)
+}
+
+/// Refuses a plan whose content digest is not the reviewed one: what would be applied is not
+/// what was reviewed (the specs, the state or the providers moved on since).
+fn check_digest(plan: &Plan, expected: &str) -> Result<()> {
+    let digest = plan.content_digest();
+    let expected = expected.trim();
+    if !expected.is_empty() && digest.eq_ignore_ascii_case(expected) {
+        output::message(&format!(
+            "The plan's digest is the reviewed one ({digest})."
+        ));
+        return Ok(());
+    }
+    Err(miette!(
+        help = "review the new plan (plan again where it was reviewed) and apply that one",
+        "refusing to apply: this plan's digest is {digest}, the reviewed one {}; nothing was created",
+        crate::escape::Shown(expected)
+    ))
 }
 
 /// A second interrupt during an apply: the run ends at once, without waiting for the creates in

@@ -119,17 +119,17 @@ pub(crate) async fn make_plan(
     Ok(made)
 }
 
-/// Writes a plan file (JSON, 0600, atomically) and returns its digest.
+/// Writes a plan file (JSON, 0600, atomically) and returns its content digest.
 pub(crate) fn save_plan(path: &Path, plan: &Plan) -> Result<String> {
     let mut bytes = serde_json::to_vec_pretty(plan).into_diagnostic()?;
     bytes.push(b'\n');
     write_atomically(path, &bytes, OldVersion::Discard)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot write the plan to {}", path.display()))?;
-    Ok(plan_digest(&bytes))
+    Ok(plan.content_digest())
 }
 
-/// A plan file as read: the plan, where it was, and the digest of its bytes.
+/// A plan file as read: the plan, where it was, and its content digest.
 pub(crate) struct SavedPlan {
     pub(crate) plan: Plan,
     pub(crate) path: PathBuf,
@@ -140,23 +140,14 @@ pub(crate) struct SavedPlan {
 /// not a regular file (a FIFO would hang the run) or is past the plan-file cap.
 pub(crate) fn load_plan(path: &Path) -> Result<SavedPlan> {
     let bytes = crate::files::read_regular(path, crate::files::PLAN_FILE)?;
-    let digest = plan_digest(&bytes);
     let text = String::from_utf8(bytes)
         .map_err(|_| miette!("{}: the plan file is not UTF-8 text", path.display()))?;
     let plan = crate::plan::parse_saved(&text)
         .into_diagnostic()
         .wrap_err_with(|| format!("{} cannot be applied", path.display()))?;
     Ok(SavedPlan {
+        digest: plan.content_digest(),
         plan,
         path: path.to_path_buf(),
-        digest,
     })
-}
-
-/// A short digest of a plan file's bytes (the first 16 hex digits of its SHA-256, as
-/// `sha256sum plan.json | cut -c1-16` prints them), printed when it is saved and when it is
-/// applied, so that a reviewer can match what was reviewed with what was applied.
-pub(crate) fn plan_digest(bytes: &[u8]) -> String {
-    use sha2::{Digest as _, Sha256};
-    hex::encode(Sha256::digest(bytes))[..16].to_string()
 }

@@ -223,6 +223,37 @@ impl Plan {
     pub fn is_partial(&self) -> bool {
         !self.targets.is_empty()
     }
+
+    /// The digest of what the plan says: what it was made from (specs digest, state lineage
+    /// and serial, whether reality was read) and every change, quota, warning and target in
+    /// it; not when it was made, nor whether it was saved. The plan reviewed in a pull request
+    /// and the one made again after the merge have the same digest exactly when they say the
+    /// same thing, which is what `apply --expect-digest` holds the applied plan to.
+    pub fn content_digest(&self) -> String {
+        #[derive(Serialize)]
+        struct Content<'a> {
+            format_version: u32,
+            specs_digest: &'a str,
+            state_lineage: Option<&'a str>,
+            state_serial: u64,
+            refreshed: bool,
+            changes: &'a [Change],
+            quotas: &'a [QuotaUse],
+            endpoint_warnings: &'a [EndpointWarning],
+            targets: &'a [String],
+        }
+        crate::digest::json_sha256(&Content {
+            format_version: self.format_version,
+            specs_digest: &self.specs_digest,
+            state_lineage: self.state_lineage.as_deref(),
+            state_serial: self.state_serial,
+            refreshed: self.refreshed,
+            changes: &self.changes,
+            quotas: &self.quotas,
+            endpoint_warnings: &self.endpoint_warnings,
+            targets: &self.targets,
+        })
+    }
 }
 
 /// Inputs besides specs, state and reality.

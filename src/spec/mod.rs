@@ -225,20 +225,7 @@ impl Spec {
 /// SHA-256 of declared attributes with secrets left out, over canonical JSON: compact, keys
 /// sorted (tables are ordered maps), streamed into the hash without building a JSON tree.
 pub(crate) fn attributes_digest(attrs: &Table) -> String {
-    struct HashWriter(Sha256);
-    impl std::io::Write for HashWriter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut writer = HashWriter(Sha256::new());
-    // Writing into a hash can't fail, and every value serializes.
-    let _ = serde_json::to_writer(&mut writer, &TablePublicView(attrs));
-    hex::encode(writer.0.finalize())
+    crate::digest::json_sha256(&TablePublicView(attrs))
 }
 
 /// A table of declared values, serialized with secrets left out.

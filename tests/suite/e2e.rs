@@ -495,7 +495,8 @@ fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
         .find_map(|l| l.strip_prefix("plan digest: "))
         .expect("digest")
         .to_string();
-    // orgform itself names the same digest as sha256sum does.
+    // The digest orgform gave the saved plan, over its content.
+    assert_eq!(digest.len(), 64, "{}", plan.stdout);
     assert!(
         plan.stderr.contains(&format!("digest {digest}")),
         "{}",

@@ -55,6 +55,7 @@ mod reported_commvault;
 mod reported_neoncrm;
 mod reported_oracle;
 mod request_counts;
+mod reviewed_plan;
 mod sandbox;
 mod scenario;
 mod schema;

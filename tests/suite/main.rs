@@ -49,6 +49,7 @@ mod provider_neoncrm;
 mod provider_oracle;
 mod provider_salesforce;
 mod refusals;
+mod reported_salesforce;
 mod request_counts;
 mod sandbox;
 mod scenario;

@@ -422,14 +422,15 @@ impl Salesforce {
                     message: format!("the query answer is not what Salesforce documents: {e}"),
                 })?;
             for value in page.records {
-                let record =
-                    SignupRecord::deserialize(&value).map_err(|e| ProviderError::Protocol {
-                        message: format!("a query record is not what Salesforce documents: {e}"),
-                    })?;
-                // An object, or the line above would have failed.
-                if let serde_json::Value::Object(fields) = value {
-                    records.push(Row { record, fields });
-                }
+                let unexpected = |why: String| ProviderError::Protocol {
+                    message: format!("a query record is not what Salesforce documents: {why}"),
+                };
+                let serde_json::Value::Object(fields) = value else {
+                    return Err(unexpected("not a JSON object".into()));
+                };
+                let record = SignupRecord::deserialize(&serde_json::Value::Object(fields.clone()))
+                    .map_err(|e| unexpected(e.to_string()))?;
+                records.push(Row { record, fields });
             }
             if !page.done {
                 let url = page

@@ -7,7 +7,9 @@
 //!   that lapses (401 `INVALID_SESSION_ID`) is renewed once per call, then the call is resent.
 //! - Remote reality: SOQL over `GET /services/data/vXX.X/query`, many usernames per query
 //!   (`Username IN (...)`), chunked so URLs stay short, following `nextRecordsUrl` to the end;
-//!   or every sign-up, 2,000 a page, when that takes fewer requests.
+//!   or every sign-up, 2,000 a page, when that takes fewer requests (and always, for
+//!   `list_all`). Each query selects every declarable field the API version has, so what a
+//!   read reports ([`reported_attributes`]) costs no request of its own.
 //! - Create: `POST /services/data/vXX.X/sobjects/SignupRequest/` answers 201 `{id, success,
 //!   errors}` at once; the sign-up itself runs asynchronously (`New` → `In Progress` → `Success`
 //!   or `Error`), and apply polls it through the default `settle` (a look-up by username).
@@ -30,7 +32,7 @@ use serde::Deserialize;
 
 use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
-use super::wire::create_body;
+use super::wire::{create_body, from_wire};
 use super::{ConnectOptions, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
@@ -41,9 +43,50 @@ pub(crate) const DEFAULT_API_VERSION: &str = "60.0";
 
 const TOKEN_PATH: &str = "/services/oauth2/token";
 
-/// What a look-up selects: enough to settle a sign-up, and `CreatedDate` to pick the newest of
-/// several failed attempts.
-pub const SELECT: &str = "SELECT Id, Username, Status, CreatedOrgId, CreatedOrgInstance, ErrorCode, CreatedDate FROM SignupRequest";
+/// The fields every read selects besides the declarable ones, with the API version each
+/// appeared in (seed 001): what settling a sign-up reads, and `CreatedDate` to pick the newest
+/// of several failed attempts.
+const SYSTEM_FIELDS: &[(&str, u32)] = &[
+    ("Id", 27),
+    ("Status", 27),
+    ("CreatedOrgId", 27),
+    ("CreatedOrgInstance", 29),
+    ("ErrorCode", 27),
+    ("CreatedDate", 27),
+];
+
+/// The query every read starts with, at `api_version`: the system fields of [`SYSTEM_FIELDS`]
+/// and every declarable field (all of them are Filter fields in seed 001, so all selectable),
+/// each only if the version has it: a field newer than the version is unknown to it, and
+/// Salesforce refuses the whole query with `INVALID_FIELD`.
+pub fn select(api_version: &str) -> String {
+    let major = api_version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+        // The validator allows only `NN.N`; anything else gets every field.
+        .unwrap_or(u32::MAX);
+    let since = |name: &str| {
+        crate::catalog::salesforce::FIELD_API_VERSIONS
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map_or(crate::catalog::salesforce::MIN_API_VERSION, |(_, v)| *v)
+    };
+    let fields: Vec<&str> = SYSTEM_FIELDS
+        .iter()
+        .filter(|(_, v)| *v <= major)
+        .map(|(name, _)| *name)
+        .chain(
+            ProviderType::SalesforceSignup
+                .schema()
+                .org
+                .iter()
+                .filter(|f| since(f.name) <= major)
+                .map(|f| f.wire),
+        )
+        .collect();
+    format!("SELECT {} FROM SignupRequest", fields.join(", "))
+}
 
 /// Longest URL-encoded SOQL statement per request. Salesforce refuses request lines over about
 /// 16 KB; this leaves room for the host, the path and proxies that are stricter still.
@@ -68,6 +111,8 @@ pub struct Salesforce {
     session: LoginCell<Session>,
     secrets: SecretResolver,
     instance_name: String,
+    /// [`select`] at this instance's API version.
+    select: String,
 }
 
 enum Credentials {
@@ -147,10 +192,18 @@ struct QueryPage {
     done: bool,
     #[serde(default)]
     next_records_url: Option<String>,
-    records: Vec<SignupRecord>,
+    records: Vec<serde_json::Value>,
 }
 
-/// A SignupRequest as the query returns it; the fields of [`SELECT`].
+/// One SignupRequest as a query returned it: what orgform decides with, and the whole record,
+/// from which the attributes it reports are read.
+struct Row {
+    record: SignupRecord,
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A SignupRequest as the query returns it: the fields orgform decides with (settling, which
+/// of several stands for a username).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct SignupRecord {
@@ -191,15 +244,17 @@ impl Salesforce {
                 client_secret: secret("client_secret")?,
             },
         };
+        let api_version = instance
+            .setting("api_version")
+            .unwrap_or(DEFAULT_API_VERSION)
+            .to_string();
         Ok(Salesforce {
             http: options.http(instance)?,
             // Boxed: an RSA key pair is large, and AnyProvider holds every client inline.
             credentials: Box::new(credentials),
             audience: jwt_audience(&instance.base_url, instance.setting("audience")),
-            api_version: instance
-                .setting("api_version")
-                .unwrap_or(DEFAULT_API_VERSION)
-                .to_string(),
+            select: select(&api_version),
+            api_version,
             session: LoginCell::default(),
             secrets: options.secrets.clone(),
             instance_name: instance.name.clone(),
@@ -340,7 +395,7 @@ impl Salesforce {
     }
 
     /// Runs one SOQL query to the end, following `nextRecordsUrl`.
-    async fn query_all(&self, soql: &str) -> Result<Vec<SignupRecord>, ProviderError> {
+    async fn query_all(&self, soql: &str) -> Result<Vec<Row>, ProviderError> {
         let first = format!(
             "{}?q={}",
             self.data_path("/query"),
@@ -366,7 +421,17 @@ impl Salesforce {
                 serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
                     message: format!("the query answer is not what Salesforce documents: {e}"),
                 })?;
-            records.extend(page.records);
+            for value in page.records {
+                let unexpected = |why: String| ProviderError::Protocol {
+                    message: format!("a query record is not what Salesforce documents: {why}"),
+                };
+                let serde_json::Value::Object(fields) = value else {
+                    return Err(unexpected("not a JSON object".into()));
+                };
+                let record = SignupRecord::deserialize(&serde_json::Value::Object(fields.clone()))
+                    .map_err(|e| unexpected(e.to_string()))?;
+                records.push(Row { record, fields });
+            }
             if !page.done {
                 let url = page
                     .next_records_url
@@ -378,6 +443,29 @@ impl Salesforce {
             }
         }
         Ok(records)
+    }
+
+    /// Runs `queries` and keeps, per username, the sign-up that stands for it ([`preferred`]),
+    /// with the attributes it reports.
+    async fn reality_of(&self, queries: Vec<String>) -> Result<InstanceReality, ProviderError> {
+        let mut by_username: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+        for soql in queries {
+            for row in self.query_all(&soql).await? {
+                by_username
+                    .entry(row.record.username.to_lowercase())
+                    .or_default()
+                    .push(row);
+            }
+        }
+        let mut reality = InstanceReality::default();
+        for rows in by_username.into_values() {
+            if let Some(best) = preferred_by(&rows, |row| &row.record) {
+                let mut remote = to_remote(&best.record);
+                remote.attributes = reported_attributes(&best.fields);
+                reality.insert(remote);
+            }
+        }
+        Ok(reality)
     }
 }
 
@@ -391,28 +479,20 @@ impl Provider for Salesforce {
         // Usernames in IN lists cost a query per ~8 KB of URL (a few hundred usernames). When
         // that is more queries than N records fill pages of 2,000, reading every sign-up takes
         // fewer, for as long as most sign-ups on this trial management org are orgform's.
-        let by_name = username_queries(&usernames, MAX_ENCODED_QUERY);
+        let by_name = username_queries(&self.select, &usernames, MAX_ENCODED_QUERY);
         let queries = if by_name.len() > usernames.len().div_ceil(QUERY_PAGE) {
-            vec![SELECT.to_string()]
+            vec![self.select.clone()]
         } else {
             by_name
         };
-        let mut by_username: BTreeMap<String, Vec<SignupRecord>> = BTreeMap::new();
-        for soql in queries {
-            for record in self.query_all(&soql).await? {
-                by_username
-                    .entry(record.username.to_lowercase())
-                    .or_default()
-                    .push(record);
-            }
-        }
-        let mut reality = InstanceReality::default();
-        for records in by_username.into_values() {
-            if let Some(best) = preferred(&records) {
-                reality.insert(to_remote(best));
-            }
-        }
-        Ok(reality)
+        self.reality_of(queries).await
+    }
+
+    /// Every sign-up: one query without `WHERE`, 2,000 records a page (Salesforce's default
+    /// batch), followed through `nextRecordsUrl`. The query selects every declarable field, so
+    /// no sign-up is read again.
+    async fn list_all(&self) -> Result<InstanceReality, ProviderError> {
+        self.reality_of(vec![self.select.clone()]).await
     }
 
     /// One `SELECT COUNT()` of the sign-ups created in the last 24 hours, over `queryAll`: a
@@ -597,16 +677,16 @@ pub fn soql_quote(value: &str) -> String {
     out
 }
 
-/// The SOQL statements that look `usernames` up: as many per statement as fit in `budget`
-/// URL-encoded bytes (one per statement if a single username is longer), in the given order,
-/// without repeats. No usernames, no statements.
-pub fn username_queries(usernames: &[&str], budget: usize) -> Vec<String> {
+/// The SOQL statements that look `usernames` up, each `select` (a [`select`]) with a `WHERE`:
+/// as many per statement as fit in `budget` URL-encoded bytes (one per statement if a single
+/// username is longer), in the given order, without repeats. No usernames, no statements.
+pub fn username_queries(select: &str, usernames: &[&str], budget: usize) -> Vec<String> {
     let encoded = |s: &str| {
         url::form_urlencoded::byte_serialize(s.as_bytes())
             .map(str::len)
             .sum::<usize>()
     };
-    let prefix = format!("{SELECT} WHERE Username IN (");
+    let prefix = format!("{select} WHERE Username IN (");
     let fixed = encoded(&prefix) + encoded(")");
     let mut seen = std::collections::BTreeSet::new();
     let mut statements = Vec::new();
@@ -640,13 +720,19 @@ pub fn username_queries(usernames: &[&str], budget: usize) -> Vec<String> {
 /// Of several sign-ups for one username (a failed one, then another try), the one that stands
 /// for it: a success, else one still in progress, else the newest failure.
 pub fn preferred(records: &[SignupRecord]) -> Option<&SignupRecord> {
+    preferred_by(records, |r| r)
+}
+
+/// [`preferred`] over anything that holds a record.
+fn preferred_by<T>(items: &[T], record: impl Fn(&T) -> &SignupRecord) -> Option<&T> {
     let rank = |r: &SignupRecord| match r.status.as_str() {
         "Success" => 0,
         "Error" => 2,
         // New, In Progress, or a status this version doesn't know: not finished.
         _ => 1,
     };
-    records.iter().min_by(|a, b| {
+    items.iter().min_by(|a, b| {
+        let (a, b) = (record(a), record(b));
         rank(a)
             .cmp(&rank(b))
             // Newest first within a rank: compare b to a.
@@ -689,6 +775,16 @@ pub fn to_remote(record: &SignupRecord) -> RemoteOrg {
         detail,
         attributes: serde_json::Map::new(),
     }
+}
+
+/// The attributes a sign-up reports, under their spec names: every declarable field the query
+/// returned, as Salesforce holds it. Nothing updates a SignupRequest (seed 001: no `update()`),
+/// so these are what its create sent, with Salesforce's defaults for what it left out
+/// (`ShouldConnectToEnvHub` false, `TrialDays` the template's); `null`s are left out.
+pub fn reported_attributes(
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    from_wire(ProviderType::SalesforceSignup.schema().org, fields)
 }
 
 /// What a sign-up `ErrorCode` means: the seed's table of the most important codes.

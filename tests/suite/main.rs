@@ -54,6 +54,7 @@ mod refusals;
 mod reported_commvault;
 mod reported_neoncrm;
 mod reported_oracle;
+mod reported_salesforce;
 mod request_counts;
 mod reviewed_plan;
 mod sandbox;

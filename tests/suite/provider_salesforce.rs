@@ -39,12 +39,13 @@ fn soql_literals_escape_quotes_and_backslashes() {
 
 #[test]
 fn usernames_are_looked_up_many_per_query_within_the_url_budget() {
-    assert!(username_queries(&[], 8000).is_empty());
+    let select = salesforce::select("60.0");
+    assert!(username_queries(&select, &[], 8000).is_empty());
     let names: Vec<String> = (0..500)
         .map(|i| format!("admin{i}@trial-{i}.example"))
         .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let queries = username_queries(&refs, 2000);
+    let queries = username_queries(&select, &refs, 2000);
     assert!(
         queries.len() > 1 && queries.len() < 100,
         "{}",
@@ -53,7 +54,7 @@ fn usernames_are_looked_up_many_per_query_within_the_url_budget() {
     let encoded = |q: &str| url::form_urlencoded::byte_serialize(q.as_bytes()).count();
     let mut seen = 0;
     for q in &queries {
-        assert!(q.starts_with(salesforce::SELECT), "{q}");
+        assert!(q.starts_with(&select), "{q}");
         assert!(q.contains(" WHERE Username IN ('"), "{q}");
         assert!(encoded(q) <= 2000 || q.matches('@').count() == 1);
         seen += q.matches('@').count();
@@ -61,7 +62,11 @@ fn usernames_are_looked_up_many_per_query_within_the_url_budget() {
     assert_eq!(seen, 500, "every username asked exactly once");
     // Repeats, in any case, are asked once; a username longer than the budget gets its own.
     let long = format!("{}@x.example", "a".repeat(3000));
-    let queries = username_queries(&["A@x.example", "a@x.example", &long, "b@x.example"], 2000);
+    let queries = username_queries(
+        &select,
+        &["A@x.example", "a@x.example", &long, "b@x.example"],
+        2000,
+    );
     assert_eq!(queries.len(), 3, "{queries:?}");
     assert_eq!(
         queries
@@ -1175,8 +1180,12 @@ pub(crate) async fn sandbox_token(http: &reqwest::Client, sandbox: &Sandbox) -> 
         .expect("token")
 }
 
-/// Logs in to the sandbox as a client would and signs `username` up directly.
+/// Logs in to the sandbox as a client would and signs `username` up directly, with what
+/// [`specs_text`] declares for its first organization (an adopt compares what is reported).
 async fn sign_up_directly(sandbox: &Sandbox, username: &str) {
+    let mut body = signup(username);
+    body["Company"] = json!("Acme 0");
+    body["Edition"] = json!("Enterprise");
     let http = reqwest::Client::new();
     let token = sandbox_token(&http, sandbox).await;
     let created = http
@@ -1185,7 +1194,7 @@ async fn sign_up_directly(sandbox: &Sandbox, username: &str) {
             token["instance_url"].as_str().expect("instance_url")
         ))
         .bearer_auth(token["access_token"].as_str().expect("token"))
-        .json(&signup(username))
+        .json(&body)
         .send()
         .await
         .expect("create");

@@ -21,11 +21,14 @@
 //!   `instance_url` handed out is the sandbox's own base URL.
 //! - `/services/data/vXX.X/` (27.0 and later): `sobjects/SignupRequest/` create (field names
 //!   matched without case, 400 error arrays for a missing required field, a bad restricted
-//!   picklist value, an unknown or read-only field, an over-long `SignupSource`), retrieve by
-//!   id, delete (the trial organization stays), PATCH refused; `query` and `queryAll` over a
+//!   picklist value, an unknown or read-only field, an over-long `SignupSource`; `SignupEmail`,
+//!   an e-mail field, kept in lower case), retrieve by id, delete (the trial organization
+//!   stays), PATCH refused; `query` and `queryAll` over a
 //!   SOQL subset (`SELECT` fields or `COUNT()`, `WHERE` with `=`, `!=`, `<`, `>`, `IN`, `NOT IN`,
 //!   `LIKE`, unquoted date-time literals (`CreatedDate > 2024-06-10T12:00:00Z`; quoted, refused),
-//!   `AND` or `OR` and parentheses, `ORDER BY`, `LIMIT`), paged by `nextRecordsUrl` at
+//!   `AND` or `OR` and parentheses, `ORDER BY`, `LIMIT`; every selected field answered as the
+//!   create stored it, and a field SignupRequest lacks at the URL's API version, `INVALID_FIELD`,
+//!   in a query or a create alike), paged by `nextRecordsUrl` at
 //!   [`SalesforceConfig::batch_size`] (or a smaller `Sforce-Query-Options: batchSize`). A
 //!   missing, unknown or lapsed token is 401 `INVALID_SESSION_ID`; past the daily API limit,
 //!   403 `REQUEST_LIMIT_EXCEEDED`. Every API answer carries `Sforce-Limit-Info`.
@@ -221,7 +224,7 @@ impl SalesforceData {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Signup {
     pub(crate) id: String,
-    /// The create-able fields as sent, by their canonical names.
+    /// The create-able fields as sent (`SignupEmail` lower-cased), by their canonical names.
     pub(crate) fields: BTreeMap<String, Value>,
     pub(crate) created_ms: u64,
     pub(crate) outcome: Outcome,
@@ -354,7 +357,7 @@ impl Emulator<'_> {
             }
             ("GET", ["query" | "queryAll", locator]) => self.query_more(locator, now_ms),
             ("POST", ["sobjects", object]) if object.eq_ignore_ascii_case("SignupRequest") => {
-                self.create(request.body, now_ms)
+                self.create(request.body, version, now_ms)
             }
             ("GET", ["sobjects", object, id]) if object.eq_ignore_ascii_case("SignupRequest") => {
                 self.retrieve(id, version, now_ms)
@@ -514,7 +517,9 @@ impl Emulator<'_> {
         let mut object = serde_json::Map::new();
         object.insert("attributes".into(), self.attributes(&signup.id, version));
         for (k, v) in self.render(signup, now_ms) {
-            object.insert(k.into(), v);
+            if signup::exists_in(k, version) {
+                object.insert(k.into(), v);
+            }
         }
         Reply::json(200, Value::Object(object))
     }

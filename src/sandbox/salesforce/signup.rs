@@ -74,18 +74,49 @@ const LANGUAGES: &[&str] = &[
     "pt_PT", "ro", "sk", "sl", "tr", "uk", "vi",
 ];
 
-/// The canonical name of a field, matched without case.
-pub(super) fn canonical(name: &str) -> Option<&'static str> {
+/// The fields younger than SignupRequest (27.0), with the API version seed 001 says each
+/// appeared in. An older version does not know them: naming one in a query or a create is
+/// `INVALID_FIELD`, as for any field the object does not have.
+const NEWER: &[(&str, u32)] = &[
+    ("AuthCode", 29),
+    ("ConnectedAppCallbackUrl", 28),
+    ("ConnectedAppConsumerKey", 28),
+    ("CreatedOrgInstance", 29),
+    ("Edition", 35),
+    ("PreferredLanguage", 35),
+    ("ResolvedTemplateId", 35),
+    ("ShouldConnectToEnvHub", 35),
+    ("SignupSource", 36),
+    ("SuppressSignupEmails", 29),
+];
+
+/// The canonical name of a field SignupRequest has at API `version` (`60.0`), matched without
+/// case.
+pub(super) fn canonical(name: &str, version: &str) -> Option<&'static str> {
     CREATABLE
         .iter()
         .map(|(n, _)| *n)
         .chain(SYSTEM.iter().copied())
         .find(|n| n.eq_ignore_ascii_case(name))
+        .filter(|n| exists_in(n, version))
+}
+
+/// Whether the field `canonical` exists at API `version` (one the router let through).
+pub(super) fn exists_in(canonical: &str, version: &str) -> bool {
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+        .unwrap_or(u32::MAX);
+    NEWER
+        .iter()
+        .find(|(n, _)| *n == canonical)
+        .is_none_or(|(_, since)| *since <= major)
 }
 impl Emulator<'_> {
     // ---- SignupRequest ----
 
-    pub(super) fn create(&mut self, body: &[u8], now_ms: u64) -> Reply {
+    pub(super) fn create(&mut self, body: &[u8], version: &str, now_ms: u64) -> Reply {
         let object = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => map,
             Ok(_) | Err(_) => {
@@ -103,7 +134,7 @@ impl Emulator<'_> {
             if name == "attributes" {
                 continue;
             }
-            let Some(canon) = canonical(name) else {
+            let Some(canon) = canonical(name, version) else {
                 errors.push(api_error(
                     "INVALID_FIELD",
                     format!("No such column '{name}' on sobject of type SignupRequest"),
@@ -129,6 +160,11 @@ impl Emulator<'_> {
             };
             match coerce(*kind, value) {
                 Ok(Value::Null) => {}
+                // An e-mail field is kept in lower case, whatever case it was sent in
+                // (docs/providers/salesforce_signup.md, "What reads report").
+                Ok(Value::String(email)) if canon == "SignupEmail" => {
+                    fields.insert(canon.to_string(), json!(email.to_lowercase()));
+                }
                 Ok(v) => {
                     if let (Type::Picklist(_), Value::String(s)) = (kind, &v)
                         && s.is_empty()

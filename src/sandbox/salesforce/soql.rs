@@ -40,7 +40,7 @@ impl Emulator<'_> {
                 &[],
             );
         }
-        let query = match parse_soql(soql) {
+        let query = match parse_soql(soql, version) {
             Ok(q) => q,
             Err(reply) => return reply,
         };
@@ -458,12 +458,14 @@ fn parse_datetime(literal: &str) -> Option<u64> {
     u64::try_from(ms - offset_secs * 1000).ok()
 }
 
-struct Parser {
+struct Parser<'v> {
     tokens: Vec<Token>,
     at: usize,
+    /// The API version asked for: a field newer than it is unknown.
+    version: &'v str,
 }
 
-impl Parser {
+impl Parser<'_> {
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.at)
     }
@@ -508,7 +510,7 @@ impl Parser {
 
     fn field(&mut self) -> Result<&'static str, Reply> {
         match self.next() {
-            Some(Token::Word(w)) => canonical(&w).ok_or_else(|| {
+            Some(Token::Word(w)) => canonical(&w, self.version).ok_or_else(|| {
                 Reply::error(
                     400,
                     "INVALID_FIELD",
@@ -642,10 +644,11 @@ impl Parser {
     }
 }
 
-fn parse_soql(soql: &str) -> Result<Query, Reply> {
+fn parse_soql(soql: &str, version: &str) -> Result<Query, Reply> {
     let mut p = Parser {
         tokens: tokenize(soql)?,
         at: 0,
+        version,
     };
     p.expect_keyword("SELECT")?;
     let fields = if p.keyword("COUNT") {

@@ -181,27 +181,8 @@ static ORG_RULES: &[Rule] = &[
     Rule::Check(subdomain_fits_edition),
     Rule::Check(country_assigned),
     Rule::Check(subdomain_characters),
-    Rule::Check(signup_email_lower_case),
     Rule::WithInstance(fields_fit_api_version),
 ];
-
-/// `SignupEmail` is an e-mail field, and Salesforce keeps e-mail fields in lower case: a
-/// declared `Admin@Acme.example` would read back as `admin@acme.example`, and every plan would
-/// show the organization as changed at the provider. [S-weak] (docs/providers/
-/// salesforce_signup.md, "What reads report"). `username` is a plain string field, kept as
-/// sent, and matched without case anyway.
-fn signup_email_lower_case(org: &Table) -> Vec<(String, String)> {
-    match org.get("signup_email").and_then(Value::as_str) {
-        Some(email) if email.chars().any(char::is_uppercase) => vec![(
-            "signup_email".into(),
-            format!(
-                "(\"{email}\") has upper-case letters: Salesforce keeps e-mail fields in lower case, so it would read back as \"{}\" and show as changed in every plan; write it in lower case",
-                email.to_lowercase()
-            ),
-        )],
-        _ => Vec::new(),
-    }
-}
 
 /// `country` has the right shape already (two upper-case letters); here, that ISO assigned it.
 fn country_assigned(org: &Table) -> Vec<(String, String)> {

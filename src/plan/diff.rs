@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::schema::{Field, Format, Kind};
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributeChange {
     /// Dotted path, with `[i]` for array items.
@@ -72,56 +74,83 @@ fn walk(
 /// provider reports what it reports (write-only fields, secrets, fields its list leaves out),
 /// and a key the spec leaves out is the provider's to default. The natural key's fields
 /// (`key_fields`, dotted) are left out too: they matched already, by the provider's own rule.
-/// Numbers compare by value, so `1` and `1.0` are the same.
+/// Numbers compare by value, so `1` and `1.0` are the same; e-mail addresses (by the schema,
+/// `fields`) regardless of case, as vendors keep them folded (Salesforce stores e-mail fields
+/// in lower case).
 pub(crate) fn reported_differences(
     reported: &serde_json::Map<String, serde_json::Value>,
     declared: &serde_json::Value,
+    fields: &[Field],
     key_fields: &[&str],
 ) -> Vec<AttributeChange> {
     let mut out = Vec::new();
     let Some(declared) = declared.as_object() else {
         return out;
     };
+    let walk = Walk { key_fields };
     for (key, value) in declared {
         if let Some(remote) = reported.get(key) {
-            compare(key, remote, value, key_fields, &mut out);
+            walk.compare(key, remote, value, field_kind(fields, key), &mut out);
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
 
-fn compare(
-    path: &str,
-    reported: &serde_json::Value,
-    declared: &serde_json::Value,
-    key_fields: &[&str],
-    out: &mut Vec<AttributeChange>,
-) {
-    use serde_json::Value;
-    if key_fields.contains(&path) {
-        return;
-    }
-    match (reported, declared) {
-        (Value::Object(r), Value::Object(d)) => {
-            for (k, v) in d {
-                if let Some(rv) = r.get(k) {
-                    compare(&format!("{path}.{k}"), rv, v, key_fields, out);
+fn field_kind<'f>(fields: &'f [Field], name: &str) -> Option<&'f Kind> {
+    fields.iter().find(|f| f.name == name).map(|f| &f.kind)
+}
+
+struct Walk<'a> {
+    key_fields: &'a [&'a str],
+}
+
+impl Walk<'_> {
+    fn compare(
+        &self,
+        path: &str,
+        reported: &serde_json::Value,
+        declared: &serde_json::Value,
+        kind: Option<&Kind>,
+        out: &mut Vec<AttributeChange>,
+    ) {
+        use serde_json::Value;
+        if self.key_fields.contains(&path) {
+            return;
+        }
+        match (reported, declared) {
+            (Value::Object(r), Value::Object(d)) => {
+                for (k, v) in d {
+                    if let Some(rv) = r.get(k) {
+                        let inner = match kind {
+                            Some(Kind::Object(fields)) => field_kind(fields, k),
+                            Some(Kind::Map(inner)) => Some(*inner),
+                            _ => None,
+                        };
+                        self.compare(&format!("{path}.{k}"), rv, v, inner, out);
+                    }
                 }
             }
-        }
-        (Value::Array(r), Value::Array(d)) if r.len() == d.len() => {
-            for (i, (rv, dv)) in r.iter().zip(d).enumerate() {
-                compare(&format!("{path}[{i}]"), rv, dv, key_fields, out);
+            (Value::Array(r), Value::Array(d)) if r.len() == d.len() => {
+                let inner = match kind {
+                    Some(Kind::Array(inner)) => Some(*inner),
+                    _ => None,
+                };
+                for (i, (rv, dv)) in r.iter().zip(d).enumerate() {
+                    self.compare(&format!("{path}[{i}]"), rv, dv, inner, out);
+                }
             }
+            (Value::Number(r), Value::Number(d)) if r.as_f64() == d.as_f64() => {}
+            (Value::String(r), Value::String(d))
+                if matches!(kind, Some(Kind::String(text)) if text.format == Some(Format::Email))
+                    && r.eq_ignore_ascii_case(d) => {}
+            (r, d) if r == d => {}
+            (r, d) => out.push(AttributeChange {
+                path: path.to_string(),
+                before: Some(r.clone()),
+                after: Some(d.clone()),
+            }),
         }
-        (Value::Number(r), Value::Number(d)) if r.as_f64() == d.as_f64() => {}
-        (r, d) if r == d => {}
-        (r, d) => out.push(AttributeChange {
-            path: path.to_string(),
-            before: Some(r.clone()),
-            after: Some(d.clone()),
-        }),
     }
 }
 
@@ -149,7 +178,7 @@ mod tests {
         let serde_json::Value::Object(reported) = reported else {
             unreachable!("a JSON object literal")
         };
-        let diff = reported_differences(&reported, &declared, &["name"]);
+        let diff = reported_differences(&reported, &declared, &[], &["name"]);
         let paths: Vec<&str> = diff.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(paths, ["config.region", "tags[1]"]);
         assert_eq!(diff[0].before, Some(json!("eu")));

@@ -559,6 +559,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                     let drift = reported_differences(
                         &remote.attributes,
                         &org.public_attributes(),
+                        org.provider_type.schema().org,
                         org.provider_type.schema().key_fields,
                     );
                     let mut c = if drift.is_empty() {
@@ -595,6 +596,7 @@ fn from_remote(org: &OrgSpec, remote: &RemoteOrg, why: &str, compare: bool) -> C
         reported_differences(
             &remote.attributes,
             &org.public_attributes(),
+            org.provider_type.schema().org,
             org.provider_type.schema().key_fields,
         )
     } else {

@@ -52,7 +52,8 @@ async fn a_rename_in_the_specs_is_moved_in_state_without_a_request() {
         plan.stdout
     );
     assert!(
-        plan.stdout.contains("\nPlan: 1 to move, 2 unchanged.\nPlan digest: "),
+        plan.stdout
+            .contains("\nPlan: 1 to move, 2 unchanged.\nPlan digest: "),
         "nothing but the move: {}",
         plan.stdout
     );

@@ -377,14 +377,13 @@ async fn a_sign_up_changed_at_the_provider_is_blocked_as_drift() {
     sandbox.shutdown().await.expect("shutdown");
 }
 
-#[test]
-fn a_signup_email_with_capitals_is_refused_before_it_reads_back_as_drift() {
+/// Salesforce keeps e-mail fields in lower case: a `signup_email` declared with capitals reads
+/// back folded, and is the same address, so it is neither refused nor shown as drift.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signup_email_with_capitals_reads_back_folded_and_is_no_drift() {
+    let sandbox = crate::e2e::start(quick(None)).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    write_specs(
-        dir.path(),
-        "https://login.salesforce.com",
-        &[("acme", "Acme")],
-    );
+    write_specs(dir.path(), &sandbox.base_url(), &[("acme", "Acme")]);
     let path = dir.path().join("specs/sf.toml");
     let text = std::fs::read_to_string(&path).expect("specs");
     std::fs::write(
@@ -392,9 +391,18 @@ fn a_signup_email_with_capitals_is_refused_before_it_reads_back_as_drift() {
         text.replace("admin@acme.example", "Admin@Acme.example"),
     )
     .expect("write specs");
-    let run = orgform(dir.path(), &["validate"]).expect(1);
-    assert!(run.stderr.contains("signup_email"), "{}", run.stderr);
-    assert!(run.stderr.contains("lower case"), "{}", run.stderr);
+    orgform(dir.path(), &["validate"]).expect(0);
+    orgform(dir.path(), APPLY).expect(0);
+    orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(0);
+    // And found again with the state lost, it is adopted, not blocked.
+    std::fs::remove_file(dir.path().join("state.json")).expect("lose the state");
+    let adopt = orgform(dir.path(), &["plan", "--detailed-exitcode"]).expect(2);
+    assert!(
+        adopt.stdout.contains("Plan: 1 to adopt."),
+        "{}",
+        adopt.stdout
+    );
+    sandbox.shutdown().await.expect("shutdown");
 }
 
 // ---- list_all, through the client ----

@@ -12,6 +12,7 @@ use miette::{Result, WrapErr, miette};
 use super::specs::load_specs;
 use super::state_store::{
     StateLocation, lock_request, open_state_locked, read_state_asked, state_location,
+    state_location_for_migrate,
 };
 use crate::cli::{Format, GlobalArgs, StateCommand};
 use crate::escape::Shown;
@@ -30,7 +31,10 @@ pub(crate) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<ExitCo
         }
         StateCommand::Move { old, new } => move_address(g, old, new).await,
         StateCommand::History => history(g, &located(g, false)?).await,
-        StateCommand::Migrate { to } => migrate(g, &located(g, false)?, to).await,
+        StateCommand::Migrate { to } => {
+            let spec = load_specs(&g.specs).ok();
+            migrate(g, &state_location_for_migrate(g, spec.as_ref())?, to).await
+        }
     }
 }
 

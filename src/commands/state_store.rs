@@ -76,6 +76,16 @@ pub(crate) fn state_location(
     locate(g, spec, sandbox, BTreeMap::new())
 }
 
+/// `state_location` for `state migrate`, whose `--workspace` may name the workspace it moves
+/// the state to rather than the one it reads.
+pub(crate) fn state_location_for_migrate(
+    g: &GlobalArgs,
+    spec: Option<&Spec>,
+) -> Result<StateLocation> {
+    let (location, _) = locate_unchecked(g, spec, false, BTreeMap::new())?;
+    Ok(location)
+}
+
 /// `state_location` for a run that then logs in to `instances`: a `[state] url` that can't be
 /// read is reported with every login credential that can't either, so that one run names
 /// everything missing.
@@ -95,14 +105,8 @@ fn locate(
     sandbox: bool,
     also_needed: BTreeMap<SecretRef, BTreeSet<SecretUse>>,
 ) -> Result<StateLocation> {
-    let settings = spec.map(|s| &s.state);
-    let workspace = g
-        .workspace
-        .clone()
-        .or_else(|| settings.and_then(|s| s.workspace.clone()))
-        .unwrap_or_else(|| "default".to_string());
-    let location = located(g, settings, sandbox, also_needed, workspace)?;
-    if let (Some(asked), StateLocation::File(path)) = (&g.workspace, &location) {
+    let (location, workspace_flag) = locate_unchecked(g, spec, sandbox, also_needed)?;
+    if let (Some(asked), StateLocation::File(path)) = (workspace_flag, &location) {
         return Err(miette!(
             help = "workspaces are for a PostgreSQL state: --state postgres://... or [state] backend = \"postgres\"",
             "--workspace `{}` names a workspace, but this run's state is the file {}",
@@ -113,7 +117,24 @@ fn locate(
     Ok(location)
 }
 
-fn located(
+/// Where state lives, and the `--workspace` given (for the caller to hold to the location).
+fn locate_unchecked<'g>(
+    g: &'g GlobalArgs,
+    spec: Option<&Spec>,
+    sandbox: bool,
+    also_needed: BTreeMap<SecretRef, BTreeSet<SecretUse>>,
+) -> Result<(StateLocation, Option<&'g String>)> {
+    let settings = spec.map(|s| &s.state);
+    let workspace = g
+        .workspace
+        .clone()
+        .or_else(|| settings.and_then(|s| s.workspace.clone()))
+        .unwrap_or_else(|| "default".to_string());
+    let location = location_of(g, settings, sandbox, also_needed, workspace)?;
+    Ok((location, g.workspace.as_ref()))
+}
+
+fn location_of(
     g: &GlobalArgs,
     settings: Option<&crate::spec::StateSettings>,
     sandbox: bool,

@@ -377,13 +377,16 @@ async fn a_secret_fifo_device_or_huge_file_stops_apply_at_once() {
             "{expected}: {}",
             r.stderr
         );
-        let shown = crate::harness::run(
-            &root,
-            &["show", "--format", "json", "--state", "state.json"],
-            &[],
-        )
-        .expect(0);
-        assert!(!shown.stdout.contains("pending"), "{}", shown.stdout);
+        // Nothing was recorded: no state at all, or one with nothing pending.
+        if root.join("state.json").exists() {
+            let shown = crate::harness::run(
+                &root,
+                &["show", "--format", "json", "--state", "state.json"],
+                &[],
+            )
+            .expect(0);
+            assert!(!shown.stdout.contains("pending"), "{}", shown.stdout);
+        }
     }
     assert_eq!(
         served(&sandbox, "heron", "POST /api/crm_integrations").await,

@@ -248,10 +248,14 @@ async fn organizations_made_through_each_vendors_api_are_discovered_and_adopted_
         assert_eq!(p["found"], 2, "{p}");
         assert_eq!(p["addresses"].as_array().map(Vec::len), Some(2), "{p}");
     }
+    // Each file whole: what a team reviews before keeping it.
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"crm_[0-9a-f]{16}", "[heron id]");
     for name in ["heron", "commvault", "trials", "neon", "occ"] {
         let text = std::fs::read_to_string(dir.join(format!("specs/discovered/{name}.toml")))
             .unwrap_or_else(|e| panic!("{name}.toml: {e}"));
         assert!(text.contains(&format!("provider = \"{name}\"")), "{text}");
+        settings.bind(|| insta::assert_snapshot!(format!("discovered_{name}"), text));
     }
 
     run(dir, &["validate"]).expect(0);

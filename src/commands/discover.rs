@@ -18,7 +18,7 @@ use super::connection::with_connect_options;
 use super::specs::{Destination, load_specs_checked, spec_paths, warn_endpoints};
 use super::state_store::{read_state, state_location_before_login};
 use crate::cli::{DiscoverArgs, Format, GlobalArgs};
-use crate::model::{InstanceName, InstanceReality, RemoteOrg};
+use crate::model::{InstanceName, InstanceReality, RemoteOrg, RemoteStatus};
 use crate::providers::{AnyProvider, ConnectOptions, Provider};
 use crate::spec::generate::{Generated, spec_file};
 use crate::spec::{SourceFile, Spec};
@@ -39,7 +39,9 @@ struct Outcome {
     provider_type: &'static str,
     /// Organizations the provider reported.
     found: usize,
-    /// Of those, already declared in the specs or held in state.
+    /// Of those, creates that failed at the provider: no organization, and not written.
+    failed: usize,
+    /// Of the rest, those already declared in the specs or held in state.
     known: usize,
     /// Requests sent to read them (login included).
     requests: u64,
@@ -81,16 +83,24 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
             continue;
         };
         let all: Vec<&RemoteOrg> = read.reality.orgs.values().flatten().collect();
+        // A create that failed at the provider (a sign-up in `Error`, a rejected request) is
+        // no organization: written as a spec, the next plan would create it.
+        let failed = all
+            .iter()
+            .filter(|org| matches!(org.status, RemoteStatus::Failed { .. }))
+            .count();
         let new: Vec<&RemoteOrg> = all
             .iter()
             .copied()
+            .filter(|org| !matches!(org.status, RemoteStatus::Failed { .. }))
             .filter(|org| !is_known(&spec, &state, &name, org))
             .collect();
         let mut outcome = Outcome {
             provider: name.clone(),
             provider_type: instance.provider_type.name(),
             found: all.len(),
-            known: all.len() - new.len(),
+            failed,
+            known: all.len() - failed - new.len(),
             requests: read.requests,
             file: None,
             addresses: Vec::new(),
@@ -302,8 +312,13 @@ fn report(format: Format, outcomes: &[Outcome]) {
     }
     let mut written = 0;
     for o in outcomes {
+        let failed = if o.failed > 0 {
+            format!(", {} failed at the provider (left out)", o.failed)
+        } else {
+            String::new()
+        };
         let mut line = format!(
-            "provider `{}` ({}): found {}, {} declared or in state, in {}",
+            "provider `{}` ({}): found {}{failed}, {} declared or in state, in {}",
             o.provider,
             o.provider_type,
             o.found,

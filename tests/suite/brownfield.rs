@@ -165,6 +165,20 @@ async fn salesforce(http: &reqwest::Client, sandbox: &Sandbox) {
         )
         .await;
     }
+    // And one that fails (its template is not found): no organization, never written.
+    answer(
+        http.post(format!(
+            "{instance}/services/data/v60.0/sobjects/SignupRequest/"
+        ))
+        .bearer_auth(bearer)
+        .json(&json!({
+            "Username": "admin@failed-trial.example", "SignupEmail": "owner@example.com",
+            "Company": "Failed", "Country": "US", "LastName": "Doe",
+            "TemplateId": "0TT000000000404",
+        })),
+        "salesforce create",
+    )
+    .await;
 }
 
 /// Two organizations through Oracle Commerce's admin API.
@@ -245,7 +259,9 @@ async fn organizations_made_through_each_vendors_api_are_discovered_and_adopted_
     .expect(0);
     let report: Value = serde_json::from_str(&discovered.stdout).expect("JSON report");
     for p in report["providers"].as_array().expect("providers") {
-        assert_eq!(p["found"], 2, "{p}");
+        let failed = if p["provider"] == "trials" { 1 } else { 0 };
+        assert_eq!(p["found"], 2 + failed, "{p}");
+        assert_eq!(p["failed"], failed, "{p}");
         assert_eq!(p["addresses"].as_array().map(Vec::len), Some(2), "{p}");
     }
     // Each file whole: what a team reviews before keeping it.

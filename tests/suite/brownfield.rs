@@ -259,7 +259,7 @@ async fn organizations_made_through_each_vendors_api_are_discovered_and_adopted_
     .expect(0);
     let report: Value = serde_json::from_str(&discovered.stdout).expect("JSON report");
     for p in report["providers"].as_array().expect("providers") {
-        let failed = if p["provider"] == "trials" { 1 } else { 0 };
+        let failed = i32::from(p["provider"] == "trials");
         assert_eq!(p["found"], 2 + failed, "{p}");
         assert_eq!(p["failed"], failed, "{p}");
         assert_eq!(p["addresses"].as_array().map(Vec::len), Some(2), "{p}");

@@ -90,15 +90,20 @@ async fn run_locked(
     // Every secret the logins and the creates need is read before the first login, and all
     // that are missing are named at once: a saved plan says what it creates; otherwise what
     // the creates need is checked again once the plan is made.
+    // A saved partial plan keeps its targets: only the instances they use are contacted.
+    let targets = match &saved {
+        Some(saved) => Targets::of_saved(&saved.plan.targets),
+        None => targets,
+    };
     match &saved {
         Some(saved) => {
             check_fresh(&saved.plan, &spec, &state)?;
-            check_secrets(&spec, &state, Some(&saved.plan), options)?;
+            check_secrets(&spec, &state, Some(&saved.plan), targets.as_ref(), options)?;
         }
-        None => check_login_secrets(&spec, &state, options)?,
+        None => check_login_secrets(&spec, &state, targets.as_ref(), options)?,
     }
     // One login per provider for the whole run: the plan's reads and the creates share it.
-    let connected = connect(&spec, &state, options).await?;
+    let connected = connect(&spec, &state, targets.as_ref(), options).await?;
     let is_saved = saved.is_some();
     let mut plan = match saved {
         Some(SavedPlan {
@@ -121,7 +126,7 @@ async fn run_locked(
         }
         None => {
             let reality = if args.remote.refresh {
-                Some(read_reality(&spec, &state, &connected).await?)
+                Some(read_reality(&spec, &state, targets.as_ref(), &connected).await?)
             } else {
                 None
             };
@@ -132,7 +137,7 @@ async fn run_locked(
                 PlanContext { now: time::now() },
                 targets.as_ref(),
             );
-            check_secrets(&spec, &state, Some(&fresh), options)?;
+            check_secrets(&spec, &state, Some(&fresh), targets.as_ref(), options)?;
             fresh.endpoint_warnings = warnings;
             output::data(&output::plan(&fresh, g.format));
             fresh
@@ -161,7 +166,7 @@ async fn run_locked(
     if is_saved || !plan.refreshed {
         // The plan's view of the providers may be old or absent: look again, in bulk, so that
         // nothing that exists by now is created twice.
-        let reality = read_reality(&spec, &state, &connected).await?;
+        let reality = read_reality(&spec, &state, targets.as_ref(), &connected).await?;
         recheck_creates(&mut plan, &reality);
         guard_bindings(&state, &mut plan.changes);
     }
@@ -338,9 +343,9 @@ pub(crate) async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCo
     let (backend, state) = open_state_locked(&location, g).await?;
     let settle = async |options: &ConnectOptions| {
         // Refresh creates nothing: only the logins' credentials, every missing one named.
-        check_secrets(&spec, &state, None, options)?;
-        let connected = connect(&spec, &state, options).await?;
-        let reality = read_reality(&spec, &state, &connected).await?;
+        check_secrets(&spec, &state, None, None, options)?;
+        let connected = connect(&spec, &state, None, options).await?;
+        let reality = read_reality(&spec, &state, None, &connected).await?;
         let mut full = plan(
             &spec,
             &state,

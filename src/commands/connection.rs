@@ -12,7 +12,7 @@ use super::sandbox::EmbeddedSandbox;
 use super::state_store::StateLocation;
 use crate::cli::{GlobalArgs, SandboxArg};
 use crate::model::{InstanceName, NaturalKey, Reality};
-use crate::plan::Plan;
+use crate::plan::{Plan, Targets};
 use crate::providers::{AnyProvider, ConnectOptions, HttpOptions, Provider};
 use crate::spec::Spec;
 use crate::state::State;
@@ -27,12 +27,13 @@ pub(crate) struct Connected {
 pub(crate) async fn connect(
     spec: &Spec,
     state: &State,
+    targets: Option<&Targets>,
     options: &ConnectOptions,
 ) -> Result<Connected> {
     let mut providers = BTreeMap::new();
     let mut logins = tokio::task::JoinSet::new();
     // An instance only orphans use is not among them: nothing to read or create there.
-    for name in crate::plan::contacted_instances(spec, state) {
+    for name in crate::plan::contacted_instances(spec, state, targets) {
         let Some(instance) = spec.providers.get(name) else {
             continue;
         };
@@ -61,9 +62,10 @@ pub(crate) fn check_secrets(
     spec: &Spec,
     state: &State,
     plan: Option<&Plan>,
+    targets: Option<&Targets>,
     options: &ConnectOptions,
 ) -> Result<()> {
-    let needed = crate::plan::secrets_needed(spec, state, plan);
+    let needed = crate::plan::secrets_needed(spec, state, plan, targets);
     Ok(options.secrets.check_all(&needed)?)
 }
 
@@ -74,18 +76,20 @@ pub(crate) fn check_secrets(
 pub(crate) fn check_login_secrets(
     spec: &Spec,
     state: &State,
+    targets: Option<&Targets>,
     options: &ConnectOptions,
 ) -> Result<()> {
-    if check_secrets(spec, state, None, options).is_ok() {
+    if check_secrets(spec, state, None, targets, options).is_ok() {
         return Ok(());
     }
-    let known = crate::plan::plan(
+    let known = crate::plan::plan_targeted(
         spec,
         state,
         None,
         crate::plan::PlanContext { now: time::now() },
+        targets,
     );
-    check_secrets(spec, state, Some(&known), options)
+    check_secrets(spec, state, Some(&known), targets, options)
 }
 
 /// Reads remote reality from every connected instance at once, each in as few requests as its
@@ -93,15 +97,17 @@ pub(crate) fn check_login_secrets(
 pub(crate) async fn read_reality(
     spec: &Spec,
     state: &State,
+    targets: Option<&Targets>,
     connected: &Connected,
 ) -> Result<Reality> {
+    let wanted = |address: &str| targets.is_none_or(|t| t.contains(address));
     let mut keys: BTreeMap<&str, Vec<NaturalKey>> = BTreeMap::new();
-    for org in spec.orgs.values() {
+    for org in spec.orgs.values().filter(|o| wanted(&o.address)) {
         keys.entry(&org.instance)
             .or_default()
             .push(org.natural_key.clone());
     }
-    for record in state.orgs.values() {
+    for (_, record) in state.orgs.iter().filter(|(a, _)| wanted(a)) {
         keys.entry(&record.provider)
             .or_default()
             .push(record.natural_key.clone());

@@ -99,9 +99,9 @@ pub(crate) async fn make_plan(
     options: &ConnectOptions,
 ) -> Result<Plan> {
     let reality = if refresh {
-        check_login_secrets(spec, state, options)?;
-        let connected = connect(spec, state, options).await?;
-        Some(read_reality(spec, state, &connected).await?)
+        check_login_secrets(spec, state, targets, options)?;
+        let connected = connect(spec, state, targets, options).await?;
+        Some(read_reality(spec, state, targets, &connected).await?)
     } else {
         None
     };
@@ -115,7 +115,7 @@ pub(crate) async fn make_plan(
     // A plan is a promise: one that says "create" must be one apply can carry out, so what
     // its creates and the logins need is checked even with `--refresh=false` (as Terraform
     // still configures its providers then), before the plan is shown.
-    check_secrets(spec, state, Some(&made), options)?;
+    check_secrets(spec, state, Some(&made), targets, options)?;
     Ok(made)
 }
 

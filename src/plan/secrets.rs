@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Action, Plan};
+use super::{Action, Plan, Targets};
 use crate::model::{Address, InstanceName, SecretRef, Value};
 use crate::spec::Spec;
 use crate::state::State;
@@ -35,10 +35,28 @@ impl std::fmt::Display for SecretUse {
 }
 
 /// The provider instances a run contacts: those the specs' organizations use, and those state
-/// records name that the specs still declare (an instance only orphans use is not there).
-pub(crate) fn contacted_instances<'s>(spec: &'s Spec, state: &State) -> BTreeSet<&'s str> {
-    let mut named: BTreeSet<&str> = spec.orgs.values().map(|o| o.instance.as_str()).collect();
-    named.extend(state.orgs.values().map(|r| r.provider.as_str()));
+/// records name that the specs still declare (an instance only orphans use is not there). With
+/// `--target`, only those the targeted addresses use: nothing is read, and no credential is
+/// needed, where nothing is planned.
+pub(crate) fn contacted_instances<'s>(
+    spec: &'s Spec,
+    state: &State,
+    targets: Option<&Targets>,
+) -> BTreeSet<&'s str> {
+    let wanted = |address: &str| targets.is_none_or(|t| t.contains(address));
+    let mut named: BTreeSet<&str> = spec
+        .orgs
+        .values()
+        .filter(|o| wanted(&o.address))
+        .map(|o| o.instance.as_str())
+        .collect();
+    named.extend(
+        state
+            .orgs
+            .iter()
+            .filter(|(address, _)| wanted(address))
+            .map(|(_, r)| r.provider.as_str()),
+    );
     named
         .into_iter()
         .filter_map(|name| spec.providers.get_key_value(name).map(|(k, _)| k.as_str()))
@@ -94,8 +112,9 @@ pub(crate) fn secrets_needed(
     spec: &Spec,
     state: &State,
     plan: Option<&Plan>,
+    targets: Option<&Targets>,
 ) -> BTreeMap<SecretRef, BTreeSet<SecretUse>> {
-    let mut needed = login_secrets(spec, contacted_instances(spec, state));
+    let mut needed = login_secrets(spec, contacted_instances(spec, state, targets));
     let creates = plan.into_iter().flat_map(|p| &p.changes).filter(|c| {
         matches!(
             c.action,

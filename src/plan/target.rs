@@ -80,6 +80,14 @@ impl Targets {
         }
     }
 
+    /// The targets a saved plan was limited to (checked when it was made); `None` for a whole
+    /// plan.
+    pub fn of_saved(patterns: &[String]) -> Option<Targets> {
+        (!patterns.is_empty()).then(|| Targets {
+            patterns: patterns.to_vec(),
+        })
+    }
+
     /// Whether `address` is one of the targets.
     pub fn contains(&self, address: &str) -> bool {
         self.patterns.iter().any(|p| matches(p, address))

@@ -165,3 +165,36 @@ async fn a_saved_partial_plan_is_applied_exactly() {
     assert_eq!(listed(&run), ["acme"], "{}", run.stdout);
     sandbox.shutdown().await.expect("shutdown");
 }
+
+/// A partial plan reads, logs in to and needs the credentials of only the instances its targets
+/// use: another instance is not contacted, even with its credentials missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_instances_the_targets_use_are_contacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox = sandbox_with(dir.path(), &["acme", "beta"]).await;
+    std::fs::write(
+        dir.path().join("specs/neon.toml"),
+        format!(
+            "[provider.neon]\ntype = \"neoncrm\"\nbase_url = \"{}/neonws/services/api\"\norg_id = {{ env = \"UNSET_NEON_ORG_ID\" }}\napi_key = {{ env = \"UNSET_NEON_API_KEY\" }}\n\n[org.grace]\nprovider = \"neon\"\norganization_name = \"Grace Community Church\"\n",
+            sandbox.base_url()
+        ),
+    )
+    .expect("write specs");
+    // The whole plan needs Neon's credentials, and says so.
+    let whole = orgform(dir.path(), &["plan"]).expect(1);
+    assert!(
+        whole.stderr.contains("UNSET_NEON_API_KEY"),
+        "{}",
+        whole.stderr
+    );
+
+    let run = orgform(dir.path(), &["plan", "--target", "acme"]).expect(0);
+    assert_eq!(listed(&run), ["acme"], "{}", run.stdout);
+    orgform(dir.path(), &["apply", "--auto-approve", "--target", "acme"]).expect(0);
+    assert_eq!(served(&sandbox, "heron", CREATES).await, 1);
+    let neon = crate::e2e::stats(&sandbox).await["requests"]["neoncrm"].clone();
+    assert!(
+        neon.as_object().is_none_or(serde_json::Map::is_empty),
+        "nothing sent to NeonCRM: {neon}"
+    );
+}

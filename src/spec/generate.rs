@@ -383,6 +383,26 @@ fn placeholder_value(kind: &Kind) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever natural keys a provider reports (any text, clashing or not), every address
+        /// is a valid name and no two are the same; and an organization's address does not
+        /// depend on which others exist, unless its own name was taken first.
+        #[test]
+        fn addresses_are_valid_distinct_and_stable(keys in prop::collection::vec(any::<String>(), 1..40)) {
+            let mut taken = BTreeSet::new();
+            let mut seen = BTreeSet::new();
+            for (i, key) in keys.iter().enumerate() {
+                let address = address_for(&NaturalKey(key.clone()), &i.to_string(), &mut taken);
+                prop_assert!(valid_name(&address), "{:?} -> {}", key, address);
+                prop_assert!(seen.insert(address.clone()), "{} twice", address);
+                let mut alone = BTreeSet::new();
+                let first = address_for(&NaturalKey(key.clone()), &i.to_string(), &mut alone);
+                prop_assert!(address == first || address.starts_with(&format!("{first}_")), "{} vs {}", address, first);
+            }
+        }
+    }
 
     #[test]
     fn addresses_are_valid_unique_and_do_not_depend_on_the_others() {

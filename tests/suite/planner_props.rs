@@ -352,3 +352,119 @@ proptest! {
         prop_assert!(!second.has_work(), "work left after apply: {:#?}", second.changes);
     }
 }
+
+/// What a provider reports about one organization, against what is declared: the same values
+/// (some keys left out, others the provider adds), or one declared leaf changed.
+#[derive(Clone, Debug)]
+struct Reported {
+    channel: String,
+    object: String,
+    /// Leave `failure_notification_channel` out of the report (a provider that does not say).
+    omit_channel: bool,
+    /// Keys the provider adds that the spec does not declare (defaults): never a difference.
+    extra: bool,
+    /// Change this leaf at the provider: 0 none, 1 the channel, 2 `config.default_id.external_name`.
+    changed: u8,
+    in_state: bool,
+}
+
+fn reported() -> impl Strategy<Value = Reported> {
+    (
+        "[a-z#-]{1,12}",
+        "[A-Za-z]{1,10}",
+        any::<bool>(),
+        any::<bool>(),
+        0u8..3,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(channel, object, omit_channel, extra, changed, in_state)| Reported {
+                channel,
+                object,
+                omit_channel,
+                extra,
+                changed,
+                in_state,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// An organization found with what it declares (whatever the provider leaves out or adds)
+    /// is adopted, or unchanged when recorded; one whose reported value differs in a leaf both
+    /// sides have is blocked with exactly that leaf in the diff, provider -> declared.
+    #[test]
+    fn reported_attributes_block_exactly_what_differs(r in reported()) {
+        let text = format!(
+            "[provider.h]\ntype = \"heron\"\napi_key = {{ env = \"K\" }}\n[org.o]\nprovider = \"h\"\ncrm_provider = \"salesforce\"\ninstance_url = \"{}\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nfailure_notification_channel = \"{}\"\nconfig = {{ default_id = {{ external_name = \"{}\" }} }}\n",
+            url(0), r.channel, r.object
+        );
+        let spec = Spec::load(&[SourceFile::new("p.toml", text)]).expect("valid");
+        let org = &spec.orgs["o"];
+        let serde_json::Value::Object(mut attributes) = org.public_attributes() else {
+            panic!("an object")
+        };
+        if r.omit_channel {
+            attributes.remove("failure_notification_channel");
+        }
+        if r.extra {
+            attributes.insert("is_enabled".into(), true.into());
+            attributes["config"]["child_file_filtering_enabled"] = true.into();
+        }
+        let changed_path = match r.changed {
+            1 if !r.omit_channel => {
+                attributes.insert("failure_notification_channel".into(), format!("{}x", r.channel).into());
+                Some("failure_notification_channel")
+            }
+            2 => {
+                attributes["config"]["default_id"]["external_name"] = format!("{}x", r.object).into();
+                Some("config.default_id.external_name")
+            }
+            _ => None,
+        };
+        let mut state = State::new("lineage".into());
+        if r.in_state {
+            state.orgs.insert("o".into(), Record {
+                provider: "h".into(),
+                provider_type: orgform::model::ProviderType::Heron,
+                remote_id: Some("id0".into()),
+                natural_key: org.natural_key.clone(),
+                digest: org.digest.clone(),
+                status: Status::Created,
+                attributes: org.public_attributes_text(),
+                attempted_at: None,
+                updated_at: NOW - 60,
+                error: None,
+                detail: BTreeMap::new(),
+            });
+        }
+        let mut read = InstanceReality::default();
+        read.insert(RemoteOrg {
+            remote_id: "id0".into(),
+            natural_key: org.natural_key.clone(),
+            status: RemoteStatus::Ready,
+            detail: BTreeMap::new(),
+            attributes,
+        });
+        let mut reality = Reality::default();
+        reality.instances.insert("h".into(), read);
+        let made = plan(&spec, &state, Some(&reality), PlanContext { now: NOW });
+        let change = &made.changes[0];
+        match changed_path {
+            None => prop_assert_eq!(
+                change.action,
+                if r.in_state { Action::Unchanged } else { Action::Adopt },
+                "{:?}", change
+            ),
+            Some(path) => {
+                prop_assert_eq!(change.action, Action::Blocked, "{:?}", change);
+                prop_assert_eq!(change.diff.len(), 1, "{:?}", change.diff);
+                let json = serde_json::to_value(&change.diff[0]).expect("json");
+                prop_assert_eq!(json["path"].as_str(), Some(path));
+                prop_assert!(json["before"].as_str().is_some_and(|b| b.ends_with('x')), "{}", json);
+            }
+        }
+    }
+}

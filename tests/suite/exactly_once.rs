@@ -46,11 +46,10 @@ const FIVE: [&str; 5] = [
     "oracle_commerce",
 ];
 
-/// `per_provider` organizations on each of the five providers at `base`.
-pub fn five_provider_specs(dir: &Path, base: &str, per_provider: usize) {
-    let specs = dir.join("specs");
-    std::fs::create_dir_all(&specs).expect("mkdir");
-    let mut text = format!(
+/// The five instance tables, one of each type, at `base`, credentials by the names of
+/// `FIVE_ENV`. The Oracle one is last, so that a caller may add a key to it.
+pub fn five_providers(base: &str) -> String {
+    format!(
         r#"[provider.heron]
 type = "heron"
 base_url = "{base}"
@@ -81,7 +80,14 @@ type = "oracle_commerce"
 base_url = "{base}"
 app_key = {{ env = "OCC_APP_KEY" }}
 "#
-    );
+    )
+}
+
+/// `per_provider` organizations on each of the five providers at `base`.
+pub fn five_provider_specs(dir: &Path, base: &str, per_provider: usize) {
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("mkdir");
+    let mut text = five_providers(base);
     for i in 0..per_provider {
         text.push_str(&format!(
             r#"

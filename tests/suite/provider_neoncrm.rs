@@ -1236,7 +1236,7 @@ async fn e2e_embedded_sandbox_needs_no_credentials() {
 }
 
 /// Logs in straight through the API, as a script of the user's would.
-async fn session_directly(client: &reqwest::Client, base: &str) -> String {
+pub(crate) async fn session_directly(client: &reqwest::Client, base: &str) -> String {
     let login: Value = client
         .get(format!("{base}/common/login"))
         .query(&[

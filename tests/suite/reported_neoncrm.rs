@@ -106,19 +106,7 @@ impl Neon {
     async fn login(base_url: &str) -> Neon {
         let base = neon_base(base_url);
         let client = reqwest::Client::new();
-        let login: Value = client
-            .get(format!("{base}/common/login"))
-            .query(&[("login.apiKey", API_KEY), ("login.orgid", ORG_ID)])
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("login json");
-        let session = login["loginResponse"]["userSessionId"]
-            .as_str()
-            .expect("session")
-            .to_string();
+        let session = crate::provider_neoncrm::session_directly(&client, &base).await;
         Neon {
             base,
             session,

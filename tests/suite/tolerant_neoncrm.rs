@@ -298,19 +298,7 @@ fn text(value: &Value) -> String {
 async fn neon_organizations(sandbox_url: &str) -> Vec<(String, String)> {
     let base = format!("{sandbox_url}{PATH_PREFIX}");
     let client = reqwest::Client::new();
-    let login: Value = client
-        .get(format!("{base}/common/login"))
-        .query(&[("login.apiKey", API_KEY), ("login.orgid", ORG_ID)])
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login json");
-    let session = login["loginResponse"]["userSessionId"]
-        .as_str()
-        .expect("session")
-        .to_string();
+    let session = crate::provider_neoncrm::session_directly(&client, &base).await;
     let mut accounts = Vec::new();
     let mut page = 1;
     loop {

@@ -295,7 +295,7 @@ fn write_specs(dir: &Path, base_url: &str, requests: &[String]) {
 }
 
 /// An admin token, straight from the sandbox's login.
-async fn admin_token(http: &reqwest::Client, sandbox_url: &str) -> String {
+pub(crate) async fn admin_token(http: &reqwest::Client, sandbox_url: &str) -> String {
     let login: Value = http
         .post(format!("{sandbox_url}/ccadmin/v1/login"))
         .bearer_auth(APP_KEY)

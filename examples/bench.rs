@@ -537,12 +537,11 @@ async fn remote_read_requests(rows: &mut Vec<Row>) {
     }
 }
 
-/// `discover` of 10,000 organizations over every provider, made beforehand and then forgotten
-/// (specs and state gone): requests per provider, exactly against login and list pages (and
-/// one read per organization where the list leaves fields out), wall time and peak memory; and
-/// the specs it writes validate.
-async fn discover_at_scale(rows: &mut Vec<Row>) {
-    let total = 10_000;
+/// `total` organizations spread over every provider, created through orgform on a sandbox
+/// with no latency: the sandbox, the folder, the kits and how many each holds.
+async fn made_over_every_provider(
+    total: usize,
+) -> (Sandbox, tempfile::TempDir, Vec<&'static Kit>, usize) {
     let kits: Vec<&Kit> = KITS.iter().collect();
     let per_kit = total / kits.len();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -555,6 +554,15 @@ async fn discover_at_scale(rows: &mut Vec<Row>) {
     );
     assert_eq!(m.code, 0, "{}", m.stderr);
     eprintln!("  {} created in {}", per_kit * kits.len(), ms(m.wall));
+    (sandbox, dir, kits, per_kit)
+}
+
+/// `discover` of 10,000 organizations over every provider, made beforehand and then forgotten
+/// (specs and state gone): requests per provider, exactly against login and list pages (and
+/// one read per organization where the list leaves fields out), wall time and peak memory; and
+/// the specs it writes validate.
+async fn discover_at_scale(rows: &mut Vec<Row>) {
+    let (sandbox, dir, kits, per_kit) = made_over_every_provider(10_000).await;
     // Forget them: the providers stay declared, the organizations and the state go.
     for entry in std::fs::read_dir(dir.path().join("specs")).expect("specs") {
         let path = entry.expect("entry").path();
@@ -623,20 +631,8 @@ async fn discover_at_scale(rows: &mut Vec<Row>) {
 
 /// Plan with remote reads of 10,000 organizations over every provider, at 20 ms a request.
 async fn plan_with_reads(rows: &mut Vec<Row>) {
-    let total = 10_000;
-    let kits: Vec<&Kit> = KITS.iter().collect();
-    let per_kit = total / kits.len();
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Create them with no latency, then plan against the same sandbox with 20 ms a request.
-    let sandbox = bench_sandbox(Duration::ZERO).await;
-    kit_specs(dir.path(), &sandbox.base_url(), &kits, per_kit);
-    let m = measure(
-        dir.path(),
-        &["apply", "--auto-approve", "--poll-interval", "10ms"],
-        ENV,
-    );
-    assert_eq!(m.code, 0, "{}", m.stderr);
-    eprintln!("  {} created in {}", per_kit * kits.len(), ms(m.wall));
+    // Created with no latency, then planned against the same sandbox with 20 ms a request.
+    let (sandbox, dir, kits, per_kit) = made_over_every_provider(10_000).await;
     sandbox.set_latency(Duration::from_millis(20));
     let m = (0..3)
         .map(|_| measure(dir.path(), &["plan", "--detailed-exitcode"], ENV))

@@ -715,8 +715,16 @@ async fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
     std::fs::write(repo.join("reviewed.md"), &comment).expect("write");
     let reviewed = [("ORGFORM_REVIEWED_COMMENT", "reviewed.md")];
 
-    // Nothing reviewed: nothing applied.
-    let unreviewed = step("apply.sh", &[]).run().expect(1);
+    // A comment without a digest (the plan failed on the last push): nothing reviewed, nothing
+    // applied.
+    std::fs::write(
+        repo.join("failed.md"),
+        "### orgform plan\n\n**The plan failed**: see the job. Nothing here can be applied.\n",
+    )
+    .expect("write");
+    let unreviewed = step("apply.sh", &[("ORGFORM_REVIEWED_COMMENT", "failed.md")])
+        .run()
+        .expect(1);
     assert!(
         unreviewed.stderr.contains("no reviewed plan"),
         "{}",

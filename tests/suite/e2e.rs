@@ -443,51 +443,250 @@ async fn max_creates_refuses_a_bigger_plan() {
     sandbox.shutdown().await.expect("shutdown");
 }
 
-/// The CI examples' shell steps, run as the workflows run them, against the sandbox.
-#[test]
-fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
+/// The CI examples pasted into a repository that holds only `specs/`, as their headers say
+/// (`ci/plan.sh`, `ci/apply.sh`, `specs/state.toml`), and their steps run as the jobs run them:
+/// against the sandbox emulators as real endpoints (no `--sandbox`, so a secret the workflow
+/// does not set fails the plan), with the state in PostgreSQL by reference, every secret the
+/// workflow names set. The pull request's plan comment carries the digest the apply on main is
+/// held to: a spec edited after the review is refused, the reviewed plan is applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
+    /// The login credentials the example specs reference, as the emulators accept them; every
+    /// other secret is any value.
+    const LOGINS: &[(&str, &str)] = &[
+        ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
+        ("COMMVAULT_USERNAME", orgform::sandbox::commvault::USERNAME),
+        ("COMMVAULT_PASSWORD", orgform::sandbox::commvault::PASSWORD),
+        ("SF_TMO_USERNAME", orgform::sandbox::salesforce::USERNAME),
+        ("SF_TMO_PASSWORD", orgform::sandbox::salesforce::PASSWORD),
+        ("SF_CLIENT_ID", orgform::sandbox::salesforce::CLIENT_ID),
+        (
+            "SF_CLIENT_SECRET",
+            orgform::sandbox::salesforce::CLIENT_SECRET,
+        ),
+        ("NEON_ORG_ID", orgform::sandbox::neoncrm::ORG_ID),
+        ("NEON_API_KEY", orgform::sandbox::neoncrm::API_KEY),
+        ("OCC_APP_KEY", orgform::sandbox::oracle::APP_KEY),
+    ];
+
+    /// Every provider URL in the specs moved to the sandbox at `base`: the host swapped, the
+    /// path kept, and the vendor's default `base_url` written out where a spec implies it.
+    fn point_at(specs: &Path, base: &str) {
+        for entry in std::fs::read_dir(specs).expect("specs").flatten() {
+            let text = std::fs::read_to_string(entry.path()).expect("spec");
+            let mut moved = String::new();
+            for line in text.lines() {
+                let url = ["base_url = \"https://", "store_url = \"https://"]
+                    .iter()
+                    .find_map(|prefix| Some((prefix, line.strip_prefix(prefix)?)));
+                if let Some((prefix, rest)) = url {
+                    let key = prefix.split(' ').next().unwrap_or_default();
+                    let path = rest.find('/').map_or("", |at| &rest[at..]);
+                    moved.push_str(&format!(
+                        "{key} = \"{base}{}\"\n",
+                        path.trim_end_matches('"')
+                    ));
+                    continue;
+                }
+                moved.push_str(line);
+                moved.push('\n');
+                let implied = match line {
+                    "type = \"heron\"" | "type = \"salesforce_signup\"" => Some(""),
+                    "type = \"neoncrm\"" => Some("/neonws/services/api"),
+                    _ => None,
+                };
+                if let Some(path) = implied {
+                    moved.push_str(&format!("base_url = \"{base}{path}\"\n"));
+                }
+            }
+            std::fs::write(entry.path(), moved).expect("write spec");
+        }
+    }
+
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(&root.join("specs"), &dir.path().join("specs"));
-    for workflow in ["github-actions.yml", "gitlab-ci.yml"] {
-        let text =
-            std::fs::read_to_string(root.join("examples/ci").join(workflow)).expect("workflow");
+    let examples = root.join("examples/ci");
+    let example = |name: &str| std::fs::read_to_string(examples.join(name)).expect("example");
+    let (github, gitlab) = (example("github-actions.yml"), example("gitlab-ci.yml"));
+
+    // The repository, as pasted.
+    let repo = tempfile::tempdir().expect("tempdir");
+    let repo = repo.path();
+    copy_dir(&root.join("specs"), &repo.join("specs"));
+    std::fs::copy(examples.join("state.toml"), repo.join("specs/state.toml")).expect("copy");
+    std::fs::create_dir_all(repo.join("ci")).expect("mkdir");
+    for script in ["plan.sh", "apply.sh"] {
+        std::fs::copy(examples.join(script), repo.join("ci").join(script)).expect("copy");
+    }
+
+    // Every secret the specs reference, as `orgform secrets` lists them for setting up CI.
+    let listed = crate::harness::run(repo, &["secrets", "--format", "json"], &[]).expect(0);
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).expect("json");
+    let listed = listed["secrets"].as_array().expect("secrets").clone();
+    let named = |kind: &str| -> std::collections::BTreeSet<String> {
+        listed
+            .iter()
+            .filter(|s| s["kind"] == kind)
+            .filter_map(|s| s["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (env_names, files) = (named("env"), named("file"));
+    assert!(env_names.contains("ORGFORM_STATE_URL"), "{env_names:?}");
+    assert!(
+        env_names.len() > 25,
+        "the example specs' secrets: {env_names:?}"
+    );
+
+    // The GitHub workflow's env block names every one, each from the secret of its name; GitLab's
+    // variables are set in its settings, which its header lists. Each writes every secret file.
+    let github_env: std::collections::BTreeSet<String> = github
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.strip_prefix("  ")?.split_once(": ")?;
+            (value == format!("${{{{ secrets.{name} }}}}")).then(|| name.to_string())
+        })
+        .collect();
+    assert_eq!(github_env, env_names, "github-actions.yml's env block");
+    for name in &env_names {
+        assert!(gitlab.contains(name.as_str()), "gitlab-ci.yml lists {name}");
+    }
+    for file in &files {
         assert!(
-            text.contains("examples/ci/plan.sh") && text.contains("examples/ci/apply.sh"),
-            "{workflow} runs the tested steps"
+            github.contains(&format!("> {file}")),
+            "github writes {file}"
         );
-        // The workflow guards where credentials go: its list admits the example specs' hosts,
-        // and refuses a pull request that points one elsewhere.
-        let allowed = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("ORGFORM_ALLOWED_HOSTS: "))
-            .unwrap_or_else(|| panic!("{workflow} sets no ORGFORM_ALLOWED_HOSTS"))
-            .trim_matches('"');
-        let env = [("ORGFORM_ALLOWED_HOSTS", allowed)];
-        crate::harness::run(dir.path(), &["validate"], &env).expect(0);
-        let moved = tempfile::tempdir().expect("tempdir");
-        copy_dir(&root.join("specs"), &moved.path().join("specs"));
-        let neon = moved.path().join("specs/neoncrm.toml");
-        let text = std::fs::read_to_string(&neon).expect("neoncrm.toml");
-        let text = text.replacen(
-            "type = \"neoncrm\"\n",
-            "type = \"neoncrm\"\nbase_url = \"https://collector.attacker.example\"\n",
-            1,
-        );
-        std::fs::write(&neon, text).expect("write");
-        let refused = crate::harness::run(moved.path(), &["validate"], &env).expect(1);
         assert!(
-            refused.stderr.contains("collector.attacker.example"),
-            "{}",
-            refused.stderr
+            gitlab.contains(&format!(" {file})")),
+            "gitlab writes {file}"
         );
     }
-    let step = |script: &str| {
-        crate::harness::script(dir.path(), &root.join("examples/ci").join(script))
-            .arg("--sandbox")
+    // Each installs orgform by name and version, this version, and runs the tested steps.
+    for (workflow, text) in [("github-actions.yml", &github), ("gitlab-ci.yml", &gitlab)] {
+        assert!(
+            text.contains(&format!(
+                "ORGFORM_VERSION: \"{}\"",
+                env!("CARGO_PKG_VERSION")
+            )) && text.contains("cargo install --locked orgform --version \"$ORGFORM_VERSION\"")
+                && !text.contains("--path"),
+            "{workflow} installs orgform {} from crates.io",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(
+            text.contains("ci/plan.sh") && text.contains("ci/apply.sh"),
+            "{workflow} runs the tested steps"
+        );
+    }
+
+    // The workflows guard where credentials go: their list admits the example specs' hosts, and
+    // refuses a pull request that points one elsewhere.
+    let allowed_in = |text: &str| -> String {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("ORGFORM_ALLOWED_HOSTS: "))
+            .expect("ORGFORM_ALLOWED_HOSTS set")
+            .trim_matches('"')
+            .to_string()
+    };
+    let allowed = allowed_in(&github);
+    assert_eq!(allowed, allowed_in(&gitlab), "one list in both workflows");
+    crate::harness::run(repo, &["validate"], &[("ORGFORM_ALLOWED_HOSTS", &allowed)]).expect(0);
+    let moved = tempfile::tempdir().expect("tempdir");
+    copy_dir(&root.join("specs"), &moved.path().join("specs"));
+    let neon = moved.path().join("specs/neoncrm.toml");
+    let text = std::fs::read_to_string(&neon).expect("neoncrm.toml");
+    let text = text.replacen(
+        "type = \"neoncrm\"\n",
+        "type = \"neoncrm\"\nbase_url = \"https://collector.attacker.example\"\n",
+        1,
+    );
+    std::fs::write(&neon, text).expect("write");
+    let refused = crate::harness::run(
+        moved.path(),
+        &["validate"],
+        &[("ORGFORM_ALLOWED_HOSTS", &allowed)],
+    )
+    .expect(1);
+    assert!(
+        refused.stderr.contains("collector.attacker.example"),
+        "{}",
+        refused.stderr
+    );
+    // Without specs/state.toml the steps refuse to run on a state that vanishes with the runner.
+    let bare = crate::harness::script(moved.path(), &examples.join("plan.sh")).run();
+    assert!(
+        bare.code == 1 && bare.stderr.contains("copy examples/ci/state.toml"),
+        "{}",
+        bare.stderr
+    );
+
+    // The sandbox stands in for the providers (it approves Oracle requests at once, as an
+    // administrator would); the CI secrets are set, the state URL to the test's PostgreSQL in a
+    // workspace of its own.
+    let sandbox = start(SandboxConfig {
+        oracle: orgform::sandbox::oracle::OracleConfig {
+            new_for: Duration::ZERO,
+            review_for: Some(Duration::ZERO),
+            ..orgform::sandbox::oracle::OracleConfig::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    point_at(&repo.join("specs"), &sandbox.base_url());
+    let state_toml = repo.join("specs/state.toml");
+    let workspace = format!("ci-example-{}", fastrand::u64(..));
+    let text = std::fs::read_to_string(&state_toml).expect("state.toml");
+    assert!(text.contains("workspace = \"production\""), "{text}");
+    std::fs::write(
+        &state_toml,
+        text.replace("\"production\"", &format!("\"{workspace}\"")),
+    )
+    .expect("write");
+    let mut env: Vec<(String, String)> = env_names
+        .iter()
+        .map(|name| {
+            let login = LOGINS.iter().find(|(login, _)| login == name);
+            let value = match (name.as_str(), login) {
+                ("ORGFORM_STATE_URL", _) => crate::state_stores::pg_url(),
+                (_, Some((_, value))) => (*value).to_string(),
+                (_, None) => format!("ci-example-{}", name.to_lowercase()),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    // The sandbox listens on loopback, which the list must name (the specs point there now).
+    env.push((
+        "ORGFORM_ALLOWED_HOSTS".into(),
+        format!("{allowed},127.0.0.1"),
+    ));
+    for file in &files {
+        let path = repo.join(file);
+        std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
+        std::fs::write(&path, "ci-example-file-secret").expect("write secret file");
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let step = |script: &str, extra: &[(&str, &str)]| {
+        crate::harness::script(repo, &repo.join("ci").join(script))
+            .envs(&env)
+            .envs(extra)
+            .secret("the secret file", "ci-example-file-secret")
+            .arg("--poll-interval")
+            .arg("50ms")
+    };
+    let plan_step = || {
+        crate::harness::script(repo, &repo.join("ci/plan.sh"))
+            .envs(&env)
+            .secret("the secret file", "ci-example-file-secret")
             .run()
     };
-    let plan = step("plan.sh").expect(0);
+    let held = async || -> u64 {
+        stats(&sandbox).await["organizations"]
+            .as_object()
+            .expect("organizations")
+            .values()
+            .filter_map(serde_json::Value::as_u64)
+            .sum()
+    };
+
+    // The pull request: the plan, its comment with the digest.
+    let plan = plan_step().expect(0);
     assert!(plan.stdout.contains("Changes present"), "{}", plan.stdout);
     let digest = plan
         .stdout
@@ -495,28 +694,95 @@ fn ci_example_steps_plan_then_apply_the_reviewed_plan() {
         .find_map(|l| l.strip_prefix("plan digest: "))
         .expect("digest")
         .to_string();
-    // The digest orgform gave the saved plan, over its content.
     assert_eq!(digest.len(), 64, "{}", plan.stdout);
     assert!(
         plan.stderr.contains(&format!("digest {digest}")),
         "{}",
         plan.stderr
     );
-    let comment = std::fs::read_to_string(dir.path().join("plan.md")).expect("plan.md");
-    assert!(comment.contains(&digest));
-    // The pull-request comment, whole (its digest shown as [DIGEST]).
-    crate::harness::snapshot_settings(&[dir.path()])
-        .bind(|| insta::assert_snapshot!("ci_example_plan_comment", comment));
-    let apply = step("apply.sh").expect(0);
+    let comment = std::fs::read_to_string(repo.join("plan.md")).expect("plan.md");
     assert!(
-        apply.stdout.contains(&format!("plan digest: {digest}")),
-        "same plan applied: {}",
-        apply.stdout
+        comment.starts_with("### orgform plan"),
+        "the marker the jobs look for"
     );
-    // The plan applied once is stale now: applying it again is refused.
-    step("apply.sh").expect(1);
-    let again = step("plan.sh").expect(0);
+    assert!(
+        comment.contains(&format!("Plan digest: `{digest}`")),
+        "{comment}"
+    );
+    crate::harness::snapshot_settings(&[repo])
+        .bind(|| insta::assert_snapshot!("ci_example_plan_comment", comment));
+    // The jobs fetch the comment back; the apply step reads the digest from it.
+    std::fs::write(repo.join("reviewed.md"), &comment).expect("write");
+    let reviewed = [("ORGFORM_REVIEWED_COMMENT", "reviewed.md")];
+
+    // A comment without a digest (the plan failed on the last push): nothing reviewed, nothing
+    // applied.
+    std::fs::write(
+        repo.join("failed.md"),
+        "### orgform plan\n\n**The plan failed**: see the job. Nothing here can be applied.\n",
+    )
+    .expect("write");
+    let unreviewed = step("apply.sh", &[("ORGFORM_REVIEWED_COMMENT", "failed.md")])
+        .run()
+        .expect(1);
+    assert!(
+        unreviewed.stderr.contains("no reviewed plan"),
+        "{}",
+        unreviewed.stderr
+    );
+
+    // A spec edited after the review (here: on main before the apply job runs): main's plan is
+    // not the reviewed one, and the apply refuses it, naming both digests, creating nothing.
+    let neon = repo.join("specs/neoncrm.toml");
+    let reviewed_specs = std::fs::read_to_string(&neon).expect("neoncrm.toml");
+    std::fs::write(
+        &neon,
+        format!(
+            "{reviewed_specs}\n[org.late_addition]\nprovider = \"neon_prod\"\norganization_name = \"Added After Review\"\n"
+        ),
+    )
+    .expect("write");
+    let refused = step("apply.sh", &reviewed).run().expect(1);
+    assert!(
+        refused
+            .stdout
+            .contains(&format!("reviewed digest: {digest}"))
+            && refused
+                .stderr
+                .contains("refusing to apply: this plan's digest is")
+            && refused
+                .stderr
+                .contains(&format!("the reviewed one {digest}")),
+        "{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
+    assert!(
+        refused.stdout.contains("late_addition"),
+        "the refused plan is printed for review: {}",
+        refused.stdout
+    );
+    assert_eq!(held().await, 0, "nothing created");
+
+    // The specs as reviewed: main plans exactly the reviewed plan, and applies it.
+    std::fs::write(&neon, &reviewed_specs).expect("write");
+    let applied = step("apply.sh", &reviewed).run().expect(0);
+    assert!(
+        applied
+            .stderr
+            .contains(&format!("The plan's digest is the reviewed one ({digest})")),
+        "{}",
+        applied.stderr
+    );
+    assert!(held().await > 0, "created");
+    let again = plan_step().expect(0);
     assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+
+    // Recorded in PostgreSQL, where the next runner finds it; no file state was written.
+    let recorded = crate::harness::run(repo, &["state", "list"], &env).expect(0);
+    assert_eq!(recorded.stdout.lines().count(), 15, "{}", recorded.stdout);
+    assert!(!repo.join("state").exists(), "no file state");
+    sandbox.shutdown().await.expect("shutdown");
 }
 
 /// The issue's fault test: 30% of requests get 429 (with and without Retry-After), 500/503,

@@ -80,6 +80,18 @@ async fn every_format_shows_one_content_digest_and_apply_holds_the_plan_to_it() 
     )
     .expect(0);
     assert_eq!(served(&sandbox, "heron", CREATE).await, 3);
+    // Run again (a CI job retried): nothing is left to send, which is success.
+    let again = orgform(
+        dir,
+        &["apply", "--auto-approve", "--expect-digest", &reviewed],
+    )
+    .expect(0);
+    assert!(
+        again.stderr.contains("Nothing to apply"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(served(&sandbox, "heron", CREATE).await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]

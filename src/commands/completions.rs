@@ -4,16 +4,9 @@ use std::process::ExitCode;
 
 use miette::Result;
 
-use crate::cli::Cli;
-
 pub(crate) fn run(shell: clap_complete::Shell) -> Result<ExitCode> {
     let mut out = Vec::new();
-    clap_complete::generate(
-        shell,
-        &mut <Cli as clap::CommandFactory>::command(),
-        "orgform",
-        &mut out,
-    );
+    clap_complete::generate(shell, &mut crate::cli::command(), "orgform", &mut out);
     crate::output::data(&String::from_utf8_lossy(&out));
     Ok(ExitCode::SUCCESS)
 }

@@ -150,9 +150,31 @@ const FLAGS_READ: &[(&str, &[&str])] = &[
 /// The flags every command reads.
 const FLAGS_EVERYWHERE: &[&str] = &["verbose", "log_format"];
 
-/// The command line as clap sees it, with each command's help showing only the global flags
-/// that command reads ([`FLAGS_READ`]): parsing, completions and the man page all start here.
+/// The command line as clap parses it, with each command's help showing only the global flags
+/// that command reads ([`FLAGS_READ`]). A command gets a hidden copy of every global flag it
+/// does not read: clap copies a global flag into a command only where the command has no
+/// argument of that id, and hands a value given there up to the top as it does any global's,
+/// so the hidden copy parses as before and the command's help leaves it out.
 pub fn command() -> clap::Command {
+    per_command(|flag, read| (!read).then(|| flag.clone().global(false).hide(true)))
+}
+
+/// The command line as the completions and the man page describe it: no flag is global, and
+/// each command has its own copy of the global flags it reads (shell completions would offer
+/// hidden flags too).
+pub fn command_for_docs() -> clap::Command {
+    per_command(|flag, read| read.then(|| flag.clone().global(false))).mut_args(|a| {
+        if a.is_global_set() {
+            a.global(false)
+        } else {
+            a
+        }
+    })
+}
+
+/// `orgform`'s command with `copy(flag, read)` added to each command for each global flag,
+/// `read` saying whether the command reads it.
+fn per_command(copy: impl Fn(&clap::Arg, bool) -> Option<clap::Arg>) -> clap::Command {
     use clap::CommandFactory as _;
     let cli = Cli::command();
     let globals: Vec<clap::Arg> = cli
@@ -160,14 +182,16 @@ pub fn command() -> clap::Command {
         .filter(|a| a.is_global_set())
         .cloned()
         .collect();
-    hide_unread(cli, "", &globals)
+    with_copies(cli, "", &globals, &copy)
 }
 
-/// Gives each command under `cmd` (its name after `prefix`) a hidden copy of every global flag
-/// it does not read. clap copies a global flag into a command only where the command has no
-/// argument of that id, and hands a value given there up to the top as it does any global's:
-/// the hidden copy parses as before, and the command's help leaves it out.
-fn hide_unread(cmd: clap::Command, prefix: &str, globals: &[clap::Arg]) -> clap::Command {
+/// The commands under `cmd` (named after `prefix`), each given `copy` of the global flags.
+fn with_copies(
+    cmd: clap::Command,
+    prefix: &str,
+    globals: &[clap::Arg],
+    copy: &dyn Fn(&clap::Arg, bool) -> Option<clap::Arg>,
+) -> clap::Command {
     let names: Vec<String> = cmd
         .get_subcommands()
         .map(|sub| sub.get_name().to_string())
@@ -175,17 +199,17 @@ fn hide_unread(cmd: clap::Command, prefix: &str, globals: &[clap::Arg]) -> clap:
     names.into_iter().fold(cmd, |cmd, name| {
         let path = format!("{prefix}{name}");
         cmd.mut_subcommand(&name, |sub| {
-            let sub = hide_unread(sub, &format!("{path} "), globals);
+            let sub = with_copies(sub, &format!("{path} "), globals, copy);
             let Some((_, read)) = FLAGS_READ.iter().find(|(command, _)| *command == path) else {
                 return sub; // a group (`state`): its commands say what they read
             };
             globals
                 .iter()
-                .filter(|a| {
+                .filter_map(|a| {
                     let id = a.get_id().as_str();
-                    !read.contains(&id) && !FLAGS_EVERYWHERE.contains(&id)
+                    copy(a, read.contains(&id) || FLAGS_EVERYWHERE.contains(&id))
                 })
-                .fold(sub, |sub, a| sub.arg(a.clone().global(false).hide(true)))
+                .fold(sub, clap::Command::arg)
         })
     })
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use miette::{IntoDiagnostic, Result};
 
 pub(crate) fn run() -> Result<ExitCode> {
-    let cmd = crate::cli::command();
+    let cmd = crate::cli::command_for_docs();
     let man = clap_mangen::Man::new(cmd.clone());
     let mut out = Vec::new();
     man.render_title(&mut out).into_diagnostic()?;

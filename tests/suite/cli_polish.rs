@@ -445,3 +445,28 @@ fn counts_of_one_are_singular_and_max_creates_is_a_provider_key() {
         "{help}"
     );
 }
+
+/// clap's own checks of the command line as parsed and as documented (a hidden copy of a global
+/// flag that clashed with the flag would fail here), and every command named in the table of
+/// the global flags each reads (a new command not listed there shows them all).
+#[test]
+fn the_command_line_passes_clap_checks_and_every_command_says_what_it_reads() {
+    orgform::cli::command().debug_assert();
+    orgform::cli::command_for_docs().debug_assert();
+    let docs = orgform::cli::command_for_docs();
+    for sub in docs.get_subcommands() {
+        let leaves: Vec<&clap::Command> = if sub.has_subcommands() {
+            sub.get_subcommands().collect()
+        } else {
+            vec![sub]
+        };
+        for leaf in leaves {
+            assert!(
+                leaf.get_arguments()
+                    .any(|a| a.get_id().as_str() == "verbose"),
+                "`{}` is not in cli::FLAGS_READ",
+                leaf.get_name()
+            );
+        }
+    }
+}

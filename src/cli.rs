@@ -65,13 +65,162 @@ pub struct GlobalArgs {
     pub(crate) allowed_hosts: Option<AllowedHosts>,
 }
 
+/// The global flags each command reads (`-v` and `--log-format` are read by all). A flag not
+/// listed for a command is still accepted there, as it always was, so no command line that
+/// worked stops working; it is only left out of that command's help, its completions and the
+/// man page.
+const FLAGS_READ: &[(&str, &[&str])] = &[
+    ("validate", &["specs", "format", "allowed_hosts"]),
+    (
+        "plan",
+        &[
+            "specs",
+            "state",
+            "workspace",
+            "format",
+            "http_timeout",
+            "allowed_hosts",
+        ],
+    ),
+    (
+        "apply",
+        &[
+            "specs",
+            "state",
+            "workspace",
+            "format",
+            "lock_timeout",
+            "http_timeout",
+            "allowed_hosts",
+        ],
+    ),
+    ("show", &["specs", "state", "workspace", "format"]),
+    (
+        "import",
+        &[
+            "specs",
+            "state",
+            "workspace",
+            "lock_timeout",
+            "http_timeout",
+            "allowed_hosts",
+        ],
+    ),
+    ("forget", &["specs", "state", "workspace", "lock_timeout"]),
+    (
+        "refresh",
+        &[
+            "specs",
+            "state",
+            "workspace",
+            "format",
+            "lock_timeout",
+            "http_timeout",
+            "allowed_hosts",
+        ],
+    ),
+    (
+        "discover",
+        &[
+            "specs",
+            "state",
+            "workspace",
+            "format",
+            "http_timeout",
+            "allowed_hosts",
+        ],
+    ),
+    ("secrets", &["specs", "format"]),
+    ("schema", &[]),
+    ("fmt", &["specs"]),
+    ("force-unlock", &["specs", "state", "workspace"]),
+    ("state list", &["specs", "state", "workspace", "format"]),
+    ("state show", &["specs", "state", "workspace", "format"]),
+    ("state mv", &["specs", "state", "workspace", "lock_timeout"]),
+    ("state history", &["specs", "state", "workspace", "format"]),
+    (
+        "state migrate",
+        &["specs", "state", "workspace", "lock_timeout"],
+    ),
+    ("sandbox", &[]),
+    ("completions", &[]),
+    ("man", &[]),
+];
+
+/// The flags every command reads.
+const FLAGS_EVERYWHERE: &[&str] = &["verbose", "log_format"];
+
+/// The command line as clap parses it, with each command's help showing only the global flags
+/// that command reads ([`FLAGS_READ`]). A command gets a hidden copy of every global flag it
+/// does not read: clap copies a global flag into a command only where the command has no
+/// argument of that id, and hands a value given there up to the top as it does any global's,
+/// so the hidden copy parses as before and the command's help leaves it out.
+pub fn command() -> clap::Command {
+    per_command(|flag, read| (!read).then(|| flag.clone().global(false).hide(true)))
+}
+
+/// The command line as the completions and the man page describe it: no flag is global, and
+/// each command has its own copy of the global flags it reads (shell completions would offer
+/// hidden flags too).
+pub fn command_for_docs() -> clap::Command {
+    per_command(|flag, read| read.then(|| flag.clone().global(false))).mut_args(|a| {
+        if a.is_global_set() {
+            a.global(false)
+        } else {
+            a
+        }
+    })
+}
+
+/// `orgform`'s command with `copy(flag, read)` added to each command for each global flag,
+/// `read` saying whether the command reads it.
+fn per_command(copy: impl Fn(&clap::Arg, bool) -> Option<clap::Arg>) -> clap::Command {
+    use clap::CommandFactory as _;
+    let cli = Cli::command();
+    let globals: Vec<clap::Arg> = cli
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    with_copies(cli, "", &globals, &copy)
+}
+
+/// The commands under `cmd` (named after `prefix`), each given `copy` of the global flags.
+fn with_copies(
+    cmd: clap::Command,
+    prefix: &str,
+    globals: &[clap::Arg],
+    copy: &dyn Fn(&clap::Arg, bool) -> Option<clap::Arg>,
+) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    names.into_iter().fold(cmd, |cmd, name| {
+        let path = format!("{prefix}{name}");
+        cmd.mut_subcommand(&name, |sub| {
+            let sub = with_copies(sub, &format!("{path} "), globals, copy);
+            let Some((_, read)) = FLAGS_READ.iter().find(|(command, _)| *command == path) else {
+                return sub; // a group (`state`): its commands say what they read
+            };
+            globals
+                .iter()
+                .filter_map(|a| {
+                    let id = a.get_id().as_str();
+                    copy(a, read.contains(&id) || FLAGS_EVERYWHERE.contains(&id))
+                })
+                .fold(sub, clap::Command::arg)
+        })
+    })
+}
+
 impl Cli {
     /// Parses the command line like `Cli::try_parse`, and notes whether the allowed hosts came
     /// from the environment or the flag, so errors name the right one.
     pub fn parse_noting_sources() -> Result<Cli, clap::Error> {
-        use clap::{CommandFactory as _, FromArgMatches as _};
-        let matches = Cli::command().try_get_matches()?;
-        let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
+        use clap::FromArgMatches as _;
+        let matches = command().try_get_matches()?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command()))?;
         if let Some(list) = &mut cli.global.allowed_hosts {
             // A global flag may be given after the subcommand: look down the chain too.
             let mut sources = Vec::new();
@@ -107,18 +256,50 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Check the specs without calling any provider
+    ///
+    /// Exits 0 when the specs are valid, 1 when they are not (every problem is listed at once,
+    /// each with its file, line and column). With --format json, stdout holds one document
+    /// either way: {"format_version": 1, "valid": true|false, "providers": N, "organizations":
+    /// N (both null when invalid), "diagnostics": [{"file", "line", "column", "code",
+    /// "message", "help"}]}; a problem with no place in a file (an unreadable specs folder) has
+    /// a null file, line and column. Codes: toml, invalid-name, unknown-table, unknown-key,
+    /// unknown-provider-type, unknown-provider, missing-field, wrong-type, invalid-value,
+    /// constraint (fields that go together), literal-secret, secret-reference, not-https, host-not-allowed, duplicate,
+    /// same-natural-key, not-text, unreadable, invalid (any other).
     Validate,
     /// Show what apply would do
     Plan(PlanArgs),
     /// Create what the plan says, and record it in state
+    ///
+    /// Makes a plan and shows it (or takes a PLANFILE saved by `orgform plan --out`, which is
+    /// the approval), asks for approval unless --auto-approve, then sends the creates, writing
+    /// each to state as `pending` before its request leaves and its outcome when known.
+    ///
+    /// Limits: --max-creates N refuses a plan that creates more than N organizations in all;
+    /// `max_creates = N` in a `[provider.NAME]` table of the specs refuses one that creates more
+    /// than N on that instance (the rest of the plan included: nothing is created).
+    /// `creates_per_day = N` there defers what is over the instance's daily quota to a later
+    /// apply instead.
+    ///
+    /// With --format json, stdout holds one JSON document, printed when the run ends (also when
+    /// there is nothing to apply or apply refuses): {"format_version": 1, "plan": the plan as
+    /// `orgform plan --format json` prints it, "outcomes": {ADDRESS: {"action", "result":
+    /// "created"|"adopted"|"moved"|"pending"|"failed"|"error"|"not_started", "detail"}},
+    /// "stopped": null, or why the run stopped early}. Progress and messages go to stderr.
     Apply(ApplyArgs),
     /// Show the state
     Show(ShowArgs),
     /// Record an existing organization in state under an address
     Import(ImportArgs),
-    /// Drop an address from state, leaving the organization at its provider
+    /// Drop addresses from state, leaving the organizations at their providers
+    ///
+    /// Every address is checked first: if one is not in state, none is dropped and nothing is
+    /// written.
     Forget(ForgetArgs),
     /// Settle state against the providers without creating anything
+    ///
+    /// Adopts what the providers hold under a declared natural key and settles pending creates.
+    /// With --format json, one document as `apply --format json` prints it.
     Refresh(RefreshArgs),
     /// Write specs for the organizations at the providers that no spec or state holds
     Discover(DiscoverArgs),
@@ -231,8 +412,9 @@ pub(crate) struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ForgetArgs {
-    /// The address to drop from state
-    pub(crate) address: String,
+    /// The addresses to drop from state
+    #[arg(value_name = "ADDRESS", required = true)]
+    pub(crate) addresses: Vec<String>,
     #[command(flatten)]
     pub(crate) sandbox: SandboxArg,
 }
@@ -302,7 +484,7 @@ pub(crate) enum StateCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct FmtArgs {
-    /// Change nothing; exit 1 and list the files that are not in canonical form (for CI)
+    /// Change nothing; exit 1 and show, as a unified diff, what formatting would change (for CI)
     #[arg(long)]
     pub(crate) check: bool,
 }
@@ -380,6 +562,16 @@ pub(crate) struct SandboxArgs {
 }
 
 const SANDBOX_HELP: &str = "\
+The base_url each provider type needs, with the sandbox listening on 127.0.0.1:8080 (plain
+http is allowed to loopback only; the line `listening on URL` on stdout gives the address):
+  commvault_salesforce base_url = \"http://127.0.0.1:8080/commandcenter/api\"
+  heron            base_url = \"http://127.0.0.1:8080\"
+  neoncrm          base_url = \"http://127.0.0.1:8080/neonws/services/api\"
+  oracle_commerce  base_url = \"http://127.0.0.1:8080\" (and store_url, if set, the same)
+  salesforce_signup base_url = \"http://127.0.0.1:8080\"
+`orgform plan --sandbox` (and apply, refresh...) starts a sandbox of its own instead, and needs
+none of this: it keeps each base_url's path and sends it to that sandbox.
+
 Faults (--fault-rate P picks one of --faults for that share of provider requests):
   429              Too Many Requests, no Retry-After; nothing done
   429-retry-after  Too Many Requests with Retry-After: 1; nothing done

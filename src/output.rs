@@ -205,6 +205,11 @@ fn json_value(value: Option<&serde_json::Value>) -> String {
 
 /// Plan as JSON: the plan itself plus its summary, stable and versioned.
 pub fn plan_json(plan: &Plan) -> String {
+    escape::json(serde_json::to_string_pretty(&plan_value(plan)).unwrap_or_default())
+}
+
+/// The JSON plan as a value, for the documents that hold one (`apply --format json`).
+fn plan_value(plan: &Plan) -> serde_json::Value {
     let mut value = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
     if let serde_json::Value::Object(map) = &mut value {
         map.insert(
@@ -213,7 +218,7 @@ pub fn plan_json(plan: &Plan) -> String {
         );
         map.insert("digest".into(), plan.content_digest().into());
     }
-    escape::json(serde_json::to_string_pretty(&value).unwrap_or_default())
+    value
 }
 
 /// GitHub refuses comments over 65,536 characters; stay under with room for a wrapper.
@@ -345,11 +350,12 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
     if rows_cut > 0 || details_cut > 0 {
         let mut note = String::from("> **Cut to fit a pull-request comment:** ");
         if rows_cut > 0 {
-            let _ = write!(note, "{rows_cut} table rows and ");
+            let _ = write!(note, "{} and ", plural(rows_cut, "table row"));
         }
         let _ = writeln!(
             note,
-            "the attributes of {details_cut} of {total} organizations are not shown. The full plan is in {json_hint}."
+            "the attributes of {details_cut} of {} are not shown. The full plan is in {json_hint}.",
+            plural(total, "organization")
         );
         out.push_str(&note);
     }
@@ -424,8 +430,8 @@ pub fn event_line(event: &Event) -> String {
     escape::controls(&format!("{}: {what}", event.address)).into_owned()
 }
 
-/// The end-of-apply summary.
-pub fn apply_summary(report: &ApplyReport) -> String {
+/// The end-of-apply summary, after `heading` (`Apply complete`, `Refresh complete`).
+pub fn apply_summary(report: &ApplyReport, heading: &str) -> String {
     let mut created = 0;
     let mut adopted = 0;
     let mut pending = 0;
@@ -443,7 +449,7 @@ pub fn apply_summary(report: &ApplyReport) -> String {
         }
     }
     let mut line = format!(
-        "Apply complete: {created} created, {adopted} adopted, {pending} pending, {failed} failed"
+        "{heading}: {created} created, {adopted} adopted, {pending} pending, {failed} failed"
     );
     if moved > 0 {
         let _ = write!(line, ", {moved} moved");
@@ -458,10 +464,14 @@ pub fn apply_summary(report: &ApplyReport) -> String {
     line
 }
 
-pub fn apply_json(report: &ApplyReport) -> String {
+/// `apply --format json` (and `refresh`): one document, the plan and what became of each
+/// address: `{"format_version": 1, "plan": PLAN, "outcomes": {ADDRESS: {"action", "result",
+/// "detail"}}, "stopped": null or why}`. With no report (nothing to apply, or refused before
+/// anything was sent), the outcomes are empty.
+pub fn apply_json(plan: Option<&Plan>, report: Option<&ApplyReport>) -> String {
     let outcomes: serde_json::Map<String, serde_json::Value> = report
-        .outcomes
         .iter()
+        .flat_map(|r| &r.outcomes)
         .map(|(address, (action, outcome))| {
             let (result, detail) = match outcome {
                 Outcome::Created { remote_id } => ("created", remote_id.clone()),
@@ -483,8 +493,9 @@ pub fn apply_json(report: &ApplyReport) -> String {
     escape::json(
         serde_json::to_string_pretty(&serde_json::json!({
             "format_version": 1,
+            "plan": plan.map(plan_value),
             "outcomes": outcomes,
-            "stopped": report.stopped,
+            "stopped": report.and_then(|r| r.stopped.as_ref()),
         }))
         .unwrap_or_default(),
     )

@@ -232,8 +232,9 @@ async fn write_loop(
                 && state.creates_in_last_day(&q.instance, q.now) >= q.per_day
             {
                 verdicts.push(Err(Refused::Quota(format!(
-                    "the daily quota of {} creates on `{}` is used up; it waits for a later apply",
-                    q.per_day, q.instance
+                    "the daily quota of {} on `{}` is used up; it waits for a later apply",
+                    crate::text::plural(q.per_day as usize, "create"),
+                    q.instance
                 ))));
                 continue;
             }

@@ -139,31 +139,18 @@ async fn run_locked(
             );
             check_secrets(&spec, &state, Some(&fresh), targets.as_ref(), options)?;
             fresh.endpoint_warnings = warnings;
-            output::data(&output::plan(&fresh, g.format));
+            // JSON is one document, printed at the end with what became of each address.
+            if g.format != Format::Json {
+                output::data(&output::plan(&fresh, g.format));
+            }
             fresh
         }
     };
-    // Nothing to send is success whatever the digest: a rerun of an apply that went through
-    // finds nothing left, and sends nothing either way.
-    if !plan.has_work() {
-        output::message("Nothing to apply.");
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Some(expected) = &args.expect_digest {
-        check_digest(&plan, expected)?;
-    }
-    let broken = check_limits(&plan, &spec, args.max_creates);
-    if !broken.is_empty() {
-        return Err(miette!(
-            help = "raise the limit if this is intended, or fix the specs",
-            "refusing to apply: {}; nothing was created",
-            broken.join("; ")
-        ));
-    }
-    // A saved plan is the approval: it was reviewed as it is, and is refused if anything moved.
-    if !is_saved && !args.auto_approve && !approved()? {
-        output::message("Apply cancelled; nothing was changed.");
-        return Ok(ExitCode::from(1));
+    if let Some(code) =
+        before_apply(g, args, &plan, &spec, is_saved).inspect_err(|_| unapplied(g, &plan))?
+    {
+        unapplied(g, &plan);
+        return Ok(code);
     }
     if is_saved || !plan.refreshed {
         // The plan's view of the providers may be old or absent: look again, in bulk, so that
@@ -178,7 +165,54 @@ async fn run_locked(
         ..ApplyOptions::default()
     };
     let report = execute(g, &plan, spec, connected, state, backend, apply_options).await?;
-    finish(g, &report)
+    finish(g, &plan, &report, "Apply complete")
+}
+
+/// What is checked between the plan and the first request: the reviewed digest, whether there
+/// is anything to do, the limits, and approval. `Some(code)` ends the run there, `None` applies.
+fn before_apply(
+    g: &GlobalArgs,
+    args: &ApplyArgs,
+    plan: &Plan,
+    spec: &Spec,
+    is_saved: bool,
+) -> Result<Option<ExitCode>> {
+    // Nothing to send is success whatever the digest: a rerun of an apply that went through
+    // finds nothing left, and sends nothing either way.
+    if !plan.has_work() {
+        output::message("Nothing to apply.");
+        return Ok(Some(ExitCode::SUCCESS));
+    }
+    if let Some(expected) = &args.expect_digest {
+        check_digest(plan, expected)?;
+    }
+    let broken = check_limits(plan, spec, args.max_creates);
+    if !broken.is_empty() {
+        return Err(miette!(
+            help = "raise the limit if this is intended, or fix the specs",
+            "refusing to apply: {}; nothing was created",
+            broken.join("; ")
+        ));
+    }
+    // A saved plan is the approval: it was reviewed as it is, and is refused if anything moved.
+    if !is_saved && !args.auto_approve {
+        if g.format == Format::Json {
+            // The JSON document comes at the end: say on the terminal what is asked about.
+            output::message(&format!("Plan: {}.", output::summary_line(plan)));
+        }
+        if !approved()? {
+            output::message("Apply cancelled; nothing was changed.");
+            return Ok(Some(ExitCode::from(1)));
+        }
+    }
+    Ok(None)
+}
+
+/// With `--format json`, the one document for a run that sent nothing: the plan, no outcomes.
+fn unapplied(g: &GlobalArgs, plan: &Plan) {
+    if g.format == Format::Json {
+        output::data(&output::apply_json(Some(plan), None));
+    }
 }
 
 /// Refuses a plan whose content digest is not the reviewed one: what would be applied is not
@@ -273,11 +307,13 @@ async fn watch_signals(stop: Arc<AtomicBool>, exit_now: oneshot::Sender<()>) {
     }
 }
 
-fn finish(g: &GlobalArgs, report: &ApplyReport) -> Result<ExitCode> {
+/// Reports the run: with `--format json` its one document on stdout, and the summary under
+/// `heading` on stderr; exit 1 if anything failed or the run stopped early.
+fn finish(g: &GlobalArgs, plan: &Plan, report: &ApplyReport, heading: &str) -> Result<ExitCode> {
     if g.format == Format::Json {
-        output::data(&output::apply_json(report));
+        output::data(&output::apply_json(Some(plan), Some(report)));
     }
-    output::message(&output::apply_summary(report));
+    output::message(&output::apply_summary(report, heading));
     if report.errors() > 0 || report.stopped.is_some() {
         Ok(ExitCode::from(1))
     } else {
@@ -357,6 +393,7 @@ pub(crate) async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCo
         full.changes
             .retain(|c| matches!(c.action, Action::Adopt | Action::Pending));
         if full.changes.is_empty() {
+            unapplied(g, &full);
             output::message("State agrees with the providers: nothing to settle.");
             return Ok(ExitCode::SUCCESS);
         }
@@ -365,7 +402,7 @@ pub(crate) async fn refresh(g: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCo
             ..ApplyOptions::default()
         };
         let report = execute(g, &full, spec.clone(), connected, state, backend, options).await?;
-        finish(g, &report)
+        finish(g, &full, &report, "Refresh complete")
     };
     with_connect_options(g, &args.sandbox, &spec, &location, settle).await
 }

@@ -4,13 +4,11 @@ use std::process::ExitCode;
 
 use miette::Result;
 
-use crate::cli::Cli;
-
 pub(crate) fn run(shell: clap_complete::Shell) -> Result<ExitCode> {
     let mut out = Vec::new();
     clap_complete::generate(
         shell,
-        &mut <Cli as clap::CommandFactory>::command(),
+        &mut crate::cli::command_for_docs(),
         "orgform",
         &mut out,
     );

@@ -177,8 +177,13 @@ fn files_to_write(
     if !existing.is_empty() {
         return Err(miette!(
             help = "discover never overwrites a file: choose an empty folder with --out, or move these away",
-            "{} exist already: {}",
+            "{} {} already: {}",
             plural(existing.len(), "file"),
+            if existing.len() == 1 {
+                "exists"
+            } else {
+                "exist"
+            },
             existing.join(", ")
         ));
     }

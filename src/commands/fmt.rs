@@ -1,4 +1,5 @@
-//! `orgform fmt`: canonical key order in every spec file, comments kept; `--check` for CI.
+//! `orgform fmt`: canonical key order in every spec file, comments kept; `--check` for CI, with
+//! a unified diff of what formatting would change on stdout.
 
 use std::process::ExitCode;
 
@@ -8,6 +9,7 @@ use crate::cli::{FmtArgs, GlobalArgs};
 use crate::files::{OldVersion, write_atomically};
 use crate::output;
 use crate::spec::format::{format, instance_types};
+use crate::text::plural;
 
 pub(crate) fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
     let paths = super::specs::spec_paths(&g.specs)?;
@@ -23,12 +25,23 @@ pub(crate) fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
     }
     let types = instance_types(&texts.iter().map(String::as_str).collect::<Vec<_>>());
     let mut changed = Vec::new();
+    let mut diffs = String::new();
     for (path, text) in paths.iter().zip(&texts) {
         let formatted = format(text, &types)
             .map_err(|e| miette!("{e}"))
             .wrap_err_with(|| format!("{} cannot be formatted", path.display()))?;
         if &formatted != text {
-            changed.push(path.display().to_string());
+            let shown = path.display().to_string();
+            if args.check {
+                diffs.push_str(
+                    &similar::TextDiff::from_lines(text.as_str(), formatted.as_str())
+                        .unified_diff()
+                        .context_radius(3)
+                        .header(&shown, &format!("{shown} (formatted)"))
+                        .to_string(),
+                );
+            }
+            changed.push(shown);
             if !args.check {
                 // Keep the file's permissions: specs are not secret, but the user chose them.
                 let mode = std::fs::metadata(path).ok().map(|m| m.permissions());
@@ -46,6 +59,7 @@ pub(crate) fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
             output::message("All specs are in canonical form.");
             return Ok(ExitCode::SUCCESS);
         }
+        output::data(&diffs);
         for path in &changed {
             output::message(&format!("not in canonical form: {path}"));
         }
@@ -54,7 +68,10 @@ pub(crate) fn run(g: &GlobalArgs, args: &FmtArgs) -> Result<ExitCode> {
     }
     match changed.len() {
         0 => output::message("All specs were in canonical form already."),
-        n => output::message(&format!("Formatted {n} of {} spec files.", paths.len())),
+        n => output::message(&format!(
+            "Formatted {n} of {}.",
+            plural(paths.len(), "spec file")
+        )),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,4 @@
-//! `orgform import ADDRESS REMOTE_ID` and `orgform forget ADDRESS`: edit state by hand, under
+//! `orgform import ADDRESS REMOTE_ID` and `orgform forget ADDRESS...`: edit state by hand, under
 //! the lock, with the provider consulted for imports.
 
 use std::collections::BTreeMap;
@@ -134,24 +134,42 @@ pub(crate) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
+/// `orgform forget ADDRESS...`: every address checked before any is dropped, so that a typo in
+/// one leaves state as it was; then one write for them all.
 pub(crate) async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
     let spec = load_specs(&g.specs).ok();
     let location = state_location(g, spec.as_ref(), args.sandbox.enabled)?;
     let (mut backend, mut state) = open_state_locked(&location, g).await?;
-    let Some(record) = state.orgs.remove(&args.address) else {
+    let unknown: Vec<&String> = args
+        .addresses
+        .iter()
+        .filter(|a| !state.orgs.contains_key(a.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        let names: Vec<String> = unknown.iter().map(|a| format!("`{a}`")).collect();
+        let verb = if unknown.len() == 1 { "is" } else { "are" };
         return Err(miette!(
-            "`{}` is not in state ({})",
-            args.address,
+            help = "`orgform state list` shows the addresses in state",
+            "{} {verb} not in state ({}); nothing was forgotten",
+            names.join(", "),
             backend.describe()
         ));
-    };
+    }
+    let mut forgotten = Vec::new();
+    for address in &args.addresses {
+        // An address named twice is forgotten once.
+        if let Some(record) = state.orgs.remove(address) {
+            forgotten.push((address, record));
+        }
+    }
     backend.write(&mut state).await?;
-    output::message(&format!(
-        "Forgot `{}` ({} on `{}`); it was left at the provider.",
-        args.address,
-        record.remote_id.as_deref().unwrap_or("no remote id"),
-        record.provider
-    ));
+    for (address, record) in forgotten {
+        output::message(&format!(
+            "Forgot `{address}` ({} on `{}`); it was left at the provider.",
+            record.remote_id.as_deref().unwrap_or("no remote id"),
+            record.provider
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -103,7 +103,8 @@ pub(crate) async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
     let sandbox = Sandbox::start(args.listen, config)
         .await
         .map_err(|e| miette!("cannot start the sandbox on {}: {e}", args.listen))?;
-    output::message(&format!(
+    // On stdout: the address is what a script reads (`--listen 127.0.0.1:0` picks the port).
+    output::data(&format!(
         "orgform sandbox listening on {} (stats at {}/_sandbox/stats); Ctrl-C stops it",
         sandbox.base_url(),
         sandbox.base_url()

@@ -240,7 +240,10 @@ async fn history(g: &GlobalArgs, location: &StateLocation) -> Result<ExitCode> {
         output::data(&serde_json::to_string_pretty(&versions).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
     }
-    let mut text = format!("{} version(s) of {location}\n\n", versions.len());
+    let mut text = format!(
+        "{} of {location}\n\n",
+        crate::text::plural(versions.len(), "version")
+    );
     for v in &versions {
         text.push_str(&format!(
             "  serial {:>5}  {}  {:>6} orgs  {}  {}\n",
@@ -285,9 +288,9 @@ async fn migrate(g: &GlobalArgs, from: &StateLocation, to: &str) -> Result<ExitC
     let mut moved = state.clone();
     destination.write(&mut moved).await?;
     output::message(&format!(
-        "Moved the state (lineage {}, {} organizations) from {from} (serial {}) to {target} (serial {}). The source is left as it was; point orgform at the new location from now on.",
+        "Moved the state (lineage {}, {}) from {from} (serial {}) to {target} (serial {}). The source is left as it was; point orgform at the new location from now on.",
         moved.lineage,
-        moved.orgs.len(),
+        crate::text::plural(moved.orgs.len(), "organization"),
         state.serial,
         moved.serial
     ));

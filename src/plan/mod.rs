@@ -845,8 +845,9 @@ fn apply_quotas(
                 _ => String::new(),
             };
             change.reason = Cow::Owned(format!(
-                "{}; waits: the daily quota of {} creates is used up for now{counted}",
-                change.reason, quota.limit
+                "{}; waits: the daily quota of {} is used up for now{counted}",
+                change.reason,
+                crate::text::plural(quota.limit as usize, "create")
             ));
         }
     }
@@ -925,8 +926,9 @@ fn recheck_quotas(plan: &mut Plan, reality: &Reality) {
             }
             c.deferred = true;
             c.reason = Cow::Owned(format!(
-                "{}; waits: the daily quota of {} creates is used up for now ({count} in the last 24 hours by the provider's count)",
-                c.reason, quota.limit
+                "{}; waits: the daily quota of {} is used up for now ({count} in the last 24 hours by the provider's count)",
+                c.reason,
+                crate::text::plural(quota.limit as usize, "create")
             ));
             quota.planned = quota.planned.saturating_sub(1);
             quota.deferred += 1;
@@ -1031,7 +1033,8 @@ pub(crate) fn check_limits(plan: &Plan, spec: &Spec, max_creates: Option<u32>) -
         && total > max
     {
         broken.push(format!(
-            "the plan creates {total} organizations, more than --max-creates {max}"
+            "the plan creates {}, more than --max-creates {max}",
+            crate::text::plural(total as usize, "organization")
         ));
     }
     for (name, n) in per_instance {
@@ -1039,7 +1042,8 @@ pub(crate) fn check_limits(plan: &Plan, spec: &Spec, max_creates: Option<u32>) -
             && n > max
         {
             broken.push(format!(
-                "the plan creates {n} organizations on `{name}`, more than its max_creates = {max}"
+                "the plan creates {} on `{name}`, more than its max_creates = {max}",
+                crate::text::plural(n as usize, "organization")
             ));
         }
     }

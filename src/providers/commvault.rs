@@ -284,7 +284,8 @@ pub fn describe_login_failure(json: &Value) -> String {
     }
     if json["isAccountLocked"].as_bool() == Some(true) {
         let wait = json["remainingLockTime"].as_i64().unwrap_or(0);
-        parts.push(format!("the account is locked for {wait} more seconds"));
+        let seconds = if wait == 1 { "second" } else { "seconds" };
+        parts.push(format!("the account is locked for {wait} more {seconds}"));
     }
     parts.join("; ")
 }

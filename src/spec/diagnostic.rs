@@ -250,6 +250,58 @@ impl SpecError {
     }
 }
 
+impl SpecError {
+    /// The problem as `validate --format json` lists it: `{"file", "line", "column", "code",
+    /// "message", "help"}`, its texts escaped as on a terminal.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "file": self.path,
+            "line": self.line,
+            "column": self.column,
+            "code": self.code(),
+            "message": self.message,
+            "help": self.help,
+        })
+    }
+
+    /// A short stable name for the kind of problem, for scripts that sort them. Read from how
+    /// the problem was labelled where it was found (each check labels its own kind the same
+    /// way); `invalid` for a kind not named here.
+    pub fn code(&self) -> &'static str {
+        if self.secret {
+            return "literal-secret";
+        }
+        if self.span.is_none() {
+            return "not-text";
+        }
+        match self.label.as_str() {
+            "here" => "toml",
+            "this name" => "invalid-name",
+            "not a spec table" => "unknown-table",
+            "unknown key" => "unknown-key",
+            "not a provider type" => "unknown-provider-type",
+            "no such provider" => "unknown-provider",
+            "not an allowed host" => "host-not-allowed",
+            "not HTTPS" => "not-https",
+            "not a secret reference" | "expected a name or path" => "secret-reference",
+            "again here" | "declared again here" => "duplicate",
+            "same natural key" => "same-natural-key",
+            "not an allowed value"
+            | "invalid value"
+            | "not a date"
+            | "too large"
+            | "out of range"
+            | "not positive" => "invalid-value",
+            "in this table" => "constraint",
+            label if label.ends_with("is required here") || label.starts_with("this ") => {
+                "missing-field"
+            }
+            label if label.starts_with("expected ") => "wrong-type",
+            _ => "invalid",
+        }
+    }
+}
+
 /// `text` escaped for a terminal, reusing its allocation when there is nothing to escape.
 fn escaped(text: String) -> String {
     match escape::controls(&text) {

@@ -137,7 +137,11 @@ async fn organizations_made_elsewhere_are_discovered_then_adopted_without_a_crea
 
     // Never overwrites: the same folder again is refused before anything is read.
     let again = orgform(dir, &["discover", "--out", "specs/discovered"]).expect(1);
-    assert!(again.stderr.contains("exist already"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("1 file exists already"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("specs/discovered/heron.toml")).expect("file"),
         written

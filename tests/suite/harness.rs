@@ -20,7 +20,7 @@
 use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Output, Stdio};
 
 use base64::Engine as _;
 
@@ -360,6 +360,11 @@ impl Spawned {
     /// Takes stderr to read as it comes; the caller hands what it read to [`Spawned::check`].
     pub fn take_stderr(&mut self) -> ChildStderr {
         self.child().stderr.take().expect("stderr piped")
+    }
+
+    /// Takes stdout to read as it comes; the caller hands what it read to [`Spawned::check`].
+    pub fn take_stdout(&mut self) -> ChildStdout {
+        self.child().stdout.take().expect("stdout piped")
     }
 
     /// Fails the test if `text`, read from the run's `stream`, holds a secret.

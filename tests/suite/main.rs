@@ -30,6 +30,7 @@
 mod architecture;
 mod brownfield;
 mod canary;
+mod cli_polish;
 mod discover;
 mod e2e;
 mod endpoints;

@@ -1573,11 +1573,14 @@ fn serve(args: &[&str]) -> (crate::harness::Spawned, String) {
     let mut all = vec!["sandbox", "--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let mut child = crate::harness::orgform(Path::new(".")).args(&all).spawn();
-    let mut stderr = BufReader::new(child.take_stderr());
+    // The address is on stdout; the logs on stderr, drained so the child never blocks on them.
+    let mut stderr = child.take_stderr();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let mut stdout = BufReader::new(child.take_stdout());
     let mut seen = String::new();
     loop {
         let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
             drop(child);
             panic!("the sandbox exited: {seen}");
         }
@@ -1585,7 +1588,7 @@ fn serve(args: &[&str]) -> (crate::harness::Spawned, String) {
         if let Some(rest) = line.split("listening on ").nth(1) {
             let url = rest.split_whitespace().next().expect("url").to_string();
             // Keep draining, so that the child never blocks on a full pipe.
-            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
             return (child, url);
         }
     }

@@ -829,12 +829,15 @@ async fn logs_at_every_level_carry_no_secret() {
         .spawn();
     let mut stderr = BufReader::new(child.take_stderr());
     let mut logs = String::new();
+    // The address is on stdout, the logs on stderr.
+    let mut stdout = BufReader::new(child.take_stdout());
+    let mut said = String::new();
     let base_url = loop {
         let mut line = String::new();
-        if stderr.read_line(&mut line).expect("read") == 0 {
-            panic!("the sandbox exited: {logs}");
+        if stdout.read_line(&mut line).expect("read") == 0 {
+            panic!("the sandbox exited: {said}");
         }
-        logs.push_str(&line);
+        said.push_str(&line);
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.split_whitespace().next().expect("url").to_string();
         }

@@ -48,9 +48,23 @@ pub fn data(text: &str) {
     let _ = out.flush();
 }
 
+/// The progress bar being drawn, if any: a message printed meanwhile (an interrupt, a warning)
+/// goes above it rather than through it.
+static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+fn shown_bar() -> Option<indicatif::ProgressBar> {
+    BAR.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 /// Writes a message line to stderr, with control characters escaped (line breaks kept).
 pub fn message(text: &str) {
-    eprintln!("{}", escape::keeping_lines(text, false));
+    let text = escape::keeping_lines(text, false);
+    match shown_bar() {
+        Some(bar) => bar.suspend(|| eprintln!("{text}")),
+        None => eprintln!("{text}"),
+    }
 }
 
 /// Asks on stderr and reads one line from stdin.
@@ -623,7 +637,6 @@ pub fn error(report: &miette::Report) {
     eprintln!("{}", escape::keeping_lines(&text, colour_on_stderr()));
 }
 
-
 /// Says once, on stderr, that a run waits for the state lock and who holds it (`holder`, as
 /// [`crate::state::LockInfo`] shows it, or `None` where the holder left no record), and how long
 /// it waits.
@@ -659,35 +672,34 @@ impl Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
             let shown = waits.clone();
-            let left = waits.clone();
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} {pos}/{len} organizations [{elapsed_precise}] {wide_bar} {left}{waits}",
+                "{spinner} {pos}/{len} organizations [{elapsed_precise}] {wide_bar} {status}",
             ) {
-                bar.set_style(
-                    style
-                        .with_key(
-                            "left",
-                            move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                                let waits = lock_waits(&left);
-                                let _ = w.write_str(&time_left(
-                                    state.pos(),
-                                    state.len().unwrap_or(0),
-                                    state.elapsed(),
-                                    &waits,
-                                    time::now(),
-                                ));
-                            },
-                        )
-                        .with_key(
-                            "waits",
-                            move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                                let waits = lock_waits(&shown);
-                                let _ = w.write_str(&waits_text(&waits, time::now()));
-                            },
-                        ),
-                );
+                bar.set_style(style.with_key(
+                    "status",
+                    move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let waits = lock_waits(&shown);
+                        let now = time::now();
+                        let left = time_left(
+                            state.pos(),
+                            state.len().unwrap_or(0),
+                            state.elapsed(),
+                            &waits,
+                            now,
+                        );
+                        let waiting = waits_text(&waits, now);
+                        let sep = if left.is_empty() || waiting.is_empty() {
+                            ""
+                        } else {
+                            "; "
+                        };
+                        let _ = write!(w, "{left}{sep}{waiting}");
+                    },
+                ));
             }
             bar.enable_steady_tick(TICK);
+            *BAR.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(bar.clone());
             bar
         });
         Progress {
@@ -728,13 +740,18 @@ impl Progress {
         self.finished
             .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(bar) = &self.bar {
+            BAR.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
             bar.finish_and_clear();
         }
     }
 }
 
 fn lock_waits(waits: &std::sync::Mutex<Waits>) -> std::sync::MutexGuard<'_, Waits> {
-    waits.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    waits
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `HH:MM:SS UTC` of a Unix time, for a wait that ends today or soon.
@@ -756,30 +773,32 @@ fn seconds(secs: u64) -> String {
 /// particular. Names are escaped.
 pub fn waits_text(waits: &Waits, now: u64) -> String {
     let mut parts = Vec::new();
-    if waits.stopping && waits.in_flight > 0 {
-        parts.push(format!(
-            "interrupted: finishing {} in flight",
-            plural(waits.in_flight, "create")
-        ));
-    }
     for (instance, until) in &waits.rate_limits {
         parts.push(format!(
-            "rate limit of `{}` until {} ({})",
+            "the rate limit of `{}` until {} (in {})",
             Shown(instance),
             clock_time(*until),
             seconds(until.saturating_sub(now))
         ));
     }
     if waits.polling > 0 {
+        parts.push(format!("{} being polled", plural(waits.polling, "sign-up")));
+    }
+    if waits.stopping && waits.in_flight > 0 {
         parts.push(format!(
-            "{} being polled",
-            plural(waits.polling, "sign-up")
+            "{} in flight to finish",
+            plural(waits.in_flight, "create")
         ));
     }
-    if parts.is_empty() {
+    let waiting = if parts.is_empty() {
         String::new()
     } else {
         format!("waiting for {}", parts.join("; "))
+    };
+    match (waits.stopping, waiting.is_empty()) {
+        (true, true) => "interrupted".to_string(),
+        (true, false) => format!("interrupted, {waiting}"),
+        (false, _) => waiting,
     }
 }
 
@@ -809,8 +828,8 @@ pub fn time_left(
             clippy::cast_sign_loss,
             reason = "seconds left, positive and far below u64::MAX"
         )]
-        Some(left) => format!("~{} left ", seconds((left.ceil() as u64).max(held))),
-        None if held > 0 => format!("~{} left at least ", seconds(held)),
+        Some(left) => format!("~{} left", seconds((left.ceil() as u64).max(held))),
+        None if held > 0 => format!("at least {} left", seconds(held)),
         None => String::new(),
     }
 }
@@ -823,7 +842,7 @@ pub fn wait_lines(before: &Waits, now: &Waits, at: u64) -> Vec<String> {
     for (instance, until) in &now.rate_limits {
         if before.rate_limits.get(instance).is_none_or(|b| b < until) {
             lines.push(format!(
-                "Waiting for the rate limit of `{}` until {} ({}).",
+                "Waiting for the rate limit of `{}` until {} (in {}).",
                 Shown(instance),
                 clock_time(*until),
                 seconds(until.saturating_sub(at))

@@ -129,7 +129,8 @@ impl Tracker {
 
     /// One task waiting `delay` out for `instance`'s rate limit, while the guard lives.
     pub(super) fn rate_limited(&self, instance: &InstanceName, delay: Duration) -> Waiting<'_> {
-        let until = time::now().saturating_add(delay.as_secs() + u64::from(delay.subsec_nanos() > 0));
+        let until =
+            time::now().saturating_add(delay.as_secs() + u64::from(delay.subsec_nanos() > 0));
         self.change(|c| {
             let entry = c.rate_limits.entry(instance.clone()).or_insert((0, until));
             entry.0 += 1;
@@ -161,7 +162,9 @@ mod tests {
         let sink = seen.clone();
         let tracker = Tracker::new(Arc::new(move |event: &Event| {
             if let Event::Waiting(w) = event {
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone());
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(w.clone());
             }
         }));
         let name = "heron_prod".to_string();

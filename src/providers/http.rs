@@ -467,11 +467,7 @@ pub(crate) fn backoff(
 /// trusted, above all) is said once and never retried, since sending again meets the same
 /// certificate; a connection refused is safe to send again; any other lost answer is safe to
 /// send again only for a request that creates nothing.
-fn classify_transport(
-    e: &reqwest::Error,
-    effect: Effect,
-    instance: Option<&str>,
-) -> ProviderError {
+fn classify_transport(e: &reqwest::Error, effect: Effect, instance: Option<&str>) -> ProviderError {
     let target = target(instance, e.url());
     if let Some(tls) = tls_failure(e) {
         let what = match tls {

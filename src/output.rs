@@ -771,7 +771,7 @@ fn seconds(secs: u64) -> String {
 /// What the bar says the run waits for: a rate limit (until when, counting down), sign-ups
 /// being polled, the creates in flight after an interrupt; empty when it waits for nothing in
 /// particular. Names are escaped.
-pub fn waits_text(waits: &Waits, now: u64) -> String {
+fn waits_text(waits: &Waits, now: u64) -> String {
     let mut parts = Vec::new();
     for (instance, until) in &waits.rate_limits {
         parts.push(format!(
@@ -805,7 +805,7 @@ pub fn waits_text(waits: &Waits, now: u64) -> String {
 /// The estimate of the time left: the average time per finished organization so far, times
 /// those left, and never less than a rate limit that holds; empty before the first one
 /// finishes (nothing to go by) and at the end.
-pub fn time_left(
+fn time_left(
     done: u64,
     total: u64,
     elapsed: std::time::Duration,
@@ -821,14 +821,12 @@ pub fn time_left(
         .map(|until| until.saturating_sub(now))
         .max()
         .unwrap_or(0);
-    let average = (done > 0).then(|| elapsed.as_secs_f64() / done as f64 * (total - done) as f64);
+    let average = (done > 0).then(|| {
+        let left_ms = elapsed.as_millis() * u128::from(total - done) / u128::from(done);
+        u64::try_from(left_ms.div_ceil(1000)).unwrap_or(u64::MAX)
+    });
     match average {
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "seconds left, positive and far below u64::MAX"
-        )]
-        Some(left) => format!("~{} left", seconds((left.ceil() as u64).max(held))),
+        Some(left) => format!("~{} left", seconds(left.max(held))),
         None if held > 0 => format!("at least {} left", seconds(held)),
         None => String::new(),
     }
@@ -837,7 +835,7 @@ pub fn time_left(
 /// Off a terminal, the lines that say a wait started (a CI log has no bar to read it from):
 /// a rate limit met or pushed later, polling begun, in-flight creates finished after an
 /// interrupt.
-pub fn wait_lines(before: &Waits, now: &Waits, at: u64) -> Vec<String> {
+fn wait_lines(before: &Waits, now: &Waits, at: u64) -> Vec<String> {
     let mut lines = Vec::new();
     for (instance, until) in &now.rate_limits {
         if before.rate_limits.get(instance).is_none_or(|b| b < until) {
@@ -859,4 +857,83 @@ pub fn wait_lines(before: &Waits, now: &Waits, at: u64) -> Vec<String> {
         ));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Waits, time_left, wait_lines, waits_text};
+
+    /// 2026-12-03T12:00:00Z.
+    const NOON: u64 = 1_796_299_200;
+
+    #[test]
+    fn the_bar_says_what_it_waits_for_and_how_long_is_left() {
+        let idle = Waits::default();
+        assert_eq!(waits_text(&idle, NOON), "");
+        let limited = Waits {
+            in_flight: 3,
+            polling: 2,
+            rate_limits: [("heron_prod".to_string(), NOON + 42)].into(),
+            stopping: false,
+        };
+        assert_eq!(
+            waits_text(&limited, NOON),
+            "waiting for the rate limit of `heron_prod` until 12:00:42 UTC (in 42s); 2 sign-ups being polled"
+        );
+        let stopping = Waits {
+            stopping: true,
+            rate_limits: [].into(),
+            ..limited.clone()
+        };
+        assert_eq!(
+            waits_text(&stopping, NOON),
+            "interrupted, waiting for 2 sign-ups being polled; 3 creates in flight to finish"
+        );
+        // Nothing finished yet: only a rate limit gives an estimate; then the average, never
+        // shorter than the rate limit.
+        assert_eq!(time_left(0, 4, Duration::from_secs(5), &idle, NOON), "");
+        assert_eq!(
+            time_left(0, 4, Duration::from_secs(5), &limited, NOON),
+            "at least 42s left"
+        );
+        assert_eq!(
+            time_left(1, 4, Duration::from_secs(20), &idle, NOON),
+            "~1m left"
+        );
+        assert_eq!(
+            time_left(3, 4, Duration::from_secs(3), &limited, NOON),
+            "~42s left"
+        );
+        assert_eq!(time_left(4, 4, Duration::from_secs(3), &idle, NOON), "");
+    }
+
+    #[test]
+    fn off_a_terminal_a_wait_is_said_when_it_starts() {
+        let idle = Waits::default();
+        let limited = Waits {
+            in_flight: 1,
+            rate_limits: [("heron_prod".to_string(), NOON + 30)].into(),
+            ..Waits::default()
+        };
+        assert_eq!(
+            wait_lines(&idle, &limited, NOON),
+            ["Waiting for the rate limit of `heron_prod` until 12:00:30 UTC (in 30s)."]
+        );
+        // The same wait, or fewer in flight: nothing new to say.
+        assert!(wait_lines(&limited, &limited, NOON + 5).is_empty());
+        let stopping = Waits {
+            stopping: true,
+            polling: 1,
+            ..limited.clone()
+        };
+        assert_eq!(
+            wait_lines(&limited, &stopping, NOON),
+            [
+                "Polling sign-ups until they finish at the provider.",
+                "Waiting for 1 create in flight to finish."
+            ]
+        );
+    }
 }

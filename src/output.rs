@@ -654,7 +654,7 @@ const TICK: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Progress of an apply on stderr. On a terminal, a bar that ticks on a timer, with an estimate
 /// of the time left and what the run waits for, each finished address printed above it; off a
-/// terminal (CI logs), plain lines: one per address, and one when a wait starts.
+/// terminal (CI logs), plain lines: one per address, and one when a long wait starts.
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     quiet: bool,
@@ -832,9 +832,10 @@ fn time_left(
     }
 }
 
-/// Off a terminal, the lines that say a wait started (a CI log has no bar to read it from):
-/// a rate limit met or pushed later, polling begun, in-flight creates finished after an
-/// interrupt.
+/// Off a terminal, the lines that say a long wait started (a CI log has no bar to read it
+/// from): a rate limit met or pushed later, in-flight creates finished after an interrupt.
+/// Sign-ups being polled are not said: each one's line comes when it finishes, within
+/// `--settle-timeout`.
 fn wait_lines(before: &Waits, now: &Waits, at: u64) -> Vec<String> {
     let mut lines = Vec::new();
     for (instance, until) in &now.rate_limits {
@@ -846,9 +847,6 @@ fn wait_lines(before: &Waits, now: &Waits, at: u64) -> Vec<String> {
                 seconds(until.saturating_sub(at))
             ));
         }
-    }
-    if before.polling == 0 && now.polling > 0 {
-        lines.push("Polling sign-ups until they finish at the provider.".to_string());
     }
     if now.stopping && !before.stopping && now.in_flight > 0 {
         lines.push(format!(
@@ -930,10 +928,7 @@ mod tests {
         };
         assert_eq!(
             wait_lines(&limited, &stopping, NOON),
-            [
-                "Polling sign-ups until they finish at the provider.",
-                "Waiting for 1 create in flight to finish."
-            ]
+            ["Waiting for 1 create in flight to finish."]
         );
     }
 }

@@ -2,27 +2,44 @@
 //! messages, prompts and progress, so that `orgform plan --format json > plan.json` stays clean.
 //!
 //! Renderers are pure functions from values to strings, so golden tests compare them whole.
+//! Colour only where it is read by a person: a stream that is a terminal, without `NO_COLOR`
+//! ([`init_errors`] decides once, for stdout and stderr apart); anywhere else no escape code at
+//! all, so a CI log or a piped plan holds plain text.
 
 #![expect(clippy::print_stderr, reason = "the one place that prints")]
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use crate::apply::{ApplyReport, Event, Outcome};
+use crate::apply::{ApplyReport, Event, Outcome, Waits};
 use crate::escape::{self, Shown};
 use crate::plan::{Action, Change, Plan, QuotaUse};
 use crate::state::State;
 use crate::text::plural;
 use crate::time;
 
-/// Whether error reports are coloured (set once by [`init_errors`]): their SGR sequences are
-/// the only escape sequences let through to stderr.
+/// Whether stderr is coloured (error reports, logs; set once by [`init_errors`]): their SGR
+/// sequences are the only escape sequences let through to stderr, beside the progress bar's.
 static COLOUR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
+/// Whether stdout is coloured (a plan's actions; set once by [`init_errors`]).
+static COLOUR_OUT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Whether what goes to stderr may be coloured: a terminal, and no `NO_COLOR`.
+pub fn colour_on_stderr() -> bool {
+    COLOUR.get().copied().unwrap_or(false)
+}
+
+/// Whether what goes to stdout may be coloured: a terminal, and no `NO_COLOR`.
+pub fn colour_on_stdout() -> bool {
+    COLOUR_OUT.get().copied().unwrap_or(false)
+}
+
 /// Writes data to stdout. Values are escaped where they are rendered; this last guard escapes
-/// whatever control character a renderer let through, keeping line breaks and tabs.
+/// whatever control character a renderer let through, keeping line breaks and tabs (and, on a
+/// coloured terminal, colours).
 pub fn data(text: &str) {
-    let text = escape::keeping_lines(text, false);
+    let text = escape::keeping_lines(text, colour_on_stdout());
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     if !text.ends_with('\n') {
@@ -31,9 +48,23 @@ pub fn data(text: &str) {
     let _ = out.flush();
 }
 
+/// The progress bar being drawn, if any: a message printed meanwhile (an interrupt, a warning)
+/// goes above it rather than through it.
+static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+fn shown_bar() -> Option<indicatif::ProgressBar> {
+    BAR.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 /// Writes a message line to stderr, with control characters escaped (line breaks kept).
 pub fn message(text: &str) {
-    eprintln!("{}", escape::keeping_lines(text, false));
+    let text = escape::keeping_lines(text, false);
+    match shown_bar() {
+        Some(bar) => bar.suspend(|| eprintln!("{text}")),
+        None => eprintln!("{text}"),
+    }
 }
 
 /// Asks on stderr and reads one line from stdin.
@@ -101,8 +132,26 @@ pub fn summary_line(plan: &Plan) -> String {
     }
 }
 
+/// The SGR colour of an action in a text plan: green what is created, cyan what is taken
+/// over or renamed, yellow what waits or is left alone, red what is refused.
+fn action_colour(action: Action) -> &'static str {
+    match action {
+        Action::Create | Action::Recreate => "32",
+        Action::Adopt | Action::Move => "36",
+        Action::Pending | Action::Orphan => "33",
+        Action::Blocked => "31",
+        Action::Unchanged => "0",
+    }
+}
+
 /// Plan as text for a terminal or a CI log. Unchanged addresses are counted, not listed.
 pub fn plan_text(plan: &Plan) -> String {
+    plan_text_styled(plan, false)
+}
+
+/// Plan as text, the action sign and word of each change coloured when `colour` (for a
+/// terminal): the same text otherwise.
+pub fn plan_text_styled(plan: &Plan, colour: bool) -> String {
     let mut out = String::new();
     for warning in &plan.endpoint_warnings {
         let _ = writeln!(out, "Warning: {}.", escape::controls(&warning.to_string()));
@@ -131,7 +180,14 @@ pub fn plan_text(plan: &Plan) -> String {
     let pwidth = column_width(shown.iter().map(|c| c.provider.as_str()));
     for (c, label) in shown.iter().zip(&labels) {
         let deferred = if c.deferred { " (deferred)" } else { "" };
-        let _ = write!(out, "  {} {:<9} ", sign(c.action), c.action.name());
+        let name = c.action.name();
+        let word = format!("{} {name}", sign(c.action));
+        if colour {
+            let _ = write!(out, "  \x1b[{}m{word}\x1b[0m", action_colour(c.action));
+        } else {
+            let _ = write!(out, "  {word}");
+        }
+        out.extend(std::iter::repeat_n(' ', 10 - name.len().min(9)));
         padded(&mut out, label, width);
         out.push_str("  ");
         padded(&mut out, &c.provider, pwidth);
@@ -407,15 +463,15 @@ fn fence_for(text: &str) -> String {
 
 pub fn plan(plan: &Plan, format: crate::cli::Format) -> String {
     match format {
-        crate::cli::Format::Text => plan_text(plan),
+        crate::cli::Format::Text => plan_text_styled(plan, colour_on_stdout()),
         crate::cli::Format::Json => plan_json(plan),
         crate::cli::Format::Markdown => plan_markdown(plan),
     }
 }
 
 /// One line per finished address, for the CI log.
-pub fn event_line(event: &Event) -> String {
-    let what = match &event.outcome {
+pub fn event_line(address: &str, outcome: &Outcome) -> String {
+    let what = match outcome {
         Outcome::Created { remote_id } => format!("created ({remote_id})"),
         Outcome::Adopted { remote_id } => format!("adopted ({remote_id})"),
         Outcome::Moved { from } => format!("moved from {from} in state (no request)"),
@@ -427,7 +483,7 @@ pub fn event_line(event: &Event) -> String {
         Outcome::NotStarted { why } => format!("not started: {why}"),
     };
     // One line of values (addresses, ids, what a provider answered): escaped whole.
-    escape::controls(&format!("{}: {what}", event.address)).into_owned()
+    escape::controls(&format!("{address}: {what}")).into_owned()
 }
 
 /// The end-of-apply summary, after `heading` (`Apply complete`, `Refresh complete`).
@@ -562,12 +618,17 @@ fn capitalise(s: &str) -> String {
 /// Sets how errors look: annotated snippets everywhere, but wrapped to the width of a terminal
 /// only on one (a CI log keeps each message on one line, so it can be searched), in colour only
 /// on a terminal and without `NO_COLOR`.
+///
+/// Decides colour for everything else too, stdout and stderr apart: a plan piped to a file has
+/// none while its messages on the terminal do.
 pub fn init_errors() {
     use std::io::IsTerminal as _;
     let terminal = std::io::stderr().is_terminal();
     #[expect(clippy::disallowed_methods, reason = "a config reader: NO_COLOR")]
-    let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let wanted = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = terminal && wanted;
     let _ = COLOUR.set(color);
+    let _ = COLOUR_OUT.set(wanted && std::io::stdout().is_terminal());
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()
@@ -584,50 +645,301 @@ pub fn init_errors() {
 /// answered, so the whole report is escaped too, keeping its line breaks and its colours.
 pub fn error(report: &miette::Report) {
     let text = format!("{report:?}");
-    let colour = COLOUR.get().copied().unwrap_or(false);
-    eprintln!("{}", escape::keeping_lines(&text, colour));
+    eprintln!("{}", escape::keeping_lines(&text, colour_on_stderr()));
 }
 
-/// Progress of an apply on stderr: a bar on a terminal, with each finished address printed
-/// above it; plain lines, one per address, anywhere else (CI logs).
+/// Says once, on stderr, that a run waits for the state lock and who holds it (`holder`, as
+/// [`crate::state::LockInfo`] shows it, or `None` where the holder left no record), and how long
+/// it waits.
+pub fn waiting_for_lock(holder: Option<&str>, timeout: std::time::Duration) {
+    let holder = holder.map_or_else(String::new, |h| format!(" (held by {h})"));
+    message(&format!(
+        "Acquiring state lock...{holder}; waiting up to {} (--lock-timeout).",
+        humantime::format_duration(timeout)
+    ));
+}
+
+/// How often the bar is drawn again while nothing finishes: its clock, spinner, estimate and
+/// countdowns move on their own.
+const TICK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Progress of an apply on stderr. On a terminal, a bar that ticks on a timer, with an estimate
+/// of the time left and what the run waits for, each finished address printed above it; off a
+/// terminal (CI logs), plain lines: one per address, and one when a long wait starts.
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     quiet: bool,
+    /// What the run waits for now, read by the bar at each tick.
+    waits: std::sync::Arc<std::sync::Mutex<Waits>>,
+    /// Set by [`Progress::finish`]: an event after it (from a task being torn down) shows nothing.
+    finished: std::sync::atomic::AtomicBool,
 }
 
 impl Progress {
     /// `quiet` prints nothing per address (for `--format json`, whose report goes to stdout).
     pub fn new(total: usize, quiet: bool) -> Progress {
         use std::io::IsTerminal as _;
+        let waits = std::sync::Arc::new(std::sync::Mutex::new(Waits::default()));
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
+            let shown = waits.clone();
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} {pos}/{len} organizations [{elapsed_precise}] {wide_bar} {msg}",
+                "{spinner} {pos}/{len} organizations [{elapsed_precise}] {wide_bar} {status}",
             ) {
-                bar.set_style(style);
+                bar.set_style(style.with_key(
+                    "status",
+                    move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let waits = lock_waits(&shown);
+                        let now = time::now();
+                        let left = time_left(
+                            state.pos(),
+                            state.len().unwrap_or(0),
+                            state.elapsed(),
+                            &waits,
+                            now,
+                        );
+                        let waiting = waits_text(&waits, now);
+                        let sep = if left.is_empty() || waiting.is_empty() {
+                            ""
+                        } else {
+                            "; "
+                        };
+                        let _ = write!(w, "{left}{sep}{waiting}");
+                    },
+                ));
             }
+            bar.enable_steady_tick(TICK);
+            *BAR.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(bar.clone());
             bar
         });
-        Progress { bar, quiet }
+        Progress {
+            bar,
+            quiet,
+            waits,
+            finished: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     pub fn event(&self, event: &Event) {
-        if self.quiet {
+        if self.quiet || self.finished.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        let line = event_line(event);
-        match &self.bar {
-            Some(bar) => {
-                bar.println(line);
-                bar.inc(1);
+        match event {
+            Event::Finished { address, outcome } => {
+                let line = event_line(address, outcome);
+                match &self.bar {
+                    Some(bar) => {
+                        bar.println(line);
+                        bar.inc(1);
+                    }
+                    None => message(&line),
+                }
             }
-            None => message(&line),
+            Event::Waiting(now) => {
+                let before = std::mem::replace(&mut *lock_waits(&self.waits), now.clone());
+                if self.bar.is_none() {
+                    for line in wait_lines(&before, now, time::now()) {
+                        message(&line);
+                    }
+                }
+            }
         }
     }
 
     pub fn finish(&self) {
+        self.finished
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(bar) = &self.bar {
+            BAR.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
             bar.finish_and_clear();
         }
+    }
+}
+
+fn lock_waits(waits: &std::sync::Mutex<Waits>) -> std::sync::MutexGuard<'_, Waits> {
+    waits
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `HH:MM:SS UTC` of a Unix time, for a wait that ends today or soon.
+fn clock_time(at: u64) -> String {
+    let text = time::format(at);
+    let clock = text
+        .split_once('T')
+        .map_or(text.as_str(), |(_, clock)| clock.trim_end_matches('Z'));
+    format!("{clock} UTC")
+}
+
+/// Seconds in words: `42s`, `3m 5s`.
+fn seconds(secs: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+}
+
+/// What the bar says the run waits for: a rate limit (until when, counting down), sign-ups
+/// being polled, the creates in flight after an interrupt; empty when it waits for nothing in
+/// particular. Names are escaped.
+fn waits_text(waits: &Waits, now: u64) -> String {
+    let mut parts = Vec::new();
+    for (instance, until) in &waits.rate_limits {
+        parts.push(format!(
+            "the rate limit of `{}` until {} (in {})",
+            Shown(instance),
+            clock_time(*until),
+            seconds(until.saturating_sub(now))
+        ));
+    }
+    if waits.polling > 0 {
+        parts.push(format!("{} being polled", plural(waits.polling, "sign-up")));
+    }
+    if waits.stopping && waits.in_flight > 0 {
+        parts.push(format!(
+            "{} in flight to finish",
+            plural(waits.in_flight, "create")
+        ));
+    }
+    let waiting = if parts.is_empty() {
+        String::new()
+    } else {
+        format!("waiting for {}", parts.join("; "))
+    };
+    match (waits.stopping, waiting.is_empty()) {
+        (true, true) => "interrupted".to_string(),
+        (true, false) => format!("interrupted, {waiting}"),
+        (false, _) => waiting,
+    }
+}
+
+/// The estimate of the time left: the average time per finished organization so far, times
+/// those left, and never less than a rate limit that holds; empty before the first one
+/// finishes (nothing to go by) and at the end.
+fn time_left(
+    done: u64,
+    total: u64,
+    elapsed: std::time::Duration,
+    waits: &Waits,
+    now: u64,
+) -> String {
+    if done >= total {
+        return String::new();
+    }
+    let held = waits
+        .rate_limits
+        .values()
+        .map(|until| until.saturating_sub(now))
+        .max()
+        .unwrap_or(0);
+    let average = (done > 0).then(|| {
+        let left_ms = elapsed.as_millis() * u128::from(total - done) / u128::from(done);
+        u64::try_from(left_ms.div_ceil(1000)).unwrap_or(u64::MAX)
+    });
+    match average {
+        Some(left) => format!("~{} left", seconds(left.max(held))),
+        None if held > 0 => format!("at least {} left", seconds(held)),
+        None => String::new(),
+    }
+}
+
+/// Off a terminal, the lines that say a long wait started (a CI log has no bar to read it
+/// from): a rate limit met or pushed later, in-flight creates finished after an interrupt.
+/// Sign-ups being polled are not said: each one's line comes when it finishes, within
+/// `--settle-timeout`.
+fn wait_lines(before: &Waits, now: &Waits, at: u64) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (instance, until) in &now.rate_limits {
+        if before.rate_limits.get(instance).is_none_or(|b| b < until) {
+            lines.push(format!(
+                "Waiting for the rate limit of `{}` until {} (in {}).",
+                Shown(instance),
+                clock_time(*until),
+                seconds(until.saturating_sub(at))
+            ));
+        }
+    }
+    if now.stopping && !before.stopping && now.in_flight > 0 {
+        lines.push(format!(
+            "Waiting for {} in flight to finish.",
+            plural(now.in_flight, "create")
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Waits, time_left, wait_lines, waits_text};
+
+    /// 2026-12-03T12:00:00Z.
+    const NOON: u64 = 1_796_299_200;
+
+    #[test]
+    fn the_bar_says_what_it_waits_for_and_how_long_is_left() {
+        let idle = Waits::default();
+        assert_eq!(waits_text(&idle, NOON), "");
+        let limited = Waits {
+            in_flight: 3,
+            polling: 2,
+            rate_limits: [("heron_prod".to_string(), NOON + 42)].into(),
+            stopping: false,
+        };
+        assert_eq!(
+            waits_text(&limited, NOON),
+            "waiting for the rate limit of `heron_prod` until 12:00:42 UTC (in 42s); 2 sign-ups being polled"
+        );
+        let stopping = Waits {
+            stopping: true,
+            rate_limits: [].into(),
+            ..limited.clone()
+        };
+        assert_eq!(
+            waits_text(&stopping, NOON),
+            "interrupted, waiting for 2 sign-ups being polled; 3 creates in flight to finish"
+        );
+        // Nothing finished yet: only a rate limit gives an estimate; then the average, never
+        // shorter than the rate limit.
+        assert_eq!(time_left(0, 4, Duration::from_secs(5), &idle, NOON), "");
+        assert_eq!(
+            time_left(0, 4, Duration::from_secs(5), &limited, NOON),
+            "at least 42s left"
+        );
+        assert_eq!(
+            time_left(1, 4, Duration::from_secs(20), &idle, NOON),
+            "~1m left"
+        );
+        assert_eq!(
+            time_left(3, 4, Duration::from_secs(3), &limited, NOON),
+            "~42s left"
+        );
+        assert_eq!(time_left(4, 4, Duration::from_secs(3), &idle, NOON), "");
+    }
+
+    #[test]
+    fn off_a_terminal_a_wait_is_said_when_it_starts() {
+        let idle = Waits::default();
+        let limited = Waits {
+            in_flight: 1,
+            rate_limits: [("heron_prod".to_string(), NOON + 30)].into(),
+            ..Waits::default()
+        };
+        assert_eq!(
+            wait_lines(&idle, &limited, NOON),
+            ["Waiting for the rate limit of `heron_prod` until 12:00:30 UTC (in 30s)."]
+        );
+        // The same wait, or fewer in flight: nothing new to say.
+        assert!(wait_lines(&limited, &limited, NOON + 5).is_empty());
+        let stopping = Waits {
+            stopping: true,
+            polling: 1,
+            ..limited.clone()
+        };
+        assert_eq!(
+            wait_lines(&limited, &stopping, NOON),
+            ["Waiting for 1 create in flight to finish."]
+        );
     }
 }

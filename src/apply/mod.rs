@@ -8,9 +8,10 @@
 //!
 //! This file orchestrates (one task per change: create, settle, follow, record); the state
 //! writer that makes the records durable is `writer`, the look-ups gathered per instance are
-//! `lookups`.
+//! `lookups`, and what the run waits for at each moment, for the progress bar, is `waits`.
 
 mod lookups;
+mod waits;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,8 @@ use crate::state::{Record, RecordError, StateOp, Status};
 use crate::time;
 
 use lookups::{Found, Lookups};
+use waits::Tracker;
+pub(crate) use waits::Waits;
 pub(crate) use writer::{Finished, Quota, Refused, Rename, StateWriter};
 
 /// How apply behaves beyond the plan itself.
@@ -59,7 +62,7 @@ impl Default for ApplyOptions {
 
 /// What happened to one address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     Created {
         remote_id: String,
     },
@@ -92,9 +95,12 @@ pub(crate) enum Outcome {
 
 /// A progress event, for the progress bar or the CI log.
 #[derive(Clone, Debug)]
-pub struct Event {
-    pub(crate) address: String,
-    pub(crate) outcome: Outcome,
+pub enum Event {
+    /// One address is done with, for this run.
+    Finished { address: String, outcome: Outcome },
+    /// What the run waits for changed (a rate limit, sign-ups being polled, the creates in
+    /// flight after an interrupt).
+    Waiting(Waits),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -121,6 +127,8 @@ struct Context {
     options: ApplyOptions,
     stop: Arc<AtomicBool>,
     lookups: BTreeMap<InstanceName, Lookups>,
+    /// What the run waits for, reported as it changes.
+    waits: Arc<Tracker>,
 }
 
 impl Context {
@@ -161,6 +169,9 @@ pub(crate) async fn apply(
         .keys()
         .map(|name| (name.clone(), Lookups::new(window)))
         .collect();
+    let waits = Arc::new(Tracker::new(on_event.clone()));
+    // The interrupt is raised from outside: noticed here, so the bar can say what is left.
+    let noticing = tokio::spawn(waits.clone().notice_stop(stop.clone()));
     let cx = Arc::new(Context {
         spec,
         providers,
@@ -168,6 +179,7 @@ pub(crate) async fn apply(
         options,
         stop,
         lookups,
+        waits,
     });
     // One gate per provider instance, so that a create's intent is recorded just before its
     // request can actually leave, not long before while it queues.
@@ -201,8 +213,10 @@ pub(crate) async fn apply(
                     not_started("the run is ending"),
                 );
             };
+            let working = cx.waits.working();
             let outcome = execute(&cx, &change, &org).await;
-            on_event(&Event {
+            drop(working);
+            on_event(&Event::Finished {
                 address: change.address.clone(),
                 outcome: outcome.clone(),
             });
@@ -232,6 +246,7 @@ pub(crate) async fn apply(
             }
         }
     }
+    noticing.abort();
     let interrupted = cx.stop.load(Ordering::SeqCst);
     let finished = match Arc::try_unwrap(cx) {
         Ok(cx) => cx.writer.finish().await,
@@ -383,7 +398,10 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
             Ok(remote) => return follow(cx, provider, org, remote, false).await,
             Err(e) if e.is_retryable() && attempt < policy.attempts => {
                 // Refused before any work (429, connection refused, 503 on a read path): safe.
-                tokio::time::sleep(backoff(policy, attempt, e.retry_after())).await;
+                let delay = backoff(policy, attempt, e.retry_after());
+                let _held = matches!(e, ProviderError::RateLimited { .. })
+                    .then(|| cx.waits.rate_limited(&org.instance, delay));
+                pause(cx, delay).await;
             }
             Err(ProviderError::OutcomeUnknown { message }) => {
                 // The create may have happened. Look before sending anything again.
@@ -400,7 +418,7 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                     }
                     Ok(Found::None) if attempt < policy.attempts => {
                         tracing::info!(address = %org.address, "create answer lost and not found by look-up: sending again");
-                        tokio::time::sleep(backoff(policy, attempt, None)).await;
+                        pause(cx, backoff(policy, attempt, None)).await;
                     }
                     Ok(Found::None) => {
                         return Outcome::StillPending {
@@ -470,6 +488,8 @@ async fn follow(
     let started = tokio::time::Instant::now();
     let waits = org.provider_type.capabilities().waits_for_creates;
     let mut looked = false;
+    // Counted among the creates being polled from the first wait to the return.
+    let mut polled = None;
     loop {
         let outcome = record_remote(cx, org, &remote, false, found).await;
         let in_progress = matches!(remote.status, RemoteStatus::InProgress { .. });
@@ -480,7 +500,8 @@ async fn follow(
             if started.elapsed() >= cx.options.settle_timeout {
                 return outcome;
             }
-            tokio::time::sleep(cx.options.poll_interval).await;
+            polled.get_or_insert_with(|| cx.waits.polling());
+            pause(cx, cx.options.poll_interval).await;
         } else if looked || found {
             // Found by a look-up already: that was the one look.
             return outcome;
@@ -490,6 +511,20 @@ async fn follow(
             Ok(Found::One(next)) => remote = next,
             Ok(Found::None | Found::Many(_)) | Err(_) => return outcome,
         }
+    }
+}
+
+/// Waits `delay`, or less if the run is interrupted meanwhile: after Ctrl-C a create held back
+/// by a rate limit is not sent, and a sign-up being polled is left `pending` for the next run,
+/// at once rather than at the end of the wait.
+async fn pause(cx: &Context, delay: Duration) {
+    let until = tokio::time::Instant::now() + delay;
+    while !cx.stop.load(Ordering::SeqCst) {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left.min(Duration::from_millis(100))).await;
     }
 }
 

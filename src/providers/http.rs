@@ -102,6 +102,8 @@ pub struct Http {
     held_until: Arc<std::sync::Mutex<Option<Instant>>>,
     pub(crate) retry: RetryPolicy,
     requests: RequestCount,
+    /// The provider instance this client talks to, named in connection errors.
+    instance: Option<Arc<str>>,
 }
 
 /// Requests sent, shared by every client built from the same [`HttpOptions`]: how `discover`
@@ -200,7 +202,16 @@ impl Http {
             held_until: Arc::default(),
             retry: options.retry,
             requests: options.requests.clone(),
+            instance: None,
         })
+    }
+
+    /// Names the provider instance in this client's connection errors ("could not connect to
+    /// provider `heron_prod` at https://...").
+    #[must_use]
+    pub fn named(mut self, instance: &str) -> Http {
+        self.instance = Some(instance.into());
+        self
     }
 
     /// A request to `path` under the base URL (or to an absolute URL the provider handed out).
@@ -235,7 +246,7 @@ impl Http {
         let response = request
             .send()
             .await
-            .map_err(|e| classify_transport(&e, effect))?;
+            .map_err(|e| classify_transport(&e, effect, self.instance.as_deref()))?;
         let status = response.status();
         if status.is_redirection()
             && let Some(error) = redirected_elsewhere(&response, effect)
@@ -452,8 +463,26 @@ pub(crate) fn backoff(
     }
 }
 
-fn classify_transport(e: &reqwest::Error, effect: Effect) -> ProviderError {
-    let what = describe_transport(e);
+/// A failure before any answer, classified: a TLS handshake that failed (a certificate not
+/// trusted, above all) is said once and never retried, since sending again meets the same
+/// certificate; a connection refused is safe to send again; any other lost answer is safe to
+/// send again only for a request that creates nothing.
+fn classify_transport(e: &reqwest::Error, effect: Effect, instance: Option<&str>) -> ProviderError {
+    let target = target(instance, e.url());
+    if let Some(tls) = tls_failure(e) {
+        let what = match tls {
+            rustls::Error::InvalidCertificate(_) => "its TLS certificate is not valid",
+            _ => "the TLS handshake failed",
+        };
+        // The handshake comes before the request: nothing was sent, whatever the effect.
+        return ProviderError::Config {
+            message: format!(
+                "could not connect to {target}: {what} ({}); not retried",
+                redact(&tls.to_string())
+            ),
+        };
+    }
+    let what = describe_transport(e, &target);
     if e.is_connect() {
         // The request never left: always safe to send again.
         return ProviderError::Unavailable {
@@ -470,16 +499,48 @@ fn classify_transport(e: &reqwest::Error, effect: Effect) -> ProviderError {
     }
 }
 
-/// A transport error in words, without the URL (it may carry a session id).
-fn describe_transport(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
+/// What a transport error was talking to: "provider `heron_prod` at https://host/path", the
+/// URL shown without credentials or query.
+fn target(instance: Option<&str>, url: Option<&url::Url>) -> String {
+    let url = url.map(shown_url);
+    match (instance, url) {
+        (Some(name), Some(url)) => format!("provider `{name}` at {url}"),
+        (Some(name), None) => format!("provider `{name}`"),
+        (None, Some(url)) => url,
+        (None, None) => "the provider".to_string(),
+    }
+}
+
+/// The TLS error under a transport error, if the TLS handshake is what failed. rustls's error
+/// sits inside `io::Error`s, whose `source` skips what they wrap: each one met is looked into.
+fn tls_failure(e: &reqwest::Error) -> Option<&rustls::Error> {
+    fn within<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| within(inner))
+        {
+            return Some(tls);
+        }
+        e.source().and_then(within)
+    }
+    std::error::Error::source(e).and_then(within)
+}
+
+/// A transport error in words, naming what it was talking to (`target`) but not the URL's query
+/// (it may carry a session id).
+fn describe_transport(e: &reqwest::Error, target: &str) -> String {
+    let what = if e.is_timeout() {
+        format!("timed out waiting for {target}")
     } else if e.is_connect() {
-        "could not connect"
+        format!("could not connect to {target}")
     } else if e.is_body() || e.is_decode() {
-        "the connection broke while reading the answer"
+        format!("the connection to {target} broke while reading the answer")
     } else {
-        "the request failed"
+        format!("the request to {target} failed")
     };
     let mut detail = String::new();
     let mut source = std::error::Error::source(e);
@@ -488,9 +549,9 @@ fn describe_transport(e: &reqwest::Error) -> String {
         source = s.source();
     }
     if detail.is_empty() {
-        kind.to_string()
+        what
     } else {
-        format!("{kind}: {}", redact(&detail))
+        format!("{what}: {}", redact(&detail))
     }
 }
 

@@ -175,6 +175,7 @@ impl ConnectOptions {
     /// The HTTP client for `instance`, at its base URL and within its limits.
     pub(crate) fn http(&self, instance: &ProviderInstance) -> Result<Http, ProviderError> {
         Http::new(&self.base_url(instance), &instance.limits, &self.http)
+            .map(|http| http.named(&instance.name))
     }
 
     /// The credential `key` of `instance`, resolved; a missing one is a configuration error.

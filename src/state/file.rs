@@ -51,11 +51,24 @@ struct JournalHeader {
     base_serial: u64,
 }
 
+/// How long a run waits for a state lock (file or PostgreSQL) before it says so, and who holds
+/// it: a lock that frees at once says nothing.
+pub(crate) const LOCK_NOTICE_AFTER: Duration = Duration::from_secs(1);
+
 /// How to wait for the lock.
 #[derive(Clone, Debug)]
 pub struct LockRequest {
     pub info: LockInfo,
     pub timeout: Duration,
+}
+
+/// Who holds the lock, from the record its holder wrote in the lock file; `None` when there is
+/// no readable record (an older orgform, or a holder between taking the lock and writing it).
+fn read_holder(file: &mut File) -> Option<LockInfo> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 impl FileBackend {
@@ -91,19 +104,23 @@ impl FileBackend {
             source,
         })?;
         let started = Instant::now();
+        let mut said = false;
         loop {
             match file.try_lock() {
                 Ok(()) => break,
                 Err(fs::TryLockError::WouldBlock) => {
                     if started.elapsed() >= request.timeout {
-                        let mut text = String::new();
-                        let _ = file.read_to_string(&mut text);
-                        let holder = serde_json::from_str::<LockInfo>(&text)
-                            .map_or_else(|_| "another orgform run".to_string(), |h| h.to_string());
+                        let holder = read_holder(&mut file)
+                            .map_or_else(|| "another orgform run".to_string(), |h| h.to_string());
                         return Err(StateError::Locked {
                             holder,
                             waited: humantime::format_duration(request.timeout).to_string(),
                         });
+                    }
+                    if !said && started.elapsed() >= LOCK_NOTICE_AFTER {
+                        said = true;
+                        let holder = read_holder(&mut file).map(|h| h.to_string());
+                        crate::output::waiting_for_lock(holder.as_deref(), request.timeout);
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }

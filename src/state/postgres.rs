@@ -208,6 +208,7 @@ impl PostgresBackend {
     /// Takes the workspace's lock for this session, waiting up to `timeout`.
     pub async fn lock(&mut self, timeout: Duration) -> Result<(), StateError> {
         let started = Instant::now();
+        let mut said = false;
         loop {
             let row = self
                 .run(self.client.query_one(
@@ -225,6 +226,11 @@ impl PostgresBackend {
                         .map_or_else(|| "another orgform run".to_string(), |h| h.to_string()),
                     waited: humantime::format_duration(timeout).to_string(),
                 });
+            }
+            if !said && started.elapsed() >= super::file::LOCK_NOTICE_AFTER {
+                said = true;
+                let holder = self.holder().await?.map(|h| h.to_string());
+                crate::output::waiting_for_lock(holder.as_deref(), timeout);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -82,7 +82,10 @@ pub(super) fn check_template<'a>(
             SpecError::new(
                 found.file,
                 key.span(),
-                format!("template `{}` names a template: templates do not nest", found.name),
+                format!(
+                    "template `{}` names a template: templates do not nest",
+                    found.name
+                ),
                 "not allowed in a template",
             )
             .with_help("copy the fields it would take into this template"),
@@ -743,7 +746,10 @@ fn check_layers(
     for (depth, layer) in layers.iter().enumerate() {
         for (key, value) in layer.table {
             let name = key.get_ref().as_ref();
-            if layers[..depth].iter().any(|l| entry(l.table, name).is_some()) {
+            if layers[..depth]
+                .iter()
+                .any(|l| entry(l.table, name).is_some())
+            {
                 continue; // set above: this one is overridden
             }
             let Some(field) = all().find(|f| f.name == name) else {
@@ -836,7 +842,10 @@ fn check_merged(errors: &mut Errors, kind: &Kind, written: &[Written<'_, '_>]) -
     for (depth, layer) in tables.iter().enumerate() {
         for (key, _) in layer.table {
             let name = key.get_ref().as_ref();
-            if tables[..depth].iter().any(|l| entry(l.table, name).is_some()) {
+            if tables[..depth]
+                .iter()
+                .any(|l| entry(l.table, name).is_some())
+            {
                 continue; // set above
             }
             let below: Vec<Written<'_, '_>> = tables[depth..]

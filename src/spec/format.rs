@@ -28,9 +28,9 @@ impl Types {
         }
     }
 
-    /// The type of an `[org.NAME]` or `[template.NAME]` table: that of the provider it names,
-    /// or else that of its template.
-    fn of_table(&self, table: &Table) -> Option<ProviderType> {
+    /// The type of an `[org.NAME]` table: that of the provider it names, or else that of its
+    /// template.
+    fn of_org(&self, table: &Table) -> Option<ProviderType> {
         let own = text_of(table, "provider").and_then(|name| self.instances.get(name));
         let inherited = || text_of(table, "template").and_then(|name| self.templates.get(name));
         own.or_else(inherited).copied()
@@ -108,12 +108,21 @@ pub(crate) fn format(text: &str, types: &Types) -> Result<String, String> {
         }
     }
     // Templates hold organization fields, in the same order.
-    for what in ["template", "org"] {
-        for table in tables_under(root, what) {
-            match types.of_table(table).map(|t| t.schema()) {
+    if let Some(templates) = root.get_mut("template").and_then(Item::as_table_mut) {
+        for (name, item) in templates.iter_mut() {
+            let Some(table) = item.as_table_mut() else {
+                continue;
+            };
+            match types.templates.get(name.get()).map(|t| t.schema()) {
                 Some(s) => sort_table(table, &[ORG_KEYS, s.org]),
                 None => sort_table(table, &[ORG_KEYS]),
             }
+        }
+    }
+    for table in tables_under(root, "org") {
+        match types.of_org(table).map(|t| t.schema()) {
+            Some(s) => sort_table(table, &[ORG_KEYS, s.org]),
+            None => sort_table(table, &[ORG_KEYS]),
         }
     }
     Ok(doc.to_string())

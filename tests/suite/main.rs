@@ -66,6 +66,7 @@ mod state_commands;
 mod state_stores;
 mod target;
 mod team_state;
+mod templates;
 mod tolerant_commvault;
 mod tolerant_heron;
 mod tolerant_neoncrm;

@@ -541,12 +541,12 @@ pub(super) fn check_org(
         span: found.key_span.clone(),
         note: None,
     }];
-    let template_note = template.and_then(|(name, t)| {
+    let template_note = template.map(|(name, t)| {
         let note = format!(
             "`{path}` ({}) takes this from template `{name}`",
             place(file, &found.key_span)
         );
-        Some((name, t, note))
+        (name, t, note)
     });
     if let Some((name, t, note)) = &template_note {
         layers.push(Layer {

@@ -376,13 +376,15 @@ pub(crate) static COMMON_INSTANCE_FIELDS: &[Field] = &[
     .doc("Refuse a plan that creates more than this many organizations here (like --max-creates)"),
 ];
 
-/// orgform's own key in every `[org.NAME]` table: the provider instance it lives on.
-pub(crate) static ORG_KEYS: &[Field] =
-    &[
-        Field::same_on_wire("provider", Kind::String(Text::non_empty()))
-            .required()
-            .doc("The `[provider.NAME]` this organization lives on"),
-    ];
+/// orgform's own keys in every `[org.NAME]` table: the provider instance it lives on, and the
+/// template it takes fields from.
+pub(crate) static ORG_KEYS: &[Field] = &[
+    Field::same_on_wire("provider", Kind::String(Text::non_empty()))
+        .required()
+        .doc("The `[provider.NAME]` this organization lives on"),
+    Field::same_on_wire("template", Kind::String(Text::non_empty()))
+        .doc("A `[template.NAME]` whose fields this organization takes where it sets none"),
+];
 
 /// Keys of the optional `[state]` table.
 pub(crate) static STATE_FIELDS: &[Field] = &[

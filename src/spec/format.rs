@@ -1,5 +1,6 @@
 //! `orgform fmt`: rewrites spec text with every table's keys in canonical order (the order of
-//! the schema: `type` or `provider` first, then the fields as the vendor documents list them),
+//! the schema: `type` or `provider` (and `template`) first, then the fields as the vendor
+//! documents list them; a `[template.NAME]` as the organizations it is for),
 //! keeping comments, blank lines and the order of the tables themselves. Pure: text in, text out.
 
 use std::collections::BTreeMap;
@@ -9,24 +10,77 @@ use toml_edit::{DocumentMut, Item, Table, Value};
 use crate::catalog::schema::{COMMON_INSTANCE_FIELDS, Field, Kind, ORG_KEYS, STATE_FIELDS};
 use crate::model::ProviderType;
 
-/// The provider type of each instance, by name, across all spec files (an organization's
-/// fields depend on the type of the instance it names, which may be declared in another file).
-pub(crate) fn instance_types(texts: &[&str]) -> BTreeMap<String, ProviderType> {
-    let mut types = BTreeMap::new();
-    for text in texts {
-        let Ok(doc) = text.parse::<toml::Table>() else {
-            continue;
-        };
-        let Some(providers) = doc.get("provider").and_then(toml::Value::as_table) else {
-            continue;
-        };
-        for (name, table) in providers {
-            if let Some(t) = table
-                .get("type")
-                .and_then(toml::Value::as_str)
-                .and_then(ProviderType::from_name)
+/// The provider types spec files' tables are written for, across all spec files (an
+/// organization's fields depend on the type of the instance it names, which may be declared in
+/// another file; a template's, on its own `provider` or that of an organization that names it).
+#[derive(Debug, Default)]
+pub(crate) struct Types {
+    instances: BTreeMap<String, ProviderType>,
+    templates: BTreeMap<String, ProviderType>,
+}
+
+impl Types {
+    /// The types of the given instances, and no template.
+    pub(crate) fn of_instances(instances: BTreeMap<String, ProviderType>) -> Types {
+        Types {
+            instances,
+            templates: BTreeMap::new(),
+        }
+    }
+
+    /// The type of an `[org.NAME]` table: that of the provider it names, or else that of its
+    /// template.
+    fn of_org(&self, table: &Table) -> Option<ProviderType> {
+        let own = text_of(table, "provider").and_then(|name| self.instances.get(name));
+        let inherited = || text_of(table, "template").and_then(|name| self.templates.get(name));
+        own.or_else(inherited).copied()
+    }
+}
+
+/// The types of every instance and template declared in `texts`.
+pub(crate) fn instance_types(texts: &[&str]) -> Types {
+    let docs: Vec<toml::Table> = texts.iter().filter_map(|t| t.parse().ok()).collect();
+    let tables = |doc: &toml::Table, key: &str| -> Vec<(String, toml::Table)> {
+        doc.get(key)
+            .and_then(toml::Value::as_table)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, v)| Some((name.clone(), v.as_table()?.clone())))
+            .collect()
+    };
+    let text = |table: &toml::Table, key: &str| {
+        table
+            .get(key)
+            .and_then(toml::Value::as_str)
+            .map(str::to_string)
+    };
+    let mut types = Types::default();
+    for doc in &docs {
+        for (name, table) in tables(doc, "provider") {
+            if let Some(t) = text(&table, "type").and_then(|t| ProviderType::from_name(&t)) {
+                types.instances.insert(name, t);
+            }
+        }
+    }
+    for doc in &docs {
+        for (name, table) in tables(doc, "template") {
+            if let Some(t) = text(&table, "provider").and_then(|p| types.instances.get(&p).copied())
             {
-                types.insert(name.clone(), t);
+                types.templates.insert(name, t);
+            }
+        }
+    }
+    // A template without a provider: the type of the first organization naming it that names
+    // its own provider.
+    for doc in &docs {
+        for (_, table) in tables(doc, "org") {
+            let (Some(template), Some(provider)) =
+                (text(&table, "template"), text(&table, "provider"))
+            else {
+                continue;
+            };
+            if let Some(&t) = types.instances.get(&provider) {
+                types.templates.entry(template).or_insert(t);
             }
         }
     }
@@ -34,7 +88,7 @@ pub(crate) fn instance_types(texts: &[&str]) -> BTreeMap<String, ProviderType> {
 }
 
 /// The canonical text of one spec file. Errors are TOML syntax errors; `validate` says more.
-pub(crate) fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Result<String, String> {
+pub(crate) fn format(text: &str, types: &Types) -> Result<String, String> {
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| e.to_string())?;
@@ -53,11 +107,20 @@ pub(crate) fn format(text: &str, types: &BTreeMap<String, ProviderType>) -> Resu
             None => sort_table(table, &[head, limits]),
         }
     }
+    // Templates hold organization fields, in the same order.
+    if let Some(templates) = root.get_mut("template").and_then(Item::as_table_mut) {
+        for (name, item) in templates.iter_mut() {
+            let Some(table) = item.as_table_mut() else {
+                continue;
+            };
+            match types.templates.get(name.get()).map(|t| t.schema()) {
+                Some(s) => sort_table(table, &[ORG_KEYS, s.org]),
+                None => sort_table(table, &[ORG_KEYS]),
+            }
+        }
+    }
     for table in tables_under(root, "org") {
-        let schema = text_of(table, "provider")
-            .and_then(|name| types.get(name))
-            .map(|t| t.schema());
-        match schema {
+        match types.of_org(table).map(|t| t.schema()) {
             Some(s) => sort_table(table, &[ORG_KEYS, s.org]),
             None => sort_table(table, &[ORG_KEYS]),
         }

@@ -86,7 +86,7 @@ pub(crate) fn spec_file(
         ));
     }
     doc.decor_mut().set_prefix(header);
-    let types = [(instance.to_string(), provider_type)].into();
+    let types = super::format::Types::of_instances([(instance.to_string(), provider_type)].into());
     let text = doc.to_string();
     // Formatting a document this module built can't fail; the unformatted text is valid anyway.
     generated.text = super::format::format(&text, &types).unwrap_or(text);

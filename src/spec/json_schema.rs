@@ -6,13 +6,14 @@ use serde_json::{Map, Value, json};
 use crate::catalog::schema::{BaseUrl, COMMON_INSTANCE_FIELDS, Field, Kind, STATE_FIELDS};
 use crate::model::ProviderType;
 
-/// Addresses and provider instance names, as `validate` checks them: at most 64 characters of
+/// Addresses, provider instance and template names, as `validate` checks them: at most 64 characters of
 /// ASCII letters, digits, `_` and `-`, starting with a letter or `_`.
 const NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_-]{0,63}$";
 
 pub(crate) fn json_schema() -> Value {
     let mut instances = Vec::new();
     let mut orgs = Vec::new();
+    let mut templates = Vec::new();
     for provider_type in ProviderType::ALL {
         let schema = provider_type.schema();
         let mut instance = object(&[COMMON_INSTANCE_FIELDS, schema.instance]);
@@ -25,12 +26,31 @@ pub(crate) fn json_schema() -> Value {
         }
         instances.push(instance);
 
+        // A template holds any of an organization's fields, none of them required (not even in
+        // a nested table: an organization may hold the rest).
+        let mut template = object(&[schema.org]);
+        template["properties"]["provider"] = provider_property(provider_type);
+        nothing_required(&mut template);
+        template["title"] = json!(format!("{provider_type} template"));
+        template["description"] = json!(schema.doc);
+        templates.push(template);
+
         let mut org = object(&[schema.org]);
-        org["properties"]["provider"] = json!({
+        org["properties"]["provider"] = provider_property(provider_type);
+        org["properties"]["template"] = json!({
             "type": "string",
-            "description": format!("Name of a [provider.NAME] table of type {provider_type}"),
+            "description": "Name of a [template.NAME] table whose fields this organization takes where it sets none",
         });
         add_required(&mut org, "provider");
+        // With a template, what is required (here or in a nested table) may come from it:
+        // `validate` checks the merge.
+        let mut with_template = org.clone();
+        nothing_required(&mut with_template);
+        let mut org = json!({
+            "if": {"required": ["template"]},
+            "then": with_template,
+            "else": org,
+        });
         org["title"] = json!(format!("{provider_type} organization"));
         org["description"] = json!(schema.doc);
         orgs.push(org);
@@ -39,7 +59,7 @@ pub(crate) fn json_schema() -> Value {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://orgform.dev/schema/spec.json",
         "title": "orgform spec",
-        "description": "A file of orgform specs: provider instances, organizations and state settings",
+        "description": "A file of orgform specs: provider instances, templates, organizations and state settings",
         "type": "object",
         "additionalProperties": false,
         "properties": {
@@ -55,8 +75,39 @@ pub(crate) fn json_schema() -> Value {
                 "propertyNames": {"pattern": NAME_PATTERN},
                 "additionalProperties": {"anyOf": orgs},
             },
+            "template": {
+                "type": "object",
+                "description": "Templates, by name: organization fields that organizations naming them take",
+                "propertyNames": {"pattern": NAME_PATTERN},
+                "additionalProperties": {"anyOf": templates},
+            },
             "state": object(&[STATE_FIELDS]),
         },
+    })
+}
+
+/// `schema` with no field required in it or in its nested tables (a secret reference, one
+/// schema of several, keeps its own).
+fn nothing_required(schema: &mut Value) {
+    let Some(map) = schema.as_object_mut() else {
+        return;
+    };
+    map.remove("required");
+    for key in ["properties", "additionalProperties", "items"] {
+        match map.get_mut(key) {
+            Some(Value::Object(inner)) if key == "properties" => {
+                inner.values_mut().for_each(nothing_required);
+            }
+            Some(inner) => nothing_required(inner),
+            None => {}
+        }
+    }
+}
+
+fn provider_property(provider_type: ProviderType) -> Value {
+    json!({
+        "type": "string",
+        "description": format!("Name of a [provider.NAME] table of type {provider_type}"),
     })
 }
 

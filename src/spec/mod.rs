@@ -267,6 +267,61 @@ mod tests {
         spec
     }
 
+    fn load(text: &str) -> Spec {
+        match Spec::load(&[SourceFile::new("specs/a.toml", text.to_string())]) {
+            Ok(spec) => spec,
+            Err(e) => panic!("the spec loads: {e:?}"),
+        }
+    }
+
+    /// An organization that names a template is the merge: tables (of fields, maps, secret
+    /// maps) key by key at any depth, the organization's keys winning; arrays replaced whole.
+    /// The specs digest, what a saved plan was made from, is that of the written-out spec.
+    #[test]
+    fn a_template_merges_tables_deeply_and_replaces_arrays() {
+        let provider = "[provider.h]\ntype = \"heron\"\napi_key = { env = \"K\" }\n";
+        let templated = format!(
+            r#"{provider}
+[template.t]
+provider = "h"
+crm_provider = "salesforce"
+auth = {{ client_id = {{ env = "CID" }} }}
+secret = {{ env = "S" }}
+[template.t.config]
+sync_file_classes = {{ invoice = true, receipt = false }}
+value_mappings = [{{ name = "a", mapping = {{ x = 1 }} }}]
+data_source_accounts_config = {{ external_name = "Account", key = "Account", external_lookup_config = {{ external_lookup_fields_and = ["Name", "Website"], sort_order = "ASC" }} }}
+
+[org.o]
+template = "t"
+instance_url = "https://o.example.com"
+auth = {{ refresh_token = {{ env = "RT" }} }}
+[org.o.config]
+sync_file_classes = {{ receipt = true }}
+value_mappings = [{{ name = "b", mapping = {{}} }}]
+data_source_accounts_config = {{ external_lookup_config = {{ external_lookup_fields_and = ["Email"] }} }}
+"#
+        );
+        let written_out = format!(
+            r#"{provider}
+[org.o]
+provider = "h"
+crm_provider = "salesforce"
+instance_url = "https://o.example.com"
+auth = {{ client_id = {{ env = "CID" }}, refresh_token = {{ env = "RT" }} }}
+secret = {{ env = "S" }}
+[org.o.config]
+sync_file_classes = {{ invoice = true, receipt = true }}
+value_mappings = [{{ name = "b", mapping = {{}} }}]
+data_source_accounts_config = {{ external_name = "Account", key = "Account", external_lookup_config = {{ external_lookup_fields_and = ["Email"], sort_order = "ASC" }} }}
+"#
+        );
+        let (a, b) = (load(&templated), load(&written_out));
+        assert_eq!(a.orgs["o"].attrs, b.orgs["o"].attrs);
+        assert_eq!(a.orgs["o"].digest, b.orgs["o"].digest);
+        assert_eq!(a.digest(), b.digest());
+    }
+
     /// Each limit is part of what a saved plan was made from, and so is whether it is set.
     #[test]
     fn every_limit_feeds_the_specs_digest() {

@@ -67,6 +67,7 @@ mod state_commands;
 mod state_stores;
 mod target;
 mod team_state;
+mod templates;
 mod terminal;
 mod tolerant_commvault;
 mod tolerant_heron;

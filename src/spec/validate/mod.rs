@@ -1,7 +1,8 @@
 //! The walk from parsed TOML (with byte spans) to a validated [`Spec`], in two passes over the
-//! files: pass 1 outlines the files that may declare providers or `[state]` and checks those
-//! tables; pass 2 checks every organization against them. Then what only the whole directory
-//! can tell: names declared twice, natural keys shared.
+//! files: pass 1 outlines the files that may declare providers, templates or `[state]` and
+//! checks those tables; pass 2 checks every organization against them (an organization that
+//! names a template is checked with the template's fields merged in, see [`values`]). Then what
+//! only the whole directory can tell: names declared twice, natural keys shared.
 //!
 //! How files are read (in parallel, a piece at a time) is [`pieces`]; how a table is checked
 //! against the schema is [`values`].
@@ -24,7 +25,9 @@ use crate::spec::{OrgSpec, Spec};
 use pieces::{Outline, PIECE_BYTES, each_piece, in_parallel, may_declare_providers, outline};
 // The address rule, for `state mv` to hold a new address to it too.
 pub(crate) use pieces::{NAME_RULE, valid_name};
-use values::{OrgContext, check_instance, check_org, check_state, declared_type};
+use values::{
+    OrgContext, Template, check_instance, check_org, check_state, check_template, declared_type,
+};
 
 type TomlTable<'i> = DeTable<'i>;
 
@@ -45,7 +48,7 @@ impl Errors {
     }
 }
 
-/// A table declared under `[provider]`, `[org]` or `[state]`, by name and place.
+/// A table declared under `[provider]`, `[template]`, `[org]` or `[state]`, by name and place.
 struct Declared<'a> {
     file: &'a SourceFile,
     key_span: Range<usize>,
@@ -97,9 +100,17 @@ fn load_with<'a>(
 
     // Names are unique across the directory: the first declaration (in file order) wins.
     let mut instances: BTreeMap<String, (Declared<'_>, Spanned<DeValue<'_>>)> = BTreeMap::new();
+    let mut templates: BTreeMap<String, (Declared<'_>, Spanned<DeValue<'_>>)> = BTreeMap::new();
     let mut state: Option<(Declared<'_>, Spanned<DeValue<'_>>)> = None;
     for outline in outlines.into_iter().flatten() {
         errors.0.extend(outline.errors);
+        for (name, declared, value) in outline.templates {
+            if let Some((first, _)) = templates.get(&name) {
+                errors.push(declared_twice(&declared, "template", &name, first));
+                continue;
+            }
+            templates.insert(name, (declared, value));
+        }
         for (name, declared, value) in outline.providers {
             if let Some((first, _)) = instances.get(&name) {
                 errors.push(declared_twice(&declared, "provider", &name, first));
@@ -154,11 +165,29 @@ fn load_with<'a>(
         })
         .unwrap_or_default();
 
+    // Templates are checked once here for what they are alone (a table, a provider that
+    // exists); their fields are checked with each organization that names them, against the
+    // schema of that organization's provider.
+    let templates: BTreeMap<String, Template<'_>> = templates
+        .iter()
+        .map(|(name, (declared, value))| {
+            let found = Found {
+                file: declared.file,
+                name: name.clone(),
+                key_span: declared.key_span.clone(),
+                value,
+            };
+            let template = check_template(&mut errors, found, &declared_types);
+            (name.clone(), template)
+        })
+        .collect();
+
     // Pass 2: parse each file (again, if it was read ahead) and check its organizations, in
     // parallel. A file not read ahead is outlined here, from the same parse.
     let context = OrgContext {
         declared_types: &declared_types,
         providers: &providers,
+        templates: &templates,
     };
     let checked = in_parallel(files, |i, file| {
         let mut file_errors = Vec::new();
@@ -206,6 +235,7 @@ fn load_with<'a>(
         }
     }
     natural_keys_unique(&mut errors, &orgs, &places);
+    once_each(&mut errors);
 
     Some(if errors.0.is_empty() {
         Ok(Spec {
@@ -294,7 +324,11 @@ fn check_piece<'a>(
         Err(e) => return Some((outline(piece, Err(e)).errors, Vec::new())),
     };
     let outline = outline(piece, Ok(doc));
-    if !ahead && (!outline.providers.is_empty() || outline.state.is_some()) {
+    if !ahead
+        && (!outline.providers.is_empty()
+            || !outline.templates.is_empty()
+            || outline.state.is_some())
+    {
         return None;
     }
     let piece_errors = if ahead { Vec::new() } else { outline.errors };
@@ -326,6 +360,16 @@ fn check_piece<'a>(
         });
     }
     Some((piece_errors, orgs))
+}
+
+/// Drops an error already reported at the same place with the same message: a mistake in a
+/// template is found again with every organization that takes its fields, and is shown once
+/// (with the first organization it was found with).
+fn once_each(errors: &mut Errors) {
+    let mut seen = std::collections::HashSet::new();
+    errors
+        .0
+        .retain(|e| seen.insert((e.path.clone(), e.line, e.column, e.message.clone())));
 }
 
 fn declared_twice(again: &Declared<'_>, what: &str, name: &str, first: &Declared<'_>) -> SpecError {

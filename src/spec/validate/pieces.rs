@@ -1,7 +1,7 @@
 //! Reading spec files for validation: on all cores, a file at a time, and a large file a piece
 //! at a time (cut at `[org.` lines, or whole when the pieces could mean something else); and
-//! pass 1's outline of each, its provider and `[state]` tables and the problems with its
-//! top-level layout and names.
+//! pass 1's outline of each, its provider, template and `[state]` tables and the problems with
+//! its top-level layout and names.
 //!
 //! Nothing here checks a value against the schema: that is [`super::values`].
 
@@ -12,14 +12,18 @@ use super::values::expect_table;
 use super::{Declared, Errors, TomlTable};
 use crate::spec::diagnostic::{SourceFile, SpecError, did_you_mean};
 
-/// What the first pass keeps of one file (or piece of one): its provider and state tables (small,
-/// kept whole, with the piece they were found in) and only the number of its organizations, so
+/// What the first pass keeps of one file (or piece of one): its provider, template and state
+/// tables (small, kept whole, with the piece they were found in) and only the number of its
+/// organizations, so
 /// that the parse tree of a file holding thousands of organizations is dropped as soon as the
 /// file is read.
 #[derive(Default)]
 pub(super) struct Outline<'a> {
     pub(super) errors: Vec<SpecError>,
     pub(super) providers: Vec<(String, Declared<'a>, Spanned<DeValue<'a>>)>,
+    /// `[template.NAME]` tables: read ahead like providers, so that every piece of every file
+    /// sees them whichever piece declares them.
+    pub(super) templates: Vec<(String, Declared<'a>, Spanned<DeValue<'a>>)>,
     pub(super) state: Option<(Declared<'a>, Spanned<DeValue<'a>>)>,
     pub(super) orgs: usize,
 }
@@ -29,6 +33,7 @@ impl<'a> Outline<'a> {
     pub(super) fn extend(&mut self, piece: Outline<'a>) {
         self.errors.extend(piece.errors);
         self.providers.extend(piece.providers);
+        self.templates.extend(piece.templates);
         // Pieces share no top-level key (see `PieceKeys`), so at most one has a `[state]`.
         self.state = self.state.take().or(piece.state);
         self.orgs += piece.orgs;
@@ -41,8 +46,8 @@ impl<'a> Outline<'a> {
 /// took 7% longer at best and a fifth longer in the median; 4 to 32 KiB pieces did as well).
 pub(super) const PIECE_BYTES: usize = 16 * 1024;
 
-/// Whether a file's text may declare `[provider.*]` or `[state]` tables: a quick line scan that
-/// may say yes wrongly (costing one more parse) but whose "no" is checked in pass 2.
+/// Whether a file's text may declare `[provider.*]`, `[template.*]` or `[state]` tables: a quick
+/// line scan that may say yes wrongly (costing one more parse) but whose "no" is checked in pass 2.
 pub(super) fn may_declare_providers(text: &str) -> bool {
     text.lines().any(|line| {
         let line = line.trim_start();
@@ -51,7 +56,7 @@ pub(super) fn may_declare_providers(text: &str) -> bool {
             None => (line, false),
         };
         let rest = rest.trim_start_matches(['"', '\'']);
-        ["provider", "state"].iter().any(|word| {
+        ["provider", "template", "state"].iter().any(|word| {
             rest.strip_prefix(word).is_some_and(|after| {
                 let after = after.trim_start_matches(['"', '\'']).trim_start();
                 header
@@ -135,22 +140,28 @@ pub(super) fn each_piece<'a, R>(
 #[derive(Default)]
 struct PieceKeys {
     hasher: std::hash::RandomState,
-    seen: std::collections::HashSet<(bool, u64)>,
+    /// (0 for a top-level key, 1 for an organization, 2 for a template; the name's hash).
+    seen: std::collections::HashSet<(u8, u64)>,
 }
 
 impl PieceKeys {
     /// Records the keys of the next piece: false if it shares one with an earlier piece, or
-    /// writes `org` whole (a `[org]` header or `org = { ... }`, which no other piece may add to).
+    /// writes `org` or `template` whole (a `[org]` header or `org = { ... }`, which no other
+    /// piece may add to).
     fn add(&mut self, piece: &SourceFile, doc: &Spanned<TomlTable<'_>>) -> bool {
         use std::hash::BuildHasher as _;
         for (key, value) in doc.get_ref() {
             let name = key.get_ref().as_ref();
-            if name != "org" {
-                if !self.seen.insert((false, self.hasher.hash_one(name))) {
-                    return false;
+            let kind = match name {
+                "org" => 1,
+                "template" => 2,
+                _ => {
+                    if !self.seen.insert((0, self.hasher.hash_one(name))) {
+                        return false;
+                    }
+                    continue;
                 }
-                continue;
-            }
+            };
             let DeValue::Table(orgs) = value.get_ref() else {
                 return false;
             };
@@ -165,7 +176,7 @@ impl PieceKeys {
             }
             for (org, _) in orgs {
                 let name = org.get_ref().as_ref();
-                if !self.seen.insert((true, self.hasher.hash_one(name))) {
+                if !self.seen.insert((kind, self.hasher.hash_one(name))) {
                     return false;
                 }
             }
@@ -203,14 +214,14 @@ fn outline_doc<'a>(file: &'a SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outlin
     for (key, value) in doc.get_ref() {
         let name = key.get_ref().as_ref();
         match name {
-            "provider" | "org" => {
+            "provider" | "org" | "template" => {
                 let Some(tables) = expect_table(&mut errors, file, name, value) else {
                     continue;
                 };
-                let what = if name == "provider" {
-                    "provider"
-                } else {
-                    "organization"
+                let what = match name {
+                    "provider" => "provider",
+                    "template" => "template",
+                    _ => "organization",
                 };
                 for (sub_key, sub_value) in tables {
                     let sub_name = sub_key.get_ref().to_string();
@@ -226,14 +237,14 @@ fn outline_doc<'a>(file: &'a SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outlin
                         );
                         continue;
                     }
-                    if name == "provider" {
-                        let declared = Declared {
-                            file,
-                            key_span: sub_key.span(),
-                        };
-                        out.providers.push((sub_name, declared, sub_value.clone()));
-                    } else {
-                        out.orgs += 1;
+                    let declared = Declared {
+                        file,
+                        key_span: sub_key.span(),
+                    };
+                    match name {
+                        "provider" => out.providers.push((sub_name, declared, sub_value.clone())),
+                        "template" => out.templates.push((sub_name, declared, sub_value.clone())),
+                        _ => out.orgs += 1,
                     }
                 }
             }
@@ -251,10 +262,10 @@ fn outline_doc<'a>(file: &'a SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outlin
                     format!("unknown table `{other}`"),
                     "not a spec table",
                 );
-                e = match did_you_mean(other, ["provider", "org", "state"]) {
+                e = match did_you_mean(other, ["provider", "org", "template", "state"]) {
                     Some(s) => e.with_help(format!("did you mean `{s}`?")),
                     None => e.with_help(
-                        "specs hold `[provider.NAME]`, `[org.NAME]` and `[state]` tables",
+                        "specs hold `[provider.NAME]`, `[template.NAME]`, `[org.NAME]` and `[state]` tables",
                     ),
                 };
                 errors.push(e);
@@ -269,7 +280,7 @@ fn outline_doc<'a>(file: &'a SourceFile, doc: &Spanned<TomlTable<'a>>) -> Outlin
 /// limit keeps plans, tables and state readable and bounds what every output has to show.
 pub(crate) const MAX_NAME_CHARS: usize = 64;
 
-/// The rule for addresses and provider instance names, as the help of its error states it.
+/// The rule for addresses, provider instance and template names, as the help of its error states it.
 pub(crate) const NAME_RULE: &str = "a name has at most 64 characters, all ASCII letters, digits, `_` and `-`, and must start with a letter or `_` (as in Terraform)";
 
 /// Whether `name` may be an address (`[org.NAME]`) or a provider instance name

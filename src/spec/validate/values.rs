@@ -3,9 +3,14 @@
 //! numbers and their ranges, enums, secret references, nested tables), then the rules across
 //! fields. What passes becomes a [`ProviderInstance`], an [`OrgSpec`] or [`StateSettings`].
 //!
+//! An organization that names a `[template.NAME]` is checked as the merge of its table over the
+//! template's (see [`Layer`]): each value where it is written, so that an error points at the
+//! template's line and its help names the organization that took it.
+//!
 //! A value that fails its own check is left out, and rules across fields only run on tables
 //! whose fields all passed, so one mistake yields one message rather than a cascade.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -35,10 +40,115 @@ pub(super) fn declared_type(value: &Spanned<DeValue<'_>>) -> Option<ProviderType
     ProviderType::from_name(v.get_ref().as_str()?)
 }
 
-/// What checking an organization needs to know about the provider instances.
+/// What checking an organization needs to know about the provider instances and templates.
 pub(super) struct OrgContext<'a> {
     pub(super) declared_types: &'a BTreeMap<String, Option<ProviderType>>,
     pub(super) providers: &'a BTreeMap<String, ProviderInstance>,
+    pub(super) templates: &'a BTreeMap<String, Template<'a>>,
+}
+
+/// A `[template.NAME]` table as pass 1 found it: the fields organizations take from it,
+/// checked with each of them (against the schema of that organization's provider).
+pub(super) struct Template<'a> {
+    file: &'a SourceFile,
+    key_span: Range<usize>,
+    /// Its fields; `None` if it has problems of its own (reported once, by [`check_template`]),
+    /// so that the organizations naming it are not checked against half a template.
+    table: Option<&'a TomlTable<'a>>,
+    /// The provider instance it names, if it names one, with the span of the name.
+    provider: Option<(&'a str, Range<usize>)>,
+}
+
+/// Checks what a template is on its own: a table, not naming another template, and naming (if
+/// any) a declared provider. Its fields wait for the organizations that name it.
+pub(super) fn check_template<'a>(
+    errors: &mut Errors,
+    found: Found<'a, 'a>,
+    declared_types: &BTreeMap<String, Option<ProviderType>>,
+) -> Template<'a> {
+    let path = format!("template.{}", found.name);
+    let mut template = Template {
+        file: found.file,
+        key_span: found.key_span.clone(),
+        table: None,
+        provider: None,
+    };
+    let Some(table) = expect_table(errors, found.file, &path, found.value) else {
+        return template;
+    };
+    let before = errors.0.len();
+    if let Some((key, _)) = table.iter().find(|(k, _)| k.get_ref() == "template") {
+        errors.push(
+            SpecError::new(
+                found.file,
+                key.span(),
+                format!(
+                    "template `{}` names a template: templates do not nest",
+                    found.name
+                ),
+                "not allowed in a template",
+            )
+            .with_help("copy the fields it would take into this template"),
+        );
+    }
+    if let Some(value) = entry(table, "provider") {
+        match value.get_ref().as_str() {
+            Some(name) if declared_types.contains_key(name) => {
+                template.provider = Some((name, value.span()));
+            }
+            Some(name) => {
+                let mut e = SpecError::new(
+                    found.file,
+                    value.span(),
+                    format!(
+                        "template `{}` names provider `{name}`, which is not declared",
+                        found.name
+                    ),
+                    "no such provider",
+                );
+                e = match did_you_mean(name, declared_types.keys().map(String::as_str)) {
+                    Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                    None => e.with_help(format!("declare it with `[provider.{name}]`")),
+                };
+                errors.push(e);
+            }
+            None => errors.push(SpecError::new(
+                found.file,
+                value.span(),
+                format!("`{path}.provider` must be a string naming a `[provider.NAME]` table"),
+                "expected a string",
+            )),
+        }
+    }
+    if errors.0.len() == before {
+        template.table = Some(table);
+    }
+    template
+}
+
+/// The value of `key` in a parsed table.
+fn entry<'a, 'i>(table: &'a TomlTable<'i>, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref() == key)
+        .map(|(_, v)| v)
+}
+
+/// `file:line:col` of a span, for help that points at a second place.
+fn place(file: &SourceFile, span: &Range<usize>) -> String {
+    let (line, column) = file.line_col(span.start);
+    format!("{}:{line}:{column}", crate::escape::Shown(&file.path))
+}
+
+/// Adds `note` to the help of the errors pushed since `from`.
+fn note_since(errors: &mut Errors, from: usize, note: Option<&str>) {
+    let Some(note) = note else { return };
+    for e in errors.0.iter_mut().skip(from) {
+        e.help = Some(match e.help.take() {
+            Some(help) => format!("{help}; {note}"),
+            None => note.to_string(),
+        });
+    }
 }
 
 pub(super) fn expect_table<'a, 'i>(
@@ -331,30 +441,55 @@ pub(super) fn check_org(
     let path = format!("org.{}", found.name);
     let table = expect_table(errors, file, &path, found.value)?;
 
-    let Some((_, provider_value)) = table.iter().find(|(k, _)| k.get_ref() == "provider") else {
-        let help = "add `provider = \"NAME\"`, naming a `[provider.NAME]` table";
-        return lacks_its_kind(errors, found, "organization", "provider", help);
+    let template = match entry(table, "template") {
+        Some(value) => Some(named_template(errors, found, &path, value, context)?),
+        None => None,
     };
-    let Some(instance_name) = provider_value.get_ref().as_str() else {
-        errors.push(SpecError::new(
-            file,
-            provider_value.span(),
-            format!("`{path}.provider` must be a string naming a `[provider.NAME]` table"),
-            "expected a string",
-        ));
-        return None;
+    // The provider the organization names, or else the one its template names: where it is
+    // written, for errors about it.
+    let provider_entry = match (entry(table, "provider"), template) {
+        (Some(value), _) => {
+            let Some(name) = value.get_ref().as_str() else {
+                errors.push(SpecError::new(
+                    file,
+                    value.span(),
+                    format!("`{path}.provider` must be a string naming a `[provider.NAME]` table"),
+                    "expected a string",
+                ));
+                return None;
+            };
+            (name, file, value.span())
+        }
+        (None, Some((_, t))) if t.provider.is_some() => {
+            let (name, span) = t.provider.clone()?;
+            (name, t.file, span)
+        }
+        (None, template) => {
+            let help = match template {
+                Some((name, _)) => format!(
+                    "add `provider = \"NAME\"`, naming a `[provider.NAME]` table, here or in template `{name}`"
+                ),
+                None => "add `provider = \"NAME\"`, naming a `[provider.NAME]` table".to_string(),
+            };
+            return lacks_its_kind(errors, found, "organization", "provider", help);
+        }
     };
+    let (instance_name, provider_file, provider_span) = provider_entry;
     let instance = context.providers.get(instance_name);
     // The type of the named provider, even if that table has problems of its own: the
     // organization's fields are still checked, so one pass shows every mistake.
-    let provider_type = instance
-        .map(|i| i.provider_type)
-        .or_else(|| context.declared_types.get(instance_name).copied().flatten());
-    let Some(provider_type) = provider_type else {
+    let type_of = |name: &str| {
+        context
+            .providers
+            .get(name)
+            .map(|i| i.provider_type)
+            .or_else(|| context.declared_types.get(name).copied().flatten())
+    };
+    let Some(provider_type) = type_of(instance_name) else {
         if !context.declared_types.contains_key(instance_name) {
             let mut e = SpecError::new(
-                file,
-                provider_value.span(),
+                provider_file,
+                provider_span,
                 format!(
                     "organization `{}` names provider `{instance_name}`, which is not declared",
                     found.name
@@ -373,19 +508,60 @@ pub(super) fn check_org(
         // A declared provider without a usable type has its own errors already.
         return None;
     };
+    // A template that names a provider was written for that provider's type: an organization
+    // may move to another instance of that type, never to another type.
+    if let Some((template_name, t)) = template
+        && let Some((template_provider, template_span)) = &t.provider
+        && let Some(template_type) = type_of(template_provider)
+        && template_type != provider_type
+    {
+        errors.push(
+            SpecError::new(
+                provider_file,
+                provider_span,
+                format!(
+                    "organization `{}` is on provider `{instance_name}` ({provider_type}), but its template `{template_name}` is for provider `{template_provider}` ({template_type})",
+                    found.name
+                ),
+                "another provider type",
+            )
+            .with_help(format!(
+                "the template names its provider at {}; a template's fields are for one provider type: name an instance of type {template_type} here, or use another template",
+                place(t.file, template_span)
+            )),
+        );
+        return None;
+    }
     let schema = provider_type.schema();
 
-    let before = errors.0.len();
-    let mut attrs = check_table(
-        errors,
+    let mut layers = vec![Layer {
         file,
-        &path,
-        &[ORG_KEYS, schema.org],
+        path: Cow::Borrowed(&path),
         table,
-        found.key_span.clone(),
-    );
-    // orgform's own key, checked above; what remains is the organization's declaration.
+        span: found.key_span.clone(),
+        note: None,
+    }];
+    let template_note = template.map(|(name, t)| {
+        let note = format!(
+            "`{path}` ({}) takes this from template `{name}`",
+            place(file, &found.key_span)
+        );
+        (name, t, note)
+    });
+    if let Some((name, t, note)) = &template_note {
+        layers.push(Layer {
+            file: t.file,
+            path: Cow::Owned(format!("template.{name}")),
+            table: t.table?,
+            span: t.key_span.clone(),
+            note: Some(note),
+        });
+    }
+    let before = errors.0.len();
+    let mut attrs = check_layers(errors, &[ORG_KEYS, schema.org], &layers);
+    // orgform's own keys, checked above; what remains is the organization's declaration.
     attrs.remove("provider");
+    attrs.remove("template");
     if errors.0.len() == before {
         check_rules(
             errors,
@@ -398,9 +574,65 @@ pub(super) fn check_org(
         );
     }
     if errors.0.len() != before {
+        // What is said of the organization as a whole (a field missing, a rule across fields)
+        // is said of the merge: name the template's place too.
+        if let Some((name, t, _)) = &template_note {
+            let (line, column) = file.line_col(found.key_span.start);
+            let note = format!(
+                "with the fields of template `{name}` ({})",
+                place(t.file, &t.key_span)
+            );
+            for e in errors.0.iter_mut().skip(before) {
+                if e.line == line && e.column == column && *e.path == *file.path {
+                    e.help = Some(match e.help.take() {
+                        Some(help) => format!("{help}; {note}"),
+                        None => note.clone(),
+                    });
+                }
+            }
+        }
         return None;
     }
     Some(org_spec(schema, instance?, found, file, attrs))
+}
+
+/// The template an organization's `template` key names, or `None` after an error (or when the
+/// template has problems of its own, reported once already).
+fn named_template<'c>(
+    errors: &mut Errors,
+    found: &Found<'_, '_>,
+    path: &str,
+    value: &Spanned<DeValue<'_>>,
+    context: &OrgContext<'c>,
+) -> Option<(&'c str, &'c Template<'c>)> {
+    let Some(name) = value.get_ref().as_str() else {
+        errors.push(SpecError::new(
+            found.file,
+            value.span(),
+            format!("`{path}.template` must be a string naming a `[template.NAME]` table"),
+            "expected a string",
+        ));
+        return None;
+    };
+    let Some((name, template)) = context.templates.get_key_value(name) else {
+        let mut e = SpecError::new(
+            found.file,
+            value.span(),
+            format!(
+                "organization `{}` names template `{name}`, which is not declared",
+                found.name
+            ),
+            "no such template",
+        );
+        e = match did_you_mean(name, context.templates.keys().map(String::as_str)) {
+            Some(s) => e.with_help(format!("did you mean `{s}`?")),
+            None => e.with_help(format!("declare it with `[template.{name}]`")),
+        };
+        errors.push(e);
+        return None;
+    };
+    template.table?;
+    Some((name.as_str(), template))
 }
 
 fn org_spec(
@@ -454,50 +686,188 @@ fn check_table(
     table: &TomlTable<'_>,
     table_span: Range<usize>,
 ) -> Table {
+    let layer = Layer {
+        file,
+        path: Cow::Borrowed(path),
+        table,
+        span: table_span,
+        note: None,
+    };
+    check_layers(errors, fields, &[layer])
+}
+
+/// One table of a merge, with where it is written: an organization's table, then the
+/// template's, whose keys count where the organization sets none.
+struct Layer<'a, 'i> {
+    file: &'a SourceFile,
+    /// The table's path as messages name it: `org.a.config`, or `template.crm.config` for the
+    /// template's values (the same mistake, found with every organization, is one message).
+    path: Cow<'a, str>,
+    table: &'a TomlTable<'i>,
+    /// The table's header or braces: where a missing field is reported.
+    span: Range<usize>,
+    /// Added to the help of an error about a value of this table: which organization took it.
+    note: Option<&'a str>,
+}
+
+/// One value of a merge as one layer writes it, with its path.
+struct Written<'a, 'i> {
+    file: &'a SourceFile,
+    path: String,
+    value: &'a Spanned<DeValue<'i>>,
+    note: Option<&'a str>,
+}
+
+impl<'a, 'i> Written<'a, 'i> {
+    /// This value as a layer, if it is a table.
+    fn as_layer(&self) -> Option<Layer<'a, 'i>> {
+        match self.value.get_ref() {
+            DeValue::Table(table) => Some(Layer {
+                file: self.file,
+                path: Cow::Owned(self.path.clone()),
+                table,
+                span: self.value.span(),
+                note: self.note,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Checks the merge of `layers` (the first wins) against `fields`: each key as the first layer
+/// that sets it writes it, tables merged key by key (see [`check_merged`]).
+fn check_layers(
+    errors: &mut Errors,
+    fields: &[&'static [Field]],
+    layers: &[Layer<'_, '_>],
+) -> Table {
     let all = || fields.iter().flat_map(|f| f.iter());
-    let mut out = Table::with_capacity(table.len());
-    for (key, value) in table {
-        let name = key.get_ref().as_ref();
-        let Some(field) = all().find(|f| f.name == name) else {
-            let mut e = SpecError::new(
-                file,
-                key.span(),
-                format!("unknown key `{name}` in `{path}`"),
-                "unknown key",
-            );
-            e = match did_you_mean(name, all().map(|f| f.name)) {
-                Some(s) => e.with_help(format!("did you mean `{s}`?")),
-                None => e.with_help(format!(
-                    "the keys here are: {}",
-                    all()
-                        .map(|f| format!("`{}`", f.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
+    let mut out = Table::with_capacity(layers.first().map_or(0, |l| l.table.len()));
+    for (depth, layer) in layers.iter().enumerate() {
+        for (key, value) in layer.table {
+            let name = key.get_ref().as_ref();
+            if layers[..depth]
+                .iter()
+                .any(|l| entry(l.table, name).is_some())
+            {
+                continue; // set above: this one is overridden
+            }
+            let Some(field) = all().find(|f| f.name == name) else {
+                let before = errors.0.len();
+                let mut e = SpecError::new(
+                    layer.file,
+                    key.span(),
+                    format!("unknown key `{name}` in `{}`", layer.path),
+                    "unknown key",
+                );
+                e = match did_you_mean(name, all().map(|f| f.name)) {
+                    Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                    None => e.with_help(format!(
+                        "the keys here are: {}",
+                        all()
+                            .map(|f| format!("`{}`", f.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                };
+                errors.push(e);
+                note_since(errors, before, layer.note);
+                continue;
             };
-            errors.push(e);
-            continue;
-        };
-        let field_path = format!("{path}.{name}");
-        if let Some(v) = check_value(errors, file, &field_path, &field.kind, value) {
-            out.insert(name.to_string(), v);
+            let value = if layers.len() == 1 {
+                // No merge (no template): the common case, kept as direct as it was.
+                let field_path = format!("{}.{name}", layer.path);
+                check_value(errors, layer.file, &field_path, &field.kind, value)
+            } else {
+                let written: Vec<Written<'_, '_>> = layers[depth..]
+                    .iter()
+                    .filter_map(|l| {
+                        entry(l.table, name).map(|value| Written {
+                            file: l.file,
+                            path: format!("{}.{name}", l.path),
+                            value,
+                            note: l.note,
+                        })
+                    })
+                    .collect();
+                check_merged(errors, &field.kind, &written)
+            };
+            if let Some(v) = value {
+                out.insert(name.to_string(), v);
+            }
         }
     }
     for field in all().filter(|f| f.required) {
-        if !table.iter().any(|(k, _)| k.get_ref() == field.name) {
-            let mut e = SpecError::new(
-                file,
-                table_span.clone(),
-                format!("missing required field `{path}.{}`", field.name),
-                format!("`{}` is required here", field.name),
-            );
-            if !field.doc.is_empty() {
-                e = e.with_help(field.doc);
-            }
-            errors.push(e);
+        if layers.iter().any(|l| entry(l.table, field.name).is_some()) {
+            continue;
         }
+        let Some(top) = layers.first() else { break };
+        let mut e = SpecError::new(
+            top.file,
+            top.span.clone(),
+            format!("missing required field `{}.{}`", top.path, field.name),
+            format!("`{}` is required here", field.name),
+        );
+        if !field.doc.is_empty() {
+            e = e.with_help(field.doc);
+        }
+        errors.push(e);
     }
     out
+}
+
+/// Checks one key's value as several layers write it, the first winning: tables (of fields, a
+/// map, or anything) are merged key by key, down to the first layer where the value is not a
+/// table; any other value (an array too) is the first layer's, whole.
+fn check_merged(errors: &mut Errors, kind: &Kind, written: &[Written<'_, '_>]) -> Option<Value> {
+    let top = written.first()?;
+    // The tables from the top down, as far as every layer writes a table.
+    let tables: Vec<Layer<'_, '_>> = written.iter().map_while(Written::as_layer).collect();
+    let inner = match kind {
+        Kind::Object(fields) if tables.len() > 1 => {
+            return Some(Value::Table(check_layers(errors, &[fields], &tables)));
+        }
+        Kind::Map(inner) if tables.len() > 1 => inner,
+        Kind::Any if tables.len() > 1 => &Kind::Any,
+        _ => {
+            let before = errors.0.len();
+            let checked = check_value(errors, top.file, &top.path, kind, top.value);
+            note_since(errors, before, top.note);
+            return checked;
+        }
+    };
+    // A map (or a table of anything): every key any layer writes, each merged in turn.
+    let mut out = Table::default();
+    let mut ok = true;
+    for (depth, layer) in tables.iter().enumerate() {
+        for (key, _) in layer.table {
+            let name = key.get_ref().as_ref();
+            if tables[..depth]
+                .iter()
+                .any(|l| entry(l.table, name).is_some())
+            {
+                continue; // set above
+            }
+            let below: Vec<Written<'_, '_>> = tables[depth..]
+                .iter()
+                .filter_map(|l| {
+                    entry(l.table, name).map(|value| Written {
+                        file: l.file,
+                        path: format!("{}.{name}", l.path),
+                        value,
+                        note: l.note,
+                    })
+                })
+                .collect();
+            match check_merged(errors, inner, &below) {
+                Some(v) => {
+                    out.insert(name.to_string(), v);
+                }
+                None => ok = false,
+            }
+        }
+    }
+    ok.then_some(Value::Table(out))
 }
 
 fn check_value(

@@ -222,6 +222,11 @@ async fn organizations_made_through_each_vendors_api_are_discovered_and_adopted_
     }
 
     run(dir, &["validate"]).expect(0);
+    // What the reviewer of the discovered files sees: every one adopted, none created.
+    let text = run(dir, &["plan"]).expect(0);
+    let mut shown = crate::harness::snapshot_settings(&[dir]);
+    shown.add_filter(r"crm_[0-9a-f]{16}", "[heron id]");
+    shown.bind(|| insta::assert_snapshot!("plan_after_discover", text.stdout));
     let plan: Value =
         serde_json::from_str(&run(dir, &["plan", "--format", "json"]).expect(0).stdout)
             .expect("plan JSON");
@@ -250,5 +255,6 @@ async fn organizations_made_through_each_vendors_api_are_discovered_and_adopted_
         applied.stderr
     );
     assert_eq!(creates(&sandbox).await, before, "apply sends no create");
-    run(dir, &["plan", "--detailed-exitcode"]).expect(0);
+    let clean = run(dir, &["plan", "--detailed-exitcode"]).expect(0);
+    shown.bind(|| insta::assert_snapshot!("plan_after_adopting", clean.stdout));
 }

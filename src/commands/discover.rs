@@ -231,15 +231,29 @@ async fn read_all(
     Ok(out)
 }
 
-/// Whether a spec declares this organization, or state holds it (by remote id or natural key).
+/// Whether a spec declares this organization, or state holds it: on this instance by remote
+/// id or natural key, or through another instance of the same type at the same `base_url` (the
+/// same site) by its id, as a record's remote id or a fact it recorded (an Oracle request keeps
+/// the id of the organization its approval made, which the direct-mode instance lists).
 fn is_known(spec: &Spec, state: &State, instance: &str, org: &RemoteOrg) -> bool {
+    let same_site = |other: &str| {
+        other == instance
+            || spec
+                .providers
+                .get(other)
+                .zip(spec.providers.get(instance))
+                .is_some_and(|(a, b)| {
+                    a.provider_type == b.provider_type && a.base_url == b.base_url
+                })
+    };
+    let id = org.remote_id.as_str();
     spec.orgs
         .values()
         .any(|o| o.instance == instance && o.natural_key == org.natural_key)
         || state.orgs.values().any(|r| {
-            r.provider == instance
-                && (r.remote_id.as_deref() == Some(org.remote_id.as_str())
-                    || r.natural_key == org.natural_key)
+            (r.provider == instance && r.natural_key == org.natural_key)
+                || (same_site(&r.provider)
+                    && (r.remote_id.as_deref() == Some(id) || r.detail.values().any(|v| v == id)))
         })
 }
 

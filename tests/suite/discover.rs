@@ -297,3 +297,34 @@ async fn what_a_provider_reports_cannot_break_out_of_the_spec_it_is_written_into
     assert!(!plan.stdout.contains('\u{1b}'), "{}", plan.stdout);
     assert!(plan.stdout.contains("Plan: 2 to adopt."), "{}", plan.stdout);
 }
+
+/// An organization another instance of the same site holds is not new: an Oracle request that
+/// an administrator approved becomes an organization, which the direct-mode instance on the
+/// same host lists, and which state records (as the request's organization) already.
+#[test]
+fn an_organization_held_through_another_instance_of_the_same_site_is_not_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    crate::e2e::copy_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("specs")
+            .as_path(),
+        &dir.join("specs"),
+    );
+    crate::harness::orgform(dir)
+        .args(["apply", "--sandbox", "--auto-approve"])
+        .shows_sandbox_credentials()
+        .run()
+        .expect(0);
+    let found = crate::harness::orgform(dir)
+        .args(["discover", "--sandbox", "--out", "found"])
+        .shows_sandbox_credentials()
+        .run()
+        .expect(0);
+    assert!(
+        found.stderr.contains("Nothing to write"),
+        "{}",
+        found.stderr
+    );
+    assert!(!dir.join("found").exists());
+}

@@ -529,6 +529,12 @@ impl Provider for Commvault {
         self.token().await.map(|_| ())
     }
 
+    async fn list_all(&self) -> Result<InstanceReality, ProviderError> {
+        // The one list call is everything; no documented read of one client returns more of
+        // what a create declares (docs/providers/commvault_salesforce.md, "What reads report").
+        self.read(&[]).await
+    }
+
     async fn read(&self, _keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
         let mut reality = InstanceReality::default();
         for listed in self.list().await? {

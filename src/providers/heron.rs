@@ -145,6 +145,11 @@ impl Provider for Heron {
         Ok(reality)
     }
 
+    async fn list_all(&self) -> Result<InstanceReality, ProviderError> {
+        // The one list call is everything, with every attribute Heron reports.
+        self.read(&[]).await
+    }
+
     async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
         let schema = ProviderType::Heron.schema();
         let body = create_body(schema.org, org, &self.secrets)?;

@@ -101,10 +101,9 @@ pub trait Provider: Send + Sync {
     /// (`RemoteOrg::attributes`), in the same bounded pages as `read`: what `discover` reads. A
     /// provider whose list leaves attributes out may read each organization once more, within
     /// the instance's limits.
-    fn list_all(&self) -> impl Future<Output = Result<InstanceReality, ProviderError>> + Send {
-        // Right for a provider that lists everything in one read (`Reads::ListAll`).
-        self.read(&[])
-    }
+    /// No default: `read(&[])` lists everything only where one call lists everything, and a
+    /// provider read by keys would silently discover nothing.
+    fn list_all(&self) -> impl Future<Output = Result<InstanceReality, ProviderError>> + Send;
 
     /// Sends one create. Returns what was created (or, for an asynchronous create, the request
     /// that stands for it, `InProgress`).

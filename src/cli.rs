@@ -554,6 +554,10 @@ pub(crate) struct SandboxArgs {
     /// Heron's rate limit: requests per minute per API key (0 for none)
     #[arg(long, default_value_t = 600, value_name = "N")]
     pub(crate) heron_rate_limit: u32,
+    /// Salesforce's daily sign-up limit: sign-ups per rolling 24 hours, as Trialforce documents
+    /// 20 (0 for none, for a benchmark); one over it is refused with LIMIT_EXCEEDED
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub(crate) salesforce_signups_per_day: u32,
     /// Oracle Commerce: decide each organization request on its own DURATION after it is made,
     /// like 2s (approved; named *reject*: rejected). Without it a request stays in review until
     /// an administrator calls POST /ccadmin/v1/organizationRequests/{id}/approve (or /reject)

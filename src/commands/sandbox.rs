@@ -87,7 +87,10 @@ pub(crate) async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         data_file: args.data.clone(),
         seed: args.seed,
         heron_rate_limit: args.heron_rate_limit,
-        salesforce: crate::sandbox::salesforce::SalesforceConfig::default(),
+        salesforce: crate::sandbox::salesforce::SalesforceConfig {
+            signups_per_day: args.salesforce_signups_per_day,
+            ..crate::sandbox::salesforce::SalesforceConfig::default()
+        },
         neoncrm: crate::sandbox::neoncrm::NeonConfig::default(),
         commvault: crate::sandbox::commvault::CommvaultConfig::default(),
         oracle: crate::sandbox::oracle::OracleConfig {

@@ -1568,7 +1568,7 @@ async fn e2e_apply_leaves_requests_pending_for_an_administrator_without_polling(
 
 /// Starts the real `orgform sandbox` with `args`; gives the child (killed when dropped) and its
 /// base URL.
-fn serve(args: &[&str]) -> (crate::harness::Spawned, String) {
+pub(crate) fn serve(args: &[&str]) -> (crate::harness::Spawned, String) {
     use std::io::{BufRead, BufReader};
     let mut all = vec!["sandbox", "--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);

@@ -1164,7 +1164,12 @@ async fn salesforce_plan_apply_poll_then_no_changes() {
 /// Logs in to the sandbox with the password grant, as a client would, outside orgform: the
 /// token answer (`instance_url`, `access_token`).
 pub(crate) async fn sandbox_token(http: &reqwest::Client, sandbox: &Sandbox) -> Value {
-    http.post(format!("{}/services/oauth2/token", sandbox.base_url()))
+    password_token(http, &sandbox.base_url()).await
+}
+
+/// A password-grant token from the sandbox at `base_url`.
+async fn password_token(http: &reqwest::Client, base_url: &str) -> Value {
+    http.post(format!("{base_url}/services/oauth2/token"))
         .form(&[
             ("grant_type", "password"),
             ("client_id", CLIENT_ID),
@@ -1863,4 +1868,37 @@ async fn apply_without_a_refreshed_plan_counts_the_providers_sign_ups_before_cre
     assert!(apply.stderr.contains("2 created"), "{}", apply.stderr);
     assert_eq!(served(&sandbox, CREATES).await, 20);
     sandbox.shutdown().await.expect("shutdown");
+}
+
+/// The daily sign-up limit is a flag of `orgform sandbox` (Trialforce's 20 by default), so a
+/// benchmark can lift it: with 2, the third sign-up of the day is refused; with 0, there is none.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daily_sign_up_limit_is_a_sandbox_flag() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for (limit, tries, accepted) in [("2", 3, 2), ("0", 25, 25)] {
+        let (child, url) = crate::provider_oracle::serve(&["--salesforce-signups-per-day", limit]);
+        let http = reqwest::Client::new();
+        let token = password_token(&http, &url).await;
+        let mut created = 0;
+        for i in 0..tries {
+            let status = http
+                .post(format!(
+                    "{}/services/data/v60.0/sobjects/SignupRequest/",
+                    token["instance_url"].as_str().expect("instance_url")
+                ))
+                .bearer_auth(token["access_token"].as_str().expect("token"))
+                .json(&signup(&format!("user{i}@limit.example")))
+                .send()
+                .await
+                .expect("create")
+                .status();
+            if status == reqwest::StatusCode::CREATED {
+                created += 1;
+            } else {
+                assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "limit {limit}");
+            }
+        }
+        assert_eq!(created, accepted, "limit {limit}");
+        drop(child);
+    }
 }

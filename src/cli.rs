@@ -288,7 +288,7 @@ pub(crate) enum Command {
     /// "stopped": null, or why the run stopped early}. Progress and messages go to stderr.
     Apply(ApplyArgs),
     /// Show the state
-    Show(ShowArgs),
+    Show(SandboxArg),
     /// Record an existing organization in state under an address
     Import(ImportArgs),
     /// Drop addresses from state, leaving the organizations at their providers
@@ -493,12 +493,6 @@ pub(crate) struct FmtArgs {
 pub(crate) struct ForceUnlockArgs {
     /// The lock id, as printed by the run that waited for the lock
     pub(crate) lock_id: String,
-    #[command(flatten)]
-    pub(crate) sandbox: SandboxArg,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ShowArgs {
     #[command(flatten)]
     pub(crate) sandbox: SandboxArg,
 }

@@ -7,7 +7,7 @@
 //! any request is sent, and each is created only if it does not exist. What it writes is
 //! validated together with the specs before anything is written.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,10 +15,10 @@ use std::process::ExitCode;
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
 use super::connection::with_connect_options;
-use super::specs::{Destination, load_specs_checked, spec_paths, warn_endpoints};
+use super::specs::{Destination, load_specs_checked_keeping_files, warn_endpoints};
 use super::state_store::{read_state, state_location_before_login};
 use crate::cli::{DiscoverArgs, Format, GlobalArgs};
-use crate::model::{InstanceName, InstanceReality, RemoteOrg, RemoteStatus};
+use crate::model::{InstanceName, InstanceReality, NaturalKey, RemoteOrg, RemoteStatus};
 use crate::providers::{AnyProvider, ConnectOptions, Provider};
 use crate::spec::generate::{Generated, spec_file};
 use crate::spec::{SourceFile, Spec};
@@ -57,7 +57,8 @@ struct Outcome {
 
 pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode> {
     let sandbox = &args.sandbox;
-    let (spec, warnings) = load_specs_checked(g, Destination::of(sandbox.enabled))?;
+    let (spec, warnings, spec_files) =
+        load_specs_checked_keeping_files(g, Destination::of(sandbox.enabled))?;
     warn_endpoints(&warnings);
     let instances = chosen_instances(&spec, &args.providers)?;
     let location = state_location_before_login(
@@ -89,11 +90,12 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
             .iter()
             .filter(|org| matches!(org.status, RemoteStatus::Failed { .. }))
             .count();
+        let known = Known::on(&spec, &state, &name);
         let new: Vec<&RemoteOrg> = all
             .iter()
             .copied()
             .filter(|org| !matches!(org.status, RemoteStatus::Failed { .. }))
-            .filter(|org| !is_known(&spec, &state, &name, org))
+            .filter(|org| !known.holds(org))
             .collect();
         let mut outcome = Outcome {
             provider: name.clone(),
@@ -119,7 +121,7 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
         outcomes.push(outcome);
     }
 
-    check_generated(&g.specs, &files)?;
+    check_generated(&spec_files, &files)?;
     write_new_files(&args.out, &files)?;
     report(g.format, &outcomes);
     Ok(ExitCode::SUCCESS)
@@ -231,53 +233,63 @@ async fn read_all(
     Ok(out)
 }
 
-/// Whether a spec declares this organization, or state holds it: on this instance by remote
-/// id or natural key, or through another instance of the same type at the same `base_url` (the
-/// same site) by its id, as a record's remote id or a fact it recorded (an Oracle request keeps
-/// the id of the organization its approval made, which the direct-mode instance lists).
-fn is_known(spec: &Spec, state: &State, instance: &str, org: &RemoteOrg) -> bool {
-    let same_site = |other: &str| {
-        other == instance
-            || spec
-                .providers
-                .get(other)
-                .zip(spec.providers.get(instance))
-                .is_some_and(|(a, b)| {
-                    a.provider_type == b.provider_type && a.base_url == b.base_url
-                })
-    };
-    let id = org.remote_id.as_str();
-    spec.orgs
-        .values()
-        .any(|o| o.instance == instance && o.natural_key == org.natural_key)
-        || state.orgs.values().any(|r| {
-            (r.provider == instance && r.natural_key == org.natural_key)
-                || (same_site(&r.provider)
-                    && (r.remote_id.as_deref() == Some(id) || r.detail.values().any(|v| v == id)))
-        })
+/// What the specs and state already hold on one instance, gathered once so that each
+/// organization found is a set look-up (a hundred thousand found against a hundred thousand
+/// declared). Held means: declared or recorded on this instance with the same natural key, or
+/// recorded through any instance of the same type at the same `base_url` (the same site) by its
+/// id, as a record's remote id or a fact it kept (an Oracle request keeps the id of the
+/// organization its approval made, which the direct-mode instance lists).
+struct Known<'a> {
+    keys: HashSet<&'a NaturalKey>,
+    ids: HashSet<&'a str>,
+}
+
+impl<'a> Known<'a> {
+    fn on(spec: &'a Spec, state: &'a State, instance: &str) -> Known<'a> {
+        let site = spec
+            .providers
+            .get(instance)
+            .map(|p| (p.provider_type, p.base_url.as_str()));
+        let same_site = |other: &str| {
+            other == instance
+                || spec
+                    .providers
+                    .get(other)
+                    .is_some_and(|p| Some((p.provider_type, p.base_url.as_str())) == site)
+        };
+        let mut keys: HashSet<&NaturalKey> = spec
+            .orgs
+            .values()
+            .filter(|o| o.instance == instance)
+            .map(|o| &o.natural_key)
+            .collect();
+        let mut ids = HashSet::new();
+        for record in state.orgs.values() {
+            if record.provider == instance {
+                keys.insert(&record.natural_key);
+            }
+            if same_site(&record.provider) {
+                ids.extend(record.remote_id.as_deref());
+                ids.extend(record.detail.values().map(String::as_str));
+            }
+        }
+        Known { keys, ids }
+    }
+
+    fn holds(&self, org: &RemoteOrg) -> bool {
+        self.keys.contains(&org.natural_key) || self.ids.contains(org.remote_id.as_str())
+    }
 }
 
 /// Validates the generated files together with the specs, before anything is written: a file
 /// that would not validate (a provider reporting a value its own documents rule out, say) is
 /// reported with what is wrong where, rather than left behind.
-fn check_generated(specs: &Path, files: &[(PathBuf, Generated)]) -> Result<()> {
+fn check_generated(specs: &[SourceFile], files: &[(PathBuf, Generated)]) -> Result<()> {
     if files.is_empty() {
         return Ok(());
     }
-    let mut sources = Vec::new();
-    for path in spec_paths(specs)? {
-        let bytes =
-            crate::files::read_spec(&std::fs::canonicalize(specs).into_diagnostic()?, &path)?;
-        sources.push(
-            SourceFile::from_bytes(path.display().to_string(), bytes)
-                .map_err(|e| crate::spec::SpecErrors::new(vec![*e]))?,
-        );
-    }
+    let mut sources = specs.to_vec();
     for (path, generated) in files {
-        // A file written into the specs folder by an earlier run is read above already.
-        if sources.iter().any(|s| Path::new(&*s.path) == path) {
-            continue;
-        }
         sources.push(
             SourceFile::from_bytes(
                 path.display().to_string(),

@@ -83,13 +83,23 @@ pub(crate) fn load_specs_checked(
     g: &GlobalArgs,
     to: Destination,
 ) -> Result<(Spec, Vec<EndpointWarning>)> {
+    let (spec, warnings, _) = load_specs_checked_keeping_files(g, to)?;
+    Ok((spec, warnings))
+}
+
+/// `load_specs_checked`, keeping the files read, for a command that validates more text with
+/// them (`discover`) without reading the folder twice.
+pub(crate) fn load_specs_checked_keeping_files(
+    g: &GlobalArgs,
+    to: Destination,
+) -> Result<(Spec, Vec<EndpointWarning>, Vec<SourceFile>)> {
     let files = read_spec_files(&g.specs)?;
     let spec = Spec::load(&files)?;
     let warnings = match to {
         Destination::Specs => endpoints::check(&files, &spec, g.allowed_hosts.as_ref())?,
         Destination::Sandbox => Vec::new(),
     };
-    Ok((spec, warnings))
+    Ok((spec, warnings, files))
 }
 
 /// Shows endpoint warnings on stderr, for commands that print no plan.

@@ -718,6 +718,21 @@ struct Written<'a, 'i> {
     note: Option<&'a str>,
 }
 
+/// Where `layers` write `name`, top layer first: the values one key's merge is made of.
+fn written_in<'a, 'i>(layers: &[Layer<'a, 'i>], name: &str) -> Vec<Written<'a, 'i>> {
+    layers
+        .iter()
+        .filter_map(|l| {
+            entry(l.table, name).map(|value| Written {
+                file: l.file,
+                path: format!("{}.{name}", l.path),
+                value,
+                note: l.note,
+            })
+        })
+        .collect()
+}
+
 impl<'a, 'i> Written<'a, 'i> {
     /// This value as a layer, if it is a table.
     fn as_layer(&self) -> Option<Layer<'a, 'i>> {
@@ -779,18 +794,7 @@ fn check_layers(
                 let field_path = format!("{}.{name}", layer.path);
                 check_value(errors, layer.file, &field_path, &field.kind, value)
             } else {
-                let written: Vec<Written<'_, '_>> = layers[depth..]
-                    .iter()
-                    .filter_map(|l| {
-                        entry(l.table, name).map(|value| Written {
-                            file: l.file,
-                            path: format!("{}.{name}", l.path),
-                            value,
-                            note: l.note,
-                        })
-                    })
-                    .collect();
-                check_merged(errors, &field.kind, &written)
+                check_merged(errors, &field.kind, &written_in(&layers[depth..], name))
             };
             if let Some(v) = value {
                 out.insert(name.to_string(), v);
@@ -848,18 +852,7 @@ fn check_merged(errors: &mut Errors, kind: &Kind, written: &[Written<'_, '_>]) -
             {
                 continue; // set above
             }
-            let below: Vec<Written<'_, '_>> = tables[depth..]
-                .iter()
-                .filter_map(|l| {
-                    entry(l.table, name).map(|value| Written {
-                        file: l.file,
-                        path: format!("{}.{name}", l.path),
-                        value,
-                        note: l.note,
-                    })
-                })
-                .collect();
-            match check_merged(errors, inner, &below) {
+            match check_merged(errors, inner, &written_in(&tables[depth..], name)) {
                 Some(v) => {
                     out.insert(name.to_string(), v);
                 }

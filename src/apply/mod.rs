@@ -14,7 +14,7 @@ mod lookups;
 mod waits;
 mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use crate::model::{InstanceName, RemoteOrg, RemoteStatus};
 use crate::plan::{Action, Change, Plan};
 use crate::providers::http::backoff;
-use crate::providers::{AnyProvider, Provider, ProviderError, RetryPolicy};
+use crate::providers::{AnyProvider, CreateContext, Provider, ProviderError, RetryPolicy};
 use crate::spec::{OrgSpec, Spec};
 use crate::state::{Record, RecordError, StateOp, Status};
 use crate::time;
@@ -47,6 +47,10 @@ pub(crate) struct ApplyOptions {
     /// Whether a pending create found absent may be sent again (`refresh` says no: it drops
     /// the record instead, and the next apply creates it).
     pub(crate) allow_creates: bool,
+    /// The instances this run read (in bulk, under the state lock) before the plan's creates
+    /// were decided: a create the plan proposes there was found absent by that read, so the
+    /// client need not look its natural key up again before sending it.
+    pub(crate) read: BTreeSet<InstanceName>,
 }
 
 impl Default for ApplyOptions {
@@ -56,6 +60,7 @@ impl Default for ApplyOptions {
             settle_timeout: Duration::from_secs(15 * 60),
             retry: RetryPolicy::default(),
             allow_creates: true,
+            read: BTreeSet::new(),
         }
     }
 }
@@ -287,7 +292,10 @@ async fn execute(cx: &Context, change: &Change, org: &OrgSpec) -> Outcome {
             None => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
         },
         Action::Pending => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
-        Action::Create | Action::Recreate => create(cx, provider, org).await,
+        Action::Create | Action::Recreate => {
+            let absent_in_read = cx.options.read.contains(&change.provider);
+            create(cx, provider, org, CreateContext { absent_in_read }).await
+        }
         Action::Unchanged | Action::Blocked | Action::Orphan | Action::Move => {
             not_started("nothing to do")
         }
@@ -330,7 +338,13 @@ async fn settle_or_create(
         Ok(Found::Many(ids)) => Outcome::StillPending {
             why: Found::ambiguous(&ids),
         },
-        Ok(Found::None) if cx.options.allow_creates => create(cx, provider, org).await,
+        // The look-up just now is the read that answered.
+        Ok(Found::None) if cx.options.allow_creates => {
+            let known = CreateContext {
+                absent_in_read: true,
+            };
+            create(cx, provider, org, known).await
+        }
         Ok(Found::None) => match cx
             .writer
             .update(vec![StateOp::Remove {
@@ -351,8 +365,15 @@ async fn settle_or_create(
     }
 }
 
-/// Sends one create, with the intent recorded first.
-async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome {
+/// Sends one create, with the intent recorded first. `known` is what this run's reads said of
+/// its natural key; a resend after a lost answer is preceded by exactly one look-up, which
+/// answers for it.
+async fn create(
+    cx: &Context,
+    provider: &AnyProvider,
+    org: &OrgSpec,
+    mut known: CreateContext,
+) -> Outcome {
     let policy = cx.options.retry;
     let mut attempt = 0;
     loop {
@@ -393,7 +414,7 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                 ));
             }
         }
-        match provider.create(org).await {
+        match provider.create(org, known).await {
             // A fresh id, made by this create: no other address can hold it.
             Ok(remote) => return follow(cx, provider, org, remote, false).await,
             Err(e) if e.is_retryable() && attempt < policy.attempts => {
@@ -418,6 +439,7 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                     }
                     Ok(Found::None) if attempt < policy.attempts => {
                         tracing::info!(address = %org.address, "create answer lost and not found by look-up: sending again");
+                        known.absent_in_read = true;
                         pause(cx, backoff(policy, attempt, None)).await;
                     }
                     Ok(Found::None) => {

@@ -34,8 +34,11 @@
 //! - Errors are `{errorCode, message, status}` with string codes, sometimes with `errors[]`;
 //!   [`describe_errors`] reads both. A 4xx on a create created nothing (`Rejected`).
 //!
-//! OCC lets two requests or organizations share a name, so [`Oracle::create`] looks the name up
-//! first and answers `AlreadyExists` for a live one (a rejected request may be asked again). The
+//! OCC lets two requests or organizations share a name, so no create is sent for a name this
+//! run has not seen without a live one: apply's bulk read (under the state lock) answers for the
+//! creates the plan proposes, and apply looks a name up before resending after a lost answer
+//! ([`CreateContext::absent_in_read`]); anywhere else [`Oracle::create`] looks the name up first
+//! and answers `AlreadyExists` for a live one (a rejected request may be asked again). The
 //! application key and tokens only ever sit in a [`SecretString`] and a header; no message
 //! quotes one, and serde's messages are never shown for the token answers.
 
@@ -51,7 +54,7 @@ use tokio::time::Instant;
 use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, create_body, from_wire, to_json};
-use super::{ConnectOptions, Provider, ProviderError};
+use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::catalog::schema::{Field, Kind, field_at};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Value};
 use crate::secrets::{SecretResolver, SecretString};
@@ -1039,24 +1042,27 @@ impl Provider for Oracle {
         self.list_everything().await
     }
 
-    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+    async fn create(&self, org: &OrgSpec, cx: CreateContext) -> Result<RemoteOrg, ProviderError> {
         self.check_mode(org)?;
         let name = org.natural_key.0.as_str();
-        // OCC would accept a second request or organization with this name: look first. A
-        // rejected request does not stand in the way of asking again.
-        let existing = self.search(&[name]).await?;
-        if let Some(found) = existing
-            .find(&org.natural_key)
-            .iter()
-            .find(|o| !matches!(o.status, RemoteStatus::Failed { .. }))
-        {
-            let what = match self.mode {
-                Mode::Request => "organization request",
-                Mode::Direct => "organization",
-            };
-            return Err(ProviderError::AlreadyExists {
-                message: format!("OCC {what} {} is already named `{name}`", found.remote_id),
-            });
+        // OCC would accept a second request or organization with this name: look first, unless
+        // this run's own read just found none live. A rejected request does not stand in the way
+        // of asking again.
+        if !cx.absent_in_read {
+            let existing = self.search(&[name]).await?;
+            if let Some(found) = existing
+                .find(&org.natural_key)
+                .iter()
+                .find(|o| !matches!(o.status, RemoteStatus::Failed { .. }))
+            {
+                let what = match self.mode {
+                    Mode::Request => "organization request",
+                    Mode::Direct => "organization",
+                };
+                return Err(ProviderError::AlreadyExists {
+                    message: format!("OCC {what} {} is already named `{name}`", found.remote_id),
+                });
+            }
         }
         match self.mode {
             Mode::Request => self.create_request(org).await,

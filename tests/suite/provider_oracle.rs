@@ -864,7 +864,10 @@ async fn client_sends_requests_and_follows_them_to_their_decision() {
     assert_eq!(hits(&sandbox, REQUESTS), 1);
 
     let acme = &spec.orgs["o0"];
-    let created = occ.create(acme, CreateContext::default()).await.expect("create");
+    let created = occ
+        .create(acme, CreateContext::default())
+        .await
+        .expect("create");
     assert_eq!(created.remote_id, "100001");
     assert_eq!(
         created.status,
@@ -882,7 +885,10 @@ async fn client_sends_requests_and_follows_them_to_their_decision() {
     }
     assert_eq!(hits(&sandbox, CREATE_REQUEST), 1);
 
-    let rejected = occ.create(&spec.orgs["o1"], CreateContext::default()).await.expect("create");
+    let rejected = occ
+        .create(&spec.orgs["o1"], CreateContext::default())
+        .await
+        .expect("create");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let approved = occ
         .settle(acme, Some(&created.remote_id))
@@ -904,7 +910,10 @@ async fn client_sends_requests_and_follows_them_to_their_decision() {
         other => panic!("wanted Failed, got {other:?}"),
     }
     // A rejected request does not stand in the way of asking again (and the e-mail is free).
-    let again = occ.create(&spec.orgs["o1"], CreateContext::default()).await.expect("ask again");
+    let again = occ
+        .create(&spec.orgs["o1"], CreateContext::default())
+        .await
+        .expect("ask again");
     assert_eq!(again.remote_id, "100003");
     let reality = occ.read(&keys).await.expect("read");
     let both = reality.find(&spec.orgs["o1"].natural_key);
@@ -1036,13 +1045,19 @@ organization = { name = "Acme Corp", customer_type = "Enterprise", type = "compa
 "#;
     let spec = occ_spec("mode = \"direct\"", orgs, &sandbox.base_url());
     let occ = connect(&spec, emulator::APP_KEY);
-    let created = occ.create(&spec.orgs["acme"], CreateContext::default()).await.expect("create");
+    let created = occ
+        .create(&spec.orgs["acme"], CreateContext::default())
+        .await
+        .expect("create");
     assert_eq!(created.remote_id, "or-100001");
     assert_eq!(created.status, RemoteStatus::Ready);
     assert_eq!(created.natural_key.0, "Acme Corp");
     assert_eq!(hits(&sandbox, CREATE_ORGANIZATION), 1);
     assert_eq!(hits(&sandbox, ORGANIZATIONS), 1, "looked up first");
-    match occ.create(&spec.orgs["acme"], CreateContext::default()).await {
+    match occ
+        .create(&spec.orgs["acme"], CreateContext::default())
+        .await
+    {
         Err(ProviderError::AlreadyExists { message }) => {
             assert!(message.contains("or-100001"), "{message}")
         }

@@ -906,7 +906,10 @@ async fn the_client_signs_up_reads_in_bulk_across_pages_and_renews_lapsed_sessio
     client.login().await.expect("logs in");
 
     for org in spec.orgs.values() {
-        let created = client.create(org, CreateContext::default()).await.expect("created");
+        let created = client
+            .create(org, CreateContext::default())
+            .await
+            .expect("created");
         assert!(created.remote_id.starts_with("0TR"));
         assert_eq!(
             created.status,
@@ -963,7 +966,10 @@ async fn a_session_refused_right_after_login_is_renewed_once_then_reported() {
     .await;
     let spec = specs(&sandbox.base_url(), &["a@trial.example"], "");
     let client = connect(&spec, credentials());
-    let err = client.create(&spec.orgs["o0"], CreateContext::default()).await.expect_err("refused");
+    let err = client
+        .create(&spec.orgs["o0"], CreateContext::default())
+        .await
+        .expect_err("refused");
     assert!(matches!(err, ProviderError::Unauthorized { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),

@@ -780,19 +780,33 @@ async fn record_remote(
             },
         ),
     };
-    let ops = vec![StateOp::Put {
-        address: org.address.clone(),
-        record: Box::new(Record {
+    let ops = if found || adopted {
+        // A record from what was found: whole, with the declaration as it stands.
+        vec![StateOp::Put {
+            address: org.address.clone(),
+            record: Box::new(Record {
+                remote_id: Some(remote.remote_id.clone()),
+                status,
+                error,
+                detail: remote.detail.clone(),
+                // Kept from the intent by `State::apply` when this is the create's outcome.
+                attempted_at: None,
+                updated_at: now,
+                ..pending_record(org, now)
+            }),
+        }]
+    } else {
+        // The answer to this run's own create (or a poll of it): the intent recorded the
+        // declaration just before, so only the outcome is written.
+        vec![StateOp::Settle {
+            address: org.address.clone(),
             remote_id: Some(remote.remote_id.clone()),
             status,
             error,
             detail: remote.detail.clone(),
-            // Kept from the intent by `State::apply` when this is the create's outcome.
-            attempted_at: None,
             updated_at: now,
-            ..pending_record(org, now)
-        }),
-    }];
+        }]
+    };
     let written = if found {
         cx.writer.bind(ops).await
     } else {

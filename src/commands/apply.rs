@@ -157,6 +157,13 @@ async fn run_locked(
         unapplied(g, &plan);
         return Ok(code);
     }
+    if g.format != Format::Json {
+        // Shown and checked: apply never reads the declared attributes of a change again (it
+        // creates from the specs), and a large plan's would be held through the whole run.
+        for change in &mut plan.changes {
+            change.attributes = serde_json::Value::Null;
+        }
+    }
     if is_saved || !plan.refreshed {
         // The plan's view of the providers may be old or absent: look again, in bulk, so that
         // nothing that exists by now is created twice.

@@ -450,15 +450,23 @@ impl StateBackend for FileBackend {
                 found: on_disk,
             });
         }
-        let mut next = state.clone();
-        next.serial += 1;
-        let mut text = serde_json::to_vec_pretty(&next)
-            .map_err(|e| self.write_error(std::io::Error::other(e)))?;
-        text.push(b'\n');
-        write_atomically(&self.path, &text, OldVersion::KeepAsBackup)
-            .map_err(|e| self.write_error(e))?;
-        state.serial = next.serial;
-        self.serial_on_disk = Some(next.serial);
+        // Serialized as the next version in place: a copy of a large state would double the
+        // run's memory at its end.
+        let serial = state.serial;
+        state.serial += 1;
+        let text = serde_json::to_vec_pretty(&*state).map(|mut text| {
+            text.push(b'\n');
+            text
+        });
+        let written = match text {
+            Ok(text) => write_atomically(&self.path, &text, OldVersion::KeepAsBackup),
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        if let Err(e) = written {
+            state.serial = serial;
+            return Err(self.write_error(e));
+        }
+        self.serial_on_disk = Some(state.serial);
         // The whole state is on disk now: a journal for the previous version is folded in.
         self.remove_journal();
         Ok(())

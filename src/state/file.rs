@@ -52,6 +52,8 @@ pub struct FileBackend {
     dirty: bool,
     /// Whether the journal on disk was left by an earlier run (replayed by `load`).
     journal_found: bool,
+    /// Whether that journal decoded whole, to a commit's end: this run may append to it.
+    journal_whole: bool,
     /// The journal's compressor, its dictionary kept across this run's commits.
     compressor: Option<Box<CompressorOxide>>,
 }
@@ -60,6 +62,13 @@ pub struct FileBackend {
 /// JSON lines, flushed to a byte boundary (a sync flush) at the end of every commit. Format 1,
 /// plain JSON lines, is still read.
 const JOURNAL_FORMAT: u32 = 2;
+
+/// A state file below this size is always rewritten at the end of an apply.
+const FOLD_ABOVE: u64 = 4 << 20;
+
+/// Above it, the journal is folded once it is this fraction of the state file or more (a
+/// compressed create takes about a tenth of the room its record takes in the state).
+const FOLD_RATIO: u64 = 16;
 
 /// Deflate level: the commits are small and alike, so a fast level finds most of the repeats.
 const JOURNAL_LEVEL: u8 = 3;
@@ -90,21 +99,31 @@ fn deflate_commit(compressor: &mut CompressorOxide, lines: &[u8]) -> std::io::Re
 /// Decompresses as much of a journal's stream as is there: a kill mid-write leaves a torn
 /// tail, which ends the text where the decoder stops (its last line, incomplete, is dropped by
 /// the reader).
-fn inflate_prefix(body: &[u8]) -> String {
+fn inflate_prefix(body: &[u8]) -> (String, bool) {
     let mut state = InflateState::new_boxed(DataFormat::Raw);
     let mut out = Vec::with_capacity(body.len() * 4);
     let mut chunk = vec![0u8; 64 * 1024];
     let mut input = body;
+    let mut failed = false;
     loop {
         let result = inflate(&mut state, input, &mut chunk, MZFlush::None);
         out.extend_from_slice(&chunk[..result.bytes_written]);
         input = &input[result.bytes_consumed..];
         match result.status {
             Ok(MZStatus::Ok) if result.bytes_consumed > 0 || result.bytes_written > 0 => {}
-            _ => break,
+            Ok(_) => break,
+            Err(_) => {
+                failed = !input.is_empty();
+                break;
+            }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    // Whole: every byte decoded, ending on a commit's sync flush (an empty stored block) and a
+    // complete line, so a new compressor's stream may follow it.
+    let whole = !failed
+        && input.is_empty()
+        && (body.is_empty() || (body.ends_with(&[0, 0, 0xff, 0xff]) && out.ends_with(b"\n")));
+    (String::from_utf8_lossy(&out).into_owned(), whole)
 }
 
 /// The first line of a journal.
@@ -147,6 +166,7 @@ impl FileBackend {
             journal_base: None,
             dirty: false,
             journal_found: false,
+            journal_whole: false,
             compressor: None,
         })
     }
@@ -213,6 +233,7 @@ impl FileBackend {
             journal_base: None,
             dirty: false,
             journal_found: false,
+            journal_whole: false,
             compressor: None,
         })
     }
@@ -328,8 +349,8 @@ impl FileBackend {
             None => header.base_serial == 0,
         };
         let body = &bytes[end + 1..];
-        let text = match header.journal {
-            1 => String::from_utf8_lossy(body).into_owned(),
+        let (text, whole) = match header.journal {
+            1 => (String::from_utf8_lossy(body).into_owned(), false),
             JOURNAL_FORMAT => inflate_prefix(body),
             _ => return Ok(()),
         };
@@ -361,6 +382,7 @@ impl FileBackend {
         }
         self.journal_base = Some(header.base_serial);
         self.journal_found = true;
+        self.journal_whole = whole;
         self.dirty = replayed > 0;
         Ok(())
     }
@@ -371,9 +393,20 @@ impl FileBackend {
         if self.journal.is_none() {
             let path = self.journal_path();
             let base = self.serial_on_disk.unwrap_or(0);
+            let mut compressor = Box::<CompressorOxide>::default();
+            compressor.set_format_and_level(DataFormat::Raw, JOURNAL_LEVEL);
+            if self.journal_found && self.journal_whole && self.journal_base == Some(base) {
+                // An earlier run's journal for this version, whole to its last commit: a new
+                // compressor's stream follows it (its blocks start on the byte boundary the
+                // last sync flush left, and refer back only to its own text).
+                let file = open_beside_state(&path, OpenOptions::new().append(true))
+                    .map_err(|e| self.write_error(e))?;
+                self.compressor = Some(compressor);
+                return Ok(self.journal.insert(file));
+            }
             // A fresh journal, with a compressor that starts with it; any other is replaced
-            // (one that applies to this version was folded in before: see `append`). Never
-            // through a link planted in its place.
+            // (a torn one that applies to this version was folded in before: see `append`).
+            // Never through a link planted in its place.
             let opened = open_beside_state(
                 &path,
                 OpenOptions::new()
@@ -397,8 +430,6 @@ impl FileBackend {
             }
             self.journal_base = Some(base);
             self.journal_found = false;
-            let mut compressor = Box::<CompressorOxide>::default();
-            compressor.set_format_and_level(DataFormat::Raw, JOURNAL_LEVEL);
             self.compressor = Some(compressor);
             self.journal = Some(file);
         }
@@ -413,6 +444,7 @@ impl FileBackend {
         self.compressor = None;
         self.journal_base = None;
         self.journal_found = false;
+        self.journal_whole = false;
         self.dirty = false;
         let _ = fs::remove_file(self.journal_path());
     }
@@ -473,10 +505,10 @@ impl StateBackend for FileBackend {
     }
 
     async fn append(&mut self, state: &mut State, ops: &[StateOp]) -> Result<(), StateError> {
-        if self.journal.is_none() && self.journal_found && self.dirty {
-            // A journal an earlier run left, replayed on load: its compressed stream can't be
-            // continued (its tail may be torn), so this run folds it and these ops into a new
-            // version once, and journals afresh from there.
+        if self.journal.is_none() && self.journal_found && self.dirty && !self.journal_whole {
+            // A journal an earlier run left torn (killed mid-write), replayed on load: its
+            // stream can't be continued, so this run folds it and these ops into a new version
+            // once, and journals afresh from there.
             return self.write(state).await;
         }
         let mut lines = Vec::with_capacity(ops.len() * 256);
@@ -508,6 +540,23 @@ impl StateBackend for FileBackend {
 
     fn journal_pending(&self) -> bool {
         self.dirty
+    }
+
+    /// Folds the journal into a new version, unless the state is large and the journal small
+    /// beside it: then rewriting every record for a few changes would make a small apply cost
+    /// as much as the whole state, and the journal is left for the next load to replay (and
+    /// the next apply to append to) until it has grown.
+    async fn compact(&mut self, state: &mut State) -> Result<(), StateError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let size = |p: &Path| fs::symlink_metadata(p).map_or(0, |m| m.len());
+        let state_bytes = size(&self.path);
+        let journal_bytes = size(&self.journal_path());
+        if state_bytes >= FOLD_ABOVE && journal_bytes.saturating_mul(FOLD_RATIO) < state_bytes {
+            return Ok(());
+        }
+        self.write(state).await
     }
 
     fn describe(&self) -> String {
@@ -656,5 +705,53 @@ mod tests {
             );
             assert!(held <= 24, "cut at {cut}");
         }
+    }
+
+    /// A journal left whole by an earlier run is appended to by the next, whose own stream
+    /// follows it; a torn one is folded into a new version first.
+    #[tokio::test]
+    async fn a_whole_journal_is_continued_and_a_torn_one_folded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let mut state = State::new("l".into());
+        {
+            let mut store = lock(&path);
+            store.write(&mut state).await.expect("first version");
+            let ops: Vec<StateOp> = (0..3).map(pending).collect();
+            store.append(&mut state, &ops).await.expect("append");
+        }
+        let serial = state.serial;
+        {
+            let mut store = lock(&path);
+            let mut state = store.load().await.expect("load").expect("state");
+            assert_eq!(state.orgs.len(), 3);
+            let ops: Vec<StateOp> = (3..6).map(pending).collect();
+            store.append(&mut state, &ops).await.expect("append again");
+            assert_eq!(state.serial, serial, "continued, not folded");
+        }
+        let mut store = lock(&path);
+        let mut state = store.load().await.expect("load").expect("state");
+        assert_eq!(state.orgs.len(), 6);
+        // Torn: the next append folds it all into a new version.
+        let journal = fs::read(store.journal_path()).expect("journal");
+        fs::write(store.journal_path(), &journal[..journal.len() - 3]).expect("tear");
+        drop(store);
+        let mut store = lock(&path);
+        let mut state = store.load().await.expect("load").expect("state");
+        let held = state.orgs.len();
+        assert!(held >= 3, "{held}");
+        let ops: Vec<StateOp> = (6..7).map(pending).collect();
+        for op in &ops {
+            state.apply(op);
+        }
+        store
+            .append(&mut state, &ops)
+            .await
+            .expect("append after a tear");
+        assert_eq!(state.serial, serial + 1, "folded");
+        drop(store);
+        let mut store = lock(&path);
+        let state = store.load().await.expect("load").expect("state");
+        assert_eq!(state.orgs.len(), held + 1);
     }
 }

@@ -1286,11 +1286,12 @@ organization = { name = "Initech", customer_type = "Supplier" }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_a_token_dropped_mid_run_is_renewed() {
-    // Each token serves two calls: the read and a look-up use the first, and every create or
-    // look-up after that finds its token refused, logs in again and resends.
+    // Each token serves one call: the read uses the first, and every create after that finds
+    // its token refused, logs in again and resends (the apply's read answered for the creates,
+    // so no look-up comes between them).
     let sandbox = start(
         OracleConfig {
-            token_max_uses: Some(2),
+            token_max_uses: Some(1),
             ..OracleConfig::default()
         },
         |_| {},

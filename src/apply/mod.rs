@@ -124,8 +124,14 @@ impl ApplyReport {
     }
 }
 
+/// Apply tasks alive per create the instance may have in flight.
+const TASKS_PER_REQUEST: usize = 4;
+
 /// Everything an apply task needs, shared.
 struct Context {
+    /// Per instance, its `max_concurrency`: a permit is held from a create's intent to its
+    /// answer.
+    gates: BTreeMap<InstanceName, Arc<Semaphore>>,
     spec: Arc<Spec>,
     providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
     writer: StateWriter,
@@ -200,7 +206,18 @@ pub(crate) async fn apply(
     let waits = Arc::new(Tracker::new(on_event.clone()));
     // The interrupt is raised from outside: noticed here, so the bar can say what is left.
     let noticing = tokio::spawn(waits.clone().notice_stop(stop.clone()));
+    // One gate per provider instance, so that a create's intent is recorded just before its
+    // request can actually leave, not long before while it queues.
+    let request_gates = spec
+        .providers
+        .values()
+        .map(|p| {
+            let permits = usize::try_from(p.limits.max_concurrency.max(1)).unwrap_or(1);
+            (p.name.clone(), Arc::new(Semaphore::new(permits)))
+        })
+        .collect();
     let cx = Arc::new(Context {
+        gates: request_gates,
         spec,
         providers,
         writer,
@@ -211,26 +228,26 @@ pub(crate) async fn apply(
         look_later: std::sync::Mutex::new(LookLater::default()),
         waits,
     });
-    // One gate per provider instance, so that a create's intent is recorded just before its
-    // request can actually leave, not long before while it queues.
-    let gates: BTreeMap<&str, Arc<Semaphore>> = cx
-        .spec
-        .providers
-        .values()
-        .map(|p| {
-            let permits = usize::try_from(p.limits.max_concurrency.max(1)).unwrap_or(1);
-            (p.name.as_str(), Arc::new(Semaphore::new(permits)))
+    // Tasks per instance: the creates in flight (its gate), and as many again recording an
+    // outcome or waiting for a look-up, so that the next create leaves while the last one's
+    // outcome is made durable.
+    let slots: BTreeMap<&str, Arc<Semaphore>> = cx
+        .gates
+        .iter()
+        .map(|(name, gate)| {
+            let tasks = gate.available_permits().saturating_mul(TASKS_PER_REQUEST);
+            (name.as_str(), Arc::new(Semaphore::new(tasks)))
         })
         .collect();
 
     let mut report = ApplyReport::default();
-    // The changes of each instance, fed to tasks no faster than its gate lets them run: a task
+    // The changes of each instance, fed to tasks no faster than its slots free: a task
     // (and its copy of the change) exists only while its create is in flight, not for every
     // change of a large plan at once.
     let mut queues: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for change in plan.changes.iter().filter(|c| c.is_work()) {
         if cx.spec.orgs.contains_key(&change.address)
-            && gates.contains_key(change.provider.as_str())
+            && slots.contains_key(change.provider.as_str())
         {
             queues
                 .entry(change.provider.as_str())
@@ -241,14 +258,14 @@ pub(crate) async fn apply(
     let expected: usize = queues.values().map(Vec::len).sum();
     let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
     let feeders = queues.into_iter().map(|(instance, changes)| {
-        let gate = gates.get(instance).cloned();
+        let slots = slots.get(instance).cloned();
         let cx = cx.clone();
         let done = done.clone();
         let on_event = on_event.clone();
         async move {
-            let Some(gate) = gate else { return };
+            let Some(slots) = slots else { return };
             for change in changes {
-                let Ok(permit) = gate.clone().acquire_owned().await else {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
                     return;
                 };
                 let work = Work::of(change);
@@ -562,6 +579,12 @@ async fn create(
                 at: now,
             });
         }
+        // Held from the intent to the answer: the intent is written just before the request
+        // can leave, and the outcome is written after the next create has left.
+        let sending = match cx.gates.get(&org.instance) {
+            Some(gate) => gate.clone().acquire_owned().await.ok(),
+            None => None,
+        };
         let intent = cx.writer.update_within(intent_ops, quota).await;
         match intent {
             Ok(()) => {}
@@ -573,7 +596,9 @@ async fn create(
                 ));
             }
         }
-        match provider.create(org, known).await {
+        let answer = provider.create(org, known).await;
+        drop(sending);
+        match answer {
             // A fresh id, made by this create: no other address can hold it.
             Ok(remote) => return follow(cx, provider, org, remote, false).await,
             Err(e) if e.is_retryable() && attempt < policy.attempts => {

@@ -16,7 +16,8 @@
 //!   answer `{id, links}` stands for a request an administrator approves or rejects later:
 //!   `new` and `review` are in progress, `approved` is ready (the new organization's id is kept
 //!   as `organization_id`), `rejected` failed with the approver's comments. Apply looks once
-//!   and leaves it `pending`; a later plan or `refresh` settles it.
+//!   (all of an instance's new requests in one bulk read, once they are sent) and leaves it
+//!   `pending`; a later plan or `refresh` settles it.
 //! - `mode = "direct"`: only the `organization` table goes to `POST /ccadmin/v1/organizations`,
 //!   which answers the organization at once.
 //! - Remote reality: `GET /ccadmin/v1/organizationRequests` (or `/organizations`) with a SCIM

@@ -12,7 +12,10 @@
 //! run; a run killed before that leaves it for the next load to replay (a torn tail, from a kill
 //! mid-write, ends the stream where it decodes no further; an incomplete last line is ignored:
 //! its change never counted). A run that finds such a journal folds it into a new version
-//! before its first append, since a torn stream can't be continued. The lock is an
+//! before its first append, since a torn stream can't be continued. A large state (format 2,
+//! which an orgform that would not replay such a journal refuses) keeps a journal that is small
+//! beside it from one run to the next, each run appending its own stream, so that a few creates
+//! don't rewrite a hundred thousand records; it is folded once it has grown. The lock is an
 //! OS file lock on `<state>.lock`, so a holder killed with SIGKILL frees it at once; the lock
 //! file's text names the holder for the message a waiting run prints.
 //!
@@ -32,7 +35,10 @@ use miniz_oxide::deflate::stream::deflate;
 use miniz_oxide::inflate::stream::{InflateState, inflate};
 use miniz_oxide::{DataFormat, MZFlush, MZStatus};
 
-use super::{LockInfo, State, StateBackend, StateError, StateOp, parse};
+use super::{
+    JOURNALED_FORMAT_VERSION, LockInfo, STANDALONE_FORMAT_VERSION, State, StateBackend, StateError,
+    StateOp, parse,
+};
 use crate::files::{OldVersion, open_beside_state, sibling, write_atomically};
 
 /// The state file and, while this value lives, its lock.
@@ -62,6 +68,9 @@ pub struct FileBackend {
 /// JSON lines, flushed to a byte boundary (a sync flush) at the end of every commit. Format 1,
 /// plain JSON lines, is still read.
 const JOURNAL_FORMAT: u32 = 2;
+
+/// Records from which a state is written as one a journal may accompany across runs.
+const JOURNALED_ABOVE: usize = 2_000;
 
 /// A state file below this size is always rewritten at the end of an apply.
 const FOLD_ABOVE: u64 = 4 << 20;
@@ -485,7 +494,14 @@ impl StateBackend for FileBackend {
         // Serialized as the next version in place: a copy of a large state would double the
         // run's memory at its end.
         let serial = state.serial;
+        let version = state.version;
         state.serial += 1;
+        // A large state may keep a journal beside it from one run to the next: it says so.
+        state.version = if state.orgs.len() >= JOURNALED_ABOVE {
+            JOURNALED_FORMAT_VERSION
+        } else {
+            STANDALONE_FORMAT_VERSION
+        };
         let text = serde_json::to_vec_pretty(&*state).map(|mut text| {
             text.push(b'\n');
             text
@@ -496,6 +512,7 @@ impl StateBackend for FileBackend {
         };
         if let Err(e) = written {
             state.serial = serial;
+            state.version = version;
             return Err(self.write_error(e));
         }
         self.serial_on_disk = Some(state.serial);
@@ -553,7 +570,10 @@ impl StateBackend for FileBackend {
         let size = |p: &Path| fs::symlink_metadata(p).map_or(0, |m| m.len());
         let state_bytes = size(&self.path);
         let journal_bytes = size(&self.journal_path());
-        if state_bytes >= FOLD_ABOVE && journal_bytes.saturating_mul(FOLD_RATIO) < state_bytes {
+        if state.version >= JOURNALED_FORMAT_VERSION
+            && state_bytes >= FOLD_ABOVE
+            && journal_bytes.saturating_mul(FOLD_RATIO) < state_bytes
+        {
             return Ok(());
         }
         self.write(state).await

@@ -16,8 +16,16 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Address, InstanceName, NaturalKey, ProviderType, Timestamp};
 use crate::time;
 
-/// The state format this version writes. A newer one is refused, never half-read.
-pub(crate) const STATE_FORMAT_VERSION: u32 = 1;
+/// The newest state format this version reads. A newer one is refused, never half-read.
+pub(crate) const STATE_FORMAT_VERSION: u32 = 2;
+
+/// The format of a state that stands alone.
+pub(crate) const STANDALONE_FORMAT_VERSION: u32 = 1;
+
+/// The format of a large local state that a journal (compressed, format 2) may accompany across
+/// runs: an orgform that would not replay that journal refuses the state instead of planning
+/// without the changes in it.
+pub(crate) const JOURNALED_FORMAT_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,7 +161,7 @@ impl State {
     /// A new, empty state with a fresh lineage.
     pub fn new(lineage: String) -> State {
         State {
-            version: STATE_FORMAT_VERSION,
+            version: STANDALONE_FORMAT_VERSION,
             lineage,
             serial: 0,
             orgs: BTreeMap::new(),

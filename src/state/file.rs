@@ -750,7 +750,7 @@ mod tests {
             assert_eq!(state.serial, serial, "continued, not folded");
         }
         let mut store = lock(&path);
-        let mut state = store.load().await.expect("load").expect("state");
+        let state = store.load().await.expect("load").expect("state");
         assert_eq!(state.orgs.len(), 6);
         // Torn: the next append folds it all into a new version.
         let journal = fs::read(store.journal_path()).expect("journal");

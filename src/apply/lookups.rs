@@ -2,6 +2,8 @@
 //! read, each answered by the planner's matching rule (the recorded id, else the only live
 //! one, never a pick among several).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -37,6 +39,8 @@ impl Found {
 pub(super) struct Lookups {
     waiting: std::sync::Mutex<Vec<Waiter>>,
     window: Duration,
+    /// An interrupt cuts the window short: those waiting are answered at once.
+    stop: Arc<AtomicBool>,
 }
 
 struct Waiter {
@@ -46,10 +50,11 @@ struct Waiter {
 }
 
 impl Lookups {
-    pub(super) fn new(window: Duration) -> Lookups {
+    pub(super) fn new(window: Duration, stop: Arc<AtomicBool>) -> Lookups {
         Lookups {
             waiting: std::sync::Mutex::new(Vec::new()),
             window,
+            stop,
         }
     }
 
@@ -74,7 +79,14 @@ impl Lookups {
             waiting.len() == 1
         };
         if leads {
-            tokio::time::sleep(self.window).await;
+            let until = tokio::time::Instant::now() + self.window;
+            while !self.stop.load(Ordering::SeqCst) {
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+            }
             let batch = std::mem::take(
                 &mut *self
                     .waiting

@@ -14,18 +14,18 @@ mod lookups;
 mod waits;
 mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::model::{InstanceName, RemoteOrg, RemoteStatus};
 use crate::plan::{Action, Change, Plan};
 use crate::providers::http::backoff;
-use crate::providers::{AnyProvider, Provider, ProviderError, RetryPolicy};
+use crate::providers::{AnyProvider, CreateContext, Provider, ProviderError, RetryPolicy};
 use crate::spec::{OrgSpec, Spec};
 use crate::state::{Record, RecordError, StateOp, Status};
 use crate::time;
@@ -47,6 +47,10 @@ pub(crate) struct ApplyOptions {
     /// Whether a pending create found absent may be sent again (`refresh` says no: it drops
     /// the record instead, and the next apply creates it).
     pub(crate) allow_creates: bool,
+    /// The instances this run read (in bulk, under the state lock) before the plan's creates
+    /// were decided: a create the plan proposes there was found absent by that read, so the
+    /// client need not look its natural key up again before sending it.
+    pub(crate) read: BTreeSet<InstanceName>,
 }
 
 impl Default for ApplyOptions {
@@ -56,6 +60,7 @@ impl Default for ApplyOptions {
             settle_timeout: Duration::from_secs(15 * 60),
             retry: RetryPolicy::default(),
             allow_creates: true,
+            read: BTreeSet::new(),
         }
     }
 }
@@ -119,16 +124,38 @@ impl ApplyReport {
     }
 }
 
+/// Apply tasks alive per create the instance may have in flight.
+const TASKS_PER_REQUEST: usize = 4;
+
 /// Everything an apply task needs, shared.
 struct Context {
+    /// Per instance, its `max_concurrency`: a permit is held from a create's intent to its
+    /// answer.
+    gates: BTreeMap<InstanceName, Arc<Semaphore>>,
     spec: Arc<Spec>,
     providers: BTreeMap<InstanceName, Arc<AnyProvider>>,
     writer: StateWriter,
     options: ApplyOptions,
     stop: Arc<AtomicBool>,
     lookups: BTreeMap<InstanceName, Lookups>,
+    /// The polls of asynchronous creates, per instance: one bulk read per poll round of every
+    /// create in flight there, not one per create.
+    polls: BTreeMap<InstanceName, Lookups>,
+    /// Asynchronous creates the run does not wait for (Oracle requests): looked at once,
+    /// together, after the instance's creates are sent.
+    look_later: std::sync::Mutex<LookLater>,
     /// What the run waits for, reported as it changes.
     waits: Arc<Tracker>,
+}
+
+/// Creates accepted in progress that the run looks at once more before it ends, all of an
+/// instance in one bulk read.
+#[derive(Default)]
+struct LookLater {
+    /// Per instance: (address, remote id).
+    by_instance: BTreeMap<InstanceName, Vec<(String, String)>>,
+    /// The same addresses: their outcome is reported after that look, not before.
+    addresses: std::collections::HashSet<String>,
 }
 
 impl Context {
@@ -167,62 +194,106 @@ pub(crate) async fn apply(
     let window = options.poll_interval.min(Duration::from_millis(50));
     let lookups = providers
         .keys()
-        .map(|name| (name.clone(), Lookups::new(window)))
+        .map(|name| (name.clone(), Lookups::new(window, stop.clone())))
+        .collect();
+    let polls = providers
+        .keys()
+        .map(|name| {
+            let round = options.poll_interval.max(window);
+            (name.clone(), Lookups::new(round, stop.clone()))
+        })
         .collect();
     let waits = Arc::new(Tracker::new(on_event.clone()));
     // The interrupt is raised from outside: noticed here, so the bar can say what is left.
     let noticing = tokio::spawn(waits.clone().notice_stop(stop.clone()));
+    // One gate per provider instance, so that a create's intent is recorded just before its
+    // request can actually leave, not long before while it queues.
+    let request_gates = spec
+        .providers
+        .values()
+        .map(|p| {
+            let permits = usize::try_from(p.limits.max_concurrency.max(1)).unwrap_or(1);
+            (p.name.clone(), Arc::new(Semaphore::new(permits)))
+        })
+        .collect();
     let cx = Arc::new(Context {
+        gates: request_gates,
         spec,
         providers,
         writer,
         options,
         stop,
         lookups,
+        polls,
+        look_later: std::sync::Mutex::new(LookLater::default()),
         waits,
     });
-    // One gate per provider instance, so that a create's intent is recorded just before its
-    // request can actually leave, not long before while it queues.
-    let gates: BTreeMap<&str, Arc<Semaphore>> = cx
-        .spec
-        .providers
-        .values()
-        .map(|p| {
-            let permits = usize::try_from(p.limits.max_concurrency.max(1)).unwrap_or(1);
-            (p.name.as_str(), Arc::new(Semaphore::new(permits)))
+    // Tasks per instance: the creates in flight (its gate), and as many again recording an
+    // outcome or waiting for a look-up, so that the next create leaves while the last one's
+    // outcome is made durable.
+    let slots: BTreeMap<&str, Arc<Semaphore>> = cx
+        .gates
+        .iter()
+        .map(|(name, gate)| {
+            let tasks = gate.available_permits().saturating_mul(TASKS_PER_REQUEST);
+            (name.as_str(), Arc::new(Semaphore::new(tasks)))
         })
         .collect();
 
     let mut report = ApplyReport::default();
-    let mut tasks = JoinSet::new();
+    // The changes of each instance, fed to tasks no faster than its slots free: a task
+    // (and its copy of the change) exists only while its create is in flight, not for every
+    // change of a large plan at once.
+    let mut queues: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for change in plan.changes.iter().filter(|c| c.is_work()) {
-        let Some(org) = cx.spec.orgs.get(&change.address).cloned() else {
-            continue;
-        };
-        let Some(gate) = gates.get(change.provider.as_str()).cloned() else {
-            continue;
-        };
-        let cx = cx.clone();
-        let change = change.clone();
-        let on_event = on_event.clone();
-        tasks.spawn(async move {
-            let Ok(_permit) = gate.acquire_owned().await else {
-                return (
-                    change.address.clone(),
-                    change.action,
-                    not_started("the run is ending"),
-                );
-            };
-            let working = cx.waits.working();
-            let outcome = execute(&cx, &change, &org).await;
-            drop(working);
-            on_event(&Event::Finished {
-                address: change.address.clone(),
-                outcome: outcome.clone(),
-            });
-            (change.address, change.action, outcome)
-        });
+        if cx.spec.orgs.contains_key(&change.address)
+            && slots.contains_key(change.provider.as_str())
+        {
+            queues
+                .entry(change.provider.as_str())
+                .or_default()
+                .push(change);
+        }
     }
+    let expected: usize = queues.values().map(Vec::len).sum();
+    let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
+    let feeders = queues.into_iter().map(|(instance, changes)| {
+        let slots = slots.get(instance).cloned();
+        let cx = cx.clone();
+        let done = done.clone();
+        let on_event = on_event.clone();
+        async move {
+            let Some(slots) = slots else { return };
+            for change in changes {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let work = Work::of(change);
+                let cx = cx.clone();
+                let done = done.clone();
+                let on_event = on_event.clone();
+                tokio::spawn(async move {
+                    let working = cx.waits.working();
+                    let outcome = match cx.spec.orgs.get(&work.address) {
+                        Some(org) => execute(&cx, &work, org).await,
+                        None => not_started("not in the specs"),
+                    };
+                    drop(working);
+                    drop(permit);
+                    // An outcome looked at again at the end is reported then.
+                    if !cx.looks_later(&work.address) {
+                        on_event(&Event::Finished {
+                            address: work.address.clone(),
+                            outcome: outcome.clone(),
+                        });
+                    }
+                    let _ = done.send((work.address, work.action, outcome));
+                });
+            }
+        }
+    });
+    let feeders: Vec<_> = feeders.collect();
+    drop(done);
     for change in plan
         .changes
         .iter()
@@ -236,16 +307,22 @@ pub(crate) async fn apply(
             ),
         );
     }
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((address, action, outcome)) => {
-                report.outcomes.insert(address, (action, outcome));
-            }
-            Err(e) => {
-                report.stopped = Some(format!("an apply task failed: {e}"));
-            }
+    let collect = async {
+        let mut received = 0usize;
+        while let Some((address, action, outcome)) = results.recv().await {
+            received += 1;
+            report.outcomes.insert(address, (action, outcome));
         }
+        received
+    };
+    let ((), received) = tokio::join!(futures_util::future::join_all(feeders).map(|_| ()), collect);
+    if received < expected {
+        report.stopped = Some(format!(
+            "{} apply tasks failed before reporting",
+            expected - received
+        ));
     }
+    look_at_last(&cx, &mut report, on_event.as_ref()).await;
     noticing.abort();
     let interrupted = cx.stop.load(Ordering::SeqCst);
     let finished = match Arc::try_unwrap(cx) {
@@ -265,13 +342,117 @@ pub(crate) async fn apply(
     report
 }
 
+/// What a task needs of a change: its copy while the change is in flight (not the declared
+/// attributes, which the plan shows and apply never reads).
+struct Work {
+    address: String,
+    provider: InstanceName,
+    action: Action,
+    remote_id: Option<String>,
+    remote: Option<Box<RemoteOrg>>,
+    from: Option<String>,
+}
+
+impl Work {
+    fn of(change: &Change) -> Work {
+        Work {
+            address: change.address.clone(),
+            provider: change.provider.clone(),
+            action: change.action,
+            remote_id: change.remote_id.clone(),
+            remote: change.remote.clone(),
+            from: change.from.clone(),
+        }
+    }
+}
+
+impl Context {
+    fn looks_later(&self, address: &str) -> bool {
+        self.look_later
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .addresses
+            .contains(address)
+    }
+
+    fn look_later(&self, org: &OrgSpec, remote_id: &str) {
+        let mut later = self
+            .look_later
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        later.addresses.insert(org.address.clone());
+        later
+            .by_instance
+            .entry(org.instance.clone())
+            .or_default()
+            .push((org.address.clone(), remote_id.to_string()));
+    }
+}
+
+/// The one look at asynchronous creates the run does not wait for, once every create is sent:
+/// one bulk read per instance for all of them, each recorded as found (approved by now, or
+/// still pending) and reported.
+async fn look_at_last(
+    cx: &Context,
+    report: &mut ApplyReport,
+    on_event: &(dyn Fn(&Event) + Send + Sync),
+) {
+    let later = std::mem::take(
+        &mut *cx
+            .look_later
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    for (instance, created) in later.by_instance {
+        let provider = cx.providers.get(&instance);
+        let read = match provider {
+            Some(provider) if !cx.stop.load(Ordering::SeqCst) => {
+                let mut keys: Vec<_> = created
+                    .iter()
+                    .filter_map(|(address, _)| cx.spec.orgs.get(address))
+                    .map(|org| org.natural_key.clone())
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                crate::providers::http::retrying(cx.options.retry, || provider.read(&keys))
+                    .await
+                    .ok()
+            }
+            _ => None,
+        };
+        for (address, remote_id) in created {
+            let found = read.as_ref().and_then(|reality| {
+                let org = cx.spec.orgs.get(&address)?;
+                reality
+                    .find(&org.natural_key)
+                    .iter()
+                    .find(|o| o.remote_id == remote_id)
+                    .cloned()
+                    .map(|remote| (org, remote))
+            });
+            if let Some((org, remote)) = found {
+                let outcome = record_remote(cx, org, &remote, false, false).await;
+                if let Some(entry) = report.outcomes.get_mut(&address) {
+                    entry.1 = outcome;
+                }
+            }
+            if let Some((_, outcome)) = report.outcomes.get(&address) {
+                on_event(&Event::Finished {
+                    address: address.clone(),
+                    outcome: outcome.clone(),
+                });
+            }
+        }
+    }
+}
+
 fn not_started(why: &str) -> Outcome {
     Outcome::NotStarted {
         why: why.to_string(),
     }
 }
 
-async fn execute(cx: &Context, change: &Change, org: &OrgSpec) -> Outcome {
+async fn execute(cx: &Context, change: &Work, org: &OrgSpec) -> Outcome {
     // A move is a state write alone: no provider is asked.
     if change.action == Action::Move {
         return rename(cx, change).await;
@@ -287,7 +468,10 @@ async fn execute(cx: &Context, change: &Change, org: &OrgSpec) -> Outcome {
             None => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
         },
         Action::Pending => settle_or_create(cx, provider, org, change.remote_id.as_deref()).await,
-        Action::Create | Action::Recreate => create(cx, provider, org).await,
+        Action::Create | Action::Recreate => {
+            let absent_in_read = cx.options.read.contains(&change.provider);
+            create(cx, provider, org, CreateContext { absent_in_read }).await
+        }
         Action::Unchanged | Action::Blocked | Action::Orphan | Action::Move => {
             not_started("nothing to do")
         }
@@ -295,7 +479,7 @@ async fn execute(cx: &Context, change: &Change, org: &OrgSpec) -> Outcome {
 }
 
 /// A plan's `move`: the record is renamed in state, in one write.
-async fn rename(cx: &Context, change: &Change) -> Outcome {
+async fn rename(cx: &Context, change: &Work) -> Outcome {
     let Some(from) = change.from.clone() else {
         return Outcome::Error {
             message: "a move without the address it moves from".into(),
@@ -330,7 +514,13 @@ async fn settle_or_create(
         Ok(Found::Many(ids)) => Outcome::StillPending {
             why: Found::ambiguous(&ids),
         },
-        Ok(Found::None) if cx.options.allow_creates => create(cx, provider, org).await,
+        // The look-up just now is the read that answered.
+        Ok(Found::None) if cx.options.allow_creates => {
+            let known = CreateContext {
+                absent_in_read: true,
+            };
+            create(cx, provider, org, known).await
+        }
         Ok(Found::None) => match cx
             .writer
             .update(vec![StateOp::Remove {
@@ -351,8 +541,15 @@ async fn settle_or_create(
     }
 }
 
-/// Sends one create, with the intent recorded first.
-async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome {
+/// Sends one create, with the intent recorded first. `known` is what this run's reads said of
+/// its natural key; a resend after a lost answer is preceded by exactly one look-up, which
+/// answers for it.
+async fn create(
+    cx: &Context,
+    provider: &AnyProvider,
+    org: &OrgSpec,
+    mut known: CreateContext,
+) -> Outcome {
     let policy = cx.options.retry;
     let mut attempt = 0;
     loop {
@@ -382,6 +579,12 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                 at: now,
             });
         }
+        // Held from the intent to the answer: the intent is written just before the request
+        // can leave, and the outcome is written after the next create has left.
+        let sending = match cx.gates.get(&org.instance) {
+            Some(gate) => gate.clone().acquire_owned().await.ok(),
+            None => None,
+        };
         let intent = cx.writer.update_within(intent_ops, quota).await;
         match intent {
             Ok(()) => {}
@@ -393,7 +596,9 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                 ));
             }
         }
-        match provider.create(org).await {
+        let answer = provider.create(org, known).await;
+        drop(sending);
+        match answer {
             // A fresh id, made by this create: no other address can hold it.
             Ok(remote) => return follow(cx, provider, org, remote, false).await,
             Err(e) if e.is_retryable() && attempt < policy.attempts => {
@@ -418,6 +623,7 @@ async fn create(cx: &Context, provider: &AnyProvider, org: &OrgSpec) -> Outcome 
                     }
                     Ok(Found::None) if attempt < policy.attempts => {
                         tracing::info!(address = %org.address, "create answer lost and not found by look-up: sending again");
+                        known.absent_in_read = true;
                         pause(cx, backoff(policy, attempt, None)).await;
                     }
                     Ok(Found::None) => {
@@ -487,7 +693,6 @@ async fn follow(
 ) -> Outcome {
     let started = tokio::time::Instant::now();
     let waits = org.provider_type.capabilities().waits_for_creates;
-    let mut looked = false;
     // Counted among the creates being polled from the first wait to the return.
     let mut polled = None;
     loop {
@@ -496,18 +701,29 @@ async fn follow(
         if !in_progress || cx.stop.load(Ordering::SeqCst) {
             return outcome;
         }
-        if waits {
-            if started.elapsed() >= cx.options.settle_timeout {
-                return outcome;
+        if !waits {
+            // Found by a look-up already: that was the one look. A fresh create is looked at
+            // once more with the instance's others, after they are all sent.
+            if !found {
+                cx.look_later(org, &remote.remote_id);
             }
-            polled.get_or_insert_with(|| cx.waits.polling());
-            pause(cx, cx.options.poll_interval).await;
-        } else if looked || found {
-            // Found by a look-up already: that was the one look.
             return outcome;
         }
-        looked = true;
-        match cx.look_up(provider, org, Some(&remote.remote_id)).await {
+        if started.elapsed() >= cx.options.settle_timeout {
+            return outcome;
+        }
+        polled.get_or_insert_with(|| cx.waits.polling());
+        // The instance's poll round: one read, a poll interval from its first waiter, of every
+        // create in flight there.
+        let poll = match cx.polls.get(&org.instance) {
+            Some(polls) => {
+                polls
+                    .look_up(provider, org, Some(&remote.remote_id), cx.options.retry)
+                    .await
+            }
+            None => cx.look_up(provider, org, Some(&remote.remote_id)).await,
+        };
+        match poll {
             Ok(Found::One(next)) => remote = next,
             Ok(Found::None | Found::Many(_)) | Err(_) => return outcome,
         }
@@ -589,19 +805,33 @@ async fn record_remote(
             },
         ),
     };
-    let ops = vec![StateOp::Put {
-        address: org.address.clone(),
-        record: Box::new(Record {
+    let ops = if found || adopted {
+        // A record from what was found: whole, with the declaration as it stands.
+        vec![StateOp::Put {
+            address: org.address.clone(),
+            record: Box::new(Record {
+                remote_id: Some(remote.remote_id.clone()),
+                status,
+                error,
+                detail: remote.detail.clone(),
+                // Kept from the intent by `State::apply` when this is the create's outcome.
+                attempted_at: None,
+                updated_at: now,
+                ..pending_record(org, now)
+            }),
+        }]
+    } else {
+        // The answer to this run's own create (or a poll of it): the intent recorded the
+        // declaration just before, so only the outcome is written.
+        vec![StateOp::Settle {
+            address: org.address.clone(),
             remote_id: Some(remote.remote_id.clone()),
             status,
             error,
             detail: remote.detail.clone(),
-            // Kept from the intent by `State::apply` when this is the create's outcome.
-            attempted_at: None,
             updated_at: now,
-            ..pending_record(org, now)
-        }),
-    }];
+        }]
+    };
     let written = if found {
         cx.writer.bind(ops).await
     } else {

@@ -249,9 +249,11 @@ async fn write_loop(
                 if let Some(index) = &mut holders {
                     index.track(&state, op);
                 }
+                // An outcome is journaled as what changed, not the whole record again.
+                let journaled = state.lean(op);
                 state.apply(op);
+                ops.push(journaled.unwrap_or_else(|| op.clone()));
             }
-            ops.extend(batch.ops.iter().cloned());
             verdicts.push(Ok(()));
         }
         let written = if ops.is_empty() {
@@ -327,6 +329,7 @@ impl Holders {
         let address = match op {
             StateOp::Put { address, .. } | StateOp::Remove { address } => address,
             StateOp::CreateSent { .. } => return,
+            StateOp::Settle { address, .. } => address,
         };
         if let Some(old) = state.orgs.get(address)
             && let Some(id) = &old.remote_id
@@ -336,11 +339,23 @@ impl Holders {
                 self.0.remove(&key);
             }
         }
-        if let StateOp::Put { record, .. } = op
-            && let Some(id) = &record.remote_id
-        {
-            self.0
-                .insert((record.provider.clone(), id.clone()), address.clone());
+        match op {
+            StateOp::Put { record, .. } => {
+                if let Some(id) = &record.remote_id {
+                    self.0
+                        .insert((record.provider.clone(), id.clone()), address.clone());
+                }
+            }
+            StateOp::Settle {
+                remote_id: Some(id),
+                ..
+            } => {
+                if let Some(old) = state.orgs.get(address) {
+                    self.0
+                        .insert((old.provider.clone(), id.clone()), address.clone());
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -105,6 +105,8 @@ async fn run_locked(
     // One login per provider for the whole run: the plan's reads and the creates share it.
     let connected = connect(&spec, &state, targets.as_ref(), options).await?;
     let is_saved = saved.is_some();
+    // The instances read before the creates were decided: their reads answer for them.
+    let mut read = std::collections::BTreeSet::new();
     let mut plan = match saved {
         Some(SavedPlan {
             plan: mut saved,
@@ -130,6 +132,9 @@ async fn run_locked(
             } else {
                 None
             };
+            if let Some(reality) = &reality {
+                read.extend(reality.instances.keys().cloned());
+            }
             let mut fresh = plan_targeted(
                 &spec,
                 &state,
@@ -152,16 +157,25 @@ async fn run_locked(
         unapplied(g, &plan);
         return Ok(code);
     }
+    if g.format != Format::Json {
+        // Shown and checked: apply never reads the declared attributes of a change again (it
+        // creates from the specs), and a large plan's would be held through the whole run.
+        for change in &mut plan.changes {
+            change.attributes = serde_json::Value::Null;
+        }
+    }
     if is_saved || !plan.refreshed {
         // The plan's view of the providers may be old or absent: look again, in bulk, so that
         // nothing that exists by now is created twice.
         let reality = read_reality(&spec, &state, targets.as_ref(), &connected).await?;
         recheck_creates(&mut plan, &reality);
         guard_bindings(&state, &mut plan.changes);
+        read = reality.instances.keys().cloned().collect();
     }
     let apply_options = ApplyOptions {
         settle_timeout: args.settle_timeout,
         poll_interval: args.poll_interval,
+        read,
         ..ApplyOptions::default()
     };
     let report = execute(g, &plan, spec, connected, state, backend, apply_options).await?;

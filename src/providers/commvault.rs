@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use super::http::{Effect, Http, read_body, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, from_wire, to_json};
-use super::{ConnectOptions, Provider, ProviderError};
+use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
@@ -543,7 +543,7 @@ impl Provider for Commvault {
         Ok(reality)
     }
 
-    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+    async fn create(&self, org: &OrgSpec, _cx: CreateContext) -> Result<RemoteOrg, ProviderError> {
         let body = Commvault::create_body(org, &self.secrets)?;
         let (status, text) = self
             .send(Effect::Creates, |token| {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::http::{Effect, Http, created_answer, read_body, short};
 use super::wire::{create_body, from_wire};
-use super::{ConnectOptions, Provider, ProviderError};
+use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
@@ -150,7 +150,7 @@ impl Provider for Heron {
         self.read(&[]).await
     }
 
-    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+    async fn create(&self, org: &OrgSpec, _cx: CreateContext) -> Result<RemoteOrg, ProviderError> {
         let schema = ProviderType::Heron.schema();
         let body = create_body(schema.org, org, &self.secrets)?;
         let response = self

@@ -106,10 +106,12 @@ pub trait Provider: Send + Sync {
     fn list_all(&self) -> impl Future<Output = Result<InstanceReality, ProviderError>> + Send;
 
     /// Sends one create. Returns what was created (or, for an asynchronous create, the request
-    /// that stands for it, `InProgress`).
+    /// that stands for it, `InProgress`). `cx` says what this run already knows, so a client
+    /// whose API allows duplicates looks the natural key up itself only where nothing answered.
     fn create(
         &self,
         org: &OrgSpec,
+        cx: CreateContext,
     ) -> impl Future<Output = Result<RemoteOrg, ProviderError>> + Send;
 
     /// Creates made on this account in the last 24 hours by the provider's own count, for a
@@ -137,6 +139,16 @@ pub trait Provider: Send + Sync {
                 .cloned())
         }
     }
+}
+
+/// What a run knows about an organization when it sends its create.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CreateContext {
+    /// This run, holding the state lock, read the instance (the plan's bulk read, or a look-up
+    /// just before a resend) and found no organization with this natural key. A client whose
+    /// API allows two organizations with one key (NeonCRM, Oracle) then skips its own look-up;
+    /// without it (a create nothing answered for) it looks first.
+    pub absent_in_read: bool,
 }
 
 /// The five providers, closed: a sixth makes the compiler list every place to touch.
@@ -247,8 +259,8 @@ impl Provider for AnyProvider {
         with_client!(self, p => p.creates_in_last_day().await)
     }
 
-    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
-        with_client!(self, p => p.create(org).await)
+    async fn create(&self, org: &OrgSpec, cx: CreateContext) -> Result<RemoteOrg, ProviderError> {
+        with_client!(self, p => p.create(org, cx).await)
     }
 
     async fn settle(

@@ -14,9 +14,13 @@
 //!
 //! Secrets (API key, org id, session id, an account's login password) only ever travel in the
 //! query string of the request sent; no URL of this client is ever shown, and transport errors
-//! are stripped of theirs. NeonCRM allows two accounts with one name, so [`Neon::create`] looks
-//! the name up itself (one `listAccounts` request) and answers `AlreadyExists` when it is
-//! taken: no path through apply can create a duplicate.
+//! are stripped of theirs. NeonCRM allows two accounts with one name, so no create is sent for
+//! a name this run has not seen absent: apply's bulk read, made under the state lock, answers
+//! for the creates the plan proposes, and apply looks a name up before it sends a create again
+//! after an answer was lost ([`CreateContext::absent_in_read`]); anywhere else
+//! [`Neon::create`] looks the name up itself (one `listAccounts` request) and answers
+//! `AlreadyExists` when it is taken. What this can't see is an account someone makes by hand
+//! between the read and the create.
 //!
 //! What is sourced and what is inferred ([S] a vendor document, [I] inferred, [U] unknown):
 //!
@@ -57,7 +61,7 @@ use serde::{Deserialize, Deserializer};
 use super::http::{Effect, Http, read_body, short};
 use super::login::LoginCell;
 use super::wire::from_wire;
-use super::{ConnectOptions, Provider, ProviderError};
+use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::catalog::schema::{Field, Kind};
 use crate::model::{
     InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Table, Value,
@@ -1091,18 +1095,21 @@ impl Provider for Neon {
         Ok(reality)
     }
 
-    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+    async fn create(&self, org: &OrgSpec, cx: CreateContext) -> Result<RemoteOrg, ProviderError> {
         let schema = ProviderType::Neoncrm.schema();
         let name = org.natural_key.0.as_str();
-        // NeonCRM would happily create a second account with this name: look first, always.
-        let existing = self.search(&[name]).await?;
-        if let Some(found) = existing.find(&org.natural_key).first() {
-            return Err(ProviderError::AlreadyExists {
-                message: format!(
-                    "NeonCRM account {} is already named `{name}`",
-                    found.remote_id
-                ),
-            });
+        // NeonCRM would happily create a second account with this name: look first, unless this
+        // run's own read (made under the state lock) just found the name absent.
+        if !cx.absent_in_read {
+            let existing = self.search(&[name]).await?;
+            if let Some(found) = existing.find(&org.natural_key).first() {
+                return Err(ProviderError::AlreadyExists {
+                    message: format!(
+                        "NeonCRM account {} is already named `{name}`",
+                        found.remote_id
+                    ),
+                });
+            }
         }
         let params = encode_create(schema.org, &org.attrs.unpack(), &self.secrets)?;
         let inner = self

@@ -16,7 +16,8 @@
 //!   answer `{id, links}` stands for a request an administrator approves or rejects later:
 //!   `new` and `review` are in progress, `approved` is ready (the new organization's id is kept
 //!   as `organization_id`), `rejected` failed with the approver's comments. Apply looks once
-//!   and leaves it `pending`; a later plan or `refresh` settles it.
+//!   (all of an instance's new requests in one bulk read, once they are sent) and leaves it
+//!   `pending`; a later plan or `refresh` settles it.
 //! - `mode = "direct"`: only the `organization` table goes to `POST /ccadmin/v1/organizations`,
 //!   which answers the organization at once.
 //! - Remote reality: `GET /ccadmin/v1/organizationRequests` (or `/organizations`) with a SCIM
@@ -34,8 +35,11 @@
 //! - Errors are `{errorCode, message, status}` with string codes, sometimes with `errors[]`;
 //!   [`describe_errors`] reads both. A 4xx on a create created nothing (`Rejected`).
 //!
-//! OCC lets two requests or organizations share a name, so [`Oracle::create`] looks the name up
-//! first and answers `AlreadyExists` for a live one (a rejected request may be asked again). The
+//! OCC lets two requests or organizations share a name, so no create is sent for a name this
+//! run has not seen without a live one: apply's bulk read (under the state lock) answers for the
+//! creates the plan proposes, and apply looks a name up before resending after a lost answer
+//! ([`CreateContext::absent_in_read`]); anywhere else [`Oracle::create`] looks the name up first
+//! and answers `AlreadyExists` for a live one (a rejected request may be asked again). The
 //! application key and tokens only ever sit in a [`SecretString`] and a header; no message
 //! quotes one, and serde's messages are never shown for the token answers.
 
@@ -51,7 +55,7 @@ use tokio::time::Instant;
 use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, create_body, from_wire, to_json};
-use super::{ConnectOptions, Provider, ProviderError};
+use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::catalog::schema::{Field, Kind, field_at};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Value};
 use crate::secrets::{SecretResolver, SecretString};
@@ -1039,24 +1043,27 @@ impl Provider for Oracle {
         self.list_everything().await
     }
 
-    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+    async fn create(&self, org: &OrgSpec, cx: CreateContext) -> Result<RemoteOrg, ProviderError> {
         self.check_mode(org)?;
         let name = org.natural_key.0.as_str();
-        // OCC would accept a second request or organization with this name: look first. A
-        // rejected request does not stand in the way of asking again.
-        let existing = self.search(&[name]).await?;
-        if let Some(found) = existing
-            .find(&org.natural_key)
-            .iter()
-            .find(|o| !matches!(o.status, RemoteStatus::Failed { .. }))
-        {
-            let what = match self.mode {
-                Mode::Request => "organization request",
-                Mode::Direct => "organization",
-            };
-            return Err(ProviderError::AlreadyExists {
-                message: format!("OCC {what} {} is already named `{name}`", found.remote_id),
-            });
+        // OCC would accept a second request or organization with this name: look first, unless
+        // this run's own read just found none live. A rejected request does not stand in the way
+        // of asking again.
+        if !cx.absent_in_read {
+            let existing = self.search(&[name]).await?;
+            if let Some(found) = existing
+                .find(&org.natural_key)
+                .iter()
+                .find(|o| !matches!(o.status, RemoteStatus::Failed { .. }))
+            {
+                let what = match self.mode {
+                    Mode::Request => "organization request",
+                    Mode::Direct => "organization",
+                };
+                return Err(ProviderError::AlreadyExists {
+                    message: format!("OCC {what} {} is already named `{name}`", found.remote_id),
+                });
+            }
         }
         match self.mode {
             Mode::Request => self.create_request(org).await,

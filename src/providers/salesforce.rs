@@ -33,7 +33,7 @@ use serde::Deserialize;
 use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
 use super::wire::{create_body, from_wire};
-use super::{ConnectOptions, Provider, ProviderError};
+use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
@@ -526,7 +526,7 @@ impl Provider for Salesforce {
         Ok(Some(u32::try_from(count.total_size).unwrap_or(u32::MAX)))
     }
 
-    async fn create(&self, org: &OrgSpec) -> Result<RemoteOrg, ProviderError> {
+    async fn create(&self, org: &OrgSpec, _cx: CreateContext) -> Result<RemoteOrg, ProviderError> {
         let schema = ProviderType::SalesforceSignup.schema();
         let body = create_body(schema.org, org, &self.secrets)?;
         let path = self.data_path("/sobjects/SignupRequest/");

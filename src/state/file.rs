@@ -4,11 +4,18 @@
 //! state by rename; the folder is flushed too, so a crash leaves either the old or the new state,
 //! never a torn one. The version being replaced is kept as `<state>.backup`.
 //!
-//! During apply, changes go to `<state>.journal` instead: a header naming the lineage and serial
-//! it applies to, then one JSON line per change, flushed to disk before the change counts. Its
+//! During apply, changes go to `<state>.journal` instead: a header line naming the lineage and
+//! serial it applies to, then the changes as JSON lines in one deflate stream, each group commit
+//! ending in a sync flush and flushed to disk before its changes count. The dictionary carries
+//! across commits, so a create costs tens of bytes, not the kilobyte its record is, and the
 //! cost doesn't grow with the state. The journal is folded into a new version at the end of the
-//! run; a run killed before that leaves it for the next load to replay (a torn last line, from
-//! a kill mid-write, is ignored: its change never counted). The lock is an
+//! run; a run killed before that leaves it for the next load to replay (a torn tail, from a kill
+//! mid-write, ends the stream where it decodes no further; an incomplete last line is ignored:
+//! its change never counted). A run that finds such a journal folds it into a new version
+//! before its first append, since a torn stream can't be continued. A large state (format 2,
+//! which an orgform that would not replay such a journal refuses) keeps a journal that is small
+//! beside it from one run to the next, each run appending its own stream, so that a few creates
+//! don't rewrite a hundred thousand records; it is folded once it has grown. The lock is an
 //! OS file lock on `<state>.lock`, so a holder killed with SIGKILL frees it at once; the lock
 //! file's text names the holder for the message a waiting run prints.
 //!
@@ -23,7 +30,15 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{LockInfo, State, StateBackend, StateError, StateOp, parse};
+use miniz_oxide::deflate::core::CompressorOxide;
+use miniz_oxide::deflate::stream::deflate;
+use miniz_oxide::inflate::stream::{InflateState, inflate};
+use miniz_oxide::{DataFormat, MZFlush, MZStatus};
+
+use super::{
+    JOURNALED_FORMAT_VERSION, LockInfo, STANDALONE_FORMAT_VERSION, State, StateBackend, StateError,
+    StateOp, parse,
+};
 use crate::files::{OldVersion, open_beside_state, sibling, write_atomically};
 
 /// The state file and, while this value lives, its lock.
@@ -41,6 +56,83 @@ pub struct FileBackend {
     journal_base: Option<u64>,
     /// Whether the journal holds changes not folded into the state file yet.
     dirty: bool,
+    /// Whether the journal on disk was left by an earlier run (replayed by `load`).
+    journal_found: bool,
+    /// Whether that journal decoded whole, to a commit's end: this run may append to it.
+    journal_whole: bool,
+    /// The journal's compressor, its dictionary kept across this run's commits.
+    compressor: Option<Box<CompressorOxide>>,
+}
+
+/// The journal format this version writes: a JSON header line, then one raw deflate stream of
+/// JSON lines, flushed to a byte boundary (a sync flush) at the end of every commit. Format 1,
+/// plain JSON lines, is still read.
+const JOURNAL_FORMAT: u32 = 2;
+
+/// Records from which a state is written as one a journal may accompany across runs.
+const JOURNALED_ABOVE: usize = 2_000;
+
+/// A state file below this size is always rewritten at the end of an apply.
+const FOLD_ABOVE: u64 = 4 << 20;
+
+/// Above it, the journal is folded once it is this fraction of the state file or more (a
+/// compressed create takes about a tenth of the room its record takes in the state).
+const FOLD_RATIO: u64 = 16;
+
+/// Deflate level: the commits are small and alike, so a fast level finds most of the repeats.
+const JOURNAL_LEVEL: u8 = 3;
+
+/// Compresses one commit's lines onto the stream, ending in a sync flush: everything written
+/// so far decodes without what comes after.
+fn deflate_commit(compressor: &mut CompressorOxide, lines: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = vec![0u8; lines.len() / 2 + 64];
+    let mut written = 0;
+    let mut input = lines;
+    loop {
+        if written == out.len() {
+            out.resize(out.len() * 2, 0);
+        }
+        let result = deflate(compressor, input, &mut out[written..], MZFlush::Sync);
+        written += result.bytes_written;
+        input = &input[result.bytes_consumed..];
+        match result.status {
+            Ok(_) if input.is_empty() && written < out.len() => break,
+            Ok(_) => {}
+            Err(e) => return Err(std::io::Error::other(format!("deflate: {e:?}"))),
+        }
+    }
+    out.truncate(written);
+    Ok(out)
+}
+
+/// Decompresses as much of a journal's stream as is there: a kill mid-write leaves a torn
+/// tail, which ends the text where the decoder stops (its last line, incomplete, is dropped by
+/// the reader).
+fn inflate_prefix(body: &[u8]) -> (String, bool) {
+    let mut state = InflateState::new_boxed(DataFormat::Raw);
+    let mut out = Vec::with_capacity(body.len() * 4);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut input = body;
+    let mut failed = false;
+    loop {
+        let result = inflate(&mut state, input, &mut chunk, MZFlush::None);
+        out.extend_from_slice(&chunk[..result.bytes_written]);
+        input = &input[result.bytes_consumed..];
+        match result.status {
+            Ok(MZStatus::Ok) if result.bytes_consumed > 0 || result.bytes_written > 0 => {}
+            Ok(_) => break,
+            Err(_) => {
+                failed = !input.is_empty();
+                break;
+            }
+        }
+    }
+    // Whole: every byte decoded, ending on a commit's sync flush (an empty stored block) and a
+    // complete line, so a new compressor's stream may follow it.
+    let whole = !failed
+        && input.is_empty()
+        && (body.is_empty() || (body.ends_with(&[0, 0, 0xff, 0xff]) && out.ends_with(b"\n")));
+    (String::from_utf8_lossy(&out).into_owned(), whole)
 }
 
 /// The first line of a journal.
@@ -82,6 +174,9 @@ impl FileBackend {
             journal: None,
             journal_base: None,
             dirty: false,
+            journal_found: false,
+            journal_whole: false,
+            compressor: None,
         })
     }
 
@@ -146,6 +241,9 @@ impl FileBackend {
             journal: None,
             journal_base: None,
             dirty: false,
+            journal_found: false,
+            journal_whole: false,
+            compressor: None,
         })
     }
 
@@ -245,24 +343,30 @@ impl FileBackend {
             path: path.display().to_string(),
             source,
         };
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         open_beside_state(&path, OpenOptions::new().read(true))
-            .and_then(|mut f| f.read_to_string(&mut text))
+            .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(read_error)?;
-        let mut lines = text.split_inclusive('\n');
-        let Some(header) = lines
-            .next()
-            .and_then(|l| serde_json::from_str::<JournalHeader>(l).ok())
-        else {
+        let Some(end) = bytes.iter().position(|b| *b == b'\n') else {
             return Ok(()); // torn before its header was durable: nothing in it counted
+        };
+        let Ok(header) = serde_json::from_slice::<JournalHeader>(&bytes[..end]) else {
+            return Ok(());
         };
         let applies = match state {
             Some(s) => s.lineage == header.lineage && s.serial == header.base_serial,
             None => header.base_serial == 0,
         };
-        if !applies || header.journal != 1 {
+        let body = &bytes[end + 1..];
+        let (text, whole) = match header.journal {
+            1 => (String::from_utf8_lossy(body).into_owned(), false),
+            JOURNAL_FORMAT => inflate_prefix(body),
+            _ => return Ok(()),
+        };
+        if !applies {
             return Ok(()); // folded already, or from another lineage: stale
         }
+        let lines = text.split_inclusive('\n');
         let state = state.get_or_insert_with(|| State::new(header.lineage.clone()));
         let mut replayed = 0usize;
         let lines: Vec<&str> = lines.collect();
@@ -286,6 +390,8 @@ impl FileBackend {
             }
         }
         self.journal_base = Some(header.base_serial);
+        self.journal_found = true;
+        self.journal_whole = whole;
         self.dirty = replayed > 0;
         Ok(())
     }
@@ -296,37 +402,44 @@ impl FileBackend {
         if self.journal.is_none() {
             let path = self.journal_path();
             let base = self.serial_on_disk.unwrap_or(0);
-            let reuse = self.journal_base == Some(base);
-            // A journal that applies to this version is appended to; any other is replaced.
-            // Never through a link planted in its place.
-            let opened = if reuse {
-                open_beside_state(&path, OpenOptions::new().append(true))
-            } else {
-                open_beside_state(
-                    &path,
-                    OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .mode(0o600),
-                )
-            };
-            let mut file = opened.map_err(|e| self.write_error(e))?;
-            if !reuse {
-                let mut header = serde_json::to_vec(&JournalHeader {
-                    journal: 1,
-                    lineage: state.lineage.clone(),
-                    base_serial: base,
-                })
-                .map_err(|e| self.write_error(std::io::Error::other(e)))?;
-                header.push(b'\n');
-                file.write_all(&header).map_err(|e| self.write_error(e))?;
-                file.sync_all().map_err(|e| self.write_error(e))?;
-                if let Some(dir) = path.parent() {
-                    let _ = File::open(dir).and_then(|d| d.sync_all());
-                }
-                self.journal_base = Some(base);
+            let mut compressor = Box::<CompressorOxide>::default();
+            compressor.set_format_and_level(DataFormat::Raw, JOURNAL_LEVEL);
+            if self.journal_found && self.journal_whole && self.journal_base == Some(base) {
+                // An earlier run's journal for this version, whole to its last commit: a new
+                // compressor's stream follows it (its blocks start on the byte boundary the
+                // last sync flush left, and refer back only to its own text).
+                let file = open_beside_state(&path, OpenOptions::new().append(true))
+                    .map_err(|e| self.write_error(e))?;
+                self.compressor = Some(compressor);
+                return Ok(self.journal.insert(file));
             }
+            // A fresh journal, with a compressor that starts with it; any other is replaced
+            // (a torn one that applies to this version was folded in before: see `append`).
+            // Never through a link planted in its place.
+            let opened = open_beside_state(
+                &path,
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600),
+            );
+            let mut file = opened.map_err(|e| self.write_error(e))?;
+            let mut header = serde_json::to_vec(&JournalHeader {
+                journal: JOURNAL_FORMAT,
+                lineage: state.lineage.clone(),
+                base_serial: base,
+            })
+            .map_err(|e| self.write_error(std::io::Error::other(e)))?;
+            header.push(b'\n');
+            file.write_all(&header).map_err(|e| self.write_error(e))?;
+            file.sync_all().map_err(|e| self.write_error(e))?;
+            if let Some(dir) = path.parent() {
+                let _ = File::open(dir).and_then(|d| d.sync_all());
+            }
+            self.journal_base = Some(base);
+            self.journal_found = false;
+            self.compressor = Some(compressor);
             self.journal = Some(file);
         }
         self.journal.as_mut().ok_or_else(|| StateError::Write {
@@ -337,7 +450,10 @@ impl FileBackend {
 
     fn remove_journal(&mut self) {
         self.journal = None;
+        self.compressor = None;
         self.journal_base = None;
+        self.journal_found = false;
+        self.journal_whole = false;
         self.dirty = false;
         let _ = fs::remove_file(self.journal_path());
     }
@@ -375,33 +491,64 @@ impl StateBackend for FileBackend {
                 found: on_disk,
             });
         }
-        let mut next = state.clone();
-        next.serial += 1;
-        let mut text = serde_json::to_vec_pretty(&next)
-            .map_err(|e| self.write_error(std::io::Error::other(e)))?;
-        text.push(b'\n');
-        write_atomically(&self.path, &text, OldVersion::KeepAsBackup)
-            .map_err(|e| self.write_error(e))?;
-        state.serial = next.serial;
-        self.serial_on_disk = Some(next.serial);
+        // Serialized as the next version in place: a copy of a large state would double the
+        // run's memory at its end.
+        let serial = state.serial;
+        let version = state.version;
+        state.serial += 1;
+        // A large state may keep a journal beside it from one run to the next: it says so.
+        state.version = if state.orgs.len() >= JOURNALED_ABOVE {
+            JOURNALED_FORMAT_VERSION
+        } else {
+            STANDALONE_FORMAT_VERSION
+        };
+        let text = serde_json::to_vec_pretty(&*state).map(|mut text| {
+            text.push(b'\n');
+            text
+        });
+        let written = match text {
+            Ok(text) => write_atomically(&self.path, &text, OldVersion::KeepAsBackup),
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        if let Err(e) = written {
+            state.serial = serial;
+            state.version = version;
+            return Err(self.write_error(e));
+        }
+        self.serial_on_disk = Some(state.serial);
         // The whole state is on disk now: a journal for the previous version is folded in.
         self.remove_journal();
         Ok(())
     }
 
     async fn append(&mut self, state: &mut State, ops: &[StateOp]) -> Result<(), StateError> {
+        if self.journal.is_none() && self.journal_found && self.dirty && !self.journal_whole {
+            // A journal an earlier run left torn (killed mid-write), replayed on load: its
+            // stream can't be continued, so this run folds it and these ops into a new version
+            // once, and journals afresh from there.
+            return self.write(state).await;
+        }
         let mut lines = Vec::with_capacity(ops.len() * 256);
         for op in ops {
             serde_json::to_writer(&mut lines, op)
                 .map_err(|e| self.write_error(std::io::Error::other(e)))?;
             lines.push(b'\n');
         }
-        let file = self.open_journal(state)?;
-        let written = file.write_all(&lines).and_then(|()| file.sync_data());
+        self.open_journal(state)?;
+        let compressed = match self.compressor.as_mut() {
+            Some(compressor) => deflate_commit(compressor, &lines),
+            None => Err(std::io::Error::other("journal compressor missing")),
+        }
+        .map_err(|e| self.write_error(e))?;
+        let Some(file) = self.journal.as_mut() else {
+            return Err(self.write_error(std::io::Error::other("journal not open")));
+        };
+        let written = file.write_all(&compressed).and_then(|()| file.sync_data());
         if let Err(e) = written {
-            // A partial line may be on disk; the next load ignores a torn last line, and this
+            // A partial commit may be on disk; the next load ignores a torn tail, and this
             // run writes nothing more.
             self.journal = None;
+            self.compressor = None;
             return Err(self.write_error(e));
         }
         self.dirty = true;
@@ -410,6 +557,26 @@ impl StateBackend for FileBackend {
 
     fn journal_pending(&self) -> bool {
         self.dirty
+    }
+
+    /// Folds the journal into a new version, unless the state is large and the journal small
+    /// beside it: then rewriting every record for a few changes would make a small apply cost
+    /// as much as the whole state, and the journal is left for the next load to replay (and
+    /// the next apply to append to) until it has grown.
+    async fn compact(&mut self, state: &mut State) -> Result<(), StateError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let size = |p: &Path| fs::symlink_metadata(p).map_or(0, |m| m.len());
+        let state_bytes = size(&self.path);
+        let journal_bytes = size(&self.journal_path());
+        if state.version >= JOURNALED_FORMAT_VERSION
+            && state_bytes >= FOLD_ABOVE
+            && journal_bytes.saturating_mul(FOLD_RATIO) < state_bytes
+        {
+            return Ok(());
+        }
+        self.write(state).await
     }
 
     fn describe(&self) -> String {
@@ -466,5 +633,145 @@ pub(crate) fn force_unlock(path: &Path, lock_id: &str) -> Result<Unlocked, State
             file.set_len(0).map_err(err)?;
             Ok(Unlocked::Cleared(h))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::{NaturalKey, ProviderType};
+    use crate::state::{Attributes, Record, Status};
+
+    fn lock(path: &Path) -> FileBackend {
+        let request = LockRequest {
+            info: LockInfo {
+                id: "test".into(),
+                host: "here".into(),
+                pid: 1,
+                command: "test".into(),
+                since: 0,
+            },
+            timeout: Duration::from_secs(1),
+        };
+        FileBackend::open_locked(path, &request).expect("lock")
+    }
+
+    fn pending(i: usize) -> StateOp {
+        StateOp::Put {
+            address: format!("org_{i:05}"),
+            record: Box::new(Record {
+                provider: "neon".into(),
+                provider_type: ProviderType::Neoncrm,
+                remote_id: None,
+                natural_key: NaturalKey(format!("Organization {i}")),
+                digest: format!("{i:064x}"),
+                status: Status::Pending,
+                attributes: Attributes::from_value(&serde_json::json!({
+                    "organization_name": format!("Organization {i}"),
+                    "url": "https://example.org",
+                })),
+                attempted_at: Some(1_700_000_000),
+                updated_at: 1_700_000_000,
+                error: None,
+                detail: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// A kill at any byte of a compressed journal: every commit made durable before the cut is
+    /// replayed, nothing fails to load, and a torn tail counts for nothing it did not finish.
+    #[tokio::test]
+    async fn a_compressed_journal_torn_at_any_byte_replays_every_complete_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let mut store = lock(&path);
+        let mut state = store
+            .load()
+            .await
+            .expect("load")
+            .unwrap_or_else(|| State::new("l".into()));
+        store.write(&mut state).await.expect("first version");
+        // Commit k holds organizations 3k..3k+3; its journal length is where it ends.
+        let mut ends = Vec::new();
+        for k in 0..8 {
+            let ops: Vec<StateOp> = (3 * k..3 * k + 3).map(pending).collect();
+            for op in &ops {
+                state.apply(op);
+            }
+            store.append(&mut state, &ops).await.expect("append");
+            ends.push(fs::metadata(store.journal_path()).expect("journal").len());
+        }
+        let journal = fs::read(store.journal_path()).expect("read journal");
+        drop(store);
+        assert!(
+            journal.len() < 24 * 200,
+            "compressed: {} bytes for 24 records",
+            journal.len()
+        );
+        let copy = dir.path().join("copy");
+        fs::create_dir_all(&copy).expect("mkdir");
+        fs::copy(&path, copy.join("state.json")).expect("copy state");
+        for cut in 0..=journal.len() {
+            fs::write(copy.join("state.json.journal"), &journal[..cut]).expect("cut");
+            let mut reader = FileBackend::open_read_only(&copy.join("state.json")).expect("open");
+            let loaded = reader.load().await.expect("a torn journal still loads");
+            let held = loaded.map_or(0, |s| s.orgs.len());
+            let durable = ends.iter().filter(|end| **end <= cut as u64).count();
+            assert!(
+                held >= 3 * durable,
+                "cut at {cut}: {held} replayed, {durable} commits were durable"
+            );
+            assert!(held <= 24, "cut at {cut}");
+        }
+    }
+
+    /// A journal left whole by an earlier run is appended to by the next, whose own stream
+    /// follows it; a torn one is folded into a new version first.
+    #[tokio::test]
+    async fn a_whole_journal_is_continued_and_a_torn_one_folded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let mut state = State::new("l".into());
+        {
+            let mut store = lock(&path);
+            store.write(&mut state).await.expect("first version");
+            let ops: Vec<StateOp> = (0..3).map(pending).collect();
+            store.append(&mut state, &ops).await.expect("append");
+        }
+        let serial = state.serial;
+        {
+            let mut store = lock(&path);
+            let mut state = store.load().await.expect("load").expect("state");
+            assert_eq!(state.orgs.len(), 3);
+            let ops: Vec<StateOp> = (3..6).map(pending).collect();
+            store.append(&mut state, &ops).await.expect("append again");
+            assert_eq!(state.serial, serial, "continued, not folded");
+        }
+        let mut store = lock(&path);
+        let state = store.load().await.expect("load").expect("state");
+        assert_eq!(state.orgs.len(), 6);
+        // Torn: the next append folds it all into a new version.
+        let journal = fs::read(store.journal_path()).expect("journal");
+        fs::write(store.journal_path(), &journal[..journal.len() - 3]).expect("tear");
+        drop(store);
+        let mut store = lock(&path);
+        let mut state = store.load().await.expect("load").expect("state");
+        let held = state.orgs.len();
+        assert!(held >= 3, "{held}");
+        let ops: Vec<StateOp> = (6..7).map(pending).collect();
+        for op in &ops {
+            state.apply(op);
+        }
+        store
+            .append(&mut state, &ops)
+            .await
+            .expect("append after a tear");
+        assert_eq!(state.serial, serial + 1, "folded");
+        drop(store);
+        let mut store = lock(&path);
+        let state = store.load().await.expect("load").expect("state");
+        assert_eq!(state.orgs.len(), held + 1);
     }
 }

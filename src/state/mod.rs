@@ -16,8 +16,16 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Address, InstanceName, NaturalKey, ProviderType, Timestamp};
 use crate::time;
 
-/// The state format this version writes. A newer one is refused, never half-read.
-pub(crate) const STATE_FORMAT_VERSION: u32 = 1;
+/// The newest state format this version reads. A newer one is refused, never half-read.
+pub(crate) const STATE_FORMAT_VERSION: u32 = 2;
+
+/// The format of a state that stands alone.
+pub(crate) const STANDALONE_FORMAT_VERSION: u32 = 1;
+
+/// The format of a large local state that a journal (compressed, format 2) may accompany across
+/// runs: an orgform that would not replay that journal refuses the state instead of planning
+/// without the changes in it.
+pub(crate) const JOURNALED_FORMAT_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,7 +161,7 @@ impl State {
     /// A new, empty state with a fresh lineage.
     pub fn new(lineage: String) -> State {
         State {
-            version: STATE_FORMAT_VERSION,
+            version: STANDALONE_FORMAT_VERSION,
             lineage,
             serial: 0,
             orgs: BTreeMap::new(),
@@ -199,6 +207,20 @@ pub enum StateOp {
     Remove {
         address: Address,
     },
+    /// Sets the outcome of a record the address holds already (its create's answer, or a
+    /// poll's): only what changed, so that the journal does not carry the declaration twice.
+    Settle {
+        address: Address,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote_id: Option<String>,
+        status: Status,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<RecordError>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        detail: BTreeMap<String, String>,
+        #[serde(with = "time::rfc3339")]
+        updated_at: Timestamp,
+    },
     /// A create was sent to `provider` at `at`, for rolling quotas.
     CreateSent {
         provider: InstanceName,
@@ -220,8 +242,48 @@ impl State {
             StateOp::Remove { address } => {
                 self.orgs.remove(address);
             }
+            StateOp::Settle {
+                address,
+                remote_id,
+                status,
+                error,
+                detail,
+                updated_at,
+            } => {
+                if let Some(record) = self.orgs.get_mut(address) {
+                    record.remote_id.clone_from(remote_id);
+                    record.status = *status;
+                    record.error.clone_from(error);
+                    record.detail.clone_from(detail);
+                    record.updated_at = *updated_at;
+                }
+            }
             StateOp::CreateSent { provider, at } => self.note_create_sent(provider, *at),
         }
+    }
+
+    /// `op` as the journal needs it, against the state before it applies: a `put` that only
+    /// records an outcome for the record the address holds (same instance, key, declaration and
+    /// attributes; the sent time kept) becomes the `settle` of what changed.
+    pub(crate) fn lean(&self, op: &StateOp) -> Option<StateOp> {
+        let StateOp::Put { address, record } = op else {
+            return None;
+        };
+        let held = self.orgs.get(address)?;
+        let same = held.provider == record.provider
+            && held.provider_type == record.provider_type
+            && held.natural_key == record.natural_key
+            && held.digest == record.digest
+            && (record.attempted_at.is_none() || record.attempted_at == held.attempted_at)
+            && held.attributes.0.get() == record.attributes.0.get();
+        same.then(|| StateOp::Settle {
+            address: address.clone(),
+            remote_id: record.remote_id.clone(),
+            status: record.status,
+            error: record.error.clone(),
+            detail: record.detail.clone(),
+            updated_at: record.updated_at,
+        })
     }
 }
 

@@ -374,7 +374,14 @@ fn spawn_slow_apply(dir: &Path) -> crate::harness::Spawned {
 async fn until_creating(dir: &Path) {
     let journal = dir.join("state/orgform.state.json.journal");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < 2 {
+    // A header line, then the (compressed) changes: anything past the header is an intent.
+    let changes = |bytes: Vec<u8>| {
+        bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(0, |end| bytes.len() - end - 1)
+    };
+    while std::fs::read(&journal).map_or(0, changes) == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the apply never started creating"

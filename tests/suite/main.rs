@@ -57,6 +57,7 @@ mod reported_neoncrm;
 mod reported_oracle;
 mod reported_salesforce;
 mod request_counts;
+mod request_floor;
 mod reviewed_plan;
 mod sandbox;
 mod scenario;

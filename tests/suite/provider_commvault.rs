@@ -14,7 +14,7 @@ use orgform::providers::commvault::{
     Commvault, CreateAnswer, describe_error, describe_login_failure, login_token, parse_create,
     parse_list,
 };
-use orgform::providers::{AnyProvider, ConnectOptions, Provider, ProviderError};
+use orgform::providers::{AnyProvider, ConnectOptions, CreateContext, Provider, ProviderError};
 use orgform::sandbox::commvault::{
     self as emulator, Answer, CommvaultConfig, CommvaultData, Endpoint,
 };
@@ -667,12 +667,18 @@ async fn client_creates_once_adopts_a_taken_name_and_explains_refusals() {
     assert!(cv.read(&keys).await.expect("read").is_empty());
     assert_eq!(served(&sandbox, LIST), 1);
 
-    let created = cv.create(&spec.orgs["acme"]).await.expect("create");
+    let created = cv
+        .create(&spec.orgs["acme"], CreateContext::default())
+        .await
+        .expect("create");
     assert_eq!(created.remote_id, "1001");
     assert_eq!(served(&sandbox, CREATE), 1);
 
     // The same name in another case: Commvault's 409, which apply adopts.
-    match cv.create(&again.orgs["acme_again"]).await {
+    match cv
+        .create(&again.orgs["acme_again"], CreateContext::default())
+        .await
+    {
         Err(ProviderError::AlreadyExists { message }) => {
             assert!(message.contains("already exists"), "{message}");
         }
@@ -687,7 +693,10 @@ async fn client_creates_once_adopts_a_taken_name_and_explains_refusals() {
     assert_eq!(found.detail["instance_id"], "51001");
 
     // HTTP 200 with a non-zero errorCode: refused, nothing made.
-    match cv.create(&spec.orgs["odd_plan"]).await {
+    match cv
+        .create(&spec.orgs["odd_plan"], CreateContext::default())
+        .await
+    {
         Err(ProviderError::Rejected { status, message }) => {
             assert_eq!(status, 200);
             assert!(
@@ -720,7 +729,9 @@ async fn client_logs_in_again_once_when_its_token_lapses() {
     cv.read(&[]).await.expect("second");
     assert_eq!(served(&sandbox, LOGIN), 1);
     // The third call gets a 401: one login more, the call sent again, and it worked.
-    cv.create(&spec.orgs["a"]).await.expect("create");
+    cv.create(&spec.orgs["a"], CreateContext::default())
+        .await
+        .expect("create");
     assert_eq!(served(&sandbox, LOGIN), 2);
     assert_eq!(served(&sandbox, CREATE), 2);
     assert_eq!(held(&sandbox), 1);
@@ -737,7 +748,7 @@ async fn client_logs_in_again_once_when_its_token_lapses() {
     .await;
     let spec = self::spec(&small_org("a", "A", 1), &cv_url(&sandbox));
     let cv = connect_with(&spec, secrets());
-    match cv.create(&spec.orgs["a"]).await {
+    match cv.create(&spec.orgs["a"], CreateContext::default()).await {
         Err(ProviderError::Unauthorized { message }) => {
             assert!(message.contains("fresh token"), "{message}");
             assert!(!message.contains("QSDK"), "{message}");

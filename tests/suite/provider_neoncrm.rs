@@ -10,7 +10,7 @@ use orgform::model::{NaturalKey, SecretRef};
 use orgform::providers::neoncrm::{
     ListAnswer, Params, batches, describe_errors, encode_create, list_params,
 };
-use orgform::providers::{AnyProvider, ConnectOptions, Provider, ProviderError};
+use orgform::providers::{AnyProvider, ConnectOptions, CreateContext, Provider, ProviderError};
 use orgform::sandbox::neoncrm::{self as neon_sandbox};
 use orgform::sandbox::neoncrm::{self as emulator, Endpoint, NeonConfig, NeonData};
 use orgform::sandbox::{Fault, Sandbox, SandboxConfig};
@@ -787,13 +787,19 @@ organization_types = [{ name = "Church" }, { name = "Guild" }]
     // Three names, one search.
     assert_eq!(hits(&sandbox, "account/listAccounts"), 1);
 
-    let created = neon.create(&spec.orgs["acme"]).await.expect("create");
+    let created = neon
+        .create(&spec.orgs["acme"], CreateContext::default())
+        .await
+        .expect("create");
     assert_eq!(created.natural_key.0, "Acme Corp");
     assert_eq!(hits(&sandbox, "account/createOrganizationAccount"), 1);
     // The create looked the name up first.
     assert_eq!(hits(&sandbox, "account/listAccounts"), 2);
 
-    match neon.create(&spec.orgs["acme"]).await {
+    match neon
+        .create(&spec.orgs["acme"], CreateContext::default())
+        .await
+    {
         Err(ProviderError::AlreadyExists { message }) => {
             assert!(message.contains(&created.remote_id), "{message}");
         }
@@ -801,7 +807,10 @@ organization_types = [{ name = "Church" }, { name = "Guild" }]
     }
     assert_eq!(hits(&sandbox, "account/createOrganizationAccount"), 1);
 
-    match neon.create(&spec.orgs["bad"]).await {
+    match neon
+        .create(&spec.orgs["bad"], CreateContext::default())
+        .await
+    {
         Err(ProviderError::Rejected { message, .. }) => {
             assert!(
                 message.starts_with("10058 Organization type name is invalid."),
@@ -811,7 +820,9 @@ organization_types = [{ name = "Church" }, { name = "Guild" }]
         other => panic!("wanted Rejected, got {other:?}"),
     }
 
-    neon.create(&spec.orgs["beta"]).await.expect("create beta");
+    neon.create(&spec.orgs["beta"], CreateContext::default())
+        .await
+        .expect("create beta");
     let reality = neon.read(&keys).await.expect("read");
     assert_eq!(reality.len(), 2);
     let found = neon
@@ -860,7 +871,10 @@ async fn client_renews_a_lapsed_session_and_pages_through_duplicates() {
     assert_eq!(hits(&sandbox, "account/listAccounts"), 2);
     // The third call lapses the session (two uses each): the client logs in again, once.
     let logins = hits(&sandbox, "common/login");
-    let created = neon.create(&spec.orgs["other"]).await.expect("create");
+    let created = neon
+        .create(&spec.orgs["other"], CreateContext::default())
+        .await
+        .expect("create");
     assert!(!created.remote_id.is_empty());
     assert_eq!(hits(&sandbox, "common/login"), logins + 1);
     sandbox.shutdown().await.expect("shutdown");

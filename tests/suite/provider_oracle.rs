@@ -13,7 +13,7 @@ use orgform::providers::oracle::{
     request_to_remote,
 };
 use orgform::providers::wire::{SecretEncoding, to_json};
-use orgform::providers::{AnyProvider, ConnectOptions, Provider, ProviderError};
+use orgform::providers::{AnyProvider, ConnectOptions, CreateContext, Provider, ProviderError};
 use orgform::sandbox::oracle::{
     self as emulator, Decided, Filter, OracleConfig, OracleData, OrgRequest, Outcome, Reply,
     Request,
@@ -864,7 +864,10 @@ async fn client_sends_requests_and_follows_them_to_their_decision() {
     assert_eq!(hits(&sandbox, REQUESTS), 1);
 
     let acme = &spec.orgs["o0"];
-    let created = occ.create(acme).await.expect("create");
+    let created = occ
+        .create(acme, CreateContext::default())
+        .await
+        .expect("create");
     assert_eq!(created.remote_id, "100001");
     assert_eq!(
         created.status,
@@ -874,7 +877,7 @@ async fn client_sends_requests_and_follows_them_to_their_decision() {
     );
     assert_eq!(hits(&sandbox, CREATE_REQUEST), 1);
     // Looked up first, and again now: a live request stands for the name.
-    match occ.create(acme).await {
+    match occ.create(acme, CreateContext::default()).await {
         Err(ProviderError::AlreadyExists { message }) => {
             assert!(message.contains("100001"), "{message}")
         }
@@ -882,7 +885,10 @@ async fn client_sends_requests_and_follows_them_to_their_decision() {
     }
     assert_eq!(hits(&sandbox, CREATE_REQUEST), 1);
 
-    let rejected = occ.create(&spec.orgs["o1"]).await.expect("create");
+    let rejected = occ
+        .create(&spec.orgs["o1"], CreateContext::default())
+        .await
+        .expect("create");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let approved = occ
         .settle(acme, Some(&created.remote_id))
@@ -904,7 +910,10 @@ async fn client_sends_requests_and_follows_them_to_their_decision() {
         other => panic!("wanted Failed, got {other:?}"),
     }
     // A rejected request does not stand in the way of asking again (and the e-mail is free).
-    let again = occ.create(&spec.orgs["o1"]).await.expect("ask again");
+    let again = occ
+        .create(&spec.orgs["o1"], CreateContext::default())
+        .await
+        .expect("ask again");
     assert_eq!(again.remote_id, "100003");
     let reality = occ.read(&keys).await.expect("read");
     let both = reality.find(&spec.orgs["o1"].natural_key);
@@ -1036,13 +1045,19 @@ organization = { name = "Acme Corp", customer_type = "Enterprise", type = "compa
 "#;
     let spec = occ_spec("mode = \"direct\"", orgs, &sandbox.base_url());
     let occ = connect(&spec, emulator::APP_KEY);
-    let created = occ.create(&spec.orgs["acme"]).await.expect("create");
+    let created = occ
+        .create(&spec.orgs["acme"], CreateContext::default())
+        .await
+        .expect("create");
     assert_eq!(created.remote_id, "or-100001");
     assert_eq!(created.status, RemoteStatus::Ready);
     assert_eq!(created.natural_key.0, "Acme Corp");
     assert_eq!(hits(&sandbox, CREATE_ORGANIZATION), 1);
     assert_eq!(hits(&sandbox, ORGANIZATIONS), 1, "looked up first");
-    match occ.create(&spec.orgs["acme"]).await {
+    match occ
+        .create(&spec.orgs["acme"], CreateContext::default())
+        .await
+    {
         Err(ProviderError::AlreadyExists { message }) => {
             assert!(message.contains("or-100001"), "{message}")
         }
@@ -1271,11 +1286,12 @@ organization = { name = "Initech", customer_type = "Supplier" }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_a_token_dropped_mid_run_is_renewed() {
-    // Each token serves two calls: the read and a look-up use the first, and every create or
-    // look-up after that finds its token refused, logs in again and resends.
+    // Each token serves one call: the read uses the first, and every create after that finds
+    // its token refused, logs in again and resends (the apply's read answered for the creates,
+    // so no look-up comes between them).
     let sandbox = start(
         OracleConfig {
-            token_max_uses: Some(2),
+            token_max_uses: Some(1),
             ..OracleConfig::default()
         },
         |_| {},

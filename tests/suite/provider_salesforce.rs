@@ -13,7 +13,7 @@ use orgform::providers::salesforce::{
     self, SignupRecord, error_meaning, jwt_assertion, preferred, rsa_key_from_pem, soql_quote,
     username_queries,
 };
-use orgform::providers::{ConnectOptions, Provider, ProviderError};
+use orgform::providers::{ConnectOptions, CreateContext, Provider, ProviderError};
 use orgform::secrets::{SecretResolver, SecretString};
 use orgform::spec::{SourceFile, Spec};
 use serde_json::{Value, json};
@@ -906,7 +906,10 @@ async fn the_client_signs_up_reads_in_bulk_across_pages_and_renews_lapsed_sessio
     client.login().await.expect("logs in");
 
     for org in spec.orgs.values() {
-        let created = client.create(org).await.expect("created");
+        let created = client
+            .create(org, CreateContext::default())
+            .await
+            .expect("created");
         assert!(created.remote_id.starts_with("0TR"));
         assert_eq!(
             created.status,
@@ -963,7 +966,10 @@ async fn a_session_refused_right_after_login_is_renewed_once_then_reported() {
     .await;
     let spec = specs(&sandbox.base_url(), &["a@trial.example"], "");
     let client = connect(&spec, credentials());
-    let err = client.create(&spec.orgs["o0"]).await.expect_err("refused");
+    let err = client
+        .create(&spec.orgs["o0"], CreateContext::default())
+        .await
+        .expect_err("refused");
     assert!(matches!(err, ProviderError::Unauthorized { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
@@ -1006,11 +1012,11 @@ async fn refusals_are_classified_and_carry_salesforces_words_but_no_secret() {
 
     let client = connect(&spec, credentials());
     client
-        .create(&spec.orgs["o0"])
+        .create(&spec.orgs["o0"], CreateContext::default())
         .await
         .expect("the first fits the quota");
     let err = client
-        .create(&spec.orgs["o1"])
+        .create(&spec.orgs["o1"], CreateContext::default())
         .await
         .expect_err("over quota");
     match &err {
@@ -1049,7 +1055,7 @@ async fn jwt_bearer_login_is_signed_with_the_key_file_and_verified() {
     let client = connect(&spec, with_key_dir());
     client.login().await.expect("JWT login");
     client
-        .create(&spec.orgs["o0"])
+        .create(&spec.orgs["o0"], CreateContext::default())
         .await
         .expect("created with the JWT session");
 

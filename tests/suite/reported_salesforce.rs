@@ -446,7 +446,10 @@ async fn list_all_reads_every_sign_up_with_its_attributes_page_by_page() {
     )
     .expect("connects");
     for org in spec.orgs.values() {
-        client.create(org).await.expect("created");
+        client
+            .create(org, orgform::providers::CreateContext::default())
+            .await
+            .expect("created");
     }
 
     let all = client.list_all().await.expect("lists");

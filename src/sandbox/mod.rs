@@ -232,6 +232,11 @@ pub struct Stats {
     /// client that honours Retry-After keeps this at zero.
     #[serde(default)]
     pub(crate) early_retries: BTreeMap<String, u64>,
+    /// The CPU time (user and system, milliseconds) of the process serving the sandbox since it
+    /// started, so that a benchmark can tell the sandbox's share of a run's CPU; absent where
+    /// the system does not say (`/proc/self/stat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
 }
 
 /// What the sandbox asks of each provider type's emulator. Every method matches on

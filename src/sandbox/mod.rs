@@ -82,6 +82,8 @@ pub struct SandboxConfig {
     pub seed: Option<u64>,
     /// Heron requests per fixed 60-second window per API key; 0 for no limit.
     pub heron_rate_limit: u32,
+    /// The largest request body any emulator reads, in bytes; 0 for no limit.
+    pub max_body_bytes: usize,
     pub salesforce: salesforce::SalesforceConfig,
     pub neoncrm: neoncrm::NeonConfig,
     pub commvault: commvault::CommvaultConfig,
@@ -98,6 +100,8 @@ impl Default for SandboxConfig {
             data_file: None,
             seed: None,
             heron_rate_limit: 600,
+            // axum's own default, what every emulator had.
+            max_body_bytes: 2 * 1024 * 1024,
             salesforce: salesforce::SalesforceConfig::default(),
             neoncrm: neoncrm::NeonConfig::default(),
             commvault: commvault::CommvaultConfig::default(),

@@ -86,6 +86,9 @@ pub struct NeonConfig {
     /// account id, as a proxy that lost the upstream answer: the client cannot know whether
     /// they happened, and must look before it creates again.
     pub lose_create_answers: u32,
+    /// The most accounts a `listAccounts` page holds ([`MAX_PAGE_SIZE`], as documented); 0
+    /// for no cap.
+    pub max_page_size: usize,
 }
 
 impl Default for NeonConfig {
@@ -95,6 +98,7 @@ impl Default for NeonConfig {
             session_max_uses: None,
             require_organization_type: false,
             lose_create_answers: 0,
+            max_page_size: MAX_PAGE_SIZE,
         }
     }
 }

@@ -1,13 +1,13 @@
 //! `account/listAccounts`: the output columns and search keys it knows ([`COLUMNS`], named in
 //! an answer as the vendor's example names them, never by echoing the request), the
 //! `searches.search.*` groups (ANDed; EQUAL without case; IN_RANGE over `("a","b")`), and
-//! 1-based pages of at most [`MAX_PAGE_SIZE`](super::MAX_PAGE_SIZE), sorted.
+//! 1-based pages of at most [`MAX_PAGE_SIZE`](super::MAX_PAGE_SIZE) (or the configured cap), sorted.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Account, ApiError, DEFAULT_PAGE_SIZE, Emulator, MAX_PAGE_SIZE, Params, v1_list};
+use super::{Account, ApiError, DEFAULT_PAGE_SIZE, Emulator, Params, v1_list};
 
 /// The output columns and search keys `listAccounts` knows here: what each holds, the name a
 /// request uses, and the name an answer gives it. A request's names are matched without regard
@@ -115,7 +115,7 @@ impl Emulator<'_> {
             Some(s) => s
                 .parse::<usize>()
                 .map_err(|_| vec![PAGE_INVALID])?
-                .clamp(1, MAX_PAGE_SIZE),
+                .clamp(1, self.max_page_size()),
         };
         let page = match params.value("page.currentPage") {
             None => 1,
@@ -171,6 +171,14 @@ impl Emulator<'_> {
 }
 
 impl Emulator<'_> {
+    /// The most accounts a page holds: the documented cap, unless configured otherwise.
+    fn max_page_size(&self) -> usize {
+        match self.config.max_page_size {
+            0 => usize::MAX,
+            cap => cap,
+        }
+    }
+
     /// The positions of the accounts a search finds, in the order of its answer. A search on
     /// names (EQUAL or IN_RANGE) looks them up; any other reads every account, once: what it
     /// found is kept for the next page of the same search, until an account changes.

@@ -59,6 +59,7 @@ mod reported_salesforce;
 mod request_counts;
 mod reviewed_plan;
 mod sandbox;
+mod sandbox_scale;
 mod scenario;
 mod schema;
 mod secrets_checked;

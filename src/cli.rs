@@ -557,6 +557,25 @@ pub(crate) struct SandboxArgs {
     /// an administrator calls POST /ccadmin/v1/organizationRequests/{id}/approve (or /reject)
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub(crate) occ_auto_approve: Option<Duration>,
+    /// Salesforce's REST API requests per UTC day before 403 REQUEST_LIMIT_EXCEEDED (0 for none)
+    #[arg(long, default_value_t = 15_000, value_name = "N")]
+    pub(crate) salesforce_api_requests_per_day: u32,
+    /// How long a Salesforce sign-up takes to settle (In Progress, then Success or Error)
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) salesforce_signup_settle: Duration,
+    /// How long a login lasts unused at every emulator (NeonCRM 10m, Commvault 30m, Salesforce
+    /// 2h; Oracle's 5m token from its issue) instead of each vendor's own
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) session_idle: Option<Duration>,
+    /// Most accounts a NeonCRM listAccounts page holds, as documented 200 (0 for no cap)
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub(crate) neoncrm_max_page_size: usize,
+    /// Most items an Oracle Commerce list page holds, as documented 250 (0 for no cap)
+    #[arg(long, default_value_t = 250, value_name = "N")]
+    pub(crate) occ_max_limit: u64,
+    /// Largest request body any emulator reads, in bytes (0 for no limit)
+    #[arg(long, default_value_t = 2 * 1024 * 1024, value_name = "N")]
+    pub(crate) max_body_bytes: usize,
 }
 
 const SANDBOX_HELP: &str = "\
@@ -588,8 +607,16 @@ Credentials the emulators accept:
   salesforce_signup username tmo@sandbox.example, password sandbox-sf-password, client_id
                    sandbox-sf-client-id, client_secret sandbox-sf-client-secret (JWT: any RS256 key)
 
-GET /_sandbox/stats reports requests per provider and endpoint, faults injected and the
-organizations each emulator holds.";
+Limits, each liftable for a benchmark (`orgform sandbox --help` names their defaults):
+  heron            --heron-rate-limit 0 (600 requests a minute per key)
+  salesforce_signup --salesforce-signups-per-day 0, --salesforce-api-requests-per-day 0,
+                   --salesforce-signup-settle 0s
+  oracle_commerce  --occ-auto-approve 0s (requests wait for an administrator), --occ-max-limit 0
+  neoncrm          --neoncrm-max-page-size 0
+  every emulator   --session-idle 24h (logins lapse unused), --max-body-bytes 0
+
+GET /_sandbox/stats reports requests per provider and endpoint, faults injected, the
+organizations each emulator holds and the sandbox process's CPU time (cpu_ms).";
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 30s or 5m: {e}"))

@@ -79,6 +79,11 @@ pub(crate) async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         .filter(|f| !f.is_empty())
         .map(|f| f.parse::<Fault>().map_err(|e| miette!("--faults: {e}")))
         .collect::<Result<Vec<_>>>()?;
+    // Each emulator's defaults, for what the flags leave alone.
+    let salesforce = crate::sandbox::salesforce::SalesforceConfig::default();
+    let neoncrm = crate::sandbox::neoncrm::NeonConfig::default();
+    let commvault = crate::sandbox::commvault::CommvaultConfig::default();
+    let oracle = crate::sandbox::oracle::OracleConfig::default();
     let config = SandboxConfig {
         latency: std::time::Duration::from_millis(args.latency_ms),
         fault_rate: args.fault_rate,
@@ -87,13 +92,30 @@ pub(crate) async fn serve(args: &SandboxArgs) -> Result<ExitCode> {
         data_file: args.data.clone(),
         seed: args.seed,
         heron_rate_limit: args.heron_rate_limit,
+        max_body_bytes: args.max_body_bytes,
         salesforce: crate::sandbox::salesforce::SalesforceConfig {
             signups_per_day: args.salesforce_signups_per_day,
-            ..crate::sandbox::salesforce::SalesforceConfig::default()
+            api_requests_per_day: args.salesforce_api_requests_per_day,
+            new_for: std::time::Duration::ZERO,
+            in_progress_for: args.salesforce_signup_settle,
+            session_ttl: args.session_idle.unwrap_or(salesforce.session_ttl),
+            ..salesforce
         },
-        neoncrm: crate::sandbox::neoncrm::NeonConfig::default(),
-        commvault: crate::sandbox::commvault::CommvaultConfig::default(),
+        neoncrm: crate::sandbox::neoncrm::NeonConfig {
+            session_idle: args.session_idle.unwrap_or(neoncrm.session_idle),
+            max_page_size: args.neoncrm_max_page_size,
+            ..neoncrm
+        },
+        commvault: crate::sandbox::commvault::CommvaultConfig {
+            token_idle: args.session_idle.unwrap_or(commvault.token_idle),
+            ..commvault
+        },
         oracle: crate::sandbox::oracle::OracleConfig {
+            token_ttl: args.session_idle.unwrap_or(oracle.token_ttl),
+            max_limit: match args.occ_max_limit {
+                0 => u64::MAX,
+                limit => limit,
+            },
             // Decided `DURATION` after it is made: `new` for half of it, then `review`.
             new_for: args.occ_auto_approve.map_or(
                 crate::sandbox::oracle::OracleConfig::default().new_for,

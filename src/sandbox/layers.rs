@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -34,8 +34,20 @@ pub(crate) fn router(state: &SandboxState) -> Router {
         .route("/_sandbox/stats", get(stats))
         .route("/_sandbox/reset", post(reset))
         .fallback(not_found)
+        .layer(match state.config().max_body_bytes {
+            0 => DefaultBodyLimit::disable(),
+            limit => DefaultBodyLimit::max(limit),
+        })
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state.clone())
+}
+
+/// The most bytes of a request body read (`SandboxConfig::max_body_bytes`, 0 for no limit).
+fn body_limit(state: &SandboxState) -> usize {
+    match state.config().max_body_bytes {
+        0 => usize::MAX,
+        limit => limit,
+    }
 }
 
 /// Every request: the configured latency first, then one debug line. Only the method, the path
@@ -69,7 +81,7 @@ async fn endpoint(State(state): State<SandboxState>, request: Request, next: Nex
     // The same request sent again (same method, route, query and body) is a retry: was it
     // told to wait longer?
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, body_limit(&state)).await else {
         return api.status_error(&state, StatusCode::PAYLOAD_TOO_LARGE);
     };
     let digest = {

@@ -82,6 +82,8 @@ pub struct SandboxConfig {
     pub seed: Option<u64>,
     /// Heron requests per fixed 60-second window per API key; 0 for no limit.
     pub heron_rate_limit: u32,
+    /// The largest request body any emulator reads, in bytes; 0 for no limit.
+    pub max_body_bytes: usize,
     pub salesforce: salesforce::SalesforceConfig,
     pub neoncrm: neoncrm::NeonConfig,
     pub commvault: commvault::CommvaultConfig,
@@ -98,6 +100,8 @@ impl Default for SandboxConfig {
             data_file: None,
             seed: None,
             heron_rate_limit: 600,
+            // axum's own default, what every emulator had.
+            max_body_bytes: 2 * 1024 * 1024,
             salesforce: salesforce::SalesforceConfig::default(),
             neoncrm: neoncrm::NeonConfig::default(),
             commvault: commvault::CommvaultConfig::default(),
@@ -232,6 +236,11 @@ pub struct Stats {
     /// client that honours Retry-After keeps this at zero.
     #[serde(default)]
     pub(crate) early_retries: BTreeMap<String, u64>,
+    /// The CPU time (user and system, milliseconds) of the process serving the sandbox since it
+    /// started, so that a benchmark can tell the sandbox's share of a run's CPU; absent where
+    /// the system does not say (`/proc/self/stat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
 }
 
 /// What the sandbox asks of each provider type's emulator. Every method matches on

@@ -60,6 +60,7 @@ mod request_counts;
 mod request_floor;
 mod reviewed_plan;
 mod sandbox;
+mod sandbox_scale;
 mod scenario;
 mod schema;
 mod secrets_checked;

@@ -257,7 +257,7 @@ fn answers_are_read_in_every_documented_shape() {
 
 // The emulator's logic, without HTTP.
 
-struct Emulator {
+pub(crate) struct Emulator {
     config: CommvaultConfig,
     data: CommvaultData,
     rng: fastrand::Rng,
@@ -265,7 +265,7 @@ struct Emulator {
 }
 
 impl Emulator {
-    fn new(config: CommvaultConfig) -> Emulator {
+    pub(crate) fn new(config: CommvaultConfig) -> Emulator {
         Emulator {
             config,
             data: CommvaultData::default(),
@@ -274,14 +274,14 @@ impl Emulator {
         }
     }
 
-    fn call(&mut self, endpoint: Endpoint, token: Option<&str>, body: &Value) -> Answer {
+    pub(crate) fn call(&mut self, endpoint: Endpoint, token: Option<&str>, body: &Value) -> Answer {
         let random = self.rng.u64(..);
         let bytes = serde_json::to_vec(body).expect("json");
         self.data
             .handle(&self.config, &endpoint, token, &bytes, self.now, random)
     }
 
-    fn login(&mut self) -> String {
+    pub(crate) fn login(&mut self) -> String {
         let answer = self.call(
             Endpoint::Login,
             None,
@@ -295,12 +295,12 @@ impl Emulator {
     }
 }
 
-fn body(answer: &Answer) -> &Value {
+pub(crate) fn body(answer: &Answer) -> &Value {
     answer.json_body().expect("a JSON body")
 }
 
 /// A create body with only the seed's required fields.
-fn create_body(name: &str) -> Value {
+pub(crate) fn create_body(name: &str) -> Value {
     json!({
         "organizationName": name,
         "plan": {"planName": "Server plan", "planId": 12, "entityInfo": {"companyId": 0}},

@@ -19,14 +19,14 @@ use orgform::spec::{SourceFile, Spec};
 use serde_json::{Value, json};
 
 /// The emulator with its knobs and a seeded random source, as the sandbox holds it.
-struct NeonEmulator {
+pub(crate) struct NeonEmulator {
     config: NeonConfig,
     data: NeonData,
     rng: fastrand::Rng,
 }
 
 impl NeonEmulator {
-    fn new(config: NeonConfig, data: NeonData, seed: Option<u64>) -> NeonEmulator {
+    pub(crate) fn new(config: NeonConfig, data: NeonData, seed: Option<u64>) -> NeonEmulator {
         NeonEmulator {
             config,
             data,
@@ -299,7 +299,7 @@ fn fail_codes_are_explained() {
 
 // The emulator's logic, without HTTP.
 
-fn call<N: AsRef<str>, V: AsRef<str>>(
+pub(crate) fn call<N: AsRef<str>, V: AsRef<str>>(
     emu: &mut NeonEmulator,
     endpoint: Endpoint,
     params: &[(N, V)],
@@ -315,7 +315,7 @@ fn call<N: AsRef<str>, V: AsRef<str>>(
         .expect("wrapped answer")
 }
 
-fn session(emu: &mut NeonEmulator) -> String {
+pub(crate) fn session(emu: &mut NeonEmulator) -> String {
     let answer = call(
         emu,
         Endpoint::Login,
@@ -518,7 +518,7 @@ fn emulator_renders_one_element_lists_as_objects() {
     assert!(fail["errors"]["error"].is_object(), "{fail}");
 }
 
-fn list(sid: &str, names: &[&str], page: u32) -> Vec<(String, String)> {
+pub(crate) fn list(sid: &str, names: &[&str], page: u32) -> Vec<(String, String)> {
     let mut params = vec![("userSessionId".to_string(), sid.to_string())];
     params.extend(list_params(names, page).0);
     params

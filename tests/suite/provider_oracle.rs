@@ -260,16 +260,16 @@ fn request_statuses_become_the_model_and_the_best_request_comes_first() {
 
 // The emulator's rules, without a server.
 
-const T0: u64 = 1_800_000_000_000;
+pub(crate) const T0: u64 = 1_800_000_000_000;
 
-struct Emu {
+pub(crate) struct Emu {
     config: OracleConfig,
     data: OracleData,
     seed: u64,
 }
 
 impl Emu {
-    fn new(config: OracleConfig) -> Emu {
+    pub(crate) fn new(config: OracleConfig) -> Emu {
         Emu {
             config,
             data: OracleData::default(),
@@ -277,7 +277,7 @@ impl Emu {
         }
     }
 
-    fn call(
+    pub(crate) fn call(
         &mut self,
         method: &str,
         path: &str,
@@ -304,7 +304,7 @@ impl Emu {
         )
     }
 
-    fn login(&mut self, now: u64) -> String {
+    pub(crate) fn login(&mut self, now: u64) -> String {
         let reply = self.call(
             "POST",
             "/ccadmin/v1/login",
@@ -320,7 +320,7 @@ impl Emu {
             .to_string()
     }
 
-    fn request(&mut self, body: &Value, now: u64) -> Reply {
+    pub(crate) fn request(&mut self, body: &Value, now: u64) -> Reply {
         self.call(
             "POST",
             "/ccstore/v1/organizationRequests",

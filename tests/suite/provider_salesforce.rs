@@ -24,7 +24,7 @@ use orgform::sandbox::salesforce::{
 };
 use orgform::sandbox::{Fault, Sandbox, SandboxConfig};
 
-const T0: u64 = 1_790_024_000_000;
+pub(crate) const T0: u64 = 1_790_024_000_000;
 const BASE: &str = "http://127.0.0.1:9";
 
 // ---- the client's pure parts ----
@@ -240,7 +240,7 @@ fn unusable_private_keys_say_why_without_quoting_the_key() {
 // ---- the emulator's rules, on a clock ----
 
 /// The emulator's rules without a server: its knobs, its data, and a seed per request.
-struct Emu {
+pub(crate) struct Emu {
     config: SalesforceConfig,
     data: SalesforceData,
     requests: u64,
@@ -254,7 +254,7 @@ impl Emu {
     }
 }
 
-fn emulator_with(config: SalesforceConfig) -> Emu {
+pub(crate) fn emulator_with(config: SalesforceConfig) -> Emu {
     Emu {
         config,
         data: SalesforceData::default(),
@@ -262,7 +262,7 @@ fn emulator_with(config: SalesforceConfig) -> Emu {
     }
 }
 
-fn token(emu: &mut Emu) -> String {
+pub(crate) fn token(emu: &mut Emu) -> String {
     token_at(emu, T0)
 }
 
@@ -287,7 +287,7 @@ fn token_at(emu: &mut Emu, now: u64) -> String {
     body["access_token"].as_str().expect("token").to_string()
 }
 
-fn call(
+pub(crate) fn call(
     emu: &mut Emu,
     token: &str,
     method: &'static str,
@@ -314,7 +314,7 @@ fn call(
     )
 }
 
-fn signup(username: &str) -> Value {
+pub(crate) fn signup(username: &str) -> Value {
     json!({
         "Company": "Acme", "Country": "US", "LastName": "Doe",
         "SignupEmail": "admin@acme.example", "Username": username,
@@ -322,7 +322,7 @@ fn signup(username: &str) -> Value {
     })
 }
 
-fn soql(emu: &mut Emu, token: &str, q: &str, now: u64) -> Reply {
+pub(crate) fn soql(emu: &mut Emu, token: &str, q: &str, now: u64) -> Reply {
     let path = format!(
         "/services/data/v60.0/query?q={}",
         url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
@@ -330,7 +330,7 @@ fn soql(emu: &mut Emu, token: &str, q: &str, now: u64) -> Reply {
     call(emu, token, "GET", &path, &Value::Null, now)
 }
 
-const CREATE: &str = "/services/data/v60.0/sobjects/SignupRequest/";
+pub(crate) const CREATE: &str = "/services/data/v60.0/sobjects/SignupRequest/";
 
 #[test]
 fn create_validates_like_salesforce_and_answers_error_arrays() {

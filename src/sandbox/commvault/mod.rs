@@ -101,6 +101,63 @@ pub struct CommvaultData {
     /// How many create answers [`CommvaultConfig::lose_create_answers`] has lost; transient.
     #[serde(skip)]
     lost_answers: LostAnswers,
+    /// Where to find organizations by name and by id; transient, built again when needed.
+    #[serde(skip)]
+    index: Index,
+}
+
+/// Positions in [`CommvaultData::organizations`] by client name (trimmed, without ASCII case)
+/// and by client id, so that a create's name check and a client's look-up cost one probe
+/// rather than a scan. It only narrows where to look: each candidate is checked as a scan
+/// would check it, so answers are the same.
+#[derive(Clone, Debug, Default)]
+struct Index {
+    /// How many organizations are indexed: another count means they were replaced as a whole
+    /// (a data file, a test's set-up), and the index is built again.
+    indexed: Option<usize>,
+    by_name: HashMap<String, Vec<usize>>,
+    by_id: HashMap<u64, Vec<usize>>,
+}
+
+impl Index {
+    fn name_key(name: &str) -> String {
+        name.trim().to_ascii_lowercase()
+    }
+
+    fn refresh(&mut self, organizations: &[Organization]) {
+        if self.indexed == Some(organizations.len()) {
+            return;
+        }
+        *self = Index::default();
+        for (position, organization) in organizations.iter().enumerate() {
+            self.add(position, organization);
+        }
+        self.indexed = Some(organizations.len());
+    }
+
+    /// Indexes the organization just pushed at `position` (the last).
+    fn add(&mut self, position: usize, organization: &Organization) {
+        self.by_name
+            .entry(Index::name_key(&organization.client_name))
+            .or_default()
+            .push(position);
+        self.by_id
+            .entry(organization.client_id)
+            .or_default()
+            .push(position);
+        self.indexed = Some(position + 1);
+    }
+
+    /// Positions of the organizations whose trimmed name is `name`'s without ASCII case.
+    fn named(&self, name: &str) -> &[usize] {
+        self.by_name
+            .get(&Index::name_key(name))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn with_id(&self, id: u64) -> &[usize] {
+        self.by_id.get(&id).map_or(&[], Vec::as_slice)
+    }
 }
 
 impl Default for CommvaultData {
@@ -111,6 +168,7 @@ impl Default for CommvaultData {
             tokens: HashMap::new(),
             issued: 0,
             lost_answers: LostAnswers::default(),
+            index: Index::default(),
         }
     }
 }
@@ -272,6 +330,7 @@ impl CommvaultData {
         now: Instant,
         random: u64,
     ) -> Answer {
+        self.index.refresh(&self.organizations);
         match endpoint {
             Endpoint::Login => return self.login(config, body, now, random),
             Endpoint::RenewLoginToken => return self.renew(body, now, random),
@@ -455,15 +514,21 @@ impl CommvaultData {
             let all: Vec<Value> = self.organizations.iter().map(view).collect();
             return Answer::ok(json!({ "clientProperties": all }));
         };
-        let found = match by_name(which) {
-            Some(name) => self
-                .organizations
+        let at = |positions: &[usize]| -> Vec<&Organization> {
+            positions
                 .iter()
+                .filter_map(|p| self.organizations.get(*p))
+                .collect()
+        };
+        let found = match by_name(which) {
+            Some(name) => at(self.index.named(&name))
+                .into_iter()
                 .find(|o| o.client_name.eq_ignore_ascii_case(&name)),
-            None => which
-                .parse::<u64>()
-                .ok()
-                .and_then(|id| self.organizations.iter().find(|o| o.client_id == id)),
+            None => which.parse::<u64>().ok().and_then(|id| {
+                at(self.index.with_id(id))
+                    .into_iter()
+                    .find(|o| o.client_id == id)
+            }),
         };
         match found {
             Some(o) => Answer::ok(json!({ "clientProperties": [view(o)] })),
@@ -499,8 +564,10 @@ impl CommvaultData {
             }
         }
         if self
-            .organizations
+            .index
+            .named(name)
             .iter()
+            .filter_map(|p| self.organizations.get(*p))
             .any(|o| o.client_name.trim().eq_ignore_ascii_case(name))
         {
             return Answer::error(
@@ -514,7 +581,7 @@ impl CommvaultData {
             .as_str()
             .unwrap_or("https://login.salesforce.com")
             .to_string();
-        self.organizations.push(Organization {
+        let organization = Organization {
             client_id,
             client_name: name.to_string(),
             sf_org_id: format!("00D{:012X}", random & 0xffff_ffff_ffff),
@@ -523,7 +590,9 @@ impl CommvaultData {
             backupset_id: client_id + 60_000,
             subclient_id: client_id + 70_000,
             request: without_secrets(Value::Object(request.clone())),
-        });
+        };
+        self.index.add(self.organizations.len(), &organization);
+        self.organizations.push(organization);
         Answer::ok(json!({
             "processinginstructioninfo": {"attributes": [{"name": "exitval", "value": "0"}]},
             "response": {

@@ -48,6 +48,7 @@ use super::serve::{Call, LostAnswers, on_data};
 use super::state::SandboxState;
 
 mod checks;
+mod index;
 mod search;
 
 use checks::{
@@ -85,6 +86,9 @@ pub struct NeonConfig {
     /// account id, as a proxy that lost the upstream answer: the client cannot know whether
     /// they happened, and must look before it creates again.
     pub lose_create_answers: u32,
+    /// The most accounts a `listAccounts` page holds ([`MAX_PAGE_SIZE`], as documented); 0
+    /// for no cap.
+    pub max_page_size: usize,
 }
 
 impl Default for NeonConfig {
@@ -94,6 +98,7 @@ impl Default for NeonConfig {
             session_max_uses: None,
             require_organization_type: false,
             lose_create_answers: 0,
+            max_page_size: MAX_PAGE_SIZE,
         }
     }
 }
@@ -111,6 +116,9 @@ pub struct NeonData {
     /// How many create answers [`NeonConfig::lose_create_answers`] has lost so far; transient.
     #[serde(skip)]
     lost_answers: LostAnswers,
+    /// Where to find accounts by id, name and username; transient, built again when needed.
+    #[serde(skip)]
+    index: index::Index,
 }
 
 impl Default for NeonData {
@@ -120,6 +128,7 @@ impl Default for NeonData {
             next_account_id: 10_001,
             sessions: HashMap::new(),
             lost_answers: LostAnswers::default(),
+            index: index::Index::default(),
         }
     }
 }
@@ -307,6 +316,7 @@ impl NeonData {
         wall: SystemTime,
         random: u64,
     ) -> Value {
+        self.index.refresh(&self.accounts);
         Emulator {
             config,
             data: self,
@@ -402,7 +412,7 @@ impl Emulator<'_> {
             .filter(|(n, v)| v.trim().is_empty() && !matches!(n.as_str(), "responseType"))
             .map(|(n, _)| n.clone())
             .collect();
-        self.data.accounts.push(Account {
+        self.push(Account {
             account_id,
             organization_name: organization_name(params),
             user_type: UserType::Organization,
@@ -411,6 +421,23 @@ impl Emulator<'_> {
             blank_parameters,
         });
         Ok(json!({"responseMessage": "organization account created.", "accountId": account_id}))
+    }
+
+    /// Adds an account, and indexes it.
+    fn push(&mut self, account: Account) {
+        let position = self.data.accounts.len();
+        self.data.index.add(position, &account);
+        self.data.accounts.push(account);
+    }
+
+    /// The position of the organization account with this id, if there is one.
+    fn organization_at(&self, id: u64) -> Option<usize> {
+        self.data.index.with_id(id).iter().copied().find(|p| {
+            self.data
+                .accounts
+                .get(*p)
+                .is_some_and(|a| a.account_id == id && a.user_type == UserType::Organization)
+        })
     }
 
     /// What the seed's error table refuses in an organization account's parameters (10050 to
@@ -431,7 +458,10 @@ impl Emulator<'_> {
             (Some(_), None) => errors.push(PASSWORD_REQUIRED),
             (None, Some(_)) => errors.push(USERNAME_REQUIRED),
             (Some(u), Some(_)) => {
-                let taken = self.data.accounts.iter().any(|a| {
+                let taken = self.data.index.with_username(u).iter().any(|p| {
+                    let Some(a) = self.data.accounts.get(*p) else {
+                        return false;
+                    };
                     Some(a.account_id) != updating
                         && a.login_username
                             .as_deref()
@@ -470,12 +500,7 @@ impl Emulator<'_> {
         let index = params
             .value("organizationAccount.accountId")
             .and_then(|id| id.parse::<u64>().ok())
-            .and_then(|id| {
-                self.data
-                    .accounts
-                    .iter()
-                    .position(|a| a.account_id == id && a.user_type == UserType::Organization)
-            })
+            .and_then(|id| self.organization_at(id))
             .ok_or_else(|| vec![ACCOUNT_ID_INVALID])?;
         let account_id = self.data.accounts[index].account_id;
         let errors = self.check_account(params, Some(account_id));
@@ -487,9 +512,11 @@ impl Emulator<'_> {
         if let Some(by) = account.organization_account.get("createdBy") {
             object.insert("createdBy".into(), by.clone());
         }
+        let old = account.clone();
         account.organization_name = organization_name(params);
         account.login_username = login_username(params);
         account.organization_account = Value::Object(object);
+        self.data.index.replace(index, &old, account);
         Ok(json!({"responseMessage": "Organization account updated successfully."}))
     }
 
@@ -499,7 +526,7 @@ impl Emulator<'_> {
         let account_id = self.data.next_account_id;
         self.data.next_account_id += 1;
         let object = account_object(params, "individualAccount.", account_id);
-        self.data.accounts.push(Account {
+        self.push(Account {
             account_id,
             organization_name: params
                 .value("individualAccount.organizationName")
@@ -517,12 +544,8 @@ impl Emulator<'_> {
         let account = params
             .value("accountId")
             .and_then(|id| id.parse::<u64>().ok())
-            .and_then(|id| {
-                self.data
-                    .accounts
-                    .iter()
-                    .find(|a| a.account_id == id && a.user_type == UserType::Organization)
-            })
+            .and_then(|id| self.organization_at(id))
+            .and_then(|p| self.data.accounts.get(p))
             .ok_or_else(|| vec![ACCOUNT_ID_INVALID])?;
         Ok(json!({"organizationAccount": render(&account.organization_account)}))
     }

@@ -1,11 +1,13 @@
 //! `account/listAccounts`: the output columns and search keys it knows ([`COLUMNS`], named in
 //! an answer as the vendor's example names them, never by echoing the request), the
 //! `searches.search.*` groups (ANDed; EQUAL without case; IN_RANGE over `("a","b")`), and
-//! 1-based pages of at most [`MAX_PAGE_SIZE`](super::MAX_PAGE_SIZE), sorted.
+//! 1-based pages of at most [`MAX_PAGE_SIZE`](super::MAX_PAGE_SIZE) (or the configured cap), sorted.
+
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Account, ApiError, DEFAULT_PAGE_SIZE, Emulator, MAX_PAGE_SIZE, Params, v1_list};
+use super::{Account, ApiError, DEFAULT_PAGE_SIZE, Emulator, Params, v1_list};
 
 /// The output columns and search keys `listAccounts` knows here: what each holds, the name a
 /// request uses, and the name an answer gives it. A request's names are matched without regard
@@ -83,7 +85,7 @@ const CRITERIA_EMPTY: ApiError = ("28", "Search criteria is empty.");
 const PAGE_INVALID: ApiError = ("29", "Page number is invalid.");
 
 impl Emulator<'_> {
-    pub(super) fn list(&self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
+    pub(super) fn list(&mut self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
         let requested = params.all("outputfields.idnamepair.name");
         let columns: Vec<(Column, &str)> = requested.iter().filter_map(|c| column(c)).collect();
         if columns.is_empty() || columns.len() != requested.len() {
@@ -113,7 +115,7 @@ impl Emulator<'_> {
             Some(s) => s
                 .parse::<usize>()
                 .map_err(|_| vec![PAGE_INVALID])?
-                .clamp(1, MAX_PAGE_SIZE),
+                .clamp(1, self.max_page_size()),
         };
         let page = match params.value("page.currentPage") {
             None => 1,
@@ -135,29 +137,14 @@ impl Emulator<'_> {
             },
         };
 
-        let mut found: Vec<&Account> = self
-            .data
-            .accounts
-            .iter()
-            .filter(|a| searches.iter().all(|s| s.matches(a)))
-            .collect();
-        match sort {
-            Some(Column::Name) => found.sort_by(|a, b| {
-                a.organization_name
-                    .to_lowercase()
-                    .cmp(&b.organization_name.to_lowercase())
-                    .then(a.account_id.cmp(&b.account_id))
-            }),
-            _ => found.sort_by_key(|a| a.account_id),
-        }
-        if descending {
-            found.reverse();
-        }
+        let found = self.found(&searches, sort, descending);
         let total = found.len();
+        let accounts = &self.data.accounts;
         let rows: Vec<Value> = found
-            .into_iter()
+            .iter()
             .skip((page - 1).saturating_mul(size))
             .take(size)
+            .filter_map(|p| accounts.get(*p))
             .map(|account| {
                 let pairs = columns
                     .iter()
@@ -183,10 +170,83 @@ impl Emulator<'_> {
     }
 }
 
+impl Emulator<'_> {
+    /// The most accounts a page holds: the documented cap, unless configured otherwise.
+    fn max_page_size(&self) -> usize {
+        match self.config.max_page_size {
+            0 => usize::MAX,
+            cap => cap,
+        }
+    }
+
+    /// The positions of the accounts a search finds, in the order of its answer. A search on
+    /// names (EQUAL or IN_RANGE) looks them up; any other reads every account, once: what it
+    /// found is kept for the next page of the same search, until an account changes.
+    fn found(
+        &mut self,
+        searches: &[Search],
+        sort: Option<Column>,
+        descending: bool,
+    ) -> Arc<[usize]> {
+        let accounts = &self.data.accounts;
+        let named = searches
+            .iter()
+            .find_map(|Search(column, operator, values)| {
+                (*column == Column::Name && matches!(operator, Operator::Equal | Operator::InRange))
+                    .then_some(values)
+            });
+        if let Some(names) = named {
+            let mut candidates: Vec<usize> = names
+                .iter()
+                .flat_map(|name| self.data.index.with_name(name))
+                .copied()
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            return ordered(accounts, candidates, searches, sort, descending).into();
+        }
+        let key = format!("{searches:?} {sort:?} {descending}");
+        if let Some(found) = self.data.index.scanned(&key) {
+            return found;
+        }
+        let found: Arc<[usize]> =
+            ordered(accounts, 0..accounts.len(), searches, sort, descending).into();
+        self.data.index.remember_scan(key, Arc::clone(&found));
+        found
+    }
+}
+
+/// Those of `candidates` (positions in ascending order) that every search matches, sorted
+/// as the answer lists them.
+fn ordered(
+    accounts: &[Account],
+    candidates: impl IntoIterator<Item = usize>,
+    searches: &[Search],
+    sort: Option<Column>,
+    descending: bool,
+) -> Vec<usize> {
+    let mut found: Vec<(usize, &Account)> = candidates
+        .into_iter()
+        .filter_map(|p| Some((p, accounts.get(p)?)))
+        .filter(|(_, a)| searches.iter().all(|s| s.matches(a)))
+        .collect();
+    match sort {
+        Some(Column::Name) => {
+            found.sort_by_cached_key(|(_, a)| (a.organization_name.to_lowercase(), a.account_id))
+        }
+        _ => found.sort_by_key(|(_, a)| a.account_id),
+    }
+    if descending {
+        found.reverse();
+    }
+    found.into_iter().map(|(p, _)| p).collect()
+}
+
 /// One `searches.search` group: a column, an operator and its values.
+#[derive(Debug)]
 struct Search(Column, Operator, Vec<String>);
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Operator {
     Equal,
     NotEqual,

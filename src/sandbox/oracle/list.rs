@@ -4,20 +4,23 @@
 //! `{total, totalResults, offset, limit, links, items}` with links back at the sandbox, each
 //! item with the fields OCC's list documents.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::filter::{Filter, compare, lookup};
+use super::index::Source;
 use super::{Emulator, Reply, code};
 
 /// Which list a request reads.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) enum Collection {
     Requests,
     Organizations,
 }
 
 impl Emulator<'_> {
-    pub(super) fn list(&self, collection: Collection, query: &str) -> Reply {
+    pub(super) fn list(&mut self, collection: Collection, query: &str) -> Reply {
         let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
@@ -61,24 +64,8 @@ impl Emulator<'_> {
                 }
             },
         };
-        // Only the items the filter may match are rendered (rendering is what costs).
-        let names = filter.as_ref().and_then(Filter::only_names);
-        let mut items: Vec<Value> = match collection {
-            Collection::Requests => self
-                .data
-                .requests
-                .iter()
-                .filter(|r| {
-                    names
-                        .as_ref()
-                        .is_none_or(|n| n.contains(&r.name.to_lowercase()))
-                })
-                .map(|r| self.render_request(r))
-                .collect(),
-            Collection::Organizations => self.organizations_named(names.as_ref()),
-        };
-        items.retain(|item| filter.as_ref().is_none_or(|f| f.matches(item)));
         let mut sort_echo = Vec::new();
+        let mut sort_by = None;
         if let Some(sort) = param("sort").filter(|s| !s.trim().is_empty()) {
             let (field, order) = sort.split_once(':').unwrap_or((sort, "asc"));
             let descending = match order.trim() {
@@ -93,21 +80,35 @@ impl Emulator<'_> {
                 }
             };
             let field = field.trim();
-            items.sort_by(|a, b| {
-                let ord = compare(
-                    lookup(a, field).unwrap_or(&Value::Null),
-                    lookup(b, field).unwrap_or(&Value::Null),
-                );
-                if descending { ord.reverse() } else { ord }
-            });
+            sort_by = Some((field, descending));
             sort_echo.push(
                 json!({ "property": field, "order": if descending { "desc" } else { "asc" } }),
             );
         }
+        // A list read whole is kept for its next page (the same filter and sort); one that
+        // names its items is a look-up, as cheap to make again.
+        let whole = filter.as_ref().and_then(Filter::only_names).is_none();
+        let key = format!("{collection:?} {:?} {sort_by:?}", param("q"));
+        let items = match self.data.index.listed(&key, self.now_ms) {
+            Some(items) if whole => items,
+            _ => {
+                let items: Arc<[Source]> = self.order(collection, filter.as_ref(), sort_by).into();
+                if whole {
+                    let until = self.statuses_hold_until();
+                    self.data
+                        .index
+                        .remember_list(key, until, Arc::clone(&items));
+                }
+                items
+            }
+        };
         let total = items.len() as u64;
         let start = usize::try_from(offset.min(total)).unwrap_or(usize::MAX);
         let end = usize::try_from((offset.saturating_add(limit)).min(total)).unwrap_or(usize::MAX);
-        let mut page: Vec<Value> = items[start..end].to_vec();
+        let mut page: Vec<Value> = items[start..end]
+            .iter()
+            .map(|source| self.render_source(*source))
+            .collect();
         // Filtered and sorted on the whole object, answered as OCC's list items: a request's is
         // `{id, name, status, organization: {id}, profile: {id}}` (its comments and the rest
         // only come with a read of one), an organization's the whole object unless
@@ -154,5 +155,66 @@ impl Emulator<'_> {
             answer["sort"] = Value::Array(sort_echo);
         }
         Reply::json(200, answer)
+    }
+}
+
+impl Emulator<'_> {
+    /// The items of a list in the order of its answer, its filter and sort applied. Only the
+    /// items the filter may match are looked at (by name, when it names them), and only when
+    /// it filters or sorts are they rendered to be compared (rendering is what costs).
+    fn order(
+        &self,
+        collection: Collection,
+        filter: Option<&Filter>,
+        sort_by: Option<(&str, bool)>,
+    ) -> Vec<Source> {
+        let names = filter.and_then(Filter::only_names);
+        let candidates: Vec<Source> = match collection {
+            Collection::Requests => {
+                let positions: Vec<usize> = match &names {
+                    None => (0..self.data.requests.len()).collect(),
+                    Some(names) => {
+                        let mut found: Vec<usize> = names
+                            .iter()
+                            .flat_map(|n| self.data.index.requests_named(n))
+                            .copied()
+                            .collect();
+                        found.sort_unstable();
+                        found.dedup();
+                        found
+                    }
+                };
+                positions
+                    .into_iter()
+                    .filter(|p| {
+                        self.data.requests.get(*p).is_some_and(|r| {
+                            names
+                                .as_ref()
+                                .is_none_or(|n| n.contains(&r.name.to_lowercase()))
+                        })
+                    })
+                    .map(Source::Request)
+                    .collect()
+            }
+            Collection::Organizations => self.organizations_named(names.as_ref()),
+        };
+        if filter.is_none() && sort_by.is_none() {
+            return candidates;
+        }
+        let mut items: Vec<(Source, Value)> = candidates
+            .into_iter()
+            .map(|source| (source, self.render_source(source)))
+            .filter(|(_, item)| filter.is_none_or(|f| f.matches(item)))
+            .collect();
+        if let Some((field, descending)) = sort_by {
+            items.sort_by(|(_, a), (_, b)| {
+                let ord = compare(
+                    lookup(a, field).unwrap_or(&Value::Null),
+                    lookup(b, field).unwrap_or(&Value::Null),
+                );
+                if descending { ord.reverse() } else { ord }
+            });
+        }
+        items.into_iter().map(|(source, _)| source).collect()
     }
 }

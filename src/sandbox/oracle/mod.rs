@@ -61,10 +61,12 @@ use super::state::SandboxState;
 
 mod checks;
 mod filter;
+mod index;
 mod list;
 
 use checks::{check_organization, check_profile};
 pub use filter::Filter;
+use index::Source;
 use list::Collection;
 
 /// The paths this emulator owns at OCC's hosts.
@@ -172,6 +174,9 @@ pub struct OracleData {
     /// What [`OracleConfig::lose_create_answers`] has lost so far.
     #[serde(skip)]
     lost_answers: LostAnswers,
+    /// Where to find requests and organizations; transient, built again when needed.
+    #[serde(skip)]
+    index: index::Index,
 }
 
 /// One organization request.
@@ -253,14 +258,23 @@ impl OracleData {
         now_ms: u64,
         random: u64,
     ) -> Reply {
-        Emulator {
+        self.index.refresh(&self.requests, &self.organizations);
+        let reply = Emulator {
             config,
             data: self,
             rng: fastrand::Rng::with_seed(random),
             base_url: base_url.trim_end_matches('/'),
             now_ms,
         }
-        .handle(request)
+        .handle(request);
+        match request.method {
+            "GET" => {}
+            // An update changes names in place: index them again.
+            "PUT" => self.index.invalidate(),
+            // A decision changes what lists hold.
+            _ => self.index.changed(),
+        }
+        reply
     }
 
     /// Organizations made or being made: those created directly, and requests an administrator
@@ -476,7 +490,11 @@ impl Emulator<'_> {
             .unwrap_or("")
             .to_lowercase();
         let now_ms = self.now_ms;
-        let taken = self.data.requests.iter().any(|r| {
+        let requests = &self.data.requests;
+        let taken = self.data.index.requests_with_email(&email).iter().any(|p| {
+            let Some(r) = requests.get(*p) else {
+                return false;
+            };
             status(self.config, r, now_ms) != "rejected"
                 && r.fields
                     .get("profile")
@@ -509,7 +527,7 @@ impl Emulator<'_> {
         } else {
             Outcome::Approved
         };
-        self.data.requests.push(OrgRequest {
+        let request = OrgRequest {
             id,
             name,
             fields,
@@ -518,7 +536,11 @@ impl Emulator<'_> {
             profile_id: format!("{}", 200_000 + self.data.last_request_id),
             outcome,
             decided: None,
-        });
+        };
+        self.data
+            .index
+            .add_request(self.data.requests.len(), &request);
+        self.data.requests.push(request);
         Reply::json(
             200,
             json!({
@@ -539,7 +561,12 @@ impl Emulator<'_> {
 
     fn find_request(&self, id: &str) -> Option<usize> {
         let id = id.parse::<u64>().ok()?;
-        self.data.requests.iter().position(|r| r.id == id)
+        self.data
+            .index
+            .request_with_id(id)
+            .iter()
+            .copied()
+            .find(|p| self.data.requests.get(*p).is_some_and(|r| r.id == id))
     }
 
     /// One request; `expand` (OCC's values, one or several separated by commas [I]) adds what
@@ -706,6 +733,9 @@ impl Emulator<'_> {
             created_ms: self.now_ms,
         };
         let rendered = render_organization(&id, &organization.fields);
+        self.data
+            .index
+            .add_organization(self.data.organizations.len(), &organization);
         self.data.organizations.push(organization);
         let expand_none = url::form_urlencoded::parse(query.as_bytes())
             .any(|(k, v)| k == "expand" && v == "none");
@@ -776,11 +806,27 @@ impl Emulator<'_> {
     }
 
     fn get_organization(&self, id: &str) -> Reply {
-        match self
-            .all_organizations()
-            .into_iter()
-            .find(|o| o["id"].as_str() == Some(id))
-        {
+        // As the first item with this id in the list of every organization: one created
+        // directly, else an approved request's.
+        let data = &*self.data;
+        let direct = data
+            .index
+            .organization_with_id(id)
+            .iter()
+            .filter_map(|p| data.organizations.get(*p))
+            .find(|o| o.id == id)
+            .map(|o| render_organization(&o.id, &o.fields));
+        let found = direct.or_else(|| {
+            data.index
+                .requests_making(id)
+                .iter()
+                .filter_map(|p| data.requests.get(*p))
+                .find(|r| {
+                    r.organization_id == id && status(self.config, r, self.now_ms) == "approved"
+                })
+                .map(render_approved)
+        });
+        match found {
             Some(o) => Reply::json(200, o),
             None => Reply::error(
                 404,
@@ -790,25 +836,45 @@ impl Emulator<'_> {
         }
     }
 
-    /// Every organization as the admin API shows it now: created directly, or by an approval.
-    fn all_organizations(&self) -> Vec<Value> {
-        self.organizations_named(None)
-    }
-
-    /// The organizations, or only those whose name may be one of `names` (lower-cased).
-    fn organizations_named(&self, names: Option<&HashSet<String>>) -> Vec<Value> {
+    /// The organizations, or only those whose name may be one of `names` (lower-cased), in
+    /// the lists' order (by id), without rendering them.
+    fn organizations_named(&self, names: Option<&HashSet<String>>) -> Vec<Source> {
+        let data = &*self.data;
+        let (direct, approved): (Vec<usize>, Vec<usize>) = match names {
+            None => (
+                (0..data.organizations.len()).collect(),
+                (0..data.requests.len()).collect(),
+            ),
+            Some(names) => {
+                let mut direct: Vec<usize> = names
+                    .iter()
+                    .flat_map(|n| data.index.organizations_named(n))
+                    .collect();
+                let mut approved: Vec<usize> = names
+                    .iter()
+                    .flat_map(|n| data.index.requests_making_named(n))
+                    .collect();
+                for list in [&mut direct, &mut approved] {
+                    list.sort_unstable();
+                    list.dedup();
+                }
+                (direct, approved)
+            }
+        };
         let may_match = |name: Option<&Value>| match (names, name) {
             (Some(names), Some(Value::String(name))) => names.contains(&name.to_lowercase()),
             _ => true,
         };
-        let mut out: Vec<(u64, Value)> = self
-            .data
-            .organizations
-            .iter()
-            .filter(|o| may_match(o.fields.get("name")))
-            .map(|o| (o.created_ms, render_organization(&o.id, &o.fields)))
+        let mut out: Vec<(&str, Source)> = direct
+            .into_iter()
+            .filter_map(|p| Some((p, data.organizations.get(p)?)))
+            .filter(|(_, o)| may_match(o.fields.get("name")))
+            .map(|(p, o)| (o.id.as_str(), Source::Organization(p)))
             .collect();
-        for r in &self.data.requests {
+        for p in approved {
+            let Some(r) = data.requests.get(p) else {
+                continue;
+            };
             if status(self.config, r, self.now_ms) != "approved" {
                 continue;
             }
@@ -817,15 +883,49 @@ impl Emulator<'_> {
             if !may_match(name.or(Some(&json!(r.name)))) {
                 continue;
             }
-            let mut fields = organization.cloned().unwrap_or_default();
-            fields
-                .entry("name")
-                .or_insert_with(|| json!(r.name.clone()));
-            let at = r.decided.as_ref().map_or(r.created_ms, |d| d.at_ms);
-            out.push((at, render_organization(&r.organization_id, &fields)));
+            out.push((r.organization_id.as_str(), Source::Approved(p)));
         }
-        out.sort_by(|a, b| a.1["id"].as_str().cmp(&b.1["id"].as_str()));
-        out.into_iter().map(|(_, v)| v).collect()
+        // Stable: among equal ids, those created directly first, as they are listed first.
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out.into_iter().map(|(_, source)| source).collect()
+    }
+
+    /// An item of a list, as the admin API shows it now.
+    fn render_source(&self, source: Source) -> Value {
+        let data = &*self.data;
+        match source {
+            Source::Request(p) => data
+                .requests
+                .get(p)
+                .map_or(Value::Null, |r| self.render_request(r)),
+            Source::Organization(p) => data
+                .organizations
+                .get(p)
+                .map_or(Value::Null, |o| render_organization(&o.id, &o.fields)),
+            Source::Approved(p) => data.requests.get(p).map_or(Value::Null, render_approved),
+        }
+    }
+
+    /// The time before which no request's status changes by itself (`u64::MAX` for never):
+    /// until then, a list read whole holds.
+    fn statuses_hold_until(&self) -> u64 {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let new_for = ms(self.config.new_for);
+        let review_for = self.config.review_for.map(ms);
+        self.data
+            .requests
+            .iter()
+            .filter(|r| r.decided.is_none())
+            .filter_map(|r| {
+                let reviewed = r.created_ms.saturating_add(new_for);
+                if self.now_ms < reviewed {
+                    return Some(reviewed);
+                }
+                let decided = reviewed.saturating_add(review_for?);
+                (self.now_ms < decided).then_some(decided)
+            })
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     fn random_text(&mut self, len: usize) -> String {
@@ -868,6 +968,16 @@ fn not_found() -> Reply {
         code::NOT_FOUND,
         "The requested resource was not found.",
     )
+}
+
+/// The organization an approved request made, as the admin API shows it.
+fn render_approved(r: &OrgRequest) -> Value {
+    let organization = r.fields.get("organization").and_then(Value::as_object);
+    let mut fields = organization.cloned().unwrap_or_default();
+    fields
+        .entry("name")
+        .or_insert_with(|| json!(r.name.clone()));
+    render_organization(&r.organization_id, &fields)
 }
 
 /// An organization as the admin API shows it.

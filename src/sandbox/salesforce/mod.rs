@@ -70,6 +70,7 @@ pub use super::serve::Request;
 use super::serve::{Call, on_data};
 use super::state::SandboxState;
 
+mod index;
 mod jwt;
 mod signup;
 mod soql;
@@ -117,7 +118,7 @@ pub struct SalesforceConfig {
     pub session_ttl: Duration,
     /// A session lapses after this many API requests, to exercise clients' renewal.
     pub session_max_requests: Option<u32>,
-    /// REST API requests allowed per day before 403 `REQUEST_LIMIT_EXCEEDED`.
+    /// REST API requests allowed per day before 403 `REQUEST_LIMIT_EXCEEDED`; 0 for no limit.
     pub api_requests_per_day: u32,
     /// A PEM public key (`PUBLIC KEY` or `RSA PUBLIC KEY`) that JWT assertions must be signed
     /// with; without one, any well-formed RS256 signature is accepted.
@@ -183,6 +184,9 @@ pub struct SalesforceData {
     /// Access tokens handed out since start.
     #[serde(skip)]
     tokens_issued: u64,
+    /// Where to find sign-ups by id and username; transient, built again when needed.
+    #[serde(skip)]
+    index: index::Index,
 }
 
 impl SalesforceData {
@@ -197,6 +201,7 @@ impl SalesforceData {
         now_ms: u64,
         random: u64,
     ) -> Reply {
+        self.index.refresh(&self.signups);
         Emulator {
             config,
             data: self,
@@ -486,7 +491,9 @@ impl Emulator<'_> {
         if self.data.api_usage.0 != day {
             self.data.api_usage = (day, 0);
         }
-        if self.data.api_usage.1 >= self.config.api_requests_per_day {
+        if self.config.api_requests_per_day > 0
+            && self.data.api_usage.1 >= self.config.api_requests_per_day
+        {
             return Err(Reply::error(
                 403,
                 "REQUEST_LIMIT_EXCEEDED",
@@ -506,10 +513,13 @@ impl Emulator<'_> {
     }
 
     fn retrieve(&self, id: &str, version: &str, now_ms: u64) -> Reply {
+        let signups = &self.data.signups;
         let Some(signup) = self
             .data
-            .signups
+            .index
+            .with_id(id)
             .iter()
+            .filter_map(|p| signups.get(*p))
             .find(|s| !s.deleted && ids_match(&s.id, id))
         else {
             return not_found();
@@ -525,12 +535,13 @@ impl Emulator<'_> {
     }
 
     fn delete(&mut self, id: &str) -> Reply {
-        match self
-            .data
-            .signups
-            .iter_mut()
-            .find(|s| !s.deleted && ids_match(&s.id, id))
-        {
+        let position = self.data.index.with_id(id).iter().copied().find(|p| {
+            self.data
+                .signups
+                .get(*p)
+                .is_some_and(|s| !s.deleted && ids_match(&s.id, id))
+        });
+        match position.and_then(|p| self.data.signups.get_mut(p)) {
             Some(signup) => {
                 // The request record goes; the trial organization it made stays.
                 signup.deleted = true;

@@ -225,13 +225,15 @@ impl Emulator<'_> {
             },
         };
         let id = format!("0TRSB{n:010}AAA");
-        self.data.signups.push(Signup {
+        let signup = Signup {
             id: id.clone(),
             fields,
             created_ms: now_ms,
             outcome,
             deleted: false,
-        });
+        };
+        self.data.index.add(self.data.signups.len(), &signup);
+        self.data.signups.push(signup);
         Reply::json(201, json!({ "id": id, "success": true, "errors": [] }))
     }
 
@@ -262,9 +264,13 @@ impl Emulator<'_> {
         }
         // Whether a sign-up that succeeded has `value` in `field`, compared without case.
         let taken = |field: &str, value: &str| {
+            let signups = &self.data.signups;
             self.data
-                .signups
-                .iter()
+                .index
+                .with_field(field, value)
+                .unwrap_or_else(|| (0..signups.len()).collect())
+                .into_iter()
+                .filter_map(|p| signups.get(p))
                 .filter(|s| matches!(s.outcome, Outcome::Success { .. }))
                 .any(|s| {
                     s.fields

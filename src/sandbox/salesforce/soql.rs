@@ -44,10 +44,17 @@ impl Emulator<'_> {
             Ok(q) => q,
             Err(reply) => return reply,
         };
-        let mut rows: Vec<BTreeMap<&'static str, Value>> = self
-            .data
-            .signups
-            .iter()
+        // Only the sign-ups the condition may match are rendered (rendering is what costs).
+        let signups = &self.data.signups;
+        let candidates: Box<dyn Iterator<Item = &super::Signup>> = match query
+            .filter
+            .as_ref()
+            .and_then(|c| c.candidates(&self.data.index))
+        {
+            Some(positions) => Box::new(positions.into_iter().filter_map(|p| signups.get(p))),
+            None => Box::new(signups.iter()),
+        };
+        let mut rows: Vec<BTreeMap<&'static str, Value>> = candidates
             .filter(|s| include_deleted || !s.deleted)
             .map(|s| self.render(s, now_ms))
             .filter(|row| query.filter.as_ref().is_none_or(|c| c.matches(row)))
@@ -196,6 +203,34 @@ enum Op {
 }
 
 impl Condition {
+    /// The positions of the sign-ups this condition may match, in order, when the index can
+    /// tell (an `Id` or `Username` equal to text, or in a list of texts): a superset, each
+    /// still checked by [`Condition::matches`].
+    fn candidates(&self, index: &super::index::Index) -> Option<Vec<usize>> {
+        match self {
+            Condition::Compare {
+                field,
+                op: Op::Eq,
+                value: Value::String(value),
+            } => index.with_field(field, value),
+            Condition::In {
+                field,
+                values,
+                negated: false,
+            } => {
+                let mut found = Vec::new();
+                for value in values {
+                    found.extend(index.with_field(field, value.as_str()?)?);
+                }
+                found.sort_unstable();
+                found.dedup();
+                Some(found)
+            }
+            Condition::All(all) => all.iter().find_map(|c| c.candidates(index)),
+            _ => None,
+        }
+    }
+
     fn matches(&self, row: &BTreeMap<&'static str, Value>) -> bool {
         match self {
             Condition::Compare { field, op, value } => {

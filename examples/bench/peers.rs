@@ -171,7 +171,8 @@ async fn against(
 }
 
 /// The JSON body Heron's API takes for one organization, as the TOML of its spec says (its
-/// spec names are the API's), with every secret reference resolved.
+/// spec names are the API's but one, `crm_provider`, which is `provider` on the wire), with
+/// every secret reference resolved.
 fn wire_body(
     org_text: &str,
     env: &std::collections::BTreeMap<String, String>,
@@ -186,8 +187,14 @@ fn wire_body(
         .ok_or("no [org.NAME] table")?;
     let mut json = serde_json::Map::new();
     for (key, value) in org {
-        if key != "provider" {
-            json.insert(key.clone(), to_json(value, env, dir));
+        match key.as_str() {
+            "provider" => {}
+            "crm_provider" => {
+                json.insert("provider".into(), to_json(value, env, dir));
+            }
+            _ => {
+                json.insert(key.clone(), to_json(value, env, dir));
+            }
         }
     }
     serde_json::to_string(&json).map_err(|e| e.to_string())

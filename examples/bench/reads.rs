@@ -62,7 +62,15 @@ async fn run(
     let counts: Vec<(&str, usize)> = TYPES.iter().map(|t| (*t, each)).collect();
     ctx.examples.write(dir, &sandbox.base_url(), &counts, 0)?;
     let env = child_env(&ctx.bin, dir)?;
-    let m = ctx.orgform(dir, APPLY, &env)?;
+    // The setup is no target: it may take longer than a measured run.
+    let m = crate::measure::measure(&crate::measure::Run {
+        program: &ctx.bin,
+        args: APPLY,
+        dir,
+        env: &env,
+        watch: None,
+        limit: ctx.limit.max(Duration::from_secs(600)),
+    })?;
     if m.code != 0 {
         return Err(format!(
             "the apply that makes them: exit {} after {}: {}",

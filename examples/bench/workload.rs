@@ -67,6 +67,12 @@ pub(crate) struct Examples {
 impl Examples {
     /// Reads every `*.toml` in `specs` (the project's examples).
     pub(crate) fn read(specs: &Path) -> Result<Examples, String> {
+        /// Which kind of table the lines being read belong to.
+        enum In {
+            Nothing,
+            Provider,
+            Org,
+        }
         let mut paths: Vec<_> = std::fs::read_dir(specs)
             .map_err(|e| format!("{}: {e}", specs.display()))?
             .flatten()
@@ -76,11 +82,6 @@ impl Examples {
         paths.sort();
         let mut instances: Vec<Instance> = Vec::new();
         let mut examples: Vec<(Example, String)> = Vec::new();
-        enum In {
-            Nothing,
-            Provider,
-            Org,
-        }
         for path in paths {
             let text =
                 std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -114,7 +115,7 @@ impl Examples {
                     In::Provider => {
                         if let Some(instance) = instances.last_mut() {
                             if let Some(t) = string_value(line, "type") {
-                                instance.provider_type = t.to_owned();
+                                t.clone_into(&mut instance.provider_type);
                             }
                             instance.lines.push(line.to_owned());
                         }

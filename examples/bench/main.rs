@@ -212,6 +212,8 @@ fn main() -> ExitCode {
         }
         eprintln!(
             "\nORGFORM_BENCH_SCALE (1), ORGFORM_BENCH_TIMEOUT (seconds a run may take, 150),\n\
+             ORGFORM_BENCH_SETUP_TIMEOUT (seconds the apply that fills the plan and discover\n\
+             workloads may take, 600),\n\
              ORGFORM_BENCH_KEEP (a folder to keep the workloads in), ORGFORM_BENCH_PG_URL\n\
              (else ORGFORM_TEST_PG_URL), ORGFORM_BENCH_TERRAFORM and ORGFORM_BENCH_TF_PLUGINS\n\
              (Terraform 1.0.3 and a plugin folder holding the null provider), ORGFORM_BIN"

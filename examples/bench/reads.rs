@@ -62,14 +62,18 @@ async fn run(
     let counts: Vec<(&str, usize)> = TYPES.iter().map(|t| (*t, each)).collect();
     ctx.examples.write(dir, &sandbox.base_url(), &counts, 0)?;
     let env = child_env(&ctx.bin, dir)?;
-    // The setup is no target: it may take longer than a measured run.
+    // The setup is no target: it may take longer than a measured run
+    // (`ORGFORM_BENCH_SETUP_TIMEOUT`, seconds, 600).
+    let setup_limit = crate::env_var("ORGFORM_BENCH_SETUP_TIMEOUT")
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(600), Duration::from_secs);
     let m = crate::measure::measure(&crate::measure::Run {
         program: &ctx.bin,
         args: APPLY,
         dir,
         env: &env,
         watch: None,
-        limit: ctx.limit.max(Duration::from_secs(600)),
+        limit: ctx.limit.max(setup_limit),
     })?;
     if m.code != 0 {
         return Err(format!(

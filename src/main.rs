@@ -9,6 +9,8 @@ use orgform::commands::Interrupted;
 
 /// mimalloc rather than the system allocator: loading 100,000 organizations makes millions of
 /// small allocations, and glibc's spent a quarter of the plan's time in malloc and free.
+/// Built with `no_thp` (Cargo.toml): asked for transparent huge pages, the kernel spent 45% of
+/// a 100,000-organization `validate` zeroing them (sys time 1.4 s of 4.2 s; 0.4 s without).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

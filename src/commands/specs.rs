@@ -37,12 +37,10 @@ fn read_spec_files(dir: &Path) -> Result<Vec<SourceFile>> {
     let mut files = Vec::with_capacity(paths.len());
     let mut refused = Vec::new();
     let mut not_text = Vec::new();
-    for path in paths {
-        match crate::files::read_spec(&folder, &path) {
-            Ok(bytes) => match SourceFile::from_bytes(path.display().to_string(), bytes) {
-                Ok(file) => files.push(file),
-                Err(e) => not_text.push(*e),
-            },
+    for read in read_in_parallel(&folder, &paths) {
+        match read {
+            Ok(Ok(file)) => files.push(file),
+            Ok(Err(e)) => not_text.push(*e),
             Err(e) => refused.push(e),
         }
     }
@@ -53,6 +51,38 @@ fn read_spec_files(dir: &Path) -> Result<Vec<SourceFile>> {
         return Err(crate::spec::SpecErrors::new(not_text).into());
     }
     Ok(files)
+}
+
+/// One spec file read: refused (not a regular file within the folder, unreadable), or its
+/// bytes judged as text.
+type ReadSpec = std::result::Result<
+    std::result::Result<SourceFile, Box<crate::spec::SpecError>>,
+    crate::files::FileError,
+>;
+
+/// Reads and checks `paths` on every core, results in path order: a hundred thousand
+/// organizations are 65 MB of text, whose reading and byte scans (UTF-8, control characters,
+/// line starts) took a quarter of a plan's time on one core while the other waited.
+fn read_in_parallel(folder: &Path, paths: &[PathBuf]) -> Vec<ReadSpec> {
+    let read = |path: &PathBuf| -> ReadSpec {
+        crate::files::read_spec(folder, path)
+            .map(|bytes| SourceFile::from_bytes(path.display().to_string(), bytes))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads <= 1 || paths.len() <= 1 {
+        return paths.iter().map(read).collect();
+    }
+    let per_thread = paths.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(read).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Where a run sends requests: the hosts the specs name, or the embedded sandbox.

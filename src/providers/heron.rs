@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::http::{Effect, Http, created_answer, read_body, short};
-use super::wire::{create_body, from_wire};
+use super::wire::{create_body, from_wire_owned};
 use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
 use crate::secrets::{SecretResolver, SecretString};
@@ -83,7 +83,7 @@ impl Heron {
             "instance_url".into(),
             integration.instance_url.clone().into(),
         );
-        let attributes = from_wire(ProviderType::Heron.schema().org, &wire);
+        let attributes = from_wire_owned(ProviderType::Heron.schema().org, wire);
         RemoteOrg {
             remote_id: integration.heron_id,
             natural_key: ProviderType::Heron
@@ -138,6 +138,8 @@ impl Provider for Heron {
         let list: List = serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
             message: format!("the integration list is not what Heron documents: {e}"),
         })?;
+        // The text of every integration is tens of megabytes at scale: gone before the model is built.
+        drop(body);
         let mut reality = InstanceReality::default();
         for integration in list.crm_integrations {
             reality.insert(Heron::to_remote(integration));

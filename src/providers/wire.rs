@@ -116,6 +116,48 @@ pub(crate) fn from_wire(
         .collect()
 }
 
+/// [`from_wire`] of a wire object the caller gives up: each value moved, not copied, to its
+/// spec name. For a list of thousands of organizations (Heron's one list call, with each
+/// integration's whole config) it halves the work of reading reality.
+pub(crate) fn from_wire_owned(
+    fields: &[Field],
+    mut wire: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    fields
+        .iter()
+        .filter_map(|field| {
+            let value = value_from_wire_owned(&field.kind, wire.swap_remove(field.wire)?)?;
+            Some((field.name.to_string(), value))
+        })
+        .collect()
+}
+
+/// [`value_from_wire`], moving what it keeps.
+fn value_from_wire_owned(kind: &Kind, value: serde_json::Value) -> Option<serde_json::Value> {
+    use serde_json::Value as J;
+    Some(match (kind, value) {
+        (Kind::Object(fields), J::Object(map)) => J::Object(from_wire_owned(fields, map)),
+        (Kind::Array(inner), J::Array(items)) => J::Array(
+            items
+                .into_iter()
+                .map(|item| value_from_wire_owned(inner, item))
+                .collect::<Option<_>>()?,
+        ),
+        (Kind::Map(inner), J::Object(map)) => J::Object(
+            map.into_iter()
+                .filter_map(|(k, v)| Some((k, value_from_wire_owned(inner, v)?)))
+                .collect(),
+        ),
+        (_, J::Null) | (Kind::Secret, _) => return None,
+        (Kind::Any, other) => other,
+        (Kind::String(_) | Kind::Enum(_), J::String(s)) => J::String(s),
+        (Kind::Bool, J::Bool(b)) => J::Bool(b),
+        (Kind::Float, J::Number(n)) => J::Number(n),
+        // The conversions between kinds copy little: the borrowing reader's.
+        (kind, other) => return value_from_wire(kind, &other),
+    })
+}
+
 fn value_from_wire(kind: &Kind, value: &serde_json::Value) -> Option<serde_json::Value> {
     use serde_json::Value as J;
     Some(match (kind, value) {
@@ -198,6 +240,10 @@ mod tests {
                 "inner": {"alias_name": "a"},
                 "list": [{"alias_name": "x"}],
             })
+        ); // The reader that moves what it keeps reads the same.
+        assert_eq!(
+            from_wire_owned(FIELDS, map.clone()),
+            from_wire(FIELDS, &map)
         );
     }
 }

@@ -758,6 +758,9 @@ fn check_layers(
 ) -> Table {
     let all = || fields.iter().flat_map(|f| f.iter());
     let mut out = Table::with_capacity(layers.first().map_or(0, |l| l.table.len()));
+    // Each value's path, `LAYER.KEY`, written into one buffer per table rather than a string
+    // per value: it is read only when a value is wrong.
+    let mut field_path = String::new();
     for (depth, layer) in layers.iter().enumerate() {
         for (key, value) in layer.table {
             let name = key.get_ref().as_ref();
@@ -791,8 +794,11 @@ fn check_layers(
             };
             let value = if layers.len() == 1 {
                 // No merge (no template): the common case, kept as direct as it was.
-                let field_path = format!("{}.{name}", layer.path);
-                check_value(errors, layer.file, &field_path, &field.kind, value)
+                field_path.clear();
+                field_path.push_str(&layer.path);
+                field_path.push('.');
+                field_path.push_str(name);
+                check_value(errors, layer.file, &mut field_path, &field.kind, value)
             } else {
                 check_merged(errors, &field.kind, &written_in(&layers[depth..], name))
             };
@@ -835,7 +841,7 @@ fn check_merged(errors: &mut Errors, kind: &Kind, written: &[Written<'_, '_>]) -
         Kind::Any if tables.len() > 1 => &Kind::Any,
         _ => {
             let before = errors.0.len();
-            let checked = check_value(errors, top.file, &top.path, kind, top.value);
+            let checked = check_value(errors, top.file, &mut top.path.clone(), kind, top.value);
             note_since(errors, before, top.note);
             return checked;
         }
@@ -863,10 +869,12 @@ fn check_merged(errors: &mut Errors, kind: &Kind, written: &[Written<'_, '_>]) -
     ok.then_some(Value::Table(out))
 }
 
+/// Checks one value against its kind. `path` names it in messages; it is extended for the
+/// values inside (`[0]`, `.key`) and given back as it came.
 fn check_value(
     errors: &mut Errors,
     file: &SourceFile,
-    path: &str,
+    path: &mut String,
     kind: &Kind,
     value: &Spanned<DeValue<'_>>,
 ) -> Option<Value> {
@@ -1024,26 +1032,36 @@ fn check_value(
         (Kind::Array(inner), DeValue::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             let mut ok = true;
+            let base = path.len();
             for (i, item) in items.iter().enumerate() {
-                match check_value(errors, file, &format!("{path}[{i}]"), inner, item) {
+                path.truncate(base);
+                // Writing to a String cannot fail.
+                let _ = std::fmt::Write::write_fmt(path, format_args!("[{i}]"));
+                match check_value(errors, file, path, inner, item) {
                     Some(v) => out.push(v),
                     None => ok = false,
                 }
             }
+            path.truncate(base);
             ok.then_some(Value::Array(out))
         }
         (Kind::Array(_), _) => wrong_type(errors, "an array"),
         (Kind::Map(inner), DeValue::Table(t)) => {
             let mut out = Table::with_capacity(t.len());
             let mut ok = true;
+            let base = path.len();
             for (k, v) in t {
-                match check_value(errors, file, &format!("{path}.{}", k.get_ref()), inner, v) {
+                path.truncate(base);
+                path.push('.');
+                path.push_str(k.get_ref());
+                match check_value(errors, file, path, inner, v) {
                     Some(v) => {
                         out.insert(k.get_ref().to_string(), v);
                     }
                     None => ok = false,
                 }
             }
+            path.truncate(base);
             ok.then_some(Value::Table(out))
         }
         (Kind::Map(_), _) => wrong_type(errors, "a table"),

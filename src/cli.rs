@@ -137,7 +137,10 @@ const FLAGS_READ: &[(&str, &[&str])] = &[
     ("state list", &["specs", "state", "workspace", "format"]),
     ("state show", &["specs", "state", "workspace", "format"]),
     ("state mv", &["specs", "state", "workspace", "lock_timeout"]),
-    ("state history", &["specs", "state", "workspace", "format"]),
+    (
+        "state history",
+        &["specs", "state", "workspace", "format", "lock_timeout"],
+    ),
     (
         "state migrate",
         &["specs", "state", "workspace", "lock_timeout"],
@@ -472,8 +475,21 @@ pub(crate) enum StateCommand {
         /// The address to record it under
         new: String,
     },
-    /// List every kept version of the state (PostgreSQL keeps them all)
-    History,
+    /// List every kept version of the state (PostgreSQL keeps them all), or prune the oldest
+    ///
+    /// PostgreSQL keeps every version, each a whole copy of the state: a workspace applied
+    /// every day grows without bound. `--prune` (under the workspace's lock) deletes all but
+    /// the `--keep` newest versions and says how many bytes it freed; the newest is always
+    /// kept, and nothing else is ever deleted on its own.
+    History {
+        /// Delete the versions older than the --keep newest
+        #[arg(long)]
+        prune: bool,
+        /// How many of the newest versions --prune keeps (at least 1)
+        #[arg(long, default_value_t = 100, value_name = "N", requires = "prune",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        keep: u64,
+    },
     /// Move the state to another backend, keeping its lineage
     Migrate {
         /// Where to: a postgres:// URL (password from PGPASSWORD) or a file path

@@ -30,7 +30,10 @@ pub(crate) async fn run(g: &GlobalArgs, command: &StateCommand) -> Result<ExitCo
             show(g, &located(g, sandbox.enabled)?, address).await
         }
         StateCommand::Move { old, new } => move_address(g, old, new).await,
-        StateCommand::History => history(g, &located(g, false)?).await,
+        StateCommand::History { prune: false, .. } => history(g, &located(g, false)?).await,
+        StateCommand::History { prune: true, keep } => {
+            prune_history(g, &located(g, false)?, *keep).await
+        }
         StateCommand::Migrate { to } => {
             let spec = load_specs(&g.specs).ok();
             migrate(g, &state_location_for_migrate(g, spec.as_ref())?, to).await
@@ -255,6 +258,41 @@ async fn history(g: &GlobalArgs, location: &StateLocation) -> Result<ExitCode> {
         ));
     }
     output::data(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `state history --prune --keep N`: under the workspace's lock, deletes every version but the
+/// `keep` newest, and says what it freed.
+async fn prune_history(g: &GlobalArgs, location: &StateLocation, keep: u64) -> Result<ExitCode> {
+    let StateLocation::Postgres { url, workspace } = location else {
+        return Err(miette!(
+            "a state file keeps only its previous version (`{location}.backup`): there is no history to prune"
+        ));
+    };
+    let request = lock_request(g);
+    let mut backend =
+        crate::state::postgres::PostgresBackend::connect(url, workspace, request.info).await?;
+    backend.lock(request.timeout).await?;
+    let pruned = backend.prune(keep).await;
+    let unlocked = backend.unlock().await;
+    let pruned = pruned?;
+    unlocked?;
+    if g.format == Format::Json {
+        output::data(&serde_json::to_string_pretty(&pruned).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    output::data(&format!(
+        "Pruned {} of {location} ({} bytes freed); kept {}.",
+        crate::text::plural(
+            usize::try_from(pruned.deleted).unwrap_or(usize::MAX),
+            "version"
+        ),
+        pruned.bytes_freed,
+        crate::text::plural(
+            usize::try_from(pruned.kept).unwrap_or(usize::MAX),
+            "version"
+        ),
+    ));
     Ok(ExitCode::SUCCESS)
 }
 

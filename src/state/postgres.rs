@@ -5,7 +5,9 @@
 //!   lost, PostgreSQL frees the lock, and this run's next write fails, so it stops before its
 //!   next create.
 //! - Every version is kept (`orgform_states`, one row per serial, with who wrote it and with
-//!   which command). A write is **compare-and-swap on (lineage, serial)** inside a transaction,
+//!   which command), until `orgform state history --prune --keep N` deletes all but the N
+//!   newest under the lock: each version is a whole copy, so a workspace applied often is
+//!   pruned on a schedule of its owner's choosing, never by orgform on its own. A write is **compare-and-swap on (lineage, serial)** inside a transaction,
 //!   with the primary key as the last guard: a writer that lost its lock can never overwrite a
 //!   newer state.
 //! - Apply's per-create records go to `orgform_journal` (one INSERT per group commit, committed
@@ -86,6 +88,17 @@ fn db(target: &str, e: &tokio_postgres::Error) -> StateError {
         target: target.to_string(),
         message: detail,
     }
+}
+
+/// What `state history --prune` did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Pruned {
+    /// Versions deleted.
+    pub deleted: u64,
+    /// Versions kept (the newest).
+    pub kept: u64,
+    /// The stored size of the deleted versions' states, in bytes.
+    pub bytes_freed: u64,
 }
 
 /// `postgres://user:secret@host/db` -> `postgres://user@host/db`.
@@ -349,6 +362,45 @@ impl PostgresBackend {
                 organizations: u64::try_from(r.get::<_, i64>(5)).unwrap_or(0),
             })
             .collect())
+    }
+
+    /// Deletes every version of this workspace but the `keep` newest (at least one: the state
+    /// itself), under the lock the caller holds.
+    pub async fn prune(&mut self, keep: u64) -> Result<Pruned, StateError> {
+        let keep = Self::serial(keep.max(1));
+        let shown = self.shown.clone();
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(|e| db(&shown, &e))?;
+        let row = tx
+            .query_one(
+                "WITH doomed AS (
+                     SELECT serial FROM orgform_states WHERE workspace = $1
+                     ORDER BY serial DESC OFFSET $2
+                 ), deleted AS (
+                     DELETE FROM orgform_states s USING doomed d
+                     WHERE s.workspace = $1 AND s.serial = d.serial
+                     RETURNING pg_column_size(s.state) AS size
+                 )
+                 SELECT count(*), coalesce(sum(size), 0)::bigint,
+                        (SELECT count(*) FROM orgform_states WHERE workspace = $1)
+                 FROM deleted",
+                &[&self.workspace, &keep],
+            )
+            .await
+            .map_err(|e| db(&shown, &e))?;
+        tx.commit().await.map_err(|e| db(&shown, &e))?;
+        let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+        let deleted = count(0);
+        // The count in the same statement sees the rows before the delete.
+        let kept = count(2).saturating_sub(deleted);
+        Ok(Pruned {
+            deleted,
+            kept,
+            bytes_freed: count(1),
+        })
     }
 
     fn serial(value: u64) -> i64 {

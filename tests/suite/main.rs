@@ -45,6 +45,7 @@ mod hostile_output;
 mod http_client;
 mod moves;
 mod natural_keys;
+mod pg_history;
 mod planner_props;
 mod plans;
 mod provider_commvault;

@@ -232,7 +232,7 @@ fn ordered(
         .collect();
     match sort {
         Some(Column::Name) => {
-            found.sort_by_cached_key(|(_, a)| (a.organization_name.to_lowercase(), a.account_id))
+            found.sort_by_cached_key(|(_, a)| (a.organization_name.to_lowercase(), a.account_id));
         }
         _ => found.sort_by_key(|(_, a)| a.account_id),
     }

@@ -1048,7 +1048,7 @@ fn state_of(dir: &Path) -> Value {
 
 /// The plan, apply, plan cycle is `scenario.rs`; here, the requests each run makes.
 #[tokio::test(flavor = "multi_thread")]
-async fn e2e_one_login_per_run_and_a_look_up_before_each_create() {
+async fn e2e_one_login_per_run_and_no_look_up_the_apply_read_answered() {
     let sandbox = start(NeonConfig::default(), |_| {}).await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_specs(dir.path(), &sandbox, THREE_ORGS);
@@ -1062,8 +1062,8 @@ async fn e2e_one_login_per_run_and_a_look_up_before_each_create() {
 
     orgform(dir.path(), &["apply", "--auto-approve"]).expect(0);
     assert_eq!(served(&sandbox, CREATE), 3);
-    // Apply's own read, then one look-up before each create.
-    assert_eq!(served(&sandbox, LIST), 1 + 1 + 3);
+    // Apply's own read, which found the three names absent: no look-up before each create.
+    assert_eq!(served(&sandbox, LIST), 1 + 1);
     assert_eq!(served(&sandbox, LOGIN), 2);
     assert_eq!(held(&sandbox), 3);
     let stats = stats_json(&sandbox).await;
@@ -1131,12 +1131,11 @@ async fn e2e_an_existing_name_is_adopted_never_duplicated() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_a_lapsed_session_is_renewed_mid_run() {
-    // Each session serves two calls. One create at a time: apply's read and the first
-    // look-up use the first session, so every create finds its session lapsed (FAIL, code
-    // 4), logs in again and is sent again on the new one, whose second use is the next
-    // look-up.
+    // Each session serves one call. One create at a time: apply's read uses the first
+    // session, so every create finds its session lapsed (FAIL, code 4), logs in again and is
+    // sent again on the new one (the read answered for the names: no look-up between).
     let config = NeonConfig {
-        session_max_uses: Some(2),
+        session_max_uses: Some(1),
         ..NeonConfig::default()
     };
     let sandbox = start(config, |_| {}).await;

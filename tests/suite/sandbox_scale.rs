@@ -399,6 +399,62 @@ fn salesforce_finds_one_signup_among_many_and_refuses_a_taken_username() {
     assert_eq!(record["ErrorCode"], "C-1007", "{record}");
 }
 
+#[test]
+fn salesforce_refuses_a_taken_subdomain_among_many() {
+    use crate::provider_salesforce::{CREATE, T0, call, emulator_with, signup, soql, token};
+    let mut emu = emulator_with(SalesforceConfig {
+        signups_per_day: 0,
+        ..SalesforceConfig::default()
+    });
+    let token = token(&mut emu);
+    let with_subdomain = |username: &str, subdomain: &str| {
+        let mut body = signup(username);
+        body["Subdomain"] = Value::from(subdomain);
+        body
+    };
+    for i in 0..MANY {
+        let body = with_subdomain(&format!("admin{i}@acme.example"), &format!("acme-{i}"));
+        let reply = call(&mut emu, &token, "POST", CREATE, &body, T0);
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+    }
+    let later = T0 + 60_000;
+    // One new subdomain settles; one taken by an earlier sign-up (in another case) is refused.
+    let mut outcomes = Vec::new();
+    for (username, subdomain) in [
+        ("fresh@acme.example", "acme-new"),
+        ("late@acme.example", "ACME-137"),
+    ] {
+        let reply = call(
+            &mut emu,
+            &token,
+            "POST",
+            CREATE,
+            &with_subdomain(username, subdomain),
+            later,
+        );
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        let id = reply.body.expect("body")["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let settled = soql(
+            &mut emu,
+            &token,
+            &format!("SELECT Status, ErrorCode FROM SignupRequest WHERE Id = '{id}'"),
+            later + 60_000,
+        );
+        let record = settled.body.expect("body")["records"][0].clone();
+        outcomes.push((record["Status"].clone(), record["ErrorCode"].clone()));
+    }
+    assert_eq!(
+        outcomes,
+        [
+            (Value::from("Success"), Value::Null),
+            (Value::from("Error"), Value::from("C-1019")),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn heron_changes_the_one_integration_asked_among_many() {
     use crate::sandbox::{Heron, integration};

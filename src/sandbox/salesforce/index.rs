@@ -1,9 +1,11 @@
-//! Indexes over the sign-ups, so that a create's username check, a record read by id and a
-//! SOQL look-up by `Username` or `Id` cost what they touch rather than every sign-up.
+//! Indexes over the sign-ups, so that a create's username and subdomain checks, a record read by
+//! id and a SOQL look-up by `Username`, `Subdomain` or `Id` cost what they touch rather than
+//! every sign-up.
 //!
 //! Invariant: **an index only narrows where to look**; each candidate is still checked as a
 //! scan of every sign-up checks it (`ids_match`, SOQL's comparison without case), so answers
-//! are the same. A sign-up whose `Username` is not text is a candidate for every username.
+//! are the same. A sign-up whose `Username` (or `Subdomain`) is not text is a candidate for
+//! every username (or subdomain).
 
 use std::collections::HashMap;
 
@@ -22,6 +24,21 @@ pub(super) struct Index {
     by_id: HashMap<String, Vec<usize>>,
     by_username: HashMap<String, Vec<usize>>,
     username_not_text: Vec<usize>,
+    by_subdomain: HashMap<String, Vec<usize>>,
+    subdomain_not_text: Vec<usize>,
+}
+
+/// The positions indexed under `key`, with those whose value is not text, in order.
+fn candidates(by: &HashMap<String, Vec<usize>>, not_text: &[usize], key: &str) -> Vec<usize> {
+    let mut found: Vec<usize> = by
+        .get(key)
+        .into_iter()
+        .flatten()
+        .chain(not_text)
+        .copied()
+        .collect();
+    found.sort_unstable();
+    found
 }
 
 /// Text as SOQL compares it: each character lower-cased.
@@ -65,6 +82,15 @@ impl Index {
             None | Some(Value::Null) => {}
             Some(_) => self.username_not_text.push(position),
         }
+        match signup.fields.get("Subdomain") {
+            Some(Value::String(subdomain)) => self
+                .by_subdomain
+                .entry(lower(subdomain))
+                .or_default()
+                .push(position),
+            None | Some(Value::Null) => {}
+            Some(_) => self.subdomain_not_text.push(position),
+        }
         self.indexed = Some(position + 1);
     }
 
@@ -75,24 +101,14 @@ impl Index {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// Sign-ups whose record SOQL may find by `Id` or `Username` = `value`, in order; `None`
+    /// Sign-ups whose record SOQL may find by `Id`, `Username` or `Subdomain` = `value`, in order; `None`
     /// for another field.
     pub(super) fn with_field(&self, field: &str, value: &str) -> Option<Vec<usize>> {
         let key = lower(value);
         let found = match field {
             "Id" => self.by_id.get(&key).cloned().unwrap_or_default(),
-            "Username" => {
-                let mut found: Vec<usize> = self
-                    .by_username
-                    .get(&key)
-                    .into_iter()
-                    .flatten()
-                    .chain(&self.username_not_text)
-                    .copied()
-                    .collect();
-                found.sort_unstable();
-                found
-            }
+            "Username" => candidates(&self.by_username, &self.username_not_text, &key),
+            "Subdomain" => candidates(&self.by_subdomain, &self.subdomain_not_text, &key),
             _ => return None,
         };
         Some(found)

@@ -28,7 +28,8 @@ fn run(dir: &Path, args: &[&str]) -> Run {
     crate::harness::run(dir, args, ENV)
 }
 
-fn write(dir: &Path, provider: &str, org: impl Fn(usize) -> String, n: usize) {
+/// Writes `n` organizations, numbered from 0, under `provider` in one spec file.
+pub(crate) fn write(dir: &Path, provider: &str, org: impl Fn(usize) -> String, n: usize) {
     std::fs::create_dir_all(dir.join("specs")).expect("mkdir");
     let mut text = provider.to_string();
     for i in 0..n {
@@ -123,8 +124,9 @@ async fn salesforce_reads_pages_of_two_thousand_after_one_login() {
     }
 }
 
-async fn salesforce_plan_of(n: usize) {
-    let sandbox = start(SandboxConfig {
+/// A sandbox whose sign-ups settle at once, with no daily quota.
+pub(crate) async fn salesforce_sandbox() -> Sandbox {
+    start(SandboxConfig {
         salesforce: SalesforceConfig {
             new_for: Duration::ZERO,
             in_progress_for: Duration::ZERO,
@@ -134,22 +136,29 @@ async fn salesforce_plan_of(n: usize) {
         },
         ..SandboxConfig::default()
     })
-    .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let provider = format!(
+    .await
+}
+
+/// A `salesforce_signup` instance `s` on `sandbox`, 32 requests at once.
+pub(crate) fn salesforce_provider(sandbox: &Sandbox) -> String {
+    format!(
         "[provider.s]\ntype = \"salesforce_signup\"\nbase_url = \"{}\"\nusername = {{ env = \"SF_USERNAME\" }}\npassword = {{ env = \"SF_PASSWORD\" }}\nclient_id = {{ env = \"SF_CLIENT_ID\" }}\nclient_secret = {{ env = \"SF_CLIENT_SECRET\" }}\nmax_concurrency = 32\ncreates_per_day = 100000\n",
         sandbox.base_url()
-    );
-    write(
-        dir.path(),
-        &provider,
-        |i| {
-            format!(
-                "[org.o{i}]\nprovider = \"s\"\ncompany = \"Acme\"\ncountry = \"US\"\nlast_name = \"Doe\"\nsignup_email = \"a@acme.example\"\nusername = \"admin{i}@acme.example\"\nedition = \"Enterprise\"\n"
-            )
-        },
-        n,
-    );
+    )
+}
+
+/// Sign-up number `i` on instance `s`.
+pub(crate) fn salesforce_org(i: usize) -> String {
+    format!(
+        "[org.o{i}]\nprovider = \"s\"\ncompany = \"Acme\"\ncountry = \"US\"\nlast_name = \"Doe\"\nsignup_email = \"a@acme.example\"\nusername = \"admin{i}@acme.example\"\nedition = \"Enterprise\"\n"
+    )
+}
+
+async fn salesforce_plan_of(n: usize) {
+    let sandbox = salesforce_sandbox().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = salesforce_provider(&sandbox);
+    write(dir.path(), &provider, salesforce_org, n);
     // One login, ceil(n / 2000) pages, and one COUNT() of the day's sign-ups for the quota
     // (SOQL can't select a count beside records, so it can't ride on a page).
     assert_eq!(

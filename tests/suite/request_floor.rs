@@ -9,10 +9,10 @@ use std::time::Duration;
 use orgform::sandbox::commvault::CommvaultConfig;
 use orgform::sandbox::neoncrm::NeonConfig;
 use orgform::sandbox::oracle::OracleConfig;
-use orgform::sandbox::salesforce::SalesforceConfig;
 use orgform::sandbox::{Sandbox, SandboxConfig};
 
 use crate::e2e::{Run, start};
+use crate::request_counts::{salesforce_org, salesforce_provider, salesforce_sandbox, write};
 
 const ENV: &[(&str, &str)] = &[
     ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
@@ -47,24 +47,9 @@ fn apply(dir: &Path) -> Run {
 
 type Served = BTreeMap<String, u64>;
 
-/// Writes the first `n` organizations `org` makes.
-fn write(dir: &Path, provider: &str, org: &dyn Fn(usize) -> String, n: usize) {
-    std::fs::create_dir_all(dir.join("specs")).expect("mkdir");
-    let mut text = provider.to_string();
-    for i in 0..n {
-        text.push_str(&org(i));
-    }
-    std::fs::write(dir.join("specs/all.toml"), text).expect("write");
-}
-
 /// Applies `N` organizations, then `N` more on top of them, and returns what the second apply
 /// sent: its bulk read has pages to read.
-fn second_apply(
-    sandbox: &Sandbox,
-    dir: &Path,
-    provider: &str,
-    org: &dyn Fn(usize) -> String,
-) -> Served {
+fn second_apply(sandbox: &Sandbox, dir: &Path, provider: &str, org: fn(usize) -> String) -> Served {
     let stats_name = stats_name(provider);
     write(dir, provider, org, N);
     apply(dir).expect(0);
@@ -143,7 +128,7 @@ async fn heron_apply_sends_the_creates_and_one_list() {
         "[provider.h]\ntype = \"heron\"\nbase_url = \"{}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\nmax_concurrency = 16\n",
         sandbox.base_url()
     );
-    let served = second_apply(&sandbox, dir.path(), &provider, &heron_org);
+    let served = second_apply(&sandbox, dir.path(), &provider, heron_org);
     expect(
         &served,
         &[
@@ -174,7 +159,7 @@ const NEON_CREATE: &str = "GET /neonws/services/api/account/createOrganizationAc
 async fn neoncrm_apply_looks_nothing_up_that_its_read_answered() {
     let sandbox = start(SandboxConfig::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let served = second_apply(&sandbox, dir.path(), &neon_provider(&sandbox), &neon_org);
+    let served = second_apply(&sandbox, dir.path(), &neon_provider(&sandbox), neon_org);
     expect(
         &served,
         &[
@@ -198,7 +183,7 @@ async fn neoncrm_a_lost_answer_costs_exactly_one_look_up() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), &neon_provider(&sandbox), &neon_org, N);
+    write(dir.path(), &neon_provider(&sandbox), neon_org, N);
     apply(dir.path()).expect(0);
     // The read of an empty instance is one page; then the one look-up.
     expect(
@@ -269,7 +254,7 @@ async fn commvault_apply_sends_the_creates_a_login_and_one_list() {
         &sandbox,
         dir.path(),
         &commvault_provider(&sandbox),
-        &commvault_org,
+        commvault_org,
     );
     expect_commvault(&served, 0);
     sandbox.shutdown().await.expect("shutdown");
@@ -287,7 +272,7 @@ async fn commvault_a_lost_answer_costs_exactly_one_look_up() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), &commvault_provider(&sandbox), &commvault_org, N);
+    write(dir.path(), &commvault_provider(&sandbox), commvault_org, N);
     apply(dir.path()).expect(0);
     expect_commvault(&served(&sandbox, "commvault_salesforce"), 1);
     sandbox.shutdown().await.expect("shutdown");
@@ -321,7 +306,7 @@ async fn oracle_direct_apply_looks_nothing_up_that_its_read_answered() {
     let sandbox = start(SandboxConfig::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let provider = oracle_provider(&sandbox, "direct");
-    let served = second_apply(&sandbox, dir.path(), &provider, &occ_organization);
+    let served = second_apply(&sandbox, dir.path(), &provider, occ_organization);
     expect(
         &served,
         &[
@@ -347,7 +332,7 @@ async fn oracle_direct_a_lost_answer_costs_exactly_one_look_up() {
     write(
         dir.path(),
         &oracle_provider(&sandbox, "direct"),
-        &occ_organization,
+        occ_organization,
         N,
     );
     apply(dir.path()).expect(0);
@@ -377,7 +362,7 @@ async fn oracle_requests_are_looked_at_once_together() {
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let provider = oracle_provider(&sandbox, "request");
-    let served = second_apply(&sandbox, dir.path(), &provider, &occ_request);
+    let served = second_apply(&sandbox, dir.path(), &provider, occ_request);
     // The plan's read lists the N requests there are; the look after lists the 2N there are.
     expect(
         &served,
@@ -394,28 +379,10 @@ async fn oracle_requests_are_looked_at_once_together() {
 /// query per sign-up.
 #[tokio::test(flavor = "multi_thread")]
 async fn salesforce_sign_ups_are_polled_in_bulk() {
-    let sandbox = start(SandboxConfig {
-        salesforce: SalesforceConfig {
-            new_for: Duration::ZERO,
-            in_progress_for: Duration::ZERO,
-            signups_per_day: u32::MAX,
-            api_requests_per_day: u32::MAX,
-            ..SalesforceConfig::default()
-        },
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sandbox = salesforce_sandbox().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let provider = format!(
-        "[provider.s]\ntype = \"salesforce_signup\"\nbase_url = \"{}\"\nusername = {{ env = \"SF_USERNAME\" }}\npassword = {{ env = \"SF_PASSWORD\" }}\nclient_id = {{ env = \"SF_CLIENT_ID\" }}\nclient_secret = {{ env = \"SF_CLIENT_SECRET\" }}\nmax_concurrency = 32\ncreates_per_day = 100000\n",
-        sandbox.base_url()
-    );
-    let org = |i: usize| {
-        format!(
-            "[org.o{i}]\nprovider = \"s\"\ncompany = \"Acme\"\ncountry = \"US\"\nlast_name = \"Doe\"\nsignup_email = \"a@acme.example\"\nusername = \"admin{i}@acme.example\"\nedition = \"Enterprise\"\n"
-        )
-    };
-    write(dir.path(), &provider, &org, N);
+    let provider = salesforce_provider(&sandbox);
+    write(dir.path(), &provider, salesforce_org, N);
     // Polled once a second.
     let run = crate::harness::run(
         dir.path(),

@@ -16,6 +16,9 @@ use crate::measure::{Measured, Run, measure};
 use crate::workload::{child_env, lifted_sandbox};
 use crate::{Ctx, Row, env_var, ms};
 
+/// Runs of each side's re-plan; the best counts.
+const REPLANS: usize = 5;
+
 pub(crate) async fn terraform(ctx: &Ctx, rows: &mut Vec<Row>) {
     let n = ctx.scaled(300, 10);
     let terraform = env_var("ORGFORM_BENCH_TERRAFORM").map_or_else(
@@ -69,14 +72,19 @@ async fn against(
     if created.code != 0 {
         return Err(format!("orgform apply: {}", created.tail()));
     }
-    let replan = ctx.orgform(dir, &["plan", "--detailed-exitcode"], &env)?;
-    if replan.code != 0 {
-        return Err(format!(
-            "orgform re-plan: exit {}: {}",
-            replan.code,
-            replan.tail()
-        ));
+    // A re-plan is read-only, so both sides take the best of five, as the benchmark's other
+    // plans do: one run of a 40 ms process is mostly the machine's noise.
+    let mut replan: Option<Measured> = None;
+    for _ in 0..REPLANS {
+        let m = ctx.orgform(dir, &["plan", "--detailed-exitcode"], &env)?;
+        if m.code != 0 {
+            return Err(format!("orgform re-plan: exit {}: {}", m.code, m.tail()));
+        }
+        if replan.as_ref().is_none_or(|b| m.wall < b.wall) {
+            replan = Some(m);
+        }
     }
+    let replan = replan.ok_or("no re-plan ran")?;
 
     let tf = ctx.work_dir("peers-terraform")?;
     let tf = tf.path();
@@ -140,7 +148,14 @@ async fn against(
         .copied()
         .unwrap_or(0)
         - before;
-    let tf_plan = run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"])?;
+    let mut tf_plan: Option<Measured> = None;
+    for _ in 0..REPLANS {
+        let m = run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"])?;
+        if tf_plan.as_ref().is_none_or(|b| m.wall < b.wall) {
+            tf_plan = Some(m);
+        }
+    }
+    let tf_plan = tf_plan.ok_or("no terraform plan ran")?;
     let _ = sandbox.shutdown().await;
 
     let create_ratio = tf_apply.wall.as_secs_f64() / created.wall.as_secs_f64().max(1e-9);

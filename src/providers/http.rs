@@ -161,6 +161,39 @@ impl Default for HttpOptions {
     }
 }
 
+/// The TLS configuration every client shares: rustls with ring, certificates verified against
+/// the system's store by the platform verifier (what reqwest builds by itself), ALPN for HTTP/2
+/// and 1.1. Built once per process: building it reads every file of the certificate store,
+/// which each instance's client did again before, ahead of its first request.
+static TLS: std::sync::OnceLock<Result<rustls::ClientConfig, String>> = std::sync::OnceLock::new();
+
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    TLS.get_or_init(|| {
+        // The process may have installed it already; either way ring is the provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+            .map_err(|e| format!("the system's certificates could not be read: {e}"))?;
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(config)
+    })
+    .clone()
+}
+
+/// Reads the system's certificate store on a thread of its own, so that it overlaps reading
+/// the specs instead of delaying the first request.
+pub fn prepare_tls() {
+    std::thread::spawn(|| {
+        let _ = tls_config();
+    });
+}
+
 impl Http {
     /// A client for `base_url`, which must be HTTPS unless it points at a loopback address.
     pub fn new(
@@ -169,13 +202,15 @@ impl Http {
         options: &HttpOptions,
     ) -> Result<Http, ProviderError> {
         check_transport(base_url)?;
-        // The process may have installed it already; either way ring is the provider.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = tls_config().map_err(|message| ProviderError::Config {
+            message: format!("cannot build the HTTP client: {message}"),
+        })?;
         #[expect(
             clippy::disallowed_methods,
             reason = "the one HTTP client is built here"
         )]
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .redirect(same_origin_redirects())
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))

@@ -133,17 +133,9 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
 /// table of orgform's with a `workspace` column).
 async fn held_bytes(url: &str, workspace: &str) -> Result<u64, String> {
     let client = connect(url).await?;
-    let tables = client
-        .query(
-            "SELECT table_name::text FROM information_schema.columns \
-             WHERE column_name = 'workspace' AND table_name LIKE 'orgform\\_%'",
-            &[],
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    let tables = workspace_tables(&client).await?;
     let mut total = 0;
-    for table in tables {
-        let name: String = table.get(0);
+    for name in tables {
         let row = client
             .query_one(
                 &format!(
@@ -173,10 +165,9 @@ async fn latest_state_bytes(url: &str, workspace: &str) -> Result<u64, String> {
     Ok(u64::try_from(bytes).unwrap_or(0))
 }
 
-/// Removes the benchmark's workspace from every table of orgform's.
-async fn forget(url: &str, workspace: &str) -> Result<(), String> {
-    let client = connect(url).await?;
-    let tables = client
+/// orgform's tables with a `workspace` column, whatever their schema.
+async fn workspace_tables(client: &tokio_postgres::Client) -> Result<Vec<String>, String> {
+    let rows = client
         .query(
             "SELECT table_name::text FROM information_schema.columns \
              WHERE column_name = 'workspace' AND table_name LIKE 'orgform\\_%'",
@@ -184,8 +175,14 @@ async fn forget(url: &str, workspace: &str) -> Result<(), String> {
         )
         .await
         .map_err(|e| e.to_string())?;
-    for table in tables {
-        let name: String = table.get(0);
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Removes the benchmark's workspace from every table of orgform's.
+async fn forget(url: &str, workspace: &str) -> Result<(), String> {
+    let client = connect(url).await?;
+    let tables = workspace_tables(&client).await?;
+    for name in tables {
         let _ = client
             .execute(
                 &format!("DELETE FROM \"{name}\" WHERE workspace = $1"),

@@ -9,7 +9,8 @@ use orgform::sandbox::{Sandbox, SandboxConfig};
 
 use crate::e2e::{Run, start};
 
-const ENV: &[(&str, &str)] = &[
+/// The sandbox's credentials and a placeholder for every other secret the tests' specs name.
+pub(crate) const ENV: &[(&str, &str)] = &[
     ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
     ("SF_USERNAME", orgform::sandbox::salesforce::USERNAME),
     ("SF_PASSWORD", orgform::sandbox::salesforce::PASSWORD),
@@ -21,6 +22,11 @@ const ENV: &[(&str, &str)] = &[
     ("NEON_ORG_ID", orgform::sandbox::neoncrm::ORG_ID),
     ("NEON_API_KEY", orgform::sandbox::neoncrm::API_KEY),
     ("OCC_APP_KEY", orgform::sandbox::oracle::APP_KEY),
+    ("CV_USERNAME", orgform::sandbox::commvault::USERNAME),
+    ("CV_PASSWORD", orgform::sandbox::commvault::PASSWORD),
+    ("SF_CONSUMER_SECRET", "x"),
+    ("SF_TOKEN", "x"),
+    ("DB_PASSWORD", "x"),
     ("S", "x"),
 ];
 

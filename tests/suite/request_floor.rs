@@ -12,27 +12,7 @@ use orgform::sandbox::oracle::OracleConfig;
 use orgform::sandbox::{Sandbox, SandboxConfig};
 
 use crate::e2e::{Run, start};
-use crate::request_counts::{salesforce_org, salesforce_provider, salesforce_sandbox, write};
-
-const ENV: &[(&str, &str)] = &[
-    ("HERON_API_KEY", orgform::sandbox::HERON_API_KEY),
-    ("SF_USERNAME", orgform::sandbox::salesforce::USERNAME),
-    ("SF_PASSWORD", orgform::sandbox::salesforce::PASSWORD),
-    ("SF_CLIENT_ID", orgform::sandbox::salesforce::CLIENT_ID),
-    (
-        "SF_CLIENT_SECRET",
-        orgform::sandbox::salesforce::CLIENT_SECRET,
-    ),
-    ("NEON_ORG_ID", orgform::sandbox::neoncrm::ORG_ID),
-    ("NEON_API_KEY", orgform::sandbox::neoncrm::API_KEY),
-    ("OCC_APP_KEY", orgform::sandbox::oracle::APP_KEY),
-    ("CV_USERNAME", orgform::sandbox::commvault::USERNAME),
-    ("CV_PASSWORD", orgform::sandbox::commvault::PASSWORD),
-    ("SF_CONSUMER_SECRET", "x"),
-    ("SF_TOKEN", "x"),
-    ("DB_PASSWORD", "x"),
-    ("S", "x"),
-];
+use crate::request_counts::{ENV, salesforce_org, salesforce_provider, salesforce_sandbox, write};
 
 /// Organizations per apply: more than one page of every provider's bulk read but Salesforce's.
 const N: usize = 450;

@@ -375,33 +375,32 @@ fn salesforce_finds_one_signup_among_many_and_refuses_a_taken_username() {
         "a 15-character id names its record"
     );
     // A taken username is refused when the sign-up settles (C-1007).
-    let again = call(
-        &mut emu,
-        &token,
-        "POST",
-        CREATE,
-        &signup("Admin42@acme.example"),
-        later,
-    );
-    assert_eq!(again.status, 201);
-    let id = again.body.expect("body")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let settled = soql(
-        &mut emu,
-        &token,
-        &format!("SELECT Status, ErrorCode FROM SignupRequest WHERE Id = '{id}'"),
-        later + 60_000,
-    );
-    let record = settled.body.expect("body")["records"][0].clone();
+    let record = settle(&mut emu, &token, &signup("Admin42@acme.example"), later);
     assert_eq!(record["Status"], "Error", "{record}");
     assert_eq!(record["ErrorCode"], "C-1007", "{record}");
 }
 
+/// Sends one sign-up at `at` and reads its record a minute later, once it has settled.
+fn settle(emu: &mut crate::provider_salesforce::Emu, token: &str, body: &Value, at: u64) -> Value {
+    use crate::provider_salesforce::{CREATE, call, soql};
+    let reply = call(emu, token, "POST", CREATE, body, at);
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let id = reply.body.expect("body")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let settled = soql(
+        emu,
+        token,
+        &format!("SELECT Status, ErrorCode FROM SignupRequest WHERE Id = '{id}'"),
+        at + 60_000,
+    );
+    settled.body.expect("body")["records"][0].clone()
+}
+
 #[test]
 fn salesforce_refuses_a_taken_subdomain_among_many() {
-    use crate::provider_salesforce::{CREATE, T0, call, emulator_with, signup, soql, token};
+    use crate::provider_salesforce::{CREATE, T0, call, emulator_with, signup, token};
     let mut emu = emulator_with(SalesforceConfig {
         signups_per_day: 0,
         ..SalesforceConfig::default()
@@ -424,26 +423,12 @@ fn salesforce_refuses_a_taken_subdomain_among_many() {
         ("fresh@acme.example", "acme-new"),
         ("late@acme.example", "ACME-137"),
     ] {
-        let reply = call(
+        let record = settle(
             &mut emu,
             &token,
-            "POST",
-            CREATE,
             &with_subdomain(username, subdomain),
             later,
         );
-        assert_eq!(reply.status, 201, "{:?}", reply.body);
-        let id = reply.body.expect("body")["id"]
-            .as_str()
-            .expect("id")
-            .to_string();
-        let settled = soql(
-            &mut emu,
-            &token,
-            &format!("SELECT Status, ErrorCode FROM SignupRequest WHERE Id = '{id}'"),
-            later + 60_000,
-        );
-        let record = settled.body.expect("body")["records"][0].clone();
         outcomes.push((record["Status"].clone(), record["ErrorCode"].clone()));
     }
     assert_eq!(

@@ -1,14 +1,19 @@
 //! Reading the specs folder at the edge: every `*.toml` under it, each a regular file within
 //! the cap, validated together; and, for commands that may reach a provider, where the specs
 //! would send credentials, checked before anything else happens.
+//!
+//! A file that declares organizations only and is unchanged since a run that validated it (same
+//! bytes, same provider and template files) is read back from the spec cache
+//! ([`super::spec_cache`]) instead of parsed; the checks across files run over all of them.
 
 use std::path::{Path, PathBuf};
 
 use miette::Result;
 
+use super::spec_cache::{self, SpecCache};
 use crate::cli::GlobalArgs;
 use crate::spec::endpoints::{self, EndpointWarning};
-use crate::spec::{SourceFile, Spec};
+use crate::spec::{Input, NotLoaded, SourceFile, Spec};
 
 /// Every `*.toml` under `dir`, in path order.
 pub(crate) fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -25,7 +30,122 @@ pub(crate) fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
 /// regular file of at most 32 MiB (a link is followed within `dir` only) and UTF-8 text with no
 /// control character TOML forbids; a file that is not is named, and nothing of it is shown.
 pub(crate) fn load_specs(dir: &Path) -> Result<Spec> {
-    Ok(Spec::load(&read_spec_files(dir)?)?)
+    Ok(load_through_cache(dir)?.0)
+}
+
+/// Loads the specs folder `dir` with the spec cache, when there is one: the spec, and the files
+/// read as text (every file that may declare a provider among them, for messages that quote
+/// one).
+fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
+    let paths = spec_paths(dir)?;
+    let folder = std::fs::canonicalize(dir).map_err(|source| UnreadableSpecsFolder {
+        folder: dir.to_path_buf(),
+        source,
+    })?;
+    let Some(cache) = SpecCache::open(&folder) else {
+        let files = read_spec_files(dir)?;
+        return Ok((Spec::load(&files)?, files));
+    };
+    // Each file read, and hashed with its path in the folder.
+    let read = in_parallel(&paths, |path| {
+        let bytes = crate::files::read_spec(&folder, path)?;
+        let relative = path.strip_prefix(dir).unwrap_or(path).to_path_buf();
+        let content = spec_cache::content_hash(&relative, &bytes);
+        // Bytes that are not text are refused as text, below.
+        let shared = std::str::from_utf8(&bytes).is_ok_and(crate::spec::may_declare_shared);
+        Ok::<_, crate::files::FileError>(Unchecked {
+            relative,
+            bytes,
+            content,
+            shared,
+        })
+    });
+    let mut files = Vec::with_capacity(read.len());
+    let mut refused = Vec::new();
+    for (file, path) in read.into_iter().zip(&paths) {
+        match file {
+            Ok(file) => files.push((path, file)),
+            Err(e) => refused.push(e),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(UnreadableSpecFiles { errors: refused }.into());
+    }
+    let shared = spec_cache::shared_hash(
+        files
+            .iter()
+            .filter(|(_, f)| f.shared)
+            .map(|(_, f)| &f.content),
+    );
+    // Each file a hit (what validation made of it before) or text, with the key it is kept
+    // under if it may be.
+    let inputs = in_parallel(&files, |(path, file)| {
+        let shown: std::sync::Arc<str> = path.display().to_string().into();
+        let key = (!file.shared).then(|| cache.key(&shared, &file.content));
+        if let Some(key) = &key
+            && let Some(payload) = cache.get(&file.relative, key)
+            && let Some(checked) = crate::spec::checked::decode(shown.clone(), &payload)
+        {
+            return Ok(Input::Checked(checked));
+        }
+        SourceFile::from_bytes(shown, file.bytes.clone())
+            .map(|text| Input::Text(text))
+            .map_err(|e| *e)
+    });
+    let mut not_text = Vec::new();
+    let mut given = Vec::with_capacity(inputs.len());
+    // For each text input, in order: where and under which key it may be kept.
+    let mut keys = Vec::new();
+    for (input, (_, file)) in inputs.into_iter().zip(&files) {
+        match input {
+            Ok(input) => {
+                if matches!(input, Input::Text(_)) {
+                    let key = (!file.shared).then(|| cache.key(&shared, &file.content));
+                    keys.push((file.relative.as_path(), key));
+                }
+                given.push(input);
+            }
+            Err(e) => not_text.push(e),
+        }
+    }
+    if !not_text.is_empty() {
+        return Err(crate::spec::SpecErrors::new(not_text).into());
+    }
+    let texts: Vec<SourceFile> = given
+        .iter()
+        .filter_map(|input| match input {
+            Input::Text(file) => Some(file.clone()),
+            Input::Checked(_) => None,
+        })
+        .collect();
+    let loaded = match Spec::load_inputs(given, true) {
+        Ok(loaded) => loaded,
+        Err(NotLoaded::Problems(errors)) => return Err(errors.into()),
+        // A problem is told from every file's text, as a run without the cache reads them.
+        Err(NotLoaded::NeedsText) => {
+            let files = read_spec_files(dir)?;
+            return Ok((Spec::load(&files)?, files));
+        }
+    };
+    let writes: Vec<_> = keys
+        .iter()
+        .zip(&loaded.checked)
+        .filter_map(|((relative, key), payload)| Some((*relative, key.as_ref()?, payload.as_ref()?)))
+        .collect();
+    in_parallel(&writes, |(relative, key, payload)| cache.put(relative, key, payload));
+    cache.prune(files.iter().map(|(_, f)| f.relative.as_path()), !writes.is_empty());
+    Ok((loaded.spec, texts))
+}
+
+/// A spec file read, not yet judged as text.
+struct Unchecked {
+    /// Its path in the specs folder: part of its key, and what names its entry.
+    relative: PathBuf,
+    bytes: Vec<u8>,
+    content: spec_cache::Hash,
+    /// Whether it may declare providers, templates or `[state]`: never kept, and part of every
+    /// other file's key.
+    shared: bool,
 }
 
 fn read_spec_files(dir: &Path) -> Result<Vec<SourceFile>> {
@@ -64,19 +184,24 @@ type ReadSpec = std::result::Result<
 /// organizations are 65 MB of text, whose reading and byte scans (UTF-8, control characters,
 /// line starts) took a quarter of a plan's time on one core while the other waited.
 fn read_in_parallel(folder: &Path, paths: &[PathBuf]) -> Vec<ReadSpec> {
-    let read = |path: &PathBuf| -> ReadSpec {
+    in_parallel(paths, |path| {
         crate::files::read_spec(folder, path)
             .map(|bytes| SourceFile::from_bytes(path.display().to_string(), bytes))
-    };
+    })
+}
+
+/// `work` on each of `items` on every core, results in order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if threads <= 1 || paths.len() <= 1 {
-        return paths.iter().map(read).collect();
+    if threads <= 1 || items.len() <= 1 {
+        return items.iter().map(work).collect();
     }
-    let per_thread = paths.len().div_ceil(threads);
+    let per_thread = items.len().div_ceil(threads);
+    let work = &work;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
+        let handles: Vec<_> = items
             .chunks(per_thread)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(read).collect::<Vec<_>>()))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(work).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
@@ -113,23 +238,35 @@ pub(crate) fn load_specs_checked(
     g: &GlobalArgs,
     to: Destination,
 ) -> Result<(Spec, Vec<EndpointWarning>)> {
-    let (spec, warnings, _) = load_specs_checked_keeping_files(g, to)?;
+    let (spec, files) = load_through_cache(&g.specs)?;
+    let warnings = check_endpoints(g, to, &files, &spec)?;
     Ok((spec, warnings))
 }
 
-/// `load_specs_checked`, keeping the files read, for a command that validates more text with
-/// them (`discover`) without reading the folder twice.
+/// `load_specs_checked`, keeping the text of every file, for a command that validates more text
+/// with them (`discover`) without reading the folder twice; so without the spec cache.
 pub(crate) fn load_specs_checked_keeping_files(
     g: &GlobalArgs,
     to: Destination,
 ) -> Result<(Spec, Vec<EndpointWarning>, Vec<SourceFile>)> {
     let files = read_spec_files(&g.specs)?;
     let spec = Spec::load(&files)?;
-    let warnings = match to {
-        Destination::Specs => endpoints::check(&files, &spec, g.allowed_hosts.as_ref())?,
-        Destination::Sandbox => Vec::new(),
-    };
+    let warnings = check_endpoints(g, to, &files, &spec)?;
     Ok((spec, warnings, files))
+}
+
+/// Where the specs would send credentials, judged; `files` hold (at least) every file that
+/// declares a provider, for a refusal to quote.
+fn check_endpoints(
+    g: &GlobalArgs,
+    to: Destination,
+    files: &[SourceFile],
+    spec: &Spec,
+) -> Result<Vec<EndpointWarning>> {
+    Ok(match to {
+        Destination::Specs => endpoints::check(files, spec, g.allowed_hosts.as_ref())?,
+        Destination::Sandbox => Vec::new(),
+    })
 }
 
 /// Shows endpoint warnings on stderr, for commands that print no plan.

@@ -48,7 +48,7 @@ pub(super) const PIECE_BYTES: usize = 16 * 1024;
 
 /// Whether a file's text may declare `[provider.*]`, `[template.*]` or `[state]` tables: a quick
 /// line scan that may say yes wrongly (costing one more parse) but whose "no" is checked in pass 2.
-pub(super) fn may_declare_providers(text: &str) -> bool {
+pub(crate) fn may_declare_providers(text: &str) -> bool {
     text.lines().any(|line| {
         let line = line.trim_start();
         let (rest, header) = match line.strip_prefix('[') {

@@ -115,6 +115,14 @@ impl SpecCache {
         let root = root_from_env()?;
         let uid = crate::files::own_uid()?;
         let build = build_identity()?;
+        // Looked at as written before anything is made there, and resolved after.
+        if std::path::absolute(&root).is_ok_and(|r| r.starts_with(folder)) {
+            tracing::warn!(
+                "the spec cache {} is inside the specs folder: it is not used",
+                root.display()
+            );
+            return None;
+        }
         if !crate::files::make_private_dir(&root, uid) {
             tracing::warn!(
                 "the spec cache {} is not a folder private to this user (0700, not a link): it is not used",
@@ -166,9 +174,9 @@ impl SpecCache {
         self.folder_dir.join(hex16(&name))
     }
 
-    /// What the entry of `relative` holds, if it is whole and made under `key`.
-    pub(crate) fn get(&self, relative: &Path, key: &Hash) -> Option<Vec<u8>> {
-        let mut bytes = crate::files::read_private(&self.entry_path(relative), self.uid, ENTRY_CAP)?;
+    /// The entry of `relative`, if it is whole and made under `key`.
+    pub(crate) fn get(&self, relative: &Path, key: &Hash) -> Option<Entry> {
+        let bytes = crate::files::read_private(&self.entry_path(relative), self.uid, ENTRY_CAP)?;
         let (body, check) = bytes.split_at_checked(bytes.len().checked_sub(TRAILER)?)?;
         let (magic, rest) = body.split_at_checked(MAGIC.len())?;
         let (stored_key, rest) = rest.split_at_checked(32)?;
@@ -181,10 +189,8 @@ impl SpecCache {
         {
             return None;
         }
-        // The payload, without a copy: the header moved out of the way.
-        bytes.truncate(bytes.len() - TRAILER);
-        bytes.drain(..HEADER);
-        Some(bytes)
+        let end = bytes.len() - TRAILER;
+        Some(Entry { bytes, end })
     }
 
     /// Keeps `payload` as the entry of `relative` under `key`, replacing the one before. A
@@ -232,6 +238,20 @@ impl SpecCache {
                 }
             }
         }
+    }
+}
+
+/// An entry read whole and checked.
+pub(crate) struct Entry {
+    bytes: Vec<u8>,
+    /// Where the payload ends (the trailer follows).
+    end: usize,
+}
+
+impl Entry {
+    /// What was kept: the encoded organizations.
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.bytes[HEADER..self.end]
     }
 }
 

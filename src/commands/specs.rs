@@ -47,13 +47,13 @@ fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
         return Ok((Spec::load(&files)?, files));
     };
     // Each file read, and hashed with its path in the folder.
-    let read = in_parallel(&paths, |path| {
-        let bytes = crate::files::read_spec(&folder, path)?;
-        let relative = path.strip_prefix(dir).unwrap_or(path).to_path_buf();
+    let read = in_parallel(paths, |path| {
+        let bytes = crate::files::read_spec(&folder, &path)?;
+        let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
         let content = spec_cache::content_hash(&relative, &bytes);
-        // Bytes that are not text are refused as text, below.
-        let shared = std::str::from_utf8(&bytes).is_ok_and(crate::spec::may_declare_shared);
+        let shared = crate::spec::may_declare_shared(&bytes);
         Ok::<_, crate::files::FileError>(Unchecked {
+            shown: path.display().to_string().into(),
             relative,
             bytes,
             content,
@@ -62,46 +62,41 @@ fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
     });
     let mut files = Vec::with_capacity(read.len());
     let mut refused = Vec::new();
-    for (file, path) in read.into_iter().zip(&paths) {
+    for file in read {
         match file {
-            Ok(file) => files.push((path, file)),
+            Ok(file) => files.push(file),
             Err(e) => refused.push(e),
         }
     }
     if !refused.is_empty() {
         return Err(UnreadableSpecFiles { errors: refused }.into());
     }
-    let shared = spec_cache::shared_hash(
-        files
-            .iter()
-            .filter(|(_, f)| f.shared)
-            .map(|(_, f)| &f.content),
-    );
-    // Each file a hit (what validation made of it before) or text, with the key it is kept
-    // under if it may be.
-    let inputs = in_parallel(&files, |(path, file)| {
-        let shown: std::sync::Arc<str> = path.display().to_string().into();
+    let shared = spec_cache::shared_hash(files.iter().filter(|f| f.shared).map(|f| &f.content));
+    let relatives: Vec<PathBuf> = files.iter().map(|f| f.relative.clone()).collect();
+    // Each file a hit (what validation made of it before) or text, with the key it may be
+    // kept under (none for a file that may declare what others depend on).
+    let judged = in_parallel(files, |file| {
         let key = (!file.shared).then(|| cache.key(&shared, &file.content));
         if let Some(key) = &key
-            && let Some(payload) = cache.get(&file.relative, key)
-            && let Some(checked) = crate::spec::checked::decode(shown.clone(), &payload)
+            && let Some(entry) = cache.get(&file.relative, key)
+            && let Some(checked) = crate::spec::checked::decode(file.shown.clone(), entry.payload())
         {
-            return Ok(Input::Checked(checked));
+            return Ok((Input::Checked(checked), None));
         }
-        SourceFile::from_bytes(shown, file.bytes.clone())
-            .map(|text| Input::Text(text))
-            .map_err(|e| *e)
+        let text = SourceFile::from_bytes(file.shown, file.bytes).map_err(|e| *e)?;
+        Ok((Input::Text(text), key.map(|key| (file.relative, key))))
     });
     let mut not_text = Vec::new();
-    let mut given = Vec::with_capacity(inputs.len());
+    let mut given = Vec::with_capacity(judged.len());
+    let mut texts = Vec::new();
     // For each text input, in order: where and under which key it may be kept.
     let mut keys = Vec::new();
-    for (input, (_, file)) in inputs.into_iter().zip(&files) {
-        match input {
-            Ok(input) => {
-                if matches!(input, Input::Text(_)) {
-                    let key = (!file.shared).then(|| cache.key(&shared, &file.content));
-                    keys.push((file.relative.as_path(), key));
+    for judged in judged {
+        match judged {
+            Ok((input, key)) => {
+                if let Input::Text(file) = &input {
+                    texts.push(file.clone());
+                    keys.push(key);
                 }
                 given.push(input);
             }
@@ -111,13 +106,7 @@ fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
     if !not_text.is_empty() {
         return Err(crate::spec::SpecErrors::new(not_text).into());
     }
-    let texts: Vec<SourceFile> = given
-        .iter()
-        .filter_map(|input| match input {
-            Input::Text(file) => Some(file.clone()),
-            Input::Checked(_) => None,
-        })
-        .collect();
+    let read_back = given.len() - texts.len();
     let loaded = match Spec::load_inputs(given, true) {
         Ok(loaded) => loaded,
         Err(NotLoaded::Problems(errors)) => return Err(errors.into()),
@@ -128,17 +117,27 @@ fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
         }
     };
     let writes: Vec<_> = keys
-        .iter()
-        .zip(&loaded.checked)
-        .filter_map(|((relative, key), payload)| Some((*relative, key.as_ref()?, payload.as_ref()?)))
+        .into_iter()
+        .zip(loaded.checked)
+        .filter_map(|(key, payload)| Some((key?, payload?)))
         .collect();
-    in_parallel(&writes, |(relative, key, payload)| cache.put(relative, key, payload));
-    cache.prune(files.iter().map(|(_, f)| f.relative.as_path()), !writes.is_empty());
+    tracing::debug!(
+        "spec cache: {read_back} of {} files read back, {} kept",
+        relatives.len(),
+        writes.len()
+    );
+    let kept_any = !writes.is_empty();
+    in_parallel(writes, |((relative, key), payload)| {
+        cache.put(&relative, &key, &payload);
+    });
+    cache.prune(relatives.iter().map(PathBuf::as_path), kept_any);
     Ok((loaded.spec, texts))
 }
 
 /// A spec file read, not yet judged as text.
 struct Unchecked {
+    /// Its path as the user would write it: what messages and origins name.
+    shown: std::sync::Arc<str>,
     /// Its path in the specs folder: part of its key, and what names its entry.
     relative: PathBuf,
     bytes: Vec<u8>,
@@ -184,30 +183,48 @@ type ReadSpec = std::result::Result<
 /// organizations are 65 MB of text, whose reading and byte scans (UTF-8, control characters,
 /// line starts) took a quarter of a plan's time on one core while the other waited.
 fn read_in_parallel(folder: &Path, paths: &[PathBuf]) -> Vec<ReadSpec> {
-    in_parallel(paths, |path| {
+    in_parallel(paths.iter().collect(), |path| {
         crate::files::read_spec(folder, path)
             .map(|bytes| SourceFile::from_bytes(path.display().to_string(), bytes))
     })
 }
 
-/// `work` on each of `items` on every core, results in order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `work` on each of `items` on every core, each thread taking the next item when it is done
+/// with one; results in order.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if threads <= 1 || items.len() <= 1 {
-        return items.iter().map(work).collect();
+        return items.into_iter().map(work).collect();
     }
-    let per_thread = items.len().div_ceil(threads);
-    let work = &work;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(per_thread)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(work).collect::<Vec<_>>()))
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    let next = AtomicUsize::new(0);
+    let (work, slots, next) = (&work, &slots, &next);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(slots.len()))
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(slot) = slots.get(i) else { break };
+                        let item = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        if let Some(item) = item {
+                            done.push((i, work(item)));
+                        }
+                    }
+                    done
+                })
+            })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
-    })
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Where a run sends requests: the hosts the specs name, or the embedded sandbox.

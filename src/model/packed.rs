@@ -1,9 +1,11 @@
 //! [`PackedTable`]: an organization's declared attributes packed into one allocation of bytes,
 //! the binary codec that writes them, and `Unpacker`, which reads them back.
 //!
-//! The bytes are made by [`PackedTable::pack`] and by nothing else, and are never stored or
-//! sent, so the encoding may change between versions: digests hash what a table holds (as
-//! canonical JSON, secret references by path), never these bytes.
+//! The bytes are made by [`PackedTable::pack`] and by nothing else, and are never sent; the spec
+//! cache keeps them for the build that made them only (its key names the build, and
+//! [`PackedTable::from_kept`] checks them whole), so the encoding may change between versions:
+//! digests hash what a table holds (as canonical JSON, secret references by path), never these
+//! bytes.
 
 use std::fmt;
 

@@ -335,8 +335,7 @@ pub(crate) fn own_uid() -> Option<u32> {
 /// hold what orgform reads back as already checked (the spec cache).
 pub(crate) fn is_private_dir(dir: &Path, uid: u32) -> bool {
     use std::os::unix::fs::MetadataExt;
-    fs::symlink_metadata(dir)
-        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0)
+    fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0)
 }
 
 /// Makes the folder `dir` (0700) if it is missing, its parents as usual; true if it is there

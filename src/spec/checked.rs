@@ -143,15 +143,17 @@ api_key = { env = "K" }
 provider = "h"
 crm_provider = "salesforce"
 instance_url = "https://a.example.com"
-auth = { token = { env = "T" } }
+auth = { access_token = { env = "T" } }
 secret = { env = "S" }
-config = { sync_file_classes = { invoice = true }, value_mappings = [{ name = "n", mapping = { x = 1.5 } }] }
+config = { default_id = { external_name = "Company" }, sync_file_classes = { invoice = true }, value_mappings = [{ name = "n", mapping = { x = 1.5 } }] }
 
 [org.b]
 provider = "h"
 crm_provider = "hubspot"
-auth = { token = { file = "secrets/t" } }
+instance_url = "https://b.example.com"
+auth = { access_token = { file = "secrets/t" } }
 secret = { env = "S" }
+config = { default_id = { external_name = "Company" } }
 "#;
         match Spec::load(&[SourceFile::new("specs/a.toml", text)]) {
             Ok(spec) => spec.orgs.into_values().collect(),
@@ -182,7 +184,10 @@ secret = { env = "S" }
     fn damaged_bytes_never_panic() {
         let bytes = encode(orgs().iter());
         for cut in 0..bytes.len() {
-            assert!(decode(Arc::from("a"), &bytes[..cut]).is_none(), "cut at {cut}");
+            assert!(
+                decode(Arc::from("a"), &bytes[..cut]).is_none(),
+                "cut at {cut}"
+            );
         }
         for at in 0..bytes.len() {
             for flip in [0x01, 0x80, 0xff] {

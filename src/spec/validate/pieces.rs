@@ -72,17 +72,19 @@ pub(crate) fn may_declare_providers(text: &[u8]) -> bool {
         top_level &= !header;
         let quotes = |s: &[u8]| s.iter().take_while(|b| matches!(b, b'"' | b'\'')).count();
         let rest = &rest[quotes(rest)..];
-        [&b"provider"[..], b"template", b"state"].iter().any(|word| {
-            rest.strip_prefix(*word).is_some_and(|after| {
-                let after = &after[quotes(after)..];
-                let after = &after[trim(after)..];
-                header
-                    || after.first() == Some(&b'.')
-                    || after.strip_prefix(b"=").is_some_and(|value| {
-                        value[trim(value)..].first() == Some(&b'{')
-                    })
+        [&b"provider"[..], b"template", b"state"]
+            .iter()
+            .any(|word| {
+                rest.strip_prefix(*word).is_some_and(|after| {
+                    let after = &after[quotes(after)..];
+                    let after = &after[trim(after)..];
+                    header
+                        || after.first() == Some(&b'.')
+                        || after
+                            .strip_prefix(b"=")
+                            .is_some_and(|value| value[trim(value)..].first() == Some(&b'{'))
+                })
             })
-        })
     })
 }
 

@@ -64,6 +64,10 @@ pub(crate) struct SpecCache {
 }
 
 /// Where the cache's root is, from the environment; `None` when it is off.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a config reader: ORGFORM_CACHE_DIR, and the XDG base directories' XDG_CACHE_HOME and HOME"
+)]
 fn root_from_env() -> Option<PathBuf> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(dir) = std::env::var_os("ORGFORM_CACHE_DIR") {

@@ -13,7 +13,7 @@ use miette::Result;
 use super::spec_cache::{self, SpecCache};
 use crate::cli::GlobalArgs;
 use crate::spec::endpoints::{self, EndpointWarning};
-use crate::spec::{Input, NotLoaded, SourceFile, Spec};
+use crate::spec::{Input, NotLoaded, SourceFile, Spec, SpecError};
 
 /// Every `*.toml` under `dir`, in path order.
 pub(crate) fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -75,7 +75,7 @@ fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
     let relatives: Vec<PathBuf> = files.iter().map(|f| f.relative.clone()).collect();
     // Each file a hit (what validation made of it before) or text, with the key it may be
     // kept under (none for a file that may declare what others depend on).
-    let judged = in_parallel(files, |file| {
+    let judged = in_parallel(files, |file| -> std::result::Result<_, Box<SpecError>> {
         let key = (!file.shared).then(|| cache.key(&shared, &file.content));
         if let Some(key) = &key
             && let Some(entry) = cache.get(&file.relative, key)
@@ -83,7 +83,7 @@ fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
         {
             return Ok((Input::Checked(checked), None));
         }
-        let text = SourceFile::from_bytes(file.shown, file.bytes).map_err(|e| *e)?;
+        let text = SourceFile::from_bytes(file.shown, file.bytes)?;
         Ok((Input::Text(text), key.map(|key| (file.relative, key))))
     });
     let mut not_text = Vec::new();
@@ -100,7 +100,7 @@ fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
                 }
                 given.push(input);
             }
-            Err(e) => not_text.push(e),
+            Err(e) => not_text.push(*e),
         }
     }
     if !not_text.is_empty() {

@@ -178,6 +178,58 @@ config = { default_id = { external_name = "Company" } }
         assert_eq!(back.orgs, expected);
     }
 
+    /// A file of organizations only, kept and given back, loads to the spec its text gives;
+    /// a problem across files with one given back is told from text.
+    #[test]
+    fn a_file_given_back_loads_to_the_same_spec() {
+        use crate::spec::{Input, NotLoaded};
+        let providers = SourceFile::new(
+            "specs/p.toml",
+            "[provider.h]\ntype = \"heron\"\napi_key = { env = \"K\" }\n",
+        );
+        let org = |name: &str, url: &str| {
+            format!(
+                "[org.{name}]\nprovider = \"h\"\ncrm_provider = \"hubspot\"\ninstance_url = \"{url}\"\nauth = {{ access_token = {{ env = \"T\" }} }}\nsecret = {{ env = \"S\" }}\nconfig = {{ default_id = {{ external_name = \"Company\" }} }}\n"
+            )
+        };
+        let text = format!(
+            "{}\n{}",
+            org("a", "https://a.example.com"),
+            org("b", "https://b.example.com")
+        );
+        let orgs = SourceFile::new("specs/o.toml", text);
+        let inputs = vec![Input::Text(providers.clone()), Input::Text(orgs.clone())];
+        let Ok(loaded) = Spec::load_inputs(inputs, true) else {
+            panic!("the specs load")
+        };
+        assert!(
+            loaded.checked[0].is_none(),
+            "a file that declares a provider is not kept"
+        );
+        let Some(Some(kept)) = loaded.checked.get(1) else {
+            panic!("a file of organizations is kept")
+        };
+        let back = decode(orgs.path.clone(), kept).expect("reads back");
+        let inputs = vec![Input::Text(providers.clone()), Input::Checked(back.clone())];
+        let Ok(again) = Spec::load_inputs(inputs, true) else {
+            panic!("the specs load again")
+        };
+        assert_eq!(again.spec, loaded.spec);
+        assert_eq!(again.spec.digest(), loaded.spec.digest());
+        assert_eq!(again.checked, vec![None]);
+        // `a` again, in another file: an error, to be told from text.
+        let twice = SourceFile::new("specs/z.toml", org("a", "https://z.example.com"));
+        let inputs = vec![
+            Input::Text(providers),
+            Input::Checked(back),
+            Input::Text(twice),
+        ];
+        assert!(matches!(
+            Spec::load_inputs(inputs, true),
+            Err(NotLoaded::NeedsText)
+        ));
+    }
+
     /// Every cut short, and every single byte changed, reads as nothing or as a table that
     /// packs to the same bytes: never a panic.
     #[test]

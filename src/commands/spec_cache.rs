@@ -128,6 +128,12 @@ impl SpecCache {
             return None;
         }
         if !crate::files::make_private_dir(&root, uid) {
+            // A home that can't be written (a read-only system, HOME=/nonexistent) is no
+            // one's mistake: the run goes on without the cache, quietly.
+            if std::fs::symlink_metadata(&root).is_err() {
+                tracing::debug!("the spec cache {} cannot be made", root.display());
+                return None;
+            }
             tracing::warn!(
                 "the spec cache {} is not a folder private to this user (0700, not a link): it is not used",
                 root.display()

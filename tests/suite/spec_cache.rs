@@ -297,6 +297,14 @@ fn off_turns_the_cache_off() {
     }
     assert!(!dir.path().join("xdg").exists());
     assert!(!dir.path().join(".cache").exists());
+    // A folder that can't be made (a read-only home): no cache, and nothing said.
+    let run = orgform(dir.path())
+        .args(["validate"])
+        .env("ORGFORM_CACHE_DIR", "/proc/orgform-cache")
+        .envs(SECRETS)
+        .run()
+        .expect(0);
+    assert!(!run.stderr.contains("cache"), "{}", run.stderr);
     // Unset, it is under XDG_CACHE_HOME, else HOME.
     let home = |xdg: Option<&Path>| {
         let mut run = orgform(dir.path())

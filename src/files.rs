@@ -322,3 +322,76 @@ fn keep_as_backup(path: &Path, backup: &Path) -> std::io::Result<()> {
     std::io::copy(&mut old, &mut copy)?;
     copy.sync_all()
 }
+
+/// The user id that owns this process's files: the owner of `/proc/self` (Linux gives a
+/// process's `/proc` folder its effective user), or `None` where that can't be told.
+pub(crate) fn own_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// Whether `dir` may hold files only this user writes: a folder (not a link to one), owned by
+/// `uid`, that neither its group nor others may write to. Only such a folder is trusted to
+/// hold what orgform reads back as already checked (the spec cache).
+pub(crate) fn is_private_dir(dir: &Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0)
+}
+
+/// Makes the folder `dir` (0700) if it is missing, its parents as usual; true if it is there
+/// now and private ([`is_private_dir`]). Never changes a folder that was there.
+pub(crate) fn make_private_dir(dir: &Path, uid: u32) -> bool {
+    use std::os::unix::fs::DirBuilderExt;
+    if fs::symlink_metadata(dir).is_err() {
+        if let Some(parent) = dir.parent() {
+            let _ = fs::create_dir_all(parent);
+        }
+        // The mode is filtered by the umask, which only takes bits away.
+        let _ = fs::DirBuilder::new().mode(0o700).create(dir);
+    }
+    is_private_dir(dir, uid)
+}
+
+/// Reads a file orgform wrote for itself in a private folder (the spec cache's entries): only
+/// a regular file (never through a link, never waiting on a FIFO) owned by `uid`, readable and
+/// writable by it alone, of at most `cap` bytes. `None` for anything else: such a file is
+/// not orgform's, or not whole, and is simply not used.
+pub(crate) fn read_private(path: &Path, uid: u32, cap: u64) -> Option<Vec<u8>> {
+    use std::os::unix::fs::MetadataExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.uid() != uid || meta.mode() & 0o077 != 0 || meta.len() > cap {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(cap + 1).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 <= cap).then_some(bytes)
+}
+
+/// Replaces `path` with `bytes` as [`write_atomically`] does (a new 0600 temp file in the same
+/// folder, renamed over it, never writing through a link), but without waiting for the disk:
+/// for a file whose own checksum tells a torn write (the spec cache's entries), where a crash
+/// costs a miss, and a hundred fsyncs measured 0.1 to 0.8 s here.
+pub(crate) fn write_unsynced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = sibling(path, &format!("tmp-{}", std::process::id()));
+    let result = (|| {
+        let _ = fs::remove_file(&tmp);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)?;
+        drop(file);
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

@@ -16,6 +16,7 @@ mod sandbox;
 mod schema;
 mod secrets;
 mod show;
+mod spec_cache;
 mod specs;
 mod state;
 mod state_store;

@@ -1,14 +1,19 @@
 //! Reading the specs folder at the edge: every `*.toml` under it, each a regular file within
 //! the cap, validated together; and, for commands that may reach a provider, where the specs
 //! would send credentials, checked before anything else happens.
+//!
+//! A file that declares organizations only and is unchanged since a run that validated it (same
+//! bytes, same provider and template files) is read back from the spec cache
+//! ([`super::spec_cache`]) instead of parsed; the checks across files run over all of them.
 
 use std::path::{Path, PathBuf};
 
 use miette::Result;
 
+use super::spec_cache::{self, SpecCache};
 use crate::cli::GlobalArgs;
 use crate::spec::endpoints::{self, EndpointWarning};
-use crate::spec::{SourceFile, Spec};
+use crate::spec::{Input, NotLoaded, SourceFile, Spec, SpecError};
 
 /// Every `*.toml` under `dir`, in path order.
 pub(crate) fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -25,7 +30,121 @@ pub(crate) fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
 /// regular file of at most 32 MiB (a link is followed within `dir` only) and UTF-8 text with no
 /// control character TOML forbids; a file that is not is named, and nothing of it is shown.
 pub(crate) fn load_specs(dir: &Path) -> Result<Spec> {
-    Ok(Spec::load(&read_spec_files(dir)?)?)
+    Ok(load_through_cache(dir)?.0)
+}
+
+/// Loads the specs folder `dir` with the spec cache, when there is one: the spec, and the files
+/// read as text (every file that may declare a provider among them, for messages that quote
+/// one).
+fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
+    let paths = spec_paths(dir)?;
+    let folder = std::fs::canonicalize(dir).map_err(|source| UnreadableSpecsFolder {
+        folder: dir.to_path_buf(),
+        source,
+    })?;
+    let Some(cache) = SpecCache::open(&folder) else {
+        let files = read_spec_files(dir)?;
+        return Ok((Spec::load(&files)?, files));
+    };
+    // Each file read, and hashed with its path in the folder.
+    let read = in_parallel(paths, |path| {
+        let bytes = crate::files::read_spec(&folder, &path)?;
+        let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
+        let content = spec_cache::content_hash(&relative, &bytes);
+        let shared = crate::spec::may_declare_shared(&bytes);
+        Ok::<_, crate::files::FileError>(Unchecked {
+            shown: path.display().to_string().into(),
+            relative,
+            bytes,
+            content,
+            shared,
+        })
+    });
+    let mut files = Vec::with_capacity(read.len());
+    let mut refused = Vec::new();
+    for file in read {
+        match file {
+            Ok(file) => files.push(file),
+            Err(e) => refused.push(e),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(UnreadableSpecFiles { errors: refused }.into());
+    }
+    let shared = spec_cache::shared_hash(files.iter().filter(|f| f.shared).map(|f| &f.content));
+    let relatives: Vec<PathBuf> = files.iter().map(|f| f.relative.clone()).collect();
+    // Each file a hit (what validation made of it before) or text, with the key it may be
+    // kept under (none for a file that may declare what others depend on).
+    let judged = in_parallel(files, |file| -> std::result::Result<_, Box<SpecError>> {
+        let key = (!file.shared).then(|| cache.key(&shared, &file.content));
+        if let Some(key) = &key
+            && let Some(entry) = cache.get(&file.relative, key)
+            && let Some(checked) = crate::spec::checked::decode(file.shown.clone(), entry.payload())
+        {
+            return Ok((Input::Checked(checked), None));
+        }
+        let text = SourceFile::from_bytes(file.shown, file.bytes)?;
+        Ok((Input::Text(text), key.map(|key| (file.relative, key))))
+    });
+    let mut not_text = Vec::new();
+    let mut given = Vec::with_capacity(judged.len());
+    let mut texts = Vec::new();
+    // For each text input, in order: where and under which key it may be kept.
+    let mut keys = Vec::new();
+    for judged in judged {
+        match judged {
+            Ok((input, key)) => {
+                if let Input::Text(file) = &input {
+                    texts.push(file.clone());
+                    keys.push(key);
+                }
+                given.push(input);
+            }
+            Err(e) => not_text.push(*e),
+        }
+    }
+    if !not_text.is_empty() {
+        return Err(crate::spec::SpecErrors::new(not_text).into());
+    }
+    let read_back = given.len() - texts.len();
+    let loaded = match Spec::load_inputs(given, true) {
+        Ok(loaded) => loaded,
+        Err(NotLoaded::Problems(errors)) => return Err(errors.into()),
+        // A problem is told from every file's text, as a run without the cache reads them.
+        Err(NotLoaded::NeedsText) => {
+            let files = read_spec_files(dir)?;
+            return Ok((Spec::load(&files)?, files));
+        }
+    };
+    let writes: Vec<_> = keys
+        .into_iter()
+        .zip(loaded.checked)
+        .filter_map(|(key, payload)| Some((key?, payload?)))
+        .collect();
+    tracing::debug!(
+        "spec cache: {read_back} of {} files read back, {} kept",
+        relatives.len(),
+        writes.len()
+    );
+    let kept_any = !writes.is_empty();
+    in_parallel(writes, |((relative, key), payload)| {
+        cache.put(&relative, &key, &payload);
+    });
+    cache.prune(relatives.iter().map(PathBuf::as_path), kept_any);
+    Ok((loaded.spec, texts))
+}
+
+/// A spec file read, not yet judged as text.
+struct Unchecked {
+    /// Its path as the user would write it: what messages and origins name.
+    shown: std::sync::Arc<str>,
+    /// Its path in the specs folder: part of its key, and what names its entry.
+    relative: PathBuf,
+    bytes: Vec<u8>,
+    content: spec_cache::Hash,
+    /// Whether it may declare providers, templates or `[state]`: never kept, and part of every
+    /// other file's key.
+    shared: bool,
 }
 
 fn read_spec_files(dir: &Path) -> Result<Vec<SourceFile>> {
@@ -64,25 +183,48 @@ type ReadSpec = std::result::Result<
 /// organizations are 65 MB of text, whose reading and byte scans (UTF-8, control characters,
 /// line starts) took a quarter of a plan's time on one core while the other waited.
 fn read_in_parallel(folder: &Path, paths: &[PathBuf]) -> Vec<ReadSpec> {
-    let read = |path: &PathBuf| -> ReadSpec {
+    in_parallel(paths.iter().collect(), |path| {
         crate::files::read_spec(folder, path)
             .map(|bytes| SourceFile::from_bytes(path.display().to_string(), bytes))
-    };
+    })
+}
+
+/// `work` on each of `items` on every core, each thread taking the next item when it is done
+/// with one; results in order.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if threads <= 1 || paths.len() <= 1 {
-        return paths.iter().map(read).collect();
+    if threads <= 1 || items.len() <= 1 {
+        return items.into_iter().map(work).collect();
     }
-    let per_thread = paths.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .chunks(per_thread)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(read).collect::<Vec<_>>()))
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    let next = AtomicUsize::new(0);
+    let (work, slots, next) = (&work, &slots, &next);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(slots.len()))
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(slot) = slots.get(i) else { break };
+                        let item = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        if let Some(item) = item {
+                            done.push((i, work(item)));
+                        }
+                    }
+                    done
+                })
+            })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
-    })
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Where a run sends requests: the hosts the specs name, or the embedded sandbox.
@@ -113,23 +255,35 @@ pub(crate) fn load_specs_checked(
     g: &GlobalArgs,
     to: Destination,
 ) -> Result<(Spec, Vec<EndpointWarning>)> {
-    let (spec, warnings, _) = load_specs_checked_keeping_files(g, to)?;
+    let (spec, files) = load_through_cache(&g.specs)?;
+    let warnings = check_endpoints(g, to, &files, &spec)?;
     Ok((spec, warnings))
 }
 
-/// `load_specs_checked`, keeping the files read, for a command that validates more text with
-/// them (`discover`) without reading the folder twice.
+/// `load_specs_checked`, keeping the text of every file, for a command that validates more text
+/// with them (`discover`) without reading the folder twice; so without the spec cache.
 pub(crate) fn load_specs_checked_keeping_files(
     g: &GlobalArgs,
     to: Destination,
 ) -> Result<(Spec, Vec<EndpointWarning>, Vec<SourceFile>)> {
     let files = read_spec_files(&g.specs)?;
     let spec = Spec::load(&files)?;
-    let warnings = match to {
-        Destination::Specs => endpoints::check(&files, &spec, g.allowed_hosts.as_ref())?,
-        Destination::Sandbox => Vec::new(),
-    };
+    let warnings = check_endpoints(g, to, &files, &spec)?;
     Ok((spec, warnings, files))
+}
+
+/// Where the specs would send credentials, judged; `files` hold (at least) every file that
+/// declares a provider, for a refusal to quote.
+fn check_endpoints(
+    g: &GlobalArgs,
+    to: Destination,
+    files: &[SourceFile],
+    spec: &Spec,
+) -> Result<Vec<EndpointWarning>> {
+    Ok(match to {
+        Destination::Specs => endpoints::check(files, spec, g.allowed_hosts.as_ref())?,
+        Destination::Sandbox => Vec::new(),
+    })
 }
 
 /// Shows endpoint warnings on stderr, for commands that print no plan.

@@ -1,9 +1,11 @@
 //! [`PackedTable`]: an organization's declared attributes packed into one allocation of bytes,
 //! the binary codec that writes them, and `Unpacker`, which reads them back.
 //!
-//! The bytes are made by [`PackedTable::pack`] and by nothing else, and are never stored or
-//! sent, so the encoding may change between versions: digests hash what a table holds (as
-//! canonical JSON, secret references by path), never these bytes.
+//! The bytes are made by [`PackedTable::pack`] and by nothing else, and are never sent; the spec
+//! cache keeps them for the build that made them only (its key names the build, and
+//! [`PackedTable::from_kept`] checks them whole), so the encoding may change between versions:
+//! digests hash what a table holds (as canonical JSON, secret references by path), never these
+//! bytes.
 
 use std::fmt;
 
@@ -15,6 +17,10 @@ use super::{SecretRef, Table, Value};
 /// everything unchanged never looks at them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PackedTable(Box<[u8]>);
+
+/// The deepest nesting of tables and arrays [`PackedTable::from_kept`] reads back: far more than
+/// any spec's; a deeper table is simply not kept, and read from its text each time.
+const KEPT_DEPTH: usize = 128;
 
 // The encoding: a tag byte, then the value. Lengths and counts are LEB128.
 const TAG_FALSE: u8 = 0;
@@ -92,6 +98,56 @@ impl PackedTable {
         let mut out = Vec::with_capacity(128);
         table(&mut out, declared);
         PackedTable(out.into_boxed_slice())
+    }
+
+    /// The packed bytes, for the spec cache to keep (`spec::checked`): read back only by
+    /// [`PackedTable::from_kept`] of the same build, since the encoding may change.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Bytes [`PackedTable::as_bytes`] gave, as kept outside the process: `None` unless they
+    /// are one whole table as `pack` writes it (every tag known, every length within the bytes,
+    /// text UTF-8, keys in strictly ascending order), so that nothing kept, however damaged,
+    /// can make [`PackedTable::unpack`] read a different table or stop short. Nesting deeper
+    /// than [`KEPT_DEPTH`] is refused too (a miss for the cache, never a deep recursion).
+    pub(crate) fn from_kept(bytes: &[u8]) -> Option<PackedTable> {
+        fn table(bytes: &mut Unpacker<'_>, depth: usize) -> Option<()> {
+            let depth = depth.checked_sub(1)?;
+            let mut previous: Option<&str> = None;
+            for _ in 0..bytes.len()? {
+                let key = bytes.text()?;
+                if previous.is_some_and(|p| p >= key) {
+                    return None;
+                }
+                previous = Some(key);
+                value(bytes, depth)?;
+            }
+            Some(())
+        }
+        fn value(bytes: &mut Unpacker<'_>, depth: usize) -> Option<()> {
+            match bytes.byte()? {
+                TAG_FALSE | TAG_TRUE => {}
+                TAG_INT | TAG_FLOAT => {
+                    bytes.take(8)?;
+                }
+                TAG_STRING | TAG_ENV | TAG_FILE => {
+                    bytes.text()?;
+                }
+                TAG_ARRAY => {
+                    let depth = depth.checked_sub(1)?;
+                    for _ in 0..bytes.len()? {
+                        value(bytes, depth)?;
+                    }
+                }
+                TAG_TABLE => table(bytes, depth)?,
+                _ => return None,
+            }
+            Some(())
+        }
+        let mut reader = Unpacker(bytes);
+        table(&mut reader, KEPT_DEPTH)?;
+        reader.0.is_empty().then(|| PackedTable(bytes.into()))
     }
 
     /// The table again. The bytes were made by [`PackedTable::pack`] and by nothing else, so

@@ -3,7 +3,13 @@
 //! Pure: the caller reads the files and hands over their text, so this layer never touches the
 //! disk or the network. Every problem is collected with its file, line and column, and a spec
 //! with any problem yields no `Spec` at all, so nothing downstream ever sees half-valid input.
+//!
+//! A caller that keeps a cache (`commands::spec_cache`) may hand over, for a file that declares
+//! organizations only, what an earlier validation of the same bytes against the same providers
+//! and templates made of it ([`checked`]), instead of its text: [`Spec::load_inputs`]. The
+//! checks across files still run over every organization.
 
+pub(crate) mod checked;
 pub(crate) mod diagnostic;
 pub(crate) mod endpoints;
 pub(crate) mod format;
@@ -15,8 +21,9 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest as _, Sha256};
 
+pub use checked::CheckedFile;
 pub use diagnostic::{SourceFile, SpecError, SpecErrors};
-pub(crate) use validate::{NAME_RULE, valid_name};
+pub(crate) use validate::{NAME_RULE, may_declare_shared, valid_name};
 
 use crate::model::packed::PackedTable;
 use crate::model::{Address, InstanceName, NaturalKey, ProviderType, SecretRef, Table, Value};
@@ -185,11 +192,46 @@ pub(crate) struct StateSettings {
     pub(crate) workspace: Option<String>,
 }
 
+/// One spec file for [`Spec::load_inputs`]: its text, or what validation made of the same bytes
+/// before, against the same provider, template and `[state]` tables.
+#[derive(Clone, Debug)]
+pub enum Input {
+    Text(SourceFile),
+    Checked(CheckedFile),
+}
+
+/// What [`Spec::load_inputs`] made of the files.
+#[derive(Debug)]
+pub struct Loaded {
+    pub spec: Spec,
+    /// For each text input, in the order given (checked inputs left out): its organizations
+    /// encoded for a cache to keep ([`checked::encode`]), when asked to keep and the file
+    /// declares nothing but valid organizations; `None` otherwise.
+    pub checked: Vec<Option<Vec<u8>>>,
+}
+
+/// Why [`Spec::load_inputs`] gave no spec.
+#[derive(Debug)]
+pub enum NotLoaded {
+    /// Problems in the specs, every one of them (all inputs were text).
+    Problems(SpecErrors),
+    /// Some inputs were checked before, and the specs have a problem (or a file taken for one of
+    /// organizations only declares more): the problems are told from text, so load again with
+    /// every file's text ([`Spec::load`]).
+    NeedsText,
+}
+
 impl Spec {
     /// Validates spec files read together. Addresses and instance names are unique across all of
     /// them. Returns every problem found, or the whole validated spec.
     pub fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
         validate::load(files)
+    }
+
+    /// [`Spec::load`] over files given as text or as checked before (a cache's hit): the same
+    /// spec their texts give. With `keep`, also what a cache may keep of each text input.
+    pub fn load_inputs(inputs: Vec<Input>, keep: bool) -> Result<Loaded, NotLoaded> {
+        validate::load_inputs(inputs, keep)
     }
 
     /// A digest of everything a plan depends on in the specs, so that `apply PLANFILE` can

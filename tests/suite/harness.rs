@@ -193,40 +193,61 @@ pub struct Orgform {
     what: String,
     stdin: Option<Vec<u8>>,
     scanner: Scanner,
+    /// `ORGFORM_CACHE_DIR` for this run (see [`spec_cache_for`]).
+    cache: std::ffi::OsString,
+}
+
+/// The spec cache of runs in `dir`: the test's own, inside its temporary folder (so every run
+/// of one test after the first reads its unchanged spec files back, as a user's would, and no
+/// test sees another's); off for a folder that is not temporary (the repository's own).
+pub fn spec_cache_for(dir: &Path) -> std::ffi::OsString {
+    let temporary = std::fs::canonicalize(std::env::temp_dir()).ok();
+    match (std::fs::canonicalize(dir), temporary) {
+        (Ok(dir), Some(temporary)) if dir.starts_with(&temporary) && dir != temporary => {
+            dir.join(".orgform-cache").into_os_string()
+        }
+        _ => "off".into(),
+    }
 }
 
 /// The binary, to run in `dir`.
 pub fn orgform(dir: &Path) -> Orgform {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgform"));
+    let cache = spec_cache_for(dir);
     cmd.current_dir(dir)
         .env_remove("RUST_LOG")
         // A developer's or CI's own list would change what the specs may name.
         .env_remove("ORGFORM_ALLOWED_HOSTS")
         // A terminal's width would change where help and messages wrap.
         .env_remove("COLUMNS")
+        .env("ORGFORM_CACHE_DIR", &cache)
         .env("NO_COLOR", "1");
     Orgform {
         cmd,
         what: "orgform".into(),
         stdin: None,
         scanner: Scanner::new(),
+        cache,
     }
 }
 
 /// A bash script run in `dir` with `ORGFORM` naming the binary, as the CI examples expect.
 pub fn script(dir: &Path, script: &Path) -> Orgform {
     let mut cmd = Command::new("bash");
+    let cache = spec_cache_for(dir);
     cmd.arg(script)
         .current_dir(dir)
         .env_remove("RUST_LOG")
         .env_remove("ORGFORM_ALLOWED_HOSTS")
         .env("ORGFORM", env!("CARGO_BIN_EXE_orgform"))
+        .env("ORGFORM_CACHE_DIR", &cache)
         .env("NO_COLOR", "1");
     Orgform {
         cmd,
         what: format!("bash {}", script.display()),
         stdin: None,
         scanner: Scanner::new(),
+        cache,
     }
 }
 
@@ -264,9 +285,13 @@ impl Orgform {
         self
     }
 
-    /// Starts from an empty environment, as a new user's shell might (`NO_COLOR` kept).
+    /// Starts from an empty environment, as a new user's shell might (`NO_COLOR` and the test's
+    /// own spec cache kept).
     pub fn env_clear(mut self) -> Orgform {
-        self.cmd.env_clear().env("NO_COLOR", "1");
+        self.cmd
+            .env_clear()
+            .env("NO_COLOR", "1")
+            .env("ORGFORM_CACHE_DIR", &self.cache);
         self
     }
 

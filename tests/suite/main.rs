@@ -65,6 +65,7 @@ mod sandbox_scale;
 mod scenario;
 mod schema;
 mod secrets_checked;
+mod spec_cache;
 mod specs;
 mod state_commands;
 mod state_stores;

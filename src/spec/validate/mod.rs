@@ -19,12 +19,14 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::model::ProviderType;
+use crate::spec::checked::{self, CheckedFile};
 use crate::spec::diagnostic::{SourceFile, SpecError, SpecErrors};
-use crate::spec::{OrgSpec, Spec};
+use crate::spec::{Input, Loaded, NotLoaded, OrgSpec, Spec};
 
 use pieces::{Outline, PIECE_BYTES, each_piece, in_parallel, may_declare_providers, outline};
-// The address rule, for `state mv` to hold a new address to it too.
-pub(crate) use pieces::{NAME_RULE, valid_name};
+// The address rule, for `state mv` to hold a new address to it too; the scan that tells which
+// files a cache may keep.
+pub(crate) use pieces::{NAME_RULE, may_declare_providers as may_declare_shared, valid_name};
 use values::{
     OrgContext, Template, check_instance, check_org, check_state, check_template, declared_type,
 };
@@ -55,18 +57,71 @@ struct Declared<'a> {
 }
 
 pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
-    let pieces: Vec<Vec<SourceFile>> = files.iter().map(|f| f.pieces(PIECE_BYTES)).collect();
+    match load_texts(files, Vec::new(), false) {
+        Ok(loaded) => Ok(loaded.spec),
+        Err(NotLoaded::Problems(errors)) => Err(errors),
+        // Only with files checked before, and there are none.
+        Err(NotLoaded::NeedsText) => Err(SpecErrors { errors: Vec::new() }),
+    }
+}
+
+/// See [`Spec::load_inputs`].
+pub(super) fn load_inputs(inputs: Vec<Input>, keep: bool) -> Result<Loaded, NotLoaded> {
+    let mut texts = Vec::with_capacity(inputs.len());
+    let mut checked = Vec::new();
+    for input in inputs {
+        match input {
+            Input::Text(file) => texts.push(file),
+            Input::Checked(file) => checked.push(file),
+        }
+    }
+    load_texts(&texts, checked, keep)
+}
+
+/// Loads the `texts` with the organizations of the files `checked` before (which declare
+/// nothing else). Any problem with files checked before among them is `NeedsText`: a problem is
+/// told from the text of every file.
+fn load_texts(
+    texts: &[SourceFile],
+    checked: Vec<CheckedFile>,
+    keep: bool,
+) -> Result<Loaded, NotLoaded> {
+    let pieces: Vec<Vec<SourceFile>> = texts.iter().map(|f| f.pieces(PIECE_BYTES)).collect();
     // Most spec files hold organizations only. A look at their text says which may also declare
     // providers or `[state]`; only those are read ahead, so every other file is parsed once. If
     // a file turns out to declare a provider after all, load again, reading every file ahead.
-    let ahead: Vec<bool> = files
+    let ahead: Vec<bool> = texts
         .iter()
-        .map(|f| may_declare_providers(&f.text))
+        .map(|f| may_declare_providers(f.text.as_bytes()))
         .collect();
-    match load_with(files, &pieces, &ahead) {
-        Some(loaded) => loaded,
-        None => load_with(files, &pieces, &vec![true; files.len()])
-            .unwrap_or_else(|| Err(SpecErrors { errors: Vec::new() })),
+    // A file checked before stands in the cross-file checks by its organizations alone: its
+    // place, an empty file, would only be quoted by an error, and an error is told from text.
+    let any_checked = !checked.is_empty();
+    let placeholders: Vec<SourceFile> = checked
+        .iter()
+        .map(|f| SourceFile::new(f.path.clone(), ""))
+        .collect();
+    let mut earlier = Vec::with_capacity(checked.iter().map(|f| f.orgs.len()).sum());
+    for (file, placeholder) in checked.into_iter().zip(&placeholders) {
+        earlier.extend(file.orgs.into_iter().map(|org| CheckedOrg {
+            name: org.address.clone(),
+            declared: Declared {
+                file: placeholder,
+                key_span: 0..0,
+            },
+            errors: Vec::new(),
+            org: Some(org),
+        }));
+    }
+    match load_with(texts, &pieces, &ahead, earlier, keep) {
+        Some(Ok(loaded)) => Ok(loaded),
+        _ if any_checked => Err(NotLoaded::NeedsText),
+        Some(Err(errors)) => Err(NotLoaded::Problems(errors)),
+        None => match load_with(texts, &pieces, &vec![true; texts.len()], Vec::new(), keep) {
+            Some(Ok(loaded)) => Ok(loaded),
+            Some(Err(errors)) => Err(NotLoaded::Problems(errors)),
+            None => Err(NotLoaded::Problems(SpecErrors { errors: Vec::new() })),
+        },
     }
 }
 
@@ -78,13 +133,17 @@ struct CheckedOrg<'a> {
     org: Option<OrgSpec>,
 }
 
-/// Loads with the files marked in `ahead` read in a first pass. `None` if a file not read
-/// ahead declares a provider or `[state]` after all.
+/// Loads with the files marked in `ahead` read in a first pass, and the organizations of files
+/// checked before (`earlier`). `None` if a file not read ahead declares a provider or `[state]`
+/// after all. With `keep`, each file not read ahead whose organizations all passed is encoded
+/// for a cache to keep ([`Loaded::checked`]).
 fn load_with<'a>(
     files: &'a [SourceFile],
     pieces: &'a [Vec<SourceFile>],
     ahead: &[bool],
-) -> Option<Result<Spec, SpecErrors>> {
+    earlier: Vec<CheckedOrg<'a>>,
+    keep: bool,
+) -> Option<Result<Loaded, SpecErrors>> {
     let mut errors = Errors::default();
 
     // Pass 1: the outlines of the files read ahead, in parallel.
@@ -199,22 +258,38 @@ fn load_with<'a>(
             file_errors.extend(piece_errors);
             orgs.extend(piece_orgs);
         }
-        Some((file_errors, orgs))
+        // What a cache may keep: a file of organizations only, every one of them valid (the
+        // whole load may still fail, and then nothing is kept).
+        let keepable = keep
+            && !ahead[i]
+            && file_errors.is_empty()
+            && orgs.iter().all(|c| c.errors.is_empty() && c.org.is_some());
+        let encoded = keepable.then(|| {
+            let valid: Vec<&OrgSpec> = orgs.iter().filter_map(|c| c.org.as_ref()).collect();
+            checked::encode(valid.into_iter())
+        });
+        Some((file_errors, orgs, encoded))
     });
 
     // Every declaration sorted by name: the declarations of one name end up side by side, the
     // first (in file order, the sort being stable) ahead. Files in name order are sorted
     // already, which the sort sees in one pass; no look-up per organization in a map of all.
     let mut per_file = Vec::with_capacity(files.len());
+    let mut encoded = Vec::with_capacity(files.len());
     for result in checked {
-        let (file_errors, orgs) = result?;
+        let (file_errors, orgs, file_encoded) = result?;
         errors.0.extend(file_errors);
         per_file.push(orgs);
+        encoded.push(file_encoded);
     }
-    let mut declared: Vec<CheckedOrg<'_>> = Vec::with_capacity(per_file.iter().map(Vec::len).sum());
+    let mut declared: Vec<CheckedOrg<'_>> =
+        Vec::with_capacity(per_file.iter().map(Vec::len).sum::<usize>() + earlier.len());
     for orgs in per_file {
         declared.extend(orgs);
     }
+    // After the files read now: the first declaration of a name is only told apart in an
+    // error, and an error is told again from every file's text.
+    declared.extend(earlier);
     declared.sort_by(|a, b| a.name.cmp(&b.name));
     let mut orgs = Vec::with_capacity(declared.len());
     let mut places = Vec::with_capacity(declared.len());
@@ -238,11 +313,14 @@ fn load_with<'a>(
     once_each(&mut errors);
 
     Some(if errors.0.is_empty() {
-        Ok(Spec {
-            providers,
-            // In address order already: built in bulk, in one pass.
-            orgs: orgs.into_iter().collect(),
-            state,
+        Ok(Loaded {
+            spec: Spec {
+                providers,
+                // In address order already: built in bulk, in one pass.
+                orgs: orgs.into_iter().collect(),
+                state,
+            },
+            checked: encoded,
         })
     } else {
         Err(SpecErrors::new(errors.0))
@@ -255,6 +333,15 @@ fn load_with<'a>(
 /// Commvault names that differ only in case collide here. One sort of indices, no look-up per
 /// organization: cheap at a hundred thousand. `places[i]` is where `orgs[i]` is declared.
 fn natural_keys_unique(errors: &mut Errors, orgs: &[(String, OrgSpec)], places: &[Declared<'_>]) {
+    // Most specs have no shared key: one pass of hashing says so, cheaper than the sort below
+    // (whose comparisons were a tenth of a load read back from the spec cache).
+    let mut seen = std::collections::HashSet::with_capacity(orgs.len());
+    if orgs
+        .iter()
+        .all(|(_, org)| seen.insert((&org.instance, &org.natural_key)))
+    {
+        return;
+    }
     // Where a declaration is, comparable across files and pieces: the first in file order is
     // the one the others are reported against.
     let at = |i: usize| {

@@ -47,23 +47,44 @@ impl<'a> Outline<'a> {
 pub(super) const PIECE_BYTES: usize = 16 * 1024;
 
 /// Whether a file's text may declare `[provider.*]`, `[template.*]` or `[state]` tables: a quick
-/// line scan that may say yes wrongly (costing one more parse) but whose "no" is checked in pass 2.
-pub(super) fn may_declare_providers(text: &str) -> bool {
-    text.lines().any(|line| {
-        let line = line.trim_start();
-        let (rest, header) = match line.strip_prefix('[') {
-            Some(r) => (r.trim_start_matches(['[', ' ', '\t']), true),
-            None => (line, false),
+/// line scan that may say yes wrongly (costing one more parse, and the file is never kept by
+/// the spec cache) but whose "no" is checked in pass 2. A table header anywhere counts; a key
+/// (`provider.p.type = ...`, `state = { ... }`) only before the first header, where it is a
+/// top-level key: after one, `state = { code = "OK" }` is a NeonCRM address's field. Over
+/// bytes, so that the spec cache can ask before the bytes are judged as text (only ASCII
+/// matters here; a line that starts otherwise is not TOML that declares anything).
+pub(crate) fn may_declare_providers(text: &[u8]) -> bool {
+    let trim = |s: &[u8]| -> usize { s.iter().take_while(|b| matches!(b, b' ' | b'\t')).count() };
+    let mut top_level = true;
+    text.split(|&b| b == b'\n').any(|line| {
+        let line = &line[trim(line)..];
+        let (rest, header) = match line.split_first() {
+            Some((b'[', r)) => {
+                let skip = r
+                    .iter()
+                    .take_while(|b| matches!(b, b'[' | b' ' | b'\t'))
+                    .count();
+                (&r[skip..], true)
+            }
+            _ if top_level => (line, false),
+            _ => return false,
         };
-        let rest = rest.trim_start_matches(['"', '\'']);
-        ["provider", "template", "state"].iter().any(|word| {
-            rest.strip_prefix(word).is_some_and(|after| {
-                let after = after.trim_start_matches(['"', '\'']).trim_start();
-                header
-                    || after.starts_with('.')
-                    || (after.starts_with('=') && after[1..].trim_start().starts_with('{'))
+        top_level &= !header;
+        let quotes = |s: &[u8]| s.iter().take_while(|b| matches!(b, b'"' | b'\'')).count();
+        let rest = &rest[quotes(rest)..];
+        [&b"provider"[..], b"template", b"state"]
+            .iter()
+            .any(|word| {
+                rest.strip_prefix(*word).is_some_and(|after| {
+                    let after = &after[quotes(after)..];
+                    let after = &after[trim(after)..];
+                    header
+                        || after.first() == Some(&b'.')
+                        || after
+                            .strip_prefix(b"=")
+                            .is_some_and(|value| value[trim(value)..].first() == Some(&b'{'))
+                })
             })
-        })
     })
 }
 
@@ -306,5 +327,33 @@ fn quoted_name(name: &str) -> String {
             name.chars().count()
         ),
         None => format!("`{}`", crate::escape::Shown(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_declare_providers;
+
+    /// A header anywhere; a key only where it is top-level, before the first header.
+    #[test]
+    fn the_scan_sees_top_level_declarations_only() {
+        for yes in [
+            "[provider.p]\ntype = \"heron\"",
+            "[org.a]\nx = 1\n[ \"template\" . t ]",
+            "[[state]]",
+            "provider.p.type = \"heron\"\n[org.a]",
+            "state = { backend = \"file\" }",
+            "'template' = { t = {} }",
+        ] {
+            assert!(may_declare_providers(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "[org.a]\nprovider = \"p\"\ntemplate = \"t\"",
+            "[org.a.address]\nstate = { code = \"OK\" }",
+            "[org.a]\nprovider.x = 1",
+            "# [provider.p]",
+        ] {
+            assert!(!may_declare_providers(no.as_bytes()), "{no}");
+        }
     }
 }

@@ -752,7 +752,7 @@ fn pending_record(org: &OrgSpec, now: u64) -> Record {
         natural_key: org.natural_key.clone(),
         digest: org.digest.clone(),
         status: Status::Pending,
-        attributes: org.public_attributes_text(),
+        attributes: crate::state::Attributes::declared(&org.attrs),
         attempted_at: Some(now),
         updated_at: now,
         error: None,

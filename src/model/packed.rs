@@ -6,15 +6,17 @@
 //! canonical JSON, secret references by path), never these bytes.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::{SecretRef, Table, Value};
 
 /// A [`Table`] packed into one allocation of bytes: how a spec holds the attributes of each
 /// organization. Unpacked, a table of nested values is a score of small allocations; at a
 /// hundred thousand organizations they were a third of a plan's memory, and a plan that finds
-/// everything unchanged never looks at them.
+/// everything unchanged never looks at them. Shared, not copied: a plan's change and a state
+/// record made from the spec hold the same bytes (a clone is a reference count).
 #[derive(Clone, PartialEq, Eq)]
-pub struct PackedTable(Box<[u8]>);
+pub struct PackedTable(Arc<[u8]>);
 
 // The encoding: a tag byte, then the value. Lengths and counts are LEB128.
 const TAG_FALSE: u8 = 0;
@@ -91,7 +93,7 @@ impl PackedTable {
         }
         let mut out = Vec::with_capacity(128);
         table(&mut out, declared);
-        PackedTable(out.into_boxed_slice())
+        PackedTable(Arc::from(out))
     }
 
     /// The table again. The bytes were made by [`PackedTable::pack`] and by nothing else, so

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Address, InstanceName, NaturalKey, ProviderType, Timestamp};
+use serde_json::value::RawValue;
+
+use crate::model::packed::PackedTable;
+use crate::model::{Address, InstanceName, NaturalKey, ProviderType, Timestamp, Value};
 use crate::time;
 
 /// The newest state format this version reads. A newer one is refused, never half-read.
@@ -84,36 +87,90 @@ pub struct Record {
 
 /// Declared non-secret attributes as compact JSON text. Kept as text: only a `blocked` diff
 /// reads them, and a hundred thousand parsed trees would cost far more memory than the text.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Attributes(Box<serde_json::value::RawValue>);
+/// A record apply makes from the specs holds the spec's packed table instead, shared, and is
+/// written out as the same text when state is: at a hundred thousand creates the text of each
+/// was as large as the rest of the run's memory.
+#[derive(Clone, Debug)]
+pub struct Attributes(Held);
+
+#[derive(Clone, Debug)]
+enum Held {
+    /// As a state file or journal holds it.
+    Text(Box<RawValue>),
+    /// An organization's declared table, shared with the spec it was declared in.
+    Declared(PackedTable),
+}
 
 impl Attributes {
     pub(crate) fn from_serialize(value: &impl Serialize) -> Attributes {
-        serde_json::value::to_raw_value(value).map_or_else(|_| Attributes::default(), Attributes)
+        serde_json::value::to_raw_value(value)
+            .map_or_else(|_| Attributes::default(), |raw| Attributes(Held::Text(raw)))
     }
 
     pub fn from_value(value: &serde_json::Value) -> Attributes {
         Attributes::from_serialize(value)
     }
 
+    /// The non-secret part of a declared table, held as the table (shared) until written.
+    pub(crate) fn declared(table: &PackedTable) -> Attributes {
+        Attributes(Held::Declared(table.clone()))
+    }
+
     pub(crate) fn to_value(&self) -> serde_json::Value {
-        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+        match &self.0 {
+            Held::Text(raw) => serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null),
+            Held::Declared(table) => serde_json::to_value(Value::Table(table.unpack()).public_view())
+                .unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// The compact JSON text, as state writes it.
+    fn text(&self) -> std::borrow::Cow<'_, RawValue> {
+        match &self.0 {
+            Held::Text(raw) => std::borrow::Cow::Borrowed(raw),
+            Held::Declared(table) => std::borrow::Cow::Owned(
+                serde_json::value::to_raw_value(&Value::Table(table.unpack()).public_view())
+                    .unwrap_or_else(|_| empty_object()),
+            ),
+        }
+    }
+
+    /// Whether both are written as the same text: at once when both hold one shared table.
+    fn same_text(&self, other: &Attributes) -> bool {
+        match (&self.0, &other.0) {
+            (Held::Declared(a), Held::Declared(b)) if a == b => true,
+            (Held::Text(a), Held::Text(b)) => a.get() == b.get(),
+            _ => self.text().get() == other.text().get(),
+        }
+    }
+}
+
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_string()).expect("an empty object is JSON")
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Text, as it was always written: compact, on one line even in a pretty state file.
+        self.text().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Attributes, D::Error> {
+        Box::<RawValue>::deserialize(d).map(|raw| Attributes(Held::Text(raw)))
     }
 }
 
 impl Default for Attributes {
     fn default() -> Attributes {
-        Attributes(
-            serde_json::value::RawValue::from_string("{}".to_string())
-                .expect("an empty object is JSON"),
-        )
+        Attributes(Held::Text(empty_object()))
     }
 }
 
 impl PartialEq for Attributes {
     fn eq(&self, other: &Attributes) -> bool {
-        self.0.get() == other.0.get() || self.to_value() == other.to_value()
+        self.same_text(other) || self.to_value() == other.to_value()
     }
 }
 
@@ -149,13 +206,8 @@ impl State {
     /// serial: two loads of one state give the same digest, and so does a new empty state, while
     /// a journal replayed onto it (a killed apply's pending creates) changes it.
     pub(crate) fn records_digest(&self) -> String {
-        use sha2::{Digest as _, Sha256};
-        let mut hasher = Sha256::new();
-        // Serializing a BTreeMap is deterministic; it can't fail for these plain types.
-        if let Ok(bytes) = serde_json::to_vec(&(&self.orgs, &self.creates_sent)) {
-            hasher.update(&bytes);
-        }
-        hex::encode(hasher.finalize())
+        // Serializing a BTreeMap is deterministic; streamed into the hash, not held whole.
+        crate::digest::json_sha256(&(&self.orgs, &self.creates_sent))
     }
 
     /// A new, empty state with a fresh lineage.
@@ -275,7 +327,7 @@ impl State {
             && held.natural_key == record.natural_key
             && held.digest == record.digest
             && (record.attempted_at.is_none() || record.attempted_at == held.attempted_at)
-            && held.attributes.0.get() == record.attributes.0.get();
+            && held.attributes.same_text(&record.attributes);
         same.then(|| StateOp::Settle {
             address: address.clone(),
             remote_id: record.remote_id.clone(),

@@ -7,7 +7,6 @@
     reason = "a benchmark stops at the first broken input"
 )]
 
-use std::collections::BTreeMap;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use orgform::plan::{PlanContext, plan};
@@ -50,7 +49,7 @@ fn state_for(spec: &Spec) -> State {
                 attempted_at: None,
                 updated_at: 0,
                 error: None,
-                detail: BTreeMap::new(),
+                detail: Default::default(),
             },
         );
     }

@@ -636,7 +636,6 @@ pub(crate) fn force_unlock(path: &Path, lock_id: &str) -> Result<Unlocked, State
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::model::{NaturalKey, ProviderType};
@@ -673,7 +672,7 @@ mod tests {
                 attempted_at: Some(1_700_000_000),
                 updated_at: 1_700_000_000,
                 error: None,
-                detail: BTreeMap::new(),
+                detail: crate::state::Detail::default(),
             }),
         }
     }

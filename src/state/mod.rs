@@ -81,8 +81,70 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<RecordError>,
     /// Provider facts worth keeping (Salesforce's `CreatedOrgId`, Oracle's organization id).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub detail: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Detail::is_empty")]
+    pub detail: Detail,
+}
+
+/// A record's provider facts, by key: a pair or two, in a vector kept sorted. A `BTreeMap`
+/// allocates a node with room for eleven pairs for even one (540 bytes), and state holds one
+/// per record: 54 MB of a hundred thousand Heron records, for `is_enabled = true` each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Detail(Box<[(String, String)]>);
+
+impl Detail {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The pairs in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    fn to_map(&self) -> BTreeMap<String, String> {
+        self.0.iter().cloned().collect()
+    }
+}
+
+impl From<&BTreeMap<String, String>> for Detail {
+    fn from(map: &BTreeMap<String, String>) -> Detail {
+        // A map iterates in key order, without repeats: already what a `Detail` holds.
+        Detail(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+}
+
+impl<const N: usize> From<[(String, String); N]> for Detail {
+    fn from(pairs: [(String, String); N]) -> Detail {
+        Detail::from(&BTreeMap::from(pairs))
+    }
+}
+
+impl<'a> IntoIterator for &'a Detail {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, String)>,
+        fn(&'a (String, String)) -> (&'a String, &'a String),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Serialize for Detail {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Detail {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Detail, D::Error> {
+        BTreeMap::<String, String>::deserialize(d).map(|map| Detail::from(&map))
+    }
 }
 
 /// Declared non-secret attributes as compact JSON text. Kept as text: only a `blocked` diff
@@ -306,7 +368,7 @@ impl State {
                     record.remote_id.clone_from(remote_id);
                     record.status = *status;
                     record.error.clone_from(error);
-                    record.detail.clone_from(detail);
+                    record.detail = Detail::from(detail);
                     record.updated_at = *updated_at;
                 }
             }
@@ -333,7 +395,7 @@ impl State {
             remote_id: record.remote_id.clone(),
             status: record.status,
             error: record.error.clone(),
-            detail: record.detail.clone(),
+            detail: record.detail.to_map(),
             updated_at: record.updated_at,
         })
     }

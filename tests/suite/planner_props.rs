@@ -2,7 +2,6 @@
 //! remote reality: determinism, one entry per address, never a create for something the
 //! provider already holds, and "apply, then plan again" converging to no work.
 
-use std::collections::BTreeMap;
 
 use orgform::model::{InstanceReality, NaturalKey, Reality, RemoteOrg, RemoteStatus};
 use orgform::plan::{Action, PlanContext, Targets, plan, plan_targeted, target_matches};
@@ -93,7 +92,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     attempted_at: None,
                     updated_at: NOW - 60,
                     error: None,
-                    detail: BTreeMap::new(),
+                    detail: Default::default(),
                 },
             );
         }
@@ -113,7 +112,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     attempted_at: None,
                     updated_at: NOW - 60,
                     error: None,
-                    detail: BTreeMap::new(),
+                    detail: Default::default(),
                 },
             );
         }
@@ -122,7 +121,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                 remote_id: format!("dup{i}"),
                 natural_key: key(i),
                 status: RemoteStatus::Ready,
-                detail: BTreeMap::new(),
+                detail: Default::default(),
                 attributes: serde_json::Map::new(),
             });
         }
@@ -137,7 +136,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                         phase: "New".into(),
                     }
                 },
-                detail: BTreeMap::new(),
+                detail: Default::default(),
                 attributes: serde_json::Map::new(),
             });
         }
@@ -330,7 +329,7 @@ proptest! {
                     remote_id: id.clone(),
                     natural_key: org.natural_key.clone(),
                     status: RemoteStatus::Ready,
-                    detail: BTreeMap::new(),
+                    detail: Default::default(),
                     attributes: serde_json::Map::new(),
                 }]);
                 state.orgs.insert(change.address.clone(), Record {
@@ -344,7 +343,7 @@ proptest! {
                     attempted_at: Some(NOW),
                     updated_at: NOW,
                     error: None,
-                    detail: BTreeMap::new(),
+                    detail: Default::default(),
                 });
             }
         }
@@ -437,7 +436,7 @@ proptest! {
                 attempted_at: None,
                 updated_at: NOW - 60,
                 error: None,
-                detail: BTreeMap::new(),
+                detail: Default::default(),
             });
         }
         let mut read = InstanceReality::default();
@@ -445,7 +444,7 @@ proptest! {
             remote_id: "id0".into(),
             natural_key: org.natural_key.clone(),
             status: RemoteStatus::Ready,
-            detail: BTreeMap::new(),
+            detail: Default::default(),
             attributes,
         });
         let mut reality = Reality::default();

@@ -1,7 +1,6 @@
 //! The state store conformance suite: the same scenarios against the file store and against a
 //! real PostgreSQL server (the test command starts one; without it these tests fail, loudly).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use orgform::model::{NaturalKey, ProviderType};
@@ -40,7 +39,7 @@ fn record(n: u32) -> Record {
         attempted_at: Some(1_790_000_000),
         updated_at: 1_790_000_001,
         error: None,
-        detail: BTreeMap::new(),
+        detail: Default::default(),
     }
 }
 

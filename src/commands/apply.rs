@@ -19,8 +19,8 @@ use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
 use crate::plan::{
-    Action, DeclaredAttributes, Plan, PlanContext, Targets, check_limits, guard_bindings, plan, plan_targeted,
-    recheck_creates,
+    Action, DeclaredAttributes, Plan, PlanContext, Targets, check_limits, guard_bindings, plan,
+    plan_targeted, recheck_creates,
 };
 use crate::providers::ConnectOptions;
 use crate::spec::Spec;

@@ -167,8 +167,9 @@ pub(crate) enum DeclaredAttributes {
     None,
     /// The organization's declared table, shared with the spec.
     Packed(PackedTable),
-    /// Read back from a saved plan, or what state recorded (an orphan).
-    Json(serde_json::Value),
+    /// Read back from a saved plan, or what state recorded (an orphan). Boxed: a JSON value
+    /// is 72 bytes, and every change has room for this.
+    Json(Box<serde_json::Value>),
 }
 
 impl DeclaredAttributes {
@@ -180,7 +181,7 @@ impl DeclaredAttributes {
                 serde_json::to_value(DisplayView(&Value::Table(packed.unpack())))
                     .unwrap_or(serde_json::Value::Null)
             }
-            DeclaredAttributes::Json(value) => value.clone(),
+            DeclaredAttributes::Json(value) => (**value).clone(),
         }
     }
 }
@@ -212,7 +213,7 @@ impl<'de> Deserialize<'de> for DeclaredAttributes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DeclaredAttributes, D::Error> {
         Ok(match serde_json::Value::deserialize(d)? {
             serde_json::Value::Null => DeclaredAttributes::None,
-            value => DeclaredAttributes::Json(value),
+            value => DeclaredAttributes::Json(Box::new(value)),
         })
     }
 }
@@ -885,7 +886,7 @@ fn orphan(address: &Address, record: &Record) -> Change {
             "in state, no longer declared: left at the provider; `orgform forget {address}` drops it from state"
         )),
         deferred: false,
-        attributes: DeclaredAttributes::Json(record.attributes.to_value()),
+        attributes: DeclaredAttributes::Json(Box::new(record.attributes.to_value())),
         diff: Vec::new(),
         remote: None,
         matching_ids: Box::default(),
@@ -1172,4 +1173,47 @@ pub fn parse_saved(text: &str) -> Result<Plan, SavedPlanError> {
         None => return Err(SavedPlanError::NoVersion),
     }
     serde_json::from_value(value).map_err(|e| SavedPlanError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SecretRef, Table};
+
+    #[test]
+    fn packed_attributes_are_written_as_their_display_json() {
+        let table: Table = [
+            ("name".to_string(), Value::String("Acme".into())),
+            (
+                "token".to_string(),
+                Value::Secret(SecretRef::Env("T".into())),
+            ),
+            ("ratio".to_string(), Value::Float(0.25)),
+            ("bad".to_string(), Value::Float(f64::NAN)),
+            ("n".to_string(), Value::Int(7)),
+            (
+                "keys".to_string(),
+                Value::Array(vec![Value::Secret(SecretRef::File("k".into()))]),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let expected = Value::Table(table.clone()).display_json();
+        let packed = DeclaredAttributes::Packed(PackedTable::pack(&table));
+        assert_eq!(
+            serde_json::to_string(&packed).unwrap_or_default(),
+            serde_json::to_string(&expected).unwrap_or_default()
+        );
+        assert_eq!(packed.to_json(), expected);
+        // Read back from a saved plan, it is the same.
+        let saved: DeclaredAttributes =
+            serde_json::from_str(&serde_json::to_string(&packed).unwrap_or_default())
+                .unwrap_or_default();
+        assert!(matches!(saved, DeclaredAttributes::Json(_)));
+        assert_eq!(saved, packed);
+        assert_eq!(
+            serde_json::to_string(&DeclaredAttributes::None).unwrap_or_default(),
+            "null"
+        );
+    }
 }

@@ -105,6 +105,13 @@ impl Detail {
         self.0.iter().map(|(_, v)| v)
     }
 
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
     fn to_map(&self) -> BTreeMap<String, String> {
         self.0.iter().cloned().collect()
     }
@@ -181,8 +188,10 @@ impl Attributes {
     pub(crate) fn to_value(&self) -> serde_json::Value {
         match &self.0 {
             Held::Text(raw) => serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null),
-            Held::Declared(table) => serde_json::to_value(Value::Table(table.unpack()).public_view())
-                .unwrap_or(serde_json::Value::Null),
+            Held::Declared(table) => {
+                serde_json::to_value(Value::Table(table.unpack()).public_view())
+                    .unwrap_or(serde_json::Value::Null)
+            }
         }
     }
 
@@ -665,4 +674,95 @@ pub(crate) fn new_lineage() -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SecretRef, Table};
+
+    fn declared() -> PackedTable {
+        let nested: Table = [
+            ("b".to_string(), Value::Float(1.5)),
+            ("a".to_string(), Value::Secret(SecretRef::Env("X".into()))),
+        ]
+        .into_iter()
+        .collect();
+        PackedTable::pack(
+            &[
+                ("name".to_string(), Value::String("Acme \"Co\"".into())),
+                (
+                    "token".to_string(),
+                    Value::Secret(SecretRef::File("t".into())),
+                ),
+                ("n".to_string(), Value::Int(-3)),
+                ("nested".to_string(), Value::Table(nested)),
+                ("list".to_string(), Value::Array(vec![Value::Bool(true)])),
+            ]
+            .into_iter()
+            .collect(),
+        )
+    }
+
+    #[test]
+    fn declared_attributes_are_written_as_the_text_state_always_held() {
+        let table = declared();
+        let text = Attributes::from_serialize(&Value::Table(table.unpack()).public_view());
+        let shared = Attributes::declared(&table);
+        assert_eq!(
+            serde_json::to_string(&shared).unwrap_or_default(),
+            serde_json::to_string(&text).unwrap_or_default()
+        );
+        assert_eq!(
+            serde_json::to_string(&shared).unwrap_or_default(),
+            r#"{"list":[true],"n":-3,"name":"Acme \"Co\"","nested":{"b":1.5}}"#
+        );
+        // Pretty state files keep each record's attributes on one line, as before.
+        let pretty = serde_json::to_string_pretty(&[&shared]).unwrap_or_default();
+        assert!(pretty.contains(r#"{"list":[true],"#), "{pretty}");
+        assert_eq!(shared, text);
+        assert_eq!(shared.to_value(), text.to_value());
+    }
+
+    #[test]
+    fn an_outcome_for_a_shared_declaration_is_journaled_as_a_settle() {
+        let table = declared();
+        let record = |status, remote_id: Option<&str>| Record {
+            provider: "p".into(),
+            provider_type: ProviderType::Heron,
+            remote_id: remote_id.map(str::to_string),
+            natural_key: NaturalKey("k".into()),
+            digest: "d".into(),
+            status,
+            attributes: Attributes::declared(&table),
+            attempted_at: None,
+            updated_at: 1,
+            error: None,
+            detail: Detail::from([("is_enabled".to_string(), "true".to_string())]),
+        };
+        let mut state = State::new("l".into());
+        state.apply(&StateOp::Put {
+            address: "a".into(),
+            record: Box::new(record(Status::Pending, None)),
+        });
+        let outcome = StateOp::Put {
+            address: "a".into(),
+            record: Box::new(record(Status::Created, Some("id"))),
+        };
+        let Some(StateOp::Settle { detail, .. }) = state.lean(&outcome) else {
+            panic!("expected a settle");
+        };
+        assert_eq!(detail.get("is_enabled").map(String::as_str), Some("true"));
+    }
+
+    #[test]
+    fn detail_reads_and_writes_as_a_map_in_key_order() {
+        let detail: Detail = serde_json::from_str(r#"{"z":"1","a":"2"}"#).unwrap_or_default();
+        assert_eq!(
+            serde_json::to_string(&detail).unwrap_or_default(),
+            r#"{"a":"2","z":"1"}"#
+        );
+        assert_eq!(detail.values().collect::<Vec<_>>(), ["2", "1"]);
+        assert!(Detail::default().is_empty());
+    }
 }

@@ -2,11 +2,12 @@
 //! remote reality: determinism, one entry per address, never a create for something the
 //! provider already holds, and "apply, then plan again" converging to no work.
 
+use std::collections::BTreeMap;
 
 use orgform::model::{InstanceReality, NaturalKey, Reality, RemoteOrg, RemoteStatus};
 use orgform::plan::{Action, PlanContext, Targets, plan, plan_targeted, target_matches};
 use orgform::spec::{SourceFile, Spec};
-use orgform::state::{Record, State, Status};
+use orgform::state::{Detail, Record, State, Status};
 use proptest::prelude::*;
 
 const NOW: u64 = 1_790_024_000;
@@ -92,7 +93,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     attempted_at: None,
                     updated_at: NOW - 60,
                     error: None,
-                    detail: Default::default(),
+                    detail: Detail::default(),
                 },
             );
         }
@@ -112,7 +113,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     attempted_at: None,
                     updated_at: NOW - 60,
                     error: None,
-                    detail: Default::default(),
+                    detail: Detail::default(),
                 },
             );
         }
@@ -121,7 +122,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                 remote_id: format!("dup{i}"),
                 natural_key: key(i),
                 status: RemoteStatus::Ready,
-                detail: Default::default(),
+                detail: BTreeMap::new(),
                 attributes: serde_json::Map::new(),
             });
         }
@@ -136,7 +137,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                         phase: "New".into(),
                     }
                 },
-                detail: Default::default(),
+                detail: BTreeMap::new(),
                 attributes: serde_json::Map::new(),
             });
         }
@@ -329,7 +330,7 @@ proptest! {
                     remote_id: id.clone(),
                     natural_key: org.natural_key.clone(),
                     status: RemoteStatus::Ready,
-                    detail: Default::default(),
+                    detail: BTreeMap::new(),
                     attributes: serde_json::Map::new(),
                 }]);
                 state.orgs.insert(change.address.clone(), Record {
@@ -343,7 +344,7 @@ proptest! {
                     attempted_at: Some(NOW),
                     updated_at: NOW,
                     error: None,
-                    detail: Default::default(),
+                    detail: Detail::default(),
                 });
             }
         }
@@ -436,7 +437,7 @@ proptest! {
                 attempted_at: None,
                 updated_at: NOW - 60,
                 error: None,
-                detail: Default::default(),
+                detail: Detail::default(),
             });
         }
         let mut read = InstanceReality::default();
@@ -444,7 +445,7 @@ proptest! {
             remote_id: "id0".into(),
             natural_key: org.natural_key.clone(),
             status: RemoteStatus::Ready,
-            detail: Default::default(),
+            detail: BTreeMap::new(),
             attributes,
         });
         let mut reality = Reality::default();

@@ -7,12 +7,10 @@
     reason = "a benchmark stops at the first broken input"
 )]
 
-use std::collections::BTreeMap;
-
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use orgform::plan::{PlanContext, plan};
 use orgform::spec::{SourceFile, Spec};
-use orgform::state::{Record, State, Status};
+use orgform::state::{Detail, Record, State, Status};
 
 /// `n` Heron organizations in 10 files.
 fn files(n: usize) -> Vec<SourceFile> {
@@ -50,7 +48,7 @@ fn state_for(spec: &Spec) -> State {
                 attempted_at: None,
                 updated_at: 0,
                 error: None,
-                detail: BTreeMap::new(),
+                detail: Detail::default(),
             },
         );
     }

@@ -264,6 +264,16 @@ pub(crate) enum OldVersion {
 /// name is in the way, a link included, and never write through it. For the state, `path` is
 /// resolved already.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8], old: OldVersion) -> std::io::Result<()> {
+    write_atomically_with(path, old, |out| out.write_all(bytes))
+}
+
+/// [`write_atomically`], the content written by `write` as it is made, through a buffer: a
+/// large document (a state of a hundred thousand records) is never held whole in memory.
+pub(crate) fn write_atomically_with(
+    path: &Path,
+    old: OldVersion,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -275,14 +285,17 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], old: OldVersion) -> st
         // A leftover of a killed run with this pid (or a link planted there) is removed, not
         // opened: the temp file is always new (O_EXCL, which never follows a link).
         let _ = fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
         // The mode above is filtered by the umask; set it outright.
         file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        file.write_all(bytes)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
+        write(&mut out)?;
+        out.flush()?;
+        drop(out);
         file.sync_all()?;
         drop(file);
         if old == OldVersion::KeepAsBackup && fs::symlink_metadata(path).is_ok_and(|m| m.is_file())

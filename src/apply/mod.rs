@@ -752,11 +752,11 @@ fn pending_record(org: &OrgSpec, now: u64) -> Record {
         natural_key: org.natural_key.clone(),
         digest: org.digest.clone(),
         status: Status::Pending,
-        attributes: org.public_attributes_text(),
+        attributes: crate::state::Attributes::declared(&org.attrs),
         attempted_at: Some(now),
         updated_at: now,
         error: None,
-        detail: BTreeMap::new(),
+        detail: crate::state::Detail::default(),
     }
 }
 
@@ -813,7 +813,7 @@ async fn record_remote(
                 remote_id: Some(remote.remote_id.clone()),
                 status,
                 error,
-                detail: remote.detail.clone(),
+                detail: (&remote.detail).into(),
                 // Kept from the intent by `State::apply` when this is the create's outcome.
                 attempted_at: None,
                 updated_at: now,

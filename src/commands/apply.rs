@@ -19,8 +19,8 @@ use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
 use crate::plan::{
-    Action, Plan, PlanContext, Targets, check_limits, guard_bindings, plan, plan_targeted,
-    recheck_creates,
+    Action, DeclaredAttributes, Plan, PlanContext, Targets, check_limits, guard_bindings, plan,
+    plan_targeted, recheck_creates,
 };
 use crate::providers::ConnectOptions;
 use crate::spec::Spec;
@@ -161,7 +161,7 @@ async fn run_locked(
         // Shown and checked: apply never reads the declared attributes of a change again (it
         // creates from the specs), and a large plan's would be held through the whole run.
         for change in &mut plan.changes {
-            change.attributes = serde_json::Value::Null;
+            change.attributes = DeclaredAttributes::None;
         }
     }
     if is_saved || !plan.refreshed {

@@ -1,7 +1,6 @@
 //! `orgform import ADDRESS REMOTE_ID` and `orgform forget ADDRESS...`: edit state by hand, under
 //! the lock, with the provider consulted for imports.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
@@ -123,7 +122,7 @@ pub(crate) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode
             attempted_at: None,
             updated_at: now,
             error: None,
-            detail: BTreeMap::new(),
+            detail: crate::state::Detail::default(),
         },
     );
     backend.write(&mut state).await?;

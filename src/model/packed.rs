@@ -8,15 +8,17 @@
 //! bytes.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::{SecretRef, Table, Value};
 
 /// A [`Table`] packed into one allocation of bytes: how a spec holds the attributes of each
 /// organization. Unpacked, a table of nested values is a score of small allocations; at a
 /// hundred thousand organizations they were a third of a plan's memory, and a plan that finds
-/// everything unchanged never looks at them.
+/// everything unchanged never looks at them. Shared, not copied: a plan's change and a state
+/// record made from the spec hold the same bytes (a clone is a reference count).
 #[derive(Clone, PartialEq, Eq)]
-pub struct PackedTable(Box<[u8]>);
+pub struct PackedTable(Arc<[u8]>);
 
 /// The deepest nesting of tables and arrays [`PackedTable::from_kept`] reads back: far more than
 /// any spec's; a deeper table is simply not kept, and read from its text each time.
@@ -97,7 +99,7 @@ impl PackedTable {
         }
         let mut out = Vec::with_capacity(128);
         table(&mut out, declared);
-        PackedTable(out.into_boxed_slice())
+        PackedTable(Arc::from(out))
     }
 
     /// The packed bytes, for the spec cache to keep (`spec::checked`): read back only by

@@ -19,9 +19,10 @@ pub(crate) use secrets::{
 };
 pub use target::{TargetError, Targets, Unmatched, matches as target_matches};
 
+use crate::model::packed::PackedTable;
 use crate::model::{
     Address, InstanceName, InstanceReality, NaturalKey, ProviderType, Reality, RemoteOrg,
-    RemoteStatus, Timestamp,
+    RemoteStatus, Timestamp, Value,
 };
 use crate::spec::endpoints::EndpointWarning;
 use crate::spec::{OrgSpec, Spec};
@@ -125,7 +126,7 @@ pub struct Change {
     pub(crate) deferred: bool,
     /// The declared attributes, secrets shown by reference only.
     #[serde(default)]
-    pub(crate) attributes: serde_json::Value,
+    pub(crate) attributes: DeclaredAttributes,
     /// For `blocked`: what changed since creation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diff: Vec<AttributeChange>,
@@ -151,6 +152,100 @@ impl Change {
             Action::Create | Action::Recreate => !self.deferred,
             Action::Adopt | Action::Pending | Action::Move => true,
             Action::Unchanged | Action::Blocked | Action::Orphan => false,
+        }
+    }
+}
+
+/// A change's declared attributes, as a plan shows and saves them (JSON, secrets by reference).
+/// Made from the specs, they are the spec's own packed bytes, shared, and written out only when
+/// the plan is printed, saved or digested: at a hundred thousand creates, JSON trees built up
+/// front were most of an apply's memory, and apply itself never reads them.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum DeclaredAttributes {
+    /// None shown (an unchanged entry); written as `null`.
+    #[default]
+    None,
+    /// The organization's declared table, shared with the spec.
+    Packed(PackedTable),
+    /// Read back from a saved plan, or what state recorded (an orphan). Boxed: a JSON value
+    /// is 72 bytes, and every change has room for this.
+    Json(Box<serde_json::Value>),
+}
+
+impl DeclaredAttributes {
+    /// The attributes as a JSON tree, as they are written out.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        match self {
+            DeclaredAttributes::None => serde_json::Value::Null,
+            DeclaredAttributes::Packed(packed) => {
+                serde_json::to_value(DisplayView(&Value::Table(packed.unpack())))
+                    .unwrap_or(serde_json::Value::Null)
+            }
+            DeclaredAttributes::Json(value) => (**value).clone(),
+        }
+    }
+}
+
+/// Equal when they read the same, whichever form holds them (a plan saved and read back holds
+/// JSON where the plan it was made from held the spec's bytes).
+impl PartialEq for DeclaredAttributes {
+    fn eq(&self, other: &DeclaredAttributes) -> bool {
+        match (self, other) {
+            (DeclaredAttributes::Packed(a), DeclaredAttributes::Packed(b)) if a == b => true,
+            _ => self.to_json() == other.to_json(),
+        }
+    }
+}
+
+impl Serialize for DeclaredAttributes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DeclaredAttributes::None => s.serialize_unit(),
+            DeclaredAttributes::Packed(packed) => {
+                DisplayView(&Value::Table(packed.unpack())).serialize(s)
+            }
+            DeclaredAttributes::Json(value) => value.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DeclaredAttributes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DeclaredAttributes, D::Error> {
+        Ok(match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Null => DeclaredAttributes::None,
+            value => DeclaredAttributes::Json(Box::new(value)),
+        })
+    }
+}
+
+/// Serializes a [`Value`] as [`Value::display_json`] would make it (secrets as `(secret)
+/// { env = "NAME" }` strings), without building the JSON tree first.
+struct DisplayView<'a>(&'a Value);
+
+impl Serialize for DisplayView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Secret(r) => s.collect_str(&format_args!("(secret) {r}")),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&DisplayView(item))?;
+                }
+                seq.end()
+            }
+            Value::Table(table) => {
+                let mut map = s.serialize_map(Some(table.len()))?;
+                for (k, v) in table {
+                    map.serialize_entry(k, &DisplayView(v))?;
+                }
+                map.end()
+            }
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(x) if x.is_finite() => s.serialize_f64(*x),
+            Value::Float(_) => s.serialize_unit(),
+            Value::String(text) => s.serialize_str(text),
         }
     }
 }
@@ -356,9 +451,9 @@ fn change(org: &OrgSpec, action: Action, reason: impl Into<Cow<'static, str>>) -
         // Unchanged entries carry their digest only: at a hundred thousand organizations the
         // attributes of everything would dominate the plan, and nobody reviews them.
         attributes: if action == Action::Unchanged {
-            serde_json::Value::Null
+            DeclaredAttributes::None
         } else {
-            org.display_attributes()
+            DeclaredAttributes::Packed(org.attrs.clone())
         },
         diff: Vec::new(),
         remote: None,
@@ -791,7 +886,7 @@ fn orphan(address: &Address, record: &Record) -> Change {
             "in state, no longer declared: left at the provider; `orgform forget {address}` drops it from state"
         )),
         deferred: false,
-        attributes: record.attributes.to_value(),
+        attributes: DeclaredAttributes::Json(Box::new(record.attributes.to_value())),
         diff: Vec::new(),
         remote: None,
         matching_ids: Box::default(),
@@ -1078,4 +1173,47 @@ pub fn parse_saved(text: &str) -> Result<Plan, SavedPlanError> {
         None => return Err(SavedPlanError::NoVersion),
     }
     serde_json::from_value(value).map_err(|e| SavedPlanError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SecretRef, Table};
+
+    #[test]
+    fn packed_attributes_are_written_as_their_display_json() {
+        let table: Table = [
+            ("name".to_string(), Value::String("Acme".into())),
+            (
+                "token".to_string(),
+                Value::Secret(SecretRef::Env("T".into())),
+            ),
+            ("ratio".to_string(), Value::Float(0.25)),
+            ("bad".to_string(), Value::Float(f64::NAN)),
+            ("n".to_string(), Value::Int(7)),
+            (
+                "keys".to_string(),
+                Value::Array(vec![Value::Secret(SecretRef::File("k".into()))]),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let expected = Value::Table(table.clone()).display_json();
+        let packed = DeclaredAttributes::Packed(PackedTable::pack(&table));
+        assert_eq!(
+            serde_json::to_string(&packed).unwrap_or_default(),
+            serde_json::to_string(&expected).unwrap_or_default()
+        );
+        assert_eq!(packed.to_json(), expected);
+        // Read back from a saved plan, it is the same.
+        let saved: DeclaredAttributes =
+            serde_json::from_str(&serde_json::to_string(&packed).unwrap_or_default())
+                .unwrap_or_default();
+        assert!(matches!(saved, DeclaredAttributes::Json(_)));
+        assert_eq!(saved, packed);
+        assert_eq!(
+            serde_json::to_string(&DeclaredAttributes::None).unwrap_or_default(),
+            "null"
+        );
+    }
 }

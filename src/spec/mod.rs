@@ -176,11 +176,6 @@ impl OrgSpec {
             hasher.update(b";");
         });
     }
-
-    /// The declared attributes with secrets shown by reference, for display.
-    pub(crate) fn display_attributes(&self) -> serde_json::Value {
-        Value::Table(self.attrs.unpack()).display_json()
-    }
 }
 
 /// The `[state]` table.

@@ -39,7 +39,7 @@ use super::{
     JOURNALED_FORMAT_VERSION, LockInfo, STANDALONE_FORMAT_VERSION, State, StateBackend, StateError,
     StateOp, parse,
 };
-use crate::files::{OldVersion, open_beside_state, sibling, write_atomically};
+use crate::files::{OldVersion, open_beside_state, sibling, write_atomically_with};
 
 /// The state file and, while this value lives, its lock.
 pub struct FileBackend {
@@ -502,14 +502,12 @@ impl StateBackend for FileBackend {
         } else {
             STANDALONE_FORMAT_VERSION
         };
-        let text = serde_json::to_vec_pretty(&*state).map(|mut text| {
-            text.push(b'\n');
-            text
+        // Streamed into the file: the text of a large state, held whole, was as large as the
+        // state itself, at the end of the run when memory is at its highest.
+        let written = write_atomically_with(&self.path, OldVersion::KeepAsBackup, |out| {
+            serde_json::to_writer_pretty(&mut *out, &*state).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")
         });
-        let written = match text {
-            Ok(text) => write_atomically(&self.path, &text, OldVersion::KeepAsBackup),
-            Err(e) => Err(std::io::Error::other(e)),
-        };
         if let Err(e) = written {
             state.serial = serial;
             state.version = version;
@@ -638,7 +636,6 @@ pub(crate) fn force_unlock(path: &Path, lock_id: &str) -> Result<Unlocked, State
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::model::{NaturalKey, ProviderType};
@@ -675,7 +672,7 @@ mod tests {
                 attempted_at: Some(1_700_000_000),
                 updated_at: 1_700_000_000,
                 error: None,
-                detail: BTreeMap::new(),
+                detail: crate::state::Detail::default(),
             }),
         }
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use orgform::model::{InstanceReality, NaturalKey, Reality, RemoteOrg, RemoteStatus};
 use orgform::plan::{Action, PlanContext, Targets, plan, plan_targeted, target_matches};
 use orgform::spec::{SourceFile, Spec};
-use orgform::state::{Record, State, Status};
+use orgform::state::{Detail, Record, State, Status};
 use proptest::prelude::*;
 
 const NOW: u64 = 1_790_024_000;
@@ -93,7 +93,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     attempted_at: None,
                     updated_at: NOW - 60,
                     error: None,
-                    detail: BTreeMap::new(),
+                    detail: Detail::default(),
                 },
             );
         }
@@ -113,7 +113,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     attempted_at: None,
                     updated_at: NOW - 60,
                     error: None,
-                    detail: BTreeMap::new(),
+                    detail: Detail::default(),
                 },
             );
         }
@@ -344,7 +344,7 @@ proptest! {
                     attempted_at: Some(NOW),
                     updated_at: NOW,
                     error: None,
-                    detail: BTreeMap::new(),
+                    detail: Detail::default(),
                 });
             }
         }
@@ -437,7 +437,7 @@ proptest! {
                 attempted_at: None,
                 updated_at: NOW - 60,
                 error: None,
-                detail: BTreeMap::new(),
+                detail: Detail::default(),
             });
         }
         let mut read = InstanceReality::default();

@@ -1,13 +1,14 @@
 //! The state store conformance suite: the same scenarios against the file store and against a
 //! real PostgreSQL server (the test command starts one; without it these tests fail, loudly).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use orgform::model::{NaturalKey, ProviderType};
 use orgform::state::file::{FileBackend, LockRequest};
 use orgform::state::postgres::PostgresBackend;
-use orgform::state::{LockInfo, Record, State, StateBackend, StateError, StateOp, Status, Store};
+use orgform::state::{
+    Detail, LockInfo, Record, State, StateBackend, StateError, StateOp, Status, Store,
+};
 
 /// The server the test command started.
 pub fn pg_url() -> String {
@@ -40,7 +41,7 @@ fn record(n: u32) -> Record {
         attempted_at: Some(1_790_000_000),
         updated_at: 1_790_000_001,
         error: None,
-        detail: BTreeMap::new(),
+        detail: Detail::default(),
     }
 }
 

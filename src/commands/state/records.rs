@@ -174,7 +174,7 @@ struct ShowDocument<'a> {
     updated_at: String,
     digest: &'a str,
     error: Option<&'a RecordError>,
-    detail: &'a std::collections::BTreeMap<String, String>,
+    detail: &'a crate::state::Detail,
     attributes: &'a Attributes,
 }
 

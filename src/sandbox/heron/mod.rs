@@ -203,8 +203,26 @@ async fn guard(State(state): State<SandboxState>, request: Request, next: Next) 
 }
 
 async fn list(State(state): State<SandboxState>) -> Response {
-    let all = state.read(|data| data.heron.crm_integrations.clone());
-    Json(json!({ "crm_integrations": all })).into_response()
+    /// The documented envelope, borrowing the integrations: written out under the lock
+    /// rather than cloned first (a clone of 100,000 integrations took seconds, the write a
+    /// fraction of that).
+    #[derive(Serialize)]
+    struct Listed<'a> {
+        crm_integrations: &'a [Map<String, Value>],
+    }
+    let body = state.read(|data| {
+        serde_json::to_vec(&Listed {
+            crm_integrations: &data.heron.crm_integrations,
+        })
+    });
+    match body {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 async fn create(State(state): State<SandboxState>, body: Bytes) -> Result<Response, Rejected> {

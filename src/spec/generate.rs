@@ -107,6 +107,8 @@ struct Node {
 
 enum Entry {
     Value(Value),
+    /// A value's TOML text, as `toml_edit` would write it.
+    Text(String),
     /// A table of its own, with the comment lines written above its header, if any.
     Table(Option<String>, Node),
     /// An array of tables, `[[...]]`.
@@ -144,25 +146,27 @@ fn write_table(
         out.push_str(key);
     }
     out.push_str(if array { "]]\n" } else { "]\n" });
-    let mut values: Vec<(&str, &Value)> = node
+    let mut values: Vec<(&str, &Entry)> = node
         .entries
         .iter()
         .filter_map(|(key, entry)| match entry {
-            Entry::Value(value) => Some((key.as_str(), value)),
+            Entry::Value(_) | Entry::Text(_) => Some((key.as_str(), entry)),
             _ => None,
         })
         .collect();
     values.sort_by_key(|(key, _)| rank(fields, key));
-    for (key, value) in values {
-        out.push_str(&key_text(key));
+    for (key, entry) in values {
+        push_key(out, key);
         out.push_str(" = ");
-        match find(fields, key) {
-            Some(field) if needs_sorting(value) => {
+        match (entry, find(fields, key)) {
+            (Entry::Text(text), _) => out.push_str(text),
+            (Entry::Value(value), Some(field)) if needs_sorting(value) => {
                 let mut value = value.clone();
                 sort_value(&mut value, &field.kind);
                 out.push_str(&value.to_string());
             }
-            _ => out.push_str(&value.to_string()),
+            (Entry::Value(value), _) => out.push_str(&value.to_string()),
+            (Entry::Table(..) | Entry::Tables(_), _) => {}
         }
         out.push('\n');
     }
@@ -172,7 +176,7 @@ fn write_table(
             _ => &[],
         };
         match entry {
-            Entry::Value(_) => continue,
+            Entry::Value(_) | Entry::Text(_) => continue,
             Entry::Table(comment, table) => {
                 path.push(key_text(key));
                 write_table(out, comment.as_deref(), path, false, table, &[inner]);
@@ -190,7 +194,22 @@ fn write_table(
 
 /// A key as TOML writes it: bare where it may be, quoted otherwise.
 fn key_text(key: &str) -> String {
-    toml_edit::Key::new(key).display_repr().into_owned()
+    let mut text = String::new();
+    push_key(&mut text, key);
+    text
+}
+
+fn push_key(out: &mut String, key: &str) {
+    // Field names and addresses are bare keys; `toml_edit` quotes the rest (a map's keys).
+    if !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        out.push_str(key);
+    } else {
+        out.push_str(&toml_edit::Key::new(key).display_repr());
+    }
 }
 
 /// Where `key` goes among `fields` (`usize::MAX`: after every key they name).
@@ -335,15 +354,19 @@ impl Fill<'_> {
         required_too: bool,
     ) {
         for field in fields {
-            let here = if path.is_empty() {
-                field.name.to_string()
-            } else {
-                format!("{path}.{}", field.name)
+            // Most fields are not reported: their path is written out only when it is used.
+            let here = || {
+                if path.is_empty() {
+                    field.name.to_string()
+                } else {
+                    format!("{path}.{}", field.name)
+                }
             };
             match (reported.get(field.name), &field.kind) {
-                (_, Kind::Secret) if field.required => self.secret(table, field.name, &here),
+                (_, Kind::Secret) if field.required => self.secret(table, field.name, &here()),
                 (_, Kind::Secret) => {}
                 (_, Kind::Map(Kind::Secret)) if field.required => {
+                    let here = here();
                     let comment = format!(
                         "# secret: `{here}` is never reported. Declare each of its entries by reference\n\
                          # (like name = {{ env = \"{}_{}_...\" }}) before the organization is ever created again.\n",
@@ -357,7 +380,7 @@ impl Fill<'_> {
                     table.insert(field.name, entry);
                 }
                 (None, kind) if required_too && field.required => {
-                    self.placeholder(table, field.name, kind, &here);
+                    self.placeholder(table, field.name, kind, &here());
                 }
                 (None, _) => {}
             }
@@ -421,16 +444,22 @@ impl Fill<'_> {
     }
 
     /// A reported value as TOML: objects as tables, arrays of objects as arrays of tables.
-    fn entry(&mut self, kind: &Kind, value: &serde_json::Value, path: &str) -> Entry {
+    fn entry(
+        &mut self,
+        kind: &Kind,
+        value: &serde_json::Value,
+        path: &dyn Fn() -> String,
+    ) -> Entry {
         match (kind, value) {
             (Kind::Object(fields), serde_json::Value::Object(map)) => {
                 let mut inner = Node::default();
-                self.table(&mut inner, fields, map, path, true);
+                self.table(&mut inner, fields, map, &path(), true);
                 Entry::Table(None, inner)
             }
             (Kind::Array(Kind::Object(fields)), serde_json::Value::Array(items))
                 if !items.is_empty() && items.iter().all(serde_json::Value::is_object) =>
             {
+                let path = path();
                 let mut tables = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let mut inner = Node::default();
@@ -441,8 +470,19 @@ impl Fill<'_> {
                 }
                 Entry::Tables(tables)
             }
-            (_, value) => Entry::Value(toml_value(value)),
+            (_, value) => leaf(value),
         }
+    }
+}
+
+/// A reported value that is no table: a scalar written as [`toml_value`] would write it, without
+/// building a `toml_edit` value for it; anything else as that value.
+fn leaf(value: &serde_json::Value) -> Entry {
+    match value {
+        serde_json::Value::String(s) => Entry::Text(basic_string(s)),
+        serde_json::Value::Bool(b) => Entry::Text(b.to_string()),
+        serde_json::Value::Number(n) if n.is_i64() => Entry::Text(n.to_string()),
+        other => Entry::Value(toml_value(other)),
     }
 }
 
@@ -471,6 +511,13 @@ fn toml_value(value: &serde_json::Value) -> Value {
 /// bidi and invisible marks) escaped: a value a provider reports can't span lines that would
 /// read as tables of their own in a review, nor reorder or hide text on a terminal.
 fn toml_string(text: &str) -> Value {
+    let repr = basic_string(text);
+    // A basic string built as above always parses; the plain form is as safe, only less plain.
+    repr.parse().unwrap_or_else(|_| Value::from(text))
+}
+
+/// The TOML text of [`toml_string`]: a basic string, unsafe characters escaped.
+fn basic_string(text: &str) -> String {
     let mut repr = String::with_capacity(text.len() + 2);
     repr.push('"');
     for c in text.chars() {
@@ -487,8 +534,7 @@ fn toml_string(text: &str) -> Value {
         }
     }
     repr.push('"');
-    // A basic string built as above always parses; the plain form is as safe, only less plain.
-    repr.parse().unwrap_or_else(|_| Value::from(text))
+    repr
 }
 
 /// A value of `kind` that passes validation and says it is a placeholder where it can.

@@ -79,8 +79,8 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
     taken.extend(state.orgs.keys().cloned());
     let mut outcomes = Vec::new();
     let mut files: Vec<(PathBuf, Generated)> = Vec::new();
-    for (name, read) in reads {
-        let Some(instance) = spec.providers.get(&name) else {
+    for (name, read) in &reads {
+        let Some(instance) = spec.providers.get(name) else {
             continue;
         };
         let all: Vec<&RemoteOrg> = read.reality.orgs.values().flatten().collect();
@@ -90,7 +90,7 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
             .iter()
             .filter(|org| matches!(org.status, RemoteStatus::Failed { .. }))
             .count();
-        let known = Known::on(&spec, &state, &name);
+        let known = Known::on(&spec, &state, name);
         let new: Vec<&RemoteOrg> = all
             .iter()
             .copied()
@@ -110,8 +110,8 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
             placeholders: 0,
         };
         if !new.is_empty() {
-            let generated = spec_file(&name, instance.provider_type, &new, &mut taken);
-            let path = targets[&name].clone();
+            let generated = spec_file(name, instance.provider_type, &new, &mut taken);
+            let path = targets[name].clone();
             outcome.file = Some(path.display().to_string());
             outcome.addresses.clone_from(&generated.addresses);
             outcome.secrets.clone_from(&generated.secrets);
@@ -124,6 +124,9 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
     check_generated(&spec_files, &files)?;
     write_new_files(&args.out, &files)?;
     report(g.format, &outcomes);
+    // The process ends next: freeing a hundred thousand organizations, read and written, one
+    // by one would cost more than the writing did, for memory the system takes back at once.
+    std::mem::forget((spec, state, spec_files, reads, files));
     Ok(ExitCode::SUCCESS)
 }
 

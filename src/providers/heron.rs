@@ -27,20 +27,130 @@ pub struct Heron {
 
 /// A CRM integration as Heron returns it: what orgform matches on, and the whole object, from
 /// which the attributes it reports are read back to spec names.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct Integration {
     heron_id: String,
     provider: String,
     instance_url: String,
-    #[serde(default)]
     is_enabled: Option<bool>,
-    #[serde(flatten)]
+    /// The rest of the object, as Heron sent it.
     rest: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
-struct List {
-    crm_integrations: Vec<Integration>,
+impl<'de> Deserialize<'de> for Integration {
+    /// Read as one JSON object, from which the fields orgform matches on are taken out: what
+    /// `#[serde(flatten)]` did, without first buffering every integration whole in serde's own
+    /// representation, which was most of the time of reading twenty thousand of them.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Integration, D::Error> {
+        use serde::de::Error;
+        let mut rest = serde_json::Map::deserialize(deserializer)?;
+        let mut text = |key: &'static str| match rest.swap_remove(key) {
+            Some(serde_json::Value::String(text)) => Ok(text),
+            Some(other) => Err(D::Error::custom(format!(
+                "`{key}` is {}, not a string",
+                kind_of(&other)
+            ))),
+            None => Err(D::Error::missing_field(key)),
+        };
+        let heron_id = text("heron_id")?;
+        let provider = text("provider")?;
+        let instance_url = text("instance_url")?;
+        let is_enabled = match rest.swap_remove("is_enabled") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Bool(enabled)) => Some(enabled),
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`is_enabled` is {}, not a boolean",
+                    kind_of(&other)
+                )));
+            }
+        };
+        Ok(Integration {
+            heron_id,
+            provider,
+            instance_url,
+            is_enabled,
+            rest,
+        })
+    }
+}
+
+/// What kind of JSON value this is, for a message.
+fn kind_of(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// The list answer, `{"crm_integrations": [...]}`, read into the model one integration at a
+/// time: no integration's whole object outlives its turn (twenty thousand of them held at once
+/// were several times the answer's size).
+struct List(InstanceReality);
+
+impl<'de> Deserialize<'de> for List {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<List, D::Error> {
+        struct Answer;
+        impl<'de> serde::de::Visitor<'de> for Answer {
+            type Value = List;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object with `crm_integrations`")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<List, A::Error> {
+                let mut found = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "crm_integrations" && found.is_none() {
+                        found = Some(map.next_value_seed(Integrations)?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                found
+                    .map(List)
+                    .ok_or_else(|| serde::de::Error::missing_field("crm_integrations"))
+            }
+        }
+        deserializer.deserialize_map(Answer)
+    }
+}
+
+/// The `crm_integrations` array, each element into the model as soon as it is read.
+struct Integrations;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Integrations {
+    type Value = InstanceReality;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Integrations {
+    type Value = InstanceReality;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of CRM integrations")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<InstanceReality, A::Error> {
+        let mut reality = InstanceReality::default();
+        while let Some(integration) = seq.next_element::<Integration>()? {
+            reality.insert(Heron::to_remote(integration));
+        }
+        Ok(reality)
+    }
 }
 
 /// Create's answer is wrapped; PATCH's is not. Accept either.
@@ -135,15 +245,9 @@ impl Provider for Heron {
                 });
             }
         }
-        let list: List = serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
+        let List(reality) = serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
             message: format!("the integration list is not what Heron documents: {e}"),
         })?;
-        // The text of every integration is tens of megabytes at scale: gone before the model is built.
-        drop(body);
-        let mut reality = InstanceReality::default();
-        for integration in list.crm_integrations {
-            reality.insert(Heron::to_remote(integration));
-        }
         Ok(reality)
     }
 

@@ -20,14 +20,6 @@ pub(crate) struct Types {
 }
 
 impl Types {
-    /// The types of the given instances, and no template.
-    pub(crate) fn of_instances(instances: BTreeMap<String, ProviderType>) -> Types {
-        Types {
-            instances,
-            templates: BTreeMap::new(),
-        }
-    }
-
     /// The type of an `[org.NAME]` table: that of the provider it names, or else that of its
     /// template.
     fn of_org(&self, table: &Table) -> Option<ProviderType> {

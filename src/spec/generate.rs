@@ -6,13 +6,19 @@
 //! the file: secrets as `{ env = "..." }` references (a provider never reports one), and a
 //! placeholder for a required key no documented read returns. Addresses come from natural keys:
 //! valid names, unique across the specs, and the same for the same organization on every run.
+//!
+//! The text is written directly, one organization at a time, already in `orgform fmt`'s
+//! canonical form (each table's keys in schema order, its tables where they were added): a
+//! `toml_edit` document of twenty thousand tables, rendered and then parsed again to be
+//! formatted, was most of a `discover`'s time and memory. Only the leaves (a value, a key that
+//! needs quotes) are rendered by `toml_edit`, as `fmt` would render them.
 
 use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
-use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
+use toml_edit::Value;
 
-use crate::catalog::schema::{Field, Format, Kind, Rule};
+use crate::catalog::schema::{Field, Format, Kind, ORG_KEYS, Rule};
 use crate::model::{NaturalKey, ProviderType, RemoteOrg};
 use crate::spec::valid_name;
 
@@ -37,9 +43,6 @@ pub(crate) fn spec_file(
     taken: &mut BTreeSet<String>,
 ) -> Generated {
     let schema = provider_type.schema();
-    let mut doc = DocumentMut::new();
-    let mut all = Table::new();
-    all.set_implicit(true);
     let mut generated = Generated {
         text: String::new(),
         addresses: Vec::new(),
@@ -48,14 +51,12 @@ pub(crate) fn spec_file(
     };
     let mut sorted: Vec<&RemoteOrg> = orgs.to_vec();
     sorted.sort_by(|a, b| (&a.natural_key, &a.remote_id).cmp(&(&b.natural_key, &b.remote_id)));
+    let mut body = String::new();
+    let mut path = vec!["org".to_string(), String::new()];
     for org in sorted {
         let address = address_for(&org.natural_key, &org.remote_id, taken);
-        let mut table = Table::new();
-        table.decor_mut().set_prefix(format!(
-            "\n# {provider_type} id {}\n",
-            one_line(&org.remote_id)
-        ));
-        table.insert("provider", toml_edit::value(instance));
+        let mut table = Node::default();
+        table.insert("provider", Entry::Value(Value::from(instance)));
         let mut fill = Fill {
             env_prefix: env_name(&address),
             secrets: &mut generated.secrets,
@@ -63,10 +64,18 @@ pub(crate) fn spec_file(
         };
         fill.table(&mut table, schema.org, &org.attributes, "", true);
         fill.rules(&mut table, schema.org, schema.org_rules);
-        all.insert(&address, Item::Table(table));
+        path[1] = key_text(&address);
+        let prefix = format!("\n# {provider_type} id {}\n", one_line(&org.remote_id));
+        write_table(
+            &mut body,
+            Some(&prefix),
+            &mut path,
+            false,
+            &table,
+            &[ORG_KEYS, schema.org],
+        );
         generated.addresses.push(address);
     }
-    doc.insert("org", Item::Table(all));
     let mut header = format!(
         "# Organizations found at provider `{instance}` ({provider_type}) that no spec or state holds,\n\
          # written by `orgform discover`. Review them and keep this file in the specs folder: the next\n\
@@ -85,12 +94,167 @@ pub(crate) fn spec_file(
              # Never compared; sent only if the organization is ever created again. Set what it holds.\n"
         ));
     }
-    doc.decor_mut().set_prefix(header);
-    let types = super::format::Types::of_instances([(instance.to_string(), provider_type)].into());
-    let text = doc.to_string();
-    // Formatting a document this module built can't fail; the unformatted text is valid anyway.
-    generated.text = super::format::format(&text, &types).unwrap_or(text);
+    header.push_str(&body);
+    generated.text = header;
     generated
+}
+
+/// One table as it is filled: its keys in the order they were added (a key is added once).
+#[derive(Default)]
+struct Node {
+    entries: Vec<(String, Entry)>,
+}
+
+enum Entry {
+    Value(Value),
+    /// A value's TOML text, as `toml_edit` would write it.
+    Text(String),
+    /// A table of its own, with the comment lines written above its header, if any.
+    Table(Option<String>, Node),
+    /// An array of tables, `[[...]]`.
+    Tables(Vec<Node>),
+}
+
+impl Node {
+    fn insert(&mut self, key: &str, entry: Entry) {
+        self.entries.push((key.to_string(), entry));
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| k == key)
+    }
+}
+
+/// Writes `node` as the table at `path` (keys already as TOML writes them), then the tables
+/// under it in the order they were added, as `orgform fmt` leaves a document: each table's
+/// values in the order of `fields` (a stable sort: keys they don't name keep their order,
+/// after), a blank line before each header unless `prefix` says what comes before it.
+fn write_table(
+    out: &mut String,
+    prefix: Option<&str>,
+    path: &mut Vec<String>,
+    array: bool,
+    node: &Node,
+    fields: &[&[Field]],
+) {
+    out.push_str(prefix.unwrap_or("\n"));
+    out.push_str(if array { "[[" } else { "[" });
+    for (i, key) in path.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(key);
+    }
+    out.push_str(if array { "]]\n" } else { "]\n" });
+    let mut values: Vec<(&str, &Entry)> = node
+        .entries
+        .iter()
+        .filter_map(|(key, entry)| match entry {
+            Entry::Value(_) | Entry::Text(_) => Some((key.as_str(), entry)),
+            _ => None,
+        })
+        .collect();
+    values.sort_by_key(|(key, _)| rank(fields, key));
+    for (key, entry) in values {
+        push_key(out, key);
+        out.push_str(" = ");
+        match (entry, find(fields, key)) {
+            (Entry::Text(text), _) => out.push_str(text),
+            (Entry::Value(value), Some(field)) if needs_sorting(value) => {
+                let mut value = value.clone();
+                sort_value(&mut value, &field.kind);
+                out.push_str(&value.to_string());
+            }
+            (Entry::Value(value), _) => out.push_str(&value.to_string()),
+            (Entry::Table(..) | Entry::Tables(_), _) => {}
+        }
+        out.push('\n');
+    }
+    for (key, entry) in &node.entries {
+        let inner: &[Field] = match find(fields, key).map(|f| &f.kind) {
+            Some(Kind::Object(inner) | Kind::Array(Kind::Object(inner))) => inner,
+            _ => &[],
+        };
+        match entry {
+            Entry::Value(_) | Entry::Text(_) => continue,
+            Entry::Table(comment, table) => {
+                path.push(key_text(key));
+                write_table(out, comment.as_deref(), path, false, table, &[inner]);
+            }
+            Entry::Tables(tables) => {
+                path.push(key_text(key));
+                for table in tables {
+                    write_table(out, None, path, true, table, &[inner]);
+                }
+            }
+        }
+        path.pop();
+    }
+}
+
+/// A key as TOML writes it: bare where it may be, quoted otherwise.
+fn key_text(key: &str) -> String {
+    let mut text = String::new();
+    push_key(&mut text, key);
+    text
+}
+
+fn push_key(out: &mut String, key: &str) {
+    // Field names and addresses are bare keys; `toml_edit` quotes the rest (a map's keys).
+    if !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        out.push_str(key);
+    } else {
+        out.push_str(&toml_edit::Key::new(key).display_repr());
+    }
+}
+
+/// Where `key` goes among `fields` (`usize::MAX`: after every key they name).
+fn rank(fields: &[&[Field]], key: &str) -> usize {
+    fields
+        .iter()
+        .flat_map(|f| f.iter())
+        .position(|f| f.name == key)
+        .unwrap_or(usize::MAX)
+}
+
+fn find<'a>(fields: &'a [&'a [Field]], key: &str) -> Option<&'a Field> {
+    fields.iter().flat_map(|f| f.iter()).find(|f| f.name == key)
+}
+
+/// Whether `value` holds an inline table, the only value `sort_value` may change.
+fn needs_sorting(value: &Value) -> bool {
+    match value {
+        Value::InlineTable(_) => true,
+        Value::Array(items) => items.iter().any(needs_sorting),
+        _ => false,
+    }
+}
+
+/// An inline table of a known table kind with its keys in schema order and laid out afresh, as
+/// `orgform fmt` writes it (`spec::format`), at any depth.
+fn sort_value(value: &mut Value, kind: &Kind) {
+    match (value, kind) {
+        (Value::InlineTable(t), Kind::Object(inner)) => {
+            let fields: &[&[Field]] = &[inner];
+            t.sort_values_by(|a, _, b, _| rank(fields, a.get()).cmp(&rank(fields, b.get())));
+            t.fmt();
+            for (key, v) in t.iter_mut() {
+                if let Some(field) = find(fields, key.get()) {
+                    sort_value(v, &field.kind);
+                }
+            }
+        }
+        (Value::Array(items), Kind::Array(inner)) => {
+            for v in items.iter_mut() {
+                sort_value(v, inner);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A valid address for the organization with this natural key, not in `taken` (and added to
@@ -183,37 +347,40 @@ impl Fill<'_> {
     /// reported.
     fn table(
         &mut self,
-        table: &mut Table,
+        table: &mut Node,
         fields: &[Field],
         reported: &serde_json::Map<String, serde_json::Value>,
         path: &str,
         required_too: bool,
     ) {
         for field in fields {
-            let here = if path.is_empty() {
-                field.name.to_string()
-            } else {
-                format!("{path}.{}", field.name)
+            // Most fields are not reported: their path is written out only when it is used.
+            let here = || {
+                if path.is_empty() {
+                    field.name.to_string()
+                } else {
+                    format!("{path}.{}", field.name)
+                }
             };
             match (reported.get(field.name), &field.kind) {
-                (_, Kind::Secret) if field.required => self.secret(table, field.name, &here),
+                (_, Kind::Secret) if field.required => self.secret(table, field.name, &here()),
                 (_, Kind::Secret) => {}
                 (_, Kind::Map(Kind::Secret)) if field.required => {
-                    let mut inner = Table::new();
-                    inner.decor_mut().set_prefix(format!(
+                    let here = here();
+                    let comment = format!(
                         "# secret: `{here}` is never reported. Declare each of its entries by reference\n\
                          # (like name = {{ env = \"{}_{}_...\" }}) before the organization is ever created again.\n",
                         self.env_prefix,
                         here.replace(['.', '-'], "_").to_ascii_uppercase()
-                    ));
-                    table.insert(field.name, Item::Table(inner));
+                    );
+                    table.insert(field.name, Entry::Table(Some(comment), Node::default()));
                 }
                 (Some(value), kind) => {
-                    let item = self.item(kind, value, &here);
-                    table.insert(field.name, item);
+                    let entry = self.entry(kind, value, &here);
+                    table.insert(field.name, entry);
                 }
                 (None, kind) if required_too && field.required => {
-                    self.placeholder(table, field.name, kind, &here);
+                    self.placeholder(table, field.name, kind, &here());
                 }
                 (None, _) => {}
             }
@@ -222,7 +389,7 @@ impl Fill<'_> {
 
     /// Rules across fields a placeholder can satisfy: one of an `AnyOf` group, the other half
     /// of a `Pair`.
-    fn rules(&mut self, table: &mut Table, fields: &[Field], rules: &[Rule]) {
+    fn rules(&mut self, table: &mut Node, fields: &[Field], rules: &[Rule]) {
         let find = |name: &str| fields.iter().find(|f| f.name == name);
         for rule in rules {
             let missing = match rule {
@@ -244,7 +411,7 @@ impl Fill<'_> {
         }
     }
 
-    fn secret(&mut self, table: &mut Table, key: &str, path: &str) {
+    fn secret(&mut self, table: &mut Node, key: &str, path: &str) {
         let variable = format!(
             "{}_{}",
             self.env_prefix,
@@ -254,51 +421,68 @@ impl Fill<'_> {
         reference.insert("env", Value::from(variable.as_str()));
         let mut value = Value::InlineTable(reference);
         value.decor_mut().set_suffix(" # secret");
-        table.insert(key, Item::Value(value));
+        table.insert(key, Entry::Value(value));
         self.secrets.push(variable);
     }
 
-    fn placeholder(&mut self, table: &mut Table, key: &str, kind: &Kind, path: &str) {
-        let item = match kind {
+    fn placeholder(&mut self, table: &mut Node, key: &str, kind: &Kind, path: &str) {
+        let entry = match kind {
             // The keys inside say which are placeholders.
             Kind::Object(fields) => {
-                let mut inner = Table::new();
+                let mut inner = Node::default();
                 self.table(&mut inner, fields, &serde_json::Map::new(), path, true);
-                Item::Table(inner)
+                Entry::Table(None, inner)
             }
             other => {
                 let mut value = placeholder_value(other);
                 value.decor_mut().set_suffix(" # placeholder");
                 *self.placeholders += 1;
-                Item::Value(value)
+                Entry::Value(value)
             }
         };
-        table.insert(key, item);
+        table.insert(key, entry);
     }
 
     /// A reported value as TOML: objects as tables, arrays of objects as arrays of tables.
-    fn item(&mut self, kind: &Kind, value: &serde_json::Value, path: &str) -> Item {
+    fn entry(
+        &mut self,
+        kind: &Kind,
+        value: &serde_json::Value,
+        path: &dyn Fn() -> String,
+    ) -> Entry {
         match (kind, value) {
             (Kind::Object(fields), serde_json::Value::Object(map)) => {
-                let mut inner = Table::new();
-                self.table(&mut inner, fields, map, path, true);
-                Item::Table(inner)
+                let mut inner = Node::default();
+                self.table(&mut inner, fields, map, &path(), true);
+                Entry::Table(None, inner)
             }
             (Kind::Array(Kind::Object(fields)), serde_json::Value::Array(items))
                 if !items.is_empty() && items.iter().all(serde_json::Value::is_object) =>
             {
-                let mut tables = ArrayOfTables::new();
+                let path = path();
+                let mut tables = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    let mut inner = Table::new();
+                    let mut inner = Node::default();
                     if let serde_json::Value::Object(map) = item {
                         self.table(&mut inner, fields, map, &format!("{path}[{i}]"), true);
                     }
                     tables.push(inner);
                 }
-                Item::ArrayOfTables(tables)
+                Entry::Tables(tables)
             }
-            (_, value) => toml_edit::value(toml_value(value)),
+            (_, value) => leaf(value),
         }
+    }
+}
+
+/// A reported value that is no table: a scalar written as [`toml_value`] would write it, without
+/// building a `toml_edit` value for it; anything else as that value.
+fn leaf(value: &serde_json::Value) -> Entry {
+    match value {
+        serde_json::Value::String(s) => Entry::Text(basic_string(s)),
+        serde_json::Value::Bool(b) => Entry::Text(b.to_string()),
+        serde_json::Value::Number(n) if n.is_i64() => Entry::Text(n.to_string()),
+        other => Entry::Value(toml_value(other)),
     }
 }
 
@@ -327,6 +511,13 @@ fn toml_value(value: &serde_json::Value) -> Value {
 /// bidi and invisible marks) escaped: a value a provider reports can't span lines that would
 /// read as tables of their own in a review, nor reorder or hide text on a terminal.
 fn toml_string(text: &str) -> Value {
+    let repr = basic_string(text);
+    // A basic string built as above always parses; the plain form is as safe, only less plain.
+    repr.parse().unwrap_or_else(|_| Value::from(text))
+}
+
+/// The TOML text of [`toml_string`]: a basic string, unsafe characters escaped.
+fn basic_string(text: &str) -> String {
     let mut repr = String::with_capacity(text.len() + 2);
     repr.push('"');
     for c in text.chars() {
@@ -343,8 +534,7 @@ fn toml_string(text: &str) -> Value {
         }
     }
     repr.push('"');
-    // A basic string built as above always parses; the plain form is as safe, only less plain.
-    repr.parse().unwrap_or_else(|_| Value::from(text))
+    repr
 }
 
 /// A value of `kind` that passes validation and says it is a placeholder where it can.
@@ -380,6 +570,217 @@ fn placeholder_value(kind: &Kind) -> Value {
     }
 }
 
+/// The way `spec_file` wrote a file before it wrote text directly: a `toml_edit` document,
+/// rendered, then formatted. What it wrote is what `spec_file` must still write, byte for byte.
+#[cfg(test)]
+mod before {
+    use std::collections::BTreeSet;
+
+    use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
+
+    use super::{Generated, address_for, env_name, one_line, placeholder_value, toml_value};
+    use crate::catalog::schema::{Field, Kind, Rule};
+    use crate::model::{ProviderType, RemoteOrg};
+
+    pub(super) fn spec_file(
+        instance: &str,
+        provider_type: ProviderType,
+        orgs: &[&RemoteOrg],
+        taken: &mut BTreeSet<String>,
+    ) -> Generated {
+        let schema = provider_type.schema();
+        let mut doc = DocumentMut::new();
+        let mut all = Table::new();
+        all.set_implicit(true);
+        let mut generated = Generated {
+            text: String::new(),
+            addresses: Vec::new(),
+            secrets: Vec::new(),
+            placeholders: 0,
+        };
+        let mut sorted: Vec<&RemoteOrg> = orgs.to_vec();
+        sorted.sort_by(|a, b| (&a.natural_key, &a.remote_id).cmp(&(&b.natural_key, &b.remote_id)));
+        for org in sorted {
+            let address = address_for(&org.natural_key, &org.remote_id, taken);
+            let mut table = Table::new();
+            table.decor_mut().set_prefix(format!(
+                "\n# {provider_type} id {}\n",
+                one_line(&org.remote_id)
+            ));
+            table.insert("provider", toml_edit::value(instance));
+            let mut fill = Fill {
+                env_prefix: env_name(&address),
+                secrets: &mut generated.secrets,
+                placeholders: &mut generated.placeholders,
+            };
+            fill.table(&mut table, schema.org, &org.attributes, "", true);
+            fill.rules(&mut table, schema.org, schema.org_rules);
+            all.insert(&address, Item::Table(table));
+            generated.addresses.push(address);
+        }
+        doc.insert("org", Item::Table(all));
+        let mut header = format!(
+            "# Organizations found at provider `{instance}` ({provider_type}) that no spec or state holds,\n\
+             # written by `orgform discover`. Review them and keep this file in the specs folder: the next\n\
+             # plan adopts each one (no create is sent) when what it declares matches what the provider\n\
+             # reports.\n"
+        );
+        if !generated.secrets.is_empty() {
+            header.push_str(
+                "# `# secret`: a provider never reports a secret; each is a reference to a variable that is\n\
+                 # read only if the organization is ever created again.\n",
+            );
+        }
+        if generated.placeholders > 0 {
+            header.push_str(&format!(
+                "# `# placeholder`: required by the spec format, but no read of {provider_type} returns it.\n\
+                 # Never compared; sent only if the organization is ever created again. Set what it holds.\n"
+            ));
+        }
+        doc.decor_mut().set_prefix(header);
+        let types = crate::spec::format::instance_types(&[&format!(
+            "[provider.{}]\ntype = \"{provider_type}\"\n",
+            toml_edit::Key::new(instance)
+        )]);
+        let text = doc.to_string();
+        // Formatting a document this module built can't fail; the unformatted text is valid anyway.
+        generated.text = crate::spec::format::format(&text, &types).unwrap_or(text);
+        generated
+    }
+
+    /// What one organization's table is filled with beyond what was reported.
+    struct Fill<'a> {
+        env_prefix: String,
+        secrets: &'a mut Vec<String>,
+        placeholders: &'a mut usize,
+    }
+
+    impl Fill<'_> {
+        /// Writes `reported` (spec names) into `table` by `fields`, with a secret reference for
+        /// each secret field and, when `required_too`, a placeholder for each required field not
+        /// reported.
+        fn table(
+            &mut self,
+            table: &mut Table,
+            fields: &[Field],
+            reported: &serde_json::Map<String, serde_json::Value>,
+            path: &str,
+            required_too: bool,
+        ) {
+            for field in fields {
+                let here = if path.is_empty() {
+                    field.name.to_string()
+                } else {
+                    format!("{path}.{}", field.name)
+                };
+                match (reported.get(field.name), &field.kind) {
+                    (_, Kind::Secret) if field.required => self.secret(table, field.name, &here),
+                    (_, Kind::Secret) => {}
+                    (_, Kind::Map(Kind::Secret)) if field.required => {
+                        let mut inner = Table::new();
+                        inner.decor_mut().set_prefix(format!(
+                            "# secret: `{here}` is never reported. Declare each of its entries by reference\n\
+                             # (like name = {{ env = \"{}_{}_...\" }}) before the organization is ever created again.\n",
+                            self.env_prefix,
+                            here.replace(['.', '-'], "_").to_ascii_uppercase()
+                        ));
+                        table.insert(field.name, Item::Table(inner));
+                    }
+                    (Some(value), kind) => {
+                        let item = self.item(kind, value, &here);
+                        table.insert(field.name, item);
+                    }
+                    (None, kind) if required_too && field.required => {
+                        self.placeholder(table, field.name, kind, &here);
+                    }
+                    (None, _) => {}
+                }
+            }
+        }
+
+        /// Rules across fields a placeholder can satisfy: one of an `AnyOf` group, the other half
+        /// of a `Pair`.
+        fn rules(&mut self, table: &mut Table, fields: &[Field], rules: &[Rule]) {
+            let find = |name: &str| fields.iter().find(|f| f.name == name);
+            for rule in rules {
+                let missing = match rule {
+                    Rule::AnyOf(names) if !names.iter().any(|n| table.contains_key(n)) => {
+                        names.first().copied()
+                    }
+                    Rule::Pair(a, b) if table.contains_key(a) != table.contains_key(b) => {
+                        Some(if table.contains_key(a) { *b } else { *a })
+                    }
+                    _ => None,
+                };
+                if let Some(field) = missing.and_then(find) {
+                    if matches!(field.kind, Kind::Secret) {
+                        self.secret(table, field.name, field.name);
+                    } else {
+                        self.placeholder(table, field.name, &field.kind, field.name);
+                    }
+                }
+            }
+        }
+
+        fn secret(&mut self, table: &mut Table, key: &str, path: &str) {
+            let variable = format!(
+                "{}_{}",
+                self.env_prefix,
+                path.replace(['.', '-'], "_").to_ascii_uppercase()
+            );
+            let mut reference = toml_edit::InlineTable::new();
+            reference.insert("env", Value::from(variable.as_str()));
+            let mut value = Value::InlineTable(reference);
+            value.decor_mut().set_suffix(" # secret");
+            table.insert(key, Item::Value(value));
+            self.secrets.push(variable);
+        }
+
+        fn placeholder(&mut self, table: &mut Table, key: &str, kind: &Kind, path: &str) {
+            let item = match kind {
+                // The keys inside say which are placeholders.
+                Kind::Object(fields) => {
+                    let mut inner = Table::new();
+                    self.table(&mut inner, fields, &serde_json::Map::new(), path, true);
+                    Item::Table(inner)
+                }
+                other => {
+                    let mut value = placeholder_value(other);
+                    value.decor_mut().set_suffix(" # placeholder");
+                    *self.placeholders += 1;
+                    Item::Value(value)
+                }
+            };
+            table.insert(key, item);
+        }
+
+        /// A reported value as TOML: objects as tables, arrays of objects as arrays of tables.
+        fn item(&mut self, kind: &Kind, value: &serde_json::Value, path: &str) -> Item {
+            match (kind, value) {
+                (Kind::Object(fields), serde_json::Value::Object(map)) => {
+                    let mut inner = Table::new();
+                    self.table(&mut inner, fields, map, path, true);
+                    Item::Table(inner)
+                }
+                (Kind::Array(Kind::Object(fields)), serde_json::Value::Array(items))
+                    if !items.is_empty() && items.iter().all(serde_json::Value::is_object) =>
+                {
+                    let mut tables = ArrayOfTables::new();
+                    for (i, item) in items.iter().enumerate() {
+                        let mut inner = Table::new();
+                        if let serde_json::Value::Object(map) = item {
+                            self.table(&mut inner, fields, map, &format!("{path}[{i}]"), true);
+                        }
+                        tables.push(inner);
+                    }
+                    Item::ArrayOfTables(tables)
+                }
+                (_, value) => toml_edit::value(toml_value(value)),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,6 +801,146 @@ mod tests {
                 let mut alone = BTreeSet::new();
                 let first = address_for(&NaturalKey(key.clone()), &i.to_string(), &mut alone);
                 prop_assert!(address == first || address.starts_with(&format!("{first}_")), "{} vs {}", address, first);
+            }
+        }
+    }
+
+    /// A small deterministic generator of what a provider might report: mostly values of the
+    /// kinds the schema names, sometimes another kind, text with quotes, escapes, controls,
+    /// bidi marks and keys that need quoting.
+    struct Reports(u64);
+
+    impl Reports {
+        fn next(&mut self) -> u64 {
+            // SplitMix64.
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn text(&mut self) -> String {
+            const PIECES: &[&str] = &[
+                "Acme",
+                "New York",
+                "a\"b",
+                "back\\slash",
+                "tab\there",
+                "line\nbreak",
+                "\u{202e}rtl",
+                "é",
+                "🦀",
+                "",
+                " ",
+                "#",
+                "=",
+                "[x]",
+                "x.y",
+                "\u{7f}",
+                "\u{1}",
+                "'single'",
+                "0",
+            ];
+            let n = self.below(3) + 1;
+            (0..n)
+                .map(|_| PIECES[usize::try_from(self.below(PIECES.len() as u64)).unwrap_or(0)])
+                .collect()
+        }
+
+        fn any(&mut self, depth: u32) -> serde_json::Value {
+            match self.below(if depth > 2 { 5 } else { 7 }) {
+                0 => serde_json::Value::Bool(self.below(2) == 0),
+                1 => serde_json::json!(i64::try_from(self.next() >> 2).unwrap_or(0) - (1 << 60)),
+                2 => serde_json::json!(
+                    [0.5, 1e300, -2.0, 0.1][usize::try_from(self.below(4)).unwrap_or(0)]
+                ),
+                3 | 4 => serde_json::Value::String(self.text()),
+                5 => (0..self.below(3)).map(|_| self.any(depth + 1)).collect(),
+                _ => serde_json::Value::Object(
+                    (0..self.below(3))
+                        .map(|_| (self.text(), self.any(depth + 1)))
+                        .collect(),
+                ),
+            }
+        }
+
+        fn of(&mut self, kind: &Kind, depth: u32) -> serde_json::Value {
+            if self.below(12) == 0 {
+                return self.any(depth);
+            }
+            match kind {
+                Kind::Object(fields) => serde_json::Value::Object(self.object(fields, depth + 1)),
+                Kind::Array(inner) => (0..self.below(3))
+                    .map(|_| self.of(inner, depth + 1))
+                    .collect(),
+                Kind::Map(inner) => serde_json::Value::Object(
+                    (0..self.below(3))
+                        .map(|_| (self.text(), self.of(inner, depth + 1)))
+                        .collect(),
+                ),
+                Kind::Bool => serde_json::Value::Bool(self.below(2) == 0),
+                Kind::Integer { .. } | Kind::IntEnum(_) => serde_json::json!(self.below(5000)),
+                Kind::Float => serde_json::json!(0.25),
+                Kind::Enum(values) => serde_json::Value::String(
+                    values
+                        .get(usize::try_from(self.below(values.len().max(1) as u64)).unwrap_or(0))
+                        .map_or_else(String::new, |v| (*v).to_string()),
+                ),
+                Kind::String(_) | Kind::Secret => serde_json::Value::String(self.text()),
+                Kind::Any => self.any(depth),
+            }
+        }
+
+        fn object(
+            &mut self,
+            fields: &[Field],
+            depth: u32,
+        ) -> serde_json::Map<String, serde_json::Value> {
+            let mut out = serde_json::Map::new();
+            for field in fields {
+                if depth < 4 && self.below(3) > 0 {
+                    let value = self.of(&field.kind, depth);
+                    out.insert(field.name.to_string(), value);
+                }
+            }
+            // What a provider reports need not come in schema order.
+            if self.below(2) == 0 {
+                out = out.into_iter().rev().collect();
+            }
+            out
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        /// The text written directly is the text the `toml_edit` document, formatted, was: byte
+        /// for byte, for whatever each provider type may report.
+        #[test]
+        fn the_text_is_what_the_formatted_document_was(seed in any::<u64>()) {
+            let mut reports = Reports(seed);
+            for provider_type in ProviderType::ALL {
+                let schema = provider_type.schema();
+                let orgs: Vec<RemoteOrg> = (0..reports.below(4) + 1)
+                    .map(|i| RemoteOrg {
+                        remote_id: format!("{i}\n{}", reports.text()),
+                        natural_key: NaturalKey(reports.text()),
+                        status: crate::model::RemoteStatus::Ready,
+                        detail: std::collections::BTreeMap::new(),
+                        attributes: reports.object(schema.org, 0),
+                    })
+                    .collect();
+                let refs: Vec<&RemoteOrg> = orgs.iter().collect();
+                let now = spec_file("found_here", provider_type, &refs, &mut BTreeSet::new());
+                let then = before::spec_file("found_here", provider_type, &refs, &mut BTreeSet::new());
+                prop_assert_eq!(&now.text, &then.text);
+                prop_assert_eq!(now.addresses, then.addresses);
+                prop_assert_eq!(now.secrets, then.secrets);
+                prop_assert_eq!(now.placeholders, then.placeholders);
             }
         }
     }

@@ -3,8 +3,9 @@
 //! one bulk read of every create awaited there, never a read per create. A create awaited holds
 //! no task and no concurrency slot: its request is answered, so the next create may leave.
 //!
-//! When a round is sent: once the instance has no create left to send, and a poll interval after
-//! the round before (the first, a poll interval after the first create was awaited). Waiting for
+//! When a round is sent: once the instance has no create left to send, and, where creates are
+//! polled, a poll interval after the round before (the first, a poll interval after the first
+//! create was awaited; the one look at creates that are not polled goes at once). Waiting for
 //! the sends first is what a user of the real vendors wants: a sign-up takes minutes at
 //! Salesforce and a request waits hours for an administrator at Oracle, while a run's creates
 //! leave in seconds, so a round sent among them would find next to nothing finished; and a round
@@ -161,7 +162,9 @@ pub(super) async fn rounds(
             // The interrupt is a flag raised from outside: looked at every 100 ms.
             let _ = tokio::time::timeout(Duration::from_millis(100), waiting).await;
         };
-        if !cx.stop.load(Ordering::SeqCst)
+        // A look that is not polled (Oracle's) is sent at once: nothing is gained by waiting.
+        if settling.waits
+            && !cx.stop.load(Ordering::SeqCst)
             && let Some(from) = last.or(first)
         {
             super::pause_until(cx, from + cx.options.poll_interval).await;
@@ -233,14 +236,16 @@ async fn round(
                 .map(|remote| (org, remote))
         });
         match seen {
-            Some((_, remote)) if matches!(remote.status, RemoteStatus::InProgress { .. }) => {
-                // Looked at now; polled again while it is younger than the settle timeout.
-                if settling.waits && awaited.since.elapsed() < cx.options.settle_timeout {
-                    still.push(awaited);
-                } else {
-                    unfinished.push(awaited);
-                }
+            // Polled again while it is younger than the settle timeout.
+            Some((_, remote))
+                if matches!(remote.status, RemoteStatus::InProgress { .. })
+                    && settling.waits
+                    && awaited.since.elapsed() < cx.options.settle_timeout =>
+            {
+                still.push(awaited);
             }
+            // Finished, or looked at for the last time this run: recorded as found (a phase
+            // still in progress stays `pending`).
             Some((org, remote)) => made.push((awaited, org, remote)),
             // Not found under its own id (the read may hold another of its key): left
             // `pending`, for the next run's look-up to settle by the planner's rule.
@@ -248,7 +253,8 @@ async fn round(
         }
     }
     finish(cx, settling, unfinished, report);
-    // Made by this run's creates: only the outcome is written, many to a batch.
+    // Made by this run's creates: only the outcome is written, many to a batch (the found ones
+    // are bound, one by one).
     let (bound, own): (Vec<_>, Vec<_>) = made.into_iter().partition(|(a, _, _)| a.found);
     for (awaited, org, remote) in bound {
         let outcome = record_remote(cx, org, remote, false, true).await;

@@ -199,7 +199,7 @@ async fn round(
     keys.dedup();
     let read = match cx.providers.get(instance) {
         Some(provider) => {
-            crate::providers::http::retrying(cx.options.retry, || provider.read(&keys))
+            crate::providers::http::retrying(cx.options.retry, || provider.look(&keys))
                 .await
                 .map_err(|e| e.to_string())
         }

@@ -910,6 +910,9 @@ mod tests {
         // Older versions lack fields: a look leaves them out as a read does.
         assert!(!status_select("28.0").contains("CreatedOrgInstance"));
         let read = select("60.0");
-        assert!(read.contains("Company") && !look.contains("Company"), "{read}");
+        assert!(
+            read.contains("Company") && !look.contains("Company"),
+            "{read}"
+        );
     }
 }

@@ -197,6 +197,7 @@ async fn round(
         .collect();
     keys.sort();
     keys.dedup();
+    let started = Instant::now();
     let read = match cx.providers.get(instance) {
         Some(provider) => {
             crate::providers::http::retrying(cx.options.retry, || provider.look(&keys))
@@ -205,6 +206,12 @@ async fn round(
         }
         None => Err(format!("provider `{instance}` is not connected")),
     };
+    tracing::debug!(
+        provider = %instance,
+        creates = batch.len(),
+        ms = started.elapsed().as_millis(),
+        "a round of polls read"
+    );
     drop(keys);
     let reality = match read {
         Ok(reality) => reality,
@@ -252,6 +259,11 @@ async fn round(
             None => unfinished.push(awaited),
         }
     }
+    tracing::debug!(
+        provider = %instance,
+        ms = started.elapsed().as_millis(),
+        "a round of polls matched"
+    );
     finish(cx, settling, unfinished, report);
     // Made by this run's creates: only the outcome is written, many to a batch (the found ones
     // are bound, one by one).
@@ -285,6 +297,12 @@ async fn round(
             finished(cx, settling, awaited, outcome, report);
         }
     }
+    tracing::debug!(
+        provider = %instance,
+        still = still.len(),
+        ms = started.elapsed().as_millis(),
+        "a round of polls recorded"
+    );
     still
 }
 

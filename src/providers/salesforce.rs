@@ -409,8 +409,10 @@ impl Salesforce {
         Ok((status, body))
     }
 
-    /// Runs one SOQL query to the end, following `nextRecordsUrl`.
-    async fn query_all(&self, soql: &str) -> Result<Vec<Row>, ProviderError> {
+    /// Runs one SOQL query to the end, following `nextRecordsUrl`. `fields`: each row keeps the
+    /// whole record (what a read reports); without, only what [`SignupRecord`] holds, so that
+    /// a look at 100,000 sign-ups holds their statuses and no more.
+    async fn query_all(&self, soql: &str, fields: bool) -> Result<Vec<Row>, ProviderError> {
         let first = format!(
             "{}?q={}",
             self.data_path("/query"),
@@ -440,11 +442,15 @@ impl Salesforce {
                 let unexpected = |why: String| ProviderError::Protocol {
                     message: format!("a query record is not what Salesforce documents: {why}"),
                 };
-                let serde_json::Value::Object(fields) = value else {
+                if !value.is_object() {
                     return Err(unexpected("not a JSON object".into()));
+                }
+                let record =
+                    SignupRecord::deserialize(&value).map_err(|e| unexpected(e.to_string()))?;
+                let fields = match value {
+                    serde_json::Value::Object(whole) if fields => whole,
+                    _ => serde_json::Map::new(),
                 };
-                let record = SignupRecord::deserialize(&serde_json::Value::Object(fields.clone()))
-                    .map_err(|e| unexpected(e.to_string()))?;
                 records.push(Row { record, fields });
             }
             if !page.done {
@@ -461,11 +467,15 @@ impl Salesforce {
     }
 
     /// Runs `queries` and keeps, per username, the sign-up that stands for it ([`preferred`]),
-    /// with the attributes it reports.
-    async fn reality_of(&self, queries: Vec<String>) -> Result<InstanceReality, ProviderError> {
+    /// with the attributes it reports when `attributes` (a read; a look reports none).
+    async fn reality_of(
+        &self,
+        queries: Vec<String>,
+        attributes: bool,
+    ) -> Result<InstanceReality, ProviderError> {
         let mut by_username: BTreeMap<String, Vec<Row>> = BTreeMap::new();
         for soql in queries {
-            for row in self.query_all(&soql).await? {
+            for row in self.query_all(&soql, attributes).await? {
                 by_username
                     .entry(row.record.username.to_lowercase())
                     .or_default()
@@ -476,7 +486,9 @@ impl Salesforce {
         for rows in by_username.into_values() {
             if let Some(best) = preferred_by(&rows, |row| &row.record) {
                 let mut remote = to_remote(&best.record);
-                remote.attributes = reported_attributes(&best.fields);
+                if attributes {
+                    remote.attributes = reported_attributes(&best.fields);
+                }
                 reality.insert(remote);
             }
         }
@@ -490,12 +502,12 @@ impl Provider for Salesforce {
     }
 
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
-        self.reality_of(queries_for(&self.select, keys)).await
+        self.reality_of(queries_for(&self.select, keys), true).await
     }
 
     /// The sign-ups' statuses alone, in the same queries as `read`.
     async fn look(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
-        self.reality_of(queries_for(&self.status_select, keys))
+        self.reality_of(queries_for(&self.status_select, keys), false)
             .await
     }
 
@@ -503,7 +515,7 @@ impl Provider for Salesforce {
     /// batch), followed through `nextRecordsUrl`. The query selects every declarable field, so
     /// no sign-up is read again.
     async fn list_all(&self) -> Result<InstanceReality, ProviderError> {
-        self.reality_of(vec![self.select.clone()]).await
+        self.reality_of(vec![self.select.clone()], true).await
     }
 
     /// One `SELECT COUNT()` of the sign-ups created in the last 24 hours, over `queryAll`: a

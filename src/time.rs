@@ -91,13 +91,16 @@ pub(crate) mod rfc3339_lists {
         let raw = BTreeMap::<String, Vec<String>>::deserialize(d)?;
         raw.into_iter()
             .map(|(k, v)| {
-                let times = v
+                let mut times: Vec<Timestamp> = v
                     .iter()
                     .map(|s| {
                         super::parse(s)
                             .ok_or_else(|| serde::de::Error::custom(format!("invalid time `{s}`")))
                     })
                     .collect::<Result<_, _>>()?;
+                // Oldest first, as `State::note_create_sent` keeps them: a quota is counted by
+                // a binary search.
+                times.sort_unstable();
                 Ok((k, times))
             })
             .collect()

@@ -14,9 +14,12 @@ use crate::{Ctx, Row, ms};
 pub(crate) const APPLY: &[&str] = &["apply", "--auto-approve", "--poll-interval", "100ms"];
 
 /// Requests an apply of `n` creates on an empty sandbox needs at the least: the creates, one
-/// login per instance, one page of the bulk read per instance (nothing exists yet), and for
-/// Salesforce the count of the day's sign-ups its quota is checked against and one query of
-/// sign-up statuses per 2,000 sign-ups (SOQL's page) to settle them.
+/// login per instance, one page of the bulk read per instance (nothing exists yet), and the
+/// one look at each asynchronous create whose outcome its answer leaves unknown, read in bulk
+/// once the creates are sent: for Salesforce the count of the day's sign-ups its quota is
+/// checked against and one query of sign-up statuses per 2,000 sign-ups (SOQL's page) to
+/// settle them; for Oracle's request-mode instances (the create answers `{id, links}`, not
+/// the status: a site may approve at once) one page of 250 requests per 250 made.
 pub(crate) fn apply_floor(ctx: &Ctx, provider_type: &str, n: usize) -> (u64, String) {
     let instances = ctx
         .examples
@@ -35,6 +38,19 @@ pub(crate) fn apply_floor(ctx: &Ctx, provider_type: &str, n: usize) -> (u64, Str
         let settle = (n as u64).div_ceil(2000);
         floor += 1 + settle;
         how.push_str(&format!(" + 1 quota count + {settle} settle"));
+    }
+    if provider_type == "oracle_commerce" {
+        // `mode` defaults to "request".
+        let requests: usize = ctx
+            .examples
+            .per_instance(provider_type, n)
+            .into_iter()
+            .filter(|(instance, _)| instance.setting("mode").unwrap_or("request") == "request")
+            .map(|(_, count)| count)
+            .sum();
+        let looks = requests.div_ceil(250) as u64;
+        floor += looks;
+        how.push_str(&format!(" + {looks} look"));
     }
     (floor, how)
 }

@@ -51,11 +51,19 @@ pub(crate) struct Instance {
     lines: Vec<String>,
 }
 
-/// One example organization: its name and every line of its tables.
+impl Instance {
+    /// A `key = "text"` of its table.
+    pub(crate) fn setting(&self, key: &str) -> Option<&str> {
+        self.lines.iter().find_map(|line| string_value(line, key))
+    }
+}
+
+/// One example organization: its name, every line of its tables, and its provider instance.
 #[derive(Clone)]
 struct Example {
     name: String,
     text: String,
+    instance: String,
 }
 
 /// The project's examples, by provider type.
@@ -101,6 +109,7 @@ impl Examples {
                                 Example {
                                     name: name.to_owned(),
                                     text: String::new(),
+                                    instance: String::new(),
                                 },
                                 String::new(),
                             ));
@@ -133,7 +142,8 @@ impl Examples {
             }
         }
         let mut orgs: BTreeMap<String, Vec<Example>> = BTreeMap::new();
-        for (example, instance) in examples {
+        for (mut example, instance) in examples {
+            example.instance.clone_from(&instance);
             let provider_type = instances
                 .iter()
                 .find(|i| i.name == instance)
@@ -142,6 +152,24 @@ impl Examples {
             orgs.entry(provider_type).or_default().push(example);
         }
         Ok(Examples { instances, orgs })
+    }
+
+    /// How many of `n` organizations of a type (round robin over its examples) go to each of
+    /// its instances: the instances with none are left out.
+    pub(crate) fn per_instance(&self, provider_type: &str, n: usize) -> Vec<(&Instance, usize)> {
+        let examples = self.orgs.get(provider_type).map_or(&[][..], Vec::as_slice);
+        self.instances
+            .iter()
+            .filter(|i| i.provider_type == provider_type)
+            .map(|instance| {
+                let count = (0..examples.len())
+                    .filter(|&e| examples[e].instance == instance.name)
+                    .map(|e| n / examples.len() + usize::from(e < n % examples.len()))
+                    .sum();
+                (instance, count)
+            })
+            .filter(|(_, count)| *count > 0)
+            .collect()
     }
 
     /// The instances of the given types, each with its `base_url` at the sandbox.

@@ -33,8 +33,9 @@ impl Found {
     }
 }
 
-/// Look-ups of one provider instance, gathered into one read: a thousand sign-ups polled at
-/// once cost a page of a query, not a thousand queries. The first caller in a window leads:
+/// Look-ups of one provider instance, gathered into one read: a hundred lost answers or pending
+/// creates settled at once cost a page of a query, not a hundred queries. The first caller in a
+/// window leads:
 /// it waits briefly for others to join, reads for all of them, and hands each its answer.
 pub(super) struct Lookups {
     waiting: std::sync::Mutex<Vec<Waiter>>,

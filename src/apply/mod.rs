@@ -6,11 +6,13 @@
 //! blind; only a look-up that says "absent" lets a create be sent again. If state can't be
 //! written, no further create is sent.
 //!
-//! This file orchestrates (one task per change: create, settle, follow, record); the state
-//! writer that makes the records durable is `writer`, the look-ups gathered per instance are
-//! `lookups`, and what the run waits for at each moment, for the progress bar, is `waits`.
+//! This file orchestrates (one task per change: create, settle, record); the state writer that
+//! makes the records durable is `writer`, the look-ups gathered per instance are `lookups`, the
+//! asynchronous creates followed after their answer, in rounds per instance, are `polls`, and
+//! what the run waits for at each moment, for the progress bar, is `waits`.
 
 mod lookups;
+mod polls;
 mod waits;
 mod writer;
 
@@ -31,6 +33,7 @@ use crate::state::{Record, RecordError, StateOp, Status};
 use crate::time;
 
 use lookups::{Found, Lookups};
+use polls::{Awaited, ChangeDone, Settling};
 use waits::Tracker;
 pub(crate) use waits::Waits;
 pub(crate) use writer::{Finished, Quota, Refused, Rename, StateWriter};
@@ -138,24 +141,18 @@ struct Context {
     options: ApplyOptions,
     stop: Arc<AtomicBool>,
     lookups: BTreeMap<InstanceName, Lookups>,
-    /// The polls of asynchronous creates, per instance: one bulk read per poll round of every
-    /// create in flight there, not one per create.
-    polls: BTreeMap<InstanceName, Lookups>,
-    /// Asynchronous creates the run does not wait for (Oracle requests): looked at once,
-    /// together, after the instance's creates are sent.
-    look_later: std::sync::Mutex<LookLater>,
+    /// Per instance with changes to apply: the asynchronous creates answered in progress,
+    /// followed in rounds of one bulk read once the instance's creates are sent (`polls`).
+    settling: BTreeMap<InstanceName, Arc<Settling>>,
     /// What the run waits for, reported as it changes.
     waits: Arc<Tracker>,
 }
 
-/// Creates accepted in progress that the run looks at once more before it ends, all of an
-/// instance in one bulk read.
-#[derive(Default)]
-struct LookLater {
-    /// Per instance: (address, remote id).
-    by_instance: BTreeMap<InstanceName, Vec<(String, String)>>,
-    /// The same addresses: their outcome is reported after that look, not before.
-    addresses: std::collections::HashSet<String>,
+/// What reaches the report: a task's outcome, or the later outcome of a create it handed to
+/// the rounds of its instance.
+enum Reported {
+    Task(String, Action, Outcome),
+    Settled(String, Outcome),
 }
 
 impl Context {
@@ -181,7 +178,8 @@ impl Context {
 }
 
 /// Applies `plan`. `stop` is raised by an interrupt: no new create starts after it, those in
-/// flight finish (or time out) and are recorded.
+/// flight finish (or time out) and are recorded, and asynchronous creates still awaited are
+/// left `pending`.
 pub(crate) async fn apply(
     plan: &Plan,
     spec: Arc<Spec>,
@@ -196,24 +194,37 @@ pub(crate) async fn apply(
         .keys()
         .map(|name| (name.clone(), Lookups::new(window, stop.clone())))
         .collect();
-    let polls = providers
-        .keys()
-        .map(|name| {
-            let round = options.poll_interval.max(window);
-            (name.clone(), Lookups::new(round, stop.clone()))
-        })
-        .collect();
     let waits = Arc::new(Tracker::new(on_event.clone()));
     // The interrupt is raised from outside: noticed here, so the bar can say what is left.
     let noticing = tokio::spawn(waits.clone().notice_stop(stop.clone()));
     // One gate per provider instance, so that a create's intent is recorded just before its
     // request can actually leave, not long before while it queues.
-    let request_gates = spec
+    let request_gates: BTreeMap<InstanceName, Arc<Semaphore>> = spec
         .providers
         .values()
         .map(|p| {
             let permits = usize::try_from(p.limits.max_concurrency.max(1)).unwrap_or(1);
             (p.name.clone(), Arc::new(Semaphore::new(permits)))
+        })
+        .collect();
+    // The changes of each instance, in plan order.
+    let mut queues: BTreeMap<&InstanceName, Vec<&Change>> = BTreeMap::new();
+    for change in plan.changes.iter().filter(|c| c.is_work()) {
+        if spec.orgs.contains_key(&change.address) && request_gates.contains_key(&change.provider) {
+            queues.entry(&change.provider).or_default().push(change);
+        }
+    }
+    let settling = queues
+        .iter()
+        .map(|(name, changes)| {
+            let waits = spec
+                .providers
+                .get(*name)
+                .is_some_and(|p| p.provider_type.capabilities().waits_for_creates);
+            (
+                (*name).clone(),
+                Arc::new(Settling::new(changes.len(), waits)),
+            )
         })
         .collect();
     let cx = Arc::new(Context {
@@ -224,54 +235,49 @@ pub(crate) async fn apply(
         options,
         stop,
         lookups,
-        polls,
-        look_later: std::sync::Mutex::new(LookLater::default()),
+        settling,
         waits,
     });
     // Tasks per instance: the creates in flight (its gate), and as many again recording an
     // outcome or waiting for a look-up, so that the next create leaves while the last one's
     // outcome is made durable.
-    let slots: BTreeMap<&str, Arc<Semaphore>> = cx
+    let slots: BTreeMap<&InstanceName, Arc<Semaphore>> = cx
         .gates
         .iter()
         .map(|(name, gate)| {
             let tasks = gate.available_permits().saturating_mul(TASKS_PER_REQUEST);
-            (name.as_str(), Arc::new(Semaphore::new(tasks)))
+            (name, Arc::new(Semaphore::new(tasks)))
         })
         .collect();
 
     let mut report = ApplyReport::default();
-    // The changes of each instance, fed to tasks no faster than its slots free: a task
-    // (and its copy of the change) exists only while its create is in flight, not for every
-    // change of a large plan at once.
-    let mut queues: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
-    for change in plan.changes.iter().filter(|c| c.is_work()) {
-        if cx.spec.orgs.contains_key(&change.address)
-            && slots.contains_key(change.provider.as_str())
-        {
-            queues
-                .entry(change.provider.as_str())
-                .or_default()
-                .push(change);
-        }
-    }
     let expected: usize = queues.values().map(Vec::len).sum();
     let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
+    // The changes of each instance, fed to tasks no faster than its slots free: a task (and its
+    // copy of the change) exists only while its create is in flight, not for every change of a
+    // large plan at once.
     let feeders = queues.into_iter().map(|(instance, changes)| {
         let slots = slots.get(instance).cloned();
+        let settling = cx.settling.get(instance).cloned();
         let cx = cx.clone();
         let done = done.clone();
         let on_event = on_event.clone();
         async move {
-            let Some(slots) = slots else { return };
-            for change in changes {
+            let (Some(slots), Some(settling)) = (slots, settling) else {
+                return;
+            };
+            let total = changes.len();
+            for (fed, change) in changes.into_iter().enumerate() {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
+                    // Never started: done with, so the instance's rounds may begin.
+                    settling.done_with(total - fed);
                     return;
                 };
                 let work = Work::of(change);
                 let cx = cx.clone();
                 let done = done.clone();
                 let on_event = on_event.clone();
+                let change_done = ChangeDone(settling.clone());
                 tokio::spawn(async move {
                     let working = cx.waits.working();
                     let outcome = match cx.spec.orgs.get(&work.address) {
@@ -280,19 +286,40 @@ pub(crate) async fn apply(
                     };
                     drop(working);
                     drop(permit);
-                    // An outcome looked at again at the end is reported then.
-                    if !cx.looks_later(&work.address) {
+                    // A create handed to the rounds is reported when they are done with it.
+                    if !change_done.0.handed(&work.address) {
                         on_event(&Event::Finished {
                             address: work.address.clone(),
                             outcome: outcome.clone(),
                         });
                     }
-                    let _ = done.send((work.address, work.action, outcome));
+                    let _ = done.send(Reported::Task(work.address, work.action, outcome));
+                    drop(change_done);
                 });
             }
         }
     });
     let feeders: Vec<_> = feeders.collect();
+    // The rounds of each instance, reporting what they settle through the same channel.
+    let rounds: Vec<_> = cx
+        .settling
+        .iter()
+        .map(|(instance, settling)| {
+            let done = done.clone();
+            let on_event = on_event.clone();
+            let cx = &cx;
+            async move {
+                let report = move |address: &str, outcome: Outcome| {
+                    on_event(&Event::Finished {
+                        address: address.to_string(),
+                        outcome: outcome.clone(),
+                    });
+                    let _ = done.send(Reported::Settled(address.to_string(), outcome));
+                };
+                polls::rounds(cx, instance, settling, &report).await;
+            }
+        })
+        .collect();
     drop(done);
     for change in plan
         .changes
@@ -309,20 +336,37 @@ pub(crate) async fn apply(
     }
     let collect = async {
         let mut received = 0usize;
-        while let Some((address, action, outcome)) = results.recv().await {
-            received += 1;
-            report.outcomes.insert(address, (action, outcome));
+        // Outcomes settled before their task reported (its report comes a moment later).
+        let mut early: std::collections::HashMap<String, Outcome> =
+            std::collections::HashMap::new();
+        while let Some(reported) = results.recv().await {
+            match reported {
+                Reported::Task(address, action, outcome) => {
+                    received += 1;
+                    let outcome = early.remove(&address).unwrap_or(outcome);
+                    report.outcomes.insert(address, (action, outcome));
+                }
+                Reported::Settled(address, outcome) => match report.outcomes.get_mut(&address) {
+                    Some(entry) => entry.1 = outcome,
+                    None => {
+                        early.insert(address, outcome);
+                    }
+                },
+            }
         }
         received
     };
-    let ((), received) = tokio::join!(futures_util::future::join_all(feeders).map(|_| ()), collect);
+    let ((), (), received) = tokio::join!(
+        futures_util::future::join_all(feeders).map(|_| ()),
+        futures_util::future::join_all(rounds).map(|_| ()),
+        collect
+    );
     if received < expected {
         report.stopped = Some(format!(
             "{} apply tasks failed before reporting",
             expected - received
         ));
     }
-    look_at_last(&cx, &mut report, on_event.as_ref()).await;
     noticing.abort();
     let interrupted = cx.stop.load(Ordering::SeqCst);
     let finished = match Arc::try_unwrap(cx) {
@@ -362,86 +406,6 @@ impl Work {
             remote_id: change.remote_id.clone(),
             remote: change.remote.clone(),
             from: change.from.clone(),
-        }
-    }
-}
-
-impl Context {
-    fn looks_later(&self, address: &str) -> bool {
-        self.look_later
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .addresses
-            .contains(address)
-    }
-
-    fn look_later(&self, org: &OrgSpec, remote_id: &str) {
-        let mut later = self
-            .look_later
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        later.addresses.insert(org.address.clone());
-        later
-            .by_instance
-            .entry(org.instance.clone())
-            .or_default()
-            .push((org.address.clone(), remote_id.to_string()));
-    }
-}
-
-/// The one look at asynchronous creates the run does not wait for, once every create is sent:
-/// one bulk read per instance for all of them, each recorded as found (approved by now, or
-/// still pending) and reported.
-async fn look_at_last(
-    cx: &Context,
-    report: &mut ApplyReport,
-    on_event: &(dyn Fn(&Event) + Send + Sync),
-) {
-    let later = std::mem::take(
-        &mut *cx
-            .look_later
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    );
-    for (instance, created) in later.by_instance {
-        let provider = cx.providers.get(&instance);
-        let read = match provider {
-            Some(provider) if !cx.stop.load(Ordering::SeqCst) => {
-                let mut keys: Vec<_> = created
-                    .iter()
-                    .filter_map(|(address, _)| cx.spec.orgs.get(address))
-                    .map(|org| org.natural_key.clone())
-                    .collect();
-                keys.sort();
-                keys.dedup();
-                crate::providers::http::retrying(cx.options.retry, || provider.read(&keys))
-                    .await
-                    .ok()
-            }
-            _ => None,
-        };
-        for (address, remote_id) in created {
-            let found = read.as_ref().and_then(|reality| {
-                let org = cx.spec.orgs.get(&address)?;
-                reality
-                    .find(&org.natural_key)
-                    .iter()
-                    .find(|o| o.remote_id == remote_id)
-                    .cloned()
-                    .map(|remote| (org, remote))
-            });
-            if let Some((org, remote)) = found {
-                let outcome = record_remote(cx, org, &remote, false, false).await;
-                if let Some(entry) = report.outcomes.get_mut(&address) {
-                    entry.1 = outcome;
-                }
-            }
-            if let Some((_, outcome)) = report.outcomes.get(&address) {
-                on_event(&Event::Finished {
-                    address: address.clone(),
-                    outcome: outcome.clone(),
-                });
-            }
         }
     }
 }
@@ -510,7 +474,7 @@ async fn settle_or_create(
     remote_id: Option<&str>,
 ) -> Outcome {
     match cx.look_up(provider, org, remote_id).await {
-        Ok(Found::One(remote)) => follow(cx, provider, org, remote, true).await,
+        Ok(Found::One(remote)) => follow(cx, org, remote, true).await,
         Ok(Found::Many(ids)) => Outcome::StillPending {
             why: Found::ambiguous(&ids),
         },
@@ -600,7 +564,7 @@ async fn create(
         drop(sending);
         match answer {
             // A fresh id, made by this create: no other address can hold it.
-            Ok(remote) => return follow(cx, provider, org, remote, false).await,
+            Ok(remote) => return follow(cx, org, remote, false).await,
             Err(e) if e.is_retryable() && attempt < policy.attempts => {
                 // Refused before any work (429, connection refused, 503 on a read path): safe.
                 let delay = backoff(policy, attempt, e.retry_after());
@@ -611,7 +575,7 @@ async fn create(
             Err(ProviderError::OutcomeUnknown { message }) => {
                 // The create may have happened. Look before sending anything again.
                 match cx.look_up(provider, org, None).await {
-                    Ok(Found::One(remote)) => return follow(cx, provider, org, remote, true).await,
+                    Ok(Found::One(remote)) => return follow(cx, org, remote, true).await,
                     Ok(Found::Many(ids)) => {
                         // One of them may be this create's: sending again could make another.
                         return Outcome::StillPending {
@@ -681,60 +645,43 @@ async fn create(
     }
 }
 
-/// Records what the provider reported; polls an asynchronous create until it finishes or the
-/// settle timeout passes, where the provider's capabilities say apply waits for its creates;
-/// elsewhere looks it up once, at once, and leaves it `pending` for a later run.
-async fn follow(
-    cx: &Context,
-    provider: &AnyProvider,
-    org: &OrgSpec,
-    mut remote: RemoteOrg,
-    found: bool,
-) -> Outcome {
-    let started = tokio::time::Instant::now();
-    let waits = org.provider_type.capabilities().waits_for_creates;
-    // Counted among the creates being polled from the first wait to the return.
-    let mut polled = None;
-    loop {
-        let outcome = record_remote(cx, org, &remote, false, found).await;
-        let in_progress = matches!(remote.status, RemoteStatus::InProgress { .. });
-        if !in_progress || cx.stop.load(Ordering::SeqCst) {
-            return outcome;
-        }
-        if !waits {
-            // Found by a look-up already: that was the one look. A fresh create is looked at
-            // once more with the instance's others, after they are all sent.
-            if !found {
-                cx.look_later(org, &remote.remote_id);
-            }
-            return outcome;
-        }
-        if started.elapsed() >= cx.options.settle_timeout {
-            return outcome;
-        }
-        polled.get_or_insert_with(|| cx.waits.polling());
-        // The instance's poll round: one read, a poll interval from its first waiter, of every
-        // create in flight there.
-        let poll = match cx.polls.get(&org.instance) {
-            Some(polls) => {
-                polls
-                    .look_up(provider, org, Some(&remote.remote_id), cx.options.retry)
-                    .await
-            }
-            None => cx.look_up(provider, org, Some(&remote.remote_id)).await,
-        };
-        match poll {
-            Ok(Found::One(next)) => remote = next,
-            Ok(Found::None | Found::Many(_)) | Err(_) => return outcome,
-        }
+/// Records what the provider reported. An asynchronous create still in progress is handed to
+/// the rounds of its instance (`polls`), which look at it together with the others once the
+/// instance's creates are sent: polled until it finishes or the settle timeout passes where the
+/// provider's capabilities say apply waits for its creates, looked at once elsewhere. A create
+/// found by a look-up where apply does not wait was looked at already: it stays `pending`.
+async fn follow(cx: &Context, org: &OrgSpec, remote: RemoteOrg, found: bool) -> Outcome {
+    let outcome = record_remote(cx, org, &remote, false, found).await;
+    if !matches!(remote.status, RemoteStatus::InProgress { .. }) || cx.stop.load(Ordering::SeqCst) {
+        return outcome;
     }
+    let Some(settling) = cx.settling.get(&org.instance) else {
+        return outcome;
+    };
+    if !settling.waits() && found {
+        return outcome;
+    }
+    if settling.waits() {
+        cx.waits.start_polling();
+    }
+    settling.await_later(Awaited::new(
+        &org.address,
+        &remote.remote_id,
+        found,
+        outcome.clone(),
+    ));
+    outcome
 }
 
 /// Waits `delay`, or less if the run is interrupted meanwhile: after Ctrl-C a create held back
-/// by a rate limit is not sent, and a sign-up being polled is left `pending` for the next run,
-/// at once rather than at the end of the wait.
+/// by a rate limit is not sent, at once rather than at the end of the wait.
 async fn pause(cx: &Context, delay: Duration) {
-    let until = tokio::time::Instant::now() + delay;
+    pause_until(cx, tokio::time::Instant::now() + delay).await;
+}
+
+/// Waits until `until`, or less if the run is interrupted meanwhile (a round of polls then
+/// leaves what it awaits `pending` for the next run at once).
+async fn pause_until(cx: &Context, until: tokio::time::Instant) {
     while !cx.stop.load(Ordering::SeqCst) {
         let left = until.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() {
@@ -771,7 +718,72 @@ async fn record_remote(
     found: bool,
 ) -> Outcome {
     let now = time::now();
-    let (status, error, outcome) = match &remote.status {
+    let (status, error, outcome) = reported(remote, adopted);
+    let ops = if found || adopted {
+        // A record from what was found: whole, with the declaration as it stands.
+        vec![StateOp::Put {
+            address: org.address.clone(),
+            record: Box::new(Record {
+                remote_id: Some(remote.remote_id.clone()),
+                status,
+                error,
+                detail: (&remote.detail).into(),
+                // Kept from the intent by `State::apply` when this is the create's outcome.
+                attempted_at: None,
+                updated_at: now,
+                ..pending_record(org, now)
+            }),
+        }]
+    } else {
+        // The answer to this run's own create (or a poll of it): the intent recorded the
+        // declaration just before, so only the outcome is written.
+        vec![settle_op(&org.address, remote, status, error, now)]
+    };
+    let written = if found {
+        cx.writer.bind(ops).await
+    } else {
+        cx.writer.update(ops).await.map_err(Refused::Broken)
+    };
+    match written {
+        Ok(()) => outcome,
+        Err(Refused::Bound(why)) => Outcome::Error { message: why },
+        Err(why) => Outcome::StillPending {
+            why: format!(
+                "done at the provider, but state could not be written ({why}); the next run adopts it"
+            ),
+        },
+    }
+}
+
+/// The outcome of this run's own create as a round found it: the op that records it (its
+/// intent holds the declaration already) and what the run reports once that op is written.
+fn settled(address: &str, remote: &RemoteOrg) -> (StateOp, Outcome) {
+    let (status, error, outcome) = reported(remote, false);
+    let op = settle_op(address, remote, status, error, time::now());
+    (op, outcome)
+}
+
+/// Only the outcome of a create, for a record whose intent this run wrote.
+fn settle_op(
+    address: &str,
+    remote: &RemoteOrg,
+    status: Status,
+    error: Option<RecordError>,
+    now: u64,
+) -> StateOp {
+    StateOp::Settle {
+        address: address.to_string(),
+        remote_id: Some(remote.remote_id.clone()),
+        status,
+        error,
+        detail: remote.detail.clone(),
+        updated_at: now,
+    }
+}
+
+/// What the provider reported, as state records it and as the run reports it.
+fn reported(remote: &RemoteOrg, adopted: bool) -> (Status, Option<RecordError>, Outcome) {
+    match &remote.status {
         RemoteStatus::Ready if adopted => (
             Status::Created,
             None,
@@ -804,46 +816,5 @@ async fn record_remote(
                 message: message.clone(),
             },
         ),
-    };
-    let ops = if found || adopted {
-        // A record from what was found: whole, with the declaration as it stands.
-        vec![StateOp::Put {
-            address: org.address.clone(),
-            record: Box::new(Record {
-                remote_id: Some(remote.remote_id.clone()),
-                status,
-                error,
-                detail: (&remote.detail).into(),
-                // Kept from the intent by `State::apply` when this is the create's outcome.
-                attempted_at: None,
-                updated_at: now,
-                ..pending_record(org, now)
-            }),
-        }]
-    } else {
-        // The answer to this run's own create (or a poll of it): the intent recorded the
-        // declaration just before, so only the outcome is written.
-        vec![StateOp::Settle {
-            address: org.address.clone(),
-            remote_id: Some(remote.remote_id.clone()),
-            status,
-            error,
-            detail: remote.detail.clone(),
-            updated_at: now,
-        }]
-    };
-    let written = if found {
-        cx.writer.bind(ops).await
-    } else {
-        cx.writer.update(ops).await.map_err(Refused::Broken)
-    };
-    match written {
-        Ok(()) => outcome,
-        Err(Refused::Bound(why)) => Outcome::Error { message: why },
-        Err(why) => Outcome::StillPending {
-            why: format!(
-                "done at the provider, but state could not be written ({why}); the next run adopts it"
-            ),
-        },
     }
 }

@@ -61,7 +61,6 @@ impl Counts {
 /// Which count a [`Waiting`] guard holds up.
 enum Kind {
     InFlight,
-    Polling,
     RateLimit(InstanceName),
 }
 
@@ -75,7 +74,6 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.tracker.change(|c| match &self.kind {
             Kind::InFlight => c.in_flight = c.in_flight.saturating_sub(1),
-            Kind::Polling => c.polling = c.polling.saturating_sub(1),
             Kind::RateLimit(name) => {
                 if let Some((waiting, _)) = c.rate_limits.get_mut(name) {
                     *waiting = waiting.saturating_sub(1);
@@ -121,10 +119,16 @@ impl Tracker {
         self.hold(Kind::InFlight)
     }
 
-    /// One asynchronous create being polled, while the guard lives.
-    pub(super) fn polling(&self) -> Waiting<'_> {
+    /// One more asynchronous create being polled: handed to the rounds of its instance, which
+    /// hold no task for it, so it is counted until [`Tracker::end_polling`] rather than by a
+    /// guard.
+    pub(super) fn start_polling(&self) {
         self.change(|c| c.polling += 1);
-        self.hold(Kind::Polling)
+    }
+
+    /// `n` asynchronous creates no longer polled (finished, timed out, or left `pending`).
+    pub(super) fn end_polling(&self, n: usize) {
+        self.change(|c| c.polling = c.polling.saturating_sub(n));
     }
 
     /// One task waiting `delay` out for `instance`'s rate limit, while the guard lives.
@@ -172,7 +176,8 @@ mod tests {
             let _working = tracker.working();
             let _first = tracker.rate_limited(&name, Duration::from_secs(30));
             let _second = tracker.rate_limited(&name, Duration::from_millis(100));
-            let _polled = tracker.polling();
+            tracker.start_polling();
+            tracker.end_polling(1);
         }
         let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let last = seen.last().cloned().unwrap_or_default();

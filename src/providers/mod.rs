@@ -97,6 +97,16 @@ pub trait Provider: Send + Sync {
         keys: &[NaturalKey],
     ) -> impl Future<Output = Result<InstanceReality, ProviderError>> + Send;
 
+    /// Reads what settling asynchronous creates needs for these natural keys: each organization's
+    /// id and status, in as few requests as `read` (attributes may be left out, so that a look
+    /// at many creates carries no more than that). What apply's rounds of polls read.
+    fn look(
+        &self,
+        keys: &[NaturalKey],
+    ) -> impl Future<Output = Result<InstanceReality, ProviderError>> + Send {
+        self.read(keys)
+    }
+
     /// Lists every organization the instance holds, with the attributes the provider reports
     /// (`RemoteOrg::attributes`), in the same bounded pages as `read`: what `discover` reads. A
     /// provider whose list leaves attributes out may read each organization once more, within
@@ -249,6 +259,10 @@ impl Provider for AnyProvider {
 
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
         with_client!(self, p => p.read(keys).await)
+    }
+
+    async fn look(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
+        with_client!(self, p => p.look(keys).await)
     }
 
     async fn list_all(&self) -> Result<InstanceReality, ProviderError> {

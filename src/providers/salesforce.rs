@@ -8,11 +8,12 @@
 //! - Remote reality: SOQL over `GET /services/data/vXX.X/query`, many usernames per query
 //!   (`Username IN (...)`), chunked so URLs stay short, following `nextRecordsUrl` to the end;
 //!   or every sign-up, 2,000 a page, when that takes fewer requests (and always, for
-//!   `list_all`). Each query selects every declarable field the API version has, so what a
-//!   read reports ([`reported_attributes`]) costs no request of its own.
+//!   `list_all`). Each query of a read selects every declarable field the API version has, so
+//!   what a read reports ([`reported_attributes`]) costs no request of its own; a look
+//!   (`Provider::look`, what apply's polls read) selects the status fields alone.
 //! - Create: `POST /services/data/vXX.X/sobjects/SignupRequest/` answers 201 `{id, success,
 //!   errors}` at once; the sign-up itself runs asynchronously (`New` → `In Progress` → `Success`
-//!   or `Error`), and apply polls it through the default `settle` (a look-up by username).
+//!   or `Error`), and apply polls it in rounds, all of an instance's sign-ups in one `look`.
 //!   Validation errors are a top-level JSON array `[{message, errorCode, fields}]`; business
 //!   errors (duplicate username, bad template, ...) only show later as `Status = Error` with an
 //!   `ErrorCode`, whose meanings are in [`error_meaning`].
@@ -60,6 +61,17 @@ const SYSTEM_FIELDS: &[(&str, u32)] = &[
 /// each only if the version has it: a field newer than the version is unknown to it, and
 /// Salesforce refuses the whole query with `INVALID_FIELD`.
 pub fn select(api_version: &str) -> String {
+    select_of(api_version, true)
+}
+
+/// The query a look at sign-ups starts with: the system fields and `Username`, what settling a
+/// sign-up reads ([`SignupRecord`]), without the declarable fields a plan compares: a look at
+/// 100,000 sign-ups carries their statuses, not their declarations.
+pub fn status_select(api_version: &str) -> String {
+    select_of(api_version, false)
+}
+
+fn select_of(api_version: &str, declarable: bool) -> String {
     let major = api_version
         .split('.')
         .next()
@@ -81,7 +93,7 @@ pub fn select(api_version: &str) -> String {
                 .schema()
                 .org
                 .iter()
-                .filter(|f| since(f.name) <= major)
+                .filter(|f| (declarable || f.wire == "Username") && since(f.name) <= major)
                 .map(|f| f.wire),
         )
         .collect();
@@ -113,6 +125,8 @@ pub struct Salesforce {
     instance_name: String,
     /// [`select`] at this instance's API version.
     select: String,
+    /// [`status_select`] at this instance's API version.
+    status_select: String,
 }
 
 enum Credentials {
@@ -254,6 +268,7 @@ impl Salesforce {
             credentials: Box::new(credentials),
             audience: jwt_audience(&instance.base_url, instance.setting("audience")),
             select: select(&api_version),
+            status_select: status_select(&api_version),
             api_version,
             session: LoginCell::default(),
             secrets: options.secrets.clone(),
@@ -394,8 +409,10 @@ impl Salesforce {
         Ok((status, body))
     }
 
-    /// Runs one SOQL query to the end, following `nextRecordsUrl`.
-    async fn query_all(&self, soql: &str) -> Result<Vec<Row>, ProviderError> {
+    /// Runs one SOQL query to the end, following `nextRecordsUrl`. `fields`: each row keeps the
+    /// whole record (what a read reports); without, only what [`SignupRecord`] holds, so that
+    /// a look at 100,000 sign-ups holds their statuses and no more.
+    async fn query_all(&self, soql: &str, fields: bool) -> Result<Vec<Row>, ProviderError> {
         let first = format!(
             "{}?q={}",
             self.data_path("/query"),
@@ -425,11 +442,15 @@ impl Salesforce {
                 let unexpected = |why: String| ProviderError::Protocol {
                     message: format!("a query record is not what Salesforce documents: {why}"),
                 };
-                let serde_json::Value::Object(fields) = value else {
+                if !value.is_object() {
                     return Err(unexpected("not a JSON object".into()));
+                }
+                let record =
+                    SignupRecord::deserialize(&value).map_err(|e| unexpected(e.to_string()))?;
+                let fields = match value {
+                    serde_json::Value::Object(whole) if fields => whole,
+                    _ => serde_json::Map::new(),
                 };
-                let record = SignupRecord::deserialize(&serde_json::Value::Object(fields.clone()))
-                    .map_err(|e| unexpected(e.to_string()))?;
                 records.push(Row { record, fields });
             }
             if !page.done {
@@ -446,11 +467,15 @@ impl Salesforce {
     }
 
     /// Runs `queries` and keeps, per username, the sign-up that stands for it ([`preferred`]),
-    /// with the attributes it reports.
-    async fn reality_of(&self, queries: Vec<String>) -> Result<InstanceReality, ProviderError> {
+    /// with the attributes it reports when `attributes` (a read; a look reports none).
+    async fn reality_of(
+        &self,
+        queries: Vec<String>,
+        attributes: bool,
+    ) -> Result<InstanceReality, ProviderError> {
         let mut by_username: BTreeMap<String, Vec<Row>> = BTreeMap::new();
         for soql in queries {
-            for row in self.query_all(&soql).await? {
+            for row in self.query_all(&soql, attributes).await? {
                 by_username
                     .entry(row.record.username.to_lowercase())
                     .or_default()
@@ -461,7 +486,9 @@ impl Salesforce {
         for rows in by_username.into_values() {
             if let Some(best) = preferred_by(&rows, |row| &row.record) {
                 let mut remote = to_remote(&best.record);
-                remote.attributes = reported_attributes(&best.fields);
+                if attributes {
+                    remote.attributes = reported_attributes(&best.fields);
+                }
                 reality.insert(remote);
             }
         }
@@ -475,24 +502,20 @@ impl Provider for Salesforce {
     }
 
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
-        let usernames: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
-        // Usernames in IN lists cost a query per ~8 KB of URL (a few hundred usernames). When
-        // that is more queries than N records fill pages of 2,000, reading every sign-up takes
-        // fewer, for as long as most sign-ups on this trial management org are orgform's.
-        let by_name = username_queries(&self.select, &usernames, MAX_ENCODED_QUERY);
-        let queries = if by_name.len() > usernames.len().div_ceil(QUERY_PAGE) {
-            vec![self.select.clone()]
-        } else {
-            by_name
-        };
-        self.reality_of(queries).await
+        self.reality_of(queries_for(&self.select, keys), true).await
+    }
+
+    /// The sign-ups' statuses alone, in the same queries as `read`.
+    async fn look(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
+        self.reality_of(queries_for(&self.status_select, keys), false)
+            .await
     }
 
     /// Every sign-up: one query without `WHERE`, 2,000 records a page (Salesforce's default
     /// batch), followed through `nextRecordsUrl`. The query selects every declarable field, so
     /// no sign-up is read again.
     async fn list_all(&self) -> Result<InstanceReality, ProviderError> {
-        self.reality_of(vec![self.select.clone()]).await
+        self.reality_of(vec![self.select.clone()], true).await
     }
 
     /// One `SELECT COUNT()` of the sign-ups created in the last 24 hours, over `queryAll`: a
@@ -568,6 +591,20 @@ impl Provider for Salesforce {
                 message: format!("unexpected HTTP {s}: {}", describe_errors(s, &text)),
             }),
         }
+    }
+}
+
+/// The statements that read `keys`, each `select` with a `WHERE`, or `select` alone. Usernames
+/// in IN lists cost a query per ~8 KB of URL (a few hundred usernames). When that is more
+/// queries than N records fill pages of 2,000, reading every sign-up takes fewer, for as long as
+/// most sign-ups on this trial management org are orgform's.
+fn queries_for(select: &str, keys: &[NaturalKey]) -> Vec<String> {
+    let usernames: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    let by_name = username_queries(select, &usernames, MAX_ENCODED_QUERY);
+    if by_name.len() > usernames.len().div_ceil(QUERY_PAGE) {
+        vec![select.to_string()]
+    } else {
+        by_name
     }
 }
 
@@ -869,4 +906,25 @@ pub fn jwt_assertion(
         message: "signing the JWT bearer assertion failed".into(),
     })?;
     Ok(format!("{signing_input}.{}", b64url(&signature)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{select, status_select};
+
+    #[test]
+    fn a_look_selects_what_settles_a_sign_up_and_no_declaration() {
+        let look = status_select("60.0");
+        assert_eq!(
+            look,
+            "SELECT Id, Status, CreatedOrgId, CreatedOrgInstance, ErrorCode, CreatedDate, Username FROM SignupRequest"
+        );
+        // Older versions lack fields: a look leaves them out as a read does.
+        assert!(!status_select("28.0").contains("CreatedOrgInstance"));
+        let read = select("60.0");
+        assert!(
+            read.contains("Company") && !look.contains("Company"),
+            "{read}"
+        );
+    }
 }

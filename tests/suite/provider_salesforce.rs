@@ -1167,6 +1167,91 @@ async fn salesforce_plan_apply_poll_then_no_changes() {
     sandbox.shutdown().await.expect("shutdown");
 }
 
+/// Sign-ups still in progress when the settle timeout passes are left `pending`, each looked at
+/// once at least, and the apply ends: the rounds stop with the timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_ups_past_the_settle_timeout_are_left_pending_after_a_look() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::from_secs(600),
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let usernames = ["a@slow.example", "b@slow.example", "c@slow.example"];
+    write_specs(dir.path(), &specs_text(&sandbox.base_url(), &usernames, ""));
+    let apply = orgform(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--poll-interval",
+            "50ms",
+            "--settle-timeout",
+            "300ms",
+        ],
+    )
+    .expect(0);
+    assert!(apply.stderr.contains("3 pending"), "{}", apply.stderr);
+    let recorded = state(dir.path());
+    for address in ["o0", "o1", "o2"] {
+        assert_eq!(recorded["orgs"][address]["status"], "pending", "{recorded}");
+    }
+    // The plan's read, then rounds of one query each for all three: at least one, and no more
+    // than the timeout leaves room for.
+    let rounds = served(&sandbox, QUERIES).await - 1;
+    assert!((1..=8).contains(&rounds), "{rounds} rounds");
+    assert_eq!(served(&sandbox, CREATES).await, 3);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
+/// An interrupt while sign-ups are polled ends the apply at once: they are left `pending`, as
+/// recorded, for the next run to settle, and no round follows.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_leaves_sign_ups_being_polled_pending() {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::from_secs(600),
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let usernames = ["a@slow.example", "b@slow.example"];
+    write_specs(dir.path(), &specs_text(&sandbox.base_url(), &usernames, ""));
+    // The default settle timeout (15 minutes): only the interrupt ends the waiting.
+    let child = crate::harness::orgform(dir.path())
+        .args(["apply", "--auto-approve", "--poll-interval", "50ms"])
+        .arg("--specs")
+        .arg(dir.path().join("specs"))
+        .arg("--state")
+        .arg(dir.path().join("state.json"))
+        .envs(ENV)
+        .spawn();
+    // Polled: both sent and a round (past the plan's read) answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while served(&sandbox, CREATES).await < 2 || served(&sandbox, QUERIES).await < 2 {
+        assert!(std::time::Instant::now() < deadline, "never polled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    let signal = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(signal.success());
+    let run = child.wait().expect(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(run.stderr.contains("Interrupted"), "{}", run.stderr);
+    let recorded = state(dir.path());
+    for address in ["o0", "o1"] {
+        assert_eq!(recorded["orgs"][address]["status"], "pending", "{recorded}");
+    }
+    assert_eq!(served(&sandbox, CREATES).await, 2);
+    sandbox.shutdown().await.expect("shutdown");
+}
+
 /// Logs in to the sandbox with the password grant, as a client would, outside orgform: the
 /// token answer (`instance_url`, `access_token`).
 pub(crate) async fn sandbox_token(http: &reqwest::Client, sandbox: &Sandbox) -> Value {

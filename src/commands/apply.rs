@@ -148,6 +148,7 @@ async fn run_locked(
             if g.format != Format::Json {
                 output::data(&output::plan(&fresh, g.format));
             }
+            free_aside(reality);
             fresh
         }
     };
@@ -171,6 +172,7 @@ async fn run_locked(
         recheck_creates(&mut plan, &reality);
         guard_bindings(&state, &mut plan.changes);
         read = reality.instances.keys().cloned().collect();
+        free_aside(reality);
     }
     let apply_options = ApplyOptions {
         settle_timeout: args.settle_timeout,
@@ -180,6 +182,13 @@ async fn run_locked(
     };
     let report = execute(g, &plan, spec, connected, state, backend, apply_options).await?;
     finish(g, &plan, &report, "Apply complete")
+}
+
+/// Frees what the plan was made from on a thread of its own: a hundred thousand organizations
+/// read back take a tenth of an incremental apply's time to free one by one, and the creates
+/// need not wait for it.
+fn free_aside<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
 }
 
 /// What is checked between the plan and the first request: the reviewed digest, whether there

@@ -217,7 +217,10 @@ async fn list(State(state): State<SandboxState>) -> Response {
     });
     match body {
         Ok(body) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body,
         )
             .into_response(),

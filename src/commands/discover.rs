@@ -79,7 +79,10 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
     taken.extend(state.orgs.keys().cloned());
     let mut outcomes = Vec::new();
     let mut files: Vec<(PathBuf, Generated)> = Vec::new();
-    for (name, read) in &reads {
+    // Each instance's reading is freed once its file is made: the check that follows holds
+    // every file's text and what it parses to.
+    for (name, read) in reads {
+        let name = &name;
         let Some(instance) = spec.providers.get(name) else {
             continue;
         };
@@ -124,9 +127,10 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
     check_generated(&spec_files, &files)?;
     write_new_files(&args.out, &files)?;
     report(g.format, &outcomes);
-    // The process ends next: freeing a hundred thousand organizations, read and written, one
-    // by one would cost more than the writing did, for memory the system takes back at once.
-    std::mem::forget((spec, state, spec_files, reads, files));
+    // The process ends next: freeing what was written, a hundred thousand organizations'
+    // worth, one by one would cost more than the writing did, for memory the system takes back
+    // at once.
+    std::mem::forget((spec, state, spec_files, files));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -301,8 +305,12 @@ fn check_generated(specs: &[SourceFile], files: &[(PathBuf, Generated)]) -> Resu
             .map_err(|e| crate::spec::SpecErrors::new(vec![*e]))?,
         );
     }
-    Spec::load(&sources)
-        .map(drop)
+    let checked = Spec::load(&sources);
+    // Only whether they validate matters; what they parse to (as large as the specs) is left
+    // for the system to take back when the process ends, not freed one table at a time.
+    std::mem::forget(sources);
+    checked
+        .map(std::mem::forget)
         .map_err(miette::Report::new)
         .wrap_err("the specs discover would write do not validate, so nothing was written (the errors point into the files it would have written)")
 }

@@ -925,7 +925,7 @@ mod tests {
             let mut reports = Reports(seed);
             for provider_type in ProviderType::ALL {
                 let schema = provider_type.schema();
-                let orgs: Vec<RemoteOrg> = (0..reports.below(4) + 1)
+                let orgs: Vec<RemoteOrg> = (0..=reports.below(4))
                     .map(|i| RemoteOrg {
                         remote_id: format!("{i}\n{}", reports.text()),
                         natural_key: NaturalKey(reports.text()),

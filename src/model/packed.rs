@@ -35,24 +35,31 @@ const TAG_TABLE: u8 = 6;
 const TAG_ENV: u8 = 7;
 const TAG_FILE: u8 = 8;
 
+/// Writes a length as LEB128, the way every length in the packed bytes is written (the spec
+/// cache's entries write theirs the same way, read back by [`Unpacker`]).
+pub(crate) fn put_len(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        #[expect(clippy::cast_possible_truncation, reason = "masked to seven bits")]
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(low);
+            return;
+        }
+        out.push(low | 0x80);
+    }
+}
+
+/// Writes a string as its length, then its bytes.
+pub(crate) fn put_text(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
 impl PackedTable {
     pub fn pack(declared: &Table) -> PackedTable {
-        fn len(out: &mut Vec<u8>, mut n: usize) {
-            loop {
-                #[expect(clippy::cast_possible_truncation, reason = "masked to seven bits")]
-                let low = (n & 0x7f) as u8;
-                n >>= 7;
-                if n == 0 {
-                    out.push(low);
-                    return;
-                }
-                out.push(low | 0x80);
-            }
-        }
-        fn text(out: &mut Vec<u8>, s: &str) {
-            len(out, s.len());
-            out.extend_from_slice(s.as_bytes());
-        }
+        use self::put_len as len;
+        use self::put_text as text;
         fn table(out: &mut Vec<u8>, t: &Table) {
             len(out, t.len());
             for (k, v) in t {
@@ -222,21 +229,22 @@ impl fmt::Debug for PackedTable {
     }
 }
 
-/// Reads what [`PackedTable::pack`] wrote.
-struct Unpacker<'a>(&'a [u8]);
+/// Reads what [`PackedTable::pack`] (or [`put_len`] and [`put_text`]) wrote; every read is
+/// `None` past the end or on bytes that are not what was written.
+pub(crate) struct Unpacker<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Unpacker<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (taken, rest) = self.0.split_at_checked(n)?;
         self.0 = rest;
         Some(taken)
     }
 
-    fn byte(&mut self) -> Option<u8> {
+    pub(crate) fn byte(&mut self) -> Option<u8> {
         self.take(1).map(|b| b[0])
     }
 
-    fn len(&mut self) -> Option<usize> {
+    pub(crate) fn len(&mut self) -> Option<usize> {
         let mut n = 0usize;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -248,7 +256,7 @@ impl<'a> Unpacker<'a> {
         None
     }
 
-    fn text(&mut self) -> Option<&'a str> {
+    pub(crate) fn text(&mut self) -> Option<&'a str> {
         let n = self.len()?;
         std::str::from_utf8(self.take(n)?).ok()
     }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::{OrgSpec, Origin};
-use crate::model::packed::PackedTable;
+use crate::model::packed::{PackedTable, Unpacker, put_len as len, put_text as text};
 use crate::model::{NaturalKey, ProviderType};
 
 /// The organizations validation made of one spec file, as the cache gave them back.
@@ -42,7 +42,7 @@ pub(crate) fn encode<'o>(orgs: impl ExactSizeIterator<Item = &'o OrgSpec>) -> Ve
 /// The organizations [`encode`] wrote, each with its origin in `path`; `None` if the bytes are
 /// not wholly what `encode` writes.
 pub(crate) fn decode(path: Arc<str>, bytes: &[u8]) -> Option<CheckedFile> {
-    let mut r = Reader(bytes);
+    let mut r = Unpacker(bytes);
     let count = r.len()?;
     // Each organization takes more than 8 bytes: a damaged count can't reserve much.
     let mut orgs = Vec::with_capacity(count.min(bytes.len() / 8));
@@ -77,56 +77,6 @@ fn type_index(provider_type: ProviderType) -> u8 {
         .position(|t| *t == provider_type)
         .unwrap_or_default();
     u8::try_from(index).unwrap_or(u8::MAX)
-}
-
-/// LEB128, as the packed attributes write lengths.
-fn len(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        #[expect(clippy::cast_possible_truncation, reason = "masked to seven bits")]
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
-    }
-}
-
-fn text(out: &mut Vec<u8>, s: &str) {
-    len(out, s.len());
-    out.extend_from_slice(s.as_bytes());
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (taken, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(taken)
-    }
-
-    fn byte(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    fn len(&mut self) -> Option<usize> {
-        let mut n = 0usize;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            n |= usize::from(b & 0x7f).checked_shl(shift)?;
-            if b & 0x80 == 0 {
-                return Some(n);
-            }
-        }
-        None
-    }
-
-    fn text(&mut self) -> Option<&'a str> {
-        let n = self.len()?;
-        std::str::from_utf8(self.take(n)?).ok()
-    }
 }
 
 #[cfg(test)]

@@ -137,7 +137,8 @@ fn text_of<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
     table.get(key).and_then(Item::as_str)
 }
 
-fn rank(fields: &[&[Field]], key: &str) -> usize {
+/// Where `key` goes among `fields` (`usize::MAX`: after every key they name).
+pub(crate) fn rank(fields: &[&[Field]], key: &str) -> usize {
     fields
         .iter()
         .flat_map(|f| f.iter())
@@ -145,7 +146,7 @@ fn rank(fields: &[&[Field]], key: &str) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-fn find<'a>(fields: &'a [&'a [Field]], key: &str) -> Option<&'a Field> {
+pub(crate) fn find<'a>(fields: &'a [&'a [Field]], key: &str) -> Option<&'a Field> {
     fields.iter().flat_map(|f| f.iter()).find(|f| f.name == key)
 }
 
@@ -173,7 +174,9 @@ fn sort_item(item: &mut Item, kind: &Kind) {
     }
 }
 
-fn sort_value(value: &mut Value, kind: &Kind) {
+/// An inline table of a known table kind with its keys in schema order and laid out afresh, at
+/// any depth (what `discover` writes goes through this too).
+pub(crate) fn sort_value(value: &mut Value, kind: &Kind) {
     match (value, kind) {
         (Value::InlineTable(t), Kind::Object(inner)) => {
             let fields: &[&[Field]] = &[inner];

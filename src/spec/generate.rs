@@ -20,6 +20,7 @@ use toml_edit::Value;
 
 use crate::catalog::schema::{Field, Format, Kind, ORG_KEYS, Rule};
 use crate::model::{NaturalKey, ProviderType, RemoteOrg};
+use crate::spec::format::{find, rank, sort_value};
 use crate::spec::valid_name;
 
 /// One generated spec file.
@@ -212,48 +213,12 @@ fn push_key(out: &mut String, key: &str) {
     }
 }
 
-/// Where `key` goes among `fields` (`usize::MAX`: after every key they name).
-fn rank(fields: &[&[Field]], key: &str) -> usize {
-    fields
-        .iter()
-        .flat_map(|f| f.iter())
-        .position(|f| f.name == key)
-        .unwrap_or(usize::MAX)
-}
-
-fn find<'a>(fields: &'a [&'a [Field]], key: &str) -> Option<&'a Field> {
-    fields.iter().flat_map(|f| f.iter()).find(|f| f.name == key)
-}
-
 /// Whether `value` holds an inline table, the only value `sort_value` may change.
 fn needs_sorting(value: &Value) -> bool {
     match value {
         Value::InlineTable(_) => true,
         Value::Array(items) => items.iter().any(needs_sorting),
         _ => false,
-    }
-}
-
-/// An inline table of a known table kind with its keys in schema order and laid out afresh, as
-/// `orgform fmt` writes it (`spec::format`), at any depth.
-fn sort_value(value: &mut Value, kind: &Kind) {
-    match (value, kind) {
-        (Value::InlineTable(t), Kind::Object(inner)) => {
-            let fields: &[&[Field]] = &[inner];
-            t.sort_values_by(|a, _, b, _| rank(fields, a.get()).cmp(&rank(fields, b.get())));
-            t.fmt();
-            for (key, v) in t.iter_mut() {
-                if let Some(field) = find(fields, key.get()) {
-                    sort_value(v, &field.kind);
-                }
-            }
-        }
-        (Value::Array(items), Kind::Array(inner)) => {
-            for v in items.iter_mut() {
-                sort_value(v, inner);
-            }
-        }
-        _ => {}
     }
 }
 

@@ -17,6 +17,7 @@ pub(crate) mod files;
 pub mod logging;
 pub mod model;
 pub mod output;
+pub(crate) mod parallel;
 pub mod plan;
 pub mod providers;
 pub mod sandbox;

@@ -47,7 +47,7 @@ fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
         return Ok((Spec::load(&files)?, files));
     };
     // Each file read, and hashed with its path in the folder.
-    let read = in_parallel(paths, |path| {
+    let read = crate::parallel::each_owned(paths, |path| {
         let bytes = crate::files::read_spec(&folder, &path)?;
         let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
         let content = spec_cache::content_hash(&relative, &bytes);
@@ -75,17 +75,19 @@ fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
     let relatives: Vec<PathBuf> = files.iter().map(|f| f.relative.clone()).collect();
     // Each file a hit (what validation made of it before) or text, with the key it may be
     // kept under (none for a file that may declare what others depend on).
-    let judged = in_parallel(files, |file| -> std::result::Result<_, Box<SpecError>> {
-        let key = (!file.shared).then(|| cache.key(&shared, &file.content));
-        if let Some(key) = &key
-            && let Some(entry) = cache.get(&file.relative, key)
-            && let Some(checked) = crate::spec::checked::decode(file.shown.clone(), entry.payload())
-        {
-            return Ok((Input::Checked(checked), None));
-        }
-        let text = SourceFile::from_bytes(file.shown, file.bytes)?;
-        Ok((Input::Text(text), key.map(|key| (file.relative, key))))
-    });
+    let judged =
+        crate::parallel::each_owned(files, |file| -> std::result::Result<_, Box<SpecError>> {
+            let key = (!file.shared).then(|| cache.key(&shared, &file.content));
+            if let Some(key) = &key
+                && let Some(entry) = cache.get(&file.relative, key)
+                && let Some(checked) =
+                    crate::spec::checked::decode(file.shown.clone(), entry.payload())
+            {
+                return Ok((Input::Checked(checked), None));
+            }
+            let text = SourceFile::from_bytes(file.shown, file.bytes)?;
+            Ok((Input::Text(text), key.map(|key| (file.relative, key))))
+        });
     let mut not_text = Vec::new();
     let mut given = Vec::with_capacity(judged.len());
     let mut texts = Vec::new();
@@ -127,7 +129,7 @@ fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
         writes.len()
     );
     let kept_any = !writes.is_empty();
-    in_parallel(writes, |((relative, key), payload)| {
+    crate::parallel::each_owned(writes, |((relative, key), payload)| {
         cache.put(&relative, &key, &payload);
     });
     cache.prune(relatives.iter().map(PathBuf::as_path), kept_any);
@@ -183,48 +185,10 @@ type ReadSpec = std::result::Result<
 /// organizations are 65 MB of text, whose reading and byte scans (UTF-8, control characters,
 /// line starts) took a quarter of a plan's time on one core while the other waited.
 fn read_in_parallel(folder: &Path, paths: &[PathBuf]) -> Vec<ReadSpec> {
-    in_parallel(paths.iter().collect(), |path| {
+    crate::parallel::each_owned(paths.iter().collect(), |path| {
         crate::files::read_spec(folder, path)
             .map(|bytes| SourceFile::from_bytes(path.display().to_string(), bytes))
     })
-}
-
-/// `work` on each of `items` on every core, each thread taking the next item when it is done
-/// with one; results in order.
-fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if threads <= 1 || items.len() <= 1 {
-        return items.into_iter().map(work).collect();
-    }
-    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
-    let next = AtomicUsize::new(0);
-    let (work, slots, next) = (&work, &slots, &next);
-    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads.min(slots.len()))
-            .map(|_| {
-                scope.spawn(move || {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(slot) = slots.get(i) else { break };
-                        let item = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-                        if let Some(item) = item {
-                            done.push((i, work(item)));
-                        }
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Where a run sends requests: the hosts the specs name, or the embedded sandbox.

@@ -89,37 +89,11 @@ pub(crate) fn may_declare_providers(text: &[u8]) -> bool {
 }
 
 /// Runs `work` on every file on all cores, returning results in file order.
-pub(super) fn in_parallel<'a, R, F>(files: &'a [SourceFile], work: F) -> Vec<R>
-where
-    R: Send,
-    F: Fn(usize, &'a SourceFile) -> R + Sync,
-{
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if threads <= 1 || files.len() <= 1 {
-        return files.iter().enumerate().map(|(i, f)| work(i, f)).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads.min(files.len()))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break };
-                        done.push((i, work(i, file)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+pub(super) fn in_parallel<'a, R: Send>(
+    files: &'a [SourceFile],
+    work: impl Fn(usize, &'a SourceFile) -> R + Sync,
+) -> Vec<R> {
+    crate::parallel::each(files, work)
 }
 
 /// Parses a file piece by piece (see [`SourceFile::pieces`]) and hands each piece with its tree

@@ -26,6 +26,16 @@ impl Measured {
         self.peak_kib / 1024
     }
 
+    /// The wall time if the run went as `ok` says, else its exit code and last lines: what a
+    /// row shows.
+    pub(crate) fn wall_or_failure(&self, ok: bool) -> String {
+        if ok {
+            crate::ms(self.wall)
+        } else {
+            format!("exit {}: {}", self.code, self.tail())
+        }
+    }
+
     /// The last lines of stderr, for a row that failed.
     pub(crate) fn tail(&self) -> String {
         let lines: Vec<&str> = self.stderr.lines().collect();

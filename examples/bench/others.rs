@@ -283,11 +283,7 @@ async fn heron_limit_at(ctx: &Ctx, rows: &mut Vec<Row>, n: usize) -> Result<(), 
     rows.push(
         Row::new(
             format!("{n} heron creates at 600/min: wall"),
-            if ok {
-                ms(m.wall)
-            } else {
-                format!("exit {}: {}", m.code, m.tail())
-            },
+            m.wall_or_failure(ok),
         )
         .target(
             format!(

@@ -95,11 +95,7 @@ async fn run(
         rows.push(
             Row::new(
                 format!("refreshed plan of {total} over five, 20 ms latency: wall"),
-                if ok {
-                    ms(m.wall)
-                } else {
-                    format!("exit {} (0: no changes): {}", m.code, m.tail())
-                },
+                m.wall_or_failure(ok),
             )
             .target("< 3 s", ok && m.wall < Duration::from_secs(3)),
         );
@@ -121,11 +117,7 @@ async fn run(
         rows.push(
             Row::new(
                 format!("offline plan (--refresh=false) of {total} unchanged: wall"),
-                if ok {
-                    ms(m.wall)
-                } else {
-                    format!("exit {}: {}", m.code, m.tail())
-                },
+                m.wall_or_failure(ok),
             )
             .target("< 1 s", ok && m.wall < Duration::from_secs(1)),
         );
@@ -213,11 +205,7 @@ fn discover_all(
     rows.push(
         Row::new(
             format!("discover of {total} over five: wall"),
-            if ok {
-                ms(m.wall)
-            } else {
-                format!("exit {}: {}", m.code, m.tail())
-            },
+            m.wall_or_failure(ok),
         )
         .target("< 5 s", ok && m.wall < Duration::from_secs(5)),
     );

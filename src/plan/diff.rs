@@ -1,9 +1,13 @@
 //! What changed between the attributes an organization was created with and those declared now,
-//! as leaf paths: the diff a `blocked` action shows.
+//! as leaf paths: the diff a `blocked` action shows; and whether what a provider reports agrees
+//! with what is declared, first walked over both packed forms at once without building either
+//! as JSON ([`reported_agrees`]), the detailed diff only where they may not.
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::schema::{Field, Format, Kind};
+use crate::model::Reported;
+use crate::model::packed::{Entries, Item, PackedTable};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributeChange {
@@ -95,6 +99,144 @@ pub(crate) fn reported_differences(
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// Whether `reported` certainly agrees with `declared` by the rules of
+/// [`reported_differences`] (which would then find nothing): walked over the packed bytes of
+/// both, in key order, allocating nothing but the path. `false` means they may differ, and
+/// [`reported_differences`] tells how (a declared array holding a secret, whose indices the
+/// public JSON shifts, is left to it too). For a hundred thousand organizations found unchanged
+/// this is the whole cost of the drift check.
+pub(crate) fn reported_agrees(
+    reported: &Reported,
+    declared: &PackedTable,
+    fields: &[Field],
+    key_fields: &[&str],
+) -> bool {
+    let mut agree = Agree {
+        key_fields,
+        path: String::with_capacity(64),
+    };
+    agree.tables(
+        reported.entries(),
+        declared.entries(),
+        Within::Fields(fields),
+    )
+}
+
+/// What the kinds of a table's values are known from.
+#[derive(Clone, Copy)]
+enum Within<'f> {
+    Fields(&'f [Field]),
+    /// A map: every value of this kind.
+    Values(&'f Kind),
+    Unknown,
+}
+
+impl<'f> Within<'f> {
+    fn kind(self, key: &str) -> Option<&'f Kind> {
+        match self {
+            Within::Fields(fields) => field_kind(fields, key),
+            Within::Values(kind) => Some(kind),
+            Within::Unknown => None,
+        }
+    }
+
+    fn of(kind: Option<&'f Kind>) -> Within<'f> {
+        match kind {
+            Some(Kind::Object(fields)) => Within::Fields(fields),
+            Some(Kind::Map(inner)) => Within::Values(inner),
+            _ => Within::Unknown,
+        }
+    }
+}
+
+struct Agree<'a> {
+    key_fields: &'a [&'a str],
+    /// Where the walk is, spelt as [`reported_differences`] spells a path.
+    path: String,
+}
+
+impl Agree<'_> {
+    /// Each declared key, but a secret's, against the reported one if there is one; both are in
+    /// key order, so the reported side is walked once.
+    fn tables(&mut self, reported: Entries<'_>, declared: Entries<'_>, within: Within<'_>) -> bool {
+        let mut reported = reported.peekable();
+        for (key, value) in declared {
+            if matches!(value, Item::Secret) {
+                continue;
+            }
+            while reported.next_if(|(k, _)| *k < key).is_some() {}
+            let Some((_, remote)) = reported.next_if(|(k, _)| *k == key) else {
+                continue;
+            };
+            let at = self.path.len();
+            if at > 0 {
+                self.path.push('.');
+            }
+            self.path.push_str(key);
+            let agrees = self.values(remote, value, within.kind(key));
+            self.path.truncate(at);
+            if !agrees {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn values(&mut self, reported: Item<'_>, declared: Item<'_>, kind: Option<&Kind>) -> bool {
+        if self.key_fields.contains(&self.path.as_str()) {
+            return true;
+        }
+        match (reported, declared) {
+            (Item::Table(r), Item::Table(d)) => self.tables(r, d, Within::of(kind)),
+            (Item::Array(r), Item::Array(d)) => {
+                if r.remaining() != d.remaining()
+                    || d.clone().any(|item| matches!(item, Item::Secret))
+                {
+                    return false;
+                }
+                let inner = match kind {
+                    Some(Kind::Array(inner)) => Some(*inner),
+                    _ => None,
+                };
+                let at = self.path.len();
+                for (i, (r, d)) in r.zip(d).enumerate() {
+                    use std::fmt::Write as _;
+                    let _ = write!(self.path, "[{i}]");
+                    let agrees = self.values(r, d, inner);
+                    self.path.truncate(at);
+                    if !agrees {
+                        return false;
+                    }
+                }
+                true
+            }
+            (Item::Text(r), Item::Text(d)) => {
+                r == d
+                    || matches!(kind, Some(Kind::String(text)) if text.format == Some(Format::Email))
+                        && r.eq_ignore_ascii_case(d)
+            }
+            (Item::Bool(r), Item::Bool(d)) => r == d,
+            // Numbers by value, as `serde_json::Number::as_f64` compares them.
+            #[expect(clippy::float_cmp, reason = "the same comparison the diff makes")]
+            (r, d) => match (number(&r), number(&d)) {
+                (Some(r), Some(d)) => r == d,
+                _ => false,
+            },
+        }
+    }
+}
+
+/// A number's value as `serde_json::Number::as_f64` gives it.
+#[expect(clippy::cast_precision_loss, reason = "as serde_json compares numbers")]
+fn number(item: &Item<'_>) -> Option<f64> {
+    match *item {
+        Item::Int(i) => Some(i as f64),
+        Item::Uint(u) => Some(u as f64),
+        Item::Float(x) => Some(x),
+        _ => None,
+    }
 }
 
 fn field_kind<'f>(fields: &'f [Field], name: &str) -> Option<&'f Kind> {

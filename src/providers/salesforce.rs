@@ -35,7 +35,7 @@ use super::http::{Effect, Http, check_transport, created_answer, read_body, shor
 use super::login::LoginCell;
 use super::wire::{create_body, from_wire};
 use super::{ConnectOptions, CreateContext, Provider, ProviderError};
-use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
+use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Reported};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
@@ -578,7 +578,7 @@ impl Provider for Salesforce {
                         phase: "New".into(),
                     },
                     detail: BTreeMap::new(),
-                    attributes: serde_json::Map::new(),
+                    attributes: Reported::default(),
                 })
             }
             // Refused before anything was created: validation (400), permissions (403), a
@@ -810,7 +810,7 @@ pub fn to_remote(record: &SignupRecord) -> RemoteOrg {
         natural_key: ProviderType::SalesforceSignup.natural_key(&[&record.username]),
         status,
         detail,
-        attributes: serde_json::Map::new(),
+        attributes: Reported::default(),
     }
 }
 
@@ -818,9 +818,7 @@ pub fn to_remote(record: &SignupRecord) -> RemoteOrg {
 /// returned, as Salesforce holds it. Nothing updates a SignupRequest (seed 001: no `update()`),
 /// so these are what its create sent, with Salesforce's defaults for what it left out
 /// (`ShouldConnectToEnvHub` false, `TrialDays` the template's); `null`s are left out.
-pub fn reported_attributes(
-    fields: &serde_json::Map<String, serde_json::Value>,
-) -> serde_json::Map<String, serde_json::Value> {
+pub fn reported_attributes(fields: &serde_json::Map<String, serde_json::Value>) -> Reported {
     from_wire(ProviderType::SalesforceSignup.schema().org, fields)
 }
 

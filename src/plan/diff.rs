@@ -299,7 +299,165 @@ impl Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::schema::Text;
+    use crate::model::{SecretRef, Table, Value};
     use serde_json::json;
+
+    static INNER: &[Field] = &[Field::new(
+        "mail",
+        "mail",
+        Kind::String(Text::format(Format::Email)),
+    )];
+    static FIELDS: &[Field] = &[
+        Field::new("name", "name", Kind::String(Text::ANY)),
+        Field::new("contact", "contact", Kind::Object(INNER)),
+        Field::new("contacts", "contacts", Kind::Array(&Kind::Object(INNER))),
+        Field::new(
+            "mails",
+            "mails",
+            Kind::Map(&Kind::String(Text::format(Format::Email))),
+        ),
+    ];
+
+    fn table(entries: Vec<(&str, Value)>) -> Value {
+        Value::Table(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    }
+
+    fn text(s: &str) -> Value {
+        Value::String(s.to_string())
+    }
+
+    /// The fast walk says "agree" exactly when the detailed diff finds nothing, but where it
+    /// leaves a case to the diff (`conservative`: then it says "may differ").
+    #[test]
+    fn the_packed_walk_agrees_exactly_when_the_diff_is_empty() {
+        let secret = || Value::Secret(SecretRef::Env("S".into()));
+        let declared = table(vec![
+            ("name", text("Acme")),
+            ("tier", Value::Int(2)),
+            ("ratio", Value::Float(0.5)),
+            ("on", Value::Bool(true)),
+            ("token", secret()),
+            (
+                "contact",
+                table(vec![("mail", text("A@X.io")), ("key", secret())]),
+            ),
+            (
+                "contacts",
+                Value::Array(vec![table(vec![("mail", text("b@x.io"))])]),
+            ),
+            ("mails", table(vec![("ops", text("Ops@x.io"))])),
+            ("tags", Value::Array(vec![text("a"), text("b")])),
+            (
+                "extra",
+                table(vec![("deep", table(vec![("n", Value::Int(1))]))]),
+            ),
+        ]);
+        let Value::Table(declared_table) = &declared else {
+            unreachable!("a table")
+        };
+        let packed = PackedTable::pack(declared_table);
+        let public = declared.public_json().unwrap_or_default();
+        let cases: Vec<(serde_json::Value, bool, bool)> = vec![
+            // (reported, agrees, conservative)
+            (json!({}), true, false),
+            (public.clone(), true, false),
+            (
+                json!({"name": "Acme", "tier": 2.0, "ratio": 0.5, "on": true, "more": [1]}),
+                true,
+                false,
+            ),
+            (json!({"name": "ACME"}), false, false),
+            (json!({"tier": 3}), false, false),
+            (json!({"tier": "2"}), false, false),
+            (json!({"on": false}), false, false),
+            (json!({"ratio": 0.25}), false, false),
+            (
+                json!({"contact": {"mail": "a@x.IO", "other": 1}}),
+                true,
+                false,
+            ),
+            (json!({"contact": {"mail": "a@y.io"}}), false, false),
+            (json!({"contact": "A@X.io"}), false, false),
+            (json!({"contacts": [{"mail": "B@X.IO"}]}), true, false),
+            (
+                json!({"contacts": [{"mail": "b@x.io"}, {"mail": "c@x.io"}]}),
+                false,
+                false,
+            ),
+            (json!({"contacts": [{"mail": "c@x.io"}]}), false, false),
+            (
+                json!({"mails": {"ops": "ops@X.io", "dev": "d@x.io"}}),
+                true,
+                false,
+            ),
+            (json!({"mails": {"ops": "dev@x.io"}}), false, false),
+            (json!({"tags": ["a", "b"]}), true, false),
+            (json!({"tags": ["b", "a"]}), false, false),
+            (json!({"tags": ["a"]}), false, false),
+            (json!({"extra": {"deep": {"n": 1.0}}}), true, false),
+            (json!({"extra": {"deep": {"n": 2}}}), false, false),
+            (json!({"extra": {"deep": null}}), false, false),
+            (json!({"token": "s3cret"}), true, false),
+        ];
+        for (reported, agrees, conservative) in cases {
+            let serde_json::Value::Object(map) = &reported else {
+                unreachable!("an object")
+            };
+            let packed_reported = Reported::from_json(map);
+            let fast = reported_agrees(&packed_reported, &packed, FIELDS, &[]);
+            let diff = reported_differences(map, &public, FIELDS, &[]);
+            assert_eq!(fast, agrees, "{reported}");
+            if !conservative {
+                assert_eq!(fast, diff.is_empty(), "{reported}: {diff:?}");
+            }
+        }
+        // The natural key's fields are left out by both.
+        let renamed = Reported::from_json(&serde_json::Map::from_iter([(
+            "name".to_string(),
+            json!("Other"),
+        )]));
+        assert!(!reported_agrees(&renamed, &packed, FIELDS, &[]));
+        assert!(reported_agrees(&renamed, &packed, FIELDS, &["name"]));
+        let nested = Reported::from_json(&serde_json::Map::from_iter([(
+            "extra".to_string(),
+            json!({"deep": {"n": 5}}),
+        )]));
+        assert!(reported_agrees(&nested, &packed, FIELDS, &["extra.deep.n"]));
+        assert!(!reported_agrees(
+            &nested,
+            &packed,
+            FIELDS,
+            &["extra.deep.m"]
+        ));
+    }
+
+    /// A declared array holding a secret is left to the diff, whose paths skip the secret.
+    #[test]
+    fn an_array_with_a_secret_is_left_to_the_diff() {
+        let declared: Table = [(
+            "keys".to_string(),
+            Value::Array(vec![Value::Secret(SecretRef::Env("S".into())), text("a")]),
+        )]
+        .into_iter()
+        .collect();
+        let public = Value::Table(declared.clone())
+            .public_json()
+            .unwrap_or_default();
+        let reported = serde_json::Map::from_iter([("keys".to_string(), json!(["a"]))]);
+        assert!(reported_differences(&reported, &public, &[], &[]).is_empty());
+        assert!(!reported_agrees(
+            &Reported::from_json(&reported),
+            &PackedTable::pack(&declared),
+            &[],
+            &[]
+        ));
+    }
 
     #[test]
     fn only_keys_on_both_sides_and_outside_the_natural_key_are_compared() {

@@ -480,7 +480,108 @@ mod tests {
         Field::new("token", "token", Kind::Secret),
         Field::new("inner", "inner", Kind::Object(INNER)),
         Field::new("list", "list", Kind::Array(&Kind::Object(INNER))),
+        Field::new("ratio", "ratio", Kind::Float),
+        Field::new("any", "any", Kind::Any),
+        Field::new("mapping", "mapping", Kind::Map(&Kind::Any)),
+        Field::new("keys", "keys", Kind::Map(&Kind::Secret)),
+        Field::new("numbers", "numbers", Kind::Array(&Kind::IntEnum(&[1, 2]))),
+        Field::new("tier", "tier", Kind::Enum(&["a", "b"])),
     ];
+
+    /// What `from_wire` was when it built JSON trees: the reference the packed reader must match.
+    fn reference(kind: &Kind, value: &serde_json::Value) -> Option<serde_json::Value> {
+        use serde_json::Value as J;
+        let object = |fields: &[Field], map: &serde_json::Map<String, J>| {
+            fields
+                .iter()
+                .filter_map(|f| Some((f.name.to_string(), reference(&f.kind, map.get(f.wire)?)?)))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        Some(match (kind, value) {
+            (_, J::Null) | (Kind::Secret, _) => return None,
+            (Kind::Object(fields), J::Object(map)) => J::Object(object(fields, map)),
+            (Kind::Array(inner), J::Array(items)) => J::Array(
+                items
+                    .iter()
+                    .map(|item| reference(inner, item))
+                    .collect::<Option<_>>()?,
+            ),
+            (Kind::Map(inner), J::Object(map)) => J::Object(
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), reference(inner, v)?)))
+                    .collect(),
+            ),
+            (Kind::Any, other) => other.clone(),
+            (Kind::String(_) | Kind::Enum(_), J::String(s)) => J::String(s.clone()),
+            (Kind::String(_) | Kind::Enum(_), J::Number(n)) => J::String(n.to_string()),
+            (Kind::Integer { .. } | Kind::IntEnum(_), J::Number(n)) => J::from(n.as_i64()?),
+            (Kind::Integer { .. } | Kind::IntEnum(_), J::String(s)) => {
+                J::from(s.trim().parse::<i64>().ok()?)
+            }
+            (Kind::Float, J::Number(n)) => J::Number(n.clone()),
+            (Kind::Float, J::String(s)) => {
+                J::Number(serde_json::Number::from_f64(s.trim().parse::<f64>().ok()?)?)
+            }
+            (Kind::Bool, J::Bool(b)) => J::Bool(*b),
+            (Kind::Bool, J::String(s)) => J::Bool(s.trim().parse::<bool>().ok()?),
+            _ => return None,
+        })
+    }
+
+    /// Reads `text` as a client's deserializer does: straight from the text, every key to the
+    /// reader.
+    fn streamed(text: &str) -> Reported {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Reported;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Reported, A::Error> {
+                let mut reader = ReportedReader::new(FIELDS);
+                while let Some(WireKey(key)) = map.next_key()? {
+                    reader.read(&key, &mut map)?;
+                }
+                Ok(reader.finish())
+            }
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let read = serde::Deserializer::deserialize_map(&mut de, Object);
+        assert!(de.end().is_ok(), "the whole text is read");
+        read.unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn the_packed_reader_reads_what_the_json_reader_did() {
+        let cases = [
+            r#"{"orgName": "a", "count": 3, "isEnabled": true, "ratio": 1.5, "tier": "b"}"#,
+            r#"{"orgName": 7, "count": "  12 ", "isEnabled": "false", "ratio": "2", "tier": 1}"#,
+            r#"{"orgName": 1.25, "count": 1.5, "isEnabled": 1, "ratio": "x", "tier": null}"#,
+            r#"{"orgName": null, "count": 18446744073709551615, "ratio": 18446744073709551615}"#,
+            r#"{"count": -4, "ratio": -0.5, "token": "s3cret", "keys": {"a": "b"}}"#,
+            r#"{"any": {"b": null, "a": [1, "x", {"z": null}], "c": 1e3}, "mapping": {"y": null, "x": {"k": [null]}}}"#,
+            r#"{"any": null, "mapping": [1], "inner": "text", "list": {"aliasName": "x"}}"#,
+            r#"{"inner": {"aliasName": 5, "extra": [1]}, "list": [{"aliasName": "x"}, {"aliasName": null}]}"#,
+            r#"{"list": [{"aliasName": "x"}, null], "numbers": [1, "2", 3]}"#,
+            r#"{"list": [], "numbers": [1, "x"], "inner": {}}"#,
+            r#"{"orgName": "first", "orgName": "last", "count": 1, "count": null}"#,
+            r#"{"any": "é\u00e9\n", "orgName": "a\"b", "mapping": {"k\u00e9": "v", "b": 1, "a": 2}}"#,
+            r#"{"unknown": {"deep": [1, 2, {"x": null}]}, "also": null}"#,
+        ];
+        for text in cases {
+            let tree: serde_json::Value = serde_json::from_str(text).expect("JSON");
+            let serde_json::Value::Object(map) = &tree else {
+                unreachable!("an object")
+            };
+            let expected = reference(&Kind::Object(FIELDS), &tree)
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default();
+            let from_tree = from_wire(FIELDS, map);
+            // Equal as JSON is: numbers exactly (an integer stays one, a float one).
+            assert_eq!(from_tree.to_json(), expected, "{text}");
+            assert_eq!(streamed(text), from_tree, "{text}");
+        }
+    }
 
     #[test]
     fn reported_json_is_read_back_under_spec_names_without_secrets_or_strangers() {

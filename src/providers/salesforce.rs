@@ -209,11 +209,12 @@ struct QueryPage {
     records: Vec<serde_json::Value>,
 }
 
-/// One SignupRequest as a query returned it: what orgform decides with, and the whole record,
-/// from which the attributes it reports are read.
+/// One SignupRequest as a query returned it: what orgform decides with, and the attributes it
+/// reports, read from the whole record as it arrives (a read's rows are held until its last
+/// page; as JSON trees they were most of a refreshed plan's Salesforce memory).
 struct Row {
     record: SignupRecord,
-    fields: serde_json::Map<String, serde_json::Value>,
+    attributes: Reported,
 }
 
 /// A SignupRequest as the query returns it: the fields orgform decides with (settling, which
@@ -447,11 +448,11 @@ impl Salesforce {
                 }
                 let record =
                     SignupRecord::deserialize(&value).map_err(|e| unexpected(e.to_string()))?;
-                let fields = match value {
-                    serde_json::Value::Object(whole) if fields => whole,
-                    _ => serde_json::Map::new(),
+                let attributes = match value {
+                    serde_json::Value::Object(whole) if fields => reported_attributes(&whole),
+                    _ => Reported::default(),
                 };
-                records.push(Row { record, fields });
+                records.push(Row { record, attributes });
             }
             if !page.done {
                 let url = page
@@ -487,7 +488,7 @@ impl Salesforce {
             if let Some(best) = preferred_by(&rows, |row| &row.record) {
                 let mut remote = to_remote(&best.record);
                 if attributes {
-                    remote.attributes = reported_attributes(&best.fields);
+                    remote.attributes = best.attributes.clone();
                 }
                 reality.insert(remote);
             }

@@ -237,7 +237,9 @@ impl PackedTable {
 }
 
 /// A value read in place from packed bytes (a spec's [`PackedTable`] or what a provider
-/// reported), without allocating: tables and arrays are read as they are walked.
+/// reported), without allocating: tables and arrays are read as they are walked. Text (a
+/// string, a key) is its bytes, as written from a `str`, so UTF-8 already: a comparison need
+/// not check it again, and bytes order as their text does.
 #[derive(Clone, Debug)]
 pub(crate) enum Item<'a> {
     Null,
@@ -245,7 +247,7 @@ pub(crate) enum Item<'a> {
     Int(i64),
     Uint(u64),
     Float(f64),
-    Text(&'a str),
+    Text(&'a [u8]),
     Array(Items<'a>),
     Table(Entries<'a>),
     /// A secret reference (declared only; never reported).
@@ -276,11 +278,11 @@ impl<'a> Entries<'a> {
 }
 
 impl<'a> Iterator for Entries<'a> {
-    type Item = (&'a str, Item<'a>);
+    type Item = (&'a [u8], Item<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
-        let key = self.bytes.text()?;
+        let key = self.bytes.raw_text()?;
         Some((key, self.bytes.item()?))
     }
 }
@@ -335,6 +337,12 @@ impl<'a> Unpacker<'a> {
         None
     }
 
+    /// A text's bytes, not checked as UTF-8: for walks over bytes this codec wrote from text.
+    pub(super) fn raw_text(&mut self) -> Option<&'a [u8]> {
+        let n = self.len()?;
+        self.take(n)
+    }
+
     pub(crate) fn text(&mut self) -> Option<&'a str> {
         let n = self.len()?;
         std::str::from_utf8(self.take(n)?).ok()
@@ -352,7 +360,7 @@ impl<'a> Unpacker<'a> {
                 self.take(8)?;
             }
             TAG_STRING | TAG_ENV | TAG_FILE => {
-                self.text()?;
+                self.raw_text()?;
             }
             TAG_ARRAY => {
                 for _ in 0..self.len()? {
@@ -361,7 +369,7 @@ impl<'a> Unpacker<'a> {
             }
             TAG_TABLE => {
                 for _ in 0..self.len()? {
-                    self.text()?;
+                    self.raw_text()?;
                     self.skip()?;
                 }
             }
@@ -380,9 +388,9 @@ impl<'a> Unpacker<'a> {
             TAG_INT => Item::Int(i64::from_le_bytes(self.eight()?)),
             TAG_UINT => Item::Uint(u64::from_le_bytes(self.eight()?)),
             TAG_FLOAT => Item::Float(f64::from_bits(u64::from_le_bytes(self.eight()?))),
-            TAG_STRING => Item::Text(self.text()?),
+            TAG_STRING => Item::Text(self.raw_text()?),
             TAG_ENV | TAG_FILE => {
-                self.text()?;
+                self.raw_text()?;
                 Item::Secret
             }
             tag @ (TAG_ARRAY | TAG_TABLE) => {

@@ -151,7 +151,7 @@ fn raw_entries(bytes: &[u8]) -> impl Iterator<Item = (&str, &[u8])> {
 
 fn table_json(entries: Entries<'_>) -> serde_json::Map<String, serde_json::Value> {
     entries
-        .map(|(k, v)| (k.to_string(), item_json(v)))
+        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), item_json(v)))
         .collect()
 }
 
@@ -164,7 +164,7 @@ fn item_json(item: Item<'_>) -> serde_json::Value {
         Item::Int(i) => J::from(i),
         Item::Uint(u) => J::from(u),
         Item::Float(x) => serde_json::Number::from_f64(x).map_or(J::Null, J::Number),
-        Item::Text(s) => J::String(s.to_string()),
+        Item::Text(s) => J::String(String::from_utf8_lossy(s).into_owned()),
         Item::Array(items) => J::Array(items.map(item_json).collect()),
         Item::Table(entries) => J::Object(table_json(entries)),
     }

@@ -115,7 +115,7 @@ pub(crate) fn reported_agrees(
 ) -> bool {
     let mut agree = Agree {
         key_fields,
-        path: String::with_capacity(64),
+        path: Vec::with_capacity(64),
     };
     agree.tables(
         reported.entries(),
@@ -134,9 +134,12 @@ enum Within<'f> {
 }
 
 impl<'f> Within<'f> {
-    fn kind(self, key: &str) -> Option<&'f Kind> {
+    fn kind(self, key: &[u8]) -> Option<&'f Kind> {
         match self {
-            Within::Fields(fields) => field_kind(fields, key),
+            Within::Fields(fields) => fields
+                .iter()
+                .find(|f| f.name.as_bytes() == key)
+                .map(|f| &f.kind),
             Within::Values(kind) => Some(kind),
             Within::Unknown => None,
         }
@@ -153,8 +156,8 @@ impl<'f> Within<'f> {
 
 struct Agree<'a> {
     key_fields: &'a [&'a str],
-    /// Where the walk is, spelt as [`reported_differences`] spells a path.
-    path: String,
+    /// Where the walk is, spelt as [`reported_differences`] spells a path (its UTF-8 bytes).
+    path: Vec<u8>,
 }
 
 impl Agree<'_> {
@@ -172,9 +175,9 @@ impl Agree<'_> {
             };
             let at = self.path.len();
             if at > 0 {
-                self.path.push('.');
+                self.path.push(b'.');
             }
-            self.path.push_str(key);
+            self.path.extend_from_slice(key);
             let agrees = self.values(remote, value, within.kind(key));
             self.path.truncate(at);
             if !agrees {
@@ -185,7 +188,7 @@ impl Agree<'_> {
     }
 
     fn values(&mut self, reported: Item<'_>, declared: Item<'_>, kind: Option<&Kind>) -> bool {
-        if self.key_fields.contains(&self.path.as_str()) {
+        if self.key_fields.iter().any(|k| k.as_bytes() == self.path) {
             return true;
         }
         match (reported, declared) {
@@ -202,7 +205,7 @@ impl Agree<'_> {
                 };
                 let at = self.path.len();
                 for (i, (r, d)) in r.zip(d).enumerate() {
-                    use std::fmt::Write as _;
+                    use std::io::Write as _;
                     let _ = write!(self.path, "[{i}]");
                     let agrees = self.values(r, d, inner);
                     self.path.truncate(at);

@@ -3,14 +3,18 @@
 //!
 //! Everything here is plain data with no I/O, so the pure planner and the I/O edges can both
 //! depend on it without depending on each other. How a spec holds its organizations' attributes
-//! compactly (a binary codec) is [`packed`].
+//! compactly (a binary codec) is [`packed`]; what a provider reports of them, in the same codec,
+//! [`reported`].
 
 pub mod packed;
+pub mod reported;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use self::reported::Reported;
 
 /// The five provider APIs orgform drives. Closed on purpose: adding a sixth makes the compiler
 /// list every place that must learn about it.
@@ -357,11 +361,11 @@ pub struct RemoteOrg {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub detail: BTreeMap<String, String>,
     /// The organization's attributes as the provider reported them, under their spec names
-    /// (`wire::from_wire`): what `adopt` and drift compare with the declared ones, and what
-    /// `discover` writes. Only what the provider reports; never a secret. Not kept in state or
-    /// saved plans: it is re-read with reality.
+    /// (`wire::from_wire`), packed: what `adopt` and drift compare with the declared ones, and
+    /// what `discover` writes (`Reported::to_json`). Only what the provider reports; never a
+    /// secret. Not kept in state or saved plans: it is re-read with reality.
     #[serde(skip)]
-    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub attributes: Reported,
 }
 
 /// Where an organization stands at its provider.

@@ -24,16 +24,21 @@ pub struct PackedTable(Arc<[u8]>);
 /// any spec's; a deeper table is simply not kept, and read from its text each time.
 const KEPT_DEPTH: usize = 128;
 
-// The encoding: a tag byte, then the value. Lengths and counts are LEB128.
-const TAG_FALSE: u8 = 0;
-const TAG_TRUE: u8 = 1;
-const TAG_INT: u8 = 2;
-const TAG_FLOAT: u8 = 3;
-const TAG_STRING: u8 = 4;
-const TAG_ARRAY: u8 = 5;
-const TAG_TABLE: u8 = 6;
+// The encoding: a tag byte, then the value. Lengths and counts are LEB128. What a provider
+// reports (`reported::Reported`) is written in the same words, with two more JSON has.
+pub(super) const TAG_FALSE: u8 = 0;
+pub(super) const TAG_TRUE: u8 = 1;
+pub(super) const TAG_INT: u8 = 2;
+pub(super) const TAG_FLOAT: u8 = 3;
+pub(super) const TAG_STRING: u8 = 4;
+pub(super) const TAG_ARRAY: u8 = 5;
+pub(super) const TAG_TABLE: u8 = 6;
 const TAG_ENV: u8 = 7;
 const TAG_FILE: u8 = 8;
+/// JSON's `null`, inside a reported value of any kind (Heron's `static_data.value`).
+pub(super) const TAG_NULL: u8 = 9;
+/// An integer above `i64::MAX`, which only JSON can say.
+pub(super) const TAG_UINT: u8 = 10;
 
 /// Writes a length as LEB128, the way every length in the packed bytes is written (the spec
 /// cache's entries write theirs the same way, read back by [`Unpacker`]).
@@ -223,6 +228,81 @@ impl PackedTable {
     }
 }
 
+impl PackedTable {
+    /// The table's entries, read in place in key order: what a comparison walks without
+    /// unpacking.
+    pub(crate) fn entries(&self) -> Entries<'_> {
+        Entries::of_table(&self.0)
+    }
+}
+
+/// A value read in place from packed bytes (a spec's [`PackedTable`] or what a provider
+/// reported), without allocating: tables and arrays are read as they are walked. Text (a
+/// string, a key) is its bytes, as written from a `str`, so UTF-8 already: a comparison need
+/// not check it again, and bytes order as their text does.
+#[derive(Clone, Debug)]
+pub(crate) enum Item<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Text(&'a [u8]),
+    Array(Items<'a>),
+    Table(Entries<'a>),
+    /// A secret reference (declared only; never reported).
+    Secret,
+}
+
+/// The entries of a packed table, in key order.
+#[derive(Clone, Debug)]
+pub(crate) struct Entries<'a> {
+    bytes: Unpacker<'a>,
+    left: usize,
+}
+
+/// The items of a packed array, in order.
+#[derive(Clone, Debug)]
+pub(crate) struct Items<'a> {
+    bytes: Unpacker<'a>,
+    left: usize,
+}
+
+impl<'a> Entries<'a> {
+    /// The entries of the table `bytes` start with (its count, then the entries).
+    pub(super) fn of_table(bytes: &'a [u8]) -> Entries<'a> {
+        let mut bytes = Unpacker(bytes);
+        let left = bytes.len().unwrap_or(0);
+        Entries { bytes, left }
+    }
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a [u8], Item<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        let key = self.bytes.raw_text()?;
+        Some((key, self.bytes.item()?))
+    }
+}
+
+impl Items<'_> {
+    /// How many items the array holds.
+    pub(crate) fn remaining(&self) -> usize {
+        self.left
+    }
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Item<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        self.bytes.item()
+    }
+}
+
 impl fmt::Debug for PackedTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.unpack().fmt(f)
@@ -231,6 +311,7 @@ impl fmt::Debug for PackedTable {
 
 /// Reads what [`PackedTable::pack`] (or [`put_len`] and [`put_text`]) wrote; every read is
 /// `None` past the end or on bytes that are not what was written.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Unpacker<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Unpacker<'a> {
@@ -256,6 +337,12 @@ impl<'a> Unpacker<'a> {
         None
     }
 
+    /// A text's bytes, not checked as UTF-8: for walks over bytes this codec wrote from text.
+    pub(super) fn raw_text(&mut self) -> Option<&'a [u8]> {
+        let n = self.len()?;
+        self.take(n)
+    }
+
     pub(crate) fn text(&mut self) -> Option<&'a str> {
         let n = self.len()?;
         std::str::from_utf8(self.take(n)?).ok()
@@ -263,6 +350,64 @@ impl<'a> Unpacker<'a> {
 
     fn eight(&mut self) -> Option<[u8; 8]> {
         self.take(8)?.try_into().ok()
+    }
+
+    /// Moves past one value, whatever it holds.
+    pub(super) fn skip(&mut self) -> Option<()> {
+        match self.byte()? {
+            TAG_FALSE | TAG_TRUE | TAG_NULL => {}
+            TAG_INT | TAG_FLOAT | TAG_UINT => {
+                self.take(8)?;
+            }
+            TAG_STRING | TAG_ENV | TAG_FILE => {
+                self.raw_text()?;
+            }
+            TAG_ARRAY => {
+                for _ in 0..self.len()? {
+                    self.skip()?;
+                }
+            }
+            TAG_TABLE => {
+                for _ in 0..self.len()? {
+                    self.raw_text()?;
+                    self.skip()?;
+                }
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// One value read in place, this reader moved past it.
+    pub(super) fn item(&mut self) -> Option<Item<'a>> {
+        let start = *self;
+        Some(match self.byte()? {
+            TAG_NULL => Item::Null,
+            TAG_FALSE => Item::Bool(false),
+            TAG_TRUE => Item::Bool(true),
+            TAG_INT => Item::Int(i64::from_le_bytes(self.eight()?)),
+            TAG_UINT => Item::Uint(u64::from_le_bytes(self.eight()?)),
+            TAG_FLOAT => Item::Float(f64::from_bits(u64::from_le_bytes(self.eight()?))),
+            TAG_STRING => Item::Text(self.raw_text()?),
+            TAG_ENV | TAG_FILE => {
+                self.raw_text()?;
+                Item::Secret
+            }
+            tag @ (TAG_ARRAY | TAG_TABLE) => {
+                let mut inner = start;
+                inner.byte()?;
+                let left = inner.len()?;
+                // Past the whole value here; the nested reader walks it when asked.
+                *self = start;
+                self.skip()?;
+                if tag == TAG_TABLE {
+                    Item::Table(Entries { bytes: inner, left })
+                } else {
+                    Item::Array(Items { bytes: inner, left })
+                }
+            }
+            _ => return None,
+        })
     }
 
     fn table(&mut self) -> Option<Table> {

@@ -1,9 +1,13 @@
 //! What changed between the attributes an organization was created with and those declared now,
-//! as leaf paths: the diff a `blocked` action shows.
+//! as leaf paths: the diff a `blocked` action shows; and whether what a provider reports agrees
+//! with what is declared, first walked over both packed forms at once without building either
+//! as JSON ([`reported_agrees`]), the detailed diff only where they may not.
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::schema::{Field, Format, Kind};
+use crate::model::Reported;
+use crate::model::packed::{Entries, Item, PackedTable};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributeChange {
@@ -97,6 +101,147 @@ pub(crate) fn reported_differences(
     out
 }
 
+/// Whether `reported` certainly agrees with `declared` by the rules of
+/// [`reported_differences`] (which would then find nothing): walked over the packed bytes of
+/// both, in key order, allocating nothing but the path. `false` means they may differ, and
+/// [`reported_differences`] tells how (a declared array holding a secret, whose indices the
+/// public JSON shifts, is left to it too). For a hundred thousand organizations found unchanged
+/// this is the whole cost of the drift check.
+pub(crate) fn reported_agrees(
+    reported: &Reported,
+    declared: &PackedTable,
+    fields: &[Field],
+    key_fields: &[&str],
+) -> bool {
+    let mut agree = Agree {
+        key_fields,
+        path: Vec::with_capacity(64),
+    };
+    agree.tables(
+        reported.entries(),
+        declared.entries(),
+        Within::Fields(fields),
+    )
+}
+
+/// What the kinds of a table's values are known from.
+#[derive(Clone, Copy)]
+enum Within<'f> {
+    Fields(&'f [Field]),
+    /// A map: every value of this kind.
+    Values(&'f Kind),
+    Unknown,
+}
+
+impl<'f> Within<'f> {
+    fn kind(self, key: &[u8]) -> Option<&'f Kind> {
+        match self {
+            Within::Fields(fields) => fields
+                .iter()
+                .find(|f| f.name.as_bytes() == key)
+                .map(|f| &f.kind),
+            Within::Values(kind) => Some(kind),
+            Within::Unknown => None,
+        }
+    }
+
+    fn of(kind: Option<&'f Kind>) -> Within<'f> {
+        match kind {
+            Some(Kind::Object(fields)) => Within::Fields(fields),
+            Some(Kind::Map(inner)) => Within::Values(inner),
+            _ => Within::Unknown,
+        }
+    }
+}
+
+struct Agree<'a> {
+    key_fields: &'a [&'a str],
+    /// Where the walk is, spelt as [`reported_differences`] spells a path (its UTF-8 bytes).
+    path: Vec<u8>,
+}
+
+impl Agree<'_> {
+    /// Each declared key, but a secret's, against the reported one if there is one; both are in
+    /// key order, so the reported side is walked once.
+    fn tables(&mut self, reported: Entries<'_>, declared: Entries<'_>, within: Within<'_>) -> bool {
+        let mut reported = reported.peekable();
+        for (key, value) in declared {
+            if matches!(value, Item::Secret) {
+                continue;
+            }
+            while reported.next_if(|(k, _)| *k < key).is_some() {}
+            let Some((_, remote)) = reported.next_if(|(k, _)| *k == key) else {
+                continue;
+            };
+            let at = self.path.len();
+            if at > 0 {
+                self.path.push(b'.');
+            }
+            self.path.extend_from_slice(key);
+            let agrees = self.values(remote, value, within.kind(key));
+            self.path.truncate(at);
+            if !agrees {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn values(&mut self, reported: Item<'_>, declared: Item<'_>, kind: Option<&Kind>) -> bool {
+        if self.key_fields.iter().any(|k| k.as_bytes() == self.path) {
+            return true;
+        }
+        match (reported, declared) {
+            (Item::Table(r), Item::Table(d)) => self.tables(r, d, Within::of(kind)),
+            (Item::Array(r), Item::Array(d)) => {
+                if r.remaining() != d.remaining()
+                    || d.clone().any(|item| matches!(item, Item::Secret))
+                {
+                    return false;
+                }
+                let inner = match kind {
+                    Some(Kind::Array(inner)) => Some(*inner),
+                    _ => None,
+                };
+                let at = self.path.len();
+                for (i, (r, d)) in r.zip(d).enumerate() {
+                    use std::io::Write as _;
+                    let _ = write!(self.path, "[{i}]");
+                    let agrees = self.values(r, d, inner);
+                    self.path.truncate(at);
+                    if !agrees {
+                        return false;
+                    }
+                }
+                true
+            }
+            (Item::Text(r), Item::Text(d)) => {
+                r == d
+                    || matches!(kind, Some(Kind::String(text)) if text.format == Some(Format::Email))
+                        && r.eq_ignore_ascii_case(d)
+            }
+            (Item::Bool(r), Item::Bool(d)) => r == d,
+            // Numbers by value, as `serde_json::Number::as_f64` compares them.
+            #[expect(clippy::float_cmp, reason = "the same comparison the diff makes")]
+            (r, d) => match (number(&r), number(&d)) {
+                (Some(r), Some(d)) => r == d,
+                _ => false,
+            },
+        }
+    }
+}
+
+/// A number's value as `serde_json::Number::as_f64` gives it.
+#[expect(clippy::cast_precision_loss, reason = "as serde_json compares numbers")]
+fn number(item: &Item<'_>) -> Option<f64> {
+    match *item {
+        Item::Int(i) => Some(i as f64),
+        Item::Uint(u) => Some(u as f64),
+        Item::Float(x) => Some(x),
+        _ => None,
+    }
+}
+
 fn field_kind<'f>(fields: &'f [Field], name: &str) -> Option<&'f Kind> {
     fields.iter().find(|f| f.name == name).map(|f| &f.kind)
 }
@@ -157,7 +302,165 @@ impl Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::schema::Text;
+    use crate::model::{SecretRef, Table, Value};
     use serde_json::json;
+
+    static INNER: &[Field] = &[Field::new(
+        "mail",
+        "mail",
+        Kind::String(Text::format(Format::Email)),
+    )];
+    static FIELDS: &[Field] = &[
+        Field::new("name", "name", Kind::String(Text::ANY)),
+        Field::new("contact", "contact", Kind::Object(INNER)),
+        Field::new("contacts", "contacts", Kind::Array(&Kind::Object(INNER))),
+        Field::new(
+            "mails",
+            "mails",
+            Kind::Map(&Kind::String(Text::format(Format::Email))),
+        ),
+    ];
+
+    fn table(entries: Vec<(&str, Value)>) -> Value {
+        Value::Table(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    }
+
+    fn text(s: &str) -> Value {
+        Value::String(s.to_string())
+    }
+
+    /// The fast walk says "agree" exactly when the detailed diff finds nothing, but where it
+    /// leaves a case to the diff (`conservative`: then it says "may differ").
+    #[test]
+    fn the_packed_walk_agrees_exactly_when_the_diff_is_empty() {
+        let secret = || Value::Secret(SecretRef::Env("S".into()));
+        let declared = table(vec![
+            ("name", text("Acme")),
+            ("tier", Value::Int(2)),
+            ("ratio", Value::Float(0.5)),
+            ("on", Value::Bool(true)),
+            ("token", secret()),
+            (
+                "contact",
+                table(vec![("mail", text("A@X.io")), ("key", secret())]),
+            ),
+            (
+                "contacts",
+                Value::Array(vec![table(vec![("mail", text("b@x.io"))])]),
+            ),
+            ("mails", table(vec![("ops", text("Ops@x.io"))])),
+            ("tags", Value::Array(vec![text("a"), text("b")])),
+            (
+                "extra",
+                table(vec![("deep", table(vec![("n", Value::Int(1))]))]),
+            ),
+        ]);
+        let Value::Table(declared_table) = &declared else {
+            unreachable!("a table")
+        };
+        let packed = PackedTable::pack(declared_table);
+        let public = declared.public_json().unwrap_or_default();
+        let cases: Vec<(serde_json::Value, bool, bool)> = vec![
+            // (reported, agrees, conservative)
+            (json!({}), true, false),
+            (public.clone(), true, false),
+            (
+                json!({"name": "Acme", "tier": 2.0, "ratio": 0.5, "on": true, "more": [1]}),
+                true,
+                false,
+            ),
+            (json!({"name": "ACME"}), false, false),
+            (json!({"tier": 3}), false, false),
+            (json!({"tier": "2"}), false, false),
+            (json!({"on": false}), false, false),
+            (json!({"ratio": 0.25}), false, false),
+            (
+                json!({"contact": {"mail": "a@x.IO", "other": 1}}),
+                true,
+                false,
+            ),
+            (json!({"contact": {"mail": "a@y.io"}}), false, false),
+            (json!({"contact": "A@X.io"}), false, false),
+            (json!({"contacts": [{"mail": "B@X.IO"}]}), true, false),
+            (
+                json!({"contacts": [{"mail": "b@x.io"}, {"mail": "c@x.io"}]}),
+                false,
+                false,
+            ),
+            (json!({"contacts": [{"mail": "c@x.io"}]}), false, false),
+            (
+                json!({"mails": {"ops": "ops@X.io", "dev": "d@x.io"}}),
+                true,
+                false,
+            ),
+            (json!({"mails": {"ops": "dev@x.io"}}), false, false),
+            (json!({"tags": ["a", "b"]}), true, false),
+            (json!({"tags": ["b", "a"]}), false, false),
+            (json!({"tags": ["a"]}), false, false),
+            (json!({"extra": {"deep": {"n": 1.0}}}), true, false),
+            (json!({"extra": {"deep": {"n": 2}}}), false, false),
+            (json!({"extra": {"deep": null}}), false, false),
+            (json!({"token": "s3cret"}), true, false),
+        ];
+        for (reported, agrees, conservative) in cases {
+            let serde_json::Value::Object(map) = &reported else {
+                unreachable!("an object")
+            };
+            let packed_reported = Reported::from_json(map);
+            let fast = reported_agrees(&packed_reported, &packed, FIELDS, &[]);
+            let diff = reported_differences(map, &public, FIELDS, &[]);
+            assert_eq!(fast, agrees, "{reported}");
+            if !conservative {
+                assert_eq!(fast, diff.is_empty(), "{reported}: {diff:?}");
+            }
+        }
+        // The natural key's fields are left out by both.
+        let renamed = Reported::from_json(&serde_json::Map::from_iter([(
+            "name".to_string(),
+            json!("Other"),
+        )]));
+        assert!(!reported_agrees(&renamed, &packed, FIELDS, &[]));
+        assert!(reported_agrees(&renamed, &packed, FIELDS, &["name"]));
+        let nested = Reported::from_json(&serde_json::Map::from_iter([(
+            "extra".to_string(),
+            json!({"deep": {"n": 5}}),
+        )]));
+        assert!(reported_agrees(&nested, &packed, FIELDS, &["extra.deep.n"]));
+        assert!(!reported_agrees(
+            &nested,
+            &packed,
+            FIELDS,
+            &["extra.deep.m"]
+        ));
+    }
+
+    /// A declared array holding a secret is left to the diff, whose paths skip the secret.
+    #[test]
+    fn an_array_with_a_secret_is_left_to_the_diff() {
+        let declared: Table = [(
+            "keys".to_string(),
+            Value::Array(vec![Value::Secret(SecretRef::Env("S".into())), text("a")]),
+        )]
+        .into_iter()
+        .collect();
+        let public = Value::Table(declared.clone())
+            .public_json()
+            .unwrap_or_default();
+        let reported = serde_json::Map::from_iter([("keys".to_string(), json!(["a"]))]);
+        assert!(reported_differences(&reported, &public, &[], &[]).is_empty());
+        assert!(!reported_agrees(
+            &Reported::from_json(&reported),
+            &PackedTable::pack(&declared),
+            &[],
+            &[]
+        ));
+    }
 
     #[test]
     fn only_keys_on_both_sides_and_outside_the_natural_key_are_compared() {

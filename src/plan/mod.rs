@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use diff::{AttributeChange, attribute_changes, reported_differences};
+pub(crate) use diff::{AttributeChange, attribute_changes, reported_agrees, reported_differences};
 pub(crate) use secrets::{
     SecretUse, all_secrets, contacted_instances, login_secrets, secrets_needed,
 };
@@ -651,12 +651,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                     c
                 }
                 Some(Some(remote)) => {
-                    let drift = reported_differences(
-                        &remote.attributes,
-                        &org.public_attributes(),
-                        org.provider_type.schema().org,
-                        org.provider_type.schema().key_fields,
-                    );
+                    let drift = drift(org, remote);
                     let mut c = if drift.is_empty() {
                         change(org, Action::Unchanged, "in state, present at the provider")
                     } else {
@@ -677,6 +672,26 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
     }
 }
 
+/// Where what the provider reports of `org` differs from what is declared (nothing, the common
+/// case, found by walking both packed forms; the diff built as JSON only when they may differ).
+fn drift(org: &OrgSpec, remote: &RemoteOrg) -> Vec<AttributeChange> {
+    let schema = org.provider_type.schema();
+    if reported_agrees(
+        &remote.attributes,
+        &org.attrs,
+        schema.org,
+        schema.key_fields,
+    ) {
+        return Vec::new();
+    }
+    reported_differences(
+        &remote.attributes.to_json(),
+        &org.public_attributes(),
+        schema.org,
+        schema.key_fields,
+    )
+}
+
 /// Why a managed organization is `blocked` when the provider reports attributes that differ
 /// from the declared ones (which are still those it was created with).
 const DRIFT_REASON: &str = "changed at the provider since creation (drift), shown as provider -> declared; \
@@ -688,12 +703,7 @@ orgform has no update call: change it back at the provider, or declare what it h
 /// diff, never adopted as if it held what is declared.
 fn from_remote(org: &OrgSpec, remote: &RemoteOrg, why: &str, compare: bool) -> Change {
     let differences = if compare && remote.status == RemoteStatus::Ready {
-        reported_differences(
-            &remote.attributes,
-            &org.public_attributes(),
-            org.provider_type.schema().org,
-            org.provider_type.schema().key_fields,
-        )
+        drift(org, remote)
     } else {
         Vec::new()
     };

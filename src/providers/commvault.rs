@@ -37,7 +37,7 @@ use super::http::{Effect, Http, read_body, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, from_wire, to_json};
 use super::{ConnectOptions, CreateContext, Provider, ProviderError};
-use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
+use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Reported};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
@@ -500,10 +500,7 @@ impl Commvault {
 /// as "the Salesforce login endpoint URL", which is what the create's
 /// `salesforceAccount.endpoint` sets). Nothing else the answers hold is a field of the create
 /// body (providers.md §1.4; docs/providers/commvault_salesforce.md).
-pub(crate) fn reported(
-    client_name: Option<&str>,
-    endpoint: Option<&str>,
-) -> serde_json::Map<String, Value> {
+pub(crate) fn reported(client_name: Option<&str>, endpoint: Option<&str>) -> Reported {
     let mut wire = serde_json::Map::new();
     if let Some(name) = client_name {
         wire.insert("organizationName".into(), name.into());
@@ -613,7 +610,7 @@ mod tests {
         .unwrap_or_default();
         let remotes: Vec<RemoteOrg> = listed.into_iter().map(to_remote).collect();
         assert_eq!(
-            Value::Object(remotes[0].attributes.clone()),
+            Value::Object(remotes[0].attributes.to_json()),
             json!({
                 "organization_name": "Acme",
                 "salesforce_account": {"endpoint": "https://test.salesforce.com"},
@@ -621,7 +618,7 @@ mod tests {
         );
         // An empty `endPoint` says nothing: it is not reported as a value to compare or write.
         assert_eq!(
-            Value::Object(remotes[1].attributes.clone()),
+            Value::Object(remotes[1].attributes.to_json()),
             json!({"organization_name": "beta"})
         );
     }

@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
+use serde::de::IntoDeserializer as _;
+use serde::de::value::{BoolDeserializer, StrDeserializer};
 
 use super::http::{Effect, Http, created_answer, read_body, short};
-use super::wire::{create_body, from_wire_owned};
+use super::wire::{ReportedReader, WireKey, create_body};
 use super::{ConnectOptions, CreateContext, Provider, ProviderError};
-use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
+use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Reported};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
@@ -25,53 +27,95 @@ pub struct Heron {
     secrets: SecretResolver,
 }
 
-/// A CRM integration as Heron returns it: what orgform matches on, and the whole object, from
-/// which the attributes it reports are read back to spec names.
+/// A CRM integration as Heron returns it: what orgform matches on, and what it reports of the
+/// declarable fields, read to spec names as the object is parsed.
 #[derive(Debug)]
 struct Integration {
     heron_id: String,
     provider: String,
     instance_url: String,
     is_enabled: Option<bool>,
-    /// The rest of the object, as Heron sent it.
-    rest: serde_json::Map<String, serde_json::Value>,
+    /// The declarable fields it reports, under spec names.
+    attributes: Reported,
 }
 
 impl<'de> Deserialize<'de> for Integration {
-    /// Read as one JSON object, from which the fields orgform matches on are taken out: what
-    /// `#[serde(flatten)]` did, without first buffering every integration whole in serde's own
-    /// representation, which was most of the time of reading twenty thousand of them.
+    /// Read as one JSON object: the fields orgform matches on taken out, every other key read
+    /// straight into the packed attributes by the schema (`ReportedReader`), so that no
+    /// integration is held as a JSON tree (that was most of the time of reading a hundred
+    /// thousand of them, and of the memory holding them).
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Integration, D::Error> {
-        use serde::de::Error;
-        let mut rest = serde_json::Map::deserialize(deserializer)?;
-        let mut text = |key: &'static str| match rest.swap_remove(key) {
-            Some(serde_json::Value::String(text)) => Ok(text),
-            Some(other) => Err(D::Error::custom(format!(
-                "`{key}` is {}, not a string",
-                kind_of(&other)
-            ))),
-            None => Err(D::Error::missing_field(key)),
-        };
-        let heron_id = text("heron_id")?;
-        let provider = text("provider")?;
-        let instance_url = text("instance_url")?;
-        let is_enabled = match rest.swap_remove("is_enabled") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::Bool(enabled)) => Some(enabled),
-            Some(other) => {
-                return Err(D::Error::custom(format!(
-                    "`is_enabled` is {}, not a boolean",
-                    kind_of(&other)
-                )));
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = Integration;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a CRM integration object")
             }
-        };
-        Ok(Integration {
-            heron_id,
-            provider,
-            instance_url,
-            is_enabled,
-            rest,
-        })
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Integration, A::Error> {
+                use serde::de::Error;
+                let text = |key: &'static str, value: serde_json::Value| match value {
+                    serde_json::Value::String(text) => Ok(text),
+                    other => Err(A::Error::custom(format!(
+                        "`{key}` is {}, not a string",
+                        kind_of(&other)
+                    ))),
+                };
+                let mut reported = ReportedReader::new(ProviderType::Heron.schema().org);
+                let (mut heron_id, mut provider, mut instance_url) = (None, None, None);
+                let mut is_enabled = None;
+                while let Some(key) = map.next_key::<WireKey<'de>>()? {
+                    match &*key.0 {
+                        "heron_id" => heron_id = Some(text("heron_id", map.next_value()?)?),
+                        "provider" => provider = Some(text("provider", map.next_value()?)?),
+                        "instance_url" => {
+                            instance_url = Some(text("instance_url", map.next_value()?)?);
+                        }
+                        "is_enabled" => {
+                            is_enabled = match map.next_value()? {
+                                serde_json::Value::Null => None,
+                                serde_json::Value::Bool(enabled) => Some(enabled),
+                                other => {
+                                    return Err(A::Error::custom(format!(
+                                        "`is_enabled` is {}, not a boolean",
+                                        kind_of(&other)
+                                    )));
+                                }
+                            };
+                        }
+                        other => reported.read(other, &mut map)?,
+                    }
+                }
+                let heron_id = heron_id.ok_or_else(|| A::Error::missing_field("heron_id"))?;
+                let provider = provider.ok_or_else(|| A::Error::missing_field("provider"))?;
+                let instance_url =
+                    instance_url.ok_or_else(|| A::Error::missing_field("instance_url"))?;
+                // The keys taken out are declarable too: reported as read.
+                let put = |reported: &mut ReportedReader, key: &str, value: &str| {
+                    reported.put::<StrDeserializer<'_, A::Error>>(key, value.into_deserializer())
+                };
+                put(&mut reported, "provider", &provider)?;
+                put(&mut reported, "instance_url", &instance_url)?;
+                if let Some(enabled) = is_enabled {
+                    reported.put::<BoolDeserializer<A::Error>>(
+                        "is_enabled",
+                        enabled.into_deserializer(),
+                    )?;
+                }
+                Ok(Integration {
+                    heron_id,
+                    provider,
+                    instance_url,
+                    is_enabled,
+                    attributes: reported.finish(),
+                })
+            }
+        }
+        deserializer.deserialize_map(Object)
     }
 }
 
@@ -183,24 +227,16 @@ impl Heron {
 
     fn to_remote(integration: Integration) -> RemoteOrg {
         let mut detail = BTreeMap::new();
-        let mut wire = integration.rest;
         if let Some(enabled) = integration.is_enabled {
             detail.insert("is_enabled".to_string(), enabled.to_string());
-            wire.insert("is_enabled".into(), enabled.into());
         }
-        wire.insert("provider".into(), integration.provider.clone().into());
-        wire.insert(
-            "instance_url".into(),
-            integration.instance_url.clone().into(),
-        );
-        let attributes = from_wire_owned(ProviderType::Heron.schema().org, wire);
         RemoteOrg {
             remote_id: integration.heron_id,
             natural_key: ProviderType::Heron
                 .natural_key(&[&integration.provider, &integration.instance_url]),
             status: RemoteStatus::Ready,
             detail,
-            attributes,
+            attributes: integration.attributes,
         }
     }
 }

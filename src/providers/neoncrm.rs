@@ -64,7 +64,7 @@ use super::wire::from_wire;
 use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::catalog::schema::{Field, Kind};
 use crate::model::{
-    InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Table, Value,
+    InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Reported, Table, Value,
 };
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
@@ -814,8 +814,7 @@ impl Neon {
             });
         }
         let retrieved = to_remote(listed.remote_id.clone(), &listed.natural_key.0, &inner);
-        let mut attributes = listed.attributes;
-        attributes.extend(retrieved.attributes);
+        let attributes = listed.attributes.extended(&retrieved.attributes);
         Ok(RemoteOrg {
             attributes,
             ..listed
@@ -876,13 +875,12 @@ impl Neon {
 /// fields, under their spec names.
 fn to_remote(id: String, name: &str, answer: &serde_json::Value) -> RemoteOrg {
     let fields = ProviderType::Neoncrm.schema().org;
-    let mut attributes = match answer {
-        serde_json::Value::Object(answer) => from_wire(fields, &wire_view(fields, answer)),
-        _ => serde_json::Map::new(),
+    let attributes = match answer {
+        serde_json::Value::Object(answer) => {
+            from_wire(fields, &wire_view(fields, answer)).without(NOT_REPORTED)
+        }
+        _ => Reported::default(),
     };
-    for field in NOT_REPORTED {
-        attributes.remove(*field);
-    }
     RemoteOrg {
         remote_id: id,
         natural_key: ProviderType::Neoncrm.natural_key(&[name]),
@@ -1136,7 +1134,7 @@ impl Provider for Neon {
             natural_key: org.natural_key.clone(),
             status: RemoteStatus::Ready,
             detail: BTreeMap::new(),
-            attributes: serde_json::Map::new(),
+            attributes: Reported::default(),
         })
     }
 }
@@ -1179,7 +1177,7 @@ mod tests {
         });
         let org = to_remote("3543".into(), "kliOrganizationName", &answer);
         assert_eq!(
-            serde_json::Value::Object(org.attributes),
+            serde_json::Value::Object(org.attributes.to_json()),
             json!({
                 "organization_name": "kliOrganizationName",
                 "primary_contact": {
@@ -1217,7 +1215,7 @@ mod tests {
         assert_eq!(orgs[0].remote_id, "7");
         assert_eq!(orgs[0].natural_key.0, "1905");
         assert_eq!(
-            serde_json::Value::Object(orgs[0].attributes.clone()),
+            serde_json::Value::Object(orgs[0].attributes.to_json()),
             json!({
                 "organization_name": "1905",
                 "primary_contact": {"first_name": "Ruth", "email1": "ruth@example.org"}

@@ -57,7 +57,9 @@ use super::login::LoginCell;
 use super::wire::{SecretEncoding, create_body, from_wire, to_json};
 use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::catalog::schema::{Field, Kind, field_at};
-use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Value};
+use crate::model::{
+    InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Reported, Value,
+};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
@@ -388,7 +390,7 @@ pub fn request_to_remote(item: &RequestItem) -> RemoteOrg {
         natural_key: ProviderType::OracleCommerce.natural_key(&[&item.name]),
         status,
         detail,
-        attributes: serde_json::Map::new(),
+        attributes: Reported::default(),
     }
 }
 
@@ -403,7 +405,7 @@ pub(crate) fn organization_to_remote(item: &OrganizationItem) -> RemoteOrg {
         natural_key: ProviderType::OracleCommerce.natural_key(&[&item.name]),
         status: RemoteStatus::Ready,
         detail,
-        attributes: serde_json::Map::new(),
+        attributes: Reported::default(),
     }
 }
 
@@ -445,37 +447,17 @@ fn organization_fields() -> &'static [Field] {
 /// What a request reports, under spec names (`name`, `requester_comments`, `organization`,
 /// `profile`, ...). A reference that carries only an id (`organization: {"id": ...}` in a list)
 /// says nothing declarable and is left out, not reported as an empty table.
-pub(crate) fn request_attributes(
-    wire: &serde_json::Map<String, serde_json::Value>,
-) -> serde_json::Map<String, serde_json::Value> {
-    without_empty_tables(from_wire(ProviderType::OracleCommerce.schema().org, wire))
+pub(crate) fn request_attributes(wire: &serde_json::Map<String, serde_json::Value>) -> Reported {
+    from_wire(ProviderType::OracleCommerce.schema().org, wire).without_empty_tables()
 }
 
 /// What an organization reports, under spec names: a direct-mode declaration holds the
 /// organization as its `organization` table.
 pub(crate) fn organization_attributes(
     wire: &serde_json::Map<String, serde_json::Value>,
-) -> serde_json::Map<String, serde_json::Value> {
-    let organization = without_empty_tables(from_wire(organization_fields(), wire));
-    let mut attributes = serde_json::Map::new();
-    if !organization.is_empty() {
-        attributes.insert("organization".into(), organization.into());
-    }
-    attributes
-}
-
-fn without_empty_tables(
-    map: serde_json::Map<String, serde_json::Value>,
-) -> serde_json::Map<String, serde_json::Value> {
-    map.into_iter()
-        .filter_map(|(key, value)| match value {
-            serde_json::Value::Object(inner) => {
-                let inner = without_empty_tables(inner);
-                (!inner.is_empty()).then(|| (key, inner.into()))
-            }
-            other => Some((key, other)),
-        })
-        .collect()
+) -> Reported {
+    let organization = from_wire(organization_fields(), wire).without_empty_tables();
+    Reported::nested("organization", &organization)
 }
 
 /// Whether an organization item carries a declarable field besides its name: the larger item
@@ -963,7 +945,7 @@ impl Oracle {
                         phase: "new".into(),
                     },
                     detail: BTreeMap::new(),
-                    attributes: serde_json::Map::new(),
+                    attributes: Reported::default(),
                 })
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProviderError::Rejected {
@@ -1087,7 +1069,7 @@ mod tests {
         .expect("a documented request item");
         assert_eq!(listed.item.id, Id("100001".into()));
         assert_eq!(
-            serde_json::Value::Object(request_attributes(&listed.wire)),
+            serde_json::Value::Object(request_attributes(&listed.wire).to_json()),
             json!({"name": "Acme", "requester_comments": "Some comments"})
         );
         // Read with `expand`, the same request names what its organization and profile hold.
@@ -1100,7 +1082,7 @@ mod tests {
             unreachable!("a JSON object literal")
         };
         assert_eq!(
-            serde_json::Value::Object(request_attributes(&expanded)),
+            serde_json::Value::Object(request_attributes(&expanded).to_json()),
             json!({
                 "name": "Acme",
                 "organization": {"customer_type": "OEM", "party_id": 42},
@@ -1117,7 +1099,7 @@ mod tests {
         .expect("the documented organization item");
         assert!(!carries_attributes(&brief.wire));
         assert_eq!(
-            serde_json::Value::Object(listed_organization(&brief).attributes),
+            serde_json::Value::Object(listed_organization(&brief).attributes.to_json()),
             json!({"organization": {"name": "Acme Corp"}})
         );
         let whole: Listed<OrganizationItem> = serde_json::from_value(json!({
@@ -1132,7 +1114,7 @@ mod tests {
             Some("true")
         );
         assert_eq!(
-            serde_json::Value::Object(remote.attributes),
+            serde_json::Value::Object(remote.attributes.to_json()),
             json!({"organization": {
                 "customer_type": "Standard", "duns_number": "123456789", "name": "Acme Corp",
                 "secondary_addresses": [],

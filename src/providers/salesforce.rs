@@ -35,7 +35,7 @@ use super::http::{Effect, Http, check_transport, created_answer, read_body, shor
 use super::login::LoginCell;
 use super::wire::{create_body, from_wire};
 use super::{ConnectOptions, CreateContext, Provider, ProviderError};
-use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus};
+use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Reported};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
 
@@ -209,11 +209,12 @@ struct QueryPage {
     records: Vec<serde_json::Value>,
 }
 
-/// One SignupRequest as a query returned it: what orgform decides with, and the whole record,
-/// from which the attributes it reports are read.
+/// One SignupRequest as a query returned it: what orgform decides with, and the attributes it
+/// reports, read from the whole record as it arrives (a read's rows are held until its last
+/// page; as JSON trees they were most of a refreshed plan's Salesforce memory).
 struct Row {
     record: SignupRecord,
-    fields: serde_json::Map<String, serde_json::Value>,
+    attributes: Reported,
 }
 
 /// A SignupRequest as the query returns it: the fields orgform decides with (settling, which
@@ -447,11 +448,11 @@ impl Salesforce {
                 }
                 let record =
                     SignupRecord::deserialize(&value).map_err(|e| unexpected(e.to_string()))?;
-                let fields = match value {
-                    serde_json::Value::Object(whole) if fields => whole,
-                    _ => serde_json::Map::new(),
+                let attributes = match value {
+                    serde_json::Value::Object(whole) if fields => reported_attributes(&whole),
+                    _ => Reported::default(),
                 };
-                records.push(Row { record, fields });
+                records.push(Row { record, attributes });
             }
             if !page.done {
                 let url = page
@@ -487,7 +488,7 @@ impl Salesforce {
             if let Some(best) = preferred_by(&rows, |row| &row.record) {
                 let mut remote = to_remote(&best.record);
                 if attributes {
-                    remote.attributes = reported_attributes(&best.fields);
+                    remote.attributes = best.attributes.clone();
                 }
                 reality.insert(remote);
             }
@@ -578,7 +579,7 @@ impl Provider for Salesforce {
                         phase: "New".into(),
                     },
                     detail: BTreeMap::new(),
-                    attributes: serde_json::Map::new(),
+                    attributes: Reported::default(),
                 })
             }
             // Refused before anything was created: validation (400), permissions (403), a
@@ -810,7 +811,7 @@ pub fn to_remote(record: &SignupRecord) -> RemoteOrg {
         natural_key: ProviderType::SalesforceSignup.natural_key(&[&record.username]),
         status,
         detail,
-        attributes: serde_json::Map::new(),
+        attributes: Reported::default(),
     }
 }
 
@@ -818,9 +819,7 @@ pub fn to_remote(record: &SignupRecord) -> RemoteOrg {
 /// returned, as Salesforce holds it. Nothing updates a SignupRequest (seed 001: no `update()`),
 /// so these are what its create sent, with Salesforce's defaults for what it left out
 /// (`ShouldConnectToEnvHub` false, `TrialDays` the template's); `null`s are left out.
-pub fn reported_attributes(
-    fields: &serde_json::Map<String, serde_json::Value>,
-) -> serde_json::Map<String, serde_json::Value> {
+pub fn reported_attributes(fields: &serde_json::Map<String, serde_json::Value>) -> Reported {
     from_wire(ProviderType::SalesforceSignup.schema().org, fields)
 }
 

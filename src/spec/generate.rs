@@ -63,7 +63,7 @@ pub(crate) fn spec_file(
             secrets: &mut generated.secrets,
             placeholders: &mut generated.placeholders,
         };
-        fill.table(&mut table, schema.org, &org.attributes, "", true);
+        fill.table(&mut table, schema.org, &org.attributes.to_json(), "", true);
         fill.rules(&mut table, schema.org, schema.org_rules);
         path[1] = key_text(&address);
         let prefix = format!("\n# {provider_type} id {}\n", one_line(&org.remote_id));
@@ -578,7 +578,7 @@ mod before {
                 secrets: &mut generated.secrets,
                 placeholders: &mut generated.placeholders,
             };
-            fill.table(&mut table, schema.org, &org.attributes, "", true);
+            fill.table(&mut table, schema.org, &org.attributes.to_json(), "", true);
             fill.rules(&mut table, schema.org, schema.org_rules);
             all.insert(&address, Item::Table(table));
             generated.addresses.push(address);
@@ -896,7 +896,7 @@ mod tests {
                         natural_key: NaturalKey(reports.text()),
                         status: crate::model::RemoteStatus::Ready,
                         detail: std::collections::BTreeMap::new(),
-                        attributes: reports.object(schema.org, 0),
+                        attributes: crate::model::Reported::from_json(&reports.object(schema.org, 0)),
                     })
                     .collect();
                 let refs: Vec<&RemoteOrg> = orgs.iter().collect();

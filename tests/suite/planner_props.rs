@@ -123,7 +123,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                 natural_key: key(i),
                 status: RemoteStatus::Ready,
                 detail: BTreeMap::new(),
-                attributes: serde_json::Map::new(),
+                attributes: orgform::model::Reported::default(),
             });
         }
         if let Some(ready) = c.remote {
@@ -138,7 +138,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                     }
                 },
                 detail: BTreeMap::new(),
-                attributes: serde_json::Map::new(),
+                attributes: orgform::model::Reported::default(),
             });
         }
     }
@@ -331,7 +331,7 @@ proptest! {
                     natural_key: org.natural_key.clone(),
                     status: RemoteStatus::Ready,
                     detail: BTreeMap::new(),
-                    attributes: serde_json::Map::new(),
+                    attributes: orgform::model::Reported::default(),
                 }]);
                 state.orgs.insert(change.address.clone(), Record {
                     provider: "h".into(),
@@ -446,7 +446,7 @@ proptest! {
             natural_key: org.natural_key.clone(),
             status: RemoteStatus::Ready,
             detail: BTreeMap::new(),
-            attributes,
+            attributes: orgform::model::Reported::from_json(&attributes),
         });
         let mut reality = Reality::default();
         reality.instances.insert("h".into(), read);

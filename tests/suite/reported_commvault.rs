@@ -278,7 +278,7 @@ async fn list_all_reports_every_organization_with_its_attributes_in_one_request(
         .orgs
         .values()
         .flatten()
-        .map(|remote| Value::Object(remote.attributes.clone()))
+        .map(|remote| Value::Object(remote.attributes.to_json()))
         .collect();
     reported.sort_by_key(|a| a["organization_name"].as_str().map(str::to_string));
     let wanted: Vec<Value> = orgs

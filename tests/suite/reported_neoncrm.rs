@@ -322,7 +322,7 @@ fn attributes(reality: &InstanceReality, name: &str) -> (String, Value) {
     assert_eq!(found.len(), 1, "{name}: {found:?}");
     (
         found[0].remote_id.clone(),
-        Value::Object(found[0].attributes.clone()),
+        Value::Object(found[0].attributes.to_json()),
     )
 }
 

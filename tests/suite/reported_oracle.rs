@@ -353,7 +353,7 @@ fn by_name(reality: &orgform::model::InstanceReality, name: &str) -> Value {
     let key = NaturalKey(name.into());
     let found = reality.find(&key);
     assert_eq!(found.len(), 1, "{name}: {found:?}");
-    Value::Object(found[0].attributes.clone())
+    Value::Object(found[0].attributes.to_json())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -415,7 +415,7 @@ async fn list_all_reads_each_organization_once_when_the_list_has_only_names() {
         .expect("read");
     assert_eq!(hits(&sandbox, ONE_ORGANIZATION), 260);
     assert_eq!(
-        Value::Object(read.find(&key)[0].attributes.clone()),
+        Value::Object(read.find(&key)[0].attributes.to_json()),
         json!({"organization": {"name": "Org 100"}})
     );
     sandbox.shutdown().await.expect("shutdown");

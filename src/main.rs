@@ -21,7 +21,6 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     orgform::logging::init(cli.global.verbose, cli.global.log_format);
-    orgform::providers::http::prepare_tls();
     match orgform::commands::run(cli) {
         Ok(code) => code,
         // Said on stderr when the second signal came; 130 is the shell's code for SIGINT.

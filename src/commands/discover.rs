@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
@@ -20,8 +21,9 @@ use super::state_store::{read_state, state_location_before_login};
 use crate::cli::{DiscoverArgs, Format, GlobalArgs};
 use crate::model::{InstanceName, InstanceReality, NaturalKey, RemoteOrg, RemoteStatus};
 use crate::providers::{AnyProvider, ConnectOptions, Provider};
-use crate::spec::generate::{Generated, spec_file};
-use crate::spec::{SourceFile, Spec};
+use crate::spec::checked::CheckedFile;
+use crate::spec::generate::spec_file;
+use crate::spec::{Input, NotLoaded, SourceFile, Spec, SpecErrors};
 use crate::state::State;
 use crate::text::plural;
 
@@ -70,21 +72,23 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
     let state = read_state(&location, g).await?;
     let targets = files_to_write(&args.out, &instances)?;
 
-    let reads = with_connect_options(g, sandbox, &spec, &location, async |options| {
-        read_all(&spec, &instances, options).await
-    })
-    .await?;
-
+    // Only what may declare providers, templates or `[state]` is needed to check a generated
+    // file alone; the rest of the specs join the check of all files together at the end.
+    let shared: Arc<[SourceFile]> = spec_files
+        .iter()
+        .filter(|f| crate::spec::may_declare_shared(f.text.as_bytes()))
+        .cloned()
+        .collect();
     let mut taken: BTreeSet<String> = spec.orgs.keys().cloned().collect();
     taken.extend(state.orgs.keys().cloned());
     let mut outcomes = Vec::new();
-    let mut files: Vec<(PathBuf, Generated)> = Vec::new();
-    // Each instance's reading is freed once its file is made: the check that follows holds
-    // every file's text and what it parses to.
-    for (name, read) in reads {
-        let name = &name;
+    let mut files: Vec<NewFile> = Vec::new();
+    // Each instance's file is made as soon as its reading is in, while slower instances are
+    // still read (NeonCRM's and Oracle's one read per organization), and checked alone on a
+    // thread of its own; its reading is freed once its file is made.
+    let mut made = |name: &InstanceName, read: Read| {
         let Some(instance) = spec.providers.get(name) else {
-            continue;
+            return Ok(());
         };
         let all: Vec<&RemoteOrg> = read.reality.orgs.values().flatten().collect();
         // A create that failed at the provider (a sign-up in `Error`, a rejected request) is
@@ -116,21 +120,35 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
             let generated = spec_file(name, instance.provider_type, &new, &mut taken);
             let path = targets[name].clone();
             outcome.file = Some(path.display().to_string());
-            outcome.addresses.clone_from(&generated.addresses);
-            outcome.secrets.clone_from(&generated.secrets);
+            outcome.addresses = generated.addresses;
+            outcome.secrets = generated.secrets;
             outcome.placeholders = generated.placeholders;
-            files.push((path, generated));
+            let source =
+                SourceFile::from_bytes(path.display().to_string(), generated.text.into_bytes())
+                    .map_err(|e| not_valid(crate::spec::SpecErrors::new(vec![*e])))?;
+            let (alone, shared) = (source.clone(), Arc::clone(&shared));
+            let check = std::thread::spawn(move || check_alone(&shared, alone));
+            files.push(NewFile {
+                path,
+                source,
+                check,
+            });
         }
         outcomes.push(outcome);
-    }
+        Ok(())
+    };
+    with_connect_options(g, sandbox, &spec, &location, async |options| {
+        read_all(&spec, &instances, options, &mut made).await
+    })
+    .await?;
 
-    check_generated(&spec_files, &files)?;
-    write_new_files(&args.out, &files)?;
+    let written = check_generated(&spec_files, files)?;
+    write_new_files(&args.out, &written)?;
     report(g.format, &outcomes);
     // The process ends next: freeing what was written, a hundred thousand organizations'
     // worth, one by one would cost more than the writing did, for memory the system takes back
     // at once.
-    std::mem::forget((spec, state, spec_files, files));
+    std::mem::forget((spec, state, spec_files, written));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -200,15 +218,19 @@ fn files_to_write(
 }
 
 /// Logs in to each instance and lists everything it holds, all instances at once, counting
-/// each one's requests.
+/// each one's requests; each reading is handed to `made` as soon as it and those of every
+/// instance before it (in `instances`' order) are in, since a file's addresses depend on those
+/// given before it.
 async fn read_all(
     spec: &Spec,
     instances: &[InstanceName],
     options: &ConnectOptions,
-) -> Result<BTreeMap<InstanceName, Read>> {
+    made: &mut impl FnMut(&InstanceName, Read) -> Result<()>,
+) -> Result<()> {
     let needed = crate::plan::login_secrets(spec, instances.iter().map(String::as_str));
     options.secrets.check_all(&needed)?;
     let mut reads = tokio::task::JoinSet::new();
+    let mut order = Vec::new();
     for name in instances {
         let Some(instance) = spec.providers.get(name) else {
             continue;
@@ -219,6 +241,7 @@ async fn read_all(
         let provider = AnyProvider::connect(instance, &own)
             .into_diagnostic()
             .wrap_err_with(|| format!("provider `{name}` ({})", instance.origin))?;
+        order.push(name.clone());
         let name = name.clone();
         reads.spawn(async move {
             let listed = async {
@@ -229,15 +252,21 @@ async fn read_all(
             (name, listed, own.http.requests.get())
         });
     }
-    let mut out = BTreeMap::new();
+    let mut waiting = BTreeMap::new();
+    let mut next = order.iter().peekable();
     while let Some(joined) = reads.join_next().await {
         let (name, listed, requests) = joined.into_diagnostic()?;
         let reality = listed
             .into_diagnostic()
             .wrap_err_with(|| format!("listing the organizations of provider `{name}`"))?;
-        out.insert(name, Read { reality, requests });
+        waiting.insert(name, Read { reality, requests });
+        while let Some(read) = next.peek().and_then(|name| waiting.remove(*name)) {
+            if let Some(name) = next.next() {
+                made(name, read)?;
+            }
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// What the specs and state already hold on one instance, gathered once so that each
@@ -288,54 +317,106 @@ impl<'a> Known<'a> {
     }
 }
 
-/// Validates the generated files together with the specs, before anything is written: a file
-/// that would not validate (a provider reporting a value its own documents rule out, say) is
-/// reported with what is wrong where, rather than left behind.
-fn check_generated(specs: &[SourceFile], files: &[(PathBuf, Generated)]) -> Result<()> {
+/// A file discover would write: its text, and the check of it alone (running).
+struct NewFile {
+    path: PathBuf,
+    source: SourceFile,
+    check: std::thread::JoinHandle<Result<Option<CheckedFile>, SpecErrors>>,
+}
+
+/// One generated file checked alone with the specs' providers, templates and `[state]`: its
+/// organizations as validation made them (what the spec cache would keep of it), or `None`
+/// when it can only be checked as text with the others; or every problem in it.
+fn check_alone(shared: &[SourceFile], file: SourceFile) -> Result<Option<CheckedFile>, SpecErrors> {
+    let path = file.path.clone();
+    let mut inputs: Vec<Input> = shared.iter().cloned().map(Input::Text).collect();
+    inputs.push(Input::Text(file));
+    match Spec::load_inputs(inputs, true) {
+        Ok(loaded) => {
+            let checked = loaded
+                .checked
+                .get(shared.len())
+                .and_then(Option::as_deref)
+                .and_then(|bytes| crate::spec::checked::decode(path, bytes));
+            // Only what the file's organizations are matters here; the rest (the providers
+            // again) is left for the system to take back when the process ends.
+            std::mem::forget(loaded.spec);
+            Ok(checked)
+        }
+        Err(NotLoaded::Problems(errors)) => Err(errors),
+        // Every input was text.
+        Err(NotLoaded::NeedsText) => Ok(None),
+    }
+}
+
+/// Validates the generated files together with the specs, before anything is written: each
+/// file checked alone as it was made, then all of them with the specs for what only the whole
+/// folder tells (an address declared twice, a natural key shared). A file that would not
+/// validate (a provider reporting a value its own documents rule out, say) is reported with
+/// what is wrong where, rather than left behind.
+fn check_generated(
+    specs: &[SourceFile],
+    files: Vec<NewFile>,
+) -> Result<Vec<(PathBuf, SourceFile)>> {
     if files.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let mut sources = specs.to_vec();
-    for (path, generated) in files {
-        sources.push(
-            SourceFile::from_bytes(
-                path.display().to_string(),
-                generated.text.clone().into_bytes(),
-            )
-            .map_err(|e| crate::spec::SpecErrors::new(vec![*e]))?,
-        );
+    let mut inputs: Vec<Input> = specs.iter().cloned().map(Input::Text).collect();
+    let mut written = Vec::with_capacity(files.len());
+    for file in files {
+        let checked = file
+            .check
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .map_err(not_valid)?;
+        inputs.push(checked.map_or_else(|| Input::Text(file.source.clone()), Input::Checked));
+        written.push((file.path, file.source));
     }
-    let checked = Spec::load(&sources);
-    // Only whether they validate matters; what they parse to (as large as the specs) is left
-    // for the system to take back when the process ends, not freed one table at a time.
-    std::mem::forget(sources);
-    checked
-        .map(std::mem::forget)
-        .map_err(miette::Report::new)
-        .wrap_err("the specs discover would write do not validate, so nothing was written (the errors point into the files it would have written)")
+    match Spec::load_inputs(inputs, false) {
+        // Only whether they validate matters; what they parse to (as large as the specs) is
+        // left for the system to take back when the process ends, not freed one at a time.
+        Ok(loaded) => std::mem::forget(loaded),
+        Err(NotLoaded::Problems(errors)) => return Err(not_valid(errors)),
+        // A problem across files: told from every file's text.
+        Err(NotLoaded::NeedsText) => {
+            let mut sources = specs.to_vec();
+            sources.extend(written.iter().map(|(_, source)| source.clone()));
+            let all = Spec::load(&sources);
+            std::mem::forget(sources);
+            all.map(std::mem::forget).map_err(not_valid)?;
+        }
+    }
+    Ok(written)
+}
+
+fn not_valid(errors: SpecErrors) -> miette::Report {
+    miette::Report::new(errors).wrap_err("the specs discover would write do not validate, so nothing was written (the errors point into the files it would have written)")
 }
 
 /// Creates each file, refusing one that appeared since the check: written whole to a temporary
-/// name, then linked into place, which fails rather than replace anything.
-fn write_new_files(out: &Path, files: &[(PathBuf, Generated)]) -> Result<()> {
+/// name, then linked into place, which fails rather than replace anything. The files are
+/// written (and synced) at once, each on a thread of its own.
+fn write_new_files(out: &Path, files: &[(PathBuf, SourceFile)]) -> Result<()> {
     if files.is_empty() {
         return Ok(());
     }
     std::fs::create_dir_all(out)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot create the folder {}", out.display()))?;
-    for (path, generated) in files {
-        let temporary = crate::files::sibling(path, ".discover-tmp");
-        let written = (|| {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temporary)?;
-            file.write_all(generated.text.as_bytes())?;
-            file.sync_all()?;
-            std::fs::hard_link(&temporary, path)
-        })();
-        let _ = std::fs::remove_file(&temporary);
+    let results: Vec<std::io::Result<()>> = std::thread::scope(|scope| {
+        let writes: Vec<_> = files
+            .iter()
+            .map(|(path, source)| scope.spawn(move || write_new_file(path, source.text.as_bytes())))
+            .collect();
+        writes
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    for ((path, _), written) in files.iter().zip(results) {
         written.into_diagnostic().wrap_err_with(|| {
             format!(
                 "cannot write {} (discover never overwrites a file)",
@@ -344,6 +425,21 @@ fn write_new_files(out: &Path, files: &[(PathBuf, Generated)]) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+fn write_new_file(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    let temporary = crate::files::sibling(path, ".discover-tmp");
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        file.write_all(text)?;
+        file.sync_all()?;
+        std::fs::hard_link(&temporary, path)
+    })();
+    let _ = std::fs::remove_file(&temporary);
+    written
 }
 
 fn report(format: Format, outcomes: &[Outcome]) {

@@ -161,10 +161,11 @@ impl Default for HttpOptions {
     }
 }
 
-/// The TLS configuration every client shares: rustls with ring, certificates verified against
-/// the system's store by the platform verifier (what reqwest builds by itself), ALPN for HTTP/2
-/// and 1.1. Built once per process: building it reads every file of the certificate store,
-/// which each instance's client did again before, ahead of its first request.
+/// The TLS configuration every client shares: rustls with ring, ALPN for HTTP/2 and 1.1,
+/// certificates verified against the system's store by the platform verifier (what reqwest
+/// builds by itself). Cheap to build: the store is read by [`SystemStore`] at the first
+/// handshake that needs it, once per process, so a run that talks plain HTTP to loopback only
+/// (the sandbox) never reads it.
 static TLS: std::sync::OnceLock<Result<rustls::ClientConfig, String>> = std::sync::OnceLock::new();
 
 fn tls_config() -> Result<rustls::ClientConfig, String> {
@@ -172,13 +173,11 @@ fn tls_config() -> Result<rustls::ClientConfig, String> {
         // The process may have installed it already; either way ring is the provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
-            .map_err(|e| format!("the system's certificates could not be read: {e}"))?;
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(Arc::new(SystemStore { provider }))
             .with_no_client_auth();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(config)
@@ -186,12 +185,85 @@ fn tls_config() -> Result<rustls::ClientConfig, String> {
     .clone()
 }
 
-/// Reads the system's certificate store on a thread of its own, so that it overlaps reading
-/// the specs instead of delaying the first request.
-pub fn prepare_tls() {
-    std::thread::spawn(|| {
-        let _ = tls_config();
+/// The platform verifier over the system's certificate store, built once per process, when
+/// first needed: reading the store reads every file in it.
+static SYSTEM_VERIFIER: std::sync::OnceLock<Result<rustls_platform_verifier::Verifier, String>> =
+    std::sync::OnceLock::new();
+
+fn system_verifier() -> Result<&'static rustls_platform_verifier::Verifier, rustls::Error> {
+    SYSTEM_VERIFIER
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            rustls_platform_verifier::Verifier::new(provider)
+                .map_err(|e| format!("the system's certificates could not be read: {e}"))
+        })
+        .as_ref()
+        .map_err(|message| rustls::Error::General(message.clone()))
+}
+
+/// Reads the system's certificate store on a thread of its own, once, so that it overlaps what
+/// comes before a client's first handshake (a login prepared, specs still read) instead of
+/// delaying it. Called when a client for an `https` URL is made.
+fn prepare_tls() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        std::thread::spawn(|| {
+            let _ = system_verifier();
+        });
     });
+}
+
+/// Certificates verified by the platform verifier, which is built at the first handshake (or
+/// ahead of it, see [`prepare_tls`]); a store that can't be read fails every handshake, which
+/// `classify_transport` reports once and never retries.
+#[derive(Debug)]
+struct SystemStore {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for SystemStore {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        system_verifier()?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        system_verifier()?.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        system_verifier()?.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        // What the platform verifier offers: the provider's own algorithms (offered even when
+        // the store can't be read; the certificate is refused then anyway).
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 impl Http {
@@ -202,6 +274,9 @@ impl Http {
         options: &HttpOptions,
     ) -> Result<Http, ProviderError> {
         check_transport(base_url)?;
+        if url::Url::parse(base_url).is_ok_and(|u| u.scheme() == "https") {
+            prepare_tls();
+        }
         let tls = tls_config().map_err(|message| ProviderError::Config {
             message: format!("cannot build the HTTP client: {message}"),
         })?;

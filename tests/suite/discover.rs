@@ -298,6 +298,39 @@ async fn what_a_provider_reports_cannot_break_out_of_the_spec_it_is_written_into
     assert!(plan.stdout.contains("Plan: 2 to adopt."), "{}", plan.stdout);
 }
 
+/// A file discover would write that would not validate is reported where it is wrong (file,
+/// line, key), and nothing is written: Heron keeps a `provider` that is empty, which the spec
+/// format refuses. Each file is checked alone as soon as it is made, the others with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_would_not_validate_is_reported_where_and_nothing_is_written() {
+    let sandbox = start(SandboxConfig::default()).await;
+    for crm in ["", "Salesforce"] {
+        heron_create(
+            &sandbox,
+            json!({"provider": crm, "instance_url": "https://x.example.com", "auth": {},
+                   "secret": "w", "config": {}}),
+        )
+        .await;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    specs(dir, &sandbox, "");
+    let run = orgform(dir, &["discover", "--out", "specs/found"]).expect(1);
+    assert!(
+        run.stderr
+            .contains("would write do not validate, so nothing was written"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("specs/found/heron.toml:")
+            && run.stderr.contains("crm_provider` must not be empty"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.join("specs/found").exists(), "nothing is written");
+}
+
 /// An organization another instance of the same site holds is not new: an Oracle request that
 /// an administrator approved becomes an organization, which the direct-mode instance on the
 /// same host lists, and which state records (as the request's organization) already.

@@ -316,6 +316,20 @@ impl NeonData {
         wall: SystemTime,
         random: u64,
     ) -> Value {
+        self.answer(config, endpoint, params, now, wall, random)
+            .into_value()
+    }
+
+    /// [`NeonData::handle`], with a retrieve's answer as JSON text already.
+    pub(crate) fn answer(
+        &mut self,
+        config: &NeonConfig,
+        endpoint: Endpoint,
+        params: &[(String, String)],
+        now: Instant,
+        wall: SystemTime,
+        random: u64,
+    ) -> Answer {
         self.index.refresh(&self.accounts);
         Emulator {
             config,
@@ -326,6 +340,32 @@ impl NeonData {
     }
 }
 
+/// What a call answers: a JSON value, or (for a retrieve, the one answer as large as an
+/// account) the JSON text already, written straight from the stored account rather than
+/// through a copy of it made for the answer.
+pub(crate) enum Answer {
+    Value(Value),
+    Text(Vec<u8>),
+}
+
+impl Answer {
+    /// Whether the call succeeded, for a create (a retrieve is no create).
+    fn succeeded(&self, endpoint: Endpoint) -> bool {
+        match self {
+            Answer::Value(answer) => answer[endpoint.wrapper()]["operationResult"] == "SUCCESS",
+            Answer::Text(_) => true,
+        }
+    }
+
+    /// The answer as a JSON value.
+    fn into_value(self) -> Value {
+        match self {
+            Answer::Value(answer) => answer,
+            Answer::Text(text) => serde_json::from_slice(&text).unwrap_or(Value::Null),
+        }
+    }
+}
+
 impl Emulator<'_> {
     fn handle(
         &mut self,
@@ -333,7 +373,7 @@ impl Emulator<'_> {
         params: &[(String, String)],
         now: Instant,
         wall: SystemTime,
-    ) -> Value {
+    ) -> Answer {
         let params = Params(params);
         let result = if endpoint == Endpoint::Login {
             self.login(&params, now)
@@ -350,12 +390,15 @@ impl Emulator<'_> {
                     Endpoint::ListAccounts => self.list(&params),
                     Endpoint::UpdateOrganizationAccount => self.update(&params),
                     Endpoint::RetrieveOrganizationAccount | Endpoint::Login => {
-                        self.retrieve(&params)
+                        match self.retrieve(&params) {
+                            Ok(account) => return retrieved(account, wall),
+                            Err(errors) => Err(errors),
+                        }
                     }
                 },
             }
         };
-        envelope(endpoint, result, wall)
+        Answer::Value(envelope(endpoint, result, wall))
     }
 
     fn login(&mut self, params: &Params<'_>, now: Instant) -> Result<Value, Vec<ApiError>> {
@@ -540,14 +583,14 @@ impl Emulator<'_> {
         Ok(json!({"responseMessage": "individual account created.", "accountId": account_id}))
     }
 
-    fn retrieve(&self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
-        let account = params
+    /// The organization account a retrieve names.
+    fn retrieve(&self, params: &Params<'_>) -> Result<&Account, Vec<ApiError>> {
+        params
             .value("accountId")
             .and_then(|id| id.parse::<u64>().ok())
             .and_then(|id| self.organization_at(id))
             .and_then(|p| self.data.accounts.get(p))
-            .ok_or_else(|| vec![ACCOUNT_ID_INVALID])?;
-        Ok(json!({"organizationAccount": render(&account.organization_account)}))
+            .ok_or_else(|| vec![ACCOUNT_ID_INVALID])
     }
 }
 
@@ -684,6 +727,67 @@ fn render(value: &Value) -> Value {
     }
 }
 
+/// A retrieve's whole answer, as [`envelope`] would make it of the account [`render`]ed, written
+/// as JSON text straight from the stored account: no copy of it is made (a read per
+/// organization is what `discover` sends NeonCRM, twenty thousand of them).
+fn retrieved(account: &Account, wall: SystemTime) -> Answer {
+    #[derive(Serialize)]
+    struct Whole<'a> {
+        #[serde(rename = "retrieveOrganizationAccountResponse")]
+        response: Body<'a>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body<'a> {
+        operation_result: &'static str,
+        response_date_time: String,
+        organization_account: Rendered<'a>,
+    }
+    let whole = Whole {
+        response: Body {
+            operation_result: "SUCCESS",
+            response_date_time: humantime::format_rfc3339_millis(wall).to_string(),
+            organization_account: Rendered(&account.organization_account),
+        },
+    };
+    match serde_json::to_vec(&whole) {
+        Ok(text) => Answer::Text(text),
+        // Never for a `Value`; the copy, should it ever be.
+        Err(_) => Answer::Value(envelope(
+            Endpoint::RetrieveOrganizationAccount,
+            Ok(json!({"organizationAccount": render(&account.organization_account)})),
+            wall,
+        )),
+    }
+}
+
+/// A stored value serialized as [`render`] makes it, without making it.
+struct Rendered<'a>(&'a Value);
+
+impl Serialize for Rendered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Array(items) if items.len() == 1 => Rendered(&items[0]).serialize(serializer),
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Rendered(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (key, value) in fields {
+                    map.serialize_entry(key, &Rendered(value))?;
+                }
+                map.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
 /// The whole answer: `{"<method>Response": {operationResult, responseDateTime, ...}}`.
 fn envelope(endpoint: Endpoint, result: Result<Value, Vec<ApiError>>, wall: SystemTime) -> Value {
     let mut body = Map::new();
@@ -744,8 +848,8 @@ async fn serve(state: SandboxState, endpoint: Endpoint, call: Call) -> Response 
     let (answer, lost) = on_data(&state, endpoint.mutates(), |data| {
         let answer = data
             .neoncrm
-            .handle(config, endpoint, &params, now, wall, random);
-        let created = answer[endpoint.wrapper()]["operationResult"] == "SUCCESS";
+            .answer(config, endpoint, &params, now, wall, random);
+        let created = answer.succeeded(endpoint);
         // Only orgform's own create has its answer lost; a test's set-up never does.
         let lost = created
             && endpoint.creates()
@@ -756,7 +860,10 @@ async fn serve(state: SandboxState, endpoint: Endpoint, call: Call) -> Response 
     if lost {
         return status_error(&state, StatusCode::BAD_GATEWAY);
     }
-    Json(answer).into_response()
+    match answer {
+        Answer::Value(answer) => Json(answer).into_response(),
+        Answer::Text(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+    }
 }
 
 /// A bare HTTP error (injected faults, unknown paths) as NeonCRM's servlet container shows it:

@@ -25,11 +25,8 @@ use crate::model::{Address, InstanceName, NaturalKey, ProviderType, Timestamp};
 /// Below this many bytes of records, one pass costs less than starting threads.
 const SPLIT_ABOVE: usize = 1 << 20;
 
-/// Where the records' map opens and closes in a state orgform wrote.
+/// Where the records' map opens in a state orgform wrote.
 const ORGS_OPEN: &str = "\n  \"orgs\": {";
-const ORGS_CLOSE: &str = "\n  }";
-/// What follows the records' map when quota use is kept.
-const CREATES_SENT: &str = ",\n  \"creates_sent\": {";
 /// Where a record may start in it.
 const RECORD_START: &str = "\n    \"";
 
@@ -84,14 +81,41 @@ fn read_split(text: &Arc<String>) -> Option<State> {
 }
 
 /// Where the `}` that closes the records' map is, found from the end (the records are nearly
-/// all of the text): before the quota use, or else the document's own last brace.
+/// all of the text): the document's last member, or the one before the quota use.
 fn orgs_close(whole: &str) -> Option<usize> {
-    let before = match whole.rfind(CREATES_SENT) {
-        Some(at) => &whole[..at],
-        None => whole.trim_end().strip_suffix('}')?,
-    };
-    let before = before.strip_suffix(ORGS_CLOSE)?;
-    Some(before.len() + ORGS_CLOSE.len() - 1)
+    let mut lines = lines_back(whole.trim_end());
+    if lines.next()?.1 != "}" {
+        return None;
+    }
+    let (at, line) = lines.next()?;
+    if line != "  }" {
+        return None;
+    }
+    let (_, mut before) = lines.next()?;
+    if before == "    }" {
+        // The last record's end.
+        return Some(at + 2);
+    }
+    // The quota use: lists of times under its instances, then its own key.
+    while before.starts_with("    ") {
+        before = lines.next()?.1;
+    }
+    if before != "  \"creates_sent\": {" {
+        return None;
+    }
+    let (at, line) = lines.next()?;
+    (line == "  },").then_some(at + 2)
+}
+
+/// The lines of `text` from its last, each with where it starts.
+fn lines_back(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut end = Some(text.len());
+    std::iter::from_fn(move || {
+        let stop = end?;
+        let start = text[..stop].rfind('\n').map_or(0, |i| i + 1);
+        end = start.checked_sub(1);
+        Some((start, &text[start..stop]))
+    })
 }
 
 /// The byte ranges of `body` to parse apart: about two per core, each starting where a record
@@ -357,15 +381,19 @@ mod tests {
 
     #[test]
     fn a_large_state_read_in_parts_is_the_state_read_whole() {
-        let state = large();
-        let text = Arc::new(pretty(&state));
-        assert!(text.len() > 2 * SPLIT_ABOVE, "{}", text.len());
-        let split = read_split(&text).expect("read in parts");
-        assert_eq!(split, state);
-        let whole = read_whole(&text).expect("read whole");
-        assert_eq!(split, whole);
-        // Written again, the shared attributes give the same text.
-        assert_eq!(pretty(&split), *text);
+        let mut without_quota = large();
+        without_quota.creates_sent.clear();
+        for state in [large(), without_quota] {
+            // As the file store writes it: a line break at the end.
+            let text = Arc::new(pretty(&state) + "\n");
+            assert!(text.len() > 2 * SPLIT_ABOVE, "{}", text.len());
+            let split = read_split(&text).expect("read in parts");
+            assert_eq!(split, state);
+            let whole = read_whole(&text).expect("read whole");
+            assert_eq!(split, whole);
+            // Written again, the shared attributes give the same text.
+            assert_eq!(pretty(&split) + "\n", *text);
+        }
     }
 
     #[test]

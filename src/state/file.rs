@@ -37,7 +37,7 @@ use miniz_oxide::{DataFormat, MZFlush, MZStatus};
 
 use super::{
     JOURNALED_FORMAT_VERSION, LockInfo, STANDALONE_FORMAT_VERSION, State, StateBackend, StateError,
-    StateOp, parse,
+    StateOp, parse_owned,
 };
 use crate::files::{OldVersion, open_beside_state, sibling, write_atomically_with};
 
@@ -466,7 +466,7 @@ impl StateBackend for FileBackend {
         let read = open_beside_state(&self.path, OpenOptions::new().read(true))
             .and_then(|mut f| f.read_to_string(&mut text));
         let mut state = match read {
-            Ok(_) => Some(parse(&self.path_str(), &text)?),
+            Ok(_) => Some(parse_owned(&self.path_str(), std::mem::take(&mut text))?),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(source) => {
                 return Err(StateError::Read {

@@ -5,10 +5,12 @@
 //! the natural key, the remote id and a digest of the non-secret declaration only.
 
 pub mod file;
+mod load;
 pub mod postgres;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,8 @@ pub(crate) const STANDALONE_FORMAT_VERSION: u32 = 1;
 /// without the changes in it.
 pub(crate) const JOURNALED_FORMAT_VERSION: u32 = 2;
 
+/// A state file is read through [`parse`] (`load.rs`), which keeps each record's attributes
+/// where they are in the document's text; `Deserialize` copies them, for other sources.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
@@ -150,7 +154,37 @@ impl Serialize for Detail {
 
 impl<'de> Deserialize<'de> for Detail {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Detail, D::Error> {
-        BTreeMap::<String, String>::deserialize(d).map(|map| Detail::from(&map))
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = Detail;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of strings")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Detail, A::Error> {
+                // Straight into the vector (a map per record, only to be copied out, cost a
+                // node's allocation each); a key given twice keeps its last value, as a map would.
+                let mut pairs: Vec<(String, String)> =
+                    Vec::with_capacity(map.size_hint().unwrap_or(1).min(16));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut kept: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+                for pair in pairs {
+                    match kept.last_mut() {
+                        Some(last) if last.0 == pair.0 => *last = pair,
+                        _ => kept.push(pair),
+                    }
+                }
+                Ok(Detail(kept.into_boxed_slice()))
+            }
+        }
+        d.deserialize_map(Pairs)
     }
 }
 
@@ -158,14 +192,21 @@ impl<'de> Deserialize<'de> for Detail {
 /// reads them, and a hundred thousand parsed trees would cost far more memory than the text.
 /// A record apply makes from the specs holds the spec's packed table instead, shared, and is
 /// written out as the same text when state is: at a hundred thousand creates the text of each
-/// was as large as the rest of the run's memory.
+/// was as large as the rest of the run's memory. A record read from a state file points into
+/// the file's text, which all its records share: a copy of each was as much again as the text.
 #[derive(Clone, Debug)]
 pub struct Attributes(Held);
 
 #[derive(Clone, Debug)]
 enum Held {
-    /// As a state file or journal holds it.
+    /// As a journal holds it (or a state file read from elsewhere).
     Text(Box<RawValue>),
+    /// A value in a state file's text, valid JSON (checked when the file was read).
+    Within {
+        text: Arc<String>,
+        start: usize,
+        end: usize,
+    },
     /// An organization's declared table, shared with the spec it was declared in.
     Declared(PackedTable),
 }
@@ -185,9 +226,40 @@ impl Attributes {
         Attributes(Held::Declared(table.clone()))
     }
 
+    /// `raw`, read from `text`, as the place in `text` it is (copied if it is not there).
+    fn within(text: &Arc<String>, raw: &RawValue) -> Attributes {
+        let value = raw.get();
+        let start = (value.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        let end = start.wrapping_add(value.len());
+        if text
+            .get(start..end)
+            .is_some_and(|at| at.as_ptr() == value.as_ptr())
+        {
+            Attributes(Held::Within {
+                text: text.clone(),
+                start,
+                end,
+            })
+        } else {
+            Attributes(Held::Text(raw.to_owned()))
+        }
+    }
+
+    /// The JSON text, when it is held as text.
+    fn json(&self) -> Option<&str> {
+        match &self.0 {
+            Held::Text(raw) => Some(raw.get()),
+            Held::Within { text, start, end } => text.get(*start..*end),
+            Held::Declared(_) => None,
+        }
+    }
+
     pub(crate) fn to_value(&self) -> serde_json::Value {
         match &self.0 {
-            Held::Text(raw) => serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null),
+            Held::Text(_) | Held::Within { .. } => self
+                .json()
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or(serde_json::Value::Null),
             Held::Declared(table) => {
                 serde_json::to_value(Value::Table(table.unpack()).public_view())
                     .unwrap_or(serde_json::Value::Null)
@@ -199,6 +271,14 @@ impl Attributes {
     fn text(&self) -> std::borrow::Cow<'_, RawValue> {
         match &self.0 {
             Held::Text(raw) => std::borrow::Cow::Borrowed(raw),
+            // Checked when the file was read; borrowed, not copied, as the state is written.
+            Held::Within { .. } => self
+                .json()
+                .and_then(|json| serde_json::from_str::<&RawValue>(json).ok())
+                .map_or_else(
+                    || std::borrow::Cow::Owned(empty_object()),
+                    std::borrow::Cow::Borrowed,
+                ),
             Held::Declared(table) => std::borrow::Cow::Owned(
                 serde_json::value::to_raw_value(&Value::Table(table.unpack()).public_view())
                     .unwrap_or_else(|_| empty_object()),
@@ -210,8 +290,10 @@ impl Attributes {
     fn same_text(&self, other: &Attributes) -> bool {
         match (&self.0, &other.0) {
             (Held::Declared(a), Held::Declared(b)) if a == b => true,
-            (Held::Text(a), Held::Text(b)) => a.get() == b.get(),
-            _ => self.text().get() == other.text().get(),
+            _ => match (self.json(), other.json()) {
+                (Some(a), Some(b)) => a == b,
+                _ => self.text().get() == other.text().get(),
+            },
         }
     }
 }
@@ -579,6 +661,11 @@ impl StateBackend for Store {
 
 /// Parses a state document, refusing newer formats with a message that says so.
 pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
+    parse_owned(path, text.to_string())
+}
+
+/// [`parse`] of a document this run holds: its records' attributes keep pointing into it.
+pub(crate) fn parse_owned(path: &str, text: String) -> Result<State, StateError> {
     if !text.trim_start().starts_with('{') {
         return Err(StateError::Corrupt {
             path: path.to_string(),
@@ -586,21 +673,21 @@ pub fn parse(path: &str, text: &str) -> Result<State, StateError> {
                 .into(),
         });
     }
+    let text = Arc::new(text);
     // One pass in the common case; the format version is only looked at on its own to explain
     // a document this version can't read.
-    match serde_json::from_str::<State>(text) {
+    match load::read(&text) {
         Ok(state) if state.version > STATE_FORMAT_VERSION => Err(StateError::TooNew {
             path: path.to_string(),
             found: u64::from(state.version),
         }),
         Ok(state) => Ok(state),
-        Err(e) => Err(explain(path, text, &e)),
+        Err(e) => Err(explain(path, &text, &e)),
     }
 }
 
 /// Reads the records as a list, then builds the map in one go: orgform writes them sorted, and
-/// a map built from a sorted list costs no search per key (at 100,000 records, inserting one
-/// by one spent most of its time comparing addresses).
+/// a map built from a sorted list costs no search per key.
 fn records_in_bulk<'de, D>(deserializer: D) -> Result<BTreeMap<Address, Record>, D::Error>
 where
     D: serde::Deserializer<'de>,

@@ -322,7 +322,17 @@ impl<'a> Matcher<'a> {
                             .is_some_and(|org| org.natural_key == remote.natural_key)
                 })
                 .collect();
-            for position in positions {
+            // Moved to the last create it settles (one, but for an id recorded twice).
+            let mut remote = Some(remote);
+            let last = positions.len().saturating_sub(1);
+            for (n, position) in positions.into_iter().enumerate() {
+                let Some(remote) = (if n == last {
+                    remote.take()
+                } else {
+                    remote.clone()
+                }) else {
+                    continue;
+                };
                 self.seen[position] = true;
                 let awaited = &self.batch[position];
                 if matches!(remote.status, RemoteStatus::InProgress { .. })
@@ -332,11 +342,11 @@ impl<'a> Matcher<'a> {
                     // Polled again while it is younger than the settle timeout.
                     self.still.insert(position);
                 } else if awaited.found {
-                    bound.push((position, remote.clone()));
+                    bound.push((position, remote));
                 } else {
                     // Finished, or looked at for the last time this run: recorded as found (a
                     // phase still in progress stays `pending`).
-                    self.made.push((position, remote.clone()));
+                    self.made.push((position, remote));
                 }
             }
         }

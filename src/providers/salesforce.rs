@@ -23,7 +23,7 @@
 //! and a header; errors carry Salesforce's messages and codes, never a credential.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -493,8 +493,9 @@ impl Salesforce {
     }
 }
 
-/// A [`SignupRecord`] in one allocation, for a look that holds one per username until its
-/// last page: each field its length in decimal, then `:` and its text, or `-` when absent.
+/// A [`SignupRecord`] but its username (the look's key for it) in one allocation, for a look
+/// that holds one per username until its last page: each field its length in decimal, then
+/// `:` and its text, or `-` when absent.
 struct Packed(Box<str>);
 
 impl Packed {
@@ -502,7 +503,6 @@ impl Packed {
         let mut text = String::new();
         for field in [
             Some(&record.id),
-            Some(&record.username),
             Some(&record.status),
             record.created_org_id.as_ref(),
             record.created_org_instance.as_ref(),
@@ -521,7 +521,7 @@ impl Packed {
         Packed(text.into_boxed_str())
     }
 
-    fn unpack(&self) -> SignupRecord {
+    fn unpack(&self, username: &str) -> SignupRecord {
         let mut rest: &str = &self.0;
         let mut next = || -> Option<String> {
             if let Some(after) = rest.strip_prefix('-') {
@@ -534,10 +534,12 @@ impl Packed {
             rest = after.get(len..)?;
             Some(value.to_string())
         };
+        let id = next().unwrap_or_default();
+        let status = next().unwrap_or_default();
         SignupRecord {
-            id: next().unwrap_or_default(),
-            username: next().unwrap_or_default(),
-            status: next().unwrap_or_default(),
+            id,
+            username: username.to_string(),
+            status,
             created_org_id: next(),
             created_org_instance: next(),
             error_code: next(),
@@ -591,8 +593,8 @@ impl Provider for Salesforce {
     /// without `ORDER BY` has no order), so the one standing so far is kept per username asked
     /// (its status record, packed), and all are handed over after the last page.
     async fn look(&self, keys: &[NaturalKey], found: &Found) -> Result<(), ProviderError> {
-        // Usernames asked, lower-cased (a key already is: borrowed), to their slot.
-        let asked: HashMap<Cow<'_, str>, usize> = keys
+        // Usernames asked, lower-cased (a key already is: borrowed), with their slot, in order.
+        let mut asked: Vec<(Cow<'_, str>, usize)> = keys
             .iter()
             .enumerate()
             .map(|(slot, k)| {
@@ -605,19 +607,24 @@ impl Provider for Salesforce {
                 (name, slot)
             })
             .collect();
+        asked.sort();
         let mut standing: Vec<Option<Packed>> = Vec::new();
         standing.resize_with(keys.len(), || None);
         for soql in queries_for(&self.status_select, keys) {
             self.query_each(&soql, false, |row| {
-                let Some(slot) = asked.get(row.record.username.to_lowercase().as_str()) else {
+                let username = row.record.username.to_lowercase();
+                let Ok(at) = asked.binary_search_by(|(name, _)| name.as_ref().cmp(&username))
+                else {
                     return;
                 };
-                let Some(held) = standing.get_mut(*slot) else {
+                let Some(held) = asked.get(at).and_then(|(_, slot)| standing.get_mut(*slot)) else {
                     return;
                 };
                 let stands = match held {
                     None => true,
-                    Some(packed) => stands_before(&row.record, &packed.unpack()).is_lt(),
+                    Some(packed) => {
+                        stands_before(&row.record, &packed.unpack(&row.record.username)).is_lt()
+                    }
                 };
                 if stands {
                     *held = Some(Packed::pack(&row.record));
@@ -630,8 +637,10 @@ impl Provider for Salesforce {
             found,
             standing
                 .into_iter()
-                .flatten()
-                .map(|packed| to_remote(&packed.unpack())),
+                .enumerate()
+                .filter_map(move |(slot, packed)| {
+                    Some(to_remote(&packed?.unpack(&keys.get(slot)?.0)))
+                }),
         )
         .await
     }
@@ -1065,7 +1074,10 @@ mod tests {
             },
         ];
         for record in records {
-            assert_eq!(super::Packed::pack(&record).unpack(), record);
+            assert_eq!(
+                super::Packed::pack(&record).unpack(&record.username),
+                record
+            );
         }
     }
 

@@ -13,7 +13,9 @@
 //! or every sign-up the org holds), so rounds among the sends would cost more queries against
 //! the org's daily API limit than they could settle. Once the sends are done, the first round
 //! reads them all together (all the sign-ups of an empty org in pages of 2,000; Oracle's requests
-//! in pages of 250), and later rounds only what is still in progress.
+//! in pages of 250), and later rounds only what is still in progress. A round settles what its
+//! look hands over a page at a time (`Provider::look`), while the next page is read, so that a
+//! round of 100,000 creates holds a page of what it read rather than all of it.
 //!
 //! A create awaited stays `pending` in state until a round finds it finished. Where the provider
 //! is waited for (`Capabilities::waits_for_creates`), rounds go on until each has waited the
@@ -30,7 +32,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Context, Outcome, record_remote};
-use crate::model::{InstanceName, NaturalKey, RemoteStatus};
+use crate::model::{InstanceName, NaturalKey, RemoteOrg, RemoteStatus};
 use crate::providers::Provider as _;
 
 /// Outcomes written to state in one batch, so that a round of many finished creates costs a
@@ -181,8 +183,10 @@ pub(super) async fn rounds(
     }
 }
 
-/// One round: one read of every create in `batch`; each finished one recorded and reported,
-/// the rest handed back while they are still waited for.
+/// One round: one read of every create in `batch`, settled as it is read: each batch the look
+/// hands over (a page) is matched as it comes, its finished creates recorded and reported, so
+/// that a round of 100,000 creates holds a page of what it read, not all of it. The rest are
+/// handed back while they are still waited for.
 async fn round(
     cx: &Context,
     instance: &InstanceName,
@@ -198,112 +202,202 @@ async fn round(
     keys.sort();
     keys.dedup();
     let started = Instant::now();
-    let read = match cx.providers.get(instance) {
-        Some(provider) => {
-            crate::providers::http::retrying(cx.options.retry, || provider.look(&keys))
-                .await
-                .map_err(|e| e.to_string())
+    let (found, mut pages) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+    let read = async {
+        // Owned here: the look's end closes the channel, which ends the matching below.
+        let found = found;
+        match cx.providers.get(instance) {
+            Some(provider) => {
+                crate::providers::http::retrying(cx.options.retry, || provider.look(&keys, &found))
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            None => Err(format!("provider `{instance}` is not connected")),
         }
-        None => Err(format!("provider `{instance}` is not connected")),
     };
+    let mut matcher = Matcher::new(cx, settling, &batch);
+    let settle = async {
+        while let Some(page) = pages.recv().await {
+            matcher.page(page, report).await;
+        }
+        matcher.flush(report).await;
+    };
+    let (read, ()) = futures_util::future::join(read, settle).await;
+    let Matcher {
+        seen, still, made, ..
+    } = matcher;
+    debug_assert!(made.is_empty());
+    drop(keys);
     tracing::debug!(
         provider = %instance,
         creates = batch.len(),
+        still = still.len(),
         ms = started.elapsed().as_millis(),
-        "a round of polls read"
+        "a round of polls read and recorded"
     );
-    drop(keys);
-    let reality = match read {
-        Ok(reality) => reality,
-        Err(e) => {
-            let batch = batch
-                .into_iter()
-                .map(|mut a| {
-                    a.outcome = Outcome::StillPending {
+    let mut held = Vec::new();
+    for (position, awaited) in batch.into_iter().enumerate() {
+        if still.contains(&position) {
+            held.push(awaited);
+        } else if !seen[position] {
+            match &read {
+                // Not found under its own id (the read may hold another of its key): left
+                // `pending`, for the next run's look-up to settle by the planner's rule.
+                Ok(()) => finish(cx, settling, vec![awaited], report),
+                Err(e) => {
+                    let mut awaited = awaited;
+                    awaited.outcome = Outcome::StillPending {
                         why: format!(
                             "accepted; the look that would settle it failed ({e}); the next run settles it"
                         ),
                     };
-                    a
+                    finish(cx, settling, vec![awaited], report);
+                }
+            }
+        }
+    }
+    held
+}
+
+/// Batches of a look read ahead of the matching: the look goes on while a page is recorded.
+const PAGES_AHEAD: usize = 2;
+
+/// A round's creates matched against what its look hands over, a page at a time.
+struct Matcher<'a> {
+    cx: &'a Context,
+    settling: &'a Settling,
+    batch: &'a [Awaited],
+    /// Positions in `batch` by remote id, to find a page's organizations among them.
+    by_id: Vec<usize>,
+    /// Whether each create was found (settled, or still in progress) by this round's look.
+    seen: Vec<bool>,
+    /// Positions of the creates still in progress and still waited for.
+    still: std::collections::BTreeSet<usize>,
+    /// Finished creates this run made, their outcome still to write: many to a write.
+    made: Vec<(usize, RemoteOrg)>,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(cx: &'a Context, settling: &'a Settling, batch: &'a [Awaited]) -> Matcher<'a> {
+        let mut by_id: Vec<usize> = (0..batch.len()).collect();
+        by_id.sort_by(|a, b| batch[*a].remote_id.cmp(&batch[*b].remote_id));
+        Matcher {
+            cx,
+            settling,
+            batch,
+            by_id,
+            seen: vec![false; batch.len()],
+            still: std::collections::BTreeSet::new(),
+            made: Vec::new(),
+        }
+    }
+
+    /// The creates awaited under this remote id, by their position.
+    fn with_id(&self, id: &str) -> &[usize] {
+        let from = self
+            .by_id
+            .partition_point(|p| self.batch[*p].remote_id.as_str() < id);
+        let to =
+            from + self.by_id[from..].partition_point(|p| self.batch[*p].remote_id.as_str() == id);
+        &self.by_id[from..to]
+    }
+
+    /// Matches one page: the first organization found under a create's natural key and its own
+    /// id settles it (or keeps it waiting, while in progress); bound ones are recorded now,
+    /// this run's own many to a write.
+    async fn page(&mut self, page: Vec<RemoteOrg>, report: &(dyn Fn(&str, Outcome) + Send + Sync)) {
+        let cx = self.cx;
+        let mut bound = Vec::new();
+        for remote in page {
+            let positions: Vec<usize> = self
+                .with_id(&remote.remote_id)
+                .iter()
+                .copied()
+                .filter(|p| {
+                    !self.seen[*p]
+                        && cx
+                            .spec
+                            .orgs
+                            .get(&*self.batch[*p].address)
+                            .is_some_and(|org| org.natural_key == remote.natural_key)
                 })
                 .collect();
-            finish(cx, settling, batch, report);
-            return Vec::new();
-        }
-    };
-    let mut still = Vec::new();
-    let mut unfinished = Vec::new();
-    let mut made = Vec::new();
-    for awaited in batch {
-        let seen = cx.spec.orgs.get(&*awaited.address).and_then(|org| {
-            reality
-                .find(&org.natural_key)
-                .iter()
-                .find(|o| o.remote_id == awaited.remote_id)
-                .map(|remote| (org, remote))
-        });
-        match seen {
-            // Polled again while it is younger than the settle timeout.
-            Some((_, remote))
+            // Moved to the last create it settles (one, but for an id recorded twice).
+            let mut remote = Some(remote);
+            let last = positions.len().saturating_sub(1);
+            for (n, position) in positions.into_iter().enumerate() {
+                let Some(remote) = (if n == last {
+                    remote.take()
+                } else {
+                    remote.clone()
+                }) else {
+                    continue;
+                };
+                self.seen[position] = true;
+                let awaited = &self.batch[position];
                 if matches!(remote.status, RemoteStatus::InProgress { .. })
-                    && settling.waits
-                    && awaited.since.elapsed() < cx.options.settle_timeout =>
-            {
-                still.push(awaited);
+                    && self.settling.waits
+                    && awaited.since.elapsed() < cx.options.settle_timeout
+                {
+                    // Polled again while it is younger than the settle timeout.
+                    self.still.insert(position);
+                } else if awaited.found {
+                    bound.push((position, remote));
+                } else {
+                    // Finished, or looked at for the last time this run: recorded as found (a
+                    // phase still in progress stays `pending`).
+                    self.made.push((position, remote));
+                }
             }
-            // Finished, or looked at for the last time this run: recorded as found (a phase
-            // still in progress stays `pending`).
-            Some((org, remote)) => made.push((awaited, org, remote)),
-            // Not found under its own id (the read may hold another of its key): left
-            // `pending`, for the next run's look-up to settle by the planner's rule.
-            None => unfinished.push(awaited),
+        }
+        // Found by a look-up, not made by this run: bound one by one.
+        for (position, remote) in bound {
+            let awaited = &self.batch[position];
+            if let Some(org) = cx.spec.orgs.get(&*awaited.address) {
+                let outcome = record_remote(cx, org, &remote, false, true).await;
+                finished(cx, self.settling, awaited, outcome, report);
+            }
+        }
+        if self.made.len() >= WRITE_BATCH {
+            self.flush(report).await;
         }
     }
-    tracing::debug!(
-        provider = %instance,
-        ms = started.elapsed().as_millis(),
-        "a round of polls matched"
-    );
-    finish(cx, settling, unfinished, report);
-    // Made by this run's creates: only the outcome is written, many to a batch (the found ones
-    // are bound, one by one).
-    let (bound, own): (Vec<_>, Vec<_>) = made.into_iter().partition(|(a, _, _)| a.found);
-    for (awaited, org, remote) in bound {
-        let outcome = record_remote(cx, org, remote, false, true).await;
-        finished(cx, settling, &awaited, outcome, report);
-    }
-    let mut own = own.into_iter().peekable();
-    while own.peek().is_some() {
-        let chunk: Vec<_> = own.by_ref().take(WRITE_BATCH).collect();
-        let mut ops = Vec::with_capacity(chunk.len());
-        let outcomes: Vec<Outcome> = chunk
-            .iter()
-            .map(|(awaited, _, remote)| {
-                let (op, outcome) = super::settled(&awaited.address, remote);
-                ops.push(op);
-                outcome
-            })
-            .collect();
-        let written: Result<(), String> = cx.writer.update(ops).await;
-        for ((awaited, _, _), outcome) in chunk.iter().zip(outcomes) {
-            let outcome = match &written {
-                Ok(()) => outcome,
-                Err(why) => Outcome::StillPending {
-                    why: format!(
-                        "done at the provider, but state could not be written ({why}); the next run adopts it"
-                    ),
-                },
-            };
-            finished(cx, settling, awaited, outcome, report);
+
+    /// Writes the outcomes of the finished creates this run made, and reports them.
+    async fn flush(&mut self, report: &(dyn Fn(&str, Outcome) + Send + Sync)) {
+        let made = std::mem::take(&mut self.made);
+        let mut made = made.into_iter().peekable();
+        while made.peek().is_some() {
+            let chunk: Vec<(usize, RemoteOrg)> = made.by_ref().take(WRITE_BATCH).collect();
+            let mut ops = Vec::with_capacity(chunk.len());
+            let outcomes: Vec<Outcome> = chunk
+                .iter()
+                .map(|(position, remote)| {
+                    let (op, outcome) = super::settled(&self.batch[*position].address, remote);
+                    ops.push(op);
+                    outcome
+                })
+                .collect();
+            let written: Result<(), String> = self.cx.writer.update(ops).await;
+            for ((position, _), outcome) in chunk.iter().zip(outcomes) {
+                let outcome = match &written {
+                    Ok(()) => outcome,
+                    Err(why) => Outcome::StillPending {
+                        why: format!(
+                            "done at the provider, but state could not be written ({why}); the next run adopts it"
+                        ),
+                    },
+                };
+                finished(
+                    self.cx,
+                    self.settling,
+                    &self.batch[*position],
+                    outcome,
+                    report,
+                );
+            }
         }
     }
-    tracing::debug!(
-        provider = %instance,
-        still = still.len(),
-        ms = started.elapsed().as_millis(),
-        "a round of polls recorded"
-    );
-    still
 }
 
 /// Reports every create of `batch` with the outcome it holds.

@@ -99,12 +99,21 @@ pub trait Provider: Send + Sync {
 
     /// Reads what settling asynchronous creates needs for these natural keys: each organization's
     /// id and status, in as few requests as `read` (attributes may be left out, so that a look
-    /// at many creates carries no more than that). What apply's rounds of polls read.
+    /// at many creates carries no more than that), handed to `found` a batch at a time as it is
+    /// read (a page of a list), so that a look at 100,000 creates never holds them all: what
+    /// apply's rounds of polls read, settling each batch while the next is read. A batch may
+    /// hold organizations not asked for; one organization is in one batch (a provider that must
+    /// see every page to tell which of several stands for a key sends after the last). An error
+    /// may come after some batches were sent: those stand.
     fn look(
         &self,
         keys: &[NaturalKey],
-    ) -> impl Future<Output = Result<InstanceReality, ProviderError>> + Send {
-        self.read(keys)
+        found: &Found,
+    ) -> impl Future<Output = Result<(), ProviderError>> + Send {
+        async move {
+            let reality = self.read(keys).await?;
+            send_found(found, reality.orgs.into_values().flatten()).await
+        }
     }
 
     /// Lists every organization the instance holds, with the attributes the provider reports
@@ -149,6 +158,42 @@ pub trait Provider: Send + Sync {
                 .cloned())
         }
     }
+}
+
+/// Where [`Provider::look`] hands what it read, a batch at a time.
+pub type Found = tokio::sync::mpsc::Sender<Vec<RemoteOrg>>;
+
+/// Organizations a look read, handed to `found` in batches of [`FOUND_BATCH`].
+pub(crate) async fn send_found(
+    found: &Found,
+    orgs: impl IntoIterator<Item = RemoteOrg>,
+) -> Result<(), ProviderError> {
+    let mut batch = Vec::new();
+    for org in orgs {
+        batch.push(org);
+        if batch.len() >= FOUND_BATCH {
+            send_batch(found, std::mem::take(&mut batch)).await?;
+        }
+    }
+    if batch.is_empty() {
+        Ok(())
+    } else {
+        send_batch(found, batch).await
+    }
+}
+
+/// Organizations to a batch where a look has no page of its own to hand over.
+pub(crate) const FOUND_BATCH: usize = 1000;
+
+/// One batch of a look handed over; an error only when the one who asked has gone.
+pub(crate) async fn send_batch(found: &Found, batch: Vec<RemoteOrg>) -> Result<(), ProviderError> {
+    found
+        .send(batch)
+        .await
+        .map_err(|_| ProviderError::Unavailable {
+            message: "the look was abandoned".into(),
+            retry_after: None,
+        })
 }
 
 /// What a run knows about an organization when it sends its create.
@@ -261,8 +306,8 @@ impl Provider for AnyProvider {
         with_client!(self, p => p.read(keys).await)
     }
 
-    async fn look(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
-        with_client!(self, p => p.look(keys).await)
+    async fn look(&self, keys: &[NaturalKey], found: &Found) -> Result<(), ProviderError> {
+        with_client!(self, p => p.look(keys, found).await)
     }
 
     async fn list_all(&self) -> Result<InstanceReality, ProviderError> {

@@ -44,6 +44,7 @@
 //! quotes one, and serde's messages are never shown for the token answers.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,7 +56,9 @@ use tokio::time::Instant;
 use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
 use super::wire::{SecretEncoding, create_body, from_wire, to_json};
-use super::{ConnectOptions, CreateContext, Provider, ProviderError};
+use super::{
+    ConnectOptions, CreateContext, Found, Provider, ProviderError, send_batch, send_found,
+};
 use crate::catalog::schema::{Field, Kind, field_at};
 use crate::model::{
     InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Reported, Value,
@@ -80,6 +83,11 @@ pub(crate) const MAX_ENCODED_FILTER: usize = 4_000;
 /// How long a token lives when the login answer does not say: OCC's five minutes for tokens
 /// from an application key.
 pub(crate) const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Pages of one list asked for at once once its count is known: enough to keep the
+/// instance's connections busy, few enough that the pages read ahead of the one awaited stay
+/// few.
+const PAGES_IN_FLIGHT: usize = 32;
 
 /// Pages followed for one filter before giving up: a guard against a server whose counts never
 /// add up.
@@ -657,20 +665,29 @@ impl Oracle {
             .await
     }
 
-    /// Every item of `path` matching `filter`: the first page, then the other pages its count
-    /// announces at once (within the instance's `max_concurrency`), then page by page for as
-    /// long as more appear (or when OCC gives no count).
-    async fn list_pages<T: serde::de::DeserializeOwned>(
+    /// Every item of `path` matching `filter`, handed to `each` a page at a time in the list's
+    /// order: the first page, then the other pages its count announces at once (up to
+    /// [`PAGES_IN_FLIGHT`] at a time, within the instance's `max_concurrency`), then page by
+    /// page for as long as more appear (or when OCC gives no count). A page is handed over as
+    /// soon as those before it were, so a list of 100,000 is never held whole here.
+    async fn list_pages<T, F, Fut>(
         &self,
         path: &str,
         filter: &str,
         extra: &[(&str, &str)],
-    ) -> Result<Vec<T>, ProviderError> {
+        mut each: F,
+    ) -> Result<(), ProviderError>
+    where
+        T: serde::de::DeserializeOwned + Send,
+        F: FnMut(Vec<T>) -> Fut + Send,
+        Fut: Future<Output = Result<(), ProviderError>> + Send,
+    {
+        use futures_util::StreamExt as _;
         let page = |offset: u64| self.list_page::<T>(path, filter, extra, offset);
         let first = page(0).await?;
         let step = first.items.len() as u64;
         let mut total = first.matching();
-        let mut items = first.items;
+        each(first.items).await?;
         let mut offset = step;
         let mut pages = 1;
         if let Some(known) = total
@@ -682,10 +699,14 @@ impl Oracle {
                 .take(MAX_PAGES)
                 .collect();
             pages += offsets.len();
-            for answer in futures_util::future::try_join_all(offsets.into_iter().map(page)).await? {
+            let mut answers = futures_util::stream::iter(offsets)
+                .map(page)
+                .buffered(PAGES_IN_FLIGHT);
+            while let Some(answer) = answers.next().await {
+                let answer = answer?;
                 offset += answer.items.len() as u64;
                 total = total.max(answer.matching());
-                items.extend(answer.items);
+                each(answer.items).await?;
             }
         }
         let mut got = step;
@@ -696,7 +717,7 @@ impl Oracle {
                 None => got >= PAGE_LIMIT,
             };
             if !more {
-                return Ok(items);
+                return Ok(());
             }
             if pages >= MAX_PAGES {
                 return Err(ProviderError::Protocol {
@@ -708,7 +729,7 @@ impl Oracle {
             got = answer.items.len() as u64;
             offset += got;
             total = answer.matching();
-            items.extend(answer.items);
+            each(answer.items).await?;
         }
     }
 
@@ -751,48 +772,64 @@ impl Oracle {
         })
     }
 
-    /// The requests (request mode) or organizations (direct mode) with these names, exactly.
-    async fn search(&self, names: &[&str]) -> Result<InstanceReality, ProviderError> {
-        let asked: std::collections::BTreeSet<&str> = names.iter().copied().collect();
-        // Names in `q` filters cost a request per ~4 KB of filter. When that is more requests
-        // than N items fill pages of 250, listing everything takes fewer, for as long as most
-        // of it is orgform's.
+    /// The filters that read `names`: `q` filters of names, or none (everything) where those
+    /// would take more requests. Names in `q` filters cost a request per ~4 KB of filter. When
+    /// that is more requests than N items fill pages of 250, listing everything takes fewer,
+    /// for as long as most of it is orgform's.
+    fn filters_for(names: &[&str], asked: usize) -> Vec<String> {
         let by_name = name_filters(names, MAX_ENCODED_FILTER);
         let page = usize::try_from(PAGE_LIMIT).unwrap_or(usize::MAX);
-        let filters = if by_name.len() > asked.len().div_ceil(page) {
+        if by_name.len() > asked.div_ceil(page) {
             vec![String::new()]
         } else {
             by_name
-        };
+        }
+    }
+
+    /// The requests (request mode) or organizations (direct mode) with these names, exactly.
+    /// Each page keeps what was asked for and drops the rest as it is read.
+    async fn search(&self, names: &[&str]) -> Result<InstanceReality, ProviderError> {
+        let asked: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        let filters = Self::filters_for(names, asked.len());
         let mut reality = InstanceReality::default();
         match self.mode {
             Mode::Request => {
                 let mut listed = Vec::new();
                 for filter in &filters {
-                    listed.extend(
-                        self.list_pages::<Listed<RequestItem>>(REQUESTS_PATH, filter, &[])
-                            .await?
-                            .into_iter()
+                    self.list_pages(
+                        REQUESTS_PATH,
+                        filter,
+                        &[],
+                        |items: Vec<Listed<RequestItem>>| {
                             // SCIM may compare without case; orgform's keys are exact.
-                            .filter(|l| asked.contains(l.item.name.as_str())),
-                    );
+                            listed.extend(
+                                items
+                                    .into_iter()
+                                    .filter(|l| asked.contains(l.item.name.as_str())),
+                            );
+                            std::future::ready(Ok(()))
+                        },
+                    )
+                    .await?;
                 }
                 insert_requests(&mut reality, listed);
             }
             Mode::Direct => {
                 for filter in &filters {
-                    for listed in self
-                        .list_pages::<Listed<OrganizationItem>>(
-                            ORGANIZATIONS_PATH,
-                            filter,
-                            &[("useAdvancedQParser", "true")],
-                        )
-                        .await?
-                    {
-                        if asked.contains(listed.item.name.as_str()) {
-                            reality.insert(listed_organization(&listed));
-                        }
-                    }
+                    self.list_pages(
+                        ORGANIZATIONS_PATH,
+                        filter,
+                        &[("useAdvancedQParser", "true")],
+                        |items: Vec<Listed<OrganizationItem>>| {
+                            for listed in items {
+                                if asked.contains(listed.item.name.as_str()) {
+                                    reality.insert(listed_organization(&listed));
+                                }
+                            }
+                            std::future::ready(Ok(()))
+                        },
+                    )
+                    .await?;
                 }
             }
         }
@@ -811,7 +848,7 @@ impl Oracle {
         match self.mode {
             Mode::Request => {
                 let listed = self
-                    .list_pages::<Listed<RequestItem>>(REQUESTS_PATH, "", &[])
+                    .list_whole::<Listed<RequestItem>>(REQUESTS_PATH)
                     .await?;
                 let read = listed.into_iter().map(|mut listed| async move {
                     if listed.item.status != "rejected"
@@ -828,7 +865,7 @@ impl Oracle {
             }
             Mode::Direct => {
                 let listed = self
-                    .list_pages::<Listed<OrganizationItem>>(ORGANIZATIONS_PATH, "", &[])
+                    .list_whole::<Listed<OrganizationItem>>(ORGANIZATIONS_PATH)
                     .await?;
                 let read = listed.into_iter().map(|mut listed| async move {
                     if !carries_attributes(&listed.wire)
@@ -846,6 +883,20 @@ impl Oracle {
             }
         }
         Ok(reality)
+    }
+
+    /// Every item of `path`, unfiltered, held.
+    async fn list_whole<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        path: &str,
+    ) -> Result<Vec<T>, ProviderError> {
+        let mut all = Vec::new();
+        self.list_pages(path, "", &[], |items: Vec<T>| {
+            all.extend(items);
+            std::future::ready(Ok(()))
+        })
+        .await?;
+        Ok(all)
     }
 
     /// `GET {path}/{id}`: the whole object, or `None` when it is gone since it was listed (OCC's
@@ -1019,6 +1070,38 @@ impl Provider for Oracle {
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
         let names: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
         self.search(&names).await
+    }
+
+    /// Request mode: the requests' ids and statuses, each page handed over as it is read (a
+    /// request's list item carries its status and organization; its other fields, and the
+    /// attributes a read reports, are not kept). Every request of a name is handed over, so
+    /// the one asked about is found by its id. Direct mode: `read`.
+    async fn look(&self, keys: &[NaturalKey], found: &Found) -> Result<(), ProviderError> {
+        let names: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        if self.mode == Mode::Direct {
+            let reality = self.search(&names).await?;
+            return send_found(found, reality.orgs.into_values().flatten()).await;
+        }
+        let asked: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        for filter in Self::filters_for(&names, asked.len()) {
+            self.list_pages(REQUESTS_PATH, &filter, &[], |items: Vec<RequestItem>| {
+                let page: Vec<RemoteOrg> = items
+                    .iter()
+                    .filter(|item| asked.contains(item.name.as_str()))
+                    .map(request_to_remote)
+                    .collect();
+                let found = found.clone();
+                async move {
+                    if page.is_empty() {
+                        Ok(())
+                    } else {
+                        send_batch(&found, page).await
+                    }
+                }
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     async fn list_all(&self) -> Result<InstanceReality, ProviderError> {

@@ -22,6 +22,7 @@
 //! lower-cased keys find every spelling. The access token only ever sits in a [`SecretString`]
 //! and a header; errors carry Salesforce's messages and codes, never a credential.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -34,7 +35,7 @@ use serde::Deserialize;
 use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
 use super::wire::{create_body, from_wire};
-use super::{ConnectOptions, CreateContext, Provider, ProviderError};
+use super::{ConnectOptions, CreateContext, Found, Provider, ProviderError, send_found};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Reported};
 use crate::secrets::{SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
@@ -199,13 +200,9 @@ fn yes() -> bool {
     true
 }
 
-/// One page of a SOQL query.
+/// The records of one page of a SOQL query (its `done` and `nextRecordsUrl`: [`PageHead`]).
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct QueryPage {
-    done: bool,
-    #[serde(default)]
-    next_records_url: Option<String>,
     records: Vec<serde_json::Value>,
 }
 
@@ -410,91 +407,177 @@ impl Salesforce {
         Ok((status, body))
     }
 
-    /// Runs one SOQL query to the end, following `nextRecordsUrl`. `fields`: each row keeps the
-    /// whole record (what a read reports); without, only what [`SignupRecord`] holds, so that
-    /// a look at 100,000 sign-ups holds their statuses and no more.
-    async fn query_all(&self, soql: &str, fields: bool) -> Result<Vec<Row>, ProviderError> {
+    /// Runs one SOQL query to the end, following `nextRecordsUrl`, handing each record to `each`
+    /// as its page is read. `fields`: each row keeps the attributes the record reports (a read);
+    /// without, only what [`SignupRecord`] holds, so that a look at 100,000 sign-ups holds their
+    /// statuses and no more. A page's records are read while the next page is on its way: the
+    /// next page's request leaves once this one's `nextRecordsUrl` is known, one request at a
+    /// time, as the locator is followed.
+    async fn query_each(
+        &self,
+        soql: &str,
+        fields: bool,
+        mut each: impl FnMut(Row) + Send,
+    ) -> Result<(), ProviderError> {
         let first = format!(
             "{}?q={}",
             self.data_path("/query"),
             url::form_urlencoded::byte_serialize(soql.as_bytes()).collect::<String>()
         );
-        let mut records = Vec::new();
-        let mut next = Some(first);
-        let mut pages = 0;
-        while let Some(path) = next.take() {
+        let mut body = self.query_page(&first).await?;
+        let mut pages = 1;
+        loop {
+            let head: PageHead =
+                serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
+                    message: format!("the query answer is not what Salesforce documents: {e}"),
+                })?;
+            let next = if head.done {
+                None
+            } else {
+                let url = head
+                    .next_records_url
+                    .ok_or_else(|| ProviderError::Protocol {
+                        message: "the query answer says it is not done but has no nextRecordsUrl"
+                            .into(),
+                    })?;
+                Some(next_page_path(&url)?)
+            };
+            let Some(next) = next else {
+                return records_of(&body, fields, &mut each);
+            };
             pages += 1;
             if pages > MAX_PAGES {
                 return Err(ProviderError::Protocol {
                     message: format!("the query did not finish after {MAX_PAGES} pages"),
                 });
             }
-            let (status, body) = self
-                .call(Effect::Safe, |s| self.api(s, Method::GET, &path))
-                .await?;
-            if status != StatusCode::OK {
-                return Err(read_error(status, &body));
-            }
-            let page: QueryPage =
-                serde_json::from_str(&body).map_err(|e| ProviderError::Protocol {
-                    message: format!("the query answer is not what Salesforce documents: {e}"),
-                })?;
-            for value in page.records {
-                let unexpected = |why: String| ProviderError::Protocol {
-                    message: format!("a query record is not what Salesforce documents: {why}"),
-                };
-                if !value.is_object() {
-                    return Err(unexpected("not a JSON object".into()));
-                }
-                let record =
-                    SignupRecord::deserialize(&value).map_err(|e| unexpected(e.to_string()))?;
-                let attributes = match value {
-                    serde_json::Value::Object(whole) if fields => reported_attributes(&whole),
-                    _ => Reported::default(),
-                };
-                records.push(Row { record, attributes });
-            }
-            if !page.done {
-                let url = page
-                    .next_records_url
-                    .ok_or_else(|| ProviderError::Protocol {
-                        message: "the query answer says it is not done but has no nextRecordsUrl"
-                            .into(),
-                    })?;
-                next = Some(next_page_path(&url)?);
-            }
+            let read = async { records_of(&body, fields, &mut each) };
+            let (fetched, read) = futures_util::future::join(self.query_page(&next), read).await;
+            read?;
+            body = fetched?;
         }
-        Ok(records)
+    }
+
+    /// One page of a query: its body, answered 200.
+    async fn query_page(&self, path: &str) -> Result<String, ProviderError> {
+        let (status, body) = self
+            .call(Effect::Safe, |s| self.api(s, Method::GET, path))
+            .await?;
+        if status != StatusCode::OK {
+            return Err(read_error(status, &body));
+        }
+        Ok(body)
     }
 
     /// Runs `queries` and keeps, per username, the sign-up that stands for it ([`preferred`]),
-    /// with the attributes it reports when `attributes` (a read; a look reports none).
-    async fn reality_of(
-        &self,
-        queries: Vec<String>,
-        attributes: bool,
-    ) -> Result<InstanceReality, ProviderError> {
+    /// with the attributes it reports.
+    async fn reality_of(&self, queries: Vec<String>) -> Result<InstanceReality, ProviderError> {
         let mut by_username: BTreeMap<String, Vec<Row>> = BTreeMap::new();
         for soql in queries {
-            for row in self.query_all(&soql, attributes).await? {
+            self.query_each(&soql, true, |row| {
                 by_username
                     .entry(row.record.username.to_lowercase())
                     .or_default()
                     .push(row);
-            }
+            })
+            .await?;
         }
         let mut reality = InstanceReality::default();
         for rows in by_username.into_values() {
             if let Some(best) = preferred_by(&rows, |row| &row.record) {
                 let mut remote = to_remote(&best.record);
-                if attributes {
-                    remote.attributes = best.attributes.clone();
-                }
+                remote.attributes = best.attributes.clone();
                 reality.insert(remote);
             }
         }
         Ok(reality)
     }
+}
+
+/// A [`SignupRecord`] but its username (the look's key for it) in one allocation, for a look
+/// that holds one per username until its last page: each field its length in decimal, then
+/// `:` and its text, or `-` when absent.
+struct Packed(Box<str>);
+
+impl Packed {
+    fn pack(record: &SignupRecord) -> Packed {
+        let mut text = String::new();
+        for field in [
+            Some(&record.id),
+            Some(&record.status),
+            record.created_org_id.as_ref(),
+            record.created_org_instance.as_ref(),
+            record.error_code.as_ref(),
+            record.created_date.as_ref(),
+        ] {
+            match field {
+                Some(value) => {
+                    text.push_str(&value.len().to_string());
+                    text.push(':');
+                    text.push_str(value);
+                }
+                None => text.push('-'),
+            }
+        }
+        Packed(text.into_boxed_str())
+    }
+
+    fn unpack(&self, username: &str) -> SignupRecord {
+        let mut rest: &str = &self.0;
+        let mut next = || -> Option<String> {
+            if let Some(after) = rest.strip_prefix('-') {
+                rest = after;
+                return None;
+            }
+            let (len, after) = rest.split_once(':')?;
+            let len: usize = len.parse().ok()?;
+            let value = after.get(..len)?;
+            rest = after.get(len..)?;
+            Some(value.to_string())
+        };
+        let id = next().unwrap_or_default();
+        let status = next().unwrap_or_default();
+        SignupRecord {
+            id,
+            username: username.to_string(),
+            status,
+            created_org_id: next(),
+            created_org_instance: next(),
+            error_code: next(),
+            created_date: next(),
+        }
+    }
+}
+
+/// A query page's own fields, its records skipped: what tells whether another page follows.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageHead {
+    done: bool,
+    #[serde(default)]
+    next_records_url: Option<String>,
+}
+
+/// The records of one query page, each handed to `each` (see [`Salesforce::query_each`]).
+fn records_of(body: &str, fields: bool, each: &mut impl FnMut(Row)) -> Result<(), ProviderError> {
+    let page: QueryPage = serde_json::from_str(body).map_err(|e| ProviderError::Protocol {
+        message: format!("the query answer is not what Salesforce documents: {e}"),
+    })?;
+    for value in page.records {
+        let unexpected = |why: String| ProviderError::Protocol {
+            message: format!("a query record is not what Salesforce documents: {why}"),
+        };
+        if !value.is_object() {
+            return Err(unexpected("not a JSON object".into()));
+        }
+        let record = SignupRecord::deserialize(&value).map_err(|e| unexpected(e.to_string()))?;
+        let attributes = match value {
+            serde_json::Value::Object(whole) if fields => reported_attributes(&whole),
+            _ => Reported::default(),
+        };
+        each(Row { record, attributes });
+    }
+    Ok(())
 }
 
 impl Provider for Salesforce {
@@ -503,20 +586,71 @@ impl Provider for Salesforce {
     }
 
     async fn read(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
-        self.reality_of(queries_for(&self.select, keys), true).await
+        self.reality_of(queries_for(&self.select, keys)).await
     }
 
-    /// The sign-ups' statuses alone, in the same queries as `read`.
-    async fn look(&self, keys: &[NaturalKey]) -> Result<InstanceReality, ProviderError> {
-        self.reality_of(queries_for(&self.status_select, keys), false)
-            .await
+    /// The sign-ups' statuses alone, in the same queries as `read`. Which of several sign-ups
+    /// stands for a username ([`preferred`]) is known only once every page is read (a query
+    /// without `ORDER BY` has no order), so the one standing so far is kept per username asked
+    /// (its status record, packed), and all are handed over after the last page.
+    async fn look(&self, keys: &[NaturalKey], found: &Found) -> Result<(), ProviderError> {
+        // Usernames asked, lower-cased (a key already is: borrowed), with their slot, in order.
+        let mut asked: Vec<(Cow<'_, str>, usize)> = keys
+            .iter()
+            .enumerate()
+            .map(|(slot, k)| {
+                let lower = k.0.to_lowercase();
+                let name = if lower == k.0 {
+                    Cow::Borrowed(k.0.as_str())
+                } else {
+                    Cow::Owned(lower)
+                };
+                (name, slot)
+            })
+            .collect();
+        asked.sort();
+        let mut standing: Vec<Option<Packed>> = Vec::new();
+        standing.resize_with(keys.len(), || None);
+        for soql in queries_for(&self.status_select, keys) {
+            self.query_each(&soql, false, |row| {
+                let username = row.record.username.to_lowercase();
+                let Ok(at) = asked.binary_search_by(|(name, _)| name.as_ref().cmp(&username))
+                else {
+                    return;
+                };
+                let Some(held) = asked.get(at).and_then(|(_, slot)| standing.get_mut(*slot)) else {
+                    return;
+                };
+                let stands = match held {
+                    None => true,
+                    Some(packed) => {
+                        stands_before(&row.record, &packed.unpack(&row.record.username)).is_lt()
+                    }
+                };
+                if stands {
+                    *held = Some(Packed::pack(&row.record));
+                }
+            })
+            .await?;
+        }
+        drop(asked);
+        send_found(
+            found,
+            standing
+                .into_iter()
+                .enumerate()
+                .filter_map(move |(slot, packed)| {
+                    Some(to_remote(&packed?.unpack(&keys.get(slot)?.0)))
+                }),
+        )
+        .await
     }
 
     /// Every sign-up: one query without `WHERE`, 2,000 records a page (Salesforce's default
     /// batch), followed through `nextRecordsUrl`. The query selects every declarable field, so
     /// no sign-up is read again.
     async fn list_all(&self) -> Result<InstanceReality, ProviderError> {
-        self.reality_of(vec![self.select.clone()], true).await
+        self.reality_of(vec![self.select.clone()]).await
     }
 
     /// One `SELECT COUNT()` of the sign-ups created in the last 24 hours, over `queryAll`: a
@@ -763,20 +897,25 @@ pub fn preferred(records: &[SignupRecord]) -> Option<&SignupRecord> {
 
 /// [`preferred`] over anything that holds a record.
 fn preferred_by<T>(items: &[T], record: impl Fn(&T) -> &SignupRecord) -> Option<&T> {
+    items
+        .iter()
+        .min_by(|a, b| stands_before(record(a), record(b)))
+}
+
+/// Which of two sign-ups for one username stands for it: `Less` when `a` does ([`preferred`]'s
+/// order).
+fn stands_before(a: &SignupRecord, b: &SignupRecord) -> std::cmp::Ordering {
     let rank = |r: &SignupRecord| match r.status.as_str() {
         "Success" => 0,
         "Error" => 2,
         // New, In Progress, or a status this version doesn't know: not finished.
         _ => 1,
     };
-    items.iter().min_by(|a, b| {
-        let (a, b) = (record(a), record(b));
-        rank(a)
-            .cmp(&rank(b))
-            // Newest first within a rank: compare b to a.
-            .then_with(|| b.created_date.cmp(&a.created_date))
-            .then_with(|| b.id.cmp(&a.id))
-    })
+    rank(a)
+        .cmp(&rank(b))
+        // Newest first within a rank: compare b to a.
+        .then_with(|| b.created_date.cmp(&a.created_date))
+        .then_with(|| b.id.cmp(&a.id))
 }
 
 /// A SignupRequest as orgform's model sees it.
@@ -909,7 +1048,37 @@ pub fn jwt_assertion(
 
 #[cfg(test)]
 mod tests {
-    use super::{select, status_select};
+    use super::{SignupRecord, select, status_select};
+
+    #[test]
+    fn a_packed_record_unpacks_as_it_was() {
+        let records = [
+            SignupRecord {
+                id: "0TR1".into(),
+                username: "a:b-1@x.example".into(),
+                status: "Success".into(),
+                created_org_id: Some("00D1".into()),
+                created_org_instance: Some(String::new()),
+                error_code: None,
+                created_date: Some("2024-06-10T12:00:00.000+0000".into()),
+            },
+            SignupRecord {
+                id: String::new(),
+                username: "-".into(),
+                status: "Error".into(),
+                created_org_id: None,
+                created_org_instance: None,
+                error_code: Some("C-1007".into()),
+                created_date: None,
+            },
+        ];
+        for record in records {
+            assert_eq!(
+                super::Packed::pack(&record).unpack(&record.username),
+                record
+            );
+        }
+    }
 
     #[test]
     fn a_look_selects_what_settles_a_sign_up_and_no_declaration() {

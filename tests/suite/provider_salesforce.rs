@@ -538,6 +538,95 @@ fn outcomes_follow_the_documented_error_codes() {
     }
 }
 
+/// A query's later pages read as the query ran: a sign-up that settled or was deleted since
+/// shows as it was then, each page rendered from the query's own time.
+#[test]
+fn a_query_locator_pages_what_the_query_found_as_it_was_then() {
+    let mut emu = emulator_with(SalesforceConfig {
+        batch_size: 2,
+        in_progress_for: Duration::from_secs(10),
+        signups_per_day: 0,
+        ..SalesforceConfig::default()
+    });
+    let t = token(&mut emu);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let reply = call(
+            &mut emu,
+            &t,
+            "POST",
+            CREATE,
+            &signup(&format!("u{i}@trial.example")),
+            T0,
+        );
+        assert_eq!(reply.status, 201);
+        ids.push(
+            reply.body.expect("body")["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    let first = soql(
+        &mut emu,
+        &t,
+        "SELECT Id, Status, IsDeleted FROM SignupRequest",
+        T0 + 1,
+    )
+    .body
+    .expect("body");
+    assert_eq!(
+        (first["totalSize"].as_u64(), first["done"].as_bool()),
+        (Some(5), Some(false))
+    );
+    let reply = call(
+        &mut emu,
+        &t,
+        "DELETE",
+        &format!("{CREATE}{}", ids[3]),
+        &Value::Null,
+        T0 + 2,
+    );
+    assert_eq!(reply.status, 204);
+    let mut records: Vec<Value> = first["records"].as_array().expect("records").clone();
+    let mut next = first["nextRecordsUrl"].as_str().map(str::to_string);
+    while let Some(url) = next {
+        // Long after every sign-up settled.
+        let body = call(&mut emu, &t, "GET", &url, &Value::Null, T0 + 60_000)
+            .body
+            .expect("body");
+        assert_eq!(body["totalSize"], 5);
+        records.extend(body["records"].as_array().expect("records").iter().cloned());
+        next = body["nextRecordsUrl"].as_str().map(str::to_string);
+    }
+    let seen: Vec<(&str, &str, bool)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["Id"].as_str().expect("id"),
+                r["Status"].as_str().expect("status"),
+                r["IsDeleted"].as_bool().expect("deleted"),
+            )
+        })
+        .collect();
+    let expected: Vec<(&str, &str, bool)> = ids
+        .iter()
+        .map(|id| (id.as_str(), "In Progress", false))
+        .collect();
+    assert_eq!(seen, expected);
+    // A query now finds four, settled.
+    let now = soql(
+        &mut emu,
+        &t,
+        "SELECT Id, Status FROM SignupRequest",
+        T0 + 60_000,
+    )
+    .body
+    .expect("body");
+    assert_eq!(now["totalSize"], 4);
+    assert_eq!(now["records"][0]["Status"], "Success");
+}
+
 #[test]
 fn soql_subset_filters_escapes_limits_and_pages_through_next_records_url() {
     let mut emu = emulator_with(SalesforceConfig {
@@ -944,6 +1033,33 @@ async fn the_client_signs_up_reads_in_bulk_across_pages_and_renews_lapsed_sessio
         .expect("settles")
         .expect("found");
     assert_eq!(settled.natural_key, obrien);
+
+    // A look hands over each sign-up's status once its query is read to the end, no attributes.
+    let queries = served(&sandbox, QUERIES).await;
+    let (found, mut batches) = tokio::sync::mpsc::channel(8);
+    client.look(&keys, &found).await.expect("looks");
+    drop(found);
+    let mut looked = Vec::new();
+    while let Some(batch) = batches.recv().await {
+        looked.extend(batch);
+    }
+    looked.sort_by(|a, b| a.natural_key.cmp(&b.natural_key));
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(
+        looked
+            .iter()
+            .map(|o| o.natural_key.clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert!(
+        looked
+            .iter()
+            .all(|o| o.status == RemoteStatus::Ready && o.attributes.is_empty())
+    );
+    // One query (sent again where its session had lapsed).
+    assert!(served(&sandbox, QUERIES).await > queries);
 
     // Sessions lapsed every 4 requests; the client logged in again each time, and sent each
     // sign-up once (a 401 is refused before any work, so resending it is safe).

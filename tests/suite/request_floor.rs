@@ -355,6 +355,35 @@ async fn oracle_requests_are_looked_at_once_together() {
     sandbox.shutdown().await.expect("shutdown");
 }
 
+/// The same in pages of 10 (a site whose `limit` is capped): the read and the look each page
+/// through their list at one request a page, more pages than are asked for at once, every
+/// request recorded from the page it was read on.
+#[tokio::test(flavor = "multi_thread")]
+async fn oracle_requests_are_looked_at_a_page_at_a_time_in_small_pages() {
+    let sandbox = start(SandboxConfig {
+        oracle: OracleConfig {
+            new_for: Duration::ZERO,
+            review_for: Some(Duration::ZERO),
+            max_limit: 10,
+            ..OracleConfig::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = oracle_provider(&sandbox, "request");
+    let served = second_apply(&sandbox, dir.path(), &provider, occ_request);
+    expect(
+        &served,
+        &[
+            (OCC_LOGIN, 1),
+            (OCC_REQUESTS, pages(N, 10) + pages(2 * N, 10)),
+            (OCC_CREATE_REQUEST, N as u64),
+        ],
+    );
+    sandbox.shutdown().await.expect("shutdown");
+}
+
 const SF_TOKEN: &str = "POST /services/oauth2/token";
 const SF_QUERY: &str = "GET /services/data/{version}/query";
 const SF_QUERY_MORE: &str = "GET /services/data/{version}/query/{locator}";

@@ -1,8 +1,10 @@
 //! Indexes over OCC's requests and organizations, so that a create, a look-up by id, name or
 //! e-mail and a page of a list cost what they touch rather than every item: positions by
 //! request id, by request name, by the name an approval's organization has, by profile e-mail,
-//! by organization id and name; and the order of the last list read whole (its filter and
-//! sort applied), kept for its next page until something changes or a request's status may.
+//! by organization id and name; and the order of the last few lists read whole (their filter
+//! and sort applied), each kept for its next page until something changes or a request's
+//! status may. A few, not one: a site's request-mode and direct-mode instances page their two
+//! lists at the same time, and one kept list would be evicted by the other's every page.
 //!
 //! Invariant: **an index only narrows where to look**; each candidate is still checked as a
 //! scan of every item checks it, so answers are the same. Names are keyed lower-cased, as the
@@ -45,10 +47,22 @@ pub(super) struct Index {
     organizations_unnamed: Vec<usize>,
     /// Counts every change: a kept list order is for one generation.
     generation: u64,
-    /// The last list read whole: its path and query, the generation and the time until which
-    /// no request's status changes by itself, and its items in order.
-    listed: Option<(String, u64, u64, Arc<[Source]>)>,
+    /// The last lists read whole, the newest last: each its path and query, the generation and
+    /// the time until which no request's status changes by itself, and its items in order.
+    listed: Vec<Listed>,
 }
+
+/// A list read whole, kept for its next pages.
+#[derive(Debug)]
+struct Listed {
+    key: String,
+    generation: u64,
+    until_ms: u64,
+    order: Arc<[Source]>,
+}
+
+/// Lists kept at once: the two lists and a sort or filter of one of them read meanwhile.
+const LISTS_KEPT: usize = 4;
 
 /// A name as the lists' name filters compare it.
 pub(super) fn name_key(name: &str) -> String {
@@ -102,7 +116,7 @@ impl Index {
     /// Something changed: no kept list order holds any more.
     pub(super) fn changed(&mut self) {
         self.generation += 1;
-        self.listed = None;
+        self.listed.clear();
     }
 
     /// Indexes the request just pushed at `position` (the last).
@@ -212,17 +226,24 @@ impl Index {
 
     /// The kept order of the list `key`, if nothing changed since and it is not yet `until`.
     pub(super) fn listed(&self, key: &str, now_ms: u64) -> Option<Arc<[Source]>> {
-        match &self.listed {
-            Some((k, generation, until, order))
-                if k == key && *generation == self.generation && now_ms < *until =>
-            {
-                Some(Arc::clone(order))
-            }
-            _ => None,
-        }
+        self.listed
+            .iter()
+            .find(|l| l.key == key && l.generation == self.generation && now_ms < l.until_ms)
+            .map(|l| Arc::clone(&l.order))
     }
 
+    /// Keeps the order of the list `key` (in place of an older one of that key), forgetting the
+    /// oldest beyond [`LISTS_KEPT`].
     pub(super) fn remember_list(&mut self, key: String, until_ms: u64, order: Arc<[Source]>) {
-        self.listed = Some((key, self.generation, until_ms, order));
+        self.listed.retain(|l| l.key != key);
+        if self.listed.len() >= LISTS_KEPT {
+            self.listed.remove(0);
+        }
+        self.listed.push(Listed {
+            key,
+            generation: self.generation,
+            until_ms,
+            order,
+        });
     }
 }

@@ -13,14 +13,22 @@ use super::{Emulator, Reply, soql_datetime};
 /// How long a query locator lives without being used.
 const CURSOR_TTL_MS: u64 = 15 * 60 * 1000;
 
-/// The rows of a query, served page by page through its locator.
+/// The rows of a query, served page by page through its locator: which sign-ups, in order, and
+/// each rendered for its page as it read when the query ran (its time, and whether it was
+/// deleted then: the one thing about a sign-up that changes), so that a query of every sign-up
+/// costs a page of rendering per page rather than all of them up front, and holds positions.
 #[derive(Debug)]
 pub(super) struct Cursor {
-    rows: Vec<Value>,
+    /// Positions in `signups`, each with whether it was deleted when the query ran.
+    rows: Vec<(usize, bool)>,
+    fields: Vec<&'static str>,
+    /// When the query ran: every page renders the sign-ups as of then.
+    ran_ms: u64,
     batch: usize,
     version: String,
     last_used_ms: u64,
 }
+
 impl Emulator<'_> {
     // ---- SOQL ----
 
@@ -44,27 +52,40 @@ impl Emulator<'_> {
             Ok(q) => q,
             Err(reply) => return reply,
         };
-        // Only the sign-ups the condition may match are rendered (rendering is what costs).
+        // Only the sign-ups the condition may match are looked at, and only those a condition
+        // or an order compares are rendered to decide (rendering is what costs).
         let signups = &self.data.signups;
-        let candidates: Box<dyn Iterator<Item = &super::Signup>> = match query
+        let candidates: Box<dyn Iterator<Item = (usize, &super::Signup)>> = match query
             .filter
             .as_ref()
             .and_then(|c| c.candidates(&self.data.index))
         {
-            Some(positions) => Box::new(positions.into_iter().filter_map(|p| signups.get(p))),
-            None => Box::new(signups.iter()),
+            Some(positions) => Box::new(
+                positions
+                    .into_iter()
+                    .filter_map(|p| signups.get(p).map(|s| (p, s))),
+            ),
+            None => Box::new(signups.iter().enumerate()),
         };
-        let mut rows: Vec<BTreeMap<&'static str, Value>> = candidates
-            .filter(|s| include_deleted || !s.deleted)
-            .map(|s| self.render(s, now_ms))
-            .filter(|row| query.filter.as_ref().is_none_or(|c| c.matches(row)))
-            .collect();
-        if let Some((field, descending)) = query.order_by {
-            rows.sort_by(|a, b| {
-                let ord = compare(&a[field], &b[field]);
-                if descending { ord.reverse() } else { ord }
-            });
-        }
+        let candidates = candidates.filter(|(_, s)| include_deleted || !s.deleted);
+        let mut rows: Vec<(usize, bool)> = if query.filter.is_none() && query.order_by.is_none() {
+            candidates.map(|(p, s)| (p, s.deleted)).collect()
+        } else {
+            let mut rendered: Vec<(usize, bool, BTreeMap<&'static str, Value>)> = candidates
+                .map(|(p, s)| (p, s.deleted, self.render(s, now_ms)))
+                .filter(|(_, _, row)| query.filter.as_ref().is_none_or(|c| c.matches(row)))
+                .collect();
+            if let Some((field, descending)) = query.order_by {
+                rendered.sort_by(|(_, _, a), (_, _, b)| {
+                    let ord = compare(&a[field], &b[field]);
+                    if descending { ord.reverse() } else { ord }
+                });
+            }
+            rendered
+                .into_iter()
+                .map(|(p, deleted, _)| (p, deleted))
+                .collect()
+        };
         if let Some(limit) = query.limit {
             rows.truncate(limit);
         }
@@ -76,38 +97,26 @@ impl Emulator<'_> {
                 json!({ "totalSize": total, "done": true, "records": [] }),
             );
         };
-        let rendered: Vec<Value> = rows
-            .iter()
-            .map(|row| {
-                let mut object = serde_json::Map::new();
-                let id = row["Id"].as_str().unwrap_or_default();
-                object.insert("attributes".into(), self.attributes(id, version));
-                for f in &fields {
-                    object.insert((*f).into(), row[f].clone());
-                }
-                Value::Object(object)
-            })
-            .collect();
         self.data
             .cursors
             .retain(|_, c| now_ms.saturating_sub(c.last_used_ms) < CURSOR_TTL_MS);
-        if rendered.len() <= batch {
+        let cursor = Cursor {
+            rows,
+            fields,
+            ran_ms: now_ms,
+            batch,
+            version: version.to_string(),
+            last_used_ms: now_ms,
+        };
+        let first = self.page(&cursor, 0);
+        if total <= batch {
             return Reply::json(
                 200,
-                json!({ "totalSize": total, "done": true, "records": rendered }),
+                json!({ "totalSize": total, "done": true, "records": first }),
             );
         }
         let locator = format!("01gSB{}", self.random_text(13));
-        let first: Vec<Value> = rendered[..batch].to_vec();
-        self.data.cursors.insert(
-            locator.clone(),
-            Cursor {
-                rows: rendered,
-                batch,
-                version: version.to_string(),
-                last_used_ms: now_ms,
-            },
-        );
+        self.data.cursors.insert(locator.clone(), cursor);
         Reply::json(
             200,
             json!({
@@ -127,17 +136,15 @@ impl Emulator<'_> {
         let Ok(offset) = offset.parse::<usize>() else {
             return invalid();
         };
-        let Some(cursor) = self.data.cursors.get_mut(id) else {
+        let Some(cursor) = self.data.cursors.remove(id) else {
             return invalid();
         };
         if now_ms.saturating_sub(cursor.last_used_ms) >= CURSOR_TTL_MS || offset > cursor.rows.len()
         {
-            self.data.cursors.remove(id);
             return invalid();
         }
-        cursor.last_used_ms = now_ms;
+        let page = self.page(&cursor, offset);
         let end = (offset + cursor.batch).min(cursor.rows.len());
-        let page: Vec<Value> = cursor.rows[offset..end].to_vec();
         let total = cursor.rows.len();
         let mut answer = json!({ "totalSize": total, "done": end == total, "records": page });
         if end < total {
@@ -145,10 +152,38 @@ impl Emulator<'_> {
                 "/services/data/v{}/query/{id}-{end}",
                 cursor.version
             ));
-        } else {
-            self.data.cursors.remove(id);
+            self.data.cursors.insert(
+                id.to_string(),
+                Cursor {
+                    last_used_ms: now_ms,
+                    ..cursor
+                },
+            );
         }
         Reply::json(200, answer)
+    }
+
+    /// The records of `cursor` from `offset`, one batch, each sign-up rendered as it read when
+    /// the query ran.
+    fn page(&self, cursor: &Cursor, offset: usize) -> Vec<Value> {
+        let end = (offset + cursor.batch).min(cursor.rows.len());
+        cursor.rows[offset.min(end)..end]
+            .iter()
+            .filter_map(|(p, deleted)| {
+                let signup = self.data.signups.get(*p)?;
+                let mut row = self.render(signup, cursor.ran_ms);
+                row.insert("IsDeleted", json!(deleted));
+                let mut object = serde_json::Map::new();
+                object.insert(
+                    "attributes".into(),
+                    self.attributes(&signup.id, &cursor.version),
+                );
+                for f in &cursor.fields {
+                    object.insert((*f).into(), row.get(f).cloned().unwrap_or(Value::Null));
+                }
+                Some(Value::Object(object))
+            })
+            .collect()
     }
 }
 

@@ -331,28 +331,7 @@ async fn oracle_direct_a_lost_answer_costs_exactly_one_look_up() {
 /// sent (a bulk read, not one per request), which records them created.
 #[tokio::test(flavor = "multi_thread")]
 async fn oracle_requests_are_looked_at_once_together() {
-    let sandbox = start(SandboxConfig {
-        oracle: OracleConfig {
-            new_for: Duration::ZERO,
-            review_for: Some(Duration::ZERO),
-            ..OracleConfig::default()
-        },
-        ..SandboxConfig::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let provider = oracle_provider(&sandbox, "request");
-    let served = second_apply(&sandbox, dir.path(), &provider, occ_request);
-    // The plan's read lists the N requests there are; the look after lists the 2N there are.
-    expect(
-        &served,
-        &[
-            (OCC_LOGIN, 1),
-            (OCC_REQUESTS, pages(N, 250) + pages(2 * N, 250)),
-            (OCC_CREATE_REQUEST, N as u64),
-        ],
-    );
-    sandbox.shutdown().await.expect("shutdown");
+    requests_looked_at_together(OracleConfig::default().max_limit).await;
 }
 
 /// The same in pages of 10 (a site whose `limit` is capped): the read and the look each page
@@ -360,11 +339,17 @@ async fn oracle_requests_are_looked_at_once_together() {
 /// request recorded from the page it was read on.
 #[tokio::test(flavor = "multi_thread")]
 async fn oracle_requests_are_looked_at_a_page_at_a_time_in_small_pages() {
+    requests_looked_at_together(10).await;
+}
+
+/// A second apply of N requests on top of N, the site's pages at most `max_limit`: the plan's
+/// read lists the N requests there are, the look after lists the 2N there are.
+async fn requests_looked_at_together(max_limit: u64) {
     let sandbox = start(SandboxConfig {
         oracle: OracleConfig {
             new_for: Duration::ZERO,
             review_for: Some(Duration::ZERO),
-            max_limit: 10,
+            max_limit,
             ..OracleConfig::default()
         },
         ..SandboxConfig::default()
@@ -373,11 +358,12 @@ async fn oracle_requests_are_looked_at_a_page_at_a_time_in_small_pages() {
     let dir = tempfile::tempdir().expect("tempdir");
     let provider = oracle_provider(&sandbox, "request");
     let served = second_apply(&sandbox, dir.path(), &provider, occ_request);
+    let page = usize::try_from(max_limit).expect("a page size");
     expect(
         &served,
         &[
             (OCC_LOGIN, 1),
-            (OCC_REQUESTS, pages(N, 10) + pages(2 * N, 10)),
+            (OCC_REQUESTS, pages(N, page) + pages(2 * N, page)),
             (OCC_CREATE_REQUEST, N as u64),
         ],
     );

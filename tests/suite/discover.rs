@@ -265,14 +265,7 @@ async fn what_a_provider_reports_cannot_break_out_of_the_spec_it_is_written_into
     // escape; and a second organization whose address would clash with the first.
     let hostile =
         "sf\u{1b}[2J\"\n[provider.evil]\ntype = \"heron\"\nbase_url = \"https://evil.example\"";
-    for crm in [hostile, "SF [2J"] {
-        heron_create(
-            &sandbox,
-            json!({"provider": crm, "instance_url": "https://x.example.com", "auth": {},
-                   "secret": "w", "config": {}}),
-        )
-        .await;
-    }
+    heron_integrations_of(&sandbox, &[hostile, "SF [2J"]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let dir = dir.path();
     specs(dir, &sandbox, "");
@@ -304,14 +297,7 @@ async fn what_a_provider_reports_cannot_break_out_of_the_spec_it_is_written_into
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_that_would_not_validate_is_reported_where_and_nothing_is_written() {
     let sandbox = start(SandboxConfig::default()).await;
-    for crm in ["", "Salesforce"] {
-        heron_create(
-            &sandbox,
-            json!({"provider": crm, "instance_url": "https://x.example.com", "auth": {},
-                   "secret": "w", "config": {}}),
-        )
-        .await;
-    }
+    heron_integrations_of(&sandbox, &["", "Salesforce"]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let dir = dir.path();
     specs(dir, &sandbox, "");
@@ -360,4 +346,17 @@ fn an_organization_held_through_another_instance_of_the_same_site_is_not_written
         found.stderr
     );
     assert!(!dir.join("found").exists());
+}
+
+/// One Heron integration per CRM provider name, all at the same instance URL (Heron allows
+/// that): what a provider reports, as hostile or as invalid as a test needs.
+async fn heron_integrations_of(sandbox: &Sandbox, crms: &[&str]) {
+    for crm in crms {
+        heron_create(
+            sandbox,
+            json!({"provider": crm, "instance_url": "https://x.example.com", "auth": {},
+                   "secret": "w", "config": {}}),
+        )
+        .await;
+    }
 }

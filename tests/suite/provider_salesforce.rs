@@ -1287,14 +1287,8 @@ async fn salesforce_plan_apply_poll_then_no_changes() {
 /// once at least, and the apply ends: the rounds stop with the timeout.
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_ups_past_the_settle_timeout_are_left_pending_after_a_look() {
-    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
-        in_progress_for: Duration::from_secs(600),
-        ..SalesforceConfig::default()
-    }))
-    .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let usernames = ["a@slow.example", "b@slow.example", "c@slow.example"];
-    write_specs(dir.path(), &specs_text(&sandbox.base_url(), &usernames, ""));
+    let (sandbox, dir) =
+        slow_sign_ups(&["a@slow.example", "b@slow.example", "c@slow.example"]).await;
     let apply = orgform(
         dir.path(),
         &[
@@ -1324,14 +1318,7 @@ async fn sign_ups_past_the_settle_timeout_are_left_pending_after_a_look() {
 /// recorded, for the next run to settle, and no round follows.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupt_leaves_sign_ups_being_polled_pending() {
-    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
-        in_progress_for: Duration::from_secs(600),
-        ..SalesforceConfig::default()
-    }))
-    .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let usernames = ["a@slow.example", "b@slow.example"];
-    write_specs(dir.path(), &specs_text(&sandbox.base_url(), &usernames, ""));
+    let (sandbox, dir) = slow_sign_ups(&["a@slow.example", "b@slow.example"]).await;
     // The default settle timeout (15 minutes): only the interrupt ends the waiting.
     let child = crate::harness::orgform(dir.path())
         .args(["apply", "--auto-approve", "--poll-interval", "50ms"])
@@ -2108,4 +2095,17 @@ async fn the_daily_sign_up_limit_is_a_sandbox_flag() {
         assert_eq!(created, accepted, "limit {limit}");
         drop(child);
     }
+}
+
+/// A sandbox whose sign-ups stay in progress for ten minutes, and specs declaring `usernames`
+/// (addresses `o0`, `o1`, ...) against it.
+async fn slow_sign_ups(usernames: &[&str]) -> (orgform::sandbox::Sandbox, tempfile::TempDir) {
+    let sandbox = crate::e2e::start(only_salesforce(SalesforceConfig {
+        in_progress_for: Duration::from_secs(600),
+        ..SalesforceConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_specs(dir.path(), &specs_text(&sandbox.base_url(), usernames, ""));
+    (sandbox, dir)
 }

@@ -241,6 +241,10 @@ pub struct Stats {
     /// the system does not say (`/proc/self/stat`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_ms: Option<u64>,
+    /// How many times the data file (`--data`) was written: changes made while one save is
+    /// written share the next, so under load this stays well below the changes made.
+    #[serde(default)]
+    pub data_saves: u64,
 }
 
 /// What the sandbox asks of each provider type's emulator. Every method matches on

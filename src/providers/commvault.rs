@@ -913,7 +913,7 @@ mod tests {
                 .to_string(),
             r#"{"orgs": [], "accounts": [{"sfSubclient": {"clientId": 1, "clientName": "a"}}]}"#
                 .to_string(),
-            r#"{}"#.to_string(),
+            r"{}".to_string(),
             r#"{"orgs": null}"#.to_string(),
             r#"{"errorCode": 0, "errorMessage": "fine", "orgs": []}"#.to_string(),
         ];
@@ -936,9 +936,9 @@ mod tests {
             r#"{"errorCode": 5, "errorMessage": "no"}"#,
             r#"{"orgs": 1}"#,
             r#"{"orgs": [], "accounts": 1}"#,
-            r#"[]"#,
+            r"[]",
             r#"{"orgs": []} trailing"#,
-            r#"not JSON"#,
+            r"not JSON",
         ];
         for body in left {
             assert!(

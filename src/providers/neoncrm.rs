@@ -1840,7 +1840,7 @@ mod tests {
             r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "errors": {"error": 5}}}"#,
             r#"{"listAccountsResponse": {"operationResult": "SUCCESS"}, "listAccountsResponse": {"operationResult": "SUCCESS"}}"#,
             r#"{"listAccountsResponse": {"searchResults": {}}}"#,
-            r#"[1]"#,
+            r"[1]",
             r#"{"listAccountsResponse": {"operationResult": "SUCCESS"}} trailing"#,
         ];
         for body in left {

@@ -492,40 +492,17 @@ impl CommvaultData {
             // cvpysdk copes with an empty Commcell answering `{}`.
             return Answer::ok(json!({}));
         }
-        #[derive(Serialize)]
-        struct Listed<'a> {
-            orgs: Vec<Entry<'a>>,
-        }
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Entry<'a> {
-            sf_org_id: &'a str,
-            end_point: &'a str,
-            backup_time: u64,
-            sf_subclient: Subclient<'a>,
-        }
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Subclient<'a> {
-            client_id: u64,
-            client_name: &'a str,
-            backupset_id: u64,
-            backupset_name: &'a str,
-            instance_id: u64,
-            subclient_id: u64,
-            app_name: &'static str,
-        }
         // Written from the organizations as they are stored, under the data's lock: no JSON
         // tree of a hundred thousand entries built first.
-        let listed = Listed {
+        let listed = ListedOrgs {
             orgs: self
                 .organizations
                 .iter()
-                .map(|o| Entry {
+                .map(|o| ListedEntry {
                     sf_org_id: &o.sf_org_id,
                     end_point: &o.endpoint,
                     backup_time: 0,
-                    sf_subclient: Subclient {
+                    sf_subclient: ListedSubclient {
                         client_id: o.client_id,
                         client_name: &o.client_name,
                         backupset_id: o.backupset_id,
@@ -653,6 +630,34 @@ impl CommvaultData {
             },
         }))
     }
+}
+
+/// `GET /Salesforce/Organization`'s answer, borrowing the organizations it lists.
+#[derive(Serialize)]
+struct ListedOrgs<'a> {
+    orgs: Vec<ListedEntry<'a>>,
+}
+
+/// One entry of the list: the fields providers.md §1.4 shows, in its order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedEntry<'a> {
+    sf_org_id: &'a str,
+    end_point: &'a str,
+    backup_time: u64,
+    sf_subclient: ListedSubclient<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedSubclient<'a> {
+    client_id: u64,
+    client_name: &'a str,
+    backupset_id: u64,
+    backupset_name: &'a str,
+    instance_id: u64,
+    subclient_id: u64,
+    app_name: &'static str,
 }
 
 /// The hex part of a token as sent in `Authtoken` (`QSDK <hex>`) or in a renewal body.

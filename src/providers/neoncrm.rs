@@ -46,9 +46,10 @@
 //!   contact's [I: a company account has no name or e-mail of its own]; no more requests than
 //!   before. `list_all` (discover) lists every organization account, then reads each once
 //!   with `retrieveOrganizationAccount` [S: "Retrieve Organization Account"], whose object
-//!   holds the rest. Both are read back through the schema's wire names ([`wire_view`]), one-
-//!   element lists and numbers as strings included; a blank is a field left unset, as orgform
-//!   never sends one.
+//!   holds the rest. Both are read back through the schema's wire names (a retrieve's object
+//!   by [`wire_view`], a row's columns by [`row_organization`]), one-element lists and numbers
+//!   as strings included; a blank is a field left unset, as orgform never sends one. A search
+//!   page is read straight from its text, row by row ([`read_page`]), with no JSON tree of it.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -31,11 +31,13 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::{Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::http::{Effect, Http, read_body, short};
 use super::login::LoginCell;
-use super::wire::{SecretEncoding, from_wire, to_json};
+use super::wire::{ReportedReader, SecretEncoding, WireKey, to_json};
 use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Reported};
 use crate::secrets::{SecretResolver, SecretString};
@@ -91,7 +93,20 @@ fn id_text(value: Option<&Value>) -> Option<String> {
 /// there is no `orgs` (Commvault's own MCP server reads both, providers.md §1.4); `{}` and a
 /// `null` list are an empty Commcell, as cvpysdk reads them. An entry without a client id or
 /// name can't be matched to anything and is skipped.
+///
+/// Read straight from the text, entry by entry, with no JSON tree of the list (that was most of
+/// the time and memory of reading a hundred thousand organizations); a body that is not of the
+/// documented shape in every part it reads is read again as a JSON tree
+/// ([`parse_list_tree`]), which says the same of the documented shape and judges the rest.
 pub fn parse_list(body: &str) -> Result<Vec<Listed>, String> {
+    match serde_json::from_str::<StreamedList>(body) {
+        Ok(StreamedList(listed)) => Ok(listed),
+        Err(_) => parse_list_tree(body),
+    }
+}
+
+/// [`parse_list`], from a JSON tree of the whole body.
+pub fn parse_list_tree(body: &str) -> Result<Vec<Listed>, String> {
     let json: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
     let Some(object) = json.as_object() else {
         return Err("not a JSON object".into());
@@ -107,40 +122,276 @@ pub fn parse_list(body: &str) -> Result<Vec<Listed>, String> {
         Some((_, Value::Array(orgs))) => orgs,
         Some((key, _)) => return Err(format!("`{key}` is not a list")),
     };
-    let mut out = Vec::with_capacity(orgs.len());
-    for org in orgs {
-        let sub = &org["sfSubclient"];
-        let (Some(client_id), Some(client_name)) = (
-            id_text(sub.get("clientId")),
-            sub.get("clientName").and_then(Value::as_str),
-        ) else {
-            tracing::debug!("skipping a listed organization without a client id and name");
-            continue;
-        };
-        let mut detail = BTreeMap::new();
-        for (key, value) in [
-            ("sf_org_id", sf_org_id(org)),
-            ("instance_id", sub.get("instanceId")),
-            ("backupset_id", sub.get("backupsetId")),
-        ] {
-            if let Some(text) = id_text(value) {
-                detail.insert(key.to_string(), text);
+    Ok(orgs
+        .iter()
+        .filter_map(|org| {
+            let sub = &org["sfSubclient"];
+            listed_entry(&EntryFields {
+                client_id: sub.get("clientId"),
+                client_name: sub.get("clientName"),
+                instance_id: sub.get("instanceId"),
+                backupset_id: sub.get("backupsetId"),
+                sf_org_id: sf_org_id(org),
+                endpoint: org.get("endPoint"),
+            })
+        })
+        .collect())
+}
+
+/// What orgform reads of one entry of the list, wherever it was found.
+struct EntryFields<'a> {
+    client_id: Option<&'a Value>,
+    client_name: Option<&'a Value>,
+    instance_id: Option<&'a Value>,
+    backupset_id: Option<&'a Value>,
+    sf_org_id: Option<&'a Value>,
+    endpoint: Option<&'a Value>,
+}
+
+/// One entry of the list as orgform keeps it; `None` without a client id and name.
+fn listed_entry(entry: &EntryFields<'_>) -> Option<Listed> {
+    let (Some(client_id), Some(client_name)) = (
+        id_text(entry.client_id),
+        entry.client_name.and_then(Value::as_str),
+    ) else {
+        tracing::debug!("skipping a listed organization without a client id and name");
+        return None;
+    };
+    let mut detail = BTreeMap::new();
+    for (key, value) in [
+        ("sf_org_id", entry.sf_org_id),
+        ("instance_id", entry.instance_id),
+        ("backupset_id", entry.backupset_id),
+    ] {
+        if let Some(text) = id_text(value) {
+            detail.insert(key.to_string(), text);
+        }
+    }
+    let endpoint = entry
+        .endpoint
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string);
+    Some(Listed {
+        client_id,
+        client_name: client_name.to_string(),
+        endpoint,
+        detail,
+    })
+}
+
+/// The list read from its text: the keys [`parse_list_tree`] reads of the top object (the two
+/// lists, and the error fields), every other skipped. An error, or a list that is neither an
+/// array nor `null`, is no success to read so, and the tree judges it.
+struct StreamedList(Vec<Listed>);
+
+impl<'de> Deserialize<'de> for StreamedList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StreamedList, D::Error> {
+        struct Top;
+        impl<'de> Visitor<'de> for Top {
+            type Value = StreamedList;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the organization list")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StreamedList, A::Error> {
+                let (mut orgs, mut accounts) = (None, None);
+                let mut errors = serde_json::Map::new();
+                while let Some(WireKey(key)) = map.next_key()? {
+                    match &*key {
+                        // `None` inside: `null`, no list.
+                        "orgs" => orgs = Some(map.next_value::<Option<Entries>>()?),
+                        "accounts" => accounts = Some(map.next_value::<Option<Entries>>()?),
+                        "errorCode" | "errorMessage" | "errorString" => {
+                            errors.insert(key.into_owned(), map.next_value()?);
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                if embedded_error(&Value::Object(errors)).is_some() {
+                    return Err(A::Error::custom("an error"));
+                }
+                let listed = orgs.flatten().or(accounts.flatten());
+                Ok(StreamedList(listed.map(|Entries(e)| e).unwrap_or_default()))
             }
         }
-        let endpoint = org
-            .get("endPoint")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .map(str::to_string);
-        out.push(Listed {
-            client_id,
-            client_name: client_name.to_string(),
-            endpoint,
-            detail,
-        });
+        deserializer.deserialize_map(Top)
     }
-    Ok(out)
+}
+
+/// A list of entries, each read into a [`Listed`] as it comes (entries that name no client
+/// skipped, as the tree skips them).
+struct Entries(Vec<Listed>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Entries, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = Entries;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of organizations")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(Entry(entry)) = seq.next_element()? {
+                    out.extend(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        deserializer.deserialize_seq(List)
+    }
+}
+
+/// One entry: the keys [`parse_list_tree`] reads, the last of a repeated key (as a JSON map
+/// keeps it); anything but an object names no client.
+struct Entry(Option<Listed>);
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Entry, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Entry;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an organization")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
+                let mut sub = Subclient::default();
+                let (mut sf_org_id, mut props, mut endpoint) = (None, None, None);
+                while let Some(WireKey(key)) = map.next_key()? {
+                    match &*key {
+                        "sfSubclient" => sub = map.next_value()?,
+                        "sfOrgId" => sf_org_id = Some(map.next_value::<Value>()?),
+                        "salesforceProps" => props = Some(map.next_value::<Value>()?),
+                        "endPoint" => endpoint = Some(map.next_value::<Value>()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                // As `sf_org_id` reads it: `sfOrgId`, or else the legacy path.
+                let legacy = props
+                    .as_ref()
+                    .and_then(|p| p.get("salesforceAccount")?.get("organizationId"));
+                Ok(Entry(listed_entry(&EntryFields {
+                    client_id: sub.client_id.as_ref(),
+                    client_name: sub.client_name.as_ref(),
+                    instance_id: sub.instance_id.as_ref(),
+                    backupset_id: sub.backupset_id.as_ref(),
+                    sf_org_id: sf_org_id.as_ref().filter(|v| !v.is_null()).or(legacy),
+                    endpoint: endpoint.as_ref(),
+                })))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entry, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Entry(None))
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+        }
+        deserializer.deserialize_any(Object)
+    }
+}
+
+/// `sfSubclient`: the ids and the name; anything but an object holds none of them.
+#[derive(Default)]
+struct Subclient {
+    client_id: Option<Value>,
+    client_name: Option<Value>,
+    instance_id: Option<Value>,
+    backupset_id: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for Subclient {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Subclient, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Subclient;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a subclient")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Subclient, A::Error> {
+                let mut sub = Subclient::default();
+                while let Some(WireKey(key)) = map.next_key()? {
+                    let slot = match &*key {
+                        "clientId" => &mut sub.client_id,
+                        "clientName" => &mut sub.client_name,
+                        "instanceId" => &mut sub.instance_id,
+                        "backupsetId" => &mut sub.backupset_id,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(sub)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Subclient, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Subclient::default())
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Subclient, E> {
+                Ok(Subclient::default())
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Subclient, E> {
+                Ok(Subclient::default())
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Subclient, E> {
+                Ok(Subclient::default())
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Subclient, E> {
+                Ok(Subclient::default())
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Subclient, E> {
+                Ok(Subclient::default())
+            }
+
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Subclient, E> {
+                Ok(Subclient::default())
+            }
+        }
+        deserializer.deserialize_any(Object)
+    }
 }
 
 /// The Salesforce org id of a listed organization: `sfOrgId`, or the legacy
@@ -501,14 +752,28 @@ impl Commvault {
 /// `salesforceAccount.endpoint` sets). Nothing else the answers hold is a field of the create
 /// body (providers.md §1.4; docs/providers/commvault_salesforce.md).
 pub(crate) fn reported(client_name: Option<&str>, endpoint: Option<&str>) -> Reported {
-    let mut wire = serde_json::Map::new();
+    // Values in memory always read.
+    read_reported::<serde::de::value::Error>(client_name, endpoint).unwrap_or_default()
+}
+
+/// [`reported`], read by the schema straight into the packed attributes.
+fn read_reported<E: serde::de::Error>(
+    client_name: Option<&str>,
+    endpoint: Option<&str>,
+) -> Result<Reported, E> {
+    use serde::de::IntoDeserializer as _;
+    use serde::de::value::{MapDeserializer, StrDeserializer};
+    let mut reader = ReportedReader::new(ProviderType::CommvaultSalesforce.schema().org);
     if let Some(name) = client_name {
-        wire.insert("organizationName".into(), name.into());
+        reader.put::<StrDeserializer<'_, E>>("organizationName", name.into_deserializer())?;
     }
     if let Some(endpoint) = endpoint {
-        wire.insert("salesforceAccount".into(), json!({ "endpoint": endpoint }));
+        reader.put(
+            "salesforceAccount",
+            MapDeserializer::<_, E>::new(std::iter::once(("endpoint", endpoint))),
+        )?;
     }
-    from_wire(ProviderType::CommvaultSalesforce.schema().org, &wire)
+    Ok(reader.finish())
 }
 
 fn to_remote(listed: Listed) -> RemoteOrg {
@@ -621,5 +886,91 @@ mod tests {
             Value::Object(remotes[1].attributes.to_json()),
             json!({"organization_name": "beta"})
         );
+    }
+
+    #[test]
+    fn the_list_streamed_reads_what_the_json_tree_reads() {
+        let extra = r#""extra": {"deep": [1, {"x": null}]}"#;
+        let streamed = [
+            format!(
+                r#"{{"orgs": [
+                {{"sfOrgId": "00D1", "endPoint": " https://test.salesforce.com ", "backupTime": 0, {extra},
+                 "sfSubclient": {{"clientId": 1042, "clientName": "Acme", "backupsetName": "Acme",
+                                 "backupsetId": 61042, "instanceId": "51042", "appName": "Salesforce", {extra}}}}},
+                {{"endPoint": "", "sfSubclient": {{"clientId": "1043", "clientName": "beta \"q\" \u00e9"}}}},
+                {{"sfOrgId": null, "salesforceProps": {{"salesforceAccount": {{"organizationId": "00D2"}}}},
+                 "sfSubclient": {{"clientId": 1044, "clientName": "gamma"}}}},
+                {{"salesforceProps": {{"salesforceAccount": {{"organizationId": 7}}}}, "sfOrgId": "00D3",
+                 "sfSubclient": {{"clientId": 1045, "clientName": "delta"}}, "endPoint": 5}},
+                {{"sfSubclient": {{"clientId": " ", "clientName": "no id"}}}},
+                {{"sfSubclient": {{"clientId": 1046}}}},
+                {{"sfSubclient": [1]}}, {{"sfSubclient": "x"}}, [1], "text", null, 3,
+                {{"sfSubclient": {{"clientId": 1, "clientName": "first"}}, "sfSubclient": {{"clientId": 1047, "clientName": "last"}}}}
+            ], "other": {{"orgs": 1}}, {extra}}}"#
+            ),
+            r#"{"accounts": [{"sfSubclient": {"clientId": 1, "clientName": "a"}}]}"#.to_string(),
+            r#"{"orgs": null, "accounts": [{"sfSubclient": {"clientId": 1, "clientName": "a"}}]}"#
+                .to_string(),
+            r#"{"orgs": [], "accounts": [{"sfSubclient": {"clientId": 1, "clientName": "a"}}]}"#
+                .to_string(),
+            r"{}".to_string(),
+            r#"{"orgs": null}"#.to_string(),
+            r#"{"errorCode": 0, "errorMessage": "fine", "orgs": []}"#.to_string(),
+        ];
+        for body in &streamed {
+            assert!(
+                serde_json::from_str::<StreamedList>(body).is_ok(),
+                "not streamed: {body}"
+            );
+            let tree = parse_list_tree(body);
+            assert!(tree.is_ok(), "{body}");
+            assert_eq!(parse_list(body), tree, "{body}");
+        }
+        assert_eq!(
+            parse_list(&streamed[0]).map(|l| l.len()),
+            Ok(5),
+            "the entries without a client id and name are skipped"
+        );
+        // Left to the tree: errors, and lists that are not lists.
+        let left = [
+            r#"{"errorCode": 5, "errorMessage": "no"}"#,
+            r#"{"orgs": 1}"#,
+            r#"{"orgs": [], "accounts": 1}"#,
+            r"[]",
+            r#"{"orgs": []} trailing"#,
+            r"not JSON",
+        ];
+        for body in left {
+            assert!(
+                serde_json::from_str::<StreamedList>(body).is_err(),
+                "streamed: {body}"
+            );
+            assert_eq!(parse_list(body), parse_list_tree(body), "{body}");
+        }
+        assert_eq!(parse_list(left[0]), Err("error 5: no".to_string()));
+        assert_eq!(parse_list(left[2]), Ok(Vec::new()), "`orgs` wins");
+    }
+
+    #[test]
+    fn what_is_reported_is_what_the_wire_json_said() {
+        for (name, endpoint) in [
+            (Some("Acme"), Some("https://test.salesforce.com")),
+            (Some(""), None),
+            (None, Some("")),
+            (None, None),
+        ] {
+            let mut wire = serde_json::Map::new();
+            if let Some(name) = name {
+                wire.insert("organizationName".into(), name.into());
+            }
+            if let Some(endpoint) = endpoint {
+                wire.insert("salesforceAccount".into(), json!({ "endpoint": endpoint }));
+            }
+            let by_json = super::super::wire::from_wire(
+                ProviderType::CommvaultSalesforce.schema().org,
+                &wire,
+            );
+            assert_eq!(reported(name, endpoint), by_json, "{name:?} {endpoint:?}");
+        }
     }
 }

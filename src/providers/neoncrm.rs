@@ -46,21 +46,25 @@
 //!   contact's [I: a company account has no name or e-mail of its own]; no more requests than
 //!   before. `list_all` (discover) lists every organization account, then reads each once
 //!   with `retrieveOrganizationAccount` [S: "Retrieve Organization Account"], whose object
-//!   holds the rest. Both are read back through the schema's wire names ([`wire_view`]), one-
-//!   element lists and numbers as strings included; a blank is a field left unset, as orgform
-//!   never sends one.
+//!   holds the rest. Both are read back through the schema's wire names (a retrieve's object
+//!   by [`wire_view`], a row's columns by [`row_organization`]), one-element lists and numbers
+//!   as strings included; a blank is a field left unset, as orgform never sends one. A search
+//!   page is read straight from its text, row by row ([`read_page`]), with no JSON tree of it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use reqwest::{Method, Response, StatusCode};
-use serde::de::DeserializeOwned;
+use serde::de::{
+    DeserializeOwned, DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde::{Deserialize, Deserializer};
 
 use super::http::{Effect, Http, read_body, short};
 use super::login::LoginCell;
-use super::wire::from_wire;
+use super::wire::{ReportedReader, WireKey, from_wire};
 use super::{ConnectOptions, CreateContext, Provider, ProviderError};
 use crate::catalog::schema::{Field, Kind};
 use crate::model::{
@@ -382,42 +386,87 @@ impl ListAnswer {
             .name_value_pairs
             .iter()
             .filter_map(|row| {
-                let get = |names: &[&str]| {
-                    row.name_value_pair
-                        .iter()
-                        .find(|p| {
-                            let have = p.name.trim();
-                            names.iter().any(|n| n.eq_ignore_ascii_case(have))
-                        })
-                        .map(|p| p.value.0.clone())
-                };
-                if let Some(kind) = get(&[ACCOUNT_TYPE])
-                    && !kind.trim().eq_ignore_ascii_case(ORGANIZATION)
-                {
-                    return None;
-                }
-                let id = get(&[ACCOUNT_ID]).filter(|id| !id.trim().is_empty())?;
-                let name = get(&[ORGANIZATION_NAME, COMPANY_NAME])?;
-                let contact: serde_json::Map<String, serde_json::Value> = CONTACT_COLUMNS
+                let pairs: Vec<(&str, &str)> = row
+                    .name_value_pair
                     .iter()
-                    .filter_map(|(names, wire)| Some(((*wire).to_string(), get(names)?.into())))
+                    .map(|p| (p.name.as_str(), p.value.0.as_str()))
                     .collect();
-                let account = serde_json::json!({
-                    "organizationAccount": {"organizationName": &name, "primaryContact": contact},
-                });
-                Some(to_remote(id.trim().to_string(), &name, &account))
+                // Strings in memory always read.
+                row_organization::<serde::de::value::Error>(&pairs).unwrap_or(None)
             })
             .collect()
     }
 
     /// How many pages the search has; a missing or unreadable count means this one.
     pub fn total_pages(&self) -> u32 {
-        self.page
-            .total_page
+        self.page.total_pages()
+    }
+}
+
+impl Page {
+    /// How many pages the search has; a missing or unreadable count means this one.
+    fn total_pages(&self) -> u32 {
+        self.total_page
             .as_ref()
             .and_then(|t| t.0.trim().parse().ok())
             .unwrap_or(1)
     }
+}
+
+/// The organization of one row of a search, from its `(name, value)` pairs, with what the row
+/// reports about declarable fields, under spec names; `None` for a row that is not one. Column
+/// names are matched ignoring case and surrounding blanks, and the first pair of a name counts.
+/// A row whose account type says anything but Organization (an individual) is never one: the
+/// search asks for organizations only, and this holds even if the server ignored that. A blank
+/// value is a field left unset, as orgform never sends one (as [`wire_view`] reads a retrieve).
+fn row_organization<E: serde::de::Error>(pairs: &[(&str, &str)]) -> Result<Option<RemoteOrg>, E> {
+    use serde::de::IntoDeserializer as _;
+    use serde::de::value::{MapDeserializer, StrDeserializer};
+    let get = |names: &[&str]| {
+        pairs
+            .iter()
+            .find(|(have, _)| {
+                let have = have.trim();
+                names.iter().any(|n| n.eq_ignore_ascii_case(have))
+            })
+            .map(|(_, value)| *value)
+    };
+    if let Some(kind) = get(&[ACCOUNT_TYPE])
+        && !kind.trim().eq_ignore_ascii_case(ORGANIZATION)
+    {
+        return Ok(None);
+    }
+    let Some(id) = get(&[ACCOUNT_ID]).filter(|id| !id.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let Some(name) = get(&[ORGANIZATION_NAME, COMPANY_NAME]) else {
+        return Ok(None);
+    };
+    let mut reported = ReportedReader::new(ProviderType::Neoncrm.schema().org);
+    if !name.trim().is_empty() {
+        reported.put::<StrDeserializer<'_, E>>(
+            "organizationAccount.organizationName",
+            name.into_deserializer(),
+        )?;
+    }
+    let contact: Vec<(&str, &str)> = CONTACT_COLUMNS
+        .iter()
+        .filter_map(|(names, wire)| Some((*wire, get(names)?)))
+        .filter(|(_, value)| !value.trim().is_empty())
+        .collect();
+    if !contact.is_empty() {
+        reported.put(
+            "organizationAccount.primaryContact",
+            MapDeserializer::<_, E>::new(contact.into_iter()),
+        )?;
+    }
+    Ok(Some(RemoteOrg {
+        remote_id: id.trim().to_string(),
+        natural_key: ProviderType::Neoncrm.natural_key(&[name]),
+        status: RemoteStatus::Ready,
+        detail: BTreeMap::new(),
+        attributes: reported.finish(),
+    }))
 }
 
 /// Request parameters in order. Values may hold secrets (the session id, a login password), so
@@ -664,9 +713,10 @@ pub fn describe_errors(errors: &[ApiError]) -> String {
         .join("; ")
 }
 
-/// How one v1 call ended, before session renewal is decided.
-enum Answer {
-    Success(serde_json::Value),
+/// How one v1 call ended, before session renewal is decided: what a success holds (the inside
+/// of its wrapper, unless a call reads it otherwise), or a FAIL's errors.
+enum Answer<T = serde_json::Value> {
+    Success(T),
     Fail(Vec<ApiError>),
 }
 
@@ -740,6 +790,19 @@ impl Neon {
         params: &Params,
         call: Effect,
     ) -> Result<serde_json::Value, ProviderError> {
+        self.call_reading(path, params, call, |body| interpret(body, wrapper, call))
+            .await
+    }
+
+    /// [`Neon::call`], with its answer's body read by `read`: the inside of the wrapper as JSON
+    /// ([`interpret`]), or what a call reads from the text itself.
+    async fn call_reading<T>(
+        &self,
+        path: &str,
+        params: &Params,
+        call: Effect,
+        read: impl Fn(&str) -> Result<Answer<T>, ProviderError>,
+    ) -> Result<T, ProviderError> {
         let mut session = self.session().await?;
         let mut renewals = 0;
         loop {
@@ -753,7 +816,8 @@ impl Neon {
                     .query(&params.0)
             };
             let response = self.http.send_as(call, request).await?;
-            match read_answer(response, wrapper, call).await? {
+            let body = answer_body(response, call).await?;
+            match read(&body)? {
                 Answer::Success(inner) => return Ok(inner),
                 Answer::Fail(errors) if session_lapsed(&errors) => {
                     // Nothing was done: the request was refused before its work. Concurrent
@@ -838,35 +902,442 @@ impl Neon {
         let page = |number: u32| {
             let params = params(number);
             async move {
-                let inner = self
-                    .call(
-                        "/account/listAccounts",
-                        "listAccountsResponse",
-                        &params,
-                        Effect::Safe,
-                    )
-                    .await?;
-                ListAnswer::parse(&inner).map_err(|e| ProviderError::Protocol {
-                    message: format!("the listAccounts answer is not what NeonCRM documents: {e}"),
-                })
+                self.call_reading("/account/listAccounts", &params, Effect::Safe, read_page)
+                    .await
             }
         };
-        let mut answers = vec![page(1).await?];
+        let mut pages = vec![page(1).await?];
         let mut fetched = 1;
         loop {
             let mut total = fetched;
-            for answer in answers.drain(..) {
-                total = total.max(answer.total_pages());
-                for org in answer.organizations() {
+            for page in pages.drain(..) {
+                total = total.max(page.total_pages);
+                for org in page.organizations {
                     reality.insert(org);
                 }
             }
             if fetched >= total {
                 return Ok(());
             }
-            answers = futures_util::future::try_join_all((fetched + 1..=total).map(page)).await?;
+            pages = futures_util::future::try_join_all((fetched + 1..=total).map(page)).await?;
             fetched = total;
         }
+    }
+}
+
+/// One page of a search as the client keeps it: how many pages the search has, and the
+/// organizations on this one.
+struct ListedPage {
+    total_pages: u32,
+    organizations: Vec<RemoteOrg>,
+}
+
+/// Reads a `listAccounts` answer. The documented success is read straight from the text
+/// ([`streamed_page`]); anything else (a FAIL, the answer under another wrapper, a shape only
+/// the tolerant reader judges) as every other answer is, through [`interpret`] and
+/// [`ListAnswer`], which say the same of a success.
+fn read_page(body: &str) -> Result<Answer<ListedPage>, ProviderError> {
+    if let Some(page) = streamed_page(body) {
+        return Ok(Answer::Success(page));
+    }
+    match interpret(body, "listAccountsResponse", Effect::Safe)? {
+        Answer::Success(inner) => {
+            let answer = ListAnswer::parse(&inner).map_err(|e| ProviderError::Protocol {
+                message: format!("the listAccounts answer is not what NeonCRM documents: {e}"),
+            })?;
+            Ok(Answer::Success(ListedPage {
+                total_pages: answer.total_pages(),
+                organizations: answer.organizations(),
+            }))
+        }
+        Answer::Fail(errors) => Ok(Answer::Fail(errors)),
+    }
+}
+
+/// A `listAccounts` success read from its text as it is parsed, each row into the model as soon
+/// as it is read: no JSON tree of the page is built (that was most of the cost of reading a
+/// hundred thousand organizations). `None` for anything but `{"listAccountsResponse":
+/// {"operationResult": "SUCCESS", ...}}` whose every part is of a documented shape, so that
+/// what this reads is exactly what [`ListAnswer`] reads, and the rest is left to it.
+fn streamed_page(body: &str) -> Option<ListedPage> {
+    serde_json::from_str::<StreamedPage>(body)
+        .ok()
+        .map(|StreamedPage(page)| page)
+}
+
+/// The whole answer: `{"listAccountsResponse": {...}}`, other keys skipped.
+struct StreamedPage(ListedPage);
+
+impl<'de> Deserialize<'de> for StreamedPage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StreamedPage, D::Error> {
+        struct Whole;
+        impl<'de> Visitor<'de> for Whole {
+            type Value = StreamedPage;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a listAccounts answer")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StreamedPage, A::Error> {
+                let mut found = None;
+                while let Some(WireKey(key)) = map.next_key()? {
+                    if key == "listAccountsResponse" {
+                        if found.is_some() {
+                            return Err(A::Error::custom("listAccountsResponse twice"));
+                        }
+                        found = Some(map.next_value_seed(Inner)?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                found
+                    .map(StreamedPage)
+                    .ok_or_else(|| A::Error::missing_field("listAccountsResponse"))
+            }
+        }
+        deserializer.deserialize_map(Whole)
+    }
+}
+
+/// The inside of the wrapper: the fields every answer carries (read as [`Common`] reads them,
+/// and only a SUCCESS taken), `page`, and `searchResults` read row by row.
+struct Inner;
+
+impl<'de> DeserializeSeed<'de> for Inner {
+    type Value = ListedPage;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<ListedPage, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Inner {
+    type Value = ListedPage;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the inside of a listAccounts answer")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ListedPage, A::Error> {
+        let mut common = serde_json::Map::new();
+        let mut page = None;
+        let mut organizations = None;
+        while let Some(WireKey(key)) = map.next_key()? {
+            match &*key {
+                "searchResults" => {
+                    if organizations.is_some() {
+                        return Err(A::Error::custom("searchResults twice"));
+                    }
+                    organizations = Some(map.next_value_seed(Results)?);
+                }
+                "page" => page = Some(map.next_value::<serde_json::Value>()?),
+                "operationResult" | "responseMessage" | "errors" => {
+                    common.insert(key.into_owned(), map.next_value()?);
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let common =
+            Common::deserialize(serde_json::Value::Object(common)).map_err(A::Error::custom)?;
+        if common.operation_result.as_deref().map(str::trim) != Some("SUCCESS") {
+            return Err(A::Error::custom("not a SUCCESS"));
+        }
+        let page = match page {
+            Some(page @ serde_json::Value::Object(_)) => {
+                Page::deserialize(page).map_err(A::Error::custom)?
+            }
+            _ => Page::default(),
+        };
+        Ok(ListedPage {
+            total_pages: page.total_pages(),
+            organizations: organizations.unwrap_or_default(),
+        })
+    }
+}
+
+/// `searchResults`: an object whose `nameValuePairs` holds the rows; anything else holds none
+/// (v1's empty element, as [`object_or_empty`] reads it).
+struct Results;
+
+impl<'de> DeserializeSeed<'de> for Results {
+    type Value = Vec<RemoteOrg>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Results {
+    type Value = Vec<RemoteOrg>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("searchResults")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut rows = None;
+        while let Some(WireKey(key)) = map.next_key()? {
+            if key == "nameValuePairs" {
+                if rows.is_some() {
+                    return Err(A::Error::custom("nameValuePairs twice"));
+                }
+                rows = Some(map.next_value_seed(Rows)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(rows.unwrap_or_default())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Vec::new())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+}
+
+/// `nameValuePairs`: the rows, an array of row objects or one row as the object itself; none
+/// when `null` or blank. Any other shape is left to the tolerant reader.
+struct Rows;
+
+impl<'de> DeserializeSeed<'de> for Rows {
+    type Value = Vec<RemoteOrg>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Rows {
+    type Value = Vec<RemoteOrg>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("rows")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Ok(RowSeed.visit_map(map)?.into_iter().collect())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut organizations = Vec::with_capacity(seq.size_hint().unwrap_or(PAGE_SIZE));
+        while let Some(row) = seq.next_element_seed(RowSeed)? {
+            organizations.extend(row);
+        }
+        Ok(organizations)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        if text.trim().is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(E::custom("a row as text"))
+        }
+    }
+}
+
+/// One row object: its `nameValuePair` (others skipped), as the organization it names.
+struct RowSeed;
+
+impl<'de> DeserializeSeed<'de> for RowSeed {
+    type Value = Option<RemoteOrg>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed {
+    type Value = Option<RemoteOrg>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a row object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut pairs = None;
+        while let Some(WireKey(key)) = map.next_key()? {
+            if key == "nameValuePair" {
+                if pairs.is_some() {
+                    return Err(A::Error::custom("nameValuePair twice"));
+                }
+                pairs = Some(map.next_value_seed(Pairs)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        let pairs = pairs.unwrap_or_default();
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (&**n, &**v)).collect();
+        row_organization(&pairs)
+    }
+}
+
+/// `nameValuePair`: a row's `(name, value)` pairs, an array of pair objects or one pair as the
+/// object itself (none when empty, `null` or blank), borrowed from the text where they can be.
+struct Pairs;
+
+/// A pair's name and value, as [`Pair`] reads them.
+type PairText<'de> = (Cow<'de, str>, Cow<'de, str>);
+
+impl<'de> DeserializeSeed<'de> for Pairs {
+    type Value = Vec<PairText<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Pairs {
+    type Value = Vec<PairText<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("name/value pairs")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Ok(PairSeed.visit_map(map)?.into_iter().collect())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut pairs = Vec::with_capacity(seq.size_hint().unwrap_or(8));
+        while let Some(pair) = seq.next_element_seed(PairSeed)? {
+            // An empty object in an array is a pair of blanks, as `Pair`'s defaults make it.
+            pairs.push(pair.unwrap_or((Cow::Borrowed(""), Cow::Borrowed(""))));
+        }
+        Ok(pairs)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        if text.trim().is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(E::custom("a pair as text"))
+        }
+    }
+}
+
+/// One pair object, `{"name", "value"}` (others skipped; the last of a repeated key, as a JSON
+/// map keeps it); `None` when it has no key at all (v1's empty element).
+struct PairSeed;
+
+impl<'de> DeserializeSeed<'de> for PairSeed {
+    type Value = Option<PairText<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PairSeed {
+    type Value = Option<PairText<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a name/value pair")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut name, mut value) = (Cow::Borrowed(""), Cow::Borrowed(""));
+        let mut any = false;
+        while let Some(WireKey(key)) = map.next_key()? {
+            any = true;
+            match &*key {
+                "name" => name = map.next_value::<WireKey<'de>>()?.0,
+                "value" => value = map.next_value::<Scalar<'de>>()?.0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(any.then_some((name, value)))
+    }
+}
+
+/// A pair's value as [`Text`] reads a scalar (a string as it is, `null` blank, a number or a
+/// boolean as its JSON text), borrowed from the text where it can be; an array or an object is
+/// left to the tolerant reader.
+struct Scalar<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Scalar<'de>, D::Error> {
+        struct Any;
+        impl<'de> Visitor<'de> for Any {
+            type Value = Scalar<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scalar")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                s: &'de str,
+            ) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(s.to_string())))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(s)))
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Borrowed("")))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Borrowed(if b { "true" } else { "false" })))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(n.to_string())))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar(Cow::Owned(n.to_string())))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<Scalar<'de>, E> {
+                serde_json::Number::from_f64(x)
+                    .map(|n| Scalar(Cow::Owned(n.to_string())))
+                    .ok_or_else(|| E::custom("not a JSON number"))
+            }
+        }
+        deserializer.deserialize_any(Any)
     }
 }
 
@@ -994,6 +1465,12 @@ async fn read_answer(
     wrapper: &str,
     call: Effect,
 ) -> Result<Answer, ProviderError> {
+    interpret(&answer_body(response, call).await?, wrapper, call)
+}
+
+/// The body of a v1 answer whose HTTP status is a success (as v1's answers are, failures
+/// included); any other status as the error it means for `call`.
+async fn answer_body(response: Response, call: Effect) -> Result<String, ProviderError> {
     let status = response.status();
     let body = read_body(response, call, "the answer").await?;
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -1013,6 +1490,11 @@ async fn read_answer(
             Effect::Safe => ProviderError::Protocol { message },
         });
     }
+    Ok(body)
+}
+
+/// Reads the body of a v1 answer: the `wrapper` object, and `operationResult`.
+fn interpret(body: &str, wrapper: &str, call: Effect) -> Result<Answer, ProviderError> {
     let unreadable = |why: String| match call {
         // Answered but unreadable: it may have been created, and the look-up will tell.
         Effect::Creates => ProviderError::OutcomeUnknown {
@@ -1023,13 +1505,13 @@ async fn read_answer(
         },
     };
     let json: serde_json::Value =
-        serde_json::from_str(&body).map_err(|e| unreadable(format!("{e} in {}", short(&body))))?;
+        serde_json::from_str(body).map_err(|e| unreadable(format!("{e} in {}", short(body))))?;
     let inner = match json.get(wrapper) {
         Some(inner) => inner.clone(),
         // Some failures come wrapped under another name; accept a lone wrapper of any name.
         None => match json.as_object().map(|o| o.values().collect::<Vec<_>>()) {
             Some(values) if values.len() == 1 && values[0].is_object() => values[0].clone(),
-            _ => return Err(unreadable(format!("no `{wrapper}` in {}", short(&body)))),
+            _ => return Err(unreadable(format!("no `{wrapper}` in {}", short(body)))),
         },
     };
     let common = Common::deserialize(&inner).map_err(|e| unreadable(e.to_string()))?;
@@ -1220,6 +1702,158 @@ mod tests {
                 "organization_name": "1905",
                 "primary_contact": {"first_name": "Ruth", "email1": "ruth@example.org"}
             })
+        );
+    }
+
+    /// What the JSON tree reads of a `listAccounts` body: the reference the streamed reader
+    /// must match (`None` for a FAIL or an error).
+    fn by_tree(body: &str) -> Option<(u32, Vec<RemoteOrg>)> {
+        match interpret(body, "listAccountsResponse", Effect::Safe).ok()? {
+            Answer::Success(inner) => {
+                let answer = ListAnswer::parse(&inner).ok()?;
+                Some((answer.total_pages(), answer.organizations()))
+            }
+            Answer::Fail(_) => None,
+        }
+    }
+
+    /// What a row was read as before rows were read without a JSON tree: the account's JSON
+    /// made of the row, then [`to_remote`].
+    fn by_json(pairs: &[(&str, &str)]) -> Option<RemoteOrg> {
+        let get = |names: &[&str]| {
+            pairs
+                .iter()
+                .find(|(have, _)| names.iter().any(|n| n.eq_ignore_ascii_case(have.trim())))
+                .map(|(_, v)| (*v).to_string())
+        };
+        if let Some(kind) = get(&[ACCOUNT_TYPE])
+            && !kind.trim().eq_ignore_ascii_case(ORGANIZATION)
+        {
+            return None;
+        }
+        let id = get(&[ACCOUNT_ID]).filter(|id| !id.trim().is_empty())?;
+        let name = get(&[ORGANIZATION_NAME, COMPANY_NAME])?;
+        let contact: serde_json::Map<String, serde_json::Value> = CONTACT_COLUMNS
+            .iter()
+            .filter_map(|(names, wire)| Some(((*wire).to_string(), get(names)?.into())))
+            .collect();
+        let account = json!({
+            "organizationAccount": {"organizationName": &name, "primaryContact": contact},
+        });
+        Some(to_remote(id.trim().to_string(), &name, &account))
+    }
+
+    #[test]
+    fn a_row_reports_what_its_account_json_did() {
+        let rows: &[&[(&str, &str)]] = &[
+            &[
+                ("Account Id", "7"),
+                ("Organization Name", "Acme"),
+                ("First Name", "Ann"),
+                ("Last Name", ""),
+                ("Email", "a@example.org"),
+            ],
+            &[
+                ("ACCOUNT ID", " 8 "),
+                ("company name", " Beta "),
+                ("email 1", "b@example.org"),
+                ("Account Type", "organization"),
+            ],
+            &[
+                ("Account ID", "9"),
+                ("Organization Name", ""),
+                ("First Name", "  "),
+            ],
+            &[
+                ("Account ID", "10"),
+                ("Organization Name", "Person"),
+                ("Account Type", "Individual"),
+            ],
+            &[("Account ID", " "), ("Organization Name", "No id")],
+            &[("Account ID", "11")],
+            &[
+                ("Account ID", "12"),
+                ("Organization Name", "First"),
+                ("Organization Name", "Second"),
+                ("First Name", "x\"y\u{e9}"),
+            ],
+        ];
+        for pairs in rows {
+            let read = row_organization::<serde::de::value::Error>(pairs)
+                .ok()
+                .flatten();
+            assert_eq!(read, by_json(pairs), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn a_page_streamed_reads_what_the_json_tree_reads() {
+        let extra = r#""extra": {"deep": [1, {"x": null}]}"#;
+        let streamed = [
+            // Documented, with every object carrying more, and a person among the rows.
+            format!(
+                r#"{{"listAccountsResponse": {{"operationResult": "SUCCESS", "responseDateTime": "t", {extra},
+                "page": {{"currentPage": 1, "pageSize": 200, "totalPage": 3, "totalResults": 401, {extra}}},
+                "searchResults": {{{extra}, "nameValuePairs": [
+                  {{"nameValuePair": [{{"name": "Account Id", "value": 10001, {extra}}}, {{"name": "Organization Name", "value": "Acme"}},
+                    {{"name": "Account Type", "value": "Organization"}}, {{"name": "First Name", "value": "Ann"}},
+                    {{"name": "Last Name", "value": ""}}, {{"name": "Email", "value": "ann@example.org"}}], {extra}}},
+                  {{"nameValuePair": [{{"name": "ACCOUNT ID", "value": "10002"}}, {{"name": "company name", "value": 1905}},
+                    {{"name": "account type", "value": "Individual"}}]}},
+                  {{"nameValuePair": [{{"name": "account id", "value": "10003"}}, {{"name": "Company Name", "value": "Esc \"q\" \u00e9"}},
+                    {{"value": true, "name": "First Name"}}, {{"name": "Last Name", "value": null}}, {{"name": "Email", "value": -1.5}}, {{}}]}},
+                  {{}}
+                ]}}}}, "other": 1}}"#
+            ),
+            // Pages as strings, one row as the object, one pair as the object, the result last.
+            r#"{"listAccountsResponse": {"page": {"totalPage": "2"}, "searchResults": {"nameValuePairs":
+                {"nameValuePair": {"name": "Account ID", "value": 5}}}, "operationResult": " SUCCESS "}}"#.to_string(),
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "searchResults": {"nameValuePairs":
+                {"nameValuePair": [{"name": "Account ID", "value": 5}, {"name": "Organization Name", "value": "Solo"}]}}}}"#.to_string(),
+            // Nothing found, every way v1 says it.
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "page": "", "searchResults": {}}}"#.to_string(),
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "searchResults": ""}}"#.to_string(),
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "searchResults": [1]}}"#.to_string(),
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "searchResults": {"nameValuePairs": null}}}"#.to_string(),
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "searchResults": {"nameValuePairs": " "}}}"#.to_string(),
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "searchResults": {"nameValuePairs": [{"nameValuePair": ""}, {"nameValuePair": {}}]}}}"#.to_string(),
+        ];
+        for body in &streamed {
+            let Some(page) = streamed_page(body) else {
+                panic!("not streamed: {body}");
+            };
+            let tree = by_tree(body);
+            assert_eq!(Some((page.total_pages, page.organizations)), tree, "{body}");
+        }
+        assert_eq!(
+            streamed_page(&streamed[0]).map(|p| p.organizations.len()),
+            Some(2),
+            "the person is not an organization"
+        );
+        // Left to the tolerant reader: a FAIL, another wrapper, a value that is no scalar,
+        // shapes the tree reads otherwise or refuses.
+        let left = [
+            r#"{"listAccountsResponse": {"operationResult": "FAIL", "errors": {"error": {"errorCode": "4"}}}}"#,
+            r#"{"otherResponse": {"operationResult": "SUCCESS", "searchResults": {"nameValuePairs": {"nameValuePair": {"name": "Account ID", "value": 5}}}}}"#,
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "searchResults": {"nameValuePairs": {"nameValuePair": [{"name": "Account ID", "value": 5}, {"name": "Organization Name", "value": [1]}]}}}}"#,
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "searchResults": {"nameValuePairs": [[{"nameValuePair": []}]]}}}"#,
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "searchResults": {"nameValuePairs": [{"nameValuePair": [{"name": 5}]}]}}}"#,
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS", "errors": {"error": 5}}}"#,
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS"}, "listAccountsResponse": {"operationResult": "SUCCESS"}}"#,
+            r#"{"listAccountsResponse": {"searchResults": {}}}"#,
+            r"[1]",
+            r#"{"listAccountsResponse": {"operationResult": "SUCCESS"}} trailing"#,
+        ];
+        for body in left {
+            assert!(streamed_page(body).is_none(), "streamed: {body}");
+        }
+        assert!(
+            by_tree(left[1]).is_some_and(|(_, orgs)| orgs.is_empty()),
+            "another wrapper is still read"
+        );
+        assert!(
+            by_tree(left[2]).is_some_and(|(_, orgs)| orgs[0].natural_key.0 == "[1]"),
+            "a value that is no scalar is read as its JSON text"
         );
     }
 }

@@ -260,6 +260,9 @@ pub struct Answer {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Body {
     Json(Value),
+    /// A JSON answer already written as text: the list, written straight from the stored
+    /// organizations rather than through a JSON tree made of them.
+    Written(Vec<u8>),
     /// `POST /Logout` answers plain text [S: cvpysdk].
     Text(String),
 }
@@ -289,7 +292,7 @@ impl Answer {
     pub fn json_body(&self) -> Option<&Value> {
         match &self.body {
             Body::Json(v) => Some(v),
-            Body::Text(_) => None,
+            Body::Written(_) | Body::Text(_) => None,
         }
     }
 }
@@ -322,6 +325,23 @@ impl CommvaultData {
     /// Serves one call. `authtoken` is the header as sent; `random` seeds a new token or
     /// Salesforce org id.
     pub fn handle(
+        &mut self,
+        config: &CommvaultConfig,
+        endpoint: &Endpoint,
+        authtoken: Option<&str>,
+        body: &[u8],
+        now: Instant,
+        random: u64,
+    ) -> Answer {
+        let mut answer = self.answer(config, endpoint, authtoken, body, now, random);
+        if let Body::Written(text) = &answer.body {
+            answer.body = Body::Json(serde_json::from_slice(text).unwrap_or(Value::Null));
+        }
+        answer
+    }
+
+    /// [`CommvaultData::handle`], with the list's JSON written as text already.
+    pub(crate) fn answer(
         &mut self,
         config: &CommvaultConfig,
         endpoint: &Endpoint,
@@ -472,27 +492,36 @@ impl CommvaultData {
             // cvpysdk copes with an empty Commcell answering `{}`.
             return Answer::ok(json!({}));
         }
-        let orgs: Vec<Value> = self
-            .organizations
-            .iter()
-            .map(|o| {
-                json!({
-                    "sfOrgId": o.sf_org_id,
-                    "endPoint": o.endpoint,
-                    "backupTime": 0,
-                    "sfSubclient": {
-                        "clientId": o.client_id,
-                        "clientName": o.client_name,
-                        "backupsetId": o.backupset_id,
-                        "backupsetName": o.client_name,
-                        "instanceId": o.instance_id,
-                        "subclientId": o.subclient_id,
-                        "appName": "Salesforce",
+        // Written from the organizations as they are stored, under the data's lock: no JSON
+        // tree of a hundred thousand entries built first.
+        let listed = ListedOrgs {
+            orgs: self
+                .organizations
+                .iter()
+                .map(|o| ListedEntry {
+                    sf_org_id: &o.sf_org_id,
+                    end_point: &o.endpoint,
+                    backup_time: 0,
+                    sf_subclient: ListedSubclient {
+                        client_id: o.client_id,
+                        client_name: &o.client_name,
+                        backupset_id: o.backupset_id,
+                        backupset_name: &o.client_name,
+                        instance_id: o.instance_id,
+                        subclient_id: o.subclient_id,
+                        app_name: "Salesforce",
                     },
                 })
-            })
-            .collect();
-        Answer::ok(json!({ "orgs": orgs }))
+                .collect(),
+        };
+        match serde_json::to_vec(&listed) {
+            Ok(text) => Answer {
+                status: StatusCode::OK,
+                body: Body::Written(text),
+            },
+            // Never for these plain structs; said as Commvault says a failure, should it be.
+            Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        }
     }
 
     /// `GET /Client` (every client) or one client by id or `byName(clientName='x')`.
@@ -603,6 +632,34 @@ impl CommvaultData {
     }
 }
 
+/// `GET /Salesforce/Organization`'s answer, borrowing the organizations it lists.
+#[derive(Serialize)]
+struct ListedOrgs<'a> {
+    orgs: Vec<ListedEntry<'a>>,
+}
+
+/// One entry of the list: the fields providers.md §1.4 shows, in its order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedEntry<'a> {
+    sf_org_id: &'a str,
+    end_point: &'a str,
+    backup_time: u64,
+    sf_subclient: ListedSubclient<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedSubclient<'a> {
+    client_id: u64,
+    client_name: &'a str,
+    backupset_id: u64,
+    backupset_name: &'a str,
+    instance_id: u64,
+    subclient_id: u64,
+    app_name: &'static str,
+}
+
 /// The hex part of a token as sent in `Authtoken` (`QSDK <hex>`) or in a renewal body.
 fn token_key(header: &str) -> Option<String> {
     let header = header.trim();
@@ -688,7 +745,7 @@ async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
     let (now, random) = (Instant::now(), state.random());
     let (answer, lost) = on_data(&state, endpoint.creates(), |data| {
         let commvault = &mut data.commvault_salesforce;
-        let answer = commvault.handle(config, &endpoint, token, &call.body, now, random);
+        let answer = commvault.answer(config, &endpoint, token, &call.body, now, random);
         let created = endpoint.creates()
             && answer.status == StatusCode::OK
             && answer
@@ -707,6 +764,12 @@ async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
 fn respond(answer: Answer) -> Response {
     match answer.body {
         Body::Json(body) => (answer.status, axum::Json(body)).into_response(),
+        Body::Written(text) => (
+            answer.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            text,
+        )
+            .into_response(),
         Body::Text(text) => (
             answer.status,
             [(header::CONTENT_TYPE, "text/plain;charset=utf-8")],
@@ -725,4 +788,60 @@ pub(crate) fn status_error(_state: &SandboxState, status: StatusCode) -> Respons
         axum::Json(json!({"errorMessage": message, "errorCode": status.as_u16()})),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list is written as text straight from the organizations: exactly the text its JSON
+    /// tree was, key order included.
+    #[test]
+    fn the_list_is_the_text_its_json_was() {
+        let mut data = CommvaultData::default();
+        for (client_id, name, endpoint) in [
+            (1001, "Acme", "https://login.salesforce.com"),
+            (1002, "Beta \"q\" \u{e9}", ""),
+        ] {
+            data.organizations.push(Organization {
+                client_id,
+                client_name: name.to_string(),
+                sf_org_id: format!("00D{client_id}"),
+                endpoint: endpoint.to_string(),
+                instance_id: client_id + 50_000,
+                backupset_id: client_id + 60_000,
+                subclient_id: client_id + 70_000,
+                request: Value::Null,
+            });
+        }
+        let expected: Vec<Value> = data
+            .organizations
+            .iter()
+            .map(|o| {
+                json!({
+                    "sfOrgId": o.sf_org_id,
+                    "endPoint": o.endpoint,
+                    "backupTime": 0,
+                    "sfSubclient": {
+                        "clientId": o.client_id,
+                        "clientName": o.client_name,
+                        "backupsetId": o.backupset_id,
+                        "backupsetName": o.client_name,
+                        "instanceId": o.instance_id,
+                        "subclientId": o.subclient_id,
+                        "appName": "Salesforce",
+                    },
+                })
+            })
+            .collect();
+        let listed = data.list();
+        assert_eq!(listed.status, StatusCode::OK);
+        let Body::Written(text) = &listed.body else {
+            panic!("not written as text: {listed:?}");
+        };
+        assert_eq!(
+            String::from_utf8_lossy(text),
+            json!({ "orgs": expected }).to_string()
+        );
+    }
 }

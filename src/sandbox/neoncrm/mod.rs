@@ -387,7 +387,10 @@ impl Emulator<'_> {
                     }
                     Endpoint::CreateOrganizationAccount => self.create(&params),
                     Endpoint::CreateIndividualAccount => self.create_individual(&params),
-                    Endpoint::ListAccounts => self.list(&params),
+                    Endpoint::ListAccounts => match self.list(&params) {
+                        Ok(listed) => return listed.answer(wall),
+                        Err(errors) => Err(errors),
+                    },
                     Endpoint::UpdateOrganizationAccount => self.update(&params),
                     Endpoint::RetrieveOrganizationAccount | Endpoint::Login => {
                         match self.retrieve(&params) {

@@ -4,10 +4,12 @@
 //! 1-based pages of at most [`MAX_PAGE_SIZE`](super::MAX_PAGE_SIZE) (or the configured cap), sorted.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::{Account, ApiError, DEFAULT_PAGE_SIZE, Emulator, Params, v1_list};
+use super::{Account, Answer, ApiError, DEFAULT_PAGE_SIZE, Emulator, Endpoint, Params};
 
 /// The output columns and search keys `listAccounts` knows here: what each holds, the name a
 /// request uses, and the name an answer gives it. A request's names are matched without regard
@@ -54,23 +56,53 @@ pub(super) fn column(requested: &str) -> Option<(Column, &'static str)> {
 impl Column {
     /// What this column holds for `account`: a blank where the account has nothing, as v1
     /// renders an empty field (`"lastName": ""` in the keyword search example).
-    fn value(self, account: &Account) -> Value {
+    fn cell(self, account: &Account) -> Cell<'_> {
+        self.cell_of(account, &Contact::of(account))
+    }
+
+    /// [`Column::cell`], with the account's contact already looked up (once a row, not once
+    /// a column: a page's cost was mostly these look-ups).
+    fn cell_of<'a>(self, account: &'a Account, contact: &Contact<'a>) -> Cell<'a> {
         let contact = |key: &str| {
-            json!(
-                account.organization_account["primaryContact"][key]
-                    .as_str()
-                    .unwrap_or_default()
+            Cell::Text(
+                contact
+                    .0
+                    .and_then(|c| c.get(key))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
             )
         };
         match self {
-            Column::AccountId => json!(account.account_id),
-            Column::Name => json!(account.organization_name),
-            Column::AccountType => json!(account.user_type.name()),
+            Column::AccountId => Cell::Number(account.account_id),
+            Column::Name => Cell::Text(&account.organization_name),
+            Column::AccountType => Cell::Text(account.user_type.name()),
             Column::FirstName => contact("firstName"),
             Column::LastName => contact("lastName"),
             Column::Email => contact("email1"),
         }
     }
+}
+
+/// An account's primary contact, where its name and e-mail columns come from.
+struct Contact<'a>(Option<&'a serde_json::Map<String, Value>>);
+
+impl<'a> Contact<'a> {
+    fn of(account: &'a Account) -> Contact<'a> {
+        Contact(
+            account
+                .organization_account
+                .get("primaryContact")
+                .and_then(Value::as_object),
+        )
+    }
+}
+
+/// The value of one column of one account, borrowed from it.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(untagged)]
+enum Cell<'a> {
+    Number(u64),
+    Text(&'a str),
 }
 
 // [I] Search errors: v2's documented search codes, which v1's "Querying" page describes in words.
@@ -85,7 +117,7 @@ const CRITERIA_EMPTY: ApiError = ("28", "Search criteria is empty.");
 const PAGE_INVALID: ApiError = ("29", "Page number is invalid.");
 
 impl Emulator<'_> {
-    pub(super) fn list(&mut self, params: &Params<'_>) -> Result<Value, Vec<ApiError>> {
+    pub(super) fn list(&mut self, params: &Params<'_>) -> Result<Listed<'_>, Vec<ApiError>> {
         let requested = params.all("outputfields.idnamepair.name");
         let columns: Vec<(Column, &str)> = requested.iter().filter_map(|c| column(c)).collect();
         if columns.is_empty() || columns.len() != requested.len() {
@@ -138,35 +170,150 @@ impl Emulator<'_> {
         };
 
         let found = self.found(&searches, sort, descending);
-        let total = found.len();
         let accounts = &self.data.accounts;
-        let rows: Vec<Value> = found
+        let rows = found
             .iter()
             .skip((page - 1).saturating_mul(size))
             .take(size)
             .filter_map(|p| accounts.get(*p))
-            .map(|account| {
-                let pairs = columns
-                    .iter()
-                    .map(|(c, name)| json!({"name": name, "value": c.value(account)}))
-                    .collect();
-                json!({"nameValuePair": v1_list(pairs)})
-            })
             .collect();
-        let search_results = if rows.is_empty() {
-            json!({})
-        } else {
-            json!({"nameValuePairs": v1_list(rows)})
-        };
-        Ok(json!({
-            "page": {
-                "currentPage": page,
-                "pageSize": size,
-                "totalPage": total.div_ceil(size),
-                "totalResults": total,
+        Ok(Listed {
+            page,
+            size,
+            total: found.len(),
+            columns,
+            rows,
+        })
+    }
+}
+
+/// One page of a search, borrowing the accounts it shows: written out as the answer's JSON
+/// text ([`Listed::answer`]) under the data's lock, so that a page costs what it shows, with
+/// no tree of JSON values built for it first.
+pub(super) struct Listed<'a> {
+    page: usize,
+    size: usize,
+    total: usize,
+    columns: Vec<(Column, &'static str)>,
+    rows: Vec<&'a Account>,
+}
+
+impl Listed<'_> {
+    /// The whole answer, as [`envelope`](super::envelope) makes a success of `{page,
+    /// searchResults}`: rows and each row's columns as v1 lists (one element bare), and
+    /// `searchResults` empty (`{}`) when no row is on the page.
+    pub(super) fn answer(&self, wall: SystemTime) -> Answer {
+        #[derive(Serialize)]
+        struct Whole<'a> {
+            #[serde(rename = "listAccountsResponse")]
+            response: Body<'a>,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body<'a> {
+            operation_result: &'static str,
+            response_date_time: String,
+            page: Page,
+            search_results: Results<'a>,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        #[expect(
+            clippy::struct_field_names,
+            reason = "the fields mirror the API's currentPage and totalPage"
+        )]
+        struct Page {
+            current_page: usize,
+            page_size: usize,
+            total_page: usize,
+            total_results: usize,
+        }
+        #[derive(Serialize)]
+        struct Results<'a> {
+            #[serde(rename = "nameValuePairs", skip_serializing_if = "V1List::is_empty")]
+            rows: V1List<Row<'a>>,
+        }
+        let whole = Whole {
+            response: Body {
+                operation_result: "SUCCESS",
+                response_date_time: humantime::format_rfc3339_millis(wall).to_string(),
+                page: Page {
+                    current_page: self.page,
+                    page_size: self.size,
+                    total_page: self.total.div_ceil(self.size),
+                    total_results: self.total,
+                },
+                search_results: Results {
+                    rows: V1List(
+                        self.rows
+                            .iter()
+                            .map(|account| Row {
+                                columns: &self.columns,
+                                account,
+                            })
+                            .collect(),
+                    ),
+                },
             },
-            "searchResults": search_results,
-        }))
+        };
+        match serde_json::to_vec(&whole) {
+            Ok(text) => Answer::Text(text),
+            // Never for these plain structs; said as v1 says a failure, should it ever be.
+            Err(_) => Answer::Value(super::envelope(
+                Endpoint::ListAccounts,
+                Err(vec![("1", "Unexpected System error occured.")]),
+                wall,
+            )),
+        }
+    }
+}
+
+/// v1's rendering of a list (as [`v1_list`](super::v1_list)): one element bare, several an
+/// array.
+struct V1List<T>(Vec<T>);
+
+impl<T> V1List<T> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T: Serialize> Serialize for V1List<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => one.serialize(serializer),
+            many => many.serialize(serializer),
+        }
+    }
+}
+
+/// One row of a page: `{"nameValuePair": ...}`, a `{name, value}` per column asked.
+struct Row<'a> {
+    columns: &'a [(Column, &'static str)],
+    account: &'a Account,
+}
+
+impl Serialize for Row<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        #[derive(Serialize)]
+        struct Pair<'a> {
+            name: &'static str,
+            value: Cell<'a>,
+        }
+        let contact = Contact::of(self.account);
+        let pairs = V1List(
+            self.columns
+                .iter()
+                .map(|(column, name)| Pair {
+                    name,
+                    value: column.cell_of(self.account, &contact),
+                })
+                .collect(),
+        );
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("nameValuePair", &pairs)?;
+        map.end()
     }
 }
 
@@ -283,9 +430,13 @@ impl Search {
     fn matches(&self, account: &Account) -> bool {
         let Search(column, operator, values) = self;
         let operator = *operator;
-        let have = match column.value(account) {
-            Value::String(s) => s,
-            other => other.to_string(),
+        let number;
+        let have = match column.cell(account) {
+            Cell::Text(text) => text,
+            Cell::Number(n) => {
+                number = n.to_string();
+                &number
+            }
         };
         // [I] Text comparisons ignore case and surrounding blanks, as a SQL search would.
         let have = have.trim().to_lowercase();
@@ -323,4 +474,108 @@ fn parse_range(value: &str) -> Option<Vec<String>> {
         };
     }
     (!items.is_empty()).then_some(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use serde_json::{Value, json};
+
+    use super::super::{Answer, Endpoint, NeonConfig, NeonData};
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    /// A page is written as text straight from the accounts: exactly the text the answer
+    /// built as JSON values was, key order and v1's one-element lists included.
+    #[test]
+    fn a_page_is_the_text_its_json_was() {
+        let config = NeonConfig::default();
+        let mut data = NeonData::default();
+        let now = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut call = |endpoint, pairs: &[(&str, &str)]| {
+            data.answer(&config, endpoint, &params(pairs), now, wall, 7)
+        };
+        let login = call(
+            Endpoint::Login,
+            &[
+                ("login.apiKey", super::super::API_KEY),
+                ("login.orgid", super::super::ORG_ID),
+            ],
+        )
+        .into_value();
+        let sid = login["loginResponse"]["userSessionId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        for (name, first) in [("Alpha", "Ann"), ("Beta", ""), ("Gamma", "Gus")] {
+            call(
+                Endpoint::CreateOrganizationAccount,
+                &[
+                    ("userSessionId", &sid),
+                    ("organizationAccount.organizationName", name),
+                    ("organizationAccount.primaryContact.firstName", first),
+                ],
+            );
+        }
+        let text = |answer: Answer| match answer {
+            Answer::Text(text) => String::from_utf8(text).unwrap_or_default(),
+            Answer::Value(value) => panic!("not written as text: {value}"),
+        };
+        let page = |operator: &str, value: &str, columns: &[&str], page: &str, size: &str| {
+            let mut pairs = vec![("userSessionId".to_string(), sid.clone())];
+            for column in columns {
+                pairs.push(("outputfields.idnamepair.name".into(), (*column).to_string()));
+            }
+            for (name, value) in [
+                ("searches.search.key", "Organization Name"),
+                ("searches.search.searchOperator", operator),
+                ("searches.search.value", value),
+                ("page.currentPage", page),
+                ("page.pageSize", size),
+            ] {
+                pairs.push((name.to_string(), value.to_string()));
+            }
+            pairs
+        };
+        let mut list = |pairs: Vec<(String, String)>| {
+            text(data.answer(&config, Endpoint::ListAccounts, &pairs, now, wall, 7))
+        };
+        let time = "2023-11-14T22:13:20.000Z";
+        let two_columns = ["Account ID", "First Name"];
+        let several = list(page("NOT_BLANK", "", &two_columns, "1", "2"));
+        let expected = json!({"listAccountsResponse": {
+            "operationResult": "SUCCESS", "responseDateTime": time,
+            "page": {"currentPage": 1, "pageSize": 2, "totalPage": 2, "totalResults": 3},
+            "searchResults": {"nameValuePairs": [
+                {"nameValuePair": [{"name": "Account Id", "value": 10001}, {"name": "First Name", "value": "Ann"}]},
+                {"nameValuePair": [{"name": "Account Id", "value": 10002}, {"name": "First Name", "value": ""}]},
+            ]},
+        }});
+        assert_eq!(several, expected.to_string());
+        let one = list(page("EQUAL", "gamma", &["Organization Name"], "1", "10"));
+        let expected = json!({"listAccountsResponse": {
+            "operationResult": "SUCCESS", "responseDateTime": time,
+            "page": {"currentPage": 1, "pageSize": 10, "totalPage": 1, "totalResults": 1},
+            "searchResults": {"nameValuePairs": {"nameValuePair": {"name": "Organization Name", "value": "Gamma"}}},
+        }});
+        assert_eq!(one, expected.to_string());
+        let none = list(page("NOT_BLANK", "", &two_columns, "3", "2"));
+        let expected = json!({"listAccountsResponse": {
+            "operationResult": "SUCCESS", "responseDateTime": time,
+            "page": {"currentPage": 3, "pageSize": 2, "totalPage": 2, "totalResults": 3},
+            "searchResults": {},
+        }});
+        assert_eq!(none, expected.to_string());
+        assert!(matches!(
+            serde_json::from_str::<Value>(&none),
+            Ok(Value::Object(_))
+        ));
+    }
 }

@@ -2,7 +2,6 @@
 //! then evaluated against each sign-up as it reads now: filters, `ORDER BY`, `LIMIT`,
 //! `COUNT()`), and paging by query locator (`nextRecordsUrl`) at the configured batch size.
 
-use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
 use serde_json::{Value, json};
@@ -52,8 +51,8 @@ impl Emulator<'_> {
             Ok(q) => q,
             Err(reply) => return reply,
         };
-        // Only the sign-ups the condition may match are looked at, and only those a condition
-        // or an order compares are rendered to decide (rendering is what costs).
+        // Only the sign-ups the condition may match are looked at, and of those only the fields
+        // a condition or an order compares are rendered to decide (rendering is what costs).
         let signups = &self.data.signups;
         let candidates: Box<dyn Iterator<Item = (usize, &super::Signup)>> = match query
             .filter
@@ -67,24 +66,29 @@ impl Emulator<'_> {
             ),
             None => Box::new(signups.iter().enumerate()),
         };
-        let candidates = candidates.filter(|(_, s)| include_deleted || !s.deleted);
-        let mut rows: Vec<(usize, bool)> = if query.filter.is_none() && query.order_by.is_none() {
-            candidates.map(|(p, s)| (p, s.deleted)).collect()
-        } else {
-            let mut rendered: Vec<(usize, bool, BTreeMap<&'static str, Value>)> = candidates
-                .map(|(p, s)| (p, s.deleted, self.render(s, now_ms)))
-                .filter(|(_, _, row)| query.filter.as_ref().is_none_or(|c| c.matches(row)))
-                .collect();
-            if let Some((field, descending)) = query.order_by {
-                rendered.sort_by(|(_, _, a), (_, _, b)| {
-                    let ord = compare(&a[field], &b[field]);
+        let candidates = candidates
+            .filter(|(_, s)| include_deleted || !s.deleted)
+            .filter(|(_, s)| {
+                query.filter.as_ref().is_none_or(|c| {
+                    let reading = self.reading(s, now_ms);
+                    c.matches(&|field| reading.field(field))
+                })
+            });
+        let mut rows: Vec<(usize, bool)> = match query.order_by {
+            None => candidates.map(|(p, s)| (p, s.deleted)).collect(),
+            Some((field, descending)) => {
+                let mut keyed: Vec<(usize, bool, Value)> = candidates
+                    .map(|(p, s)| (p, s.deleted, self.reading(s, now_ms).field(field)))
+                    .collect();
+                keyed.sort_by(|(_, _, a), (_, _, b)| {
+                    let ord = compare(a, b);
                     if descending { ord.reverse() } else { ord }
                 });
+                keyed
+                    .into_iter()
+                    .map(|(p, deleted, _)| (p, deleted))
+                    .collect()
             }
-            rendered
-                .into_iter()
-                .map(|(p, deleted, _)| (p, deleted))
-                .collect()
         };
         if let Some(limit) = query.limit {
             rows.truncate(limit);
@@ -164,22 +168,26 @@ impl Emulator<'_> {
     }
 
     /// The records of `cursor` from `offset`, one batch, each sign-up rendered as it read when
-    /// the query ran.
+    /// the query ran, its selected fields alone.
     fn page(&self, cursor: &Cursor, offset: usize) -> Vec<Value> {
         let end = (offset + cursor.batch).min(cursor.rows.len());
         cursor.rows[offset.min(end)..end]
             .iter()
             .filter_map(|(p, deleted)| {
                 let signup = self.data.signups.get(*p)?;
-                let mut row = self.render(signup, cursor.ran_ms);
-                row.insert("IsDeleted", json!(deleted));
+                let reading = self.reading(signup, cursor.ran_ms);
                 let mut object = serde_json::Map::new();
                 object.insert(
                     "attributes".into(),
                     self.attributes(&signup.id, &cursor.version),
                 );
                 for f in &cursor.fields {
-                    object.insert((*f).into(), row.get(f).cloned().unwrap_or(Value::Null));
+                    let value = match *f {
+                        // Whether it was deleted when the query ran.
+                        "IsDeleted" => json!(deleted),
+                        f => reading.field(f),
+                    };
+                    object.insert((*f).into(), value);
                 }
                 Some(Value::Object(object))
             })
@@ -266,10 +274,11 @@ impl Condition {
         }
     }
 
-    fn matches(&self, row: &BTreeMap<&'static str, Value>) -> bool {
+    /// Whether the sign-up whose fields `row` reads (by canonical name) matches.
+    fn matches(&self, row: &impl Fn(&'static str) -> Value) -> bool {
         match self {
             Condition::Compare { field, op, value } => {
-                let actual = &row[field];
+                let actual = &row(field);
                 let ord = compare(actual, value);
                 // Ordering against null matches nothing, as in SOQL.
                 let comparable = !actual.is_null() && !value.is_null();
@@ -286,8 +295,11 @@ impl Condition {
                 field,
                 values,
                 negated,
-            } => values.iter().any(|v| values_equal(&row[field], v)) != *negated,
-            Condition::Like { field, pattern } => row[field]
+            } => {
+                let actual = row(field);
+                values.iter().any(|v| values_equal(&actual, v)) != *negated
+            }
+            Condition::Like { field, pattern } => row(field)
                 .as_str()
                 .is_some_and(|s| like(&s.to_lowercase(), &pattern.to_lowercase())),
             Condition::All(all) => all.iter().all(|c| c.matches(row)),

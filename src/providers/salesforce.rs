@@ -478,9 +478,13 @@ impl Salesforce {
         }
         let mut reality = InstanceReality::default();
         for rows in by_username.into_values() {
-            if let Some(best) = preferred_by(&rows, |row| &row.record) {
+            // `preferred`'s choice (the first of equals), taken rather than copied.
+            if let Some(best) = rows
+                .into_iter()
+                .min_by(|a, b| stands_before(&a.record, &b.record))
+            {
                 let mut remote = to_remote(&best.record);
-                remote.attributes = best.attributes.clone();
+                remote.attributes = best.attributes;
                 reality.insert(remote);
             }
         }

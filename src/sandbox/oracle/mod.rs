@@ -977,12 +977,17 @@ fn render_approved(r: &OrgRequest) -> Value {
     fields
         .entry("name")
         .or_insert_with(|| json!(r.name.clone()));
-    render_organization(&r.organization_id, &fields)
+    organization_object(&r.organization_id, fields)
 }
 
 /// An organization as the admin API shows it.
 fn render_organization(id: &str, fields: &Map<String, Value>) -> Value {
-    let mut object = fields.clone();
+    organization_object(id, fields.clone())
+}
+
+/// [`render_organization`] of fields already copied: an approved request's organization is
+/// copied once, not twice.
+fn organization_object(id: &str, mut object: Map<String, Value>) -> Value {
     object.insert("id".into(), json!(id));
     object.insert("repositoryId".into(), json!(id));
     object.entry("active").or_insert(json!(true));

@@ -112,24 +112,14 @@ impl Emulator<'_> {
             version: version.to_string(),
             last_used_ms: now_ms,
         };
-        let first = self.page(&cursor, 0);
         if total <= batch {
-            return Reply::json(
-                200,
-                json!({ "totalSize": total, "done": true, "records": first }),
-            );
+            return self.page(&cursor, 0, None);
         }
         let locator = format!("01gSB{}", self.random_text(13));
-        self.data.cursors.insert(locator.clone(), cursor);
-        Reply::json(
-            200,
-            json!({
-                "totalSize": total,
-                "done": false,
-                "nextRecordsUrl": format!("/services/data/v{version}/query/{locator}-{batch}"),
-                "records": first,
-            }),
-        )
+        let next = format!("/services/data/v{version}/query/{locator}-{batch}");
+        let reply = self.page(&cursor, 0, Some(Next::BeforeRecords(&next)));
+        self.data.cursors.insert(locator, cursor);
+        reply
     }
 
     pub(super) fn query_more(&mut self, locator: &str, now_ms: u64) -> Reply {
@@ -147,52 +137,104 @@ impl Emulator<'_> {
         {
             return invalid();
         }
-        let page = self.page(&cursor, offset);
         let end = (offset + cursor.batch).min(cursor.rows.len());
-        let total = cursor.rows.len();
-        let mut answer = json!({ "totalSize": total, "done": end == total, "records": page });
-        if end < total {
-            answer["nextRecordsUrl"] = json!(format!(
-                "/services/data/v{}/query/{id}-{end}",
-                cursor.version
-            ));
-            self.data.cursors.insert(
-                id.to_string(),
-                Cursor {
-                    last_used_ms: now_ms,
-                    ..cursor
-                },
-            );
+        if end == cursor.rows.len() {
+            return self.page(&cursor, offset, None);
         }
-        Reply::json(200, answer)
+        let next = format!("/services/data/v{}/query/{id}-{end}", cursor.version);
+        let reply = self.page(&cursor, offset, Some(Next::AfterRecords(&next)));
+        self.data.cursors.insert(
+            id.to_string(),
+            Cursor {
+                last_used_ms: now_ms,
+                ..cursor
+            },
+        );
+        reply
     }
 
-    /// The records of `cursor` from `offset`, one batch, each sign-up rendered as it read when
-    /// the query ran, its selected fields alone.
-    fn page(&self, cursor: &Cursor, offset: usize) -> Vec<Value> {
+    /// The answer of one page of `cursor` from `offset`, one batch, each sign-up rendered as it
+    /// read when the query ran, its selected fields alone: `{totalSize, done, [nextRecordsUrl,]
+    /// records}` as a tree of it would serialize (`nextRecordsUrl` where `next` puts it),
+    /// written as JSON text record by record, since a page of 2,000 built as a tree first was
+    /// most of what a page cost.
+    fn page(&self, cursor: &Cursor, offset: usize, next: Option<Next<'_>>) -> Reply {
         let end = (offset + cursor.batch).min(cursor.rows.len());
-        cursor.rows[offset.min(end)..end]
-            .iter()
-            .filter_map(|(p, deleted)| {
-                let signup = self.data.signups.get(*p)?;
-                let reading = self.reading(signup, cursor.ran_ms);
-                let mut object = serde_json::Map::new();
-                object.insert(
-                    "attributes".into(),
-                    self.attributes(&signup.id, &cursor.version),
-                );
-                for f in &cursor.fields {
-                    let value = match *f {
-                        // Whether it was deleted when the query ran.
-                        "IsDeleted" => json!(deleted),
-                        f => reading.field(f),
-                    };
-                    object.insert((*f).into(), value);
+        let rows = &cursor.rows[offset.min(end)..end];
+        let mut out = Vec::with_capacity(64 + rows.len() * 1024);
+        out.extend_from_slice(b"{\"totalSize\":");
+        out.extend_from_slice(cursor.rows.len().to_string().as_bytes());
+        out.extend_from_slice(if next.is_none() {
+            b",\"done\":true"
+        } else {
+            b",\"done\":false"
+        });
+        let next_records_url = |out: &mut Vec<u8>, url: &str| {
+            out.extend_from_slice(b",\"nextRecordsUrl\":");
+            write_json(out, &url);
+        };
+        if let Some(Next::BeforeRecords(url)) = next {
+            next_records_url(&mut out, url);
+        }
+        out.extend_from_slice(b",\"records\":[");
+        let mut first = true;
+        for (p, deleted) in rows {
+            let Some(signup) = self.data.signups.get(*p) else {
+                continue;
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            let reading = self.reading(signup, cursor.ran_ms);
+            out.extend_from_slice(b"{\"attributes\":{\"type\":\"SignupRequest\",\"url\":");
+            write_json(
+                &mut out,
+                &format!(
+                    "/services/data/v{}/sobjects/SignupRequest/{}",
+                    cursor.version, signup.id
+                ),
+            );
+            out.push(b'}');
+            for (i, f) in cursor.fields.iter().enumerate() {
+                // A field selected twice is answered once, as a tree's key is.
+                if cursor.fields[..i].contains(f) {
+                    continue;
                 }
-                Some(Value::Object(object))
-            })
-            .collect()
+                out.push(b',');
+                write_json(&mut out, f);
+                out.push(b':');
+                let value = match *f {
+                    // Whether it was deleted when the query ran.
+                    "IsDeleted" => json!(deleted),
+                    f => reading.field(f),
+                };
+                write_json(&mut out, &value);
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+        if let Some(Next::AfterRecords(url)) = next {
+            next_records_url(&mut out, url);
+        }
+        out.push(b'}');
+        Reply::written(200, out)
     }
+}
+
+/// Where a page's `nextRecordsUrl` goes: the first page names it before its records, the
+/// others after, as the trees they were built as did.
+#[derive(Clone, Copy)]
+enum Next<'u> {
+    BeforeRecords(&'u str),
+    AfterRecords(&'u str),
+}
+
+/// `value` as compact JSON text onto `out`.
+fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    // Writing to a Vec fails only for a value serde_json cannot write (a map with non-string
+    // keys), which these are not.
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// The page size: `Sforce-Query-Options: batchSize=N` (200 to 2000, as Salesforce allows) when

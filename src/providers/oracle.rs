@@ -834,8 +834,17 @@ impl Oracle {
     /// that is more requests than N items fill pages of 250, listing everything takes fewer,
     /// for as long as most of it is orgform's.
     fn filters_for(names: &[&str], asked: usize) -> Vec<String> {
-        let by_name = name_filters(names, MAX_ENCODED_FILTER);
         let page = usize::try_from(PAGE_LIMIT).unwrap_or(usize::MAX);
+        // A filter holds at most so many names (each term `name eq "X"` is at least 15 bytes
+        // encoded, and 4 more with its ` or `): when even that many filters would be more
+        // requests than the pages, none is built (100,000 names were a hundred thousand terms
+        // written to be dropped).
+        let most_per_filter = (MAX_ENCODED_FILTER + 4) / 19;
+        let distinct = asked.saturating_sub(usize::from(names.contains(&"")));
+        if distinct.div_ceil(most_per_filter.max(1)) > asked.div_ceil(page) {
+            return vec![String::new()];
+        }
+        let by_name = name_filters(names, MAX_ENCODED_FILTER);
         if by_name.len() > asked.div_ceil(page) {
             vec![String::new()]
         } else {
@@ -1323,6 +1332,23 @@ mod tests {
                 serde_json::from_str::<Streamed<RequestItem>>(bad).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    /// The shortcut past building filters for many names chooses as building them did.
+    #[test]
+    fn many_names_list_everything_without_building_their_filters() {
+        for n in [0_usize, 1, 2, 300, 5_000, 20_000, 60_000] {
+            let owned: Vec<String> = (0..n).map(|i| format!("N{i}")).collect();
+            let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let built = name_filters(&names, MAX_ENCODED_FILTER);
+            let page = usize::try_from(PAGE_LIMIT).expect("a page size");
+            let expected = if built.len() > n.div_ceil(page) {
+                vec![String::new()]
+            } else {
+                built
+            };
+            assert_eq!(Oracle::filters_for(&names, n), expected, "{n} names");
         }
     }
 

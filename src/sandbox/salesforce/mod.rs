@@ -275,7 +275,7 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     /// A JSON body already written as text (a query page, written record by record), served
     /// as it is; [`SalesforceData::handle`] reads it into `body` for a caller of the rules.
-    written: Option<Vec<u8>>,
+    written: Option<Box<[u8]>>,
 }
 
 impl Reply {
@@ -294,7 +294,7 @@ impl Reply {
             status,
             body: None,
             headers: Vec::new(),
-            written: Some(text),
+            written: Some(text.into_boxed_slice()),
         }
     }
 
@@ -716,7 +716,7 @@ async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
                 axum::http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            text,
+            text.into_vec(),
         )
             .into_response(),
         (None, Some(body)) => (status, axum::Json(body)).into_response(),

@@ -1,7 +1,9 @@
 //! From declared attributes (spec names) to the API's JSON (its own names), driven by the same
 //! schema the validator uses, with secrets resolved at the last moment; and back again
-//! (`from_wire`, `ReportedReader`), for what a provider reports about an organization: read
-//! straight from the wire into the packed [`Reported`], no JSON tree built on the way.
+//! (`from_wire`, `ReportedReader`, and `MatchedSeed` for a list's objects read both into what a
+//! client decides with and what they report), for what a provider reports about an
+//! organization: read straight from the wire into the packed [`Reported`], no JSON tree built
+//! on the way.
 
 use std::borrow::Cow;
 

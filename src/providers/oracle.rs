@@ -55,7 +55,7 @@ use tokio::time::Instant;
 
 use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
-use super::wire::{SecretEncoding, create_body, from_wire, to_json};
+use super::wire::{Matched, MatchedSeed, SecretEncoding, create_body, from_wire, to_json};
 use super::{
     ConnectOptions, CreateContext, Found, Provider, ProviderError, send_batch, send_found,
 };
@@ -256,6 +256,63 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Listed<T> {
     }
 }
 
+/// A list item type: the keys it reads, and how what it reports is read by the schema.
+pub(crate) trait ListItem: serde::de::DeserializeOwned {
+    /// The wire keys the type reads.
+    const KEYS: &'static [&'static str];
+    /// The fields of the wire object.
+    fn fields() -> &'static [Field];
+    /// What the object reported by [`ListItem::fields`] reports under spec names.
+    fn attributes(reported: Reported) -> Reported;
+}
+
+impl ListItem for RequestItem {
+    const KEYS: &'static [&'static str] =
+        &["id", "name", "status", "organization", "approverComments"];
+
+    fn fields() -> &'static [Field] {
+        ProviderType::OracleCommerce.schema().org
+    }
+
+    /// As [`request_attributes`].
+    fn attributes(reported: Reported) -> Reported {
+        reported.without_empty_tables()
+    }
+}
+
+impl ListItem for OrganizationItem {
+    const KEYS: &'static [&'static str] = &["id", "name", "active"];
+
+    fn fields() -> &'static [Field] {
+        organization_fields()
+    }
+
+    /// As [`organization_attributes`].
+    fn attributes(reported: Reported) -> Reported {
+        Reported::nested("organization", &reported.without_empty_tables())
+    }
+}
+
+/// A list item read in one pass, for a read of many ([`Oracle::search`]): the item and the
+/// attributes it reports, read straight from the wire ([`MatchedSeed`]); where [`Listed`] keeps
+/// the whole object as a tree (a read of one, discover's, reads it again).
+pub(crate) struct Streamed<T> {
+    pub(crate) item: T,
+    pub(crate) attributes: Reported,
+}
+
+impl<'de, T: ListItem> Deserialize<'de> for Streamed<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Streamed<T>, D::Error> {
+        use serde::de::DeserializeSeed as _;
+        let Matched { item, reported } =
+            MatchedSeed::<T>::new(T::KEYS, Some(T::fields())).deserialize(deserializer)?;
+        Ok(Streamed {
+            item,
+            attributes: T::attributes(reported),
+        })
+    }
+}
+
 /// `POST /ccstore/v1/organizationRequests` → `{"id": "100001", "links": [...]}`, or a `message`
 /// in place of the id when the site checks registration e-mails.
 #[derive(Deserialize)]
@@ -426,19 +483,19 @@ fn listed_organization(listed: &Listed<OrganizationItem>) -> RemoteOrg {
 
 /// Requests into `reality` with the attributes each reports, those sharing a name in
 /// [`preference`]'s order.
-fn insert_requests(reality: &mut InstanceReality, requests: Vec<Listed<RequestItem>>) {
-    let mut by_name: BTreeMap<String, Vec<Listed<RequestItem>>> = BTreeMap::new();
+fn insert_requests(reality: &mut InstanceReality, requests: Vec<(RequestItem, Reported)>) {
+    let mut by_name: BTreeMap<String, Vec<(RequestItem, Reported)>> = BTreeMap::new();
     for request in requests {
         by_name
-            .entry(request.item.name.clone())
+            .entry(request.0.name.clone())
             .or_default()
             .push(request);
     }
     for mut items in by_name.into_values() {
-        items.sort_by(|a, b| preferred(&a.item, &b.item));
-        for listed in &items {
-            let mut remote = request_to_remote(&listed.item);
-            remote.attributes = request_attributes(&listed.wire);
+        items.sort_by(|a, b| preferred(&a.0, &b.0));
+        for (item, attributes) in items {
+            let mut remote = request_to_remote(&item);
+            remote.attributes = attributes;
             reality.insert(remote);
         }
     }
@@ -777,8 +834,17 @@ impl Oracle {
     /// that is more requests than N items fill pages of 250, listing everything takes fewer,
     /// for as long as most of it is orgform's.
     fn filters_for(names: &[&str], asked: usize) -> Vec<String> {
-        let by_name = name_filters(names, MAX_ENCODED_FILTER);
         let page = usize::try_from(PAGE_LIMIT).unwrap_or(usize::MAX);
+        // A filter holds at most so many names (each term `name eq "X"` is at least 15 bytes
+        // encoded, and 4 more with its ` or `): when even that many filters would be more
+        // requests than the pages, none is built (100,000 names were a hundred thousand terms
+        // written to be dropped).
+        let most_per_filter = (MAX_ENCODED_FILTER + 4) / 19;
+        let distinct = asked.saturating_sub(usize::from(names.contains(&"")));
+        if distinct.div_ceil(most_per_filter.max(1)) > asked.div_ceil(page) {
+            return vec![String::new()];
+        }
+        let by_name = name_filters(names, MAX_ENCODED_FILTER);
         if by_name.len() > asked.div_ceil(page) {
             vec![String::new()]
         } else {
@@ -800,12 +866,13 @@ impl Oracle {
                         REQUESTS_PATH,
                         filter,
                         &[],
-                        |items: Vec<Listed<RequestItem>>| {
+                        |items: Vec<Streamed<RequestItem>>| {
                             // SCIM may compare without case; orgform's keys are exact.
                             listed.extend(
                                 items
                                     .into_iter()
-                                    .filter(|l| asked.contains(l.item.name.as_str())),
+                                    .filter(|l| asked.contains(l.item.name.as_str()))
+                                    .map(|l| (l.item, l.attributes)),
                             );
                             std::future::ready(Ok(()))
                         },
@@ -820,10 +887,12 @@ impl Oracle {
                         ORGANIZATIONS_PATH,
                         filter,
                         &[("useAdvancedQParser", "true")],
-                        |items: Vec<Listed<OrganizationItem>>| {
+                        |items: Vec<Streamed<OrganizationItem>>| {
                             for listed in items {
                                 if asked.contains(listed.item.name.as_str()) {
-                                    reality.insert(listed_organization(&listed));
+                                    let mut remote = organization_to_remote(&listed.item);
+                                    remote.attributes = listed.attributes;
+                                    reality.insert(remote);
                                 }
                             }
                             std::future::ready(Ok(()))
@@ -861,7 +930,16 @@ impl Oracle {
                     Ok::<_, ProviderError>(listed)
                 });
                 let requests = futures_util::future::try_join_all(read).await?;
-                insert_requests(&mut reality, requests);
+                insert_requests(
+                    &mut reality,
+                    requests
+                        .into_iter()
+                        .map(|listed| {
+                            let attributes = request_attributes(&listed.wire);
+                            (listed.item, attributes)
+                        })
+                        .collect(),
+                );
             }
             Mode::Direct => {
                 let listed = self
@@ -1203,6 +1281,75 @@ mod tests {
                 "secondary_addresses": [],
             }})
         );
+    }
+
+    /// A list item read as it streams in is what its whole JSON tree read.
+    #[test]
+    fn items_streamed_from_a_list_are_what_their_trees_read() {
+        let requests = [
+            json!({"id": 100_001, "name": "Acme", "status": "approved", "siteId": "siteUS",
+                   "requesterComments": "c", "organization": {"id": "or-1"}, "profile": {"id": "2"}}),
+            json!({"id": "100002", "name": "B", "status": "rejected", "organization": null,
+                   "approverComments": "no", "relatedOrganizationName": 5}),
+            json!({"id": 3, "organization": {"id": 7, "customerType": "OEM", "partyId": "42"},
+                   "profile": {"email": "a@b.example", "firstName": null}}),
+        ];
+        for wire in requests {
+            let listed: Listed<RequestItem> = serde_json::from_value(wire.clone()).expect("item");
+            let streamed: Streamed<RequestItem> =
+                serde_json::from_str(&wire.to_string()).expect("item");
+            assert_eq!(streamed.item, listed.item, "{wire}");
+            assert_eq!(
+                streamed.attributes,
+                request_attributes(&listed.wire),
+                "{wire}"
+            );
+        }
+        let organizations = [
+            json!({"name": "Acme Corp", "repositoryId": "or-1", "active": true, "id": "or-1"}),
+            json!({"name": "Acme Corp", "id": 12, "active": null, "customerType": "Standard",
+                   "dunsNumber": 123_456_789, "secondaryAddresses": [{"address": {"city": "X"}}]}),
+        ];
+        for wire in organizations {
+            let listed: Listed<OrganizationItem> =
+                serde_json::from_value(wire.clone()).expect("item");
+            let streamed: Streamed<OrganizationItem> =
+                serde_json::from_str(&wire.to_string()).expect("item");
+            assert_eq!(streamed.item, listed.item, "{wire}");
+            assert_eq!(
+                streamed.attributes,
+                listed_organization(&listed).attributes,
+                "{wire}"
+            );
+        }
+        for bad in [
+            r#"{"name": "x"}"#,
+            r#"{"id": true}"#,
+            "[1]",
+            r#"{"id": 1, "status": 5}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<Streamed<RequestItem>>(bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    /// The shortcut past building filters for many names chooses as building them did.
+    #[test]
+    fn many_names_list_everything_without_building_their_filters() {
+        for n in [0_usize, 1, 2, 300, 5_000, 20_000, 60_000] {
+            let owned: Vec<String> = (0..n).map(|i| format!("N{i}")).collect();
+            let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let built = name_filters(&names, MAX_ENCODED_FILTER);
+            let page = usize::try_from(PAGE_LIMIT).expect("a page size");
+            let expected = if built.len() > n.div_ceil(page) {
+                vec![String::new()]
+            } else {
+                built
+            };
+            assert_eq!(Oracle::filters_for(&names, n), expected, "{n} names");
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ use serde::Deserialize;
 
 use super::http::{Effect, Http, check_transport, created_answer, read_body, short};
 use super::login::LoginCell;
-use super::wire::{create_body, from_wire};
+use super::wire::{Matched, MatchedSeed, create_body, from_wire};
 use super::{ConnectOptions, CreateContext, Found, Provider, ProviderError, send_found};
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg, RemoteStatus, Reported};
 use crate::secrets::{SecretResolver, SecretString};
@@ -198,12 +198,6 @@ struct Created {
 
 fn yes() -> bool {
     true
-}
-
-/// The records of one page of a SOQL query (its `done` and `nextRecordsUrl`: [`PageHead`]).
-#[derive(Deserialize)]
-struct QueryPage {
-    records: Vec<serde_json::Value>,
 }
 
 /// One SignupRequest as a query returned it: what orgform decides with, and the attributes it
@@ -484,9 +478,13 @@ impl Salesforce {
         }
         let mut reality = InstanceReality::default();
         for rows in by_username.into_values() {
-            if let Some(best) = preferred_by(&rows, |row| &row.record) {
+            // `preferred`'s choice (the first of equals), taken rather than copied.
+            if let Some(best) = rows
+                .into_iter()
+                .min_by(|a, b| stands_before(&a.record, &b.record))
+            {
                 let mut remote = to_remote(&best.record);
-                remote.attributes = best.attributes.clone();
+                remote.attributes = best.attributes;
                 reality.insert(remote);
             }
         }
@@ -558,26 +556,99 @@ struct PageHead {
     next_records_url: Option<String>,
 }
 
-/// The records of one query page, each handed to `each` (see [`Salesforce::query_each`]).
+/// The keys a [`SignupRecord`] reads.
+const RECORD_KEYS: &[&str] = &[
+    "Id",
+    "Username",
+    "Status",
+    "CreatedOrgId",
+    "CreatedOrgInstance",
+    "ErrorCode",
+    "CreatedDate",
+];
+
+/// The records of one query page, each handed to `each` (see [`Salesforce::query_each`]) as it
+/// is parsed: its [`SignupRecord`] and, with `fields`, what it reports read straight from the
+/// wire ([`MatchedSeed`]), no record held as a JSON tree.
 fn records_of(body: &str, fields: bool, each: &mut impl FnMut(Row)) -> Result<(), ProviderError> {
-    let page: QueryPage = serde_json::from_str(body).map_err(|e| ProviderError::Protocol {
-        message: format!("the query answer is not what Salesforce documents: {e}"),
-    })?;
-    for value in page.records {
-        let unexpected = |why: String| ProviderError::Protocol {
-            message: format!("a query record is not what Salesforce documents: {why}"),
-        };
-        if !value.is_object() {
-            return Err(unexpected("not a JSON object".into()));
-        }
-        let record = SignupRecord::deserialize(&value).map_err(|e| unexpected(e.to_string()))?;
-        let attributes = match value {
-            serde_json::Value::Object(whole) if fields => reported_attributes(&whole),
-            _ => Reported::default(),
-        };
-        each(Row { record, attributes });
+    let seed = MatchedSeed::<SignupRecord>::new(
+        RECORD_KEYS,
+        fields.then(|| ProviderType::SalesforceSignup.schema().org),
+    );
+    let mut de = serde_json::Deserializer::from_str(body);
+    serde::Deserializer::deserialize_map(&mut de, PageRecords { seed, each })
+        .and_then(|()| de.end())
+        .map_err(|e| ProviderError::Protocol {
+            message: format!("the query answer is not what Salesforce documents: {e}"),
+        })
+}
+
+/// A query page's `records`, each to `each`; its other keys skipped.
+struct PageRecords<'e, F> {
+    seed: MatchedSeed<SignupRecord>,
+    each: &'e mut F,
+}
+
+impl<'de, F: FnMut(Row)> serde::de::Visitor<'de> for PageRecords<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a query answer object")
     }
-    Ok(())
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut read = false;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key != "records" {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else if read {
+                return Err(serde::de::Error::duplicate_field("records"));
+            } else {
+                map.next_value_seed(Records {
+                    seed: self.seed,
+                    each: &mut *self.each,
+                })?;
+                read = true;
+            }
+        }
+        if read {
+            Ok(())
+        } else {
+            Err(serde::de::Error::missing_field("records"))
+        }
+    }
+}
+
+/// The `records` array, each element to `each` as soon as it is read.
+struct Records<'e, F> {
+    seed: MatchedSeed<SignupRecord>,
+    each: &'e mut F,
+}
+
+impl<'de, F: FnMut(Row)> serde::de::DeserializeSeed<'de> for Records<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(Row)> serde::de::Visitor<'de> for Records<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(Matched { item, reported }) = seq.next_element_seed(self.seed)? {
+            (self.each)(Row {
+                record: item,
+                attributes: reported,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Provider for Salesforce {
@@ -1048,6 +1119,8 @@ pub fn jwt_assertion(
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize as _;
+
     use super::{SignupRecord, select, status_select};
 
     #[test]
@@ -1077,6 +1150,54 @@ mod tests {
                 super::Packed::pack(&record).unpack(&record.username),
                 record
             );
+        }
+    }
+
+    /// A page's records read as they stream in are what each record's whole JSON tree gave.
+    #[test]
+    fn records_streamed_from_a_page_are_what_their_trees_read() {
+        let records = serde_json::json!([
+            {"attributes": {"type": "SignupRequest", "url": "/x"}, "Id": "0TR1", "Username": "A@x.example",
+             "Status": "Success", "CreatedOrgId": "00D1", "CreatedOrgInstance": null, "ErrorCode": null,
+             "CreatedDate": "2024-06-10T12:00:00.000+0000", "Company": "Acme", "TrialDays": 30,
+             "ShouldConnectToEnvHub": false, "Country": null, "Unknown": {"deep": [1]}},
+            {"Id": "0TR2", "Username": "b@x.example", "Status": "Error", "ErrorCode": "C-1007",
+             "Company": 7, "Username": "c@x.example", "TrialDays": "14"},
+            {"Id": "0TR3", "Username": "d@x.example", "Status": "New"}
+        ]);
+        let body =
+            serde_json::json!({"totalSize": 3, "done": true, "records": records}).to_string();
+        for fields in [true, false] {
+            let mut streamed = Vec::new();
+            super::records_of(&body, fields, &mut |row: super::Row| {
+                streamed.push((row.record, row.attributes));
+            })
+            .expect("a page Salesforce documents");
+            let expected: Vec<_> = records
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|value| {
+                    let record = SignupRecord::deserialize(value).expect("a record");
+                    let attributes = match value {
+                        serde_json::Value::Object(whole) if fields => {
+                            super::reported_attributes(whole)
+                        }
+                        _ => crate::model::Reported::default(),
+                    };
+                    (record, attributes)
+                })
+                .collect();
+            assert_eq!(streamed, expected, "fields: {fields}");
+        }
+        for bad in [
+            r#"{"done": true}"#,
+            r#"{"done": true, "records": [1]}"#,
+            r#"{"done": true, "records": [{"Username": "a@x.example", "Status": "New"}]}"#,
+            r#"{"done": true, "records": [{"Id": 5, "Username": "a@x.example", "Status": "New"}]}"#,
+            r#"{"done": true, "records": []} x"#,
+        ] {
+            assert!(super::records_of(bad, true, &mut |_| {}).is_err(), "{bad}");
         }
     }
 

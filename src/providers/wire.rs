@@ -1,7 +1,9 @@
 //! From declared attributes (spec names) to the API's JSON (its own names), driven by the same
 //! schema the validator uses, with secrets resolved at the last moment; and back again
-//! (`from_wire`, `ReportedReader`), for what a provider reports about an organization: read
-//! straight from the wire into the packed [`Reported`], no JSON tree built on the way.
+//! (`from_wire`, `ReportedReader`, and `MatchedSeed` for a list's objects read both into what a
+//! client decides with and what they report), for what a provider reports about an
+//! organization: read straight from the wire into the packed [`Reported`], no JSON tree built
+//! on the way.
 
 use std::borrow::Cow;
 
@@ -213,6 +215,86 @@ impl ReportedReader {
     pub(crate) fn finish(mut self) -> Reported {
         self.table.finish(&mut self.out);
         Reported::from_table_bytes(self.out)
+    }
+}
+
+/// A wire object read once into both what a client decides with (`T`) and what it reports by
+/// the schema (`reported`), for a list of many: no tree of the whole object is built. See
+/// [`MatchedSeed`].
+pub(crate) struct Matched<T> {
+    pub(crate) item: T,
+    pub(crate) reported: Reported,
+}
+
+/// Reads a [`Matched`]: the values of the keys `T` reads (`keys`) are kept as small JSON values
+/// and `T` is deserialized from them alone at the end, so `T` reads them exactly as it read the
+/// whole object (its defaults, its errors, the last of a repeated key); every value, those too,
+/// goes by the schema `fields` into a [`ReportedReader`], the others straight from the wire.
+/// Without `fields` (a look at statuses) the other keys are skipped unread.
+pub(crate) struct MatchedSeed<T> {
+    keys: &'static [&'static str],
+    fields: Option<&'static [Field]>,
+    item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> MatchedSeed<T> {
+    pub(crate) fn new(
+        keys: &'static [&'static str],
+        fields: Option<&'static [Field]>,
+    ) -> MatchedSeed<T> {
+        MatchedSeed {
+            keys,
+            fields,
+            item: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> Clone for MatchedSeed<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for MatchedSeed<T> {}
+
+impl<'de, T: serde::de::DeserializeOwned> DeserializeSeed<'de> for MatchedSeed<T> {
+    type Value = Matched<T>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Matched<T>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Visitor<'de> for MatchedSeed<T> {
+    type Value = Matched<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Matched<T>, A::Error> {
+        use serde::de::Error as _;
+        let mut taken = serde_json::Map::new();
+        let mut reader = self.fields.map(ReportedReader::new);
+        while let Some(WireKey(key)) = map.next_key::<WireKey<'de>>()? {
+            if self.keys.contains(&key.as_ref()) {
+                let value: serde_json::Value = map.next_value()?;
+                if let Some(reader) = &mut reader {
+                    reader.put(&key, &value).map_err(A::Error::custom)?;
+                }
+                taken.insert(key.into_owned(), value);
+            } else if let Some(reader) = &mut reader {
+                reader.read(&key, &mut map)?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        let item = T::deserialize(serde_json::Value::Object(taken)).map_err(A::Error::custom)?;
+        Ok(Matched {
+            item,
+            reported: reader.map(ReportedReader::finish).unwrap_or_default(),
+        })
     }
 }
 

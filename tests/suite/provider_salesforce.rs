@@ -579,6 +579,28 @@ fn a_query_locator_pages_what_the_query_found_as_it_was_then() {
         (first["totalSize"].as_u64(), first["done"].as_bool()),
         (Some(5), Some(false))
     );
+    // Written as text record by record, in the order a tree of it serialized: the record's
+    // `attributes`, then the fields as selected.
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        keys(&first),
+        ["totalSize", "done", "nextRecordsUrl", "records"]
+    );
+    assert_eq!(
+        keys(&first["records"][0]),
+        ["attributes", "Id", "Status", "IsDeleted"]
+    );
+    assert_eq!(
+        first["records"][0]["attributes"],
+        serde_json::json!({
+            "type": "SignupRequest",
+            "url": format!("/services/data/v60.0/sobjects/SignupRequest/{}", ids[0]),
+        })
+    );
     let reply = call(
         &mut emu,
         &t,
@@ -596,6 +618,11 @@ fn a_query_locator_pages_what_the_query_found_as_it_was_then() {
             .body
             .expect("body");
         assert_eq!(body["totalSize"], 5);
+        let mut expected = vec!["totalSize", "done", "records"];
+        if body["done"] == false {
+            expected.push("nextRecordsUrl");
+        }
+        assert_eq!(keys(&body), expected);
         records.extend(body["records"].as_array().expect("records").iter().cloned());
         next = body["nextRecordsUrl"].as_str().map(str::to_string);
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::filter::{Filter, compare, lookup};
 use super::index::Source;
-use super::{Emulator, Reply, code};
+use super::{Emulator, Reply, code, write_json, write_organization};
 
 /// Which list a request reads.
 #[derive(Clone, Copy, Debug)]
@@ -105,10 +105,6 @@ impl Emulator<'_> {
         let total = items.len() as u64;
         let start = usize::try_from(offset.min(total)).unwrap_or(usize::MAX);
         let end = usize::try_from((offset.saturating_add(limit)).min(total)).unwrap_or(usize::MAX);
-        let mut page: Vec<Value> = items[start..end]
-            .iter()
-            .map(|source| self.render_source(*source))
-            .collect();
         // Filtered and sorted on the whole object, answered as OCC's list items: a request's is
         // `{id, name, status, organization: {id}, profile: {id}}` (its comments and the rest
         // only come with a read of one), an organization's the whole object unless
@@ -120,18 +116,11 @@ impl Emulator<'_> {
             }
             Collection::Organizations => None,
         };
-        if let Some(keys) = listed {
-            for item in &mut page {
-                if let Value::Object(fields) = item {
-                    fields.retain(|k, _| keys.contains(&k.as_str()));
-                }
-            }
-        }
-        let number = |n: u64| {
+        let number = |out: &mut Vec<u8>, n: u64| {
             if self.config.counts_as_strings {
-                json!(n.to_string())
+                write_json(out, &n.to_string());
             } else {
-                json!(n)
+                write_json(out, &n);
             }
         };
         let path = match collection {
@@ -143,18 +132,66 @@ impl Emulator<'_> {
         } else {
             format!("{}{path}?{query}", self.base_url)
         };
-        let mut answer = json!({
-            "total": number(total),
-            "totalResults": number(total),
-            "offset": number(offset),
-            "limit": number(limit),
-            "links": [{ "rel": "self", "href": href }],
-            "items": page,
-        });
-        if !sort_echo.is_empty() {
-            answer["sort"] = Value::Array(sort_echo);
+        // `{total, totalResults, offset, limit, links, items[, sort]}`, written as JSON text item
+        // by item (the bytes a tree of it serialized to): an organization is written from what
+        // is stored, not copied into a tree first.
+        let page = &items[start..end];
+        let mut out = Vec::with_capacity(256 + page.len() * 768);
+        out.extend_from_slice(b"{\"total\":");
+        number(&mut out, total);
+        out.extend_from_slice(b",\"totalResults\":");
+        number(&mut out, total);
+        out.extend_from_slice(b",\"offset\":");
+        number(&mut out, offset);
+        out.extend_from_slice(b",\"limit\":");
+        number(&mut out, limit);
+        out.extend_from_slice(b",\"links\":[{\"rel\":\"self\",\"href\":");
+        write_json(&mut out, &href);
+        out.extend_from_slice(b"}],\"items\":[");
+        for (i, source) in page.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.write_item(&mut out, *source, listed);
         }
-        Reply::json(200, answer)
+        out.push(b']');
+        if !sort_echo.is_empty() {
+            out.extend_from_slice(b",\"sort\":");
+            write_json(&mut out, &sort_echo);
+        }
+        out.push(b'}');
+        Reply::written(200, out)
+    }
+
+    /// One list item as JSON text onto `out`: [`Emulator::render_source`]'s object with only
+    /// the keys of `keep` when it names them.
+    fn write_item(&self, out: &mut Vec<u8>, source: Source, keep: Option<&[&str]>) {
+        let data = &*self.data;
+        match source {
+            Source::Organization(p) => {
+                if let Some(o) = data.organizations.get(p) {
+                    return write_organization(out, &o.id, Some(&o.fields), None, keep);
+                }
+            }
+            Source::Approved(p) => {
+                if let Some(r) = data.requests.get(p) {
+                    let organization = r.fields.get("organization").and_then(Value::as_object);
+                    return write_organization(
+                        out,
+                        &r.organization_id,
+                        organization,
+                        Some(&r.name),
+                        keep,
+                    );
+                }
+            }
+            Source::Request(_) => {}
+        }
+        let mut item = self.render_source(source);
+        if let (Some(keys), Value::Object(fields)) = (keep, &mut item) {
+            fields.retain(|k, _| keys.contains(&k.as_str()));
+        }
+        write_json(out, &item);
     }
 }
 

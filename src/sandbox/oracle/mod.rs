@@ -231,11 +231,27 @@ struct Token {
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// A JSON body already written as text (a list page, written item by item), served as it
+    /// is; [`OracleData::handle`] reads it into `body` for a caller of the rules.
+    written: Option<Vec<u8>>,
 }
 
 impl Reply {
     fn json(status: u16, body: Value) -> Reply {
-        Reply { status, body }
+        Reply {
+            status,
+            body,
+            written: None,
+        }
+    }
+
+    /// A JSON body written as text.
+    fn written(status: u16, text: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            body: Value::Null,
+            written: Some(text),
+        }
     }
 
     /// OCC's error shape: string code and status.
@@ -251,6 +267,22 @@ impl OracleData {
     /// Answers one request. `base_url` is where this sandbox is reached (for links), `now_ms`
     /// the time in milliseconds since the Unix epoch, `random` a seed for tokens.
     pub fn handle(
+        &mut self,
+        config: &OracleConfig,
+        request: &Request<'_>,
+        base_url: &str,
+        now_ms: u64,
+        random: u64,
+    ) -> Reply {
+        let mut reply = self.serve(config, request, base_url, now_ms, random);
+        if let Some(text) = reply.written.take() {
+            reply.body = serde_json::from_slice(&text).unwrap_or(Value::Null);
+        }
+        reply
+    }
+
+    /// [`OracleData::handle`] for the HTTP route: a body written as text is left so.
+    fn serve(
         &mut self,
         config: &OracleConfig,
         request: &Request<'_>,
@@ -977,12 +1009,76 @@ fn render_approved(r: &OrgRequest) -> Value {
     fields
         .entry("name")
         .or_insert_with(|| json!(r.name.clone()));
-    render_organization(&r.organization_id, &fields)
+    organization_object(&r.organization_id, fields)
 }
 
 /// An organization as the admin API shows it.
 fn render_organization(id: &str, fields: &Map<String, Value>) -> Value {
-    let mut object = fields.clone();
+    organization_object(id, fields.clone())
+}
+
+/// What [`render_approved`] (`name`: the request's) or [`render_organization`] (`None`)
+/// renders, written as JSON text onto `out` without copying the fields, with only the keys of
+/// `keep` when it names them: the bytes the tree serializes to.
+pub(super) fn write_organization(
+    out: &mut Vec<u8>,
+    id: &str,
+    fields: Option<&Map<String, Value>>,
+    name: Option<&str>,
+    keep: Option<&[&str]>,
+) {
+    let has = |key: &str| fields.is_some_and(|f| f.contains_key(key));
+    let mut first = true;
+    let mut entry = |out: &mut Vec<u8>, key: &str, value: &dyn Fn(&mut Vec<u8>)| {
+        if keep.is_some_and(|keep| !keep.contains(&key)) {
+            return;
+        }
+        out.push(if first { b'{' } else { b',' });
+        first = false;
+        write_json(out, key);
+        out.push(b':');
+        value(out);
+    };
+    for (key, value) in fields.into_iter().flatten() {
+        match key.as_str() {
+            "id" | "repositoryId" => entry(out, key, &|out| write_json(out, id)),
+            _ => entry(out, key, &|out| write_json(out, value)),
+        }
+    }
+    if let Some(name) = name.filter(|_| !has("name")) {
+        entry(out, "name", &|out| write_json(out, name));
+    }
+    for key in ["id", "repositoryId"] {
+        if !has(key) {
+            entry(out, key, &|out| write_json(out, id));
+        }
+    }
+    let defaults: [(&str, &[u8]); 3] = [
+        ("active", b"true"),
+        ("approvalRequired", b"false"),
+        ("secondaryAddresses", b"[]"),
+    ];
+    for (key, text) in defaults {
+        if !has(key) {
+            entry(out, key, &|out| out.extend_from_slice(text));
+        }
+    }
+    if first {
+        out.push(b'{');
+    }
+    out.push(b'}');
+}
+
+/// `value` as compact JSON text onto `out`.
+pub(super) fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    // Writing to a Vec fails only for a value serde_json cannot write (a map with non-string
+    // keys), which these are not.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// [`render_organization`] of fields already copied: an approved request's organization is
+/// copied once, not twice.
+fn organization_object(id: &str, mut object: Map<String, Value>) -> Value {
     object.insert("id".into(), json!(id));
     object.insert("repositoryId".into(), json!(id));
     object.entry("active").or_insert(json!(true));
@@ -1055,7 +1151,7 @@ async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
     let (reply, lost) = on_data(&state, saves(&call.method, call.uri.path()), |data| {
         let reply = data
             .oracle
-            .handle(config, &request, &base_url, now_ms, random);
+            .serve(config, &request, &base_url, now_ms, random);
         let lost = creates
             && reply.status == 200
             && data.oracle.lost_answers.lose(config.lose_create_answers);
@@ -1066,5 +1162,64 @@ async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
         return status_error(&state, StatusCode::BAD_GATEWAY);
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(reply.body)).into_response()
+    match reply.written {
+        // The content type axum's `Json` gives.
+        Some(text) => (
+            status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            text,
+        )
+            .into_response(),
+        None => (status, axum::Json(reply.body)).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An organization written as text is, byte for byte, the tree `render_organization` and
+    /// `render_approved` build, serialized, with or without the brief item's keys.
+    #[test]
+    fn an_organization_written_as_text_is_its_tree_serialized() {
+        let stored = [
+            json!({}),
+            json!({"name": "Acme", "customerType": "OEM"}),
+            json!({"id": "old", "name": "Acme", "active": false, "secondaryAddresses": [{"a": 1}]}),
+            json!({"repositoryId": "x", "approvalRequired": true, "description": "a\"b\n"}),
+        ];
+        let brief: &[&str] = &["name", "repositoryId", "active", "id"];
+        for fields in &stored {
+            let fields = fields.as_object().expect("an object");
+            for name in [None, Some("Request name")] {
+                for keep in [None, Some(brief)] {
+                    let mut copied = fields.clone();
+                    if let Some(name) = name {
+                        copied.entry("name").or_insert_with(|| json!(name));
+                    }
+                    let mut tree = organization_object("or-1", copied);
+                    if let (Some(keys), Value::Object(object)) = (keep, &mut tree) {
+                        object.retain(|k, _| keys.contains(&k.as_str()));
+                    }
+                    let mut text = Vec::new();
+                    write_organization(&mut text, "or-1", Some(fields), name, keep);
+                    assert_eq!(
+                        String::from_utf8(text).expect("UTF-8"),
+                        tree.to_string(),
+                        "{fields:?} {name:?} {keep:?}"
+                    );
+                }
+            }
+        }
+        let mut text = Vec::new();
+        write_organization(&mut text, "or-2", None, Some("N"), None);
+        assert_eq!(
+            String::from_utf8(text).expect("UTF-8"),
+            organization_object("or-2", Map::from_iter([("name".to_string(), json!("N"))]))
+                .to_string()
+        );
+    }
 }

@@ -201,6 +201,22 @@ impl SalesforceData {
         now_ms: u64,
         random: u64,
     ) -> Reply {
+        let mut reply = self.serve(config, request, base_url, now_ms, random);
+        if let Some(text) = reply.written.take() {
+            reply.body = serde_json::from_slice(&text).ok();
+        }
+        reply
+    }
+
+    /// [`SalesforceData::handle`] for the HTTP route: a body written as text is left so.
+    fn serve(
+        &mut self,
+        config: &SalesforceConfig,
+        request: &Request<'_>,
+        base_url: &str,
+        now_ms: u64,
+        random: u64,
+    ) -> Reply {
         self.index.refresh(&self.signups);
         Emulator {
             config,
@@ -257,6 +273,9 @@ pub struct Reply {
     pub status: u16,
     pub body: Option<Value>,
     pub headers: Vec<(&'static str, String)>,
+    /// A JSON body already written as text (a query page, written record by record), served
+    /// as it is; [`SalesforceData::handle`] reads it into `body` for a caller of the rules.
+    written: Option<Box<[u8]>>,
 }
 
 impl Reply {
@@ -265,6 +284,17 @@ impl Reply {
             status,
             body: Some(body),
             headers: Vec::new(),
+            written: None,
+        }
+    }
+
+    /// A JSON body written as text.
+    fn written(status: u16, text: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            body: None,
+            headers: Vec::new(),
+            written: Some(text.into_boxed_slice()),
         }
     }
 
@@ -549,6 +579,7 @@ impl Emulator<'_> {
                     status: 204,
                     body: None,
                     headers: Vec::new(),
+                    written: None,
                 }
             }
             None => not_found(),
@@ -673,13 +704,23 @@ async fn serve(State(state): State<SandboxState>, call: Call) -> Response {
         && call.uri.path().contains("/sobjects/");
     let reply = on_data(&state, saves, |data| {
         data.salesforce
-            .handle(config, &request, &base_url, now_ms, random)
+            .serve(config, &request, &base_url, now_ms, random)
     })
     .await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = match reply.body {
-        Some(body) => (status, axum::Json(body)).into_response(),
-        None => status.into_response(),
+    let mut response = match (reply.written, reply.body) {
+        // The content type axum's `Json` gives.
+        (Some(text), _) => (
+            status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            text.into_vec(),
+        )
+            .into_response(),
+        (None, Some(body)) => (status, axum::Json(body)).into_response(),
+        (None, None) => status.into_response(),
     };
     for (name, value) in reply.headers {
         if let Ok(value) = HeaderValue::from_str(&value) {

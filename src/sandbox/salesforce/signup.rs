@@ -318,79 +318,96 @@ impl Emulator<'_> {
 
     /// Every field of a sign-up as it stands now, by canonical name.
     pub(super) fn render(&self, signup: &Signup, now_ms: u64) -> BTreeMap<&'static str, Value> {
+        let reading = self.reading(signup, now_ms);
+        CREATABLE
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(SYSTEM.iter().copied())
+            .map(|name| (name, reading.field(name)))
+            .collect()
+    }
+
+    /// A sign-up as it stands now, to be read a field at a time: a query renders the fields it
+    /// selects or compares, not every field of every sign-up it looks at.
+    pub(super) fn reading<'s>(&self, signup: &'s Signup, now_ms: u64) -> Reading<'s> {
         let status = self.status(signup, now_ms);
-        let done = matches!(status, "Success" | "Error");
-        let mut row: BTreeMap<&'static str, Value> = BTreeMap::new();
-        for (name, _) in CREATABLE {
-            row.insert(
-                name,
-                signup.fields.get(*name).cloned().unwrap_or(Value::Null),
-            );
-        }
-        row.entry("ShouldConnectToEnvHub").and_modify(|v| {
-            if v.is_null() {
-                *v = json!(false);
-            }
-        });
-        row.insert("Id", json!(signup.id));
-        row.insert("Status", json!(status));
-        row.insert("IsDeleted", json!(signup.deleted));
-        row.insert("CreatedDate", json!(soql_datetime(signup.created_ms)));
         let finished_ms = signup.created_ms
             + u64::try_from((self.config.new_for + self.config.in_progress_for).as_millis())
                 .unwrap_or(0);
-        row.insert(
-            "LastModifiedDate",
-            json!(soql_datetime(if done {
-                finished_ms
+        Reading {
+            signup,
+            status,
+            done: matches!(status, "Success" | "Error"),
+            finished_ms,
+        }
+    }
+}
+
+/// A sign-up at one moment ([`Emulator::reading`]).
+pub(super) struct Reading<'s> {
+    signup: &'s Signup,
+    status: &'static str,
+    /// Whether it has ended (`Success` or `Error`).
+    done: bool,
+    /// When it ended, or will.
+    finished_ms: u64,
+}
+
+impl Reading<'_> {
+    /// The field `name` (canonical) as it reads now; `null` for a field it does not have.
+    pub(super) fn field(&self, name: &str) -> Value {
+        let signup = self.signup;
+        let outcome = match (&signup.outcome, self.status) {
+            (outcome @ Outcome::Success { .. }, "Success")
+            | (outcome @ Outcome::Error { .. }, "Error") => Some(outcome),
+            _ => None,
+        };
+        match name {
+            "Id" => json!(signup.id),
+            "Status" => json!(self.status),
+            "IsDeleted" => json!(signup.deleted),
+            "CreatedDate" => json!(soql_datetime(signup.created_ms)),
+            "LastModifiedDate" => json!(soql_datetime(if self.done {
+                self.finished_ms
             } else {
                 signup.created_ms
             })),
-        );
-        let template = signup
-            .fields
-            .get("TemplateId")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let (org_id, instance, auth_code, error_code) = match (&signup.outcome, status) {
-            (
-                Outcome::Success {
-                    org_id,
-                    org_instance,
-                    auth_code,
-                },
-                "Success",
-            ) => (
-                json!(org_id),
-                json!(org_instance),
-                json!(auth_code),
-                Value::Null,
-            ),
-            (Outcome::Error { code }, "Error") => {
-                (Value::Null, Value::Null, Value::Null, json!(code))
-            }
-            _ => (Value::Null, Value::Null, Value::Null, Value::Null),
-        };
-        row.insert("CreatedOrgId", org_id);
-        row.insert("CreatedOrgInstance", instance);
-        row.insert("AuthCode", auth_code);
-        row.insert("ErrorCode", error_code);
-        row.insert(
-            "ResolvedTemplateId",
-            if done { template.clone() } else { Value::Null },
-        );
-        row.insert(
-            "TrialSourceOrgId",
-            if done && !template.is_null() {
-                json!("00DSB0000000002")
-            } else {
-                Value::Null
+            "CreatedOrgId" => match outcome {
+                Some(Outcome::Success { org_id, .. }) => json!(org_id),
+                _ => Value::Null,
             },
-        );
-        if done && row.get("TrialDays").is_some_and(Value::is_null) {
-            row.insert("TrialDays", json!(30));
+            "CreatedOrgInstance" => match outcome {
+                Some(Outcome::Success { org_instance, .. }) => json!(org_instance),
+                _ => Value::Null,
+            },
+            "AuthCode" => match outcome {
+                Some(Outcome::Success { auth_code, .. }) => json!(auth_code),
+                _ => Value::Null,
+            },
+            "ErrorCode" => match outcome {
+                Some(Outcome::Error { code }) => json!(code),
+                _ => Value::Null,
+            },
+            "ResolvedTemplateId" if self.done => self.stored("TemplateId"),
+            "TrialSourceOrgId" if self.done && !self.stored("TemplateId").is_null() => {
+                json!("00DSB0000000002")
+            }
+            "ShouldConnectToEnvHub" => match self.stored(name) {
+                Value::Null => json!(false),
+                other => other,
+            },
+            "TrialDays" if self.done => match self.stored(name) {
+                Value::Null => json!(30),
+                other => other,
+            },
+            name if CREATABLE.iter().any(|(n, _)| *n == name) => self.stored(name),
+            _ => Value::Null,
         }
-        row
+    }
+
+    /// A create-able field as the create stored it.
+    fn stored(&self, name: &str) -> Value {
+        self.signup.fields.get(name).cloned().unwrap_or(Value::Null)
     }
 }
 

@@ -2,7 +2,6 @@
 //! then evaluated against each sign-up as it reads now: filters, `ORDER BY`, `LIMIT`,
 //! `COUNT()`), and paging by query locator (`nextRecordsUrl`) at the configured batch size.
 
-use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
 use serde_json::{Value, json};
@@ -52,8 +51,8 @@ impl Emulator<'_> {
             Ok(q) => q,
             Err(reply) => return reply,
         };
-        // Only the sign-ups the condition may match are looked at, and only those a condition
-        // or an order compares are rendered to decide (rendering is what costs).
+        // Only the sign-ups the condition may match are looked at, and of those only the fields
+        // a condition or an order compares are rendered to decide (rendering is what costs).
         let signups = &self.data.signups;
         let candidates: Box<dyn Iterator<Item = (usize, &super::Signup)>> = match query
             .filter
@@ -67,24 +66,29 @@ impl Emulator<'_> {
             ),
             None => Box::new(signups.iter().enumerate()),
         };
-        let candidates = candidates.filter(|(_, s)| include_deleted || !s.deleted);
-        let mut rows: Vec<(usize, bool)> = if query.filter.is_none() && query.order_by.is_none() {
-            candidates.map(|(p, s)| (p, s.deleted)).collect()
-        } else {
-            let mut rendered: Vec<(usize, bool, BTreeMap<&'static str, Value>)> = candidates
-                .map(|(p, s)| (p, s.deleted, self.render(s, now_ms)))
-                .filter(|(_, _, row)| query.filter.as_ref().is_none_or(|c| c.matches(row)))
-                .collect();
-            if let Some((field, descending)) = query.order_by {
-                rendered.sort_by(|(_, _, a), (_, _, b)| {
-                    let ord = compare(&a[field], &b[field]);
+        let candidates = candidates
+            .filter(|(_, s)| include_deleted || !s.deleted)
+            .filter(|(_, s)| {
+                query.filter.as_ref().is_none_or(|c| {
+                    let reading = self.reading(s, now_ms);
+                    c.matches(&|field| reading.field(field))
+                })
+            });
+        let mut rows: Vec<(usize, bool)> = match query.order_by {
+            None => candidates.map(|(p, s)| (p, s.deleted)).collect(),
+            Some((field, descending)) => {
+                let mut keyed: Vec<(usize, bool, Value)> = candidates
+                    .map(|(p, s)| (p, s.deleted, self.reading(s, now_ms).field(field)))
+                    .collect();
+                keyed.sort_by(|(_, _, a), (_, _, b)| {
+                    let ord = compare(a, b);
                     if descending { ord.reverse() } else { ord }
                 });
+                keyed
+                    .into_iter()
+                    .map(|(p, deleted, _)| (p, deleted))
+                    .collect()
             }
-            rendered
-                .into_iter()
-                .map(|(p, deleted, _)| (p, deleted))
-                .collect()
         };
         if let Some(limit) = query.limit {
             rows.truncate(limit);
@@ -108,24 +112,14 @@ impl Emulator<'_> {
             version: version.to_string(),
             last_used_ms: now_ms,
         };
-        let first = self.page(&cursor, 0);
         if total <= batch {
-            return Reply::json(
-                200,
-                json!({ "totalSize": total, "done": true, "records": first }),
-            );
+            return self.page(&cursor, 0, None);
         }
         let locator = format!("01gSB{}", self.random_text(13));
-        self.data.cursors.insert(locator.clone(), cursor);
-        Reply::json(
-            200,
-            json!({
-                "totalSize": total,
-                "done": false,
-                "nextRecordsUrl": format!("/services/data/v{version}/query/{locator}-{batch}"),
-                "records": first,
-            }),
-        )
+        let next = format!("/services/data/v{version}/query/{locator}-{batch}");
+        let reply = self.page(&cursor, 0, Some(Next::BeforeRecords(&next)));
+        self.data.cursors.insert(locator, cursor);
+        reply
     }
 
     pub(super) fn query_more(&mut self, locator: &str, now_ms: u64) -> Reply {
@@ -143,48 +137,104 @@ impl Emulator<'_> {
         {
             return invalid();
         }
-        let page = self.page(&cursor, offset);
         let end = (offset + cursor.batch).min(cursor.rows.len());
-        let total = cursor.rows.len();
-        let mut answer = json!({ "totalSize": total, "done": end == total, "records": page });
-        if end < total {
-            answer["nextRecordsUrl"] = json!(format!(
-                "/services/data/v{}/query/{id}-{end}",
-                cursor.version
-            ));
-            self.data.cursors.insert(
-                id.to_string(),
-                Cursor {
-                    last_used_ms: now_ms,
-                    ..cursor
-                },
-            );
+        if end == cursor.rows.len() {
+            return self.page(&cursor, offset, None);
         }
-        Reply::json(200, answer)
+        let next = format!("/services/data/v{}/query/{id}-{end}", cursor.version);
+        let reply = self.page(&cursor, offset, Some(Next::AfterRecords(&next)));
+        self.data.cursors.insert(
+            id.to_string(),
+            Cursor {
+                last_used_ms: now_ms,
+                ..cursor
+            },
+        );
+        reply
     }
 
-    /// The records of `cursor` from `offset`, one batch, each sign-up rendered as it read when
-    /// the query ran.
-    fn page(&self, cursor: &Cursor, offset: usize) -> Vec<Value> {
+    /// The answer of one page of `cursor` from `offset`, one batch, each sign-up rendered as it
+    /// read when the query ran, its selected fields alone: `{totalSize, done, [nextRecordsUrl,]
+    /// records}` as a tree of it would serialize (`nextRecordsUrl` where `next` puts it),
+    /// written as JSON text record by record, since a page of 2,000 built as a tree first was
+    /// most of what a page cost.
+    fn page(&self, cursor: &Cursor, offset: usize, next: Option<Next<'_>>) -> Reply {
         let end = (offset + cursor.batch).min(cursor.rows.len());
-        cursor.rows[offset.min(end)..end]
-            .iter()
-            .filter_map(|(p, deleted)| {
-                let signup = self.data.signups.get(*p)?;
-                let mut row = self.render(signup, cursor.ran_ms);
-                row.insert("IsDeleted", json!(deleted));
-                let mut object = serde_json::Map::new();
-                object.insert(
-                    "attributes".into(),
-                    self.attributes(&signup.id, &cursor.version),
-                );
-                for f in &cursor.fields {
-                    object.insert((*f).into(), row.get(f).cloned().unwrap_or(Value::Null));
+        let rows = &cursor.rows[offset.min(end)..end];
+        let mut out = Vec::with_capacity(64 + rows.len() * 1024);
+        out.extend_from_slice(b"{\"totalSize\":");
+        out.extend_from_slice(cursor.rows.len().to_string().as_bytes());
+        out.extend_from_slice(if next.is_none() {
+            b",\"done\":true"
+        } else {
+            b",\"done\":false"
+        });
+        let next_records_url = |out: &mut Vec<u8>, url: &str| {
+            out.extend_from_slice(b",\"nextRecordsUrl\":");
+            write_json(out, &url);
+        };
+        if let Some(Next::BeforeRecords(url)) = next {
+            next_records_url(&mut out, url);
+        }
+        out.extend_from_slice(b",\"records\":[");
+        let mut first = true;
+        for (p, deleted) in rows {
+            let Some(signup) = self.data.signups.get(*p) else {
+                continue;
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            let reading = self.reading(signup, cursor.ran_ms);
+            out.extend_from_slice(b"{\"attributes\":{\"type\":\"SignupRequest\",\"url\":");
+            write_json(
+                &mut out,
+                &format!(
+                    "/services/data/v{}/sobjects/SignupRequest/{}",
+                    cursor.version, signup.id
+                ),
+            );
+            out.push(b'}');
+            for (i, f) in cursor.fields.iter().enumerate() {
+                // A field selected twice is answered once, as a tree's key is.
+                if cursor.fields[..i].contains(f) {
+                    continue;
                 }
-                Some(Value::Object(object))
-            })
-            .collect()
+                out.push(b',');
+                write_json(&mut out, f);
+                out.push(b':');
+                let value = match *f {
+                    // Whether it was deleted when the query ran.
+                    "IsDeleted" => json!(deleted),
+                    f => reading.field(f),
+                };
+                write_json(&mut out, &value);
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+        if let Some(Next::AfterRecords(url)) = next {
+            next_records_url(&mut out, url);
+        }
+        out.push(b'}');
+        Reply::written(200, out)
     }
+}
+
+/// Where a page's `nextRecordsUrl` goes: the first page names it before its records, the
+/// others after, as the trees they were built as did.
+#[derive(Clone, Copy)]
+enum Next<'u> {
+    BeforeRecords(&'u str),
+    AfterRecords(&'u str),
+}
+
+/// `value` as compact JSON text onto `out`.
+fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    // Writing to a Vec fails only for a value serde_json cannot write (a map with non-string
+    // keys), which these are not.
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// The page size: `Sforce-Query-Options: batchSize=N` (200 to 2000, as Salesforce allows) when
@@ -266,10 +316,11 @@ impl Condition {
         }
     }
 
-    fn matches(&self, row: &BTreeMap<&'static str, Value>) -> bool {
+    /// Whether the sign-up whose fields `row` reads (by canonical name) matches.
+    fn matches(&self, row: &impl Fn(&'static str) -> Value) -> bool {
         match self {
             Condition::Compare { field, op, value } => {
-                let actual = &row[field];
+                let actual = &row(field);
                 let ord = compare(actual, value);
                 // Ordering against null matches nothing, as in SOQL.
                 let comparable = !actual.is_null() && !value.is_null();
@@ -286,8 +337,11 @@ impl Condition {
                 field,
                 values,
                 negated,
-            } => values.iter().any(|v| values_equal(&row[field], v)) != *negated,
-            Condition::Like { field, pattern } => row[field]
+            } => {
+                let actual = row(field);
+                values.iter().any(|v| values_equal(&actual, v)) != *negated
+            }
+            Condition::Like { field, pattern } => row(field)
                 .as_str()
                 .is_some_and(|s| like(&s.to_lowercase(), &pattern.to_lowercase())),
             Condition::All(all) => all.iter().all(|c| c.matches(row)),

@@ -21,9 +21,8 @@ use super::state_store::{read_state, state_location_before_login};
 use crate::cli::{DiscoverArgs, Format, GlobalArgs};
 use crate::model::{InstanceName, InstanceReality, NaturalKey, RemoteOrg, RemoteStatus};
 use crate::providers::{AnyProvider, ConnectOptions, Provider};
-use crate::spec::checked::CheckedFile;
 use crate::spec::generate::spec_file;
-use crate::spec::{Input, NotLoaded, SourceFile, Spec, SpecErrors};
+use crate::spec::{SourceFile, Spec, SpecErrors};
 use crate::state::State;
 use crate::text::plural;
 
@@ -142,7 +141,7 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
     })
     .await?;
 
-    let written = check_generated(&spec_files, files)?;
+    let written = check_generated(&spec_files, &spec, files)?;
     write_new_files(&args.out, &written)?;
     report(g.format, &outcomes);
     // The process ends next: freeing what was written, a hundred thousand organizations'
@@ -321,72 +320,95 @@ impl<'a> Known<'a> {
 struct NewFile {
     path: PathBuf,
     source: SourceFile,
-    check: std::thread::JoinHandle<Result<Option<CheckedFile>, SpecErrors>>,
+    check: std::thread::JoinHandle<Result<Vec<Declared>, SpecErrors>>,
 }
 
-/// One generated file checked alone with the specs' providers, templates and `[state]`: its
-/// organizations as validation made them (what the spec cache would keep of it), or `None`
-/// when it can only be checked as text with the others; or every problem in it.
-fn check_alone(shared: &[SourceFile], file: SourceFile) -> Result<Option<CheckedFile>, SpecErrors> {
+/// What the check of all files together needs of an organization a generated file declares:
+/// the names that must be unique across the specs.
+struct Declared {
+    address: String,
+    instance: InstanceName,
+    natural_key: NaturalKey,
+}
+
+/// One generated file checked alone with the specs' providers, templates and `[state]`: the
+/// address, instance and natural key of each organization it declares; or every problem in it.
+fn check_alone(shared: &[SourceFile], file: SourceFile) -> Result<Vec<Declared>, SpecErrors> {
     let path = file.path.clone();
-    let mut inputs: Vec<Input> = shared.iter().cloned().map(Input::Text).collect();
-    inputs.push(Input::Text(file));
-    match Spec::load_inputs(inputs, true) {
-        Ok(loaded) => {
-            let checked = loaded
-                .checked
-                .get(shared.len())
-                .and_then(Option::as_deref)
-                .and_then(|bytes| crate::spec::checked::decode(path, bytes));
-            // Only what the file's organizations are matters here; the rest (the providers
-            // again) is left for the system to take back when the process ends.
-            std::mem::forget(loaded.spec);
-            Ok(checked)
-        }
-        Err(NotLoaded::Problems(errors)) => Err(errors),
-        // Every input was text.
-        Err(NotLoaded::NeedsText) => Ok(None),
-    }
+    let mut texts = shared.to_vec();
+    texts.push(file);
+    let spec = Spec::load(&texts)?;
+    let declared = spec
+        .orgs
+        .values()
+        .filter(|org| org.origin.path == path)
+        .map(|org| Declared {
+            address: org.address.clone(),
+            instance: org.instance.clone(),
+            natural_key: org.natural_key.clone(),
+        })
+        .collect();
+    // Only the names matter here; the organizations (and the providers again) are left for the
+    // system to take back when the process ends, not freed one at a time.
+    std::mem::forget((spec, texts));
+    Ok(declared)
 }
 
 /// Validates the generated files together with the specs, before anything is written: each
-/// file checked alone as it was made, then all of them with the specs for what only the whole
-/// folder tells (an address declared twice, a natural key shared). A file that would not
+/// file checked alone as it was made (the check of an organization needs only the providers,
+/// templates and `[state]` it was checked with), then what only the whole folder tells, from
+/// the names those checks gave and the specs loaded already: an address declared twice, a
+/// natural key shared on one instance. Should either turn up, every file is loaded again from
+/// its text, so that the errors are the ones `validate` would show. A file that would not
 /// validate (a provider reporting a value its own documents rule out, say) is reported with
 /// what is wrong where, rather than left behind.
 fn check_generated(
     specs: &[SourceFile],
+    spec: &Spec,
     files: Vec<NewFile>,
 ) -> Result<Vec<(PathBuf, SourceFile)>> {
-    if files.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut inputs: Vec<Input> = specs.iter().cloned().map(Input::Text).collect();
     let mut written = Vec::with_capacity(files.len());
+    let mut declared = Vec::with_capacity(files.len());
     for file in files {
-        let checked = file
+        let names = file
             .check
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             .map_err(not_valid)?;
-        inputs.push(checked.map_or_else(|| Input::Text(file.source.clone()), Input::Checked));
+        declared.push(names);
         written.push((file.path, file.source));
     }
-    match Spec::load_inputs(inputs, false) {
-        // Only whether they validate matters; what they parse to (as large as the specs) is
-        // left for the system to take back when the process ends, not freed one at a time.
-        Ok(loaded) => std::mem::forget(loaded),
-        Err(NotLoaded::Problems(errors)) => return Err(not_valid(errors)),
-        // A problem across files: told from every file's text.
-        Err(NotLoaded::NeedsText) => {
-            let mut sources = specs.to_vec();
-            sources.extend(written.iter().map(|(_, source)| source.clone()));
-            let all = Spec::load(&sources);
-            std::mem::forget(sources);
-            all.map(std::mem::forget).map_err(not_valid)?;
-        }
+    if !all_unique(spec, &declared) {
+        let mut sources = specs.to_vec();
+        sources.extend(written.iter().map(|(_, source)| source.clone()));
+        let all = Spec::load(&sources);
+        std::mem::forget(sources);
+        all.map(std::mem::forget).map_err(not_valid)?;
     }
+    std::mem::forget(declared);
     Ok(written)
+}
+
+/// Whether every address is declared once across the specs and the generated files, and every
+/// natural key once on each instance: the checks across files of `Spec::load`, over names.
+fn all_unique(spec: &Spec, declared: &[Vec<Declared>]) -> bool {
+    let count = spec.orgs.len() + declared.iter().map(Vec::len).sum::<usize>();
+    let mut addresses: HashSet<&str> = HashSet::with_capacity(count);
+    let mut keys: HashSet<(&str, &NaturalKey)> = HashSet::with_capacity(count);
+    let specs = spec.orgs.values().map(|org| {
+        (
+            org.address.as_str(),
+            org.instance.as_str(),
+            &org.natural_key,
+        )
+    });
+    let generated = declared
+        .iter()
+        .flatten()
+        .map(|d| (d.address.as_str(), d.instance.as_str(), &d.natural_key));
+    specs
+        .chain(generated)
+        .all(|(address, instance, key)| addresses.insert(address) && keys.insert((instance, key)))
 }
 
 fn not_valid(errors: SpecErrors) -> miette::Report {
@@ -499,4 +521,73 @@ fn report(format: Format, outcomes: &[Outcome]) {
             plural(written, "organization")
         )
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROVIDERS: &str =
+        "[provider.n]\ntype = \"neoncrm\"\norg_id = { env = \"N\" }\napi_key = { env = \"K\" }\n";
+
+    fn org(address: &str, name: &str) -> String {
+        format!("[org.{address}]\nprovider = \"n\"\norganization_name = \"{name}\"\n")
+    }
+
+    /// The specs (providers and `orgs`) and one generated file of `generated`, checked as
+    /// discover checks them before writing.
+    fn checked(orgs: &str, generated: &str) -> Result<Vec<(PathBuf, SourceFile)>> {
+        let specs = vec![
+            SourceFile::new("specs/providers.toml", PROVIDERS),
+            SourceFile::new("specs/orgs.toml", orgs.to_string()),
+        ];
+        let spec = Spec::load(&specs).map_err(miette::Report::new)?;
+        let shared: Vec<SourceFile> = specs[..1].to_vec();
+        let source = SourceFile::new("found/n.toml", generated.to_string());
+        let alone = source.clone();
+        let check = std::thread::spawn(move || check_alone(&shared, alone));
+        let file = NewFile {
+            path: PathBuf::from("found/n.toml"),
+            source,
+            check,
+        };
+        check_generated(&specs, &spec, vec![file])
+    }
+
+    /// What only all files together tell is found from the names each file's own check gave,
+    /// and told as `validate` tells it, pointing into the generated file.
+    #[test]
+    fn names_shared_with_the_specs_are_told_from_the_text() {
+        let ok = checked(&org("a", "Acme"), &org("b", "Beta"));
+        assert!(ok.is_ok_and(|written| written.len() == 1));
+        for (generated, told) in [
+            (org("a", "Other"), "organization `a` is declared twice"),
+            (org("b", "Acme"), "have the same natural key `Acme`"),
+        ] {
+            let Err(report) = checked(&org("a", "Acme"), &generated) else {
+                panic!("{generated} is refused");
+            };
+            let Some(errors) = report.downcast_ref::<SpecErrors>() else {
+                panic!("{report:?}");
+            };
+            assert!(
+                errors.errors.iter().any(|e| e.message.contains(told)
+                    && (e.path == "found/n.toml" || format!("{e:?}").contains("found/n.toml"))),
+                "{report:?}"
+            );
+        }
+    }
+
+    /// A problem in a generated file alone is found by its own check.
+    #[test]
+    fn a_file_that_does_not_validate_alone_is_refused() {
+        let Err(report) = checked("", &org("b", "")) else {
+            panic!("an empty name is refused");
+        };
+        let errors = report.downcast_ref::<SpecErrors>().map(|e| &e.errors);
+        assert!(
+            errors.is_some_and(|e| e.iter().all(|e| e.path == "found/n.toml" && e.line == 3)),
+            "{report:?}"
+        );
+    }
 }

@@ -21,7 +21,7 @@ use super::state_store::{read_state, state_location_before_login};
 use crate::cli::{DiscoverArgs, Format, GlobalArgs};
 use crate::model::{InstanceName, InstanceReality, NaturalKey, RemoteOrg, RemoteStatus};
 use crate::providers::{AnyProvider, ConnectOptions, Provider};
-use crate::spec::generate::spec_file;
+use crate::spec::generate::{addresses, spec_text};
 use crate::spec::{SourceFile, Spec, SpecErrors};
 use crate::state::State;
 use crate::text::plural;
@@ -82,58 +82,73 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
     taken.extend(state.orgs.keys().cloned());
     let mut outcomes = Vec::new();
     let mut files: Vec<NewFile> = Vec::new();
-    // Each instance's file is made as soon as its reading is in, while slower instances are
-    // still read (NeonCRM's and Oracle's one read per organization), and checked alone on a
-    // thread of its own; its reading is freed once its file is made.
+    // Each instance's organizations are sorted out and given addresses as soon as its reading
+    // is in (in the instances' order, since an address depends on those given before it),
+    // while slower instances are still read (NeonCRM's and Oracle's one read per
+    // organization); its file is then written and checked alone on a thread of its own, at the
+    // same time as the others'.
     let mut made = |name: &InstanceName, read: Read| {
         let Some(instance) = spec.providers.get(name) else {
             return Ok(());
         };
-        let all: Vec<&RemoteOrg> = read.reality.orgs.values().flatten().collect();
-        // A create that failed at the provider (a sign-up in `Error`, a rejected request) is
-        // no organization: written as a spec, the next plan would create it.
-        let failed = all
-            .iter()
-            .filter(|org| matches!(org.status, RemoteStatus::Failed { .. }))
-            .count();
+        let found = read.reality.len();
         let known = Known::on(&spec, &state, name);
-        let new: Vec<&RemoteOrg> = all
-            .iter()
-            .copied()
-            .filter(|org| !matches!(org.status, RemoteStatus::Failed { .. }))
-            .filter(|org| !known.holds(org))
-            .collect();
-        let mut outcome = Outcome {
+        let (mut failed, mut new, mut held) = (0, Vec::new(), Vec::new());
+        for org in read.reality.orgs.into_values().flatten() {
+            // A create that failed at the provider (a sign-up in `Error`, a rejected request)
+            // is no organization: written as a spec, the next plan would create it.
+            if matches!(org.status, RemoteStatus::Failed { .. }) {
+                failed += 1;
+                held.push(org);
+            } else if known.holds(&org) {
+                held.push(org);
+            } else {
+                new.push(org);
+            }
+        }
+        // Left for the system to take back when the process ends (see below).
+        std::mem::forget(held);
+        outcomes.push(Outcome {
             provider: name.clone(),
             provider_type: instance.provider_type.name(),
-            found: all.len(),
+            found,
             failed,
-            known: all.len() - failed - new.len(),
+            known: found - failed - new.len(),
             requests: read.requests,
             file: None,
             addresses: Vec::new(),
             secrets: Vec::new(),
             placeholders: 0,
-        };
+        });
         if !new.is_empty() {
-            let generated = spec_file(name, instance.provider_type, &new, &mut taken);
+            let addresses = addresses(&mut new, &mut taken);
             let path = targets[name].clone();
-            outcome.file = Some(path.display().to_string());
-            outcome.addresses = generated.addresses;
-            outcome.secrets = generated.secrets;
-            outcome.placeholders = generated.placeholders;
-            let source =
-                SourceFile::from_bytes(path.display().to_string(), generated.text.into_bytes())
-                    .map_err(|e| not_valid(crate::spec::SpecErrors::new(vec![*e])))?;
-            let (alone, shared) = (source.clone(), Arc::clone(&shared));
-            let check = std::thread::spawn(move || check_alone(&shared, alone));
+            let (shared, instance, provider_type, shown) = (
+                Arc::clone(&shared),
+                name.clone(),
+                instance.provider_type,
+                path.display().to_string(),
+            );
+            let work = std::thread::spawn(move || {
+                let generated = spec_text(&instance, provider_type, &new, &addresses);
+                std::mem::forget((new, addresses));
+                let source = SourceFile::from_bytes(shown, generated.text.into_bytes())
+                    .map_err(|e| SpecErrors::new(vec![*e]))?;
+                let names = check_alone(&shared, source.clone())?;
+                Ok(Made {
+                    source,
+                    addresses: generated.addresses,
+                    secrets: generated.secrets,
+                    placeholders: generated.placeholders,
+                    names,
+                })
+            });
             files.push(NewFile {
                 path,
-                source,
-                check,
+                outcome: outcomes.len() - 1,
+                work,
             });
         }
-        outcomes.push(outcome);
         Ok(())
     };
     with_connect_options(g, sandbox, &spec, &location, async |options| {
@@ -141,7 +156,7 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
     })
     .await?;
 
-    let written = check_generated(&spec_files, &spec, files)?;
+    let written = check_generated(&spec_files, &spec, files, &mut outcomes)?;
     write_new_files(&args.out, &written)?;
     report(g.format, &outcomes);
     // The process ends next: freeing what was written, a hundred thousand organizations'
@@ -316,11 +331,22 @@ impl<'a> Known<'a> {
     }
 }
 
-/// A file discover would write: its text, and the check of it alone (running).
+/// A file discover would write, being written and checked alone on a thread of its own; the
+/// outcome (in the report) of its instance.
 struct NewFile {
     path: PathBuf,
+    outcome: usize,
+    work: std::thread::JoinHandle<Result<Made, SpecErrors>>,
+}
+
+/// A file discover would write, checked alone: its text, what the report says of it, and the
+/// names it declares.
+struct Made {
     source: SourceFile,
-    check: std::thread::JoinHandle<Result<Vec<Declared>, SpecErrors>>,
+    addresses: Vec<String>,
+    secrets: Vec<String>,
+    placeholders: usize,
+    names: Vec<Declared>,
 }
 
 /// What the check of all files together needs of an organization a generated file declares:
@@ -366,17 +392,24 @@ fn check_generated(
     specs: &[SourceFile],
     spec: &Spec,
     files: Vec<NewFile>,
+    outcomes: &mut [Outcome],
 ) -> Result<Vec<(PathBuf, SourceFile)>> {
     let mut written = Vec::with_capacity(files.len());
     let mut declared = Vec::with_capacity(files.len());
     for file in files {
-        let names = file
-            .check
+        let made = file
+            .work
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             .map_err(not_valid)?;
-        declared.push(names);
-        written.push((file.path, file.source));
+        if let Some(outcome) = outcomes.get_mut(file.outcome) {
+            outcome.file = Some(file.path.display().to_string());
+            outcome.addresses = made.addresses;
+            outcome.secrets = made.secrets;
+            outcome.placeholders = made.placeholders;
+        }
+        declared.push(made.names);
+        written.push((file.path, made.source));
     }
     if !all_unique(spec, &declared) {
         let mut sources = specs.to_vec();
@@ -544,14 +577,22 @@ mod tests {
         let spec = Spec::load(&specs).map_err(miette::Report::new)?;
         let shared: Vec<SourceFile> = specs[..1].to_vec();
         let source = SourceFile::new("found/n.toml", generated.to_string());
-        let alone = source.clone();
-        let check = std::thread::spawn(move || check_alone(&shared, alone));
+        let work = std::thread::spawn(move || {
+            let names = check_alone(&shared, source.clone())?;
+            Ok(Made {
+                source,
+                addresses: Vec::new(),
+                secrets: Vec::new(),
+                placeholders: 0,
+                names,
+            })
+        });
         let file = NewFile {
             path: PathBuf::from("found/n.toml"),
-            source,
-            check,
+            outcome: 0,
+            work,
         };
-        check_generated(&specs, &spec, vec![file])
+        check_generated(&specs, &spec, vec![file], &mut [])
     }
 
     /// What only all files together tell is found from the names each file's own check gave,

@@ -37,11 +37,45 @@ pub(crate) struct Generated {
 
 /// The spec file for `orgs` (found on instance `instance`, of type `provider_type`), with an
 /// address for each that is not in `taken`; the addresses given are added to `taken`.
+#[cfg(test)]
 pub(crate) fn spec_file(
     instance: &str,
     provider_type: ProviderType,
     orgs: &[&RemoteOrg],
     taken: &mut BTreeSet<String>,
+) -> Generated {
+    let mut sorted: Vec<&RemoteOrg> = orgs.to_vec();
+    let addresses = addresses(&mut sorted, taken);
+    spec_text(instance, provider_type, &sorted, &addresses)
+}
+
+/// Puts `orgs` in the order their file lists them (by natural key, then remote id) and gives
+/// each an address not in `taken`, in that order; the addresses given are added to `taken`.
+/// Cheap next to the text, and all that depends on the files made before: the text of each
+/// file can then be written at the same time as the others' ([`spec_text`]).
+pub(crate) fn addresses<O: std::borrow::Borrow<RemoteOrg>>(
+    orgs: &mut [O],
+    taken: &mut BTreeSet<String>,
+) -> Vec<String> {
+    orgs.sort_by(|a, b| {
+        let (a, b) = (a.borrow(), b.borrow());
+        (&a.natural_key, &a.remote_id).cmp(&(&b.natural_key, &b.remote_id))
+    });
+    orgs.iter()
+        .map(|org| {
+            let org = org.borrow();
+            address_for(&org.natural_key, &org.remote_id, taken)
+        })
+        .collect()
+}
+
+/// The spec file for `orgs` (found on instance `instance`, of type `provider_type`), in the
+/// order given, each at the address beside it (see [`addresses`]).
+pub(crate) fn spec_text<O: std::borrow::Borrow<RemoteOrg>>(
+    instance: &str,
+    provider_type: ProviderType,
+    orgs: &[O],
+    addresses: &[String],
 ) -> Generated {
     let schema = provider_type.schema();
     let mut generated = Generated {
@@ -50,22 +84,20 @@ pub(crate) fn spec_file(
         secrets: Vec::new(),
         placeholders: 0,
     };
-    let mut sorted: Vec<&RemoteOrg> = orgs.to_vec();
-    sorted.sort_by(|a, b| (&a.natural_key, &a.remote_id).cmp(&(&b.natural_key, &b.remote_id)));
     let mut body = String::new();
     let mut path = vec!["org".to_string(), String::new()];
-    for org in sorted {
-        let address = address_for(&org.natural_key, &org.remote_id, taken);
+    for (org, address) in orgs.iter().zip(addresses) {
+        let org = org.borrow();
         let mut table = Node::default();
         table.insert("provider", Entry::Value(Value::from(instance)));
         let mut fill = Fill {
-            env_prefix: env_name(&address),
+            env_prefix: env_name(address),
             secrets: &mut generated.secrets,
             placeholders: &mut generated.placeholders,
         };
         fill.table(&mut table, schema.org, &org.attributes.to_json(), "", true);
         fill.rules(&mut table, schema.org, schema.org_rules);
-        path[1] = key_text(&address);
+        path[1] = key_text(address);
         let prefix = format!("\n# {provider_type} id {}\n", one_line(&org.remote_id));
         write_table(
             &mut body,
@@ -75,7 +107,7 @@ pub(crate) fn spec_file(
             &table,
             &[ORG_KEYS, schema.org],
         );
-        generated.addresses.push(address);
+        generated.addresses.push(address.clone());
     }
     let mut header = format!(
         "# Organizations found at provider `{instance}` ({provider_type}) that no spec or state holds,\n\

@@ -134,7 +134,7 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
                 std::mem::forget((new, addresses));
                 let source = SourceFile::from_bytes(shown, generated.text.into_bytes())
                     .map_err(|e| SpecErrors::new(vec![*e]))?;
-                let names = check_alone(&shared, source.clone())?;
+                let names = check_alone(&shared, parts(&source, &generated.starts))?;
                 Ok(Made {
                     source,
                     addresses: generated.addresses,
@@ -357,12 +357,35 @@ struct Declared {
     natural_key: NaturalKey,
 }
 
-/// One generated file checked alone with the specs' providers, templates and `[state]`: the
-/// address, instance and natural key of each organization it declares; or every problem in it.
-fn check_alone(shared: &[SourceFile], file: SourceFile) -> Result<Vec<Declared>, SpecErrors> {
-    let path = file.path.clone();
+/// Bytes of generated text checked as one part: a file of twenty thousand organizations is
+/// checked in parts at the same time (on every core), not on one thread, as a file's pieces
+/// are read one after another.
+const PART_BYTES: usize = 1 << 20;
+
+/// `file` (generated, its organizations' tables starting at `starts`) cut into parts of about
+/// [`PART_BYTES`], each where an organization's tables start. A part stands for its text as
+/// the whole file would: an organization's tables are written together, and no value spans
+/// lines; a name in two parts would still be told (declared twice).
+fn parts(file: &SourceFile, starts: &[usize]) -> Vec<SourceFile> {
+    let mut cuts = vec![0];
+    for &start in starts {
+        if cuts.last().is_some_and(|&last| start >= last + PART_BYTES) {
+            cuts.push(start);
+        }
+    }
+    cuts.push(file.source().len());
+    cuts.windows(2).map(|w| file.part(w[0]..w[1])).collect()
+}
+
+/// One generated file (in parts) checked alone with the specs' providers, templates and
+/// `[state]`: the address, instance and natural key of each organization it declares; or every
+/// problem in it, told at its place in the file.
+fn check_alone(shared: &[SourceFile], parts: Vec<SourceFile>) -> Result<Vec<Declared>, SpecErrors> {
+    let Some(path) = parts.first().map(|part| part.path.clone()) else {
+        return Ok(Vec::new());
+    };
     let mut texts = shared.to_vec();
-    texts.push(file);
+    texts.extend(parts);
     let spec = Spec::load(&texts)?;
     let declared = spec
         .orgs
@@ -578,7 +601,7 @@ mod tests {
         let shared: Vec<SourceFile> = specs[..1].to_vec();
         let source = SourceFile::new("found/n.toml", generated.to_string());
         let work = std::thread::spawn(move || {
-            let names = check_alone(&shared, source.clone())?;
+            let names = check_alone(&shared, vec![source.clone()])?;
             Ok(Made {
                 source,
                 addresses: Vec::new(),
@@ -630,5 +653,48 @@ mod tests {
             errors.is_some_and(|e| e.iter().all(|e| e.path == "found/n.toml" && e.line == 3)),
             "{report:?}"
         );
+    }
+
+    /// A file larger than a part is checked in parts, each cut where an organization's tables
+    /// start: every organization is found once, and a problem is told at its line in the file.
+    #[test]
+    fn a_large_file_is_checked_in_parts_told_in_the_whole() {
+        let (mut text, mut starts) = ("# found\n".to_string(), Vec::new());
+        let mut wrong_line = 0;
+        let count = 12_000;
+        for i in 0..count {
+            text.push('\n');
+            starts.push(text.len());
+            let name = if i == count - 7 {
+                wrong_line = text.lines().count() + 4;
+                String::new()
+            } else {
+                format!("Org {i}")
+            };
+            text.push_str(&format!(
+                "# neoncrm id {i}\n[org.o{i}]\nprovider = \"n\"\norganization_name = \"{name}\"\n\n[org.o{i}.primary_contact]\nfirst_name = \"F\"\nlast_name = \"L\"\n"
+            ));
+        }
+        let shared = [SourceFile::new("specs/providers.toml", PROVIDERS)];
+        let file = SourceFile::new("found/n.toml", text.clone());
+        let cut = parts(&file, &starts);
+        assert!(cut.len() > 1, "{} bytes in one part", text.len());
+        let joined: String = cut.iter().map(SourceFile::source).collect();
+        assert_eq!(joined, text);
+        let Err(errors) = check_alone(&shared, cut) else {
+            panic!("an empty name is refused");
+        };
+        let lines: Vec<(String, usize)> = errors
+            .errors
+            .iter()
+            .map(|e| (e.path.clone(), e.line))
+            .collect();
+        assert_eq!(lines, vec![("found/n.toml".to_string(), wrong_line)]);
+        let valid = text.replace("organization_name = \"\"", "organization_name = \"Fixed\"");
+        let file = SourceFile::new("found/n.toml", valid);
+        match check_alone(&shared, parts(&file, &starts)) {
+            Ok(names) => assert_eq!(names.len(), count),
+            Err(errors) => panic!("{errors:?}"),
+        }
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct Generated {
     pub(crate) secrets: Vec<String>,
     /// Keys written with a placeholder because the provider reported nothing for them.
     pub(crate) placeholders: usize,
+    /// Where each organization's tables start in `text` (its comment line), in file order.
+    pub(crate) starts: Vec<usize>,
 }
 
 /// The spec file for `orgs` (found on instance `instance`, of type `provider_type`), with an
@@ -83,6 +85,7 @@ pub(crate) fn spec_text<O: std::borrow::Borrow<RemoteOrg>>(
         addresses: Vec::new(),
         secrets: Vec::new(),
         placeholders: 0,
+        starts: Vec::new(),
     };
     let mut body = String::new();
     let mut path = vec!["org".to_string(), String::new()];
@@ -99,6 +102,8 @@ pub(crate) fn spec_text<O: std::borrow::Borrow<RemoteOrg>>(
         fill.rules(&mut table, schema.org, schema.org_rules);
         path[1] = key_text(address);
         let prefix = format!("\n# {provider_type} id {}\n", one_line(&org.remote_id));
+        // After the blank line that parts it from the one before.
+        generated.starts.push(body.len() + 1);
         write_table(
             &mut body,
             Some(&prefix),
@@ -126,6 +131,9 @@ pub(crate) fn spec_text<O: std::borrow::Borrow<RemoteOrg>>(
             "# `# placeholder`: required by the spec format, but no read of {provider_type} returns it.\n\
              # Never compared; sent only if the organization is ever created again. Set what it holds.\n"
         ));
+    }
+    for start in &mut generated.starts {
+        *start += header.len();
     }
     header.push_str(&body);
     generated.text = header;
@@ -594,6 +602,7 @@ mod before {
             addresses: Vec::new(),
             secrets: Vec::new(),
             placeholders: 0,
+            starts: Vec::new(),
         };
         let mut sorted: Vec<&RemoteOrg> = orgs.to_vec();
         sorted.sort_by(|a, b| (&a.natural_key, &a.remote_id).cmp(&(&b.natural_key, &b.remote_id)));
@@ -935,9 +944,16 @@ mod tests {
                 let now = spec_file("found_here", provider_type, &refs, &mut BTreeSet::new());
                 let then = before::spec_file("found_here", provider_type, &refs, &mut BTreeSet::new());
                 prop_assert_eq!(&now.text, &then.text);
-                prop_assert_eq!(now.addresses, then.addresses);
+                prop_assert_eq!(&now.addresses, &then.addresses);
                 prop_assert_eq!(now.secrets, then.secrets);
                 prop_assert_eq!(now.placeholders, then.placeholders);
+                // Each organization's tables start where it says, on a line of their own.
+                prop_assert_eq!(now.starts.len(), now.addresses.len());
+                let id_line = format!("# {provider_type} id ");
+                for &start in &now.starts {
+                    prop_assert!(now.text[..start].ends_with('\n'));
+                    prop_assert!(now.text[start..].starts_with(&id_line));
+                }
             }
         }
     }

@@ -21,9 +21,8 @@ use super::state_store::{read_state, state_location_before_login};
 use crate::cli::{DiscoverArgs, Format, GlobalArgs};
 use crate::model::{InstanceName, InstanceReality, NaturalKey, RemoteOrg, RemoteStatus};
 use crate::providers::{AnyProvider, ConnectOptions, Provider};
-use crate::spec::checked::CheckedFile;
-use crate::spec::generate::spec_file;
-use crate::spec::{Input, NotLoaded, SourceFile, Spec, SpecErrors};
+use crate::spec::generate::{addresses, spec_text};
+use crate::spec::{SourceFile, Spec, SpecErrors};
 use crate::state::State;
 use crate::text::plural;
 
@@ -83,58 +82,73 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
     taken.extend(state.orgs.keys().cloned());
     let mut outcomes = Vec::new();
     let mut files: Vec<NewFile> = Vec::new();
-    // Each instance's file is made as soon as its reading is in, while slower instances are
-    // still read (NeonCRM's and Oracle's one read per organization), and checked alone on a
-    // thread of its own; its reading is freed once its file is made.
+    // Each instance's organizations are sorted out and given addresses as soon as its reading
+    // is in (in the instances' order, since an address depends on those given before it),
+    // while slower instances are still read (NeonCRM's and Oracle's one read per
+    // organization); its file is then written and checked alone on a thread of its own, at the
+    // same time as the others'.
     let mut made = |name: &InstanceName, read: Read| {
         let Some(instance) = spec.providers.get(name) else {
             return Ok(());
         };
-        let all: Vec<&RemoteOrg> = read.reality.orgs.values().flatten().collect();
-        // A create that failed at the provider (a sign-up in `Error`, a rejected request) is
-        // no organization: written as a spec, the next plan would create it.
-        let failed = all
-            .iter()
-            .filter(|org| matches!(org.status, RemoteStatus::Failed { .. }))
-            .count();
+        let found = read.reality.len();
         let known = Known::on(&spec, &state, name);
-        let new: Vec<&RemoteOrg> = all
-            .iter()
-            .copied()
-            .filter(|org| !matches!(org.status, RemoteStatus::Failed { .. }))
-            .filter(|org| !known.holds(org))
-            .collect();
-        let mut outcome = Outcome {
+        let (mut failed, mut new, mut held) = (0, Vec::new(), Vec::new());
+        for org in read.reality.orgs.into_values().flatten() {
+            // A create that failed at the provider (a sign-up in `Error`, a rejected request)
+            // is no organization: written as a spec, the next plan would create it.
+            if matches!(org.status, RemoteStatus::Failed { .. }) {
+                failed += 1;
+                held.push(org);
+            } else if known.holds(&org) {
+                held.push(org);
+            } else {
+                new.push(org);
+            }
+        }
+        // Left for the system to take back when the process ends (see below).
+        std::mem::forget(held);
+        outcomes.push(Outcome {
             provider: name.clone(),
             provider_type: instance.provider_type.name(),
-            found: all.len(),
+            found,
             failed,
-            known: all.len() - failed - new.len(),
+            known: found - failed - new.len(),
             requests: read.requests,
             file: None,
             addresses: Vec::new(),
             secrets: Vec::new(),
             placeholders: 0,
-        };
+        });
         if !new.is_empty() {
-            let generated = spec_file(name, instance.provider_type, &new, &mut taken);
+            let addresses = addresses(&mut new, &mut taken);
             let path = targets[name].clone();
-            outcome.file = Some(path.display().to_string());
-            outcome.addresses = generated.addresses;
-            outcome.secrets = generated.secrets;
-            outcome.placeholders = generated.placeholders;
-            let source =
-                SourceFile::from_bytes(path.display().to_string(), generated.text.into_bytes())
-                    .map_err(|e| not_valid(crate::spec::SpecErrors::new(vec![*e])))?;
-            let (alone, shared) = (source.clone(), Arc::clone(&shared));
-            let check = std::thread::spawn(move || check_alone(&shared, alone));
+            let (shared, instance, provider_type, shown) = (
+                Arc::clone(&shared),
+                name.clone(),
+                instance.provider_type,
+                path.display().to_string(),
+            );
+            let work = std::thread::spawn(move || {
+                let generated = spec_text(&instance, provider_type, &new, &addresses);
+                std::mem::forget((new, addresses));
+                let source = SourceFile::from_bytes(shown, generated.text.into_bytes())
+                    .map_err(|e| SpecErrors::new(vec![*e]))?;
+                let names = check_alone(&shared, parts(&source, &generated.starts))?;
+                Ok(Made {
+                    source,
+                    addresses: generated.addresses,
+                    secrets: generated.secrets,
+                    placeholders: generated.placeholders,
+                    names,
+                })
+            });
             files.push(NewFile {
                 path,
-                source,
-                check,
+                outcome: outcomes.len() - 1,
+                work,
             });
         }
-        outcomes.push(outcome);
         Ok(())
     };
     with_connect_options(g, sandbox, &spec, &location, async |options| {
@@ -142,7 +156,7 @@ pub(crate) async fn run(g: &GlobalArgs, args: &DiscoverArgs) -> Result<ExitCode>
     })
     .await?;
 
-    let written = check_generated(&spec_files, files)?;
+    let written = check_generated(&spec_files, &spec, files, &mut outcomes)?;
     write_new_files(&args.out, &written)?;
     report(g.format, &outcomes);
     // The process ends next: freeing what was written, a hundred thousand organizations'
@@ -317,76 +331,140 @@ impl<'a> Known<'a> {
     }
 }
 
-/// A file discover would write: its text, and the check of it alone (running).
+/// A file discover would write, being written and checked alone on a thread of its own; the
+/// outcome (in the report) of its instance.
 struct NewFile {
     path: PathBuf,
-    source: SourceFile,
-    check: std::thread::JoinHandle<Result<Option<CheckedFile>, SpecErrors>>,
+    outcome: usize,
+    work: std::thread::JoinHandle<Result<Made, SpecErrors>>,
 }
 
-/// One generated file checked alone with the specs' providers, templates and `[state]`: its
-/// organizations as validation made them (what the spec cache would keep of it), or `None`
-/// when it can only be checked as text with the others; or every problem in it.
-fn check_alone(shared: &[SourceFile], file: SourceFile) -> Result<Option<CheckedFile>, SpecErrors> {
-    let path = file.path.clone();
-    let mut inputs: Vec<Input> = shared.iter().cloned().map(Input::Text).collect();
-    inputs.push(Input::Text(file));
-    match Spec::load_inputs(inputs, true) {
-        Ok(loaded) => {
-            let checked = loaded
-                .checked
-                .get(shared.len())
-                .and_then(Option::as_deref)
-                .and_then(|bytes| crate::spec::checked::decode(path, bytes));
-            // Only what the file's organizations are matters here; the rest (the providers
-            // again) is left for the system to take back when the process ends.
-            std::mem::forget(loaded.spec);
-            Ok(checked)
+/// A file discover would write, checked alone: its text, what the report says of it, and the
+/// names it declares.
+struct Made {
+    source: SourceFile,
+    addresses: Vec<String>,
+    secrets: Vec<String>,
+    placeholders: usize,
+    names: Vec<Declared>,
+}
+
+/// What the check of all files together needs of an organization a generated file declares:
+/// the names that must be unique across the specs.
+struct Declared {
+    address: String,
+    instance: InstanceName,
+    natural_key: NaturalKey,
+}
+
+/// Bytes of generated text checked as one part: a file of twenty thousand organizations is
+/// checked in parts at the same time (on every core), not on one thread, as a file's pieces
+/// are read one after another.
+const PART_BYTES: usize = 1 << 20;
+
+/// `file` (generated, its organizations' tables starting at `starts`) cut into parts of about
+/// [`PART_BYTES`], each where an organization's tables start. A part stands for its text as
+/// the whole file would: an organization's tables are written together, and no value spans
+/// lines; a name in two parts would still be told (declared twice).
+fn parts(file: &SourceFile, starts: &[usize]) -> Vec<SourceFile> {
+    let mut cuts = vec![0];
+    for &start in starts {
+        if cuts.last().is_some_and(|&last| start >= last + PART_BYTES) {
+            cuts.push(start);
         }
-        Err(NotLoaded::Problems(errors)) => Err(errors),
-        // Every input was text.
-        Err(NotLoaded::NeedsText) => Ok(None),
     }
+    cuts.push(file.source().len());
+    cuts.windows(2).map(|w| file.part(w[0]..w[1])).collect()
+}
+
+/// One generated file (in parts) checked alone with the specs' providers, templates and
+/// `[state]`: the address, instance and natural key of each organization it declares; or every
+/// problem in it, told at its place in the file.
+fn check_alone(shared: &[SourceFile], parts: Vec<SourceFile>) -> Result<Vec<Declared>, SpecErrors> {
+    let Some(path) = parts.first().map(|part| part.path.clone()) else {
+        return Ok(Vec::new());
+    };
+    let mut texts = shared.to_vec();
+    texts.extend(parts);
+    let spec = Spec::load(&texts)?;
+    let declared = spec
+        .orgs
+        .values()
+        .filter(|org| org.origin.path == path)
+        .map(|org| Declared {
+            address: org.address.clone(),
+            instance: org.instance.clone(),
+            natural_key: org.natural_key.clone(),
+        })
+        .collect();
+    // Only the names matter here; the organizations (and the providers again) are left for the
+    // system to take back when the process ends, not freed one at a time.
+    std::mem::forget((spec, texts));
+    Ok(declared)
 }
 
 /// Validates the generated files together with the specs, before anything is written: each
-/// file checked alone as it was made, then all of them with the specs for what only the whole
-/// folder tells (an address declared twice, a natural key shared). A file that would not
+/// file checked alone as it was made (the check of an organization needs only the providers,
+/// templates and `[state]` it was checked with), then what only the whole folder tells, from
+/// the names those checks gave and the specs loaded already: an address declared twice, a
+/// natural key shared on one instance. Should either turn up, every file is loaded again from
+/// its text, so that the errors are the ones `validate` would show. A file that would not
 /// validate (a provider reporting a value its own documents rule out, say) is reported with
 /// what is wrong where, rather than left behind.
 fn check_generated(
     specs: &[SourceFile],
+    spec: &Spec,
     files: Vec<NewFile>,
+    outcomes: &mut [Outcome],
 ) -> Result<Vec<(PathBuf, SourceFile)>> {
-    if files.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut inputs: Vec<Input> = specs.iter().cloned().map(Input::Text).collect();
     let mut written = Vec::with_capacity(files.len());
+    let mut declared = Vec::with_capacity(files.len());
     for file in files {
-        let checked = file
-            .check
+        let made = file
+            .work
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             .map_err(not_valid)?;
-        inputs.push(checked.map_or_else(|| Input::Text(file.source.clone()), Input::Checked));
-        written.push((file.path, file.source));
-    }
-    match Spec::load_inputs(inputs, false) {
-        // Only whether they validate matters; what they parse to (as large as the specs) is
-        // left for the system to take back when the process ends, not freed one at a time.
-        Ok(loaded) => std::mem::forget(loaded),
-        Err(NotLoaded::Problems(errors)) => return Err(not_valid(errors)),
-        // A problem across files: told from every file's text.
-        Err(NotLoaded::NeedsText) => {
-            let mut sources = specs.to_vec();
-            sources.extend(written.iter().map(|(_, source)| source.clone()));
-            let all = Spec::load(&sources);
-            std::mem::forget(sources);
-            all.map(std::mem::forget).map_err(not_valid)?;
+        if let Some(outcome) = outcomes.get_mut(file.outcome) {
+            outcome.file = Some(file.path.display().to_string());
+            outcome.addresses = made.addresses;
+            outcome.secrets = made.secrets;
+            outcome.placeholders = made.placeholders;
         }
+        declared.push(made.names);
+        written.push((file.path, made.source));
     }
+    if !all_unique(spec, &declared) {
+        let mut sources = specs.to_vec();
+        sources.extend(written.iter().map(|(_, source)| source.clone()));
+        let all = Spec::load(&sources);
+        std::mem::forget(sources);
+        all.map(std::mem::forget).map_err(not_valid)?;
+    }
+    std::mem::forget(declared);
     Ok(written)
+}
+
+/// Whether every address is declared once across the specs and the generated files, and every
+/// natural key once on each instance: the checks across files of `Spec::load`, over names.
+fn all_unique(spec: &Spec, declared: &[Vec<Declared>]) -> bool {
+    let count = spec.orgs.len() + declared.iter().map(Vec::len).sum::<usize>();
+    let mut addresses: HashSet<&str> = HashSet::with_capacity(count);
+    let mut keys: HashSet<(&str, &NaturalKey)> = HashSet::with_capacity(count);
+    let specs = spec.orgs.values().map(|org| {
+        (
+            org.address.as_str(),
+            org.instance.as_str(),
+            &org.natural_key,
+        )
+    });
+    let generated = declared
+        .iter()
+        .flatten()
+        .map(|d| (d.address.as_str(), d.instance.as_str(), &d.natural_key));
+    specs
+        .chain(generated)
+        .all(|(address, instance, key)| addresses.insert(address) && keys.insert((instance, key)))
 }
 
 fn not_valid(errors: SpecErrors) -> miette::Report {
@@ -499,4 +577,124 @@ fn report(format: Format, outcomes: &[Outcome]) {
             plural(written, "organization")
         )
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROVIDERS: &str =
+        "[provider.n]\ntype = \"neoncrm\"\norg_id = { env = \"N\" }\napi_key = { env = \"K\" }\n";
+
+    fn org(address: &str, name: &str) -> String {
+        format!("[org.{address}]\nprovider = \"n\"\norganization_name = \"{name}\"\n")
+    }
+
+    /// The specs (providers and `orgs`) and one generated file of `generated`, checked as
+    /// discover checks them before writing.
+    fn checked(orgs: &str, generated: &str) -> Result<Vec<(PathBuf, SourceFile)>> {
+        let specs = vec![
+            SourceFile::new("specs/providers.toml", PROVIDERS),
+            SourceFile::new("specs/orgs.toml", orgs.to_string()),
+        ];
+        let spec = Spec::load(&specs).map_err(miette::Report::new)?;
+        let shared: Vec<SourceFile> = specs[..1].to_vec();
+        let source = SourceFile::new("found/n.toml", generated.to_string());
+        let work = std::thread::spawn(move || {
+            let names = check_alone(&shared, vec![source.clone()])?;
+            Ok(Made {
+                source,
+                addresses: Vec::new(),
+                secrets: Vec::new(),
+                placeholders: 0,
+                names,
+            })
+        });
+        let file = NewFile {
+            path: PathBuf::from("found/n.toml"),
+            outcome: 0,
+            work,
+        };
+        check_generated(&specs, &spec, vec![file], &mut [])
+    }
+
+    /// What only all files together tell is found from the names each file's own check gave,
+    /// and told as `validate` tells it, pointing into the generated file.
+    #[test]
+    fn names_shared_with_the_specs_are_told_from_the_text() {
+        let ok = checked(&org("a", "Acme"), &org("b", "Beta"));
+        assert!(ok.is_ok_and(|written| written.len() == 1));
+        for (generated, told) in [
+            (org("a", "Other"), "organization `a` is declared twice"),
+            (org("b", "Acme"), "have the same natural key `Acme`"),
+        ] {
+            let Err(report) = checked(&org("a", "Acme"), &generated) else {
+                panic!("{generated} is refused");
+            };
+            let Some(errors) = report.downcast_ref::<SpecErrors>() else {
+                panic!("{report:?}");
+            };
+            assert!(
+                errors.errors.iter().any(|e| e.message.contains(told)
+                    && (e.path == "found/n.toml" || format!("{e:?}").contains("found/n.toml"))),
+                "{report:?}"
+            );
+        }
+    }
+
+    /// A problem in a generated file alone is found by its own check.
+    #[test]
+    fn a_file_that_does_not_validate_alone_is_refused() {
+        let Err(report) = checked("", &org("b", "")) else {
+            panic!("an empty name is refused");
+        };
+        let errors = report.downcast_ref::<SpecErrors>().map(|e| &e.errors);
+        assert!(
+            errors.is_some_and(|e| e.iter().all(|e| e.path == "found/n.toml" && e.line == 3)),
+            "{report:?}"
+        );
+    }
+
+    /// A file larger than a part is checked in parts, each cut where an organization's tables
+    /// start: every organization is found once, and a problem is told at its line in the file.
+    #[test]
+    fn a_large_file_is_checked_in_parts_told_in_the_whole() {
+        let (mut text, mut starts) = ("# found\n".to_string(), Vec::new());
+        let mut wrong_line = 0;
+        let count = 12_000;
+        for i in 0..count {
+            text.push('\n');
+            starts.push(text.len());
+            let name = if i == count - 7 {
+                wrong_line = text.lines().count() + 4;
+                String::new()
+            } else {
+                format!("Org {i}")
+            };
+            text.push_str(&format!(
+                "# neoncrm id {i}\n[org.o{i}]\nprovider = \"n\"\norganization_name = \"{name}\"\n\n[org.o{i}.primary_contact]\nfirst_name = \"F\"\nlast_name = \"L\"\n"
+            ));
+        }
+        let shared = [SourceFile::new("specs/providers.toml", PROVIDERS)];
+        let file = SourceFile::new("found/n.toml", text.clone());
+        let cut = parts(&file, &starts);
+        assert!(cut.len() > 1, "{} bytes in one part", text.len());
+        let joined: String = cut.iter().map(SourceFile::source).collect();
+        assert_eq!(joined, text);
+        let Err(errors) = check_alone(&shared, cut) else {
+            panic!("an empty name is refused");
+        };
+        let lines: Vec<(String, usize)> = errors
+            .errors
+            .iter()
+            .map(|e| (e.path.clone(), e.line))
+            .collect();
+        assert_eq!(lines, vec![("found/n.toml".to_string(), wrong_line)]);
+        let valid = text.replace("organization_name = \"\"", "organization_name = \"Fixed\"");
+        let file = SourceFile::new("found/n.toml", valid);
+        match check_alone(&shared, parts(&file, &starts)) {
+            Ok(names) => assert_eq!(names.len(), count),
+            Err(errors) => panic!("{errors:?}"),
+        }
+    }
 }

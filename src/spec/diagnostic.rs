@@ -101,6 +101,23 @@ impl SourceFile {
         &self.text[self.range.clone()]
     }
 
+    /// The text at `range` of [`SourceFile::source`] standing alone, as a piece does: what it
+    /// parses to is told at its place in the whole file. For a caller that knows where the
+    /// file's tables start (`discover`, which wrote it), to check its parts at the same time.
+    pub(crate) fn part(&self, range: Range<usize>) -> SourceFile {
+        let end = self
+            .range
+            .end
+            .min(self.range.start.saturating_add(range.end));
+        let start = end.min(self.range.start.saturating_add(range.start));
+        SourceFile {
+            path: self.path.clone(),
+            text: self.text.clone(),
+            line_starts: self.line_starts.clone(),
+            range: start..end,
+        }
+    }
+
     /// Where a span of [`SourceFile::source`] lies in the whole file.
     pub(crate) fn in_file(&self, span: Range<usize>) -> Range<usize> {
         span.start + self.range.start..span.end + self.range.start

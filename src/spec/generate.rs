@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 use toml_edit::Value;
 
 use crate::catalog::schema::{Field, Format, Kind, ORG_KEYS, Rule};
+use crate::model::packed::{Entries, Item};
 use crate::model::{NaturalKey, ProviderType, RemoteOrg};
-use crate::spec::format::{find, rank, sort_value};
+use crate::spec::format::sort_value;
 use crate::spec::valid_name;
 
 /// One generated spec file.
@@ -33,15 +34,51 @@ pub(crate) struct Generated {
     pub(crate) secrets: Vec<String>,
     /// Keys written with a placeholder because the provider reported nothing for them.
     pub(crate) placeholders: usize,
+    /// Where each organization's tables start in `text` (its comment line), in file order.
+    pub(crate) starts: Vec<usize>,
 }
 
 /// The spec file for `orgs` (found on instance `instance`, of type `provider_type`), with an
 /// address for each that is not in `taken`; the addresses given are added to `taken`.
+#[cfg(test)]
 pub(crate) fn spec_file(
     instance: &str,
     provider_type: ProviderType,
     orgs: &[&RemoteOrg],
     taken: &mut BTreeSet<String>,
+) -> Generated {
+    let mut sorted: Vec<&RemoteOrg> = orgs.to_vec();
+    let addresses = addresses(&mut sorted, taken);
+    spec_text(instance, provider_type, &sorted, &addresses)
+}
+
+/// Puts `orgs` in the order their file lists them (by natural key, then remote id) and gives
+/// each an address not in `taken`, in that order; the addresses given are added to `taken`.
+/// Cheap next to the text, and all that depends on the files made before: the text of each
+/// file can then be written at the same time as the others' ([`spec_text`]).
+pub(crate) fn addresses<O: std::borrow::Borrow<RemoteOrg>>(
+    orgs: &mut [O],
+    taken: &mut BTreeSet<String>,
+) -> Vec<String> {
+    orgs.sort_by(|a, b| {
+        let (a, b) = (a.borrow(), b.borrow());
+        (&a.natural_key, &a.remote_id).cmp(&(&b.natural_key, &b.remote_id))
+    });
+    orgs.iter()
+        .map(|org| {
+            let org = org.borrow();
+            address_for(&org.natural_key, &org.remote_id, taken)
+        })
+        .collect()
+}
+
+/// The spec file for `orgs` (found on instance `instance`, of type `provider_type`), in the
+/// order given, each at the address beside it (see [`addresses`]).
+pub(crate) fn spec_text<O: std::borrow::Borrow<RemoteOrg>>(
+    instance: &str,
+    provider_type: ProviderType,
+    orgs: &[O],
+    addresses: &[String],
 ) -> Generated {
     let schema = provider_type.schema();
     let mut generated = Generated {
@@ -49,33 +86,39 @@ pub(crate) fn spec_file(
         addresses: Vec::new(),
         secrets: Vec::new(),
         placeholders: 0,
+        starts: Vec::new(),
     };
-    let mut sorted: Vec<&RemoteOrg> = orgs.to_vec();
-    sorted.sort_by(|a, b| (&a.natural_key, &a.remote_id).cmp(&(&b.natural_key, &b.remote_id)));
     let mut body = String::new();
     let mut path = vec!["org".to_string(), String::new()];
-    for org in sorted {
-        let address = address_for(&org.natural_key, &org.remote_id, taken);
+    let provider = Entry::Text(Value::from(instance).to_string());
+    for (i, (org, address)) in orgs.iter().zip(addresses).enumerate() {
+        let org = org.borrow();
         let mut table = Node::default();
-        table.insert("provider", Entry::Value(Value::from(instance)));
         let mut fill = Fill {
-            env_prefix: env_name(&address),
+            env_prefix: env_name(address),
             secrets: &mut generated.secrets,
             placeholders: &mut generated.placeholders,
         };
-        fill.table(&mut table, schema.org, &org.attributes.to_json(), "", true);
+        let reported = Reported::of(org.attributes.entries());
+        fill.table(&mut table, schema.org, &reported, "", true);
         fill.rules(&mut table, schema.org, schema.org_rules);
-        path[1] = key_text(&address);
+        path[1] = key_text(address);
         let prefix = format!("\n# {provider_type} id {}\n", one_line(&org.remote_id));
+        // After the blank line that parts it from the one before.
+        generated.starts.push(body.len() + 1);
         write_table(
             &mut body,
             Some(&prefix),
             &mut path,
             false,
             &table,
-            &[ORG_KEYS, schema.org],
+            Some(&provider),
         );
-        generated.addresses.push(address);
+        generated.addresses.push(address.clone());
+        if i == 0 {
+            // The others are about as long: one allocation, not a copy at every doubling.
+            body.reserve(body.len().saturating_mul(orgs.len()) / 8 * 9);
+        }
     }
     let mut header = format!(
         "# Organizations found at provider `{instance}` ({provider_type}) that no spec or state holds,\n\
@@ -95,15 +138,28 @@ pub(crate) fn spec_file(
              # Never compared; sent only if the organization is ever created again. Set what it holds.\n"
         ));
     }
-    header.push_str(&body);
-    generated.text = header;
+    for start in &mut generated.starts {
+        *start += header.len();
+    }
+    let mut text = String::with_capacity(header.len() + body.len());
+    text.push_str(&header);
+    text.push_str(&body);
+    generated.text = text;
     generated
 }
 
-/// One table as it is filled: its keys in the order they were added (a key is added once).
+/// One table as it is filled: its fields in the order they were added (a field is added once),
+/// each with its place among the table's fields (`rank`), the order `orgform fmt` gives values.
 #[derive(Default)]
 struct Node {
-    entries: Vec<(String, Entry)>,
+    entries: Vec<(Slot, Entry)>,
+}
+
+/// A field of a table as it is filled: which field, and where the schema lists it.
+#[derive(Clone, Copy)]
+struct Slot {
+    field: &'static Field,
+    rank: usize,
 }
 
 enum Entry {
@@ -117,26 +173,26 @@ enum Entry {
 }
 
 impl Node {
-    fn insert(&mut self, key: &str, entry: Entry) {
-        self.entries.push((key.to_string(), entry));
+    fn insert(&mut self, slot: Slot, entry: Entry) {
+        self.entries.push((slot, entry));
     }
 
     fn contains_key(&self, key: &str) -> bool {
-        self.entries.iter().any(|(k, _)| k == key)
+        self.entries.iter().any(|(slot, _)| slot.field.name == key)
     }
 }
 
 /// Writes `node` as the table at `path` (keys already as TOML writes them), then the tables
 /// under it in the order they were added, as `orgform fmt` leaves a document: each table's
-/// values in the order of `fields` (a stable sort: keys they don't name keep their order,
-/// after), a blank line before each header unless `prefix` says what comes before it.
+/// values in the order of the schema's fields (`provider`, an organization's first, when
+/// given), a blank line before each header unless `prefix` says what comes before it.
 fn write_table(
     out: &mut String,
     prefix: Option<&str>,
     path: &mut Vec<String>,
     array: bool,
     node: &Node,
-    fields: &[&[Field]],
+    provider: Option<&Entry>,
 ) {
     out.push_str(prefix.unwrap_or("\n"));
     out.push_str(if array { "[[" } else { "[" });
@@ -147,51 +203,55 @@ fn write_table(
         out.push_str(key);
     }
     out.push_str(if array { "]]\n" } else { "]\n" });
-    let mut values: Vec<(&str, &Entry)> = node
+    let mut values: Vec<(Slot, &Entry)> = node
         .entries
         .iter()
-        .filter_map(|(key, entry)| match entry {
-            Entry::Value(_) | Entry::Text(_) => Some((key.as_str(), entry)),
-            _ => None,
-        })
+        .filter(|(_, entry)| matches!(entry, Entry::Value(_) | Entry::Text(_)))
+        .map(|(slot, entry)| (*slot, entry))
         .collect();
-    values.sort_by_key(|(key, _)| rank(fields, key));
-    for (key, entry) in values {
-        push_key(out, key);
+    // Filled in the schema's order but for the placeholders of rules across fields, added last.
+    if !values.is_sorted_by_key(|(slot, _)| slot.rank) {
+        values.sort_by_key(|(slot, _)| slot.rank);
+    }
+    let provider = provider.map(|entry| (PROVIDER, entry));
+    for (slot, entry) in provider.into_iter().chain(values) {
+        push_key(out, slot.field.name);
         out.push_str(" = ");
-        match (entry, find(fields, key)) {
-            (Entry::Text(text), _) => out.push_str(text),
-            (Entry::Value(value), Some(field)) if needs_sorting(value) => {
+        match entry {
+            Entry::Text(text) => out.push_str(text),
+            Entry::Value(value) if needs_sorting(value) => {
                 let mut value = value.clone();
-                sort_value(&mut value, &field.kind);
+                sort_value(&mut value, &slot.field.kind);
                 out.push_str(&value.to_string());
             }
-            (Entry::Value(value), _) => out.push_str(&value.to_string()),
-            (Entry::Table(..) | Entry::Tables(_), _) => {}
+            Entry::Value(value) => out.push_str(&value.to_string()),
+            Entry::Table(..) | Entry::Tables(_) => {}
         }
         out.push('\n');
     }
-    for (key, entry) in &node.entries {
-        let inner: &[Field] = match find(fields, key).map(|f| &f.kind) {
-            Some(Kind::Object(inner) | Kind::Array(Kind::Object(inner))) => inner,
-            _ => &[],
-        };
+    for (slot, entry) in &node.entries {
         match entry {
             Entry::Value(_) | Entry::Text(_) => continue,
             Entry::Table(comment, table) => {
-                path.push(key_text(key));
-                write_table(out, comment.as_deref(), path, false, table, &[inner]);
+                path.push(key_text(slot.field.name));
+                write_table(out, comment.as_deref(), path, false, table, None);
             }
             Entry::Tables(tables) => {
-                path.push(key_text(key));
+                path.push(key_text(slot.field.name));
                 for table in tables {
-                    write_table(out, None, path, true, table, &[inner]);
+                    write_table(out, None, path, true, table, None);
                 }
             }
         }
         path.pop();
     }
 }
+
+/// An organization's `provider`, the first of its keys.
+const PROVIDER: Slot = Slot {
+    field: &ORG_KEYS[0],
+    rank: 0,
+};
 
 /// A key as TOML writes it: bare where it may be, quoted otherwise.
 fn key_text(key: &str) -> String {
@@ -299,6 +359,25 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// What a provider reported for one table, read in place: its entries, looked up by key (a
+/// table holds a few, so a scan is cheapest; the last of a key repeated, as a JSON object's).
+#[derive(Default)]
+struct Reported<'a>(Vec<(&'a [u8], Item<'a>)>);
+
+impl<'a> Reported<'a> {
+    fn of(entries: Entries<'a>) -> Reported<'a> {
+        Reported(entries.collect())
+    }
+
+    fn get(&self, key: &str) -> Option<&Item<'a>> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key.as_bytes())
+            .map(|(_, item)| item)
+    }
+}
+
 /// What one organization's table is filled with beyond what was reported.
 struct Fill<'a> {
     env_prefix: String,
@@ -313,12 +392,13 @@ impl Fill<'_> {
     fn table(
         &mut self,
         table: &mut Node,
-        fields: &[Field],
-        reported: &serde_json::Map<String, serde_json::Value>,
+        fields: &'static [Field],
+        reported: &Reported<'_>,
         path: &str,
         required_too: bool,
     ) {
-        for field in fields {
+        for (rank, field) in fields.iter().enumerate() {
+            let slot = Slot { field, rank };
             // Most fields are not reported: their path is written out only when it is used.
             let here = || {
                 if path.is_empty() {
@@ -328,7 +408,7 @@ impl Fill<'_> {
                 }
             };
             match (reported.get(field.name), &field.kind) {
-                (_, Kind::Secret) if field.required => self.secret(table, field.name, &here()),
+                (_, Kind::Secret) if field.required => self.secret(table, slot, &here()),
                 (_, Kind::Secret) => {}
                 (_, Kind::Map(Kind::Secret)) if field.required => {
                     let here = here();
@@ -338,14 +418,14 @@ impl Fill<'_> {
                         self.env_prefix,
                         here.replace(['.', '-'], "_").to_ascii_uppercase()
                     );
-                    table.insert(field.name, Entry::Table(Some(comment), Node::default()));
+                    table.insert(slot, Entry::Table(Some(comment), Node::default()));
                 }
-                (Some(value), kind) => {
-                    let entry = self.entry(kind, value, &here);
-                    table.insert(field.name, entry);
+                (Some(item), kind) => {
+                    let entry = self.entry(kind, item, &here);
+                    table.insert(slot, entry);
                 }
                 (None, kind) if required_too && field.required => {
-                    self.placeholder(table, field.name, kind, &here());
+                    self.placeholder(table, slot, kind, &here());
                 }
                 (None, _) => {}
             }
@@ -354,8 +434,14 @@ impl Fill<'_> {
 
     /// Rules across fields a placeholder can satisfy: one of an `AnyOf` group, the other half
     /// of a `Pair`.
-    fn rules(&mut self, table: &mut Node, fields: &[Field], rules: &[Rule]) {
-        let find = |name: &str| fields.iter().find(|f| f.name == name);
+    fn rules(&mut self, table: &mut Node, fields: &'static [Field], rules: &[Rule]) {
+        let find = |name: &str| {
+            fields
+                .iter()
+                .enumerate()
+                .find(|(_, f)| f.name == name)
+                .map(|(rank, field)| Slot { field, rank })
+        };
         for rule in rules {
             let missing = match rule {
                 Rule::AnyOf(names) if !names.iter().any(|n| table.contains_key(n)) => {
@@ -366,36 +452,34 @@ impl Fill<'_> {
                 }
                 _ => None,
             };
-            if let Some(field) = missing.and_then(find) {
-                if matches!(field.kind, Kind::Secret) {
-                    self.secret(table, field.name, field.name);
+            if let Some(slot) = missing.and_then(find) {
+                if matches!(slot.field.kind, Kind::Secret) {
+                    self.secret(table, slot, slot.field.name);
                 } else {
-                    self.placeholder(table, field.name, &field.kind, field.name);
+                    self.placeholder(table, slot, &slot.field.kind, slot.field.name);
                 }
             }
         }
     }
 
-    fn secret(&mut self, table: &mut Node, key: &str, path: &str) {
+    fn secret(&mut self, table: &mut Node, slot: Slot, path: &str) {
         let variable = format!(
             "{}_{}",
             self.env_prefix,
             path.replace(['.', '-'], "_").to_ascii_uppercase()
         );
-        let mut reference = toml_edit::InlineTable::new();
-        reference.insert("env", Value::from(variable.as_str()));
-        let mut value = Value::InlineTable(reference);
-        value.decor_mut().set_suffix(" # secret");
-        table.insert(key, Entry::Value(value));
+        // As `toml_edit` writes the inline table `{ env = VARIABLE }`, with its comment.
+        let text = format!("{{ env = {} }} # secret", Value::from(variable.as_str()));
+        table.insert(slot, Entry::Text(text));
         self.secrets.push(variable);
     }
 
-    fn placeholder(&mut self, table: &mut Node, key: &str, kind: &Kind, path: &str) {
+    fn placeholder(&mut self, table: &mut Node, slot: Slot, kind: &'static Kind, path: &str) {
         let entry = match kind {
             // The keys inside say which are placeholders.
             Kind::Object(fields) => {
                 let mut inner = Node::default();
-                self.table(&mut inner, fields, &serde_json::Map::new(), path, true);
+                self.table(&mut inner, fields, &Reported::default(), path, true);
                 Entry::Table(None, inner)
             }
             other => {
@@ -405,70 +489,74 @@ impl Fill<'_> {
                 Entry::Value(value)
             }
         };
-        table.insert(key, entry);
+        table.insert(slot, entry);
     }
 
     /// A reported value as TOML: objects as tables, arrays of objects as arrays of tables.
-    fn entry(
-        &mut self,
-        kind: &Kind,
-        value: &serde_json::Value,
-        path: &dyn Fn() -> String,
-    ) -> Entry {
-        match (kind, value) {
-            (Kind::Object(fields), serde_json::Value::Object(map)) => {
+    fn entry(&mut self, kind: &'static Kind, item: &Item<'_>, path: &dyn Fn() -> String) -> Entry {
+        match (kind, item) {
+            (Kind::Object(fields), Item::Table(entries)) => {
                 let mut inner = Node::default();
-                self.table(&mut inner, fields, map, &path(), true);
+                let reported = Reported::of(entries.clone());
+                self.table(&mut inner, fields, &reported, &path(), true);
                 Entry::Table(None, inner)
             }
-            (Kind::Array(Kind::Object(fields)), serde_json::Value::Array(items))
-                if !items.is_empty() && items.iter().all(serde_json::Value::is_object) =>
+            (Kind::Array(Kind::Object(fields)), Item::Array(items))
+                if items.remaining() > 0
+                    && items.clone().all(|item| matches!(item, Item::Table(_))) =>
             {
                 let path = path();
-                let mut tables = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
+                let mut tables = Vec::with_capacity(items.remaining());
+                for (i, item) in items.clone().enumerate() {
                     let mut inner = Node::default();
-                    if let serde_json::Value::Object(map) = item {
-                        self.table(&mut inner, fields, map, &format!("{path}[{i}]"), true);
+                    if let Item::Table(entries) = item {
+                        let reported = Reported::of(entries);
+                        self.table(&mut inner, fields, &reported, &format!("{path}[{i}]"), true);
                     }
                     tables.push(inner);
                 }
                 Entry::Tables(tables)
             }
-            (_, value) => leaf(value),
+            (_, item) => leaf(item),
         }
     }
 }
 
 /// A reported value that is no table: a scalar written as [`toml_value`] would write it, without
 /// building a `toml_edit` value for it; anything else as that value.
-fn leaf(value: &serde_json::Value) -> Entry {
-    match value {
-        serde_json::Value::String(s) => Entry::Text(basic_string(s)),
-        serde_json::Value::Bool(b) => Entry::Text(b.to_string()),
-        serde_json::Value::Number(n) if n.is_i64() => Entry::Text(n.to_string()),
-        other => Entry::Value(toml_value(other)),
+fn leaf(item: &Item<'_>) -> Entry {
+    match item {
+        Item::Text(s) => Entry::Text(basic_string(&String::from_utf8_lossy(s))),
+        Item::Bool(b) => Entry::Text(b.to_string()),
+        Item::Int(i) => Entry::Text(i.to_string()),
+        Item::Uint(u) if i64::try_from(*u).is_ok() => Entry::Text(u.to_string()),
+        other => Entry::Value(toml_value(other.clone())),
     }
 }
 
-/// A JSON value as a TOML one (no null reaches here: the reverse mapping drops them).
-fn toml_value(value: &serde_json::Value) -> Value {
-    match value {
-        serde_json::Value::Bool(b) => Value::from(*b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::from(i),
-            None => Value::from(n.as_f64().unwrap_or(0.0)),
-        },
-        serde_json::Value::String(s) => toml_string(s),
-        serde_json::Value::Array(items) => Value::Array(items.iter().map(toml_value).collect()),
-        serde_json::Value::Object(map) => {
+/// A reported value as a TOML one, as its JSON was written: a number JSON can't hold (not
+/// finite), a null (the reverse mapping drops them) or a secret (never reported) as `""`, an
+/// integer above `i64::MAX` as a float.
+fn toml_value(item: Item<'_>) -> Value {
+    match item {
+        Item::Bool(b) => Value::from(b),
+        Item::Int(i) => Value::from(i),
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "as JSON reads an integer TOML can't hold"
+        )]
+        Item::Uint(u) => i64::try_from(u).map_or(Value::from(u as f64), Value::from),
+        Item::Float(x) if x.is_finite() => Value::from(x),
+        Item::Text(s) => toml_string(&String::from_utf8_lossy(s)),
+        Item::Array(items) => Value::Array(items.map(toml_value).collect()),
+        Item::Table(entries) => {
             let mut table = toml_edit::InlineTable::new();
-            for (k, v) in map {
-                table.insert(k, toml_value(v));
+            for (k, v) in entries {
+                table.insert(&*String::from_utf8_lossy(k), toml_value(v));
             }
             Value::InlineTable(table)
         }
-        serde_json::Value::Null => Value::from(""),
+        Item::Float(_) | Item::Null | Item::Secret => Value::from(""),
     }
 }
 
@@ -543,7 +631,7 @@ mod before {
 
     use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 
-    use super::{Generated, address_for, env_name, one_line, placeholder_value, toml_value};
+    use super::{Generated, address_for, env_name, one_line, placeholder_value, toml_string};
     use crate::catalog::schema::{Field, Kind, Rule};
     use crate::model::{ProviderType, RemoteOrg};
 
@@ -562,6 +650,7 @@ mod before {
             addresses: Vec::new(),
             secrets: Vec::new(),
             placeholders: 0,
+            starts: Vec::new(),
         };
         let mut sorted: Vec<&RemoteOrg> = orgs.to_vec();
         sorted.sort_by(|a, b| (&a.natural_key, &a.remote_id).cmp(&(&b.natural_key, &b.remote_id)));
@@ -744,6 +833,27 @@ mod before {
             }
         }
     }
+
+    /// A JSON value as a TOML one.
+    fn toml_value(value: &serde_json::Value) -> Value {
+        match value {
+            serde_json::Value::Bool(b) => Value::from(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::from(i),
+                None => Value::from(n.as_f64().unwrap_or(0.0)),
+            },
+            serde_json::Value::String(s) => toml_string(s),
+            serde_json::Value::Array(items) => Value::Array(items.iter().map(toml_value).collect()),
+            serde_json::Value::Object(map) => {
+                let mut table = toml_edit::InlineTable::new();
+                for (k, v) in map {
+                    table.insert(k, toml_value(v));
+                }
+                Value::InlineTable(table)
+            }
+            serde_json::Value::Null => Value::from(""),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -903,9 +1013,16 @@ mod tests {
                 let now = spec_file("found_here", provider_type, &refs, &mut BTreeSet::new());
                 let then = before::spec_file("found_here", provider_type, &refs, &mut BTreeSet::new());
                 prop_assert_eq!(&now.text, &then.text);
-                prop_assert_eq!(now.addresses, then.addresses);
+                prop_assert_eq!(&now.addresses, &then.addresses);
                 prop_assert_eq!(now.secrets, then.secrets);
                 prop_assert_eq!(now.placeholders, then.placeholders);
+                // Each organization's tables start where it says, on a line of their own.
+                prop_assert_eq!(now.starts.len(), now.addresses.len());
+                let id_line = format!("# {provider_type} id ");
+                for &start in &now.starts {
+                    prop_assert!(now.text[..start].ends_with('\n'));
+                    prop_assert!(now.text[start..].starts_with(&id_line));
+                }
             }
         }
     }

@@ -92,7 +92,8 @@ fn load_texts(
     // a file turns out to declare a provider after all, load again, reading every file ahead.
     let ahead: Vec<bool> = texts
         .iter()
-        .map(|f| may_declare_providers(f.text.as_bytes()))
+        // A piece's own text: a file checked in parts is scanned once in all.
+        .map(|f| may_declare_providers(f.source().as_bytes()))
         .collect();
     // A file checked before stands in the cross-file checks by its organizations alone: its
     // place, an empty file, would only be quoted by an error, and an error is told from text.

@@ -322,6 +322,21 @@ pub(crate) fn signup(username: &str) -> Value {
     })
 }
 
+/// Signs up `count` usernames `{prefix}{i}@trial.example` at `T0`, each accepted (201); their ids.
+fn sign_up_many(emu: &mut Emu, token: &str, prefix: &str, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let username = format!("{prefix}{i}@trial.example");
+            let reply = call(emu, token, "POST", CREATE, &signup(&username), T0);
+            assert_eq!(reply.status, 201, "{username}");
+            reply.body.expect("body")["id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        })
+        .collect()
+}
+
 pub(crate) fn soql(emu: &mut Emu, token: &str, q: &str, now: u64) -> Reply {
     let path = format!(
         "/services/data/v60.0/query?q={}",
@@ -549,24 +564,7 @@ fn a_query_locator_pages_what_the_query_found_as_it_was_then() {
         ..SalesforceConfig::default()
     });
     let t = token(&mut emu);
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let reply = call(
-            &mut emu,
-            &t,
-            "POST",
-            CREATE,
-            &signup(&format!("u{i}@trial.example")),
-            T0,
-        );
-        assert_eq!(reply.status, 201);
-        ids.push(
-            reply.body.expect("body")["id"]
-                .as_str()
-                .expect("id")
-                .to_string(),
-        );
-    }
+    let ids = sign_up_many(&mut emu, &t, "u", 5);
     let first = soql(
         &mut emu,
         &t,
@@ -663,17 +661,7 @@ fn soql_subset_filters_escapes_limits_and_pages_through_next_records_url() {
         ..SalesforceConfig::default()
     });
     let t = token(&mut emu);
-    for i in 0..7 {
-        let reply = call(
-            &mut emu,
-            &t,
-            "POST",
-            CREATE,
-            &signup(&format!("u{i}@trial.example")),
-            T0,
-        );
-        assert_eq!(reply.status, 201);
-    }
+    sign_up_many(&mut emu, &t, "u", 7);
     let reply = call(
         &mut emu,
         &t,
@@ -786,17 +774,7 @@ fn the_daily_quota_rejects_or_fails_later_as_configured() {
         ..SalesforceConfig::default()
     });
     let t = token(&mut emu);
-    for i in 0..2 {
-        let reply = call(
-            &mut emu,
-            &t,
-            "POST",
-            CREATE,
-            &signup(&format!("q{i}@trial.example")),
-            T0,
-        );
-        assert_eq!(reply.status, 201);
-    }
+    sign_up_many(&mut emu, &t, "q", 2);
     let reply = call(
         &mut emu,
         &t,

@@ -377,9 +377,10 @@ pub fn plan_targeted(
 ) -> Plan {
     let read = |instance: &str| reality.and_then(|r| r.instances.get(instance));
     let wanted = |address: &str| targets.is_none_or(|t| t.contains(address));
+    let mut changes = Vec::with_capacity(spec.orgs.len() + state.orgs.len());
+
     // Both maps are sorted by address: one walk down the two together pairs each declaration
     // with its record and finds the orphans, already in the plan's order, with no look-ups.
-    let mut jobs = Vec::with_capacity(spec.orgs.len() + state.orgs.len());
     let mut declared = spec.orgs.iter().peekable();
     let mut recorded = state.orgs.iter().peekable();
     loop {
@@ -394,37 +395,23 @@ pub fn plan_targeted(
                 let Some((_, org)) = declared.next() else {
                     break;
                 };
-                jobs.push(Job::Declared(org, None));
+                changes.push(plan_declared(org, None, read(&org.instance)));
             }
             std::cmp::Ordering::Equal => {
                 let (Some((_, org)), record) = (declared.next(), recorded.next()) else {
                     break;
                 };
-                jobs.push(Job::Declared(org, record.map(|(_, r)| r)));
+                let record = record.map(|(_, r)| r);
+                changes.push(plan_declared(org, record, read(&org.instance)));
             }
             std::cmp::Ordering::Greater => {
                 let Some((address, record)) = recorded.next() else {
                     break;
                 };
-                jobs.push(Job::Orphan(address, record));
+                changes.push(orphan(address, record));
             }
         }
     }
-    // Each address is planned alone (the checks across addresses come after), so a large plan
-    // is spread over the cores: comparing 100,000 reported organizations with their
-    // declarations is most of a refreshed plan's own work. Results stay in address order.
-    let plan_one = |_: usize, job: &Job<'_>| match *job {
-        Job::Declared(org, record) => plan_declared(org, record, read(&org.instance)),
-        Job::Orphan(address, record) => orphan(address, record),
-    };
-    let mut changes: Vec<Change> = if jobs.len() < PLANNED_ON_ONE_CORE {
-        jobs.iter()
-            .enumerate()
-            .map(|(i, job)| plan_one(i, job))
-            .collect()
-    } else {
-        crate::parallel::each(&jobs, plan_one)
-    };
 
     // A rename pairs two addresses, so renames are found over every address before `--target`
     // narrows the plan; a move (or a blocked rename) stays when either address is targeted.
@@ -448,15 +435,6 @@ pub fn plan_targeted(
         endpoint_warnings: Vec::new(),
         targets: targets.map(|t| t.patterns().to_vec()).unwrap_or_default(),
     }
-}
-
-/// Below this many addresses a plan is made on one core: starting threads would cost more.
-const PLANNED_ON_ONE_CORE: usize = 2_000;
-
-/// One address to plan: a declaration (with its record, if any), or a record alone.
-enum Job<'a> {
-    Declared(&'a OrgSpec, Option<&'a Record>),
-    Orphan(&'a Address, &'a Record),
 }
 
 fn change(org: &OrgSpec, action: Action, reason: impl Into<Cow<'static, str>>) -> Change {

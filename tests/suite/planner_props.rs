@@ -368,41 +368,6 @@ struct Reported {
     in_state: bool,
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(6))]
-
-    /// A plan large enough to be made on every core decides each address as a small plan of
-    /// the same cases does, in address order, the same every time.
-    #[test]
-    fn a_large_plan_decides_each_address_as_a_small_one_does(cases in prop::collection::vec(case(), 1..6)) {
-        let ctx = PlanContext { now: NOW };
-        let (spec, state, reality) = build(&cases);
-        let small = plan(&spec, &state, Some(&reality), ctx);
-        let decided: BTreeMap<String, (Action, bool)> = small
-            .changes
-            .iter()
-            .map(|c| (c.address.clone(), (c.action, c.from.is_some())))
-            .collect();
-
-        let many: Vec<Case> = cases.iter().cycle().take(2_500).cloned().collect();
-        let (spec, state, reality) = build(&many);
-        let large = plan(&spec, &state, Some(&reality), ctx);
-        prop_assert_eq!(&large, &plan(&spec, &state, Some(&reality), ctx));
-        let addresses: Vec<&String> = large.changes.iter().map(|c| &c.address).collect();
-        prop_assert!(addresses.windows(2).all(|w| w[0] < w[1]), "in address order");
-        for change in &large.changes {
-            let (prefix, index) = change.address.split_at(1);
-            let index: usize = index.parse().expect("o{i} or x{i}");
-            let alike = format!("{prefix}{}", index % cases.len());
-            prop_assert_eq!(
-                decided.get(&alike),
-                Some(&(change.action, change.from.is_some())),
-                "{} decided as {}", &change.address, alike
-            );
-        }
-    }
-}
-
 fn reported() -> impl Strategy<Value = Reported> {
     (
         "[a-z#-]{1,12}",

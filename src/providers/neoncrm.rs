@@ -970,32 +970,45 @@ struct StreamedPage(ListedPage);
 
 impl<'de> Deserialize<'de> for StreamedPage {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StreamedPage, D::Error> {
-        struct Whole;
-        impl<'de> Visitor<'de> for Whole {
-            type Value = StreamedPage;
+        const KEY: &str = "listAccountsResponse";
+        deserializer
+            .deserialize_map(KeyIn {
+                key: KEY,
+                seed: Inner,
+            })?
+            .map(StreamedPage)
+            .ok_or_else(|| D::Error::missing_field(KEY))
+    }
+}
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a listAccounts answer")
-            }
+/// The value under one key of an object, read by `seed`; other keys skipped, the key twice
+/// refused (the tolerant reader then takes the answer); `None` when the object lacks it.
+struct KeyIn<S> {
+    key: &'static str,
+    seed: S,
+}
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StreamedPage, A::Error> {
-                let mut found = None;
-                while let Some(WireKey(key)) = map.next_key()? {
-                    if key == "listAccountsResponse" {
-                        if found.is_some() {
-                            return Err(A::Error::custom("listAccountsResponse twice"));
-                        }
-                        found = Some(map.next_value_seed(Inner)?);
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                found
-                    .map(StreamedPage)
-                    .ok_or_else(|| A::Error::missing_field("listAccountsResponse"))
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for KeyIn<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an object with `{}`", self.key)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seed = Some(self.seed);
+        let mut found = None;
+        while let Some(WireKey(key)) = map.next_key()? {
+            if key != self.key {
+                map.next_value::<IgnoredAny>()?;
+                continue;
             }
+            let Some(seed) = seed.take() else {
+                return Err(A::Error::custom(format_args!("{} twice", self.key)));
+            };
+            found = Some(map.next_value_seed(seed)?);
         }
-        deserializer.deserialize_map(Whole)
+        Ok(found)
     }
 }
 
@@ -1076,19 +1089,12 @@ impl<'de> Visitor<'de> for Results {
         f.write_str("searchResults")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut rows = None;
-        while let Some(WireKey(key)) = map.next_key()? {
-            if key == "nameValuePairs" {
-                if rows.is_some() {
-                    return Err(A::Error::custom("nameValuePairs twice"));
-                }
-                rows = Some(map.next_value_seed(Rows)?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(rows.unwrap_or_default())
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let rows = KeyIn {
+            key: "nameValuePairs",
+            seed: Rows,
+        };
+        Ok(rows.visit_map(map)?.unwrap_or_default())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -1183,19 +1189,12 @@ impl<'de> Visitor<'de> for RowSeed {
         f.write_str("a row object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut pairs = None;
-        while let Some(WireKey(key)) = map.next_key()? {
-            if key == "nameValuePair" {
-                if pairs.is_some() {
-                    return Err(A::Error::custom("nameValuePair twice"));
-                }
-                pairs = Some(map.next_value_seed(Pairs)?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        let pairs = pairs.unwrap_or_default();
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let pairs = KeyIn {
+            key: "nameValuePair",
+            seed: Pairs,
+        };
+        let pairs = pairs.visit_map(map)?.unwrap_or_default();
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (&**n, &**v)).collect();
         row_organization(&pairs)
     }

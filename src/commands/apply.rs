@@ -6,15 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::io::IsTerminal as _;
 
-use miette::{Result, miette};
+use miette::{IntoDiagnostic as _, Result, miette};
 use tokio::sync::oneshot;
 
 use super::connection::{
-    Connected, check_login_secrets, check_secrets, connect, read_reality, with_connect_options,
+    Connected, check_login_secrets, check_secrets, connect, read_reality, read_while_loading,
+    with_connect_options,
 };
 use super::plan::{SavedPlan, load_plan, targets};
 use super::specs::{Destination, load_specs_checked, warn_endpoints};
-use super::state_store::{open_state_locked, state_location_before_login};
+use super::state_store::{lock_and_load, open_state_locked, state_location_before_login};
 use crate::apply::{ApplyOptions, ApplyReport, StateWriter, apply};
 use crate::cli::{ApplyArgs, Format, GlobalArgs, RefreshArgs};
 use crate::output;
@@ -47,8 +48,17 @@ pub(crate) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
         sandbox.enabled,
         spec.orgs.values().map(|o| o.instance.as_str()),
     )?;
-    let (backend, state) = open_state_locked(&location, g).await?;
-    let targets = targets(&args.remote.targets, &spec, &state)?;
+    let loading = lock_and_load(&location, g).await?;
+    // A plan made here of every organization, from what the providers hold, reads them while
+    // the state is read; anything else needs the state first.
+    let (state, targets) =
+        if saved.is_none() && args.remote.targets.is_empty() && args.remote.refresh {
+            (StateRead::Loading(loading), None)
+        } else {
+            let (backend, state) = loading.await.into_diagnostic()??;
+            let targets = targets(&args.remote.targets, &spec, &state)?;
+            (StateRead::Loaded(backend, state), targets)
+        };
     let inputs = Inputs {
         spec: spec.clone(),
         warnings,
@@ -56,9 +66,15 @@ pub(crate) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
         targets,
     };
     with_connect_options(g, sandbox, &spec, &location, async move |options| {
-        run_locked(g, args, inputs, backend, state, options).await
+        run_locked(g, args, inputs, state, options).await
     })
     .await
+}
+
+/// The state as apply has it once its lock is held: read, or being read on a task of its own.
+enum StateRead {
+    Loaded(crate::state::Store, State),
+    Loading(tokio::task::JoinHandle<Result<(crate::state::Store, State)>>),
 }
 
 /// What apply read before it took the state lock.
@@ -76,8 +92,7 @@ async fn run_locked(
     g: &GlobalArgs,
     args: &ApplyArgs,
     inputs: Inputs,
-    backend: crate::state::Store,
-    state: State,
+    state: StateRead,
     options: &ConnectOptions,
 ) -> Result<ExitCode> {
     let Inputs {
@@ -95,15 +110,26 @@ async fn run_locked(
         Some(saved) => Targets::of_saved(&saved.plan.targets),
         None => targets,
     };
-    match &saved {
-        Some(saved) => {
-            check_fresh(&saved.plan, &spec, &state)?;
-            check_secrets(&spec, &state, Some(&saved.plan), targets.as_ref(), options)?;
-        }
-        None => check_login_secrets(&spec, &state, targets.as_ref(), options)?,
-    }
     // One login per provider for the whole run: the plan's reads and the creates share it.
-    let connected = connect(&spec, &state, targets.as_ref(), options).await?;
+    let (backend, state, connected, read_early) = match state {
+        StateRead::Loading(loading) => {
+            let loading = async { loading.await.into_diagnostic()? };
+            let ((backend, state), connected, reality) =
+                read_while_loading(&spec, loading, options).await?;
+            (backend, state, connected, Some(reality))
+        }
+        StateRead::Loaded(backend, state) => {
+            match &saved {
+                Some(saved) => {
+                    check_fresh(&saved.plan, &spec, &state)?;
+                    check_secrets(&spec, &state, Some(&saved.plan), targets.as_ref(), options)?;
+                }
+                None => check_login_secrets(&spec, &state, targets.as_ref(), options)?,
+            }
+            let connected = connect(&spec, &state, targets.as_ref(), options).await?;
+            (backend, state, connected, None)
+        }
+    };
     let is_saved = saved.is_some();
     // The instances read before the creates were decided: their reads answer for them.
     let mut read = std::collections::BTreeSet::new();
@@ -127,10 +153,12 @@ async fn run_locked(
             saved
         }
         None => {
-            let reality = if args.remote.refresh {
-                Some(read_reality(&spec, &state, targets.as_ref(), &connected).await?)
-            } else {
-                None
+            let reality = match read_early {
+                Some(reality) => Some(reality),
+                None if args.remote.refresh => {
+                    Some(read_reality(&spec, &state, targets.as_ref(), &connected).await?)
+                }
+                None => None,
             };
             if let Some(reality) = &reality {
                 read.extend(reality.instances.keys().cloned());

@@ -15,7 +15,7 @@ use crate::model::{InstanceName, NaturalKey, Reality};
 use crate::plan::{Plan, Targets};
 use crate::providers::{AnyProvider, ConnectOptions, HttpOptions, Provider};
 use crate::spec::Spec;
-use crate::state::State;
+use crate::state::{State, Store};
 use crate::time;
 
 /// Connected providers for every instance that declared organizations or state use.
@@ -30,10 +30,24 @@ pub(crate) async fn connect(
     targets: Option<&Targets>,
     options: &ConnectOptions,
 ) -> Result<Connected> {
+    // An instance only orphans use is not among them: nothing to read or create there.
+    connect_instances(
+        spec,
+        crate::plan::contacted_instances(spec, state, targets),
+        options,
+    )
+    .await
+}
+
+/// Connects to the named instances, logging in to each once, all at once.
+async fn connect_instances<'s>(
+    spec: &Spec,
+    names: impl IntoIterator<Item = &'s str>,
+    options: &ConnectOptions,
+) -> Result<Connected> {
     let mut providers = BTreeMap::new();
     let mut logins = tokio::task::JoinSet::new();
-    // An instance only orphans use is not among them: nothing to read or create there.
-    for name in crate::plan::contacted_instances(spec, state, targets) {
+    for name in names {
         let Some(instance) = spec.providers.get(name) else {
             continue;
         };
@@ -112,6 +126,15 @@ pub(crate) async fn read_reality(
             .or_default()
             .push(record.natural_key.clone());
     }
+    read_keys(spec, connected, keys).await
+}
+
+/// Reads every connected instance for its natural keys in `keys`, all at once.
+async fn read_keys(
+    spec: &Spec,
+    connected: &Connected,
+    mut keys: BTreeMap<&str, Vec<NaturalKey>>,
+) -> Result<Reality> {
     let mut reads = tokio::task::JoinSet::new();
     for (name, provider) in &connected.providers {
         let mut wanted = keys.remove(name.as_str()).unwrap_or_default();
@@ -150,6 +173,64 @@ pub(crate) async fn read_reality(
         reality.instances.insert(name, found);
     }
     Ok(reality)
+}
+
+/// Logs in to and reads the instances the specs' organizations use, for the specs' natural
+/// keys, while the state is still being read (`loading`); then the instances only the state
+/// names, for the keys it records there, as [`read_reality`] reads them. A hundred thousand
+/// organizations' state takes a fifth of a second to read, which the reads need not wait for:
+/// the plan looks up only what the specs declare (a create, an adoption, drift), so the keys
+/// state alone records at an instance read for the specs (an orphan's, a renamed
+/// organization's old one) are not asked for there. The caller holds the state's lock already,
+/// so nothing read here can be another run's work in flight. Every login's secrets are checked
+/// before the first login, as [`check_login_secrets`] does; on any error the state is waited
+/// for, and its own error comes first, as when it was read first.
+pub(crate) async fn read_while_loading(
+    spec: &Spec,
+    loading: impl Future<Output = Result<(Store, State)>>,
+    options: &ConnectOptions,
+) -> Result<((Store, State), Connected, Reality)> {
+    let nothing = State::new(String::new());
+    if check_secrets(spec, &nothing, None, None, options).is_err() {
+        // The error that names everything missing needs the state.
+        let loaded = loading.await?;
+        let state = &loaded.1;
+        check_login_secrets(spec, state, None, options)?;
+        let connected = connect(spec, state, None, options).await?;
+        let reality = read_reality(spec, state, None, &connected).await?;
+        return Ok((loaded, connected, reality));
+    }
+    let early = async {
+        let connected = connect(spec, &nothing, None, options).await?;
+        let reality = read_reality(spec, &nothing, None, &connected).await?;
+        Ok::<_, miette::Report>((connected, reality))
+    };
+    let (loaded, early) = tokio::join!(loading, early);
+    let loaded = loaded?;
+    let (mut connected, mut reality) = early?;
+    let state = &loaded.1;
+    check_login_secrets(spec, state, None, options)?;
+    let later: Vec<&str> = crate::plan::contacted_instances(spec, state, None)
+        .into_iter()
+        .filter(|name| !connected.providers.contains_key(*name))
+        .collect();
+    if later.is_empty() {
+        return Ok((loaded, connected, reality));
+    }
+    let later = connect_instances(spec, later, options).await?;
+    let mut keys: BTreeMap<&str, Vec<NaturalKey>> = BTreeMap::new();
+    for record in state.orgs.values() {
+        if later.providers.contains_key(&record.provider) {
+            keys.entry(&record.provider)
+                .or_default()
+                .push(record.natural_key.clone());
+        }
+    }
+    reality
+        .instances
+        .extend(read_keys(spec, &later, keys).await?.instances);
+    connected.providers.extend(later.providers);
+    Ok((loaded, connected, reality))
 }
 
 /// Runs `body` with the connection options for this run. With `--sandbox`, an embedded sandbox

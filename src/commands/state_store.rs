@@ -216,8 +216,29 @@ pub(crate) async fn open_state_locked(
     location: &StateLocation,
     g: &GlobalArgs,
 ) -> Result<(Store, State)> {
+    let mut store = lock_state(location, g).await?;
+    let state = store.load_or_new().await?;
+    Ok((store, state))
+}
+
+/// Takes the state's lock, and reads the state on a task of its own: what a run that needs
+/// both the state and the providers does first, so that the providers are read while the
+/// state is (see `connection::read_while_loading`).
+pub(crate) async fn lock_and_load(
+    location: &StateLocation,
+    g: &GlobalArgs,
+) -> Result<tokio::task::JoinHandle<Result<(Store, State)>>> {
+    let mut store = lock_state(location, g).await?;
+    Ok(tokio::spawn(async move {
+        let state = store.load_or_new().await?;
+        Ok((store, state))
+    }))
+}
+
+/// Takes the state's lock (waiting as `--lock-timeout` says), without reading the state.
+async fn lock_state(location: &StateLocation, g: &GlobalArgs) -> Result<Store> {
     let request = lock_request(g);
-    let mut store = match location {
+    let store = match location {
         StateLocation::File(path) => {
             let path = path.clone();
             // Waiting for a lock blocks; keep it off the async workers.
@@ -234,8 +255,7 @@ pub(crate) async fn open_state_locked(
             Store::Postgres(Box::new(backend))
         }
     };
-    let state = store.load_or_new().await?;
-    Ok((store, state))
+    Ok(store)
 }
 
 /// Loads the state without locking it, for a command that shows it: a state file named with

@@ -187,12 +187,13 @@ impl PackedTable {
                     bytes.take(8)?;
                 }
                 TAG_STRING => {
-                    bytes.text()?;
+                    bytes.raw_text()?;
                 }
                 TAG_ARRAY => {
                     for i in 0..bytes.len()? {
+                        use std::io::Write as _;
                         let at = path.len();
-                        path.extend_from_slice(format!("[{i}]").as_bytes());
+                        let _ = write!(path, "[{i}]");
                         walk(bytes, path, found)?;
                         path.truncate(at);
                     }
@@ -211,12 +212,13 @@ impl PackedTable {
             found: Found<'_>,
         ) -> Option<()> {
             for _ in 0..bytes.len()? {
-                let key = bytes.text()?;
+                // Written from text: only a secret's name, handed on as text, is checked.
+                let key = bytes.raw_text()?;
                 let at = path.len();
                 if !top {
                     path.push(b'.');
                 }
-                path.extend_from_slice(key.as_bytes());
+                path.extend_from_slice(key);
                 walk(bytes, path, found)?;
                 path.truncate(at);
             }
@@ -225,14 +227,6 @@ impl PackedTable {
         let mut path = Vec::with_capacity(64);
         let read = entries(&mut Unpacker(&self.0), &mut path, true, &mut found);
         debug_assert!(read.is_some(), "a packed table reads back");
-    }
-}
-
-impl PackedTable {
-    /// The table's entries, read in place in key order: what a comparison walks without
-    /// unpacking.
-    pub(crate) fn entries(&self) -> Entries<'_> {
-        Entries::of_table(&self.0)
     }
 }
 
@@ -251,6 +245,22 @@ pub(crate) enum Item<'a> {
     Array(Items<'a>),
     Table(Entries<'a>),
     /// A secret reference (declared only; never reported).
+    Secret,
+}
+
+/// The head of a packed value ([`Unpacker::head`]): what it is, with a scalar's value; an
+/// array's or a table's count, its items or entries still to read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Head<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Text(&'a [u8]),
+    Array(usize),
+    Table(usize),
+    /// A secret reference (declared only; never reported), its name read past.
     Secret,
 }
 
@@ -338,7 +348,7 @@ impl<'a> Unpacker<'a> {
     }
 
     /// A text's bytes, not checked as UTF-8: for walks over bytes this codec wrote from text.
-    pub(super) fn raw_text(&mut self) -> Option<&'a [u8]> {
+    pub(crate) fn raw_text(&mut self) -> Option<&'a [u8]> {
         let n = self.len()?;
         self.take(n)
     }
@@ -352,8 +362,50 @@ impl<'a> Unpacker<'a> {
         self.take(8)?.try_into().ok()
     }
 
+    /// One value's head, this reader moved past it: a scalar whole, a secret's name, an
+    /// array's or a table's count only, its items or entries next (see [`Unpacker::skip_rest`]),
+    /// for a walk that reads each byte once. ([`Unpacker::item`] moves past the whole value,
+    /// so a walk through nested tables with it reads each byte once per level.)
+    pub(crate) fn head(&mut self) -> Option<Head<'a>> {
+        Some(match self.byte()? {
+            TAG_NULL => Head::Null,
+            TAG_FALSE => Head::Bool(false),
+            TAG_TRUE => Head::Bool(true),
+            TAG_INT => Head::Int(i64::from_le_bytes(self.eight()?)),
+            TAG_UINT => Head::Uint(u64::from_le_bytes(self.eight()?)),
+            TAG_FLOAT => Head::Float(f64::from_bits(u64::from_le_bytes(self.eight()?))),
+            TAG_STRING => Head::Text(self.raw_text()?),
+            TAG_ENV | TAG_FILE => {
+                self.raw_text()?;
+                Head::Secret
+            }
+            TAG_ARRAY => Head::Array(self.len()?),
+            TAG_TABLE => Head::Table(self.len()?),
+            _ => return None,
+        })
+    }
+
+    /// Moves past what is left of the value `head` began: an array's items, a table's entries.
+    pub(crate) fn skip_rest(&mut self, head: &Head<'_>) -> Option<()> {
+        match *head {
+            Head::Array(n) => {
+                for _ in 0..n {
+                    self.skip()?;
+                }
+            }
+            Head::Table(n) => {
+                for _ in 0..n {
+                    self.raw_text()?;
+                    self.skip()?;
+                }
+            }
+            _ => {}
+        }
+        Some(())
+    }
+
     /// Moves past one value, whatever it holds.
-    pub(super) fn skip(&mut self) -> Option<()> {
+    pub(crate) fn skip(&mut self) -> Option<()> {
         match self.byte()? {
             TAG_FALSE | TAG_TRUE | TAG_NULL => {}
             TAG_INT | TAG_FLOAT | TAG_UINT => {

@@ -52,6 +52,11 @@ impl Reported {
         *self.0 == EMPTY
     }
 
+    /// The packed bytes: a table, as [`super::packed::Unpacker`] reads it.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The entries, read in place in key order.
     pub(crate) fn entries(&self) -> Entries<'_> {
         Entries::of_table(&self.0)

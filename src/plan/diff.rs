@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::schema::{Field, Format, Kind};
 use crate::model::Reported;
-use crate::model::packed::{Entries, Item, PackedTable};
+use crate::model::packed::{Head, PackedTable, Unpacker};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributeChange {
@@ -117,11 +117,14 @@ pub(crate) fn reported_agrees(
         key_fields,
         path: Vec::with_capacity(64),
     };
-    agree.tables(
-        reported.entries(),
-        declared.entries(),
-        Within::Fields(fields),
-    )
+    let mut r = Unpacker(reported.as_bytes());
+    let mut d = Unpacker(declared.as_bytes());
+    let (Some(r_count), Some(d_count)) = (r.len(), d.len()) else {
+        return false;
+    };
+    agree
+        .tables(&mut r, r_count, &mut d, d_count, Within::Fields(fields))
+        .unwrap_or(false)
 }
 
 /// What the kinds of a table's values are known from.
@@ -154,6 +157,10 @@ impl<'f> Within<'f> {
     }
 }
 
+/// The walk over both packed forms at once, each read forward once (a value's head, then its
+/// items or entries): where they agree, both readers end past the values compared; where they
+/// may not, the walk stops there (`Some(false)`). `None` is bytes that do not read back, which
+/// is "may differ" too.
 struct Agree<'a> {
     key_fields: &'a [&'a str],
     /// Where the walk is, spelt as [`reported_differences`] spells a path (its UTF-8 bytes).
@@ -162,82 +169,124 @@ struct Agree<'a> {
 
 impl Agree<'_> {
     /// Each declared key, but a secret's, against the reported one if there is one; both are in
-    /// key order, so the reported side is walked once.
-    fn tables(&mut self, reported: Entries<'_>, declared: Entries<'_>, within: Within<'_>) -> bool {
-        let mut reported = reported.peekable();
-        for (key, value) in declared {
-            if matches!(value, Item::Secret) {
+    /// key order, so the reported side is walked once. The readers are past the tables' counts.
+    fn tables<'r>(
+        &mut self,
+        r: &mut Unpacker<'r>,
+        mut r_left: usize,
+        d: &mut Unpacker<'_>,
+        d_count: usize,
+        within: Within<'_>,
+    ) -> Option<bool> {
+        // The reported key whose value is next to read.
+        let mut next_key = |r: &mut Unpacker<'r>| -> Option<Option<&'r [u8]>> {
+            if r_left == 0 {
+                return Some(None);
+            }
+            r_left -= 1;
+            r.raw_text().map(Some)
+        };
+        let mut r_key = next_key(r)?;
+        for _ in 0..d_count {
+            let key = d.raw_text()?;
+            let value = d.head()?;
+            while let Some(k) = r_key
+                && k < key
+            {
+                r.skip()?;
+                r_key = next_key(r)?;
+            }
+            if r_key != Some(key) || matches!(value, Head::Secret) {
+                d.skip_rest(&value)?;
                 continue;
             }
-            while reported.next_if(|(k, _)| *k < key).is_some() {}
-            let Some((_, remote)) = reported.next_if(|(k, _)| *k == key) else {
-                continue;
-            };
+            let remote = r.head()?;
             let at = self.path.len();
             if at > 0 {
                 self.path.push(b'.');
             }
             self.path.extend_from_slice(key);
-            let agrees = self.values(remote, value, within.kind(key));
+            let agrees = self.values(r, remote, d, value, within.kind(key))?;
             self.path.truncate(at);
             if !agrees {
-                return false;
+                return Some(false);
             }
+            r_key = next_key(r)?;
         }
-        true
+        while r_key.is_some() {
+            r.skip()?;
+            r_key = next_key(r)?;
+        }
+        Some(true)
     }
 
-    fn values(&mut self, reported: Item<'_>, declared: Item<'_>, kind: Option<&Kind>) -> bool {
+    /// The values whose heads were just read from each side; on agreement, both readers end
+    /// past them.
+    fn values(
+        &mut self,
+        r: &mut Unpacker<'_>,
+        reported: Head<'_>,
+        d: &mut Unpacker<'_>,
+        declared: Head<'_>,
+        kind: Option<&Kind>,
+    ) -> Option<bool> {
         if self.key_fields.iter().any(|k| k.as_bytes() == self.path) {
-            return true;
+            r.skip_rest(&reported)?;
+            d.skip_rest(&declared)?;
+            return Some(true);
         }
-        match (reported, declared) {
-            (Item::Table(r), Item::Table(d)) => self.tables(r, d, Within::of(kind)),
-            (Item::Array(r), Item::Array(d)) => {
-                if r.remaining() != d.remaining()
-                    || d.clone().any(|item| matches!(item, Item::Secret))
-                {
-                    return false;
+        Some(match (reported, declared) {
+            (Head::Table(r_count), Head::Table(d_count)) => {
+                self.tables(r, r_count, d, d_count, Within::of(kind))?
+            }
+            (Head::Array(r_count), Head::Array(d_count)) => {
+                if r_count != d_count {
+                    return Some(false);
                 }
                 let inner = match kind {
                     Some(Kind::Array(inner)) => Some(*inner),
                     _ => None,
                 };
                 let at = self.path.len();
-                for (i, (r, d)) in r.zip(d).enumerate() {
-                    use std::io::Write as _;
-                    let _ = write!(self.path, "[{i}]");
-                    let agrees = self.values(r, d, inner);
+                for i in 0..d_count {
+                    let (remote, value) = (r.head()?, d.head()?);
+                    // A declared array holding a secret is left to the diff, whose paths
+                    // skip the secret.
+                    if matches!(value, Head::Secret) {
+                        return Some(false);
+                    }
+                    let _ = std::io::Write::write_fmt(&mut self.path, format_args!("[{i}]"));
+                    let agrees = self.values(r, remote, d, value, inner)?;
                     self.path.truncate(at);
                     if !agrees {
-                        return false;
+                        return Some(false);
                     }
                 }
                 true
             }
-            (Item::Text(r), Item::Text(d)) => {
+            (Head::Text(r), Head::Text(d)) => {
                 r == d
                     || matches!(kind, Some(Kind::String(text)) if text.format == Some(Format::Email))
                         && r.eq_ignore_ascii_case(d)
             }
-            (Item::Bool(r), Item::Bool(d)) => r == d,
+            (Head::Bool(r), Head::Bool(d)) => r == d,
             // Numbers by value, as `serde_json::Number::as_f64` compares them.
             #[expect(clippy::float_cmp, reason = "the same comparison the diff makes")]
-            (r, d) => match (number(&r), number(&d)) {
+            (r, d) => match (number(r), number(d)) {
                 (Some(r), Some(d)) => r == d,
                 _ => false,
             },
-        }
+        })
     }
 }
 
 /// A number's value as `serde_json::Number::as_f64` gives it.
 #[expect(clippy::cast_precision_loss, reason = "as serde_json compares numbers")]
-fn number(item: &Item<'_>) -> Option<f64> {
-    match *item {
-        Item::Int(i) => Some(i as f64),
-        Item::Uint(u) => Some(u as f64),
-        Item::Float(x) => Some(x),
+fn number(head: Head<'_>) -> Option<f64> {
+    match head {
+        Head::Int(i) => Some(i as f64),
+        Head::Uint(u) => Some(u as f64),
+        Head::Float(x) => Some(x),
         _ => None,
     }
 }

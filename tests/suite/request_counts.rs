@@ -216,3 +216,51 @@ async fn oracle_plan_of(n: usize) {
     );
     sandbox.shutdown().await.expect("shutdown");
 }
+
+/// An apply reads the providers while the state loads: the instances the specs' organizations
+/// use first, then an instance only state names (its organizations all orphans now), read as
+/// before, once each; nothing is read twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apply_reads_an_instance_only_state_names_once() {
+    let sandbox = start(SandboxConfig {
+        heron_rate_limit: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let providers: String = ["h1", "h2"]
+        .iter()
+        .map(|name| {
+            format!(
+                "[provider.{name}]\ntype = \"heron\"\nbase_url = \"{}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\n",
+                sandbox.base_url()
+            )
+        })
+        .collect();
+    let org = |name: &str, provider: &str| {
+        format!(
+            "[org.{name}]\nprovider = \"{provider}\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://{name}.example.com\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n"
+        )
+    };
+    let specs = dir.path().join("specs/all.toml");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    std::fs::write(
+        &specs,
+        format!("{providers}{}{}", org("a", "h1"), org("b", "h2")),
+    )
+    .expect("write");
+    run(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    // `b` is no longer declared; `h2` still is, and only state names it.
+    std::fs::write(
+        &specs,
+        format!("{providers}{}{}", org("a", "h1"), org("c", "h1")),
+    )
+    .expect("write");
+    let before = served(&sandbox, "heron");
+    let out = run(dir.path(), &["apply", "--auto-approve"]).expect(0);
+    assert!(out.stdout.contains("orphan"), "{}", out.stdout);
+    assert!(out.stderr.contains("1 created"), "{}", out.stderr);
+    // Both instances' lists, and the one create.
+    assert_eq!(served(&sandbox, "heron") - before, 3);
+    sandbox.shutdown().await.expect("shutdown");
+}

@@ -10,13 +10,13 @@
 //!   a folder (not a link), owned by this user, that neither group nor others may write; an
 //!   entry is read only if it is a regular file (never through a link) owned by this user and
 //!   private to it (0600, which no checkout makes), within a size cap.
-//! - **Key**: SHA-256 over the format number, orgform's version and this very binary (a rebuild
+//! - **Key**: BLAKE3 over the format number, orgform's version and this very binary (a rebuild
 //!   may check differently), the file's path in the specs folder, its bytes, and every input from
 //!   other files that checking it depends on: the bytes of every file that may declare providers,
 //!   templates or `[state]` (`spec::may_declare_shared`). Those files are never kept themselves;
 //!   if one such file goes unnoticed, the pure layer says so and the run reads every file as text.
 //! - **What**: the file's organizations as validation made them (`spec::checked`), behind a
-//!   header (magic, key, length) and a SHA-256 of the whole: a hit is exactly what the text
+//!   header (magic, key, length) and a BLAKE3 hash of the whole: a hit is exactly what the text
 //!   gives (same organizations, lines, digests). A file with any problem is never kept, nor is
 //!   anything from a run whose specs have one. Specs hold secrets by reference only, so no
 //!   secret value is ever written here.
@@ -33,14 +33,12 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
-
 /// Bumped when what an entry holds, or how a key is made, changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// The folder under the cache's root that holds this format's entries.
 const FORMAT_DIR: &str = "specs-v1";
 const MAGIC: &[u8; 19] = b"orgform spec cache\n";
-/// Header: magic, key, payload length; trailer: SHA-256 of everything before it.
+/// Header: magic, key, payload length; trailer: BLAKE3 of everything before it.
 const HEADER: usize = MAGIC.len() + 32 + 8;
 const TRAILER: usize = 32;
 /// The largest entry read: a spec file is at most 32 MiB, and what validation makes of it is
@@ -49,7 +47,7 @@ const ENTRY_CAP: u64 = 96 << 20;
 /// The file in a specs folder's cache that names the folder, so that a gone one is removed.
 const FOLDER_FILE: &str = "folder";
 
-/// The SHA-256 of one input to a key.
+/// The BLAKE3 hash of one input to a key.
 pub(crate) type Hash = [u8; 32];
 
 /// The cache of one specs folder, open for a run.
@@ -92,18 +90,18 @@ fn build_identity() -> Option<Hash> {
     use std::os::unix::fs::MetadataExt;
     let exe = std::env::current_exe().ok()?;
     let meta = std::fs::metadata(&exe).ok()?;
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     hasher.update(MAGIC);
-    hasher.update(FORMAT.to_le_bytes());
+    hasher.update(&FORMAT.to_le_bytes());
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
-    hasher.update([0]);
+    hasher.update(&[0]);
     hasher.update(exe.as_os_str().as_bytes());
-    hasher.update([0]);
+    hasher.update(&[0]);
     for n in [meta.dev(), meta.ino(), meta.len()] {
-        hasher.update(n.to_le_bytes());
+        hasher.update(&n.to_le_bytes());
     }
     for n in [meta.mtime(), meta.mtime_nsec()] {
-        hasher.update(n.to_le_bytes());
+        hasher.update(&n.to_le_bytes());
     }
     Some(hasher.finalize().into())
 }
@@ -149,7 +147,7 @@ impl SpecCache {
             return None;
         }
         let format_dir = root.join(FORMAT_DIR);
-        let folder_hash: Hash = Sha256::digest(folder.as_os_str().as_bytes()).into();
+        let folder_hash: Hash = blake3::hash(folder.as_os_str().as_bytes()).into();
         let folder_dir = format_dir.join(hex16(&folder_hash));
         if !crate::files::make_private_dir(&format_dir, uid) {
             return None;
@@ -172,15 +170,15 @@ impl SpecCache {
     /// The key of a file: the build, what it depends on in other files (`shared`), and its own
     /// path in the specs folder and bytes (`content`, from [`content_hash`]).
     pub(crate) fn key(&self, shared: &Hash, content: &Hash) -> Hash {
-        let mut hasher = Sha256::new();
-        hasher.update(self.build);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&self.build);
         hasher.update(shared);
         hasher.update(content);
         hasher.finalize().into()
     }
 
     fn entry_path(&self, relative: &Path) -> PathBuf {
-        let name: Hash = Sha256::digest(relative.as_os_str().as_bytes()).into();
+        let name: Hash = blake3::hash(relative.as_os_str().as_bytes()).into();
         self.folder_dir.join(hex16(&name))
     }
 
@@ -195,7 +193,7 @@ impl SpecCache {
         if magic != MAGIC
             || stored_key != key
             || usize::try_from(length).ok()? != payload.len()
-            || Sha256::digest(body).as_slice() != check
+            || blake3::hash(body).as_bytes() != check
         {
             return None;
         }
@@ -211,8 +209,8 @@ impl SpecCache {
         bytes.extend_from_slice(key);
         bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         bytes.extend_from_slice(payload);
-        let check = Sha256::digest(&bytes);
-        bytes.extend_from_slice(&check);
+        let check = blake3::hash(&bytes);
+        bytes.extend_from_slice(check.as_bytes());
         let path = self.entry_path(relative);
         if let Err(e) = crate::files::write_unsynced(&path, &bytes) {
             tracing::debug!("spec cache: cannot write {}: {e}", path.display());
@@ -267,11 +265,11 @@ impl Entry {
 
 /// The hash of one spec file's path in the specs folder and its bytes.
 pub(crate) fn content_hash(relative: &Path, bytes: &[u8]) -> Hash {
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     let path = relative.as_os_str().as_bytes();
-    hasher.update((path.len() as u64).to_le_bytes());
+    hasher.update(&(path.len() as u64).to_le_bytes());
     hasher.update(path);
-    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(&(bytes.len() as u64).to_le_bytes());
     hasher.update(bytes);
     hasher.finalize().into()
 }
@@ -279,7 +277,7 @@ pub(crate) fn content_hash(relative: &Path, bytes: &[u8]) -> Hash {
 /// What every file's key depends on in other files: the content hashes of the files that may
 /// declare providers, templates or `[state]`, in path order.
 pub(crate) fn shared_hash<'h>(shared: impl Iterator<Item = &'h Hash>) -> Hash {
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     for hash in shared {
         hasher.update(hash);
     }

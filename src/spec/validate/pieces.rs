@@ -54,38 +54,67 @@ pub(super) const PIECE_BYTES: usize = 16 * 1024;
 /// bytes, so that the spec cache can ask before the bytes are judged as text (only ASCII
 /// matters here; a line that starts otherwise is not TOML that declares anything).
 pub(crate) fn may_declare_providers(text: &[u8]) -> bool {
-    let trim = |s: &[u8]| -> usize { s.iter().take_while(|b| matches!(b, b' ' | b'\t')).count() };
-    let mut top_level = true;
-    text.split(|&b| b == b'\n').any(|line| {
-        let line = &line[trim(line)..];
-        let (rest, header) = match line.split_first() {
-            Some((b'[', r)) => {
-                let skip = r
-                    .iter()
-                    .take_while(|b| matches!(b, b'[' | b' ' | b'\t'))
-                    .count();
-                (&r[skip..], true)
-            }
-            _ if top_level => (line, false),
-            _ => return false,
-        };
-        top_level &= !header;
-        let quotes = |s: &[u8]| s.iter().take_while(|b| matches!(b, b'"' | b'\'')).count();
-        let rest = &rest[quotes(rest)..];
-        [&b"provider"[..], b"template", b"state"]
-            .iter()
-            .any(|word| {
-                rest.strip_prefix(*word).is_some_and(|after| {
-                    let after = &after[quotes(after)..];
-                    let after = &after[trim(after)..];
-                    header
-                        || after.first() == Some(&b'.')
-                        || after
-                            .strip_prefix(b"=")
-                            .is_some_and(|value| value[trim(value)..].first() == Some(&b'{'))
-                })
-            })
+    // The lines up to the first header, one by one; after it only a header line can declare,
+    // and it starts with `[`: only those are looked at, found a `[` at a time (a hundred
+    // thousand organizations are 65 MB, asked about on every run).
+    let line_end =
+        |from: usize| memchr::memchr(b'\n', &text[from..]).map_or(text.len(), |n| from + n);
+    let mut at = 0;
+    while at < text.len() {
+        let end = line_end(at);
+        let (declares, header) = judge_line(&text[at..end], true);
+        if declares {
+            return true;
+        }
+        at = end + 1;
+        if header {
+            break;
+        }
+    }
+    let Some(rest) = text.get(at..) else {
+        return false;
+    };
+    memchr::memchr_iter(b'[', rest).any(|p| {
+        let p = at + p;
+        let start = memchr::memrchr(b'\n', &text[..p]).map_or(0, |n| n + 1);
+        text[start..p].iter().all(|b| matches!(b, b' ' | b'\t'))
+            && judge_line(&text[start..line_end(p)], false).0
     })
+}
+
+/// Whether one line may declare a provider, a template or `[state]` (see
+/// [`may_declare_providers`]), and whether it is a table header; `top_level` while no header
+/// came before it.
+fn judge_line(line: &[u8], top_level: bool) -> (bool, bool) {
+    let trim = |s: &[u8]| -> usize { s.iter().take_while(|b| matches!(b, b' ' | b'\t')).count() };
+    let line = &line[trim(line)..];
+    let (rest, header) = match line.split_first() {
+        Some((b'[', r)) => {
+            let skip = r
+                .iter()
+                .take_while(|b| matches!(b, b'[' | b' ' | b'\t'))
+                .count();
+            (&r[skip..], true)
+        }
+        _ if top_level => (line, false),
+        _ => return (false, false),
+    };
+    let quotes = |s: &[u8]| s.iter().take_while(|b| matches!(b, b'"' | b'\'')).count();
+    let rest = &rest[quotes(rest)..];
+    let declares = [&b"provider"[..], b"template", b"state"]
+        .iter()
+        .any(|word| {
+            rest.strip_prefix(*word).is_some_and(|after| {
+                let after = &after[quotes(after)..];
+                let after = &after[trim(after)..];
+                header
+                    || after.first() == Some(&b'.')
+                    || after
+                        .strip_prefix(b"=")
+                        .is_some_and(|value| value[trim(value)..].first() == Some(&b'{'))
+            })
+        });
+    (declares, header)
 }
 
 /// Runs `work` on every file on all cores, returning results in file order.
@@ -328,6 +357,50 @@ mod tests {
             "# [provider.p]",
         ] {
             assert!(!may_declare_providers(no.as_bytes()), "{no}");
+        }
+    }
+
+    /// The line-by-line reading the scan replaced: every line looked at.
+    fn line_by_line(text: &[u8]) -> bool {
+        let mut top_level = true;
+        text.split(|&b| b == b'\n').any(|line| {
+            let (declares, header) = super::judge_line(line, top_level);
+            top_level &= !header;
+            declares
+        })
+    }
+
+    /// The scan that looks only at lines starting with `[` after the first header answers as
+    /// the reading of every line does, over every sequence of three lines from these.
+    #[test]
+    fn the_scan_answers_as_every_line_read() {
+        let lines = [
+            "[org.a]",
+            "  [provider.p]",
+            "provider = \"p\"",
+            "x = [1]",
+            "[[state]]",
+            "state = { a = 1 }",
+            "# [template.t]",
+            "\t[ 'template' . t ]",
+            "a = [",
+            "[x]\r",
+            "provider.p.type = 1",
+            "",
+            "x = 1 [provider]",
+        ];
+        for a in lines {
+            for b in lines {
+                for c in lines {
+                    for text in [format!("{a}\n{b}\n{c}"), format!("{a}\n{b}\n{c}\n")] {
+                        assert_eq!(
+                            may_declare_providers(text.as_bytes()),
+                            line_by_line(text.as_bytes()),
+                            "{text:?}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -377,11 +377,56 @@ pub fn plan_targeted(
 ) -> Plan {
     let read = |instance: &str| reality.and_then(|r| r.instances.get(instance));
     let wanted = |address: &str| targets.is_none_or(|t| t.contains(address));
-    let mut changes = Vec::with_capacity(spec.orgs.len() + state.orgs.len());
+    let agreed = agreements(spec, reality);
+    let agrees = |i: usize| agreed.get(i).copied().flatten();
+    // The specs' digest, on a thread of its own while the organizations are walked.
+    let (changes, specs_digest) = std::thread::scope(|scope| {
+        let digest = scope.spawn(|| spec.digest());
+        let changes = walk(spec, state, read, agrees);
+        let digest = digest
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (changes, digest)
+    });
+    let mut changes = changes;
 
+    // A rename pairs two addresses, so renames are found over every address before `--target`
+    // narrows the plan; a move (or a blocked rename) stays when either address is targeted.
+    pair_renames(spec, state, &mut changes);
+    if targets.is_some() {
+        changes.retain(|c| wanted(&c.address) || c.from.as_deref().is_some_and(wanted));
+    }
+    guard_bindings(state, &mut changes);
+    let quotas = apply_quotas(spec, state, reality, &mut changes, context.now);
+
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        specs_digest,
+        state_lineage: (state.serial > 0).then(|| state.lineage.clone()),
+        state_serial: state.serial,
+        refreshed: reality.is_some(),
+        made_at: context.now,
+        changes,
+        quotas,
+        state_digest: None,
+        endpoint_warnings: Vec::new(),
+        targets: targets.map(|t| t.patterns().to_vec()).unwrap_or_default(),
+    }
+}
+
+/// The plan's changes, one per declared or recorded address, in address order.
+fn walk<'r>(
+    spec: &Spec,
+    state: &State,
+    read: impl Fn(&str) -> Option<&'r InstanceReality>,
+    agrees: impl Fn(usize) -> Option<bool>,
+) -> Vec<Change> {
     // Both maps are sorted by address: one walk down the two together pairs each declaration
     // with its record and finds the orphans, already in the plan's order, with no look-ups.
+    let mut changes = Vec::with_capacity(spec.orgs.len() + state.orgs.len());
     let mut declared = spec.orgs.iter().peekable();
+    // The index of the next declaration in the specs' order.
+    let mut n = 0;
     let mut recorded = state.orgs.iter().peekable();
     loop {
         let order = match (declared.peek(), recorded.peek()) {
@@ -395,14 +440,16 @@ pub fn plan_targeted(
                 let Some((_, org)) = declared.next() else {
                     break;
                 };
-                changes.push(plan_declared(org, None, read(&org.instance)));
+                changes.push(plan_declared(org, None, read(&org.instance), agrees(n)));
+                n += 1;
             }
             std::cmp::Ordering::Equal => {
                 let (Some((_, org)), record) = (declared.next(), recorded.next()) else {
                     break;
                 };
                 let record = record.map(|(_, r)| r);
-                changes.push(plan_declared(org, record, read(&org.instance)));
+                changes.push(plan_declared(org, record, read(&org.instance), agrees(n)));
+                n += 1;
             }
             std::cmp::Ordering::Greater => {
                 let Some((address, record)) = recorded.next() else {
@@ -413,28 +460,37 @@ pub fn plan_targeted(
         }
     }
 
-    // A rename pairs two addresses, so renames are found over every address before `--target`
-    // narrows the plan; a move (or a blocked rename) stays when either address is targeted.
-    pair_renames(spec, state, &mut changes);
-    if targets.is_some() {
-        changes.retain(|c| wanted(&c.address) || c.from.as_deref().is_some_and(wanted));
-    }
-    guard_bindings(state, &mut changes);
-    let quotas = apply_quotas(spec, state, reality, &mut changes, context.now);
+    changes
+}
 
-    Plan {
-        format_version: PLAN_FORMAT_VERSION,
-        specs_digest: spec.digest(),
-        state_lineage: (state.serial > 0).then(|| state.lineage.clone()),
-        state_serial: state.serial,
-        refreshed: reality.is_some(),
-        made_at: context.now,
-        changes,
-        quotas,
-        state_digest: None,
-        endpoint_warnings: Vec::new(),
-        targets: targets.map(|t| t.patterns().to_vec()).unwrap_or_default(),
-    }
+/// For each declared organization (in the specs' order) whose natural key the provider reports
+/// exactly once, whether what it reports agrees with what is declared ([`reported_agrees`]);
+/// `None` for the others. Worked out on every core before the walk, which is one by one: for a
+/// hundred thousand organizations found in place, this is most of a plan's work, and each
+/// answer is the one [`drift`] would find for that organization.
+fn agreements(spec: &Spec, reality: Option<&Reality>) -> Vec<Option<bool>> {
+    let Some(reality) = reality else {
+        return Vec::new();
+    };
+    let orgs: Vec<&OrgSpec> = spec.orgs.values().collect();
+    let parts: Vec<&[&OrgSpec]> = orgs.chunks(1024).collect();
+    crate::parallel::each(&parts, |_, part| {
+        part.iter()
+            .map(|org| {
+                let [remote] = reality.instances.get(&org.instance)?.find(&org.natural_key) else {
+                    return None;
+                };
+                let schema = org.provider_type.schema();
+                Some(reported_agrees(
+                    &remote.attributes,
+                    &org.attrs,
+                    schema.org,
+                    schema.key_fields,
+                ))
+            })
+            .collect::<Vec<_>>()
+    })
+    .concat()
 }
 
 fn change(org: &OrgSpec, action: Action, reason: impl Into<Cow<'static, str>>) -> Change {
@@ -521,7 +577,14 @@ fn ambiguous(org: &OrgSpec, ids: Vec<String>, why: &str, created: bool) -> Chang
     c
 }
 
-fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceReality>) -> Change {
+/// `agrees`: [`agreements`]' answer for `org`, when the provider reports its key exactly once
+/// (so that any remote found for it is that one).
+fn plan_declared(
+    org: &OrgSpec,
+    record: Option<&Record>,
+    read: Option<&InstanceReality>,
+    agrees: Option<bool>,
+) -> Change {
     let found = |key: &NaturalKey| read.map(|r| r.find(key));
 
     let Some(record) = record else {
@@ -532,7 +595,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                 Action::Create,
                 "not in state, not found at the provider",
             ),
-            Some(Match::One(remote)) => from_remote(org, remote, "not in state", true),
+            Some(Match::One(remote)) => from_remote(org, remote, "not in state", true, agrees),
             Some(Match::Many(ids)) => ambiguous(org, ids, "not in state", false),
         };
     };
@@ -576,7 +639,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                     }
                     // This run's own create (or an interrupted one): settled as the provider holds it;
                     // a difference shows as drift in the plans after.
-                    _ => from_remote(org, remote, "pending in state", false),
+                    _ => from_remote(org, remote, "pending in state", false, agrees),
                 },
                 Match::None => change(
                     org,
@@ -598,7 +661,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                 other => other,
             });
             if let Some(Match::One(remote)) = live {
-                from_remote(org, remote, "failed in state", true)
+                from_remote(org, remote, "failed in state", true, agrees)
             } else if let Some(Match::Many(ids)) = live {
                 let mut c = ambiguous(org, ids, "failed in state", false);
                 c.remote_id.clone_from(&record.remote_id);
@@ -651,7 +714,7 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
                     c
                 }
                 Some(Some(remote)) => {
-                    let drift = drift(org, remote);
+                    let drift = drift(org, remote, agrees);
                     let mut c = if drift.is_empty() {
                         change(org, Action::Unchanged, "in state, present at the provider")
                     } else {
@@ -674,14 +737,17 @@ fn plan_declared(org: &OrgSpec, record: Option<&Record>, read: Option<&InstanceR
 
 /// Where what the provider reports of `org` differs from what is declared (nothing, the common
 /// case, found by walking both packed forms; the diff built as JSON only when they may differ).
-fn drift(org: &OrgSpec, remote: &RemoteOrg) -> Vec<AttributeChange> {
+/// `agrees`, when known already, is [`reported_agrees`]' answer for these two.
+fn drift(org: &OrgSpec, remote: &RemoteOrg, agrees: Option<bool>) -> Vec<AttributeChange> {
     let schema = org.provider_type.schema();
-    if reported_agrees(
-        &remote.attributes,
-        &org.attrs,
-        schema.org,
-        schema.key_fields,
-    ) {
+    if agrees.unwrap_or_else(|| {
+        reported_agrees(
+            &remote.attributes,
+            &org.attrs,
+            schema.org,
+            schema.key_fields,
+        )
+    }) {
         return Vec::new();
     }
     reported_differences(
@@ -701,9 +767,15 @@ orgform has no update call: change it back at the provider, or declare what it h
 /// An organization found at the provider for an address without a settled record. With
 /// `compare`, one whose reported attributes differ from the declared ones is `blocked` with the
 /// diff, never adopted as if it held what is declared.
-fn from_remote(org: &OrgSpec, remote: &RemoteOrg, why: &str, compare: bool) -> Change {
+fn from_remote(
+    org: &OrgSpec,
+    remote: &RemoteOrg,
+    why: &str,
+    compare: bool,
+    agrees: Option<bool>,
+) -> Change {
     let differences = if compare && remote.status == RemoteStatus::Ready {
-        drift(org, remote)
+        drift(org, remote, agrees)
     } else {
         Vec::new()
     };

@@ -117,7 +117,7 @@ impl Emulator<'_> {
         }
         let locator = format!("01gSB{}", self.random_text(13));
         let next = format!("/services/data/v{version}/query/{locator}-{batch}");
-        let reply = self.page(&cursor, 0, Some(Next::BeforeRecords(&next)));
+        let reply = self.page(&cursor, 0, Some(&next));
         self.data.cursors.insert(locator, cursor);
         reply
     }
@@ -142,7 +142,7 @@ impl Emulator<'_> {
             return self.page(&cursor, offset, None);
         }
         let next = format!("/services/data/v{}/query/{id}-{end}", cursor.version);
-        let reply = self.page(&cursor, offset, Some(Next::AfterRecords(&next)));
+        let reply = self.page(&cursor, offset, Some(&next));
         self.data.cursors.insert(
             id.to_string(),
             Cursor {
@@ -155,10 +155,10 @@ impl Emulator<'_> {
 
     /// The answer of one page of `cursor` from `offset`, one batch, each sign-up rendered as it
     /// read when the query ran, its selected fields alone: `{totalSize, done, [nextRecordsUrl,]
-    /// records}` as a tree of it would serialize (`nextRecordsUrl` where `next` puts it),
-    /// written as JSON text record by record, since a page of 2,000 built as a tree first was
-    /// most of what a page cost.
-    fn page(&self, cursor: &Cursor, offset: usize, next: Option<Next<'_>>) -> Reply {
+    /// records}`, in the order Salesforce's own example answer has them (the head before the
+    /// records, on every page), written as JSON text record by record, since a page of 2,000
+    /// built as a tree first was most of what a page cost.
+    fn page(&self, cursor: &Cursor, offset: usize, next: Option<&str>) -> Reply {
         let end = (offset + cursor.batch).min(cursor.rows.len());
         let rows = &cursor.rows[offset.min(end)..end];
         let mut out = Vec::with_capacity(64 + rows.len() * 1024);
@@ -173,7 +173,7 @@ impl Emulator<'_> {
             out.extend_from_slice(b",\"nextRecordsUrl\":");
             write_json(out, &url);
         };
-        if let Some(Next::BeforeRecords(url)) = next {
+        if let Some(url) = next {
             next_records_url(&mut out, url);
         }
         out.extend_from_slice(b",\"records\":[");
@@ -214,20 +214,9 @@ impl Emulator<'_> {
             out.push(b'}');
         }
         out.push(b']');
-        if let Some(Next::AfterRecords(url)) = next {
-            next_records_url(&mut out, url);
-        }
         out.push(b'}');
         Reply::written(200, out)
     }
-}
-
-/// Where a page's `nextRecordsUrl` goes: the first page names it before its records, the
-/// others after, as the trees they were built as did.
-#[derive(Clone, Copy)]
-enum Next<'u> {
-    BeforeRecords(&'u str),
-    AfterRecords(&'u str),
 }
 
 /// `value` as compact JSON text onto `out`.

@@ -229,9 +229,14 @@ pub(crate) async fn lock_and_load(
     g: &GlobalArgs,
 ) -> Result<tokio::task::JoinHandle<Result<(Store, State)>>> {
     let mut store = lock_state(location, g).await?;
-    Ok(tokio::spawn(async move {
-        let state = store.load_or_new().await?;
-        Ok((store, state))
+    // On a thread of the blocking pool: a state file is read and parsed without a pause, and
+    // the runtime's workers stay free for the reads it overlaps.
+    let runtime = tokio::runtime::Handle::current();
+    Ok(tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move {
+            let state = store.load_or_new().await?;
+            Ok((store, state))
+        })
     }))
 }
 

@@ -264,3 +264,45 @@ async fn an_apply_reads_an_instance_only_state_names_once() {
     assert_eq!(served(&sandbox, "heron") - before, 3);
     sandbox.shutdown().await.expect("shutdown");
 }
+
+/// The state is read while the providers are: a damaged state file still ends the apply with
+/// the state's own error, and nothing is created.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_state_ends_an_apply_with_its_own_error_and_creates_nothing() {
+    let sandbox = start(SandboxConfig {
+        heron_rate_limit: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = format!(
+        "[provider.h]\ntype = \"heron\"\nbase_url = \"{}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\n",
+        sandbox.base_url()
+    );
+    write(
+        dir.path(),
+        &provider,
+        |i| {
+            format!(
+                "[org.o{i}]\nprovider = \"h\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://o{i}.example.com\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n"
+            )
+        },
+        3,
+    );
+    std::fs::create_dir_all(dir.path().join("state")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("state/orgform.state.json"),
+        "{\"version\": 2, \"orgs\": {",
+    )
+    .expect("write");
+    let out = run(dir.path(), &["apply", "--auto-approve"]).expect(1);
+    assert!(out.stderr.contains("orgform.state.json"), "{}", out.stderr);
+    let created = sandbox
+        .stats()
+        .requests
+        .get("heron")
+        .and_then(|m| m.get("POST /api/crm_integrations").copied())
+        .unwrap_or(0);
+    assert_eq!(created, 0);
+    sandbox.shutdown().await.expect("shutdown");
+}

@@ -38,7 +38,6 @@ pub(crate) async fn postgres(ctx: &Ctx, rows: &mut Vec<Row>) {
 }
 
 async fn postgres_at(ctx: &Ctx, rows: &mut Vec<Row>, url: &str, n: usize) -> Result<(), String> {
-    let mut walls = Vec::new();
     let workspace = format!(
         "bench-{}-{}",
         std::process::id(),
@@ -46,38 +45,54 @@ async fn postgres_at(ctx: &Ctx, rows: &mut Vec<Row>, url: &str, n: usize) -> Res
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     );
-    for pg in [false, true] {
-        let sandbox = lifted_sandbox(Duration::ZERO).await?;
-        let dir = ctx.work_dir(if pg { "pg" } else { "pg-file" })?;
-        let dir = dir.path();
-        ctx.examples
-            .write(dir, &sandbox.base_url(), &[("heron", n)], 0)?;
-        let env = child_env(&ctx.bin, dir)?;
-        let mut args = APPLY.to_vec();
-        if pg {
-            args.extend(["--state", url, "--workspace", &workspace]);
+    // Each state twice, alternated, the best of each kept: one run of each moved the ratio from
+    // 1.13x to 1.54x with what ran before it, more than the difference it measures.
+    let (mut file_best, mut pg_best) = (Duration::MAX, Duration::MAX);
+    let workspaces: Vec<String> = (0..PG_ROUNDS).map(|r| format!("{workspace}-{r}")).collect();
+    for (round, workspace) in workspaces.iter().enumerate() {
+        for pg in [false, true] {
+            let sandbox = lifted_sandbox(Duration::ZERO).await?;
+            let dir = ctx.work_dir(&format!("{}-{round}", if pg { "pg" } else { "pg-file" }))?;
+            let dir = dir.path();
+            ctx.examples
+                .write(dir, &sandbox.base_url(), &[("heron", n)], 0)?;
+            let env = child_env(&ctx.bin, dir)?;
+            let mut args = APPLY.to_vec();
+            if pg {
+                args.extend(["--state", url, "--workspace", workspace]);
+            }
+            let m = ctx.orgform(dir, &args, &env)?;
+            if m.code != 0 {
+                return Err(format!("exit {}: {}", m.code, m.tail()));
+            }
+            let best = if pg { &mut pg_best } else { &mut file_best };
+            *best = (*best).min(m.wall);
+            if pg && round + 1 == PG_ROUNDS {
+                history(ctx, rows, url, workspace, dir, &sandbox, &env, n).await?;
+            }
+            let _ = sandbox.shutdown().await;
         }
-        let m = ctx.orgform(dir, &args, &env)?;
-        if m.code != 0 {
-            return Err(format!("exit {}: {}", m.code, m.tail()));
-        }
-        walls.push(m.wall);
-        if pg {
-            history(ctx, rows, url, &workspace, dir, &sandbox, &env, n).await?;
-        }
-        let _ = sandbox.shutdown().await;
     }
-    let ratio = walls[1].as_secs_f64() / walls[0].as_secs_f64().max(1e-9);
+    let ratio = pg_best.as_secs_f64() / file_best.as_secs_f64().max(1e-9);
     rows.push(
         Row::new(
             format!("apply {n} heron: PostgreSQL state vs file state"),
-            format!("{} vs {} = {ratio:.2}x", ms(walls[1]), ms(walls[0])),
+            format!(
+                "{} vs {} = {ratio:.2}x (best of {PG_ROUNDS} each)",
+                ms(pg_best),
+                ms(file_best)
+            ),
         )
         .target("<= 1.5x", ratio <= 1.5),
     );
-    let _ = forget(url, &workspace).await;
+    for workspace in &workspaces {
+        let _ = forget(url, workspace).await;
+    }
     Ok(())
 }
+
+/// How many times each of the two applies runs.
+const PG_ROUNDS: usize = 2;
 
 /// Applies 100 more `HISTORY_RUNS` times and measures what the workspace holds after each:
 /// first as PostgreSQL keeps it (every version), then with the documented retention, `state

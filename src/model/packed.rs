@@ -432,33 +432,21 @@ impl<'a> Unpacker<'a> {
 
     /// One value read in place, this reader moved past it.
     pub(super) fn item(&mut self) -> Option<Item<'a>> {
-        let start = *self;
-        Some(match self.byte()? {
-            TAG_NULL => Item::Null,
-            TAG_FALSE => Item::Bool(false),
-            TAG_TRUE => Item::Bool(true),
-            TAG_INT => Item::Int(i64::from_le_bytes(self.eight()?)),
-            TAG_UINT => Item::Uint(u64::from_le_bytes(self.eight()?)),
-            TAG_FLOAT => Item::Float(f64::from_bits(u64::from_le_bytes(self.eight()?))),
-            TAG_STRING => Item::Text(self.raw_text()?),
-            TAG_ENV | TAG_FILE => {
-                self.raw_text()?;
-                Item::Secret
-            }
-            tag @ (TAG_ARRAY | TAG_TABLE) => {
-                let mut inner = start;
-                inner.byte()?;
-                let left = inner.len()?;
-                // Past the whole value here; the nested reader walks it when asked.
-                *self = start;
-                self.skip()?;
-                if tag == TAG_TABLE {
-                    Item::Table(Entries { bytes: inner, left })
-                } else {
-                    Item::Array(Items { bytes: inner, left })
-                }
-            }
-            _ => return None,
+        let head = self.head()?;
+        // An array's or a table's items start here; this reader moves past them all, and the
+        // nested reader walks them when asked.
+        let inner = *self;
+        self.skip_rest(&head)?;
+        Some(match head {
+            Head::Null => Item::Null,
+            Head::Bool(b) => Item::Bool(b),
+            Head::Int(i) => Item::Int(i),
+            Head::Uint(u) => Item::Uint(u),
+            Head::Float(x) => Item::Float(x),
+            Head::Text(t) => Item::Text(t),
+            Head::Secret => Item::Secret,
+            Head::Array(left) => Item::Array(Items { bytes: inner, left }),
+            Head::Table(left) => Item::Table(Entries { bytes: inner, left }),
         })
     }
 

@@ -61,26 +61,38 @@ fn plan_requests(sandbox: &Sandbox, dir: &Path, provider: &str) -> u64 {
     served(sandbox, provider) - before
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn heron_reads_everything_in_one_call() {
-    let sandbox = start(SandboxConfig {
+/// A sandbox with Heron's rate limit lifted.
+async fn heron_sandbox() -> Sandbox {
+    start(SandboxConfig {
         heron_rate_limit: 0,
         ..SandboxConfig::default()
     })
-    .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let provider = format!(
-        "[provider.h]\ntype = \"heron\"\nbase_url = \"{}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\nmax_concurrency = 16\n",
+    .await
+}
+
+/// A Heron instance `name` on `sandbox`.
+fn heron_provider(name: &str, sandbox: &Sandbox) -> String {
+    format!(
+        "[provider.{name}]\ntype = \"heron\"\nbase_url = \"{}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\nmax_concurrency = 16\n",
         sandbox.base_url()
-    );
+    )
+}
+
+/// A Heron organization `name` at the instance `provider`.
+fn heron_org(name: &str, provider: &str) -> String {
+    format!(
+        "[org.{name}]\nprovider = \"{provider}\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://{name}.example.com\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heron_reads_everything_in_one_call() {
+    let sandbox = heron_sandbox().await;
+    let dir = tempfile::tempdir().expect("tempdir");
     write(
         dir.path(),
-        &provider,
-        |i| {
-            format!(
-                "[org.o{i}]\nprovider = \"h\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://o{i}.example.com\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n"
-            )
-        },
+        &heron_provider("h", &sandbox),
+        |i| heron_org(&format!("o{i}"), "h"),
         300,
     );
     assert_eq!(plan_requests(&sandbox, dir.path(), "heron"), 1);
@@ -222,38 +234,29 @@ async fn oracle_plan_of(n: usize) {
 /// before, once each; nothing is read twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_apply_reads_an_instance_only_state_names_once() {
-    let sandbox = start(SandboxConfig {
-        heron_rate_limit: 0,
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sandbox = heron_sandbox().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let providers: String = ["h1", "h2"]
-        .iter()
-        .map(|name| {
-            format!(
-                "[provider.{name}]\ntype = \"heron\"\nbase_url = \"{}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\n",
-                sandbox.base_url()
-            )
-        })
-        .collect();
-    let org = |name: &str, provider: &str| {
-        format!(
-            "[org.{name}]\nprovider = \"{provider}\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://{name}.example.com\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n"
-        )
-    };
+    let providers = heron_provider("h1", &sandbox) + &heron_provider("h2", &sandbox);
     let specs = dir.path().join("specs/all.toml");
     std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
     std::fs::write(
         &specs,
-        format!("{providers}{}{}", org("a", "h1"), org("b", "h2")),
+        format!(
+            "{providers}{}{}",
+            heron_org("a", "h1"),
+            heron_org("b", "h2")
+        ),
     )
     .expect("write");
     run(dir.path(), &["apply", "--auto-approve"]).expect(0);
     // `b` is no longer declared; `h2` still is, and only state names it.
     std::fs::write(
         &specs,
-        format!("{providers}{}{}", org("a", "h1"), org("c", "h1")),
+        format!(
+            "{providers}{}{}",
+            heron_org("a", "h1"),
+            heron_org("c", "h1")
+        ),
     )
     .expect("write");
     let before = served(&sandbox, "heron");
@@ -269,24 +272,12 @@ async fn an_apply_reads_an_instance_only_state_names_once() {
 /// the state's own error, and nothing is created.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_damaged_state_ends_an_apply_with_its_own_error_and_creates_nothing() {
-    let sandbox = start(SandboxConfig {
-        heron_rate_limit: 0,
-        ..SandboxConfig::default()
-    })
-    .await;
+    let sandbox = heron_sandbox().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let provider = format!(
-        "[provider.h]\ntype = \"heron\"\nbase_url = \"{}\"\napi_key = {{ env = \"HERON_API_KEY\" }}\n",
-        sandbox.base_url()
-    );
     write(
         dir.path(),
-        &provider,
-        |i| {
-            format!(
-                "[org.o{i}]\nprovider = \"h\"\ncrm_provider = \"salesforce\"\ninstance_url = \"https://o{i}.example.com\"\nauth = {{}}\nsecret = {{ env = \"S\" }}\nconfig = {{}}\n"
-            )
-        },
+        &heron_provider("h", &sandbox),
+        |i| heron_org(&format!("o{i}"), "h"),
         3,
     );
     std::fs::create_dir_all(dir.path().join("state")).expect("mkdir");

@@ -197,3 +197,125 @@ async fn postgres_keeps_every_version_with_its_writer() {
             .all(|v| v.command == "orgform test h" && v.written_by.contains("test-host"))
     );
 }
+
+/// The first schema orgform shipped (`jsonb` states, one journal row per op), as a database
+/// created by an older orgform holds it.
+const SCHEMA_V1: &str = r"
+CREATE TABLE orgform_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO orgform_schema (version) VALUES (1);
+CREATE TABLE orgform_states (
+    workspace text NOT NULL, serial bigint NOT NULL, lineage text NOT NULL, state jsonb NOT NULL,
+    written_at timestamptz NOT NULL DEFAULT now(), written_by text NOT NULL, command text NOT NULL,
+    PRIMARY KEY (workspace, serial)
+);
+CREATE TABLE orgform_journal (
+    workspace text NOT NULL, base_serial bigint NOT NULL, seq bigserial, op jsonb NOT NULL,
+    PRIMARY KEY (workspace, seq)
+);
+CREATE TABLE orgform_locks (
+    workspace text PRIMARY KEY, lock_id text NOT NULL, holder jsonb NOT NULL,
+    backend_pid integer NOT NULL, since timestamptz NOT NULL DEFAULT now()
+);
+";
+
+/// A database an older orgform wrote, with a run's journal still unfolded (it was killed), is
+/// upgraded in place on first use: its versions keep their counts, and the journal's ops are
+/// read back in order before the next version folds them in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_one_database_is_upgraded_with_its_journal() {
+    let admin_url = pg_url();
+    let database = format!("orgform_v1_{}", fastrand::u64(..));
+    let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .await
+        .expect("create database");
+    let mut url = url::Url::parse(&admin_url).expect("the test URL parses");
+    url.set_path(&database);
+    let url = url.to_string();
+
+    let mut old = State::new("lineage-v1".into());
+    old.serial = 1;
+    old.orgs.insert("a".into(), record(1));
+    let journal = [
+        StateOp::Put {
+            address: "b".into(),
+            record: Box::new(record(2)),
+        },
+        StateOp::Remove {
+            address: "a".into(),
+        },
+        StateOp::Put {
+            address: "c".into(),
+            record: Box::new(record(3)),
+        },
+    ];
+    {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the new database");
+        tokio::spawn(connection);
+        client.batch_execute(SCHEMA_V1).await.expect("schema v1");
+        let value = serde_json::to_value(&old).expect("state as JSON");
+        client
+            .execute(
+                "INSERT INTO orgform_states (workspace, serial, lineage, state, written_by, command) VALUES ('w', 1, 'lineage-v1', $1, 'old-host pid 1', 'orgform apply')",
+                &[&value],
+            )
+            .await
+            .expect("a version one state");
+        for op in &journal {
+            let op = serde_json::to_value(op).expect("op as JSON");
+            client
+                .execute(
+                    "INSERT INTO orgform_journal (workspace, base_serial, op) VALUES ('w', 1, $1)",
+                    &[&op],
+                )
+                .await
+                .expect("a version one journal entry");
+        }
+    }
+
+    let mut backend = PostgresBackend::connect(&url, "w", who("upgrade"))
+        .await
+        .expect("connect upgrades the schema");
+    backend.lock(Duration::from_secs(1)).await.expect("lock");
+    let versions = backend.history().await.expect("history");
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.serial, v.organizations))
+            .collect::<Vec<_>>(),
+        vec![(1, 1)]
+    );
+    let mut store = Store::Postgres(Box::new(backend));
+    let mut loaded = store.load().await.expect("load").expect("some");
+    assert_eq!(loaded.orgs.keys().collect::<Vec<_>>(), vec!["b", "c"]);
+    assert_eq!(loaded.lineage, "lineage-v1");
+    assert_eq!(loaded.orgs["c"], record(3));
+    store.compact(&mut loaded).await.expect("fold the journal");
+    let after = store.load().await.expect("load").expect("some");
+    assert_eq!(after.serial, 2);
+    assert_eq!(after.orgs, loaded.orgs);
+    let Store::Postgres(backend) = &store else {
+        unreachable!()
+    };
+    assert_eq!(
+        backend
+            .history()
+            .await
+            .expect("history")
+            .iter()
+            .map(|v| (v.serial, v.organizations))
+            .collect::<Vec<_>>(),
+        vec![(1, 1), (2, 2)]
+    );
+    drop(store);
+    // Best effort: the database is the test's own.
+    let _ = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .await;
+}

@@ -401,6 +401,14 @@ impl InstanceReality {
             .push(org);
     }
 
+    /// Adds what `later` read, after what this holds: the same as inserting its organizations
+    /// one by one, in order.
+    pub fn merge(&mut self, later: InstanceReality) {
+        for (key, mut orgs) in later.orgs {
+            self.orgs.entry(key).or_default().append(&mut orgs);
+        }
+    }
+
     pub fn find(&self, key: &NaturalKey) -> &[RemoteOrg] {
         self.orgs.get(key).map_or(&[], Vec::as_slice)
     }

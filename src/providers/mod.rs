@@ -8,6 +8,7 @@
 pub mod commvault;
 pub(crate) mod heron;
 pub mod http;
+pub(crate) mod json_array;
 pub(crate) mod login;
 pub mod neoncrm;
 pub mod oracle;

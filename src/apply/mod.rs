@@ -727,7 +727,7 @@ async fn record_remote(
                 remote_id: Some(remote.remote_id.clone()),
                 status,
                 error,
-                detail: (&remote.detail).into(),
+                detail: remote.detail.clone(),
                 // Kept from the intent by `State::apply` when this is the create's outcome.
                 attempted_at: None,
                 updated_at: now,
@@ -776,7 +776,7 @@ fn settle_op(
         remote_id: Some(remote.remote_id.clone()),
         status,
         error,
-        detail: remote.detail.clone(),
+        detail: remote.detail.to_map(),
         updated_at: now,
     }
 }

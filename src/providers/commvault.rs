@@ -782,7 +782,7 @@ fn to_remote(listed: Listed) -> RemoteOrg {
         attributes: reported(Some(&listed.client_name), listed.endpoint.as_deref()),
         remote_id: listed.client_id,
         status: RemoteStatus::Ready,
-        detail: listed.detail,
+        detail: listed.detail.into(),
     }
 }
 
@@ -824,7 +824,7 @@ impl Provider for Commvault {
                     // The declared name is what the next plan looks for; Commvault keeps it.
                     natural_key: org.natural_key.clone(),
                     status: RemoteStatus::Ready,
-                    detail: BTreeMap::new(),
+                    detail: crate::model::Detail::default(),
                     // The answer's `entity` holds the name only; the endpoint comes with the
                     // next list.
                     attributes: reported(client_name.as_deref(), None),

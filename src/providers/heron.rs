@@ -236,7 +236,7 @@ impl Heron {
             natural_key: ProviderType::Heron
                 .natural_key(&[&integration.provider, &integration.instance_url]),
             status: RemoteStatus::Ready,
-            detail,
+            detail: detail.into(),
             attributes: integration.attributes,
         }
     }

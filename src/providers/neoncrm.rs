@@ -52,7 +52,6 @@
 //!   page is read straight from its text, row by row ([`read_page`]), with no JSON tree of it.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -464,7 +463,7 @@ fn row_organization<E: serde::de::Error>(pairs: &[(&str, &str)]) -> Result<Optio
         remote_id: id.trim().to_string(),
         natural_key: ProviderType::Neoncrm.natural_key(&[name]),
         status: RemoteStatus::Ready,
-        detail: BTreeMap::new(),
+        detail: crate::model::Detail::default(),
         attributes: reported.finish(),
     }))
 }
@@ -1355,7 +1354,7 @@ fn to_remote(id: String, name: &str, answer: &serde_json::Value) -> RemoteOrg {
         remote_id: id,
         natural_key: ProviderType::Neoncrm.natural_key(&[name]),
         status: RemoteStatus::Ready,
-        detail: BTreeMap::new(),
+        detail: crate::model::Detail::default(),
         attributes,
     }
 }
@@ -1614,7 +1613,7 @@ impl Provider for Neon {
             remote_id: id,
             natural_key: org.natural_key.clone(),
             status: RemoteStatus::Ready,
-            detail: BTreeMap::new(),
+            detail: crate::model::Detail::default(),
             attributes: Reported::default(),
         })
     }

@@ -454,7 +454,7 @@ pub fn request_to_remote(item: &RequestItem) -> RemoteOrg {
         remote_id: item.id.0.clone(),
         natural_key: ProviderType::OracleCommerce.natural_key(&[&item.name]),
         status,
-        detail,
+        detail: detail.into(),
         attributes: Reported::default(),
     }
 }
@@ -469,7 +469,7 @@ pub(crate) fn organization_to_remote(item: &OrganizationItem) -> RemoteOrg {
         remote_id: item.id.0.clone(),
         natural_key: ProviderType::OracleCommerce.natural_key(&[&item.name]),
         status: RemoteStatus::Ready,
-        detail,
+        detail: detail.into(),
         attributes: Reported::default(),
     }
 }
@@ -1073,7 +1073,7 @@ impl Oracle {
                     status: RemoteStatus::InProgress {
                         phase: "new".into(),
                     },
-                    detail: BTreeMap::new(),
+                    detail: crate::model::Detail::default(),
                     attributes: Reported::default(),
                 })
             }

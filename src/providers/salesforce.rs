@@ -848,7 +848,7 @@ impl Provider for Salesforce {
                     status: RemoteStatus::InProgress {
                         phase: "New".into(),
                     },
-                    detail: BTreeMap::new(),
+                    detail: crate::model::Detail::default(),
                     attributes: Reported::default(),
                 })
             }
@@ -1085,7 +1085,7 @@ pub fn to_remote(record: &SignupRecord) -> RemoteOrg {
         remote_id: record.id.clone(),
         natural_key: ProviderType::SalesforceSignup.natural_key(&[&record.username]),
         status,
-        detail,
+        detail: detail.into(),
         attributes: Reported::default(),
     }
 }

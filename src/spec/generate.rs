@@ -1005,7 +1005,7 @@ mod tests {
                         remote_id: format!("{i}\n{}", reports.text()),
                         natural_key: NaturalKey(reports.text()),
                         status: crate::model::RemoteStatus::Ready,
-                        detail: std::collections::BTreeMap::new(),
+                        detail: crate::model::Detail::default(),
                         attributes: crate::model::Reported::from_json(&reports.object(schema.org, 0)),
                     })
                     .collect();

@@ -2,8 +2,6 @@
 //! remote reality: determinism, one entry per address, never a create for something the
 //! provider already holds, and "apply, then plan again" converging to no work.
 
-use std::collections::BTreeMap;
-
 use orgform::model::{InstanceReality, NaturalKey, Reality, RemoteOrg, RemoteStatus};
 use orgform::plan::{Action, PlanContext, Targets, plan, plan_targeted, target_matches};
 use orgform::spec::{SourceFile, Spec};
@@ -122,7 +120,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                 remote_id: format!("dup{i}"),
                 natural_key: key(i),
                 status: RemoteStatus::Ready,
-                detail: BTreeMap::new(),
+                detail: Default::default(),
                 attributes: orgform::model::Reported::default(),
             });
         }
@@ -137,7 +135,7 @@ fn build(cases: &[Case]) -> (Spec, State, Reality) {
                         phase: "New".into(),
                     }
                 },
-                detail: BTreeMap::new(),
+                detail: Default::default(),
                 attributes: orgform::model::Reported::default(),
             });
         }
@@ -330,7 +328,7 @@ proptest! {
                     remote_id: id.clone(),
                     natural_key: org.natural_key.clone(),
                     status: RemoteStatus::Ready,
-                    detail: BTreeMap::new(),
+                    detail: Default::default(),
                     attributes: orgform::model::Reported::default(),
                 }]);
                 state.orgs.insert(change.address.clone(), Record {
@@ -445,7 +443,7 @@ proptest! {
             remote_id: "id0".into(),
             natural_key: org.natural_key.clone(),
             status: RemoteStatus::Ready,
-            detail: BTreeMap::new(),
+            detail: Default::default(),
             attributes: orgform::model::Reported::from_json(&attributes),
         });
         let mut reality = Reality::default();

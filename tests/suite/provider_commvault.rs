@@ -185,9 +185,18 @@ fn answers_are_read_in_every_documented_shape() {
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].client_id, "1042");
     assert_eq!(listed[0].client_name, "Acme");
-    assert_eq!(listed[0].detail["sf_org_id"], "00D2w000005mBCpEAM");
-    assert_eq!(listed[0].detail["instance_id"], "55");
-    assert_eq!(listed[0].detail["backupset_id"], "88");
+    assert_eq!(
+        listed[0].detail.get("sf_org_id").map(String::as_str),
+        Some("00D2w000005mBCpEAM")
+    );
+    assert_eq!(
+        listed[0].detail.get("instance_id").map(String::as_str),
+        Some("55")
+    );
+    assert_eq!(
+        listed[0].detail.get("backupset_id").map(String::as_str),
+        Some("88")
+    );
     assert_eq!(listed[1].client_id, "1043");
     assert!(parse_list(r#"{"errorCode": 5, "errorMessage": "Access denied"}"#).is_err());
     assert!(parse_list("<html>").is_err());
@@ -690,7 +699,10 @@ async fn client_creates_once_adopts_a_taken_name_and_explains_refusals() {
         .expect("settle")
         .expect("found by a key in another case");
     assert_eq!(found.remote_id, "1001");
-    assert_eq!(found.detail["instance_id"], "51001");
+    assert_eq!(
+        found.detail.get("instance_id").map(String::as_str),
+        Some("51001")
+    );
 
     // HTTP 200 with a non-zero errorCode: refused, nothing made.
     match cv

@@ -109,8 +109,17 @@ fn a_success_then_work_in_progress_then_the_newest_failure_stands_for_a_username
     let remote = salesforce::to_remote(&success);
     assert_eq!(remote.natural_key, NaturalKey("admin@acme.example".into()));
     assert_eq!(remote.status, RemoteStatus::Ready);
-    assert_eq!(remote.detail["created_org_id"], "00D000000000001");
-    assert_eq!(remote.detail["created_org_instance"], "NA224");
+    assert_eq!(
+        remote.detail.get("created_org_id").map(String::as_str),
+        Some("00D000000000001")
+    );
+    assert_eq!(
+        remote
+            .detail
+            .get("created_org_instance")
+            .map(String::as_str),
+        Some("NA224")
+    );
     assert_eq!(
         salesforce::to_remote(&new_error).status,
         RemoteStatus::Failed {
@@ -1032,7 +1041,12 @@ async fn the_client_signs_up_reads_in_bulk_across_pages_and_renews_lapsed_sessio
         let found = reality.find(key);
         assert_eq!(found.len(), 1, "{key}");
         assert_eq!(found[0].status, RemoteStatus::Ready, "{key}");
-        assert!(found[0].detail["created_org_id"].starts_with("00D"));
+        assert!(
+            found[0]
+                .detail
+                .get("created_org_id")
+                .is_some_and(|id| id.starts_with("00D"))
+        );
     }
     let settled = client
         .settle(&spec.orgs["o1"], None)

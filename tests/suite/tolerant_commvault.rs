@@ -209,9 +209,18 @@ fn the_list_is_read_under_accounts_and_the_org_id_at_its_legacy_path() {
     .expect("list");
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(listed[0].client_id, "1042");
-    assert_eq!(listed[0].detail["sf_org_id"], "00D2w000005mBCpEAM");
-    assert_eq!(listed[0].detail["backupset_id"], "61042");
-    assert_eq!(listed[1].detail["sf_org_id"], "00D2w000005mBCqEAM");
+    assert_eq!(
+        listed[0].detail.get("sf_org_id").map(String::as_str),
+        Some("00D2w000005mBCpEAM")
+    );
+    assert_eq!(
+        listed[0].detail.get("backupset_id").map(String::as_str),
+        Some("61042")
+    );
+    assert_eq!(
+        listed[1].detail.get("sf_org_id").map(String::as_str),
+        Some("00D2w000005mBCqEAM")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

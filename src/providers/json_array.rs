@@ -76,8 +76,16 @@ where
         read_share(elements, from, to, &fold)
     });
     let folds: Option<Vec<A>> = folds.into_iter().collect();
-    if folds.is_none() {
-        tracing::debug!("a long list read on one core: its shares did not meet");
+    match &folds {
+        Some(folds) => tracing::debug!(
+            "a list of {} bytes read in {} shares",
+            elements.len(),
+            folds.len()
+        ),
+        None => tracing::debug!(
+            "a list of {} bytes read on one core: its shares did not meet",
+            elements.len()
+        ),
     }
     folds
 }

@@ -726,7 +726,7 @@ async fn record_remote(
             record: Box::new(Record {
                 remote_id: Some(remote.remote_id.clone()),
                 status,
-                error,
+                error: error.map(Box::new),
                 detail: remote.detail.clone(),
                 // Kept from the intent by `State::apply` when this is the create's outcome.
                 attempted_at: None,

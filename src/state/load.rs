@@ -225,7 +225,7 @@ struct Loaded<'a> {
     #[serde(deserialize_with = "time")]
     updated_at: Timestamp,
     #[serde(default)]
-    error: Option<RecordError>,
+    error: Option<Box<RecordError>>,
     #[serde(default)]
     detail: Detail,
 }
@@ -347,9 +347,11 @@ mod tests {
             attributes: Attributes::from_value(&attributes),
             attempted_at: i.is_multiple_of(2).then_some(1_700_000_000 + i as u64),
             updated_at: 1_700_000_000,
-            error: i.is_multiple_of(7).then(|| RecordError {
-                code: "E".into(),
-                message: "failed \"badly\"\nat once".into(),
+            error: i.is_multiple_of(7).then(|| {
+                Box::new(RecordError {
+                    code: "E".into(),
+                    message: "failed \"badly\"\nat once".into(),
+                })
             }),
             detail: Detail::from([("is_enabled".to_string(), "true".to_string())]),
         }

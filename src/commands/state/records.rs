@@ -193,7 +193,7 @@ pub(super) fn show_json(state: &State, address: &str, r: &Record) -> String {
         create_sent_at: r.attempted_at.map(time::format),
         updated_at: time::format(r.updated_at),
         digest: &r.digest,
-        error: r.error.as_ref(),
+        error: r.error.as_deref(),
         detail: &r.detail,
         attributes: &r.attributes,
     };

@@ -871,12 +871,15 @@ impl Provider for Salesforce {
 /// most sign-ups on this trial management org are orgform's.
 fn queries_for(select: &str, keys: &[NaturalKey]) -> Vec<String> {
     let usernames: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
-    let by_name = username_queries(select, &usernames, MAX_ENCODED_QUERY);
-    if by_name.len() > usernames.len().div_ceil(QUERY_PAGE) {
-        vec![select.to_string()]
-    } else {
-        by_name
-    }
+    // Given up as soon as they outnumber the pages: a hundred thousand usernames' statements
+    // (quoted, encoded, joined) were built only to be thrown away, before the first request.
+    username_queries_at_most(
+        select,
+        &usernames,
+        MAX_ENCODED_QUERY,
+        usernames.len().div_ceil(QUERY_PAGE),
+    )
+    .unwrap_or_else(|| vec![select.to_string()])
 }
 
 /// A read that did not answer 200.
@@ -989,6 +992,16 @@ pub fn soql_quote(value: &str) -> String {
 /// as many per statement as fit in `budget` URL-encoded bytes (one per statement if a single
 /// username is longer), in the given order, without repeats. No usernames, no statements.
 pub fn username_queries(select: &str, usernames: &[&str], budget: usize) -> Vec<String> {
+    username_queries_at_most(select, usernames, budget, usize::MAX).unwrap_or_default()
+}
+
+/// [`username_queries`], or `None` once they would be more than `most`.
+fn username_queries_at_most(
+    select: &str,
+    usernames: &[&str],
+    budget: usize,
+    most: usize,
+) -> Option<Vec<String>> {
     let encoded = |s: &str| {
         url::form_urlencoded::byte_serialize(s.as_bytes())
             .map(str::len)
@@ -1008,6 +1021,9 @@ pub fn username_queries(select: &str, usernames: &[&str], budget: usize) -> Vec<
         // A separator ", " in front of every literal but the first.
         let cost = encoded(&literal) + if current.is_empty() { 0 } else { encoded(", ") };
         if !current.is_empty() && size + cost > budget {
+            if statements.len() == most {
+                return None;
+            }
             statements.push(format!("{prefix}{})", current.join(", ")));
             current.clear();
             size = fixed;
@@ -1020,9 +1036,12 @@ pub fn username_queries(select: &str, usernames: &[&str], budget: usize) -> Vec<
         current.push(literal);
     }
     if !current.is_empty() {
+        if statements.len() == most {
+            return None;
+        }
         statements.push(format!("{prefix}{})", current.join(", ")));
     }
-    statements
+    Some(statements)
 }
 
 /// Of several sign-ups for one username (a failed one, then another try), the one that stands

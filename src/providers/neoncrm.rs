@@ -660,11 +660,21 @@ fn search_params(operator: &str, value: &str, page: u32) -> Params {
 /// page's worth; a name with a double quote can't be quoted in `IN_RANGE`, so it is searched
 /// alone with `EQUAL`.
 pub fn batches<'a>(names: &[&'a str]) -> Vec<Vec<&'a str>> {
+    batches_at_most(names, usize::MAX).unwrap_or_default()
+}
+
+/// [`batches`], or `None` once they would be more than `most`: a read of a hundred thousand
+/// names otherwise encoded each of them only to learn that listing everything takes fewer
+/// requests.
+fn batches_at_most<'a>(names: &[&'a str], most: usize) -> Option<Vec<Vec<&'a str>>> {
     let mut out: Vec<Vec<&str>> = Vec::new();
     let mut current: Vec<&str> = Vec::new();
     let mut bytes = 0;
     for name in names {
         if name.contains('"') {
+            if out.len() == most {
+                return None;
+            }
             out.push(vec![name]);
             continue;
         }
@@ -673,6 +683,9 @@ pub fn batches<'a>(names: &[&'a str]) -> Vec<Vec<&'a str>> {
             .map(str::len)
             .sum::<usize>();
         if !current.is_empty() && (bytes + cost > MAX_NAMES_BYTES || current.len() >= PAGE_SIZE) {
+            if out.len() == most {
+                return None;
+            }
             out.push(std::mem::take(&mut current));
             bytes = 0;
         }
@@ -680,9 +693,12 @@ pub fn batches<'a>(names: &[&'a str]) -> Vec<Vec<&'a str>> {
         current.push(name);
     }
     if !current.is_empty() {
+        if out.len() == most {
+            return None;
+        }
         out.push(current);
     }
-    out
+    Some(out)
 }
 
 /// What a FAIL means, in words: each error's code and text, and what to do when known.
@@ -1543,7 +1559,7 @@ impl Provider for Neon {
         let mut names: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        if batches(&names).len() > names.len().div_ceil(PAGE_SIZE) {
+        if batches_at_most(&names, names.len().div_ceil(PAGE_SIZE)).is_none() {
             // Names in IN_RANGE searches cost a request per request line (a hundred names or
             // so). When that is more searches than N accounts fill pages of 200, reading every
             // organization account takes fewer, for as long as most accounts are orgform's.

@@ -199,6 +199,9 @@ async fn write_loop(
     // Who holds each remote id, built the first time a batch binds one that was found, then
     // kept up to date: a run that only creates never builds it.
     let mut holders: Option<Holders> = None;
+    // The records' map is rebuilt full each time it has grown by a quarter (see
+    // `State::compact_records`): a few milliseconds at a hundred thousand, a few times over.
+    let mut compacted_at = state.orgs.len();
     while let Some(first) = receiver.recv().await {
         let mut batches = vec![first];
         while batches.len() < 4096 {
@@ -256,6 +259,10 @@ async fn write_loop(
                 ops.push(journaled.unwrap_or_else(|| op.clone()));
             }
             verdicts.push(Ok(()));
+        }
+        if state.orgs.len() >= (compacted_at + compacted_at / 4).max(4096) {
+            state.compact_records();
+            compacted_at = state.orgs.len();
         }
         let written = if ops.is_empty() {
             Ok(())

@@ -373,6 +373,19 @@ impl State {
         }
     }
 
+    /// Rebuilds the records' map with full nodes. A map filled in key order (an apply's
+    /// records, sent in the plan's order) leaves every node but the last a little over half
+    /// full (heaptrack: 59 MB of nodes at a Salesforce apply's peak of 100,000). Appending the
+    /// upper half to the lower builds one tree from both, in order, freeing the old nodes as it
+    /// goes, so the rebuild never holds two maps.
+    pub(crate) fn compact_records(&mut self) {
+        let Some(middle) = self.orgs.keys().nth(self.orgs.len() / 2).cloned() else {
+            return;
+        };
+        let mut upper = self.orgs.split_off(&middle);
+        self.orgs.append(&mut upper);
+    }
+
     /// `op` as the journal needs it, against the state before it applies: a `put` that only
     /// records an outcome for the record the address holds (same instance, key, declaration and
     /// attributes; the sent time kept) becomes the `settle` of what changed.
@@ -746,6 +759,35 @@ mod tests {
             panic!("expected a settle");
         };
         assert_eq!(detail.get("is_enabled").map(String::as_str), Some("true"));
+    }
+
+    #[test]
+    fn compacted_records_are_the_same_records() {
+        for n in [0, 1, 2, 3, 1000] {
+            let mut state = State::new("l".into());
+            for i in 0..n {
+                state.apply(&StateOp::Put {
+                    address: format!("org_{i:05}"),
+                    record: Box::new(Record {
+                        provider: "p".into(),
+                        provider_type: ProviderType::Heron,
+                        remote_id: Some(format!("id{i}")),
+                        natural_key: NaturalKey(format!("k{i}")),
+                        digest: "d".into(),
+                        status: Status::Created,
+                        attributes: Attributes::default(),
+                        attempted_at: None,
+                        updated_at: 1,
+                        error: None,
+                        detail: Detail::default(),
+                    }),
+                });
+            }
+            let before = state.clone();
+            state.compact_records();
+            assert_eq!(state, before, "{n} records");
+            assert_eq!(state.orgs.len(), n);
+        }
     }
 
     #[test]

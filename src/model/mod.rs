@@ -411,7 +411,16 @@ impl InstanceReality {
     /// one by one, in order.
     pub fn merge(&mut self, later: InstanceReality) {
         for (key, mut orgs) in later.orgs {
-            self.orgs.entry(key).or_default().append(&mut orgs);
+            // A key new here takes the vector as `insert` sized it; appended to an empty one,
+            // it would be given room for four again.
+            match self.orgs.entry(key) {
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert(orgs);
+                }
+                std::collections::btree_map::Entry::Occupied(mut entry) => {
+                    entry.get_mut().append(&mut orgs);
+                }
+            }
         }
     }
 
@@ -438,3 +447,40 @@ pub struct Reality {
 /// Seconds since the Unix epoch. The planner takes the time as an input instead of reading a
 /// clock, so that plans are reproducible.
 pub(crate) type Timestamp = u64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(id: &str, key: &str) -> RemoteOrg {
+        RemoteOrg {
+            remote_id: id.into(),
+            natural_key: NaturalKey(key.into()),
+            status: RemoteStatus::Ready,
+            detail: Detail::default(),
+            attributes: Reported::default(),
+        }
+    }
+
+    #[test]
+    fn shares_merged_are_the_organizations_inserted_in_order_each_key_sized_for_what_it_holds() {
+        let all = [("1", "a"), ("2", "b"), ("3", "a"), ("4", "c"), ("5", "b")];
+        let mut one_by_one = InstanceReality::default();
+        for (id, key) in all {
+            one_by_one.insert(org(id, key));
+        }
+        let mut first = InstanceReality::default();
+        let mut second = InstanceReality::default();
+        for (id, key) in &all[..2] {
+            first.insert(org(id, key));
+        }
+        for (id, key) in &all[2..] {
+            second.insert(org(id, key));
+        }
+        first.merge(second);
+        assert_eq!(first, one_by_one);
+        // `c` came only from the later share: its vector moved in as `insert` made it.
+        let c = first.orgs.get(&NaturalKey("c".into())).map(Vec::capacity);
+        assert_eq!(c, Some(1));
+    }
+}

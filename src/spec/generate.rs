@@ -120,24 +120,7 @@ pub(crate) fn spec_text<O: std::borrow::Borrow<RemoteOrg>>(
             body.reserve(body.len().saturating_mul(orgs.len()) / 8 * 9);
         }
     }
-    let mut header = format!(
-        "# Organizations found at provider `{instance}` ({provider_type}) that no spec or state holds,\n\
-         # written by `orgform discover`. Review them and keep this file in the specs folder: the next\n\
-         # plan adopts each one (no create is sent) when what it declares matches what the provider\n\
-         # reports.\n"
-    );
-    if !generated.secrets.is_empty() {
-        header.push_str(
-            "# `# secret`: a provider never reports a secret; each is a reference to a variable that is\n\
-             # read only if the organization is ever created again.\n",
-        );
-    }
-    if generated.placeholders > 0 {
-        header.push_str(&format!(
-            "# `# placeholder`: required by the spec format, but no read of {provider_type} returns it.\n\
-             # Never compared; sent only if the organization is ever created again. Set what it holds.\n"
-        ));
-    }
+    let header = file_header(instance, provider_type, &generated);
     for start in &mut generated.starts {
         *start += header.len();
     }
@@ -186,6 +169,30 @@ impl Node {
 /// under it in the order they were added, as `orgform fmt` leaves a document: each table's
 /// values in the order of the schema's fields (`provider`, an organization's first, when
 /// given), a blank line before each header unless `prefix` says what comes before it.
+/// The comment a generated file opens with: where its organizations were found, and what its
+/// `# secret` and `# placeholder` marks mean where it has any.
+fn file_header(instance: &str, provider_type: ProviderType, generated: &Generated) -> String {
+    let mut header = format!(
+        "# Organizations found at provider `{instance}` ({provider_type}) that no spec or state holds,\n\
+         # written by `orgform discover`. Review them and keep this file in the specs folder: the next\n\
+         # plan adopts each one (no create is sent) when what it declares matches what the provider\n\
+         # reports.\n"
+    );
+    if !generated.secrets.is_empty() {
+        header.push_str(
+            "# `# secret`: a provider never reports a secret; each is a reference to a variable that is\n\
+             # read only if the organization is ever created again.\n",
+        );
+    }
+    if generated.placeholders > 0 {
+        header.push_str(&format!(
+            "# `# placeholder`: required by the spec format, but no read of {provider_type} returns it.\n\
+             # Never compared; sent only if the organization is ever created again. Set what it holds.\n"
+        ));
+    }
+    header
+}
+
 fn write_table(
     out: &mut String,
     prefix: Option<&str>,
@@ -673,24 +680,7 @@ mod before {
             generated.addresses.push(address);
         }
         doc.insert("org", Item::Table(all));
-        let mut header = format!(
-            "# Organizations found at provider `{instance}` ({provider_type}) that no spec or state holds,\n\
-             # written by `orgform discover`. Review them and keep this file in the specs folder: the next\n\
-             # plan adopts each one (no create is sent) when what it declares matches what the provider\n\
-             # reports.\n"
-        );
-        if !generated.secrets.is_empty() {
-            header.push_str(
-                "# `# secret`: a provider never reports a secret; each is a reference to a variable that is\n\
-                 # read only if the organization is ever created again.\n",
-            );
-        }
-        if generated.placeholders > 0 {
-            header.push_str(&format!(
-                "# `# placeholder`: required by the spec format, but no read of {provider_type} returns it.\n\
-                 # Never compared; sent only if the organization is ever created again. Set what it holds.\n"
-            ));
-        }
+        let header = super::file_header(instance, provider_type, &generated);
         doc.decor_mut().set_prefix(header);
         let types = crate::spec::format::instance_types(&[&format!(
             "[provider.{}]\ntype = \"{provider_type}\"\n",

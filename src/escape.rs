@@ -11,26 +11,30 @@ use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 /// Whether `c` must not reach a terminal raw: every C0 control (line break and tab included:
-/// inside a value they forge lines and columns), DEL, every C1 control, and the bidirectional
-/// embeddings, overrides, isolates and marks that reorder what a reader sees.
+/// inside a value they forge lines and columns), DEL, every C1 control, Unicode's line and
+/// paragraph separators (line breaks to a browser showing a CI log), and every bidirectional
+/// control (Unicode's `Bidi_Control`: the embeddings, overrides, isolates and the three marks)
+/// that reorders what a reader sees.
 pub(crate) fn is_unsafe(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
+        | '\u{61c}'
         | '\u{200e}' | '\u{200f}'
+        | '\u{2028}' | '\u{2029}'
         | '\u{202a}'..='\u{202e}'
         | '\u{2066}'..='\u{2069}')
 }
 
 /// Whether `text` may hold an unsafe character other than those `kept`, by its bytes: the C0
-/// controls and DEL are single bytes, C1 controls are encoded from 0xC2, and the bidirectional
-/// controls from 0xE2. A byte loop is several times faster than decoding characters, and plans
+/// controls and DEL are single bytes, C1 controls are encoded from 0xC2, the Arabic letter mark
+/// from 0xD8, and the other bidirectional controls and the separators from 0xE2. A byte loop is several times faster than decoding characters, and plans
 /// of a hundred thousand organizations pass through here whole; a possible hit is confirmed
 /// character by character.
 fn may_hold_unsafe(text: &str, kept: impl Fn(char) -> bool) -> bool {
     let suspect = text
         .bytes()
-        .any(|b| (b < 0x20 && !kept(char::from(b))) || matches!(b, 0x7f | 0xc2 | 0xe2));
+        .any(|b| (b < 0x20 && !kept(char::from(b))) || matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2));
     suspect && text.chars().any(|c| is_unsafe(c) && !kept(c))
 }
 
@@ -102,13 +106,13 @@ pub(crate) fn keeping_lines(text: &str, keep_colour: bool) -> Cow<'_, str> {
 }
 
 /// Like [`keeping_lines`], for text that must stay one line (a log line without its final line
-/// break): line breaks are escaped too.
+/// break): line breaks and tabs are escaped too.
 pub(crate) fn one_line(text: &str, keep_colour: bool) -> Cow<'_, str> {
     escape_except(text, false, keep_colour)
 }
 
 fn escape_except(text: &str, keep_lines: bool, keep_colour: bool) -> Cow<'_, str> {
-    let kept = |c: char| (keep_lines && c == '\n') || c == '\t';
+    let kept = |c: char| keep_lines && matches!(c, '\n' | '\t');
     if !may_hold_unsafe(text, kept) {
         return Cow::Borrowed(text);
     }
@@ -178,6 +182,17 @@ mod tests {
             controls("a\u{1b}]0;t\u{7}\n\t\r\u{7f}\u{9b}\u{202e}\u{2066}\u{200f}\0"),
             "a\\u{1b}]0;t\\u{7}\\n\\t\\r\\u{7f}\\u{9b}\\u{202e}\\u{2066}\\u{200f}\\u{0}"
         );
+        // Each of Unicode's twelve `Bidi_Control` characters, and the two separators.
+        for c in [
+            '\u{61c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}',
+            '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{2028}', '\u{2029}',
+        ] {
+            let text = format!("a{c}b");
+            assert_eq!(controls(&text), format!("a\\u{{{:x}}}b", u32::from(c)));
+            assert!(!json(format!("\"{text}\"")).contains(c));
+            assert!(!one_line(&text, false).contains(c));
+        }
+        assert_eq!(one_line("a\tb\nc", false), "a\\tb\\nc");
         let hostile = "x\u{1b}[2J\ny\u{202e}";
         assert_eq!(Shown(hostile).to_string(), controls(hostile));
         assert_eq!(shown_width(hostile), controls(hostile).chars().count());

@@ -8,10 +8,11 @@ use std::path::Path;
 use crate::harness::{Run, run_on};
 
 /// What a terminal or a log must never receive raw: C0 controls but the line break, DEL, C1
-/// controls, and the bidirectional overrides and marks of "Trojan Source".
+/// controls, every bidirectional control of "Trojan Source" (Unicode's `Bidi_Control`: the
+/// embeddings, overrides, isolates and the three marks), and the line and paragraph separators.
 fn is_dangerous(c: char) -> bool {
     (c.is_control() && c != '\n')
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[track_caller]
@@ -24,7 +25,7 @@ fn assert_clean(what: &str, text: &str) {
 }
 
 /// Every dangerous kind, as TOML escapes: the values arrive decoded, not as written.
-const HOSTILE_TOML: &str = "Evil\\u001b]0;pwned\\u0007\\u001b[2J\\u001b[1A\\r\\n  + create    forged  neon  x\\t\\u007f\\u009b31m\\u202eexe.txt\\u2066\\u200f";
+const HOSTILE_TOML: &str = "Evil\\u001b]0;pwned\\u0007\\u001b[2J\\u001b[1A\\r\\n  + create    forged  neon  x\\t\\u007f\\u009b31m\\u202eexe.txt\\u061c\\u2028\\u2029\\u2066\\u200f";
 
 fn write(dir: &Path, name: &str, text: &str) {
     let specs = dir.join("specs");

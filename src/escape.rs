@@ -81,6 +81,19 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
+/// A path that displays escaped, as [`Shown`] does a value: a file name is text whoever made
+/// the file chose (a pull request's spec file, a state path), and may hold a line break.
+pub(crate) struct ShownPath<'a>(pub &'a std::path::Path);
+
+impl fmt::Display for ShownPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.to_str() {
+            Some(text) => Shown(text).fmt(f),
+            None => Shown(&self.0.to_string_lossy()).fmt(f),
+        }
+    }
+}
+
 /// Characters of `text` once escaped: what it takes on a terminal, for alignment.
 pub(crate) fn shown_width(text: &str) -> usize {
     text.chars()

@@ -18,6 +18,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::escape::ShownPath;
+
 /// What a file is read as, and the most orgform reads of it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limit {
@@ -50,14 +52,17 @@ pub(crate) const SECRET_FILE: Limit = Limit {
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum FileError {
-    #[error("cannot read the {what} {path}: {source}")]
+    #[error("cannot read the {what} {}: {source}", ShownPath(.path))]
     Io {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("the {what} {path} is {kind}, not a regular file; orgform reads only regular files")]
+    #[error(
+        "the {what} {} is {kind}, not a regular file; orgform reads only regular files",
+        ShownPath(.path)
+    )]
     #[diagnostic(help("point at a regular file (a link to one is fine)"))]
     NotRegular {
         what: &'static str,
@@ -65,7 +70,10 @@ pub enum FileError {
         kind: &'static str,
     },
     #[error(
-        "the spec file {path} is a link to {target}, outside the specs folder {folder}; orgform follows links only within it, so that a spec can't show another file in its errors"
+        "the spec file {} is a link to {}, outside the specs folder {}; orgform follows links only within it, so that a spec can't show another file in its errors",
+        ShownPath(.path),
+        ShownPath(.target),
+        ShownPath(.folder)
     )]
     #[diagnostic(help(
         "copy the file into the specs folder, or point --specs at a folder that holds it"
@@ -75,7 +83,10 @@ pub enum FileError {
         target: PathBuf,
         folder: PathBuf,
     },
-    #[error("the {what} {path} is larger than the {cap} cap for {what}s; it was not read")]
+    #[error(
+        "the {what} {} is larger than the {cap} cap for {what}s; it was not read",
+        ShownPath(.path)
+    )]
     #[diagnostic(help("a {what} this large is a mistake: check what the path points at"))]
     TooLarge {
         what: &'static str,

@@ -26,6 +26,41 @@ pub(crate) fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// Every `*.toml` under `dir`, in path order, each with its bytes, read as the spec loader
+/// reads them (a regular file within the cap, a link followed within `dir` only), and where
+/// that file really is: the link's target inside the folder, or the path itself. For `fmt`,
+/// which rewrites them: a link out of the folder is refused before anything of any file is
+/// shown.
+pub(crate) fn read_spec_bytes(dir: &Path) -> Result<Vec<(PathBuf, PathBuf, Vec<u8>)>> {
+    let paths = spec_paths(dir)?;
+    let folder = std::fs::canonicalize(dir).map_err(|source| UnreadableSpecsFolder {
+        folder: dir.to_path_buf(),
+        source,
+    })?;
+    let mut read = Vec::with_capacity(paths.len());
+    let mut refused = Vec::new();
+    for path in paths {
+        match crate::files::read_spec(&folder, &path) {
+            Ok(bytes) => {
+                let is_link =
+                    std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+                // `read_spec` checked the target is inside the folder.
+                let real = if is_link {
+                    std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone())
+                } else {
+                    path.clone()
+                };
+                read.push((path, real, bytes));
+            }
+            Err(e) => refused.push(e),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(UnreadableSpecFiles { errors: refused }.into());
+    }
+    Ok(read)
+}
+
 /// Reads every `*.toml` under `dir`, in path order, and validates them together. Each is a
 /// regular file of at most 32 MiB (a link is followed within `dir` only) and UTF-8 text with no
 /// control character TOML forbids; a file that is not is named, and nothing of it is shown.

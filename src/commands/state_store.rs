@@ -30,7 +30,10 @@ impl StateLocation {
             let parsed = url::Url::parse(value)
                 .into_diagnostic()
                 .wrap_err_with(|| format!("`{value}` is not a valid URL"))?;
-            if parsed.password().is_some() {
+            let password_in_query = parsed
+                .query_pairs()
+                .any(|(key, _)| matches!(key.as_ref(), "password" | "sslpassword"));
+            if parsed.password().is_some() || password_in_query {
                 return Err(miette!(
                     help = "export PGPASSWORD instead, or use [state] url = { env = \"NAME\" } in the specs",
                     "a password on the command line can be read by other users of this machine; refusing it"
@@ -170,8 +173,20 @@ fn location_of(
                     Ok(()) => miette!("the [state] url could not be read; run again"),
                 });
             };
+            let url = url.expose();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                // Never quoted: the reference may name any variable or file the run can read.
+                return Err(miette!(
+                    help = "set it to postgres://user@host:port/db (the password from PGPASSWORD)",
+                    "the [state] url ({}) is not a postgres:// URL; its value is not shown",
+                    crate::escape::Shown(&reference.to_string())
+                ));
+            }
+            if let Some(allowed) = &g.allowed_hosts {
+                allowed_state_hosts(url, allowed)?;
+            }
             return Ok(StateLocation::Postgres {
-                url: url.expose().to_string(),
+                url: url.to_string(),
                 workspace,
             });
         }
@@ -182,6 +197,35 @@ fn location_of(
     Ok(StateLocation::File(PathBuf::from(
         "state/orgform.state.json",
     )))
+}
+
+/// With an allowed list, the hosts a `[state] url` from the specs connects to must be on it, as
+/// providers' must: the reference may name a file the pull request wrote, and the run would
+/// send `PGPASSWORD` there. Every host counts (a URL may list several, or name one in its
+/// query as `host=`); a Unix socket is this machine's.
+fn allowed_state_hosts(url: &str, allowed: &crate::spec::endpoints::AllowedHosts) -> Result<()> {
+    let config: tokio_postgres::Config = url.parse().map_err(|_| {
+        miette!("the [state] url is not a PostgreSQL URL orgform can read; its value is not shown")
+    })?;
+    for host in config.get_hosts() {
+        if let tokio_postgres::config::Host::Tcp(name) = host {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            // Lists write an IPv6 host as URLs do.
+            let name = if name.parse::<std::net::Ipv6Addr>().is_ok() {
+                format!("[{name}]")
+            } else {
+                name
+            };
+            if !allowed.allows(&name) {
+                return Err(miette!(
+                    help = "add the database's host to ORGFORM_ALLOWED_HOSTS (or --allowed-hosts) if it is yours",
+                    "the [state] url names the host `{}`, which is not on the allowed hosts list; nothing was sent to it",
+                    crate::escape::Shown(&name)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Who this run is, for the lock file.

@@ -144,13 +144,20 @@ pub struct Pruned {
     pub bytes_freed: u64,
 }
 
-/// `postgres://user:secret@host/db` -> `postgres://user@host/db`.
+/// A PostgreSQL URL as messages show it: `postgres://user:secret@host/db?password=x` ->
+/// `postgres://user@host/db`. The password, the query (which may hold `password=` or
+/// `sslpassword=`) and any fragment are dropped, and a value that is not a `postgres://` URL
+/// at all is not shown: a `[state] url` is a secret reference, which a pull request may point
+/// at any variable the CI job holds.
 pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) => {
+        Ok(mut u) if matches!(u.scheme(), "postgres" | "postgresql") => {
             let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
             u.to_string()
         }
+        Ok(_) => "(a value that is not a postgres:// URL, not shown)".into(),
         Err(_) => "postgres://(unparsable URL)".into(),
     }
 }

@@ -277,3 +277,86 @@ async fn secrets_lists_every_reference_with_its_uses_and_no_value() {
     // Secrets are listed without any provider being asked anything.
     assert_eq!(served_all(&sandbox, "heron").await, 0);
 }
+
+/// A `[state] url` is a secret: a pull request can point its reference at any variable or file
+/// the CI job can read. Whatever it holds, no error shows it: not a value that is no
+/// PostgreSQL URL (a webhook, a token), and not a password in a PostgreSQL URL's query.
+#[test]
+fn a_state_url_is_never_shown_whatever_it_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("specs/state.toml"),
+        "[state]\nbackend = \"postgres\"\nurl = { env = \"SC_ANY_VAR\" }\n",
+    )
+    .expect("write specs");
+    for value in [
+        "https://hooks.slack.com/services/T0001/B0002/TOPSECRETxyz",
+        "deploy:TOPSECRET",
+        "https://TOPSECRET@github.com",
+        "TOPSECRET plain text",
+        // A closed port on loopback: the connection fails, and its error names the store.
+        "postgres://orgform@127.0.0.1:9/orgform?password=TOPSECRET&sslpassword=TOPSECRET",
+        "postgresql://orgform@127.0.0.1:9/orgform?options=TOPSECRET#TOPSECRET",
+    ] {
+        for args in [&["show"][..], &["plan", "--refresh=false"]] {
+            let out = run(dir.path(), args, &[("SC_ANY_VAR", value)]).expect(1);
+            assert!(
+                !out.stderr.contains("TOPSECRET") && !out.stdout.contains("TOPSECRET"),
+                "{value}: {args:?} showed it:\n{}{}",
+                out.stdout,
+                out.stderr
+            );
+        }
+    }
+    // The command line's refusal of a password covers the query's too.
+    let out = run(
+        dir.path(),
+        &[
+            "show",
+            "--state",
+            "postgres://orgform@127.0.0.1:9/orgform?password=TOPSECRET",
+        ],
+        &[],
+    )
+    .expect(1);
+    assert!(
+        out.stderr.contains("password on the command line"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("TOPSECRET"), "{}", out.stderr);
+}
+
+/// With an allowed list, a `[state] url` from the specs must name hosts on it, as a provider's
+/// `base_url` must: its reference may be a file the pull request wrote, and the run would send
+/// the CI job's `PGPASSWORD` there.
+#[test]
+fn a_state_url_host_off_the_allowed_list_is_refused_before_connecting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("specs/state.toml"),
+        "[state]\nbackend = \"postgres\"\nurl = { file = \"state-url\" }\n",
+    )
+    .expect("write specs");
+    let allowed = [("ORGFORM_ALLOWED_HOSTS", "127.0.0.1")];
+    for url in [
+        "postgres://ci@evil.example:5432/db",
+        "postgres://ci@127.0.0.1:9,evil.example:5432/db",
+        "postgres://ci@127.0.0.1:9/db?host=evil.example",
+        "postgresql://ci@[::2]:5432/db",
+    ] {
+        std::fs::write(dir.path().join("state-url"), url).expect("write");
+        let out = run(dir.path(), &["show"], &allowed).expect(1);
+        assert!(
+            out.stderr.contains("not on the allowed hosts list"),
+            "{url}:\n{}",
+            out.stderr
+        );
+    }
+    // A host on it is connected to (here a closed port: the connection's own error).
+    std::fs::write(dir.path().join("state-url"), "postgres://ci@127.0.0.1:9/db").expect("write");
+    let out = run(dir.path(), &["show"], &allowed).expect(1);
+    assert!(!out.stderr.contains("allowed hosts"), "{}", out.stderr);
+}

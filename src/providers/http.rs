@@ -298,7 +298,10 @@ impl Http {
             })?;
         let pacer = limits.requests_per_second.map(|rps| {
             Arc::new(Pacer {
-                interval: Duration::from_secs_f64(1.0 / rps),
+                // Validation bounds the pace; a value past it waits an hour at most, never panics.
+                interval: Duration::try_from_secs_f64(1.0 / rps)
+                    .unwrap_or(Duration::from_secs(3600))
+                    .min(Duration::from_secs(3600)),
                 next: Mutex::new(Instant::now()),
             })
         });

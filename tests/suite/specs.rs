@@ -383,3 +383,33 @@ proptest! {
         prop_assert_eq!(found, secrets_of(&table));
     }
 }
+
+/// `requests_per_second` paces every request of an instance: a value so small it would wait
+/// centuries (or overflow the interval, which panicked `plan`) is refused at `validate`, with
+/// its place, and no command gets to use it.
+#[test]
+fn a_pace_too_slow_to_be_meant_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    for pace in ["1e-300", "1e-10", "0.0", "-1.0", "nan", "inf"] {
+        std::fs::write(
+            dir.path().join("specs/p.toml"),
+            format!(
+                "[provider.h]\ntype = \"heron\"\napi_key = {{ env = \"K\" }}\nrequests_per_second = {pace}\n"
+            ),
+        )
+        .expect("write");
+        for args in [
+            &["validate"][..],
+            &["plan", "--refresh=false"],
+            &["plan", "--sandbox"],
+        ] {
+            let out = crate::harness::run(dir.path(), args, &[("K", "k")]).expect(1);
+            assert!(
+                out.stderr.contains("p.toml:4:") && out.stderr.contains("requests_per_second"),
+                "{pace} {args:?}: {}",
+                out.stderr
+            );
+        }
+    }
+}

@@ -285,12 +285,15 @@ pub(super) fn check_instance(
         return None;
     }
 
+    // A pace slower than this is a typo, not a limit: 1e-10 would wait centuries between
+    // requests (and 1e-300 overflows the interval).
+    const MIN_REQUESTS_PER_SECOND: f64 = 0.001;
     let int = |key: &str| match checked.get(key) {
         Some(Value::Int(i)) => u32::try_from(*i).ok(),
         _ => None,
     };
     let requests_per_second = match checked.get("requests_per_second") {
-        Some(Value::Float(x)) if *x > 0.0 && x.is_finite() => Some(*x),
+        Some(Value::Float(x)) if (MIN_REQUESTS_PER_SECOND..f64::INFINITY).contains(x) => Some(*x),
         Some(_) => {
             let span = table
                 .iter()
@@ -299,8 +302,11 @@ pub(super) fn check_instance(
             errors.push(SpecError::new(
                 file,
                 span,
-                format!("`{path}.requests_per_second` must be a positive number"),
-                "not positive",
+                format!(
+                    "`{path}.requests_per_second` must be a number from {MIN_REQUESTS_PER_SECOND} up (one request every {} seconds at the slowest)",
+                    1.0 / MIN_REQUESTS_PER_SECOND
+                ),
+                "out of range",
             ));
             return None;
         }

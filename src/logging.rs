@@ -48,6 +48,8 @@ struct Escaping<W> {
 impl<W: std::io::Write> std::io::Write for Escaping<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
+        // A secret a provider echoed, in a logged error, is scrubbed like any output.
+        let text = crate::secrets::scrub(&text);
         let (line, end) = match text.strip_suffix('\n') {
             Some(line) => (line, "\n"),
             None => (text.as_ref(), ""),

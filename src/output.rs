@@ -37,9 +37,10 @@ pub fn colour_on_stdout() -> bool {
 
 /// Writes data to stdout. Values are escaped where they are rendered; this last guard escapes
 /// whatever control character a renderer let through, keeping line breaks and tabs (and, on a
-/// coloured terminal, colours).
+/// coloured terminal, colours), and scrubs any secret a provider sent back.
 pub fn data(text: &str) {
-    let text = escape::keeping_lines(text, colour_on_stdout());
+    let text = crate::secrets::scrub(text);
+    let text = escape::keeping_lines(&text, colour_on_stdout());
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     if !text.ends_with('\n') {
@@ -58,9 +59,11 @@ fn shown_bar() -> Option<indicatif::ProgressBar> {
         .clone()
 }
 
-/// Writes a message line to stderr, with control characters escaped (line breaks kept).
+/// Writes a message line to stderr, with control characters escaped (line breaks kept) and
+/// secrets scrubbed.
 pub fn message(text: &str) {
-    let text = escape::keeping_lines(text, false);
+    let text = crate::secrets::scrub(text);
+    let text = escape::keeping_lines(&text, false);
     match shown_bar() {
         Some(bar) => bar.suspend(|| eprintln!("{text}")),
         None => eprintln!("{text}"),
@@ -645,6 +648,7 @@ pub fn init_errors() {
 /// answered, so the whole report is escaped too, keeping its line breaks and its colours.
 pub fn error(report: &miette::Report) {
     let text = format!("{report:?}");
+    let text = crate::secrets::scrub(&text);
     eprintln!("{}", escape::keeping_lines(&text, colour_on_stderr()));
 }
 
@@ -730,7 +734,7 @@ impl Progress {
                 let line = event_line(address, outcome);
                 match &self.bar {
                     Some(bar) => {
-                        bar.println(line);
+                        bar.println(crate::secrets::scrub(&line));
                         bar.inc(1);
                     }
                     None => message(&line),

@@ -3,6 +3,12 @@
 //! Specs hold references only (`{ env = "NAME" }`, `{ file = "PATH" }`); the values live in
 //! [`SecretString`], whose `Debug` and `Display` print `***` and which has no `Serialize`, so a
 //! secret can't reach state, plans or logs by accident.
+//!
+//! A provider can still send one back: an error that echoes the request it refused (a 422 with
+//! the body, a login answer quoting the form). So every secret this process holds is
+//! remembered, in the forms it takes on the wire, and [`scrub`] replaces them with `[secret]`
+//! in what the run prints, logs or records as an error, at those edges, whatever path the text
+//! took to get there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -18,7 +24,9 @@ pub struct SecretString(String);
 
 impl SecretString {
     pub fn new(value: impl Into<String>) -> SecretString {
-        SecretString(value.into())
+        let value = value.into();
+        remember(&value);
+        SecretString(value)
     }
 
     /// The secret itself, for the one place that puts it on the wire.
@@ -37,6 +45,89 @@ impl fmt::Display for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
+}
+
+/// What [`scrub`] looks for: every secret value this process has held, each as written, as
+/// base64 (how Commvault's passwords travel), as a JSON string's inside and as a form value,
+/// with a matcher built over them when one is first needed after a change.
+struct Remembered {
+    forms: std::collections::HashSet<String>,
+    matcher: Option<std::sync::Arc<aho_corasick::AhoCorasick>>,
+}
+
+static REMEMBERED: std::sync::Mutex<Option<Remembered>> = std::sync::Mutex::new(None);
+
+/// Shorter values are not scrubbed: a secret of a few characters matches ordinary words
+/// everywhere (a `prod` password would blank out `heron_prod`), and no real credential is that
+/// short.
+const SHORTEST_SCRUBBED: usize = 6;
+
+fn remember(value: &str) {
+    use base64::Engine as _;
+    if value.len() < SHORTEST_SCRUBBED {
+        return;
+    }
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = json
+        .strip_prefix('"')
+        .and_then(|j| j.strip_suffix('"'))
+        .unwrap_or(value)
+        .to_string();
+    let form = url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
+    let base64 = base64::engine::general_purpose::STANDARD.encode(value);
+    let mut remembered = REMEMBERED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let remembered = remembered.get_or_insert_with(|| Remembered {
+        forms: std::collections::HashSet::new(),
+        matcher: None,
+    });
+    let mut added = false;
+    for form in [value.to_string(), json, form, base64] {
+        added |= remembered.forms.insert(form);
+    }
+    if added {
+        remembered.matcher = None;
+    }
+}
+
+/// `text` with every secret this process has held replaced by `[secret]` (see the module's
+/// head). Borrowed when there is none in it, which is nearly always.
+pub(crate) fn scrub(text: &str) -> std::borrow::Cow<'_, str> {
+    let matcher = {
+        let mut remembered = REMEMBERED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(remembered) = remembered.as_mut() else {
+            return std::borrow::Cow::Borrowed(text);
+        };
+        match &remembered.matcher {
+            Some(matcher) => matcher.clone(),
+            None => {
+                // Longest first, so that a value's base64 or JSON form is replaced whole.
+                let mut forms: Vec<&String> = remembered.forms.iter().collect();
+                forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+                let Ok(built) = aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                    .build(forms)
+                else {
+                    return std::borrow::Cow::Borrowed(text);
+                };
+                let built = std::sync::Arc::new(built);
+                remembered.matcher = Some(built.clone());
+                built
+            }
+        }
+    };
+    if !matcher.is_match(text) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    matcher.replace_all_with(text, &mut out, |_, _, out| {
+        out.push_str("[secret]");
+        true
+    });
+    std::borrow::Cow::Owned(out)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +316,33 @@ impl SecretResolver {
         if value.is_empty() {
             return Err(SecretError::Empty { reference: shown });
         }
-        Ok(SecretString(value))
+        Ok(SecretString::new(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_replaces_every_form_a_secret_travels_in_and_leaves_short_values() {
+        use base64::Engine as _;
+        let long = "p@ss \"word\"+/é-scrub-test";
+        let _ = SecretString::new(long);
+        let _ = SecretString::new("abc");
+        let echoed = format!(
+            "raw {long}; json {}; form {}; base64 {}; short abc",
+            serde_json::to_string(long).unwrap_or_default(),
+            url::form_urlencoded::byte_serialize(long.as_bytes()).collect::<String>(),
+            base64::engine::general_purpose::STANDARD.encode(long),
+        );
+        assert_eq!(
+            scrub(&echoed),
+            "raw [secret]; json \"[secret]\"; form [secret]; base64 [secret]; short abc"
+        );
+        assert!(matches!(
+            scrub("nothing here"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

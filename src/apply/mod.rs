@@ -101,6 +101,32 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The outcome with any secret a provider echoed into its words scrubbed (see
+    /// [`crate::secrets::scrub`]), before it is shown, reported as JSON (where a second
+    /// escaping would hide an echoed secret from the output's own scrub) or recorded.
+    fn scrubbed(self) -> Outcome {
+        let scrub = |text: String| match crate::secrets::scrub(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(scrubbed) => scrubbed,
+        };
+        match self {
+            Outcome::StillPending { why } => Outcome::StillPending { why: scrub(why) },
+            Outcome::FailedAtProvider { code, message } => Outcome::FailedAtProvider {
+                code: scrub(code),
+                message: scrub(message),
+            },
+            Outcome::Error { message } => Outcome::Error {
+                message: scrub(message),
+            },
+            Outcome::NotStarted { why } => Outcome::NotStarted { why: scrub(why) },
+            kept @ (Outcome::Created { .. } | Outcome::Adopted { .. } | Outcome::Moved { .. }) => {
+                kept
+            }
+        }
+    }
+}
+
 /// A progress event, for the progress bar or the CI log.
 #[derive(Clone, Debug)]
 pub enum Event {
@@ -281,7 +307,7 @@ pub(crate) async fn apply(
                 tokio::spawn(async move {
                     let working = cx.waits.working();
                     let outcome = match cx.spec.orgs.get(&work.address) {
-                        Some(org) => execute(&cx, &work, org).await,
+                        Some(org) => execute(&cx, &work, org).await.scrubbed(),
                         None => not_started("not in the specs"),
                     };
                     drop(working);
@@ -310,6 +336,7 @@ pub(crate) async fn apply(
             let cx = &cx;
             async move {
                 let report = move |address: &str, outcome: Outcome| {
+                    let outcome = outcome.scrubbed();
                     on_event(&Event::Finished {
                         address: address.to_string(),
                         outcome: outcome.clone(),
@@ -807,9 +834,10 @@ fn reported(remote: &RemoteOrg, adopted: bool) -> (Status, Option<RecordError>, 
         ),
         RemoteStatus::Failed { code, message } => (
             Status::Failed,
+            // What the provider said is kept in state: never a secret it echoed.
             Some(RecordError {
-                code: code.clone(),
-                message: message.clone(),
+                code: crate::secrets::scrub(code).into_owned(),
+                message: crate::secrets::scrub(message).into_owned(),
             }),
             Outcome::FailedAtProvider {
                 code: code.clone(),

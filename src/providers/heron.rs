@@ -292,10 +292,11 @@ fn describe_error(status: StatusCode, body: &str) -> String {
         description: serde_json::Value,
     }
     match serde_json::from_str::<Envelope>(body) {
+        // Shortened like any body: a description may be megabytes, or quote a URL's query.
         Ok(Envelope {
             description: serde_json::Value::String(s),
-        }) => s,
-        Ok(Envelope { description }) => description.to_string(),
+        }) => short(&s),
+        Ok(Envelope { description }) => short(&description.to_string()),
         Err(_) => format!("HTTP {status}: {}", short(body)),
     }
 }

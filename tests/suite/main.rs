@@ -33,6 +33,7 @@ mod canary;
 mod cli_polish;
 mod discover;
 mod e2e;
+mod echoed_secrets;
 mod endpoints;
 mod exactly_once;
 mod fmt;

@@ -183,6 +183,10 @@ fn type_name(value: &DeValue<'_>) -> &'static str {
     }
 }
 
+/// A pace slower than this is a typo, not a limit: 1e-10 would wait centuries between
+/// requests (and 1e-300 overflows the interval).
+const MIN_REQUESTS_PER_SECOND: f64 = 0.001;
+
 /// Refuses a table that lacks the key saying what it is (a provider's `type`, an
 /// organization's `provider`): nothing else in it can be checked.
 fn lacks_its_kind<T>(
@@ -285,9 +289,6 @@ pub(super) fn check_instance(
         return None;
     }
 
-    // A pace slower than this is a typo, not a limit: 1e-10 would wait centuries between
-    // requests (and 1e-300 overflows the interval).
-    const MIN_REQUESTS_PER_SECOND: f64 = 0.001;
     let int = |key: &str| match checked.get(key) {
         Some(Value::Int(i)) => u32::try_from(*i).ok(),
         _ => None,

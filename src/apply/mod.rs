@@ -678,6 +678,19 @@ async fn create(
 /// provider's capabilities say apply waits for its creates, looked at once elsewhere. A create
 /// found by a look-up where apply does not wait was looked at already: it stays `pending`.
 async fn follow(cx: &Context, org: &OrgSpec, remote: RemoteOrg, found: bool) -> Outcome {
+    // A create answered with an organization of another natural key is not this create's: its
+    // id is not recorded (the record stays `pending`, for the next run to look up by its own
+    // key), never bound to an address that did not declare it.
+    if !found && remote.natural_key != org.natural_key {
+        return Outcome::Error {
+            message: format!(
+                "the provider answered the create with {} under the natural key `{}`, not `{}`; the answer was not recorded, and the next run looks the organization up by its key",
+                crate::escape::Shown(&remote.remote_id),
+                crate::escape::Shown(&remote.natural_key.0),
+                crate::escape::Shown(&org.natural_key.0),
+            ),
+        };
+    }
     let outcome = record_remote(cx, org, &remote, false, found).await;
     if !matches!(remote.status, RemoteStatus::InProgress { .. }) || cx.stop.load(Ordering::SeqCst) {
         return outcome;
@@ -766,12 +779,11 @@ async fn record_remote(
         // declaration just before, so only the outcome is written.
         vec![settle_op(&org.address, remote, status, error, now)]
     };
-    let written = if found {
-        cx.writer.bind(ops).await
-    } else {
-        cx.writer.update(ops).await.map_err(Refused::Broken)
-    };
-    match written {
+    // Bound either way: an id found, or one this run's create was answered with, that state
+    // records for another address is never written for this one (a provider that answers two
+    // creates with one id, or with another organization's). What this create made is then
+    // left `pending`, for a look-up by its natural key to settle.
+    match cx.writer.bind(ops).await {
         Ok(()) => outcome,
         Err(Refused::Bound(why)) => Outcome::Error { message: why },
         Err(why) => Outcome::StillPending {

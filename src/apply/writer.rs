@@ -244,7 +244,7 @@ async fn write_loop(
             }
             if batch.exclusive {
                 let index = holders.get_or_insert_with(|| Holders::of(&state));
-                if let Some(why) = batch.ops.iter().find_map(|op| index.taken(op)) {
+                if let Some(why) = batch.ops.iter().find_map(|op| index.taken(&state, op)) {
                     verdicts.push(Err(Refused::Bound(why)));
                     continue;
                 }
@@ -314,17 +314,26 @@ impl Holders {
         )
     }
 
-    /// Why `op` may not be written: it binds an id another address holds.
-    fn taken(&self, op: &StateOp) -> Option<String> {
-        let StateOp::Put { address, record } = op else {
-            return None;
+    /// Why `op` may not be written: it binds an id another address holds (a record put whole,
+    /// or the outcome of a create: a provider's answer naming an id state has for another).
+    fn taken(&self, state: &State, op: &StateOp) -> Option<String> {
+        let (address, provider, id) = match op {
+            StateOp::Put { address, record } => {
+                (address, &record.provider, record.remote_id.as_ref()?)
+            }
+            StateOp::Settle {
+                address,
+                remote_id: Some(id),
+                ..
+            } => (address, &state.orgs.get(address)?.provider, id),
+            _ => return None,
         };
-        let id = record.remote_id.as_ref()?;
-        let holder = self.0.get(&(record.provider.clone(), id.clone()))?;
+        let holder = self.0.get(&(provider.clone(), id.clone()))?;
         (holder != address).then(|| {
             format!(
-                "{id} on `{}` is already recorded for `{holder}`: one organization is never two addresses; `{address}` was left as it was (if it is `{holder}` renamed, `orgform forget {holder}` then `orgform import {address} {id}`)",
-                record.provider
+                "{} on `{provider}` is already recorded for `{holder}`: one organization is never two addresses; `{address}` was left as it was (if it is `{holder}` renamed, `orgform forget {holder}` then `orgform import {address} {}`)",
+                crate::escape::Shown(id),
+                crate::escape::Shown(id),
             )
         })
     }

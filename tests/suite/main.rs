@@ -79,5 +79,6 @@ mod tolerant_heron;
 mod tolerant_neoncrm;
 mod tolerant_oracle;
 mod tolerant_salesforce;
+mod untrusted_answers;
 mod validate_first;
 mod variation_proxy;

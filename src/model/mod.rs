@@ -393,9 +393,53 @@ pub struct InstanceReality {
     /// instance has a daily quota; `None` otherwise. The planner takes the higher of this and
     /// what state counts.
     pub(crate) creates_last_day: Option<u32>,
+    /// Each remote id's natural key, built the first time the planner asks for an id no key
+    /// reports (a managed organization renamed at the provider, or gone): never in a plan
+    /// where every record is found where it was.
+    by_id: IdIndex,
+}
+
+/// A lazily built index of an [`InstanceReality`]: derived from its organizations, so it takes
+/// no part in comparing or cloning one.
+#[derive(Default)]
+struct IdIndex(std::sync::OnceLock<std::collections::HashMap<String, NaturalKey>>);
+
+impl Clone for IdIndex {
+    fn clone(&self) -> IdIndex {
+        IdIndex::default()
+    }
+}
+
+impl PartialEq for IdIndex {
+    fn eq(&self, _: &IdIndex) -> bool {
+        true
+    }
+}
+
+impl Eq for IdIndex {}
+
+impl fmt::Debug for IdIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdIndex")
+    }
 }
 
 impl InstanceReality {
+    /// The natural key the organization with `remote_id` reports, if the provider reported it.
+    pub(crate) fn key_of(&self, remote_id: &str) -> Option<&NaturalKey> {
+        self.by_id
+            .0
+            .get_or_init(|| {
+                self.orgs
+                    .iter()
+                    .flat_map(|(key, orgs)| {
+                        orgs.iter().map(move |o| (o.remote_id.clone(), key.clone()))
+                    })
+                    .collect()
+            })
+            .get(remote_id)
+    }
+
     pub fn insert(&mut self, org: RemoteOrg) {
         // Room for exactly the one a key nearly always has: a vector's first push makes room
         // for four (520 bytes of a Commvault read's 20,000, three of them empty).

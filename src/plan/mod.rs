@@ -679,6 +679,9 @@ fn plan_declared(
             }
         }
         Status::Created => {
+            if let Some(c) = recorded_elsewhere(org, record, read) {
+                return c;
+            }
             let present = match found(&org.natural_key)
                 .map(|found| matching(found, record.remote_id.as_deref()))
             {
@@ -733,6 +736,55 @@ fn plan_declared(
             }
         }
     }
+}
+
+/// `blocked` for a created record whose organization the natural key no longer leads to, where
+/// creating it again would be wrong: its recorded id is at the provider under another key
+/// (renamed there: drift, and a create would make a second one), or it is gone and another
+/// organization holds the key (never taken for it silently). `None` where the key still leads
+/// to the recorded id, where it leads nowhere and the id is gone too (`recreate`), or where
+/// the provider was not read.
+fn recorded_elsewhere(
+    org: &OrgSpec,
+    record: &Record,
+    read: Option<&InstanceReality>,
+) -> Option<Change> {
+    let reality = read?;
+    let id = record.remote_id.as_deref()?;
+    let here = reality.find(&org.natural_key);
+    if here.iter().any(|o| o.remote_id == id) {
+        return None;
+    }
+    let shown = crate::escape::Shown;
+    let reason = if let Some(key) = reality.key_of(id) {
+        format!(
+            "in state, but its organization {} now reports the natural key `{}` at the provider (renamed there: drift); rename it back at the provider, or declare what it now holds and `orgform forget {}`: the next plan adopts it",
+            shown(id),
+            shown(&key.0),
+            org.address
+        )
+    } else {
+        let mut others: Vec<&str> = here
+            .iter()
+            .filter(|o| !matches!(o.status, RemoteStatus::Failed { .. }))
+            .map(|o| o.remote_id.as_str())
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        // None: `recreate`. Several: `blocked` as ambiguous, by the caller.
+        let [other] = others[..] else {
+            return None;
+        };
+        format!(
+            "in state, but its organization {} is gone at the provider, and another ({}) holds its natural key; orgform never takes one organization for another: `orgform forget {}` and the next plan adopts it",
+            shown(id),
+            shown(other),
+            org.address,
+        )
+    };
+    let mut c = change(org, Action::Blocked, reason);
+    c.remote_id = Some(id.to_string());
+    Some(c)
 }
 
 /// Where what the provider reports of `org` differs from what is declared (nothing, the common

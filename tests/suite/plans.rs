@@ -154,6 +154,7 @@ golden_plans! {
     pending_settled_by_lookup,
     quota_defers_creates,
     recreate_after_drift,
+    renamed_or_replaced_at_provider,
     salesforce_signups_settle,
     target_spends_quota_on_targets_only,
 }

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use serde::de::IntoDeserializer as _;
 use serde::de::value::{BoolDeserializer, StrDeserializer};
 
-use super::http::{Effect, Http, created_answer, read_body, short};
+use super::http::{
+    Effect, Http, MOST_OF_A_LIST, broken_read, capped_bytes, created_answer, read_body, short,
+};
 use super::json_array;
 use super::wire::{ReportedReader, WireKey, create_body};
 use super::{ConnectOptions, CreateContext, Provider, ProviderError};
@@ -243,25 +245,22 @@ impl Heron {
 }
 
 /// Heron's error envelope: `{"code", "description", "name"}`, description a string or an object.
-/// The most a list's `Content-Length` reserves before its bytes arrive: a hint, never a
-/// promise to allocate whatever a header says.
-const MOST_RESERVED: u64 = 256 << 20;
-
-/// The list's body as bytes, in one buffer sized by its `Content-Length`: the list is every
-/// integration at once (98 MB for 100,000), and reading it as text grew a buffer chunk by chunk,
-/// then copied it twice (decoded, then owned) before the JSON was read; `from_slice` checks the
-/// UTF-8 of what it reads.
-async fn list_body(mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
-    let reserved = response.content_length().unwrap_or(0).min(MOST_RESERVED);
-    let mut body = Vec::with_capacity(usize::try_from(reserved).unwrap_or(0));
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Effect::Safe.lost(format!("reading the list failed: {}", e.without_url())))?
-    {
-        body.extend_from_slice(&chunk);
+/// The list's body as bytes, in one buffer sized by its `Content-Length` (up to a bound): the
+/// list is every integration at once (98 MB for 100,000), and reading it as text grew a buffer
+/// chunk by chunk, then copied it twice (decoded, then owned) before the JSON was read;
+/// `from_slice` checks the UTF-8 of what it reads. A list past [`MOST_OF_A_LIST`] is refused
+/// rather than read on without end.
+async fn list_body(response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+    match capped_bytes(response, MOST_OF_A_LIST).await {
+        Ok(Some(body)) => Ok(body),
+        Ok(None) => Err(ProviderError::Protocol {
+            message: format!(
+                "the integration list is larger than {} MiB; orgform reads no more of one answer",
+                MOST_OF_A_LIST >> 20
+            ),
+        }),
+        Err(e) => Err(Effect::Safe.lost(broken_read("the list", &e))),
     }
-    Ok(body)
 }
 
 /// The list answer read into the model: on every core when it is large and of the documented

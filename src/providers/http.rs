@@ -44,17 +44,135 @@ impl Effect {
     }
 }
 
-/// Reads an answer's body; a read that breaks off is classified by what the request does, and
-/// named after `what` was being read ("the login answer").
+/// The most of one answer read into memory: far beyond any page, login or create answer a
+/// vendor documents (a Salesforce page of 2,000 sign-ups is a few MB), so that a server that
+/// streams without end costs a bounded amount before it is refused. Heron's unpaged list has
+/// its own bound ([`MOST_OF_A_LIST`]).
+pub(crate) const MOST_OF_AN_ANSWER: usize = 256 << 20;
+
+/// The most of Heron's list read: its whole account in one answer, about 1 KB an integration
+/// (98 MB for 100,000), so two million integrations.
+pub(crate) const MOST_OF_A_LIST: usize = 2 << 30;
+
+/// The most of an error answer (429, 5xx) read: only its first words are shown.
+const MOST_OF_AN_ERROR: usize = 64 << 10;
+
+/// An answer's bytes, at most `cap` of them: `Ok(None)` when there were more (then nothing
+/// more is read), `Err` when the read broke off.
+pub(crate) async fn capped_bytes(
+    mut response: Response,
+    cap: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    // The announced length is a hint, never a promise to allocate whatever a header says.
+    let hinted = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0)
+        .min(cap)
+        .min(256 << 20);
+    let mut body = Vec::with_capacity(hinted);
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// What a read of an answer that broke off says: a timeout named as one (`--http-timeout`),
+/// anything else as the transport put it.
+pub(crate) fn broken_read(what: &str, e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        format!("reading {what} timed out (--http-timeout)")
+    } else {
+        format!(
+            "reading {what} failed: {}",
+            crate::providers::http::plain(e)
+        )
+    }
+}
+
+/// A transport error's words without the URL it carries (which may hold a query).
+fn plain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Text in the charset the answer's `Content-Type` names (UTF-8 when it names none), as
+/// reqwest's own `text()` decodes it, malformed sequences replaced.
+fn decoded(bytes: &[u8], content_type: Option<&str>) -> String {
+    let label = content_type
+        .and_then(|t| {
+            t.split(';')
+                .skip(1)
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+                .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| "utf-8".to_string());
+    let encoding = encoding_rs::Encoding::for_label(label.as_bytes()).unwrap_or(encoding_rs::UTF_8);
+    let (text, _, _) = encoding.decode(bytes);
+    text.into_owned()
+}
+
+/// Reads an answer's body, at most [`MOST_OF_AN_ANSWER`]; a read that breaks off is classified
+/// by what the request does, and named after `what` was being read ("the login answer"). An
+/// answer too large to be one is refused: for a create, its outcome is unknown (the look-up
+/// by key finds it); for anything else, it is not what the vendor documents.
 pub(crate) async fn read_body(
     response: Response,
     effect: Effect,
     what: &str,
 ) -> Result<String, ProviderError> {
-    response
-        .text()
-        .await
-        .map_err(|e| effect.lost(format!("reading {what} failed: {}", e.without_url())))
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match capped_bytes(response, MOST_OF_AN_ANSWER).await {
+        Ok(Some(bytes)) => Ok(decoded(&bytes, content_type.as_deref())),
+        Ok(None) => {
+            let message = format!(
+                "{what} is larger than {} MiB; orgform reads no more of one answer",
+                MOST_OF_AN_ANSWER >> 20
+            );
+            Err(match effect {
+                Effect::Creates => ProviderError::OutcomeUnknown { message },
+                Effect::Safe => ProviderError::Protocol { message },
+            })
+        }
+        Err(e) => Err(effect.lost(broken_read(what, &e))),
+    }
+}
+
+/// The first words of an error answer (a 429's, a 5xx's), read no further than
+/// [`MOST_OF_AN_ERROR`]: a body that never ends costs nothing more.
+async fn error_words(response: Response) -> String {
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MOST_OF_AN_ERROR {
+            body.truncate(MOST_OF_AN_ERROR);
+            break;
+        }
+    }
+    short(&decoded(&body, content_type.as_deref()))
 }
 
 /// A successful create's answer, read as `T`. The organization exists whatever the answer
@@ -369,17 +487,15 @@ impl Http {
         if status == StatusCode::TOO_MANY_REQUESTS {
             let retry_after = retry_after(&response);
             self.hold_for(retry_after);
-            let body = response.text().await.unwrap_or_default();
             return Err(ProviderError::RateLimited {
                 retry_after,
-                message: short(&body),
+                message: error_words(response).await,
             });
         }
         if status.is_server_error() {
             let retry_after = retry_after(&response);
             self.hold_for(retry_after);
-            let body = response.text().await.unwrap_or_default();
-            let message = format!("HTTP {status}: {}", short(&body));
+            let message = format!("HTTP {status}: {}", error_words(response).await);
             return Err(match effect {
                 Effect::Safe => ProviderError::Unavailable {
                     message,

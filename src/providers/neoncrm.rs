@@ -923,6 +923,9 @@ impl Neon {
         };
         let mut pages = vec![page(1).await?];
         let mut fetched = 1;
+        // The most pages any answer has announced, and how often that grew after the first.
+        let mut announced = 0;
+        let mut grew = 0;
         loop {
             let mut total = fetched;
             for page in pages.drain(..) {
@@ -934,11 +937,45 @@ impl Neon {
             if fetched >= total {
                 return Ok(());
             }
-            pages = futures_util::future::try_join_all((fetched + 1..=total).map(page)).await?;
-            fetched = total;
+            if announced > 0 && total > announced {
+                grew += 1;
+            }
+            announced = announced.max(total);
+            // Accounts added while a search is read may add a page now and then; a count that
+            // keeps growing as it is followed never ends.
+            if grew > MAX_GROWTH {
+                return Err(ProviderError::Protocol {
+                    message: format!(
+                        "the listAccounts answers' page count grew {grew} times as it was followed (now {total}); orgform stops rather than follow it without end"
+                    ),
+                });
+            }
+            // A count the answer states is not trusted to size anything: one that grows with
+            // every page, or says a billion, ends here rather than in a loop or in memory.
+            if total > MAX_PAGES {
+                return Err(ProviderError::Protocol {
+                    message: format!(
+                        "the listAccounts answer announces {total} pages, more than the {MAX_PAGES} orgform follows"
+                    ),
+                });
+            }
+            // A bounded number in flight at once (the instance's own limit holds the requests).
+            let next = (fetched + 1..=total.min(fetched + PAGES_AT_ONCE)).map(page);
+            pages = futures_util::future::try_join_all(next).await?;
+            fetched = total.min(fetched + PAGES_AT_ONCE);
         }
     }
 }
+
+/// Pages followed for one search before giving up: 20 million accounts at 200 a page, far past
+/// any account, and a guard against an answer whose page count grows as it is followed.
+const MAX_PAGES: u32 = 100_000;
+
+/// How often a search's page count may grow as it is followed before the search is refused.
+const MAX_GROWTH: u32 = 16;
+
+/// Pages of a search requested together, then read before the next ones are asked for.
+const PAGES_AT_ONCE: u32 = 64;
 
 /// One page of a search as the client keeps it: how many pages the search has, and the
 /// organizations on this one.

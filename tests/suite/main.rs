@@ -28,6 +28,7 @@
 )]
 
 mod architecture;
+mod bounded_answers;
 mod brownfield;
 mod canary;
 mod cli_polish;

@@ -110,7 +110,7 @@ pub(crate) fn shown_width(text: &str) -> usize {
         .sum()
 }
 
-/// Text orgform composed, with its own line breaks (and tabs) kept and every other unsafe
+/// Text orgform composed, with its own line breaks kept and every other unsafe
 /// character escaped: the last guard before stdout or stderr, for what a value-level escape
 /// missed. With `keep_colour`, SGR sequences (`ESC [ digits ; ... m`, colours and bold, which
 /// neither move the cursor nor talk to the terminal) are kept too, for a coloured error report.
@@ -125,7 +125,8 @@ pub(crate) fn one_line(text: &str, keep_colour: bool) -> Cow<'_, str> {
 }
 
 fn escape_except(text: &str, keep_lines: bool, keep_colour: bool) -> Cow<'_, str> {
-    let kept = |c: char| keep_lines && matches!(c, '\n' | '\t');
+    // Tabs are escaped too: orgform's own text aligns with spaces, so a tab is a value's.
+    let kept = |c: char| keep_lines && c == '\n';
     if !may_hold_unsafe(text, kept) {
         return Cow::Borrowed(text);
     }
@@ -217,7 +218,8 @@ mod tests {
 
     #[test]
     fn the_last_guard_keeps_lines_and_colours_only() {
-        assert!(matches!(keeping_lines("a\n\tb", false), Cow::Borrowed(_)));
+        assert!(matches!(keeping_lines("a\nb", false), Cow::Borrowed(_)));
+        assert_eq!(keeping_lines("a\n\tb", false), "a\n\\tb");
         assert_eq!(
             keeping_lines("\u{1b}[31mred\u{1b}[0m\r", true),
             "\u{1b}[31mred\u{1b}[0m\\r"

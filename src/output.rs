@@ -565,13 +565,14 @@ pub fn state_text(state: &State) -> String {
     if state.orgs.is_empty() {
         return format!(
             "State is empty (lineage {}, serial {}).\n",
-            state.lineage, state.serial
+            escape::Shown(&state.lineage),
+            state.serial
         );
     }
     let mut out = format!(
         "State: {} (lineage {}, serial {})\n\n",
         plural(state.orgs.len(), "organization"),
-        state.lineage,
+        escape::Shown(&state.lineage),
         state.serial
     );
     let width = column_width(state.orgs.keys().map(String::as_str));

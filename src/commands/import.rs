@@ -11,6 +11,7 @@ use super::state_store::{
     StateLocation, lock_request, open_state_locked, state_location, state_location_before_login,
 };
 use crate::cli::{ForceUnlockArgs, ForgetArgs, GlobalArgs, ImportArgs};
+use crate::escape::Shown;
 use crate::output;
 use crate::providers::{AnyProvider, ConnectOptions, Provider};
 use crate::state::{Record, StateBackend, Status};
@@ -23,7 +24,7 @@ pub(crate) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode
         return Err(miette!(
             help = "declare it in the specs first, then import it",
             "`{}` is not declared in the specs",
-            args.address
+            Shown(&args.address)
         ));
     };
     let location =
@@ -37,11 +38,14 @@ pub(crate) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode
         .filter(|r| r.status == Status::Created)
     {
         return Err(miette!(
-            help = format!("`orgform forget {}` first to replace it", args.address),
+            help = format!(
+                "`orgform forget {}` first to replace it",
+                Shown(&args.address)
+            ),
             "`{}` is already in state ({}, remote id {})",
-            args.address,
+            Shown(&args.address),
             existing.status.name(),
-            existing.remote_id.as_deref().unwrap_or("none")
+            Shown(existing.remote_id.as_deref().unwrap_or("none"))
         ));
     }
     // One organization is never two addresses: the id may be recorded under another address
@@ -51,12 +55,15 @@ pub(crate) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode
     }) {
         return Err(miette!(
             help = format!(
-                "if `{}` is `{holder}` renamed, `orgform forget {holder}` first, then import it again",
-                args.address
+                "if `{}` is `{}` renamed, `orgform forget {}` first, then import it again",
+                Shown(&args.address),
+                Shown(holder),
+                Shown(holder)
             ),
-            "`{}` on `{}` is already recorded in state as `{holder}`; one organization can't be two addresses",
-            args.remote_id,
-            org.instance
+            "`{}` on `{}` is already recorded in state as `{}`; one organization can't be two addresses",
+            Shown(&args.remote_id),
+            org.instance,
+            Shown(holder)
         ));
     }
     let instance = spec
@@ -94,18 +101,18 @@ pub(crate) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode
         return Err(miette!(
             "provider `{}` has no organization with id `{}` under the natural key `{}`",
             instance.name,
-            args.remote_id,
-            org.natural_key
+            Shown(&args.remote_id),
+            Shown(&org.natural_key.0)
         ));
     };
     if remote.natural_key != org.natural_key {
         return Err(miette!(
             "`{}` at `{}` is `{}`, but `{}` declares `{}`",
-            args.remote_id,
+            Shown(&args.remote_id),
             instance.name,
-            remote.natural_key,
-            args.address,
-            org.natural_key
+            Shown(&remote.natural_key.0),
+            Shown(&args.address),
+            Shown(&org.natural_key.0)
         ));
     }
     let now = time::now();
@@ -128,7 +135,9 @@ pub(crate) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode
     backend.write(&mut state).await?;
     output::message(&format!(
         "Imported `{}` as {} on `{}`.",
-        args.address, remote.remote_id, instance.name
+        Shown(&args.address),
+        Shown(&remote.remote_id),
+        instance.name
     ));
     Ok(ExitCode::SUCCESS)
 }
@@ -145,7 +154,7 @@ pub(crate) async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode
         .filter(|a| !state.orgs.contains_key(a.as_str()))
         .collect();
     if !unknown.is_empty() {
-        let names: Vec<String> = unknown.iter().map(|a| format!("`{a}`")).collect();
+        let names: Vec<String> = unknown.iter().map(|a| format!("`{}`", Shown(a))).collect();
         let verb = if unknown.len() == 1 { "is" } else { "are" };
         return Err(miette!(
             help = "`orgform state list` shows the addresses in state",
@@ -164,9 +173,10 @@ pub(crate) async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode
     backend.write(&mut state).await?;
     for (address, record) in forgotten {
         output::message(&format!(
-            "Forgot `{address}` ({} on `{}`); it was left at the provider.",
-            record.remote_id.as_deref().unwrap_or("no remote id"),
-            record.provider
+            "Forgot `{}` ({} on `{}`); it was left at the provider.",
+            Shown(address),
+            Shown(record.remote_id.as_deref().unwrap_or("no remote id")),
+            Shown(&record.provider)
         ));
     }
     Ok(ExitCode::SUCCESS)

@@ -319,7 +319,7 @@ async fn migrate(g: &GlobalArgs, from: &StateLocation, to: &str) -> Result<ExitC
     if existing.serial > 0 || !existing.orgs.is_empty() {
         return Err(miette!(
             "{target} already holds a state (lineage {}, serial {}); refusing to overwrite it",
-            existing.lineage,
+            crate::escape::Shown(&existing.lineage),
             existing.serial
         ));
     }
@@ -327,7 +327,7 @@ async fn migrate(g: &GlobalArgs, from: &StateLocation, to: &str) -> Result<ExitC
     destination.write(&mut moved).await?;
     output::message(&format!(
         "Moved the state (lineage {}, {}) from {from} (serial {}) to {target} (serial {}). The source is left as it was; point orgform at the new location from now on.",
-        moved.lineage,
+        crate::escape::Shown(&moved.lineage),
         crate::text::plural(moved.orgs.len(), "organization"),
         state.serial,
         moved.serial

@@ -801,12 +801,13 @@ fn retry_after(response: &Response) -> Option<Duration> {
     Some(Duration::from_secs(reset.saturating_sub(now)))
 }
 
-/// The first part of an error body, for messages.
+/// The first part of an error body, for messages: one line (its line breaks and other
+/// controls escaped, so that a provider can't forge lines of a report), URLs without queries.
 pub(crate) fn short(body: &str) -> String {
     let body = body.trim();
     let cut: String = body.chars().take(300).collect();
-    let cut = redact(&cut);
-    if cut.len() < body.len() {
+    let cut = crate::escape::controls(&redact(&cut)).into_owned();
+    if body.chars().nth(300).is_some() {
         format!("{cut}…")
     } else {
         cut

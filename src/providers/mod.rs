@@ -18,6 +18,7 @@ pub mod wire;
 use std::future::Future;
 use std::time::Duration;
 
+use crate::escape::Shown;
 use crate::model::{InstanceReality, NaturalKey, ProviderType, RemoteOrg};
 use crate::secrets::{SecretError, SecretResolver, SecretString};
 use crate::spec::{OrgSpec, ProviderInstance};
@@ -28,39 +29,39 @@ pub use http::{Http, HttpOptions};
 /// What can go wrong talking to a provider, sorted by what the caller may do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    #[error("login failed: {message}")]
+    #[error("login failed: {}", Shown(.message))]
     Login { message: String },
-    #[error("the provider refused the credentials: {message}")]
+    #[error("the provider refused the credentials: {}", Shown(.message))]
     Unauthorized { message: String },
-    #[error("rate limited{}: {message}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
+    #[error("rate limited{}: {}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default(), Shown(.message))]
     RateLimited {
         retry_after: Option<Duration>,
         message: String,
     },
-    #[error("the provider is unavailable: {message}")]
+    #[error("the provider is unavailable: {}", Shown(.message))]
     Unavailable {
         message: String,
         retry_after: Option<Duration>,
     },
     /// The create may or may not have happened: the answer was lost. Never resent blind.
-    #[error("the answer to a create was lost ({message}); it may or may not have been created")]
+    #[error("the answer to a create was lost ({}); it may or may not have been created", Shown(.message))]
     OutcomeUnknown { message: String },
     /// The provider says an organization with this natural key exists already (Commvault's 409):
     /// apply looks it up and adopts it.
-    #[error("it exists at the provider already: {message}")]
+    #[error("it exists at the provider already: {}", Shown(.message))]
     AlreadyExists { message: String },
     /// The provider refused the create: nothing was created.
-    #[error("the provider rejected it (HTTP {status}): {message}")]
+    #[error("the provider rejected it (HTTP {status}): {}", Shown(.message))]
     Rejected { status: u16, message: String },
     /// The provider redirected to another origin, which orgform never follows: nothing was
     /// sent there.
-    #[error("{message}")]
+    #[error("{}", Shown(.message))]
     Redirected { message: String },
-    #[error("the provider answered in an unexpected way: {message}")]
+    #[error("the provider answered in an unexpected way: {}", Shown(.message))]
     Protocol { message: String },
     #[error(transparent)]
     Secret(#[from] SecretError),
-    #[error("{message}")]
+    #[error("{}", Shown(.message))]
     Config { message: String },
 }
 

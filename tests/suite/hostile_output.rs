@@ -414,3 +414,63 @@ fn apply_and_its_progress_show_values_escaped() {
     let again = run(&["plan", "--sandbox", "--detailed-exitcode"]).expect(0);
     assert!(again.stdout.contains("No changes"), "{}", again.stdout);
 }
+
+/// What a state file or a provider says reaches messages outside the plan too: the state's
+/// lineage (in `show` and `state migrate`), a remote id in `forget`'s and `import`'s messages,
+/// a provider's error text in an error report. A line break or tab in any of them is escaped,
+/// so that none forges a line of the report.
+#[tokio::test(flavor = "multi_thread")]
+async fn state_values_and_provider_errors_forge_no_lines_in_messages() {
+    const FORGED: &str = "\n  + create    forged  neon  x\t";
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "neon.toml", &neon_org("acme", "Acme"));
+    write_state(dir.path(), "acme", "Acme");
+    let mut state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state.json")).expect("read"),
+    )
+    .expect("json");
+    state["lineage"] = format!("L1{FORGED}").into();
+    state["orgs"]["acme"]["remote_id"] = format!("id{FORGED}").into();
+    std::fs::write(dir.path().join("state.json"), state.to_string()).expect("write");
+    let forged = |text: &str| {
+        text.lines()
+            .any(|l| l.trim_start().starts_with("+ create    forged"))
+            || text.contains('\t')
+    };
+    for format in ["text", "markdown"] {
+        let show = orgform(dir.path(), &["show", "--format", format]).expect(0);
+        assert!(!forged(&show.stdout), "show {format}: {}", show.stdout);
+    }
+    let moved = orgform(dir.path(), &["state", "migrate", "--to", "moved.json"]).expect(0);
+    assert!(!forged(&moved.stderr), "migrate: {}", moved.stderr);
+    let forget = orgform(dir.path(), &["forget", "acme"]).expect(0);
+    assert!(!forged(&forget.stderr), "forget: {}", forget.stderr);
+
+    // A provider whose refusal says more than one line.
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            serde_json::json!({"code": 403, "name": "Forbidden", "description": format!("no{FORGED}")})
+                .to_string(),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let heron = tempfile::tempdir().expect("tempdir");
+    write(
+        heron.path(),
+        "heron.toml",
+        &format!(
+            "[provider.h]\ntype = \"heron\"\nbase_url = \"http://{addr}\"\napi_key = {{ env = \"NEON_API_KEY\" }}\n\n\
+             [org.acme]\nprovider = \"h\"\ncrm_provider = \"hubspot\"\ninstance_url = \"https://acme.example\"\n\
+             auth = {{ access_token = {{ env = \"NEON_API_KEY\" }} }}\nsecret = {{ env = \"NEON_API_KEY\" }}\n\
+             config = {{ default_id = {{ external_name = \"Company\" }} }}\n"
+        ),
+    );
+    let plan = orgform(heron.path(), &["plan"]).expect(1);
+    assert!(plan.stderr.contains(r"no\n  + create"), "{}", plan.stderr);
+    assert!(!forged(&plan.stderr), "plan: {}", plan.stderr);
+}

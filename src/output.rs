@@ -523,6 +523,33 @@ pub fn apply_summary(report: &ApplyReport, heading: &str) -> String {
     line
 }
 
+/// Whether this run printed its `apply --format json` document: a run refused after that has
+/// said what it had to; one refused before it still owes one.
+static APPLY_DOCUMENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints `apply --format json`'s one document ([`apply_json`]) on stdout.
+pub fn print_apply_document(plan: Option<&Plan>, report: Option<&ApplyReport>) {
+    APPLY_DOCUMENT.store(true, std::sync::atomic::Ordering::SeqCst);
+    data(&apply_json(plan, report));
+}
+
+/// With `--format json`, the document of an apply refused or ended before it printed one: no
+/// plan (or none it could stand by), no outcomes, and why it stopped, so that a script reading
+/// stdout always gets its one document.
+pub fn print_apply_refusal(why: &str) {
+    if APPLY_DOCUMENT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let text = serde_json::to_string_pretty(&serde_json::json!({
+        "format_version": 1,
+        "plan": null,
+        "outcomes": {},
+        "stopped": why,
+    }))
+    .unwrap_or_default();
+    data(&escape::json(text));
+}
+
 /// `apply --format json` (and `refresh`): one document, the plan and what became of each
 /// address: `{"format_version": 1, "plan": PLAN, "outcomes": {ADDRESS: {"action", "result",
 /// "detail"}}, "stopped": null or why}`. With no report (nothing to apply, or refused before

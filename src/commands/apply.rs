@@ -30,6 +30,17 @@ use crate::state::State;
 use crate::time;
 
 pub(crate) async fn run(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
+    let result = run_unreported(g, args).await;
+    // `--format json` promises one document on stdout however the run ends.
+    if g.format == Format::Json
+        && let Err(e) = &result
+    {
+        output::print_apply_refusal(&e.to_string());
+    }
+    result
+}
+
+async fn run_unreported(g: &GlobalArgs, args: &ApplyArgs) -> Result<ExitCode> {
     let sandbox = &args.remote.sandbox;
     let (spec, warnings) = load_specs_checked(g, Destination::of(sandbox.enabled))?;
     let spec = Arc::new(spec);
@@ -268,7 +279,7 @@ fn before_apply(
 /// With `--format json`, the one document for a run that sent nothing: the plan, no outcomes.
 fn unapplied(g: &GlobalArgs, plan: &Plan) {
     if g.format == Format::Json {
-        output::data(&output::apply_json(Some(plan), None));
+        output::print_apply_document(Some(plan), None);
     }
 }
 
@@ -368,7 +379,7 @@ async fn watch_signals(stop: Arc<AtomicBool>, exit_now: oneshot::Sender<()>) {
 /// `heading` on stderr; exit 1 if anything failed or the run stopped early.
 fn finish(g: &GlobalArgs, plan: &Plan, report: &ApplyReport, heading: &str) -> Result<ExitCode> {
     if g.format == Format::Json {
-        output::data(&output::apply_json(Some(plan), Some(report)));
+        output::print_apply_document(Some(plan), Some(report));
     }
     output::message(&output::apply_summary(report, heading));
     if report.errors() > 0 || report.stopped.is_some() {

@@ -360,3 +360,31 @@ fn a_state_url_host_off_the_allowed_list_is_refused_before_connecting() {
     let out = run(dir.path(), &["show"], &allowed).expect(1);
     assert!(!out.stderr.contains("allowed hosts"), "{}", out.stderr);
 }
+
+/// `apply --format json` prints its one document however the run ends: refused for missing
+/// secrets before the lock, or for a stale saved plan, stdout still holds one JSON document
+/// saying why (it held nothing).
+#[test]
+fn apply_json_prints_one_document_when_refused_before_anything_was_sent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    let mut text = heron("heron", "https://app.herondata.io", "SC_JSON_KEY_UNSET");
+    text.push_str(&org("a1", "heron", "{ env = \"SC_JSON_SECRET_UNSET\" }"));
+    std::fs::write(dir.path().join("specs/heron.toml"), text).expect("write specs");
+    let out = run(
+        dir.path(),
+        &["apply", "--auto-approve", "--format", "json"],
+        &[],
+    )
+    .expect(1);
+    let document: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", out.stdout));
+    assert_eq!(document["format_version"], 1);
+    assert_eq!(document["outcomes"], serde_json::json!({}));
+    assert!(
+        document["stopped"]
+            .as_str()
+            .is_some_and(|why| why.contains("secret")),
+        "{document}"
+    );
+}

@@ -184,6 +184,22 @@ impl FileBackend {
     pub fn open_locked(path: &Path, request: &LockRequest) -> Result<FileBackend, StateError> {
         let given = path;
         let path = &resolve(given, true)?;
+        // A state path that is a device, a FIFO or a folder is refused before anything is made
+        // beside it (`--state /dev/zero` made `/dev/zero.lock`).
+        if let Ok(meta) = fs::metadata(path)
+            && !meta.is_file()
+        {
+            return Err(StateError::Read {
+                path: given.display().to_string(),
+                source: std::io::Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "it is {}, not a regular file; nothing was written beside it",
+                        crate::files::kind_of(meta.file_type())
+                    ),
+                ),
+            });
+        }
         let lock_path = sibling(path, "lock");
         let mut file = open_beside_state(
             &lock_path,

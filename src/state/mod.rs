@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::value::RawValue;
 
+use crate::escape::Shown;
 pub use crate::model::Detail;
 use crate::model::packed::PackedTable;
 use crate::model::{Address, InstanceName, NaturalKey, ProviderType, Timestamp, Value};
@@ -448,19 +449,20 @@ pub enum StateError {
     #[error("force-unlock refused: the lock is held by a live run, {holder}")]
     #[diagnostic(help("{advice}"))]
     HeldByLiveRun { holder: String, advice: String },
-    #[error("cannot read state at {path}: {source}")]
+    #[error("cannot read state at {}: {source}", Shown(.path))]
     Read {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("state at {path} is not valid: {message}")]
+    #[error("state at {} is not valid: {message}", Shown(.path))]
     Corrupt { path: String, message: String },
     #[error(
-        "state at {path} was written by a newer orgform (format {found}, this one reads up to {STATE_FORMAT_VERSION}); upgrade orgform"
+        "state at {} was written by a newer orgform (format {found}, this one reads up to {STATE_FORMAT_VERSION}); upgrade orgform",
+        Shown(.path)
     )]
     TooNew { path: String, found: u64 },
-    #[error("cannot write state at {path}: {source}; the previous state is intact")]
+    #[error("cannot write state at {}: {source}; the previous state is intact", Shown(.path))]
     Write {
         path: String,
         #[source]
@@ -469,7 +471,8 @@ pub enum StateError {
     #[error("{target}: {message}")]
     Database { target: String, message: String },
     #[error(
-        "state at {path} changed under this run (expected serial {expected}, found {found}); rerun"
+        "state at {} changed under this run (expected serial {expected}, found {found}); rerun",
+        Shown(.path)
     )]
     Conflict {
         path: String,

@@ -432,3 +432,26 @@ fn a_saved_plan_that_is_a_fifo_or_device_is_refused_at_once() {
         "the state was locked before the plan file was read"
     );
 }
+
+/// A state path that is a FIFO or a folder is refused before anything is made beside it: a
+/// lock file was created next to it first (`--state /dev/zero` made `/dev/zero.lock`).
+#[test]
+fn a_state_path_that_is_no_regular_file_gets_nothing_made_beside_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    mkfifo(&dir.path().join("fifo.json"));
+    std::fs::create_dir_all(dir.path().join("folder.json")).expect("mkdir");
+    for state in ["fifo.json", "folder.json"] {
+        for args in [
+            &["apply", "--sandbox", "--auto-approve", "--state", state][..],
+            &["forget", "--state", state, "x"],
+        ] {
+            let out = run_within(dir.path(), args, &[], Duration::from_secs(60)).expect(1);
+            assert!(out.stderr.contains("not a regular file"), "{}", out.stderr);
+            assert!(
+                !dir.path().join(format!("{state}.lock")).exists(),
+                "{args:?} made a lock beside {state}"
+            );
+        }
+    }
+}

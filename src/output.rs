@@ -293,14 +293,29 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
     let _ = writeln!(head, "### orgform plan\n");
     // First, where no reviewer can miss it: a pull request that edits a `base_url` would get
     // the CI job's credentials. The names are the specs' text: shown through `md_code`.
+    // The head is bounded too (a quarter of the budget for warnings, another for quotas): a
+    // pull request that declares many instances with long hosts must not push the summary,
+    // the digest and every row out of a comment GitHub would then refuse.
+    let warnings_room = budget / 4;
+    let mut warnings_cut = 0usize;
     for w in &plan.endpoint_warnings {
-        let _ = writeln!(
-            head,
-            "> **Warning:** credentials for {} go to {} ({}), which is not a vendor host of {}; check that the specs mean it.\n",
+        let line = format!(
+            "> **Warning:** credentials for {} go to {} ({}), which is not a vendor host of {}; check that the specs mean it.\n\n",
             md_code(&w.provider),
             md_code(&w.host),
             md_code(&w.setting),
             w.provider_type
+        );
+        if head.len() + line.len() > warnings_room {
+            warnings_cut += 1;
+        } else {
+            head.push_str(&line);
+        }
+    }
+    if warnings_cut > 0 {
+        let _ = writeln!(
+            head,
+            "> **Warning:** {warnings_cut} more provider instances send credentials to hosts that are not their vendor's; `orgform plan` lists them all.\n"
         );
     }
     let _ = writeln!(head, "**{}**\n", capitalise(&summary_line(plan)));
@@ -316,8 +331,21 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
     if !plan.refreshed {
         head.push_str("> Remote reality was not read (`--refresh=false`): this plan rests on specs and state alone.\n\n");
     }
+    let quotas_room = head.len() + budget / 4;
+    let mut quotas_cut = 0usize;
     for q in &plan.quotas {
-        let _ = writeln!(head, "> {}\n", quota_line(q, md_code(&q.provider)));
+        let line = format!("> {}\n\n", quota_line(q, md_code(&q.provider)));
+        if head.len() + line.len() > quotas_room {
+            quotas_cut += 1;
+        } else {
+            head.push_str(&line);
+        }
+    }
+    if quotas_cut > 0 {
+        let _ = writeln!(
+            head,
+            "> {quotas_cut} more quota lines; `orgform plan` shows them all.\n"
+        );
     }
 
     let mut by_provider: std::collections::BTreeMap<&str, Vec<&Change>> =

@@ -474,3 +474,36 @@ async fn state_values_and_provider_errors_forge_no_lines_in_messages() {
     assert!(plan.stderr.contains(r"no\n  + create"), "{}", plan.stderr);
     assert!(!forged(&plan.stderr), "plan: {}", plan.stderr);
 }
+
+/// A pull request that declares many instances with long hosts must not push the markdown
+/// plan past GitHub's 65,536-character comment: the warnings at its head are bounded like its
+/// rows, and the summary and digest stay in it.
+#[test]
+fn the_markdown_plan_stays_a_comment_whatever_the_head_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = format!("{}ex", "a.".repeat(120));
+    let mut text = String::new();
+    for i in 0..80 {
+        text.push_str(&format!(
+            "[provider.neon{i}]\ntype = \"neoncrm\"\nbase_url = \"https://{host}\"\norg_id = {{ env = \"NEON_ORG_ID\" }}\napi_key = {{ env = \"NEON_API_KEY\" }}\n\n\
+             [org.acme{i}]\nprovider = \"neon{i}\"\norganization_name = \"Acme {i}\"\n\n"
+        ));
+    }
+    write(dir.path(), "neon.toml", &text);
+    let run = orgform(
+        dir.path(),
+        &["plan", "--refresh=false", "--format", "markdown"],
+    )
+    .expect(0);
+    assert!(
+        run.stdout.chars().count() <= 65_536,
+        "{} characters",
+        run.stdout.chars().count()
+    );
+    assert!(run.stdout.contains("Plan digest:"), "{}", run.stdout);
+    assert!(run.stdout.contains("80 to create"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("more provider instances send credentials")
+    );
+}

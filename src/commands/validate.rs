@@ -67,12 +67,15 @@ fn invalid_json(report: &miette::Report) -> String {
             }
         }
     };
+    let more = report.downcast_ref::<SpecErrors>().map_or(0, |e| e.more);
     pretty(&serde_json::json!({
         "format_version": FORMAT_VERSION,
         "valid": false,
         "providers": null,
         "organizations": null,
         "diagnostics": diagnostics,
+        // Problems past the first hundred, counted: fix these and the next run lists them.
+        "more_diagnostics": more,
     }))
 }
 

@@ -330,11 +330,26 @@ fn escaped(text: String) -> String {
 /// Every problem found in the specs, in file order. Validation collects them all so that a user
 /// fixes the specs in one pass.
 #[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("{} in the specs", plural(.errors.len(), "problem"))]
+#[error(
+    "{} in the specs{}",
+    plural(.errors.len() + .more, "problem"),
+    if *.more > 0 { format!(" (the first {} shown)", .errors.len()) } else { String::new() }
+)]
 pub struct SpecErrors {
     #[related]
     pub errors: Vec<SpecError>,
+    /// Problems found past the first [`MOST_SHOWN`], counted, not shown.
+    pub more: usize,
 }
+
+/// The most problems a report shows: a small spec can hold thousands (one inline table of
+/// unknown keys), and each quotes its line, so a report of all of them grew with the square
+/// of the input (26 KB of spec gave 131 MB of errors). Fix these, and the next run shows more.
+pub(crate) const MOST_SHOWN: usize = 100;
+
+/// The longest line a snippet quotes: past it, the error gives its file, line and column
+/// without the line (a 32 MiB line, quoted once per problem on it, would flood a CI log).
+const LONGEST_QUOTED_LINE: usize = 2000;
 
 impl SpecErrors {
     /// The errors in a stable order (by file, then position), with every secret written out in
@@ -342,6 +357,16 @@ impl SpecErrors {
     /// the value stays out of terminals and CI logs.
     pub(crate) fn new(mut errors: Vec<SpecError>) -> SpecErrors {
         errors.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+        let more = errors.len().saturating_sub(MOST_SHOWN);
+        errors.truncate(MOST_SHOWN);
+        for e in &mut errors {
+            if let Some(span) = e.span
+                && line_around(&e.text, span.offset()) > LONGEST_QUOTED_LINE
+            {
+                e.source_code = None;
+                e.span = None;
+            }
+        }
         let mut secrets: std::collections::BTreeMap<String, Vec<Range<usize>>> =
             std::collections::BTreeMap::new();
         for e in errors.iter().filter(|e| e.secret) {
@@ -387,8 +412,17 @@ impl SpecErrors {
             e.span = Some(SourceSpan::new(start.into(), end - start));
             e.source_code = Some(NamedSource::new(e.path.clone(), source.text.clone()));
         }
-        SpecErrors { errors }
+        SpecErrors { errors, more }
     }
+}
+
+/// The length in bytes of the line of `text` that holds `offset`.
+fn line_around(text: &str, offset: usize) -> usize {
+    let bytes = text.as_bytes();
+    let offset = offset.min(bytes.len());
+    let start = memchr::memrchr(b'\n', &bytes[..offset]).map_or(0, |i| i + 1);
+    let end = memchr::memchr(b'\n', &bytes[offset..]).map_or(bytes.len(), |i| offset + i);
+    end - start
 }
 
 /// A file's text as a snippet shows it: line breaks (and tabs, and the `\r` of a CRLF) kept,

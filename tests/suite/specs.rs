@@ -413,3 +413,36 @@ fn a_pace_too_slow_to_be_meant_is_refused_with_its_place() {
         }
     }
 }
+
+/// A report of spec problems is bounded: the first hundred are shown (and the rest counted),
+/// and a line too long to quote is named, not quoted. One inline table of thousands of unknown
+/// keys gave a report that grew with the square of the spec (26 KB of it, 131 MB of errors).
+#[test]
+fn a_flood_of_problems_on_one_long_line_gives_a_bounded_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    let keys: Vec<String> = (0..3000).map(|i| format!("unknown_{i} = 1")).collect();
+    std::fs::write(
+        dir.path().join("specs/p.toml"),
+        format!(
+            "[provider.h]\ntype = \"heron\"\napi_key = {{ env = \"K\" }}\n\n[org.a]\nprovider = \"h\"\nauth = {{ {} }}\n",
+            keys.join(", ")
+        ),
+    )
+    .expect("write");
+    for args in [&["validate"][..], &["validate", "--format", "json"]] {
+        let out = crate::harness::run(dir.path(), args, &[]).expect(1);
+        let size = out.stdout.len() + out.stderr.len();
+        assert!(size < 200_000, "{args:?}: {size} bytes of report");
+        assert!(
+            out.stderr.contains("the first 100 shown"),
+            "{}",
+            &out.stderr[..out.stderr.len().min(2000)]
+        );
+        assert!(out.stderr.contains("p.toml:7:"), "{}", &out.stderr[..2000]);
+    }
+    let json = crate::harness::run(dir.path(), &["validate", "--format", "json"], &[]);
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).expect("one document");
+    assert_eq!(document["diagnostics"].as_array().map(Vec::len), Some(100));
+    assert!(document["more_diagnostics"].as_u64().is_some_and(|n| n > 0));
+}

@@ -61,7 +61,10 @@ pub(super) fn load(files: &[SourceFile]) -> Result<Spec, SpecErrors> {
         Ok(loaded) => Ok(loaded.spec),
         Err(NotLoaded::Problems(errors)) => Err(errors),
         // Only with files checked before, and there are none.
-        Err(NotLoaded::NeedsText) => Err(SpecErrors { errors: Vec::new() }),
+        Err(NotLoaded::NeedsText) => Err(SpecErrors {
+            errors: Vec::new(),
+            more: 0,
+        }),
     }
 }
 
@@ -121,7 +124,10 @@ fn load_texts(
         None => match load_with(texts, &pieces, &vec![true; texts.len()], Vec::new(), keep) {
             Some(Ok(loaded)) => Ok(loaded),
             Some(Err(errors)) => Err(NotLoaded::Problems(errors)),
-            None => Err(NotLoaded::Problems(SpecErrors { errors: Vec::new() })),
+            None => Err(NotLoaded::Problems(SpecErrors {
+                errors: Vec::new(),
+                more: 0,
+            })),
         },
     }
 }

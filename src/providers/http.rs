@@ -784,20 +784,30 @@ fn describe_transport(e: &reqwest::Error, target: &str) -> String {
     }
 }
 
-/// Seconds from `Retry-After`, or until `x-ratelimit-reset` (a Unix time) when only that is given.
+/// How long `Retry-After` says to wait (seconds, or an HTTP date), or until
+/// `x-ratelimit-reset` (a Unix time) when only that is given.
 fn retry_after(response: &Response) -> Option<Duration> {
     let header = |name: &str| {
         response
             .headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(str::trim)
     };
-    if let Some(secs) = header("retry-after") {
-        return Some(Duration::from_secs(secs));
-    }
-    let reset = header("x-ratelimit-reset")?;
     let now = crate::time::now();
+    if let Some(value) = header("retry-after") {
+        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            // Too many digits to hold is longer than any wait a run takes.
+            return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
+        }
+        if let Ok(at) = httpdate::parse_http_date(value) {
+            let at = at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            return Some(Duration::from_secs(at.saturating_sub(now)));
+        }
+    }
+    let reset = header("x-ratelimit-reset")?.parse::<u64>().ok()?;
     Some(Duration::from_secs(reset.saturating_sub(now)))
 }
 

@@ -123,3 +123,33 @@ async fn a_wait_too_long_for_a_run_fails_at_once_and_holds_nothing() {
     assert_eq!(other.status(), 200);
     assert_eq!(server.arrivals.lock().unwrap().len(), 2);
 }
+
+/// `Retry-After` may be an HTTP date (RFC 9110 §10.2.3), as much as a number of seconds: a
+/// date far ahead fails at once, like a long wait in seconds, and so does a number too large
+/// to hold; both were ignored, and the request sent again at once, six times.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_after_given_as_a_date_or_a_huge_number_is_a_wait_too() {
+    for first_retry_after in [
+        "Wed, 21 Oct 2099 07:28:00 GMT",
+        "99999999999999999999999999",
+    ] {
+        let server = Server {
+            arrivals: Arc::default(),
+            first_retry_after,
+        };
+        let http = client(&serve(server.clone()).await);
+        let error = http
+            .send_retrying(|| http.request(reqwest::Method::GET, "/limited"))
+            .await
+            .expect_err("a wait of decades is not waited");
+        assert!(
+            matches!(error, ProviderError::RateLimited { retry_after: Some(d), .. } if d > MAX_RETRY_AFTER),
+            "{first_retry_after}: {error}"
+        );
+        assert_eq!(
+            server.arrivals.lock().unwrap().len(),
+            1,
+            "{first_retry_after}: sent again"
+        );
+    }
+}

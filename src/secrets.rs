@@ -67,6 +67,15 @@ fn remember(value: &str) {
     if value.len() < SHORTEST_SCRUBBED {
         return;
     }
+    // Known already (each create resolves its organization's secrets again): nothing to add.
+    if REMEMBERED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .is_some_and(|r| r.forms.contains(value))
+    {
+        return;
+    }
     let json = serde_json::to_string(value).unwrap_or_default();
     let json = json
         .strip_prefix('"')

@@ -511,7 +511,7 @@ impl StateBackend for FileBackend {
         // run's memory at its end.
         let serial = state.serial;
         let version = state.version;
-        state.serial += 1;
+        state.serial = super::next_serial(serial, &self.path_str())?;
         // A large state may keep a journal beside it from one run to the next: it says so.
         state.version = if state.orgs.len() >= JOURNALED_ABOVE {
             JOURNALED_FORMAT_VERSION

@@ -481,6 +481,18 @@ pub enum StateError {
     },
 }
 
+/// The serial a write after `serial` gives: one more, never wrapped to 0 (a hand-edited state
+/// at the largest serial would otherwise start its count again, and a saved plan made at an
+/// old serial could match).
+pub(crate) fn next_serial(serial: u64, path: &str) -> Result<u64, StateError> {
+    serial.checked_add(1).ok_or_else(|| StateError::Corrupt {
+        path: path.to_string(),
+        message: format!(
+            "its serial is {serial}, the largest a serial can be; no later version can be written (start a new state with `orgform state migrate --to NEW`)"
+        ),
+    })
+}
+
 /// Where state lives. A backend holds its lock from `open` until it is dropped.
 pub trait StateBackend: Send {
     /// The current state, or `None` if none was ever written.

@@ -545,7 +545,8 @@ impl StateBackend for PostgresBackend {
         // of 10,000 half as much again as the file state's. The serial is put back if the write
         // fails.
         let serial = state.serial;
-        state.serial = serial + 1;
+        let next = super::next_serial(serial, &shown)?;
+        state.serial = next;
         let organizations = i64::try_from(state.orgs.len()).unwrap_or(i64::MAX);
         let inserted = tx
             .execute(
@@ -561,7 +562,7 @@ impl StateBackend for PostgresBackend {
                     StateError::Conflict {
                         path: shown,
                         expected: state.serial,
-                        found: state.serial + 1,
+                        found: next,
                     }
                 } else {
                     db(&shown, &e)
@@ -575,7 +576,7 @@ impl StateBackend for PostgresBackend {
         .await
         .map_err(|e| db(&shown, &e))?;
         tx.commit().await.map_err(|e| db(&shown, &e))?;
-        state.serial = serial + 1;
+        state.serial = next;
         self.serial_on_disk = Some(state.serial);
         self.lineage_on_disk = Some(state.lineage.clone());
         self.journal_base = None;

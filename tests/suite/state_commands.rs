@@ -482,3 +482,44 @@ async fn a_missing_state_by_path_a_file_workspace_and_sandbox_state_are_told_apa
     let real = crate::e2e::orgform(dir, &["state", "list"]).expect(0);
     assert_eq!(real.stdout, "");
 }
+
+/// The serial grows with every write, and never wraps: a state at the largest serial is refused
+/// a write (it became 0), and is left as it was.
+#[test]
+fn a_state_at_the_largest_serial_is_refused_a_write_not_wrapped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    let state = serde_json::json!({
+        "version": 1,
+        "lineage": "6f1c2a3b-0000-4000-8000-00000000abcd",
+        "serial": u64::MAX,
+        "orgs": {
+            "a": {
+                "provider": "neon",
+                "provider_type": "neoncrm",
+                "remote_id": "10001",
+                "natural_key": "Acme",
+                "digest": "5555555555555555555555555555555555555555555555555555555555555555",
+                "status": "created",
+                "attributes": {"organization_name": "Acme"},
+                "attempted_at": "2026-09-21T10:00:00Z",
+                "updated_at": "2026-09-21T10:00:05Z"
+            }
+        }
+    })
+    .to_string();
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, &state).expect("write");
+    let out = crate::harness::run(
+        dir.path(),
+        &["state", "mv", "--state", "state.json", "a", "b"],
+        &[],
+    )
+    .expect(1);
+    assert!(
+        out.stderr.contains("the largest a serial can be"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), state);
+}

@@ -275,6 +275,10 @@ fn push_key(out: &mut String, key: &str) {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         out.push_str(key);
+    } else if key.chars().any(crate::escape::is_unsafe) {
+        // `toml_edit` leaves bidirectional controls and separators raw in a quoted key: in a
+        // file meant to be reviewed and committed, every one is written as an escape.
+        out.push_str(&basic_string(key));
     } else {
         out.push_str(&toml_edit::Key::new(key).display_repr());
     }
@@ -849,6 +853,16 @@ mod before {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_map_key_is_written_with_its_bidirectional_controls_and_separators_escaped() {
+        let key = "New\u{202e}York\u{61c}\u{2028}\u{1b}";
+        let text = key_text(key);
+        assert!(!text.chars().any(crate::escape::is_unsafe), "{text:?}");
+        // The same key, read back.
+        let doc: toml::Table = toml::from_str(&format!("{text} = 1")).expect("TOML");
+        assert!(doc.contains_key(key), "{text}");
+    }
     use proptest::prelude::*;
 
     proptest! {

@@ -181,7 +181,10 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{path}:{line}:{column}: {message}")]
 pub struct SpecError {
+    /// The file's path as shown on a terminal (escaped).
     pub(crate) path: String,
+    /// The file's path as it is, for JSON (whose own escaping keeps it one safe string).
+    file: Arc<str>,
     pub line: usize,
     pub column: usize,
     pub(crate) message: String,
@@ -210,6 +213,7 @@ impl SpecError {
         let span = file.in_file(span);
         SpecError {
             path: escape::controls(&file.path).into_owned(),
+            file: Arc::from(&*file.path),
             line,
             column,
             message: escaped(message.into()),
@@ -248,6 +252,7 @@ impl SpecError {
     ) -> SpecError {
         SpecError {
             path: escape::controls(&path).into_owned(),
+            file: path.clone(),
             line,
             column,
             message: escaped(message.into()),
@@ -272,7 +277,7 @@ impl SpecError {
     /// "message", "help"}`, its texts escaped as on a terminal.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
-            "file": self.path,
+            "file": &*self.file,
             "line": self.line,
             "column": self.column,
             "code": self.code(),
@@ -363,8 +368,8 @@ impl SpecErrors {
             if let Some(span) = e.span
                 && line_around(&e.text, span.offset()) > LONGEST_QUOTED_LINE
             {
+                // The place stays (the message names it, and `code` reads it); no snippet.
                 e.source_code = None;
-                e.span = None;
             }
         }
         let mut secrets: std::collections::BTreeMap<String, Vec<Range<usize>>> =

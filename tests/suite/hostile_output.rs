@@ -507,3 +507,20 @@ fn the_markdown_plan_stays_a_comment_whatever_the_head_holds() {
             .contains("more provider instances send credentials")
     );
 }
+
+/// `validate --format json` names a file by its real path (JSON escapes it as a string), not by
+/// the terminal's escaped text of it, which no script could open.
+#[test]
+fn validate_json_names_a_file_by_its_real_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = "odd\tname\u{1b}.toml";
+    write(dir.path(), name, "[org.x]\nprovider = \"missing\"\n");
+    let run = orgform(dir.path(), &["validate", "--format", "json"]).expect(1);
+    assert_clean("validate's JSON", &run.stdout);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("one document");
+    let file = document["diagnostics"][0]["file"].as_str().expect("a file");
+    assert!(
+        std::path::Path::new(file).ends_with(name),
+        "{file:?} is not the file"
+    );
+}

@@ -445,4 +445,13 @@ fn a_flood_of_problems_on_one_long_line_gives_a_bounded_report() {
     let document: serde_json::Value = serde_json::from_str(&json.stdout).expect("one document");
     assert_eq!(document["diagnostics"].as_array().map(Vec::len), Some(100));
     assert!(document["more_diagnostics"].as_u64().is_some_and(|n| n > 0));
+    // A problem on a line too long to quote keeps its kind (it is text, only not quoted).
+    assert!(
+        document["diagnostics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|d| d["code"] != "not-text"),
+        "{document}"
+    );
 }

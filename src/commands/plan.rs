@@ -64,8 +64,8 @@ pub(crate) async fn run(g: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode> {
         let digest = save_plan(out, &plan)?;
         output::message(&format!(
             "Saved the plan to {} (digest {digest}). Apply exactly this plan with `orgform apply {}`.",
-            out.display(),
-            out.display()
+            crate::escape::ShownPath(out),
+            crate::escape::ShownPath(out)
         ));
     }
     let code = if args.detailed_exitcode && plan.has_changes() {

@@ -59,11 +59,12 @@ impl StateLocation {
 impl std::fmt::Display for StateLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StateLocation::File(path) => write!(f, "{}", path.display()),
+            StateLocation::File(path) => write!(f, "{}", crate::escape::ShownPath(path)),
             StateLocation::Postgres { url, workspace } => write!(
                 f,
-                "{} (workspace `{workspace}`)",
-                crate::state::postgres::redact_url(url)
+                "{} (workspace `{}`)",
+                crate::state::postgres::redact_url(url),
+                crate::escape::Shown(workspace)
             ),
         }
     }

@@ -25,7 +25,7 @@ pub struct Unmatched {
 
 impl std::fmt::Display for Unmatched {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}`", self.pattern)?;
+        write!(f, "`{}`", crate::escape::Shown(&self.pattern))?;
         if let Some(s) = &self.suggestion {
             write!(f, " (did you mean `{s}`?)")?;
         }

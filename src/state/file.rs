@@ -269,10 +269,11 @@ impl FileBackend {
 
     /// The path as given, and the real file when that is elsewhere (a link on the way).
     fn shown(&self) -> String {
+        use crate::escape::ShownPath;
         if std::path::absolute(&self.given).is_ok_and(|a| a == self.path) {
-            self.given.display().to_string()
+            ShownPath(&self.given).to_string()
         } else {
-            format!("{} (-> {})", self.given.display(), self.path.display())
+            format!("{} (-> {})", ShownPath(&self.given), ShownPath(&self.path))
         }
     }
 }

@@ -524,3 +524,33 @@ fn validate_json_names_a_file_by_its_real_path() {
         "{file:?} is not the file"
     );
 }
+
+/// What the operator types is echoed escaped too: a `--target` pattern that matches nothing,
+/// an address `import` or `forget` can't find, and a `--state` path, each with a line break
+/// (a CI job may build them from a pull request's labels or comments).
+#[test]
+fn operator_text_is_echoed_without_line_breaks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "neon.toml", &neon_org("acme", "Acme"));
+    let forged = "x\n  + create    forged";
+    let state = format!("st{forged}.json");
+    let forges = |text: &str| {
+        text.lines()
+            .any(|l| l.trim_start().starts_with("+ create    forged"))
+    };
+    for args in [
+        &["plan", "--sandbox", "--target", forged][..],
+        &["import", "--sandbox", forged, "1"],
+        &["forget", "--state", &state, forged],
+        &["state", "list", "--state", &state],
+        &["plan", "--sandbox", "--out", &state],
+    ] {
+        let run = crate::harness::run(dir.path(), args, &[]);
+        assert!(
+            !forges(&run.stdout) && !forges(&run.stderr),
+            "{args:?}:\n{}{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}

@@ -110,7 +110,7 @@ fn plain(e: &reqwest::Error) -> String {
 
 /// Text in the charset the answer's `Content-Type` names (UTF-8 when it names none), as
 /// reqwest's own `text()` decodes it, malformed sequences replaced.
-fn decoded(bytes: &[u8], content_type: Option<&str>) -> String {
+fn decoded(bytes: Vec<u8>, content_type: Option<&str>) -> String {
     let label = content_type
         .and_then(|t| {
             t.split(';')
@@ -121,8 +121,17 @@ fn decoded(bytes: &[u8], content_type: Option<&str>) -> String {
         })
         .unwrap_or_else(|| "utf-8".to_string());
     let encoding = encoding_rs::Encoding::for_label(label.as_bytes()).unwrap_or(encoding_rs::UTF_8);
-    let (text, _, _) = encoding.decode(bytes);
-    text.into_owned()
+    let (text, _, _) = encoding.decode(&bytes);
+    match text {
+        // UTF-8 as it came, no byte-order mark to drop (nearly every answer): the bytes become
+        // the text, not a copy.
+        std::borrow::Cow::Borrowed(t)
+            if encoding == encoding_rs::UTF_8 && t.len() == bytes.len() =>
+        {
+            String::from_utf8(bytes).unwrap_or_default()
+        }
+        text => text.into_owned(),
+    }
 }
 
 /// Reads an answer's body, at most [`MOST_OF_AN_ANSWER`]; a read that breaks off is classified
@@ -140,7 +149,7 @@ pub(crate) async fn read_body(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     match capped_bytes(response, MOST_OF_AN_ANSWER).await {
-        Ok(Some(bytes)) => Ok(decoded(&bytes, content_type.as_deref())),
+        Ok(Some(bytes)) => Ok(decoded(bytes, content_type.as_deref())),
         Ok(None) => {
             let message = format!(
                 "{what} is larger than {} MiB; orgform reads no more of one answer",
@@ -172,7 +181,7 @@ async fn error_words(response: Response) -> String {
             break;
         }
     }
-    short(&decoded(&body, content_type.as_deref()))
+    short(&decoded(body, content_type.as_deref()))
 }
 
 /// A successful create's answer, read as `T`. The organization exists whatever the answer

@@ -679,12 +679,14 @@ fn plan_declared(
             }
         }
         Status::Created => {
-            if let Some(c) = recorded_elsewhere(org, record, read) {
+            // The key's organizations, looked up once for both questions.
+            let here = found(&org.natural_key);
+            if let (Some(reality), Some(here)) = (read, here)
+                && let Some(c) = recorded_elsewhere(org, record, reality, here)
+            {
                 return c;
             }
-            let present = match found(&org.natural_key)
-                .map(|found| matching(found, record.remote_id.as_deref()))
-            {
+            let present = match here.map(|found| matching(found, record.remote_id.as_deref())) {
                 Some(Match::Many(ids)) => {
                     let mut c = ambiguous(
                         org,
@@ -742,16 +744,15 @@ fn plan_declared(
 /// creating it again would be wrong: its recorded id is at the provider under another key
 /// (renamed there: drift, and a create would make a second one), or it is gone and another
 /// organization holds the key (never taken for it silently). `None` where the key still leads
-/// to the recorded id, where it leads nowhere and the id is gone too (`recreate`), or where
-/// the provider was not read.
+/// to the recorded id, or where it leads nowhere and the id is gone too (`recreate`). `here`:
+/// what the provider reports under the record's key.
 fn recorded_elsewhere(
     org: &OrgSpec,
     record: &Record,
-    read: Option<&InstanceReality>,
+    reality: &InstanceReality,
+    here: &[RemoteOrg],
 ) -> Option<Change> {
-    let reality = read?;
     let id = record.remote_id.as_deref()?;
-    let here = reality.find(&org.natural_key);
     if here.iter().any(|o| o.remote_id == id) {
         return None;
     }

@@ -33,10 +33,7 @@ pub(crate) fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>> {
 /// shown.
 pub(crate) fn read_spec_bytes(dir: &Path) -> Result<Vec<(PathBuf, PathBuf, Vec<u8>)>> {
     let paths = spec_paths(dir)?;
-    let folder = std::fs::canonicalize(dir).map_err(|source| UnreadableSpecsFolder {
-        folder: dir.to_path_buf(),
-        source,
-    })?;
+    let folder = canonical_folder(dir)?;
     let mut read = Vec::with_capacity(paths.len());
     let mut refused = Vec::new();
     for path in paths {
@@ -73,10 +70,7 @@ pub(crate) fn load_specs(dir: &Path) -> Result<Spec> {
 /// one).
 fn load_through_cache(dir: &Path) -> Result<(Spec, Vec<SourceFile>)> {
     let paths = spec_paths(dir)?;
-    let folder = std::fs::canonicalize(dir).map_err(|source| UnreadableSpecsFolder {
-        folder: dir.to_path_buf(),
-        source,
-    })?;
+    let folder = canonical_folder(dir)?;
     let Some(cache) = SpecCache::open(&folder) else {
         let files = read_spec_files(dir)?;
         return Ok((Spec::load(&files)?, files));
@@ -186,10 +180,7 @@ struct Unchecked {
 
 fn read_spec_files(dir: &Path) -> Result<Vec<SourceFile>> {
     let paths = spec_paths(dir)?;
-    let folder = std::fs::canonicalize(dir).map_err(|source| UnreadableSpecsFolder {
-        folder: dir.to_path_buf(),
-        source,
-    })?;
+    let folder = canonical_folder(dir)?;
     let mut files = Vec::with_capacity(paths.len());
     let mut refused = Vec::new();
     let mut not_text = Vec::new();
@@ -308,6 +299,16 @@ struct UnreadableSpecsFolder {
 struct UnreadableSpecFiles {
     #[related]
     errors: Vec<crate::files::FileError>,
+}
+
+/// The specs folder as links resolve it: what a spec link must stay inside.
+fn canonical_folder(dir: &Path) -> Result<PathBuf> {
+    Ok(
+        std::fs::canonicalize(dir).map_err(|source| UnreadableSpecsFolder {
+            folder: dir.to_path_buf(),
+            source,
+        })?,
+    )
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

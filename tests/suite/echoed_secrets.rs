@@ -32,12 +32,7 @@ async fn echoing_heron() -> String {
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    crate::harness::serve_app(app).await
 }
 
 const SECRETS: [(&str, &str); 3] = [

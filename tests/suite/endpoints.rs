@@ -42,10 +42,7 @@ struct Seen {
 type Log = Arc<Mutex<Vec<Seen>>>;
 
 async fn listen(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    crate::harness::serve_app(app).await
 }
 
 fn record(log: &Log, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) {

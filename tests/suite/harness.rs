@@ -564,3 +564,14 @@ fn a_run_that_prints_a_secret_fails_naming_the_variable_only() {
     assert!(message.contains("LEAKY_TOKEN"), "{message}");
     assert!(!message.contains(VALUE), "{message}");
 }
+
+/// Serves `app` on a free loopback port, for as long as the test's runtime lives: a provider of
+/// the test's own (one that answers the way a hostile or unusual server would). Its base URL.
+pub async fn serve_app(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}

@@ -454,17 +454,13 @@ async fn state_values_and_provider_errors_forge_no_lines_in_messages() {
                 .to_string(),
         )
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base_url = crate::harness::serve_app(app).await;
     let heron = tempfile::tempdir().expect("tempdir");
     write(
         heron.path(),
         "heron.toml",
         &format!(
-            "[provider.h]\ntype = \"heron\"\nbase_url = \"http://{addr}\"\napi_key = {{ env = \"NEON_API_KEY\" }}\n\n\
+            "[provider.h]\ntype = \"heron\"\nbase_url = \"{base_url}\"\napi_key = {{ env = \"NEON_API_KEY\" }}\n\n\
              [org.acme]\nprovider = \"h\"\ncrm_provider = \"hubspot\"\ninstance_url = \"https://acme.example\"\n\
              auth = {{ access_token = {{ env = \"NEON_API_KEY\" }} }}\nsecret = {{ env = \"NEON_API_KEY\" }}\n\
              config = {{ default_id = {{ external_name = \"Company\" }} }}\n"

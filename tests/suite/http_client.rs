@@ -44,10 +44,7 @@ async fn serve(server: Server) -> String {
     let app = Router::new()
         .route("/limited", get(record(server.clone(), "/limited")))
         .route("/other", get(record(server, "/other")));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    crate::harness::serve_app(app).await
 }
 
 fn client(base_url: &str) -> Http {

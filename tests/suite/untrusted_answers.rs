@@ -45,12 +45,7 @@ async fn heron(answer: Answer) -> (String, Arc<AtomicUsize>) {
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), creates)
+    (crate::harness::serve_app(app).await, creates)
 }
 
 fn specs(dir: &std::path::Path, base_url: &str) {

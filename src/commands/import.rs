@@ -147,6 +147,18 @@ pub(crate) async fn import(g: &GlobalArgs, args: &ImportArgs) -> Result<ExitCode
 pub(crate) async fn forget(g: &GlobalArgs, args: &ForgetArgs) -> Result<ExitCode> {
     let spec = load_specs(&g.specs).ok();
     let location = state_location(g, spec.as_ref(), args.sandbox.enabled)?;
+    if crate::commands::state_store::never_written(&location) {
+        let names: Vec<String> = args
+            .addresses
+            .iter()
+            .map(|a| format!("`{}`", Shown(a)))
+            .collect();
+        return Err(miette!(
+            help = "no apply has written a state here yet",
+            "{} not in state (there is none at {location}); nothing was forgotten",
+            names.join(", ")
+        ));
+    }
     let (mut backend, mut state) = open_state_locked(&location, g).await?;
     let unknown: Vec<&String> = args
         .addresses

@@ -117,6 +117,9 @@ async fn move_address(g: &GlobalArgs, old: &str, new: &str) -> Result<ExitCode> 
     }
     let spec = specs_to_check_against(g)?;
     let location = state_location(g, spec.as_ref(), false)?;
+    if crate::commands::state_store::never_written(&location) {
+        return Err(not_in_state(&State::new(String::new()), &location, old));
+    }
     let (mut store, mut state): (Store, State) = open_state_locked(&location, g).await?;
     let Some(record) = state.orgs.get(old) else {
         return Err(not_in_state(&state, &location, old));

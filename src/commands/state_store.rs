@@ -229,6 +229,22 @@ fn allowed_state_hosts(url: &str, allowed: &crate::spec::endpoints::AllowedHosts
     Ok(())
 }
 
+/// Whether no state was ever written at `location`: a file state whose file and journal are
+/// both absent. A command that only changes records already there (`forget`, `state mv`) says
+/// so before it would take the lock, so that a mistyped address in a fresh folder leaves no
+/// lock file or folder behind.
+pub(crate) fn never_written(location: &StateLocation) -> bool {
+    let StateLocation::File(path) = location else {
+        return false;
+    };
+    let absent = |p: &std::path::Path| {
+        std::fs::symlink_metadata(p).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    };
+    let mut journal = path.as_os_str().to_owned();
+    journal.push(".journal");
+    absent(path) && absent(std::path::Path::new(&journal))
+}
+
 /// Who this run is, for the lock file.
 pub(crate) fn lock_request(g: &GlobalArgs) -> LockRequest {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -523,3 +523,27 @@ fn a_state_at_the_largest_serial_is_refused_a_write_not_wrapped() {
     );
     assert_eq!(std::fs::read_to_string(&path).expect("read"), state);
 }
+
+/// A mistyped address in a folder where no apply has run yet is refused and leaves nothing
+/// behind: `forget` and `state mv` made `state/` and a lock file there before finding the
+/// address was not in state.
+#[test]
+fn forget_and_move_in_a_fresh_folder_leave_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("mkdir");
+    for args in [&["forget", "nope"][..], &["state", "mv", "nope", "other"]] {
+        let out = crate::harness::orgform(dir.path())
+            .args(args)
+            .run()
+            .expect(1);
+        assert!(
+            out.stderr.contains("not in state"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            !dir.path().join("state").exists(),
+            "{args:?} made a state folder"
+        );
+    }
+}

@@ -296,26 +296,20 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
     // The head is bounded too (a quarter of the budget for warnings, another for quotas): a
     // pull request that declares many instances with long hosts must not push the summary,
     // the digest and every row out of a comment GitHub would then refuse.
-    let warnings_room = budget / 4;
-    let mut warnings_cut = 0usize;
-    for w in &plan.endpoint_warnings {
-        let line = format!(
+    let lines = plan.endpoint_warnings.iter().map(|w| {
+        format!(
             "> **Warning:** credentials for {} go to {} ({}), which is not a vendor host of {}; check that the specs mean it.\n\n",
             md_code(&w.provider),
             md_code(&w.host),
             md_code(&w.setting),
             w.provider_type
-        );
-        if head.len() + line.len() > warnings_room {
-            warnings_cut += 1;
-        } else {
-            head.push_str(&line);
-        }
-    }
-    if warnings_cut > 0 {
+        )
+    });
+    let cut = push_within(&mut head, lines, budget / 4);
+    if cut > 0 {
         let _ = writeln!(
             head,
-            "> **Warning:** {warnings_cut} more provider instances send credentials to hosts that are not their vendor's; `orgform plan` lists them all.\n"
+            "> **Warning:** {cut} more provider instances send credentials to hosts that are not their vendor's; `orgform plan` lists them all.\n"
         );
     }
     let _ = writeln!(head, "**{}**\n", capitalise(&summary_line(plan)));
@@ -331,20 +325,15 @@ pub fn plan_markdown_within(plan: &Plan, budget: usize, json_hint: &str) -> Stri
     if !plan.refreshed {
         head.push_str("> Remote reality was not read (`--refresh=false`): this plan rests on specs and state alone.\n\n");
     }
-    let quotas_room = head.len() + budget / 4;
-    let mut quotas_cut = 0usize;
-    for q in &plan.quotas {
-        let line = format!("> {}\n\n", quota_line(q, md_code(&q.provider)));
-        if head.len() + line.len() > quotas_room {
-            quotas_cut += 1;
-        } else {
-            head.push_str(&line);
-        }
-    }
-    if quotas_cut > 0 {
+    let lines = plan
+        .quotas
+        .iter()
+        .map(|q| format!("> {}\n\n", quota_line(q, md_code(&q.provider))));
+    let cut = push_within(&mut head, lines, budget / 4);
+    if cut > 0 {
         let _ = writeln!(
             head,
-            "> {quotas_cut} more quota lines; `orgform plan` shows them all.\n"
+            "> {cut} more quota lines; `orgform plan` shows them all.\n"
         );
     }
 
@@ -549,6 +538,20 @@ pub fn apply_summary(report: &ApplyReport, heading: &str) -> String {
         let _ = write!(line, "\nStopped early: {}", Shown(why));
     }
     line
+}
+
+/// Appends `lines` to `head` while they fit in `room` more characters; the number left out.
+fn push_within(head: &mut String, lines: impl Iterator<Item = String>, room: usize) -> usize {
+    let end = head.len() + room;
+    let mut cut = 0;
+    for line in lines {
+        if head.len() + line.len() > end {
+            cut += 1;
+        } else {
+            head.push_str(&line);
+        }
+    }
+    cut
 }
 
 /// Whether this run printed its `apply --format json` document: a run refused after that has

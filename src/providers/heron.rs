@@ -13,7 +13,7 @@ use serde::de::IntoDeserializer as _;
 use serde::de::value::{BoolDeserializer, StrDeserializer};
 
 use super::http::{
-    Effect, Http, MOST_OF_A_LIST, broken_read, capped_bytes, created_answer, read_body, short,
+    Effect, Ending, Http, MOST_OF_A_LIST, broken_read, created_answer, read_body, read_up_to, short,
 };
 use super::json_array;
 use super::wire::{ReportedReader, WireKey, create_body};
@@ -251,15 +251,15 @@ impl Heron {
 /// `from_slice` checks the UTF-8 of what it reads. A list past [`MOST_OF_A_LIST`] is refused
 /// rather than read on without end.
 async fn list_body(response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
-    match capped_bytes(response, MOST_OF_A_LIST).await {
-        Ok(Some(body)) => Ok(body),
-        Ok(None) => Err(ProviderError::Protocol {
+    match read_up_to(response, MOST_OF_A_LIST).await {
+        (body, Ending::Whole) => Ok(body),
+        (_, Ending::Cut) => Err(ProviderError::Protocol {
             message: format!(
                 "the integration list is larger than {} MiB; orgform reads no more of one answer",
                 MOST_OF_A_LIST >> 20
             ),
         }),
-        Err(e) => Err(Effect::Safe.lost(broken_read("the list", &e))),
+        (_, Ending::Broken(e)) => Err(Effect::Safe.lost(broken_read("the list", e))),
     }
 }
 

@@ -57,12 +57,19 @@ pub(crate) const MOST_OF_A_LIST: usize = 2 << 30;
 /// The most of an error answer (429, 5xx) read: only its first words are shown.
 const MOST_OF_AN_ERROR: usize = 64 << 10;
 
-/// An answer's bytes, at most `cap` of them: `Ok(None)` when there were more (then nothing
-/// more is read), `Err` when the read broke off.
-pub(crate) async fn capped_bytes(
-    mut response: Response,
-    cap: usize,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
+/// How a capped read of an answer ended.
+pub(crate) enum Ending {
+    /// Every byte was read.
+    Whole,
+    /// There were more than the cap: nothing more was read.
+    Cut,
+    /// The read broke off (a reset, a timeout).
+    Broken(reqwest::Error),
+}
+
+/// An answer's bytes, at most `cap` of them, and how the read ended: what was read is kept
+/// either way, for a caller that shows an error's first words.
+pub(crate) async fn read_up_to(mut response: Response, cap: usize) -> (Vec<u8>, Ending) {
     // The announced length is a hint, never a promise to allocate whatever a header says.
     let hinted = response
         .content_length()
@@ -71,41 +78,47 @@ pub(crate) async fn capped_bytes(
         .min(cap)
         .min(256 << 20);
     let mut body = Vec::with_capacity(hinted);
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > cap {
-            return Ok(None);
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = cap - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    return (body, Ending::Cut);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return (body, Ending::Whole),
+            Err(e) => return (body, Ending::Broken(e)),
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(Some(body))
 }
 
 /// What a read of an answer that broke off says: a timeout named as one (`--http-timeout`),
-/// anything else as the transport put it.
-pub(crate) fn broken_read(what: &str, e: &reqwest::Error) -> String {
+/// anything else as the transport put it, with its causes and without the URL (which may
+/// hold a query).
+pub(crate) fn broken_read(what: &str, e: reqwest::Error) -> String {
     if e.is_timeout() {
-        format!("reading {what} timed out (--http-timeout)")
-    } else {
-        format!(
-            "reading {what} failed: {}",
-            crate::providers::http::plain(e)
-        )
+        return format!("reading {what} timed out (--http-timeout)");
     }
-}
-
-/// A transport error's words without the URL it carries (which may hold a query).
-fn plain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "");
-    }
-    let mut source = std::error::Error::source(e);
+    let e = e.without_url();
+    let mut text = format!("reading {what} failed: {e}");
+    let mut source = std::error::Error::source(&e);
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());
         source = cause.source();
     }
     text
+}
+
+/// The `Content-Type` an answer names, for [`decoded`].
+fn content_type(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Text in the charset the answer's `Content-Type` names (UTF-8 when it names none), as
@@ -143,14 +156,10 @@ pub(crate) async fn read_body(
     effect: Effect,
     what: &str,
 ) -> Result<String, ProviderError> {
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    match capped_bytes(response, MOST_OF_AN_ANSWER).await {
-        Ok(Some(bytes)) => Ok(decoded(bytes, content_type.as_deref())),
-        Ok(None) => {
+    let content_type = content_type(&response);
+    match read_up_to(response, MOST_OF_AN_ANSWER).await {
+        (bytes, Ending::Whole) => Ok(decoded(bytes, content_type.as_deref())),
+        (_, Ending::Cut) => {
             let message = format!(
                 "{what} is larger than {} MiB; orgform reads no more of one answer",
                 MOST_OF_AN_ANSWER >> 20
@@ -160,27 +169,15 @@ pub(crate) async fn read_body(
                 Effect::Safe => ProviderError::Protocol { message },
             })
         }
-        Err(e) => Err(effect.lost(broken_read(what, &e))),
+        (_, Ending::Broken(e)) => Err(effect.lost(broken_read(what, e))),
     }
 }
 
 /// The first words of an error answer (a 429's, a 5xx's), read no further than
 /// [`MOST_OF_AN_ERROR`]: a body that never ends costs nothing more.
 async fn error_words(response: Response) -> String {
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let mut response = response;
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        body.extend_from_slice(&chunk);
-        if body.len() >= MOST_OF_AN_ERROR {
-            body.truncate(MOST_OF_AN_ERROR);
-            break;
-        }
-    }
+    let content_type = content_type(&response);
+    let (body, _) = read_up_to(response, MOST_OF_AN_ERROR).await;
     short(&decoded(body, content_type.as_deref()))
 }
 

@@ -139,6 +139,14 @@ pub(crate) fn scrub(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// [`scrub`] of text the caller owns, reusing it when there is nothing to scrub.
+pub(crate) fn scrub_owned(text: String) -> String {
+    match scrub(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(scrubbed) => scrubbed,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("secret {reference} is not set: export {name} before running orgform")]

@@ -106,10 +106,7 @@ impl Outcome {
     /// [`crate::secrets::scrub`]), before it is shown, reported as JSON (where a second
     /// escaping would hide an echoed secret from the output's own scrub) or recorded.
     fn scrubbed(self) -> Outcome {
-        let scrub = |text: String| match crate::secrets::scrub(&text) {
-            std::borrow::Cow::Borrowed(_) => text,
-            std::borrow::Cow::Owned(scrubbed) => scrubbed,
-        };
+        let scrub = crate::secrets::scrub_owned;
         match self {
             Outcome::StillPending { why } => Outcome::StillPending { why: scrub(why) },
             Outcome::FailedAtProvider { code, message } => Outcome::FailedAtProvider {
@@ -848,8 +845,8 @@ fn reported(remote: &RemoteOrg, adopted: bool) -> (Status, Option<RecordError>, 
             Status::Failed,
             // What the provider said is kept in state: never a secret it echoed.
             Some(RecordError {
-                code: crate::secrets::scrub(code).into_owned(),
-                message: crate::secrets::scrub(message).into_owned(),
+                code: crate::secrets::scrub_owned(code.clone()),
+                message: crate::secrets::scrub_owned(message.clone()),
             }),
             Outcome::FailedAtProvider {
                 code: code.clone(),
